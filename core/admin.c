@@ -1,0 +1,202 @@
+/* core/admin.c: `postino user|mailbox|stats`.  They open the same Berkeley DB
+ * environment as a running daemon (Berkeley DB is built for several
+ * processes sharing one), so they work while it runs. */
+#include "core/admin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "core/auth.h"
+#include "core/config.h"
+#include "storage/storage.h"
+
+static int open_store(const struct config *cfg, struct store **store_r)
+{
+	struct store_options so = {.cache_bytes = cfg->cache_bytes};
+	int rc = store_open(cfg->data_dir, &so, store_r);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "postino: cannot open the store in %s: %s\n", cfg->data_dir,
+			store_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* One line from fd; with echo off and a prompt when it is a terminal. */
+static int read_secret(const char *prompt, char *out, size_t outlen)
+{
+	bool tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		}
+	}
+	char *r = fgets(out, (int)outlen, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (!r)
+		return -1;
+	size_t n = strlen(out);
+	if (n == outlen - 1 && out[n - 1] != '\n')
+		return -2; /* too long */
+	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	return 0;
+}
+
+static int get_password(char *pw, size_t pwlen)
+{
+	int rc = read_secret("Password: ", pw, pwlen);
+	if (rc == -2) {
+		fprintf(stderr, "postino: password too long (at most %zu bytes)\n", pwlen - 2);
+		return -1;
+	}
+	if (rc < 0 || !pw[0]) {
+		fprintf(stderr, "postino: no password given (on stdin or at the prompt)\n");
+		return -1;
+	}
+	if (isatty(STDIN_FILENO)) {
+		char again[1024];
+		if (read_secret("Again: ", again, sizeof(again)) < 0 || strcmp(again, pw) != 0) {
+			OPENSSL_cleanse(again, sizeof(again));
+			fprintf(stderr, "postino: the passwords differ\n");
+			return -1;
+		}
+		OPENSSL_cleanse(again, sizeof(again));
+	}
+	return 0;
+}
+
+static int print_user(void *arg, const struct store_user *u)
+{
+	(void)arg;
+	printf("%s\n", u->address);
+	return 0;
+}
+
+int admin_user(const struct config *cfg, int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "postino: usage: postino user add|del|passwd ADDRESS | postino user list\n");
+		return 2;
+	}
+	const char *verb = argv[1];
+	bool is_list = strcmp(verb, "list") == 0;
+	if (!is_list && strcmp(verb, "add") && strcmp(verb, "del") && strcmp(verb, "passwd")) {
+		fprintf(stderr, "postino: unknown user command '%s' (add, del, passwd, list)\n", verb);
+		return 2;
+	}
+	if ((is_list && argc != 2) || (!is_list && argc != 3)) {
+		fprintf(stderr, "postino: usage: postino user %s%s\n", verb, is_list ? "" : " ADDRESS");
+		return 2;
+	}
+	char pw[1024], hash[STORE_PWHASH_MAX + 1];
+	if (!strcmp(verb, "add") || !strcmp(verb, "passwd")) {
+		if (get_password(pw, sizeof(pw)) < 0)
+			return 1;
+		int hrc = auth_hash_password(pw, hash, sizeof(hash));
+		OPENSSL_cleanse(pw, sizeof(pw));
+		if (hrc < 0) {
+			fprintf(stderr, "postino: cannot hash the password\n");
+			return 1;
+		}
+	}
+	struct store *store;
+	if (open_store(cfg, &store) < 0)
+		return 1;
+	int rc;
+	struct store_user u;
+	if (is_list)
+		rc = store_user_list(store, print_user, NULL);
+	else if (!strcmp(verb, "add"))
+		rc = store_user_add(store, argv[2], hash, &u);
+	else if (!strcmp(verb, "passwd"))
+		rc = store_user_set_password(store, argv[2], hash);
+	else
+		rc = store_user_del(store, argv[2]);
+	if (rc == STORE_OK && !is_list)
+		rc = store_sync(store);
+	store_close(&store);
+	if (rc != STORE_OK) {
+		const char *why = rc == STORE_ERR_EXISTS     ? "already exists"
+				  : rc == STORE_ERR_NOTFOUND ? "no such user"
+				  : rc == STORE_ERR_INVALID  ? "not a valid address"
+							     : store_strerror(rc);
+		fprintf(stderr, "postino: user %s %s: %s\n", verb, is_list ? "" : argv[2], why);
+		return 1;
+	}
+	if (!is_list)
+		printf("%s %s\n", !strcmp(verb, "add") ? "added" : !strcmp(verb, "del") ? "deleted" : "password changed for", argv[2]);
+	return 0;
+}
+
+static int print_mailbox(void *arg, const struct store_mailbox *m)
+{
+	(void)arg;
+	static const char *const su[] = {"\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive",
+					 "\\All", "\\Flagged"};
+	printf("%s messages=%u unseen=%u size=%llu uidvalidity=%u uidnext=%u", m->name,
+	       m->messages, m->unseen, (unsigned long long)m->size, m->uidvalidity, m->uidnext);
+	for (size_t i = 0; i < sizeof(su) / sizeof(su[0]); i++)
+		if (m->special_use & (1u << i))
+			printf(" special-use=%s", su[i]);
+	printf("\n");
+	return 0;
+}
+
+int admin_mailbox(const struct config *cfg, int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "list") != 0) {
+		fprintf(stderr, "postino: usage: postino mailbox list ADDRESS\n");
+		return 2;
+	}
+	struct store *store;
+	if (open_store(cfg, &store) < 0)
+		return 1;
+	struct store_user u;
+	int rc = store_user_get(store, argv[2], &u);
+	if (rc == STORE_OK)
+		rc = store_mailbox_list(store, u.id, print_mailbox, NULL);
+	store_close(&store);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "postino: mailbox list %s: %s\n", argv[2],
+			rc == STORE_ERR_NOTFOUND ? "no such user" : store_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+int admin_stats(const struct config *cfg, int argc, char **argv)
+{
+	if (argc != 1) {
+		fprintf(stderr, "postino: usage: postino stats\n");
+		return 2;
+	}
+	struct store *store;
+	if (open_store(cfg, &store) < 0)
+		return 1;
+	struct store_stats st;
+	int rc = store_stats_get(store, &st);
+	store_close(&store);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "postino: stats: %s\n", store_strerror(rc));
+		return 1;
+	}
+	printf("log_flushes=%llu\nlog_writes=%llu\nlog_bytes=%llu\nusers=%llu\nmessages=%llu\n"
+	       "contents=%llu\n",
+	       (unsigned long long)st.log_flushes, (unsigned long long)st.log_writes,
+	       (unsigned long long)st.log_bytes, (unsigned long long)st.users,
+	       (unsigned long long)st.messages, (unsigned long long)st.contents);
+	return 0;
+}

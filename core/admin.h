@@ -1,0 +1,13 @@
+/* core/admin.h: the administrative subcommands (user, mailbox, stats). */
+#ifndef POSTINO_ADMIN_H
+#define POSTINO_ADMIN_H
+
+struct config;
+
+/* argv[0] is the subcommand ("user", "mailbox", "stats"); options already
+ * consumed by main.  Returns the process exit status. */
+int admin_user(const struct config *cfg, int argc, char **argv);
+int admin_mailbox(const struct config *cfg, int argc, char **argv);
+int admin_stats(const struct config *cfg, int argc, char **argv);
+
+#endif

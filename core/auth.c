@@ -1,0 +1,98 @@
+/* core/auth.c: password hashing (yescrypt through libcrypt, the scheme
+ * Debian uses for /etc/shadow) and the one login policy every protocol
+ * uses, including sandbox mode. */
+#include "core/auth.h"
+
+#include <crypt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/server.h"
+#include "storage/storage.h"
+
+int auth_hash_password(const char *password, char *out, size_t outlen)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	unsigned char rnd[32];
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -1;
+	if (!crypt_gensalt_rn("$y$", 0, (const char *)rnd, sizeof(rnd), salt, sizeof(salt)))
+		return -1;
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	if (!cd)
+		return -1;
+	const char *h = crypt_rn(password, salt, cd, sizeof(*cd));
+	int rc = -1;
+	if (h && h[0] != '*' && strlen(h) < outlen) {
+		memcpy(out, h, strlen(h) + 1);
+		rc = 0;
+	}
+	OPENSSL_cleanse(cd, sizeof(*cd));
+	free(cd);
+	return rc;
+}
+
+int auth_verify_password(const char *password, const char *hash)
+{
+	if (!hash || !hash[0])
+		return 0;
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	if (!cd)
+		return 0;
+	const char *h = crypt_rn(password, hash, cd, sizeof(*cd));
+	int ok = 0;
+	size_t hl = strlen(hash);
+	if (h && h[0] != '*' && strlen(h) == hl)
+		ok = CRYPTO_memcmp(h, hash, hl) == 0;
+	OPENSSL_cleanse(cd, sizeof(*cd));
+	free(cd);
+	return ok;
+}
+
+/* A real hash with the same cost as a user's, verified when the user does
+ * not exist so that the answer takes the same time either way. */
+static const char *dummy_hash(void)
+{
+	static char hash[STORE_PWHASH_MAX + 1];
+	if (!hash[0] && auth_hash_password("postino-dummy-password", hash, sizeof(hash)) < 0)
+		hash[0] = '\0';
+	return hash;
+}
+
+enum auth_result auth_login(struct conn *c, const char *username, const char *password,
+			    struct store_user *user_r)
+{
+	struct server *srv = conn_server(c);
+	int rc = store_user_get(srv->store, username, user_r);
+	if (srv->cfg->sandbox) {
+		if (rc == STORE_ERR_NOTFOUND)
+			rc = store_user_add(srv->store, username, "", user_r);
+		if (rc == STORE_ERR_EXISTS) /* created meanwhile by a delivery */
+			rc = store_user_get(srv->store, username, user_r);
+		if (rc == STORE_OK) {
+			conn_log(c, PLOG_INFO, "auth ok user=%s sandbox=yes", user_r->address);
+			return AUTH_OK;
+		}
+	}
+	if (rc == STORE_OK) {
+		if (auth_verify_password(password, user_r->pwhash)) {
+			conn_log(c, PLOG_INFO, "auth ok user=%s", user_r->address);
+			return AUTH_OK;
+		}
+		conn_log(c, PLOG_WARN, "auth failed user=%s reason=password", user_r->address);
+		return AUTH_FAIL;
+	}
+	if (rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID) {
+		(void)auth_verify_password(password, dummy_hash());
+		conn_log(c, PLOG_WARN, "auth failed user=\"%.64s\" reason=unknown-user", username);
+		return AUTH_FAIL;
+	}
+	conn_log(c, PLOG_ERROR, "auth tempfail user=\"%.64s\" error=\"%s\"", username,
+		 store_strerror(rc));
+	return AUTH_TEMPFAIL;
+}

@@ -1,0 +1,457 @@
+/* core/config.c: reads the configuration with libconfig, validates every
+ * setting (unknown names are errors, so a typo never silently falls back to
+ * a default) and reports problems as "FILE:LINE: problem". */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/proto.h"
+
+struct cfg_ctx {
+	const char *file;
+	char *err;
+	size_t errlen;
+};
+
+static int cfg_fail(struct cfg_ctx *x, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int cfg_fail(struct cfg_ctx *x, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(x->err, x->errlen, "%s:%d: %s", x->file, s ? config_setting_source_line(s) : 0, msg);
+	return -1;
+}
+
+static void defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./postino-data");
+	snprintf(cfg->hostname, sizeof(cfg->hostname), "localhost");
+	snprintf(cfg->log_target, sizeof(cfg->log_target), "stderr");
+	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+	snprintf(cfg->tls_ciphers, sizeof(cfg->tls_ciphers),
+		 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20");
+	cfg->max_connections = 1000;
+	cfg->max_connections_per_ip = 50;
+	cfg->max_line = 4096;
+	cfg->idle_timeout = 600;
+	cfg->login_timeout = 60;
+	cfg->shutdown_grace = 30;
+	cfg->smtp_max_message_size = 25u * 1024 * 1024;
+	cfg->smtp_max_recipients = 100;
+	cfg->smtp_timeout = 300;
+	cfg->smtp_data_timeout = 600;
+	cfg->pop3_timeout = 600;
+	cfg->cache_bytes = 64u * 1024 * 1024;
+	cfg->checkpoint_interval = 60;
+}
+
+/* Copy a string setting into dst; error when it is not a string or too long. */
+static int get_str(struct cfg_ctx *x, const config_setting_t *s, char *dst, size_t dstlen)
+{
+	const char *v = config_setting_get_string(s);
+	if (!v)
+		return cfg_fail(x, s, "'%s' must be a string", config_setting_name(s));
+	if (strlen(v) >= dstlen)
+		return cfg_fail(x, s, "'%s' is too long (at most %zu bytes)", config_setting_name(s),
+				dstlen - 1);
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int get_uint(struct cfg_ctx *x, const config_setting_t *s, unsigned long long min,
+		    unsigned long long max, unsigned long long *v_r)
+{
+	int t = config_setting_type(s);
+	long long v = 0;
+	if (t == CONFIG_TYPE_INT)
+		v = config_setting_get_int(s);
+	else if (t == CONFIG_TYPE_INT64)
+		v = config_setting_get_int64(s);
+	else
+		return cfg_fail(x, s, "'%s' must be an integer", config_setting_name(s));
+	if (v < 0 || (unsigned long long)v < min || (unsigned long long)v > max)
+		return cfg_fail(x, s, "'%s' must be between %llu and %llu", config_setting_name(s),
+				min, max);
+	*v_r = (unsigned long long)v;
+	return 0;
+}
+
+static int get_unsigned(struct cfg_ctx *x, const config_setting_t *s, unsigned min, unsigned max,
+			unsigned *dst)
+{
+	unsigned long long v = 0;
+	if (get_uint(x, s, min, max, &v) < 0)
+		return -1;
+	*dst = (unsigned)v;
+	return 0;
+}
+
+static int get_size(struct cfg_ctx *x, const config_setting_t *s, size_t min, size_t max,
+		    size_t *dst)
+{
+	unsigned long long v = 0;
+	if (get_uint(x, s, min, max, &v) < 0)
+		return -1;
+	*dst = (size_t)v;
+	return 0;
+}
+
+static int get_bool(struct cfg_ctx *x, const config_setting_t *s, bool *dst)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return cfg_fail(x, s, "'%s' must be true or false", config_setting_name(s));
+	*dst = config_setting_get_bool(s) != 0;
+	return 0;
+}
+
+static int expect_group(struct cfg_ctx *x, const config_setting_t *s)
+{
+	if (!config_setting_is_group(s))
+		return cfg_fail(x, s, "'%s' must be a group { ... }", config_setting_name(s));
+	return 0;
+}
+
+static int unknown(struct cfg_ctx *x, const config_setting_t *s, const char *where)
+{
+	return cfg_fail(x, s, "unknown setting '%s'%s%s", config_setting_name(s),
+			where ? " in " : "", where ? where : "");
+}
+
+int config_parse_listen(const char *spec, struct config_listener *l, char *err, size_t errlen)
+{
+	memset(l, 0, sizeof(*l));
+	const char *eq = strchr(spec, '=');
+	if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof(l->kind)) {
+		snprintf(err, errlen, "'%s': expected KIND=ADDRESS:PORT", spec);
+		return -1;
+	}
+	memcpy(l->kind, spec, (size_t)(eq - spec));
+	unsigned flags;
+	if (!proto_lookup(l->kind, &flags)) {
+		snprintf(err, errlen, "'%s': unknown listener kind '%s' (one of %s)", spec, l->kind,
+			 proto_kinds());
+		return -1;
+	}
+	const char *addr = eq + 1, *colon, *aend;
+	if (*addr == '[') {
+		aend = strchr(addr, ']');
+		if (!aend || aend[1] != ':') {
+			snprintf(err, errlen, "'%s': expected [IPV6]:PORT", spec);
+			return -1;
+		}
+		colon = aend + 1;
+		addr++;
+	} else {
+		colon = strrchr(addr, ':');
+		aend = colon;
+		if (!colon || strchr(addr, ':') != colon) {
+			snprintf(err, errlen, "'%s': expected ADDRESS:PORT", spec);
+			return -1;
+		}
+	}
+	size_t alen = (size_t)(aend - addr);
+	if (alen == 0 || alen >= sizeof(l->address)) {
+		snprintf(err, errlen, "'%s': bad address", spec);
+		return -1;
+	}
+	memcpy(l->address, addr, alen);
+	const char *p = colon + 1;
+	char *end;
+	if (!isdigit((unsigned char)*p)) {
+		snprintf(err, errlen, "'%s': bad port", spec);
+		return -1;
+	}
+	unsigned long port = strtoul(p, &end, 10);
+	if (*end || port > 65535) {
+		snprintf(err, errlen, "'%s': bad port", spec);
+		return -1;
+	}
+	l->port = (unsigned)port;
+	return 0;
+}
+
+static int load_listeners(struct cfg_ctx *x, struct config *cfg, const config_setting_t *list)
+{
+	if (!config_setting_is_list(list) && !config_setting_is_array(list))
+		return cfg_fail(x, list, "'listeners' must be a list ( { ... }, ... )");
+	int n = config_setting_length(list);
+	if (n > CONFIG_MAX_LISTENERS)
+		return cfg_fail(x, list, "too many listeners (at most %d)", CONFIG_MAX_LISTENERS);
+	cfg->nlisteners = 0;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		if (!config_setting_is_group(g))
+			return cfg_fail(x, g, "each listener must be a group { kind=...; address=...; port=...; }");
+		struct config_listener *l = &cfg->listeners[cfg->nlisteners];
+		memset(l, 0, sizeof(*l));
+		bool have_kind = false, have_port = false;
+		snprintf(l->address, sizeof(l->address), "127.0.0.1");
+		for (int j = 0; j < config_setting_length(g); j++) {
+			const config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
+			const char *name = config_setting_name(s);
+			if (strcmp(name, "kind") == 0) {
+				if (get_str(x, s, l->kind, sizeof(l->kind)) < 0)
+					return -1;
+				unsigned flags;
+				if (!proto_lookup(l->kind, &flags))
+					return cfg_fail(x, s, "unknown listener kind '%s' (one of %s)",
+							l->kind, proto_kinds());
+				have_kind = true;
+			} else if (strcmp(name, "address") == 0) {
+				if (get_str(x, s, l->address, sizeof(l->address)) < 0)
+					return -1;
+			} else if (strcmp(name, "port") == 0) {
+				if (get_unsigned(x, s, 0, 65535, &l->port) < 0)
+					return -1;
+				have_port = true;
+			} else {
+				return unknown(x, s, "a listener");
+			}
+		}
+		if (!have_kind || !have_port)
+			return cfg_fail(x, g, "a listener needs 'kind' and 'port'");
+		cfg->nlisteners++;
+	}
+	return 0;
+}
+
+static int load_log(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		if (strcmp(name, "target") == 0) {
+			if (get_str(x, s, cfg->log_target, sizeof(cfg->log_target)) < 0)
+				return -1;
+			if (strcmp(cfg->log_target, "stderr") && strcmp(cfg->log_target, "syslog"))
+				return cfg_fail(x, s, "log target must be \"stderr\" or \"syslog\"");
+		} else if (strcmp(name, "level") == 0) {
+			enum log_level lv;
+			if (get_str(x, s, cfg->log_level, sizeof(cfg->log_level)) < 0)
+				return -1;
+			if (log_level_parse(cfg->log_level, &lv) < 0)
+				return cfg_fail(x, s, "log level must be error, warn, info or debug");
+		} else {
+			return unknown(x, s, "log");
+		}
+	}
+	return 0;
+}
+
+static int load_tls(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "certificate") == 0)
+			rc = get_str(x, s, cfg->tls_cert, sizeof(cfg->tls_cert));
+		else if (strcmp(name, "key") == 0)
+			rc = get_str(x, s, cfg->tls_key, sizeof(cfg->tls_key));
+		else if (strcmp(name, "ciphers") == 0)
+			rc = get_str(x, s, cfg->tls_ciphers, sizeof(cfg->tls_ciphers));
+		else
+			rc = unknown(x, s, "tls");
+		if (rc < 0)
+			return -1;
+	}
+	if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0'))
+		return cfg_fail(x, g, "tls needs both 'certificate' and 'key', or neither");
+	return 0;
+}
+
+static int load_limits(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "max_connections") == 0)
+			rc = get_unsigned(x, s, 1, 1000000, &cfg->max_connections);
+		else if (strcmp(name, "max_connections_per_ip") == 0)
+			rc = get_unsigned(x, s, 1, 1000000, &cfg->max_connections_per_ip);
+		else if (strcmp(name, "max_line") == 0)
+			rc = get_size(x, s, 512, 1024 * 1024, &cfg->max_line);
+		else if (strcmp(name, "login_timeout") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->login_timeout);
+		else if (strcmp(name, "idle_timeout") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->idle_timeout);
+		else if (strcmp(name, "shutdown_grace") == 0)
+			rc = get_unsigned(x, s, 0, 3600, &cfg->shutdown_grace);
+		else
+			rc = unknown(x, s, "limits");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_domains(struct cfg_ctx *x, struct config *cfg, const config_setting_t *a)
+{
+	if (!config_setting_is_array(a) && !config_setting_is_list(a))
+		return cfg_fail(x, a, "'local_domains' must be an array [ \"example.org\", ... ]");
+	int n = config_setting_length(a);
+	if (n > CONFIG_MAX_DOMAINS)
+		return cfg_fail(x, a, "too many local_domains (at most %d)", CONFIG_MAX_DOMAINS);
+	cfg->nlocal_domains = 0;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(a, (unsigned)i);
+		const char *v = config_setting_get_string(s);
+		if (!v || !*v || strlen(v) >= sizeof(cfg->local_domains[0]))
+			return cfg_fail(x, s, "each local domain must be a non-empty string of at most 255 bytes");
+		snprintf(cfg->local_domains[cfg->nlocal_domains++], sizeof(cfg->local_domains[0]), "%s", v);
+	}
+	return 0;
+}
+
+static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "local_domains") == 0)
+			rc = load_domains(x, cfg, s);
+		else if (strcmp(name, "max_message_size") == 0)
+			rc = get_size(x, s, 1024, (size_t)2 * 1024 * 1024 * 1024, &cfg->smtp_max_message_size);
+		else if (strcmp(name, "max_recipients") == 0)
+			rc = get_unsigned(x, s, 1, 100000, &cfg->smtp_max_recipients);
+		else if (strcmp(name, "timeout") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->smtp_timeout);
+		else if (strcmp(name, "data_timeout") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->smtp_data_timeout);
+		else
+			rc = unknown(x, s, "smtp");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_pop3(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		if (strcmp(config_setting_name(s), "timeout") == 0) {
+			if (get_unsigned(x, s, 1, 86400, &cfg->pop3_timeout) < 0)
+				return -1;
+		} else {
+			return unknown(x, s, "pop3");
+		}
+	}
+	return 0;
+}
+
+static int load_storage(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "cache_size") == 0)
+			rc = get_size(x, s, 1024 * 1024, (size_t)64 * 1024 * 1024 * 1024, &cfg->cache_bytes);
+		else if (strcmp(name, "checkpoint_interval") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->checkpoint_interval);
+		else
+			rc = unknown(x, s, "storage");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting_t *root)
+{
+	for (int i = 0; i < config_setting_length(root); i++) {
+		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "data_dir") == 0)
+			rc = get_str(x, s, cfg->data_dir, sizeof(cfg->data_dir));
+		else if (strcmp(name, "hostname") == 0)
+			rc = get_str(x, s, cfg->hostname, sizeof(cfg->hostname));
+		else if (strcmp(name, "sandbox") == 0)
+			rc = get_bool(x, s, &cfg->sandbox);
+		else if (strcmp(name, "log") == 0)
+			rc = load_log(x, cfg, s);
+		else if (strcmp(name, "listeners") == 0)
+			rc = load_listeners(x, cfg, s);
+		else if (strcmp(name, "tls") == 0)
+			rc = load_tls(x, cfg, s);
+		else if (strcmp(name, "limits") == 0)
+			rc = load_limits(x, cfg, s);
+		else if (strcmp(name, "smtp") == 0)
+			rc = load_smtp(x, cfg, s);
+		else if (strcmp(name, "pop3") == 0)
+			rc = load_pop3(x, cfg, s);
+		else if (strcmp(name, "storage") == 0)
+			rc = load_storage(x, cfg, s);
+		else
+			rc = unknown(x, s, NULL);
+		if (rc < 0)
+			return -1;
+	}
+	if (!cfg->data_dir[0])
+		return cfg_fail(x, root, "'data_dir' must not be empty");
+	for (const char *p = cfg->hostname; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			return cfg_fail(x, root, "'hostname' may contain only letters, digits, '.' and '-'");
+	if (!cfg->hostname[0])
+		return cfg_fail(x, root, "'hostname' must not be empty");
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	defaults(cfg);
+	struct cfg_ctx x = {path ? path : "(embedded default)", err, errlen};
+	snprintf(cfg->source, sizeof(cfg->source), "%s", x.file);
+	config_t lc;
+	config_init(&lc);
+	int ok = path ? config_read_file(&lc, path) : config_read_string(&lc, config_embedded_default);
+	if (ok != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read the file", x.file);
+		else
+			snprintf(err, errlen, "%s:%d: %s", x.file, config_error_line(&lc),
+				 config_error_text(&lc));
+		config_destroy(&lc);
+		return -1;
+	}
+	int rc = load_root(&x, cfg, config_root_setting(&lc));
+	config_destroy(&lc);
+	return rc;
+}
+
+int config_domain_is_local(const struct config *cfg, const char *domain)
+{
+	for (size_t i = 0; i < cfg->nlocal_domains; i++)
+		if (strcasecmp(cfg->local_domains[i], domain) == 0)
+			return 1;
+	return 0;
+}

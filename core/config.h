@@ -1,0 +1,69 @@
+/* core/config.h: the configuration, read with libconfig from a file or from
+ * the embedded default (etc/postino.conf compiled into the binary), then
+ * overridden by command-line flags. */
+#ifndef POSTINO_CONFIG_H
+#define POSTINO_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_LISTENERS 32
+#define CONFIG_MAX_DOMAINS 64
+
+struct config_listener {
+	char kind[16];        /* smtp, submission, smtps, pop3, pop3s, imap, imaps */
+	char address[64];
+	unsigned port;
+};
+
+struct config {
+	char source[512];             /* file name, or "(embedded default)" */
+	char data_dir[512];
+	char hostname[256];           /* our name in greetings and Received: */
+	bool sandbox;
+
+	char log_target[16];          /* stderr | syslog */
+	char log_level[16];           /* error | warn | info | debug */
+
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t nlisteners;
+
+	char tls_cert[512];           /* "" = generate self-signed into data_dir */
+	char tls_key[512];
+	char tls_ciphers[512];
+
+	/* core limits */
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	size_t max_line;              /* command line length, terminator excluded */
+	unsigned idle_timeout;        /* seconds, after authentication */
+	unsigned login_timeout;       /* seconds, before authentication */
+	unsigned shutdown_grace;      /* seconds to let deliveries finish */
+
+	/* smtp */
+	size_t smtp_max_message_size;
+	unsigned smtp_max_recipients;
+	unsigned smtp_timeout;        /* RFC 5321 4.5.3.2: 5 minutes per command */
+	unsigned smtp_data_timeout;   /* 10 minutes for DATA */
+	char local_domains[CONFIG_MAX_DOMAINS][256];
+	size_t nlocal_domains;
+
+	/* pop3 */
+	unsigned pop3_timeout;        /* RFC 1939 3: at least 10 minutes */
+
+	/* storage */
+	size_t cache_bytes;
+	unsigned checkpoint_interval; /* seconds */
+};
+
+/* Load from `path`, or the embedded default when path is NULL.  On error
+ * writes "FILE:LINE: problem" into err and returns -1. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Parse "kind=addr:port" ("[::1]:port" for IPv6) into a listener. */
+int config_parse_listen(const char *spec, struct config_listener *l_r, char *err, size_t errlen);
+/* 1 when domain is listed in local_domains (case-insensitive). */
+int config_domain_is_local(const struct config *cfg, const char *domain);
+
+extern const char config_embedded_default[];
+
+#endif

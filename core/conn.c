@@ -1,0 +1,662 @@
+/* core/conn.c: one client connection: the bufferevent (plain or OpenSSL),
+ * the line and raw readers with their limits, idle timeouts, STARTTLS in
+ * place, per-IP accounting, and the single path by which a connection ends
+ * (conn_free_now -> proto_ops.session_free, exactly once). */
+#include "core/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/proto.h"
+#include "core/server_private.h"
+#include "core/tls.h"
+
+#define RAW_CHUNK (64 * 1024)
+#define LOW_WATER (64 * 1024)        /* on_drain fires below this much queued output */
+#define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
+
+struct conn {
+	struct server *srv;
+	struct listener *l;
+	struct bufferevent *bev;       /* top of the stack: TLS filter when active */
+	const struct proto_ops *ops;
+	void *sess;
+	struct conn *next, *prev;
+	struct ip_count *ipc;
+
+	char id[17];
+	char peer[64];
+	char local[64];
+	unsigned peer_port;
+	bool loopback;
+
+	size_t max_line;
+	size_t raw_remaining;
+	unsigned timeout;              /* seconds; 0 = configured idle timeout */
+	struct buf line;               /* the current line handed to on_line */
+
+	struct event *timer;           /* idle timeout */
+	struct event *deferred;        /* resume processing, or finish closing */
+	unsigned close_waited_ms;
+
+	bool tls;
+	bool starttls_pending;
+	bool suspended;
+	bool discarding;               /* skipping the rest of an over-long line */
+	bool closing;
+	bool in_callback;
+	bool session_freed;
+	char reason[64];
+};
+
+static void conn_process(struct conn *c);
+static void conn_install_callbacks(struct conn *c);
+static void conn_arm_timer(struct conn *c);
+static void conn_schedule(struct conn *c);
+
+static void conn_free_now(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct server_priv *p = srv->priv;
+	if (!c->session_freed) {
+		c->session_freed = true;
+		if (c->sess && c->ops->session_free)
+			c->ops->session_free(c->sess, c->reason[0] ? c->reason : "closed");
+		c->sess = NULL;
+	}
+	log_info("session=%s %s disconnected reason=%s", c->id, c->l->kind,
+		 c->reason[0] ? c->reason : "closed");
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	p->nconns--;
+	if (c->ipc && --c->ipc->count == 0) {
+		/* unlink the empty per-IP counter */
+		uint32_t h = 5381;
+		for (const char *s = c->ipc->addr; *s; s++)
+			h = h * 33 + (unsigned char)*s;
+		struct ip_count **pp = &p->ips[h % IP_BUCKETS];
+		while (*pp && *pp != c->ipc)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = c->ipc->next;
+		free(c->ipc);
+	}
+	if (c->bev)
+		bufferevent_free(c->bev);
+	event_free(c->timer);
+	event_free(c->deferred);
+	buf_free(&c->line);
+	free(c);
+	server_conn_gone(srv);
+}
+
+static void set_reason(struct conn *c, const char *reason)
+{
+	if (!c->reason[0])
+		snprintf(c->reason, sizeof(c->reason), "%s", reason);
+}
+
+/* Output still queued anywhere below us (TLS filter and its socket). */
+static size_t conn_unsent(const struct conn *c)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+/* A close was asked for: free once the output is flushed, or after a limit. */
+static void conn_try_finish_close(struct conn *c)
+{
+	if (c->in_callback)
+		return;
+	if (conn_unsent(c) == 0 || c->close_waited_ms >= CLOSE_FLUSH_LIMIT_MS) {
+		conn_free_now(c);
+		return;
+	}
+	struct timeval tv = {0, 50 * 1000};
+	c->close_waited_ms += 50;
+	event_add(c->deferred, &tv);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	set_reason(c, reason);
+	if (c->closing)
+		return;
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->timer);
+	conn_schedule(c);
+}
+
+static void conn_fail(struct conn *c, const char *reason)
+{
+	/* The peer is gone or the stream broke: nothing more can be sent.  The
+	 * free is deferred like every other close, so a session never sees its
+	 * own state vanish in the middle of one of its functions. */
+	set_reason(c, reason);
+	c->closing = true;
+	c->close_waited_ms = CLOSE_FLUSH_LIMIT_MS;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	event_del(c->timer);
+	conn_schedule(c);
+}
+
+static void deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (c->closing)
+		conn_try_finish_close(c);
+	else
+		conn_process(c);
+}
+
+static void conn_schedule(struct conn *c)
+{
+	struct timeval tv = {0, 0};
+	event_add(c->deferred, &tv);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (c->closing)
+		return;
+	if (c->suspended) {
+		/* Waiting on the store (a log flush), not on the client. */
+		conn_arm_timer(c);
+		return;
+	}
+	conn_log(c, PLOG_INFO, "timeout seconds=%u", c->timeout ? c->timeout : c->srv->cfg->idle_timeout);
+	c->in_callback = true;
+	if (c->ops->on_timeout)
+		c->ops->on_timeout(c->sess);
+	c->in_callback = false;
+	conn_close(c, "timeout");
+}
+
+static void conn_arm_timer(struct conn *c)
+{
+	struct timeval tv = {c->timeout ? c->timeout : c->srv->cfg->idle_timeout, 0};
+	event_add(c->timer, &tv);
+}
+
+/* After STARTTLS: drop pipelined plaintext and put a TLS filter on top. */
+static void conn_upgrade_tls(struct conn *c)
+{
+	c->starttls_pending = false;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t dropped = evbuffer_get_length(in);
+	evbuffer_drain(in, dropped);
+	if (dropped)
+		conn_log(c, PLOG_WARN, "starttls discarded pipelined plaintext bytes=%zu", dropped);
+	SSL *ssl = tls_ssl_new(c->srv->tls);
+	if (!ssl) {
+		conn_fail(c, "tls setup failed");
+		return;
+	}
+	struct bufferevent *f = bufferevent_openssl_filter_new(
+		c->srv->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (!f) {
+		SSL_free(ssl);
+		conn_fail(c, "tls setup failed");
+		return;
+	}
+	c->bev = f;
+	c->tls = true;
+	c->line.len = 0;
+	c->discarding = false;
+	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+	conn_install_callbacks(c);
+}
+
+/* Hand complete lines (or raw bytes) to the session until it suspends,
+ * closes or the input runs dry. */
+static void conn_process(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	while (!c->closing && !c->suspended && !c->starttls_pending) {
+		size_t avail = evbuffer_get_length(in);
+		if (avail == 0)
+			break;
+		if (c->raw_remaining) {
+			char chunk[RAW_CHUNK];
+			size_t n = avail < c->raw_remaining ? avail : c->raw_remaining;
+			if (n > sizeof(chunk))
+				n = sizeof(chunk);
+			evbuffer_remove(in, chunk, n);
+			c->raw_remaining -= n;
+			c->in_callback = true;
+			c->ops->on_raw(c->sess, chunk, n, c->raw_remaining == 0);
+			c->in_callback = false;
+			continue;
+		}
+		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (eol.pos < 0) {
+			/* No LF yet.  Allow one extra byte for a CR that may precede it. */
+			if (avail > c->max_line + 1) {
+				if (!c->discarding) {
+					c->discarding = true;
+					c->in_callback = true;
+					if (c->ops->on_line_too_long)
+						c->ops->on_line_too_long(c->sess);
+					c->in_callback = false;
+				}
+				evbuffer_drain(in, avail);
+			}
+			break;
+		}
+		size_t len = (size_t)eol.pos; /* bytes before the LF */
+		if (c->discarding) {
+			evbuffer_drain(in, len + 1);
+			c->discarding = false;
+			continue;
+		}
+		const unsigned char *raw = evbuffer_pullup(in, (ev_ssize_t)len + 1);
+		bool crlf = len > 0 && raw[len - 1] == '\r';
+		size_t linelen = crlf ? len - 1 : len;
+		if (linelen > c->max_line) {
+			evbuffer_drain(in, len + 1);
+			c->in_callback = true;
+			if (c->ops->on_line_too_long)
+				c->ops->on_line_too_long(c->sess);
+			c->in_callback = false;
+			continue;
+		}
+		buf_reset(&c->line);
+		if (buf_append(&c->line, raw, linelen) < 0) {
+			conn_fail(c, "out of memory");
+			return;
+		}
+		evbuffer_drain(in, len + 1);
+		conn_arm_timer(c);
+		c->in_callback = true;
+		c->ops->on_line(c->sess, c->line.data, linelen, crlf);
+		c->in_callback = false;
+	}
+	if (c->starttls_pending && !c->closing)
+		conn_upgrade_tls(c);
+	if (c->closing)
+		conn_try_finish_close(c);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->closing || !c->ops->on_drain)
+		return;
+	c->in_callback = true;
+	c->ops->on_drain(c->sess);
+	c->in_callback = false;
+	if (c->closing)
+		conn_try_finish_close(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_EOF) {
+		conn_fail(c, c->closing ? "closed" : "peer closed");
+	} else if (what & BEV_EVENT_ERROR) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		if (e) {
+			char msg[128];
+			ERR_error_string_n(e, msg, sizeof(msg));
+			conn_log(c, PLOG_INFO, "tls error=\"%s\"", msg);
+			conn_fail(c, "tls error");
+		} else {
+			int err = EVUTIL_SOCKET_ERROR();
+			conn_fail(c, err == ECONNRESET ? "peer reset" : "io error");
+		}
+	}
+}
+
+static void conn_install_callbacks(struct conn *c)
+{
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, LOW_WATER, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static struct ip_count *ip_get(struct server_priv *p, const char *addr)
+{
+	uint32_t h = 5381;
+	for (const char *s = addr; *s; s++)
+		h = h * 33 + (unsigned char)*s;
+	struct ip_count **pp = &p->ips[h % IP_BUCKETS];
+	for (struct ip_count *i = *pp; i; i = i->next)
+		if (strcmp(i->addr, addr) == 0)
+			return i;
+	struct ip_count *i = calloc(1, sizeof(*i));
+	if (!i)
+		return NULL;
+	snprintf(i->addr, sizeof(i->addr), "%s", addr);
+	i->next = *pp;
+	*pp = i;
+	return i;
+}
+
+static void sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, unsigned *port_r,
+			  bool *loopback_r)
+{
+	out[0] = '\0';
+	*port_r = 0;
+	*loopback_r = false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, out, (socklen_t)outlen);
+		*port_r = ntohs(s4->sin_port);
+		*loopback_r = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		*port_r = ntohs(s6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, (socklen_t)outlen);
+			*loopback_r = s6->sin6_addr.s6_addr[12] == 127;
+		} else {
+			inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)outlen);
+			*loopback_r = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+		}
+	}
+}
+
+void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int salen)
+{
+	struct server *srv = l->srv;
+	struct server_priv *p = srv->priv;
+	const struct config *cfg = srv->cfg;
+	char peer[64];
+	unsigned port;
+	bool loopback;
+	sockaddr_text(sa, peer, sizeof(peer), &port, &loopback);
+
+	if (srv->shutting_down) {
+		close(fd);
+		return;
+	}
+	if (p->nconns >= cfg->max_connections) {
+		log_warn("%s refused peer=%s reason=max_connections limit=%u", l->kind, peer,
+			 cfg->max_connections);
+		if (l->ops->busy_reply && !(l->flags & LISTEN_IMPLICIT_TLS))
+			(void)!write(fd, l->ops->busy_reply, strlen(l->ops->busy_reply));
+		close(fd);
+		return;
+	}
+	struct ip_count *ipc = ip_get(p, peer);
+	if (!ipc) {
+		close(fd);
+		return;
+	}
+	if (ipc->count >= cfg->max_connections_per_ip) {
+		log_warn("%s refused peer=%s reason=max_connections_per_ip limit=%u", l->kind, peer,
+			 cfg->max_connections_per_ip);
+		if (l->ops->busy_reply && !(l->flags & LISTEN_IMPLICIT_TLS))
+			(void)!write(fd, l->ops->busy_reply, strlen(l->ops->busy_reply));
+		close(fd);
+		return;
+	}
+
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->l = l;
+	c->ops = l->ops;
+	c->max_line = cfg->max_line;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->peer_port = port;
+	c->loopback = loopback;
+	buf_init(&c->line, 0);
+	unsigned char rnd[8];
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(c->id + 2 * i, 3, "%02x", rnd[i]);
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+		unsigned lport;
+		bool lloop;
+		sockaddr_text((struct sockaddr *)&local, c->local, sizeof(c->local), &lport, &lloop);
+	}
+	(void)salen;
+
+	evutil_make_socket_nonblocking(fd);
+	if (l->flags & LISTEN_IMPLICIT_TLS) {
+		SSL *ssl = srv->tls ? tls_ssl_new(srv->tls) : NULL;
+		if (!ssl) {
+			close(fd);
+			free(c);
+			return;
+		}
+		c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+		c->tls = true;
+	} else {
+		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	c->timer = evtimer_new(srv->base, timer_cb, c);
+	c->deferred = evtimer_new(srv->base, deferred_cb, c);
+	if (!c->bev || !c->timer || !c->deferred) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->timer)
+			event_free(c->timer);
+		if (c->deferred)
+			event_free(c->deferred);
+		free(c);
+		return;
+	}
+	ipc->count++;
+	c->ipc = ipc;
+	c->next = p->conns;
+	if (p->conns)
+		p->conns->prev = c;
+	p->conns = c;
+	p->nconns++;
+
+	log_info("session=%s %s connected peer=%s port=%u tls=%s", c->id, l->kind, c->peer,
+		 c->peer_port, c->tls ? "yes" : "no");
+	conn_install_callbacks(c);
+	conn_arm_timer(c);
+	c->in_callback = true;
+	c->sess = c->ops->session_new(c);
+	c->in_callback = false;
+	if (!c->sess) {
+		c->session_freed = true;
+		conn_close(c, "session refused");
+	}
+	if (c->closing)
+		conn_schedule(c);
+}
+
+/* ---- the API front-ends use ---- */
+
+void conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (c->closing && c->session_freed)
+		return;
+	if (bufferevent_write(c->bev, data, len) < 0)
+		conn_fail(c, "out of memory");
+}
+
+void conn_printf(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	/* bufferevent_write_buffer would copy; format straight into the output. */
+	if (evbuffer_add_vprintf(out, fmt, ap) < 0)
+		conn_fail(c, "out of memory");
+	va_end(ap);
+}
+
+size_t conn_output_pending(const struct conn *c)
+{
+	return conn_unsent(c);
+}
+
+int conn_starttls(struct conn *c)
+{
+	if (!c->srv->tls || c->tls)
+		return -1;
+	c->starttls_pending = true;
+	if (!c->in_callback)
+		conn_schedule(c);
+	return 0;
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+	return c->tls;
+}
+
+bool conn_tls_available(const struct conn *c)
+{
+	return c->srv->tls != NULL;
+}
+
+void conn_suspend(struct conn *c)
+{
+	c->suspended = true;
+}
+
+void conn_resume(struct conn *c)
+{
+	if (!c->suspended)
+		return;
+	c->suspended = false;
+	conn_arm_timer(c);
+	if (!c->closing)
+		conn_schedule(c);
+}
+
+void conn_set_max_line(struct conn *c, size_t max)
+{
+	c->max_line = max ? max : c->srv->cfg->max_line;
+}
+
+void conn_read_raw(struct conn *c, size_t n)
+{
+	c->raw_remaining = n;
+}
+
+void conn_set_timeout(struct conn *c, unsigned seconds)
+{
+	c->timeout = seconds;
+	if (!c->closing)
+		conn_arm_timer(c);
+}
+
+const char *conn_id(const struct conn *c)
+{
+	return c->id;
+}
+
+const char *conn_peer_addr(const struct conn *c)
+{
+	return c->peer;
+}
+
+unsigned conn_peer_port(const struct conn *c)
+{
+	return c->peer_port;
+}
+
+const char *conn_local_addr(const struct conn *c)
+{
+	return c->local;
+}
+
+bool conn_peer_is_loopback(const struct conn *c)
+{
+	return c->loopback;
+}
+
+unsigned conn_listener_flags(const struct conn *c)
+{
+	return c->l->flags;
+}
+
+struct server *conn_server(const struct conn *c)
+{
+	return c->srv;
+}
+
+void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)
+{
+	if (!log_enabled(level))
+		return;
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(level, "session=%s %s %s", c->id, c->l->kind, msg);
+}
+
+/* ---- shutdown ---- */
+
+void conn_shutdown_all(struct server *srv)
+{
+	struct server_priv *p = srv->priv;
+	struct conn *next;
+	for (struct conn *c = p->conns; c; c = next) {
+		next = c->next;
+		if (c->closing)
+			continue;
+		c->in_callback = true;
+		if (c->ops->on_shutdown)
+			c->ops->on_shutdown(c->sess);
+		else
+			conn_close(c, "shutdown");
+		c->in_callback = false;
+		if (c->closing)
+			conn_schedule(c);
+	}
+}
+
+void conn_close_all_now(struct server *srv, const char *reason)
+{
+	struct server_priv *p = srv->priv;
+	while (p->conns) {
+		struct conn *c = p->conns;
+		set_reason(c, reason);
+		conn_free_now(c);
+	}
+}

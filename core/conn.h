@@ -1,0 +1,56 @@
+/* core/conn.h: one client connection as a front-end sees it.
+ *
+ * Input arrives as lines (or raw byte runs after conn_read_raw); output is
+ * queued with conn_write/conn_printf and sent as the socket allows.  All of
+ * it runs on the single event-loop thread: nothing here blocks. */
+#ifndef POSTINO_CONN_H
+#define POSTINO_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/log.h"
+
+struct conn;
+struct server;
+
+void conn_write(struct conn *c, const void *data, size_t len);
+void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+size_t conn_output_pending(const struct conn *c);
+
+/* Flush what is queued, then close; session_free runs once, later (never
+ * inside the caller's callback). */
+void conn_close(struct conn *c, const char *reason);
+
+/* STARTTLS/STLS: call after writing the go-ahead reply.  Input the client
+ * pipelined after the command is discarded (CVE-2011-0411); the handshake
+ * then runs and lines resume over TLS.  -1 if no TLS context is configured. */
+int conn_starttls(struct conn *c);
+bool conn_is_tls(const struct conn *c);
+bool conn_tls_available(const struct conn *c);
+
+/* Stop handing input to the session (e.g. while a delivery waits for its
+ * log flush), and resume; resuming processes lines already buffered. */
+void conn_suspend(struct conn *c);
+void conn_resume(struct conn *c);
+
+/* Maximum line length, terminator excluded (default from config). */
+void conn_set_max_line(struct conn *c, size_t max);
+/* Deliver the next n bytes through on_raw instead of lines (IMAP literals). */
+void conn_read_raw(struct conn *c, size_t n);
+/* Idle timeout in seconds for the current phase (0 = the configured default). */
+void conn_set_timeout(struct conn *c, unsigned seconds);
+
+const char *conn_id(const struct conn *c);          /* short hex session id */
+const char *conn_peer_addr(const struct conn *c);   /* "192.0.2.1" or "::1" */
+unsigned conn_peer_port(const struct conn *c);
+const char *conn_local_addr(const struct conn *c);
+bool conn_peer_is_loopback(const struct conn *c);
+unsigned conn_listener_flags(const struct conn *c); /* enum listener_flag */
+struct server *conn_server(const struct conn *c);
+
+/* Log a line prefixed with "session=<id> <proto> ". */
+void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,38 @@
+/* core/durable.h: group commit.
+ *
+ * Store transactions commit without a synchronous flush; a session that must
+ * promise durability queues a waiter here.  One background thread calls
+ * store_sync() for everything queued so far and then wakes the event loop,
+ * which runs every waiter whose transactions that flush covered.  One fsync
+ * thus acknowledges every delivery committed while the previous one ran
+ * (see ../shared/DESIGN.md, "Durability and speed"). */
+#ifndef POSTINO_DURABLE_H
+#define POSTINO_DURABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct server;
+struct durable;
+
+struct durable_waiter {
+	void (*cb)(struct durable_waiter *w, bool ok);  /* ok=false: flush failed */
+	void *arg;
+	/* private */
+	uint64_t gen;
+	struct durable_waiter *next, *prev;
+	bool queued;
+};
+
+/* Call after the transaction committed.  cb runs on the loop thread, never
+ * inside this call. */
+void durable_wait(struct server *srv, struct durable_waiter *w,
+		  void (*cb)(struct durable_waiter *w, bool ok), void *arg);
+/* Forget a queued waiter (its session is going away); harmless if idle. */
+void durable_cancel(struct server *srv, struct durable_waiter *w);
+
+int durable_start(struct server *srv);
+/* Run pending waiters' flush, stop the thread. */
+void durable_stop(struct server *srv);
+
+#endif

@@ -1,0 +1,213 @@
+/* core/main.c: the `postino` command: `serve` and the admin subcommands.
+ * A bad flag or configuration file gives one line on stderr and exit 2. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/admin.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/proto.h"
+#include "core/server.h"
+
+static const char usage_main[] =
+	"usage: postino COMMAND [OPTIONS]\n"
+	"\n"
+	"A mail server: SMTP, POP3 (and IMAP) over one Berkeley DB store.\n"
+	"\n"
+	"commands:\n"
+	"  serve                   run the daemon in the foreground\n"
+	"  user add ADDRESS        add a user; the password is read from stdin\n"
+	"                          (prompted twice when stdin is a terminal)\n"
+	"  user passwd ADDRESS     change a user's password (same input)\n"
+	"  user del ADDRESS        delete a user and all their mail\n"
+	"  user list               list users\n"
+	"  mailbox list ADDRESS    list a user's mailboxes with their counters\n"
+	"  stats                   print store statistics (log flushes, counts)\n"
+	"\n"
+	"options for every command:\n"
+	"  -c, --config FILE       configuration file (default: the embedded one,\n"
+	"                          a copy of etc/postino.conf)\n"
+	"  -d, --data DIR          data directory (overrides data_dir)\n"
+	"  -h, --help              help for postino or for COMMAND\n"
+	"  -V, --version           print the version\n"
+	"\n"
+	"Run `postino serve --help` for the daemon's options.\n";
+
+static const char usage_serve[] =
+	"usage: postino serve [OPTIONS]\n"
+	"\n"
+	"Runs the daemon in the foreground until SIGTERM or SIGINT, logging to stderr\n"
+	"(or syslog, see the config).  Without --config the embedded default applies:\n"
+	"loopback only, unprivileged ports, data in ./postino-data.\n"
+	"\n"
+	"  -c, --config FILE         configuration file\n"
+	"  -d, --data DIR            data directory (overrides data_dir)\n"
+	"  -l, --listen KIND=ADDR:PORT\n"
+	"                            listen for KIND on ADDR:PORT ([ADDR]:PORT for IPv6;\n"
+	"                            port 0 picks a free port, logged at start).  Given at\n"
+	"                            least once, replaces the config's listeners.  KIND is\n"
+	"                            one of: smtp, submission, smtps, pop3, pop3s\n"
+	"      --sandbox             sandbox mode for test harnesses: any recipient gets a\n"
+	"                            mailbox, any password logs in.  Never on a real server\n"
+	"      --log-level LEVEL     error, warn, info or debug\n"
+	"  -h, --help                this help\n";
+
+static const char usage_user[] =
+	"usage: postino user add|passwd|del ADDRESS [-c FILE] [-d DIR]\n"
+	"       postino user list [-c FILE] [-d DIR]\n"
+	"\n"
+	"add and passwd read the password as one line from stdin when stdin is not a\n"
+	"terminal (so scripts can pipe it), and prompt twice otherwise.  Works while the\n"
+	"daemon runs.\n";
+
+static const char usage_mailbox[] = "usage: postino mailbox list ADDRESS [-c FILE] [-d DIR]\n";
+static const char usage_stats[] =
+	"usage: postino stats [-c FILE] [-d DIR]\n"
+	"\n"
+	"Prints key=value lines: log_flushes (Berkeley DB log syncs to disk),\n"
+	"log_writes, log_bytes, users, messages, contents.\n";
+
+static int bad_usage(const char *cmd, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "postino: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see `postino %s--help`)\n", cmd ? cmd : "");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("postino " POSTINO_VERSION "\n");
+		return 0;
+	}
+	const char *help;
+	char cmdsp[32];
+	if (!strcmp(cmd, "serve"))
+		help = usage_serve;
+	else if (!strcmp(cmd, "user"))
+		help = usage_user;
+	else if (!strcmp(cmd, "mailbox"))
+		help = usage_mailbox;
+	else if (!strcmp(cmd, "stats"))
+		help = usage_stats;
+	else
+		return bad_usage(NULL, "unknown command '%s'", cmd);
+	snprintf(cmdsp, sizeof(cmdsp), "%s ", cmd);
+	bool serve = !strcmp(cmd, "serve");
+
+	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL };
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"data", required_argument, NULL, 'd'},
+		{"listen", required_argument, NULL, 'l'},
+		{"sandbox", no_argument, NULL, OPT_SANDBOX},
+		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL, *data = NULL, *log_level = NULL;
+	bool sandbox = false;
+	static struct config_listener listens[CONFIG_MAX_LISTENERS];
+	size_t nlistens = 0;
+	char err[700];
+
+	opterr = 0;
+	optind = 2;
+	int ch;
+	while ((ch = getopt_long(argc, argv, ":c:d:l:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'd':
+			data = optarg;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return 0;
+		case 'l':
+		case OPT_SANDBOX:
+		case OPT_LOGLEVEL:
+			if (!serve)
+				return bad_usage(cmdsp, "option '%s' is only for `postino serve`",
+						 argv[optind - 1]);
+			if (ch == OPT_SANDBOX) {
+				sandbox = true;
+			} else if (ch == OPT_LOGLEVEL) {
+				enum log_level lv;
+				if (log_level_parse(optarg, &lv) < 0)
+					return bad_usage(cmdsp, "--log-level '%s': use error, warn, info or debug",
+							 optarg);
+				log_level = optarg;
+			} else {
+				if (nlistens == CONFIG_MAX_LISTENERS)
+					return bad_usage(cmdsp, "too many --listen options%s", "");
+				if (config_parse_listen(optarg, &listens[nlistens], err, sizeof(err)) < 0)
+					return bad_usage(cmdsp, "--listen %s", err);
+				nlistens++;
+			}
+			break;
+		case ':':
+			return bad_usage(cmdsp, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return bad_usage(cmdsp, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+
+	static struct config cfg;
+	if (config_load(&cfg, config_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "postino: %s\n", err);
+		return 2;
+	}
+	if (data) {
+		if (strlen(data) >= sizeof(cfg.data_dir))
+			return bad_usage(cmdsp, "--data '%s' is too long", data);
+		snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", data);
+	}
+	if (sandbox)
+		cfg.sandbox = true;
+	if (log_level)
+		snprintf(cfg.log_level, sizeof(cfg.log_level), "%s", log_level);
+	if (nlistens) {
+		memcpy(cfg.listeners, listens, nlistens * sizeof(listens[0]));
+		cfg.nlisteners = nlistens;
+	}
+
+	/* Positional arguments, for the admin commands: argv[optind..]. */
+	int nargs = argc - optind;
+	char **args = argv + optind;
+	if (serve) {
+		if (nargs)
+			return bad_usage(cmdsp, "unexpected argument '%s'", args[0]);
+		if (!cfg.nlisteners) {
+			fprintf(stderr, "postino: %s: no listeners configured\n", cfg.source);
+			return 2;
+		}
+		return server_run(&cfg);
+	}
+	/* Admin commands see their own name as args[-1]. */
+	char *sub[8];
+	if (nargs > 6)
+		return bad_usage(cmdsp, "too many arguments%s", "");
+	sub[0] = (char *)cmd;
+	for (int i = 0; i < nargs; i++)
+		sub[i + 1] = args[i];
+	sub[nargs + 1] = NULL;
+	if (!strcmp(cmd, "user"))
+		return admin_user(&cfg, nargs + 1, sub);
+	if (!strcmp(cmd, "mailbox"))
+		return admin_mailbox(&cfg, nargs + 1, sub);
+	return admin_stats(&cfg, nargs + 1, sub);
+}

@@ -1,0 +1,228 @@
+/* core/server.c: the daemon: opens the store, sets up TLS, binds the
+ * listeners, runs the one event loop, and shuts down cleanly on SIGTERM or
+ * SIGINT, letting deliveries in flight finish (up to shutdown_grace). */
+#include "core/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "core/config.h"
+#include "core/durable.h"
+#include "core/log.h"
+#include "core/proto.h"
+#include "core/server_private.h"
+#include "core/tls.h"
+#include "storage/storage.h"
+
+static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	conn_accept(arg, fd, sa, salen);
+}
+
+static void accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	log_error("%s accept failed error=\"%s\"", l->kind, evutil_socket_error_to_string(err));
+	/* EMFILE and friends: the loop would spin; the listener keeps trying
+	 * on the next readiness, which is what we want once fds free up. */
+}
+
+static int listener_open(struct server *srv, struct listener *l, const struct config_listener *cl)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	int sslen;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, cl->address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)cl->port);
+		sslen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, cl->address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)cl->port);
+		sslen = sizeof(*s6);
+	} else {
+		log_error("listener kind=%s address=%s: not an IP address", cl->kind, cl->address);
+		return -1;
+	}
+	l->srv = srv;
+	l->ops = proto_lookup(cl->kind, &l->flags);
+	snprintf(l->kind, sizeof(l->kind), "%s", cl->kind);
+	if ((l->flags & LISTEN_IMPLICIT_TLS) && !srv->tls) {
+		log_error("listener kind=%s needs TLS, which is not available", cl->kind);
+		return -1;
+	}
+	l->evl = evconnlistener_new_bind(srv->base, accept_cb, l,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+						 LEV_OPT_CLOSE_ON_EXEC,
+					 512, (struct sockaddr *)&ss, sslen);
+	if (!l->evl) {
+		log_error("listener kind=%s address=%s port=%u: cannot bind: %s", cl->kind,
+			  cl->address, cl->port, strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->evl, accept_error_cb);
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	unsigned port = cl->port;
+	if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&bound, &blen) == 0)
+		port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+							 : ((struct sockaddr_in6 *)&bound)->sin6_port);
+	log_info("listening kind=%s address=%s port=%u", cl->kind, cl->address, port);
+	return 0;
+}
+
+static void listeners_close(struct server *srv)
+{
+	struct server_priv *p = srv->priv;
+	for (size_t i = 0; i < p->nlisteners; i++) {
+		if (p->listeners[i].evl)
+			evconnlistener_free(p->listeners[i].evl);
+		p->listeners[i].evl = NULL;
+	}
+}
+
+void server_conn_gone(struct server *srv)
+{
+	struct server_priv *p = srv->priv;
+	if (srv->shutting_down && p->nconns == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	log_warn("shutdown grace period over, closing connections=%u",
+		 ((struct server_priv *)srv->priv)->nconns);
+	conn_close_all_now(srv, "shutdown");
+	event_base_loopexit(srv->base, NULL);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct server_priv *p = srv->priv;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP received (configuration reload is not supported yet)");
+		return;
+	}
+	if (srv->shutting_down) {
+		log_warn("second signal, stopping now");
+		conn_close_all_now(srv, "shutdown");
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	log_info("shutdown signal=%s connections=%u", sig == SIGTERM ? "TERM" : "INT", p->nconns);
+	srv->shutting_down = true;
+	listeners_close(srv);
+	if (p->nconns == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	conn_shutdown_all(srv);
+	struct timeval tv = {srv->cfg->shutdown_grace, 0};
+	p->grace_timer = evtimer_new(srv->base, grace_cb, srv);
+	if (p->grace_timer)
+		evtimer_add(p->grace_timer, &tv);
+}
+
+int server_run(const struct config *cfg)
+{
+	int status = 1;
+	char err[512];
+	struct server srv;
+	struct server_priv priv;
+	memset(&srv, 0, sizeof(srv));
+	memset(&priv, 0, sizeof(priv));
+	srv.cfg = cfg;
+	srv.priv = &priv;
+
+	if (log_setup(cfg->log_target, cfg->log_level) < 0) {
+		fprintf(stderr, "postino: %s: bad log settings\n", cfg->source);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
+		log_error("cannot create data_dir=%s: %s", cfg->data_dir, strerror(errno));
+		return 1;
+	}
+	struct store_options so = {.cache_bytes = cfg->cache_bytes};
+	int rc = store_open(cfg->data_dir, &so, &srv.store);
+	if (rc != STORE_OK) {
+		log_error("cannot open the store data_dir=%s error=\"%s\"", cfg->data_dir,
+			  store_strerror(rc));
+		return 1;
+	}
+	if (tls_ctx_create(cfg, &srv.tls, err, sizeof(err)) < 0) {
+		log_error("tls setup failed: %s", err);
+		goto out;
+	}
+	srv.base = event_base_new();
+	if (!srv.base) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	priv.listeners = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*priv.listeners));
+	if (!priv.listeners)
+		goto out;
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		priv.nlisteners = i + 1;
+		if (listener_open(&srv, &priv.listeners[i], &cfg->listeners[i]) < 0)
+			goto out;
+	}
+	if (durable_start(&srv) < 0) {
+		log_error("cannot start the log flush thread");
+		goto out;
+	}
+	priv.sigterm = evsignal_new(srv.base, SIGTERM, signal_cb, &srv);
+	priv.sigint = evsignal_new(srv.base, SIGINT, signal_cb, &srv);
+	priv.sighup = evsignal_new(srv.base, SIGHUP, signal_cb, &srv);
+	evsignal_add(priv.sigterm, NULL);
+	evsignal_add(priv.sigint, NULL);
+	evsignal_add(priv.sighup, NULL);
+	if (cfg->sandbox)
+		log_warn("SANDBOX MODE: every recipient is accepted and any password logs in; "
+			 "never use this on a real server");
+	log_info("ready version=" POSTINO_VERSION " config=%s data_dir=%s listeners=%zu",
+		 cfg->source, cfg->data_dir, cfg->nlisteners);
+	event_base_dispatch(srv.base);
+	conn_close_all_now(&srv, "shutdown");
+	status = 0;
+	log_info("stopped");
+out:
+	durable_stop(&srv);
+	listeners_close(&srv);
+	free(priv.listeners);
+	if (priv.sigterm)
+		event_free(priv.sigterm);
+	if (priv.sigint)
+		event_free(priv.sigint);
+	if (priv.sighup)
+		event_free(priv.sighup);
+	if (priv.grace_timer)
+		event_free(priv.grace_timer);
+	for (size_t i = 0; i < IP_BUCKETS; i++) {
+		while (priv.ips[i]) {
+			struct ip_count *n = priv.ips[i]->next;
+			free(priv.ips[i]);
+			priv.ips[i] = n;
+		}
+	}
+	if (srv.base)
+		event_base_free(srv.base);
+	tls_ctx_free(&srv.tls);
+	store_close(&srv.store);
+	return status;
+}
