@@ -1,0 +1,135 @@
+/* Unit tests for core/config.c: the embedded default, every error class
+ * naming file and line, and --listen parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/proto.h"
+
+/* The front-ends are not linked into this test; the kind table only needs
+ * their addresses. */
+const struct proto_ops smtp_proto_ops = {.name = "smtp"};
+const struct proto_ops pop3_proto_ops = {.name = "pop3"};
+
+static char path[64];
+
+static const char *write_conf(const char *text)
+{
+	snprintf(path, sizeof(path), "/tmp/postino-test-conf-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void test_embedded_default(void **state)
+{
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_string_equal(cfg.data_dir, "./postino-data");
+	assert_false(cfg.sandbox);
+	assert_true(cfg.nlisteners >= 2);
+	for (size_t i = 0; i < cfg.nlisteners; i++) {
+		assert_string_equal(cfg.listeners[i].address, "127.0.0.1");
+		assert_true(cfg.listeners[i].port > 1024);
+	}
+	assert_string_equal(cfg.listeners[0].kind, "smtp");
+	assert_int_equal(cfg.smtp_max_message_size, 26214400);
+	assert_true(config_domain_is_local(&cfg, "LOCALHOST"));
+	assert_false(config_domain_is_local(&cfg, "example.org"));
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct config cfg;
+	char err[600];
+	const char *p = write_conf(text);
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), -1);
+	unlink(p);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' does not contain '%s'", err, needle);
+	assert_true(strncmp(err, p, strlen(p)) == 0); /* names the file */
+}
+
+static void test_errors_name_file_and_line(void **state)
+{
+	expect_error("data_dir = \"x\";\nbogus = 1;\n", ":2: unknown setting 'bogus'");
+	expect_error("data_dir = \"x\";\nhostname = ;\n", ":2: syntax error"); /* syntax */
+	expect_error("sandbox = 3;\n", ":1: 'sandbox' must be true or false");
+	expect_error("limits = { max_line = 10; };\n", "between 512 and");
+	expect_error("listeners = ( { kind = \"gopher\"; port = 70; } );\n", "unknown listener kind 'gopher'");
+	expect_error("listeners = ( { kind = \"smtp\"; } );\n", "needs 'kind' and 'port'");
+	expect_error("listeners = ( { kind = \"smtp\"; port = 70000; } );\n", "between 0 and 65535");
+	expect_error("tls = { certificate = \"/x\"; };\n", "both 'certificate' and 'key'");
+	expect_error("log = { level = \"loud\"; };\n", "log level must be");
+	expect_error("smtp = { max_recipients = \"ten\"; };\n", "must be an integer");
+	expect_error("hostname = \"bad host\";\n", "'hostname' may contain only");
+}
+
+static void test_missing_file(void **state)
+{
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, "/nonexistent/postino.conf", err, sizeof(err)), -1);
+	assert_string_equal(err, "/nonexistent/postino.conf: cannot read the file");
+}
+
+static void test_good_file(void **state)
+{
+	struct config cfg;
+	char err[600];
+	const char *p = write_conf("data_dir = \"/var/lib/x\";\nsandbox = true;\n"
+				   "listeners = ( { kind = \"pop3s\"; address = \"::1\"; port = 995; } );\n"
+				   "smtp = { local_domains = [\"a.example\", \"B.example\"]; max_recipients = 5; };\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_string_equal(cfg.data_dir, "/var/lib/x");
+	assert_true(cfg.sandbox);
+	assert_int_equal(cfg.nlisteners, 1);
+	assert_string_equal(cfg.listeners[0].kind, "pop3s");
+	assert_string_equal(cfg.listeners[0].address, "::1");
+	assert_int_equal(cfg.listeners[0].port, 995);
+	assert_int_equal(cfg.smtp_max_recipients, 5);
+	assert_true(config_domain_is_local(&cfg, "b.EXAMPLE"));
+}
+
+static void test_parse_listen(void **state)
+{
+	struct config_listener l;
+	char err[300];
+	assert_int_equal(config_parse_listen("smtp=127.0.0.1:2525", &l, err, sizeof(err)), 0);
+	assert_string_equal(l.kind, "smtp");
+	assert_string_equal(l.address, "127.0.0.1");
+	assert_int_equal(l.port, 2525);
+	assert_int_equal(config_parse_listen("pop3s=[::1]:0", &l, err, sizeof(err)), 0);
+	assert_string_equal(l.address, "::1");
+	assert_int_equal(l.port, 0);
+	const char *bad[] = {"smtp", "=1.2.3.4:25", "gopher=1.2.3.4:70", "smtp=1.2.3.4",
+			     "smtp=1.2.3.4:", "smtp=1.2.3.4:65536", "smtp=1.2.3.4:2x", "smtp=:25",
+			     "smtp=[::1:25", "smtp=::1:25", "smtp=1.2.3.4:-1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (config_parse_listen(bad[i], &l, err, sizeof(err)) != -1)
+			fail_msg("'%s' was accepted", bad[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_embedded_default),
+		cmocka_unit_test(test_errors_name_file_and_line),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_parse_listen),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
