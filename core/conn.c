@@ -28,7 +28,8 @@
 #include "core/tls.h"
 
 #define RAW_CHUNK (64 * 1024)
-#define LOW_WATER (64 * 1024)        /* on_drain fires below this much queued output */
+#define LOW_WATER (64 * 1024)
+#define READ_HIGH_WATER (256 * 1024)        /* on_drain fires below this much queued output */
 #define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
 
 struct conn {
@@ -344,6 +345,9 @@ static void conn_install_callbacks(struct conn *c)
 {
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, LOW_WATER, 0);
+	/* Stop reading from a client that sends while its session is suspended
+	 * (waiting for a log flush): input is bounded, not buffered forever. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER + c->max_line);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -569,6 +573,7 @@ void conn_resume(struct conn *c)
 void conn_set_max_line(struct conn *c, size_t max)
 {
 	c->max_line = max ? max : c->srv->cfg->max_line;
+	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER + c->max_line);
 }
 
 void conn_read_raw(struct conn *c, size_t n)
