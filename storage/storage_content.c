@@ -1,0 +1,162 @@
+/* storage/storage_content.c: message content, stored once per delivery.
+ *
+ * Owns content_meta (content id -> reference count, size, chunk count) and
+ * content_data ((content id, chunk number) -> bytes).  A delivery to several
+ * mailboxes writes the bytes once with one reference per message record;
+ * expunge drops references and the last one deletes the chunks.  Content is
+ * split into chunks of STORE_CHUNK_SIZE bytes so that a partial read (POP3
+ * TOP, IMAP BODY[]<partial>, streamed RETR) fetches only the chunks, and with
+ * DB_DBT_PARTIAL only the part of each chunk, that it needs. */
+#include <string.h>
+
+#include "storage/storage_private.h"
+
+static size_t content_key(uint8_t *key, uint64_t content_id)
+{
+	store_be64_put(key, content_id);
+	return 8;
+}
+
+static size_t chunk_key(uint8_t *key, uint64_t content_id, uint32_t chunk)
+{
+	store_be64_put(key, content_id);
+	store_be32_put(key + 8, chunk);
+	return 12;
+}
+
+static int meta_read(struct store *s, DB_TXN *txn, uint64_t content_id,
+		     struct store_content_meta *c_r, uint32_t flags)
+{
+	uint8_t key[8], buf[32];
+	size_t len;
+	int rc = store_db_get(s, txn, SDB_CONTENT_META, key, content_key(key, content_id), buf,
+			      sizeof(buf), &len, flags);
+	if (rc != STORE_OK)
+		return rc;
+	return store_content_meta_decode(buf, len, c_r);
+}
+
+static int meta_write(struct store *s, DB_TXN *txn, uint64_t content_id,
+		      const struct store_content_meta *c)
+{
+	uint8_t key[8], buf[32];
+	size_t len = store_content_meta_encode(c, buf, sizeof(buf));
+	return store_db_put(s, txn, SDB_CONTENT_META, key, content_key(key, content_id), buf, len,
+			    0);
+}
+
+int store_content_put(struct store *s, DB_TXN *txn, const void *data, size_t len,
+		      uint32_t refcount, uint64_t *content_id_r)
+{
+	uint64_t nchunks = len / STORE_CHUNK_SIZE + (len % STORE_CHUNK_SIZE != 0);
+	if (nchunks > UINT32_MAX)
+		return STORE_ERR_INVALID;
+	uint64_t id;
+	int rc = store_meta_next(s, txn, STORE_META_NEXT_CONTENT, &id);
+	if (rc != STORE_OK)
+		return rc;
+	const uint8_t *p = data;
+	for (uint32_t i = 0; i < nchunks; i++) {
+		size_t off = (size_t)i * STORE_CHUNK_SIZE;
+		size_t n = len - off < STORE_CHUNK_SIZE ? len - off : STORE_CHUNK_SIZE;
+		uint8_t key[12];
+		if ((rc = store_db_put(s, txn, SDB_CONTENT_DATA, key, chunk_key(key, id, i), p + off,
+				       n, 0)) != STORE_OK)
+			return rc;
+	}
+	struct store_content_meta c = {.refcount = refcount, .size = len, .chunks = (uint32_t)nchunks};
+	if ((rc = meta_write(s, txn, id, &c)) != STORE_OK ||
+	    (rc = store_meta_add(s, txn, STORE_META_CONTENTS, 1)) != STORE_OK)
+		return rc;
+	*content_id_r = id;
+	return STORE_OK;
+}
+
+int store_content_release(struct store *s, DB_TXN *txn, uint64_t content_id)
+{
+	struct store_content_meta c;
+	int rc = meta_read(s, txn, content_id, &c, DB_RMW);
+	if (rc == STORE_ERR_NOTFOUND)
+		return STORE_OK;   /* nothing left to release; let the expunge proceed */
+	if (rc != STORE_OK)
+		return rc;
+	if (c.refcount > 1) {
+		c.refcount--;
+		return meta_write(s, txn, content_id, &c);
+	}
+	for (uint32_t i = 0; i < c.chunks; i++) {
+		uint8_t key[12];
+		rc = store_db_del(s, txn, SDB_CONTENT_DATA, key, chunk_key(key, content_id, i));
+		if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
+			return rc;
+	}
+	uint8_t key[8];
+	if ((rc = store_db_del(s, txn, SDB_CONTENT_META, key, content_key(key, content_id))) !=
+	    STORE_OK)
+		return rc;
+	return store_meta_add(s, txn, STORE_META_CONTENTS, -1);
+}
+
+struct read_arg {
+	uint64_t content_id, offset;
+	uint8_t *buf;
+	size_t len;
+	size_t got;
+};
+
+static int read_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct read_arg *a = arg;
+	a->got = 0;
+	struct store_content_meta c;
+	int rc = meta_read(s, txn, a->content_id, &c, 0);
+	if (rc != STORE_OK || a->offset >= c.size)
+		return rc;
+	uint64_t avail = c.size - a->offset;
+	size_t want = avail < a->len ? (size_t)avail : a->len;
+	uint64_t pos = a->offset;
+	while (a->got < want) {
+		uint64_t chunk = pos / STORE_CHUNK_SIZE;
+		uint32_t coff = (uint32_t)(pos % STORE_CHUNK_SIZE);
+		size_t take = STORE_CHUNK_SIZE - coff;
+		if (take > want - a->got)
+			take = want - a->got;
+		uint8_t key[12];
+		DBT k, v;
+		memset(&k, 0, sizeof(k));
+		memset(&v, 0, sizeof(v));
+		k.data = key;
+		k.size = (u_int32_t)chunk_key(key, a->content_id, (uint32_t)chunk);
+		v.data = a->buf + a->got;
+		v.ulen = (u_int32_t)take;
+		v.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+		v.doff = coff;
+		v.dlen = (u_int32_t)take;
+		rc = store_bdb_err(s, s->db[SDB_CONTENT_DATA]->get(s->db[SDB_CONTENT_DATA], txn, &k,
+								    &v, 0));
+		if (rc == STORE_ERR_NOTFOUND)
+			return STORE_ERR_CORRUPT;   /* the meta record promised this chunk */
+		if (rc != STORE_OK)
+			return rc;
+		if (v.size != take)
+			return STORE_ERR_CORRUPT;   /* chunk shorter than its place implies */
+		a->got += take;
+		pos += take;
+	}
+	return STORE_OK;
+}
+
+int store_content_read(struct store *s, uint64_t content_id, uint64_t offset, void *buf,
+		       size_t len, size_t *got_r)
+{
+	*got_r = 0;
+	if (len == 0)
+		return STORE_OK;
+	if (!buf)
+		return STORE_ERR_INVALID;
+	struct read_arg a = {.content_id = content_id, .offset = offset, .buf = buf, .len = len};
+	int rc = store_txn_run(s, read_fn, &a);
+	if (rc == STORE_OK)
+		*got_r = a.got;
+	return rc;
+}

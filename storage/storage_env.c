@@ -1,0 +1,663 @@
+/* storage/storage_env.c: the Berkeley DB environment behind a struct store.
+ *
+ * Owns opening (with automatic recovery), closing, the transaction runner
+ * (bounded retries on deadlock and lock timeout), group-commit support
+ * (store_sync), checkpoints, statistics, the meta counters and the watchdog
+ * thread that keeps a dead process from wedging the others.
+ *
+ * Everything is configured through the API; no DB_CONFIG file is read or
+ * written.
+ *
+ * Several processes share the environment (the daemon and `postino user
+ * ...`).  DB_REGISTER tells the opener whether a previous user died, and
+ * DB_FAILCHK then first tries to clean up after the dead process (release its
+ * locks, abort its transaction) before falling back to full recovery.  The
+ * watchdog also runs failchk every second, so the daemon cleans up a dead
+ * admin process itself, before the next opener would have to recover.  If
+ * recovery does happen under a live process its handles fail with
+ * DB_RUNRECOVERY; the store then reopens the environment once and retries.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/storage_private.h"
+
+#define STORE_DEFAULT_CACHE (64u << 20)
+#define STORE_DEFAULT_LOCK_TIMEOUT_MS 5000u
+#define STORE_LOG_BUFFER (4u << 20)      /* in-memory log buffer */
+#define STORE_LOG_FILE_MAX (32u << 20)   /* must be >= 4 x the log buffer */
+#define STORE_THREAD_COUNT 128           /* thread slots for failchk */
+#define STORE_WATCHDOG_TICK_MS 200
+#define STORE_FAILCHK_TICKS 5            /* failchk every 5 ticks = 1 s */
+
+static const struct {
+	const char *file;
+	uint32_t pagesize;   /* 0: Berkeley DB's default */
+} store_db_files[SDB_COUNT] = {
+	[SDB_USERS] = {"users.db", 0},
+	[SDB_USERS_BY_ID] = {"users_by_id.db", 0},
+	[SDB_DOMAINS] = {"domains.db", 0},
+	[SDB_MAILBOXES] = {"mailboxes.db", 0},
+	[SDB_MAILBOX_INFO] = {"mailbox_info.db", 0},
+	[SDB_MESSAGES] = {"messages.db", 0},
+	[SDB_CHANGES] = {"changes.db", 0},
+	[SDB_CONTENT_META] = {"content_meta.db", 0},
+	[SDB_CONTENT_DATA] = {"content_data.db", STORE_CONTENT_PAGESIZE},
+	[SDB_META] = {"meta.db", 0},
+};
+
+const char *store_strerror(int err)
+{
+	switch (err) {
+	case STORE_OK: return "success";
+	case STORE_ERR_TEMP: return "temporary storage failure";
+	case STORE_ERR_NOTFOUND: return "not found";
+	case STORE_ERR_EXISTS: return "already exists";
+	case STORE_ERR_NOQUOTA: return "over quota";
+	case STORE_ERR_INUSE: return "in use";
+	case STORE_ERR_PERM: return "not permitted";
+	case STORE_ERR_INVALID: return "invalid argument";
+	case STORE_ERR_CORRUPT: return "corrupt record";
+	default: return "unknown storage error";
+	}
+}
+
+int store_bdb_err(struct store *s, int rc)
+{
+	switch (rc) {
+	case 0:
+		return STORE_OK;
+	case DB_NOTFOUND:
+	case DB_KEYEMPTY:
+		return STORE_ERR_NOTFOUND;
+	case DB_KEYEXIST:
+		return STORE_ERR_EXISTS;
+	case DB_LOCK_NOTGRANTED:
+		/* A lock wait timed out: perhaps its holder died.  Let the
+		 * watchdog check now rather than at its next round. */
+		if (s)
+			atomic_store(&s->want_failchk, true);
+		return STORE_ERR_RETRY;
+	case DB_LOCK_DEADLOCK:
+		return STORE_ERR_RETRY;
+	case DB_RUNRECOVERY:
+		return STORE_ERR_PANIC;
+	case DB_BUFFER_SMALL:
+	case DB_VERIFY_BAD:
+		return STORE_ERR_CORRUPT;
+	default:
+		return STORE_ERR_TEMP;
+	}
+}
+
+static void store_bdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+	(void)env;
+	(void)pfx;
+	fprintf(stderr, "postino: storage: %s\n", msg);
+}
+
+static void store_bdb_msgcall(const DB_ENV *env, const char *msg)
+{
+	(void)env;
+	/* failchk reports every mutex of a dead process, hundreds of lines
+	 * that say nothing the "Freeing ... for process" lines do not. */
+	if (strncmp(msg, "BDB2017 ", 8) == 0)
+		return;
+	fprintf(stderr, "postino: storage: %s\n", msg);
+}
+
+/* failchk asks whether the owner of a lock or transaction still runs.  Our
+ * own threads always outlive the store handle (it is closed before they
+ * exit); another process is alive while kill(pid, 0) finds it. */
+static int store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)env;
+	(void)tid;
+	(void)flags;
+	if (pid == getpid())
+		return 1;
+	if (kill(pid, 0) == 0)
+		return 1;
+	return errno == EPERM;
+}
+
+static int store_mkdirs(const char *dir)
+{
+	char *p = strdup(dir);
+	if (!p)
+		return STORE_ERR_TEMP;
+	int rc = STORE_OK;
+	for (char *q = p + 1; ; q++) {
+		if (*q != '/' && *q != '\0')
+			continue;
+		char save = *q;
+		*q = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			fprintf(stderr, "postino: storage: mkdir %s: %s\n", p, strerror(errno));
+			rc = STORE_ERR_TEMP;
+			break;
+		}
+		*q = save;
+		if (save == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+/* Closes whatever handles are open; safe on a panicked environment. */
+static void store_handles_close(struct store *s)
+{
+	for (int i = 0; i < SDB_COUNT; i++) {
+		if (s->db[i])
+			(void)s->db[i]->close(s->db[i], 0);
+		s->db[i] = NULL;
+	}
+	if (s->env)
+		(void)s->env->close(s->env, 0);
+	s->env = NULL;
+}
+
+static int store_handles_open(struct store *s)
+{
+	DB_ENV *env;
+	int rc = db_env_create(&env, 0);
+	if (rc != 0)
+		return STORE_ERR_TEMP;
+	s->env = env;
+	env->set_errcall(env, store_bdb_errcall);
+	env->set_msgcall(env, store_bdb_msgcall);
+
+	size_t cache = s->opts.cache_bytes ? s->opts.cache_bytes : STORE_DEFAULT_CACHE;
+	uint64_t lock_us = (uint64_t)(s->opts.lock_timeout_ms ? s->opts.lock_timeout_ms
+							      : STORE_DEFAULT_LOCK_TIMEOUT_MS) * 1000u;
+	if (lock_us > UINT32_MAX)
+		lock_us = UINT32_MAX;
+	if ((rc = env->set_cachesize(env, (u_int32_t)(cache >> 30),
+				     (u_int32_t)(cache & ((1u << 30) - 1)), 1)) != 0 ||
+	    (rc = env->set_lg_bsize(env, STORE_LOG_BUFFER)) != 0 ||
+	    (rc = env->set_lg_max(env, STORE_LOG_FILE_MAX)) != 0 ||
+	    (rc = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
+	    /* Run the deadlock detector whenever a lock request blocks. */
+	    (rc = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	    (rc = env->set_timeout(env, (db_timeout_t)lock_us, DB_SET_LOCK_TIMEOUT)) != 0 ||
+	    (rc = env->set_flags(env, DB_TIME_NOTGRANTED, 1)) != 0 ||
+	    /* Commits do not flush; store_sync() does, for many at once. */
+	    (rc = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0 ||
+	    /* Initial sizes; the regions grow up to set_memory_max. */
+	    (rc = env->set_lk_max_locks(env, 20000)) != 0 ||
+	    (rc = env->set_lk_max_objects(env, 20000)) != 0 ||
+	    (rc = env->set_memory_max(env, 0, 256u << 20)) != 0 ||
+	    (rc = env->set_thread_count(env, STORE_THREAD_COUNT)) != 0 ||
+	    (rc = env->set_isalive(env, store_isalive)) != 0) {
+		fprintf(stderr, "postino: storage: configure: %s\n", db_strerror(rc));
+		store_handles_close(s);
+		return STORE_ERR_TEMP;
+	}
+	u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+			  DB_THREAD | DB_REGISTER | DB_RECOVER | DB_FAILCHK;
+	if ((rc = env->open(env, s->dir, flags, 0600)) != 0) {
+		fprintf(stderr, "postino: storage: open environment %s: %s\n", s->dir,
+			db_strerror(rc));
+		store_handles_close(s);
+		return STORE_ERR_TEMP;
+	}
+	for (int i = 0; i < SDB_COUNT; i++) {
+		DB *db;
+		if ((rc = db_create(&db, env, 0)) != 0)
+			break;
+		s->db[i] = db;
+		if (store_db_files[i].pagesize &&
+		    (rc = db->set_pagesize(db, store_db_files[i].pagesize)) != 0)
+			break;
+		if ((rc = db->open(db, NULL, store_db_files[i].file, NULL, DB_BTREE,
+				   DB_CREATE | DB_THREAD | DB_AUTO_COMMIT, 0600)) != 0)
+			break;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "postino: storage: open databases in %s: %s\n", s->dir,
+			db_strerror(rc));
+		store_handles_close(s);
+		return STORE_ERR_TEMP;
+	}
+	return STORE_OK;
+}
+
+/* Replaces a panicked environment (generation gen) with a fresh one.  Only
+ * the first thread to notice does the work. */
+static void store_reopen(struct store *s, uint64_t gen)
+{
+	pthread_rwlock_wrlock(&s->rw);
+	if (s->generation == gen) {
+		fprintf(stderr, "postino: storage: environment needs recovery, reopening %s\n",
+			s->dir);
+		store_handles_close(s);
+		(void)store_handles_open(s);
+		s->generation++;
+	}
+	pthread_rwlock_unlock(&s->rw);
+}
+
+/* Takes the handle lock for reading; *gen_r gets the environment generation
+ * to pass to store_reopen on DB_RUNRECOVERY. */
+static int store_enter(struct store *s, uint64_t *gen_r)
+{
+	pthread_rwlock_rdlock(&s->rw);
+	if (s->env) {
+		*gen_r = s->generation;
+		return STORE_OK;
+	}
+	/* An earlier reopen failed: try again. */
+	uint64_t gen = s->generation;
+	pthread_rwlock_unlock(&s->rw);
+	store_reopen(s, gen);
+	pthread_rwlock_rdlock(&s->rw);
+	if (s->env) {
+		*gen_r = s->generation;
+		return STORE_OK;
+	}
+	pthread_rwlock_unlock(&s->rw);
+	return STORE_ERR_TEMP;
+}
+
+static void store_leave(struct store *s)
+{
+	pthread_rwlock_unlock(&s->rw);
+}
+
+/* Random back-off before a retry, so that two transactions that deadlocked
+ * do not collide again in lock step. */
+static void store_backoff(unsigned attempt)
+{
+	static _Thread_local uint32_t seed;
+	if (seed == 0)
+		seed = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL) ^
+		       (uint32_t)(uintptr_t)&seed;
+	seed ^= seed << 13;
+	seed ^= seed >> 17;
+	seed ^= seed << 5;
+	unsigned cap_us = 1000u << (attempt < 6 ? attempt : 6);   /* 1 .. 64 ms */
+	struct timespec ts = {0, (long)(seed % cap_us + 100) * 1000L};
+	nanosleep(&ts, NULL);
+}
+
+int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
+{
+	unsigned reopens = 0;
+	for (unsigned attempt = 0;; attempt++) {
+		uint64_t gen;
+		int rc = store_enter(s, &gen);
+		if (rc != STORE_OK)
+			return rc;
+		DB_TXN *txn = NULL;
+		rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn, 0));
+		if (rc == STORE_OK) {
+			rc = fn(s, txn, arg);
+			if (rc == STORE_OK)
+				rc = store_bdb_err(s, txn->commit(txn, DB_TXN_NOSYNC));
+			else
+				(void)txn->abort(txn);
+		}
+		store_leave(s);
+		if (rc == STORE_ERR_RETRY && attempt + 1 < STORE_TXN_ATTEMPTS) {
+			store_backoff(attempt);
+			continue;
+		}
+		if (rc == STORE_ERR_PANIC && reopens++ < 2) {
+			store_reopen(s, gen);
+			continue;
+		}
+		if (rc == STORE_ERR_RETRY || rc == STORE_ERR_PANIC)
+			return STORE_ERR_TEMP;
+		return rc;
+	}
+}
+
+/* ---- database wrappers ---- */
+
+int store_db_get(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		 size_t klen, void *buf, size_t cap, size_t *len_r, uint32_t flags)
+{
+	DBT k, v;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	v.data = buf;
+	v.ulen = (u_int32_t)cap;
+	v.flags = DB_DBT_USERMEM;
+	int rc = store_bdb_err(s, s->db[which]->get(s->db[which], txn, &k, &v, flags));
+	if (rc == STORE_OK && len_r)
+		*len_r = v.size;
+	return rc;
+}
+
+int store_db_put(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		 size_t klen, const void *val, size_t vlen, uint32_t flags)
+{
+	DBT k, v;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	v.data = (void *)val;
+	v.size = (u_int32_t)vlen;
+	return store_bdb_err(s, s->db[which]->put(s->db[which], txn, &k, &v, flags));
+}
+
+int store_db_del(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		 size_t klen)
+{
+	DBT k;
+	memset(&k, 0, sizeof(k));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	return store_bdb_err(s, s->db[which]->del(s->db[which], txn, &k, 0));
+}
+
+int store_db_exists(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		    size_t klen)
+{
+	DBT k;
+	memset(&k, 0, sizeof(k));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	return store_bdb_err(s, s->db[which]->exists(s->db[which], txn, &k, 0));
+}
+
+int store_cursor_open(struct store *s, DB_TXN *txn, enum store_db which, DBC **c_r)
+{
+	return store_bdb_err(s, s->db[which]->cursor(s->db[which], txn, c_r, 0));
+}
+
+int store_cursor_get(struct store *s, DBC *c, void *kbuf, size_t kcap, size_t *klen_io,
+		     void *vbuf, size_t vcap, size_t *vlen_r, uint32_t flags)
+{
+	DBT k, v;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = kbuf;
+	k.ulen = (u_int32_t)kcap;
+	k.size = (u_int32_t)*klen_io;
+	k.flags = DB_DBT_USERMEM;
+	v.data = vbuf;
+	v.ulen = (u_int32_t)vcap;
+	v.flags = DB_DBT_USERMEM;
+	int rc = store_bdb_err(s, c->get(c, &k, &v, flags));
+	if (rc == STORE_OK) {
+		*klen_io = k.size;
+		if (vlen_r)
+			*vlen_r = v.size;
+	}
+	return rc;
+}
+
+int store_cursor_close(struct store *s, DBC *c, int rc)
+{
+	int crc = store_bdb_err(s, c->close(c));
+	return rc != STORE_OK ? rc : crc;
+}
+
+/* ---- meta counters ---- */
+
+int store_meta_get(struct store *s, DB_TXN *txn, const char *name, uint64_t *val_r,
+		   uint32_t flags)
+{
+	uint8_t buf[16];
+	size_t len;
+	int rc = store_db_get(s, txn, SDB_META, name, strlen(name), buf, sizeof(buf), &len, flags);
+	if (rc == STORE_ERR_NOTFOUND) {
+		*val_r = 0;
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	return store_counter_decode(buf, len, val_r);
+}
+
+int store_meta_set(struct store *s, DB_TXN *txn, const char *name, uint64_t val)
+{
+	uint8_t buf[16];
+	size_t len = store_counter_encode(val, buf, sizeof(buf));
+	return store_db_put(s, txn, SDB_META, name, strlen(name), buf, len, 0);
+}
+
+int store_meta_add(struct store *s, DB_TXN *txn, const char *name, int64_t delta)
+{
+	uint64_t v;
+	int rc = store_meta_get(s, txn, name, &v, DB_RMW);
+	if (rc != STORE_OK)
+		return rc;
+	if (delta < 0)
+		v = (uint64_t)-delta > v ? 0 : v - (uint64_t)-delta;
+	else
+		v += (uint64_t)delta;
+	return store_meta_set(s, txn, name, v);
+}
+
+int store_meta_next(struct store *s, DB_TXN *txn, const char *name, uint64_t *val_r)
+{
+	uint64_t v;
+	int rc = store_meta_get(s, txn, name, &v, DB_RMW);
+	if (rc != STORE_OK)
+		return rc;
+	if (v == UINT64_MAX)
+		return STORE_ERR_TEMP;
+	*val_r = v + 1;
+	return store_meta_set(s, txn, name, v + 1);
+}
+
+/* ---- watchdog ---- */
+
+static void *store_watchdog_main(void *arg)
+{
+	struct store *s = arg;
+	unsigned ticks = 0;
+	pthread_mutex_lock(&s->wd_mu);
+	while (!s->wd_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += STORE_WATCHDOG_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&s->wd_cv, &s->wd_mu, &ts);
+		if (s->wd_stop)
+			break;
+		pthread_mutex_unlock(&s->wd_mu);
+
+		ticks++;
+		bool check = atomic_exchange(&s->want_failchk, false) ||
+			     ticks % STORE_FAILCHK_TICKS == 0;
+		uint64_t gen = 0;
+		bool panic = false;
+		pthread_rwlock_rdlock(&s->rw);
+		if (s->env) {
+			gen = s->generation;
+			/* Lock timeouts are only noticed when the detector
+			 * runs; without this a wait on a lock whose holder is
+			 * gone would never end. */
+			int rc = s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE, NULL);
+			if (rc == 0 && check)
+				rc = s->env->failchk(s->env, 0);
+			/* failchk may report EBUSY after aborting a dead
+			 * process's transaction (Berkeley DB 5.3 destroys a
+			 * mutex the dead process still held); the locks are
+			 * released all the same, so only a panic matters. */
+			panic = rc == DB_RUNRECOVERY;
+		}
+		pthread_rwlock_unlock(&s->rw);
+		if (panic)
+			store_reopen(s, gen);
+		pthread_mutex_lock(&s->wd_mu);
+	}
+	pthread_mutex_unlock(&s->wd_mu);
+	return NULL;
+}
+
+/* ---- open / close ---- */
+
+int store_open(const char *dir, const struct store_options *opts, struct store **store_r)
+{
+	*store_r = NULL;
+	if (!dir || !*dir)
+		return STORE_ERR_INVALID;
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return STORE_ERR_TEMP;
+	if (opts)
+		s->opts = *opts;
+	s->dir = strdup(dir);
+	if (!s->dir) {
+		free(s);
+		return STORE_ERR_TEMP;
+	}
+	/* Writers first: a reopen must not starve behind a stream of users. */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->rw, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&s->wd_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wd_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&s->want_failchk, false);
+	atomic_init(&s->synced_generation, 0);
+
+	int rc = store_mkdirs(dir);
+	if (rc == STORE_OK)
+		rc = store_handles_open(s);
+	if (rc == STORE_OK) {
+		if (pthread_create(&s->watchdog, NULL, store_watchdog_main, s) == 0) {
+			s->watchdog_running = true;
+			(void)pthread_setname_np(s->watchdog, "store-watchdog");
+		} else {
+			rc = STORE_ERR_TEMP;
+		}
+	}
+	if (rc != STORE_OK) {
+		store_close(&s);
+		return rc;
+	}
+	*store_r = s;
+	return STORE_OK;
+}
+
+void store_close(struct store **sp)
+{
+	struct store *s = *sp;
+	if (!s)
+		return;
+	*sp = NULL;
+	if (s->watchdog_running) {
+		pthread_mutex_lock(&s->wd_mu);
+		s->wd_stop = true;
+		pthread_cond_signal(&s->wd_cv);
+		pthread_mutex_unlock(&s->wd_mu);
+		pthread_join(s->watchdog, NULL);
+	}
+	/* A clean shutdown keeps every committed transaction. */
+	if (s->env)
+		(void)s->env->log_flush(s->env, NULL);
+	store_handles_close(s);
+	pthread_cond_destroy(&s->wd_cv);
+	pthread_mutex_destroy(&s->wd_mu);
+	pthread_rwlock_destroy(&s->rw);
+	free(s->dir);
+	free(s);
+}
+
+/* ---- durability, checkpoints, statistics ---- */
+
+int store_sync(struct store *s)
+{
+	uint64_t gen;
+	int rc = store_enter(s, &gen);
+	if (rc != STORE_OK)
+		return rc;
+	/* One flush of the log makes every transaction committed so far
+	 * durable: this is the group commit. */
+	rc = store_bdb_err(s, s->env->log_flush(s->env, NULL));
+	store_leave(s);
+	if (rc == STORE_ERR_PANIC) {
+		/* Someone recovered the environment under us: commits not yet
+		 * flushed are gone, so this sync must not report success. */
+		store_reopen(s, gen);
+		return STORE_ERR_TEMP;
+	}
+	if (rc != STORE_OK)
+		return STORE_ERR_TEMP;
+	/* The first flush after a reopen fails too, for the callers whose
+	 * transactions committed in the environment that was lost. */
+	if (atomic_exchange(&s->synced_generation, gen) != gen)
+		return STORE_ERR_TEMP;
+	return STORE_OK;
+}
+
+int store_checkpoint(struct store *s)
+{
+	uint64_t gen;
+	int rc = store_enter(s, &gen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_bdb_err(s, s->env->txn_checkpoint(s->env, 0, 0, 0));
+	if (rc == STORE_OK) {
+		/* DB_LOG_AUTO_REMOVE also removes them; asking here makes the
+		 * removal happen right after the checkpoint that allows it. */
+		rc = store_bdb_err(s, s->env->log_archive(s->env, NULL, DB_ARCH_REMOVE));
+	}
+	store_leave(s);
+	if (rc == STORE_ERR_PANIC)
+		store_reopen(s, gen);
+	return rc == STORE_OK ? STORE_OK : STORE_ERR_TEMP;
+}
+
+static int stats_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct store_stats *st = arg;
+	int rc = store_meta_get(s, txn, STORE_META_USERS, &st->users, 0);
+	if (rc == STORE_OK)
+		rc = store_meta_get(s, txn, STORE_META_MESSAGES, &st->messages, 0);
+	if (rc == STORE_OK)
+		rc = store_meta_get(s, txn, STORE_META_CONTENTS, &st->contents, 0);
+	return rc;
+}
+
+int store_stats_get(struct store *s, struct store_stats *stats_r)
+{
+	memset(stats_r, 0, sizeof(*stats_r));
+	uint64_t gen;
+	int rc = store_enter(s, &gen);
+	if (rc != STORE_OK)
+		return rc;
+	DB_LOG_STAT *ls = NULL;
+	rc = store_bdb_err(s, s->env->log_stat(s->env, &ls, 0));
+	if (rc == STORE_OK) {
+		stats_r->log_flushes = ls->st_scount;
+		stats_r->log_writes = ls->st_wcount;
+		stats_r->log_bytes = (uint64_t)ls->st_w_mbytes * (1024 * 1024) + ls->st_w_bytes;
+		free(ls);
+	}
+	store_leave(s);
+	if (rc == STORE_ERR_PANIC)
+		store_reopen(s, gen);
+	if (rc != STORE_OK)
+		return STORE_ERR_TEMP;
+	struct store_stats counts = {0};
+	rc = store_txn_run(s, stats_txn, &counts);
+	stats_r->users = counts.users;
+	stats_r->messages = counts.messages;
+	stats_r->contents = counts.contents;
+	return rc;
+}

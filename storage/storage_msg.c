@@ -1,0 +1,461 @@
+/* storage/storage_msg.c: messages and their change records.
+ *
+ * Owns the messages ((mailbox id, uid) -> content, size, flags, date,
+ * modseq) and changes ((mailbox id, modseq) -> uid, kind) databases:
+ * delivery to several recipients in one transaction, expunge, flag changes
+ * and listing.  Every change takes the mailbox's next MODSEQ (RFC 7162
+ * 3.1.1) and leaves one change record, so CONDSTORE/QRESYNC and IDLE can ask
+ * "what changed since N" with a range scan.  The per-mailbox counters
+ * (EXISTS, unseen, recent, size, UIDNEXT) change in the same transaction. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "storage/storage_private.h"
+
+static size_t msg_key(uint8_t *key, uint32_t mailbox_id, uint32_t uid)
+{
+	store_be32_put(key, mailbox_id);
+	store_be32_put(key + 4, uid);
+	return 8;
+}
+
+int store_msg_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t uid,
+		   struct store_msg *m_r, uint32_t flags)
+{
+	uint8_t key[8], buf[STORE_MSG_REC_MAX];
+	size_t len;
+	int rc = store_db_get(s, txn, SDB_MESSAGES, key, msg_key(key, mailbox_id, uid), buf,
+			      sizeof(buf), &len, flags);
+	if (rc != STORE_OK)
+		return rc;
+	return store_msg_decode(uid, buf, len, m_r);
+}
+
+static int msg_write(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const struct store_msg *m,
+		     uint32_t flags)
+{
+	uint8_t key[8], buf[STORE_MSG_REC_MAX];
+	size_t len = store_msg_encode(m, buf, sizeof(buf));
+	if (len == 0)
+		return STORE_ERR_INVALID;
+	return store_db_put(s, txn, SDB_MESSAGES, key, msg_key(key, mailbox_id, m->uid), buf, len,
+			    flags);
+}
+
+static size_t change_key(uint8_t *key, uint32_t mailbox_id, uint64_t modseq)
+{
+	store_be32_put(key, mailbox_id);
+	store_be64_put(key + 4, modseq);
+	return 12;
+}
+
+int store_change_put(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t modseq,
+		     uint32_t uid, enum store_change_kind kind)
+{
+	uint8_t key[12], buf[16];
+	size_t len = store_change_encode(uid, kind, buf, sizeof(buf));
+	return store_db_put(s, txn, SDB_CHANGES, key, change_key(key, mailbox_id, modseq), buf, len,
+			    0);
+}
+
+/* A message's newer change supersedes its older record, so only its latest
+ * is kept (expunges stay, for QRESYNC's VANISHED, RFC 7162 3.2.5). */
+int store_change_del(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t modseq)
+{
+	uint8_t key[12];
+	int rc = store_db_del(s, txn, SDB_CHANGES, key, change_key(key, mailbox_id, modseq));
+	return rc == STORE_ERR_NOTFOUND ? STORE_OK : rc;
+}
+
+static uint32_t dec32(uint32_t v)
+{
+	return v > 0 ? v - 1 : 0;
+}
+
+/* ---- delivery ---- */
+
+struct deliver_arg {
+	const struct store_delivery *d;
+	int *results;
+	char (*addr)[STORE_ADDRESS_MAX + 1];  /* normalised recipients */
+	size_t *addr_len;
+	size_t *first;            /* index of the first equal recipient */
+	char mbox_name[STORE_MAILBOX_NAME_MAX + 1];
+	size_t mbox_len;
+	struct store_mailbox *targets;
+	size_t *target_rcpt;      /* recipient index of each target */
+	int64_t internaldate;
+	uint32_t flags;
+	uint64_t content_id;
+};
+
+static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct deliver_arg *a = arg;
+	const struct store_delivery *d = a->d;
+	size_t nt = 0;
+	int rc;
+	a->content_id = 0;
+
+	/* Resolve each distinct recipient to its mailbox, locking the
+	 * mailbox record for the update below. */
+	for (size_t i = 0; i < d->nrecipients; i++) {
+		if (a->first[i] != i || a->addr_len[i] == 0)
+			continue;
+		struct store_user u;
+		rc = store_user_read(s, txn, a->addr[i], a->addr_len[i], &u, 0);
+		if (rc == STORE_ERR_NOTFOUND && d->autocreate)
+			rc = store_user_add_txn(s, txn, a->addr[i], a->addr_len[i], "", &u);
+		uint32_t mbox_id = 0;
+		if (rc == STORE_OK)
+			rc = store_mailbox_lookup_txn(s, txn, u.id, a->mbox_name, a->mbox_len,
+						      &mbox_id);
+		if (rc == STORE_OK)
+			rc = store_mbox_read(s, txn, mbox_id, &a->targets[nt], DB_RMW);
+		if (rc == STORE_OK && a->targets[nt].uidnext == UINT32_MAX)
+			rc = STORE_ERR_NOQUOTA;  /* RFC 3501 2.3.1.1: UIDs are 32 bits */
+		if (rc == STORE_ERR_RETRY || rc == STORE_ERR_PANIC || rc == STORE_ERR_TEMP)
+			return rc;   /* the whole transaction fails or retries */
+		a->results[i] = rc;
+		if (rc == STORE_OK)
+			a->target_rcpt[nt++] = i;
+	}
+	if (nt == 0)
+		return STORE_OK;
+
+	/* The content is stored once, referenced by every copy. */
+	if ((rc = store_content_put(s, txn, d->data, d->len, (uint32_t)nt, &a->content_id)) !=
+	    STORE_OK)
+		return rc;
+	for (size_t t = 0; t < nt; t++) {
+		struct store_mailbox *m = &a->targets[t];
+		struct store_msg msg = {
+			.uid = m->uidnext,
+			.content_id = a->content_id,
+			.size = d->len,
+			.flags = a->flags,
+			.internaldate = a->internaldate,
+			.modseq = m->highestmodseq + 1,
+		};
+		m->uidnext++;
+		m->highestmodseq = msg.modseq;
+		m->messages++;
+		if (!(msg.flags & STORE_F_SEEN))
+			m->unseen++;
+		m->recent++;
+		m->size += msg.size;
+		if ((rc = msg_write(s, txn, m->id, &msg, DB_NOOVERWRITE)) != STORE_OK ||
+		    (rc = store_change_put(s, txn, m->id, msg.modseq, msg.uid, STORE_CHANGE_NEW)) !=
+			    STORE_OK ||
+		    (rc = store_mbox_write(s, txn, m)) != STORE_OK)
+			/* UIDs are never reused, so an existing key means
+			 * the mailbox record lost its UIDNEXT. */
+			return rc == STORE_ERR_EXISTS ? STORE_ERR_CORRUPT : rc;
+	}
+	return store_meta_add(s, txn, STORE_META_MESSAGES, (int64_t)nt);
+}
+
+int store_deliver(struct store *s, const struct store_delivery *d, int *results,
+		  uint64_t *content_id_r)
+{
+	if (content_id_r)
+		*content_id_r = 0;
+	if (!d || !results || d->nrecipients == 0 || !d->recipients || (d->len > 0 && !d->data))
+		return STORE_ERR_INVALID;
+	size_t n = d->nrecipients;
+	struct deliver_arg a = {.d = d, .results = results};
+	int rc = store_mailbox_name_normalize(d->mailbox ? d->mailbox : "INBOX", a.mbox_name,
+					      &a.mbox_len);
+	if (rc != STORE_OK) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = rc;
+		return rc;
+	}
+	if (n > SIZE_MAX / sizeof(*a.targets))
+		return STORE_ERR_INVALID;
+	a.addr = calloc(n, sizeof(*a.addr));
+	a.addr_len = calloc(n, sizeof(*a.addr_len));
+	a.first = calloc(n, sizeof(*a.first));
+	a.targets = calloc(n, sizeof(*a.targets));
+	a.target_rcpt = calloc(n, sizeof(*a.target_rcpt));
+	if (!a.addr || !a.addr_len || !a.first || !a.targets || !a.target_rcpt) {
+		rc = STORE_ERR_TEMP;
+		goto out;
+	}
+	a.internaldate = d->internaldate ? d->internaldate : (int64_t)time(NULL);
+	/* RFC 3501 2.3.2: \Recent is set on a message new to the mailbox. */
+	a.flags = (d->flags & STORE_F_ALL) | STORE_F_RECENT;
+	for (size_t i = 0; i < n; i++) {
+		a.first[i] = i;
+		results[i] = store_address_normalize(d->recipients[i], a.addr[i], &a.addr_len[i]);
+		if (results[i] != STORE_OK) {
+			a.addr_len[i] = 0;
+			continue;
+		}
+		/* The same address twice gets one copy. */
+		for (size_t j = 0; j < i; j++) {
+			if (a.addr_len[j] == a.addr_len[i] &&
+			    memcmp(a.addr[j], a.addr[i], a.addr_len[i]) == 0) {
+				a.first[i] = j;
+				break;
+			}
+		}
+	}
+	rc = store_txn_run(s, deliver_fn, &a);
+	if (rc != STORE_OK) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = rc;
+		goto out;
+	}
+	int first_err = 0;
+	bool any = false;
+	for (size_t i = 0; i < n; i++) {
+		if (a.first[i] != i)
+			results[i] = results[a.first[i]];
+		if (results[i] == STORE_OK)
+			any = true;
+		else if (first_err == 0)
+			first_err = results[i];
+	}
+	rc = any ? STORE_OK : first_err;
+	if (any && content_id_r)
+		*content_id_r = a.content_id;
+out:
+	free(a.addr);
+	free(a.addr_len);
+	free(a.first);
+	free(a.targets);
+	free(a.target_rcpt);
+	return rc;
+}
+
+/* ---- expunge ---- */
+
+struct expunge_arg {
+	uint32_t mailbox_id;
+	const uint32_t *uids;
+	size_t nuids;
+	size_t removed;
+};
+
+static int expunge_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct expunge_arg *a = arg;
+	struct store_mailbox *m = malloc(sizeof(*m));
+	if (!m)
+		return STORE_ERR_TEMP;
+	a->removed = 0;
+	int rc = store_mbox_read(s, txn, a->mailbox_id, m, DB_RMW);
+	for (size_t i = 0; i < a->nuids && rc == STORE_OK; i++) {
+		struct store_msg msg;
+		uint8_t key[8];
+		rc = store_msg_read(s, txn, a->mailbox_id, a->uids[i], &msg, DB_RMW);
+		if (rc == STORE_ERR_NOTFOUND) {
+			rc = STORE_OK;   /* already gone, or listed twice */
+			continue;
+		}
+		if (rc != STORE_OK ||
+		    (rc = store_db_del(s, txn, SDB_MESSAGES, key,
+				       msg_key(key, a->mailbox_id, msg.uid))) != STORE_OK ||
+		    (rc = store_content_release(s, txn, msg.content_id)) != STORE_OK ||
+		    (rc = store_change_del(s, txn, a->mailbox_id, msg.modseq)) != STORE_OK)
+			break;
+		m->highestmodseq++;
+		rc = store_change_put(s, txn, a->mailbox_id, m->highestmodseq, msg.uid,
+				      STORE_CHANGE_EXPUNGE);
+		m->messages = dec32(m->messages);
+		if (!(msg.flags & STORE_F_SEEN))
+			m->unseen = dec32(m->unseen);
+		if (msg.flags & STORE_F_RECENT)
+			m->recent = dec32(m->recent);
+		m->size = msg.size > m->size ? 0 : m->size - msg.size;
+		a->removed++;
+	}
+	if (rc == STORE_OK && a->removed > 0) {
+		rc = store_mbox_write(s, txn, m);
+		if (rc == STORE_OK)
+			rc = store_meta_add(s, txn, STORE_META_MESSAGES, -(int64_t)a->removed);
+	}
+	free(m);
+	return rc;
+}
+
+int store_expunge(struct store *s, uint32_t mailbox_id, const uint32_t *uids, size_t nuids,
+		  size_t *removed_r)
+{
+	if (removed_r)
+		*removed_r = 0;
+	if (nuids > 0 && !uids)
+		return STORE_ERR_INVALID;
+	struct expunge_arg a = {.mailbox_id = mailbox_id, .uids = uids, .nuids = nuids};
+	int rc = store_txn_run(s, expunge_fn, &a);
+	if (rc == STORE_OK && removed_r)
+		*removed_r = a.removed;
+	return rc;
+}
+
+/* ---- flags ---- */
+
+struct flags_arg {
+	uint32_t mailbox_id, uid;
+	enum store_flag_op op;
+	uint32_t flags;
+	struct store_msg msg;
+};
+
+static int flags_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct flags_arg *a = arg;
+	struct store_mailbox *m = malloc(sizeof(*m));
+	if (!m)
+		return STORE_ERR_TEMP;
+	int rc = store_mbox_read(s, txn, a->mailbox_id, m, DB_RMW);
+	if (rc == STORE_OK)
+		rc = store_msg_read(s, txn, a->mailbox_id, a->uid, &a->msg, DB_RMW);
+	if (rc != STORE_OK) {
+		free(m);
+		return rc;
+	}
+	uint32_t old = a->msg.flags, new = old;
+	switch (a->op) {
+	case STORE_FLAGS_SET: new = a->flags; break;
+	case STORE_FLAGS_ADD: new = old | a->flags; break;
+	case STORE_FLAGS_REMOVE: new = old & ~a->flags; break;
+	}
+	if (new == old) {
+		free(m);
+		return STORE_OK;
+	}
+	if ((old ^ new) & STORE_F_SEEN)
+		m->unseen = new & STORE_F_SEEN ? dec32(m->unseen) : m->unseen + 1;
+	if ((old ^ new) & STORE_F_RECENT)
+		m->recent = new & STORE_F_RECENT ? m->recent + 1 : dec32(m->recent);
+	a->msg.flags = new;
+	/* RFC 7162 3.1.11: a store that changes nothing keeps the MODSEQ.
+	 * \Recent is session state (RFC 3501 2.3.2), not a change a client
+	 * synchronises, so claiming it alone does not count either. */
+	if ((old ^ new) & ~(uint32_t)STORE_F_RECENT) {
+		rc = store_change_del(s, txn, a->mailbox_id, a->msg.modseq);
+		m->highestmodseq++;
+		a->msg.modseq = m->highestmodseq;
+		if (rc == STORE_OK)
+			rc = store_change_put(s, txn, a->mailbox_id, a->msg.modseq, a->uid,
+					      STORE_CHANGE_FLAGS);
+	}
+	if (rc == STORE_OK)
+		rc = msg_write(s, txn, a->mailbox_id, &a->msg, 0);
+	if (rc == STORE_OK)
+		rc = store_mbox_write(s, txn, m);
+	free(m);
+	return rc;
+}
+
+int store_msg_flags(struct store *s, uint32_t mailbox_id, uint32_t uid, enum store_flag_op op,
+		    uint32_t flags, struct store_msg *msg_r)
+{
+	if ((flags & ~(uint32_t)STORE_F_ALL) ||
+	    (op != STORE_FLAGS_SET && op != STORE_FLAGS_ADD && op != STORE_FLAGS_REMOVE))
+		return STORE_ERR_INVALID;
+	struct flags_arg a = {.mailbox_id = mailbox_id, .uid = uid, .op = op, .flags = flags};
+	int rc = store_txn_run(s, flags_fn, &a);
+	if (rc == STORE_OK && msg_r)
+		*msg_r = a.msg;
+	return rc;
+}
+
+/* ---- reading ---- */
+
+struct msg_get_arg {
+	uint32_t mailbox_id, uid;
+	struct store_msg msg;
+};
+
+static int msg_get_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct msg_get_arg *a = arg;
+	return store_msg_read(s, txn, a->mailbox_id, a->uid, &a->msg, 0);
+}
+
+int store_msg_get(struct store *s, uint32_t mailbox_id, uint32_t uid, struct store_msg *msg_r)
+{
+	struct msg_get_arg a = {.mailbox_id = mailbox_id, .uid = uid};
+	int rc = store_txn_run(s, msg_get_fn, &a);
+	if (rc == STORE_OK && msg_r)
+		*msg_r = a.msg;
+	return rc;
+}
+
+/* Listing goes in batches, each in its own transaction (see store_user_list). */
+#define STORE_MSG_BATCH 1024
+
+struct msg_list_arg {
+	uint32_t mailbox_id;
+	uint32_t next_uid;        /* resume at this UID */
+	struct store_msg *batch;
+	size_t n;
+	bool done;
+};
+
+static int msg_list_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct msg_list_arg *a = arg;
+	a->n = 0;
+	a->done = false;
+	uint8_t key[8], val[STORE_MSG_REC_MAX];
+	size_t klen, vlen;
+	if (a->next_uid == 1) {
+		/* The first batch tells an empty mailbox from a missing one. */
+		store_be32_put(key, a->mailbox_id);
+		int rc = store_db_exists(s, txn, SDB_MAILBOX_INFO, key, 4);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	DBC *c;
+	int rc = store_cursor_open(s, txn, SDB_MESSAGES, &c);
+	if (rc != STORE_OK)
+		return rc;
+	klen = msg_key(key, a->mailbox_id, a->next_uid);
+	uint32_t flags = DB_SET_RANGE;
+	while (a->n < STORE_MSG_BATCH) {
+		rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, flags);
+		flags = DB_NEXT;
+		if (rc == STORE_ERR_NOTFOUND ||
+		    (rc == STORE_OK && (klen != 8 || store_be32_get(key) != a->mailbox_id))) {
+			rc = STORE_OK;
+			a->done = true;
+			break;
+		}
+		if (rc != STORE_OK)
+			break;
+		if ((rc = store_msg_decode(store_be32_get(key + 4), val, vlen, &a->batch[a->n])) !=
+		    STORE_OK)
+			break;
+		a->n++;
+	}
+	return store_cursor_close(s, c, rc);
+}
+
+int store_msg_list(struct store *s, uint32_t mailbox_id,
+		   int (*cb)(void *arg, const struct store_msg *msg), void *cb_arg)
+{
+	struct msg_list_arg a = {.mailbox_id = mailbox_id, .next_uid = 1};
+	a.batch = calloc(STORE_MSG_BATCH, sizeof(*a.batch));
+	if (!a.batch)
+		return STORE_ERR_TEMP;
+	int rc = STORE_OK;
+	while (rc == STORE_OK) {
+		if ((rc = store_txn_run(s, msg_list_fn, &a)) != STORE_OK)
+			break;
+		for (size_t i = 0; i < a.n && rc == STORE_OK; i++)
+			rc = cb(cb_arg, &a.batch[i]);
+		if (a.done || a.n == 0)
+			break;
+		uint32_t last = a.batch[a.n - 1].uid;
+		if (last == UINT32_MAX)
+			break;
+		a.next_uid = last + 1;
+	}
+	free(a.batch);
+	return rc;
+}

@@ -1,0 +1,224 @@
+/* storage/storage_private.h: what the storage_*.c files share and nobody
+ * else sees: the store handle, the database list, the transaction runner,
+ * record/key encoding and argument normalisation.
+ *
+ * Every record is encoded field by field (big-endian, leading version byte);
+ * no struct is ever copied into a database.  Integer keys are big-endian so
+ * the btree orders them numerically. */
+#ifndef POSTINO_STORAGE_PRIVATE_H
+#define POSTINO_STORAGE_PRIVATE_H
+
+#include <db.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "storage/storage.h"
+
+/* Private results, never returned to callers: store_txn_run turns them into
+ * a retry or STORE_ERR_TEMP. */
+#define STORE_ERR_RETRY (-100)  /* DB_LOCK_DEADLOCK / DB_LOCK_NOTGRANTED */
+#define STORE_ERR_PANIC (-101)  /* DB_RUNRECOVERY: the environment must be reopened */
+
+#define STORE_REC_VERSION 1
+/* Bytes per content_data record: at most 64 KiB, and exactly four overflow
+ * pages of 16 KiB (each page carries a 26-byte header), so no page is left
+ * mostly empty. */
+#define STORE_CONTENT_PAGESIZE 16384u
+#define STORE_CHUNK_SIZE (4u * (STORE_CONTENT_PAGESIZE - 26u))
+#define STORE_TXN_ATTEMPTS 20    /* tries per transaction on deadlock/timeout */
+#define STORE_LIST_BATCH 256     /* records per transaction when listing */
+
+/* Valid bits of the public enums. */
+#define STORE_F_ALL (STORE_F_SEEN | STORE_F_ANSWERED | STORE_F_FLAGGED | STORE_F_DELETED | \
+		     STORE_F_DRAFT | STORE_F_RECENT)
+#define STORE_SU_VALID (STORE_SU_SENT | STORE_SU_DRAFTS | STORE_SU_TRASH | STORE_SU_JUNK | \
+			STORE_SU_ARCHIVE | STORE_SU_ALL | STORE_SU_FLAGGED)
+
+enum store_db {
+	SDB_USERS,         /* lower-case address -> user record */
+	SDB_USERS_BY_ID,   /* be32 user id -> address */
+	SDB_DOMAINS,       /* lower-case domain -> number of users */
+	SDB_MAILBOXES,     /* be32 user id | name -> be32 mailbox id */
+	SDB_MAILBOX_INFO,  /* be32 mailbox id -> mailbox record */
+	SDB_MESSAGES,      /* be32 mailbox id | be32 uid -> message record */
+	SDB_CHANGES,       /* be32 mailbox id | be64 modseq -> change record */
+	SDB_CONTENT_META,  /* be64 content id -> content record */
+	SDB_CONTENT_DATA,  /* be64 content id | be32 chunk -> bytes */
+	SDB_META,          /* counter name -> be64 value */
+	SDB_COUNT
+};
+
+struct store {
+	/* env and db[] are replaced when a panicked environment is reopened:
+	 * every use holds `rw` for reading, the reopen holds it for writing. */
+	pthread_rwlock_t rw;
+	DB_ENV *env;
+	DB *db[SDB_COUNT];
+	uint64_t generation;       /* bumped by each reopen */
+	/* Generation of the last successful store_sync: a flush in a newer
+	 * generation cannot vouch for commits made before the reopen (the
+	 * recovery that forced it dropped whatever was not yet flushed). */
+	_Atomic uint64_t synced_generation;
+	char *dir;
+	struct store_options opts;
+
+	/* Watchdog thread: expires lock waits and runs failchk so that a
+	 * process that died holding locks does not wedge the others. */
+	pthread_t watchdog;
+	bool watchdog_running;
+	pthread_mutex_t wd_mu;
+	pthread_cond_t wd_cv;
+	bool wd_stop;
+	atomic_bool want_failchk;
+};
+
+/* ---- storage_env.c ---- */
+typedef int store_txn_fn(struct store *s, DB_TXN *txn, void *arg);
+/* Runs fn in a fresh transaction, committing (DB_TXN_NOSYNC) when it returns
+ * STORE_OK and aborting otherwise; retries on deadlock and lock timeout.  fn
+ * must be restartable: it runs again from the start on every attempt. */
+int store_txn_run(struct store *s, store_txn_fn *fn, void *arg);
+/* Maps a Berkeley DB return code to a store result; a lock timeout also
+ * asks the watchdog for a failchk (s may be NULL). */
+int store_bdb_err(struct store *s, int rc);
+
+/* Thin wrappers over DB->get/put/del that map errors.  get copies the value
+ * into buf (cap bytes); a larger record is STORE_ERR_CORRUPT. */
+int store_db_get(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		 size_t klen, void *buf, size_t cap, size_t *len_r, uint32_t flags);
+int store_db_put(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		 size_t klen, const void *val, size_t vlen, uint32_t flags);
+int store_db_del(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		 size_t klen);
+/* STORE_OK when the key is present, STORE_ERR_NOTFOUND when not. */
+int store_db_exists(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
+		    size_t klen);
+int store_cursor_open(struct store *s, DB_TXN *txn, enum store_db which, DBC **c_r);
+/* DBC->get into caller buffers.  *klen_io is the length of the key in kbuf
+ * on input (for DB_SET_RANGE) and of the key found on output. */
+int store_cursor_get(struct store *s, DBC *c, void *kbuf, size_t kcap, size_t *klen_io,
+		     void *vbuf, size_t vcap, size_t *vlen_r, uint32_t flags);
+/* Closes the cursor; returns rc, or the close error when rc was STORE_OK. */
+int store_cursor_close(struct store *s, DBC *c, int rc);
+
+/* meta counters */
+#define STORE_META_NEXT_USER "next_user_id"
+#define STORE_META_NEXT_MAILBOX "next_mailbox_id"
+#define STORE_META_NEXT_CONTENT "next_content_id"
+#define STORE_META_LAST_UIDVALIDITY "last_uidvalidity"
+#define STORE_META_USERS "count_users"
+#define STORE_META_MESSAGES "count_messages"
+#define STORE_META_CONTENTS "count_contents"
+int store_meta_get(struct store *s, DB_TXN *txn, const char *name, uint64_t *val_r,
+		   uint32_t flags);
+int store_meta_set(struct store *s, DB_TXN *txn, const char *name, uint64_t val);
+/* Adds delta (may be negative), clamping at 0. */
+int store_meta_add(struct store *s, DB_TXN *txn, const char *name, int64_t delta);
+/* Returns the counter's next value (starting at 1) and advances it. */
+int store_meta_next(struct store *s, DB_TXN *txn, const char *name, uint64_t *val_r);
+
+/* ---- storage_codec.c ---- */
+struct store_enc {
+	uint8_t *buf;
+	size_t cap, len;
+	bool overflow;
+};
+void store_enc_init(struct store_enc *e, void *buf, size_t cap);
+void store_enc_u8(struct store_enc *e, uint8_t v);
+void store_enc_u16(struct store_enc *e, uint16_t v);
+void store_enc_u32(struct store_enc *e, uint32_t v);
+void store_enc_u64(struct store_enc *e, uint64_t v);
+void store_enc_bytes(struct store_enc *e, const void *p, size_t n);
+
+struct store_dec {
+	const uint8_t *p;
+	size_t len, pos;
+	bool bad;
+};
+void store_dec_init(struct store_dec *d, const void *p, size_t len);
+uint8_t store_dec_u8(struct store_dec *d);
+uint16_t store_dec_u16(struct store_dec *d);
+uint32_t store_dec_u32(struct store_dec *d);
+uint64_t store_dec_u64(struct store_dec *d);
+const uint8_t *store_dec_bytes(struct store_dec *d, size_t n);
+/* STORE_OK when every byte was consumed and nothing ran past the end. */
+int store_dec_finish(const struct store_dec *d);
+
+void store_be32_put(uint8_t *p, uint32_t v);
+void store_be64_put(uint8_t *p, uint64_t v);
+uint32_t store_be32_get(const uint8_t *p);
+uint64_t store_be64_get(const uint8_t *p);
+
+/* Largest encoded records, for stack buffers. */
+#define STORE_USER_REC_MAX (1 + 4 + 8 + 2 + STORE_ADDRESS_MAX + 2 + STORE_PWHASH_MAX)
+#define STORE_MBOX_REC_MAX (1 + 4 * 6 + 8 + 4 + 8 + 4 + 1 + 2 + STORE_MAILBOX_NAME_MAX)
+#define STORE_MSG_REC_MAX 64
+#define STORE_MBOX_KEY_MAX (4 + STORE_MAILBOX_NAME_MAX)
+
+size_t store_user_encode(const struct store_user *u, uint8_t *buf, size_t cap);
+int store_user_decode(const void *p, size_t len, struct store_user *u_r);
+size_t store_mbox_encode(const struct store_mailbox *m, uint8_t *buf, size_t cap);
+int store_mbox_decode(uint32_t id, const void *p, size_t len, struct store_mailbox *m_r);
+size_t store_msg_encode(const struct store_msg *m, uint8_t *buf, size_t cap);
+int store_msg_decode(uint32_t uid, const void *p, size_t len, struct store_msg *m_r);
+
+struct store_content_meta {
+	uint32_t refcount;
+	uint64_t size;
+	uint32_t chunks;
+};
+size_t store_content_meta_encode(const struct store_content_meta *c, uint8_t *buf, size_t cap);
+int store_content_meta_decode(const void *p, size_t len, struct store_content_meta *c_r);
+
+enum store_change_kind { STORE_CHANGE_NEW = 1, STORE_CHANGE_FLAGS = 2, STORE_CHANGE_EXPUNGE = 3 };
+size_t store_change_encode(uint32_t uid, enum store_change_kind kind, uint8_t *buf, size_t cap);
+int store_change_decode(const void *p, size_t len, uint32_t *uid_r, enum store_change_kind *kind_r);
+
+size_t store_counter_encode(uint64_t v, uint8_t *buf, size_t cap);
+int store_counter_decode(const void *p, size_t len, uint64_t *v_r);
+
+/* Lower-cases and validates an address into out (STORE_ADDRESS_MAX + 1
+ * bytes); *len_r gets its length.  STORE_ERR_INVALID when malformed. */
+int store_address_normalize(const char *address, char *out, size_t *len_r);
+/* Lower-cases and validates a domain (no '@'). */
+int store_domain_normalize(const char *domain, char *out, size_t *len_r);
+/* Validates a mailbox name; "INBOX" in any case becomes "INBOX". */
+int store_mailbox_name_normalize(const char *name, char *out, size_t *len_r);
+
+/* ---- storage_mailbox.c ---- */
+/* Creates a mailbox for user_id inside txn; name already normalised. */
+int store_mailbox_create_txn(struct store *s, DB_TXN *txn, uint32_t user_id, const char *name,
+			     size_t name_len, uint32_t special_use, bool subscribed,
+			     struct store_mailbox *mbox_r);
+/* Creates INBOX and the special-use folders. */
+int store_mailbox_create_defaults(struct store *s, DB_TXN *txn, uint32_t user_id);
+int store_mailbox_lookup_txn(struct store *s, DB_TXN *txn, uint32_t user_id, const char *name,
+			     size_t name_len, uint32_t *id_r);
+int store_mbox_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id, struct store_mailbox *m_r,
+		    uint32_t flags);
+int store_mbox_write(struct store *s, DB_TXN *txn, const struct store_mailbox *m);
+/* Removes every message, change record and the mailbox itself. */
+int store_mailbox_remove_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id);
+
+/* ---- storage_user.c ---- */
+/* Creates a user inside txn (address already normalised). */
+int store_user_add_txn(struct store *s, DB_TXN *txn, const char *address, size_t address_len,
+		       const char *pwhash, struct store_user *user_r);
+int store_user_read(struct store *s, DB_TXN *txn, const char *address, size_t address_len,
+		    struct store_user *u_r, uint32_t flags);
+
+/* ---- storage_msg.c ---- */
+int store_msg_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t uid,
+		   struct store_msg *m_r, uint32_t flags);
+int store_change_put(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t modseq,
+		     uint32_t uid, enum store_change_kind kind);
+int store_change_del(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t modseq);
+
+/* ---- storage_content.c ---- */
+/* Stores data as a new content with the given reference count. */
+int store_content_put(struct store *s, DB_TXN *txn, const void *data, size_t len,
+		      uint32_t refcount, uint64_t *content_id_r);
+/* Drops one reference; deletes the content when none remain. */
+int store_content_release(struct store *s, DB_TXN *txn, uint64_t content_id);
+
+#endif
