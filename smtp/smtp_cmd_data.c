@@ -1,0 +1,184 @@
+/* smtp/smtp_cmd_data.c: DATA (RFC 5321 4.1.1.4) and delivery.  The message
+ * is read through the pure machine in smtp_data.c, stored for every
+ * recipient in one store transaction, and acknowledged with 250 only once
+ * the group-commit thread reports that transaction's log flushed to disk
+ * (core/durable.h).  Until then input is suspended, so commands the client
+ * pipelined after the message wait their turn. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/server.h"
+#include "storage/storage.h"
+#include "smtp/smtp_session.h"
+
+void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
+{
+	struct buf trace;
+	buf_init(&trace, 0);
+	s->ntx++;
+	snprintf(s->msg_id, sizeof(s->msg_id), "%s.%u", conn_id(s->c), s->ntx);
+	/* RFC 3848: ESMTPS when the EHLO session runs over TLS. */
+	const char *proto = !s->esmtp ? "SMTP" : conn_is_tls(s->c) ? "ESMTPS" : "ESMTP";
+	struct smtp_trace t = {
+		.reverse_path = s->sender,
+		.helo = s->helo,
+		.peer_addr = conn_peer_addr(s->c),
+		.hostname = s->cfg->hostname,
+		.protocol = proto,
+		.id = s->msg_id,
+		.for_rcpt = s->nrcpts == 1 ? s->rcpts[0] : NULL,
+		.when = time(NULL),
+	};
+	if (smtp_trace_format(&trace, &t) < 0 ||
+	    smtp_data_start(&s->data, trace.data, trace.len) < 0) {
+		buf_free(&trace);
+		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
+		return;
+	}
+	buf_free(&trace);
+	s->state = SMTP_S_DATA;
+	conn_set_max_line(s->c, SMTP_DATA_MAX_LINE);
+	/* RFC 5321 4.5.3.2.5-6: a longer timeout while the message comes. */
+	conn_set_timeout(s->c, s->cfg->smtp_data_timeout);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* Back to command mode, transaction over (RFC 5321 4.1.1.4: whatever the
+ * reply, the next command starts afresh). */
+static void data_phase_end(struct smtp_session *s)
+{
+	conn_set_max_line(s->c, s->cfg->max_line);
+	conn_set_timeout(s->c, s->cfg->smtp_timeout);
+	s->state = SMTP_S_GREETED;
+	smtp_session_reset_tx(s);
+}
+
+static void flush_done(struct durable_waiter *w, bool ok)
+{
+	struct smtp_session *s = w->arg;
+	if (ok) {
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->msg_id);
+		const char *mid = smtp_data_message_id(&s->data);
+		conn_log(s->c, PLOG_INFO, "delivered id=%s message-id=%s size=%zu rcpts=%zu", s->msg_id,
+			 mid[0] ? mid : "none", s->delivered_size, s->delivered_rcpts);
+	} else {
+		/* The transaction is committed but we cannot promise it survives a
+		 * crash: a temporary failure makes the client retry, at worst
+		 * giving a duplicate (RFC 5321 6.1 prefers that to a loss). */
+		smtp_reply(s, "451 4.3.0 Error: could not commit the message to disk, try again later");
+		conn_log(s->c, PLOG_ERROR, "delivery flush failed id=%s", s->msg_id);
+	}
+	data_phase_end(s);
+	conn_resume(s->c);
+	smtp_session_close_if_shutdown(s);
+}
+
+static void deliver(struct smtp_session *s)
+{
+	size_t len;
+	const char *msg = smtp_data_message(&s->data, &len);
+	int *results = calloc(s->nrcpts, sizeof(*results));
+	if (!results) {
+		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
+		data_phase_end(s);
+		return;
+	}
+	struct store_delivery d = {
+		.recipients = (const char *const *)s->rcpts,
+		.nrecipients = s->nrcpts,
+		.mailbox = "INBOX",
+		.data = msg,
+		.len = len,
+		.autocreate = s->cfg->sandbox,
+	};
+	int rc = store_deliver(s->srv->store, &d, results, NULL);
+	size_t ok = 0;
+	for (size_t i = 0; i < s->nrcpts; i++) {
+		if (results[i] == STORE_OK)
+			ok++;
+		else
+			conn_log(s->c, PLOG_WARN, "delivery failed id=%s to=<%s> error=\"%s\"", s->msg_id,
+				 s->rcpts[i], store_strerror(results[i]));
+	}
+	free(results);
+	if (rc != STORE_OK || ok == 0) {
+		if (rc == STORE_OK)
+			rc = STORE_ERR_TEMP;
+		conn_log(s->c, PLOG_WARN, "delivery failed id=%s error=\"%s\"", s->msg_id,
+			 store_strerror(rc));
+		if (rc == STORE_ERR_NOQUOTA)
+			smtp_reply(s, "552 5.2.2 Error: mailbox full");
+		else if (rc == STORE_ERR_NOTFOUND)
+			smtp_reply(s, "550 5.1.1 Error: recipient no longer exists");
+		else
+			smtp_reply(s, "451 4.3.0 Error: temporary storage failure, try again later");
+		data_phase_end(s);
+		smtp_session_close_if_shutdown(s);
+		return;
+	}
+	s->delivered_rcpts = ok;
+	s->delivered_size = len;
+	/* No 250 before the log holding the transaction is on disk. */
+	s->state = SMTP_S_FLUSH;
+	conn_suspend(s->c);
+	durable_wait(s->srv, &s->waiter, flush_done, s);
+}
+
+static void refuse(struct smtp_session *s)
+{
+	enum smtp_data_err err = smtp_data_error(&s->data);
+	bool ambiguous = smtp_data_end_ambiguous(&s->data);
+	conn_log(s->c, PLOG_INFO, "message refused id=%s reason=\"%s\" size=%" PRIu64, s->msg_id,
+		 smtp_data_error_str(err), smtp_data_size(&s->data));
+	switch (err) {
+	case SMTP_DATA_ERR_SIZE:
+		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
+		break;
+	case SMTP_DATA_ERR_LINE:
+		/* RFC 5321 4.5.3.1.9: "500 Line too long". */
+		smtp_reply(s, "500 5.5.2 Line too long");
+		break;
+	case SMTP_DATA_ERR_NUL:
+		smtp_reply(s, "554 5.6.0 Error: message contains NUL bytes");
+		break;
+	case SMTP_DATA_ERR_LOOP:
+		/* RFC 5321 6.3 */
+		smtp_reply(s, "554 5.4.6 Error: too many hops, mail loop?");
+		break;
+	default:
+		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
+		break;
+	}
+	data_phase_end(s);
+	if (ambiguous) {
+		/* The "." right after an over-long line might have followed a bare
+		 * LF inside it; if so, what comes next is message text smuggled as
+		 * commands.  We cannot tell, so we take no more commands. */
+		smtp_reply(s, "421 4.5.0 %s Error: unclear end of data, closing connection",
+			   s->cfg->hostname);
+		conn_close(s->c, "ambiguous end of data");
+		return;
+	}
+	smtp_session_close_if_shutdown(s);
+}
+
+void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
+{
+	enum smtp_data_rc rc = smtp_data_line(&s->data, line, len, crlf);
+	if (rc == SMTP_DATA_MORE)
+		return;
+	if (rc == SMTP_DATA_DONE)
+		deliver(s);
+	else
+		refuse(s);
+}
+
+void smtp_data_phase_too_long(struct smtp_session *s)
+{
+	smtp_data_line_too_long(&s->data);
+}

@@ -1,0 +1,128 @@
+/* smtp/smtp_cmd_rcpt.c: RCPT TO (RFC 5321 4.1.1.3): who may receive mail
+ * here.  Only local recipients: a domain is local when the configuration
+ * lists it or some user lives in it; anything else is relaying, which we
+ * never do (RFC 5321 3.6.2, 7.1).  Sandbox mode takes every address. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/server.h"
+#include "storage/storage.h"
+#include "smtp/smtp_session.h"
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+static int rcpt_add(struct smtp_session *s, const char *address)
+{
+	for (size_t i = 0; i < s->nrcpts; i++)
+		if (strcasecmp(s->rcpts[i], address) == 0)
+			return 0; /* RCPT twice for one mailbox: deliver once */
+	if (s->nrcpts == s->rcpts_cap) {
+		size_t cap = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
+		char **r = realloc(s->rcpts, cap * sizeof(*r));
+		if (!r)
+			return -1;
+		s->rcpts = r;
+		s->rcpts_cap = cap;
+	}
+	char *copy = strdup(address);
+	if (!copy)
+		return -1;
+	s->rcpts[s->nrcpts++] = copy;
+	return 0;
+}
+
+static void rcpt_refuse(struct smtp_session *s, const char *address, const char *reason)
+{
+	s->rcpt_refused = true;
+	conn_log(s->c, PLOG_INFO, "rcpt refused to=<%s> reason=%s", address, reason);
+}
+
+/* 1 local, 0 not, -1 the store could not tell. */
+static int domain_is_local(struct smtp_session *s, const char *domain)
+{
+	if (config_domain_is_local(s->cfg, domain))
+		return 1;
+	int rc = store_domain_has_users(s->srv->store, domain);
+	return rc == 1 ? 1 : rc == 0 ? 0 : -1;
+}
+
+void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
+{
+	unsigned max = s->cfg->smtp_max_recipients;
+	if (max == 0 || max > SMTP_RCPTS_HARD_MAX)
+		max = SMTP_RCPTS_HARD_MAX;
+	if (s->nrcpts >= max) {
+		/* RFC 5321 4.5.3.1.10: 452, the client sends the rest later. */
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		s->rcpt_refused = true;
+		return;
+	}
+	struct smtp_rcpt_args r;
+	enum smtp_perr rc = smtp_parse_rcpt(arg, len, &r);
+	if (rc != SMTP_P_OK) {
+		s->rcpt_refused = true;
+		smtp_reply_perr(s, rc, false);
+		return;
+	}
+	struct smtp_path *p = &r.path;
+	char address[SMTP_ADDRESS_MAX + 1];
+	char domain[SMTP_DOMAIN_MAX + 1];
+	if (p->postmaster) {
+		/* RFC 5321 4.1.1.3: the bare Postmaster is ours. */
+		snprintf(address, sizeof(address), "postmaster@%s", s->cfg->hostname);
+		snprintf(domain, sizeof(domain), "%s", s->cfg->hostname);
+	} else {
+		memcpy(address, p->address, p->address_len + 1);
+		memcpy(domain, p->domain, p->domain_len + 1);
+	}
+	lower(domain);
+	if (p->route_chars) {
+		/* user%host@us, host!user@us, "user@host"@us: relay tricks. */
+		rcpt_refuse(s, address, "relay-syntax");
+		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", address);
+		return;
+	}
+	if (s->cfg->sandbox) {
+		lower(address);
+	} else {
+		int local = domain_is_local(s, domain);
+		if (local < 0) {
+			rcpt_refuse(s, address, "tempfail");
+			smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
+			return;
+		}
+		if (!local) {
+			rcpt_refuse(s, address, "relay");
+			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", address);
+			return;
+		}
+		struct store_user u;
+		int urc = store_user_get(s->srv->store, address, &u);
+		if (urc == STORE_ERR_NOTFOUND || urc == STORE_ERR_INVALID) {
+			rcpt_refuse(s, address, "unknown-user");
+			smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", address);
+			return;
+		}
+		if (urc != STORE_OK) {
+			rcpt_refuse(s, address, "tempfail");
+			smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
+			return;
+		}
+		snprintf(address, sizeof(address), "%s", u.address);
+	}
+	if (rcpt_add(s, address) < 0) {
+		smtp_reply(s, "451 4.3.0 Error: out of memory");
+		return;
+	}
+	s->state = SMTP_S_RCPT;
+	smtp_reply(s, "250 2.1.5 Ok");
+}

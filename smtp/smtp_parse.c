@@ -1,0 +1,570 @@
+/* smtp/smtp_parse.c: the pure SMTP command parsers (see smtp_parse.h): the
+ * verb table, RFC 5321 4.1.2 paths (Dot-string and Quoted-string local
+ * parts, domains, address literals, source routes) and the ESMTP parameter
+ * table for MAIL FROM.  No I/O; every input is a length-carrying buffer that
+ * may hold NUL bytes. */
+#include "smtp/smtp_parse.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <strings.h>
+
+const char *smtp_perr_str(enum smtp_perr err)
+{
+	switch (err) {
+	case SMTP_P_OK: return "ok";
+	case SMTP_P_EMPTY: return "empty command";
+	case SMTP_P_BAD_CHAR: return "control character in command";
+	case SMTP_P_UNKNOWN_VERB: return "unknown command";
+	case SMTP_P_SYNTAX: return "syntax error";
+	case SMTP_P_PATH_SYNTAX: return "bad address syntax";
+	case SMTP_P_PATH_8BIT: return "non-ASCII address not permitted";
+	case SMTP_P_LOCAL_TOO_LONG: return "local part too long";
+	case SMTP_P_DOMAIN_TOO_LONG: return "domain too long";
+	case SMTP_P_PATH_TOO_LONG: return "path too long";
+	case SMTP_P_NULL_PATH: return "null path not allowed here";
+	case SMTP_P_PARAM_SYNTAX: return "bad parameter syntax";
+	case SMTP_P_PARAM_UNKNOWN: return "parameter not recognized";
+	case SMTP_P_PARAM_DUP: return "duplicate parameter";
+	case SMTP_P_PARAM_VALUE: return "bad parameter value";
+	}
+	return "error";
+}
+
+/* ---- command line ---- */
+
+static const char *const verb_names[SMTP_VERB_COUNT] = {
+	[SMTP_VERB_UNKNOWN] = "",
+	[SMTP_VERB_HELO] = "HELO",
+	[SMTP_VERB_EHLO] = "EHLO",
+	[SMTP_VERB_MAIL] = "MAIL",
+	[SMTP_VERB_RCPT] = "RCPT",
+	[SMTP_VERB_DATA] = "DATA",
+	[SMTP_VERB_BDAT] = "BDAT",
+	[SMTP_VERB_RSET] = "RSET",
+	[SMTP_VERB_NOOP] = "NOOP",
+	[SMTP_VERB_QUIT] = "QUIT",
+	[SMTP_VERB_VRFY] = "VRFY",
+	[SMTP_VERB_EXPN] = "EXPN",
+	[SMTP_VERB_HELP] = "HELP",
+	[SMTP_VERB_STARTTLS] = "STARTTLS",
+	[SMTP_VERB_AUTH] = "AUTH",
+};
+
+const char *smtp_verb_name(enum smtp_verb verb)
+{
+	if ((unsigned)verb >= SMTP_VERB_COUNT)
+		return "";
+	return verb_names[verb];
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+enum smtp_perr smtp_parse_command(const char *line, size_t len, struct smtp_cmdline *cmd_r)
+{
+	memset(cmd_r, 0, sizeof(*cmd_r));
+	if (len == 0)
+		return SMTP_P_EMPTY;
+	/* RFC 5321 4.1.1: commands are ASCII text; a NUL or control byte is
+	 * never part of a valid command (HTAB is tolerated as a blank). */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)line[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return SMTP_P_BAD_CHAR;
+	}
+	size_t i = 0;
+	while (i < len && !is_blank(line[i]))
+		i++;
+	cmd_r->verb_text = line;
+	cmd_r->verb_len = i;
+	size_t a = i;
+	while (a < len && is_blank(line[a]))
+		a++;
+	size_t end = len;
+	while (end > a && is_blank(line[end - 1]))
+		end--;
+	cmd_r->arg = line + a;
+	cmd_r->arg_len = end - a;
+	for (int v = SMTP_VERB_UNKNOWN + 1; v < SMTP_VERB_COUNT; v++) {
+		/* RFC 5321 2.4: verbs are case-insensitive. */
+		if (strlen(verb_names[v]) == i && strncasecmp(verb_names[v], line, i) == 0) {
+			cmd_r->verb = (enum smtp_verb)v;
+			return SMTP_P_OK;
+		}
+	}
+	return SMTP_P_UNKNOWN_VERB;
+}
+
+/* ---- paths ---- */
+
+static bool is_alpha(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static bool is_digit(unsigned char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static bool is_letdig(unsigned char ch)
+{
+	return is_alpha(ch) || is_digit(ch);
+}
+
+/* RFC 5322 3.2.3 atext, which RFC 5321 4.1.2 uses for Atom. */
+static bool is_atext(unsigned char ch)
+{
+	return is_letdig(ch) || (ch != 0 && strchr("!#$%&'*+-/=?^_`{|}~", ch) != NULL);
+}
+
+/* RFC 5321 4.1.3 dcontent: printable US-ASCII except "[", "\", "]". */
+static bool is_dcontent(unsigned char ch)
+{
+	return (ch >= 33 && ch <= 90) || (ch >= 94 && ch <= 126);
+}
+
+static bool has_8bit(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* Domain = sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str]
+ * (RFC 5321 4.1.2); labels are at most 63 octets (RFC 1035 2.3.4). */
+static enum smtp_perr scan_domain(const char *s, size_t len, size_t *used_r)
+{
+	size_t i = 0;
+	for (;;) {
+		size_t start = i;
+		if (i >= len || !is_letdig((unsigned char)s[i]))
+			return SMTP_P_PATH_SYNTAX;
+		while (i < len && (is_letdig((unsigned char)s[i]) || s[i] == '-'))
+			i++;
+		if (s[i - 1] == '-' || i - start > 63)
+			return SMTP_P_PATH_SYNTAX;
+		if (i < len && s[i] == '.') {
+			i++;
+			continue;
+		}
+		break;
+	}
+	*used_r = i;
+	return SMTP_P_OK;
+}
+
+/* IPv4-address-literal = Snum 3("." Snum), Snum = 1*3DIGIT (0..255). */
+static bool ipv4_literal_valid(const char *s, size_t len)
+{
+	size_t i = 0;
+	for (int part = 0; part < 4; part++) {
+		if (part > 0) {
+			if (i >= len || s[i] != '.')
+				return false;
+			i++;
+		}
+		unsigned v = 0;
+		size_t nd = 0;
+		while (i < len && is_digit((unsigned char)s[i]) && nd < 3) {
+			v = v * 10 + (unsigned)(s[i] - '0');
+			i++;
+			nd++;
+		}
+		if (nd == 0 || v > 255)
+			return false;
+	}
+	return i == len;
+}
+
+/* address-literal = "[" ( IPv4 / IPv6 / General-address-literal ) "]"
+ * (RFC 5321 4.1.3).  s[0] is '['. */
+static enum smtp_perr scan_literal(const char *s, size_t len, size_t *used_r)
+{
+	size_t i = 1;
+	while (i < len && is_dcontent((unsigned char)s[i]))
+		i++;
+	if (i >= len || s[i] != ']' || i == 1)
+		return SMTP_P_PATH_SYNTAX;
+	const char *in = s + 1;
+	size_t n = i - 1;
+	*used_r = i + 1;
+	if (ipv4_literal_valid(in, n))
+		return SMTP_P_OK;
+	if (n > 5 && strncasecmp(in, "IPv6:", 5) == 0) {
+		char tmp[64];
+		unsigned char addr[16];
+		if (n - 5 >= sizeof(tmp))
+			return SMTP_P_PATH_SYNTAX;
+		memcpy(tmp, in + 5, n - 5);
+		tmp[n - 5] = '\0';
+		return inet_pton(AF_INET6, tmp, addr) == 1 ? SMTP_P_OK : SMTP_P_PATH_SYNTAX;
+	}
+	/* General-address-literal = Standardized-tag ":" 1*dcontent, the tag
+	 * an Ldh-str.  Nothing is registered besides IPv6, but it is syntax. */
+	size_t t = 0;
+	while (t < n && (is_letdig((unsigned char)in[t]) || in[t] == '-'))
+		t++;
+	if (t == 0 || t >= n - 1 || in[t] != ':' || in[t - 1] == '-' ||
+	    !is_letdig((unsigned char)in[0]))
+		return SMTP_P_PATH_SYNTAX;
+	return SMTP_P_OK;
+}
+
+/* Local part content that is a valid Dot-string needs no quotes
+ * (RFC 5321 4.1.2: "all quoted forms MUST be treated as equivalent"). */
+static bool is_dot_string(const char *s, size_t len)
+{
+	if (len == 0 || s[0] == '.' || s[len - 1] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (s[i - 1] == '.')
+				return false;
+		} else if (!is_atext((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void path_build_address(struct smtp_path *p)
+{
+	size_t n = 0;
+	char *out = p->address;
+	if (is_dot_string(p->local, p->local_len)) {
+		memcpy(out, p->local, p->local_len);
+		n = p->local_len;
+	} else {
+		/* Canonical Quoted-string: only '"' and '\' are escaped, which
+		 * the client had to escape too, so this is never longer than
+		 * what was sent (<= SMTP_LOCAL_MAX). */
+		out[n++] = '"';
+		for (size_t i = 0; i < p->local_len; i++) {
+			if (p->local[i] == '"' || p->local[i] == '\\')
+				out[n++] = '\\';
+			out[n++] = p->local[i];
+		}
+		out[n++] = '"';
+	}
+	out[n++] = '@';
+	memcpy(out + n, p->domain, p->domain_len);
+	n += p->domain_len;
+	out[n] = '\0';
+	p->address_len = n;
+}
+
+static enum smtp_perr path_fail(const char *s, size_t len, enum smtp_perr err)
+{
+	/* Report a non-ASCII address as such (RFC 6531 3.5: X.6.7), not as
+	 * a plain syntax error. */
+	return has_8bit(s, len) ? SMTP_P_PATH_8BIT : err;
+}
+
+static void local_put(struct smtp_path *p, char ch)
+{
+	if (p->local_len < SMTP_LOCAL_MAX)
+		p->local[p->local_len] = ch;
+	p->local_len++;
+}
+
+enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct smtp_path *path_r,
+			       size_t *used_r)
+{
+	struct smtp_path *p = path_r;
+	memset(p, 0, sizeof(*p));
+	*used_r = 0;
+	if (len == 0 || s[0] != '<')
+		return path_fail(s, len, SMTP_P_SYNTAX);
+	size_t i = 1;
+	if (i < len && s[i] == '>') {
+		/* RFC 5321 4.1.1.2: the null reverse-path, for bounces. */
+		if (!reverse)
+			return SMTP_P_NULL_PATH;
+		p->null = true;
+		*used_r = 2;
+		return SMTP_P_OK;
+	}
+	if (i < len && s[i] == '@') {
+		/* A-d-l ":" -- RFC 5321 4.1.1.3 and appendix C: accept the
+		 * source route syntactically, then ignore it. */
+		for (;;) {
+			if (i >= len || s[i] != '@')
+				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+			i++;
+			size_t dl;
+			if (scan_domain(s + i, len - i, &dl) != SMTP_P_OK)
+				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+			i += dl;
+			if (i < len && s[i] == ',') {
+				i++;
+				continue;
+			}
+			if (i < len && s[i] == ':') {
+				i++;
+				break;
+			}
+			return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+		}
+		p->routed = true;
+	}
+
+	size_t lstart = i;
+	if (i < len && s[i] == '"') {
+		/* Quoted-string: qtextSMTP = %d32-33 / %d35-91 / %d93-126 and
+		 * quoted-pairSMTP = "\" %d32-126 (RFC 5321 4.1.2). */
+		p->quoted = true;
+		i++;
+		for (;;) {
+			if (i >= len)
+				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+			unsigned char ch = (unsigned char)s[i];
+			if (ch == '"') {
+				i++;
+				break;
+			}
+			if (ch == '\\') {
+				if (i + 1 >= len)
+					return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+				ch = (unsigned char)s[i + 1];
+				i += 2;
+			} else {
+				i++;
+			}
+			if (ch < 32 || ch > 126)
+				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+			local_put(p, (char)ch);
+		}
+	} else {
+		/* Dot-string = Atom *("." Atom) */
+		for (;;) {
+			size_t a = i;
+			while (i < len && is_atext((unsigned char)s[i]))
+				local_put(p, s[i++]);
+			if (i == a)
+				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+			if (i < len && s[i] == '.') {
+				local_put(p, s[i++]);
+				continue;
+			}
+			break;
+		}
+	}
+	size_t local_raw = i - lstart;
+
+	if (i < len && s[i] == '>' && !reverse && !p->routed && !p->quoted &&
+	    local_raw == 10 && strncasecmp(s + lstart, "postmaster", 10) == 0) {
+		/* RFC 5321 4.1.1.3: "<Postmaster>" without a domain. */
+		p->postmaster = true;
+		memcpy(p->local, "Postmaster", 10);
+		p->local[10] = '\0';
+		memcpy(p->address, "Postmaster", 11);
+		p->address_len = 10;
+		*used_r = i + 1;
+		return SMTP_P_OK;
+	}
+	if (i >= len || s[i] != '@')
+		return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+	i++;
+	size_t dstart = i, dl;
+	enum smtp_perr rc;
+	if (i < len && s[i] == '[') {
+		rc = scan_literal(s + i, len - i, &dl);
+		p->domain_literal = true;
+	} else {
+		rc = scan_domain(s + i, len - i, &dl);
+	}
+	if (rc != SMTP_P_OK)
+		return path_fail(s, len, rc);
+	i += dl;
+	if (i >= len || s[i] != '>')
+		return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+	i++;
+
+	if (local_raw > SMTP_LOCAL_MAX)
+		return SMTP_P_LOCAL_TOO_LONG;
+	if (dl > SMTP_DOMAIN_MAX)
+		return SMTP_P_DOMAIN_TOO_LONG;
+	if (i > SMTP_PATH_MAX)
+		return SMTP_P_PATH_TOO_LONG;
+	p->local[p->local_len] = '\0';
+	memcpy(p->domain, s + dstart, dl);
+	p->domain[dl] = '\0';
+	p->domain_len = dl;
+	/* Relay tricks (user%other@us, host!user@us, "user@other"@us): we
+	 * never route on the local part, and refusing them here keeps us
+	 * from being an open relay for anything behind us that would. */
+	for (size_t k = 0; k < p->local_len; k++)
+		if (p->local[k] == '%' || p->local[k] == '!' || p->local[k] == '@')
+			p->route_chars = true;
+	path_build_address(p);
+	*used_r = i;
+	return SMTP_P_OK;
+}
+
+/* ---- ESMTP parameters (RFC 5321 4.1.2 Mail-parameters) ---- */
+
+static enum smtp_perr param_size(struct smtp_mail_args *m, const char *v, size_t n)
+{
+	/* RFC 1870 6: size-value ::= 1*20DIGIT.  A value too big for 64 bits
+	 * is still a syntactically valid, absurdly large size. */
+	if (n == 0 || n > 20)
+		return SMTP_P_PARAM_VALUE;
+	uint64_t size = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit((unsigned char)v[i]))
+			return SMTP_P_PARAM_VALUE;
+		unsigned d = (unsigned)(v[i] - '0');
+		if (size > (UINT64_MAX - d) / 10)
+			size = UINT64_MAX;
+		else
+			size = size * 10 + d;
+	}
+	m->has_size = true;
+	m->size = size;
+	return SMTP_P_OK;
+}
+
+static enum smtp_perr param_body(struct smtp_mail_args *m, const char *v, size_t n)
+{
+	/* RFC 1652 3: BODY=7BIT / BODY=8BITMIME. */
+	if (n == 4 && strncasecmp(v, "7BIT", 4) == 0)
+		m->body = SMTP_BODY_7BIT;
+	else if (n == 8 && strncasecmp(v, "8BITMIME", 8) == 0)
+		m->body = SMTP_BODY_8BITMIME;
+	else
+		return SMTP_P_PARAM_VALUE;
+	return SMTP_P_OK;
+}
+
+/* MAIL FROM parameters we implement.  Add AUTH= (RFC 4954 5) here with
+ * SMTP AUTH; RCPT TO has none yet (DSN's NOTIFY/ORCPT would go in a
+ * table of their own). */
+static const struct {
+	const char *name;
+	enum smtp_perr (*fn)(struct smtp_mail_args *m, const char *v, size_t n);
+} mail_params[] = {
+	{"SIZE", param_size},
+	{"BODY", param_body},
+};
+#define NMAIL_PARAMS (sizeof(mail_params) / sizeof(mail_params[0]))
+
+/* esmtp-value = 1*(%d33-60 / %d62-126) */
+static bool is_esmtp_value_char(unsigned char ch)
+{
+	return (ch >= 33 && ch <= 60) || (ch >= 62 && ch <= 126);
+}
+
+/* s is what follows the path.  m is NULL for RCPT (no parameters). */
+static enum smtp_perr parse_params(const char *s, size_t len, struct smtp_mail_args *m)
+{
+	unsigned seen = 0;
+	size_t i = 0;
+	if (len > 0 && !is_blank(s[0]))
+		return SMTP_P_SYNTAX;
+	while (i < len) {
+		while (i < len && is_blank(s[i]))
+			i++;
+		if (i >= len)
+			break;
+		/* esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
+		size_t k = i;
+		if (!is_letdig((unsigned char)s[i]))
+			return SMTP_P_PARAM_SYNTAX;
+		while (i < len && (is_letdig((unsigned char)s[i]) || s[i] == '-'))
+			i++;
+		size_t klen = i - k;
+		const char *v = NULL;
+		size_t vlen = 0;
+		bool has_value = false;
+		if (i < len && s[i] == '=') {
+			has_value = true;
+			i++;
+			v = s + i;
+			while (i < len && is_esmtp_value_char((unsigned char)s[i]))
+				i++;
+			vlen = (size_t)(s + i - v);
+			if (vlen == 0)
+				return SMTP_P_PARAM_SYNTAX;
+		}
+		if (i < len && !is_blank(s[i]))
+			return SMTP_P_PARAM_SYNTAX;
+		size_t d = NMAIL_PARAMS;
+		if (m) {
+			for (d = 0; d < NMAIL_PARAMS; d++)
+				if (strlen(mail_params[d].name) == klen &&
+				    strncasecmp(mail_params[d].name, s + k, klen) == 0)
+					break;
+		}
+		/* RFC 5321 4.1.1.11: 555 for a parameter we do not know. */
+		if (d == NMAIL_PARAMS)
+			return SMTP_P_PARAM_UNKNOWN;
+		if (seen & (1u << d))
+			return SMTP_P_PARAM_DUP;
+		seen |= 1u << d;
+		if (!has_value)
+			return SMTP_P_PARAM_VALUE;
+		enum smtp_perr rc = mail_params[d].fn(m, v, vlen);
+		if (rc != SMTP_P_OK)
+			return rc;
+	}
+	return SMTP_P_OK;
+}
+
+/* "FROM:" or "TO:" then an optional blank, then the path. */
+static enum smtp_perr parse_path_arg(const char *arg, size_t len, const char *prefix, bool reverse,
+				     struct smtp_path *path_r, size_t *used_r)
+{
+	size_t plen = strlen(prefix);
+	if (len < plen || strncasecmp(arg, prefix, plen) != 0)
+		return SMTP_P_SYNTAX;
+	size_t i = plen;
+	/* "MAIL FROM: <a@b>" is not RFC 5321 syntax, but enough clients send
+	 * it that refusing it only loses mail; one blank is tolerated. */
+	if (i < len && arg[i] == ' ')
+		i++;
+	if (i >= len || arg[i] != '<')
+		return path_fail(arg + i, len - i, SMTP_P_SYNTAX);
+	size_t used;
+	enum smtp_perr rc = smtp_parse_path(arg + i, len - i, reverse, path_r, &used);
+	if (rc != SMTP_P_OK)
+		return rc;
+	*used_r = i + used;
+	return SMTP_P_OK;
+}
+
+enum smtp_perr smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_args *mail_r)
+{
+	memset(mail_r, 0, sizeof(*mail_r));
+	size_t used;
+	enum smtp_perr rc = parse_path_arg(arg, len, "FROM:", true, &mail_r->path, &used);
+	if (rc != SMTP_P_OK)
+		return rc;
+	return parse_params(arg + used, len - used, mail_r);
+}
+
+enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_args *rcpt_r)
+{
+	memset(rcpt_r, 0, sizeof(*rcpt_r));
+	size_t used;
+	enum smtp_perr rc = parse_path_arg(arg, len, "TO:", false, &rcpt_r->path, &used);
+	if (rc != SMTP_P_OK)
+		return rc;
+	return parse_params(arg + used, len - used, NULL);
+}
+
+int smtp_helo_valid(const char *arg, size_t len)
+{
+	if (len == 0 || len > SMTP_DOMAIN_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)arg[i];
+		if (!is_letdig(ch) && (ch == 0 || !strchr("-._:[]", ch)))
+			return 0;
+	}
+	return 1;
+}

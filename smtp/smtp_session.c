@@ -1,0 +1,256 @@
+/* smtp/smtp_session.c: the SMTP session's life: the greeting, the command
+ * table and its one dispatcher (state and arity are checked here, once,
+ * not in handlers), timeouts, shutdown, and the one exit, session_free,
+ * which every way a connection ends goes through (core calls it exactly
+ * once). */
+#include "smtp/smtp_session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/proto.h"
+#include "core/server.h"
+
+const struct smtp_command smtp_commands[SMTP_VERB_COUNT] = {
+	/* RFC 5321 4.1.4: EHLO may come again at any time and resets the
+	 * transaction; RSET, NOOP, QUIT, VRFY and HELP are allowed anywhere. */
+	[SMTP_VERB_HELO] = {SMTP_S_ANY, SMTP_ARG_REQUIRED, smtp_cmd_helo, "HELO hostname"},
+	[SMTP_VERB_EHLO] = {SMTP_S_ANY, SMTP_ARG_REQUIRED, smtp_cmd_ehlo, "EHLO hostname"},
+	[SMTP_VERB_MAIL] = {SMTP_S_GREETED, SMTP_ARG_REQUIRED, smtp_cmd_mail,
+			    "MAIL FROM:<address>"},
+	[SMTP_VERB_RCPT] = {SMTP_S_MAIL | SMTP_S_RCPT, SMTP_ARG_REQUIRED, smtp_cmd_rcpt,
+			    "RCPT TO:<address>"},
+	[SMTP_VERB_DATA] = {SMTP_S_RCPT, SMTP_ARG_NONE, smtp_cmd_data, "DATA"},
+	[SMTP_VERB_RSET] = {SMTP_S_ANY, SMTP_ARG_NONE, smtp_cmd_rset, "RSET"},
+	[SMTP_VERB_NOOP] = {SMTP_S_ANY, SMTP_ARG_OPTIONAL, smtp_cmd_noop, "NOOP"},
+	[SMTP_VERB_QUIT] = {SMTP_S_ANY, SMTP_ARG_NONE, smtp_cmd_quit, "QUIT"},
+	[SMTP_VERB_VRFY] = {SMTP_S_ANY, SMTP_ARG_REQUIRED, smtp_cmd_vrfy, "VRFY address"},
+	[SMTP_VERB_HELP] = {SMTP_S_ANY, SMTP_ARG_OPTIONAL, smtp_cmd_help, "HELP [command]"},
+	/* RFC 3207 4: not inside a mail transaction (our choice: the state it
+	 * would throw away is the client's). */
+	[SMTP_VERB_STARTTLS] = {SMTP_S_INIT | SMTP_S_GREETED, SMTP_ARG_NONE, smtp_cmd_starttls,
+				"STARTTLS"},
+	/* Recognized, not implemented (502): EXPN (RFC 5321 7.3 lets it be
+	 * disabled; we have no lists), BDAT (RFC 3030, we do not offer
+	 * CHUNKING) and AUTH (RFC 4954, its own issue: give it
+	 * SMTP_S_GREETED, SMTP_ARG_REQUIRED and a handler here). */
+	[SMTP_VERB_EXPN] = {0, SMTP_ARG_REQUIRED, NULL, "EXPN list"},
+	[SMTP_VERB_BDAT] = {0, SMTP_ARG_REQUIRED, NULL, "BDAT size [LAST]"},
+	[SMTP_VERB_AUTH] = {0, SMTP_ARG_REQUIRED, NULL, "AUTH mechanism"},
+};
+
+void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	size_t len = (size_t)n < sizeof(line) - 2 ? (size_t)n : sizeof(line) - 3;
+	line[len++] = '\r';
+	line[len++] = '\n';
+	conn_write(s->c, line, len);
+}
+
+void smtp_reply_perr(struct smtp_session *s, enum smtp_perr err, bool sender)
+{
+	/* RFC 3463: X.1.7 is the sender's address, X.1.3 a recipient's. */
+	const char *sub = sender ? "5.1.7" : "5.1.3";
+	const char *who = sender ? "sender" : "recipient";
+	switch (err) {
+	case SMTP_P_SYNTAX:
+		smtp_reply(s, "501 5.5.4 Syntax: %s", sender ? "MAIL FROM:<address>" : "RCPT TO:<address>");
+		break;
+	case SMTP_P_PATH_8BIT:
+		/* RFC 6531 3.5: 550 for MAIL, 553 for RCPT, both X.6.7. */
+		smtp_reply(s, "%s 5.6.7 Non-ASCII addresses not permitted for that %s",
+			   sender ? "550" : "553", who);
+		break;
+	case SMTP_P_LOCAL_TOO_LONG:
+	case SMTP_P_DOMAIN_TOO_LONG:
+	case SMTP_P_PATH_TOO_LONG:
+		/* RFC 5321 4.5.3.1.9: "501 Path too long". */
+		smtp_reply(s, "501 %s Bad %s address: %s", sub, who, smtp_perr_str(err));
+		break;
+	case SMTP_P_NULL_PATH:
+	case SMTP_P_PATH_SYNTAX:
+		smtp_reply(s, "501 %s Bad %s address syntax", sub, who);
+		break;
+	case SMTP_P_PARAM_UNKNOWN:
+		/* RFC 5321 4.1.1.11 */
+		smtp_reply(s, "555 5.5.4 %s parameters not recognized or not implemented",
+			   sender ? "MAIL FROM" : "RCPT TO");
+		break;
+	default:
+		smtp_reply(s, "501 5.5.4 Syntax error in parameters: %s", smtp_perr_str(err));
+		break;
+	}
+}
+
+void smtp_session_reset_tx(struct smtp_session *s)
+{
+	for (size_t i = 0; i < s->nrcpts; i++)
+		free(s->rcpts[i]);
+	s->nrcpts = 0;
+	s->sender[0] = '\0';
+	s->rcpt_refused = false;
+	s->delivered_rcpts = 0;
+	s->delivered_size = 0;
+	smtp_data_clear(&s->data);
+	if (s->state != SMTP_S_INIT)
+		s->state = SMTP_S_GREETED;
+}
+
+bool smtp_session_close_if_shutdown(struct smtp_session *s)
+{
+	if (!s->shutdown_pending && !s->srv->shutting_down)
+		return false;
+	smtp_reply(s, "421 4.3.2 Service shutting down");
+	conn_close(s->c, "shutdown");
+	return true;
+}
+
+static void *smtp_session_new(struct conn *c)
+{
+	struct smtp_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->c = c;
+	s->srv = conn_server(c);
+	s->cfg = s->srv->cfg;
+	s->state = SMTP_S_INIT;
+	struct smtp_data_limits lim = {
+		.max_size = s->cfg->smtp_max_message_size,
+		.max_line = SMTP_DATA_MAX_LINE,
+		.max_received = SMTP_MAX_RECEIVED,
+	};
+	smtp_data_init(&s->data, &lim);
+	/* RFC 5321 4.5.3.2.7: at least 5 minutes between commands. */
+	conn_set_timeout(c, s->cfg->smtp_timeout);
+	conn_set_max_line(c, s->cfg->max_line);
+	/* RFC 5321 4.2: the greeting names us; RFC 2034 4 exempts it from
+	 * enhanced status codes. */
+	smtp_reply(s, "220 %s ESMTP postino", s->cfg->hostname);
+	return s;
+}
+
+static void smtp_reply_sequence(struct smtp_session *s, enum smtp_verb verb,
+				const struct smtp_command *cmd)
+{
+	/* RFC 5321 4.1.4 and 3.3: 503 for a command out of order. */
+	if (s->state == SMTP_S_INIT)
+		smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+	else if (s->state == SMTP_S_GREETED && !(cmd->states & SMTP_S_GREETED))
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+	else if (s->state == SMTP_S_MAIL && cmd->states == SMTP_S_RCPT && s->rcpt_refused)
+		/* RFC 5321 3.3: every RCPT failed, so "no valid recipients". */
+		smtp_reply(s, "554 5.5.1 Error: no valid recipients");
+	else if (s->state == SMTP_S_MAIL && cmd->states == SMTP_S_RCPT)
+		smtp_reply(s, "503 5.5.1 Error: need RCPT command");
+	else if (verb == SMTP_VERB_MAIL)
+		smtp_reply(s, "503 5.5.1 Error: nested MAIL command");
+	else
+		smtp_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+}
+
+static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
+{
+	struct smtp_session *s = sess;
+	if (s->state == SMTP_S_DATA) {
+		smtp_data_phase_line(s, line, len, crlf);
+		return;
+	}
+	if (s->state == SMTP_S_FLUSH)
+		return; /* input is suspended then; nothing to do */
+	struct smtp_cmdline cmd;
+	enum smtp_perr rc = smtp_parse_command(line, len, &cmd);
+	if (rc == SMTP_P_UNKNOWN_VERB) {
+		/* RFC 5321 4.2.4 */
+		smtp_reply(s, "500 5.5.2 Error: command not recognized");
+		return;
+	}
+	if (rc != SMTP_P_OK) {
+		smtp_reply(s, "500 5.5.2 Error: bad syntax");
+		return;
+	}
+	const struct smtp_command *def = &smtp_commands[cmd.verb];
+	if (!def->fn) {
+		smtp_reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	if (!(def->states & s->state)) {
+		smtp_reply_sequence(s, cmd.verb, def);
+		return;
+	}
+	if ((def->arity == SMTP_ARG_NONE && cmd.arg_len > 0) ||
+	    (def->arity == SMTP_ARG_REQUIRED && cmd.arg_len == 0)) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s", def->usage);
+		return;
+	}
+	def->fn(s, cmd.arg, cmd.arg_len);
+}
+
+static void smtp_on_line_too_long(void *sess)
+{
+	struct smtp_session *s = sess;
+	if (s->state == SMTP_S_DATA) {
+		smtp_data_phase_too_long(s);
+		return;
+	}
+	/* RFC 5321 4.5.3.1.9: "500 Line too long". */
+	smtp_reply(s, "500 5.5.2 Line too long");
+}
+
+static void smtp_on_timeout(void *sess)
+{
+	struct smtp_session *s = sess;
+	/* RFC 5321 4.5.3.2; core closes after this.  A message in DATA is
+	 * dropped: nothing of it was stored. */
+	smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+}
+
+static void smtp_on_shutdown(void *sess)
+{
+	struct smtp_session *s = sess;
+	/* A message being received or flushed is finished first; the reply to
+	 * it is followed by the 421 (smtp_session_close_if_shutdown). */
+	if (s->state == SMTP_S_DATA || s->state == SMTP_S_FLUSH) {
+		s->shutdown_pending = true;
+		return;
+	}
+	smtp_reply(s, "421 4.3.2 Service shutting down");
+	conn_close(s->c, "shutdown");
+}
+
+static void smtp_session_free(void *sess, const char *reason)
+{
+	struct smtp_session *s = sess;
+	/* A delivery waiting for its flush stays committed (the next flush
+	 * makes it durable), but nobody is left to tell. */
+	durable_cancel(s->srv, &s->waiter);
+	if (s->state == SMTP_S_DATA)
+		conn_log(s->c, PLOG_INFO, "transaction aborted in DATA reason=\"%s\" delivered=no", reason);
+	else if (s->state == SMTP_S_FLUSH)
+		conn_log(s->c, PLOG_WARN, "disconnected before the delivery reply id=%s", s->msg_id);
+	s->state = SMTP_S_INIT;
+	smtp_session_reset_tx(s);
+	free(s->rcpts);
+	free(s);
+}
+
+const struct proto_ops smtp_proto_ops = {
+	.name = "smtp",
+	.session_new = smtp_session_new,
+	.on_line = smtp_on_line,
+	.on_line_too_long = smtp_on_line_too_long,
+	.on_timeout = smtp_on_timeout,
+	.on_shutdown = smtp_on_shutdown,
+	.session_free = smtp_session_free,
+	.busy_reply = "421 4.7.0 Too many connections, try again later\r\n",
+};

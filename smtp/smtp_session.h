@@ -1,0 +1,106 @@
+/* smtp/smtp_session.h: the SMTP session as the command files see it (not
+ * for other folders): its state, the command table and the helpers every
+ * handler uses.  smtp_session.c owns the session's life (new, dispatch,
+ * timeout, shutdown, the one free); each smtp_cmd_*.c owns its commands. */
+#ifndef POSTINO_SMTP_SESSION_H
+#define POSTINO_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/durable.h"
+#include "smtp/smtp_data.h"
+#include "smtp/smtp_parse.h"
+
+struct conn;
+struct server;
+struct config;
+
+/* RFC 5321 4.1.4 / 3.3: where we are in the session.  Bits, so that a
+ * command lists the states it is allowed in. */
+enum smtp_state {
+	SMTP_S_INIT = 1 << 0,     /* after the greeting or STARTTLS: no EHLO/HELO yet */
+	SMTP_S_GREETED = 1 << 1,  /* EHLO/HELO done, no transaction */
+	SMTP_S_MAIL = 1 << 2,     /* MAIL accepted, no recipient yet */
+	SMTP_S_RCPT = 1 << 3,     /* at least one RCPT accepted */
+	SMTP_S_DATA = 1 << 4,     /* reading the message; lines bypass the dispatcher */
+	SMTP_S_FLUSH = 1 << 5,    /* delivered, waiting for the log flush (input suspended) */
+};
+#define SMTP_S_ANY (SMTP_S_INIT | SMTP_S_GREETED | SMTP_S_MAIL | SMTP_S_RCPT)
+
+/* A DATA line may be this long: generous, since RFC 5321 4.5.3.1.6's 1000
+ * octets is widely exceeded, but bounded.  Over it the message is refused. */
+#define SMTP_DATA_MAX_LINE (64 * 1024)
+/* RFC 5321 6.3: more Received: headers than this means a mail loop. */
+#define SMTP_MAX_RECEIVED 100
+/* Whatever the configuration says, a transaction never holds more. */
+#define SMTP_RCPTS_HARD_MAX 10000
+
+struct smtp_session {
+	struct conn *c;
+	struct server *srv;
+	const struct config *cfg;
+	enum smtp_state state;
+	bool esmtp;                          /* greeted with EHLO, not HELO */
+	char helo[SMTP_DOMAIN_MAX + 1];
+
+	/* the mail transaction (RFC 5321 3.3) */
+	char sender[SMTP_ADDRESS_MAX + 1];   /* "" for the null reverse-path */
+	char **rcpts;                        /* canonical recipient addresses */
+	size_t nrcpts, rcpts_cap;
+	bool rcpt_refused;                   /* some RCPT got an error reply */
+	struct smtp_data data;
+	char msg_id[40];                     /* "queued as" id of the current message */
+	unsigned ntx;                        /* messages so far, for the id */
+
+	/* delivery in flight */
+	struct durable_waiter waiter;
+	size_t delivered_rcpts;
+	size_t delivered_size;
+
+	bool shutdown_pending;               /* finish the delivery, then 421 and close */
+};
+
+enum smtp_arity { SMTP_ARG_NONE, SMTP_ARG_OPTIONAL, SMTP_ARG_REQUIRED };
+
+/* One row per verb, indexed by enum smtp_verb.  The dispatcher checks the
+ * state and the arity; a row without a handler is a verb we recognize but
+ * do not implement (502).  SMTP AUTH (RFC 4954) will fill its row. */
+struct smtp_command {
+	unsigned states;                     /* enum smtp_state bits */
+	enum smtp_arity arity;
+	void (*fn)(struct smtp_session *s, const char *arg, size_t len);
+	const char *usage;                   /* for the 501 reply */
+};
+extern const struct smtp_command smtp_commands[SMTP_VERB_COUNT];
+
+/* Write one reply line; CRLF is added.  RFC 5321 4.5.3.1.5 limits a reply
+ * line to 512 octets, which every caller stays under. */
+void smtp_reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Map a MAIL (sender=true) or RCPT argument error to its reply. */
+void smtp_reply_perr(struct smtp_session *s, enum smtp_perr err, bool sender);
+/* Forget the transaction (RSET, EHLO, after DATA); the state falls back to
+ * GREETED, or stays INIT. */
+void smtp_session_reset_tx(struct smtp_session *s);
+/* Close after a reply when the server is shutting down; true if it did. */
+bool smtp_session_close_if_shutdown(struct smtp_session *s);
+
+/* Handlers (smtp_cmd_*.c). */
+void smtp_cmd_helo(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_ehlo(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_rset(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_noop(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_quit(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_vrfy(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_help(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_starttls(struct smtp_session *s, const char *arg, size_t len);
+
+/* DATA phase (smtp_cmd_data.c): lines and over-long lines while in DATA. */
+void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf);
+void smtp_data_phase_too_long(struct smtp_session *s);
+
+#endif

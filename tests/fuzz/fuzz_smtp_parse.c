@@ -1,0 +1,143 @@
+/* libFuzzer target for the pure SMTP parsers (smtp/smtp_parse.c and
+ * smtp/smtp_data.c).  Besides "no crash, no sanitizer report" it checks
+ * properties that must hold for any input:
+ *   - a parsed address is printable ASCII, within RFC 5321's limits, and
+ *     parses back to itself;
+ *   - the DATA machine gives the same result whether the input comes whole
+ *     or one byte at a time, and what it stores has no bare LF. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/smtp_data.h"
+#include "smtp/smtp_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int cond, const char *what)
+{
+	if (!cond) {
+		fprintf(stderr, "property violated: %s\n", what);
+		abort();
+	}
+}
+
+static void check_path(const struct smtp_path *p, bool rcpt)
+{
+	check(p->address_len == strlen(p->address), "address length");
+	check(p->address_len <= SMTP_ADDRESS_MAX, "address limit");
+	check(p->local_len <= SMTP_LOCAL_MAX, "local limit");
+	check(p->domain_len <= SMTP_DOMAIN_MAX, "domain limit");
+	for (size_t i = 0; i < p->address_len; i++)
+		check(p->address[i] >= 32 && p->address[i] <= 126, "address printable");
+	if (p->null || p->postmaster)
+		return;
+	/* the canonical form is itself a valid path, giving the same mailbox */
+	char again[SMTP_ADDRESS_MAX + 8];
+	int n = snprintf(again, sizeof(again), "TO:<%s>", p->address);
+	struct smtp_rcpt_args r;
+	check(smtp_parse_rcpt(again, (size_t)n, &r) == SMTP_P_OK, "address reparses");
+	check(strcmp(r.path.address, p->address) == 0, "address stable");
+	check(r.path.route_chars == p->route_chars, "route chars stable");
+	(void)rcpt;
+}
+
+static void fuzz_commands(const char *s, size_t len)
+{
+	struct smtp_cmdline c;
+	enum smtp_perr rc = smtp_parse_command(s, len, &c);
+	if (rc == SMTP_P_OK) {
+		check(c.verb > SMTP_VERB_UNKNOWN && c.verb < SMTP_VERB_COUNT, "verb range");
+		check(c.arg >= s && c.arg + c.arg_len <= s + len, "arg inside line");
+		check(memchr(c.arg, '\0', c.arg_len) == NULL, "no NUL in arg");
+	}
+	struct smtp_mail_args m;
+	if (smtp_parse_mail(s, len, &m) == SMTP_P_OK)
+		check_path(&m.path, false);
+	struct smtp_rcpt_args r;
+	if (smtp_parse_rcpt(s, len, &r) == SMTP_P_OK) {
+		check(!r.path.null, "no null forward path");
+		check_path(&r.path, true);
+	}
+	(void)smtp_helo_valid(s, len);
+}
+
+struct result {
+	enum smtp_data_rc rc;
+	size_t consumed;
+	enum smtp_data_err err;
+	bool ambiguous;
+	uint64_t size;
+	size_t len;
+	char *msg;
+};
+
+static struct result run_data(const char *s, size_t len, size_t step)
+{
+	struct smtp_data_limits lim = {.max_size = 4096, .max_line = 64, .max_received = 5};
+	struct smtp_data d;
+	struct result r;
+	memset(&r, 0, sizeof(r));
+	smtp_data_init(&d, &lim);
+	smtp_data_start(&d, "P\r\n", 3);
+	size_t off = 0;
+	r.rc = SMTP_DATA_MORE;
+	while (off < len) {
+		size_t n = step ? step : len - off;
+		if (n > len - off)
+			n = len - off;
+		size_t used;
+		r.rc = smtp_data_feed(&d, s + off, n, &used);
+		off += used;
+		if (r.rc != SMTP_DATA_MORE)
+			break;
+	}
+	r.consumed = off;
+	r.err = smtp_data_error(&d);
+	r.ambiguous = smtp_data_end_ambiguous(&d);
+	r.size = smtp_data_size(&d);
+	const char *msg = smtp_data_message(&d, &r.len);
+	if (r.rc == SMTP_DATA_DONE) {
+		r.msg = malloc(r.len + 1);
+		if (r.msg)
+			memcpy(r.msg, msg, r.len);
+		check(r.len == 3 + r.size, "size matches the stored content");
+		for (size_t i = 0; i < r.len; i++)
+			if (msg[i] == '\n')
+				check(i > 0 && msg[i - 1] == '\r', "no bare LF stored");
+		check(memchr(msg, '\0', r.len) == NULL, "no NUL stored");
+		check(r.size <= lim.max_size, "size limit");
+	} else {
+		check(r.rc == SMTP_DATA_MORE || r.err != SMTP_DATA_OK, "error has a reason");
+	}
+	(void)smtp_data_message_id(&d);
+	smtp_data_clear(&d);
+	return r;
+}
+
+static void fuzz_data(const char *s, size_t len)
+{
+	struct result whole = run_data(s, len, 0);
+	struct result bytes = run_data(s, len, 1);
+	check(whole.rc == bytes.rc, "rc whole vs bytes");
+	check(whole.consumed == bytes.consumed, "consumed whole vs bytes");
+	check(whole.err == bytes.err, "err whole vs bytes");
+	check(whole.ambiguous == bytes.ambiguous, "ambiguous whole vs bytes");
+	check(whole.size == bytes.size, "size whole vs bytes");
+	check(whole.len == bytes.len, "len whole vs bytes");
+	if (whole.msg && bytes.msg)
+		check(memcmp(whole.msg, bytes.msg, whole.len) == 0, "message whole vs bytes");
+	free(whole.msg);
+	free(bytes.msg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *s = (const char *)data;
+	/* The first line is a command; the whole input is also a DATA phase. */
+	const char *nl = memchr(s, '\n', size);
+	fuzz_commands(s, nl ? (size_t)(nl - s) : size);
+	fuzz_data(s, size);
+	return 0;
+}

@@ -1,0 +1,493 @@
+/* Unit tests for smtp/smtp_data.c: the DATA-phase machine (end of data,
+ * dot-unstuffing, smuggling forms, CRLF normalization, limits, Message-ID,
+ * loop detection), fed whole, byte by byte and line by line, and the trace
+ * headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "smtp/smtp_data.h"
+
+#define L(s) (s), (sizeof(s) - 1)
+#define PREFIX "Return-Path: <x@y>\r\n"
+
+struct outcome {
+	enum smtp_data_rc rc;
+	size_t consumed;
+	enum smtp_data_err err;
+	bool ambiguous;
+	char *msg;            /* content after the prefix, NUL-terminated copy */
+	size_t msg_len;
+	uint64_t size;
+	char msgid[SMTP_DATA_MSGID_MAX + 1];
+};
+
+static struct smtp_data_limits lim_default = {
+	.max_size = 1 << 20,
+	.max_line = 1000,
+	.max_received = 100,
+};
+
+static void outcome_free(struct outcome *o)
+{
+	free(o->msg);
+	o->msg = NULL;
+}
+
+/* Feed `in` in pieces of `step` bytes (0 = all at once). */
+static struct outcome run(const struct smtp_data_limits *lim, const char *in, size_t len, size_t step)
+{
+	struct outcome o;
+	memset(&o, 0, sizeof(o));
+	struct smtp_data d;
+	smtp_data_init(&d, lim);
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	size_t off = 0;
+	o.rc = SMTP_DATA_MORE;
+	while (off < len) {
+		size_t n = step ? step : len;
+		if (n > len - off)
+			n = len - off;
+		size_t used = 0;
+		o.rc = smtp_data_feed(&d, in + off, n, &used);
+		assert_true(used <= n);
+		off += used;
+		if (o.rc != SMTP_DATA_MORE)
+			break;
+		assert_int_equal(used, n);
+	}
+	o.consumed = off;
+	o.err = smtp_data_error(&d);
+	o.ambiguous = smtp_data_end_ambiguous(&d);
+	o.size = smtp_data_size(&d);
+	size_t mlen;
+	const char *m = smtp_data_message(&d, &mlen);
+	if (o.rc == SMTP_DATA_DONE) {
+		assert_true(mlen >= sizeof(PREFIX) - 1);
+		assert_memory_equal(m, PREFIX, sizeof(PREFIX) - 1);
+		o.msg_len = mlen - (sizeof(PREFIX) - 1);
+		o.msg = malloc(o.msg_len + 1);
+		memcpy(o.msg, m + sizeof(PREFIX) - 1, o.msg_len);
+		o.msg[o.msg_len] = '\0';
+		assert_int_equal(o.size, o.msg_len);
+	}
+	snprintf(o.msgid, sizeof(o.msgid), "%s", smtp_data_message_id(&d));
+	smtp_data_clear(&d);
+	return o;
+}
+
+/* Run whole, byte by byte and in 7-byte pieces; all three must agree. */
+static struct outcome run_all(const struct smtp_data_limits *lim, const char *in, size_t len)
+{
+	struct outcome whole = run(lim, in, len, 0);
+	size_t steps[] = {1, 2, 7};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct outcome o = run(lim, in, len, steps[i]);
+		assert_int_equal(o.rc, whole.rc);
+		assert_int_equal(o.consumed, whole.consumed);
+		assert_int_equal(o.err, whole.err);
+		assert_int_equal(o.ambiguous, whole.ambiguous);
+		assert_int_equal(o.size, whole.size);
+		assert_int_equal(o.msg_len, whole.msg_len);
+		if (o.msg_len)
+			assert_memory_equal(o.msg, whole.msg, o.msg_len);
+		assert_string_equal(o.msgid, whole.msgid);
+		outcome_free(&o);
+	}
+	return whole;
+}
+
+static void expect_message(const char *in, size_t len, const char *content, size_t content_len)
+{
+	struct outcome o = run_all(&lim_default, in, len);
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_int_equal(o.err, SMTP_DATA_OK);
+	assert_int_equal(o.consumed, len);
+	assert_int_equal(o.msg_len, content_len);
+	assert_memory_equal(o.msg, content, content_len);
+	outcome_free(&o);
+}
+
+#define EXPECT(in, out) expect_message(L(in), L(out))
+
+static void test_basic_message(void **state)
+{
+	EXPECT("Subject: x\r\n\r\nhello\r\n.\r\n", "Subject: x\r\n\r\nhello\r\n");
+	EXPECT("a\r\nb\r\n\r\nc\r\n.\r\n", "a\r\nb\r\n\r\nc\r\n");
+}
+
+static void test_empty_message(void **state)
+{
+	/* The DATA command's CRLF counts as the one before the "." */
+	EXPECT(".\r\n", "");
+	EXPECT("\r\n.\r\n", "\r\n");
+}
+
+static void test_dot_unstuffing(void **state)
+{
+	/* RFC 5321 4.5.2 */
+	EXPECT("..a\r\n.b\r\n..\r\n...\r\n.\r\n", ".a\r\nb\r\n.\r\n..\r\n");
+	EXPECT("a\r\n..\r\n.\r\n", "a\r\n.\r\n");
+	/* only the first period goes */
+	EXPECT("x.y\r\n. .\r\n.\r\n", "x.y\r\n .\r\n");
+}
+
+static void test_smuggling_lf_dot_lf(void **state)
+{
+	/* "\n.\n": neither LF is a CRLF, so the "." is content and the
+	 * "commands" after it are message text. */
+	EXPECT("a\n.\nMAIL FROM:<x@y>\r\nRCPT TO:<v@w>\r\n.\r\n",
+	       "a\r\n.\r\nMAIL FROM:<x@y>\r\nRCPT TO:<v@w>\r\n");
+}
+
+static void test_smuggling_lf_dot_crlf(void **state)
+{
+	/* "\n.\r\n": the line before the "." ended in a bare LF */
+	EXPECT("a\n.\r\nQUIT\r\n.\r\n", "a\r\n.\r\nQUIT\r\n");
+}
+
+static void test_smuggling_crlf_dot_lf(void **state)
+{
+	/* "\r\n.\n": the "." line itself ends in a bare LF */
+	EXPECT("a\r\n.\nQUIT\r\n.\r\n", "a\r\n.\r\nQUIT\r\n");
+	/* and right at the start */
+	EXPECT(".\nx\r\n.\r\n", ".\r\nx\r\n");
+}
+
+static void test_smuggling_cr_dot(void **state)
+{
+	/* "\r.\r\n": a bare CR is not a line end at all */
+	EXPECT("a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n");
+	EXPECT("a\r\r\n.\r\n", "a\r\r\n");
+}
+
+static void test_bare_lf_normalized(void **state)
+{
+	EXPECT("a\nb\n\r\n.\r\n", "a\r\nb\r\n\r\n");
+	EXPECT("line1\nline2\r\n.\r\n", "line1\r\nline2\r\n");
+}
+
+static void test_last_line_bare_lf(void **state)
+{
+	/* A message whose last line lacks its CRLF: the "." after it is not
+	 * the end; the real end comes later. */
+	struct outcome o = run_all(&lim_default, L("text\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_MORE);
+	assert_int_equal(o.consumed, 8);
+	outcome_free(&o);
+	EXPECT("text\n.\r\n.\r\n", "text\r\n.\r\n");
+}
+
+static void test_rest_is_not_consumed(void **state)
+{
+	static const char in[] = "x\r\n.\r\nQUIT\r\n";
+	struct outcome o = run_all(&lim_default, L(in));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_int_equal(o.consumed, sizeof(in) - 1 - 6);
+	assert_string_equal(o.msg, "x\r\n");
+	outcome_free(&o);
+}
+
+static void test_partial_line_waits(void **state)
+{
+	struct smtp_data d;
+	smtp_data_init(&d, &lim_default);
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	size_t used;
+	assert_int_equal(smtp_data_feed(&d, L("abc"), &used), SMTP_DATA_MORE);
+	assert_int_equal(used, 3);
+	assert_int_equal(smtp_data_feed(&d, L("\r"), &used), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_feed(&d, L("\n."), &used), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_feed(&d, L("\r\n"), &used), SMTP_DATA_DONE);
+	assert_int_equal(used, 2);
+	size_t len;
+	const char *m = smtp_data_message(&d, &len);
+	assert_int_equal(len, sizeof(PREFIX) - 1 + 5);
+	assert_memory_equal(m + sizeof(PREFIX) - 1, "abc\r\n", 5);
+	smtp_data_clear(&d);
+}
+
+static void test_line_api(void **state)
+{
+	struct smtp_data d;
+	smtp_data_init(&d, &lim_default);
+	assert_int_equal(smtp_data_start(&d, "", 0), 0);
+	assert_int_equal(smtp_data_line(&d, ".", 1, false), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, ".", 1, true), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, "..", 2, true), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, ".", 1, true), SMTP_DATA_DONE);
+	size_t len;
+	const char *m = smtp_data_message(&d, &len);
+	assert_int_equal(len, 9);
+	assert_memory_equal(m, ".\r\n.\r\n.\r\n", 9);
+
+	/* started again, the machine forgets everything */
+	assert_int_equal(smtp_data_start(&d, "P", 1), 0);
+	assert_int_equal(smtp_data_size(&d), 0);
+	assert_int_equal(smtp_data_line(&d, ".", 1, true), SMTP_DATA_DONE);
+	m = smtp_data_message(&d, &len);
+	assert_int_equal(len, 1);
+	assert_int_equal(m[0], 'P');
+	smtp_data_clear(&d);
+	smtp_data_clear(&d); /* twice is harmless */
+}
+
+static void test_size_limit(void **state)
+{
+	struct smtp_data_limits lim = lim_default;
+	lim.max_size = 10;
+	struct outcome o = run_all(&lim, L("12345678\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_int_equal(o.size, 10);
+	outcome_free(&o);
+
+	o = run_all(&lim, L("123456789\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_SIZE);
+	assert_int_equal(o.size, 11);
+	assert_int_equal(o.consumed, 14);
+	outcome_free(&o);
+
+	/* reading goes on to the real end, and the count with it */
+	static const char big[] = "1234\r\n5678\r\nabcdefgh\r\nmore\r\n.\r\nNOOP\r\n";
+	o = run_all(&lim, L(big));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_SIZE);
+	assert_int_equal(o.consumed, sizeof(big) - 1 - 6);
+	assert_int_equal(o.size, 6 + 6 + 10 + 6);
+	outcome_free(&o);
+
+	/* the limit counts unstuffed octets with CRLF, a bare LF as CRLF */
+	o = run_all(&lim, L("..234567\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_MORE);
+	outcome_free(&o);
+	o = run_all(&lim, L("..234567\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_int_equal(o.size, 9);
+	outcome_free(&o);
+	lim.max_size = 9;
+	o = run_all(&lim, L("1234567\n.\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_SIZE);
+	outcome_free(&o);
+
+	/* 0 = no limit */
+	lim.max_size = 0;
+	o = run_all(&lim, L("123456789012345678901234567890\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	outcome_free(&o);
+}
+
+static void test_line_too_long(void **state)
+{
+	struct smtp_data_limits lim = lim_default;
+	lim.max_line = 10;
+	/* exactly max_line is fine, with CRLF or a bare LF */
+	struct outcome o = run_all(&lim, L("0123456789\r\n0123456789\n\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_string_equal(o.msg, "0123456789\r\n0123456789\r\n\r\n");
+	outcome_free(&o);
+
+	/* one more is refused at the end, and what follows is still read */
+	o = run_all(&lim, L("01234567890\r\nok\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_LINE);
+	assert_false(o.ambiguous);
+	assert_int_equal(o.consumed, 20);
+	outcome_free(&o);
+
+	/* far longer: discarded to the LF */
+	o = run_all(&lim, L("0123456789012345678901234567890123456789\r\nok\r\n.\r\nQUIT\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_LINE);
+	assert_false(o.ambiguous);
+	outcome_free(&o);
+
+	/* a "." right after the long line: the end, but an ambiguous one */
+	o = run_all(&lim, L("0123456789012345678901234567890123456789\n.\r\nMAIL FROM:<a@b>\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_LINE);
+	assert_true(o.ambiguous);
+	assert_int_equal(o.consumed, 44);
+	outcome_free(&o);
+
+	/* the line API reports the same */
+	struct smtp_data d;
+	smtp_data_init(&d, &lim_default);
+	assert_int_equal(smtp_data_start(&d, "", 0), 0);
+	smtp_data_line_too_long(&d);
+	assert_int_equal(smtp_data_line(&d, ".", 1, true), SMTP_DATA_ERROR);
+	assert_int_equal(smtp_data_error(&d), SMTP_DATA_ERR_LINE);
+	assert_true(smtp_data_end_ambiguous(&d));
+	smtp_data_clear(&d);
+}
+
+static void test_nul_refused(void **state)
+{
+	struct outcome o = run_all(&lim_default, L("a\0b\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_NUL);
+	outcome_free(&o);
+	/* the first error wins */
+	struct smtp_data_limits lim = lim_default;
+	lim.max_size = 4;
+	o = run_all(&lim, L("\0\r\n123456\r\n.\r\n"));
+	assert_int_equal(o.err, SMTP_DATA_ERR_NUL);
+	outcome_free(&o);
+	o = run_all(&lim, L("123456\r\n\0\r\n.\r\n"));
+	assert_int_equal(o.err, SMTP_DATA_ERR_SIZE);
+	outcome_free(&o);
+}
+
+static void test_message_id(void **state)
+{
+	struct outcome o = run_all(&lim_default,
+				   L("Message-ID: <abc.123@example.com>\r\nSubject: x\r\n\r\nb\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_string_equal(o.msgid, "<abc.123@example.com>");
+	outcome_free(&o);
+	/* folded, in another case */
+	o = run_all(&lim_default, L("Subject: x\r\nmessage-id:\r\n <f@x.example>\r\n\r\nb\r\n.\r\n"));
+	assert_string_equal(o.msgid, "<f@x.example>");
+	outcome_free(&o);
+	/* only the header section counts */
+	o = run_all(&lim_default, L("Subject: x\r\n\r\nMessage-ID: <no@x>\r\n.\r\n"));
+	assert_string_equal(o.msgid, "");
+	outcome_free(&o);
+	o = run_all(&lim_default, L("not a header\r\nMessage-ID: <no@x>\r\n.\r\n"));
+	assert_string_equal(o.msgid, "");
+	outcome_free(&o);
+	/* nothing usable */
+	o = run_all(&lim_default, L("Message-ID: none\r\n\r\n.\r\n"));
+	assert_string_equal(o.msgid, "");
+	outcome_free(&o);
+	o = run_all(&lim_default, L("Message-ID: <a b@c>\r\n\r\n.\r\n"));
+	assert_string_equal(o.msgid, "");
+	outcome_free(&o);
+	o = run_all(&lim_default, L("Message-ID: <a\x01@c>\r\n\r\n.\r\n"));
+	assert_string_equal(o.msgid, "");
+	outcome_free(&o);
+	/* the first one wins */
+	o = run_all(&lim_default, L("Message-ID: <1@x>\r\nMessage-ID: <2@x>\r\n\r\n.\r\n"));
+	assert_string_equal(o.msgid, "<1@x>");
+	outcome_free(&o);
+}
+
+static void test_received_loop(void **state)
+{
+	struct smtp_data_limits lim = lim_default;
+	lim.max_received = 2;
+	struct outcome o = run_all(&lim, L("Received: a\r\nreceived: b\r\n\r\nx\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	outcome_free(&o);
+	o = run_all(&lim, L("Received: a\r\nReceived: b\r\n c\r\nRECEIVED: d\r\n\r\nx\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_LOOP);
+	outcome_free(&o);
+	/* in the body they are text */
+	o = run_all(&lim, L("S: 1\r\n\r\nReceived: a\r\nReceived: b\r\nReceived: c\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	outcome_free(&o);
+}
+
+static void test_error_strings(void **state)
+{
+	for (int e = SMTP_DATA_OK; e <= SMTP_DATA_ERR_NOMEM; e++)
+		assert_true(strlen(smtp_data_error_str((enum smtp_data_err)e)) > 0);
+}
+
+/* ---- trace headers ---- */
+
+static void test_date_format(void **state)
+{
+	char out[64];
+	setenv("TZ", "UTC", 1);
+	tzset();
+	smtp_date_format(0, out, sizeof(out));
+	assert_string_equal(out, "Thu, 1 Jan 1970 00:00:00 +0000");
+	smtp_date_format(1700000000, out, sizeof(out));
+	assert_string_equal(out, "Tue, 14 Nov 2023 22:13:20 +0000");
+	/* POSIX TZ: "XYZ-2:30" is 2h30 east of UTC */
+	setenv("TZ", "XYZ-2:30", 1);
+	tzset();
+	smtp_date_format(1700000000, out, sizeof(out));
+	assert_string_equal(out, "Wed, 15 Nov 2023 00:43:20 +0230");
+	setenv("TZ", "ABC+5", 1);
+	tzset();
+	smtp_date_format(1700000000, out, sizeof(out));
+	assert_string_equal(out, "Tue, 14 Nov 2023 17:13:20 -0500");
+	setenv("TZ", "UTC", 1);
+	tzset();
+}
+
+static void test_trace_headers(void **state)
+{
+	setenv("TZ", "UTC", 1);
+	tzset();
+	struct buf b;
+	buf_init(&b, 0);
+	struct smtp_trace t = {
+		.reverse_path = "sender@example.org",
+		.helo = "client.example.org",
+		.peer_addr = "192.0.2.7",
+		.hostname = "mx.example.com",
+		.protocol = "ESMTP",
+		.id = "abc.1",
+		.for_rcpt = "rcpt@example.com",
+		.when = 1700000000,
+	};
+	assert_int_equal(smtp_trace_format(&b, &t), 0);
+	assert_string_equal(b.data, "Return-Path: <sender@example.org>\r\n"
+				    "Received: from client.example.org ([192.0.2.7])\r\n"
+				    "\tby mx.example.com (postino) with ESMTP id abc.1\r\n"
+				    "\tfor <rcpt@example.com>; Tue, 14 Nov 2023 22:13:20 +0000\r\n");
+	buf_reset(&b);
+	t.reverse_path = "";
+	t.peer_addr = "2001:db8::1";
+	t.protocol = "ESMTPS";
+	t.for_rcpt = NULL;
+	assert_int_equal(smtp_trace_format(&b, &t), 0);
+	assert_string_equal(b.data, "Return-Path: <>\r\n"
+				    "Received: from client.example.org ([IPv6:2001:db8::1])\r\n"
+				    "\tby mx.example.com (postino) with ESMTPS id abc.1;\r\n"
+				    "\tTue, 14 Nov 2023 22:13:20 +0000\r\n");
+	buf_free(&b);
+	/* a buffer that refuses the bytes is an error, not a truncation */
+	buf_init(&b, 20);
+	assert_int_equal(smtp_trace_format(&b, &t), -1);
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic_message),
+		cmocka_unit_test(test_empty_message),
+		cmocka_unit_test(test_dot_unstuffing),
+		cmocka_unit_test(test_smuggling_lf_dot_lf),
+		cmocka_unit_test(test_smuggling_lf_dot_crlf),
+		cmocka_unit_test(test_smuggling_crlf_dot_lf),
+		cmocka_unit_test(test_smuggling_cr_dot),
+		cmocka_unit_test(test_bare_lf_normalized),
+		cmocka_unit_test(test_last_line_bare_lf),
+		cmocka_unit_test(test_rest_is_not_consumed),
+		cmocka_unit_test(test_partial_line_waits),
+		cmocka_unit_test(test_line_api),
+		cmocka_unit_test(test_size_limit),
+		cmocka_unit_test(test_line_too_long),
+		cmocka_unit_test(test_nul_refused),
+		cmocka_unit_test(test_message_id),
+		cmocka_unit_test(test_received_loop),
+		cmocka_unit_test(test_error_strings),
+		cmocka_unit_test(test_date_format),
+		cmocka_unit_test(test_trace_headers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
