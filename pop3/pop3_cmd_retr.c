@@ -1,0 +1,113 @@
+/* pop3/pop3_cmd_retr.c: RETR (RFC 1939 5) and TOP (RFC 1939 7): a message
+ * read from the store in chunks and sent through the byte-stuffing machine
+ * (pop3_stuff.h) as the client takes it, so that memory per session stays
+ * at two chunk buffers whatever the message size. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "core/server.h"
+#include "pop3/pop3_session.h"
+
+#define RETR_OUT_CAP (POP3_STREAM_CHUNK * POP3_STUFF_EXPANSION)
+
+void pop3_retr_clear(struct pop3_session *s)
+{
+	free(s->retr.in);
+	free(s->retr.out);
+	memset(&s->retr, 0, sizeof(s->retr));
+}
+
+/* One round: read a chunk (unless one was read ahead), stuff it, queue it;
+ * at the end of the message (or TOP's cut-off) the final "." line. */
+static bool pop3_retr_pump(struct pop3_session *s)
+{
+	struct pop3_retr *r = &s->retr;
+	if (r->in_len == 0 && !pop3_stuff_done(&r->stuff)) {
+		size_t got = 0;
+		int rc = store_content_read(s->srv->store, r->content_id, r->offset, r->in,
+					    POP3_STREAM_CHUNK, &got);
+		if (rc != STORE_OK) {
+			/* The +OK line and part of the message are out: the
+			 * only honest signal left is to close without the
+			 * terminating ".", so the client sees it incomplete. */
+			conn_log(s->c, PLOG_ERROR, "retr failed uid=%u offset=%llu error=\"%s\"",
+				 (unsigned)s->msgs[r->index].uid, (unsigned long long)r->offset,
+				 store_strerror(rc));
+			pop3_retr_clear(s);
+			conn_close(s->c, "store error");
+			return true;
+		}
+		r->in_len = got;
+		r->offset += got;
+	}
+	if (r->in_len == 0 || pop3_stuff_done(&r->stuff)) {
+		char tail[POP3_STUFF_FINISH_MAX];
+		size_t n = pop3_stuff_finish(&r->stuff, tail);
+		conn_write(s->c, tail, n);
+		pop3_retr_clear(s);
+		return true;
+	}
+	size_t out_len = 0;
+	size_t used = pop3_stuff_feed(&r->stuff, r->in, r->in_len, r->out, RETR_OUT_CAP, &out_len);
+	conn_write(s->c, r->out, out_len);
+	if (used < r->in_len && !pop3_stuff_done(&r->stuff))
+		memmove(r->in, r->in + used, r->in_len - used);
+	r->in_len = pop3_stuff_done(&r->stuff) ? 0 : r->in_len - used;
+	return false;
+}
+
+static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lines)
+{
+	struct pop3_msg *m = pop3_session_msg(s, n);
+	if (!m)
+		return;
+	struct store *store = s->srv->store;
+	/* The snapshot is from login; IMAP may have expunged the message
+	 * since.  Check before the +OK, while a -ERR can still say so. */
+	struct store_msg cur;
+	int rc = store_msg_get(store, s->mbox.id, m->uid, &cur);
+	if (rc == STORE_OK && !(s->retr.in = malloc(POP3_STREAM_CHUNK)))
+		rc = STORE_ERR_TEMP;
+	if (rc == STORE_OK && !(s->retr.out = malloc(RETR_OUT_CAP)))
+		rc = STORE_ERR_TEMP;
+	size_t got = 0;
+	if (rc == STORE_OK)
+		rc = store_content_read(store, cur.content_id, 0, s->retr.in, POP3_STREAM_CHUNK, &got);
+	if (rc != STORE_OK) {
+		pop3_retr_clear(s);
+		if (rc == STORE_ERR_NOTFOUND) {
+			/* RFC 3206 4: SYS/PERM, retrying will not help. */
+			pop3_reply(s, "-ERR [SYS/PERM] Message %u no longer exists", (unsigned)n);
+			return;
+		}
+		conn_log(s->c, PLOG_ERROR, "retr failed uid=%u error=\"%s\"", (unsigned)m->uid,
+			 store_strerror(rc));
+		pop3_reply(s, "-ERR [SYS/TEMP] Unable to read message %u, try again later",
+			   (unsigned)n);
+		return;
+	}
+	struct pop3_retr *r = &s->retr;
+	r->index = (size_t)(m - s->msgs);
+	r->content_id = cur.content_id;
+	r->offset = got;
+	r->in_len = got;
+	pop3_stuff_init(&r->stuff, top, lines);
+	if (top)
+		pop3_reply(s, "+OK Top of message follows");
+	else
+		pop3_reply(s, "+OK %llu octets", (unsigned long long)m->size);
+	pop3_session_stream(s, pop3_retr_pump);
+}
+
+void pop3_cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	pop3_retr_start(s, cmd->num[0], false, 0);
+}
+
+void pop3_cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	/* RFC 1939 7: the header, the blank line, then n lines of the body
+	 * (all of it when it has fewer). */
+	pop3_retr_start(s, cmd->num[0], true, cmd->num[1]);
+}

@@ -1,0 +1,49 @@
+/* pop3/pop3_inuse.c: the maildrop registry (see pop3_inuse.h): a small
+ * hash of intrusive entries keyed by user id. */
+#include "pop3/pop3_inuse.h"
+
+#include <stddef.h>
+
+#define INUSE_BUCKETS 256
+
+static struct pop3_inuse *buckets[INUSE_BUCKETS];
+
+static struct pop3_inuse **bucket(uint32_t user_id)
+{
+	/* Fibonacci hashing spreads consecutive ids over the buckets. */
+	return &buckets[(uint32_t)(user_id * 2654435769u) >> 24];
+}
+
+bool pop3_inuse_held(uint32_t user_id)
+{
+	for (struct pop3_inuse *e = *bucket(user_id); e; e = e->next)
+		if (e->user_id == user_id)
+			return true;
+	return false;
+}
+
+bool pop3_inuse_acquire(struct pop3_inuse *e, uint32_t user_id)
+{
+	if (e->held || pop3_inuse_held(user_id))
+		return false;
+	struct pop3_inuse **b = bucket(user_id);
+	e->user_id = user_id;
+	e->held = true;
+	e->next = *b;
+	*b = e;
+	return true;
+}
+
+void pop3_inuse_release(struct pop3_inuse *e)
+{
+	if (!e->held)
+		return;
+	for (struct pop3_inuse **pp = bucket(e->user_id); *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	e->held = false;
+	e->next = NULL;
+}

@@ -1,0 +1,31 @@
+/* pop3/pop3_inuse.h: the process-wide registry of maildrops held by a POP3
+ * session in TRANSACTION state.  RFC 1939 4 has the server "acquire an
+ * exclusive-access lock on the maildrop" so that message numbers and
+ * deletions of one session are not disturbed by another; RFC 2449 8.1.2
+ * gives the refusal its code, -ERR [IN-USE].
+ *
+ * Entries are embedded in the session (no allocation, so acquiring cannot
+ * fail for lack of memory); all calls happen on the event-loop thread.
+ * Only this daemon's POP3 sessions take part: IMAP and deliveries never
+ * wait for a POP3 session, and the POP3 session works on a snapshot. */
+#ifndef POSTINO_POP3_INUSE_H
+#define POSTINO_POP3_INUSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pop3_inuse {
+	uint32_t user_id;
+	bool held;
+	struct pop3_inuse *next;
+};
+
+/* Register `e` as holding user_id's maildrop.  false (and nothing changes)
+ * when another entry holds it already.  `e` must not be held. */
+bool pop3_inuse_acquire(struct pop3_inuse *e, uint32_t user_id);
+/* Drop the registration; harmless when `e` holds nothing. */
+void pop3_inuse_release(struct pop3_inuse *e);
+/* true when some session holds user_id's maildrop. */
+bool pop3_inuse_held(uint32_t user_id);
+
+#endif

@@ -1,0 +1,148 @@
+/* pop3/pop3_session.h: the POP3 session as the command files see it (not
+ * for other folders): its state, the command table and the helpers every
+ * handler uses.  pop3_session.c owns the session's life (new, dispatch,
+ * output streaming, timeout, shutdown, the one free); each pop3_cmd_*.c
+ * owns a group of commands. */
+#ifndef POSTINO_POP3_SESSION_H
+#define POSTINO_POP3_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/durable.h"
+#include "pop3/pop3_inuse.h"
+#include "pop3/pop3_parse.h"
+#include "pop3/pop3_stuff.h"
+#include "storage/storage.h"
+
+struct conn;
+struct server;
+struct config;
+
+/* RFC 1939 3: the session's states, as bits so that a command lists the
+ * states it is allowed in.  UPDATE is entered only by QUIT (RFC 1939 6);
+ * while it waits for the log flush input is suspended, so no command is
+ * ever dispatched in it. */
+enum pop3_state {
+	POP3_S_AUTH = 1 << 0,     /* AUTHORIZATION */
+	POP3_S_TRANS = 1 << 1,    /* TRANSACTION */
+	POP3_S_UPDATE = 1 << 2,   /* QUIT: expunged, waiting for durability */
+	POP3_S_DONE = 1 << 3,     /* QUIT answered; the connection is closing */
+};
+
+/* Output is produced in pieces of this size and only while less than
+ * POP3_OUTPUT_HIGH is queued; the rest follows from on_drain.  A 20 MiB
+ * message thus never sits in memory whole. */
+#define POP3_STREAM_CHUNK (64 * 1024)
+#define POP3_OUTPUT_HIGH (256 * 1024)
+/* List lines (LIST, UIDL) written per round before checking the queue. */
+#define POP3_LIST_BATCH 256
+
+/* One message of the maildrop snapshot taken at login (RFC 1939 4: the
+ * server "acquires resources associated with the client's maildrop";
+ * numbering stays fixed for the session, RFC 1939 5). */
+struct pop3_msg {
+	uint32_t uid;
+	bool deleted;            /* DELE: marked, removed only at QUIT */
+	uint64_t size;           /* stored octets, CRLF line ends */
+	uint64_t content_id;
+};
+
+struct pop3_session;
+
+/* A multi-line response produced a piece at a time.  `fn` writes some more
+ * and returns true when it wrote the final "." line (or gave up and closed
+ * the connection). */
+typedef bool (*pop3_pump_fn)(struct pop3_session *s);
+
+/* RETR/TOP in progress (pop3_cmd_retr.c). */
+struct pop3_retr {
+	size_t index;            /* into msgs */
+	uint64_t content_id;
+	uint64_t offset;         /* next content byte to read */
+	struct pop3_stuff stuff;
+	char *in;                /* POP3_STREAM_CHUNK */
+	char *out;               /* POP3_STREAM_CHUNK * POP3_STUFF_EXPANSION */
+	size_t in_len;           /* a chunk read ahead (before the +OK line) */
+};
+
+struct pop3_session {
+	struct conn *c;
+	struct server *srv;
+	const struct config *cfg;
+	enum pop3_state state;
+
+	/* AUTHORIZATION: the name from USER (RFC 1939 7), NUL-terminated. */
+	char user[POP3_ARG_MAX + 1];
+	bool have_user;
+
+	/* TRANSACTION */
+	struct store_user account;
+	struct pop3_inuse inuse;
+	bool have_mbox;          /* false: no INBOX, an empty maildrop */
+	struct store_mailbox mbox;
+	struct pop3_msg *msgs;
+	size_t nmsgs, msgs_cap;
+	size_t ndeleted;
+	uint64_t deleted_size;
+	uint64_t total_size;     /* of every message in the snapshot */
+
+	/* a multi-line response in progress */
+	pop3_pump_fn pump;
+	bool pumping;            /* inside pop3_session_pump: no re-entry */
+	bool suspended;          /* input suspended until the response is out */
+	size_t list_next;        /* LIST/UIDL: next index */
+	struct pop3_retr retr;
+
+	/* UPDATE */
+	struct durable_waiter waiter;
+	size_t removed;
+	bool shutdown_pending;
+};
+
+/* One row per verb, indexed by enum pop3_verb (the grammar is in
+ * pop3_verb_syntax).  The dispatcher checks the state; a row without a
+ * handler is a verb we parse but do not offer. */
+struct pop3_command {
+	unsigned states;         /* enum pop3_state bits */
+	void (*fn)(struct pop3_session *s, const struct pop3_cmd *cmd);
+};
+extern const struct pop3_command pop3_commands[POP3_VERB_COUNT];
+
+/* Write one response line; CRLF is added.  RFC 1939 3: at most 512
+ * octets with the CRLF, which the formatter enforces. */
+void pop3_reply(struct pop3_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Start a multi-line response body: runs `fn` now and again from on_drain
+ * until it returns true; input is suspended meanwhile, so pipelined
+ * commands wait their turn (RFC 2449 6.6: "process each command in turn"). */
+void pop3_session_stream(struct pop3_session *s, pop3_pump_fn fn);
+
+/* The message with number n (1-based, RFC 1939 5), or NULL with the -ERR
+ * already written when it does not exist or is marked deleted. */
+struct pop3_msg *pop3_session_msg(struct pop3_session *s, uint32_t n);
+
+/* Login succeeded: take the maildrop lock, snapshot INBOX, enter
+ * TRANSACTION and reply.  Any failure is answered here (pop3_cmd_auth.c). */
+void pop3_session_open_maildrop(struct pop3_session *s);
+
+/* Free the RETR buffers (pop3_cmd_retr.c). */
+void pop3_retr_clear(struct pop3_session *s);
+
+/* Handlers (pop3_cmd_*.c). */
+void pop3_cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_stat(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_rset(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_noop(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd);
+
+#endif
