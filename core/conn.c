@@ -185,8 +185,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	if (c->closing)
 		return;
-	if (c->suspended) {
-		/* Waiting on the store (a log flush), not on the client. */
+	if (c->suspended && conn_unsent(c) == 0) {
+		/* Waiting on the store (a log flush), not on the client.  A client
+		 * that stopped reading a response is timed out like an idle one. */
 		conn_arm_timer(c);
 		return;
 	}
@@ -225,6 +226,9 @@ static void conn_upgrade_tls(struct conn *c)
 		conn_fail(c, "tls setup failed");
 		return;
 	}
+	/* The filter moves everything queued into the socket's buffer at once;
+	 * a high mark makes it hold back so on_drain keeps streaming. */
+	bufferevent_setwatermark(f, EV_WRITE, LOW_WATER, LOW_WATER * 2);
 	c->bev = f;
 	c->tls = true;
 	c->line.len = 0;
@@ -313,9 +317,11 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	if (c->closing || !c->ops->on_drain)
 		return;
+	/* May run inside conn_write on a TLS connection: keep the outer flag. */
+	bool outer = c->in_callback;
 	c->in_callback = true;
 	c->ops->on_drain(c->sess);
-	c->in_callback = false;
+	c->in_callback = outer;
 	if (c->closing)
 		conn_try_finish_close(c);
 }

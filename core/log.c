@@ -52,10 +52,26 @@ int log_enabled(enum log_level level)
 	return level <= log_level;
 }
 
+static void log_emit(enum log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	if (level > log_level)
 		return;
+	log_emit(level, fmt, ap);
+}
+
+void log_always(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit(PLOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+static void log_emit(enum log_level level, const char *fmt, va_list ap)
+{
 	if (log_to_syslog) {
 		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 		vsyslog(prio[level], fmt, ap);

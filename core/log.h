@@ -15,6 +15,9 @@ int log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* Printed whatever the level: start-up lines a harness waits for. */
+void log_always(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #define log_error(...) log_msg(PLOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(PLOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(PLOG_INFO, __VA_ARGS__)

@@ -104,7 +104,11 @@ int main(int argc, char **argv)
 		help = usage_stats;
 	else
 		return bad_usage(NULL, "unknown command '%s'", cmd);
-	snprintf(cmdsp, sizeof(cmdsp), "%s ", cmd);
+	/* cmd is one of the four names above, so it fits. */
+	size_t cl = strlen(cmd);
+	memcpy(cmdsp, cmd, cl);
+	cmdsp[cl] = ' ';
+	cmdsp[cl + 1] = '\0';
 	bool serve = !strcmp(cmd, "serve");
 
 	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL };

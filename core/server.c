@@ -80,7 +80,7 @@ static int listener_open(struct server *srv, struct listener *l, const struct co
 	if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&bound, &blen) == 0)
 		port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
 							 : ((struct sockaddr_in6 *)&bound)->sin6_port);
-	log_info("listening kind=%s address=%s port=%u", cl->kind, cl->address, port);
+	log_always("listening kind=%s address=%s port=%u", cl->kind, cl->address, port);
 	return 0;
 }
 
@@ -195,7 +195,7 @@ int server_run(const struct config *cfg)
 	if (cfg->sandbox)
 		log_warn("SANDBOX MODE: every recipient is accepted and any password logs in; "
 			 "never use this on a real server");
-	log_info("ready version=" POSTINO_VERSION " config=%s data_dir=%s listeners=%zu",
+	log_always("ready version=" POSTINO_VERSION " config=%s data_dir=%s listeners=%zu",
 		 cfg->source, cfg->data_dir, cfg->nlisteners);
 	event_base_dispatch(srv.base);
 	conn_close_all_now(&srv, "shutdown");

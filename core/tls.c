@@ -52,8 +52,9 @@ static int add_ext(X509 *cert, int nid, const char *value)
 /* Write a PEM object to path atomically (temp file + rename), mode 0600. */
 static int write_pem(const char *path, int (*writer)(FILE *, void *), void *obj)
 {
-	char tmp[1100];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	char tmp[1200];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -1;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		return -1;
