@@ -1,0 +1,108 @@
+# tests/integration/conftest.py: pytest fixtures that run the real postino
+# binary (POSTINO_BIN, default build/postino) on a fresh data directory with
+# smtp, smtps, pop3 and pop3s on ephemeral ports.  At teardown the server gets
+# SIGTERM and the test fails unless it exits 0 with no sanitizer report.
+import os
+
+import pytest
+
+import helpers
+from helpers import Server
+
+
+def pytest_report_header(config):
+    return f"postino binary: {helpers.BIN}"
+
+
+def pytest_sessionstart(session):
+    if not os.access(helpers.BIN, os.X_OK):
+        raise pytest.UsageError(f"postino binary not found: {helpers.BIN} (set POSTINO_BIN)")
+
+
+def _finish(srv):
+    """Teardown: SIGTERM, wait, and turn any problem into a test failure."""
+    try:
+        if srv.proc is not None:
+            srv.stop()
+    finally:
+        if srv.proc is not None:
+            srv.kill9()
+    if srv.problems:
+        pytest.fail("\n\n".join(srv.problems), pytrace=False)
+
+
+def _make(tmp_path_factory, name, **kw):
+    base = tmp_path_factory.mktemp(name)
+    srv = Server(base / "data", **kw)
+    srv.start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server per test module; tests keep apart by using their own users."""
+    srv = _make(tmp_path_factory, "mod")
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(tmp_path_factory):
+    srv = _make(tmp_path_factory, "sandbox", sandbox=True)
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture
+def own_server(tmp_path_factory):
+    """A server of the test's own, for restarts, crashes and CLI checks."""
+    srv = _make(tmp_path_factory, "own")
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture
+def make_server(tmp_path_factory):
+    """Factory for servers with options (config file, sandbox, kinds); each is
+    stopped and checked at teardown.  Not started: call .start()."""
+    made = []
+
+    def make(**kw):
+        base = tmp_path_factory.mktemp("custom")
+        srv = Server(base / "data", **kw)
+        made.append(srv)
+        return srv
+
+    yield make
+    errors = []
+    for srv in made:
+        try:
+            if srv.proc is not None:
+                srv.stop()
+        finally:
+            if srv.proc is not None:
+                srv.kill9()
+        errors += srv.problems
+    if errors:
+        pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def user(server):
+    """A fresh user on the module server: (address, password)."""
+    return server.new_user()
+
+
+@pytest.fixture(autouse=True)
+def _server_stays_up(request):
+    """Fail the test during which a shared server died (crash, sanitizer abort)."""
+    shared = [request.getfixturevalue(n) for n in ("server", "sandbox_server", "own_server")
+              if n in request.fixturenames]
+    yield
+    for srv in shared:
+        if srv.proc is not None and srv.proc.poll() is not None:
+            rc = srv.proc.returncode
+            srv.kill9()
+            srv.problems.append(f"postino died with status {rc}")
+            pytest.fail(f"postino died during this test (status {rc}); stderr:\n"
+                        f"{srv.stderr()[-6000:]}", pytrace=False)
