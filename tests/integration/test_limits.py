@@ -1,0 +1,96 @@
+"""Connection limits and timeouts enforced by core (issue 2, item 3)."""
+import time
+
+from helpers import Conn
+
+
+def _closed(c, seconds=5):
+    """True once the server has closed the connection (reads EOF)."""
+    c.sock.settimeout(seconds)
+    try:
+        while c.sock.recv(4096):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def test_per_ip_limit(make_server, tmp_path):
+    conf = tmp_path / "l.conf"
+    conf.write_text("limits = { max_connections_per_ip = 3; };\n")
+    srv = make_server(config=conf).start()
+    held = [srv.smtp(ehlo=False) for _ in range(2)] + [srv.pop3()]
+    # The fourth connection from 127.0.0.1, on either protocol, is refused
+    # with the protocol's own busy reply, then closed.
+    c = Conn.connect(srv.ports["smtp"])
+    assert c.readline().startswith(b"421 4.7.0"), "no busy reply"
+    assert _closed(c)
+    c = Conn.connect(srv.ports["pop3"])
+    assert c.readline().startswith(b"-ERR [SYS/TEMP]")
+    assert _closed(c)
+    # Releasing one makes room again.
+    held.pop().sock.close()
+    for _ in range(50):
+        c = Conn.connect(srv.ports["smtp"])
+        line = c.readline()
+        if line.startswith(b"220"):
+            break
+        c.sock.close()
+        time.sleep(0.1)
+    assert line.startswith(b"220"), line
+    c.smtp_quit()
+    for h in held:
+        h.sock.close()
+
+
+def test_global_limit(make_server, tmp_path):
+    conf = tmp_path / "g.conf"
+    conf.write_text("limits = { max_connections = 2; };\n")
+    srv = make_server(config=conf).start()
+    a, b = srv.smtp(ehlo=False), srv.pop3()
+    c = Conn.connect(srv.ports["smtp"])
+    assert c.readline().startswith(b"421 4.7.0")
+    assert _closed(c)
+    a.smtp_quit()
+    b.sock.close()
+
+
+def test_smtp_idle_timeout(make_server, tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text("smtp = { timeout = 1; };\n")
+    srv = make_server(config=conf).start()
+    c = srv.smtp()
+    reply = c.smtp_reply()  # nothing sent: the server speaks first
+    assert (reply.code, reply.enhanced) == (421, "4.4.2"), reply
+    assert _closed(c)
+
+
+def test_slow_client_cannot_hold_a_command_open(make_server, tmp_path):
+    # A byte now and then is not progress: the timer restarts only when a
+    # whole command line has arrived.
+    conf = tmp_path / "s.conf"
+    conf.write_text("smtp = { timeout = 2; };\n")
+    srv = make_server(config=conf).start()
+    c = srv.smtp()
+    start = time.monotonic()
+    closed = False
+    for ch in b"NOOP NOOP NOOP NOOP NOOP NOOP NOOP":
+        try:
+            c.send(bytes([ch]))
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.25)
+        if time.monotonic() - start > 6:
+            break
+    data = c.silence(3) if not closed else b""
+    assert closed or data.startswith(b"421"), data
+
+
+def test_pop3_login_timeout(make_server, tmp_path):
+    conf = tmp_path / "p.conf"
+    conf.write_text("limits = { login_timeout = 1; };\n")
+    srv = make_server(config=conf).start()
+    c = srv.pop3()
+    assert c.readline().startswith(b"-ERR"), "no autologout reply"
+    assert _closed(c)
