@@ -269,3 +269,30 @@ def test_port_in_use_fails(own_server, make_server):
     p = subprocess.run(srv2.command(), capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert "bind" in p.stderr, p.stderr
+
+
+def test_sigterm_lets_a_delivery_in_flight_finish(make_server):
+    # SIGTERM arrives in the middle of DATA: the client may finish sending,
+    # gets its 250 (the message is durable), then 421, and the daemon exits 0
+    # with the message in the store after a restart.
+    srv = make_server().start()
+    addr, pw = srv.new_user("inflight")
+    c = srv.smtp()
+    assert c.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+    assert c.smtp_cmd(f"RCPT TO:<{addr}>").code == 250
+    assert c.smtp_cmd("DATA").code == 354
+    c.send(b"Subject: in flight\r\n\r\nfirst half\r\n")
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert srv.proc.poll() is None, "the daemon did not wait for the delivery"
+    c.send(b"second half\r\n.\r\n")
+    r = c.smtp_reply()
+    assert r.code == 250, r
+    bye = c.smtp_reply()
+    assert bye.code == 421, bye
+    assert srv.proc.wait(20) == 0
+    srv._finish(0, "SIGTERM")   # checks stderr for sanitizer reports
+    assert not srv.problems, srv.problems
+    srv.start()
+    msgs = srv.retr_all(addr, pw)
+    assert len(msgs) == 1 and b"second half" in msgs[0], msgs
