@@ -71,6 +71,15 @@ static void conn_install_callbacks(struct conn *c);
 static void conn_arm_timer(struct conn *c);
 static void conn_schedule(struct conn *c);
 
+/* The hash chain a peer address lives in (djb2). */
+static struct ip_count **ip_bucket(struct server_priv *p, const char *addr)
+{
+	uint32_t h = 5381;
+	for (const char *a = addr; *a; a++)
+		h = h * 33 + (unsigned char)*a;
+	return &p->ips[h % IP_BUCKETS];
+}
+
 static void conn_free_now(struct conn *c)
 {
 	struct server *srv = c->srv;
@@ -92,10 +101,7 @@ static void conn_free_now(struct conn *c)
 	p->nconns--;
 	if (c->ipc && --c->ipc->count == 0) {
 		/* unlink the empty per-IP counter */
-		uint32_t h = 5381;
-		for (const char *s = c->ipc->addr; *s; s++)
-			h = h * 33 + (unsigned char)*s;
-		struct ip_count **pp = &p->ips[h % IP_BUCKETS];
+		struct ip_count **pp = ip_bucket(p, c->ipc->addr);
 		while (*pp && *pp != c->ipc)
 			pp = &(*pp)->next;
 		if (*pp)
@@ -359,10 +365,7 @@ static void conn_install_callbacks(struct conn *c)
 
 static struct ip_count *ip_get(struct server_priv *p, const char *addr)
 {
-	uint32_t h = 5381;
-	for (const char *s = addr; *s; s++)
-		h = h * 33 + (unsigned char)*s;
-	struct ip_count **pp = &p->ips[h % IP_BUCKETS];
+	struct ip_count **pp = ip_bucket(p, addr);
 	for (struct ip_count *i = *pp; i; i = i->next)
 		if (strcmp(i->addr, addr) == 0)
 			return i;
@@ -399,6 +402,17 @@ static void sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, u
 	}
 }
 
+/* Over a connection limit: log, send the protocol's busy line when the
+ * connection is plaintext (a TLS client would only see garbage), close. */
+static void refuse_busy(const struct listener *l, int fd, const char *peer, const char *limit,
+			unsigned value)
+{
+	log_warn("%s refused peer=%s reason=%s limit=%u", l->kind, peer, limit, value);
+	if (l->ops->busy_reply && !(l->flags & LISTEN_IMPLICIT_TLS))
+		(void)!write(fd, l->ops->busy_reply, strlen(l->ops->busy_reply));
+	close(fd);
+}
+
 void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int salen)
 {
 	struct server *srv = l->srv;
@@ -414,11 +428,7 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 		return;
 	}
 	if (p->nconns >= cfg->max_connections) {
-		log_warn("%s refused peer=%s reason=max_connections limit=%u", l->kind, peer,
-			 cfg->max_connections);
-		if (l->ops->busy_reply && !(l->flags & LISTEN_IMPLICIT_TLS))
-			(void)!write(fd, l->ops->busy_reply, strlen(l->ops->busy_reply));
-		close(fd);
+		refuse_busy(l, fd, peer, "max_connections", cfg->max_connections);
 		return;
 	}
 	struct ip_count *ipc = ip_get(p, peer);
@@ -427,11 +437,7 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 		return;
 	}
 	if (ipc->count >= cfg->max_connections_per_ip) {
-		log_warn("%s refused peer=%s reason=max_connections_per_ip limit=%u", l->kind, peer,
-			 cfg->max_connections_per_ip);
-		if (l->ops->busy_reply && !(l->flags & LISTEN_IMPLICIT_TLS))
-			(void)!write(fd, l->ops->busy_reply, strlen(l->ops->busy_reply));
-		close(fd);
+		refuse_busy(l, fd, peer, "max_connections_per_ip", cfg->max_connections_per_ip);
 		return;
 	}
 
