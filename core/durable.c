@@ -31,7 +31,6 @@ struct durable {
 	uint64_t completed;        /* every generation <= this is flushed */
 	uint64_t failed_upto;      /* generations <= this got a failed flush */
 	bool stop;
-	bool running;
 	int efd;
 	struct event *wake;
 	struct durable_waiter *head, *tail;   /* loop thread only */
@@ -149,10 +148,7 @@ int durable_start(struct server *srv)
 		return -1;
 	}
 	pthread_mutex_init(&d->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_cond_init(&d->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&d->cv, NULL);
 	d->wake = event_new(srv->base, d->efd, EV_READ | EV_PERSIST, wake_cb, d);
 	if (!d->wake || event_add(d->wake, NULL) < 0 ||
 	    pthread_create(&d->thread, NULL, flusher_main, d) != 0) {
@@ -162,7 +158,6 @@ int durable_start(struct server *srv)
 		free(d);
 		return -1;
 	}
-	d->running = true;
 	srv->durable = d;
 	return 0;
 }
