@@ -119,7 +119,11 @@ struct store_mailbox {
 	uint32_t recent;       /* messages with \Recent not yet claimed */
 	uint64_t size;         /* sum of message sizes */
 	uint32_t special_use;  /* enum store_special_use bits */
-	bool subscribed;
+	bool subscribed;       /* filled from the subscriptions table */
+	uint32_t deleted;      /* messages with \Deleted (RFC 9051 STATUS DELETED) */
+	/* RFC 3501 2.3.1.2: UIDs from first_recent_uid up to uidnext are
+	 * \Recent: delivered since the last session claimed them. */
+	uint32_t first_recent_uid;
 };
 
 int store_mailbox_get(struct store *store, uint32_t user_id, const char *name,
@@ -130,6 +134,54 @@ int store_mailbox_list(struct store *store, uint32_t user_id,
 		       int (*cb)(void *arg, const struct store_mailbox *mbox), void *arg);
 int store_mailbox_create(struct store *store, uint32_t user_id, const char *name,
 			 uint32_t special_use, struct store_mailbox *mbox_r);
+/* Removes the mailbox with its messages (content released) and change
+ * records.  STORE_ERR_PERM for INBOX (RFC 3501 6.3.4), _NOTFOUND if absent.
+ * Mailboxes below it in the hierarchy stay (RFC 9051 6.3.4). */
+int store_mailbox_delete(struct store *store, uint32_t user_id, const char *name);
+/* RFC 3501 6.3.5: renames `from` to `to` and every mailbox whose name starts
+ * with from + sep to the same name under `to`, in one transaction; ids,
+ * UIDVALIDITY and messages are kept.  Renaming INBOX instead moves all its
+ * messages (with their UIDs, flags and dates) into a new mailbox `to` and
+ * leaves INBOX empty; its inferiors are not renamed.  STORE_ERR_EXISTS when
+ * `to` or any new child name exists, _NOTFOUND when `from` is absent,
+ * _INVALID when `to` is below `from` or is INBOX. */
+int store_mailbox_rename(struct store *store, uint32_t user_id, const char *from, const char *to,
+			 char sep);
+
+/* Subscriptions (RFC 3501 6.3.6) are names, kept apart from mailboxes: a
+ * subscription outlives the mailbox it names (RFC 9051 6.3.7).  Subscribing
+ * twice, or unsubscribing a name not subscribed, is STORE_OK. */
+int store_subscription_set(struct store *store, uint32_t user_id, const char *name, bool subscribed);
+/* Subscribed names in name order. */
+int store_subscription_list(struct store *store, uint32_t user_id,
+			    int (*cb)(void *arg, const char *name), void *arg);
+
+/* RFC 3501 2.3.1.2: the session that selects a mailbox read-write claims
+ * its \Recent messages.  *first_recent_r gets the previous
+ * first_recent_uid: for the claiming session UIDs from it up to
+ * mbox_r->uidnext are recent; the stored first_recent_uid becomes uidnext
+ * and the recent count 0.  Does not change MODSEQ.  mbox_r gets the mailbox
+ * after the claim. */
+int store_mailbox_claim_recent(struct store *store, uint32_t mailbox_id, uint32_t *first_recent_r,
+			       struct store_mailbox *mbox_r);
+
+/* ---- keywords (RFC 3501 2.3.2 flag-keyword) ----
+ * Each mailbox has a table of up to STORE_KEYWORDS_MAX keyword names; a
+ * message's keywords are a bit mask over that table (bit i = entry i).
+ * Names are atoms, compared case-insensitively, stored as first given. */
+#define STORE_KEYWORDS_MAX 64
+#define STORE_KEYWORD_LEN_MAX 100
+struct store_keywords {
+	size_t count;
+	char name[STORE_KEYWORDS_MAX][STORE_KEYWORD_LEN_MAX + 1];
+};
+int store_keywords_get(struct store *store, uint32_t mailbox_id, struct store_keywords *kw_r);
+/* The mask for names[0..n), adding names not yet in the table.
+ * STORE_ERR_NOQUOTA when the table would exceed STORE_KEYWORDS_MAX,
+ * _INVALID for an empty or too long name.  kw_r (may be NULL) gets the table
+ * afterwards. */
+int store_keywords_intern(struct store *store, uint32_t mailbox_id, const char *const *names,
+			  size_t n, uint64_t *mask_r, struct store_keywords *kw_r);
 
 /* ---- messages ---- */
 enum store_flag {
@@ -148,11 +200,19 @@ struct store_msg {
 	uint32_t flags;         /* enum store_flag bits */
 	int64_t internaldate;   /* unix time */
 	uint64_t modseq;
+	uint64_t keywords;      /* bits over the mailbox's keyword table */
 };
 
 /* Messages of a mailbox in UID order. */
 int store_msg_list(struct store *store, uint32_t mailbox_id,
 		   int (*cb)(void *arg, const struct store_msg *msg), void *arg);
+/* Messages with lo <= uid <= hi, in UID order (batched transactions, like
+ * store_msg_list). */
+int store_msg_list_range(struct store *store, uint32_t mailbox_id, uint32_t lo, uint32_t hi,
+			 int (*cb)(void *arg, const struct store_msg *msg), void *arg);
+/* Every UID of the mailbox, ascending, in a malloc'd array (*uids_r NULL
+ * when empty).  Reads keys only, in bulk: this is what SELECT costs. */
+int store_msg_uids(struct store *store, uint32_t mailbox_id, uint32_t **uids_r, size_t *n_r);
 int store_msg_get(struct store *store, uint32_t mailbox_id, uint32_t uid,
 		  struct store_msg *msg_r);
 
@@ -178,6 +238,10 @@ struct store_delivery {
 	int64_t internaldate;        /* 0 = now */
 	uint32_t flags;              /* initial flags; STORE_F_RECENT is always added */
 	bool autocreate;
+	/* The message's MIME structure (core/mime.h serialized form), stored
+	 * beside the content; NULL/0 = none (computed later by the reader). */
+	const void *structure;
+	size_t structure_len;
 };
 int store_deliver(struct store *store, const struct store_delivery *d, int *results,
 		  uint64_t *content_id_r);
@@ -192,5 +256,93 @@ int store_expunge(struct store *store, uint32_t mailbox_id, const uint32_t *uids
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 int store_msg_flags(struct store *store, uint32_t mailbox_id, uint32_t uid,
 		    enum store_flag_op op, uint32_t flags, struct store_msg *msg_r);
+
+/* STORE over many messages (RFC 3501 6.4.6, RFC 7162 3.1.3).  uids are
+ * ascending.  Applied in transactions of up to a few hundred messages (a
+ * STORE is not atomic across its set).  STORE_F_RECENT cannot be changed
+ * this way.  A message whose flags and keywords end up as they were keeps
+ * its MODSEQ (RFC 7162 3.1.3).  res[i] tells what happened to uids[i]. */
+struct store_flag_change {
+	enum store_flag_op op;
+	uint32_t flags;              /* enum store_flag bits, STORE_F_RECENT excluded */
+	uint64_t keywords;           /* mask over the mailbox's keyword table */
+	bool unchangedsince;         /* RFC 7162 3.1.3: UNCHANGEDSINCE given */
+	uint64_t unchangedsince_modseq;
+};
+enum store_flag_status {
+	STORE_FLAG_CHANGED,          /* msg has the new flags and MODSEQ */
+	STORE_FLAG_UNCHANGED,        /* nothing to do; msg as it is */
+	STORE_FLAG_MODIFIED,         /* MODSEQ > UNCHANGEDSINCE: left alone */
+	STORE_FLAG_GONE,             /* no such UID (expunged meanwhile) */
+};
+struct store_flag_result {
+	enum store_flag_status status;
+	struct store_msg msg;
+};
+int store_msgs_flags(struct store *store, uint32_t mailbox_id, const uint32_t *uids, size_t n,
+		     const struct store_flag_change *change, struct store_flag_result *res);
+
+/* APPEND (RFC 3501 6.3.11, MULTIAPPEND RFC 3502): all messages in one
+ * transaction, each with its own content, structure, flags, keywords (mask
+ * over the mailbox's table, see store_keywords_intern) and internal date
+ * (0 = now); \Recent is added.  uids_r[i] gets message i's UID and
+ * *uidvalidity_r the mailbox's (for APPENDUID, RFC 4315 3). */
+struct store_append_msg {
+	const void *data;
+	size_t len;
+	const void *structure;       /* as in store_delivery; may be NULL */
+	size_t structure_len;
+	uint32_t flags;
+	uint64_t keywords;
+	int64_t internaldate;
+};
+int store_append(struct store *store, uint32_t mailbox_id, const struct store_append_msg *msgs,
+		 size_t n, uint32_t *uids_r, uint32_t *uidvalidity_r);
+
+/* COPY (RFC 3501 6.4.7) and MOVE (RFC 6851) in one transaction.  uids
+ * ascending; missing ones are skipped (dst_uids_r[i] = 0).  Copies share
+ * the content (reference counted), keep flags, internal date and keywords
+ * (by name: added to the destination's table as needed) and get \Recent
+ * and new UIDs in the destination; dst_uids_r[i] gets the new UID of
+ * uids[i] (for COPYUID, RFC 4315 3), *uidvalidity_r the destination's.
+ * `move` also expunges the originals in the same transaction.  Copying a
+ * mailbox into itself is allowed.  STORE_ERR_NOQUOTA when the destination's
+ * keyword table would overflow. */
+int store_msgs_copy(struct store *store, uint32_t src_mailbox_id, const uint32_t *uids, size_t n,
+		    uint32_t dst_mailbox_id, bool move, uint32_t *dst_uids_r,
+		    uint32_t *uidvalidity_r);
+
+/* The MIME structure stored with a content, malloc'd into *data_r.
+ * STORE_ERR_NOTFOUND when none was stored. */
+int store_content_structure(struct store *store, uint64_t content_id, void **data_r, size_t *len_r);
+/* Store (or replace) it afterwards, for content delivered without one. */
+int store_content_structure_set(struct store *store, uint64_t content_id, const void *data,
+				size_t len);
+
+/* ---- changes (DESIGN.md "changes"; RFC 7162 CONDSTORE/QRESYNC) ----
+ * Each message has one change record, at its current MODSEQ (NEW when it
+ * arrived, FLAGS after a flag change replaced that); an expunged message
+ * leaves an EXPUNGE record.  So "what changed since N" is a range read. */
+enum store_change_kind { STORE_CHANGE_NEW = 1, STORE_CHANGE_FLAGS = 2, STORE_CHANGE_EXPUNGE = 3 };
+struct store_change {
+	uint64_t modseq;
+	uint32_t uid;
+	enum store_change_kind kind;
+};
+/* Changes with modseq > since, in MODSEQ order, at most max of them into
+ * out; *n_r gets how many.  Fewer than max means there are no more; else
+ * call again with since = out[max - 1].modseq. */
+int store_changes_since(struct store *store, uint32_t mailbox_id, uint64_t since,
+			struct store_change *out, size_t max, size_t *n_r);
+
+/* ---- in-process change feed (DESIGN.md "Sessions see each other") ----
+ * fn runs after every committed change to a mailbox (delivery, append,
+ * copy, move, flags, expunge, rename, delete, claim of \Recent excluded),
+ * once per mailbox and call, on the thread that made the change, after the
+ * transaction committed and with no store lock held.  One hook per store;
+ * NULL removes it.  Changes made by another process are not announced:
+ * sessions also compare HIGHESTMODSEQ. */
+typedef void store_notify_fn(void *arg, uint32_t mailbox_id);
+void store_set_notify(struct store *store, store_notify_fn *fn, void *arg);
 
 #endif

@@ -202,12 +202,14 @@ int store_user_decode(const void *p, size_t len, struct store_user *u_r)
 }
 
 /* mailbox: version | user_id | uidvalidity | uidnext | highestmodseq |
- * messages | unseen | recent | size | special_use | subscribed | name */
+ * messages | unseen | recent | size | special_use | subscribed |
+ * (v2:) deleted | first_recent_uid | name.  The subscribed byte is legacy:
+ * subscriptions live in their own database. */
 size_t store_mbox_encode(const struct store_mailbox *m, uint8_t *buf, size_t cap)
 {
 	struct store_enc e;
 	store_enc_init(&e, buf, cap);
-	store_enc_u8(&e, STORE_REC_VERSION);
+	store_enc_u8(&e, STORE_REC_VERSION_2);
 	store_enc_u32(&e, m->user_id);
 	store_enc_u32(&e, m->uidvalidity);
 	store_enc_u32(&e, m->uidnext);
@@ -218,6 +220,8 @@ size_t store_mbox_encode(const struct store_mailbox *m, uint8_t *buf, size_t cap
 	store_enc_u64(&e, m->size);
 	store_enc_u32(&e, m->special_use);
 	store_enc_u8(&e, m->subscribed ? 1 : 0);
+	store_enc_u32(&e, m->deleted);
+	store_enc_u32(&e, m->first_recent_uid);
 	enc_string(&e, m->name);
 	return enc_result(&e);
 }
@@ -227,7 +231,8 @@ int store_mbox_decode(uint32_t id, const void *p, size_t len, struct store_mailb
 	struct store_dec d;
 	store_dec_init(&d, p, len);
 	memset(m_r, 0, sizeof(*m_r));
-	if (store_dec_u8(&d) != STORE_REC_VERSION)
+	uint8_t version = store_dec_u8(&d);
+	if (version != STORE_REC_VERSION && version != STORE_REC_VERSION_2)
 		return STORE_ERR_CORRUPT;
 	m_r->id = id;
 	m_r->user_id = store_dec_u32(&d);
@@ -243,23 +248,30 @@ int store_mbox_decode(uint32_t id, const void *p, size_t len, struct store_mailb
 	if (sub > 1)
 		return STORE_ERR_CORRUPT;
 	m_r->subscribed = sub == 1;
+	if (version == STORE_REC_VERSION_2) {
+		m_r->deleted = store_dec_u32(&d);
+		m_r->first_recent_uid = store_dec_u32(&d);
+	} else {
+		/* v1 (issue 2): no \Deleted count; nothing claimed yet. */
+		m_r->first_recent_uid = 1;
+	}
 	dec_string(&d, m_r->name, sizeof(m_r->name));
 	return store_dec_finish(&d);
 }
 
 /* message: version | content_id | size | flags | internaldate | modseq |
- * keyword count (always 0 for now; keywords will follow it). */
+ * v1: keyword count (always 0) / v2: keyword mask (be64). */
 size_t store_msg_encode(const struct store_msg *m, uint8_t *buf, size_t cap)
 {
 	struct store_enc e;
 	store_enc_init(&e, buf, cap);
-	store_enc_u8(&e, STORE_REC_VERSION);
+	store_enc_u8(&e, STORE_REC_VERSION_2);
 	store_enc_u64(&e, m->content_id);
 	store_enc_u64(&e, m->size);
 	store_enc_u32(&e, m->flags);
 	store_enc_u64(&e, (uint64_t)m->internaldate);
 	store_enc_u64(&e, m->modseq);
-	store_enc_u16(&e, 0);
+	store_enc_u64(&e, m->keywords);
 	return enc_result(&e);
 }
 
@@ -268,7 +280,8 @@ int store_msg_decode(uint32_t uid, const void *p, size_t len, struct store_msg *
 	struct store_dec d;
 	store_dec_init(&d, p, len);
 	memset(m_r, 0, sizeof(*m_r));
-	if (store_dec_u8(&d) != STORE_REC_VERSION)
+	uint8_t version = store_dec_u8(&d);
+	if (version != STORE_REC_VERSION && version != STORE_REC_VERSION_2)
 		return STORE_ERR_CORRUPT;
 	m_r->uid = uid;
 	m_r->content_id = store_dec_u64(&d);
@@ -276,7 +289,9 @@ int store_msg_decode(uint32_t uid, const void *p, size_t len, struct store_msg *
 	m_r->flags = store_dec_u32(&d);
 	m_r->internaldate = (int64_t)store_dec_u64(&d);
 	m_r->modseq = store_dec_u64(&d);
-	if (store_dec_u16(&d) != 0) /* keywords are not written yet */
+	if (version == STORE_REC_VERSION_2)
+		m_r->keywords = store_dec_u64(&d);
+	else if (store_dec_u16(&d) != 0) /* v1 never wrote keywords */
 		return STORE_ERR_CORRUPT;
 	if ((m_r->flags & ~(uint32_t)STORE_F_ALL) != 0)
 		return STORE_ERR_CORRUPT;

@@ -6,7 +6,12 @@
  * expunge drops references and the last one deletes the chunks.  Content is
  * split into chunks of STORE_CHUNK_SIZE bytes so that a partial read (POP3
  * TOP, IMAP BODY[]<partial>, streamed RETR) fetches only the chunks, and with
- * DB_DBT_PARTIAL only the part of each chunk, that it needs. */
+ * DB_DBT_PARTIAL only the part of each chunk, that it needs.
+ *
+ * Also owns structure (content id -> the MIME structure computed at
+ * delivery or APPEND, core/mime.h serialized form): stored beside the
+ * content, deleted with it. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/storage_private.h"
@@ -94,7 +99,97 @@ int store_content_release(struct store *s, DB_TXN *txn, uint64_t content_id)
 	if ((rc = store_db_del(s, txn, SDB_CONTENT_META, key, content_key(key, content_id))) !=
 	    STORE_OK)
 		return rc;
+	rc = store_db_del(s, txn, SDB_STRUCTURE, key, content_key(key, content_id));
+	if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
+		return rc;
 	return store_meta_add(s, txn, STORE_META_CONTENTS, -1);
+}
+
+int store_content_ref(struct store *s, DB_TXN *txn, uint64_t content_id)
+{
+	struct store_content_meta c;
+	int rc = meta_read(s, txn, content_id, &c, DB_RMW);
+	if (rc == STORE_ERR_NOTFOUND)
+		return STORE_ERR_CORRUPT;   /* a message points at missing content */
+	if (rc != STORE_OK)
+		return rc;
+	if (c.refcount == UINT32_MAX)
+		return STORE_ERR_NOQUOTA;
+	c.refcount++;
+	return meta_write(s, txn, content_id, &c);
+}
+
+/* ---- structure ---- */
+
+int store_structure_put(struct store *s, DB_TXN *txn, uint64_t content_id, const void *data,
+			size_t len)
+{
+	if (len == 0 || len > UINT32_MAX)
+		return STORE_ERR_INVALID;
+	uint8_t key[8];
+	return store_db_put(s, txn, SDB_STRUCTURE, key, content_key(key, content_id), data, len, 0);
+}
+
+struct structure_arg {
+	uint64_t content_id;
+	const void *data;
+	size_t len;
+	void *out;
+	size_t out_len;
+};
+
+static int structure_get_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct structure_arg *a = arg;
+	free(a->out);   /* from an attempt that was retried */
+	a->out = NULL;
+	uint8_t key[8];
+	DBT k, v;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = key;
+	k.size = (u_int32_t)content_key(key, a->content_id);
+	v.flags = DB_DBT_MALLOC;
+	int rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v, 0));
+	if (rc != STORE_OK)
+		return rc;
+	a->out = v.data;
+	a->out_len = v.size;
+	return STORE_OK;
+}
+
+int store_content_structure(struct store *s, uint64_t content_id, void **data_r, size_t *len_r)
+{
+	*data_r = NULL;
+	*len_r = 0;
+	struct structure_arg a = {.content_id = content_id};
+	int rc = store_txn_run(s, structure_get_fn, &a);
+	if (rc != STORE_OK) {
+		free(a.out);
+		return rc;
+	}
+	*data_r = a.out;
+	*len_r = a.out_len;
+	return STORE_OK;
+}
+
+static int structure_set_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct structure_arg *a = arg;
+	struct store_content_meta c;
+	int rc = meta_read(s, txn, a->content_id, &c, DB_RMW);
+	if (rc != STORE_OK)
+		return rc;
+	return store_structure_put(s, txn, a->content_id, a->data, a->len);
+}
+
+int store_content_structure_set(struct store *s, uint64_t content_id, const void *data,
+				size_t len)
+{
+	if (!data || len == 0)
+		return STORE_ERR_INVALID;
+	struct structure_arg a = {.content_id = content_id, .data = data, .len = len};
+	return store_txn_run(s, structure_set_fn, &a);
 }
 
 struct read_arg {

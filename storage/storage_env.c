@@ -50,6 +50,9 @@ static const struct {
 	[SDB_CONTENT_META] = {"content_meta.db", 0},
 	[SDB_CONTENT_DATA] = {"content_data.db", STORE_CONTENT_PAGESIZE},
 	[SDB_META] = {"meta.db", 0},
+	[SDB_SUBSCRIPTIONS] = {"subscriptions.db", 0},
+	[SDB_KEYWORDS] = {"keywords.db", 0},
+	[SDB_STRUCTURE] = {"structure.db", 0},
 };
 
 const char *store_strerror(int err)
@@ -527,6 +530,7 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	pthread_rwlock_init(&s->rw, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->wd_mu, NULL);
+	pthread_mutex_init(&s->notify_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -573,9 +577,47 @@ void store_close(struct store **sp)
 	store_handles_close(s);
 	pthread_cond_destroy(&s->wd_cv);
 	pthread_mutex_destroy(&s->wd_mu);
+	pthread_mutex_destroy(&s->notify_mu);
 	pthread_rwlock_destroy(&s->rw);
 	free(s->dir);
 	free(s);
+}
+
+/* ---- change feed ---- */
+
+void store_set_notify(struct store *s, store_notify_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&s->notify_mu);
+	s->notify_fn = fn;
+	s->notify_arg = arg;
+	pthread_mutex_unlock(&s->notify_mu);
+}
+
+/* The hook runs on the caller's thread after store_txn_run returned, so no
+ * store lock (s->rw, Berkeley DB locks) is held: the hook may call the store.
+ * Today SMTP (smtp_cmd_data.c deliver()), POP3 and IMAP all call the store
+ * from core's single event-loop thread, so the hook runs there; nothing here
+ * assumes it, though: any thread that changes a mailbox (an admin command, a
+ * test, a future delivery worker) runs the hook itself, so a hook must be
+ * thread safe.  A call already under way may still run after
+ * store_set_notify(NULL) returns. */
+void store_notify(struct store *s, const uint32_t *ids, size_t n)
+{
+	pthread_mutex_lock(&s->notify_mu);
+	store_notify_fn *fn = s->notify_fn;
+	void *arg = s->notify_arg;
+	pthread_mutex_unlock(&s->notify_mu);
+	if (!fn)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == 0)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = ids[j] == ids[i];
+		if (!seen)
+			fn(arg, ids[i]);
+	}
 }
 
 /* ---- durability, checkpoints, statistics ---- */

@@ -1,8 +1,7 @@
 /* storage/storage_mailbox.c: mailboxes.
  *
  * Owns the mailboxes ((user id, name) -> mailbox id) and mailbox_info (id ->
- * UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, counters, special use, subscription)
- * databases: creation with a fresh UIDVALIDITY, lookups, listing, and
+ * UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, counters, special use) databases: creation with a fresh UIDVALIDITY, lookups, listing, and
  * removal of a mailbox with everything in it. */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,15 @@ int store_mbox_write(struct store *s, DB_TXN *txn, const struct store_mailbox *m
 	if (len == 0)
 		return STORE_ERR_INVALID;
 	return store_db_put(s, txn, SDB_MAILBOX_INFO, key, sizeof(key), buf, len, 0);
+}
+
+int store_mbox_fill_subscribed(struct store *s, DB_TXN *txn, struct store_mailbox *m)
+{
+	int rc = store_subscribed_txn(s, txn, m->user_id, m->name, strlen(m->name));
+	if (rc < 0)
+		return rc;
+	m->subscribed = rc == 1;
+	return STORE_OK;
 }
 
 static size_t mbox_key(uint8_t *key, uint32_t user_id, const char *name, size_t name_len)
@@ -101,12 +109,20 @@ int store_mailbox_create_txn(struct store *s, DB_TXN *txn, uint32_t user_id, con
 	m.uidnext = 1;
 	/* RFC 7162 3.1.2.1: HIGHESTMODSEQ is positive even when empty. */
 	m.highestmodseq = 1;
+	m.first_recent_uid = 1;
 	m.special_use = special_use;
-	m.subscribed = subscribed;
 	store_be32_put(val, m.id);
 	if ((rc = store_mbox_write(s, txn, &m)) != STORE_OK ||
 	    (rc = store_db_put(s, txn, SDB_MAILBOXES, key, klen, val, 4, 0)) != STORE_OK)
 		return rc;
+	/* The subscription is a name of its own (RFC 9051 6.3.7); a name
+	 * subscribed before the mailbox existed shows as subscribed. */
+	if (subscribed &&
+	    (rc = store_subscription_put_txn(s, txn, user_id, name, name_len, true)) != STORE_OK)
+		return rc;
+	if ((rc = store_subscribed_txn(s, txn, user_id, name, name_len)) < 0)
+		return rc;
+	m.subscribed = rc == 1;
 	if (mbox_r)
 		*mbox_r = m;
 	return STORE_OK;
@@ -199,6 +215,8 @@ int store_mailbox_remove_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id)
 		if (rc == STORE_ERR_NOTFOUND)
 			rc = STORE_OK;
 	}
+	if (rc == STORE_OK)
+		rc = store_keywords_del(s, txn, mailbox_id);
 	return rc;
 }
 
@@ -221,7 +239,9 @@ static int mbox_get_fn(struct store *s, DB_TXN *txn, void *arg)
 	if (rc != STORE_OK)
 		return rc;
 	rc = store_mbox_read(s, txn, id, a->mbox_r, 0);
-	return rc == STORE_ERR_NOTFOUND ? STORE_ERR_CORRUPT : rc;
+	if (rc != STORE_OK)
+		return rc == STORE_ERR_NOTFOUND ? STORE_ERR_CORRUPT : rc;
+	return store_mbox_fill_subscribed(s, txn, a->mbox_r);
 }
 
 int store_mailbox_get(struct store *s, uint32_t user_id, const char *name,
@@ -247,7 +267,10 @@ int store_mailbox_get(struct store *s, uint32_t user_id, const char *name,
 static int mbox_get_by_id_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct mbox_arg *a = arg;
-	return store_mbox_read(s, txn, a->mailbox_id, a->mbox_r, 0);
+	int rc = store_mbox_read(s, txn, a->mailbox_id, a->mbox_r, 0);
+	if (rc != STORE_OK)
+		return rc;
+	return store_mbox_fill_subscribed(s, txn, a->mbox_r);
 }
 
 int store_mailbox_get_by_id(struct store *s, uint32_t mailbox_id, struct store_mailbox *mbox_r)
@@ -353,6 +376,8 @@ static int mbox_list_fn(struct store *s, DB_TXN *txn, void *arg)
 		rc = store_mbox_read(s, txn, store_be32_get(val), &a->batch[a->n], 0);
 		if (rc == STORE_ERR_NOTFOUND)
 			rc = STORE_ERR_CORRUPT;
+		if (rc == STORE_OK)
+			rc = store_mbox_fill_subscribed(s, txn, &a->batch[a->n]);
 		if (rc != STORE_OK)
 			break;
 		a->n++;

@@ -6,7 +6,11 @@
  * and listing.  Every change takes the mailbox's next MODSEQ (RFC 7162
  * 3.1.1) and leaves one change record, so CONDSTORE/QRESYNC and IDLE can ask
  * "what changed since N" with a range scan.  The per-mailbox counters
- * (EXISTS, unseen, recent, size, UIDNEXT) change in the same transaction. */
+ * (EXISTS, unseen, deleted, recent, size, UIDNEXT) change in the same
+ * transaction (store_mbox_count), so SELECT and STATUS never scan.  Every
+ * committed change is announced through the store_set_notify hook.  The
+ * many-message calls (STORE, APPEND, COPY/MOVE, UID lists) are in
+ * storage_msg_bulk.c. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,8 +36,8 @@ int store_msg_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t u
 	return store_msg_decode(uid, buf, len, m_r);
 }
 
-static int msg_write(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const struct store_msg *m,
-		     uint32_t flags)
+int store_msg_write(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const struct store_msg *m,
+		    uint32_t flags)
 {
 	uint8_t key[8], buf[STORE_MSG_REC_MAX];
 	size_t len = store_msg_encode(m, buf, sizeof(buf));
@@ -73,6 +77,44 @@ static uint32_t dec32(uint32_t v)
 	return v > 0 ? v - 1 : 0;
 }
 
+int store_msg_delete(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t uid)
+{
+	uint8_t key[8];
+	return store_db_del(s, txn, SDB_MESSAGES, key, msg_key(key, mailbox_id, uid));
+}
+
+/* The counters SELECT and STATUS read (RFC 3501 6.3.1, 6.3.10, RFC 9051
+ * STATUS DELETED) are kept here so that they never need a scan.  \Recent
+ * counts messages delivered with STORE_F_RECENT at or after
+ * first_recent_uid: a claim (store_mailbox_claim_recent) moves that mark
+ * instead of rewriting every message. */
+static bool msg_counts_recent(const struct store_mailbox *m, const struct store_msg *msg)
+{
+	return (msg->flags & STORE_F_RECENT) && msg->uid >= m->first_recent_uid;
+}
+
+void store_mbox_count(struct store_mailbox *m, const struct store_msg *msg, int dir)
+{
+	bool unseen = !(msg->flags & STORE_F_SEEN), del = msg->flags & STORE_F_DELETED;
+	bool recent = msg_counts_recent(m, msg);
+	if (dir > 0) {
+		m->messages++;
+		m->size += msg->size;
+		m->unseen += unseen;
+		m->deleted += del;
+		m->recent += recent;
+	} else {
+		m->messages = dec32(m->messages);
+		m->size = msg->size > m->size ? 0 : m->size - msg->size;
+		if (unseen)
+			m->unseen = dec32(m->unseen);
+		if (del)
+			m->deleted = dec32(m->deleted);
+		if (recent)
+			m->recent = dec32(m->recent);
+	}
+}
+
 /* ---- delivery ---- */
 
 struct deliver_arg {
@@ -88,6 +130,7 @@ struct deliver_arg {
 	int64_t internaldate;
 	uint32_t flags;
 	uint64_t content_id;
+	size_t ntargets;
 };
 
 static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
@@ -97,6 +140,7 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 	size_t nt = 0;
 	int rc;
 	a->content_id = 0;
+	a->ntargets = 0;
 
 	/* Resolve each distinct recipient to its mailbox, locking the
 	 * mailbox record for the update below. */
@@ -128,6 +172,10 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 	if ((rc = store_content_put(s, txn, d->data, d->len, (uint32_t)nt, &a->content_id)) !=
 	    STORE_OK)
 		return rc;
+	if (d->structure && d->structure_len > 0 &&
+	    (rc = store_structure_put(s, txn, a->content_id, d->structure, d->structure_len)) !=
+		    STORE_OK)
+		return rc;
 	for (size_t t = 0; t < nt; t++) {
 		struct store_mailbox *m = &a->targets[t];
 		struct store_msg msg = {
@@ -140,12 +188,8 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 		};
 		m->uidnext++;
 		m->highestmodseq = msg.modseq;
-		m->messages++;
-		if (!(msg.flags & STORE_F_SEEN))
-			m->unseen++;
-		m->recent++;
-		m->size += msg.size;
-		if ((rc = msg_write(s, txn, m->id, &msg, DB_NOOVERWRITE)) != STORE_OK ||
+		store_mbox_count(m, &msg, 1);
+		if ((rc = store_msg_write(s, txn, m->id, &msg, DB_NOOVERWRITE)) != STORE_OK ||
 		    (rc = store_change_put(s, txn, m->id, msg.modseq, msg.uid, STORE_CHANGE_NEW)) !=
 			    STORE_OK ||
 		    (rc = store_mbox_write(s, txn, m)) != STORE_OK)
@@ -153,6 +197,7 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 			 * the mailbox record lost its UIDNEXT. */
 			return rc == STORE_ERR_EXISTS ? STORE_ERR_CORRUPT : rc;
 	}
+	a->ntargets = nt;
 	return store_meta_add(s, txn, STORE_META_MESSAGES, (int64_t)nt);
 }
 
@@ -208,6 +253,10 @@ int store_deliver(struct store *s, const struct store_delivery *d, int *results,
 			results[i] = rc;
 		goto out;
 	}
+	/* Wakes IMAP IDLE for SMTP deliveries (store_set_notify), on this
+	 * thread, now that the transaction committed. */
+	for (size_t t = 0; t < a.ntargets; t++)
+		store_notify(s, &a.targets[t].id, 1);
 	int first_err = 0;
 	bool any = false;
 	for (size_t i = 0; i < n; i++) {
@@ -264,12 +313,7 @@ static int expunge_fn(struct store *s, DB_TXN *txn, void *arg)
 		m->highestmodseq++;
 		rc = store_change_put(s, txn, a->mailbox_id, m->highestmodseq, msg.uid,
 				      STORE_CHANGE_EXPUNGE);
-		m->messages = dec32(m->messages);
-		if (!(msg.flags & STORE_F_SEEN))
-			m->unseen = dec32(m->unseen);
-		if (msg.flags & STORE_F_RECENT)
-			m->recent = dec32(m->recent);
-		m->size = msg.size > m->size ? 0 : m->size - msg.size;
+		store_mbox_count(m, &msg, -1);
 		a->removed++;
 	}
 	if (rc == STORE_OK && a->removed > 0) {
@@ -292,6 +336,8 @@ int store_expunge(struct store *s, uint32_t mailbox_id, const uint32_t *uids, si
 	int rc = store_txn_run(s, expunge_fn, &a);
 	if (rc == STORE_OK && removed_r)
 		*removed_r = a.removed;
+	if (rc == STORE_OK && a.removed > 0)
+		store_notify(s, &mailbox_id, 1);
 	return rc;
 }
 
@@ -302,6 +348,7 @@ struct flags_arg {
 	enum store_flag_op op;
 	uint32_t flags;
 	struct store_msg msg;
+	bool changed;
 };
 
 static int flags_fn(struct store *s, DB_TXN *txn, void *arg)
@@ -310,6 +357,7 @@ static int flags_fn(struct store *s, DB_TXN *txn, void *arg)
 	struct store_mailbox *m = malloc(sizeof(*m));
 	if (!m)
 		return STORE_ERR_TEMP;
+	a->changed = false;
 	int rc = store_mbox_read(s, txn, a->mailbox_id, m, DB_RMW);
 	if (rc == STORE_OK)
 		rc = store_msg_read(s, txn, a->mailbox_id, a->uid, &a->msg, DB_RMW);
@@ -327,11 +375,10 @@ static int flags_fn(struct store *s, DB_TXN *txn, void *arg)
 		free(m);
 		return STORE_OK;
 	}
-	if ((old ^ new) & STORE_F_SEEN)
-		m->unseen = new & STORE_F_SEEN ? dec32(m->unseen) : m->unseen + 1;
-	if ((old ^ new) & STORE_F_RECENT)
-		m->recent = new & STORE_F_RECENT ? m->recent + 1 : dec32(m->recent);
+	store_mbox_count(m, &a->msg, -1);
 	a->msg.flags = new;
+	store_mbox_count(m, &a->msg, 1);
+	a->changed = (old ^ new) & ~(uint32_t)STORE_F_RECENT;
 	/* RFC 7162 3.1.11: a store that changes nothing keeps the MODSEQ.
 	 * \Recent is session state (RFC 3501 2.3.2), not a change a client
 	 * synchronises, so claiming it alone does not count either. */
@@ -344,7 +391,7 @@ static int flags_fn(struct store *s, DB_TXN *txn, void *arg)
 					      STORE_CHANGE_FLAGS);
 	}
 	if (rc == STORE_OK)
-		rc = msg_write(s, txn, a->mailbox_id, &a->msg, 0);
+		rc = store_msg_write(s, txn, a->mailbox_id, &a->msg, 0);
 	if (rc == STORE_OK)
 		rc = store_mbox_write(s, txn, m);
 	free(m);
@@ -361,6 +408,8 @@ int store_msg_flags(struct store *s, uint32_t mailbox_id, uint32_t uid, enum sto
 	int rc = store_txn_run(s, flags_fn, &a);
 	if (rc == STORE_OK && msg_r)
 		*msg_r = a.msg;
+	if (rc == STORE_OK && a.changed)
+		store_notify(s, &mailbox_id, 1);
 	return rc;
 }
 
@@ -392,6 +441,8 @@ int store_msg_get(struct store *s, uint32_t mailbox_id, uint32_t uid, struct sto
 struct msg_list_arg {
 	uint32_t mailbox_id;
 	uint32_t next_uid;        /* resume at this UID */
+	uint32_t hi;              /* last UID wanted */
+	bool first;
 	struct store_msg *batch;
 	size_t n;
 	bool done;
@@ -404,7 +455,7 @@ static int msg_list_fn(struct store *s, DB_TXN *txn, void *arg)
 	a->done = false;
 	uint8_t key[8], val[STORE_MSG_REC_MAX];
 	size_t klen, vlen;
-	if (a->next_uid == 1) {
+	if (a->first) {
 		/* The first batch tells an empty mailbox from a missing one. */
 		store_be32_put(key, a->mailbox_id);
 		int rc = store_db_exists(s, txn, SDB_MAILBOX_INFO, key, 4);
@@ -421,7 +472,8 @@ static int msg_list_fn(struct store *s, DB_TXN *txn, void *arg)
 		rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, flags);
 		flags = DB_NEXT;
 		if (rc == STORE_ERR_NOTFOUND ||
-		    (rc == STORE_OK && (klen != 8 || store_be32_get(key) != a->mailbox_id))) {
+		    (rc == STORE_OK && (klen != 8 || store_be32_get(key) != a->mailbox_id ||
+					store_be32_get(key + 4) > a->hi))) {
 			rc = STORE_OK;
 			a->done = true;
 			break;
@@ -436,10 +488,13 @@ static int msg_list_fn(struct store *s, DB_TXN *txn, void *arg)
 	return store_cursor_close(s, c, rc);
 }
 
-int store_msg_list(struct store *s, uint32_t mailbox_id,
-		   int (*cb)(void *arg, const struct store_msg *msg), void *cb_arg)
+int store_msg_list_range(struct store *s, uint32_t mailbox_id, uint32_t lo, uint32_t hi,
+			 int (*cb)(void *arg, const struct store_msg *msg), void *cb_arg)
 {
-	struct msg_list_arg a = {.mailbox_id = mailbox_id, .next_uid = 1};
+	struct msg_list_arg a = {.mailbox_id = mailbox_id, .next_uid = lo, .hi = hi,
+				 .first = true};
+	if (lo > hi)
+		return STORE_OK;
 	a.batch = calloc(STORE_MSG_BATCH, sizeof(*a.batch));
 	if (!a.batch)
 		return STORE_ERR_TEMP;
@@ -447,15 +502,22 @@ int store_msg_list(struct store *s, uint32_t mailbox_id,
 	while (rc == STORE_OK) {
 		if ((rc = store_txn_run(s, msg_list_fn, &a)) != STORE_OK)
 			break;
+		a.first = false;
 		for (size_t i = 0; i < a.n && rc == STORE_OK; i++)
 			rc = cb(cb_arg, &a.batch[i]);
 		if (a.done || a.n == 0)
 			break;
 		uint32_t last = a.batch[a.n - 1].uid;
-		if (last == UINT32_MAX)
+		if (last >= hi)
 			break;
 		a.next_uid = last + 1;
 	}
 	free(a.batch);
 	return rc;
+}
+
+int store_msg_list(struct store *s, uint32_t mailbox_id,
+		   int (*cb)(void *arg, const struct store_msg *msg), void *cb_arg)
+{
+	return store_msg_list_range(s, mailbox_id, 1, UINT32_MAX, cb, cb_arg);
 }

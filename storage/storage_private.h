@@ -1,6 +1,7 @@
 /* storage/storage_private.h: what the storage_*.c files share and nobody
  * else sees: the store handle, the database list, the transaction runner,
- * record/key encoding and argument normalisation.
+ * record/key encoding, argument normalisation, the counter and change-record
+ * helpers and the notify hook.
  *
  * Every record is encoded field by field (big-endian, leading version byte);
  * no struct is ever copied into a database.  Integer keys are big-endian so
@@ -20,6 +21,10 @@
 #define STORE_ERR_PANIC (-101)  /* DB_RUNRECOVERY: the environment must be reopened */
 
 #define STORE_REC_VERSION 1
+/* Mailbox and message records gained fields for IMAP (issue 3): mailbox
+ * v2 adds deleted and first_recent_uid, message v2 the keyword mask.  The
+ * decoders still read v1. */
+#define STORE_REC_VERSION_2 2
 /* Bytes per content_data record: at most 64 KiB, and exactly four overflow
  * pages of 16 KiB (each page carries a 26-byte header), so no page is left
  * mostly empty. */
@@ -45,6 +50,9 @@ enum store_db {
 	SDB_CONTENT_META,  /* be64 content id -> content record */
 	SDB_CONTENT_DATA,  /* be64 content id | be32 chunk -> bytes */
 	SDB_META,          /* counter name -> be64 value */
+	SDB_SUBSCRIPTIONS, /* be32 user id | name -> (empty) */
+	SDB_KEYWORDS,      /* be32 mailbox id -> keyword table record */
+	SDB_STRUCTURE,     /* be64 content id -> MIME structure bytes */
 	SDB_COUNT
 };
 
@@ -70,6 +78,12 @@ struct store {
 	pthread_cond_t wd_cv;
 	bool wd_stop;
 	atomic_bool want_failchk;
+
+	/* store_set_notify: read and written under notify_mu, called with
+	 * no lock held (see store_notify). */
+	pthread_mutex_t notify_mu;
+	store_notify_fn *notify_fn;
+	void *notify_arg;
 };
 
 /* ---- storage_env.c ---- */
@@ -151,7 +165,7 @@ uint64_t store_be64_get(const uint8_t *p);
 
 /* Largest encoded records, for stack buffers. */
 #define STORE_USER_REC_MAX (1 + 4 + 8 + 2 + STORE_ADDRESS_MAX + 2 + STORE_PWHASH_MAX)
-#define STORE_MBOX_REC_MAX (1 + 4 * 6 + 8 + 4 + 8 + 4 + 1 + 2 + STORE_MAILBOX_NAME_MAX)
+#define STORE_MBOX_REC_MAX (1 + 4 * 6 + 8 + 4 + 8 + 4 + 1 + 4 + 4 + 2 + STORE_MAILBOX_NAME_MAX)
 #define STORE_MSG_REC_MAX 64
 #define STORE_MBOX_KEY_MAX (4 + STORE_MAILBOX_NAME_MAX)
 
@@ -170,7 +184,6 @@ struct store_content_meta {
 size_t store_content_meta_encode(const struct store_content_meta *c, uint8_t *buf, size_t cap);
 int store_content_meta_decode(const void *p, size_t len, struct store_content_meta *c_r);
 
-enum store_change_kind { STORE_CHANGE_NEW = 1, STORE_CHANGE_FLAGS = 2, STORE_CHANGE_EXPUNGE = 3 };
 size_t store_change_encode(uint32_t uid, enum store_change_kind kind, uint8_t *buf, size_t cap);
 int store_change_decode(const void *p, size_t len, uint32_t *uid_r, enum store_change_kind *kind_r);
 
@@ -197,6 +210,8 @@ int store_mailbox_lookup_txn(struct store *s, DB_TXN *txn, uint32_t user_id, con
 int store_mbox_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id, struct store_mailbox *m_r,
 		    uint32_t flags);
 int store_mbox_write(struct store *s, DB_TXN *txn, const struct store_mailbox *m);
+/* Sets m->subscribed from the subscriptions database. */
+int store_mbox_fill_subscribed(struct store *s, DB_TXN *txn, struct store_mailbox *m);
 /* Removes every message, change record and the mailbox itself. */
 int store_mailbox_remove_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id);
 
@@ -214,7 +229,41 @@ int store_change_put(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t
 		     uint32_t uid, enum store_change_kind kind);
 int store_change_del(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t modseq);
 
+/* Stores a message record (DB_NOOVERWRITE or 0 in flags). */
+int store_msg_write(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const struct store_msg *m,
+		    uint32_t flags);
+int store_msg_delete(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t uid);
+/* Keeps the mailbox counters right when a message with these flags and UID
+ * arrives (+1) or leaves (-1). */
+void store_mbox_count(struct store_mailbox *m, const struct store_msg *msg, int dir);
+/* Calls the store_set_notify hook for each distinct id of ids[0..n); with
+ * no store lock held, after the commit. */
+void store_notify(struct store *s, const uint32_t *ids, size_t n);
+
+/* ---- storage_keyword.c ---- */
+int store_keywords_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id,
+			struct store_keywords *kw_r, uint32_t flags);
+int store_keywords_write(struct store *s, DB_TXN *txn, uint32_t mailbox_id,
+			 const struct store_keywords *kw);
+/* Index of name in kw, adding it (not written) when absent; -1 when full
+ * (STORE_ERR_NOQUOTA) or invalid name (STORE_ERR_INVALID) in *err_r. */
+int store_keywords_add(struct store_keywords *kw, const char *name, size_t len, int *err_r);
+int store_keywords_del(struct store *s, DB_TXN *txn, uint32_t mailbox_id);
+
+/* ---- storage_mailbox_ops.c ---- */
+/* 1 when user_id subscribes name, 0 when not. */
+int store_subscribed_txn(struct store *s, DB_TXN *txn, uint32_t user_id, const char *name,
+			 size_t name_len);
+int store_subscription_put_txn(struct store *s, DB_TXN *txn, uint32_t user_id, const char *name,
+			       size_t name_len, bool subscribed);
+/* Removes every subscription of a user. */
+int store_subscriptions_del_user(struct store *s, DB_TXN *txn, uint32_t user_id);
+
 /* ---- storage_content.c ---- */
+/* One more reference to an existing content. */
+int store_content_ref(struct store *s, DB_TXN *txn, uint64_t content_id);
+int store_structure_put(struct store *s, DB_TXN *txn, uint64_t content_id, const void *data,
+			size_t len);
 /* Stores data as a new content with the given reference count. */
 int store_content_put(struct store *s, DB_TXN *txn, const void *data, size_t len,
 		      uint32_t refcount, uint64_t *content_id_r);

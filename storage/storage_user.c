@@ -251,6 +251,8 @@ static int user_del_fn(struct store *s, DB_TXN *txn, void *arg)
 			break;
 	}
 	rc = store_cursor_close(s, c, rc);
+	if (rc == STORE_OK)
+		rc = store_subscriptions_del_user(s, txn, u.id);
 	if (rc != STORE_OK)
 		return rc;
 
