@@ -279,4 +279,11 @@ int mime_envelope_write(const struct mime_envelope *env, struct buf *out);
  * normally msg->root. */
 int mime_bodystructure_write(const struct mime_part *part, unsigned flags, struct buf *out);
 
+/* ---- structure at delivery / APPEND ---- */
+
+/* Parses msg with the default limits and appends the serialized tree to
+ * out (the form store_delivery.structure expects).  Returns 0 or
+ * MIME_ERR_NOMEM; a broken message still yields a usable structure. */
+int mime_structure_build(const char *msg, size_t len, struct buf *out);
+
 #endif

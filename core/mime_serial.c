@@ -401,3 +401,17 @@ int mime_message_deserialize(const void *data, size_t len, struct mime_message *
 	*msg_r = m;
 	return MIME_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* parse + serialize in one step (SMTP delivery, IMAP APPEND)          */
+
+int mime_structure_build(const char *msg, size_t len, struct buf *out)
+{
+	struct mime_message *m = NULL;
+	int rc = mime_message_parse(msg, len, NULL, &m);
+	if (rc != MIME_OK)
+		return MIME_ERR_NOMEM;
+	rc = mime_message_serialize(m, out);
+	mime_message_free(&m);
+	return rc == MIME_OK ? MIME_OK : MIME_ERR_NOMEM;
+}

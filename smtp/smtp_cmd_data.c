@@ -10,8 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/conn.h"
+#include "core/mime.h"
 #include "core/server.h"
 #include "storage/storage.h"
 #include "smtp/smtp_session.h"
@@ -96,7 +98,17 @@ static void deliver(struct smtp_session *s)
 		.len = len,
 		.autocreate = s->cfg->sandbox,
 	};
+	/* The MIME structure is computed once here and stored beside the
+	 * content, so IMAP FETCH/SEARCH never reparse the message.  Out of
+	 * memory only costs that: the reader computes it later. */
+	struct buf structure;
+	buf_init(&structure, 0);
+	if (mime_structure_build(msg, len, &structure) == 0) {
+		d.structure = structure.data;
+		d.structure_len = structure.len;
+	}
 	int rc = store_deliver(s->srv->store, &d, results, NULL);
+	buf_free(&structure);
 	size_t ok = 0;
 	for (size_t i = 0; i < s->nrcpts; i++) {
 		if (results[i] == STORE_OK)

@@ -1079,6 +1079,53 @@ static void test_corpus(void **state)
 	assert_true(files >= 20);
 }
 
+/* mime_structure_build: parse + serialize in one call gives exactly what
+ * mime_message_serialize gives, appends to what out holds, and a broken
+ * message (no header end, unclosed multipart) still builds. */
+static void test_structure_build(void **state)
+{
+	(void)state;
+	const char msg[] = "Subject: hi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+			   "--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n";
+	struct buf got, want;
+	buf_init(&got, 0);
+	buf_init(&want, 0);
+	assert_int_equal(buf_puts(&got, "xx"), 0);
+	assert_int_equal(mime_structure_build(msg, sizeof(msg) - 1, &got), MIME_OK);
+	struct mime_message *m = NULL;
+	assert_int_equal(mime_message_parse(msg, sizeof(msg) - 1, NULL, &m), MIME_OK);
+	assert_int_equal(mime_message_serialize(m, &want), MIME_OK);
+	assert_int_equal(got.len, want.len + 2);
+	assert_memory_equal(got.data, "xx", 2);
+	assert_memory_equal(got.data + 2, want.data, want.len);
+	mime_message_free(&m);
+
+	struct mime_message *back = NULL;
+	assert_int_equal(mime_message_deserialize(got.data + 2, got.len - 2, &back), MIME_OK);
+	assert_int_equal(back->nparts, 3);
+	assert_int_equal(back->size, sizeof(msg) - 1);
+	struct buf bs;
+	buf_init(&bs, 0);
+	assert_int_equal(mime_bodystructure_write(back->root, 0, &bs), MIME_OK);
+	assert_string_equal(bs.data, "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1)"
+				     "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1) "
+				     "\"MIXED\")");
+	buf_free(&bs);
+	mime_message_free(&back);
+
+	const char broken[] = "Content-Type: multipart/mixed; boundary=zz\nX: y\n\n--zz\nabc";
+	buf_reset(&got);
+	assert_int_equal(mime_structure_build(broken, sizeof(broken) - 1, &got), MIME_OK);
+	assert_int_equal(mime_message_deserialize(got.data, got.len, &back), MIME_OK);
+	assert_int_equal(back->size, sizeof(broken) - 1);
+	mime_message_free(&back);
+	buf_reset(&got);
+	assert_int_equal(mime_structure_build("", 0, &got), MIME_OK);
+	assert_true(got.len > 0);
+	buf_free(&got);
+	buf_free(&want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1100,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_decode_and_search),
 		cmocka_unit_test(test_imap_strings),
 		cmocka_unit_test(test_corpus),
+		cmocka_unit_test(test_structure_build),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
