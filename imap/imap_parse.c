@@ -275,6 +275,10 @@ static enum imap_parse_status fail_close(struct imap_parser *p, const char *msg)
 	return IMAP_PARSE_ERROR;
 }
 
+/* Longer tags are refused: a tag is an identifier, not data, and the
+ * error reply echoes it. */
+#define IMAP_TAG_MAX 1024
+
 /* ---- tokens ---- */
 
 static bool top_is(const struct imap_parser *p, enum imap_arg_type t)
@@ -640,21 +644,28 @@ static enum imap_parse_status command_start(struct imap_parser *p, const char *l
 	 * no command, so it is not worth a BAD. */
 	if (len == 0)
 		return IMAP_PARSE_NEED_LINE;
+	/* The tag first, so that a line refused as a whole (too long, NUL
+	 * octets) still gets a tagged BAD the client can match (RFC 9051
+	 * 7.1.3: untagged BAD only when the tag cannot be found). */
+	size_t i = 0;
+	while (i < len && line[i] != ' ' && i <= IMAP_TAG_MAX) {
+		if (!imap_is_tag_char((unsigned char)line[i]))
+			break;
+		i++;
+	}
+	bool tag_ok = i > 0 && i <= IMAP_TAG_MAX && (i == len || line[i] == ' ');
+	if (tag_ok) {
+		if (arena_put(p, line, i, &p->tag_off) < 0)
+			return fail_close(p, "Out of memory");
+		p->tag_len = i;
+		p->tag_known = true;
+	}
 	enum imap_parse_status st = line_checks(p, line, len);
 	if (st != IMAP_PARSE_NEED_LINE)
 		return st;
-	size_t i = 0;
-	while (i < len && line[i] != ' ') {
-		if (!imap_is_tag_char((unsigned char)line[i]))
-			return fail_line(p, "Invalid tag", E_SYNTAX, line, len);
-		i++;
-	}
-	if (i == 0)
-		return fail_line(p, "Missing tag", E_SYNTAX, line, len);
-	if (arena_put(p, line, i, &p->tag_off) < 0)
-		return fail_close(p, "Out of memory");
-	p->tag_len = i;
-	p->tag_known = true;
+	if (!tag_ok)
+		return fail_line(p, i == 0 && (len == 0 || line[0] == ' ') ? "Missing tag" : "Invalid tag",
+		                 E_SYNTAX, line, len);
 
 	bool have_name = false;
 	for (;;) {
