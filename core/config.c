@@ -54,6 +54,8 @@ static void defaults(struct config *cfg)
 	cfg->smtp_timeout = 300;
 	cfg->smtp_data_timeout = 600;
 	cfg->pop3_timeout = 600;
+	cfg->imap_timeout = 1800;
+	cfg->imap_max_message_size = 64 * 1024 * 1024;
 	cfg->cache_bytes = 64u * 1024 * 1024;
 	cfg->checkpoint_interval = 60;
 }
@@ -365,6 +367,29 @@ static int load_pop3(struct cfg_ctx *x, struct config *cfg, const config_setting
 	return 0;
 }
 
+static int load_imap(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		/* RFC 3501 5.4 / RFC 9051 5.4: the autologout timer is at least
+		 * 30 minutes. */
+		if (strcmp(name, "timeout") == 0)
+			rc = get_unsigned(x, s, 1800, 86400, &cfg->imap_timeout);
+		else if (strcmp(name, "max_message_size") == 0)
+			rc = get_size(x, s, 1024, (size_t)2 * 1024 * 1024 * 1024,
+				      &cfg->imap_max_message_size);
+		else
+			rc = unknown(x, s, "imap");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int load_storage(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -409,6 +434,8 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = load_smtp(x, cfg, s);
 		else if (strcmp(name, "pop3") == 0)
 			rc = load_pop3(x, cfg, s);
+		else if (strcmp(name, "imap") == 0)
+			rc = load_imap(x, cfg, s);
 		else if (strcmp(name, "storage") == 0)
 			rc = load_storage(x, cfg, s);
 		else

@@ -50,6 +50,9 @@ struct config {
 
 	/* pop3 */
 	unsigned pop3_timeout;        /* RFC 1939 3: at least 10 minutes */
+	/* imap */
+	unsigned imap_timeout;        /* RFC 9051 5.4: at least 30 minutes */
+	size_t imap_max_message_size; /* APPEND literal limit (APPENDLIMIT, RFC 7889) */
 
 	/* storage */
 	size_t cache_bytes;

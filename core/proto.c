@@ -13,6 +13,8 @@ static const struct {
 	{"smtps", &smtp_proto_ops, LISTEN_SUBMISSION | LISTEN_IMPLICIT_TLS},
 	{"pop3", &pop3_proto_ops, 0},
 	{"pop3s", &pop3_proto_ops, LISTEN_IMPLICIT_TLS},
+	{"imap", &imap_proto_ops, 0},
+	{"imaps", &imap_proto_ops, LISTEN_IMPLICIT_TLS},
 };
 
 const struct proto_ops *proto_lookup(const char *kind, unsigned *flags_r)
@@ -28,5 +30,5 @@ const struct proto_ops *proto_lookup(const char *kind, unsigned *flags_r)
 
 const char *proto_kinds(void)
 {
-	return "smtp, submission, smtps, pop3, pop3s";
+	return "smtp, submission, smtps, pop3, pop3s, imap, imaps";
 }

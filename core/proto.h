@@ -51,6 +51,7 @@ enum listener_flag {
 /* Front-ends, defined in their folders. */
 extern const struct proto_ops smtp_proto_ops;
 extern const struct proto_ops pop3_proto_ops;
+extern const struct proto_ops imap_proto_ops;
 
 /* Map a listener kind name ("smtp", "submission", "smtps", "pop3", "pop3s",
  * "imap", "imaps") to its front-end and flags.  NULL if unknown or not built. */

@@ -13,6 +13,7 @@
 
 const struct proto_ops smtp_proto_ops = {.name = "smtp"};
 const struct proto_ops pop3_proto_ops = {.name = "pop3"};
+const struct proto_ops imap_proto_ops = {.name = "imap"};
 
 static void test_hash_and_verify(void **state)
 {

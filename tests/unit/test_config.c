@@ -18,6 +18,7 @@
  * their addresses. */
 const struct proto_ops smtp_proto_ops = {.name = "smtp"};
 const struct proto_ops pop3_proto_ops = {.name = "pop3"};
+const struct proto_ops imap_proto_ops = {.name = "imap"};
 
 static char path[64];
 

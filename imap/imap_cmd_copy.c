@@ -1,0 +1,177 @@
+/* imap/imap_cmd_copy.c: COPY and UID COPY (RFC 3501 6.4.7, RFC 9051
+ * 6.4.7), MOVE and UID MOVE (RFC 6851), with COPYUID (RFC 4315 3).
+ *
+ * One store transaction copies (and for MOVE expunges) the whole set, so a
+ * COPY either happens entirely or not at all (RFC 3501 6.4.7); the OK
+ * waits for the log flush (DESIGN.md: a mail is acknowledged only once it
+ * is on disk).  MOVE writes "* OK [COPYUID ...]" first; the untagged
+ * EXPUNGEs of the moved messages then come from imap_view_sync() in
+ * imap_cmd_ok(), before the tagged OK (RFC 6851 3.3), also for MOVE by
+ * sequence number, which is the one command with sequence numbers after
+ * which EXPUNGE is sent. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "imap/imap_search.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+struct copy_ctx {
+	struct buf code;             /* "[COPYUID v src dst] " or "" */
+};
+
+static void copy_ctx_free(void *p)
+{
+	struct copy_ctx *x = p;
+	if (!x)
+		return;
+	buf_free(&x->code);
+	free(x);
+}
+
+/* RFC 4315 3: COPYUID uidvalidity source-set destination-set, the two sets
+ * in corresponding order, written compactly.  Only messages that were
+ * copied (dst_uids[i] != 0) are named.  Returns how many were. */
+static size_t copyuid_write(struct buf *out, uint32_t uidvalidity, uint32_t *src,
+			    uint32_t *dst, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (dst[i] == 0)
+			continue;
+		src[k] = src[i];
+		dst[k] = dst[i];
+		k++;
+	}
+	if (k == 0)
+		return 0;
+	int rc = buf_printf(out, "[COPYUID %u ", (unsigned)uidvalidity);
+	rc |= imap_search_set_write(out, src, k);
+	rc |= buf_putc(out, ' ');
+	rc |= imap_search_set_write(out, dst, k);
+	rc |= buf_puts(out, "] ");
+	if (rc)
+		buf_reset(out);   /* the copy happened; only the code is lost */
+	return k;
+}
+
+static enum imap_cmd_rc copy_finish(struct imap_cmd *cmd, bool move)
+{
+	struct imap_session *s = cmd->s;
+	struct copy_ctx *x = cmd->ctx;
+	if (!cmd->durable_ok) {
+		imap_cmd_no(cmd, "[UNAVAILABLE] %s could not be made durable, try again",
+			    move ? "MOVE" : "COPY");
+		return IMAP_CMD_DONE;
+	}
+	const char *code = x && x->code.len ? x->code.data : "";
+	if (!move) {
+		imap_cmd_ok(cmd, "%sCOPY completed", code);
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 6851 3.3: COPYUID in an untagged OK, then the EXPUNGEs, then
+	 * the tagged OK. */
+	if (*code) {
+		size_t len = strlen(code);
+		imap_untagged(s, "OK %.*s", (int)(len - 1), code);
+	}
+	cmd->allow_expunge = true;
+	imap_cmd_ok(cmd, "MOVE completed");
+	return IMAP_CMD_DONE;
+}
+
+static enum imap_cmd_rc copy_run(struct imap_cmd *cmd, bool move)
+{
+	if (cmd->stage == 1)
+		return copy_finish(cmd, move);
+
+	struct imap_session *s = cmd->s;
+	struct imap_view *v = s->view;
+	struct imap_seqset *set = NULL;
+	struct imap_string mailbox;
+	const char *err = NULL;
+	if (imap_copy_parse(cmd->pc->args, cmd->pc->nargs, &set, &mailbox, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid arguments");
+		return IMAP_CMD_DONE;
+	}
+	struct buf name;
+	buf_init(&name, 0);
+	if (imap_mailbox_arg(cmd, &cmd->pc->args[1], &name) < 0) {
+		imap_seqset_free(&set);
+		buf_free(&name);
+		return IMAP_CMD_DONE;
+	}
+	uint32_t *uids = NULL, *dst_uids = NULL;
+	size_t n = 0;
+	int rc = imap_view_resolve(v, set, cmd->uid, &uids, &n, &err);
+	imap_seqset_free(&set);
+	if (rc < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid sequence set");
+		goto out;
+	}
+	/* MOVE expunges from the source (RFC 6851 3.1): not in EXAMINE. */
+	if (move && v->readonly) {
+		imap_cmd_no(cmd, "[CANNOT] The mailbox is read-only");
+		goto out;
+	}
+	struct store_mailbox dst;
+	rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &dst);
+	if (rc == STORE_ERR_NOTFOUND) {
+		/* RFC 3501 6.4.7: a missing destination is [TRYCREATE]. */
+		imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, move ? "MOVE" : "COPY");
+		goto out;
+	}
+	if (n == 0) {
+		/* RFC 3501 6.4.8: UIDs that do not exist are not an error;
+		 * nothing to copy, and no COPYUID for nothing. */
+		imap_cmd_ok(cmd, "%s completed, no messages", move ? "MOVE" : "COPY");
+		goto out;
+	}
+	struct copy_ctx *x = calloc(1, sizeof(*x));
+	dst_uids = calloc(n, sizeof(*dst_uids));
+	if (!x || !dst_uids) {
+		free(x);
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, move ? "MOVE" : "COPY");
+		goto out;
+	}
+	cmd->ctx = x;
+	cmd->ctx_free = copy_ctx_free;
+	uint32_t uidvalidity = 0;
+	rc = store_msgs_copy(s->store, v->mailbox_id, uids, n, dst.id, move, dst_uids, &uidvalidity);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, move ? "MOVE" : "COPY");
+		goto out;
+	}
+	if (copyuid_write(&x->code, uidvalidity, uids, dst_uids, n) == 0) {
+		/* Every message was expunged by someone else meanwhile
+		 * (RFC 5530 3 EXPUNGEISSUED); nothing was changed. */
+		imap_cmd_no(cmd, "[EXPUNGEISSUED] The messages no longer exist");
+		goto out;
+	}
+	free(uids);
+	free(dst_uids);
+	buf_free(&name);
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+out:
+	free(uids);
+	free(dst_uids);
+	buf_free(&name);
+	return IMAP_CMD_DONE;
+}
+
+enum imap_cmd_rc imap_cmd_copy(struct imap_cmd *cmd)
+{
+	return copy_run(cmd, false);
+}
+
+enum imap_cmd_rc imap_cmd_move(struct imap_cmd *cmd)
+{
+	return copy_run(cmd, true);
+}

@@ -1,0 +1,432 @@
+/* imap/imap_cmd_fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5, RFC 9051
+ * 6.4.5, RFC 3516 BINARY, RFC 7162 3.1.4 MODSEQ and CHANGEDSINCE).
+ *
+ * The response is produced one message at a time and, inside a message,
+ * one item at a time: when the output queue is full the handler returns
+ * IMAP_CMD_AGAIN and resumes from cmd->ctx, so neither a FETCH over many
+ * messages nor one large body is ever held whole in memory.  Message
+ * records are read in windows of FETCH_WINDOW (one range read when the
+ * UIDs are dense), which is also where a non-PEEK body fetch sets \Seen,
+ * one store transaction per window.
+ *
+ * Messages expunged by someone else but not yet reported to this session
+ * (RFC 9051 7.5.1 allows data or NO): what is still in the store is
+ * returned; messages whose record is gone are skipped and the command ends
+ * with "NO [EXPUNGEISSUED]" (RFC 5530 3) after the data of the others. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "imap/imap_fetch.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+#define FETCH_WINDOW 256
+
+struct fetch_ctx {
+	struct imap_fetch *f;
+	uint32_t *uids;
+	size_t n;
+	size_t i;                    /* the message being written */
+	bool set_seen;               /* non-PEEK body item, read-write mailbox */
+	bool need_structure;
+	bool want_modseq;            /* MODSEQ asked for, or CHANGEDSINCE */
+	bool gone;                   /* some message had been expunged */
+
+	/* Records of uids[win_lo, win_lo + win_n). */
+	size_t win_lo, win_n;
+	struct store_msg win[FETCH_WINDOW];
+	bool win_found[FETCH_WINDOW];
+	bool win_seen[FETCH_WINDOW]; /* \Seen was set by this FETCH */
+	size_t fill;                 /* cursor for fetch_window_cb */
+
+	/* The message being written. */
+	bool in_msg;
+	size_t att;                  /* next item */
+	bool streaming;              /* a literal of st is under way */
+	struct mime_message *mime;
+	struct buf line;
+	struct imap_fetch_value v;
+	struct imap_fetch_stream st;
+};
+
+static void fetch_ctx_free(void *p)
+{
+	struct fetch_ctx *x = p;
+	if (!x)
+		return;
+	imap_fetch_free(&x->f);
+	free(x->uids);
+	mime_message_free(&x->mime);
+	buf_free(&x->line);
+	buf_free(&x->v.mem);
+	free(x->st.chunk);
+	free(x);
+}
+
+static bool att_sets_seen(const struct imap_fetch_att *a)
+{
+	switch (a->item) {
+	case IMAP_FETCH_RFC822:
+	case IMAP_FETCH_RFC822_TEXT:
+		return true;
+	case IMAP_FETCH_BODY_SECTION:
+	case IMAP_FETCH_BINARY:
+		return !a->peek;
+	default:
+		return false;   /* RFC822.HEADER is BODY.PEEK[HEADER] */
+	}
+}
+
+static int fetch_window_cb(void *arg, const struct store_msg *msg)
+{
+	struct fetch_ctx *x = arg;
+	while (x->fill < x->win_n && x->uids[x->win_lo + x->fill] < msg->uid)
+		x->fill++;
+	if (x->fill < x->win_n && x->uids[x->win_lo + x->fill] == msg->uid) {
+		x->win[x->fill] = *msg;
+		x->win_found[x->fill] = true;
+		x->fill++;
+	}
+	return x->fill < x->win_n ? 0 : 1;
+}
+
+/* Reads the records of the next window and sets \Seen where it is due. */
+static int fetch_window_load(struct imap_cmd *cmd, struct fetch_ctx *x)
+{
+	struct imap_session *s = cmd->s;
+	x->win_lo = x->i;
+	x->win_n = x->n - x->i < FETCH_WINDOW ? x->n - x->i : FETCH_WINDOW;
+	memset(x->win_found, 0, sizeof(x->win_found));
+	memset(x->win_seen, 0, sizeof(x->win_seen));
+	uint32_t lo = x->uids[x->win_lo], hi = x->uids[x->win_lo + x->win_n - 1];
+	int rc = STORE_OK;
+	if ((uint64_t)hi - lo < 4 * (uint64_t)FETCH_WINDOW) {
+		/* Dense (1:*, ranges): one cursor walk instead of n lookups. */
+		x->fill = 0;
+		rc = store_msg_list_range(s->store, s->view->mailbox_id, lo, hi, fetch_window_cb, x);
+		if (rc == 1)
+			rc = STORE_OK;
+	} else {
+		for (size_t k = 0; k < x->win_n && rc == STORE_OK; k++) {
+			rc = store_msg_get(s->store, s->view->mailbox_id, x->uids[x->win_lo + k],
+					   &x->win[k]);
+			x->win_found[k] = rc == STORE_OK;
+			if (rc == STORE_ERR_NOTFOUND)
+				rc = STORE_OK;
+		}
+	}
+	if (rc != STORE_OK || !x->set_seen)
+		return rc;
+
+	/* RFC 3501 6.4.5: BODY[...] (not PEEK) sets \Seen. */
+	uint32_t unseen[FETCH_WINDOW];
+	size_t idx[FETCH_WINDOW], nu = 0;
+	for (size_t k = 0; k < x->win_n; k++) {
+		if (!x->win_found[k] || (x->win[k].flags & STORE_F_SEEN))
+			continue;
+		if (x->f->changedsince && x->win[k].modseq <= x->f->changedsince_modseq)
+			continue;
+		unseen[nu] = x->win[k].uid;
+		idx[nu++] = k;
+	}
+	if (nu == 0)
+		return STORE_OK;
+	struct store_flag_result *res = calloc(nu, sizeof(*res));
+	if (!res)
+		return STORE_ERR_TEMP;
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_F_SEEN };
+	/* Same order as STORE: owed updates first, then our change, which we
+	 * report ourselves, absorbed so that it is not reported twice. */
+	if (imap_view_sync(s, false) < 0) {
+		free(res);
+		return STORE_ERR_NOTFOUND;
+	}
+	rc = store_msgs_flags(s->store, s->view->mailbox_id, unseen, nu, &ch, res);
+	if (rc == STORE_OK) {
+		for (size_t j = 0; j < nu; j++) {
+			if (res[j].status == STORE_FLAG_CHANGED) {
+				x->win[idx[j]] = res[j].msg;
+				x->win_seen[idx[j]] = true;
+			} else if (res[j].status == STORE_FLAG_GONE) {
+				x->win_found[idx[j]] = false;
+			}
+		}
+		imap_view_absorb(s);
+	}
+	free(res);
+	return rc;
+}
+
+static bool has_item(const struct fetch_ctx *x, enum imap_fetch_item it)
+{
+	return (x->f->items & (1u << it)) != 0;
+}
+
+/* Appends one non-body item to the line. */
+static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
+			     const struct imap_fetch_att *a, const struct store_msg *m)
+{
+	struct buf *b = &x->line;
+	unsigned wflags = s->rev2 ? MIME_WRITE_GLOBAL : 0;
+	switch (a->item) {
+	case IMAP_FETCH_FLAGS:
+		return buf_puts(b, "FLAGS ") | imap_view_flags_write(s->view, b, m);
+	case IMAP_FETCH_INTERNALDATE:
+		return buf_puts(b, "INTERNALDATE ") | imap_fetch_internaldate_write(b, m->internaldate);
+	case IMAP_FETCH_RFC822_SIZE:
+		return buf_printf(b, "RFC822.SIZE %llu", (unsigned long long)m->size);
+	case IMAP_FETCH_ENVELOPE:
+		return buf_puts(b, "ENVELOPE ") | mime_envelope_write(x->mime->root->envelope, b);
+	case IMAP_FETCH_BODY:
+		return buf_puts(b, "BODY ") | mime_bodystructure_write(x->mime->root, wflags, b);
+	case IMAP_FETCH_BODYSTRUCTURE:
+		return buf_puts(b, "BODYSTRUCTURE ") |
+		       mime_bodystructure_write(x->mime->root, wflags | MIME_WRITE_EXTENDED, b);
+	case IMAP_FETCH_UID:
+		return buf_printf(b, "UID %u", (unsigned)m->uid);
+	case IMAP_FETCH_MODSEQ:
+		return buf_printf(b, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+	default:
+		return -1;
+	}
+}
+
+/* Starts message x->i: the record, the structure, the checks that must
+ * come before any of its output.  1 when there is nothing to write for it,
+ * 0 when x->in_msg is set, or an error already answered (-1). */
+static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
+{
+	struct imap_session *s = cmd->s;
+	if (x->i >= x->win_lo + x->win_n) {
+		int rc = fetch_window_load(cmd, x);
+		if (rc != STORE_OK) {
+			imap_cmd_store_error(cmd, rc, "FETCH");
+			return -1;
+		}
+	}
+	size_t k = x->i - x->win_lo;
+	if (!x->win_found[k]) {
+		x->gone = true;
+		return 1;
+	}
+	const struct store_msg *m = &x->win[k];
+	/* RFC 7162 3.1.4.1: only messages changed after CHANGEDSINCE. */
+	if (x->f->changedsince && m->modseq <= x->f->changedsince_modseq)
+		return 1;
+	uint32_t seq = imap_view_seq(s->view, m->uid);
+	if (seq == 0)
+		return 1;
+	mime_message_free(&x->mime);
+	if (x->need_structure) {
+		int rc = imap_fetch_structure(s, m, &x->mime);
+		if (rc == STORE_ERR_NOTFOUND) {
+			x->gone = true;
+			return 1;
+		}
+		if (rc != STORE_OK) {
+			imap_cmd_store_error(cmd, rc, "FETCH");
+			return -1;
+		}
+		for (size_t j = 0; j < x->f->natts; j++) {
+			if (!imap_fetch_binary_ok(x->mime, m->size, &x->f->atts[j])) {
+				imap_cmd_no(cmd, "[UNKNOWN-CTE] Cannot decode the transfer encoding of "
+					    "message %u's part", (unsigned)seq);
+				return -1;
+			}
+		}
+	}
+	buf_reset(&x->line);
+	buf_printf(&x->line, "* %u FETCH (", (unsigned)seq);
+	/* RFC 3501 6.4.8: UID FETCH always includes UID. */
+	if (cmd->uid && !has_item(x, IMAP_FETCH_UID))
+		buf_printf(&x->line, "UID %u ", (unsigned)m->uid);
+	x->in_msg = true;
+	x->att = 0;
+	x->streaming = false;
+	return 0;
+}
+
+/* Writes message x->i from item x->att on.  0 when the message is done,
+ * 1 when output is full (call again), -1 when answered (error). */
+static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
+{
+	struct imap_session *s = cmd->s;
+	size_t k = x->i - x->win_lo;
+	const struct store_msg *m = &x->win[k];
+	for (;;) {
+		if (x->streaming) {
+			int rc = imap_fetch_stream_pump(s, &x->st);
+			if (rc == 1)
+				return 1;
+			if (rc != STORE_OK) {
+				/* The literal's length is out; the only honest end
+				 * is to close before the count is met. */
+				conn_log(s->c, PLOG_ERROR, "fetch stream failed uid=%u error=\"%s\"",
+					 (unsigned)m->uid, store_strerror(rc));
+				conn_close(s->c, "store error");
+				imap_cmd_no(cmd, "[UNAVAILABLE] Message could not be read");
+				return -1;
+			}
+			x->streaming = false;
+		}
+		if (x->att >= x->f->natts)
+			break;
+		const struct imap_fetch_att *a = &x->f->atts[x->att++];
+		if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
+			goto nomem;
+		switch (a->item) {
+		case IMAP_FETCH_RFC822:
+		case IMAP_FETCH_RFC822_HEADER:
+		case IMAP_FETCH_RFC822_TEXT:
+		case IMAP_FETCH_BODY_SECTION:
+		case IMAP_FETCH_BINARY:
+		case IMAP_FETCH_BINARY_SIZE:
+			break;
+		default:
+			if (fetch_simple_item(s, x, a, m) != 0)
+				goto nomem;
+			continue;
+		}
+		int rc = imap_fetch_body_value(s, m, x->mime, a, &x->v);
+		if (rc == IMAP_FETCH_ERR_UNKNOWN_CTE) {
+			/* Checked in fetch_msg_begin; kept for safety. */
+			rc = STORE_ERR_CORRUPT;
+		}
+		if (rc != STORE_OK) {
+			/* Nothing of this message is out unless an earlier
+			 * literal was streamed: end the response line cleanly. */
+			imap_write_buf(s, &x->line);
+			imap_write(s, "NIL)\r\n", 6);
+			x->in_msg = false;
+			imap_cmd_store_error(cmd, rc, "FETCH");
+			return -1;
+		}
+		if (imap_fetch_att_write_name(&x->line, a) < 0 || buf_putc(&x->line, ' ') < 0)
+			goto nomem;
+		switch (x->v.kind) {
+		case IMAP_VALUE_NIL:
+			if (buf_puts(&x->line, "NIL") < 0)
+				goto nomem;
+			break;
+		case IMAP_VALUE_SIZE:
+			if (buf_printf(&x->line, "%llu", (unsigned long long)x->v.size) < 0)
+				goto nomem;
+			break;
+		case IMAP_VALUE_MEM:
+			if (buf_printf(&x->line, "%s{%llu}\r\n", x->v.literal8 ? "~" : "",
+				       (unsigned long long)x->v.mem.len) < 0)
+				goto nomem;
+			imap_write_buf(s, &x->line);
+			buf_reset(&x->line);
+			imap_write(s, x->v.mem.data ? x->v.mem.data : "", x->v.mem.len);
+			break;
+		case IMAP_VALUE_STREAM:
+			if (buf_printf(&x->line, "%s{%llu}\r\n", x->v.literal8 ? "~" : "",
+				       (unsigned long long)x->v.size) < 0)
+				goto nomem;
+			imap_write_buf(s, &x->line);
+			buf_reset(&x->line);
+			x->st.content_id = m->content_id;
+			x->st.pos = x->v.off;
+			x->st.end = x->v.off + x->v.size;
+			x->streaming = true;
+			break;
+		}
+	}
+	/* RFC 3501 6.4.5: when FETCH set \Seen, the response includes FLAGS;
+	 * with CONDSTORE on, a flag change carries its MODSEQ (RFC 7162 3.1.4). */
+	if (x->win_seen[k] && !has_item(x, IMAP_FETCH_FLAGS)) {
+		if (buf_puts(&x->line, x->att > 0 ? " FLAGS " : "FLAGS ") < 0 ||
+		    imap_view_flags_write(s->view, &x->line, m) < 0)
+			goto nomem;
+	}
+	if (!has_item(x, IMAP_FETCH_MODSEQ) && (x->want_modseq || (x->win_seen[k] && s->condstore)))
+		if (buf_printf(&x->line, " MODSEQ (%llu)", (unsigned long long)m->modseq) < 0)
+			goto nomem;
+	if (buf_puts(&x->line, ")\r\n") < 0)
+		goto nomem;
+	imap_write_buf(s, &x->line);
+	buf_reset(&x->line);
+	x->in_msg = false;
+	return 0;
+nomem:
+	/* Out of memory mid-line: close the line so the stream stays
+	 * parseable, then fail the command. */
+	imap_write(s, ")\r\n", 3);
+	x->in_msg = false;
+	imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+	return -1;
+}
+
+static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	const char *err = NULL;
+	struct fetch_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return IMAP_CMD_DONE;
+	}
+	cmd->ctx = x;
+	cmd->ctx_free = fetch_ctx_free;
+	buf_init(&x->line, 0);
+	buf_init(&x->v.mem, 0);
+	if (imap_fetch_parse(cmd->pc->args, cmd->pc->nargs, cmd->uid, &x->f, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid FETCH arguments");
+		return IMAP_CMD_DONE;
+	}
+	if (imap_view_resolve(s->view, x->f->set, cmd->uid, &x->uids, &x->n, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid message set");
+		return IMAP_CMD_DONE;
+	}
+	x->want_modseq = x->f->changedsince || has_item(x, IMAP_FETCH_MODSEQ);
+	/* RFC 7162 3.1: MODSEQ and CHANGEDSINCE are CONDSTORE-enabling. */
+	if (x->want_modseq)
+		s->condstore = true;
+	for (size_t j = 0; j < x->f->natts; j++) {
+		if (att_sets_seen(&x->f->atts[j]))
+			x->set_seen = !s->view->readonly;
+		if (imap_fetch_att_needs_structure(&x->f->atts[j]))
+			x->need_structure = true;
+	}
+	x->win_lo = x->win_n = 0;
+	return IMAP_CMD_AGAIN;
+}
+
+enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	if (!cmd->ctx) {
+		if (fetch_start(cmd) == IMAP_CMD_DONE)
+			return IMAP_CMD_DONE;
+	}
+	struct fetch_ctx *x = cmd->ctx;
+	while (x->i < x->n) {
+		if (!x->in_msg) {
+			if (imap_output_full(s))
+				return IMAP_CMD_AGAIN;
+			int rc = fetch_msg_begin(cmd, x);
+			if (rc < 0)
+				return IMAP_CMD_DONE;
+			if (rc > 0) {
+				x->i++;
+				continue;
+			}
+		}
+		int rc = fetch_msg_continue(cmd, x);
+		if (rc < 0)
+			return IMAP_CMD_DONE;
+		if (rc > 0)
+			return IMAP_CMD_AGAIN;
+		x->i++;
+	}
+	if (x->gone)
+		imap_cmd_no(cmd, "[EXPUNGEISSUED] Some of the requested messages no longer exist");
+	else
+		imap_cmd_ok(cmd, "%s completed", cmd->uid ? "UID FETCH" : "FETCH");
+	return IMAP_CMD_DONE;
+}

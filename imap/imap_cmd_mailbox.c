@@ -1,0 +1,266 @@
+/* imap/imap_cmd_mailbox.c: CREATE, DELETE, RENAME, SUBSCRIBE and
+ * UNSUBSCRIBE (RFC 3501 6.3.3-6.3.7, RFC 9051 6.3.4-6.3.8).
+ *
+ * Names arrive through imap_mailbox_arg() (INBOX folded, modified UTF-7
+ * decoded, a trailing "/" dropped) and are checked here for what the store
+ * cannot know: wildcards and empty hierarchy levels.  Each command does its
+ * store call, then waits for the log flush before the OK (DESIGN.md: every
+ * mutating command is acknowledged only once durable); response codes are
+ * RFC 5530's. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+/* Stage 1: called again after imap_cmd_wait_durable(). */
+static enum imap_cmd_rc finish(struct imap_cmd *cmd, const char *what)
+{
+	if (!cmd->durable_ok) {
+		imap_cmd_no(cmd, "[UNAVAILABLE] %s could not be made durable, try again", what);
+		return IMAP_CMD_DONE;
+	}
+	imap_cmd_ok(cmd, "%s completed", what);
+	return IMAP_CMD_DONE;
+}
+
+/* A name a mailbox may be created under: RFC 3501 6.3.3 / 6.3.5 leave the
+ * choice to the server; names with the LIST wildcards could never be
+ * listed by themselves, and empty levels ("a//b", "/a") have no meaning in
+ * a hierarchy.  Returns NULL when fine, else the reason. */
+static const char *name_invalid(const struct buf *name)
+{
+	if (name->len == 0)
+		return "Empty mailbox name";
+	if (name->len > STORE_MAILBOX_NAME_MAX)
+		return "Mailbox name too long";
+	if (memchr(name->data, '%', name->len) || memchr(name->data, '*', name->len))
+		return "Mailbox names cannot contain % or *";
+	if (name->data[0] == IMAP_HIER_SEP || name->data[name->len - 1] == IMAP_HIER_SEP)
+		return "Empty hierarchy level in mailbox name";
+	for (size_t i = 1; i < name->len; i++)
+		if (name->data[i] == IMAP_HIER_SEP && name->data[i - 1] == IMAP_HIER_SEP)
+			return "Empty hierarchy level in mailbox name";
+	return NULL;
+}
+
+/* RFC 3501 6.3.3: "the server SHOULD create any superior hierarchical
+ * names that are needed for the CREATE command to be successfully
+ * completed", so that LIST shows the new mailbox under real parents.
+ * Parents that exist are left alone. */
+static int create_parents(struct imap_session *s, const char *name, size_t len)
+{
+	struct buf parent;
+	buf_init(&parent, 0);
+	int rc = STORE_OK;
+	for (size_t i = 1; i < len && rc == STORE_OK; i++) {
+		if (name[i] != IMAP_HIER_SEP)
+			continue;
+		buf_reset(&parent);
+		if (buf_append(&parent, name, i) < 0) {
+			rc = STORE_ERR_TEMP;
+			break;
+		}
+		struct store_mailbox mb;
+		rc = store_mailbox_get(s->store, s->user.id, parent.data, &mb);
+		if (rc == STORE_ERR_NOTFOUND) {
+			rc = store_mailbox_create(s->store, s->user.id, parent.data, STORE_SU_NONE, &mb);
+			if (rc == STORE_ERR_EXISTS)
+				rc = STORE_OK;   /* created meanwhile by another session */
+		}
+	}
+	buf_free(&parent);
+	return rc;
+}
+
+/* One mailbox argument, checked; -1 after the tagged reply is written. */
+static int arg_name(struct imap_cmd *cmd, size_t i, struct buf *name, bool check)
+{
+	if (cmd->pc->nargs <= i) {
+		imap_cmd_bad(cmd, "Missing mailbox name");
+		return -1;
+	}
+	if (imap_mailbox_arg(cmd, &cmd->pc->args[i], name) < 0)
+		return -1;
+	if (!name->data && buf_puts(name, "") < 0) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, cmd->def->name);
+		return -1;
+	}
+	const char *why = check ? name_invalid(name) : NULL;
+	if (!check && name->len == 0)
+		why = "Empty mailbox name";
+	if (why) {
+		imap_cmd_no(cmd, "[CANNOT] %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+enum imap_cmd_rc imap_cmd_create(struct imap_cmd *cmd)
+{
+	if (cmd->stage == 1)
+		return finish(cmd, "CREATE");
+	struct imap_session *s = cmd->s;
+	if (cmd->pc->nargs != 1) {
+		imap_cmd_bad(cmd, "CREATE takes one mailbox name");
+		return IMAP_CMD_DONE;
+	}
+	struct buf name;
+	buf_init(&name, 0);
+	if (arg_name(cmd, 0, &name, true) < 0)
+		goto out;
+	if (strcmp(name.data, "INBOX") == 0) {
+		/* RFC 3501 6.3.3: creating INBOX is an error; it always exists. */
+		imap_cmd_no(cmd, "[ALREADYEXISTS] INBOX always exists");
+		goto out;
+	}
+	struct store_mailbox mb;
+	int rc = store_mailbox_get(s->store, s->user.id, name.data, &mb);
+	if (rc == STORE_OK) {
+		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox already exists");
+		goto out;
+	}
+	if (rc == STORE_ERR_NOTFOUND)
+		rc = create_parents(s, name.data, name.len);
+	if (rc == STORE_OK)
+		rc = store_mailbox_create(s->store, s->user.id, name.data, STORE_SU_NONE, &mb);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "CREATE");
+		goto out;
+	}
+	buf_free(&name);
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+out:
+	buf_free(&name);
+	return IMAP_CMD_DONE;
+}
+
+enum imap_cmd_rc imap_cmd_delete(struct imap_cmd *cmd)
+{
+	if (cmd->stage == 1)
+		return finish(cmd, "DELETE");
+	struct imap_session *s = cmd->s;
+	if (cmd->pc->nargs != 1) {
+		imap_cmd_bad(cmd, "DELETE takes one mailbox name");
+		return IMAP_CMD_DONE;
+	}
+	struct buf name;
+	buf_init(&name, 0);
+	if (arg_name(cmd, 0, &name, false) < 0)
+		goto out;
+	if (strcmp(name.data, "INBOX") == 0) {
+		/* RFC 3501 6.3.4: it is an error to attempt to delete INBOX. */
+		imap_cmd_no(cmd, "[CANNOT] INBOX cannot be deleted");
+		goto out;
+	}
+	struct store_mailbox mb;
+	int rc = store_mailbox_get(s->store, s->user.id, name.data, &mb);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "DELETE");
+		goto out;
+	}
+	/* Deleting the mailbox this session has selected would leave the
+	 * view pointing at nothing; RFC 3501 6.3.4 lets the server refuse,
+	 * and a client can CLOSE/UNSELECT first. */
+	if (s->view && s->view->mailbox_id == mb.id) {
+		imap_cmd_no(cmd, "[INUSE] Mailbox is selected; UNSELECT it first");
+		goto out;
+	}
+	/* Only this mailbox goes; its inferiors stay (RFC 9051 6.3.4). */
+	rc = store_mailbox_delete(s->store, s->user.id, name.data);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "DELETE");
+		goto out;
+	}
+	buf_free(&name);
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+out:
+	buf_free(&name);
+	return IMAP_CMD_DONE;
+}
+
+enum imap_cmd_rc imap_cmd_rename(struct imap_cmd *cmd)
+{
+	if (cmd->stage == 1)
+		return finish(cmd, "RENAME");
+	struct imap_session *s = cmd->s;
+	if (cmd->pc->nargs != 2) {
+		imap_cmd_bad(cmd, "RENAME takes two mailbox names");
+		return IMAP_CMD_DONE;
+	}
+	struct buf from, to;
+	buf_init(&from, 0);
+	buf_init(&to, 0);
+	if (arg_name(cmd, 0, &from, false) < 0 || arg_name(cmd, 1, &to, true) < 0)
+		goto out;
+	if (strcmp(to.data, "INBOX") == 0) {
+		imap_cmd_no(cmd, "[ALREADYEXISTS] INBOX always exists");
+		goto out;
+	}
+	if (strcmp(from.data, to.data) == 0) {
+		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox already has that name");
+		goto out;
+	}
+	/* The store renames inferiors too and moves INBOX's messages when
+	 * INBOX is renamed (RFC 3501 6.3.5). */
+	int rc = store_mailbox_rename(s->store, s->user.id, from.data, to.data, IMAP_HIER_SEP);
+	if (rc == STORE_OK)
+		/* RFC 3501 6.3.5: superior names of the new name are created
+		 * as for CREATE; the rename itself already succeeded. */
+		rc = create_parents(s, to.data, to.len);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "RENAME");
+		goto out;
+	}
+	buf_free(&from);
+	buf_free(&to);
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+out:
+	buf_free(&from);
+	buf_free(&to);
+	return IMAP_CMD_DONE;
+}
+
+/* RFC 3501 6.3.6/6.3.7: subscriptions are names; a name need not exist
+ * (RFC 9051 6.3.7 keeps a subscription when its mailbox goes away). */
+static enum imap_cmd_rc subscribe(struct imap_cmd *cmd, bool on)
+{
+	const char *what = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
+	if (cmd->stage == 1)
+		return finish(cmd, what);
+	struct imap_session *s = cmd->s;
+	if (cmd->pc->nargs != 1) {
+		imap_cmd_bad(cmd, "%s takes one mailbox name", what);
+		return IMAP_CMD_DONE;
+	}
+	struct buf name;
+	buf_init(&name, 0);
+	if (arg_name(cmd, 0, &name, on) < 0)
+		goto out;
+	int rc = store_subscription_set(s->store, s->user.id, name.data, on);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, what);
+		goto out;
+	}
+	buf_free(&name);
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+out:
+	buf_free(&name);
+	return IMAP_CMD_DONE;
+}
+
+enum imap_cmd_rc imap_cmd_subscribe(struct imap_cmd *cmd)
+{
+	return subscribe(cmd, true);
+}
+
+enum imap_cmd_rc imap_cmd_unsubscribe(struct imap_cmd *cmd)
+{
+	return subscribe(cmd, false);
+}

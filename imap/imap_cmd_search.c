@@ -1,0 +1,506 @@
+/* imap/imap_cmd_search.c: SEARCH and UID SEARCH (RFC 3501 6.4.4, RFC 9051
+ * 6.4.4), with ESEARCH results (RFC 4731 RETURN MIN MAX ALL COUNT; always
+ * for an IMAP4rev2 session, RFC 9051 7.3.4), SEARCHRES (RFC 5182 SAVE and
+ * "$") and CONDSTORE (RFC 7162 3.1.5 MODSEQ key and result).
+ *
+ * The view's messages (narrowed to the top-level sequence or UID sets, if
+ * any) are visited in windows of SEARCH_WINDOW: one store_msg_list_range()
+ * read of their records, evaluation on the record alone, and only for the
+ * messages where that cannot decide, one read of the header or of the
+ * whole message (imap_search.h).  Memory is one window of records and one
+ * message's content.  A rev1 "* SEARCH" line is written as it grows; the
+ * handler returns IMAP_CMD_AGAIN between windows when output is full.
+ *
+ * Messages expunged by someone else but not yet reported to this session
+ * are still in the view; their record is gone, so they match nothing. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/mime.h"
+#include "imap/imap_search.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+#define SEARCH_WINDOW 500
+/* Flush the growing "* SEARCH" line at this size. */
+#define SEARCH_LINE_FLUSH (16 * 1024)
+/* Header bytes read per step when only the header is needed. */
+#define SEARCH_HEADER_CHUNK (16 * 1024)
+
+struct search_ctx {
+	struct imap_search *search;
+	struct imap_search_env env;
+	enum imap_search_need need;
+	unsigned ret;                /* enum imap_search_return */
+	bool esearch;                /* answer with ESEARCH */
+	bool want_modseq;            /* RFC 7162 3.1.5 */
+	bool keep_hits;              /* ALL or SAVE: remember the matches */
+
+	size_t i, end;               /* view indexes still to visit */
+	size_t win_lo, win_n, fill;
+	struct store_msg win[SEARCH_WINDOW];
+	bool found[SEARCH_WINDOW];
+
+	struct imap_search_msg msg;
+	struct buf content;
+	char *chunk;                 /* IMAP_STREAM_CHUNK read buffer */
+	struct mime_message *mime;
+
+	bool line_started;           /* rev1: "* SEARCH" is out */
+	struct buf line;
+	uint32_t *hits;              /* view indexes of matches, ascending */
+	size_t nhits, hcap;
+	size_t count;
+	size_t first, last;          /* view indexes of the first and last match */
+	uint64_t max_modseq;
+};
+
+static void search_ctx_free(void *p)
+{
+	struct search_ctx *x = p;
+	if (!x)
+		return;
+	imap_search_free(&x->search);
+	imap_search_msg_clear(&x->msg);
+	buf_free(&x->content);
+	free(x->chunk);
+	mime_message_free(&x->mime);
+	buf_free(&x->line);
+	free(x->hits);
+	free(x);
+}
+
+/* Index of the first view UID >= uid. */
+static size_t view_lower(const struct imap_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A top-level sequence or UID set bounds the messages to visit: every
+ * match must be inside it (the program is an AND of its keys). */
+static int search_narrow(const struct imap_view *v, const struct search_ctx *x,
+			 const struct imap_search_key *k, size_t *lo_r, size_t *hi_r)
+{
+	size_t lo = 0, hi = 0;
+	if (k->set->saved) {
+		if (x->env.nsaved == 0) {
+			*lo_r = *hi_r = 0;
+			return 0;
+		}
+		lo = view_lower(v, x->env.saved[0]);
+		hi = view_lower(v, x->env.saved[x->env.nsaved - 1]) + 1;
+	} else {
+		bool uid = k->type == IMAP_SK_UID;
+		struct imap_seqset *norm = NULL;
+		if (imap_seqset_normalize(k->set, uid ? x->env.max_uid : x->env.nmsgs, &norm) < 0)
+			return -1;
+		if (norm->count == 0) {
+			imap_seqset_free(&norm);
+			*lo_r = *hi_r = 0;
+			return 0;
+		}
+		uint32_t a = norm->ranges[0].lo, b = norm->ranges[norm->count - 1].hi;
+		imap_seqset_free(&norm);
+		if (uid) {
+			lo = view_lower(v, a);
+			hi = b == UINT32_MAX ? v->count : view_lower(v, b + 1);
+		} else {
+			lo = a > 0 ? a - 1 : 0;
+			hi = b;
+		}
+	}
+	if (hi > v->count)
+		hi = v->count;
+	if (lo > hi)
+		lo = hi;
+	if (lo > *lo_r)
+		*lo_r = lo;
+	if (hi < *hi_r)
+		*hi_r = hi;
+	if (*lo_r > *hi_r)
+		*lo_r = *hi_r;
+	return 0;
+}
+
+struct window_fill {
+	struct search_ctx *x;
+	const uint32_t *uids;        /* the view's, from win_lo */
+};
+
+static int window_fill_cb(void *arg, const struct store_msg *msg)
+{
+	struct window_fill *w = arg;
+	struct search_ctx *x = w->x;
+	while (x->fill < x->win_n && w->uids[x->fill] < msg->uid)
+		x->fill++;
+	if (x->fill < x->win_n && w->uids[x->fill] == msg->uid) {
+		x->win[x->fill] = *msg;
+		x->found[x->fill] = true;
+		x->fill++;
+	}
+	return x->fill < x->win_n ? 0 : 1;
+}
+
+static int search_window_load(struct imap_session *s, struct search_ctx *x)
+{
+	const struct imap_view *v = s->view;
+	x->win_lo = x->i;
+	x->win_n = x->end - x->i < SEARCH_WINDOW ? x->end - x->i : SEARCH_WINDOW;
+	x->fill = 0;
+	memset(x->found, 0, sizeof(x->found));
+	struct window_fill w = { x, v->uids + x->win_lo };
+	int rc = store_msg_list_range(s->store, v->mailbox_id, v->uids[x->win_lo],
+				      v->uids[x->win_lo + x->win_n - 1], window_fill_cb, &w);
+	return rc == 1 ? STORE_OK : rc;
+}
+
+/* The offset just past the blank line that ends the header in
+ * data[0..len), or 0 when it is not there yet. */
+static size_t header_end(const char *data, size_t len)
+{
+	if (len >= 1 && data[0] == '\n')
+		return 1;
+	if (len >= 2 && data[0] == '\r' && data[1] == '\n')
+		return 2;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		if (data[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+/* Reads what the keys need of message m into x->msg: the header alone
+ * (in chunks, until the blank line) or the whole message.  Store errors
+ * as they are (NOTFOUND: expunged meanwhile). */
+static int search_load_content(struct imap_session *s, struct search_ctx *x,
+			       const struct store_msg *m)
+{
+	buf_reset(&x->content);
+	mime_message_free(&x->mime);
+	if (!x->chunk && !(x->chunk = malloc(IMAP_STREAM_CHUNK)))
+		return STORE_ERR_TEMP;
+	bool whole = x->need == IMAP_SEARCH_NEED_BODY;
+	size_t hdr = 0;
+	for (;;) {
+		size_t got = 0;
+		int rc = store_content_read(s->store, m->content_id, x->content.len, x->chunk,
+					    whole ? IMAP_STREAM_CHUNK : SEARCH_HEADER_CHUNK, &got);
+		if (rc != STORE_OK)
+			return rc;
+		if (got == 0)
+			break;
+		if (buf_append(&x->content, x->chunk, got) < 0)
+			return STORE_ERR_TEMP;
+		if (!whole && (hdr = header_end(x->content.data, x->content.len)) != 0)
+			break;
+	}
+	imap_search_msg_reset(&x->msg);
+	x->msg.have_content = true;
+	x->msg.data = x->content.data ? x->content.data : "";
+	x->msg.len = x->content.len;
+	if (!whole) {
+		/* No blank line: the whole message is header (RFC 5322 3.5). */
+		x->msg.header_len = hdr ? hdr : x->content.len;
+		return STORE_OK;
+	}
+	/* The structure stored at delivery, else parsed now. */
+	void *st = NULL;
+	size_t st_len = 0;
+	int rc = store_content_structure(s->store, m->content_id, &st, &st_len);
+	if (rc == STORE_OK) {
+		if (mime_message_deserialize(st, st_len, &x->mime) != MIME_OK ||
+		    x->mime->size != x->content.len)
+			mime_message_free(&x->mime);
+		free(st);
+	} else if (rc != STORE_ERR_NOTFOUND) {
+		return rc;
+	}
+	if (!x->mime && mime_message_parse(x->msg.data, x->msg.len, NULL, &x->mime) != MIME_OK)
+		return STORE_ERR_TEMP;
+	x->msg.mime = x->mime;
+	x->msg.header_len = x->mime->root->header_len <= x->msg.len ? x->mime->root->header_len
+								     : x->msg.len;
+	return STORE_OK;
+}
+
+static int search_hit(struct imap_session *s, struct search_ctx *x, size_t idx,
+		      const struct store_msg *m)
+{
+	uint32_t num = s->cmd->uid ? s->view->uids[idx] : (uint32_t)(idx + 1);
+	if (x->count == 0)
+		x->first = idx;
+	x->last = idx;
+	x->count++;
+	if (m->modseq > x->max_modseq)
+		x->max_modseq = m->modseq;
+	if (x->keep_hits) {
+		if (x->nhits == x->hcap) {
+			size_t cap = x->hcap ? x->hcap * 2 : 256;
+			uint32_t *p = realloc(x->hits, cap * sizeof(*p));
+			if (!p)
+				return -1;
+			x->hits = p;
+			x->hcap = cap;
+		}
+		x->hits[x->nhits++] = (uint32_t)idx;
+	}
+	if (x->esearch)
+		return 0;
+	if (buf_printf(&x->line, " %u", (unsigned)num) < 0)
+		return -1;
+	if (x->line.len >= SEARCH_LINE_FLUSH) {
+		imap_write(s, x->line.data, x->line.len);
+		buf_reset(&x->line);
+	}
+	return 0;
+}
+
+/* One window: records, then content where needed.  0, or a store error. */
+static int search_window(struct imap_session *s, struct search_ctx *x)
+{
+	int rc = search_window_load(s, x);
+	if (rc != STORE_OK)
+		return rc;
+	for (size_t k = 0; k < x->win_n; k++) {
+		if (!x->found[k])
+			continue;
+		size_t idx = x->win_lo + k;
+		imap_search_msg_reset(&x->msg);
+		x->msg.rec = x->win[k];
+		x->msg.seq = (uint32_t)(idx + 1);
+		enum imap_search_result r = imap_search_eval(&x->env, &x->search->root, &x->msg);
+		if (r == IMAP_SEARCH_UNKNOWN) {
+			rc = search_load_content(s, x, &x->win[k]);
+			if (rc == STORE_ERR_NOTFOUND)
+				continue;
+			if (rc != STORE_OK)
+				return rc;
+			r = imap_search_eval(&x->env, &x->search->root, &x->msg);
+		}
+		if (r == IMAP_SEARCH_ERROR)
+			return STORE_ERR_TEMP;
+		if (r == IMAP_SEARCH_YES && search_hit(s, x, idx, &x->win[k]) < 0)
+			return STORE_ERR_TEMP;
+	}
+	/* Do not keep a large message's bytes across windows. */
+	if (x->content.cap > 4 * SEARCH_HEADER_CHUNK)
+		buf_free(&x->content);
+	mime_message_free(&x->mime);
+	x->i = x->win_lo + x->win_n;
+	return STORE_OK;
+}
+
+/* RFC 5182 2.1 / RFC 9051 6.4.4.1: what "$" holds after this SEARCH. */
+static int search_save(struct imap_session *s, struct search_ctx *x, bool failed)
+{
+	struct imap_view *v = s->view;
+	free(v->saved);
+	v->saved = NULL;
+	v->nsaved = 0;
+	if (failed || x->count == 0)
+		return 0;
+	bool all = (x->ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_COUNT)) ||
+		   !(x->ret & (IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX));
+	size_t n = all ? x->nhits : 2;
+	uint32_t *u = malloc(n * sizeof(*u));
+	if (!u)
+		return -1;
+	if (all) {
+		for (size_t i = 0; i < x->nhits; i++)
+			u[i] = v->uids[x->hits[i]];
+	} else {
+		/* SAVE MIN / MAX: only the message(s) returned. */
+		n = 0;
+		if (x->ret & IMAP_SEARCH_RET_MIN)
+			u[n++] = v->uids[x->first];
+		if ((x->ret & IMAP_SEARCH_RET_MAX) && (n == 0 || x->last != x->first))
+			u[n++] = v->uids[x->last];
+	}
+	v->saved = u;
+	v->nsaved = n;
+	return 0;
+}
+
+static int search_esearch_write(struct imap_cmd *cmd, struct search_ctx *x)
+{
+	struct imap_session *s = cmd->s;
+	const struct imap_view *v = s->view;
+	/* RFC 9051 6.4.4.1 example 7 of RFC 5182: SAVE alone returns nothing. */
+	if ((x->ret & ~(unsigned)IMAP_SEARCH_RET_SAVE) == 0)
+		return 0;
+	struct buf *b = &x->line;
+	buf_reset(b);
+	int rc = buf_puts(b, "* ESEARCH (TAG ");
+	rc |= imap_write_string(b, cmd->pc->tag, cmd->pc->tag_len);
+	rc |= buf_putc(b, ')');
+	if (cmd->uid)
+		rc |= buf_puts(b, " UID");
+#define NUM(idx) (cmd->uid ? v->uids[idx] : (uint32_t)((idx) + 1))
+	if (x->count && (x->ret & IMAP_SEARCH_RET_MIN))
+		rc |= buf_printf(b, " MIN %u", (unsigned)NUM(x->first));
+	if (x->count && (x->ret & IMAP_SEARCH_RET_MAX))
+		rc |= buf_printf(b, " MAX %u", (unsigned)NUM(x->last));
+	/* RFC 4731 3.1: COUNT is returned even when it is 0. */
+	if (x->ret & IMAP_SEARCH_RET_COUNT)
+		rc |= buf_printf(b, " COUNT %zu", x->count);
+	if (x->count && (x->ret & IMAP_SEARCH_RET_ALL)) {
+		rc |= buf_puts(b, " ALL ");
+		/* The set, compact: runs of consecutive numbers as a:b. */
+		for (size_t i = 0; i < x->nhits && rc == 0;) {
+			size_t j = i;
+			while (j + 1 < x->nhits && NUM(x->hits[j + 1]) == NUM(x->hits[j]) + 1)
+				j++;
+			if (i > 0)
+				rc |= buf_putc(b, ',');
+			if (j > i)
+				rc |= buf_printf(b, "%u:%u", (unsigned)NUM(x->hits[i]),
+						 (unsigned)NUM(x->hits[j]));
+			else
+				rc |= buf_printf(b, "%u", (unsigned)NUM(x->hits[i]));
+			i = j + 1;
+		}
+	}
+#undef NUM
+	/* RFC 7162 3.1.5 / 3.2.10: the highest MODSEQ of the messages found. */
+	if (x->want_modseq && x->count)
+		rc |= buf_printf(b, " MODSEQ %llu", (unsigned long long)x->max_modseq);
+	rc |= buf_puts(b, "\r\n");
+	if (rc)
+		return -1;
+	imap_write_buf(s, b);
+	buf_reset(b);
+	return 0;
+}
+
+/* Ends the rev1 line (also after a failure, so that the NO that follows
+ * starts a line of its own). */
+static void search_line_finish(struct imap_session *s, struct search_ctx *x, bool ok)
+{
+	if (!x->line_started)
+		return;
+	if (ok && x->want_modseq && x->count)
+		buf_printf(&x->line, " (MODSEQ %llu)", (unsigned long long)x->max_modseq);
+	buf_puts(&x->line, "\r\n");
+	imap_write_buf(s, &x->line);
+	buf_reset(&x->line);
+	x->line_started = false;
+}
+
+static enum imap_cmd_rc search_fail(struct imap_cmd *cmd, struct search_ctx *x, int rc)
+{
+	struct imap_session *s = cmd->s;
+	search_line_finish(s, x, false);
+	if (x->ret & IMAP_SEARCH_RET_SAVE)
+		search_save(s, x, true);
+	imap_cmd_store_error(cmd, rc, "SEARCH");
+	return IMAP_CMD_DONE;
+}
+
+/* Parses and sets up cmd->ctx: 0, or -1 when the reply is written. */
+static int search_start(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	struct imap_view *v = s->view;
+	const char *err = NULL;
+	struct imap_search *search = NULL;
+	if (imap_search_parse(cmd->pc->args, cmd->pc->nargs, &search, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid SEARCH arguments");
+		return -1;
+	}
+	bool save = search->has_return && (search->ret & IMAP_SEARCH_RET_SAVE);
+	/* RFC 3501 6.4.4: an unsupported charset is NO [BADCHARSET] with the
+	 * ones we support.  Strings arrive as UTF-8 (or ASCII, its subset). */
+	if (search->charset.s && strcasecmp(search->charset.s, "UTF-8") != 0 &&
+	    strcasecmp(search->charset.s, "US-ASCII") != 0) {
+		imap_search_free(&search);
+		if (save) {
+			free(v->saved);
+			v->saved = NULL;
+			v->nsaved = 0;
+		}
+		imap_cmd_no(cmd, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return -1;
+	}
+	struct search_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		imap_search_free(&search);
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "SEARCH");
+		return -1;
+	}
+	cmd->ctx = x;
+	cmd->ctx_free = search_ctx_free;
+	x->search = search;
+	x->need = imap_search_need(&search->root);
+	x->esearch = search->has_return || s->rev2;
+	/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL). */
+	x->ret = search->has_return ? search->ret : (s->rev2 ? IMAP_SEARCH_RET_ALL : 0);
+	x->keep_hits = x->esearch && (x->ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_SAVE));
+	x->want_modseq = imap_search_uses_modseq(&search->root);
+	/* RFC 7162 3.1: the MODSEQ search key turns CONDSTORE on. */
+	if (x->want_modseq)
+		s->condstore = true;
+
+	x->env.nmsgs = (uint32_t)v->count;
+	x->env.max_uid = v->count ? v->uids[v->count - 1] : 0;
+	x->env.recent_lo = v->recent_lo;
+	x->env.recent_hi = v->recent_hi;
+	x->env.saved = v->saved;
+	x->env.nsaved = v->nsaved;
+	x->env.keywords = v->keywords;
+
+	x->i = 0;
+	x->end = v->count;
+	for (size_t k = 0; k < search->root.count; k++) {
+		const struct imap_search_key *c = &search->root.children[k];
+		if ((c->type == IMAP_SK_UID || c->type == IMAP_SK_SEQSET) && c->set &&
+		    search_narrow(v, x, c, &x->i, &x->end) < 0) {
+			search_fail(cmd, x, STORE_ERR_TEMP);
+			return -1;
+		}
+	}
+	if (!x->esearch) {
+		buf_puts(&x->line, "* SEARCH");
+		x->line_started = true;
+	}
+	cmd->stage = 1;
+	return 0;
+}
+
+enum imap_cmd_rc imap_cmd_search(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	if (cmd->stage == 0) {
+		if (search_start(cmd) < 0)
+			return IMAP_CMD_DONE;
+	}
+	struct search_ctx *x = cmd->ctx;
+	while (x->i < x->end) {
+		if (imap_output_full(s))
+			return IMAP_CMD_AGAIN;
+		int rc = search_window(s, x);
+		if (rc != STORE_OK)
+			return search_fail(cmd, x, rc);
+	}
+	if (x->esearch && search_esearch_write(cmd, x) < 0)
+		return search_fail(cmd, x, STORE_ERR_TEMP);
+	search_line_finish(s, x, true);
+	if ((x->ret & IMAP_SEARCH_RET_SAVE) && search_save(s, x, false) < 0)
+		return search_fail(cmd, x, STORE_ERR_TEMP);
+	imap_cmd_ok(cmd, "%sSEARCH completed", cmd->uid ? "UID " : "");
+	return IMAP_CMD_DONE;
+}

@@ -1,0 +1,405 @@
+/* imap/imap_cmd_select.c: SELECT and EXAMINE (RFC 3501 6.3.1/6.3.2, RFC
+ * 9051 6.3.2/6.3.3, CONDSTORE RFC 7162 3.1.8), CLOSE (RFC 3501 6.4.2),
+ * UNSELECT (RFC 3691), CHECK (RFC 3501 6.4.1), EXPUNGE (RFC 3501 6.4.3)
+ * and UID EXPUNGE (RFC 4315 2.1): entering and leaving the selected state.
+ *
+ * SELECT costs the same for 10 or 1,000,000 messages apart from loading
+ * the UID list (keys only): counters come from the mailbox record.  The
+ * only per-message work is rev1's OK [UNSEEN n], which is found by reading
+ * at most 2 * SELECT_UNSEEN_SCAN message records and omitted otherwise
+ * (RFC 9051 dropped UNSEEN; RFC 3501 7.1 says a client without it makes no
+ * assumption about the first unseen message). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+/* Message records SELECT reads at most, twice, to find UNSEEN. */
+#define SELECT_UNSEEN_SCAN 1000
+
+struct unseen_scan {
+	uint32_t first;       /* first unseen UID found, 0 if none */
+	uint32_t seen;        /* \Seen messages met */
+	size_t visited;
+};
+
+static int unseen_cb(void *arg, const struct store_msg *m)
+{
+	struct unseen_scan *u = arg;
+	u->visited++;
+	if (!(m->flags & STORE_F_SEEN)) {
+		if (!u->first)
+			u->first = m->uid;
+		return 0;
+	}
+	u->seen++;
+	return 0;
+}
+
+static int unseen_first_cb(void *arg, const struct store_msg *m)
+{
+	struct unseen_scan *u = arg;
+	u->visited++;
+	if (!(m->flags & STORE_F_SEEN)) {
+		u->first = m->uid;
+		return 1;    /* stop */
+	}
+	return 0;
+}
+
+/* The sequence number of the first unseen message, 0 when unknown or none.
+ * Usually the unseen messages are the newest: when the last `unseen` are
+ * all unseen, the first of them is the answer.  Otherwise look at the
+ * first SELECT_UNSEEN_SCAN messages. */
+static uint32_t select_first_unseen(struct imap_session *s, const struct store_mailbox *mbox)
+{
+	const struct imap_view *v = s->view;
+	if (mbox->unseen == 0 || v->count == 0)
+		return 0;
+	if (mbox->unseen <= SELECT_UNSEEN_SCAN && mbox->unseen <= v->count) {
+		size_t from = v->count - mbox->unseen;
+		struct unseen_scan u = { 0 };
+		if (store_msg_list_range(s->store, v->mailbox_id, v->uids[from], v->uids[v->count - 1],
+					 unseen_cb, &u) == STORE_OK &&
+		    u.seen == 0 && u.first && u.visited == mbox->unseen)
+			return (uint32_t)from + 1;
+	}
+	size_t last = v->count < SELECT_UNSEEN_SCAN ? v->count : SELECT_UNSEEN_SCAN;
+	struct unseen_scan u = { 0 };
+	int rc = store_msg_list_range(s->store, v->mailbox_id, v->uids[0], v->uids[last - 1],
+				      unseen_first_cb, &u);
+	if ((rc == STORE_OK || rc == 1) && u.first)
+		return imap_view_seq(v, u.first);
+	return 0;
+}
+
+static size_t lower_bound(const struct imap_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Messages in the view's \Recent range [recent_lo, recent_hi). */
+static size_t select_recent_count(const struct imap_view *v)
+{
+	if (v->recent_lo >= v->recent_hi)
+		return 0;
+	return lower_bound(v, v->recent_hi) - lower_bound(v, v->recent_lo);
+}
+
+static void select_list_write(struct imap_session *s, const struct store_mailbox *mbox)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} su[] = {
+		{ STORE_SU_SENT, "\\Sent" },       { STORE_SU_DRAFTS, "\\Drafts" },
+		{ STORE_SU_TRASH, "\\Trash" },     { STORE_SU_JUNK, "\\Junk" },
+		{ STORE_SU_ARCHIVE, "\\Archive" }, { STORE_SU_ALL, "\\All" },
+		{ STORE_SU_FLAGGED, "\\Flagged" },
+	};
+	struct buf b;
+	buf_init(&b, 0);
+	int rc = buf_puts(&b, "* LIST (");
+	bool first = true;
+	for (size_t i = 0; i < sizeof(su) / sizeof(su[0]); i++) {
+		if (!(mbox->special_use & su[i].bit))
+			continue;
+		rc |= first ? 0 : buf_putc(&b, ' ');
+		rc |= buf_puts(&b, su[i].name);
+		first = false;
+	}
+	rc |= buf_printf(&b, ") \"%c\" ", IMAP_HIER_SEP);
+	rc |= imap_mailbox_write(s, &b, mbox->name);
+	rc |= buf_puts(&b, "\r\n");
+	if (rc == 0)
+		imap_write_buf(s, &b);
+	buf_free(&b);
+}
+
+static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
+{
+	struct imap_session *s = cmd->s;
+	const char *err = NULL;
+	struct imap_select *sel = NULL;
+	if (imap_select_parse(cmd->pc->args, cmd->pc->nargs, &sel, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid arguments");
+		return IMAP_CMD_DONE;
+	}
+	if (sel->qresync && !s->qresync) {
+		/* RFC 7162 3.2.5: QRESYNC must be ENABLEd first. */
+		imap_select_free(&sel);
+		imap_cmd_bad(cmd, "[CLIENTBUG] QRESYNC is not enabled");
+		return IMAP_CMD_DONE;
+	}
+	struct buf name;
+	buf_init(&name, 0);
+	if (imap_mailbox_arg(cmd, &cmd->pc->args[0], &name) < 0) {
+		imap_select_free(&sel);
+		buf_free(&name);
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 9051 6.3.2: SELECT first deselects; a failed SELECT leaves no
+	 * mailbox selected.  Deleted messages are not expunged. */
+	if (s->view) {
+		imap_view_close(s, &s->view);
+		s->state = IMAP_S_AUTH;
+		imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
+	}
+	struct imap_view *v = NULL;
+	struct store_mailbox mbox;
+	int rc = imap_view_open(s, name.data ? name.data : "", readonly, &v, &mbox);
+	buf_free(&name);
+	if (rc != STORE_OK) {
+		imap_select_free(&sel);
+		if (rc == STORE_ERR_NOTFOUND)
+			imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not exist");
+		else
+			imap_cmd_store_error(cmd, rc, readonly ? "EXAMINE" : "SELECT");
+		return IMAP_CMD_DONE;
+	}
+	s->view = v;
+	s->state = IMAP_S_SELECTED;
+	/* RFC 7162 3.1.8: SELECT/EXAMINE (CONDSTORE) is an enabling command. */
+	if (sel->condstore)
+		s->condstore = true;
+	imap_select_free(&sel);
+
+	imap_view_flags_announce(s);
+	imap_untagged(s, "%zu EXISTS", v->count);
+	if (!s->rev2) {
+		imap_untagged(s, "%zu RECENT", select_recent_count(v));
+		uint32_t unseen = select_first_unseen(s, &mbox);
+		if (unseen)
+			imap_untagged(s, "OK [UNSEEN %u] First unseen", (unsigned)unseen);
+	} else {
+		/* RFC 9051 6.3.2: LIST is a required response for rev2. */
+		select_list_write(s, &mbox);
+	}
+	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", (unsigned)v->uidvalidity);
+	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", (unsigned)v->uidnext);
+	/* RFC 7162 3.1.2.1: the store keeps MODSEQs for every mailbox, so
+	 * HIGHESTMODSEQ always (a mod-sequence-value is at least 1). */
+	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+		      (unsigned long long)(v->modseq ? v->modseq : 1));
+	if (readonly)
+		imap_cmd_ok(cmd, "[READ-ONLY] EXAMINE completed");
+	else
+		imap_cmd_ok(cmd, "[READ-WRITE] SELECT completed");
+	return IMAP_CMD_DONE;
+}
+
+enum imap_cmd_rc imap_cmd_select(struct imap_cmd *cmd)
+{
+	return select_common(cmd, false);
+}
+
+enum imap_cmd_rc imap_cmd_examine(struct imap_cmd *cmd)
+{
+	return select_common(cmd, true);
+}
+
+/* ---- expunging ---- */
+
+struct deleted_scan {
+	const struct imap_view *v;
+	const struct imap_seqset *set;   /* UID EXPUNGE's set, or NULL */
+	uint32_t star;
+	uint32_t want;                   /* \Deleted messages in the mailbox */
+	uint32_t met;
+	uint32_t *uids;
+	size_t n, cap;
+	bool nomem;
+};
+
+static bool uid_in_set(const struct deleted_scan *d, uint32_t uid)
+{
+	if (!d->set)
+		return true;
+	if (d->set->saved) {
+		/* RFC 5182: "$" is the saved UIDs, ascending. */
+		size_t lo = 0, hi = d->v->nsaved;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (d->v->saved[mid] < uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo < d->v->nsaved && d->v->saved[lo] == uid;
+	}
+	return imap_seqset_contains(d->set, uid, d->star);
+}
+
+static int deleted_cb(void *arg, const struct store_msg *m)
+{
+	struct deleted_scan *d = arg;
+	if (!(m->flags & STORE_F_DELETED))
+		return 0;
+	d->met++;
+	if (uid_in_set(d, m->uid)) {
+		if (d->n == d->cap) {
+			size_t nc = d->cap ? d->cap * 2 : 256;
+			uint32_t *p = nc < SIZE_MAX / sizeof(*p) ? realloc(d->uids, nc * sizeof(*p)) : NULL;
+			if (!p) {
+				d->nomem = true;
+				return 1;
+			}
+			d->uids = p;
+			d->cap = nc;
+		}
+		d->uids[d->n++] = m->uid;
+	}
+	/* The counter says how many there are: stop at the last one. */
+	return d->met >= d->want ? 1 : 0;
+}
+
+/* Expunge the \Deleted messages (of `set` when given).  *removed_r gets
+ * how many went.  The store keeps a count of \Deleted messages, so a
+ * mailbox with none costs nothing. */
+static int expunge_deleted(struct imap_session *s, const struct imap_seqset *set, size_t *removed_r)
+{
+	struct imap_view *v = s->view;
+	*removed_r = 0;
+	struct store_mailbox mbox;
+	int rc = store_mailbox_get_by_id(s->store, v->mailbox_id, &mbox);
+	if (rc != STORE_OK)
+		return rc;
+	if (mbox.deleted == 0)
+		return STORE_OK;
+	struct deleted_scan d = {
+		.v = v, .set = set, .want = mbox.deleted,
+		.star = v->count ? v->uids[v->count - 1] : 0,
+	};
+	rc = store_msg_list(s->store, v->mailbox_id, deleted_cb, &d);
+	if (rc == 1)
+		rc = STORE_OK;
+	if (d.nomem)
+		rc = STORE_ERR_TEMP;
+	if (rc == STORE_OK && d.n)
+		rc = store_expunge(s->store, v->mailbox_id, d.uids, d.n, removed_r);
+	free(d.uids);
+	return rc;
+}
+
+enum cmd_stage { STAGE_START, STAGE_DURABLE };
+
+enum imap_cmd_rc imap_cmd_expunge(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	if (cmd->stage == STAGE_DURABLE) {
+		if (!cmd->durable_ok)
+			imap_cmd_no(cmd, "[UNAVAILABLE] Expunge not confirmed on disk");
+		else
+			imap_cmd_ok(cmd, "EXPUNGE completed");
+		return IMAP_CMD_DONE;
+	}
+	struct imap_seqset *set = NULL;
+	const char *err = NULL;
+	if (cmd->uid) {
+		/* RFC 4315 2.1: UID EXPUNGE sequence-set. */
+		if (cmd->pc->nargs != 1 ||
+		    imap_arg_seqset(&cmd->pc->args[0], IMAP_SEQ_ALLOW_SAVED, &set, &err) < 0) {
+			imap_cmd_bad(cmd, "%s", err ? err : "UID EXPUNGE needs a UID set");
+			return IMAP_CMD_DONE;
+		}
+	} else if (cmd->pc->nargs != 0) {
+		imap_cmd_bad(cmd, "EXPUNGE takes no arguments");
+		return IMAP_CMD_DONE;
+	}
+	if (s->view->readonly) {
+		imap_seqset_free(&set);
+		imap_cmd_no(cmd, "[READ-ONLY] Mailbox is read-only");
+		return IMAP_CMD_DONE;
+	}
+	size_t removed = 0;
+	int rc = expunge_deleted(s, set, &removed);
+	imap_seqset_free(&set);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "EXPUNGE");
+		return IMAP_CMD_DONE;
+	}
+	/* The untagged EXPUNGEs come from the view's sync in imap_cmd_ok. */
+	if (removed == 0) {
+		imap_cmd_ok(cmd, "EXPUNGE completed");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = STAGE_DURABLE;
+	return imap_cmd_wait_durable(cmd);
+}
+
+/* ---- leaving the selected state ---- */
+
+static void view_leave(struct imap_session *s)
+{
+	imap_view_close(s, &s->view);
+	s->state = IMAP_S_AUTH;
+}
+
+enum imap_cmd_rc imap_cmd_close(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	if (cmd->stage == STAGE_DURABLE) {
+		if (!cmd->durable_ok)
+			imap_cmd_no(cmd, "[UNAVAILABLE] Expunge not confirmed on disk");
+		else
+			imap_cmd_ok(cmd, "CLOSE completed");
+		return IMAP_CMD_DONE;
+	}
+	if (cmd->pc->nargs != 0) {
+		imap_cmd_bad(cmd, "CLOSE takes no arguments");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 3501 6.4.2: \Deleted messages go silently, without untagged
+	 * EXPUNGE, and only when the mailbox was selected read-write.  The
+	 * state changes even if the expunge fails (RFC 9051 6.4.1). */
+	size_t removed = 0;
+	int rc = STORE_OK;
+	if (!s->view->readonly)
+		rc = expunge_deleted(s, NULL, &removed);
+	view_leave(s);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "CLOSE");
+		return IMAP_CMD_DONE;
+	}
+	if (removed == 0) {
+		imap_cmd_ok(cmd, "CLOSE completed");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = STAGE_DURABLE;
+	return imap_cmd_wait_durable(cmd);
+}
+
+enum imap_cmd_rc imap_cmd_unselect(struct imap_cmd *cmd)
+{
+	if (cmd->pc->nargs != 0) {
+		imap_cmd_bad(cmd, "UNSELECT takes no arguments");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 3691 2: like CLOSE, without the expunge. */
+	view_leave(cmd->s);
+	imap_cmd_ok(cmd, "UNSELECT completed");
+	return IMAP_CMD_DONE;
+}
+
+enum imap_cmd_rc imap_cmd_check(struct imap_cmd *cmd)
+{
+	if (cmd->pc->nargs != 0) {
+		imap_cmd_bad(cmd, "CHECK takes no arguments");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 3501 6.4.1: every change is committed as it is made, so a
+	 * checkpoint has nothing to do; the updates come with the OK. */
+	imap_cmd_ok(cmd, "CHECK completed");
+	return IMAP_CMD_DONE;
+}

@@ -1,0 +1,228 @@
+/* imap/imap_cmd_store.c: STORE and UID STORE (RFC 3501 6.4.6, RFC 9051
+ * 6.4.6) with CONDSTORE's UNCHANGEDSINCE (RFC 7162 3.1.3).
+ *
+ * Order (imap.md "Own STORE"): the updates this session owes are sent
+ * first (imap_view_sync, no expunges), then the flags are changed in the
+ * store, the view absorbs that change (so the next sync does not report it
+ * again), the untagged FETCH responses are written as output drains, and
+ * the tagged OK waits until the change is on disk.
+ *
+ * \Recent cannot be stored: the flag parser refuses it (RFC 3501 2.3.2,
+ * RFC 9051 2.3.2 makes it unsettable; a client sending it gets BAD). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+enum store_stage {
+	STORE_STAGE_START,
+	STORE_STAGE_OUTPUT,   /* writing the FETCH responses */
+	STORE_STAGE_DURABLE,  /* waiting for the log flush */
+};
+
+struct store_ctx {
+	struct imap_store *st;
+	uint32_t *uids;
+	size_t n, i;
+	struct store_flag_result *res;
+	struct buf modified;         /* RFC 7162 3.1.3 MODIFIED set */
+	uint32_t run_lo, run_hi;     /* the run being collected into `modified` */
+	struct buf line;
+};
+
+static void store_ctx_free(void *p)
+{
+	struct store_ctx *x = p;
+	if (!x)
+		return;
+	imap_store_free(&x->st);
+	free(x->uids);
+	free(x->res);
+	buf_free(&x->modified);
+	buf_free(&x->line);
+	free(x);
+}
+
+static void modified_flush(struct store_ctx *x)
+{
+	if (x->run_lo == 0)
+		return;
+	if (x->modified.len)
+		buf_putc(&x->modified, ',');
+	if (x->run_lo == x->run_hi)
+		buf_printf(&x->modified, "%u", (unsigned)x->run_lo);
+	else
+		buf_printf(&x->modified, "%u:%u", (unsigned)x->run_lo, (unsigned)x->run_hi);
+	x->run_lo = x->run_hi = 0;
+}
+
+/* Numbers arrive ascending (UIDs ascend, and so do their sequence numbers):
+ * contiguous runs become ranges. */
+static void modified_add(struct store_ctx *x, uint32_t n)
+{
+	if (x->run_lo != 0 && n == x->run_hi + 1) {
+		x->run_hi = n;
+		return;
+	}
+	modified_flush(x);
+	x->run_lo = x->run_hi = n;
+}
+
+static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	const char *err = NULL;
+	struct store_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return IMAP_CMD_DONE;
+	}
+	cmd->ctx = x;
+	cmd->ctx_free = store_ctx_free;
+	buf_init(&x->modified, 0);
+	buf_init(&x->line, 0);
+	if (imap_store_parse(cmd->pc->args, cmd->pc->nargs, &x->st, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid STORE arguments");
+		return IMAP_CMD_DONE;
+	}
+	if (imap_view_resolve(s->view, x->st->set, cmd->uid, &x->uids, &x->n, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid message set");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 3501 6.3.2: EXAMINE is read-only; RFC 5530 3 READ-ONLY. */
+	if (s->view->readonly) {
+		imap_cmd_no(cmd, "[READ-ONLY] Mailbox is read-only");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 7162 3.1: UNCHANGEDSINCE is a CONDSTORE-enabling command. */
+	if (x->st->unchangedsince)
+		s->condstore = true;
+
+	struct store_flag_change ch = { 0 };
+	switch (x->st->op) {
+	case IMAP_STORE_SET:
+		ch.op = STORE_FLAGS_SET;
+		break;
+	case IMAP_STORE_ADD:
+		ch.op = STORE_FLAGS_ADD;
+		break;
+	case IMAP_STORE_REMOVE:
+		ch.op = STORE_FLAGS_REMOVE;
+		break;
+	}
+	ch.flags = imap_view_store_flags(x->st->flags.sys) & ~(uint32_t)STORE_F_RECENT;
+	ch.unchangedsince = x->st->unchangedsince;
+	ch.unchangedsince_modseq = x->st->unchangedsince_modseq;
+	if (x->st->flags.nkeywords > 0) {
+		int rc = imap_view_keywords_intern(s, &x->st->flags, &ch.keywords);
+		if (rc != STORE_OK) {
+			if (rc == STORE_ERR_NOQUOTA)
+				imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
+			else
+				imap_cmd_store_error(cmd, rc, "STORE");
+			return IMAP_CMD_DONE;
+		}
+	}
+	/* Updates owed before ours, so that ours are the latest word. */
+	if (imap_view_sync(s, false) < 0) {
+		imap_cmd_no(cmd, "[NONEXISTENT] Mailbox no longer exists");
+		return IMAP_CMD_DONE;
+	}
+	if (x->n > 0) {
+		x->res = calloc(x->n, sizeof(*x->res));
+		if (!x->res) {
+			imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+			return IMAP_CMD_DONE;
+		}
+		int rc = store_msgs_flags(s->store, s->view->mailbox_id, x->uids, x->n, &ch, x->res);
+		if (rc != STORE_OK) {
+			/* Part of a large STORE may be done (it is applied in
+			 * batches): absorb what was, report the error. */
+			imap_view_absorb(s);
+			imap_cmd_store_error(cmd, rc, "STORE");
+			return IMAP_CMD_DONE;
+		}
+		imap_view_absorb(s);
+	}
+	cmd->stage = STORE_STAGE_OUTPUT;
+	return IMAP_CMD_AGAIN;
+}
+
+/* One "* n FETCH (...)" for res (or nothing).  -1 when out of memory. */
+static int store_write_one(struct imap_cmd *cmd, struct store_ctx *x, size_t k)
+{
+	struct imap_session *s = cmd->s;
+	const struct store_flag_result *r = &x->res[k];
+	uint32_t seq = imap_view_seq(s->view, x->uids[k]);
+	if (r->status == STORE_FLAG_MODIFIED) {
+		/* RFC 7162 3.1.3: UIDs for UID STORE, numbers for STORE. */
+		if (cmd->uid || seq != 0)
+			modified_add(x, cmd->uid ? x->uids[k] : seq);
+		return 0;
+	}
+	if (r->status == STORE_FLAG_GONE || seq == 0)
+		return 0;   /* expunged meanwhile: its EXPUNGE will tell */
+	bool silent = x->st->silent;
+	/* RFC 7162 3.1.3: a conditional STORE reports the new MODSEQ even when
+	 * .SILENT; so does any STORE once CONDSTORE is on (3.1.4.2), but only
+	 * for messages that changed. */
+	if (silent && !(s->condstore && r->status == STORE_FLAG_CHANGED))
+		return 0;
+	struct buf *b = &x->line;
+	buf_reset(b);
+	int rc = buf_printf(b, "* %u FETCH (", (unsigned)seq);
+	if (!silent)
+		rc |= buf_puts(b, "FLAGS ") | imap_view_flags_write(s->view, b, &r->msg) |
+		      ((cmd->uid || s->condstore) ? buf_putc(b, ' ') : 0);
+	if (cmd->uid)
+		rc |= buf_printf(b, "UID %u", (unsigned)r->msg.uid) | (s->condstore ? buf_putc(b, ' ') : 0);
+	if (s->condstore)
+		rc |= buf_printf(b, "MODSEQ (%llu)", (unsigned long long)r->msg.modseq);
+	rc |= buf_puts(b, ")\r\n");
+	if (rc != 0)
+		return -1;
+	imap_write_buf(s, b);
+	return 0;
+}
+
+enum imap_cmd_rc imap_cmd_store(struct imap_cmd *cmd)
+{
+	if (cmd->stage == STORE_STAGE_START) {
+		if (store_start(cmd) == IMAP_CMD_DONE)
+			return IMAP_CMD_DONE;
+	}
+	struct store_ctx *x = cmd->ctx;
+	if (cmd->stage == STORE_STAGE_OUTPUT) {
+		for (; x->i < x->n; x->i++) {
+			if (imap_output_full(cmd->s))
+				return IMAP_CMD_AGAIN;
+			if (store_write_one(cmd, x, x->i) < 0) {
+				imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+				return IMAP_CMD_DONE;
+			}
+		}
+		modified_flush(x);
+		cmd->stage = STORE_STAGE_DURABLE;
+		/* Nothing changed: nothing to wait for either. */
+		bool changed = false;
+		for (size_t k = 0; k < x->n && !changed; k++)
+			changed = x->res[k].status == STORE_FLAG_CHANGED;
+		if (changed)
+			return imap_cmd_wait_durable(cmd);
+		cmd->durable_ok = true;
+	}
+	if (!cmd->durable_ok) {
+		imap_cmd_no(cmd, "[UNAVAILABLE] The flags may not have been saved, try again");
+		return IMAP_CMD_DONE;
+	}
+	const char *what = cmd->uid ? "UID STORE" : "STORE";
+	if (x->modified.len)
+		imap_cmd_ok(cmd, "[MODIFIED %s] Conditional %s failed for some messages",
+			    x->modified.data, what);
+	else
+		imap_cmd_ok(cmd, "%s completed", what);
+	return IMAP_CMD_DONE;
+}

@@ -1,0 +1,581 @@
+/* imap/imap_search_eval.c: evaluation of a SEARCH key tree against one
+ * message (RFC 3501 6.4.4, RFC 9051 6.4.4, RFC 7162 3.1.5 MODSEQ), and the
+ * RFC 5322 date parser SENT* needs.  Pure: no store, no session (see
+ * imap_search.h for the two passes).
+ *
+ * Text keys (RFC 3501 6.4.4 "case-insensitive substring"): header values
+ * are unfolded and RFC 2047-decoded to UTF-8 (mime_header_decode); BODY
+ * looks at every leaf part of type text, transfer-decoded and converted to UTF-8
+ * (mime_part_decode), and at the headers of attached messages, which are
+ * body text of the outer message; TEXT is the header plus BODY.  Parts are
+ * kept apart by a NUL, which no search string can contain, so a match never
+ * spans two parts.
+ *
+ * Dates: BEFORE/ON/SINCE compare the internal date's day in UTC (the store
+ * keeps the internal date as a UTC instant, not its zone; RFC 3501 leaves
+ * the zone to the server).  SENT* compare the day written in the Date:
+ * field, i.e. in the sender's own zone, as RFC 3501 6.4.4 says
+ * ("disregarding time and timezone"); a message without a Date: field
+ * that parses matches no SENT* key. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "imap/imap_search.h"
+
+static const char *const months[12] = {
+	"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+};
+
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int month_days(int y, int m)
+{
+	static const int d[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	return m == 2 && leap(y) ? 29 : d[m - 1];
+}
+
+/* ---- RFC 5322 3.3 / 4.3 date-time ---- */
+
+struct dscan {
+	const char *s;
+	size_t len, i;
+};
+
+static bool d_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool d_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* CFWS: white space and (nested) comments. */
+static void d_cfws(struct dscan *d)
+{
+	while (d->i < d->len) {
+		char c = d->s[d->i];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			d->i++;
+		} else if (c == '(') {
+			int depth = 0;
+			while (d->i < d->len) {
+				c = d->s[d->i++];
+				if (c == '\\' && d->i < d->len)
+					d->i++;
+				else if (c == '(')
+					depth++;
+				else if (c == ')' && --depth == 0)
+					break;
+			}
+		} else {
+			break;
+		}
+	}
+}
+
+/* Up to max digits; -1 when there are none. */
+static long d_number(struct dscan *d, size_t max, size_t *ndigits_r)
+{
+	long v = 0;
+	size_t n = 0;
+	while (d->i < d->len && d_digit(d->s[d->i]) && n < max) {
+		v = v * 10 + (d->s[d->i++] - '0');
+		n++;
+	}
+	*ndigits_r = n;
+	return n ? v : -1;
+}
+
+int imap_search_date_parse(const char *s, size_t len, struct imap_date *d_r)
+{
+	struct dscan d = { s, len, 0 };
+	size_t nd;
+	d_cfws(&d);
+	/* [ day-of-week "," ] */
+	if (d.i < d.len && d_alpha(d.s[d.i])) {
+		while (d.i < d.len && d_alpha(d.s[d.i]))
+			d.i++;
+		d_cfws(&d);
+		if (d.i < d.len && d.s[d.i] == ',')
+			d.i++;
+		d_cfws(&d);
+	}
+	long day = d_number(&d, 2, &nd);
+	if (day < 1)
+		return -1;
+	d_cfws(&d);
+	/* month: the three-letter name (a longer English name is tolerated). */
+	size_t m0 = d.i;
+	while (d.i < d.len && d_alpha(d.s[d.i]))
+		d.i++;
+	if (d.i - m0 < 3)
+		return -1;
+	int month = 0;
+	for (int k = 0; k < 12; k++)
+		if (strncasecmp(d.s + m0, months[k], 3) == 0)
+			month = k + 1;
+	if (month == 0)
+		return -1;
+	d_cfws(&d);
+	long year = d_number(&d, 4, &nd);
+	if (year < 0 || (d.i < d.len && d_digit(d.s[d.i])))
+		return -1;
+	/* RFC 5322 4.3: two digits are 19xx from 50, 20xx below; three
+	 * digits add 1900. */
+	if (nd == 2)
+		year += year < 50 ? 2000 : 1900;
+	else if (nd == 3)
+		year += 1900;
+	if (year < 1 || year > 9999 || day > month_days((int)year, month))
+		return -1;
+	/* The time and the zone follow; the date in the sender's zone is what
+	 * is written, so they do not change it, but check the time's shape so
+	 * that a field that merely starts like a date is not taken. */
+	d_cfws(&d);
+	if (d.i < d.len) {
+		long hh = d_number(&d, 2, &nd);
+		if (hh < 0 || hh > 23 || d.i >= d.len || d.s[d.i] != ':')
+			return -1;
+		d.i++;
+		long mm = d_number(&d, 2, &nd);
+		if (mm < 0 || mm > 59)
+			return -1;
+	}
+	d_r->year = (int)year;
+	d_r->month = month;
+	d_r->day = (int)day;
+	return 0;
+}
+
+static long date_ord(const struct imap_date *d)
+{
+	return (long)d->year * 10000 + d->month * 100 + d->day;
+}
+
+/* ---- text ---- */
+
+static bool name_is(const struct mime_header_field *f, const char *name, size_t len)
+{
+	return f->name_len == len && strncasecmp(f->name, name, len) == 0;
+}
+
+/* RFC 3501 6.4.4 HEADER: some field `name` whose decoded value contains
+ * `needle`; an empty needle matches any message with the field.  -1 on
+ * memory. */
+static int header_match(struct imap_search_msg *msg, const char *name, size_t name_len,
+			const char *needle, size_t needle_len)
+{
+	size_t pos = 0;
+	struct mime_header_field f;
+	while (mime_header_next(msg->data, msg->header_len, &pos, &f) == 1) {
+		if (f.name_len == 0 || !name_is(&f, name, name_len))
+			continue;
+		if (needle_len == 0)
+			return 1;
+		buf_reset(&msg->scratch);
+		if (mime_header_decode(f.value, f.value_len, &msg->scratch) < 0)
+			return -1;
+		if (msg->scratch.len && mime_search_ci(msg->scratch.data, msg->scratch.len, needle,
+						       needle_len))
+			return 1;
+	}
+	return 0;
+}
+
+/* Any field of the header (TEXT): the raw block (names, and values that
+ * need no decoding), then each value decoded. */
+static int header_any_match(struct imap_search_msg *msg, const char *hdr, size_t hdr_len,
+			    const char *needle, size_t needle_len)
+{
+	if (mime_search_ci(hdr, hdr_len, needle, needle_len))
+		return 1;
+	size_t pos = 0;
+	struct mime_header_field f;
+	while (mime_header_next(hdr, hdr_len, &pos, &f) == 1) {
+		if (f.name_len == 0)
+			continue;
+		buf_reset(&msg->scratch);
+		if (mime_header_decode(f.value, f.value_len, &msg->scratch) < 0)
+			return -1;
+		if (msg->scratch.len && mime_search_ci(msg->scratch.data, msg->scratch.len, needle,
+						       needle_len))
+			return 1;
+	}
+	return 0;
+}
+
+/* The decoded text of the body, built once per message. */
+static int body_text_build(struct imap_search_msg *msg)
+{
+	if (msg->body_text_done)
+		return 0;
+	const struct mime_part *root = msg->mime->root;
+	for (const struct mime_part *p = mime_part_next(root, NULL); p; p = mime_part_next(root, p)) {
+		if (p != root && p->envelope && p->parent &&
+		    (p->parent->flags & MIME_PART_MESSAGE)) {
+			/* An attached message's header is text of the body. */
+			if (p->header_off > msg->len || p->header_len > msg->len - p->header_off)
+				continue;
+			if (mime_header_decode(msg->data + p->header_off, p->header_len,
+					       &msg->body_text) < 0 ||
+			    buf_putc(&msg->body_text, '\0') < 0)
+				return -1;
+		}
+		if (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE))
+			continue;
+		if (!p->type.data || p->type.len != 4 || memcmp(p->type.data, "text", 4) != 0)
+			continue;
+		int rc = mime_part_decode(msg->data, msg->len, p, &msg->body_text);
+		if (rc == MIME_ERR_NOMEM)
+			return -1;
+		if (buf_putc(&msg->body_text, '\0') < 0)
+			return -1;
+	}
+	msg->body_text_done = true;
+	return 0;
+}
+
+static enum imap_search_result from_int(int rc)
+{
+	return rc < 0 ? IMAP_SEARCH_ERROR : rc ? IMAP_SEARCH_YES : IMAP_SEARCH_NO;
+}
+
+static enum imap_search_result eval_header_key(struct imap_search_msg *msg, const char *name,
+					       const struct imap_string *needle)
+{
+	if (!msg->have_content)
+		return IMAP_SEARCH_UNKNOWN;
+	return from_int(header_match(msg, name, strlen(name), needle->s, needle->len));
+}
+
+static enum imap_search_result eval_body(struct imap_search_msg *msg, const struct imap_string *needle,
+					 bool text)
+{
+	/* Every message contains the empty string. */
+	if (needle->len == 0)
+		return IMAP_SEARCH_YES;
+	if (!msg->have_content || !msg->mime)
+		return IMAP_SEARCH_UNKNOWN;
+	if (text) {
+		int rc = header_any_match(msg, msg->data, msg->header_len, needle->s, needle->len);
+		if (rc != 0)
+			return from_int(rc);
+	}
+	if (body_text_build(msg) < 0)
+		return IMAP_SEARCH_ERROR;
+	return msg->body_text.len &&
+	       mime_search_ci(msg->body_text.data, msg->body_text.len, needle->s, needle->len)
+	       ? IMAP_SEARCH_YES : IMAP_SEARCH_NO;
+}
+
+static enum imap_search_result eval_sent(struct imap_search_msg *msg, const struct imap_search_key *k)
+{
+	if (!msg->have_content)
+		return IMAP_SEARCH_UNKNOWN;
+	if (!msg->date_done) {
+		buf_reset(&msg->scratch);
+		int rc = mime_header_get(msg->data, msg->header_len, "Date", &msg->scratch);
+		if (rc < 0)
+			return IMAP_SEARCH_ERROR;
+		msg->date_ok = rc == 1 &&
+			       imap_search_date_parse(msg->scratch.data, msg->scratch.len, &msg->sent) == 0;
+		msg->date_done = true;
+	}
+	if (!msg->date_ok)
+		return IMAP_SEARCH_NO;
+	long a = date_ord(&msg->sent), b = date_ord(&k->date);
+	switch (k->type) {
+	case IMAP_SK_SENTBEFORE:
+		return a < b ? IMAP_SEARCH_YES : IMAP_SEARCH_NO;
+	case IMAP_SK_SENTON:
+		return a == b ? IMAP_SEARCH_YES : IMAP_SEARCH_NO;
+	default:
+		return a >= b ? IMAP_SEARCH_YES : IMAP_SEARCH_NO;
+	}
+}
+
+/* ---- record keys ---- */
+
+static enum imap_search_result yes(bool b)
+{
+	return b ? IMAP_SEARCH_YES : IMAP_SEARCH_NO;
+}
+
+static bool saved_has(const struct imap_search_env *env, uint32_t uid)
+{
+	size_t lo = 0, hi = env->nsaved;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (env->saved[mid] == uid)
+			return true;
+		if (env->saved[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool is_recent(const struct imap_search_env *env, uint32_t uid)
+{
+	return uid >= env->recent_lo && uid < env->recent_hi;
+}
+
+/* KEYWORD: by name in the mailbox's table; a name not in it is set on no
+ * message.  System flags given as keywords ("KEYWORD \Seen") are taken as
+ * the flag, as clients that build keyword searches generically send them. */
+static bool has_keyword(const struct imap_search_env *env, const struct store_msg *m,
+			const struct imap_string *kw)
+{
+	static const struct {
+		const char *name;
+		uint32_t flag;
+	} sys[] = {
+		{ "\\Seen", STORE_F_SEEN }, { "\\Answered", STORE_F_ANSWERED },
+		{ "\\Flagged", STORE_F_FLAGGED }, { "\\Deleted", STORE_F_DELETED },
+		{ "\\Draft", STORE_F_DRAFT },
+	};
+	if (!kw->s)
+		return false;
+	if (kw->len && kw->s[0] == '\\') {
+		for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+			if (strcasecmp(kw->s, sys[i].name) == 0)
+				return (m->flags & sys[i].flag) != 0;
+		return false;
+	}
+	if (!env->keywords)
+		return false;
+	for (size_t i = 0; i < env->keywords->count && i < STORE_KEYWORDS_MAX; i++)
+		if (strcasecmp(env->keywords->name[i], kw->s) == 0)
+			return (m->keywords >> i) & 1u;
+	return false;
+}
+
+/* Internal date against a day, in UTC. */
+static enum imap_search_result eval_internal(const struct imap_search_msg *msg,
+					     const struct imap_search_key *k)
+{
+	int64_t day = (int64_t)imap_date_to_time(&k->date);
+	int64_t t = msg->rec.internaldate;
+	switch (k->type) {
+	case IMAP_SK_BEFORE:
+		return yes(t < day);
+	case IMAP_SK_ON:
+		return yes(t >= day && t < day + 86400);
+	default:
+		return yes(t >= day);
+	}
+}
+
+static enum imap_search_result eval_and(const struct imap_search_env *env,
+					const struct imap_search_key *k, struct imap_search_msg *msg)
+{
+	enum imap_search_result r = IMAP_SEARCH_YES;
+	for (size_t i = 0; i < k->count; i++) {
+		enum imap_search_result c = imap_search_eval(env, &k->children[i], msg);
+		if (c == IMAP_SEARCH_NO || c == IMAP_SEARCH_ERROR)
+			return c;
+		if (c == IMAP_SEARCH_UNKNOWN)
+			r = IMAP_SEARCH_UNKNOWN;
+	}
+	return r;
+}
+
+enum imap_search_result imap_search_eval(const struct imap_search_env *env,
+					 const struct imap_search_key *k,
+					 struct imap_search_msg *msg)
+{
+	const struct store_msg *m = &msg->rec;
+	switch (k->type) {
+	case IMAP_SK_AND:
+		return eval_and(env, k, msg);
+	case IMAP_SK_OR: {
+		enum imap_search_result r = IMAP_SEARCH_NO;
+		for (size_t i = 0; i < k->count; i++) {
+			enum imap_search_result c = imap_search_eval(env, &k->children[i], msg);
+			if (c == IMAP_SEARCH_YES || c == IMAP_SEARCH_ERROR)
+				return c;
+			if (c == IMAP_SEARCH_UNKNOWN)
+				r = IMAP_SEARCH_UNKNOWN;
+		}
+		return r;
+	}
+	case IMAP_SK_NOT: {
+		if (k->count < 1)
+			return IMAP_SEARCH_NO;
+		enum imap_search_result c = imap_search_eval(env, &k->children[0], msg);
+		if (c == IMAP_SEARCH_YES)
+			return IMAP_SEARCH_NO;
+		if (c == IMAP_SEARCH_NO)
+			return IMAP_SEARCH_YES;
+		return c;
+	}
+	case IMAP_SK_ALL:
+		return IMAP_SEARCH_YES;
+	case IMAP_SK_ANSWERED:
+		return yes(m->flags & STORE_F_ANSWERED);
+	case IMAP_SK_DELETED:
+		return yes(m->flags & STORE_F_DELETED);
+	case IMAP_SK_DRAFT:
+		return yes(m->flags & STORE_F_DRAFT);
+	case IMAP_SK_FLAGGED:
+		return yes(m->flags & STORE_F_FLAGGED);
+	case IMAP_SK_SEEN:
+		return yes(m->flags & STORE_F_SEEN);
+	case IMAP_SK_UNANSWERED:
+		return yes(!(m->flags & STORE_F_ANSWERED));
+	case IMAP_SK_UNDELETED:
+		return yes(!(m->flags & STORE_F_DELETED));
+	case IMAP_SK_UNDRAFT:
+		return yes(!(m->flags & STORE_F_DRAFT));
+	case IMAP_SK_UNFLAGGED:
+		return yes(!(m->flags & STORE_F_FLAGGED));
+	case IMAP_SK_UNSEEN:
+		return yes(!(m->flags & STORE_F_SEEN));
+	/* RFC 3501 6.4.4: NEW is "RECENT UNSEEN", OLD is "NOT RECENT". */
+	case IMAP_SK_RECENT:
+		return yes(is_recent(env, m->uid));
+	case IMAP_SK_OLD:
+		return yes(!is_recent(env, m->uid));
+	case IMAP_SK_NEW:
+		return yes(is_recent(env, m->uid) && !(m->flags & STORE_F_SEEN));
+	case IMAP_SK_KEYWORD:
+		return yes(has_keyword(env, m, &k->str));
+	case IMAP_SK_UNKEYWORD:
+		return yes(!has_keyword(env, m, &k->str));
+	case IMAP_SK_LARGER:
+		return yes(m->size > k->num);
+	case IMAP_SK_SMALLER:
+		return yes(m->size < k->num);
+	case IMAP_SK_MODSEQ:
+		/* RFC 7162 3.1.5: mod-sequence equal to or greater. */
+		return yes(m->modseq >= k->num);
+	case IMAP_SK_BEFORE:
+	case IMAP_SK_ON:
+	case IMAP_SK_SINCE:
+		return eval_internal(msg, k);
+	case IMAP_SK_UID:
+		if (!k->set)
+			return IMAP_SEARCH_NO;
+		if (k->set->saved)
+			return yes(saved_has(env, m->uid));
+		return yes(imap_seqset_contains(k->set, m->uid, env->max_uid));
+	case IMAP_SK_SEQSET:
+		if (!k->set)
+			return IMAP_SEARCH_NO;
+		/* RFC 5182 2.1: "$" names the saved messages, whatever the
+		 * kind of set it stands in. */
+		if (k->set->saved)
+			return yes(saved_has(env, m->uid));
+		return yes(msg->seq && imap_seqset_contains(k->set, msg->seq, env->nmsgs));
+	case IMAP_SK_SENTBEFORE:
+	case IMAP_SK_SENTON:
+	case IMAP_SK_SENTSINCE:
+		return eval_sent(msg, k);
+	case IMAP_SK_FROM:
+		return eval_header_key(msg, "From", &k->str);
+	case IMAP_SK_TO:
+		return eval_header_key(msg, "To", &k->str);
+	case IMAP_SK_CC:
+		return eval_header_key(msg, "Cc", &k->str);
+	case IMAP_SK_BCC:
+		return eval_header_key(msg, "Bcc", &k->str);
+	case IMAP_SK_SUBJECT:
+		return eval_header_key(msg, "Subject", &k->str);
+	case IMAP_SK_HEADER:
+		if (!msg->have_content)
+			return IMAP_SEARCH_UNKNOWN;
+		return from_int(header_match(msg, k->str.s ? k->str.s : "", k->str.len, k->str2.s,
+					     k->str2.len));
+	case IMAP_SK_BODY:
+		return eval_body(msg, &k->str, false);
+	case IMAP_SK_TEXT:
+		return eval_body(msg, &k->str, true);
+	}
+	return IMAP_SEARCH_NO;
+}
+
+enum imap_search_need imap_search_need(const struct imap_search_key *k)
+{
+	enum imap_search_need n = IMAP_SEARCH_NEED_RECORD;
+	switch (k->type) {
+	case IMAP_SK_AND:
+	case IMAP_SK_OR:
+	case IMAP_SK_NOT:
+		for (size_t i = 0; i < k->count && n < IMAP_SEARCH_NEED_BODY; i++) {
+			enum imap_search_need c = imap_search_need(&k->children[i]);
+			if (c > n)
+				n = c;
+		}
+		return n;
+	case IMAP_SK_FROM:
+	case IMAP_SK_TO:
+	case IMAP_SK_CC:
+	case IMAP_SK_BCC:
+	case IMAP_SK_SUBJECT:
+	case IMAP_SK_HEADER:
+	case IMAP_SK_SENTBEFORE:
+	case IMAP_SK_SENTON:
+	case IMAP_SK_SENTSINCE:
+		return IMAP_SEARCH_NEED_HEADER;
+	case IMAP_SK_BODY:
+	case IMAP_SK_TEXT:
+		return IMAP_SEARCH_NEED_BODY;
+	default:
+		return IMAP_SEARCH_NEED_RECORD;
+	}
+}
+
+bool imap_search_uses_modseq(const struct imap_search_key *k)
+{
+	if (k->type == IMAP_SK_MODSEQ)
+		return true;
+	for (size_t i = 0; i < k->count; i++)
+		if (imap_search_uses_modseq(&k->children[i]))
+			return true;
+	return false;
+}
+
+void imap_search_msg_reset(struct imap_search_msg *msg)
+{
+	msg->have_content = false;
+	msg->data = NULL;
+	msg->len = msg->header_len = 0;
+	msg->mime = NULL;
+	buf_reset(&msg->scratch);
+	buf_reset(&msg->body_text);
+	msg->body_text_done = false;
+	msg->date_done = msg->date_ok = false;
+}
+
+void imap_search_msg_clear(struct imap_search_msg *msg)
+{
+	buf_free(&msg->scratch);
+	buf_free(&msg->body_text);
+	imap_search_msg_reset(msg);
+}
+
+int imap_search_set_write(struct buf *out, const uint32_t *v, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		if (i > 0)
+			rc |= buf_putc(out, ',');
+		if (j > i)
+			rc |= buf_printf(out, "%u:%u", (unsigned)v[i], (unsigned)v[j]);
+		else
+			rc |= buf_printf(out, "%u", (unsigned)v[i]);
+		i = j + 1;
+	}
+	return rc ? -1 : 0;
+}

@@ -1,0 +1,629 @@
+/* imap/imap_session.c: the IMAP session's life: the greeting, the command
+ * reader (lines and literals through the pure parser), the one command
+ * table and its dispatcher (state, UID prefix and pending updates are
+ * checked here, once), running a command across output drains and
+ * asynchronous waits, the writing and completion helpers every handler
+ * uses, timeouts, shutdown, and the one exit, imap_session_free, which every
+ * way a connection ends goes through (core calls it exactly once). */
+#include "imap/imap_session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/proto.h"
+#include "core/server.h"
+#include "imap/imap_view.h"
+
+/* RFC 9051 7.1.5 / RFC 5530: a client that keeps sending garbage is cut
+ * off rather than answered forever. */
+#define IMAP_MAX_BAD_IN_A_ROW 20
+
+const struct imap_command_def imap_commands[] = {
+	/* RFC 9051 6.1: any state. */
+	{"CAPABILITY", IMAP_S_ANY, 0, imap_cmd_capability},
+	{"NOOP", IMAP_S_ANY, 0, imap_cmd_noop},
+	{"LOGOUT", IMAP_S_ANY, IMAP_CMD_NO_UPDATES, imap_cmd_logout},
+	{"ID", IMAP_S_ANY, 0, imap_cmd_id},                         /* RFC 2971 */
+	/* RFC 9051 6.2: not authenticated. */
+	{"STARTTLS", IMAP_S_NOAUTH, IMAP_CMD_NO_UPDATES, imap_cmd_starttls},
+	{"LOGIN", IMAP_S_NOAUTH, IMAP_CMD_NO_UPDATES, imap_cmd_login},
+	{"AUTHENTICATE", IMAP_S_NOAUTH, IMAP_CMD_NO_UPDATES, imap_cmd_authenticate},
+	/* RFC 9051 6.3: authenticated (and selected). */
+	{"ENABLE", IMAP_S_LOGGED_IN, 0, imap_cmd_enable},           /* RFC 5161 */
+	{"SELECT", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_select},
+	{"EXAMINE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_examine},
+	{"NAMESPACE", IMAP_S_LOGGED_IN, 0, imap_cmd_namespace},     /* RFC 2342 */
+	{"CREATE", IMAP_S_LOGGED_IN, 0, imap_cmd_create},
+	{"DELETE", IMAP_S_LOGGED_IN, 0, imap_cmd_delete},
+	{"RENAME", IMAP_S_LOGGED_IN, 0, imap_cmd_rename},
+	{"SUBSCRIBE", IMAP_S_LOGGED_IN, 0, imap_cmd_subscribe},
+	{"UNSUBSCRIBE", IMAP_S_LOGGED_IN, 0, imap_cmd_unsubscribe},
+	{"LIST", IMAP_S_LOGGED_IN, 0, imap_cmd_list},
+	{"LSUB", IMAP_S_LOGGED_IN, 0, imap_cmd_lsub},
+	{"STATUS", IMAP_S_LOGGED_IN, 0, imap_cmd_status},
+	{"APPEND", IMAP_S_LOGGED_IN, 0, imap_cmd_append},
+	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
+	/* RFC 9051 6.4: selected. */
+	{"CHECK", IMAP_S_SELECTED, 0, imap_cmd_check},
+	{"CLOSE", IMAP_S_SELECTED, IMAP_CMD_NO_UPDATES, imap_cmd_close},
+	{"UNSELECT", IMAP_S_SELECTED, IMAP_CMD_NO_UPDATES, imap_cmd_unselect}, /* RFC 3691 */
+	{"EXPUNGE", IMAP_S_SELECTED, IMAP_CMD_UID_OK, imap_cmd_expunge},  /* UID: RFC 4315 2.1 */
+	{"SEARCH", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_search},
+	{"FETCH", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_fetch},
+	{"STORE", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_store},
+	{"COPY", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_copy},
+	{"MOVE", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_move}, /* RFC 6851 */
+};
+const size_t imap_ncommands = sizeof(imap_commands) / sizeof(imap_commands[0]);
+
+/* ---- writing ---- */
+
+void imap_write(struct imap_session *s, const void *data, size_t len)
+{
+	if (len)
+		conn_write(s->c, data, len);
+}
+
+void imap_printf(struct imap_session *s, const char *fmt, ...)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		imap_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
+void imap_write_buf(struct imap_session *s, const struct buf *b)
+{
+	imap_write(s, b->data, b->len);
+}
+
+void imap_untagged(struct imap_session *s, const char *fmt, ...)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = buf_puts(&b, "* ");
+	rc |= buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	rc |= buf_puts(&b, "\r\n");
+	if (rc == 0)
+		imap_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
+bool imap_output_full(const struct imap_session *s)
+{
+	return conn_output_pending(s->c) >= IMAP_OUTPUT_HIGH;
+}
+
+/* "TAG word text\r\n". */
+static void imap_tagged(struct imap_cmd *cmd, const char *word, const char *fmt, va_list ap)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	int rc = buf_append(&b, cmd->pc->tag, cmd->pc->tag_len);
+	rc |= buf_printf(&b, " %s ", word);
+	rc |= buf_vprintf(&b, fmt, ap);
+	rc |= buf_puts(&b, "\r\n");
+	if (rc == 0)
+		imap_write(cmd->s, b.data, b.len);
+	buf_free(&b);
+}
+
+/* ---- completing a command ---- */
+
+void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
+{
+	struct imap_session *s = cmd->s;
+	if (s->view && !(cmd->def->flags & IMAP_CMD_NO_UPDATES)) {
+		/* RFC 9051 7: the server may send mailbox updates with any
+		 * command's completion; EXPUNGE only where allowed (7.5.1). */
+		if (imap_view_sync(s, cmd->allow_expunge) < 0)
+			return;   /* BYE sent: the mailbox is gone */
+		if (!s->view || s->closing)
+			return;
+	}
+	if (s->closing)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	imap_tagged(cmd, "OK", fmt, ap);
+	va_end(ap);
+}
+
+void imap_cmd_no(struct imap_cmd *cmd, const char *fmt, ...)
+{
+	if (cmd->s->closing)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	imap_tagged(cmd, "NO", fmt, ap);
+	va_end(ap);
+}
+
+void imap_cmd_bad(struct imap_cmd *cmd, const char *fmt, ...)
+{
+	if (cmd->s->closing)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	imap_tagged(cmd, "BAD", fmt, ap);
+	va_end(ap);
+}
+
+void imap_cmd_store_error(struct imap_cmd *cmd, int store_err, const char *what)
+{
+	/* RFC 5530 3: the response code that tells the client what to do. */
+	const char *code;
+	switch (store_err) {
+	case STORE_ERR_NOTFOUND: code = "NONEXISTENT"; break;
+	case STORE_ERR_EXISTS: code = "ALREADYEXISTS"; break;
+	case STORE_ERR_PERM:
+	case STORE_ERR_INVALID: code = "CANNOT"; break;
+	case STORE_ERR_NOQUOTA: code = "LIMIT"; break;
+	case STORE_ERR_INUSE: code = "INUSE"; break;
+	case STORE_ERR_TEMP: code = "UNAVAILABLE"; break;
+	default: code = "SERVERBUG"; break;
+	}
+	if (store_err == STORE_ERR_TEMP || (store_err != STORE_ERR_NOTFOUND &&
+					    store_err != STORE_ERR_EXISTS &&
+					    store_err != STORE_ERR_PERM &&
+					    store_err != STORE_ERR_INVALID &&
+					    store_err != STORE_ERR_NOQUOTA &&
+					    store_err != STORE_ERR_INUSE))
+		conn_log(cmd->s->c, PLOG_ERROR, "store error command=%s what=\"%s\" error=\"%s\"",
+			 cmd->def->name, what, store_strerror(store_err));
+	imap_cmd_no(cmd, "[%s] %s: %s", code, what, store_strerror(store_err));
+}
+
+static void imap_session_run(struct imap_session *s);
+
+static void imap_cmd_durable_cb(struct durable_waiter *w, bool ok)
+{
+	struct imap_cmd *cmd = w->arg;
+	cmd->durable_ok = ok;
+	imap_session_run(cmd->s);
+}
+
+enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd)
+{
+	durable_wait(cmd->s->srv, &cmd->waiter, imap_cmd_durable_cb, cmd);
+	return IMAP_CMD_WAIT;
+}
+
+enum imap_cmd_rc imap_cmd_want_line(struct imap_cmd *cmd)
+{
+	cmd->s->want_line = true;
+	return IMAP_CMD_WAIT;
+}
+
+/* ---- mailbox names ---- */
+
+int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, struct buf *out)
+{
+	struct imap_session *s = cmd->s;
+	buf_reset(out);
+	struct imap_string name;
+	const char *error = NULL;
+	if (!arg || imap_arg_mailbox(arg, &name, &error) < 0) {
+		imap_cmd_bad(cmd, "%s", error ? error : "Mailbox name expected");
+		return -1;
+	}
+	struct buf utf8;
+	buf_init(&utf8, 0);
+	if (imap_mailbox_decode(&utf8, name.s, name.len, s->utf8, &error) < 0) {
+		buf_free(&utf8);
+		imap_cmd_bad(cmd, "%s", error ? error : "Invalid mailbox name");
+		return -1;
+	}
+	size_t len = utf8.len;
+	/* RFC 3501 6.3.3: a trailing delimiter names the same mailbox. */
+	while (len > 1 && utf8.data[len - 1] == IMAP_HIER_SEP)
+		len--;
+	int rc = imap_mailbox_normalize(out, utf8.data ? utf8.data : "", len, IMAP_HIER_SEP);
+	buf_free(&utf8);
+	if (rc < 0) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int imap_mailbox_write(struct imap_session *s, struct buf *out, const char *name)
+{
+	size_t len = strlen(name);
+	if (s->utf8)
+		/* RFC 6855 3: names are UTF-8 on the wire. */
+		return imap_write_astring(out, name, len);
+	struct buf m;
+	buf_init(&m, 0);
+	int rc = imap_mutf7_encode(&m, name, len);
+	if (rc == 0)
+		rc = imap_write_astring(out, m.data ? m.data : "", m.len);
+	buf_free(&m);
+	return rc;
+}
+
+/* ---- capabilities ---- */
+
+void imap_capability_write(struct imap_session *s, struct buf *out)
+{
+	/* RFC 9051 7.2.2: IMAP4rev2 and IMAP4rev1 both, so that either kind of
+	 * client finds its protocol (RFC 9051 appendix E). */
+	buf_puts(out, "IMAP4rev1 IMAP4rev2");
+	if (s->state == IMAP_S_NOAUTH) {
+		/* RFC 9051 6.2.1: STARTTLS only while it can still be used. */
+		if (conn_tls_available(s->c) && !conn_is_tls(s->c))
+			buf_puts(out, " STARTTLS");
+		/* RFC 4959 SASL-IR; RFC 9051 6.2.2 mechanisms as AUTH=. */
+		buf_puts(out, " AUTH=PLAIN SASL-IR");
+	}
+	/* RFC 7888 LITERAL+ (implies LITERAL-), RFC 2971 ID, RFC 5161 ENABLE,
+	 * RFC 2177 IDLE, RFC 2342 NAMESPACE, RFC 3691 UNSELECT, RFC 4315
+	 * UIDPLUS, RFC 6851 MOVE, RFC 3348 CHILDREN, RFC 5258 LIST-EXTENDED,
+	 * RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE, RFC 4731 ESEARCH,
+	 * RFC 5182 SEARCHRES, RFC 7162 CONDSTORE, RFC 3516 BINARY, RFC 3502
+	 * MULTIAPPEND, RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 6855
+	 * UTF8=ACCEPT. */
+	buf_printf(out, " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
+		   "LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE BINARY "
+		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT",
+		   s->cfg->imap_max_message_size);
+}
+
+/* ---- the change feed ---- */
+
+void imap_session_notify(struct imap_session *s)
+{
+	s->updates_pending = true;
+	/* RFC 2177 3: while idling the client hears of changes at once; other
+	 * sessions get them with their next command's completion. */
+	if (s->idling && s->view && !s->closing)
+		imap_view_sync(s, true);
+}
+
+/* ---- running commands ---- */
+
+static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
+{
+	struct imap_cmd *cmd = *cmdp;
+	if (!cmd)
+		return;
+	durable_cancel(s->srv, &cmd->waiter);
+	if (cmd->ctx_free && cmd->ctx)
+		cmd->ctx_free(cmd->ctx);
+	imap_command_free(&cmd->pc);
+	free(cmd);
+	*cmdp = NULL;
+}
+
+/* After a command: timeouts follow the state it left, input resumes, and a
+ * shutdown that waited for it happens now. */
+static void imap_cmd_finish(struct imap_session *s)
+{
+	imap_cmd_free(s, &s->cmd);
+	s->want_line = false;
+	if (s->closing)
+		return;
+	if (s->shutdown_pending) {
+		imap_untagged(s, "BYE Server shutting down");
+		s->closing = true;
+		conn_close(s->c, "shutdown");
+		return;
+	}
+	conn_set_timeout(s->c, s->state == IMAP_S_NOAUTH ? s->cfg->login_timeout
+							 : s->cfg->imap_timeout);
+	conn_resume(s->c);
+}
+
+/* Call the running command's handler until it finishes, waits, or must
+ * wait for the output to drain. */
+static void imap_session_run(struct imap_session *s)
+{
+	struct imap_cmd *cmd = s->cmd;
+	if (!cmd)
+		return;
+	for (;;) {
+		if (s->closing) {
+			imap_cmd_free(s, &s->cmd);
+			return;
+		}
+		enum imap_cmd_rc rc = cmd->def->fn(cmd);
+		cmd->line = NULL;
+		cmd->line_len = 0;
+		if (rc == IMAP_CMD_DONE) {
+			imap_cmd_finish(s);
+			return;
+		}
+		if (rc == IMAP_CMD_WAIT) {
+			/* A line wanted: let input through to on_line. */
+			if (s->want_line)
+				conn_resume(s->c);
+			else
+				conn_suspend(s->c);
+			return;
+		}
+		/* AGAIN: on_drain calls again once the client has read. */
+		conn_suspend(s->c);
+		if (imap_output_full(s))
+			return;
+	}
+}
+
+static const struct imap_command_def *imap_command_find(const char *name)
+{
+	for (size_t i = 0; i < imap_ncommands; i++)
+		if (strcmp(imap_commands[i].name, name) == 0)
+			return &imap_commands[i];
+	return NULL;
+}
+
+/* A whole command from the parser: check it against the table and run it. */
+static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
+{
+	struct imap_cmd *cmd = calloc(1, sizeof(*cmd));
+	if (!cmd) {
+		imap_command_free(&pc);
+		imap_untagged(s, "BYE [SERVERBUG] Out of memory");
+		s->closing = true;
+		conn_close(s->c, "out of memory");
+		return;
+	}
+	cmd->s = s;
+	cmd->pc = pc;
+	cmd->uid = pc->uid;
+	s->cmd = cmd;
+	const struct imap_command_def *def = imap_command_find(pc->name);
+	/* For the error replies below: a def that never runs. */
+	static const struct imap_command_def unknown = {"?", 0, IMAP_CMD_NO_UPDATES, NULL};
+	cmd->def = def ? def : &unknown;
+	if (!def) {
+		s->bad_in_a_row++;
+		imap_cmd_bad(cmd, "Unknown command");
+	} else if (pc->uid && !(def->flags & IMAP_CMD_UID_OK)) {
+		s->bad_in_a_row++;
+		imap_cmd_bad(cmd, "UID cannot be used with %s", def->name);
+	} else if (!(def->states & s->state)) {
+		/* RFC 9051 6: a command in the wrong state is a protocol error. */
+		s->bad_in_a_row++;
+		if (s->state == IMAP_S_NOAUTH)
+			imap_cmd_bad(cmd, "Log in first");
+		else if (def->states == IMAP_S_NOAUTH)
+			imap_cmd_bad(cmd, "Already logged in");
+		else
+			imap_cmd_bad(cmd, "No mailbox selected");
+	} else {
+		s->bad_in_a_row = 0;
+		/* RFC 9051 7.5.1: no EXPUNGE while a command that uses sequence
+		 * numbers runs (the UID forms are exempt). */
+		cmd->allow_expunge = !(def->flags & IMAP_CMD_SEQS) || pc->uid;
+		imap_session_run(s);
+		return;
+	}
+	imap_cmd_finish(s);
+	if (s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW && !s->closing) {
+		imap_untagged(s, "BYE Too many invalid commands");
+		s->closing = true;
+		conn_close(s->c, "too many errors");
+	}
+}
+
+/* What to do after feeding the parser. */
+static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
+{
+	switch (st) {
+	case IMAP_PARSE_DONE: {
+		struct imap_command *pc = imap_parser_take(s->parser);
+		if (pc)
+			imap_dispatch(s, pc);
+		return;
+	}
+	case IMAP_PARSE_NEED_LINE:
+		return;
+	case IMAP_PARSE_NEED_LITERAL: {
+		const struct imap_literal_info *li = imap_parser_literal(s->parser);
+		/* RFC 9051 7.5: "+" invites a synchronizing literal. */
+		if (li->sync && !li->discard)
+			imap_write(s, "+ Ready for literal data\r\n", 26);
+		if (li->size)
+			conn_read_raw(s->c, (size_t)li->size);
+		return;
+	}
+	case IMAP_PARSE_ERROR:
+		break;
+	}
+	const struct imap_parse_error *e = imap_parser_error(s->parser);
+	struct buf b;
+	buf_init(&b, 0);
+	int rc = 0;
+	if (e->tag_known)
+		rc |= buf_append(&b, e->tag, e->tag_len);
+	else
+		rc |= buf_putc(&b, '*');
+	rc |= buf_printf(&b, " BAD %s%s\r\n",
+			 e->toobig ? "[TOOBIG] " : e->limit ? "[LIMIT] " : "", e->msg);
+	if (rc == 0)
+		imap_write(s, b.data, b.len);
+	buf_free(&b);
+	s->bad_in_a_row++;
+	if (e->recovery == IMAP_RECOVER_CLOSE || s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW) {
+		imap_untagged(s, "BYE Too much invalid input");
+		s->closing = true;
+		conn_close(s->c, "protocol errors");
+		return;
+	}
+	if (e->recovery == IMAP_RECOVER_DISCARD && e->discard)
+		conn_read_raw(s->c, (size_t)e->discard);
+}
+
+static void imap_on_line(void *sess, const char *line, size_t len, bool crlf)
+{
+	struct imap_session *s = sess;
+	(void)crlf;   /* RFC 9051 2.2: CRLF; a bare LF is tolerated */
+	if (s->closing)
+		return;
+	if (s->cmd) {
+		if (!s->want_line)
+			return;   /* input is suspended while a command runs */
+		s->want_line = false;
+		s->cmd->line = line;
+		s->cmd->line_len = len;
+		imap_session_run(s);
+		return;
+	}
+	imap_parsed(s, imap_parser_feed_line(s->parser, line, len));
+}
+
+static void imap_on_raw(void *sess, const char *data, size_t len, bool last)
+{
+	struct imap_session *s = sess;
+	(void)last;
+	if (s->closing)
+		return;
+	enum imap_parse_status st = imap_parser_feed_literal(s->parser, data, len, NULL);
+	/* NEED_LITERAL here: more of the same literal, which core is already
+	 * reading raw (conn_read_raw was called when it was announced). */
+	if (st != IMAP_PARSE_NEED_LITERAL)
+		imap_parsed(s, st);
+}
+
+static void imap_on_line_too_long(void *sess)
+{
+	struct imap_session *s = sess;
+	if (s->closing)
+		return;
+	if (s->cmd) {
+		if (s->want_line) {
+			/* An AUTHENTICATE response or IDLE's DONE beyond the limit. */
+			s->want_line = false;
+			s->cmd->line = "";
+			s->cmd->line_len = 0;
+			imap_session_run(s);
+		}
+		return;
+	}
+	/* RFC 7888 4 / RFC 4469: a line over the limit; the rest of it is
+	 * dropped by core and the next line starts afresh. */
+	imap_parser_reset(s->parser);
+	imap_untagged(s, "BAD [TOOBIG] Line too long");
+	if (++s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW) {
+		imap_untagged(s, "BYE Too much invalid input");
+		s->closing = true;
+		conn_close(s->c, "protocol errors");
+	}
+}
+
+static void imap_on_drain(void *sess)
+{
+	struct imap_session *s = sess;
+	if (!s->cmd || s->closing || s->want_line || imap_output_full(s))
+		return;
+	/* The client is reading: that is activity too. */
+	conn_set_timeout(s->c, s->state == IMAP_S_NOAUTH ? s->cfg->login_timeout
+							 : s->cfg->imap_timeout);
+	if (s->cmd->waiter.queued)
+		return;   /* waiting for the log flush, not for output */
+	imap_session_run(s);
+}
+
+static void imap_on_timeout(void *sess)
+{
+	struct imap_session *s = sess;
+	/* RFC 9051 5.4: the autologout timer is at least 30 minutes once
+	 * logged in; core closes after this. */
+	if (!s->closing) {
+		imap_untagged(s, "BYE Autologout; idle for too long");
+		s->closing = true;
+	}
+}
+
+static void imap_on_shutdown(void *sess)
+{
+	struct imap_session *s = sess;
+	if (s->closing)
+		return;
+	if (s->cmd && !s->want_line) {
+		/* Let a command in flight (an APPEND waiting for its flush)
+		 * finish and answer; imap_cmd_finish says goodbye. */
+		s->shutdown_pending = true;
+		return;
+	}
+	imap_untagged(s, "BYE Server shutting down");
+	s->closing = true;
+	conn_close(s->c, "shutdown");
+}
+
+static void *imap_session_new(struct conn *c)
+{
+	struct imap_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->c = c;
+	s->srv = conn_server(c);
+	s->cfg = s->srv->cfg;
+	s->store = s->srv->store;
+	s->state = IMAP_S_NOAUTH;
+	imap_parse_limits_default(&s->limits);
+	/* RFC 7888: LITERAL+ is advertised; RFC 7889: APPENDLIMIT. */
+	s->limits.nonsync = IMAP_NONSYNC_PLUS;
+	s->limits.literal8 = true;
+	s->limits.max_append = s->cfg->imap_max_message_size;
+	if (s->limits.max_append_total < s->limits.max_append)
+		s->limits.max_append_total = s->limits.max_append;
+	s->parser = imap_parser_new(&s->limits);
+	if (!s->parser) {
+		free(s);
+		return NULL;
+	}
+	/* core's line limit is well above the parser's, so that an over-long
+	 * command (100 KB) reaches the parser and gets a tagged BAD [TOOBIG];
+	 * only beyond this does core drop the line (untagged BAD). */
+	conn_set_max_line(c, s->limits.max_line + 1024 * 1024);
+	conn_set_timeout(c, s->cfg->login_timeout);
+	/* RFC 9051 7.1.1: the greeting, with the capabilities so that the
+	 * client need not ask (RFC 9051 7.1 CAPABILITY response code). */
+	struct buf b;
+	buf_init(&b, 0);
+	buf_puts(&b, "* OK [CAPABILITY ");
+	imap_capability_write(s, &b);
+	buf_puts(&b, "] postino ready.\r\n");
+	imap_write_buf(s, &b);
+	buf_free(&b);
+	return s;
+}
+
+static void imap_session_free(void *sess, const char *reason)
+{
+	struct imap_session *s = sess;
+	(void)reason;
+	imap_cmd_free(s, &s->cmd);
+	if (s->view)
+		imap_view_close(s, &s->view);
+	imap_notify_unregister(s);
+	imap_parser_free(&s->parser);
+	free(s);
+}
+
+const struct proto_ops imap_proto_ops = {
+	.name = "imap",
+	.session_new = imap_session_new,
+	.on_line = imap_on_line,
+	.on_line_too_long = imap_on_line_too_long,
+	.on_raw = imap_on_raw,
+	.on_drain = imap_on_drain,
+	.on_timeout = imap_on_timeout,
+	.on_shutdown = imap_on_shutdown,
+	.session_free = imap_session_free,
+	.busy_reply = "* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+};

@@ -1,0 +1,673 @@
+/* imap/imap_view.c: the selected mailbox as one session sees it
+ * (imap_view.h): the seq <-> UID map, catching up with the store's change
+ * records, sequence-set resolution, \Recent and the flag lists.
+ *
+ * Catching up is two steps.  collect() reads the change records past
+ * v->modseq (store_changes_since, in batches) into three private lists:
+ * expunges of messages in the view, UIDs of new messages not yet announced,
+ * and UIDs whose flags others changed.  report() then writes what the
+ * session may send now (RFC 3501 7.4.1: EXPUNGE only when allowed; EXISTS
+ * never decreases without EXPUNGE).  imap_view_absorb() runs collect()
+ * alone, dropping the flag changes, so that this session's own STORE is
+ * not reported twice while new messages and expunges still are.
+ *
+ * A message has one change record, at its current MODSEQ: a new message
+ * whose flags changed before we looked shows up only as FLAGS, and one
+ * expunged before we looked only as EXPUNGE.  So "new" is any NEW or FLAGS
+ * record for a UID above the view, and an EXPUNGE for a UID the view never
+ * had is ignored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+/* Change records read per store call. */
+#define VIEW_CHANGES_BATCH 512
+
+/* The public view plus state only this file uses (allocated together). */
+struct view_priv {
+	struct imap_view v;
+	uint32_t *pending_new;        /* new UIDs not yet in uids (EXISTS owed) */
+	size_t nnew, new_cap;
+	uint32_t *pending_flags;      /* UIDs whose flags others changed */
+	size_t nflags, flags_cap;
+};
+
+static struct view_priv *priv(struct imap_view *v)
+{
+	return (struct view_priv *)v;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sort ascending and drop duplicates. */
+static void u32_sort_unique(uint32_t *a, size_t *n)
+{
+	if (*n < 2)
+		return;
+	qsort(a, *n, sizeof(*a), u32_cmp);
+	size_t w = 1;
+	for (size_t r = 1; r < *n; r++)
+		if (a[r] != a[w - 1])
+			a[w++] = a[r];
+	*n = w;
+}
+
+/* Index of the first element >= x in ascending a[0..n). */
+static size_t u32_lower_bound(const uint32_t *a, size_t n, uint32_t x)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool u32_contains(const uint32_t *a, size_t n, uint32_t x)
+{
+	size_t i = u32_lower_bound(a, n, x);
+	return i < n && a[i] == x;
+}
+
+static int u32_push(uint32_t **a, size_t *n, size_t *cap, uint32_t x)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		if (nc > SIZE_MAX / sizeof(**a))
+			return STORE_ERR_TEMP;
+		uint32_t *p = realloc(*a, nc * sizeof(**a));
+		if (!p)
+			return STORE_ERR_TEMP;
+		*a = p;
+		*cap = nc;
+	}
+	(*a)[(*n)++] = x;
+	return STORE_OK;
+}
+
+/* Remove from ascending a[] every element of ascending b[]: one merge
+ * walk from the first element that can go. */
+static void u32_remove_all(uint32_t *a, size_t *n, const uint32_t *b, size_t nb)
+{
+	if (nb == 0)
+		return;
+	size_t w = u32_lower_bound(a, *n, b[0]), j = 0;
+	for (size_t r = w; r < *n; r++) {
+		while (j < nb && b[j] < a[r])
+			j++;
+		if (j < nb && b[j] == a[r])
+			continue;
+		a[w++] = a[r];
+	}
+	*n = w;
+}
+
+static uint32_t view_max_uid(const struct imap_view *v)
+{
+	return v->count ? v->uids[v->count - 1] : 0;
+}
+
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
+{
+	size_t i = u32_lower_bound(v->uids, v->count, uid);
+	return i < v->count && v->uids[i] == uid ? (uint32_t)(i + 1) : 0;
+}
+
+bool imap_view_is_recent(const struct imap_view *v, uint32_t uid)
+{
+	return uid >= v->recent_lo && uid < v->recent_hi;
+}
+
+bool imap_view_is_expunged(const struct imap_view *v, uint32_t uid)
+{
+	return u32_contains(v->pending_expunge, v->npending_expunge, uid);
+}
+
+uint32_t imap_view_store_flags(unsigned sysflags)
+{
+	uint32_t f = 0;
+	if (sysflags & IMAP_FLAG_SEEN)
+		f |= STORE_F_SEEN;
+	if (sysflags & IMAP_FLAG_ANSWERED)
+		f |= STORE_F_ANSWERED;
+	if (sysflags & IMAP_FLAG_FLAGGED)
+		f |= STORE_F_FLAGGED;
+	if (sysflags & IMAP_FLAG_DELETED)
+		f |= STORE_F_DELETED;
+	if (sysflags & IMAP_FLAG_DRAFT)
+		f |= STORE_F_DRAFT;
+	return f;
+}
+
+/* ---- open / close ---- */
+
+/* Claim \Recent for messages that arrived after our range (RFC 3501
+ * 2.3.1.2: the first session to be told of a message gets \Recent).  The
+ * range stays one interval: when another session claimed in between, the
+ * newer interval wins. */
+static void claim_recent(struct store *st, struct imap_view *v, struct store_mailbox *mbox)
+{
+	uint32_t first = 0;
+	struct store_mailbox after;
+	if (store_mailbox_claim_recent(st, v->mailbox_id, &first, &after) != STORE_OK)
+		return;
+	if (first >= after.uidnext)
+		return;
+	if (v->recent_lo == v->recent_hi || first <= v->recent_hi) {
+		if (v->recent_lo == v->recent_hi)
+			v->recent_lo = first;
+		v->recent_hi = after.uidnext;
+	} else {
+		v->recent_lo = first;
+		v->recent_hi = after.uidnext;
+	}
+	*mbox = after;
+}
+
+
+int imap_view_open(struct imap_session *s, const char *name, bool readonly,
+		   struct imap_view **view_r, struct store_mailbox *mbox_r)
+{
+	*view_r = NULL;
+	struct store_mailbox mbox;
+	int rc = store_mailbox_get(s->store, s->user.id, name, &mbox);
+	if (rc != STORE_OK)
+		return rc;
+	if (strlen(mbox.name) > STORE_MAILBOX_NAME_MAX)
+		return STORE_ERR_CORRUPT;
+
+	struct view_priv *p = calloc(1, sizeof(*p));
+	if (!p)
+		return STORE_ERR_TEMP;
+	struct imap_view *v = &p->v;
+	v->keywords = calloc(1, sizeof(*v->keywords));
+	if (!v->keywords) {
+		free(p);
+		return STORE_ERR_TEMP;
+	}
+	v->mailbox_id = mbox.id;
+	v->readonly = readonly;
+
+	/* RFC 3501 2.3.1.2: the read-write session claims \Recent; EXAMINE
+	 * must not change it (RFC 3501 6.3.2). */
+	if (!readonly) {
+		uint32_t first = 0;
+		rc = store_mailbox_claim_recent(s->store, mbox.id, &first, &mbox);
+		if (rc != STORE_OK)
+			goto fail;
+		v->recent_lo = first;
+		v->recent_hi = mbox.uidnext;
+	} else {
+		/* EXAMINE sees the messages no session has claimed yet as
+		 * \Recent (RECENT n, FETCH FLAGS) without claiming them. */
+		v->recent_lo = mbox.first_recent_uid;
+		v->recent_hi = mbox.uidnext;
+	}
+	/* HIGHESTMODSEQ is read before the UIDs: a change committed between
+	 * the two is read again by the next sync, which tolerates records for
+	 * messages the view already has. */
+	v->modseq = mbox.highestmodseq;
+	v->uidvalidity = mbox.uidvalidity;
+	v->uidnext = mbox.uidnext;
+	memcpy(v->name, mbox.name, strlen(mbox.name) + 1);
+
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	rc = store_msg_uids(s->store, mbox.id, &uids, &n);
+	if (rc != STORE_OK)
+		goto fail;
+	v->uids = uids;
+	v->count = v->cap = n;
+	if (n && uids[n - 1] >= v->uidnext)
+		v->uidnext = uids[n - 1] + 1;
+	/* A message delivered between the claim and the UID list is in the
+	 * view at once, so the view will not meet it as new: claim it now. */
+	if (!readonly && n && uids[n - 1] >= v->recent_hi)
+		claim_recent(s->store, v, &mbox);
+
+	rc = store_keywords_get(s->store, mbox.id, v->keywords);
+	if (rc != STORE_OK)
+		goto fail;
+
+	if (mbox_r)
+		*mbox_r = mbox;
+	*view_r = v;
+	/* The change feed finds the session by its selected view. */
+	s->view = v;
+	imap_notify_register(s);
+	return STORE_OK;
+fail:
+	free(v->uids);
+	free(v->keywords);
+	free(p);
+	return rc;
+}
+
+void imap_view_close(struct imap_session *s, struct imap_view **vp)
+{
+	struct imap_view *v = *vp;
+	if (!v)
+		return;
+	if (s && s->view == v) {
+		imap_notify_unregister(s);
+		s->view = NULL;
+	}
+	struct view_priv *p = priv(v);
+	free(v->uids);
+	free(v->keywords);
+	free(v->saved);
+	free(v->pending_expunge);
+	free(p->pending_new);
+	free(p->pending_flags);
+	free(p);
+	*vp = NULL;
+}
+
+/* ---- resolving sets ---- */
+
+static int saved_resolve(const struct imap_view *v, uint32_t **uids_r, size_t *n_r)
+{
+	/* RFC 5182 2.1: "$" is the saved UIDs that still exist. */
+	if (v->nsaved == 0)
+		return 0;
+	uint32_t *out = malloc(v->nsaved * sizeof(*out));
+	if (!out)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < v->nsaved; i++)
+		if (imap_view_seq(v, v->saved[i]))
+			out[k++] = v->saved[i];
+	if (k == 0) {
+		free(out);
+		return 0;
+	}
+	*uids_r = out;
+	*n_r = k;
+	return 0;
+}
+
+int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, bool uid,
+		      uint32_t **uids_r, size_t *n_r, const char **error_r)
+{
+	*uids_r = NULL;
+	*n_r = 0;
+	*error_r = NULL;
+	if (set->saved) {
+		if (saved_resolve(v, uids_r, n_r) < 0) {
+			*error_r = "Out of memory";
+			return -1;
+		}
+		return 0;
+	}
+	/* RFC 3501 9 seq-number: a message number above EXISTS is invalid;
+	 * a UID that does not exist is simply not there (RFC 3501 6.4.8). */
+	if (!uid && imap_seqset_highest(set) > v->count) {
+		*error_r = "Invalid message sequence number";
+		return -1;
+	}
+	if (v->count == 0)
+		return 0;
+	/* "*" is the last message / the highest UID; normalising puts n:*
+	 * with n above it as *:n, which names the last one (RFC 3501 9). */
+	uint32_t star = uid ? view_max_uid(v) : (uint32_t)v->count;
+	struct imap_seqset *norm = NULL;
+	if (imap_seqset_normalize(set, star, &norm) < 0) {
+		*error_r = "Out of memory";
+		return -1;
+	}
+	/* Ranges are sorted and disjoint, so the result is ascending. */
+	size_t total = 0;
+	for (size_t r = 0; r < norm->count; r++) {
+		uint32_t lo = norm->ranges[r].lo, hi = norm->ranges[r].hi;
+		if (uid) {
+			size_t a = u32_lower_bound(v->uids, v->count, lo);
+			size_t b = hi == UINT32_MAX ? v->count
+			                            : u32_lower_bound(v->uids, v->count, hi + 1);
+			if (b > a)
+				total += b - a;
+		} else if (lo >= 1 && lo <= v->count) {
+			total += (hi > v->count ? v->count : hi) - lo + 1;
+		}
+	}
+	if (total == 0) {
+		imap_seqset_free(&norm);
+		return 0;
+	}
+	uint32_t *out = malloc(total * sizeof(*out));
+	if (!out) {
+		imap_seqset_free(&norm);
+		*error_r = "Out of memory";
+		return -1;
+	}
+	size_t k = 0;
+	for (size_t r = 0; r < norm->count; r++) {
+		uint32_t lo = norm->ranges[r].lo, hi = norm->ranges[r].hi;
+		size_t a, b;
+		if (uid) {
+			a = u32_lower_bound(v->uids, v->count, lo);
+			b = hi == UINT32_MAX ? v->count : u32_lower_bound(v->uids, v->count, hi + 1);
+		} else {
+			if (lo < 1 || lo > v->count)
+				continue;
+			a = lo - 1;
+			b = hi > v->count ? v->count : hi;
+		}
+		for (size_t i = a; i < b; i++)
+			out[k++] = v->uids[i];
+	}
+	imap_seqset_free(&norm);
+	*uids_r = out;
+	*n_r = k;
+	return 0;
+}
+
+/* ---- flags ---- */
+
+int imap_view_flags_write(const struct imap_view *v, struct buf *out, const struct store_msg *m)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} sys[] = {
+		{ STORE_F_SEEN, "\\Seen" },       { STORE_F_ANSWERED, "\\Answered" },
+		{ STORE_F_FLAGGED, "\\Flagged" }, { STORE_F_DELETED, "\\Deleted" },
+		{ STORE_F_DRAFT, "\\Draft" },
+	};
+	int rc = buf_putc(out, '(');
+	bool first = true;
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if (!(m->flags & sys[i].bit))
+			continue;
+		rc |= first ? 0 : buf_putc(out, ' ');
+		rc |= buf_puts(out, sys[i].name);
+		first = false;
+	}
+	/* \Recent is the session's (RFC 3501 2.3.2), not the stored bit. */
+	if (imap_view_is_recent(v, m->uid)) {
+		rc |= first ? 0 : buf_putc(out, ' ');
+		rc |= buf_puts(out, "\\Recent");
+		first = false;
+	}
+	for (size_t i = 0; i < v->keywords->count && i < 64; i++) {
+		if (!(m->keywords & ((uint64_t)1 << i)))
+			continue;
+		rc |= first ? 0 : buf_putc(out, ' ');
+		rc |= buf_puts(out, v->keywords->name[i]);
+		first = false;
+	}
+	rc |= buf_putc(out, ')');
+	return rc ? -1 : 0;
+}
+
+void imap_view_flags_announce(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	if (!v)
+		return;
+	struct buf kw;
+	buf_init(&kw, 0);
+	for (size_t i = 0; i < v->keywords->count; i++) {
+		buf_putc(&kw, ' ');
+		buf_puts(&kw, v->keywords->name[i]);
+	}
+	const char *k = kw.data ? kw.data : "";
+	/* RFC 3501 7.2.6 FLAGS, 7.1 PERMANENTFLAGS: "\*" only while new
+	 * keywords can still be created (the table holds
+	 * STORE_KEYWORDS_MAX).  EXAMINE: nothing can be changed. */
+	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)", k);
+	if (v->readonly)
+		imap_untagged(s, "OK [PERMANENTFLAGS ()] No permanent flags permitted");
+	else
+		imap_untagged(s, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)] "
+			      "Flags permitted",
+			      k, v->keywords->count < STORE_KEYWORDS_MAX ? " \\*" : "");
+	v->keywords_reported = v->keywords->count;
+	buf_free(&kw);
+}
+
+int imap_view_keywords_intern(struct imap_session *s, const struct imap_flags *f, uint64_t *mask_r)
+{
+	struct imap_view *v = s->view;
+	*mask_r = 0;
+	if (!v)
+		return STORE_ERR_NOTFOUND;
+	if (f->nkeywords == 0)
+		return STORE_OK;
+	const char **names = calloc(f->nkeywords, sizeof(*names));
+	if (!names)
+		return STORE_ERR_TEMP;
+	for (size_t i = 0; i < f->nkeywords; i++)
+		names[i] = f->keywords[i].s;
+	int rc = store_keywords_intern(s->store, v->mailbox_id, (const char *const *)names,
+				       f->nkeywords, mask_r, v->keywords);
+	free(names);
+	/* Tell the client about new keywords before the FETCH responses that
+	 * use them (RFC 3501 7.2.6). */
+	if (rc == STORE_OK && v->keywords->count > v->keywords_reported)
+		imap_view_flags_announce(s);
+	return rc;
+}
+
+/* ---- catching up ---- */
+
+/* The mailbox is gone (deleted, or recreated with another UIDVALIDITY):
+ * RFC 3501 7.1.5 BYE, since the session's view can no longer be kept. */
+static int view_gone(struct imap_session *s)
+{
+	imap_untagged(s, "BYE Selected mailbox no longer exists");
+	if (!s->closing) {
+		s->closing = true;
+		conn_close(s->c, "mailbox deleted");
+	}
+	return -1;
+}
+
+/* Read every change record past v->modseq into the private lists. */
+static int collect(struct imap_session *s, bool keep_flags)
+{
+	struct imap_view *v = s->view;
+	struct view_priv *p = priv(v);
+	struct store_change *ch = malloc(VIEW_CHANGES_BATCH * sizeof(*ch));
+	if (!ch)
+		return STORE_ERR_TEMP;
+	uint32_t *gone = NULL;        /* expunged before they were announced */
+	size_t ngone = 0, gone_cap = 0;
+	size_t exp_cap = v->pending_cap;
+	int rc;
+	for (;;) {
+		size_t n = 0;
+		rc = store_changes_since(s->store, v->mailbox_id, v->modseq, ch, VIEW_CHANGES_BATCH, &n);
+		if (rc != STORE_OK)
+			break;
+		uint32_t max = view_max_uid(v);
+		for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+			uint32_t uid = ch[i].uid;
+			if (ch[i].kind == STORE_CHANGE_EXPUNGE) {
+				if (imap_view_seq(v, uid))
+					rc = u32_push(&v->pending_expunge, &v->npending_expunge, &exp_cap, uid);
+				else if (uid > max)
+					rc = u32_push(&gone, &ngone, &gone_cap, uid);
+			} else if (uid > max) {
+				rc = u32_push(&p->pending_new, &p->nnew, &p->new_cap, uid);
+			} else if (ch[i].kind == STORE_CHANGE_FLAGS && keep_flags) {
+				if (imap_view_seq(v, uid))
+					rc = u32_push(&p->pending_flags, &p->nflags, &p->flags_cap, uid);
+			}
+		}
+		if (rc != STORE_OK)
+			break;
+		if (n > 0)
+			v->modseq = ch[n - 1].modseq;
+		if (n < VIEW_CHANGES_BATCH)
+			break;
+	}
+	v->pending_cap = exp_cap;
+	free(ch);
+	u32_sort_unique(v->pending_expunge, &v->npending_expunge);
+	u32_sort_unique(p->pending_new, &p->nnew);
+	u32_sort_unique(p->pending_flags, &p->nflags);
+	if (ngone) {
+		u32_sort_unique(gone, &ngone);
+		u32_remove_all(p->pending_new, &p->nnew, gone, ngone);
+	}
+	free(gone);
+	return rc;
+}
+
+/* "* n EXPUNGE" for every pending expunge, highest number first so that
+ * each number is right when the client applies it (RFC 3501 7.4.1). */
+static void report_expunges(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	if (v->npending_expunge == 0)
+		return;
+	for (size_t i = v->npending_expunge; i-- > 0;) {
+		uint32_t seq = imap_view_seq(v, v->pending_expunge[i]);
+		if (seq)
+			imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
+	}
+	u32_remove_all(v->uids, &v->count, v->pending_expunge, v->npending_expunge);
+	v->npending_expunge = 0;
+}
+
+static size_t view_recent_count(const struct imap_view *v)
+{
+	if (v->recent_lo >= v->recent_hi)
+		return 0;
+	return u32_lower_bound(v->uids, v->count, v->recent_hi) -
+	       u32_lower_bound(v->uids, v->count, v->recent_lo);
+}
+
+static int report_new(struct imap_session *s, struct store_mailbox *mbox)
+{
+	struct imap_view *v = s->view;
+	struct view_priv *p = priv(v);
+	if (p->nnew == 0)
+		return STORE_OK;
+	if (v->count > SIZE_MAX - p->nnew)
+		return STORE_ERR_TEMP;
+	if (v->count + p->nnew > v->cap) {
+		size_t nc = v->count + p->nnew;
+		if (nc > SIZE_MAX / sizeof(*v->uids))
+			return STORE_ERR_TEMP;
+		nc = nc < SIZE_MAX / sizeof(*v->uids) / 2 ? nc * 2 : nc;
+		uint32_t *u = realloc(v->uids, nc * sizeof(*u));
+		if (!u)
+			return STORE_ERR_TEMP;
+		v->uids = u;
+		v->cap = nc;
+	}
+	memcpy(v->uids + v->count, p->pending_new, p->nnew * sizeof(uint32_t));
+	v->count += p->nnew;
+	uint32_t last = p->pending_new[p->nnew - 1];
+	p->nnew = 0;
+	if (last >= v->uidnext)
+		v->uidnext = last + 1;
+	if (!v->readonly && last >= v->recent_hi)
+		claim_recent(s->store, v, mbox);
+	imap_untagged(s, "%zu EXISTS", v->count);
+	/* RFC 9051 drops RECENT (its appendix E); rev1 clients need it. */
+	if (!s->rev2)
+		imap_untagged(s, "%zu RECENT", view_recent_count(v));
+	return STORE_OK;
+}
+
+static void report_flags(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	struct view_priv *p = priv(v);
+	struct buf b;
+	buf_init(&b, 0);
+	size_t i;
+	for (i = 0; i < p->nflags; i++) {
+		/* Another session's STORE 1:* must not queue a million lines:
+		 * the rest stays pending for the next sync (RFC 3501 7: the
+		 * server may send updates at any time). */
+		if (imap_output_full(s))
+			break;
+		uint32_t uid = p->pending_flags[i];
+		uint32_t seq = imap_view_seq(v, uid);
+		if (!seq || imap_view_is_expunged(v, uid))
+			continue;
+		struct store_msg m;
+		if (store_msg_get(s->store, v->mailbox_id, uid, &m) != STORE_OK)
+			continue;   /* expunged meanwhile: its EXPUNGE follows */
+		buf_reset(&b);
+		int rc = buf_printf(&b, "* %u FETCH (FLAGS ", (unsigned)seq);
+		rc |= imap_view_flags_write(v, &b, &m);
+		rc |= buf_printf(&b, " UID %u", (unsigned)uid);
+		/* RFC 7162 3.2.4: MODSEQ in unsolicited FETCH once enabled. */
+		if (s->condstore)
+			rc |= buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m.modseq);
+		rc |= buf_puts(&b, ")\r\n");
+		if (rc == 0)
+			imap_write_buf(s, &b);
+	}
+	if (i > 0 && i < p->nflags)
+		memmove(p->pending_flags, p->pending_flags + i, (p->nflags - i) * sizeof(uint32_t));
+	p->nflags -= i;
+	buf_free(&b);
+}
+
+int imap_view_sync(struct imap_session *s, bool allow_expunge)
+{
+	struct imap_view *v = s->view;
+	if (!v || s->closing)
+		return 0;
+	struct store_mailbox mbox;
+	int rc = store_mailbox_get_by_id(s->store, v->mailbox_id, &mbox);
+	if (rc == STORE_ERR_NOTFOUND || (rc == STORE_OK && (mbox.uidvalidity != v->uidvalidity ||
+							    mbox.user_id != s->user.id)))
+		return view_gone(s);
+	if (rc != STORE_OK) {
+		conn_log(s->c, PLOG_WARN, "imap view sync mailbox=%u error=%s", (unsigned)v->mailbox_id,
+			 store_strerror(rc));
+		return 0;
+	}
+	/* RENAME keeps the id and UIDVALIDITY: the selection follows it. */
+	if (strcmp(v->name, mbox.name) != 0 && strlen(mbox.name) <= STORE_MAILBOX_NAME_MAX)
+		memcpy(v->name, mbox.name, strlen(mbox.name) + 1);
+	if (mbox.highestmodseq > v->modseq) {
+		rc = collect(s, true);
+		if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
+			rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
+		if (rc != STORE_OK)
+			conn_log(s->c, PLOG_WARN, "imap view sync mailbox=%u error=%s",
+				 (unsigned)v->mailbox_id, store_strerror(rc));
+	}
+	s->updates_pending = false;
+	if (allow_expunge)
+		report_expunges(s);
+	if (report_new(s, &mbox) != STORE_OK)
+		conn_log(s->c, PLOG_WARN, "imap view sync mailbox=%u error=no memory",
+			 (unsigned)v->mailbox_id);
+	if (v->keywords->count > v->keywords_reported)
+		imap_view_flags_announce(s);
+	report_flags(s);
+	return 0;
+}
+
+int imap_view_absorb(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	if (!v)
+		return STORE_ERR_NOTFOUND;
+	int rc = collect(s, false);
+	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
+		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
+	return rc;
+}

@@ -1,0 +1,109 @@
+/* imap/imap_view.h: the selected mailbox as one IMAP session sees it
+ * (imap_view.c).
+ *
+ * RFC 3501 2.3.1.2 / RFC 9051 2.3.1.2: message sequence numbers are this
+ * session's view, not the store's.  A message expunged by another session
+ * (or by POP3) keeps its number here until this session is told with an
+ * untagged EXPUNGE, and a new message exists here only once EXISTS was
+ * sent.  The view is an ascending array of UIDs (seq n = uids[n - 1]), kept
+ * in step with the store by reading the change records past the MODSEQ the
+ * view has seen (store_changes_since), so catching up costs what changed,
+ * not the mailbox size.
+ *
+ * Flag changes are reported as untagged FETCH (FLAGS) (with UID, and with
+ * MODSEQ when CONDSTORE is on); this session's own STORE writes its own
+ * responses and then calls imap_view_absorb() so they are not repeated. */
+#ifndef POSTINO_IMAP_VIEW_H
+#define POSTINO_IMAP_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/imap_session.h"
+#include "storage/storage.h"
+
+struct buf;
+
+struct imap_view {
+	uint32_t mailbox_id;
+	char name[STORE_MAILBOX_NAME_MAX + 1];   /* store (UTF-8) name */
+	bool readonly;                           /* EXAMINE, or [READ-ONLY] */
+	uint32_t uidvalidity;
+	uint32_t uidnext;                        /* as last reported */
+	uint64_t modseq;                         /* changes up to here are known */
+
+	uint32_t *uids;                          /* seq n -> uids[n - 1], ascending */
+	size_t count, cap;                       /* count: as last reported (EXISTS) */
+
+	/* \Recent for this session (RFC 3501 2.3.1.2): UIDs in
+	 * [recent_lo, recent_hi).  EXAMINE claims nothing: a read-only view
+	 * shows the unclaimed ones as they were when it was opened. */
+	uint32_t recent_lo, recent_hi;
+
+	struct store_keywords *keywords;         /* the mailbox's keyword table */
+	size_t keywords_reported;                /* entries in the last FLAGS response */
+
+	/* SEARCHRES (RFC 5182): the UIDs a SEARCH ... RETURN (SAVE) saved,
+	 * ascending; "$" refers to them. */
+	uint32_t *saved;
+	size_t nsaved;
+
+	/* Private to imap_view.c: expunges known but not yet reported
+	 * (ascending UIDs). */
+	uint32_t *pending_expunge;
+	size_t npending_expunge, pending_cap;
+};
+
+/* SELECT / EXAMINE: open `name` (store name) for s, claiming \Recent unless
+ * readonly, load the UID map and register with the change feed.  Writes
+ * nothing; the handler writes the responses from the view and `mbox_r`.
+ * Store errors are returned as they are. */
+int imap_view_open(struct imap_session *s, const char *name, bool readonly,
+		   struct imap_view **view_r, struct store_mailbox *mbox_r);
+/* Unregister and free; *v becomes NULL. */
+void imap_view_close(struct imap_session *s, struct imap_view **v);
+
+/* 1-based sequence number of uid in the view, 0 when absent. */
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
+bool imap_view_is_recent(const struct imap_view *v, uint32_t uid);
+/* True when uid was expunged in the store but not yet reported. */
+bool imap_view_is_expunged(const struct imap_view *v, uint32_t uid);
+
+/* A sequence or UID set (cmd->uid tells which) to the ascending UIDs of the
+ * view it names, malloc'd (*uids_r NULL when none).  "$" is the saved
+ * result.  RFC 3501 9: a message number above EXISTS is an error (returns
+ * -1 with *error_r set, for a BAD); UIDs that do not exist are simply not
+ * included (RFC 3501 6.4.8).  "*" is the last message / highest UID. */
+int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, bool uid,
+		      uint32_t **uids_r, size_t *n_r, const char **error_r);
+
+/* Bring the view up to date and write what the session owes, in this order:
+ * "* n EXPUNGE" (or "* VANISHED" under QRESYNC) only when allow_expunge,
+ * otherwise they stay pending; "* n EXISTS" and "* n RECENT" when new
+ * messages arrived (claiming their \Recent unless readonly); "* FLAGS" and
+ * "* OK [PERMANENTFLAGS ...]" when the keyword table grew; and
+ * "* n FETCH (FLAGS (...) UID u [MODSEQ (m)])" for flag changes made by
+ * others.  When the mailbox no longer exists (deleted, renamed away, user
+ * removed) writes "* BYE" and closes the connection, returning -1. */
+int imap_view_sync(struct imap_session *s, bool allow_expunge);
+/* After this session's own STORE: take every change up to the mailbox's
+ * current MODSEQ as known, dropping the FLAGS changes (the handler reported
+ * them) and keeping new messages and expunges for the next sync. */
+int imap_view_absorb(struct imap_session *s);
+
+/* The flag list of a message, "(\Seen \Recent $Label1)", appended to out:
+ * system flags, \Recent from the view, keywords by name. */
+int imap_view_flags_write(const struct imap_view *v, struct buf *out, const struct store_msg *m);
+/* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (... \*)]" for the current
+ * keyword table (SELECT, and when keywords were added). */
+void imap_view_flags_announce(struct imap_session *s);
+/* Intern STORE/APPEND keywords in the view's mailbox, refreshing the view's
+ * table: *mask_r gets their bits.  Store errors as they are (NOQUOTA when
+ * the table is full). */
+int imap_view_keywords_intern(struct imap_session *s, const struct imap_flags *f, uint64_t *mask_r);
+
+/* enum imap_sysflag bits to enum store_flag bits. */
+uint32_t imap_view_store_flags(unsigned sysflags);
+
+#endif

@@ -1,0 +1,803 @@
+/* Unit tests for imap/imap_view.c over a real store in a temporary
+ * directory: opening (\Recent claim), sequence lookup, set resolution
+ * (sequence and UID forms, "*", reversed ranges, numbers past the end),
+ * catching up with deliveries, expunges and flag changes made elsewhere
+ * (exact untagged responses), absorbing our own STORE, keyword
+ * announcements, and the BYE when the mailbox goes away.
+ *
+ * imap_view.c is compiled into this program; the few session functions it
+ * calls (writing, notify registration, conn_close/conn_log) are defined
+ * here and record what the view wrote, so the replies can be compared. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/buf.h"
+#include "core/conn.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+/* ---- the session side, recording output ---- */
+
+static struct buf out;
+static int registered;
+static int closed;
+
+void imap_write_buf(struct imap_session *s, const struct buf *b)
+{
+	(void)s;
+	buf_append(&out, b->data, b->len);
+}
+
+void imap_untagged(struct imap_session *s, const char *fmt, ...)
+{
+	(void)s;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_puts(&out, "* ");
+	buf_vprintf(&out, fmt, ap);
+	buf_puts(&out, "\r\n");
+	va_end(ap);
+}
+
+static bool output_full;
+
+bool imap_output_full(const struct imap_session *s)
+{
+	(void)s;
+	return output_full;
+}
+
+void imap_notify_register(struct imap_session *s)
+{
+	(void)s;
+	registered++;
+}
+
+void imap_notify_unregister(struct imap_session *s)
+{
+	(void)s;
+	registered--;
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	(void)c;
+	(void)reason;
+	closed++;
+}
+
+void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)
+{
+	(void)c;
+	(void)level;
+	(void)fmt;
+}
+
+
+/* Completion helpers as imap_session.c defines them (imap_session.h):
+ * OK first sends the view's updates. */
+static void tagged(struct imap_cmd *cmd, const char *what, const char *fmt, va_list ap)
+{
+	buf_append(&out, cmd->pc->tag, cmd->pc->tag_len);
+	buf_printf(&out, " %s ", what);
+	buf_vprintf(&out, fmt, ap);
+	buf_puts(&out, "\r\n");
+}
+
+void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
+{
+	if (cmd->s->view)
+		imap_view_sync(cmd->s, cmd->allow_expunge);
+	va_list ap;
+	va_start(ap, fmt);
+	tagged(cmd, "OK", fmt, ap);
+	va_end(ap);
+}
+
+void imap_cmd_no(struct imap_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tagged(cmd, "NO", fmt, ap);
+	va_end(ap);
+}
+
+void imap_cmd_bad(struct imap_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tagged(cmd, "BAD", fmt, ap);
+	va_end(ap);
+}
+
+void imap_cmd_store_error(struct imap_cmd *cmd, int store_err, const char *what)
+{
+	buf_append(&out, cmd->pc->tag, cmd->pc->tag_len);
+	buf_printf(&out, " NO %s: %s\r\n", what, store_strerror(store_err));
+}
+
+static int durable_waits;
+
+enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd)
+{
+	durable_waits++;
+	return IMAP_CMD_WAIT;
+}
+
+/* UTF-8 names only: the modified UTF-7 side is imap_session.c's. */
+int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, struct buf *o)
+{
+	struct imap_string str;
+	const char *err = NULL;
+	buf_reset(o);
+	if (imap_arg_mailbox(arg, &str, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err);
+		return -1;
+	}
+	return buf_append(o, str.s, str.len);
+}
+
+int imap_mailbox_write(struct imap_session *s, struct buf *o, const char *name)
+{
+	(void)s;
+	return buf_printf(o, "\"%s\"", name);
+}
+
+/* ---- fixture ---- */
+
+struct fx {
+	char dir[64];
+	struct store *st;
+	struct store_user u;
+	struct imap_session s;
+	struct store_mailbox mb;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void deliver(struct fx *f, int n)
+{
+	const char *r[] = { "u@example.org" };
+	for (int i = 0; i < n; i++) {
+		int res = 0;
+		const char *msg = "Subject: x\r\n\r\nbody\r\n";
+		struct store_delivery d = { .recipients = r, .nrecipients = 1, .data = msg,
+					    .len = strlen(msg) };
+		assert_int_equal(store_deliver(f->st, &d, &res, NULL), STORE_OK);
+	}
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	strcpy(f->dir, "/tmp/postino-view-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	if (store_open(f->dir, NULL, &f->st) != STORE_OK)
+		return -1;
+	if (store_user_add(f->st, "u@example.org", "", &f->u) != STORE_OK)
+		return -1;
+	f->s.store = f->st;
+	f->s.user = f->u;
+	f->s.state = IMAP_S_AUTH;
+	buf_init(&out, 0);
+	registered = closed = 0;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	imap_view_close(&f->s, &f->s.view);
+	store_close(&f->st);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	buf_free(&out);
+	free(f);
+	return 0;
+}
+
+static struct imap_view *open_inbox(struct fx *f, bool readonly)
+{
+	struct imap_view *v = NULL;
+	assert_int_equal(imap_view_open(&f->s, "INBOX", readonly, &v, &f->mb), STORE_OK);
+	assert_ptr_equal(f->s.view, v);
+	return v;
+}
+
+static void out_is(const char *want)
+{
+	assert_string_equal(out.data ? out.data : "", want);
+	buf_reset(&out);
+}
+
+static struct imap_seqset *set(const char *text)
+{
+	struct imap_seqset *st = NULL;
+	const char *err = NULL;
+	assert_int_equal(imap_seqset_parse(text, strlen(text), IMAP_SEQ_ALLOW_SAVED, &st, &err), 0);
+	return st;
+}
+
+/* Resolve text and compare with the expected UIDs (n = -1: an error). */
+static void resolves(struct imap_view *v, const char *text, bool uid, const uint32_t *want, int n)
+{
+	struct imap_seqset *st = set(text);
+	uint32_t *got = NULL;
+	size_t ng = 0;
+	const char *err = NULL;
+	int rc = imap_view_resolve(v, st, uid, &got, &ng, &err);
+	imap_seqset_free(&st);
+	if (n < 0) {
+		assert_int_equal(rc, -1);
+		assert_non_null(err);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(ng, (size_t)n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(got[i], want[i]);
+	free(got);
+}
+
+static void expunge_uid(struct fx *f, uint32_t uid)
+{
+	size_t removed = 0;
+	assert_int_equal(store_expunge(f->st, f->mb.id, &uid, 1, &removed), STORE_OK);
+	assert_int_equal(removed, 1);
+}
+
+/* ---- tests ---- */
+
+static void test_open_recent(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 3);
+	struct imap_view *v = open_inbox(f, false);
+	assert_int_equal(registered, 1);
+	assert_int_equal(v->count, 3);
+	assert_int_equal(v->uids[0], 1);
+	assert_int_equal(v->uids[2], 3);
+	assert_int_equal(v->uidnext, 4);
+	assert_true(imap_view_is_recent(v, 1));
+	assert_true(imap_view_is_recent(v, 3));
+	assert_false(imap_view_is_recent(v, 4));
+	assert_int_equal(imap_view_seq(v, 2), 2);
+	assert_int_equal(imap_view_seq(v, 9), 0);
+	assert_int_equal(imap_view_seq(v, 0), 0);
+	imap_view_close(&f->s, &f->s.view);
+	assert_null(f->s.view);
+	assert_int_equal(registered, 0);
+	/* The claim was taken: a second session sees no \Recent. */
+	v = open_inbox(f, false);
+	assert_false(imap_view_is_recent(v, 1));
+	imap_view_close(&f->s, &f->s.view);
+	/* EXAMINE shows the unclaimed message as \Recent and claims nothing. */
+	deliver(f, 1);
+	v = open_inbox(f, true);
+	assert_true(imap_view_is_recent(v, 4));
+	assert_false(imap_view_is_recent(v, 3));
+	imap_view_close(&f->s, &f->s.view);
+	v = open_inbox(f, false);
+	assert_true(imap_view_is_recent(v, 4));
+	assert_false(imap_view_is_recent(v, 3));
+}
+
+static void test_resolve_seq(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 6);
+	/* UIDs 2..6 after expunging 1. */
+	struct imap_view *v = open_inbox(f, false);
+	expunge_uid(f, 1);
+	imap_view_close(&f->s, &f->s.view);
+	v = open_inbox(f, false);
+	assert_int_equal(v->count, 5);
+	resolves(v, "1", false, (uint32_t[]){ 2 }, 1);
+	resolves(v, "*", false, (uint32_t[]){ 6 }, 1);
+	resolves(v, "2:3,5", false, (uint32_t[]){ 3, 4, 6 }, 3);
+	resolves(v, "4:2", false, (uint32_t[]){ 3, 4, 5 }, 3);
+	resolves(v, "*:4", false, (uint32_t[]){ 5, 6 }, 2);
+	resolves(v, "1:*", false, (uint32_t[]){ 2, 3, 4, 5, 6 }, 5);
+	resolves(v, "3,1:2,3", false, (uint32_t[]){ 2, 3, 4 }, 3);
+	resolves(v, "6", false, NULL, -1);
+	resolves(v, "1:7", false, NULL, -1);
+}
+
+static void test_resolve_uid(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 6);
+	struct imap_view *v = open_inbox(f, false);
+	expunge_uid(f, 3);
+	imap_view_close(&f->s, &f->s.view);
+	v = open_inbox(f, false);
+	/* UIDs 1 2 4 5 6 */
+	resolves(v, "3", true, NULL, 0);
+	resolves(v, "2:4", true, (uint32_t[]){ 2, 4 }, 2);
+	resolves(v, "4:2", true, (uint32_t[]){ 2, 4 }, 2);
+	resolves(v, "*", true, (uint32_t[]){ 6 }, 1);
+	resolves(v, "100:*", true, (uint32_t[]){ 6 }, 1);
+	resolves(v, "5:4294967295", true, (uint32_t[]){ 5, 6 }, 2);
+	resolves(v, "7:100", true, NULL, 0);
+	resolves(v, "1:*", true, (uint32_t[]){ 1, 2, 4, 5, 6 }, 5);
+	/* "$": the saved result, as far as it still exists. */
+	v->saved = malloc(3 * sizeof(uint32_t));
+	v->saved[0] = 2;
+	v->saved[1] = 3;
+	v->saved[2] = 5;
+	v->nsaved = 3;
+	resolves(v, "$", true, (uint32_t[]){ 2, 5 }, 2);
+	resolves(v, "$", false, (uint32_t[]){ 2, 5 }, 2);
+}
+
+static void test_resolve_empty(void **state)
+{
+	struct fx *f = *state;
+	struct imap_view *v = open_inbox(f, false);
+	assert_int_equal(v->count, 0);
+	resolves(v, "1", false, NULL, -1);
+	resolves(v, "*", false, NULL, 0);
+	resolves(v, "1:*", true, NULL, 0);
+}
+
+static void test_sync_new_and_expunge(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 3);
+	struct imap_view *v = open_inbox(f, false);
+	buf_reset(&out);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("");
+	deliver(f, 2);
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 5 EXISTS\r\n* 5 RECENT\r\n");
+	assert_true(imap_view_is_recent(v, 5));
+	/* Expunges wait while sequence numbers are in use. */
+	expunge_uid(f, 2);
+	expunge_uid(f, 4);
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("");
+	assert_true(imap_view_is_expunged(v, 2));
+	assert_int_equal(v->count, 5);
+	/* A new message while expunges are pending: EXISTS counts them. */
+	deliver(f, 1);
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 6 EXISTS\r\n* 6 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+	assert_int_equal(v->count, 4);
+	assert_int_equal(imap_view_seq(v, 6), 4);
+	assert_false(imap_view_is_expunged(v, 2));
+	/* rev2 clients get no RECENT. */
+	f->s.rev2 = true;
+	deliver(f, 1);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 5 EXISTS\r\n");
+	/* Delivered and expunged before we looked: nothing to say. */
+	deliver(f, 1);
+	expunge_uid(f, 8);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("");
+	assert_int_equal(v->count, 5);
+}
+
+static void set_flags(struct fx *f, uint32_t uid, uint32_t flags, uint64_t kw)
+{
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = flags, .keywords = kw };
+	struct store_flag_result res;
+	assert_int_equal(store_msgs_flags(f->st, f->mb.id, &uid, 1, &ch, &res), STORE_OK);
+	assert_int_equal(res.status, STORE_FLAG_CHANGED);
+}
+
+/* Another session's STORE, on INBOX whatever is selected. */
+static void set_flags_mb(struct fx *f, uint32_t uid, uint32_t flags)
+{
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get(f->st, f->u.id, "INBOX", &mb), STORE_OK);
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = flags };
+	struct store_flag_result res;
+	assert_int_equal(store_msgs_flags(f->st, mb.id, &uid, 1, &ch, &res), STORE_OK);
+	assert_int_equal(res.status, STORE_FLAG_CHANGED);
+}
+
+/* NOOP as imap_cmd_any.c has it: the OK carries the updates. */
+static enum imap_cmd_rc imap_cmd_noop_sync(struct imap_cmd *cmd)
+{
+	imap_cmd_ok(cmd, "NOOP completed");
+	return IMAP_CMD_DONE;
+}
+
+static void test_sync_flags(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 3);
+	open_inbox(f, false);
+	buf_reset(&out);
+	set_flags(f, 2, STORE_F_SEEN | STORE_F_FLAGGED, 0);
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 2 FETCH (FLAGS (\\Seen \\Flagged \\Recent) UID 2)\r\n");
+	/* CONDSTORE adds MODSEQ. */
+	f->s.condstore = true;
+	set_flags(f, 1, STORE_F_DELETED, 0);
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->st, f->mb.id, 1, &m), STORE_OK);
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	char want[128];
+	snprintf(want, sizeof(want), "* 1 FETCH (FLAGS (\\Deleted \\Recent) UID 1 MODSEQ (%llu))\r\n",
+		 (unsigned long long)m.modseq);
+	out_is(want);
+	/* With the output queue full, flag updates wait for the next sync. */
+	f->s.condstore = false;
+	set_flags(f, 3, STORE_F_SEEN, 0);
+	output_full = true;
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	output_full = false;
+	out_is("");
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 3 FETCH (FLAGS (\\Seen \\Recent) UID 3)\r\n");
+	/* Our own STORE is absorbed, a new message is still reported. */
+	set_flags(f, 3, STORE_F_ANSWERED, 0);
+	deliver(f, 1);
+	assert_int_equal(imap_view_absorb(&f->s), STORE_OK);
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 4 EXISTS\r\n* 4 RECENT\r\n");
+}
+
+static void test_sync_new_with_flags(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 3);
+	struct imap_view *v = open_inbox(f, false);
+	buf_reset(&out);
+	/* 4 and 5 arrive, then 4's flags change: its only record (FLAGS) now
+	 * comes after 5's NEW, and it is still a new message, not a FETCH. */
+	deliver(f, 2);
+	set_flags(f, 4, STORE_F_SEEN, 0);
+	assert_int_equal(imap_view_absorb(&f->s), STORE_OK);
+	out_is("");
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 5 EXISTS\r\n* 5 RECENT\r\n");
+	assert_int_equal(v->uids[3], 4);
+	assert_int_equal(v->uids[4], 5);
+	/* A pending new message expunged before it was announced. */
+	deliver(f, 1);
+	assert_int_equal(imap_view_absorb(&f->s), STORE_OK);
+	expunge_uid(f, 6);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("");
+	assert_int_equal(v->count, 5);
+	assert_int_equal(v->uidnext, 6);
+}
+
+static void test_keywords(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 1);
+	struct imap_view *v = open_inbox(f, false);
+	imap_view_flags_announce(&f->s);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+	       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n");
+	struct imap_string kws[] = { { "$Label1", 7 }, { "Work", 4 } };
+	struct imap_flags fl = { .keywords = kws, .nkeywords = 2 };
+	uint64_t mask = 0;
+	assert_int_equal(imap_view_keywords_intern(&f->s, &fl, &mask), STORE_OK);
+	assert_int_equal(mask, 3);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 Work)\r\n"
+	       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 Work \\*)] "
+	       "Flags permitted\r\n");
+	struct store_msg m = { .uid = 1, .flags = STORE_F_SEEN | STORE_F_DRAFT, .keywords = 2 };
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(imap_view_flags_write(v, &b, &m), 0);
+	assert_string_equal(b.data, "(\\Seen \\Draft \\Recent Work)");
+	buf_free(&b);
+	/* Another session adds a keyword and uses it. */
+	const char *nm[] = { "Other" };
+	uint64_t om = 0;
+	assert_int_equal(store_keywords_intern(f->st, f->mb.id, nm, 1, &om, NULL), STORE_OK);
+	set_flags(f, 1, 0, om);
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 Work Other)\r\n"
+	       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 Work Other \\*)] "
+	       "Flags permitted\r\n"
+	       "* 1 FETCH (FLAGS (\\Recent Other) UID 1)\r\n");
+	/* Read-only: nothing is permanent. */
+	imap_view_close(&f->s, &f->s.view);
+	open_inbox(f, true);
+	imap_view_flags_announce(&f->s);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 Work Other)\r\n"
+	       "* OK [PERMANENTFLAGS ()] No permanent flags permitted\r\n");
+	assert_int_equal(imap_view_store_flags(IMAP_FLAG_SEEN | IMAP_FLAG_DRAFT),
+			 STORE_F_SEEN | STORE_F_DRAFT);
+}
+
+static void test_mailbox_gone(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_create(f->st, f->u.id, "Work", 0, &mb), STORE_OK);
+	struct imap_view *v = NULL;
+	assert_int_equal(imap_view_open(&f->s, "Work", false, &v, &mb), STORE_OK);
+	assert_string_equal(v->name, "Work");
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("");
+	assert_int_equal(store_mailbox_delete(f->st, f->u.id, "Work"), STORE_OK);
+	assert_int_equal(imap_view_sync(&f->s, true), -1);
+	out_is("* BYE Selected mailbox no longer exists\r\n");
+	assert_int_equal(closed, 1);
+	assert_int_equal(imap_view_open(&f->s, "Nope", false, &v, &mb), STORE_ERR_NOTFOUND);
+}
+
+static void test_many(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 1200);
+	struct imap_view *v = open_inbox(f, false);
+	buf_reset(&out);
+	/* More changes than one batch. */
+	uint32_t *uids = malloc(600 * sizeof(uint32_t));
+	for (uint32_t i = 0; i < 600; i++)
+		uids[i] = 2 * i + 1;
+	size_t removed = 0;
+	assert_int_equal(store_expunge(f->st, f->mb.id, uids, 600, &removed), STORE_OK);
+	assert_int_equal(removed, 600);
+	free(uids);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	assert_int_equal(v->count, 600);
+	/* The first EXPUNGE is the highest number, the last is 1. */
+	assert_memory_equal(out.data, "* 1199 EXPUNGE\r\n", 16);
+	assert_string_equal(out.data + out.len - 13, "* 1 EXPUNGE\r\n");
+	assert_int_equal(v->uids[0], 2);
+	assert_int_equal(v->uids[599], 1200);
+	buf_reset(&out);
+	resolves(v, "600", false, (uint32_t[]){ 1200 }, 1);
+}
+
+
+/* ---- the command handlers (imap_cmd_select.c) ---- */
+
+struct run {
+	struct imap_parser *p;
+	struct imap_command *pc;
+	struct imap_cmd cmd;
+};
+
+/* Parse `line` and run handler fn once; returns its result. */
+static enum imap_cmd_rc run(struct fx *f, struct run *r, imap_cmd_fn *fn, const char *line)
+{
+	struct imap_parse_limits lim;
+	imap_parse_limits_default(&lim);
+	memset(r, 0, sizeof(*r));
+	r->p = imap_parser_new(&lim);
+	assert_non_null(r->p);
+	assert_int_equal(imap_parser_feed_line(r->p, line, strlen(line)), IMAP_PARSE_DONE);
+	r->pc = imap_parser_take(r->p);
+	r->cmd.s = &f->s;
+	r->cmd.pc = r->pc;
+	r->cmd.uid = r->pc->uid;
+	r->cmd.allow_expunge = true;
+	return fn(&r->cmd);
+}
+
+static void run_free(struct run *r)
+{
+	imap_command_free(&r->pc);
+	imap_parser_free(&r->p);
+}
+
+/* Run a command that finishes at once. */
+static void run_done(struct fx *f, imap_cmd_fn *fn, const char *line)
+{
+	struct run r;
+	assert_int_equal(run(f, &r, fn, line), IMAP_CMD_DONE);
+	run_free(&r);
+}
+
+/* Run a command that waits for the log flush, then resume it. */
+static void run_durable(struct fx *f, imap_cmd_fn *fn, const char *line)
+{
+	struct run r;
+	int before = durable_waits;
+	assert_int_equal(run(f, &r, fn, line), IMAP_CMD_WAIT);
+	assert_int_equal(durable_waits, before + 1);
+	r.cmd.durable_ok = true;
+	assert_int_equal(fn(&r.cmd), IMAP_CMD_DONE);
+	run_free(&r);
+}
+
+static void test_cmd_select(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 3);
+	set_flags_mb(f, 1, STORE_F_SEEN);
+	run_done(f, imap_cmd_select, "a1 SELECT inbox");
+	char want[1024];
+	snprintf(want, sizeof(want),
+		 "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+		 "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n"
+		 "* 3 EXISTS\r\n"
+		 "* 3 RECENT\r\n"
+		 "* OK [UNSEEN 2] First unseen\r\n"
+		 "* OK [UIDVALIDITY %u] UIDs valid\r\n"
+		 "* OK [UIDNEXT 4] Predicted next UID\r\n"
+		 "* OK [HIGHESTMODSEQ %llu] Highest\r\n"
+		 "a1 OK [READ-WRITE] SELECT completed\r\n",
+		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq);
+	out_is(want);
+	assert_int_equal(f->s.state, IMAP_S_SELECTED);
+	assert_false(f->s.condstore);
+	/* rev2: no RECENT or UNSEEN, a LIST instead; the old one is CLOSED. */
+	f->s.rev2 = true;
+	run_done(f, imap_cmd_examine, "a2 EXAMINE INBOX (CONDSTORE)");
+	snprintf(want, sizeof(want),
+		 "* OK [CLOSED] Previous mailbox closed\r\n"
+		 "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+		 "* OK [PERMANENTFLAGS ()] No permanent flags permitted\r\n"
+		 "* 3 EXISTS\r\n"
+		 "* LIST () \"/\" \"INBOX\"\r\n"
+		 "* OK [UIDVALIDITY %u] UIDs valid\r\n"
+		 "* OK [UIDNEXT 4] Predicted next UID\r\n"
+		 "* OK [HIGHESTMODSEQ %llu] Highest\r\n"
+		 "a2 OK [READ-ONLY] EXAMINE completed\r\n",
+		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq);
+	out_is(want);
+	assert_true(f->s.condstore);
+	assert_true(f->s.view->readonly);
+	/* A failed SELECT leaves no mailbox selected. */
+	run_done(f, imap_cmd_select, "a3 SELECT Nope");
+	out_is("* OK [CLOSED] Previous mailbox closed\r\n"
+	       "a3 NO [NONEXISTENT] Mailbox does not exist\r\n");
+	assert_null(f->s.view);
+	assert_int_equal(f->s.state, IMAP_S_AUTH);
+	assert_int_equal(registered, 0);
+	run_done(f, imap_cmd_select, "a4 SELECT");
+	assert_memory_equal(out.data, "a4 BAD ", 7);
+	buf_reset(&out);
+	run_done(f, imap_cmd_select, "a5 SELECT INBOX (QRESYNC (1 1))");
+	out_is("a5 BAD [CLIENTBUG] QRESYNC is not enabled\r\n");
+	/* Special-use folders carry their attribute in rev2's LIST. */
+	run_done(f, imap_cmd_select, "a6 SELECT Sent");
+	assert_non_null(strstr(out.data, "* LIST (\\Sent) \"/\" \"Sent\"\r\n"));
+	buf_reset(&out);
+}
+
+static void test_cmd_select_unseen(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 4);
+	/* Unseen: 2 and 4 -- not a tail run, found by the forward scan. */
+	set_flags_mb(f, 1, STORE_F_SEEN);
+	set_flags_mb(f, 3, STORE_F_SEEN);
+	run_done(f, imap_cmd_select, "a1 SELECT INBOX");
+	assert_non_null(strstr(out.data, "* OK [UNSEEN 2] First unseen\r\n"));
+	buf_reset(&out);
+	/* All seen: no UNSEEN at all. */
+	set_flags_mb(f, 2, STORE_F_SEEN);
+	set_flags_mb(f, 4, STORE_F_SEEN);
+	run_done(f, imap_cmd_select, "a2 SELECT INBOX");
+	assert_null(strstr(out.data, "UNSEEN"));
+	assert_non_null(strstr(out.data, "* 0 RECENT\r\n"));
+	buf_reset(&out);
+}
+
+static void test_cmd_expunge(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 5);
+	run_done(f, imap_cmd_select, "a1 SELECT INBOX");
+	buf_reset(&out);
+	/* Nothing deleted: nothing to wait for. */
+	run_done(f, imap_cmd_expunge, "a2 EXPUNGE");
+	out_is("a2 OK EXPUNGE completed\r\n");
+	set_flags_mb(f, 2, STORE_F_DELETED);
+	set_flags_mb(f, 4, STORE_F_DELETED);
+	set_flags_mb(f, 5, STORE_F_DELETED);
+	run_done(f, imap_cmd_noop_sync, "a3 NOOP");
+	buf_reset(&out);
+	/* RFC 4315: only the \Deleted ones of the set. */
+	{
+		struct run r;
+		r.cmd.uid = true;
+		assert_int_equal(run(f, &r, imap_cmd_expunge, "a4 UID EXPUNGE 1:4"), IMAP_CMD_WAIT);
+		r.cmd.durable_ok = true;
+		assert_int_equal(imap_cmd_expunge(&r.cmd), IMAP_CMD_DONE);
+		run_free(&r);
+	}
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\na4 OK EXPUNGE completed\r\n");
+	assert_int_equal(f->s.view->count, 3);
+	run_durable(f, imap_cmd_expunge, "a5 EXPUNGE");
+	out_is("* 3 EXPUNGE\r\na5 OK EXPUNGE completed\r\n");
+	run_done(f, imap_cmd_expunge, "a6 EXPUNGE extra");
+	out_is("a6 BAD EXPUNGE takes no arguments\r\n");
+	/* A failed flush is a NO. */
+	set_flags_mb(f, 1, STORE_F_DELETED);
+	{
+		struct run r;
+		assert_int_equal(run(f, &r, imap_cmd_expunge, "a7 EXPUNGE"), IMAP_CMD_WAIT);
+		r.cmd.durable_ok = false;
+		assert_int_equal(imap_cmd_expunge(&r.cmd), IMAP_CMD_DONE);
+		run_free(&r);
+	}
+	out_is("a7 NO [UNAVAILABLE] Expunge not confirmed on disk\r\n");
+	/* Read-only. */
+	run_done(f, imap_cmd_examine, "a8 EXAMINE INBOX");
+	buf_reset(&out);
+	run_done(f, imap_cmd_expunge, "a9 EXPUNGE");
+	out_is("a9 NO [READ-ONLY] Mailbox is read-only\r\n");
+}
+
+static void test_cmd_close(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 3);
+	run_done(f, imap_cmd_select, "a1 SELECT INBOX");
+	set_flags_mb(f, 2, STORE_F_DELETED);
+	buf_reset(&out);
+	/* RFC 3501 6.4.2: no untagged EXPUNGE, back to AUTH. */
+	run_durable(f, imap_cmd_close, "a2 CLOSE");
+	out_is("a2 OK CLOSE completed\r\n");
+	assert_null(f->s.view);
+	assert_int_equal(f->s.state, IMAP_S_AUTH);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get(f->st, f->u.id, "INBOX", &mb), STORE_OK);
+	assert_int_equal(mb.messages, 2);
+	/* EXAMINE then CLOSE expunges nothing. */
+	set_flags_mb(f, 3, STORE_F_DELETED);
+	run_done(f, imap_cmd_examine, "a3 EXAMINE INBOX");
+	buf_reset(&out);
+	run_done(f, imap_cmd_close, "a4 CLOSE");
+	out_is("a4 OK CLOSE completed\r\n");
+	assert_int_equal(store_mailbox_get(f->st, f->u.id, "INBOX", &mb), STORE_OK);
+	assert_int_equal(mb.messages, 2);
+	/* UNSELECT never expunges. */
+	run_done(f, imap_cmd_select, "a5 SELECT INBOX");
+	buf_reset(&out);
+	run_done(f, imap_cmd_check, "a6 CHECK");
+	out_is("a6 OK CHECK completed\r\n");
+	run_done(f, imap_cmd_unselect, "a7 UNSELECT");
+	out_is("a7 OK UNSELECT completed\r\n");
+	assert_null(f->s.view);
+	assert_int_equal(f->s.state, IMAP_S_AUTH);
+	assert_int_equal(store_mailbox_get(f->st, f->u.id, "INBOX", &mb), STORE_OK);
+	assert_int_equal(mb.messages, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_seq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_uid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_new_and_expunge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_new_with_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keywords, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mailbox_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmd_select, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmd_select_unseen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmd_expunge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmd_close, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
