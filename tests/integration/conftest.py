@@ -1,7 +1,9 @@
 # tests/integration/conftest.py: pytest fixtures that run the real postino
 # binary (POSTINO_BIN, default build/postino) on a fresh data directory with
-# smtp, smtps, pop3 and pop3s on ephemeral ports.  At teardown the server gets
-# SIGTERM and the test fails unless it exits 0 with no sanitizer report.
+# smtp, smtps, pop3 and pop3s on ephemeral ports (imap_server and
+# imap_own_server add imap and imaps; `imap` is a logged-in raw IMAP
+# connection of a fresh user).  At teardown the server gets SIGTERM and the
+# test fails unless it exits 0 with no sanitizer report.
 import os
 
 import pytest
@@ -87,6 +89,37 @@ def make_server(tmp_path_factory):
         pytest.fail("\n\n".join(errors), pytrace=False)
 
 
+@pytest.fixture(scope="module")
+def imap_server(tmp_path_factory):
+    """One server per IMAP test module, with imap and imaps listeners too."""
+    srv = _make(tmp_path_factory, "imap", kinds=helpers.IMAP_KINDS)
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture
+def imap_own_server(tmp_path_factory):
+    """An IMAP-enabled server of the test's own (restarts)."""
+    srv = _make(tmp_path_factory, "imapown", kinds=helpers.IMAP_KINDS)
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture
+def imap_user(imap_server):
+    """A fresh user on the IMAP module server: (address, password)."""
+    return imap_server.new_user("im")
+
+
+@pytest.fixture
+def imap(imap_server, imap_user):
+    """A raw IMAP connection, logged in as imap_user; logged out at the end
+    if the test left it open."""
+    c = helpers.imap_connect(imap_server, *imap_user)
+    yield c
+    c.close()
+
+
 @pytest.fixture
 def user(server):
     """A fresh user on the module server: (address, password)."""
@@ -96,7 +129,8 @@ def user(server):
 @pytest.fixture(autouse=True)
 def _server_stays_up(request):
     """Fail the test during which a shared server died (crash, sanitizer abort)."""
-    shared = [request.getfixturevalue(n) for n in ("server", "sandbox_server", "own_server")
+    shared = [request.getfixturevalue(n) for n in ("server", "sandbox_server", "own_server",
+                                                      "imap_server", "imap_own_server")
               if n in request.fixturenames]
     yield
     for srv in shared:

@@ -1,9 +1,9 @@
 # tests/integration/helpers.py: runs the real `postino` binary for the
 # integration tests and talks to it byte by byte.  It owns the Server class
 # (start on ephemeral ports, stop with SIGTERM and check the exit, kill -9,
-# restart on the same data directory, admin CLI) and small raw SMTP/POP3
+# restart on the same data directory, admin CLI) and small raw SMTP/POP3/IMAP
 # clients whose every socket has a timeout, so a hang fails a test instead of
-# hanging CI.
+# hanging CI, plus a parser of IMAP response data (RFC 9051 9) for the tests.
 import itertools
 import os
 import pathlib
@@ -557,3 +557,341 @@ def wait_for(pred, timeout=10.0, step=0.05):
             return v
         time.sleep(step)
     return pred()
+
+
+# -- IMAP ----------------------------------------------------------------------
+# Listeners for the IMAP tests: the usual four plus imap and imaps (implicit
+# TLS with the generated certificate, as pop3s).  The non-IMAP tests keep
+# KINDS so that they do not depend on the IMAP front-end.
+IMAP_KINDS = KINDS + ("imap", "imaps")
+
+_LITERAL_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")
+_tags = itertools.count(1)
+
+
+class ImapResp:
+    """The answer to one IMAP command: untagged responses (each the whole
+    response as bytes, literals inline, CRLF removed), continuation requests
+    seen while waiting, and the tagged line."""
+
+    def __init__(self, tag, untagged, tagged, conts=()):
+        self.tag = tag
+        self.untagged = untagged
+        self.tagged = tagged
+        self.conts = list(conts)
+        rest = tagged[len(tag) + 1:]
+        self.status = rest.split(b" ", 1)[0].decode("ascii", "replace")
+        self.text = rest[len(self.status) + 1:].decode("utf-8", "replace")
+
+    @property
+    def code(self):
+        """The response code of the tagged line, e.g. 'TRYCREATE' or
+        'COPYUID 5 1 2', or '' when there is none."""
+        m = re.match(r"\[([^\]]*)\]", self.text)
+        return m.group(1) if m else ""
+
+    def data(self, kind):
+        """Untagged responses "* KIND ..." (KIND after an optional number),
+        as the bytes after KIND and a space."""
+        kind = kind.upper().encode()
+        out = []
+        for u in self.untagged:
+            m = re.match(rb"\* (?:\d+ )?([A-Za-z.0-9-]+)(?: |$)", u)
+            if m and m.group(1).upper() == kind:
+                out.append(u[m.end():])
+        return out
+
+    def numbered(self, kind):
+        """[(n, rest)] for "* n KIND rest" (EXISTS, RECENT, EXPUNGE, FETCH)."""
+        kind = kind.upper().encode()
+        out = []
+        for u in self.untagged:
+            m = re.match(rb"\* (\d+) ([A-Za-z]+)(?: (.*))?$", u, re.S)
+            if m and m.group(2).upper() == kind:
+                out.append((int(m.group(1)), m.group(3) or b""))
+        return out
+
+    def fetches(self):
+        """{seq: {ITEM: value}} of the untagged FETCH responses (later ones
+        for the same message update earlier ones)."""
+        out = {}
+        for n, rest in self.numbered("FETCH"):
+            out.setdefault(n, {}).update(fetch_items(rest))
+        return out
+
+    def __repr__(self):
+        return "\n".join([u.decode("utf-8", "replace")[:300] for u in self.untagged]
+                         + [self.tagged.decode("utf-8", "replace")])
+
+    __str__ = __repr__
+
+
+class ImapConn(Conn):
+    """A raw IMAP client: exact bytes out, whole responses (with literals) in."""
+
+    def __init__(self, sock):
+        super().__init__(sock)
+        self.greeting = None
+
+    def next_tag(self):
+        return f"T{next(_tags)}"
+
+    def read_response(self):
+        """One whole response: a line, plus every literal it announces and
+        the line parts after them; CRLF at the very end removed."""
+        out = bytearray()
+        while True:
+            line = self.readline()
+            assert line.endswith(b"\r\n"), f"IMAP line not CRLF-terminated: {line!r}"
+            out += line
+            m = _LITERAL_END.search(line)
+            if not m:
+                return bytes(out[:-2])
+            n = int(m.group(1))
+            while len(self.buf) < n:
+                self._fill()
+            out += self.buf[:n]
+            del self.buf[:n]
+
+    def read_greeting(self):
+        self.greeting = self.read_response()
+        return self.greeting
+
+    def read_tagged(self, tag):
+        """Responses up to and including the tagged one for tag."""
+        untagged, conts = [], []
+        t = tag.encode() + b" "
+        while True:
+            r = self.read_response()
+            if r.startswith(t):
+                return ImapResp(tag, untagged, r, conts)
+            if r.startswith(b"+"):
+                conts.append(r)
+            else:
+                assert r.startswith(b"* "), f"neither tagged, untagged nor '+': {r[:300]!r}"
+                untagged.append(r)
+
+    def cmd(self, line, tag=None):
+        """Send "tag line CRLF" (line: str or bytes, may contain {n+}
+        literals inline) and return the ImapResp."""
+        tag = tag or self.next_tag()
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(tag.encode() + b" " + line + b"\r\n")
+        return self.read_tagged(tag)
+
+    def ok(self, line):
+        r = self.cmd(line)
+        assert r.status == "OK", f"{line!r}: {r}"
+        return r
+
+    def cmd_sync(self, parts, tag=None):
+        """A command with synchronizing literals: parts alternate line text
+        and literal bytes, e.g. ["APPEND INBOX ", b"msg..."].  Each literal
+        is announced as {n}, sent only after the '+' continuation.  If the
+        server answers with a tagged reply instead of '+', that is returned."""
+        tag = tag or self.next_tag()
+        head = tag.encode() + b" "
+        conts, untagged = [], []
+        for i, p in enumerate(parts):
+            if isinstance(p, str):
+                p = p.encode()
+            if i % 2 == 0:
+                head += p
+                continue
+            self.send(head + b"{%d}\r\n" % len(p))
+            head = b""
+            r = self.read_response()
+            while r.startswith(b"* "):
+                untagged.append(r)
+                r = self.read_response()
+            if r.startswith(tag.encode() + b" "):
+                return ImapResp(tag, untagged, r, conts)
+            assert r.startswith(b"+"), f"expected continuation, got {r[:300]!r}"
+            conts.append(r)
+            self.send(p)
+        self.send(head + b"\r\n")
+        resp = self.read_tagged(tag)
+        resp.conts = conts + resp.conts
+        resp.untagged = untagged + resp.untagged
+        return resp
+
+    def login(self, user, password):
+        r = self.cmd(f"LOGIN {quote(user)} {quote(password)}")
+        assert r.status == "OK", f"LOGIN {user}: {r}"
+        return r
+
+    def select(self, mailbox="INBOX", examine=False):
+        r = self.cmd(f"{'EXAMINE' if examine else 'SELECT'} {quote(mailbox)}")
+        assert r.status == "OK", f"SELECT {mailbox}: {r}"
+        return r
+
+    def append(self, mailbox, msg, flags=None, date=None):
+        """APPEND with a LITERAL+ literal; asserts OK; returns the ImapResp."""
+        opt = b""
+        if flags is not None:
+            opt += b" (" + " ".join(flags).encode() + b")"
+        if date is not None:
+            opt += b' "' + date.encode() + b'"'
+        r = self.cmd(b"APPEND " + quote(mailbox).encode() + opt + b" {%d+}\r\n" % len(msg) + msg)
+        assert r.status == "OK", f"APPEND to {mailbox}: {r}"
+        return r
+
+    def logout(self):
+        r = self.cmd("LOGOUT")
+        assert r.status == "OK", f"LOGOUT: {r}"
+        assert any(u.startswith(b"* BYE") for u in r.untagged), f"no BYE before LOGOUT OK: {r}"
+        assert self.closed_by_peer(), "server did not close after LOGOUT"
+        self.close()
+
+
+def quote(s):
+    """An IMAP quoted string."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def imap_connect(server, user=None, password=None, tls=False):
+    c = ImapConn.connect(server.ports["imaps" if tls else "imap"], tls=tls)
+    g = c.read_greeting()
+    assert g.startswith(b"* OK"), f"IMAP greeting: {g!r}"
+    if user is not None:
+        c.login(user, password)
+    return c
+
+
+def imaplib_connect(server, user=None, password=None, tls=False):
+    import imaplib
+    if tls:
+        m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_ctx(),
+                              timeout=TIMEOUT)
+    else:
+        m = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=TIMEOUT)
+    if user is not None:
+        typ, _ = m.login(user, password)
+        assert typ == "OK"
+    return m
+
+
+# -- IMAP response syntax (RFC 9051 9) --------------------------------------------
+
+class Atom(bytes):
+    """An atom (including NIL-less flags, numbers, BODY[...]<n> names)."""
+
+
+def parse_sexpr(data, pos=0):
+    """Parse a sequence of IMAP values from data[pos:] up to a ')' or the end.
+    Returns (values, pos).  Lists become Python lists, quoted strings and
+    literals bytes, NIL None, numbers and other atoms Atom (bytes)."""
+    out = []
+    n = len(data)
+    while pos < n:
+        ch = data[pos:pos + 1]
+        if ch == b" ":
+            pos += 1
+        elif ch == b"(":
+            sub, pos = parse_sexpr(data, pos + 1)
+            assert data[pos:pos + 1] == b")", f"unbalanced list in {data[:400]!r}"
+            pos += 1
+            out.append(sub)
+        elif ch == b")":
+            return out, pos
+        elif ch == b'"':
+            pos += 1
+            s = bytearray()
+            while True:
+                assert pos < n, f"unterminated quoted string in {data[:400]!r}"
+                c = data[pos:pos + 1]
+                if c == b"\\":
+                    s += data[pos + 1:pos + 2]
+                    pos += 2
+                elif c == b'"':
+                    pos += 1
+                    break
+                else:
+                    s += c
+                    pos += 1
+            out.append(bytes(s))
+        elif ch in (b"{", b"~"):
+            m = re.compile(rb"~?\{(\d+)\+?\}\r\n").match(data, pos)
+            assert m, f"bad literal at {pos} in {data[:400]!r}"
+            k = int(m.group(1))
+            out.append(data[m.end():m.end() + k])
+            pos = m.end() + k
+        else:
+            start = pos
+            depth = 0
+            while pos < n:
+                c = data[pos:pos + 1]
+                if c == b"[":
+                    depth += 1
+                elif c == b"]":
+                    depth -= 1
+                elif depth == 0 and c in (b" ", b"(", b")"):
+                    break
+                pos += 1
+            tok = data[start:pos]
+            out.append(None if tok.upper() == b"NIL" else Atom(tok))
+    return out, pos
+
+
+def fetch_items(rest):
+    """The parenthesized FETCH data "(NAME value NAME value ...)" as a dict
+    with upper-case str names (section text kept as sent: BODY[1.MIME])."""
+    vals, _ = parse_sexpr(rest)
+    assert len(vals) == 1 and isinstance(vals[0], list), f"FETCH data not one list: {rest[:300]!r}"
+    items = vals[0]
+    assert len(items) % 2 == 0, f"odd FETCH item list: {rest[:300]!r}"
+    out = {}
+    for i in range(0, len(items), 2):
+        name = bytes(items[i]).decode()
+        up = name.upper()
+        if "[" in up:   # keep the section's case, normalise the keyword
+            j = up.index("[")
+            name = up[:j] + name[j:]
+        else:
+            name = up
+        out[name] = items[i + 1]
+    return out
+
+
+def status_items(resp):
+    """The one STATUS response of resp as (mailbox name, {ITEM: int})."""
+    (d,) = resp.data("STATUS")
+    vals, _ = parse_sexpr(d)
+    assert len(vals) == 2 and isinstance(vals[1], list), f"bad STATUS response {d!r}"
+    kv = vals[1]
+    assert len(kv) % 2 == 0, d
+    items = {}
+    for i in range(0, len(kv), 2):
+        k = bytes(kv[i]).decode().upper()
+        assert k not in items, f"{k} twice: {d!r}"
+        items[k] = int(kv[i + 1])
+    return bytes(vals[0]).decode("utf-8"), items
+
+
+def esearch_items(resp):
+    """The one ESEARCH response as (tag, uid, {NAME: str})."""
+    (d,) = resp.data("ESEARCH")
+    m = re.match(rb'\(TAG "([^"]*)"\)( UID)?(.*)$', d)
+    assert m, f"ESEARCH without (TAG ...): {d!r}"
+    words = m.group(3).split()
+    assert len(words) % 2 == 0, d
+    items = {words[i].decode().upper(): words[i + 1].decode() for i in range(0, len(words), 2)}
+    return m.group(1).decode(), bool(m.group(2)), items
+
+
+def seqset(s):
+    """Expand a sequence set without '*' ("1:3,7") to a sorted list."""
+    out = set()
+    for part in s.split(","):
+        a, _, b = part.partition(":")
+        a, b = int(a), int(b or a)
+        out.update(range(min(a, b), max(a, b) + 1))
+    return sorted(out)
+
+
+def lit(data):
+    """A non-synchronizing literal (LITERAL+, RFC 7888) of data."""
+    if isinstance(data, str):
+        data = data.encode()
+    return b"{%d+}\r\n" % len(data) + data

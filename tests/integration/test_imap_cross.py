@@ -1,0 +1,192 @@
+# tests/integration/test_imap_cross.py: one mailbox, three protocols (issue
+# 3 item 7): SMTP delivery shows as EXISTS at the next IMAP command and at
+# once in IDLE (RFC 2177); an IMAP \Deleted + EXPUNGE is gone from POP3's
+# next session; a POP3 DELE committed at QUIT is an EXPUNGE to an IMAP
+# session with the mailbox selected; two IMAP sessions see each other's flag
+# changes as untagged FETCH (RFC 9051 7.4.1, 7.5.1).
+from helpers import fetch_items, imap_connect, make_message, split_trace
+
+SENDER = "cross@example.org"
+
+
+def deliver(srv, user, n, tag="x"):
+    msgs = [make_message(f"{tag} {i}", body=f"cross body {i}\r\n".encode()) for i in range(n)]
+    c = srv.smtp()
+    for m in msgs:
+        c.smtp_deliver(SENDER, [user[0]], m)
+    c.smtp_quit()
+    return msgs
+
+
+def idle_start(c, tag="idle1"):
+    c.send(f"{tag} IDLE\r\n".encode())
+    r = c.read_response()
+    assert r.startswith(b"+"), f"IDLE continuation: {r!r}"
+    return tag
+
+
+def idle_done(c, tag):
+    c.send(b"DONE\r\n")
+    r = c.read_tagged(tag)
+    assert r.status == "OK", r
+    return r
+
+
+def test_smtp_delivery_exists_at_next_command(imap_server, imap_user):
+    c = imap_connect(imap_server, *imap_user)
+    r = c.select("INBOX")
+    assert r.numbered("EXISTS") == [(0, b"")]
+    (msg,) = deliver(imap_server, imap_user, 1)
+    r = c.ok("NOOP")
+    assert r.numbered("EXISTS") == [(1, b"")], r
+    assert r.numbered("RECENT") == [(1, b"")], r
+    f = c.ok("FETCH 1 (BODY.PEEK[] RFC822.SIZE)").fetches()[1]
+    assert split_trace(f["BODY[]"], SENDER) == msg
+    assert int(f["RFC822.SIZE"]) == len(f["BODY[]"])
+    # STATUS of another session, same numbers.
+    d = imap_connect(imap_server, *imap_user)
+    st = d.ok("STATUS INBOX (MESSAGES)")
+    assert st.data("STATUS")[0].upper().endswith(b"(MESSAGES 1)"), st
+    d.logout()
+    c.logout()
+
+
+def test_smtp_delivery_during_idle(imap_server, imap_user):
+    c = imap_connect(imap_server, *imap_user)
+    c.select("INBOX")
+    tag = idle_start(c)
+    deliver(imap_server, imap_user, 1)
+    # Without any command from us: the EXISTS arrives during IDLE.
+    r = c.read_response()
+    while r.startswith(b"* ") and b"EXISTS" not in r:
+        r = c.read_response()
+    assert r == b"* 1 EXISTS", r
+    idle_done(c, tag)
+    c.logout()
+
+
+def test_imap_expunge_gone_from_pop3(imap_server, imap_user):
+    msgs = deliver(imap_server, imap_user, 3)
+    c = imap_connect(imap_server, *imap_user)
+    c.select("INBOX")
+    c.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    # Only \Deleted: POP3 still has all three (not expunged yet).
+    p = imap_server.pop3(*imap_user)
+    assert p.pop3_stat()[0] == 3
+    p.pop3_quit()
+    r = c.ok("EXPUNGE")
+    assert r.numbered("EXPUNGE") == [(2, b"")], r
+    got = imap_server.retr_all(*imap_user)
+    assert [split_trace(g, SENDER) for g in got] == [msgs[0], msgs[2]]
+    c.logout()
+
+
+def test_pop3_dele_quit_is_imap_expunge(imap_server, imap_user):
+    msgs = deliver(imap_server, imap_user, 3)
+    c = imap_connect(imap_server, *imap_user)
+    c.select("INBOX")
+    uids = c.ok("FETCH 1:* UID").fetches()
+    p = imap_server.pop3(*imap_user)
+    p.pop3_ok("DELE 1")
+    # Not committed before QUIT: IMAP sees nothing yet.
+    r = c.ok("NOOP")
+    assert r.numbered("EXPUNGE") == [], r
+    p.pop3_quit()
+    r = c.ok("NOOP")
+    assert r.numbered("EXPUNGE") == [(1, b"")], r
+    f = c.ok("FETCH 1:* (UID BODY.PEEK[])").fetches()
+    assert [int(f[i]["UID"]) for i in (1, 2)] == [int(uids[2]["UID"]), int(uids[3]["UID"])]
+    assert [split_trace(f[i]["BODY[]"], SENDER) for i in (1, 2)] == msgs[1:]
+    c.logout()
+
+
+def test_pop3_dele_quit_during_idle(imap_server, imap_user):
+    deliver(imap_server, imap_user, 2)
+    c = imap_connect(imap_server, *imap_user)
+    c.select("INBOX")
+    tag = idle_start(c)
+    p = imap_server.pop3(*imap_user)
+    p.pop3_ok("DELE 2")
+    p.pop3_quit()
+    r = c.read_response()
+    assert r == b"* 2 EXPUNGE", r
+    idle_done(c, tag)
+    assert sorted(c.ok("FETCH 1:* UID").fetches()) == [1]
+    c.logout()
+
+
+def test_pop3_dele_without_quit_keeps(imap_server, imap_user):
+    deliver(imap_server, imap_user, 1)
+    p = imap_server.pop3(*imap_user)
+    p.pop3_ok("DELE 1")
+    p.close()       # dropped: RFC 1939 6, no UPDATE state
+    c = imap_connect(imap_server, *imap_user)
+    r = c.select("INBOX")
+    assert r.numbered("EXISTS") == [(1, b"")], r
+    c.logout()
+
+
+def test_two_imap_sessions_see_flag_changes(imap_server, imap_user):
+    deliver(imap_server, imap_user, 2)
+    a = imap_connect(imap_server, *imap_user)
+    b = imap_connect(imap_server, *imap_user)
+    a.select("INBOX")
+    b.select("INBOX")
+    a.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    r = b.ok("NOOP")
+    f = r.fetches()
+    assert list(f) == [1], r
+    assert {bytes(x) for x in f[1]["FLAGS"]} - {b"\\Recent"} == {b"\\Flagged"}, r
+    # And at once while b idles.
+    tag = idle_start(b)
+    a.ok("STORE 2 +FLAGS.SILENT (\\Seen $Work)")
+    r = b.read_response()
+    # A new keyword may first be announced (RFC 9051 7.3.5 FLAGS, PERMANENTFLAGS).
+    while r.startswith(b"* FLAGS ") or r.startswith(b"* OK [PERMANENTFLAGS"):
+        r = b.read_response()
+    assert r.startswith(b"* 2 FETCH ("), r
+    items = fetch_items(r[len(b"* 2 FETCH "):])
+    assert {bytes(x) for x in items["FLAGS"]} - {b"\\Recent"} == {b"\\Seen", b"$Work"}, r
+    idle_done(b, tag)
+    # b's own non-silent STORE answers b, and a hears of it at its next command.
+    b.ok("STORE 1 -FLAGS (\\Flagged)")
+    r = a.ok("NOOP")
+    f = r.fetches()
+    assert list(f) == [1] and {bytes(x) for x in f[1]["FLAGS"]} - {b"\\Recent"} == set(), r
+    a.logout()
+    b.logout()
+
+
+def test_imap_append_seen_by_pop3(imap_server, imap_user):
+    msg = make_message("appended over imap")
+    c = imap_connect(imap_server, *imap_user)
+    c.append("INBOX", msg)
+    c.logout()
+    (got,) = imap_server.retr_all(*imap_user)
+    assert got == msg
+
+
+def test_expunge_not_sent_during_fetch_store_search(imap_server, imap_user):
+    deliver(imap_server, imap_user, 3)
+    a = imap_connect(imap_server, *imap_user)
+    b = imap_connect(imap_server, *imap_user)
+    a.select("INBOX")
+    b.select("INBOX")
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    # RFC 9051 7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH
+    # (without UID): a's sequence numbers must stay as they were.
+    for cmd in ("FETCH 1:* UID", "STORE 3 +FLAGS.SILENT (\\Flagged)", "SEARCH ALL"):
+        r = a.cmd(cmd)
+        assert r.status in ("OK", "NO"), f"{cmd}: {r}"
+        assert r.numbered("EXPUNGE") == [], f"{cmd}: {r}"
+    r = a.ok("SEARCH FLAGGED")
+    assert r.data("SEARCH") == [b"3"], r
+    # A UID command or NOOP may, and must eventually, send it.
+    r = a.ok("NOOP")
+    assert r.numbered("EXPUNGE") == [(1, b"")], r
+    f = a.ok("FETCH 1:* (UID FLAGS)").fetches()
+    assert sorted(f) == [1, 2] and [int(f[i]["UID"]) for i in (1, 2)] == [2, 3]
+    assert b"\\Flagged" in f[2]["FLAGS"]
+    a.logout()
+    b.logout()
