@@ -395,14 +395,15 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 		s->bad_in_a_row++;
 		imap_cmd_bad(cmd, "UID cannot be used with %s", def->name);
 	} else if (!(def->states & s->state)) {
-		/* RFC 9051 6: a command in the wrong state is a protocol error. */
+		/* RFC 9051 6: a command in the wrong state is a protocol error;
+		 * RFC 5530 3 CLIENTBUG: the client should not have sent it. */
 		s->bad_in_a_row++;
 		if (s->state == IMAP_S_NOAUTH)
-			imap_cmd_bad(cmd, "Log in first");
+			imap_cmd_bad(cmd, "[CLIENTBUG] %s: log in first", def->name);
 		else if (def->states == IMAP_S_NOAUTH)
-			imap_cmd_bad(cmd, "Already logged in");
+			imap_cmd_bad(cmd, "[CLIENTBUG] %s: already logged in", def->name);
 		else
-			imap_cmd_bad(cmd, "No mailbox selected");
+			imap_cmd_bad(cmd, "[CLIENTBUG] %s: no mailbox selected", def->name);
 	} else {
 		s->bad_in_a_row = 0;
 		/* RFC 9051 7.5.1: no EXPUNGE while a command that uses sequence
