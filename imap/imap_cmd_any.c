@@ -46,8 +46,7 @@ enum imap_cmd_rc imap_cmd_logout(struct imap_cmd *cmd)
 	imap_untagged(s, "BYE Logging out");
 	imap_cmd_ok(cmd, "LOGOUT completed");
 	s->state = IMAP_S_LOGOUT;
-	s->closing = true;
-	conn_close(s->c, "logout");
+	imap_session_close(s, NULL, "logout");
 	return IMAP_CMD_DONE;
 }
 

@@ -34,8 +34,7 @@ enum imap_cmd_rc imap_cmd_starttls(struct imap_cmd *cmd)
 	 * parser forgets any partial command. */
 	imap_parser_reset(s->parser);
 	if (conn_starttls(s->c) < 0) {
-		s->closing = true;
-		conn_close(s->c, "starttls failed");
+		imap_session_close(s, NULL, "starttls failed");
 	}
 	return IMAP_CMD_DONE;
 }

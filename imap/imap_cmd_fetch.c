@@ -267,8 +267,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				 * is to close before the count is met. */
 				conn_log(s->c, PLOG_ERROR, "fetch stream failed uid=%u error=\"%s\"",
 					 (unsigned)m->uid, store_strerror(rc));
-				conn_close(s->c, "store error");
-				imap_cmd_no(cmd, "[UNAVAILABLE] Message could not be read");
+				imap_session_close(s, NULL, "store error");
 				return -1;
 			}
 			x->streaming = false;

@@ -121,6 +121,16 @@ static void imap_tagged(struct imap_cmd *cmd, const char *word, const char *fmt,
 	buf_free(&b);
 }
 
+void imap_session_close(struct imap_session *s, const char *bye, const char *reason)
+{
+	if (s->closing)
+		return;
+	if (bye)
+		imap_untagged(s, "BYE %s", bye);
+	s->closing = true;
+	conn_close(s->c, reason);
+}
+
 /* ---- completing a command ---- */
 
 void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
@@ -317,9 +327,7 @@ static void imap_cmd_finish(struct imap_session *s)
 	if (s->closing)
 		return;
 	if (s->shutdown_pending) {
-		imap_untagged(s, "BYE Server shutting down");
-		s->closing = true;
-		conn_close(s->c, "shutdown");
+		imap_session_close(s, "Server shutting down", "shutdown");
 		return;
 	}
 	conn_set_timeout(s->c, s->state == IMAP_S_NOAUTH ? s->cfg->login_timeout
@@ -375,9 +383,7 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 	struct imap_cmd *cmd = calloc(1, sizeof(*cmd));
 	if (!cmd) {
 		imap_command_free(&pc);
-		imap_untagged(s, "BYE [SERVERBUG] Out of memory");
-		s->closing = true;
-		conn_close(s->c, "out of memory");
+		imap_session_close(s, "[SERVERBUG] Out of memory", "out of memory");
 		return;
 	}
 	cmd->s = s;
@@ -414,9 +420,7 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 	}
 	imap_cmd_finish(s);
 	if (s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW && !s->closing) {
-		imap_untagged(s, "BYE Too many invalid commands");
-		s->closing = true;
-		conn_close(s->c, "too many errors");
+		imap_session_close(s, "Too many invalid commands", "too many errors");
 	}
 }
 
@@ -459,9 +463,7 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 	buf_free(&b);
 	s->bad_in_a_row++;
 	if (e->recovery == IMAP_RECOVER_CLOSE || s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW) {
-		imap_untagged(s, "BYE Too much invalid input");
-		s->closing = true;
-		conn_close(s->c, "protocol errors");
+		imap_session_close(s, "Too much invalid input", "protocol errors");
 		return;
 	}
 	if (e->recovery == IMAP_RECOVER_DISCARD && e->discard)
@@ -519,9 +521,7 @@ static void imap_on_line_too_long(void *sess)
 	imap_parser_reset(s->parser);
 	imap_untagged(s, "BAD [TOOBIG] Line too long");
 	if (++s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW) {
-		imap_untagged(s, "BYE Too much invalid input");
-		s->closing = true;
-		conn_close(s->c, "protocol errors");
+		imap_session_close(s, "Too much invalid input", "protocol errors");
 	}
 }
 
@@ -560,9 +560,7 @@ static void imap_on_shutdown(void *sess)
 		s->shutdown_pending = true;
 		return;
 	}
-	imap_untagged(s, "BYE Server shutting down");
-	s->closing = true;
-	conn_close(s->c, "shutdown");
+	imap_session_close(s, "Server shutting down", "shutdown");
 }
 
 static void *imap_session_new(struct conn *c)

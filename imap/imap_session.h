@@ -161,6 +161,11 @@ void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((
 /* True when IMAP_OUTPUT_HIGH or more is queued: return IMAP_CMD_AGAIN. */
 bool imap_output_full(const struct imap_session *s);
 
+/* End the session: "* BYE text" (unless text is NULL: inside a literal
+ * nothing more can be said), then core closes the connection once the
+ * output is flushed.  Further writes and replies are dropped. */
+void imap_session_close(struct imap_session *s, const char *bye, const char *reason);
+
 /* ---- completing a command ---- */
 
 /* "TAG OK text": first sends the updates the session owes for the selected

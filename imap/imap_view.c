@@ -468,11 +468,7 @@ int imap_view_keywords_intern(struct imap_session *s, const struct imap_flags *f
  * RFC 3501 7.1.5 BYE, since the session's view can no longer be kept. */
 static int view_gone(struct imap_session *s)
 {
-	imap_untagged(s, "BYE Selected mailbox no longer exists");
-	if (!s->closing) {
-		s->closing = true;
-		conn_close(s->c, "mailbox deleted");
-	}
+	imap_session_close(s, "Selected mailbox no longer exists", "mailbox deleted");
 	return -1;
 }
 

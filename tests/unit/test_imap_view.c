@@ -69,10 +69,15 @@ void imap_notify_unregister(struct imap_session *s)
 	registered--;
 }
 
-void conn_close(struct conn *c, const char *reason)
+/* As imap_session.c does it: BYE, then the session is closing. */
+void imap_session_close(struct imap_session *s, const char *bye, const char *reason)
 {
-	(void)c;
 	(void)reason;
+	if (s->closing)
+		return;
+	if (bye)
+		imap_untagged(s, "BYE %s", bye);
+	s->closing = true;
 	closed++;
 }
 
