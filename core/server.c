@@ -165,6 +165,11 @@ int server_run(const struct config *cfg)
 			  store_strerror(rc));
 		return 1;
 	}
+	/* Deletions a previous run deferred while it streamed a message and
+	 * then died (store_content_pin); a failure only leaves them for later. */
+	rc = store_content_sweep(srv.store);
+	if (rc != STORE_OK)
+		log_warn("content sweep failed error=\"%s\"", store_strerror(rc));
 	if (tls_ctx_create(cfg, &srv.tls, err, sizeof(err)) < 0) {
 		log_error("tls setup failed: %s", err);
 		goto out;

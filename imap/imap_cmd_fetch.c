@@ -47,6 +47,8 @@ struct fetch_ctx {
 	bool in_msg;
 	size_t att;                  /* next item */
 	bool streaming;              /* a literal of st is under way */
+	bool pinned;                 /* st.content_id is pinned (store_content_pin) */
+	struct store *store;         /* for the unpin in fetch_ctx_free */
 	struct mime_message *mime;
 	struct buf line;
 	struct imap_fetch_value v;
@@ -63,8 +65,18 @@ static void fetch_ctx_free(void *p)
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
 	buf_free(&x->v.mem);
+	if (x->pinned)
+		store_content_unpin(x->store, x->st.content_id);
 	free(x->st.chunk);
 	free(x);
+}
+
+/* The literal is complete (or abandoned): the content may go now. */
+static void fetch_unpin(struct imap_session *s, struct fetch_ctx *x)
+{
+	if (x->pinned)
+		store_content_unpin(s->store, x->st.content_id);
+	x->pinned = false;
 }
 
 static bool att_sets_seen(const struct imap_fetch_att *a)
@@ -267,9 +279,11 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				 * is to close before the count is met. */
 				conn_log(s->c, PLOG_ERROR, "fetch stream failed uid=%u error=\"%s\"",
 					 (unsigned)m->uid, store_strerror(rc));
+				fetch_unpin(s, x);
 				imap_session_close(s, NULL, "store error");
 				return -1;
 			}
+			fetch_unpin(s, x);
 			x->streaming = false;
 		}
 		if (x->att >= x->f->natts)
@@ -324,12 +338,19 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			imap_write(s, x->v.mem.data ? x->v.mem.data : "", x->v.mem.len);
 			break;
 		case IMAP_VALUE_STREAM:
+			/* The length is about to be promised: keep the bytes
+			 * even if another session expunges the message
+			 * meanwhile.  Same thread as the read that sized the
+			 * value, so nothing ran in between. */
+			if (store_content_pin(s->store, m->content_id) != STORE_OK)
+				goto nomem;
+			x->pinned = true;
+			x->st.content_id = m->content_id;
 			if (buf_printf(&x->line, "%s{%llu}\r\n", x->v.literal8 ? "~" : "",
 				       (unsigned long long)x->v.size) < 0)
 				goto nomem;
 			imap_write_buf(s, &x->line);
 			buf_reset(&x->line);
-			x->st.content_id = m->content_id;
 			x->st.pos = x->v.off;
 			x->st.end = x->v.off + x->v.size;
 			x->streaming = true;
@@ -372,6 +393,7 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	}
 	cmd->ctx = x;
 	cmd->ctx_free = fetch_ctx_free;
+	x->store = s->store;
 	buf_init(&x->line, 0);
 	buf_init(&x->v.mem, 0);
 	if (imap_fetch_parse(cmd->pc->args, cmd->pc->nargs, cmd->uid, &x->f, &err) < 0) {

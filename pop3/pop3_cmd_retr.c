@@ -13,6 +13,8 @@
 
 void pop3_retr_clear(struct pop3_session *s)
 {
+	if (s->retr.pinned)
+		store_content_unpin(s->srv->store, s->retr.content_id);
 	free(s->retr.in);
 	free(s->retr.out);
 	memset(&s->retr, 0, sizeof(s->retr));
@@ -90,6 +92,9 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	struct pop3_retr *r = &s->retr;
 	r->index = (size_t)(m - s->msgs);
 	r->content_id = cur.content_id;
+	/* An IMAP EXPUNGE of the message during the stream must not pull the
+	 * rest of the bytes from under the "+OK n octets" already sent. */
+	r->pinned = store_content_pin(store, cur.content_id) == STORE_OK;
 	r->offset = got;
 	r->in_len = got;
 	pop3_stuff_init(&r->stuff, top, lines);

@@ -65,6 +65,7 @@ struct pop3_retr {
 	char *in;                /* POP3_STREAM_CHUNK */
 	char *out;               /* POP3_STREAM_CHUNK * POP3_STUFF_EXPANSION */
 	size_t in_len;           /* a chunk read ahead (before the +OK line) */
+	bool pinned;             /* content_id is pinned while it streams */
 };
 
 struct pop3_session {

@@ -312,6 +312,16 @@ int store_msgs_copy(struct store *store, uint32_t src_mailbox_id, const uint32_t
 		    uint32_t dst_mailbox_id, bool move, uint32_t *dst_uids_r,
 		    uint32_t *uidvalidity_r);
 
+/* Keep a content's bytes readable while they are streamed to a client, even
+ * if its last message is expunged meanwhile: the deletion then waits for the
+ * last unpin (in this process; a crash leaves an orphan record that
+ * store_content_sweep deletes).  Pins nest. */
+int store_content_pin(struct store *store, uint64_t content_id);
+void store_content_unpin(struct store *store, uint64_t content_id);
+/* Finish deletions deferred by pins when the process that held them died.
+ * Only the daemon calls it, at start: an admin command runs beside it. */
+int store_content_sweep(struct store *store);
+
 /* The MIME structure stored with a content, malloc'd into *data_r.
  * STORE_ERR_NOTFOUND when none was stored. */
 int store_content_structure(struct store *store, uint64_t content_id, void **data_r, size_t *len_r);

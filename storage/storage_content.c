@@ -77,6 +77,152 @@ int store_content_put(struct store *s, DB_TXN *txn, const void *data, size_t len
 	return STORE_OK;
 }
 
+/* ---- pins ----
+ * A FETCH or RETR streams a body in steps, each its own read; if another
+ * session expunges the message's last copy meanwhile, the bytes must still
+ * be there for the rest of the literal whose length is already sent.  A pin
+ * (in this process's memory) defers the deletion to the unpin.  The orphan
+ * record (SDB_META "orphan:" be64 id) makes the deletion survive a crash:
+ * store_content_sweep finishes it at the next start. */
+#define ORPHAN_PREFIX "orphan:"
+#define ORPHAN_PREFIX_LEN 7
+#define ORPHAN_KEY_LEN (ORPHAN_PREFIX_LEN + 8)
+
+static size_t orphan_key(uint8_t *key, uint64_t content_id)
+{
+	memcpy(key, ORPHAN_PREFIX, ORPHAN_PREFIX_LEN);
+	store_be64_put(key + ORPHAN_PREFIX_LEN, content_id);
+	return ORPHAN_KEY_LEN;
+}
+
+static int content_destroy(struct store *s, DB_TXN *txn, uint64_t content_id,
+			   const struct store_content_meta *cm);
+
+bool store_content_pinned(struct store *s, uint64_t content_id)
+{
+	bool found = false;
+	pthread_mutex_lock(&s->pin_mu);
+	for (size_t i = 0; i < s->npins && !found; i++)
+		found = s->pins[i].content_id == content_id;
+	pthread_mutex_unlock(&s->pin_mu);
+	return found;
+}
+
+int store_content_pin(struct store *s, uint64_t content_id)
+{
+	int rc = STORE_OK;
+	pthread_mutex_lock(&s->pin_mu);
+	size_t i = 0;
+	while (i < s->npins && s->pins[i].content_id != content_id)
+		i++;
+	if (i < s->npins) {
+		s->pins[i].count++;
+	} else if (s->npins == s->pins_cap) {
+		size_t ncap = s->pins_cap ? s->pins_cap * 2 : 16;
+		struct store_pin *n = ncap < SIZE_MAX / sizeof(*n) ?
+			realloc(s->pins, ncap * sizeof(*n)) : NULL;
+		if (!n) {
+			rc = STORE_ERR_TEMP;
+		} else {
+			s->pins = n;
+			s->pins_cap = ncap;
+		}
+	}
+	if (rc == STORE_OK && i == s->npins)
+		s->pins[s->npins++] = (struct store_pin){.content_id = content_id, .count = 1};
+	pthread_mutex_unlock(&s->pin_mu);
+	return rc;
+}
+
+struct orphan_arg {
+	uint64_t content_id;
+};
+
+/* Delete the content if its deletion was deferred (refcount 0). */
+static int orphan_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	const struct orphan_arg *a = arg;
+	uint8_t okey[ORPHAN_KEY_LEN];
+	size_t oklen = orphan_key(okey, a->content_id);
+	int rc = store_db_exists(s, txn, SDB_META, okey, oklen);
+	if (rc != STORE_OK)
+		return rc == STORE_ERR_NOTFOUND ? STORE_OK : rc;
+	struct store_content_meta c;
+	rc = meta_read(s, txn, a->content_id, &c, DB_RMW);
+	if (rc == STORE_OK && c.refcount == 0)
+		rc = content_destroy(s, txn, a->content_id, &c);
+	else if (rc == STORE_ERR_NOTFOUND)
+		rc = STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	return store_db_del(s, txn, SDB_META, okey, oklen);
+}
+
+void store_content_unpin(struct store *s, uint64_t content_id)
+{
+	bool last = false;
+	pthread_mutex_lock(&s->pin_mu);
+	for (size_t i = 0; i < s->npins; i++) {
+		if (s->pins[i].content_id != content_id)
+			continue;
+		if (--s->pins[i].count == 0) {
+			s->pins[i] = s->pins[--s->npins];
+			last = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&s->pin_mu);
+	if (!last)
+		return;
+	struct orphan_arg a = {.content_id = content_id};
+	/* A failure leaves the orphan record for store_content_sweep. */
+	(void)store_txn_run(s, orphan_fn, &a);
+}
+
+struct sweep_arg {
+	bool found;
+};
+
+/* Finish the first orphan, if any. */
+static int sweep_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct sweep_arg *a = arg;
+	a->found = false;
+	uint8_t key[ORPHAN_KEY_LEN];
+	size_t klen = ORPHAN_PREFIX_LEN;
+	memcpy(key, ORPHAN_PREFIX, ORPHAN_PREFIX_LEN);
+	uint8_t val[8];
+	size_t vlen;
+	DBC *cur;
+	int rc = store_cursor_open(s, txn, SDB_META, &cur);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_cursor_get(s, cur, key, sizeof(key), &klen, val, sizeof(val), &vlen,
+			      DB_SET_RANGE);
+	rc = store_cursor_close(s, cur, rc);
+	if (rc == STORE_ERR_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	if (klen != ORPHAN_KEY_LEN || memcmp(key, ORPHAN_PREFIX, ORPHAN_PREFIX_LEN) != 0)
+		return STORE_OK;
+	struct orphan_arg o = {.content_id = store_be64_get(key + ORPHAN_PREFIX_LEN)};
+	if (store_content_pinned(s, o.content_id))
+		return STORE_OK;   /* still being read here: its unpin finishes it */
+	a->found = true;
+	return orphan_fn(s, txn, &o);
+}
+
+int store_content_sweep(struct store *s)
+{
+	struct sweep_arg a;
+	int rc;
+	do
+		rc = store_txn_run(s, sweep_fn, &a);
+	while (rc == STORE_OK && a.found);
+	return rc;
+}
+
 int store_content_release(struct store *s, DB_TXN *txn, uint64_t content_id)
 {
 	struct store_content_meta c;
@@ -89,6 +235,27 @@ int store_content_release(struct store *s, DB_TXN *txn, uint64_t content_id)
 		c.refcount--;
 		return meta_write(s, txn, content_id, &c);
 	}
+	if (store_content_pinned(s, content_id)) {
+		/* Someone is streaming it: keep the bytes, unreferenced, until
+		 * store_content_unpin; the orphan record finishes the job at the
+		 * next start if this process dies first. */
+		c.refcount = 0;
+		if ((rc = meta_write(s, txn, content_id, &c)) != STORE_OK)
+			return rc;
+		uint8_t okey[ORPHAN_KEY_LEN];
+		uint8_t zero[8] = {0};
+		return store_db_put(s, txn, SDB_META, okey, orphan_key(okey, content_id), zero,
+				    sizeof(zero), 0);
+	}
+	return content_destroy(s, txn, content_id, &c);
+}
+
+/* The last reference is gone: the chunks, the record and the structure. */
+static int content_destroy(struct store *s, DB_TXN *txn, uint64_t content_id,
+			   const struct store_content_meta *cm)
+{
+	struct store_content_meta c = *cm;
+	int rc;
 	for (uint32_t i = 0; i < c.chunks; i++) {
 		uint8_t key[12];
 		rc = store_db_del(s, txn, SDB_CONTENT_DATA, key, chunk_key(key, content_id, i));

@@ -531,6 +531,7 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->wd_mu, NULL);
 	pthread_mutex_init(&s->notify_mu, NULL);
+	pthread_mutex_init(&s->pin_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -578,6 +579,8 @@ void store_close(struct store **sp)
 	pthread_cond_destroy(&s->wd_cv);
 	pthread_mutex_destroy(&s->wd_mu);
 	pthread_mutex_destroy(&s->notify_mu);
+	pthread_mutex_destroy(&s->pin_mu);
+	free(s->pins);
 	pthread_rwlock_destroy(&s->rw);
 	free(s->dir);
 	free(s);

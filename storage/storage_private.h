@@ -81,6 +81,14 @@ struct store {
 
 	/* store_set_notify: read and written under notify_mu, called with
 	 * no lock held (see store_notify). */
+	/* Contents being streamed (storage_content.c pins). */
+	pthread_mutex_t pin_mu;
+	struct store_pin {
+		uint64_t content_id;
+		unsigned count;
+	} *pins;
+	size_t npins, pins_cap;
+
 	pthread_mutex_t notify_mu;
 	store_notify_fn *notify_fn;
 	void *notify_arg;
@@ -181,6 +189,7 @@ struct store_content_meta {
 	uint64_t size;
 	uint32_t chunks;
 };
+bool store_content_pinned(struct store *s, uint64_t content_id);
 size_t store_content_meta_encode(const struct store_content_meta *c, uint8_t *buf, size_t cap);
 int store_content_meta_decode(const void *p, size_t len, struct store_content_meta *c_r);
 

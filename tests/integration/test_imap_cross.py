@@ -4,6 +4,8 @@
 # next session; a POP3 DELE committed at QUIT is an EXPUNGE to an IMAP
 # session with the mailbox selected; two IMAP sessions see each other's flag
 # changes as untagged FETCH (RFC 9051 7.4.1, 7.5.1).
+import os
+
 from helpers import fetch_items, imap_connect, make_message, split_trace
 
 SENDER = "cross@example.org"
@@ -190,3 +192,37 @@ def test_expunge_not_sent_during_fetch_store_search(imap_server, imap_user):
     assert b"\\Flagged" in f[2]["FLAGS"]
     a.logout()
     b.logout()
+
+
+def test_expunge_while_another_session_streams_the_body(imap_server, imap_user):
+    # A FETCH has announced a 12 MB literal and the client is slow to read
+    # it; meanwhile another session expunges the message.  The literal must
+    # still arrive whole (the content is pinned until it is sent), and the
+    # reader then hears of the expunge at its next command.
+    line = os.urandom(38).hex().encode() + b"\r\n"
+    msg = make_message("streamed", body=line * (12 * 1024 * 1024 // len(line)))
+    a = imap_connect(imap_server, *imap_user)
+    b = imap_connect(imap_server, *imap_user)
+    a.ok("CREATE stream")
+    a.append("stream", msg)
+    a.select("stream")
+    b.select("stream")
+    a.send(b"f1 FETCH 1 BODY.PEEK[]\r\n")
+    head = a.readline().rstrip(b"\r\n")     # "* 1 FETCH (BODY[] {n}": the length is out
+    assert head.endswith(b"{%d}" % len(msg)), head
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    r = b.ok("EXPUNGE")
+    assert r.numbered("EXPUNGE") == [(1, b"")], r
+    while len(a.buf) < len(msg):
+        a._fill()
+    assert bytes(a.buf[:len(msg)]) == msg
+    del a.buf[:len(msg)]
+    assert a.readline() == b")\r\n"
+    r = a.read_tagged("f1")
+    assert r.status == "OK", r
+    r = a.ok("NOOP")
+    assert r.numbered("EXPUNGE") == [(1, b"")], r
+    # And the bytes are gone once nobody reads them: a new session finds an
+    # empty mailbox.
+    st = a.ok("STATUS stream (MESSAGES SIZE)")
+    assert b"MESSAGES 0" in st.untagged[0] and b"SIZE 0" in st.untagged[0], st

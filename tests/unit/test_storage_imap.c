@@ -930,6 +930,63 @@ static void test_structure(void **state)
 	assert_int_equal(contents(f), 0);
 }
 
+/* ---- pins: a streamed content outlives its expunge until the unpin ---- */
+
+static void test_pins(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox in = mbox(f, "INBOX");
+	uint64_t cid = deliver_to(f, NULL, "pinned body", 0, "S");
+	char buf[32];
+	size_t got;
+	assert_int_equal(store_content_pin(f->s, cid), STORE_OK);
+	assert_int_equal(store_content_pin(f->s, cid), STORE_OK);   /* pins nest */
+	uint32_t one = 1;
+	assert_int_equal(store_expunge(f->s, in.id, &one, 1, NULL), STORE_OK);
+	assert_int_equal(store_content_read(f->s, cid, 7, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(got, 4);
+	assert_memory_equal(buf, "body", 4);
+	store_content_unpin(f->s, cid);
+	assert_int_equal(store_content_read(f->s, cid, 0, buf, sizeof(buf), &got), STORE_OK);
+	store_content_unpin(f->s, cid);
+	assert_int_equal(store_content_read(f->s, cid, 0, buf, sizeof(buf), &got),
+			 STORE_ERR_NOTFOUND);
+	void *p;
+	size_t len;
+	assert_int_equal(store_content_structure(f->s, cid, &p, &len), STORE_ERR_NOTFOUND);
+	assert_int_equal(contents(f), 0);
+
+	/* A pin on a content that keeps other references changes nothing. */
+	uint64_t cid2 = deliver_to(f, NULL, "two", 0, NULL);
+	uint32_t uids[1], v;
+	assert_int_equal(store_msgs_copy(f->s, in.id, (uint32_t[]){2}, 1, in.id, false, uids, &v),
+			 STORE_OK);
+	assert_int_equal(store_content_pin(f->s, cid2), STORE_OK);
+	assert_int_equal(store_expunge(f->s, in.id, (uint32_t[]){2}, 1, NULL), STORE_OK);
+	store_content_unpin(f->s, cid2);
+	assert_int_equal(store_content_read(f->s, cid2, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(contents(f), 1);
+
+	/* The process dies while a pin defers a deletion: the next start's
+	 * sweep finishes it, and only it. */
+	uint64_t cid3 = deliver_to(f, NULL, "orphan", 0, NULL);
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->s, in.id, uids[0] + 1, &m), STORE_OK);
+	assert_int_equal(m.content_id, cid3);
+	assert_int_equal(store_content_pin(f->s, cid3), STORE_OK);
+	assert_int_equal(store_expunge(f->s, in.id, &m.uid, 1, NULL), STORE_OK);
+	store_close(&f->s);   /* no unpin: as if the daemon had died */
+	assert_int_equal(store_open(f->dir, NULL, &f->s), STORE_OK);
+	assert_int_equal(store_content_read(f->s, cid3, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(store_content_sweep(f->s), STORE_OK);
+	assert_int_equal(store_content_read(f->s, cid3, 0, buf, sizeof(buf), &got),
+			 STORE_ERR_NOTFOUND);
+	assert_int_equal(store_content_read(f->s, cid2, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(contents(f), 1);
+	assert_int_equal(store_content_sweep(f->s), STORE_OK);   /* nothing left to do */
+	check_counters(f, in.id);
+}
+
 /* ---- changes ---- */
 
 static void test_changes_since(void **state)
@@ -1244,6 +1301,7 @@ int main(void)
 		T(test_copy_move),
 		T(test_uids_and_range),
 		T(test_structure),
+		T(test_pins),
 		T(test_changes_since),
 		T(test_notify),
 		T(test_threads),
