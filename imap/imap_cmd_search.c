@@ -73,20 +73,6 @@ static void search_ctx_free(void *p)
 	free(x);
 }
 
-/* Index of the first view UID >= uid. */
-static size_t view_lower(const struct imap_view *v, uint32_t uid)
-{
-	size_t lo = 0, hi = v->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* A top-level sequence or UID set bounds the messages to visit: every
  * match must be inside it (the program is an AND of its keys). */
 static int search_narrow(const struct imap_view *v, const struct search_ctx *x,
@@ -98,8 +84,8 @@ static int search_narrow(const struct imap_view *v, const struct search_ctx *x,
 			*lo_r = *hi_r = 0;
 			return 0;
 		}
-		lo = view_lower(v, x->env.saved[0]);
-		hi = view_lower(v, x->env.saved[x->env.nsaved - 1]) + 1;
+		lo = imap_view_lower(v, x->env.saved[0]);
+		hi = imap_view_lower(v, x->env.saved[x->env.nsaved - 1]) + 1;
 	} else {
 		bool uid = k->type == IMAP_SK_UID;
 		struct imap_seqset *norm = NULL;
@@ -113,8 +99,8 @@ static int search_narrow(const struct imap_view *v, const struct search_ctx *x,
 		uint32_t a = norm->ranges[0].lo, b = norm->ranges[norm->count - 1].hi;
 		imap_seqset_free(&norm);
 		if (uid) {
-			lo = view_lower(v, a);
-			hi = b == UINT32_MAX ? v->count : view_lower(v, b + 1);
+			lo = imap_view_lower(v, a);
+			hi = b == UINT32_MAX ? v->count : imap_view_lower(v, b + 1);
 		} else {
 			lo = a > 0 ? a - 1 : 0;
 			hi = b;

@@ -76,25 +76,12 @@ static uint32_t select_first_unseen(struct imap_session *s, const struct store_m
 	return 0;
 }
 
-static size_t lower_bound(const struct imap_view *v, uint32_t uid)
-{
-	size_t lo = 0, hi = v->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Messages in the view's \Recent range [recent_lo, recent_hi). */
 static size_t select_recent_count(const struct imap_view *v)
 {
 	if (v->recent_lo >= v->recent_hi)
 		return 0;
-	return lower_bound(v, v->recent_hi) - lower_bound(v, v->recent_lo);
+	return imap_view_lower(v, v->recent_hi) - imap_view_lower(v, v->recent_lo);
 }
 
 static void select_list_write(struct imap_session *s, const struct store_mailbox *mbox)

@@ -121,6 +121,11 @@ static uint32_t view_max_uid(const struct imap_view *v)
 	return v->count ? v->uids[v->count - 1] : 0;
 }
 
+size_t imap_view_lower(const struct imap_view *v, uint32_t uid)
+{
+	return u32_lower_bound(v->uids, v->count, uid);
+}
+
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
 {
 	size_t i = u32_lower_bound(v->uids, v->count, uid);

@@ -64,6 +64,8 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 /* Unregister and free; *v becomes NULL. */
 void imap_view_close(struct imap_session *s, struct imap_view **v);
 
+/* Index (0-based) of the first UID in the view >= uid; count when none. */
+size_t imap_view_lower(const struct imap_view *v, uint32_t uid);
 /* 1-based sequence number of uid in the view, 0 when absent. */
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
 bool imap_view_is_recent(const struct imap_view *v, uint32_t uid);
