@@ -1,17 +1,21 @@
-/* core/admin.c: `postino user|mailbox|stats`.  They open the same Berkeley DB
+/* core/admin.c: `postino user|mailbox|stats|queue`.  They open the same Berkeley DB
  * environment as a running daemon (Berkeley DB is built for several
  * processes sharing one), so they work while it runs. */
 #include "core/admin.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "core/auth.h"
+#include "core/sasl.h"
 #include "core/config.h"
 #include "storage/storage.h"
 
@@ -85,6 +89,9 @@ static int print_user(void *arg, const struct store_user *u)
 	return 0;
 }
 
+/* Iterations for new SCRAM keys: RFC 7677 4 asks for at least 4096. */
+#define ADMIN_SCRAM_ITERATIONS 10000
+
 int admin_user(const struct config *cfg, int argc, char **argv)
 {
 	if (argc < 2) {
@@ -102,10 +109,25 @@ int admin_user(const struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	char pw[1024], hash[STORE_PWHASH_MAX + 1];
+	struct store_scram scram;
+	memset(&scram, 0, sizeof(scram));
 	if (!strcmp(verb, "add") || !strcmp(verb, "passwd")) {
 		if (get_password(pw, sizeof(pw)) < 0)
 			return 1;
 		int hrc = auth_hash_password(pw, hash, sizeof(hash));
+		/* SCRAM-SHA-256 keys beside the hash (RFC 5802 3, RFC 7677 4:
+		 * at least 4096 iterations). */
+		struct sasl_scram_keys k;
+		if (hrc == 0 && sasl_scram_keys_make(pw, ADMIN_SCRAM_ITERATIONS, &k) == 0) {
+			memcpy(scram.salt, k.salt, k.salt_len);
+			scram.salt_len = (uint32_t)k.salt_len;
+			scram.iterations = k.iterations;
+			memcpy(scram.stored_key, k.stored_key, sizeof(scram.stored_key));
+			memcpy(scram.server_key, k.server_key, sizeof(scram.server_key));
+		} else {
+			hrc = -1;
+		}
+		OPENSSL_cleanse(&k, sizeof(k));
 		OPENSSL_cleanse(pw, sizeof(pw));
 		if (hrc < 0) {
 			fprintf(stderr, "postino: cannot hash the password\n");
@@ -119,10 +141,13 @@ int admin_user(const struct config *cfg, int argc, char **argv)
 	struct store_user u;
 	if (is_list)
 		rc = store_user_list(store, print_user, NULL);
-	else if (!strcmp(verb, "add"))
+	else if (!strcmp(verb, "add")) {
 		rc = store_user_add(store, argv[2], hash, &u);
-	else if (!strcmp(verb, "passwd"))
-		rc = store_user_set_password(store, argv[2], hash);
+		if (rc == STORE_OK)
+			rc = store_user_set_credentials(store, argv[2], hash, &scram);
+	} else if (!strcmp(verb, "passwd")) {
+		rc = store_user_set_credentials(store, argv[2], hash, &scram);
+	}
 	else
 		rc = store_user_del(store, argv[2]);
 	if (rc == STORE_OK && !is_list)
@@ -198,5 +223,64 @@ int admin_stats(const struct config *cfg, int argc, char **argv)
 	       (unsigned long long)st.log_flushes, (unsigned long long)st.log_writes,
 	       (unsigned long long)st.log_bytes, (unsigned long long)st.users,
 	       (unsigned long long)st.messages, (unsigned long long)st.contents);
+	return 0;
+}
+
+/* ---- queue ---- */
+
+static int print_queue_entry(void *arg, const struct store_queue_entry *e)
+{
+	size_t *n = arg;
+	char when[32];
+	time_t t = (time_t)e->created;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(when, sizeof(when), "%lld", (long long)e->created);
+	printf("%llu %s size=%llu attempts=%u from=<%s> to=", (unsigned long long)e->id, when,
+	       (unsigned long long)e->size, e->attempts, e->sender);
+	for (size_t i = 0; i < e->nrecipients; i++)
+		printf("%s<%s>", i ? "," : "", e->recipients[i]);
+	if (e->last_error[0])
+		printf(" last_error=\"%s\"", e->last_error);
+	putchar('\n');
+	(*n)++;
+	return STORE_OK;
+}
+
+int admin_queue(const struct config *cfg, int argc, char **argv)
+{
+	bool list = argc == 2 && !strcmp(argv[1], "list");
+	bool del = argc == 3 && !strcmp(argv[1], "del");
+	if (!list && !del) {
+		fprintf(stderr, "postino: usage: postino queue list | postino queue del ID\n");
+		return 2;
+	}
+	unsigned long long id = 0;
+	if (del) {
+		char *end;
+		errno = 0;
+		id = strtoull(argv[2], &end, 10);
+		if (errno || *end || !argv[2][0] || argv[2][0] == '-' || id == 0) {
+			fprintf(stderr, "postino: queue del: '%s' is not a queue id\n", argv[2]);
+			return 2;
+		}
+	}
+	struct store *store;
+	if (open_store(cfg, &store) < 0)
+		return 1;
+	size_t n = 0;
+	int rc = list ? store_queue_list(store, print_queue_entry, &n) : store_queue_remove(store, id);
+	if (rc == STORE_OK && del)
+		rc = store_sync(store);
+	store_close(&store);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "postino: queue %s: %s\n", argv[1],
+			rc == STORE_ERR_NOTFOUND ? "no such queue entry" : store_strerror(rc));
+		return 1;
+	}
+	if (list)
+		printf("%zu queued\n", n);
+	else
+		printf("removed %llu\n", id);
 	return 0;
 }

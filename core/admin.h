@@ -9,5 +9,7 @@ struct config;
 int admin_user(const struct config *cfg, int argc, char **argv);
 int admin_mailbox(const struct config *cfg, int argc, char **argv);
 int admin_stats(const struct config *cfg, int argc, char **argv);
+/* queue list | queue del ID: the outbound queue. */
+int admin_queue(const struct config *cfg, int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include <crypt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -13,6 +14,7 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/server.h"
+#include "core/throttle.h"
 #include "storage/storage.h"
 
 int auth_hash_password(const char *password, char *out, size_t outlen)
@@ -64,6 +66,68 @@ static const char *dummy_hash(void)
 	return hash;
 }
 
+/* Monotonic seconds: the failure table must not jump with the wall clock. */
+static time_t now_s(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return time(NULL);
+	return ts.tv_sec;
+}
+
+/* The key c's address counts under, or NULL: loopback does not count per
+ * address, since a webmail or proxy on this host speaks for many users and
+ * one of them guessing must not slow down the rest.  It still counts per
+ * user. */
+static const char *ip_key(const struct conn *c, char *buf, size_t len)
+{
+	if (conn_peer_is_loopback(c))
+		return NULL;
+	throttle_ip_key(conn_peer_addr(c), buf, len);
+	return buf;
+}
+
+/* Count a failure; *delay_r is what the failure reply will be held. */
+static unsigned record_failure(struct conn *c, const char *username, unsigned *delay_r)
+{
+	struct server *srv = conn_server(c);
+	*delay_r = 0;
+	if (!srv->throttle)
+		return 0;
+	char key[THROTTLE_IP_KEY_MAX];
+	unsigned n = throttle_login_failed(srv->throttle, ip_key(c, key, sizeof(key)),
+					   username ? username : "", now_s());
+	*delay_r = throttle_delay_ms(n, srv->cfg->auth_failure_delay, srv->cfg->auth_failure_delay_max);
+	return n;
+}
+
+void auth_record(struct conn *c, const char *username, bool ok)
+{
+	struct server *srv = conn_server(c);
+	if (ok) {
+		if (srv->throttle)
+			throttle_login_ok(srv->throttle, username);
+		return;
+	}
+	unsigned delay;
+	unsigned n = record_failure(c, username, &delay);
+	/* auth_login puts these on its "auth failed" line; other callers
+	 * (SCRAM) have logged theirs already. */
+	conn_log(c, PLOG_INFO, "auth failure counted user=\"%.64s\" failures=%u delay_ms=%u",
+		 username ? username : "", n, delay);
+}
+
+unsigned auth_failure_delay(const struct conn *c, const char *username)
+{
+	struct server *srv = conn_server(c);
+	if (!srv->throttle)
+		return 0;
+	char key[THROTTLE_IP_KEY_MAX];
+	unsigned n = throttle_login_failures(srv->throttle, ip_key(c, key, sizeof(key)),
+					     username ? username : "", now_s());
+	return throttle_delay_ms(n, srv->cfg->auth_failure_delay, srv->cfg->auth_failure_delay_max);
+}
+
 enum auth_result auth_login(struct conn *c, const char *username, const char *password,
 			    struct store_user *user_r)
 {
@@ -76,20 +140,26 @@ enum auth_result auth_login(struct conn *c, const char *username, const char *pa
 			rc = store_user_get(srv->store, username, user_r);
 		if (rc == STORE_OK) {
 			conn_log(c, PLOG_INFO, "auth ok user=%s sandbox=yes", user_r->address);
+			auth_record(c, username, true);
 			return AUTH_OK;
 		}
 	}
 	if (rc == STORE_OK) {
 		if (auth_verify_password(password, user_r->pwhash)) {
 			conn_log(c, PLOG_INFO, "auth ok user=%s", user_r->address);
+			auth_record(c, username, true);
 			return AUTH_OK;
 		}
-		conn_log(c, PLOG_WARN, "auth failed user=%s reason=password", user_r->address);
+		unsigned delay, n = record_failure(c, username, &delay);
+		conn_log(c, PLOG_WARN, "auth failed user=%s reason=password failures=%u delay_ms=%u",
+			 user_r->address, n, delay);
 		return AUTH_FAIL;
 	}
 	if (rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID) {
 		(void)auth_verify_password(password, dummy_hash());
-		conn_log(c, PLOG_WARN, "auth failed user=\"%.64s\" reason=unknown-user", username);
+		unsigned delay, n = record_failure(c, username, &delay);
+		conn_log(c, PLOG_WARN, "auth failed user=\"%.64s\" reason=unknown-user failures=%u "
+			 "delay_ms=%u", username, n, delay);
 		return AUTH_FAIL;
 	}
 	conn_log(c, PLOG_ERROR, "auth tempfail user=\"%.64s\" error=\"%s\"", username,

@@ -3,6 +3,7 @@
 #ifndef POSTINO_AUTH_H
 #define POSTINO_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct conn;
@@ -20,5 +21,50 @@ enum auth_result { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMPFAIL = 2 };
  * On AUTH_OK, *user_r is filled. */
 enum auth_result auth_login(struct conn *c, const char *username, const char *password,
 			    struct store_user *user_r);
+
+/* Record an authentication outcome for c and `username` (as the client
+ * gave it): failures feed the delay below (core/throttle.h), a success
+ * clears the user's count.  auth_login calls it; SCRAM does too. */
+void auth_record(struct conn *c, const char *username, bool ok);
+/* After a failure: how long (ms) the front-end holds its failure reply
+ * (conn_hold), doubling with each recent failure from the peer's IP
+ * (loopback excepted) or for the user, up to auth.failure_delay_max. */
+unsigned auth_failure_delay(const struct conn *c, const char *username);
+
+/* ---- policy and SASL (core/auth_sasl.c) ---- */
+
+/* May a plaintext mechanism (PLAIN, LOGIN, USER/PASS, IMAP LOGIN) be used
+ * on c now?  TLS, or loopback, or whatever auth.plaintext says. */
+bool auth_plaintext_allowed(const struct conn *c);
+/* Space-separated mechanisms to advertise on c now (EHLO AUTH, CAPA SASL,
+ * IMAP AUTH=): all, or only the non-plaintext ones. */
+const char *auth_mechanisms(const struct conn *c);
+
+struct auth_sasl;
+enum auth_start {
+	AUTH_START_OK,
+	AUTH_START_UNKNOWN_MECH,   /* not a mechanism we offer */
+	AUTH_START_NEEDS_TLS,      /* plaintext mechanism, plaintext not allowed here */
+	AUTH_START_NOMEM,
+};
+enum auth_start auth_sasl_start(struct conn *c, const char *mech, size_t len,
+				struct auth_sasl **a_r);
+enum auth_step {
+	AUTH_STEP_CONTINUE,   /* send *challenge_r (malloc'd base64; caller frees) */
+	AUTH_STEP_OK,         /* authenticated: *user_r filled, success recorded */
+	AUTH_STEP_FAIL,       /* wrong credentials: logged and recorded */
+	AUTH_STEP_AUTHZ,      /* credentials good, but authzid names someone else */
+	AUTH_STEP_MALFORMED,  /* bad base64 or a message the mechanism refuses */
+	AUTH_STEP_TEMPFAIL,   /* the store failed */
+};
+/* One client response as it arrived (base64; "=" as an empty initial
+ * response when `initial`).  The front-end handles "*" (cancel) itself.
+ * No initial response: call it first with resp NULL, len 0, initial true,
+ * to get the first challenge. */
+enum auth_step auth_sasl_step(struct auth_sasl *a, const char *resp, size_t len, bool initial,
+			      char **challenge_r, struct store_user *user_r);
+/* The identity the client named (for the failure delay); "" before it did. */
+const char *auth_sasl_username(const struct auth_sasl *a);
+void auth_sasl_free(struct auth_sasl **a);
 
 #endif

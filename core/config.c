@@ -43,6 +43,14 @@ static void defaults(struct config *cfg)
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
 	snprintf(cfg->tls_ciphers, sizeof(cfg->tls_ciphers),
 		 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20");
+	snprintf(cfg->tls_ciphersuites, sizeof(cfg->tls_ciphersuites),
+		 "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
+	snprintf(cfg->tls_min_version, sizeof(cfg->tls_min_version), "TLSv1.2");
+	cfg->plaintext_auth = CONFIG_PLAINTEXT_TLS_OR_LOOPBACK;
+	cfg->auth_failure_delay = 1000;
+	cfg->auth_failure_delay_max = 15000;
+	cfg->max_errors = 10;
+	cfg->max_junk_commands = 100;
 	cfg->max_connections = 1000;
 	cfg->max_connections_per_ip = 50;
 	cfg->max_line = 4096;
@@ -269,6 +277,15 @@ static int load_tls(struct cfg_ctx *x, struct config *cfg, const config_setting_
 			rc = get_str(x, s, cfg->tls_key, sizeof(cfg->tls_key));
 		else if (strcmp(name, "ciphers") == 0)
 			rc = get_str(x, s, cfg->tls_ciphers, sizeof(cfg->tls_ciphers));
+		else if (strcmp(name, "ciphersuites") == 0)
+			rc = get_str(x, s, cfg->tls_ciphersuites, sizeof(cfg->tls_ciphersuites));
+		else if (strcmp(name, "min_version") == 0) {
+			rc = get_str(x, s, cfg->tls_min_version, sizeof(cfg->tls_min_version));
+			/* RFC 8996: TLS 1.0 and 1.1 are gone; RFC 8314 4.1. */
+			if (rc == 0 && strcmp(cfg->tls_min_version, "TLSv1.2") &&
+			    strcmp(cfg->tls_min_version, "TLSv1.3"))
+				rc = cfg_fail(x, s, "tls min_version must be \"TLSv1.2\" or \"TLSv1.3\"");
+		}
 		else
 			rc = unknown(x, s, "tls");
 		if (rc < 0)
@@ -299,6 +316,10 @@ static int load_limits(struct cfg_ctx *x, struct config *cfg, const config_setti
 			rc = get_unsigned(x, s, 1, 86400, &cfg->idle_timeout);
 		else if (strcmp(name, "shutdown_grace") == 0)
 			rc = get_unsigned(x, s, 0, 3600, &cfg->shutdown_grace);
+		else if (strcmp(name, "max_errors") == 0)
+			rc = get_unsigned(x, s, 1, 1000, &cfg->max_errors);
+		else if (strcmp(name, "max_junk_commands") == 0)
+			rc = get_unsigned(x, s, 1, 100000, &cfg->max_junk_commands);
 		else
 			rc = unknown(x, s, "limits");
 		if (rc < 0)
@@ -325,6 +346,52 @@ static int load_domains(struct cfg_ctx *x, struct config *cfg, const config_sett
 	return 0;
 }
 
+/* smtp.allowed_senders = ( { user = "a@x"; addresses = [ "b@x", "@y" ]; }, ... ) */
+static int load_sender_rules(struct cfg_ctx *x, struct config *cfg, const config_setting_t *l)
+{
+	if (!config_setting_is_list(l))
+		return cfg_fail(x, l, "'allowed_senders' must be a list of groups "
+			       "( { user = \"...\"; addresses = [ ... ]; } )");
+	cfg->nsender_rules = 0;
+	for (int i = 0; i < config_setting_length(l); i++) {
+		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+		if (expect_group(x, g) < 0)
+			return -1;
+		const char *user = NULL;
+		const config_setting_t *addrs = NULL;
+		for (int j = 0; j < config_setting_length(g); j++) {
+			const config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
+			const char *name = config_setting_name(s);
+			if (strcmp(name, "user") == 0) {
+				user = config_setting_get_string(s);
+				if (!user || !strchr(user, '@') || strlen(user) > 320)
+					return cfg_fail(x, s, "'user' must be an address");
+			} else if (strcmp(name, "addresses") == 0) {
+				if (!config_setting_is_array(s))
+					return cfg_fail(x, s, "'addresses' must be an array of strings");
+				addrs = s;
+			} else {
+				return unknown(x, s, "allowed_senders");
+			}
+		}
+		if (!user || !addrs)
+			return cfg_fail(x, g, "each allowed_senders entry needs 'user' and 'addresses'");
+		for (int j = 0; j < config_setting_length(addrs); j++) {
+			const config_setting_t *s = config_setting_get_elem(addrs, (unsigned)j);
+			const char *a = config_setting_get_string(s);
+			if (!a || !strchr(a, '@') || strlen(a) > 320)
+				return cfg_fail(x, s, "each address must be \"local@domain\" or \"@domain\"");
+			if (cfg->nsender_rules == CONFIG_MAX_SENDER_RULES)
+				return cfg_fail(x, s, "too many allowed_senders addresses (at most %d)",
+						CONFIG_MAX_SENDER_RULES);
+			struct config_sender_rule *r = &cfg->sender_rules[cfg->nsender_rules++];
+			snprintf(r->user, sizeof(r->user), "%s", user);
+			snprintf(r->address, sizeof(r->address), "%s", a);
+		}
+	}
+	return 0;
+}
+
 static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -335,6 +402,8 @@ static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting
 		int rc;
 		if (strcmp(name, "local_domains") == 0)
 			rc = load_domains(x, cfg, s);
+		else if (strcmp(name, "allowed_senders") == 0)
+			rc = load_sender_rules(x, cfg, s);
 		else if (strcmp(name, "max_message_size") == 0)
 			rc = get_size(x, s, 1024, (size_t)2 * 1024 * 1024 * 1024, &cfg->smtp_max_message_size);
 		else if (strcmp(name, "max_recipients") == 0)
@@ -410,6 +479,41 @@ static int load_storage(struct cfg_ctx *x, struct config *cfg, const config_sett
 	return 0;
 }
 
+static int load_auth(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "plaintext") == 0) {
+			char v[32];
+			rc = get_str(x, s, v, sizeof(v));
+			if (rc == 0 && strcmp(v, "tls-or-loopback") == 0)
+				cfg->plaintext_auth = CONFIG_PLAINTEXT_TLS_OR_LOOPBACK;
+			else if (rc == 0 && strcmp(v, "tls") == 0)
+				cfg->plaintext_auth = CONFIG_PLAINTEXT_TLS;
+			else if (rc == 0 && strcmp(v, "always") == 0)
+				cfg->plaintext_auth = CONFIG_PLAINTEXT_ALWAYS;
+			else if (rc == 0)
+				rc = cfg_fail(x, s, "auth plaintext must be \"tls-or-loopback\", \"tls\" "
+					      "or \"always\"");
+		} else if (strcmp(name, "failure_delay") == 0) {
+			rc = get_unsigned(x, s, 0, 60000, &cfg->auth_failure_delay);
+		} else if (strcmp(name, "failure_delay_max") == 0) {
+			rc = get_unsigned(x, s, 0, 600000, &cfg->auth_failure_delay_max);
+		} else {
+			rc = unknown(x, s, "auth");
+		}
+		if (rc < 0)
+			return -1;
+	}
+	if (cfg->auth_failure_delay_max < cfg->auth_failure_delay)
+		return cfg_fail(x, g, "auth failure_delay_max must be at least failure_delay");
+	return 0;
+}
+
 static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting_t *root)
 {
 	for (int i = 0; i < config_setting_length(root); i++) {
@@ -420,6 +524,12 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = get_str(x, s, cfg->data_dir, sizeof(cfg->data_dir));
 		else if (strcmp(name, "hostname") == 0)
 			rc = get_str(x, s, cfg->hostname, sizeof(cfg->hostname));
+		else if (strcmp(name, "user") == 0)
+			rc = get_str(x, s, cfg->run_user, sizeof(cfg->run_user));
+		else if (strcmp(name, "group") == 0)
+			rc = get_str(x, s, cfg->run_group, sizeof(cfg->run_group));
+		else if (strcmp(name, "auth") == 0)
+			rc = load_auth(x, cfg, s);
 		else if (strcmp(name, "sandbox") == 0)
 			rc = get_bool(x, s, &cfg->sandbox);
 		else if (strcmp(name, "log") == 0)
@@ -480,5 +590,21 @@ int config_domain_is_local(const struct config *cfg, const char *domain)
 	for (size_t i = 0; i < cfg->nlocal_domains; i++)
 		if (strcasecmp(cfg->local_domains[i], domain) == 0)
 			return 1;
+	return 0;
+}
+
+int config_sender_allowed(const struct config *cfg, const char *user, const char *address)
+{
+	if (strcasecmp(user, address) == 0)
+		return 1;
+	const char *at = strrchr(address, '@');
+	for (size_t i = 0; i < cfg->nsender_rules; i++) {
+		const struct config_sender_rule *r = &cfg->sender_rules[i];
+		if (strcasecmp(r->user, user) != 0)
+			continue;
+		if (r->address[0] == '@' ? (at && strcasecmp(r->address, at) == 0)
+					 : strcasecmp(r->address, address) == 0)
+			return 1;
+	}
 	return 0;
 }

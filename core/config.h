@@ -9,6 +9,22 @@
 
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_DOMAINS 64
+#define CONFIG_MAX_SENDER_RULES 256
+
+/* auth.plaintext: where plaintext mechanisms (PLAIN, LOGIN, USER/PASS, IMAP
+ * LOGIN) are allowed without TLS. */
+enum config_plaintext {
+	CONFIG_PLAINTEXT_TLS_OR_LOOPBACK = 0, /* default: TLS, or a loopback peer */
+	CONFIG_PLAINTEXT_TLS,                 /* only over TLS, even on loopback */
+	CONFIG_PLAINTEXT_ALWAYS,              /* anywhere (trusted networks only!) */
+};
+
+/* smtp.allowed_senders: an authenticated user may also use these envelope
+ * senders; `address` is a full address or "@domain" for a whole domain. */
+struct config_sender_rule {
+	char user[321];
+	char address[321];
+};
 
 struct config_listener {
 	char kind[16];        /* smtp, submission, smtps, pop3, pop3s, imap, imaps */
@@ -19,6 +35,8 @@ struct config_listener {
 struct config {
 	char source[512];             /* file name, or "(embedded default)" */
 	char data_dir[512];
+	char run_user[64];            /* started as root: drop to this user ... */
+	char run_group[64];           /* ... and group ("" = the user's group) */
 	char hostname[256];           /* our name in greetings and Received: */
 	bool sandbox;
 
@@ -30,7 +48,14 @@ struct config {
 
 	char tls_cert[512];           /* "" = generate self-signed into data_dir */
 	char tls_key[512];
-	char tls_ciphers[512];
+	char tls_ciphers[512];        /* TLS 1.2 cipher list (OpenSSL syntax) */
+	char tls_ciphersuites[512];   /* TLS 1.3 suites */
+	char tls_min_version[16];     /* "TLSv1.2" or "TLSv1.3" */
+
+	/* auth */
+	enum config_plaintext plaintext_auth;
+	unsigned auth_failure_delay;      /* ms before the first failure's reply */
+	unsigned auth_failure_delay_max;  /* ms, the cap as failures accumulate */
 
 	/* core limits */
 	unsigned max_connections;
@@ -39,6 +64,8 @@ struct config {
 	unsigned idle_timeout;        /* seconds, after authentication */
 	unsigned login_timeout;       /* seconds, before authentication */
 	unsigned shutdown_grace;      /* seconds to let deliveries finish */
+	unsigned max_errors;          /* protocol errors before a session is closed */
+	unsigned max_junk_commands;   /* commands without progress before closing */
 
 	/* smtp */
 	size_t smtp_max_message_size;
@@ -47,6 +74,8 @@ struct config {
 	unsigned smtp_data_timeout;   /* 10 minutes for DATA */
 	char local_domains[CONFIG_MAX_DOMAINS][256];
 	size_t nlocal_domains;
+	struct config_sender_rule sender_rules[CONFIG_MAX_SENDER_RULES];
+	size_t nsender_rules;
 
 	/* pop3 */
 	unsigned pop3_timeout;        /* RFC 1939 3: at least 10 minutes */
@@ -66,6 +95,9 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_parse_listen(const char *spec, struct config_listener *l_r, char *err, size_t errlen);
 /* 1 when domain is listed in local_domains (case-insensitive). */
 int config_domain_is_local(const struct config *cfg, const char *domain);
+/* 1 when authenticated `user` may use envelope sender `address`: its own
+ * address, or one smtp.allowed_senders grants it (case-insensitive). */
+int config_sender_allowed(const struct config *cfg, const char *user, const char *address);
 
 extern const char config_embedded_default[];
 

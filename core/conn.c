@@ -59,6 +59,9 @@ struct conn {
 	bool tls;
 	bool starttls_pending;
 	bool suspended;
+	bool held;                     /* conn_hold: no input, output kept back */
+	struct event *hold_timer;
+	struct timeval hold_until;
 	bool discarding;               /* skipping the rest of an over-long line */
 	bool closing;
 	bool in_callback;
@@ -112,6 +115,8 @@ static void conn_free_now(struct conn *c)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
 	event_free(c->deferred);
+	if (c->hold_timer)
+		event_free(c->hold_timer);
 	buf_free(&c->line);
 	free(c);
 	server_conn_gone(srv);
@@ -137,6 +142,9 @@ static size_t conn_unsent(const struct conn *c)
 static void conn_try_finish_close(struct conn *c)
 {
 	if (c->in_callback)
+		return;
+	/* A held reply goes out first; the hold's end calls us again. */
+	if (c->held && c->close_waited_ms < CLOSE_FLUSH_LIMIT_MS)
 		return;
 	if (conn_unsent(c) == 0 || c->close_waited_ms >= CLOSE_FLUSH_LIMIT_MS) {
 		conn_free_now(c);
@@ -248,7 +256,7 @@ static void conn_upgrade_tls(struct conn *c)
 static void conn_process(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	while (!c->closing && !c->suspended && !c->starttls_pending) {
+	while (!c->closing && !c->suspended && !c->held && !c->starttls_pending) {
 		size_t avail = evbuffer_get_length(in);
 		if (avail == 0)
 			break;
@@ -580,6 +588,40 @@ void conn_resume(struct conn *c)
 	conn_arm_timer(c);
 	if (!c->closing)
 		conn_schedule(c);
+}
+
+static void hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	c->held = false;
+	if (c->closing && c->close_waited_ms >= CLOSE_FLUSH_LIMIT_MS) {
+		conn_try_finish_close(c);  /* the peer is gone: nothing to send */
+		return;
+	}
+	bufferevent_enable(c->bev, EV_WRITE);
+	conn_arm_timer(c);
+	conn_schedule(c);  /* lines that arrived meanwhile, or the close */
+}
+
+void conn_hold(struct conn *c, unsigned ms)
+{
+	if (ms == 0 || (c->closing && c->close_waited_ms >= CLOSE_FLUSH_LIMIT_MS))
+		return;
+	if (!c->hold_timer) {
+		c->hold_timer = evtimer_new(c->srv->base, hold_cb, c);
+		if (!c->hold_timer)
+			return;  /* out of memory: answer at once rather than never */
+	}
+	struct timeval now, add = {ms / 1000, (ms % 1000) * 1000}, until;
+	event_base_gettimeofday_cached(c->srv->base, &now);
+	evutil_timeradd(&now, &add, &until);
+	if (c->held && evutil_timercmp(&until, &c->hold_until, <))
+		return;  /* an earlier, longer hold already covers it */
+	c->held = true;
+	c->hold_until = until;
+	/* Bytes written from now on wait in the output buffer. */
+	bufferevent_disable(c->bev, EV_WRITE);
+	event_add(c->hold_timer, &add);
 }
 
 void conn_set_max_line(struct conn *c, size_t max)

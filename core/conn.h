@@ -34,6 +34,12 @@ bool conn_tls_available(const struct conn *c);
 void conn_suspend(struct conn *c);
 void conn_resume(struct conn *c);
 
+/* Hold the session for `ms` milliseconds (a failed login's delay): input
+ * is not processed, and output written meanwhile is queued but not sent
+ * until the time is up.  conn_close() during a hold closes after it; a
+ * second hold extends to the later end.  0 does nothing. */
+void conn_hold(struct conn *c, unsigned ms);
+
 /* Maximum line length, terminator excluded (default from config). */
 void conn_set_max_line(struct conn *c, size_t max);
 /* Deliver the next n bytes through on_raw instead of lines (IMAP literals). */

@@ -1,13 +1,17 @@
 /* core/main.c: the `postino` command: `serve` and the admin subcommands.
  * A bad flag or configuration file gives one line on stderr and exit 2. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/admin.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/privdrop.h"
 #include "core/proto.h"
 #include "core/server.h"
 
@@ -25,11 +29,15 @@ static const char usage_main[] =
 	"  user list               list users\n"
 	"  mailbox list ADDRESS    list a user's mailboxes with their counters\n"
 	"  stats                   print store statistics (log flushes, counts)\n"
+	"  queue list              list the outbound queue (mail for other servers)\n"
+	"  queue del ID            remove a queued message\n"
 	"\n"
 	"options for every command:\n"
 	"  -c, --config FILE       configuration file (default: the embedded one,\n"
 	"                          a copy of etc/postino.conf)\n"
 	"  -d, --data DIR          data directory (overrides data_dir)\n"
+	"      --user USER[:GROUP] started as root, run as USER (overrides `user`;\n"
+	"                          default nobody); never as root\n"
 	"  -h, --help              help for postino or for COMMAND\n"
 	"  -V, --version           print the version\n"
 	"\n"
@@ -44,11 +52,15 @@ static const char usage_serve[] =
 	"\n"
 	"  -c, --config FILE         configuration file\n"
 	"  -d, --data DIR            data directory (overrides data_dir)\n"
+	"      --user USER[:GROUP]   started as root: bind the ports, then run as USER\n"
+	"                            before opening the store (default: the config's\n"
+	"                            `user`, else nobody); never as root\n"
 	"  -l, --listen KIND=ADDR:PORT\n"
 	"                            listen for KIND on ADDR:PORT ([ADDR]:PORT for IPv6;\n"
 	"                            port 0 picks a free port, logged at start).  Given at\n"
 	"                            least once, replaces the config's listeners.  KIND is\n"
-	"                            one of: smtp, submission, smtps, pop3, pop3s\n"
+	"                            one of: smtp, submission, smtps, pop3, pop3s, imap,\n"
+	"                            imaps\n"
 	"      --sandbox             sandbox mode for test harnesses: any recipient gets a\n"
 	"                            mailbox, any password logs in.  Never on a real server\n"
 	"      --log-level LEVEL     error, warn, info or debug\n"
@@ -69,12 +81,40 @@ static const char usage_stats[] =
 	"Prints key=value lines: log_flushes (Berkeley DB log syncs to disk),\n"
 	"log_writes, log_bytes, users, messages, contents.\n";
 
+static const char usage_queue[] =
+	"usage: postino queue list [-c FILE] [-d DIR]\n"
+	"       postino queue del ID [-c FILE] [-d DIR]\n"
+	"\n"
+	"Mail that authenticated users sent to other servers waits here.  list prints\n"
+	"one line per message (id, time, size, attempts, sender, recipients) and a\n"
+	"final \"N queued\" line; del removes one.\n";
+
 static int bad_usage(const char *cmd, const char *fmt, const char *arg)
 {
 	fprintf(stderr, "postino: ");
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, " (see `postino %s--help`)\n", cmd ? cmd : "");
 	return 2;
+}
+
+/* Started as root: settle the account we become (core/privdrop.h), and
+ * work from inside the data directory, so that the service user needs no
+ * right on the directories above it.  0, or the exit status. */
+static int leave_root_setup(struct config *cfg, bool warn)
+{
+	char err[300];
+	if (privdrop_resolve(cfg, warn, err, sizeof(err)) < 0) {
+		fprintf(stderr, "postino: %s\n", err);
+		return 2;
+	}
+	if (geteuid() == 0) {
+		if ((mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) || chdir(cfg->data_dir) < 0) {
+			fprintf(stderr, "postino: data_dir %s: %s\n", cfg->data_dir, strerror(errno));
+			return 1;
+		}
+		snprintf(cfg->data_dir, sizeof(cfg->data_dir), ".");
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -102,26 +142,29 @@ int main(int argc, char **argv)
 		help = usage_mailbox;
 	else if (!strcmp(cmd, "stats"))
 		help = usage_stats;
+	else if (!strcmp(cmd, "queue"))
+		help = usage_queue;
 	else
 		return bad_usage(NULL, "unknown command '%s'", cmd);
-	/* cmd is one of the four names above, so it fits. */
+	/* cmd is one of the names above, so it fits. */
 	size_t cl = strlen(cmd);
 	memcpy(cmdsp, cmd, cl);
 	cmdsp[cl] = ' ';
 	cmdsp[cl + 1] = '\0';
 	bool serve = !strcmp(cmd, "serve");
 
-	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL };
+	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL, OPT_USER };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
 		{"sandbox", no_argument, NULL, OPT_SANDBOX},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
+		{"user", required_argument, NULL, OPT_USER},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL, *data = NULL, *log_level = NULL;
+	const char *config_path = NULL, *data = NULL, *log_level = NULL, *run_as = NULL;
 	bool sandbox = false;
 	static struct config_listener listens[CONFIG_MAX_LISTENERS];
 	size_t nlistens = 0;
@@ -141,6 +184,9 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(help, stdout);
 			return 0;
+		case OPT_USER:
+			run_as = optarg;
+			break;
 		case 'l':
 		case OPT_SANDBOX:
 		case OPT_LOGLEVEL:
@@ -180,6 +226,17 @@ int main(int argc, char **argv)
 			return bad_usage(cmdsp, "--data '%s' is too long", data);
 		snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", data);
 	}
+	if (run_as) {
+		/* --user USER[:GROUP] overrides the config's user and group. */
+		const char *colon = strchr(run_as, ':');
+		size_t ul = colon ? (size_t)(colon - run_as) : strlen(run_as);
+		if (ul == 0 || ul >= sizeof(cfg.run_user) ||
+		    (colon && (!colon[1] || strlen(colon + 1) >= sizeof(cfg.run_group))))
+			return bad_usage(cmdsp, "--user '%s': use USER or USER:GROUP", run_as);
+		memcpy(cfg.run_user, run_as, ul);
+		cfg.run_user[ul] = '\0';
+		snprintf(cfg.run_group, sizeof(cfg.run_group), "%s", colon ? colon + 1 : "");
+	}
 	if (sandbox)
 		cfg.sandbox = true;
 	if (log_level)
@@ -199,12 +256,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "postino: %s: no listeners configured\n", cfg.source);
 			return 2;
 		}
-		return server_run(&cfg);
+		int rc = leave_root_setup(&cfg, true);
+		return rc ? rc : server_run(&cfg);
+	}
+	/* The admin commands open the store at once: as the service user, so
+	 * that files they create stay writable by the daemon. */
+	if (nargs > 6)
+		return bad_usage(cmdsp, "too many arguments%s", "");
+	int lrc = leave_root_setup(&cfg, false);
+	if (lrc)
+		return lrc;
+	if (privdrop_drop(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "postino: %s\n", err);
+		return 1;
 	}
 	/* Admin commands see their own name as args[-1]. */
 	char *sub[8];
-	if (nargs > 6)
-		return bad_usage(cmdsp, "too many arguments%s", "");
 	sub[0] = (char *)cmd;
 	for (int i = 0; i < nargs; i++)
 		sub[i + 1] = args[i];
@@ -213,5 +280,7 @@ int main(int argc, char **argv)
 		return admin_user(&cfg, nargs + 1, sub);
 	if (!strcmp(cmd, "mailbox"))
 		return admin_mailbox(&cfg, nargs + 1, sub);
+	if (!strcmp(cmd, "queue"))
+		return admin_queue(&cfg, nargs + 1, sub);
 	return admin_stats(&cfg, nargs + 1, sub);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <event2/event.h>
@@ -18,8 +19,10 @@
 #include "core/config.h"
 #include "core/durable.h"
 #include "core/log.h"
+#include "core/privdrop.h"
 #include "core/proto.h"
 #include "core/server_private.h"
+#include "core/throttle.h"
 #include "core/tls.h"
 #include "storage/storage.h"
 
@@ -115,7 +118,19 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct server *srv = arg;
 	struct server_priv *p = srv->priv;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP received (configuration reload is not supported yet)");
+		/* Reload the TLS certificate chain and key (the rest of the
+		 * config is read only at start).  A new context replaces the old
+		 * one only when it passed every check; sessions already on TLS
+		 * keep the SSL_CTX they were made from.  Started as root, we run
+		 * as cfg->run_user by now, so the files must be readable by it. */
+		char rerr[1024];
+		if (tls_ctx_reload(srv->cfg, &srv->tls, rerr, sizeof(rerr)) < 0) {
+			log_error("tls reload failed, keeping the current certificate: %s", rerr);
+			return;
+		}
+		char desc[1600];
+		tls_ctx_describe(srv->tls, desc, sizeof(desc));
+		log_always("tls reloaded %s", desc);
 		return;
 	}
 	if (srv->shutting_down) {
@@ -158,18 +173,6 @@ int server_run(const struct config *cfg)
 		log_error("cannot create data_dir=%s: %s", cfg->data_dir, strerror(errno));
 		return 1;
 	}
-	struct store_options so = {.cache_bytes = cfg->cache_bytes};
-	int rc = store_open(cfg->data_dir, &so, &srv.store);
-	if (rc != STORE_OK) {
-		log_error("cannot open the store data_dir=%s error=\"%s\"", cfg->data_dir,
-			  store_strerror(rc));
-		return 1;
-	}
-	/* Deletions a previous run deferred while it streamed a message and
-	 * then died (store_content_pin); a failure only leaves them for later. */
-	rc = store_content_sweep(srv.store);
-	if (rc != STORE_OK)
-		log_warn("content sweep failed error=\"%s\"", store_strerror(rc));
 	if (tls_ctx_create(cfg, &srv.tls, err, sizeof(err)) < 0) {
 		log_error("tls setup failed: %s", err);
 		goto out;
@@ -187,8 +190,38 @@ int server_run(const struct config *cfg)
 		if (listener_open(&srv, &priv.listeners[i], &cfg->listeners[i]) < 0)
 			goto out;
 	}
+	/* Ports bound and TLS files read: root is no longer needed, and the
+	 * store is only ever opened as the service user (issue 4 point 7). */
+	if (privdrop_drop(cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (geteuid() == 0) {
+		log_error("refusing to run as root");
+		goto out;
+	}
+	if (cfg->run_user[0] && getuid() != 0)
+		log_info("running as user=%s uid=%u gid=%u", cfg->run_user, (unsigned)getuid(),
+			 (unsigned)getgid());
+	struct store_options so = {.cache_bytes = cfg->cache_bytes};
+	int rc = store_open(cfg->data_dir, &so, &srv.store);
+	if (rc != STORE_OK) {
+		log_error("cannot open the store data_dir=%s error=\"%s\"", cfg->data_dir,
+			  store_strerror(rc));
+		goto out;
+	}
+	/* Deletions a previous run deferred while it streamed a message and
+	 * then died (store_content_pin); a failure only leaves them for later. */
+	rc = store_content_sweep(srv.store);
+	if (rc != STORE_OK)
+		log_warn("content sweep failed error=\"%s\"", store_strerror(rc));
 	if (durable_start(&srv) < 0) {
 		log_error("cannot start the log flush thread");
+		goto out;
+	}
+	srv.throttle = throttle_new(THROTTLE_MAX_ENTRIES, THROTTLE_FORGET);
+	if (!srv.throttle) {
+		log_error("out of memory for the login failure table");
 		goto out;
 	}
 	priv.sigterm = evsignal_new(srv.base, SIGTERM, signal_cb, &srv);
@@ -228,6 +261,7 @@ out:
 	if (srv.base)
 		event_base_free(srv.base);
 	tls_ctx_free(&srv.tls);
+	throttle_free(&srv.throttle);
 	store_close(&srv.store);
 	return status;
 }

@@ -9,6 +9,7 @@
 struct config;
 struct store;
 struct event_base;
+struct throttle;
 
 struct server {
 	const struct config *cfg;
@@ -16,6 +17,7 @@ struct server {
 	struct event_base *base;
 	struct tls_ctx *tls;           /* NULL when TLS could not be set up */
 	struct durable *durable;       /* group commit */
+	struct throttle *throttle;     /* recent login failures (core/throttle.h) */
 	bool shutting_down;
 	void *priv;                    /* core/server.c internals */
 };

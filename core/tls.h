@@ -1,5 +1,7 @@
-/* core/tls.h: the server's TLS context: key and certificate from the config,
- * or a self-signed pair generated into the data directory on first start. */
+/* core/tls.h: the server's TLS context: protocol and cipher policy from the
+ * config, the certificate chain and key from files (or a self-signed pair
+ * generated into the data directory), checked before use, and replaced in
+ * place on SIGHUP while existing sessions keep the context they started on. */
 #ifndef POSTINO_TLS_H
 #define POSTINO_TLS_H
 
@@ -9,8 +11,19 @@ struct config;
 struct tls_ctx;
 typedef struct ssl_st SSL;
 
+/* Build a context.  On any problem (no cipher selected, unreadable file,
+ * key not matching the certificate, certificate expired or not yet valid)
+ * writes one line into err and returns -1. */
 int tls_ctx_create(const struct config *cfg, struct tls_ctx **ctx_r, char *err, size_t errlen);
+/* Build a new context from cfg and, only when that succeeds, replace *ctx
+ * with it.  On failure *ctx is left as it was and err says why.  SSL
+ * objects made from the old context stay valid (they hold a reference). */
+int tls_ctx_reload(const struct config *cfg, struct tls_ctx **ctx, char *err, size_t errlen);
+/* Drops the wrapper and this reference to the SSL_CTX; live SSL objects
+ * keep theirs, so it is safe while sessions made from it are still open. */
 void tls_ctx_free(struct tls_ctx **ctx);
+/* "certificate=FILE subject=\"...\" not_after=YYYY-MM-DDTHH:MM:SSZ" for log lines. */
+void tls_ctx_describe(const struct tls_ctx *ctx, char *buf, size_t len);
 /* A new server-side SSL object, or NULL. */
 SSL *tls_ssl_new(struct tls_ctx *ctx);
 

@@ -1,7 +1,9 @@
 /* imap/imap_cmd_auth.c: the not-authenticated state (RFC 9051 6.2):
- * STARTTLS, LOGIN, and AUTHENTICATE PLAIN (RFC 4616) with an initial
- * response (SASL-IR, RFC 4959) or a "+" continuation.  The login itself
- * is core's policy (core/auth.h), shared with POP3 and SMTP. */
+ * STARTTLS, LOGIN, and AUTHENTICATE with every mechanism core offers
+ * (PLAIN, LOGIN, SCRAM-SHA-256), an initial response (SASL-IR, RFC 4959)
+ * or "+" continuations.  The mechanisms and the login policy are core's
+ * (core/auth.h), shared with POP3 and SMTP. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,7 +12,7 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/log.h"
-#include "core/mime.h"
+#include "core/sasl.h"
 #include "imap/imap_session.h"
 
 enum imap_cmd_rc imap_cmd_starttls(struct imap_cmd *cmd)
@@ -39,38 +41,39 @@ enum imap_cmd_rc imap_cmd_starttls(struct imap_cmd *cmd)
 	return IMAP_CMD_DONE;
 }
 
-/* Both login commands end here with the user checked by core. */
-static void imap_login_done(struct imap_cmd *cmd, const char *user, const char *pass)
+/* A login succeeded: AUTHENTICATED, and the capabilities that come with
+ * it in the OK (RFC 9051 6.2.3, 7.1 CAPABILITY response code). */
+static void imap_login_ok(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
-	enum auth_result r = auth_login(s->c, user, pass, &s->user);
-	switch (r) {
-	case AUTH_OK: {
-		s->state = IMAP_S_AUTH;
-		s->auth_failures = 0;
-		/* RFC 9051 6.2.3: the capabilities change with the state; say
-		 * so in the OK (RFC 9051 7.1 CAPABILITY response code). */
-		struct buf b;
-		buf_init(&b, 0);
-		imap_capability_write(s, &b);
-		imap_cmd_ok(cmd, "[CAPABILITY %s] Logged in", b.data ? b.data : "");
-		buf_free(&b);
-		return;
-	}
-	case AUTH_TEMPFAIL:
-		imap_cmd_no(cmd, "[UNAVAILABLE] Authentication temporarily unavailable");
-		return;
-	case AUTH_FAIL:
-		break;
-	}
+	s->state = IMAP_S_AUTH;
+	s->auth_failures = 0;
+	struct buf b;
+	buf_init(&b, 0);
+	imap_capability_write(s, &b);
+	imap_cmd_ok(cmd, "[CAPABILITY %s] Logged in", b.data ? b.data : "");
+	buf_free(&b);
+}
+
+/* Wrong credentials: RFC 5530 3 AUTHENTICATIONFAILED says nothing of
+ * which part was wrong; the reply is held for a delay that grows with
+ * recent failures (core/auth.h). */
+static void imap_login_failed(struct imap_cmd *cmd, const char *user)
+{
+	struct imap_session *s = cmd->s;
 	s->auth_failures++;
-	/* RFC 5530 3: AUTHENTICATIONFAILED says nothing of which part was
-	 * wrong. */
+	conn_hold(s->c, auth_failure_delay(s->c, user));
 	imap_cmd_no(cmd, "[AUTHENTICATIONFAILED] Authentication failed");
 }
 
+/* RFC 9051 6.2.3 and 7.2.2: LOGIN and the plaintext mechanisms are
+ * disabled (LOGINDISABLED) where auth.plaintext does not allow them. */
+static const char privacy_required[] =
+	"[PRIVACYREQUIRED] Plaintext authentication is not allowed without TLS, use STARTTLS";
+
 enum imap_cmd_rc imap_cmd_login(struct imap_cmd *cmd)
 {
+	struct imap_session *s = cmd->s;
 	struct imap_string user, pass;
 	const char *error = NULL;
 	if (imap_login_parse(cmd->pc->args, cmd->pc->nargs, &user, &pass, &error) < 0) {
@@ -81,77 +84,99 @@ enum imap_cmd_rc imap_cmd_login(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "NUL in user name or password");
 		return IMAP_CMD_DONE;
 	}
-	imap_login_done(cmd, user.s, pass.s);
+	if (!auth_plaintext_allowed(s->c)) {
+		imap_cmd_no(cmd, "%s", privacy_required);
+		return IMAP_CMD_DONE;
+	}
+	switch (auth_login(s->c, user.s, pass.s, &s->user)) {
+	case AUTH_OK:
+		imap_login_ok(cmd);
+		break;
+	case AUTH_TEMPFAIL:
+		imap_cmd_no(cmd, "[UNAVAILABLE] Authentication temporarily unavailable");
+		break;
+	case AUTH_FAIL:
+		imap_login_failed(cmd, user.s);
+		break;
+	}
 	return IMAP_CMD_DONE;
 }
 
-/* RFC 4616 2: [authzid] NUL authcid NUL passwd, from base64. */
-static void imap_auth_plain(struct imap_cmd *cmd, const char *b64, size_t len)
+/* One step of the SASL exchange: a challenge ("+ " base64, RFC 9051
+ * 6.2.2) or the tagged result. */
+static enum imap_cmd_rc imap_auth_step(struct imap_cmd *cmd, const char *resp, size_t len,
+				       bool initial)
 {
-	if (!imap_base64_valid(b64, len)) {
-		imap_cmd_bad(cmd, "Invalid base64");
-		return;
+	struct imap_session *s = cmd->s;
+	char *challenge = NULL;
+	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, &s->user);
+	if (st == AUTH_STEP_CONTINUE) {
+		imap_printf(s, "+ %s\r\n", challenge ? challenge : "");
+		free(challenge);
+		cmd->stage = 1;
+		return imap_cmd_want_line(cmd);
 	}
-	struct buf raw;
-	buf_init(&raw, 4096);
-	if (mime_cte_decode("base64", 6, b64, len, &raw) < 0) {
-		buf_free(&raw);
-		imap_cmd_bad(cmd, "Invalid base64");
-		return;
-	}
-	const char *p = raw.data ? raw.data : "";
-	const char *end = p + raw.len;
-	const char *n1 = memchr(p, '\0', raw.len);
-	const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
-	if (!n1 || !n2 || n2 + 1 > end || memchr(n2 + 1, '\0', (size_t)(end - n2 - 1)) ||
-	    n2 == n1 + 1) {
-		explicit_bzero(raw.data, raw.len);
-		buf_free(&raw);
-		imap_cmd_bad(cmd, "Invalid PLAIN response");
-		return;
-	}
-	const char *authz = p, *authc = n1 + 1, *pass = n2 + 1;
-	/* Acting as another user is not offered: authzid empty or the same. */
-	if (n1 != p && strcmp(authz, authc) != 0) {
-		explicit_bzero(raw.data, raw.len);
-		buf_free(&raw);
-		cmd->s->auth_failures++;
+	char who[SASL_NAME_MAX + 1];
+	snprintf(who, sizeof(who), "%s", auth_sasl_username(s->sasl));
+	auth_sasl_free(&s->sasl);
+	switch (st) {
+	case AUTH_STEP_OK:
+		imap_login_ok(cmd);
+		break;
+	case AUTH_STEP_FAIL:
+		imap_login_failed(cmd, who);
+		break;
+	case AUTH_STEP_AUTHZ:
+		s->auth_failures++;
 		imap_cmd_no(cmd, "[AUTHORIZATIONFAILED] Not authorized to act as that user");
-		return;
+		break;
+	case AUTH_STEP_MALFORMED:
+		/* RFC 9051 6.2.2: BAD, the exchange is cancelled. */
+		imap_cmd_bad(cmd, "Invalid SASL response");
+		break;
+	case AUTH_STEP_TEMPFAIL:
+		imap_cmd_no(cmd, "[UNAVAILABLE] Authentication temporarily unavailable");
+		break;
+	case AUTH_STEP_CONTINUE:
+		break;
 	}
-	imap_login_done(cmd, authc, pass);
-	explicit_bzero(raw.data, raw.len);
-	buf_free(&raw);
+	return IMAP_CMD_DONE;
 }
 
 enum imap_cmd_rc imap_cmd_authenticate(struct imap_cmd *cmd)
 {
+	struct imap_session *s = cmd->s;
 	struct imap_authenticate a;
 	const char *error = NULL;
 	if (cmd->stage == 1) {
 		/* RFC 9051 6.2.2: "*" cancels, with a BAD. */
 		if (cmd->line_len == 1 && cmd->line[0] == '*') {
+			auth_sasl_free(&s->sasl);
 			imap_cmd_bad(cmd, "Authentication cancelled");
 			return IMAP_CMD_DONE;
 		}
-		imap_auth_plain(cmd, cmd->line, cmd->line_len);
-		return IMAP_CMD_DONE;
+		return imap_auth_step(cmd, cmd->line, cmd->line_len, false);
 	}
 	if (imap_authenticate_parse(cmd->pc->args, cmd->pc->nargs, &a, &error) < 0) {
 		imap_cmd_bad(cmd, "%s", error);
 		return IMAP_CMD_DONE;
 	}
-	if (strcasecmp(a.mech.s, "PLAIN") != 0) {
+	auth_sasl_free(&s->sasl);
+	switch (auth_sasl_start(s->c, a.mech.s, a.mech.len, &s->sasl)) {
+	case AUTH_START_OK:
+		break;
+	case AUTH_START_UNKNOWN_MECH:
 		imap_cmd_no(cmd, "[CANNOT] Unsupported authentication mechanism");
 		return IMAP_CMD_DONE;
-	}
-	if (a.has_ir) {
-		/* RFC 4959 3: "=" is an empty initial response. */
-		imap_auth_plain(cmd, a.ir.s, a.ir.len);
+	case AUTH_START_NEEDS_TLS:
+		imap_cmd_no(cmd, "%s", privacy_required);
+		return IMAP_CMD_DONE;
+	case AUTH_START_NOMEM:
+		imap_cmd_no(cmd, "[UNAVAILABLE] Authentication temporarily unavailable");
 		return IMAP_CMD_DONE;
 	}
-	/* RFC 4616 / RFC 9051 7.5: PLAIN starts with an empty challenge. */
-	imap_write(cmd->s, "+ \r\n", 4);
-	cmd->stage = 1;
-	return imap_cmd_want_line(cmd);
+	/* RFC 4959 3: the initial response, "=" for an empty one. */
+	if (a.has_ir)
+		return imap_auth_step(cmd, a.ir.s, a.ir.len, true);
+	return imap_auth_step(cmd, NULL, 0, true);
 }

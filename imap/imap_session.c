@@ -12,16 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/proto.h"
 #include "core/server.h"
 #include "imap/imap_view.h"
-
-/* RFC 9051 7.1.5 / RFC 5530: a client that keeps sending garbage is cut
- * off rather than answered forever. */
-#define IMAP_MAX_BAD_IN_A_ROW 20
 
 const struct imap_command_def imap_commands[] = {
 	/* RFC 9051 6.1: any state. */
@@ -146,6 +143,10 @@ void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 	}
 	if (s->closing)
 		return;
+	/* Logged in, a session may last days: a command that works forgives
+	 * the errors before it (limits.max_errors counts those in a row). */
+	if (s->state & IMAP_S_LOGGED_IN)
+		s->errors = 0;
 	va_list ap;
 	va_start(ap, fmt);
 	imap_tagged(cmd, "OK", fmt, ap);
@@ -166,6 +167,9 @@ void imap_cmd_bad(struct imap_cmd *cmd, const char *fmt, ...)
 {
 	if (cmd->s->closing)
 		return;
+	/* A protocol error, the dispatcher's or a handler's (bad arguments);
+	 * imap_check_limits looks at the count when the command is over. */
+	cmd->s->errors++;
 	va_list ap;
 	va_start(ap, fmt);
 	imap_tagged(cmd, "BAD", fmt, ap);
@@ -276,8 +280,18 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 		/* RFC 9051 6.2.1: STARTTLS only while it can still be used. */
 		if (conn_tls_available(s->c) && !conn_is_tls(s->c))
 			buf_puts(out, " STARTTLS");
-		/* RFC 4959 SASL-IR; RFC 9051 6.2.2 mechanisms as AUTH=. */
-		buf_puts(out, " AUTH=PLAIN SASL-IR");
+		/* RFC 9051 7.2.2: LOGINDISABLED where plaintext is refused;
+		 * RFC 4959 SASL-IR; the mechanisms usable now as AUTH=. */
+		if (!auth_plaintext_allowed(s->c))
+			buf_puts(out, " LOGINDISABLED");
+		for (const char *m = auth_mechanisms(s->c); *m;) {
+			size_t n = strcspn(m, " ");
+			buf_printf(out, " AUTH=%.*s", (int)n, m);
+			m += n;
+			while (*m == ' ')
+				m++;
+		}
+		buf_puts(out, " SASL-IR");
 	}
 	/* RFC 7888 LITERAL+ (implies LITERAL-), RFC 2971 ID, RFC 5161 ENABLE,
 	 * RFC 2177 IDLE, RFC 2342 NAMESPACE, RFC 3691 UNSELECT, RFC 4315
@@ -318,6 +332,28 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 	*cmdp = NULL;
 }
 
+/* Too many errors, or too many commands without logging in: a client
+ * that keeps failing or stalling holds a connection others could use, or
+ * is guessing.  RFC 9051 7.1.5: BYE, then close.  True if closed. */
+static bool imap_check_limits(struct imap_session *s)
+{
+	if (s->closing)
+		return true;
+	if (s->errors >= s->cfg->max_errors) {
+		conn_log(s->c, PLOG_WARN, "closing: too many errors errors=%u junk=%u", s->errors,
+			 s->junk);
+		imap_session_close(s, "Too many invalid commands", "too many errors");
+		return true;
+	}
+	if (s->state == IMAP_S_NOAUTH && s->junk > s->cfg->max_junk_commands) {
+		conn_log(s->c, PLOG_WARN, "closing: too many commands without login errors=%u junk=%u",
+			 s->errors, s->junk);
+		imap_session_close(s, "Too many commands without logging in", "too many junk commands");
+		return true;
+	}
+	return false;
+}
+
 /* After a command: timeouts follow the state it left, input resumes, and a
  * shutdown that waited for it happens now. */
 static void imap_cmd_finish(struct imap_session *s)
@@ -326,10 +362,16 @@ static void imap_cmd_finish(struct imap_session *s)
 	s->want_line = false;
 	if (s->closing)
 		return;
+	/* A failed login (imap_cmd_auth.c counts them) is an error too. */
+	if (s->auth_failures > s->auth_failures_seen)
+		s->errors += s->auth_failures - s->auth_failures_seen;
+	s->auth_failures_seen = s->auth_failures;
 	if (s->shutdown_pending) {
 		imap_session_close(s, "Server shutting down", "shutdown");
 		return;
 	}
+	if (imap_check_limits(s))
+		return;
 	conn_set_timeout(s->c, s->state == IMAP_S_NOAUTH ? s->cfg->login_timeout
 							 : s->cfg->imap_timeout);
 	conn_resume(s->c);
@@ -394,16 +436,18 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 	/* For the error replies below: a def that never runs. */
 	static const struct imap_command_def unknown = {"?", 0, IMAP_CMD_NO_UPDATES, NULL};
 	cmd->def = def ? def : &unknown;
+	/* Before login only logging in is progress; the rest (CAPABILITY,
+	 * STARTTLS, ID, failed attempts) is limited by limits.max_junk_commands. */
+	if (s->state == IMAP_S_NOAUTH)
+		s->junk++;
+	/* The BAD replies below count as errors (imap_cmd_bad). */
 	if (!def) {
-		s->bad_in_a_row++;
 		imap_cmd_bad(cmd, "Unknown command");
 	} else if (pc->uid && !(def->flags & IMAP_CMD_UID_OK)) {
-		s->bad_in_a_row++;
 		imap_cmd_bad(cmd, "UID cannot be used with %s", def->name);
 	} else if (!(def->states & s->state)) {
 		/* RFC 9051 6: a command in the wrong state is a protocol error;
 		 * RFC 5530 3 CLIENTBUG: the client should not have sent it. */
-		s->bad_in_a_row++;
 		if (s->state == IMAP_S_NOAUTH)
 			imap_cmd_bad(cmd, "[CLIENTBUG] %s: log in first", def->name);
 		else if (def->states == IMAP_S_NOAUTH)
@@ -411,7 +455,6 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 		else
 			imap_cmd_bad(cmd, "[CLIENTBUG] %s: no mailbox selected", def->name);
 	} else {
-		s->bad_in_a_row = 0;
 		/* RFC 9051 7.5.1: no EXPUNGE while a command that uses sequence
 		 * numbers runs (the UID forms are exempt). */
 		cmd->allow_expunge = !(def->flags & IMAP_CMD_SEQS) || pc->uid;
@@ -419,9 +462,6 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 		return;
 	}
 	imap_cmd_finish(s);
-	if (s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW && !s->closing) {
-		imap_session_close(s, "Too many invalid commands", "too many errors");
-	}
 }
 
 /* What to do after feeding the parser. */
@@ -461,11 +501,15 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 	if (rc == 0)
 		imap_write(s, b.data, b.len);
 	buf_free(&b);
-	s->bad_in_a_row++;
-	if (e->recovery == IMAP_RECOVER_CLOSE || s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW) {
+	s->errors++;
+	if (s->state == IMAP_S_NOAUTH)
+		s->junk++;
+	if (e->recovery == IMAP_RECOVER_CLOSE) {
 		imap_session_close(s, "Too much invalid input", "protocol errors");
 		return;
 	}
+	if (imap_check_limits(s))
+		return;
 	if (e->recovery == IMAP_RECOVER_DISCARD && e->discard)
 		conn_read_raw(s->c, (size_t)e->discard);
 }
@@ -520,9 +564,10 @@ static void imap_on_line_too_long(void *sess)
 	 * dropped by core and the next line starts afresh. */
 	imap_parser_reset(s->parser);
 	imap_untagged(s, "BAD [TOOBIG] Line too long");
-	if (++s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW) {
-		imap_session_close(s, "Too much invalid input", "protocol errors");
-	}
+	s->errors++;
+	if (s->state == IMAP_S_NOAUTH)
+		s->junk++;
+	imap_check_limits(s);
 }
 
 static void imap_on_drain(void *sess)
@@ -607,6 +652,7 @@ static void imap_session_free(void *sess, const char *reason)
 	struct imap_session *s = sess;
 	(void)reason;
 	imap_cmd_free(s, &s->cmd);
+	auth_sasl_free(&s->sasl);
 	if (s->view)
 		imap_view_close(s, &s->view);
 	imap_notify_unregister(s);

@@ -44,6 +44,7 @@
 struct conn;
 struct server;
 struct config;
+struct auth_sasl;
 struct imap_view;
 struct imap_session;
 
@@ -145,9 +146,16 @@ struct imap_session {
 	bool shutdown_pending;
 	bool closing;                /* BYE sent, conn_close called */
 	unsigned auth_failures;
-	unsigned bad_in_a_row;        /* protocol errors since the last good command */
+	struct auth_sasl *sasl;      /* AUTHENTICATE exchange in progress */
 
 	struct imap_session *notify_next; /* imap_notify.c's list of sessions */
+
+	/* Abuse limits (imap_session.c): protocol errors (BAD replies, input
+	 * the parser refused, failed logins), forgiven by a command that
+	 * succeeds once logged in; commands before logging in. */
+	unsigned errors;
+	unsigned junk;
+	unsigned auth_failures_seen; /* auth_failures already counted in errors */
 };
 
 /* ---- writing ---- */

@@ -1,5 +1,6 @@
 /* pop3/pop3_cmd_auth.c: the AUTHORIZATION state (RFC 1939 4): USER and
- * PASS (RFC 1939 7) through core's login policy, STLS (RFC 2595 4), CAPA
+ * PASS (RFC 1939 7) and AUTH (RFC 5034) through core's login policy
+ * (core/auth.h), STLS (RFC 2595 4), CAPA
  * (RFC 2449 5), and opening the maildrop after a login: the IN-USE lock
  * (RFC 2449 8.1.2) and the INBOX snapshot. */
 #include <stdlib.h>
@@ -11,8 +12,20 @@
 #include "core/server.h"
 #include "pop3/pop3_session.h"
 
+/* RFC 2595 / issue policy: USER/PASS send the password itself, so not
+ * in plaintext except where auth.plaintext allows it.  True if refused. */
+static bool plaintext_refused(struct pop3_session *s)
+{
+	if (auth_plaintext_allowed(s->c))
+		return false;
+	pop3_reply(s, "-ERR [AUTH] Plaintext authentication is not allowed without TLS, use STLS first");
+	return true;
+}
+
 void pop3_cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
+	if (plaintext_refused(s))
+		return;
 	/* RFC 1939 7: always +OK, so that USER does not tell which names
 	 * exist; PASS decides.  A second USER replaces the first. */
 	memcpy(s->user, cmd->arg[0], cmd->arg_len[0]);
@@ -23,6 +36,8 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 void pop3_cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
+	if (plaintext_refused(s))
+		return;
 	/* RFC 1939 7: PASS only right after a successful USER. */
 	if (!s->have_user) {
 		pop3_reply(s, "-ERR No user name given, send USER first");
@@ -47,8 +62,105 @@ void pop3_cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 	case AUTH_FAIL:
 		break;
 	}
-	/* RFC 3206 4: [AUTH], the credentials are wrong. */
+	/* RFC 3206 4: [AUTH], the credentials are wrong.  Held for a delay
+	 * that grows with recent failures (core/auth.h). */
+	conn_hold(s->c, auth_failure_delay(s->c, s->user));
 	pop3_reply(s, "-ERR [AUTH] Authentication failed");
+}
+
+/* ---- AUTH (RFC 5034) ---- */
+
+static void sasl_end(struct pop3_session *s)
+{
+	auth_sasl_free(&s->sasl);
+}
+
+static void sasl_step(struct pop3_session *s, const char *resp, size_t len, bool initial)
+{
+	char *challenge = NULL;
+	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, &s->account);
+	switch (st) {
+	case AUTH_STEP_CONTINUE:
+		/* RFC 5034 4: "+" SP base64 (an empty challenge is "+ "). */
+		pop3_reply(s, "+ %s", challenge ? challenge : "");
+		free(challenge);
+		return;
+	case AUTH_STEP_OK:
+		sasl_end(s);
+		pop3_session_open_maildrop(s);
+		return;
+	case AUTH_STEP_FAIL:
+		conn_hold(s->c, auth_failure_delay(s->c, auth_sasl_username(s->sasl)));
+		sasl_end(s);
+		pop3_reply(s, "-ERR [AUTH] Authentication failed");
+		return;
+	case AUTH_STEP_AUTHZ:
+		sasl_end(s);
+		pop3_reply(s, "-ERR [AUTH] Not authorized to act as that user");
+		return;
+	case AUTH_STEP_MALFORMED:
+		sasl_end(s);
+		pop3_reply(s, "-ERR Cannot decode the response");
+		return;
+	case AUTH_STEP_TEMPFAIL:
+		sasl_end(s);
+		pop3_reply(s, "-ERR [SYS/TEMP] Authentication temporarily unavailable, try again later");
+		return;
+	}
+}
+
+void pop3_cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	if (cmd->nargs == 0) {
+		/* RFC 1734's listing form, which Outlook and others still send:
+		 * the mechanisms, one per line. */
+		pop3_reply(s, "+OK");
+		const char *m = auth_mechanisms(s->c);
+		while (*m) {
+			size_t n = strcspn(m, " ");
+			pop3_reply(s, "%.*s", (int)n, m);
+			m += n;
+			while (*m == ' ')
+				m++;
+		}
+		pop3_reply(s, ".");
+		return;
+	}
+	switch (auth_sasl_start(s->c, cmd->arg[0], cmd->arg_len[0], &s->sasl)) {
+	case AUTH_START_OK:
+		break;
+	case AUTH_START_UNKNOWN_MECH:
+		pop3_reply(s, "-ERR Unrecognized authentication mechanism");
+		return;
+	case AUTH_START_NEEDS_TLS:
+		pop3_reply(s, "-ERR [AUTH] Plaintext authentication is not allowed without TLS, use STLS first");
+		return;
+	case AUTH_START_NOMEM:
+		pop3_reply(s, "-ERR [SYS/TEMP] Authentication temporarily unavailable, try again later");
+		return;
+	}
+	/* RFC 5034 4: the optional initial response, "=" for an empty one. */
+	if (cmd->nargs > 1)
+		sasl_step(s, cmd->arg[1], cmd->arg_len[1], true);
+	else
+		sasl_step(s, NULL, 0, true);
+}
+
+void pop3_auth_phase_line(struct pop3_session *s, const char *line, size_t len)
+{
+	if (len == 1 && line[0] == '*') {
+		/* RFC 5034 4: the client cancels; "-ERR". */
+		sasl_end(s);
+		pop3_reply(s, "-ERR Authentication canceled");
+		return;
+	}
+	sasl_step(s, line, len, false);
+}
+
+void pop3_auth_phase_too_long(struct pop3_session *s)
+{
+	sasl_end(s);
+	pop3_reply(s, "-ERR Authentication exchange line too long");
 }
 
 void pop3_cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -78,12 +190,16 @@ void pop3_cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 	/* RFC 2449 5: the same list in both states, except STLS, which RFC
 	 * 2595 4 lists only where it is "permitted in the current state";
 	 * after STLS the client asks again and no longer sees it.
-	 * AUTH-RESP-CODE is RFC 3206 3.  SASL (RFC 5034) joins the list with
-	 * the AUTH command. */
+	 * AUTH-RESP-CODE is RFC 3206 3. */
 	pop3_reply(s, "+OK Capability list follows");
 	pop3_reply(s, "TOP");
 	pop3_reply(s, "UIDL");
-	pop3_reply(s, "USER");
+	/* RFC 2595 4: USER is listed only where it may be used. */
+	if (s->state != POP3_S_AUTH || auth_plaintext_allowed(s->c))
+		pop3_reply(s, "USER");
+	/* RFC 5034 5: the mechanisms usable now, in the AUTHORIZATION state. */
+	if (s->state == POP3_S_AUTH)
+		pop3_reply(s, "SASL %s", auth_mechanisms(s->c));
 	pop3_reply(s, "RESP-CODES");
 	pop3_reply(s, "AUTH-RESP-CODE");
 	pop3_reply(s, "PIPELINING");

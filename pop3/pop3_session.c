@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/proto.h"
@@ -33,9 +34,8 @@ const struct pop3_command pop3_commands[POP3_VERB_COUNT] = {
 	[POP3_VERB_NOOP] = {POP3_S_TRANS, pop3_cmd_noop},
 	/* RFC 1939 4 (AUTHORIZATION) and 6 (TRANSACTION -> UPDATE). */
 	[POP3_VERB_QUIT] = {POP3_S_AUTH | POP3_S_TRANS, pop3_cmd_quit},
-	/* Parsed, not offered: SASL (RFC 5034) is its own issue.  Give it
-	 * POP3_S_AUTH and a handler here, and a "SASL ..." line in CAPA. */
-	[POP3_VERB_AUTH] = {0, NULL},
+	/* RFC 5034 4: AUTHORIZATION state only. */
+	[POP3_VERB_AUTH] = {POP3_S_AUTH, pop3_cmd_auth},
 };
 
 void pop3_reply(struct pop3_session *s, const char *fmt, ...)
@@ -49,6 +49,12 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 	if (n < 0)
 		return;
 	size_t len = (size_t)n < sizeof(line) - 2 ? (size_t)n : sizeof(line) - 3;
+	/* Protocol errors, for limits.max_errors: every -ERR but those that
+	 * tell of the server's state, not the client's mistake (RFC 3206
+	 * SYS/TEMP and SYS/PERM, RFC 2449 8.1.2 IN-USE). */
+	if (len >= 4 && memcmp(line, "-ERR", 4) == 0 && strncmp(line, "-ERR [SYS/", 10) != 0 &&
+	    strncmp(line, "-ERR [IN-USE]", 13) != 0)
+		s->errors++;
 	line[len++] = '\r';
 	line[len++] = '\n';
 	conn_write(s->c, line, len);
@@ -118,14 +124,26 @@ static void *pop3_session_new(struct conn *c)
 	return s;
 }
 
-static void pop3_on_line(void *sess, const char *line, size_t len, bool crlf)
+/* Too many errors, or too many commands without logging in: a client
+ * that keeps failing or stalling holds a connection others could use, or
+ * is guessing.  Closed without UPDATE, so nothing is expunged (RFC 1939 6). */
+static void pop3_check_limits(struct pop3_session *s)
 {
-	struct pop3_session *s = sess;
-	/* Input is suspended in UPDATE and while a response streams; a line
-	 * can only get here if core resumed us early.  Ignore it rather than
-	 * interleave replies. */
-	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump)
+	if (s->limit_closed || (s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump)
 		return;
+	bool errors = s->errors >= s->cfg->max_errors;
+	if (!errors && (s->state != POP3_S_AUTH || s->junk <= s->cfg->max_junk_commands))
+		return;
+	s->limit_closed = true;
+	conn_log(s->c, PLOG_WARN, "closing: too many %s errors=%u junk=%u",
+		 errors ? "errors" : "commands without login", s->errors, s->junk);
+	pop3_reply(s, errors ? "-ERR too many errors" : "-ERR too many commands without login");
+	conn_close(s->c, errors ? "too many errors" : "too many junk commands");
+}
+
+/* One command line through the table. */
+static void pop3_dispatch(struct pop3_session *s, const char *line, size_t len)
+{
 	struct pop3_cmd cmd;
 	enum pop3_perr rc = pop3_parse_command(line, len, &cmd);
 	const struct pop3_command *def = &pop3_commands[cmd.verb];
@@ -148,12 +166,43 @@ static void pop3_on_line(void *sess, const char *line, size_t len, bool crlf)
 	def->fn(s, &cmd);
 }
 
+static void pop3_on_line(void *sess, const char *line, size_t len, bool crlf)
+{
+	struct pop3_session *s = sess;
+	/* Input is suspended in UPDATE and while a response streams; a line
+	 * can only get here if core resumed us early.  Ignore it rather than
+	 * interleave replies. */
+	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed)
+		return;
+	enum pop3_state before = s->state;
+	if (s->sasl) {
+		pop3_auth_phase_line(s, line, len);
+	} else {
+		/* Before login every command is junk: only logging in is
+		 * progress (CAPA, STLS and a USER/PASS pair take a few). */
+		if (s->state == POP3_S_AUTH)
+			s->junk++;
+		pop3_dispatch(s, line, len);
+	}
+	/* A login forgives the fumbling before it (failed attempts included). */
+	if (before == POP3_S_AUTH && s->state != POP3_S_AUTH)
+		s->errors = 0;
+	pop3_check_limits(s);
+}
+
 static void pop3_on_line_too_long(void *sess)
 {
 	struct pop3_session *s = sess;
-	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump)
+	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed)
 		return;
-	pop3_reply(s, "-ERR Line too long");
+	if (s->sasl) {
+		pop3_auth_phase_too_long(s);
+	} else {
+		if (s->state == POP3_S_AUTH)
+			s->junk++;
+		pop3_reply(s, "-ERR Line too long");
+	}
+	pop3_check_limits(s);
 }
 
 static void pop3_on_drain(void *sess)
@@ -204,6 +253,7 @@ static void pop3_session_free(void *sess, const char *reason)
 	else if (s->state == POP3_S_UPDATE)
 		conn_log(s->c, PLOG_WARN, "disconnected before the QUIT reply expunged=%zu",
 			 s->removed);
+	auth_sasl_free(&s->sasl);
 	pop3_inuse_release(&s->inuse);
 	pop3_retr_clear(s);
 	free(s->msgs);

@@ -16,6 +16,7 @@
 #include "pop3/pop3_stuff.h"
 #include "storage/storage.h"
 
+struct auth_sasl;
 struct conn;
 struct server;
 struct config;
@@ -77,6 +78,7 @@ struct pop3_session {
 	/* AUTHORIZATION: the name from USER (RFC 1939 7), NUL-terminated. */
 	char user[POP3_ARG_MAX + 1];
 	bool have_user;
+	struct auth_sasl *sasl;  /* AUTH exchange in progress (RFC 5034 4) */
 
 	/* TRANSACTION */
 	struct store_user account;
@@ -100,6 +102,12 @@ struct pop3_session {
 	struct durable_waiter waiter;
 	size_t removed;
 	bool shutdown_pending;
+
+	/* Abuse limits (pop3_session.c): protocol errors this session and
+	 * commands before a successful login. */
+	unsigned errors;
+	unsigned junk;
+	bool limit_closed;       /* closed for one of them */
 };
 
 /* One row per verb, indexed by enum pop3_verb (the grammar is in
@@ -136,6 +144,10 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd);
 void pop3_cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd);
 void pop3_cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd);
 void pop3_cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd);
+void pop3_cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd);
+/* AUTH exchange lines and over-long ones (pop3_cmd_auth.c). */
+void pop3_auth_phase_line(struct pop3_session *s, const char *line, size_t len);
+void pop3_auth_phase_too_long(struct pop3_session *s);
 void pop3_cmd_stat(struct pop3_session *s, const struct pop3_cmd *cmd);
 void pop3_cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd);
 void pop3_cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd);

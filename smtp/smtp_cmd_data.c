@@ -24,8 +24,10 @@ void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	buf_init(&trace, 0);
 	s->ntx++;
 	snprintf(s->msg_id, sizeof(s->msg_id), "%s.%u", conn_id(s->c), s->ntx);
-	/* RFC 3848: ESMTPS when the EHLO session runs over TLS. */
-	const char *proto = !s->esmtp ? "SMTP" : conn_is_tls(s->c) ? "ESMTPS" : "ESMTP";
+	/* RFC 3848: ESMTPS over TLS, ESMTPA after AUTH, ESMTPSA both. */
+	const char *proto = !s->esmtp ? "SMTP"
+			    : conn_is_tls(s->c) ? (s->authed ? "ESMTPSA" : "ESMTPS")
+						: (s->authed ? "ESMTPA" : "ESMTP");
 	struct smtp_trace t = {
 		.reverse_path = s->sender,
 		.helo = s->helo,
@@ -33,7 +35,7 @@ void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 		.hostname = s->cfg->hostname,
 		.protocol = proto,
 		.id = s->msg_id,
-		.for_rcpt = s->nrcpts == 1 ? s->rcpts[0] : NULL,
+		.for_rcpt = s->nrcpts + s->nremote != 1 ? NULL : s->nrcpts ? s->rcpts[0] : s->remote[0],
 		.when = time(NULL),
 	};
 	if (smtp_trace_format(&trace, &t) < 0 ||
@@ -66,8 +68,9 @@ static void flush_done(struct durable_waiter *w, bool ok)
 	if (ok) {
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->msg_id);
 		const char *mid = smtp_data_message_id(&s->data);
-		conn_log(s->c, PLOG_INFO, "delivered id=%s message-id=%s size=%zu rcpts=%zu", s->msg_id,
-			 mid[0] ? mid : "none", s->delivered_size, s->delivered_rcpts);
+		conn_log(s->c, PLOG_INFO, "delivered id=%s message-id=%s size=%zu rcpts=%zu queued=%zu",
+			 s->msg_id, mid[0] ? mid : "none", s->delivered_size, s->delivered_rcpts,
+			 s->nremote);
 	} else {
 		/* The transaction is committed but we cannot promise it survives a
 		 * crash: a temporary failure makes the client retry, at worst
@@ -84,7 +87,7 @@ static void deliver(struct smtp_session *s)
 {
 	size_t len;
 	const char *msg = smtp_data_message(&s->data, &len);
-	int *results = calloc(s->nrcpts, sizeof(*results));
+	int *results = calloc(s->nrcpts ? s->nrcpts : 1, sizeof(*results));
 	if (!results) {
 		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
 		data_phase_end(s);
@@ -97,6 +100,9 @@ static void deliver(struct smtp_session *s)
 		.data = msg,
 		.len = len,
 		.autocreate = s->cfg->sandbox,
+		.sender = s->sender,
+		.remote_recipients = (const char *const *)s->remote,
+		.nremote = s->nremote,
 	};
 	/* The MIME structure is computed once here and stored beside the
 	 * content, so IMAP FETCH/SEARCH never reparse the message.  Out of
@@ -118,7 +124,7 @@ static void deliver(struct smtp_session *s)
 				 s->rcpts[i], store_strerror(results[i]));
 	}
 	free(results);
-	if (rc != STORE_OK || ok == 0) {
+	if (rc != STORE_OK || (ok == 0 && s->nremote == 0)) {
 		if (rc == STORE_OK)
 			rc = STORE_ERR_TEMP;
 		conn_log(s->c, PLOG_WARN, "delivery failed id=%s error=\"%s\"", s->msg_id,
@@ -133,7 +139,7 @@ static void deliver(struct smtp_session *s)
 		smtp_session_close_if_shutdown(s);
 		return;
 	}
-	s->delivered_rcpts = ok;
+	s->delivered_rcpts = ok + s->nremote;
 	s->delivered_size = len;
 	/* No 250 before the log holding the transaction is on disk. */
 	s->state = SMTP_S_FLUSH;

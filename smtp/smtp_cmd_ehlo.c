@@ -2,6 +2,7 @@
  * service extensions we announce. */
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "smtp/smtp_session.h"
@@ -46,5 +47,8 @@ void smtp_cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
 	/* RFC 3207 4.2: not offered again once TLS is up. */
 	if (conn_tls_available(s->c) && !conn_is_tls(s->c))
 		smtp_reply(s, "250-STARTTLS");
+	/* RFC 4954 3: the mechanisms usable now; plaintext ones appear only
+	 * where they are allowed (TLS or loopback, by default). */
+	smtp_reply(s, "250-AUTH %s", auth_mechanisms(s->c));
 	smtp_reply(s, "250 HELP");
 }

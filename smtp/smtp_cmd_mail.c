@@ -1,13 +1,21 @@
 /* smtp/smtp_cmd_mail.c: MAIL FROM (RFC 5321 4.1.1.2) with the SIZE
- * (RFC 1870) and BODY (RFC 1652) parameters: starts a mail transaction. */
+ * (RFC 1870), BODY (RFC 1652) and AUTH (RFC 4954 5) parameters: starts a
+ * mail transaction, after the submission policy (RFC 6409) allows it. */
 #include <string.h>
 
 #include "core/config.h"
 #include "core/conn.h"
+#include "core/proto.h"
 #include "smtp/smtp_session.h"
 
 void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 {
+	/* RFC 6409 4.3 and RFC 4954 6: the submission ports take mail only
+	 * from authenticated users. */
+	if ((conn_listener_flags(s->c) & LISTEN_SUBMISSION) && !s->authed) {
+		smtp_reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
 	struct smtp_mail_args m;
 	enum smtp_perr rc = smtp_parse_mail(arg, len, &m);
 	if (rc != SMTP_P_OK) {
@@ -19,6 +27,17 @@ void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	size_t max = s->cfg->smtp_max_message_size;
 	if (m.has_size && max && m.size > max) {
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	/* RFC 6409 6.1: an authenticated user sends as themselves, or as an
+	 * address the configuration gives them; the null reverse-path stays
+	 * allowed (RFC 5321 4.5.5: notifications, MDNs).  Postfix calls this
+	 * reject_sender_login_mismatch. */
+	if (s->authed && !m.path.null && !config_sender_allowed(s->cfg, s->auth_user, m.path.address)) {
+		conn_log(s->c, PLOG_WARN, "mail refused from=<%s> user=%s reason=sender-not-owned",
+			 m.path.address, s->auth_user);
+		smtp_reply(s, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
+			   m.path.address, s->auth_user);
 		return;
 	}
 	memcpy(s->sender, m.path.address, m.path.address_len + 1);

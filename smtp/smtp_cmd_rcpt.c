@@ -1,7 +1,8 @@
 /* smtp/smtp_cmd_rcpt.c: RCPT TO (RFC 5321 4.1.1.3): who may receive mail
- * here.  Only local recipients: a domain is local when the configuration
- * lists it or some user lives in it; anything else is relaying, which we
- * never do (RFC 5321 3.6.2, 7.1).  Sandbox mode takes every address. */
+ * here.  A domain is local when the configuration lists it or some user
+ * lives in it.  Anything else is relaying: only for authenticated users
+ * (their mail goes to the outbound queue), never for strangers (RFC 5321
+ * 3.6.2, 7.1).  Sandbox mode takes every address. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,24 +21,46 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-static int rcpt_add(struct smtp_session *s, const char *address)
+/* Add to a recipient list (local or remote) unless already there. */
+static int rcpt_add(char ***v, size_t *n, size_t *cap, const char *address)
 {
-	for (size_t i = 0; i < s->nrcpts; i++)
-		if (strcasecmp(s->rcpts[i], address) == 0)
+	for (size_t i = 0; i < *n; i++)
+		if (strcasecmp((*v)[i], address) == 0)
 			return 0; /* RCPT twice for one mailbox: deliver once */
-	if (s->nrcpts == s->rcpts_cap) {
-		size_t cap = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
-		char **r = realloc(s->rcpts, cap * sizeof(*r));
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		char **r = realloc(*v, ncap * sizeof(*r));
 		if (!r)
 			return -1;
-		s->rcpts = r;
-		s->rcpts_cap = cap;
+		*v = r;
+		*cap = ncap;
 	}
 	char *copy = strdup(address);
 	if (!copy)
 		return -1;
-	s->rcpts[s->nrcpts++] = copy;
+	(*v)[(*n)++] = copy;
 	return 0;
+}
+
+/* A path that does not parse but carries what relay tricks are made of:
+ * a second '@' ("user@remote.@us"), '%' or '!' routing, a source route,
+ * or a trailing dot on the domain ("user@remote.example.").  Such a RCPT
+ * is answered as the relay attempt it is, not as a typo. */
+static bool looks_like_relay_trick(const char *arg, size_t len)
+{
+	const char *lt = memchr(arg, '<', len);
+	if (!lt)
+		return false;
+	size_t off = (size_t)(lt - arg), ats = 0;
+	const char *gt = memchr(lt, '>', len - off);
+	size_t end = gt ? (size_t)(gt - arg) : len;
+	for (size_t i = off + 1; i < end; i++) {
+		if (arg[i] == '@')
+			ats++;
+		if (arg[i] == '%' || arg[i] == '!' || arg[i] == ':')
+			return true;
+	}
+	return ats > 1 || (end > off + 1 && arg[end - 1] == '.');
 }
 
 static void rcpt_refuse(struct smtp_session *s, const char *address, const char *reason)
@@ -60,7 +83,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	unsigned max = s->cfg->smtp_max_recipients;
 	if (max == 0 || max > SMTP_RCPTS_HARD_MAX)
 		max = SMTP_RCPTS_HARD_MAX;
-	if (s->nrcpts >= max) {
+	if (s->nrcpts + s->nremote >= max) {
 		/* RFC 5321 4.5.3.1.10: 452, the client sends the rest later. */
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 		s->rcpt_refused = true;
@@ -68,6 +91,13 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	}
 	struct smtp_rcpt_args r;
 	enum smtp_perr rc = smtp_parse_rcpt(arg, len, &r);
+	if (rc == SMTP_P_PATH_SYNTAX && looks_like_relay_trick(arg, len)) {
+		s->rcpt_refused = true;
+		conn_log(s->c, PLOG_INFO, "rcpt refused to=\"%.*s\" reason=relay-syntax",
+			 (int)(len < 200 ? len : 200), arg);
+		smtp_reply(s, "554 5.7.1 Relay access denied");
+		return;
+	}
 	if (rc != SMTP_P_OK) {
 		s->rcpt_refused = true;
 		smtp_reply_perr(s, rc, false);
@@ -100,6 +130,17 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 			smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
 			return;
 		}
+		if (!local && s->authed) {
+			/* RFC 6409 and RFC 4954: authenticated users send anywhere;
+			 * the message waits in the outbound queue. */
+			if (rcpt_add(&s->remote, &s->nremote, &s->remote_cap, address) < 0) {
+				smtp_reply(s, "451 4.3.0 Error: out of memory");
+				return;
+			}
+			s->state = SMTP_S_RCPT;
+			smtp_reply(s, "250 2.1.5 Ok");
+			return;
+		}
 		if (!local) {
 			rcpt_refuse(s, address, "relay");
 			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", address);
@@ -119,7 +160,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		}
 		snprintf(address, sizeof(address), "%s", u.address);
 	}
-	if (rcpt_add(s, address) < 0) {
+	if (rcpt_add(&s->rcpts, &s->nrcpts, &s->rcpts_cap, address) < 0) {
 		smtp_reply(s, "451 4.3.0 Error: out of memory");
 		return;
 	}

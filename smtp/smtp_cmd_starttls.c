@@ -26,4 +26,7 @@ void smtp_cmd_starttls(struct smtp_session *s, const char *arg, size_t len)
 	smtp_session_reset_tx(s);
 	s->helo[0] = '\0';
 	s->esmtp = false;
+	/* RFC 3207 4.2: that knowledge includes an authentication made in
+	 * plaintext; the client authenticates again inside TLS. */
+	smtp_auth_forget(s);
 }

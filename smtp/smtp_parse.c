@@ -441,15 +441,48 @@ static enum smtp_perr param_body(struct smtp_mail_args *m, const char *v, size_t
 	return SMTP_P_OK;
 }
 
-/* MAIL FROM parameters we implement.  Add AUTH= (RFC 4954 5) here with
- * SMTP AUTH; RCPT TO has none yet (DSN's NOTIFY/ORCPT would go in a
- * table of their own). */
+static bool is_hex_upper(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F');
+}
+
+static enum smtp_perr param_auth(struct smtp_mail_args *m, const char *v, size_t n)
+{
+	/* RFC 4954 5: AUTH=<> or AUTH=xtext (RFC 3461 4: "+" HEXCHAR HEXCHAR
+	 * or a printable ASCII character other than "+" and "=").  The value
+	 * only says who the message came from upstream; we accept it and do
+	 * not pass it on (we relay to nobody who would use it). */
+	if (n == 2 && v[0] == '<' && v[1] == '>') {
+		m->has_auth = true;
+		return SMTP_P_OK;
+	}
+	if (n == 0)
+		return SMTP_P_PARAM_VALUE;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		if (ch == '+') {
+			if (n - i < 3)
+				return SMTP_P_PARAM_VALUE;
+			if (!is_hex_upper((unsigned char)v[i + 1]) || !is_hex_upper((unsigned char)v[i + 2]))
+				return SMTP_P_PARAM_VALUE;
+			i += 2;
+		} else if (ch < 33 || ch > 126 || ch == '=') {
+			return SMTP_P_PARAM_VALUE;
+		}
+	}
+	m->has_auth = true;
+	return SMTP_P_OK;
+}
+
+/* MAIL FROM parameters we implement; RCPT TO has none yet (DSN's
+ * NOTIFY/ORCPT would go in a table of their own). */
 static const struct {
 	const char *name;
 	enum smtp_perr (*fn)(struct smtp_mail_args *m, const char *v, size_t n);
 } mail_params[] = {
 	{"SIZE", param_size},
 	{"BODY", param_body},
+	{"AUTH", param_auth},
 };
 #define NMAIL_PARAMS (sizeof(mail_params) / sizeof(mail_params[0]))
 

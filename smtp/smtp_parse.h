@@ -112,6 +112,7 @@ struct smtp_mail_args {
 	bool has_size;
 	uint64_t size;          /* RFC 1870 SIZE=; UINT64_MAX when it overflows */
 	enum smtp_body body;    /* RFC 1652 BODY= */
+	bool has_auth;          /* RFC 4954 5 AUTH= (validated, not kept) */
 };
 
 struct smtp_rcpt_args {

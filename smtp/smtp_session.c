@@ -34,14 +34,28 @@ const struct smtp_command smtp_commands[SMTP_VERB_COUNT] = {
 	 * would throw away is the client's). */
 	[SMTP_VERB_STARTTLS] = {SMTP_S_INIT | SMTP_S_GREETED, SMTP_ARG_NONE, smtp_cmd_starttls,
 				"STARTTLS"},
+	/* RFC 4954 4: not during a mail transaction. */
+	[SMTP_VERB_AUTH] = {SMTP_S_GREETED, SMTP_ARG_REQUIRED, smtp_cmd_auth,
+			    "AUTH mechanism [initial-response]"},
 	/* Recognized, not implemented (502): EXPN (RFC 5321 7.3 lets it be
-	 * disabled; we have no lists), BDAT (RFC 3030, we do not offer
-	 * CHUNKING) and AUTH (RFC 4954, its own issue: give it
-	 * SMTP_S_GREETED, SMTP_ARG_REQUIRED and a handler here). */
+	 * disabled; we have no lists) and BDAT (RFC 3030, we do not offer
+	 * CHUNKING). */
 	[SMTP_VERB_EXPN] = {0, SMTP_ARG_REQUIRED, NULL, "EXPN list"},
 	[SMTP_VERB_BDAT] = {0, SMTP_ARG_REQUIRED, NULL, "BDAT size [LAST]"},
-	[SMTP_VERB_AUTH] = {0, SMTP_ARG_REQUIRED, NULL, "AUTH mechanism"},
 };
+
+/* Which replies are protocol errors, counted for limits.max_errors: the
+ * syntax and sequence replies of RFC 5321 4.2.4 (500-504), any status of
+ * RFC 3463's X.5.X class ("mail delivery protocol"), and 535, credentials
+ * refused (RFC 4954 6).  Only the last line of a reply counts. */
+static bool smtp_reply_is_error(const char *line, size_t len)
+{
+	if (len < 3 || line[0] != '5' || (len > 3 && line[3] == '-'))
+		return false;
+	if (line[1] == '0' || (line[1] == '3' && line[2] == '5'))
+		return true;
+	return len >= 8 && line[3] == ' ' && line[5] == '.' && line[6] == '5' && line[7] == '.';
+}
 
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
@@ -53,6 +67,13 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	if (n < 0)
 		return;
 	size_t len = (size_t)n < sizeof(line) - 2 ? (size_t)n : sizeof(line) - 3;
+	if (smtp_reply_is_error(line, len))
+		s->errors++;
+	/* The reply to a flushed message (flush_done, smtp_cmd_data.c): a
+	 * 2xx there is a message accepted, the progress junk is measured
+	 * against. */
+	if (s->state == SMTP_S_FLUSH && line[0] == '2')
+		s->junk = 0;
 	line[len++] = '\r';
 	line[len++] = '\n';
 	conn_write(s->c, line, len);
@@ -98,6 +119,9 @@ void smtp_session_reset_tx(struct smtp_session *s)
 	for (size_t i = 0; i < s->nrcpts; i++)
 		free(s->rcpts[i]);
 	s->nrcpts = 0;
+	for (size_t i = 0; i < s->nremote; i++)
+		free(s->remote[i]);
+	s->nremote = 0;
 	s->sender[0] = '\0';
 	s->rcpt_refused = false;
 	s->delivered_rcpts = 0;
@@ -159,15 +183,30 @@ static void smtp_reply_sequence(struct smtp_session *s, enum smtp_verb verb,
 		smtp_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
 }
 
-static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
+/* Too many errors or commands without progress: a client that keeps
+ * failing or stalling holds a connection others could use, or is guessing
+ * (passwords, addresses).  RFC 5321 3.8: 421 and close, at any time. */
+static void smtp_check_limits(struct smtp_session *s)
 {
-	struct smtp_session *s = sess;
-	if (s->state == SMTP_S_DATA) {
-		smtp_data_phase_line(s, line, len, crlf);
+	if (s->limit_closed || !(s->state & (SMTP_S_ANY | SMTP_S_AUTH)))
+		return;   /* a message being read or flushed is finished first */
+	const char *what;
+	if (s->errors >= s->cfg->max_errors)
+		what = "errors";
+	else if (s->junk > s->cfg->max_junk_commands)
+		what = "commands without progress";
+	else
 		return;
-	}
-	if (s->state == SMTP_S_FLUSH)
-		return; /* input is suspended then; nothing to do */
+	s->limit_closed = true;
+	conn_log(s->c, PLOG_WARN, "closing: too many %s errors=%u junk=%u", what, s->errors,
+		 s->junk);
+	smtp_reply(s, "421 4.7.0 %s Error: too many %s", s->cfg->hostname, what);
+	conn_close(s->c, s->errors >= s->cfg->max_errors ? "too many errors" : "too many junk commands");
+}
+
+/* One command line through the table. */
+static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
+{
 	struct smtp_cmdline cmd;
 	enum smtp_perr rc = smtp_parse_command(line, len, &cmd);
 	if (rc == SMTP_P_UNKNOWN_VERB) {
@@ -196,15 +235,48 @@ static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
 	def->fn(s, cmd.arg, cmd.arg_len);
 }
 
+static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
+{
+	struct smtp_session *s = sess;
+	bool authed = s->authed;
+	if (s->state == SMTP_S_DATA) {
+		smtp_data_phase_line(s, line, len, crlf);
+	} else if (s->state == SMTP_S_FLUSH) {
+		return; /* input is suspended then; nothing to do */
+	} else if (s->state == SMTP_S_AUTH) {
+		smtp_auth_phase_line(s, line, len);
+	} else {
+		/* Progress is a transaction opened, a recipient taken or a
+		 * message begun; anything else (NOOP, RSET, VRFY, HELP, EHLO
+		 * again, refused commands, all that comes before MAIL) is junk
+		 * until the next message is accepted. */
+		enum smtp_state before = s->state;
+		size_t rcpts = s->nrcpts + s->nremote;
+		smtp_dispatch(s, line, len);
+		bool progress = (before == SMTP_S_GREETED && s->state == SMTP_S_MAIL) ||
+				s->nrcpts + s->nremote > rcpts || s->state == SMTP_S_DATA;
+		if (!progress)
+			s->junk++;
+	}
+	/* A login forgives the fumbling before it (failed attempts included). */
+	if (!authed && s->authed)
+		s->errors = 0;
+	smtp_check_limits(s);
+}
+
 static void smtp_on_line_too_long(void *sess)
 {
 	struct smtp_session *s = sess;
 	if (s->state == SMTP_S_DATA) {
 		smtp_data_phase_too_long(s);
-		return;
+	} else if (s->state == SMTP_S_AUTH) {
+		smtp_auth_phase_too_long(s);
+	} else {
+		/* RFC 5321 4.5.3.1.9: "500 Line too long". */
+		smtp_reply(s, "500 5.5.2 Line too long");
+		s->junk++;
 	}
-	/* RFC 5321 4.5.3.1.9: "500 Line too long". */
-	smtp_reply(s, "500 5.5.2 Line too long");
+	smtp_check_limits(s);
 }
 
 static void smtp_on_timeout(void *sess)
@@ -240,7 +312,9 @@ static void smtp_session_free(void *sess, const char *reason)
 		conn_log(s->c, PLOG_WARN, "disconnected before the delivery reply id=%s", s->msg_id);
 	s->state = SMTP_S_INIT;
 	smtp_session_reset_tx(s);
+	smtp_auth_forget(s);
 	free(s->rcpts);
+	free(s->remote);
 	free(s);
 }
 

@@ -13,6 +13,7 @@
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_parse.h"
 
+struct auth_sasl;
 struct conn;
 struct server;
 struct config;
@@ -26,6 +27,7 @@ enum smtp_state {
 	SMTP_S_RCPT = 1 << 3,     /* at least one RCPT accepted */
 	SMTP_S_DATA = 1 << 4,     /* reading the message; lines bypass the dispatcher */
 	SMTP_S_FLUSH = 1 << 5,    /* delivered, waiting for the log flush (input suspended) */
+	SMTP_S_AUTH = 1 << 6,     /* in a SASL exchange; lines are responses (RFC 4954 4) */
 };
 #define SMTP_S_ANY (SMTP_S_INIT | SMTP_S_GREETED | SMTP_S_MAIL | SMTP_S_RCPT)
 
@@ -50,6 +52,8 @@ struct smtp_session {
 	char **rcpts;                        /* canonical recipient addresses */
 	size_t nrcpts, rcpts_cap;
 	bool rcpt_refused;                   /* some RCPT got an error reply */
+	char **remote;                       /* recipients elsewhere, for the outbound queue */
+	size_t nremote, remote_cap;
 	struct smtp_data data;
 	char msg_id[40];                     /* "queued as" id of the current message */
 	unsigned ntx;                        /* messages so far, for the id */
@@ -59,7 +63,18 @@ struct smtp_session {
 	size_t delivered_rcpts;
 	size_t delivered_size;
 
+	/* SMTP AUTH (RFC 4954) */
+	struct auth_sasl *sasl;              /* the exchange in progress */
+	bool authed;
+	char auth_user[SMTP_ADDRESS_MAX + 1];
+
 	bool shutdown_pending;               /* finish the delivery, then 421 and close */
+
+	/* Abuse limits (smtp_session.c): protocol errors this session and
+	 * commands without progress since the last accepted message. */
+	unsigned errors;
+	unsigned junk;
+	bool limit_closed;                   /* closed for one of them */
 };
 
 enum smtp_arity { SMTP_ARG_NONE, SMTP_ARG_OPTIONAL, SMTP_ARG_REQUIRED };
@@ -98,6 +113,13 @@ void smtp_cmd_quit(struct smtp_session *s, const char *arg, size_t len);
 void smtp_cmd_vrfy(struct smtp_session *s, const char *arg, size_t len);
 void smtp_cmd_help(struct smtp_session *s, const char *arg, size_t len);
 void smtp_cmd_starttls(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len);
+
+/* SASL exchange (smtp_cmd_auth.c): response lines, over-long ones, and
+ * forgetting the authentication (STARTTLS, session end). */
+void smtp_auth_phase_line(struct smtp_session *s, const char *line, size_t len);
+void smtp_auth_phase_too_long(struct smtp_session *s);
+void smtp_auth_forget(struct smtp_session *s);
 
 /* DATA phase (smtp_cmd_data.c): lines and over-long lines while in DATA. */
 void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf);

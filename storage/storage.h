@@ -72,11 +72,24 @@ struct store_stats {
 int store_stats_get(struct store *store, struct store_stats *stats_r);
 
 /* ---- users ---- */
+
+/* SCRAM-SHA-256 credentials (RFC 5802 3), kept beside the password hash:
+ * never the password, only what a server needs to check a proof. */
+#define STORE_SCRAM_SALT_MAX 64
+#define STORE_SCRAM_KEY_LEN 32
+struct store_scram {
+	uint8_t salt[STORE_SCRAM_SALT_MAX];
+	uint32_t salt_len;
+	uint32_t iterations;
+	uint8_t stored_key[STORE_SCRAM_KEY_LEN];
+	uint8_t server_key[STORE_SCRAM_KEY_LEN];
+};
 struct store_user {
 	uint32_t id;
 	char address[STORE_ADDRESS_MAX + 1];
 	char pwhash[STORE_PWHASH_MAX + 1];   /* crypt(3) string; "" = no password */
 	int64_t created;                      /* unix time */
+	struct store_scram scram;             /* salt_len 0: none */
 };
 
 /* Creates the user with INBOX and the special-use folders Sent, Drafts,
@@ -85,7 +98,11 @@ int store_user_add(struct store *store, const char *address, const char *pwhash,
 		   struct store_user *user_r);
 int store_user_get(struct store *store, const char *address, struct store_user *user_r);
 int store_user_get_by_id(struct store *store, uint32_t id, struct store_user *user_r);
+/* Sets the password hash and the SCRAM keys together (scram NULL: none;
+ * old keys never outlive the password they came from). */
 int store_user_set_password(struct store *store, const char *address, const char *pwhash);
+int store_user_set_credentials(struct store *store, const char *address, const char *pwhash,
+			       const struct store_scram *scram);
 /* Removes the user, every mailbox and message, releasing shared content. */
 int store_user_del(struct store *store, const char *address);
 /* Calls cb for each user in address order; a non-zero return stops and is
@@ -242,6 +259,12 @@ struct store_delivery {
 	 * beside the content; NULL/0 = none (computed later by the reader). */
 	const void *structure;
 	size_t structure_len;
+	/* Outbound (submission): recipients that are not ours, queued in the
+	 * same transaction with `sender` ("" = the null reverse-path) as one
+	 * queue entry holding the same content.  NULL/0 = none. */
+	const char *sender;
+	const char *const *remote_recipients;
+	size_t nremote;
 };
 int store_deliver(struct store *store, const struct store_delivery *d, int *results,
 		  uint64_t *content_id_r);
@@ -354,5 +377,33 @@ int store_changes_since(struct store *store, uint32_t mailbox_id, uint64_t since
  * sessions also compare HIGHESTMODSEQ. */
 typedef void store_notify_fn(void *arg, uint32_t mailbox_id);
 void store_set_notify(struct store *store, store_notify_fn *fn, void *arg);
+
+/* ---- outbound queue ----
+ * Mail accepted for other servers (authenticated submission), stored in
+ * the same transaction as the local deliveries (store_delivery.remote_*)
+ * and holding a reference on the same content.  Delivery to other servers
+ * comes later; until then entries stay and are listed. */
+#define STORE_QUEUE_ERROR_MAX 255
+struct store_queue_entry {
+	uint64_t id;
+	int64_t created;                 /* unix time */
+	char sender[STORE_ADDRESS_MAX + 1];   /* "" = the null reverse-path */
+	char **recipients;               /* malloc'd; store_queue_entry_clear frees */
+	size_t nrecipients;
+	uint64_t content_id;
+	uint64_t size;
+	uint32_t attempts;
+	int64_t next_attempt;            /* unix time */
+	char last_error[STORE_QUEUE_ERROR_MAX + 1];
+};
+void store_queue_entry_clear(struct store_queue_entry *e);
+/* cb sees each entry in id order (the entry is cleared after cb returns);
+ * a non-zero return stops and is returned. */
+int store_queue_list(struct store *store,
+		     int (*cb)(void *arg, const struct store_queue_entry *e), void *arg);
+int store_queue_get(struct store *store, uint64_t id, struct store_queue_entry *e_r);
+/* Removes the entry and releases its content reference; _NOTFOUND. */
+int store_queue_remove(struct store *store, uint64_t id);
+int store_queue_count(struct store *store, uint64_t *n_r);
 
 #endif

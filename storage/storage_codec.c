@@ -174,7 +174,9 @@ static size_t enc_result(const struct store_enc *e)
 
 /* ---- records ---- */
 
-/* user: version | id | created | address | pwhash */
+/* user: version | id | created | address | pwhash [| scram], where scram
+ * (absent in records written before SCRAM) is iterations u32 | salt_len u8
+ * | salt | stored_key | server_key. */
 size_t store_user_encode(const struct store_user *u, uint8_t *buf, size_t cap)
 {
 	struct store_enc e;
@@ -184,6 +186,13 @@ size_t store_user_encode(const struct store_user *u, uint8_t *buf, size_t cap)
 	store_enc_u64(&e, (uint64_t)u->created);
 	enc_string(&e, u->address);
 	enc_string(&e, u->pwhash);
+	if (u->scram.salt_len > 0 && u->scram.salt_len <= STORE_SCRAM_SALT_MAX) {
+		store_enc_u32(&e, u->scram.iterations);
+		store_enc_u8(&e, (uint8_t)u->scram.salt_len);
+		store_enc_bytes(&e, u->scram.salt, u->scram.salt_len);
+		store_enc_bytes(&e, u->scram.stored_key, STORE_SCRAM_KEY_LEN);
+		store_enc_bytes(&e, u->scram.server_key, STORE_SCRAM_KEY_LEN);
+	}
 	return enc_result(&e);
 }
 
@@ -198,6 +207,21 @@ int store_user_decode(const void *p, size_t len, struct store_user *u_r)
 	u_r->created = (int64_t)store_dec_u64(&d);
 	dec_string(&d, u_r->address, sizeof(u_r->address));
 	dec_string(&d, u_r->pwhash, sizeof(u_r->pwhash));
+	if (!d.bad && d.pos < d.len) {
+		u_r->scram.iterations = store_dec_u32(&d);
+		size_t sl = store_dec_u8(&d);
+		if (sl == 0 || sl > STORE_SCRAM_SALT_MAX)
+			return STORE_ERR_CORRUPT;
+		const uint8_t *b = store_dec_bytes(&d, sl);
+		const uint8_t *k1 = store_dec_bytes(&d, STORE_SCRAM_KEY_LEN);
+		const uint8_t *k2 = store_dec_bytes(&d, STORE_SCRAM_KEY_LEN);
+		if (!b || !k1 || !k2)
+			return STORE_ERR_CORRUPT;
+		u_r->scram.salt_len = (uint32_t)sl;
+		memcpy(u_r->scram.salt, b, sl);
+		memcpy(u_r->scram.stored_key, k1, STORE_SCRAM_KEY_LEN);
+		memcpy(u_r->scram.server_key, k2, STORE_SCRAM_KEY_LEN);
+	}
 	return store_dec_finish(&d);
 }
 

@@ -53,6 +53,7 @@ static const struct {
 	[SDB_SUBSCRIPTIONS] = {"subscriptions.db", 0},
 	[SDB_KEYWORDS] = {"keywords.db", 0},
 	[SDB_STRUCTURE] = {"structure.db", 0},
+	[SDB_QUEUE] = {"queue.db", 0},
 };
 
 const char *store_strerror(int err)

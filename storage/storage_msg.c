@@ -131,6 +131,7 @@ struct deliver_arg {
 	uint32_t flags;
 	uint64_t content_id;
 	size_t ntargets;
+	bool queued;
 };
 
 static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
@@ -165,13 +166,18 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 		if (rc == STORE_OK)
 			a->target_rcpt[nt++] = i;
 	}
-	if (nt == 0)
+	size_t nq = d->nremote > 0 ? 1 : 0;
+	if (nt + nq == 0)
 		return STORE_OK;
 
-	/* The content is stored once, referenced by every copy. */
-	if ((rc = store_content_put(s, txn, d->data, d->len, (uint32_t)nt, &a->content_id)) !=
+	/* The content is stored once, referenced by every copy and by the
+	 * outbound queue entry. */
+	if ((rc = store_content_put(s, txn, d->data, d->len, (uint32_t)(nt + nq), &a->content_id)) !=
 	    STORE_OK)
 		return rc;
+	if (nq && (rc = store_queue_put_txn(s, txn, d, a->content_id)) != STORE_OK)
+		return rc;  /* all or nothing: the caller must not promise it */
+	a->queued = nq != 0;
 	if (d->structure && d->structure_len > 0 &&
 	    (rc = store_structure_put(s, txn, a->content_id, d->structure, d->structure_len)) !=
 		    STORE_OK)
@@ -206,7 +212,9 @@ int store_deliver(struct store *s, const struct store_delivery *d, int *results,
 {
 	if (content_id_r)
 		*content_id_r = 0;
-	if (!d || !results || d->nrecipients == 0 || !d->recipients || (d->len > 0 && !d->data))
+	if (!d || !results || (d->nrecipients == 0 && d->nremote == 0) ||
+	    (d->nrecipients && !d->recipients) || (d->nremote && !d->remote_recipients) ||
+	    (d->len > 0 && !d->data))
 		return STORE_ERR_INVALID;
 	size_t n = d->nrecipients;
 	struct deliver_arg a = {.d = d, .results = results};
@@ -219,11 +227,12 @@ int store_deliver(struct store *s, const struct store_delivery *d, int *results,
 	}
 	if (n > SIZE_MAX / sizeof(*a.targets))
 		return STORE_ERR_INVALID;
-	a.addr = calloc(n, sizeof(*a.addr));
-	a.addr_len = calloc(n, sizeof(*a.addr_len));
-	a.first = calloc(n, sizeof(*a.first));
-	a.targets = calloc(n, sizeof(*a.targets));
-	a.target_rcpt = calloc(n, sizeof(*a.target_rcpt));
+	size_t nalloc = n ? n : 1;
+	a.addr = calloc(nalloc, sizeof(*a.addr));
+	a.addr_len = calloc(nalloc, sizeof(*a.addr_len));
+	a.first = calloc(nalloc, sizeof(*a.first));
+	a.targets = calloc(nalloc, sizeof(*a.targets));
+	a.target_rcpt = calloc(nalloc, sizeof(*a.target_rcpt));
 	if (!a.addr || !a.addr_len || !a.first || !a.targets || !a.target_rcpt) {
 		rc = STORE_ERR_TEMP;
 		goto out;
@@ -267,6 +276,8 @@ int store_deliver(struct store *s, const struct store_delivery *d, int *results,
 		else if (first_err == 0)
 			first_err = results[i];
 	}
+	if (a.queued)
+		any = true;
 	rc = any ? STORE_OK : first_err;
 	if (any && content_id_r)
 		*content_id_r = a.content_id;

@@ -53,6 +53,7 @@ enum store_db {
 	SDB_SUBSCRIPTIONS, /* be32 user id | name -> (empty) */
 	SDB_KEYWORDS,      /* be32 mailbox id -> keyword table record */
 	SDB_STRUCTURE,     /* be64 content id -> MIME structure bytes */
+	SDB_QUEUE,         /* be64 queue id -> outbound queue record */
 	SDB_COUNT
 };
 
@@ -172,7 +173,8 @@ uint32_t store_be32_get(const uint8_t *p);
 uint64_t store_be64_get(const uint8_t *p);
 
 /* Largest encoded records, for stack buffers. */
-#define STORE_USER_REC_MAX (1 + 4 + 8 + 2 + STORE_ADDRESS_MAX + 2 + STORE_PWHASH_MAX)
+#define STORE_USER_REC_MAX (1 + 4 + 8 + 2 + STORE_ADDRESS_MAX + 2 + STORE_PWHASH_MAX + \
+			    4 + 1 + STORE_SCRAM_SALT_MAX + 2 * STORE_SCRAM_KEY_LEN)
 #define STORE_MBOX_REC_MAX (1 + 4 * 6 + 8 + 4 + 8 + 4 + 1 + 4 + 4 + 2 + STORE_MAILBOX_NAME_MAX)
 #define STORE_MSG_REC_MAX 64
 #define STORE_MBOX_KEY_MAX (4 + STORE_MAILBOX_NAME_MAX)
@@ -267,6 +269,12 @@ int store_subscription_put_txn(struct store *s, DB_TXN *txn, uint32_t user_id, c
 			       size_t name_len, bool subscribed);
 /* Removes every subscription of a user. */
 int store_subscriptions_del_user(struct store *s, DB_TXN *txn, uint32_t user_id);
+
+/* ---- storage_queue.c ---- */
+/* A queue entry for the remote recipients of d, holding one (already
+ * counted) reference on content_id. */
+int store_queue_put_txn(struct store *s, DB_TXN *txn, const struct store_delivery *d,
+			uint64_t content_id);
 
 /* ---- storage_content.c ---- */
 /* One more reference to an existing content. */

@@ -117,6 +117,7 @@ struct user_arg {
 	char address[STORE_ADDRESS_MAX + 1];
 	size_t address_len;
 	const char *pwhash;
+	const struct store_scram *scram;
 	uint32_t id;
 	struct store_user *user_r;
 };
@@ -199,18 +200,31 @@ static int user_passwd_fn(struct store *s, DB_TXN *txn, void *arg)
 	if (rc != STORE_OK)
 		return rc;
 	memcpy(u.pwhash, a->pwhash, strlen(a->pwhash) + 1);
+	if (a->scram)
+		u.scram = *a->scram;
+	else
+		memset(&u.scram, 0, sizeof(u.scram));
 	return user_write(s, txn, &u);
+}
+
+int store_user_set_credentials(struct store *s, const char *address, const char *pwhash,
+			       const struct store_scram *scram)
+{
+	struct user_arg a = {.pwhash = pwhash ? pwhash : "", .scram = scram};
+	int rc = store_address_normalize(address, a.address, &a.address_len);
+	if (rc == STORE_OK)
+		rc = pwhash_check(a.pwhash);
+	if (rc == STORE_OK && scram &&
+	    (scram->salt_len == 0 || scram->salt_len > STORE_SCRAM_SALT_MAX || scram->iterations == 0))
+		rc = STORE_ERR_INVALID;
+	if (rc == STORE_OK)
+		rc = store_txn_run(s, user_passwd_fn, &a);
+	return rc;
 }
 
 int store_user_set_password(struct store *s, const char *address, const char *pwhash)
 {
-	struct user_arg a = {.pwhash = pwhash ? pwhash : ""};
-	int rc = store_address_normalize(address, a.address, &a.address_len);
-	if (rc == STORE_OK)
-		rc = pwhash_check(a.pwhash);
-	if (rc == STORE_OK)
-		rc = store_txn_run(s, user_passwd_fn, &a);
-	return rc;
+	return store_user_set_credentials(s, address, pwhash, NULL);
 }
 
 static int user_del_fn(struct store *s, DB_TXN *txn, void *arg)

@@ -27,6 +27,10 @@ KINDS = ("smtp", "smtps", "pop3", "pop3s")
 LISTEN_RE = re.compile(r"listening kind=(\w+) address=(\S+) port=(\d+)")
 
 _counter = itertools.count(1)
+# Run as root (CI), postino refuses to stay root: the daemon and the admin
+# commands run as nobody, named here so that no warning about the default
+# appears.  As a normal user nothing is passed.
+RUN_AS = ["--user", "nobody"] if os.geteuid() == 0 else []
 
 
 def unique(prefix="u", domain="localhost"):
@@ -58,7 +62,7 @@ class Server:
 
     # -- process control ---------------------------------------------------
     def command(self):
-        args = [BIN, "serve", "--data", str(self.data_dir)]
+        args = [BIN, "serve", "--data", str(self.data_dir), *RUN_AS]
         if self.config:
             args += ["--config", str(self.config)]
         for k in self.kinds:
@@ -184,7 +188,7 @@ class Server:
 
     # -- admin CLI -----------------------------------------------------------
     def cli(self, *args, input=None, data=True, timeout=TIMEOUT * 2):
-        cmd = [BIN, *args]
+        cmd = [BIN, *args, *RUN_AS]
         if data:
             cmd += ["--data", str(self.data_dir)]
         if self.config:
@@ -895,3 +899,29 @@ def lit(data):
     if isinstance(data, str):
         data = data.encode()
     return b"{%d+}\r\n" % len(data) + data
+
+
+def configured_server(tmp_path_factory, name, conf_text=None, kinds=KINDS):
+    """Generator for a module-scoped fixture: a started server whose config
+    file holds conf_text (the embedded default's settings otherwise), kept
+    readable by an unprivileged daemon; stopped and checked at the end.
+    Use as `yield from configured_server(...)`."""
+    base = tmp_path_factory.mktemp(name)
+    conf = None
+    if conf_text is not None:
+        conf = base / f"{name}.conf"
+        conf.write_text(conf_text)
+        conf.chmod(0o644)
+    srv = Server(base / "data", kinds=kinds, config=conf)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        try:
+            if srv.proc is not None:
+                srv.stop()
+        finally:
+            if srv.proc is not None:
+                srv.kill9()
+    assert not srv.problems, "\n\n".join(srv.problems)
+

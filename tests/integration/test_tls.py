@@ -10,6 +10,7 @@ import warnings
 import pytest
 
 from helpers import TIMEOUT, Conn, client_ctx, make_message, split_trace, unique
+from sasl_client import plain
 
 
 def test_certificate_generated(server):
@@ -137,19 +138,23 @@ def test_smtps_implicit_tls(server, user):
     r = c.smtp_cmd("EHLO client.example.org")
     assert r.code == 250, r
     assert not any(l.upper().startswith("STARTTLS") for l in r.lines), r
-    c.smtp_deliver("smtps@example.org", [user[0]], msg)
+    # 465 is submission over TLS (RFC 8314 3.3): authenticate first.
+    assert c.smtp_cmd("MAIL FROM:<smtps@example.org>").code == 530
+    assert c.smtp_cmd("AUTH PLAIN " + plain(*user)).code == 235
+    c.smtp_deliver(user[0], [user[0]], msg)
     c.smtp_quit()
     (got,) = server.retr_all(*user, tls=True)
-    assert split_trace(got, "smtps@example.org") == msg
+    assert split_trace(got, user[0]) == msg
 
 
 def test_smtps_smtplib(server, user):
     msg = make_message("smtplib smtps")
     with smtplib.SMTP_SSL("127.0.0.1", server.ports["smtps"], timeout=TIMEOUT,
                           context=client_ctx()) as s:
-        assert s.sendmail("s@example.org", [user[0]], msg) == {}
+        s.login(*user)
+        assert s.sendmail(user[0], [user[0]], msg) == {}
     (got,) = server.retr_all(*user)
-    assert split_trace(got, "s@example.org") == msg
+    assert split_trace(got, user[0]) == msg
 
 
 def test_pop3s_implicit_tls(server, user):

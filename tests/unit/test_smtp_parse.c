@@ -443,7 +443,16 @@ static void test_params_errors(void **state)
 	/* RFC 5321 4.1.1.11: unknown parameters are 555 */
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> FOO=bar"), &m), SMTP_P_PARAM_UNKNOWN);
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SMTPUTF8"), &m), SMTP_P_PARAM_UNKNOWN);
-	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=<>"), &m), SMTP_P_PARAM_UNKNOWN);
+	/* RFC 4954 5: AUTH=<> or xtext (RFC 3461 4) */
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=<>"), &m), SMTP_P_OK);
+	assert_true(m.has_auth);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=a+40b.example"), &m), SMTP_P_OK);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=a+4"), &m), SMTP_P_PARAM_VALUE);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=a+"), &m), SMTP_P_PARAM_VALUE);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=a+4g"), &m), SMTP_P_PARAM_VALUE);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH="), &m), SMTP_P_PARAM_SYNTAX);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=<> AUTH=<>"), &m),
+			 SMTP_P_PARAM_DUP);
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SIZE=1 RET=HDRS"), &m),
 			 SMTP_P_PARAM_UNKNOWN);
 	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> NOTIFY=NEVER"), &r), SMTP_P_PARAM_UNKNOWN);
