@@ -149,6 +149,10 @@ int store_mailbox_get_by_id(struct store *store, uint32_t mailbox_id,
 			    struct store_mailbox *mbox_r);
 int store_mailbox_list(struct store *store, uint32_t user_id,
 		       int (*cb)(void *arg, const struct store_mailbox *mbox), void *arg);
+/* The hierarchy delimiter (IMAP's, RFC 9051 5.1.1).  CREATE and RENAME
+ * refuse (STORE_ERR_INVALID) names with control characters, "%" or "*",
+ * a leading "#", "~" or "/", empty, "." or ".." components. */
+#define STORE_HIERARCHY_SEP '/'
 int store_mailbox_create(struct store *store, uint32_t user_id, const char *name,
 			 uint32_t special_use, struct store_mailbox *mbox_r);
 /* Removes the mailbox with its messages (content released) and change

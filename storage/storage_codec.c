@@ -477,3 +477,29 @@ int store_mailbox_name_normalize(const char *name, char *out, size_t *len_r)
 	*len_r = n;
 	return STORE_OK;
 }
+
+int store_mailbox_name_creatable(const char *name, size_t len, char sep)
+{
+	/* What a new mailbox may be called, on top of normalization: no
+	 * control characters; no "%" or "*", which LIST could not tell from
+	 * wildcards (RFC 9051 5.1); nothing that looks like another namespace
+	 * ("#shared", "~user", RFC 2342) or a path ("/x", "a//b", "x/", ".",
+	 * ".."), so a name never even seems to lead to another user. */
+	if (len == 0 || name[0] == '#' || name[0] == '~' || name[0] == sep || name[len - 1] == sep)
+		return STORE_ERR_INVALID;
+	size_t comp = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || name[i] == sep) {
+			size_t cl = i - comp;
+			if (cl == 0 || (cl == 1 && name[comp] == '.') ||
+			    (cl == 2 && name[comp] == '.' && name[comp + 1] == '.'))
+				return STORE_ERR_INVALID;
+			comp = i + 1;
+			continue;
+		}
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || c == '%' || c == '*')
+			return STORE_ERR_INVALID;
+	}
+	return STORE_OK;
+}

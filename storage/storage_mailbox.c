@@ -318,6 +318,8 @@ int store_mailbox_create(struct store *s, uint32_t user_id, const char *name,
 		rc = store_mailbox_name_normalize(name, a->name, &a->name_len);
 	}
 	if (rc == STORE_OK)
+		rc = store_mailbox_name_creatable(a->name, a->name_len, STORE_HIERARCHY_SEP);
+	if (rc == STORE_OK)
 		rc = store_txn_run(s, mbox_create_fn, a);
 	if (rc == STORE_OK && mbox_r)
 		*mbox_r = *m;

@@ -467,6 +467,8 @@ int store_mailbox_rename(struct store *s, uint32_t user_id, const char *from, co
 		rc = store_mailbox_name_normalize(to, a->to, &a->to_len);
 	if (rc == STORE_OK && (is_inbox(a->to, a->to_len) || sep == '\0'))
 		rc = STORE_ERR_INVALID;
+	if (rc == STORE_OK)
+		rc = store_mailbox_name_creatable(a->to, a->to_len, sep);
 	/* A mailbox cannot become its own inferior. */
 	if (rc == STORE_OK && !is_inbox(a->from, a->from_len) && a->to_len > a->from_len &&
 	    memcmp(a->to, a->from, a->from_len) == 0 && a->to[a->from_len] == sep)

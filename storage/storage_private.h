@@ -270,6 +270,10 @@ int store_subscription_put_txn(struct store *s, DB_TXN *txn, uint32_t user_id, c
 /* Removes every subscription of a user. */
 int store_subscriptions_del_user(struct store *s, DB_TXN *txn, uint32_t user_id);
 
+/* STORE_OK when a normalized name may be given to a new mailbox (CREATE,
+ * RENAME's target): see storage_codec.c. */
+int store_mailbox_name_creatable(const char *name, size_t len, char sep);
+
 /* ---- storage_queue.c ---- */
 /* A queue entry for the remote recipients of d, holding one (already
  * counted) reference on content_id. */

@@ -1284,12 +1284,34 @@ static void test_threads(void **state)
 	assert_int_equal(contents(f), 0);
 }
 
+/* CREATE and RENAME refuse names that look like paths, other namespaces
+ * or wildcards (issue 4 point 5). */
+static void test_name_policy(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox m;
+	const char *bad[] = {"../bob", "a/../b", "~bob", "#shared/x", "/INBOX", "x//y", "x/",
+			     ".", "..", "a/./b", "%", "a*", "INBOX%", "tab\there", "del\x7f"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(store_mailbox_create(f->s, f->u.id, bad[i], 0, &m), STORE_ERR_INVALID);
+	}
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "ok", 0, &m), STORE_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(store_mailbox_rename(f->s, f->u.id, "ok", bad[i], '/'),
+				 STORE_ERR_INVALID);
+	const char *good[] = {"Other Users/bob", "a.b", "a..b", "x~y", "x#y", "bob@localhost",
+			      "&BD4-bob", "caf\xc3\xa9"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(store_mailbox_create(f->s, f->u.id, good[i], 0, &m), STORE_OK);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_delete),
+		T(test_name_policy),
 		T(test_rename),
 		T(test_rename_inbox),
 		T(test_subscriptions),
