@@ -329,7 +329,14 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->closing || !c->ops->on_drain)
+	if (c->closing) {
+		/* The last reply is out: finish the close now, not at the next
+		 * 50 ms look (every QUIT would otherwise wait for it). */
+		if (!c->held && conn_unsent(c) == 0)
+			conn_schedule(c);
+		return;
+	}
+	if (!c->ops->on_drain)
 		return;
 	/* May run inside conn_write on a TLS connection: keep the outer flag. */
 	bool outer = c->in_callback;

@@ -1270,7 +1270,8 @@ static void test_threads(void **state)
 	struct store_stats st;
 	assert_int_equal(store_stats_get(f->s, &st), STORE_OK);
 	assert_int_equal(st.messages, (uint64_t)a2.messages + b2.messages);
-	assert_true(w[2].copied > 0);
+	/* How many the copier got depends on scheduling (the movers may keep
+	 * INBOX empty whenever it looks); the total must match whatever it was. */
 	assert_int_equal(a2.messages + b2.messages, 20 + w[2].copied);
 	/* Expunging everything releases every content. */
 	uint32_t *uids;
