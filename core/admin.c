@@ -142,9 +142,7 @@ int admin_user(const struct config *cfg, int argc, char **argv)
 	if (is_list)
 		rc = store_user_list(store, print_user, NULL);
 	else if (!strcmp(verb, "add")) {
-		rc = store_user_add(store, argv[2], hash, &u);
-		if (rc == STORE_OK)
-			rc = store_user_set_credentials(store, argv[2], hash, &scram);
+		rc = store_user_add_credentials(store, argv[2], hash, &scram, &u);
 	} else if (!strcmp(verb, "passwd")) {
 		rc = store_user_set_credentials(store, argv[2], hash, &scram);
 	}

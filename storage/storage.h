@@ -96,6 +96,9 @@ struct store_user {
  * Trash, Junk, Archive.  STORE_ERR_EXISTS if present. */
 int store_user_add(struct store *store, const char *address, const char *pwhash,
 		   struct store_user *user_r);
+/* The same with SCRAM keys (NULL: none), in one transaction. */
+int store_user_add_credentials(struct store *store, const char *address, const char *pwhash,
+			       const struct store_scram *scram, struct store_user *user_r);
 int store_user_get(struct store *store, const char *address, struct store_user *user_r);
 int store_user_get_by_id(struct store *store, uint32_t id, struct store_user *user_r);
 /* Sets the password hash and the SCRAM keys together (scram NULL: none;

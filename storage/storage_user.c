@@ -125,13 +125,29 @@ struct user_arg {
 static int user_add_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct user_arg *a = arg;
-	return store_user_add_txn(s, txn, a->address, a->address_len, a->pwhash, a->user_r);
+	int rc = store_user_add_txn(s, txn, a->address, a->address_len, a->pwhash, a->user_r);
+	if (rc == STORE_OK && a->scram) {
+		/* the SCRAM keys in the same transaction: never a user whose
+		 * password works for PLAIN but not for SCRAM */
+		a->user_r->scram = *a->scram;
+		rc = user_write(s, txn, a->user_r);
+	}
+	return rc;
 }
 
 int store_user_add(struct store *s, const char *address, const char *pwhash,
 		   struct store_user *user_r)
 {
-	struct user_arg a = {.pwhash = pwhash ? pwhash : ""};
+	return store_user_add_credentials(s, address, pwhash, NULL, user_r);
+}
+
+int store_user_add_credentials(struct store *s, const char *address, const char *pwhash,
+			       const struct store_scram *scram, struct store_user *user_r)
+{
+	if (scram && (scram->salt_len == 0 || scram->salt_len > STORE_SCRAM_SALT_MAX ||
+		      scram->iterations == 0))
+		return STORE_ERR_INVALID;
+	struct user_arg a = {.pwhash = pwhash ? pwhash : "", .scram = scram};
 	struct store_user u;
 	a.user_r = &u;
 	int rc = store_address_normalize(address, a.address, &a.address_len);

@@ -200,6 +200,15 @@ static void test_scram_credentials(void **state)
 	k.salt_len = 0;
 	assert_int_equal(store_user_set_credentials(f->s, "s@example.org", "$y$d", &k),
 			 STORE_ERR_INVALID);
+	assert_int_equal(store_user_add_credentials(f->s, "t@example.org", "$y$e", &k, &u),
+			 STORE_ERR_INVALID);
+	/* added with its keys in one go */
+	k.salt_len = 16;
+	assert_int_equal(store_user_add_credentials(f->s, "t@example.org", "$y$e", &k, &u), STORE_OK);
+	assert_int_equal(u.scram.salt_len, 16);
+	assert_int_equal(store_user_get(f->s, "t@example.org", &u), STORE_OK);
+	assert_int_equal(u.scram.iterations, 4096);
+	assert_memory_equal(u.scram.stored_key, k.stored_key, 32);
 }
 
 int main(void)
