@@ -216,17 +216,19 @@ int store_queue_list(struct store *s, int (*cb)(void *arg, const struct store_qu
 	return rc;
 }
 
+static int count_cb(void *arg, const struct store_queue_entry *e)
+{
+	(void)e;
+	(*(uint64_t *)arg)++;
+	return STORE_OK;
+}
+
 int store_queue_count(struct store *s, uint64_t *n_r)
 {
-	struct queue_read_arg a = {0};
-	a.buf = malloc(QUEUE_REC_MAX);
-	if (!a.buf)
-		return STORE_ERR_TEMP;
-	int rc = store_txn_run(s, queue_list_fn, &a);
-	*n_r = rc == STORE_OK ? a.n : 0;
-	read_arg_reset(&a);
-	free(a.entries);
-	free(a.buf);
+	*n_r = 0;
+	int rc = store_queue_list(s, count_cb, n_r);
+	if (rc != STORE_OK)
+		*n_r = 0;
 	return rc;
 }
 
