@@ -142,6 +142,7 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 	int rc;
 	a->content_id = 0;
 	a->ntargets = 0;
+	a->queued = false;   /* store_txn_run may run this again from the start */
 
 	/* Resolve each distinct recipient to its mailbox, locking the
 	 * mailbox record for the update below. */

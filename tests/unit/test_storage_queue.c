@@ -1,7 +1,8 @@
 /* tests/unit/test_storage_queue.c: the outbound queue (storage_queue.c)
  * and store_deliver's remote recipients: one transaction, one content
- * shared with the local copies, kept across a reopen, released on remove;
- * also the SCRAM keys stored beside a user's password hash. */
+ * shared with the local copies (reference counts checked through every
+ * order of letting go), kept across a reopen, released on remove, ids never
+ * reused; also the SCRAM keys stored beside a user's password hash. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "storage/storage.h"
 
@@ -174,6 +176,357 @@ static void test_remote_only_and_order(void **state)
 	assert_int_equal(m.messages, 0);
 }
 
+/* Delivers msg to the local and remote recipients; returns store_deliver's
+ * result, results[] for the locals in res (at least nlocal long). */
+static int deliver(struct store *s, const char *const *local, size_t nlocal,
+		   const char *const *remote, size_t nremote, const char *sender, const char *msg,
+		   int *res, uint64_t *cid_r)
+{
+	struct store_delivery d = {
+		.recipients = local, .nrecipients = nlocal, .data = msg, .len = strlen(msg),
+		.sender = sender, .remote_recipients = remote, .nremote = nremote,
+	};
+	return store_deliver(s, &d, res, cid_r);
+}
+
+static uint64_t queue_count(struct store *s)
+{
+	uint64_t n = 99;
+	assert_int_equal(store_queue_count(s, &n), STORE_OK);
+	return n;
+}
+
+static bool content_gone(struct store *s, uint64_t cid)
+{
+	char buf[8];
+	size_t got = 1;
+	return store_content_read(s, cid, 0, buf, sizeof(buf), &got) == STORE_ERR_NOTFOUND &&
+	       got == 0;
+}
+
+/* Every field of an entry as created: times from the delivery, no attempt
+ * yet, and the envelope exactly as given (RFC 5321 2.4: a local part is
+ * case-sensitive, and the remote server decides what it means). */
+static void test_entry_fields(void **state)
+{
+	struct fx *f = *state;
+	const char *remote[] = {"Far.Person@Remote.Example", "\"quoted local\"@other.example"};
+	const char msg[] = "Subject: fields\r\n\r\nx\r\n";
+	int res[1];
+	uint64_t cid = 0;
+	int64_t t0 = (int64_t)time(NULL);
+	assert_int_equal(deliver(f->s, NULL, 0, remote, 2, "Me@Example.org", msg, res, &cid),
+			 STORE_OK);
+	int64_t t1 = (int64_t)time(NULL);
+	assert_true(cid != 0);   /* *content_id_r is set for a queue-only delivery too */
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 1);
+	struct store_queue_entry e;
+	assert_int_equal(store_queue_get(f->s, c.e[0].id, &e), STORE_OK);
+	assert_int_equal(e.id, c.e[0].id);
+	assert_true(e.created >= t0 && e.created <= t1);
+	assert_true(e.next_attempt >= t0 && e.next_attempt <= t1);
+	assert_int_equal(e.attempts, 0);
+	assert_string_equal(e.last_error, "");
+	assert_string_equal(e.sender, "Me@Example.org");
+	assert_int_equal(e.nrecipients, 2);
+	assert_string_equal(e.recipients[0], "Far.Person@Remote.Example");
+	assert_string_equal(e.recipients[1], "\"quoted local\"@other.example");
+	assert_int_equal(e.content_id, cid);
+	assert_int_equal(e.size, strlen(msg));
+	char buf[64];
+	size_t got;
+	assert_int_equal(store_content_read(f->s, cid, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(got, strlen(msg));
+	assert_memory_equal(buf, msg, got);
+	store_queue_entry_clear(&e);
+	assert_null(e.recipients);
+	assert_int_equal(e.nrecipients, 0);
+	store_queue_entry_clear(&e);   /* clearing twice is harmless */
+	collect_clear(&c);
+	/* a queue-only message counts as a content but not as a message */
+	struct store_stats st;
+	assert_int_equal(store_stats_get(f->s, &st), STORE_OK);
+	assert_int_equal(st.contents, 1);
+	assert_int_equal(st.messages, 0);
+}
+
+/* Removing the queue entry first, then the local copies: the content lives
+ * until the last of mailbox copies (two users, one of them named twice)
+ * and queue entry lets go, and then its bytes are gone. */
+static void test_refcount_every_order(void **state)
+{
+	struct fx *f = *state;
+	struct store_user a, b;
+	assert_int_equal(store_user_add(f->s, "a@example.org", "", &a), STORE_OK);
+	assert_int_equal(store_user_add(f->s, "b@example.org", "", &b), STORE_OK);
+	const char *local[] = {"a@example.org", "B@example.org", "a@EXAMPLE.org"};
+	const char *remote[] = {"r@remote.example"};
+	int res[3];
+	uint64_t cid;
+	assert_int_equal(deliver(f->s, local, 3, remote, 1, "a@example.org", "m1\r\n", res, &cid),
+			 STORE_OK);
+	assert_int_equal(res[0], STORE_OK);
+	assert_int_equal(res[1], STORE_OK);
+	assert_int_equal(res[2], STORE_OK);   /* the duplicate shares the first's copy */
+	struct store_mailbox m;
+	assert_int_equal(store_mailbox_get(f->s, a.id, "INBOX", &m), STORE_OK);
+	assert_int_equal(m.messages, 1);
+	assert_int_equal(contents(f->s), 1);
+
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 1);
+	uint64_t qid = c.e[0].id;
+	assert_int_equal(c.e[0].content_id, cid);
+	collect_clear(&c);
+
+	/* queue first: two mailbox copies remain */
+	assert_int_equal(store_queue_remove(f->s, qid), STORE_OK);
+	assert_int_equal(contents(f->s), 1);
+	assert_false(content_gone(f->s, cid));
+	/* a user deleted: one copy remains */
+	assert_int_equal(store_user_del(f->s, "a@example.org"), STORE_OK);
+	assert_int_equal(contents(f->s), 1);
+	assert_false(content_gone(f->s, cid));
+	/* the last copy expunged: gone */
+	assert_int_equal(store_mailbox_get(f->s, b.id, "INBOX", &m), STORE_OK);
+	uint32_t uid = 1;
+	size_t removed = 0;
+	assert_int_equal(store_expunge(f->s, m.id, &uid, 1, &removed), STORE_OK);
+	assert_int_equal(removed, 1);
+	assert_int_equal(contents(f->s), 0);
+	assert_true(content_gone(f->s, cid));
+	assert_int_equal(queue_count(f->s), 0);
+}
+
+/* Only remote recipients: one content, held by the queue alone. */
+static void test_remote_only_refcount(void **state)
+{
+	struct fx *f = *state;
+	const char *remote[] = {"x@remote.example", "y@remote.example"};
+	uint64_t cid1, cid2;
+	int res[1];
+	assert_int_equal(deliver(f->s, NULL, 0, remote, 2, "", "one\r\n", res, &cid1), STORE_OK);
+	assert_int_equal(deliver(f->s, NULL, 0, remote, 1, "", "two\r\n", res, &cid2), STORE_OK);
+	assert_true(cid1 != cid2);
+	assert_int_equal(contents(f->s), 2);
+	assert_int_equal(queue_count(f->s), 2);
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.e[0].content_id, cid1);
+	assert_int_equal(c.e[0].nrecipients, 2);
+	assert_int_equal(c.e[1].content_id, cid2);
+	assert_int_equal(c.e[1].nrecipients, 1);
+	uint64_t q1 = c.e[0].id, q2 = c.e[1].id;
+	collect_clear(&c);
+	assert_int_equal(store_queue_remove(f->s, q1), STORE_OK);
+	assert_true(content_gone(f->s, cid1));
+	assert_false(content_gone(f->s, cid2));
+	assert_int_equal(contents(f->s), 1);
+	assert_int_equal(queue_count(f->s), 1);
+	assert_int_equal(store_queue_remove(f->s, q2), STORE_OK);
+	assert_true(content_gone(f->s, cid2));
+	assert_int_equal(contents(f->s), 0);
+	assert_int_equal(queue_count(f->s), 0);
+}
+
+/* Local recipients that fail do not stop the queue entry, which alone
+ * makes the delivery a success; with no remote recipient the old rule
+ * (first error when nobody got it) is unchanged and nothing is queued. */
+static void test_failed_locals(void **state)
+{
+	struct fx *f = *state;
+	const char *unknown[] = {"nobody@example.org", "not an address"};
+	const char *remote[] = {"r@remote.example"};
+	int res[2];
+	uint64_t cid = 0;
+	assert_int_equal(deliver(f->s, unknown, 2, remote, 1, "s@example.org", "q\r\n", res, &cid),
+			 STORE_OK);
+	assert_int_equal(res[0], STORE_ERR_NOTFOUND);
+	assert_int_equal(res[1], STORE_ERR_INVALID);
+	assert_true(cid != 0);
+	assert_int_equal(queue_count(f->s), 1);
+	assert_int_equal(contents(f->s), 1);   /* one reference: the queue's */
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.e[0].content_id, cid);
+	assert_int_equal(store_queue_remove(f->s, c.e[0].id), STORE_OK);
+	collect_clear(&c);
+	assert_int_equal(contents(f->s), 0);
+
+	cid = 7;
+	assert_int_equal(deliver(f->s, unknown, 2, NULL, 0, NULL, "q\r\n", res, &cid),
+			 STORE_ERR_NOTFOUND);
+	assert_int_equal(res[0], STORE_ERR_NOTFOUND);
+	assert_int_equal(res[1], STORE_ERR_INVALID);
+	assert_int_equal(cid, 0);
+	assert_int_equal(queue_count(f->s), 0);
+	assert_int_equal(contents(f->s), 0);
+
+	/* a local delivery without remote recipients queues nothing */
+	struct store_user u;
+	assert_int_equal(store_user_add(f->s, "here@example.org", "", &u), STORE_OK);
+	const char *here[] = {"here@example.org"};
+	assert_int_equal(deliver(f->s, here, 1, NULL, 0, NULL, "l\r\n", res, NULL), STORE_OK);
+	assert_int_equal(res[0], STORE_OK);
+	assert_int_equal(queue_count(f->s), 0);
+}
+
+/* A queue entry that cannot be made fails the whole transaction: no local
+ * copy, no content, no entry, and results[] says so for every local. */
+static void test_bad_entry_aborts_all(void **state)
+{
+	struct fx *f = *state;
+	struct store_user u;
+	assert_int_equal(store_user_add(f->s, "l@example.org", "", &u), STORE_OK);
+	const char *local[] = {"l@example.org"};
+	const char *remote[] = {"r@remote.example"};
+	char longsender[STORE_ADDRESS_MAX + 2];
+	memset(longsender, 'a', sizeof(longsender) - 1);
+	longsender[sizeof(longsender) - 1] = '\0';
+	char longrcpt[STORE_ADDRESS_MAX + 2];
+	memset(longrcpt, 'b', sizeof(longrcpt) - 1);
+	longrcpt[sizeof(longrcpt) - 1] = '\0';
+	const char *badremote[] = {"r@remote.example", longrcpt};
+	const char *nullremote[] = {"r@remote.example", NULL};
+	int res[1];
+	uint64_t cid;
+
+	res[0] = 12345;
+	assert_int_equal(deliver(f->s, local, 1, remote, 1, longsender, "x\r\n", res, &cid),
+			 STORE_ERR_INVALID);
+	assert_int_equal(res[0], STORE_ERR_INVALID);
+	assert_int_equal(cid, 0);
+	assert_int_equal(deliver(f->s, local, 1, badremote, 2, "", "x\r\n", res, &cid),
+			 STORE_ERR_INVALID);
+	assert_int_equal(deliver(f->s, local, 1, nullremote, 2, "", "x\r\n", res, &cid),
+			 STORE_ERR_INVALID);
+	/* remote recipients named without the array */
+	struct store_delivery d = {.recipients = local, .nrecipients = 1, .data = "x", .len = 1,
+				   .nremote = 1};
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_ERR_INVALID);
+
+	struct store_mailbox m;
+	assert_int_equal(store_mailbox_get(f->s, u.id, "INBOX", &m), STORE_OK);
+	assert_int_equal(m.messages, 0);
+	assert_int_equal(m.uidnext, 1);
+	assert_int_equal(queue_count(f->s), 0);
+	assert_int_equal(contents(f->s), 0);
+
+	/* the longest address that fits is fine */
+	longsender[STORE_ADDRESS_MAX] = '\0';
+	assert_int_equal(deliver(f->s, local, 1, remote, 1, longsender, "x\r\n", res, NULL),
+			 STORE_OK);
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(strlen(c.e[0].sender), STORE_ADDRESS_MAX);
+	collect_clear(&c);
+}
+
+/* Many recipients round-trip, in the order given. */
+static void test_many_recipients(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 500 };
+	char (*addr)[48] = calloc(N, sizeof(*addr));
+	const char **remote = calloc(N, sizeof(*remote));
+	assert_non_null(addr);
+	assert_non_null(remote);
+	for (int i = 0; i < N; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "rcpt%03d@host%d.example", i, i % 7);
+		remote[i] = addr[i];
+	}
+	int res[1];
+	assert_int_equal(deliver(f->s, NULL, 0, remote, N, "s@example.org", "m\r\n", res, NULL),
+			 STORE_OK);
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.e[0].nrecipients, N);
+	for (int i = 0; i < N; i++)
+		assert_string_equal(c.e[0].recipients[i], addr[i]);
+	collect_clear(&c);
+	free(remote);
+	free(addr);
+}
+
+static int stop_cb(void *arg, const struct store_queue_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 42;
+}
+
+/* A callback's non-zero return stops the listing and is returned; ids keep
+ * growing across removes and reopens, so `queue del ID` never hits a newer
+ * message that took an old id. */
+static void test_list_stop_and_ids(void **state)
+{
+	struct fx *f = *state;
+	const char *remote[] = {"r@remote.example"};
+	int res[1];
+	assert_int_equal(queue_count(f->s), 0);
+	int calls = 0;
+	assert_int_equal(store_queue_list(f->s, stop_cb, &calls), STORE_OK);
+	assert_int_equal(calls, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(deliver(f->s, NULL, 0, remote, 1, "", "m\r\n", res, NULL),
+				 STORE_OK);
+	assert_int_equal(store_queue_list(f->s, stop_cb, &calls), 42);
+	assert_int_equal(calls, 1);
+
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 3);
+	uint64_t last = c.e[2].id;
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(store_queue_remove(f->s, c.e[i].id), STORE_OK);
+	collect_clear(&c);
+	store_close(&f->s);
+	assert_int_equal(store_open(f->dir, NULL, &f->s), STORE_OK);
+	assert_int_equal(deliver(f->s, NULL, 0, remote, 1, "", "m\r\n", res, NULL), STORE_OK);
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 1);
+	assert_true(c.e[0].id > last);
+	collect_clear(&c);
+	assert_int_equal(store_queue_remove(f->s, 0), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_queue_remove(f->s, UINT64_MAX), STORE_ERR_NOTFOUND);
+	struct store_queue_entry e;
+	assert_int_equal(store_queue_get(f->s, last, &e), STORE_ERR_NOTFOUND);
+	assert_null(e.recipients);
+	assert_int_equal(e.nrecipients, 0);
+	store_queue_entry_clear(&e);
+}
+
+/* A content pinned for reading (a POP3 RETR of a local copy, say) stays
+ * readable when the queue lets go of it last, until the unpin. */
+static void test_remove_while_pinned(void **state)
+{
+	struct fx *f = *state;
+	const char *remote[] = {"r@remote.example"};
+	int res[1];
+	uint64_t cid;
+	assert_int_equal(deliver(f->s, NULL, 0, remote, 1, "", "pinned\r\n", res, &cid), STORE_OK);
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(store_content_pin(f->s, cid), STORE_OK);
+	assert_int_equal(store_queue_remove(f->s, c.e[0].id), STORE_OK);
+	collect_clear(&c);
+	assert_int_equal(queue_count(f->s), 0);
+	char buf[16];
+	size_t got;
+	assert_int_equal(store_content_read(f->s, cid, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(got, 8);
+	assert_memory_equal(buf, "pinned\r\n", 8);
+	store_content_unpin(f->s, cid);
+	assert_true(content_gone(f->s, cid));
+	assert_int_equal(contents(f->s), 0);
+}
+
 static void test_scram_credentials(void **state)
 {
 	struct fx *f = *state;
@@ -216,6 +569,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_mixed_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_only_and_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entry_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refcount_every_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remote_only_refcount, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_locals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_entry_aborts_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_recipients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_stop_and_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_while_pinned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scram_credentials, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
