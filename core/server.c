@@ -41,13 +41,18 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
 	 * on the next readiness, which is what we want once fds free up. */
 }
 
-static int listener_open(struct server *srv, struct listener *l, const struct config_listener *cl)
+/* Binds the listener's socket (as root if started so, for ports below 1024)
+ * without listening: until listener_start, a client's connect is refused at
+ * once instead of waiting in the backlog of a daemon whose store is not open
+ * yet (issue 10 point 1). */
+static int listener_bind(struct server *srv, struct listener *l, const struct config_listener *cl)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
-	int sslen;
+	socklen_t sslen;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	l->fd = -1;
 	if (inet_pton(AF_INET, cl->address, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)cl->port);
@@ -67,23 +72,42 @@ static int listener_open(struct server *srv, struct listener *l, const struct co
 		log_error("listener kind=%s needs TLS, which is not available", cl->kind);
 		return -1;
 	}
-	l->evl = evconnlistener_new_bind(srv->base, accept_cb, l,
-					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-						 LEV_OPT_CLOSE_ON_EXEC,
-					 512, (struct sockaddr *)&ss, sslen);
-	if (!l->evl) {
+	int one = 1;
+	l->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0 ||
+	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(l->fd, (struct sockaddr *)&ss, sslen) < 0) {
 		log_error("listener kind=%s address=%s port=%u: cannot bind: %s", cl->kind,
 			  cl->address, cl->port, strerror(errno));
+		if (l->fd >= 0)
+			close(l->fd);
+		l->fd = -1;
 		return -1;
 	}
-	evconnlistener_set_error_cb(l->evl, accept_error_cb);
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
-	unsigned port = cl->port;
-	if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&bound, &blen) == 0)
-		port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
-							 : ((struct sockaddr_in6 *)&bound)->sin6_port);
-	log_always("listening kind=%s address=%s port=%u", cl->kind, cl->address, port);
+	l->port = cl->port;
+	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) == 0)
+		l->port = ntohs(bound.ss_family == AF_INET
+					? ((struct sockaddr_in *)&bound)->sin_port
+					: ((struct sockaddr_in6 *)&bound)->sin6_port);
+	return 0;
+}
+
+/* Starts accepting, once the store is open. */
+static int listener_start(struct server *srv, struct listener *l, const struct config_listener *cl)
+{
+	l->evl = evconnlistener_new(srv->base, accept_cb, l,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+				    512, l->fd);
+	if (!l->evl) {
+		log_error("listener kind=%s address=%s port=%u: cannot listen: %s", cl->kind,
+			  cl->address, l->port, strerror(errno));
+		return -1;
+	}
+	l->fd = -1;   /* owned by evl now */
+	evconnlistener_set_error_cb(l->evl, accept_error_cb);
+	log_always("listening kind=%s address=%s port=%u", cl->kind, cl->address, l->port);
 	return 0;
 }
 
@@ -94,6 +118,9 @@ static void listeners_close(struct server *srv)
 		if (p->listeners[i].evl)
 			evconnlistener_free(p->listeners[i].evl);
 		p->listeners[i].evl = NULL;
+		if (p->listeners[i].fd >= 0)
+			close(p->listeners[i].fd);
+		p->listeners[i].fd = -1;
 	}
 }
 
@@ -153,6 +180,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(p->grace_timer, &tv);
 }
 
+/* The store's own messages (Berkeley DB errors, recovery) join our log, so
+ * that log.target = syslog keeps them too (issue 10 point 8). */
+static void server_store_log(enum store_log_level level, const char *msg)
+{
+	enum log_level l = level == STORE_LOG_ERROR ? PLOG_ERROR
+			   : level == STORE_LOG_WARN ? PLOG_WARN : PLOG_INFO;
+	log_msg(l, "storage: %s", msg);
+}
+
 int server_run(const struct config *cfg)
 {
 	int status = 1;
@@ -187,7 +223,7 @@ int server_run(const struct config *cfg)
 		goto out;
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		priv.nlisteners = i + 1;
-		if (listener_open(&srv, &priv.listeners[i], &cfg->listeners[i]) < 0)
+		if (listener_bind(&srv, &priv.listeners[i], &cfg->listeners[i]) < 0)
 			goto out;
 	}
 	/* Ports bound and TLS files read: root is no longer needed, and the
@@ -203,6 +239,8 @@ int server_run(const struct config *cfg)
 	if (cfg->run_user[0] && getuid() != 0)
 		log_info("running as user=%s uid=%u gid=%u", cfg->run_user, (unsigned)getuid(),
 			 (unsigned)getgid());
+	store_log_set(server_store_log);
+	log_info("opening store data_dir=%s", cfg->data_dir);
 	struct store_options so = {.cache_bytes = cfg->cache_bytes};
 	int rc = store_open(cfg->data_dir, &so, &srv.store);
 	if (rc != STORE_OK) {
@@ -230,6 +268,11 @@ int server_run(const struct config *cfg)
 	evsignal_add(priv.sigterm, NULL);
 	evsignal_add(priv.sigint, NULL);
 	evsignal_add(priv.sighup, NULL);
+	/* Only now, with the store open and the flush thread running, do
+	 * clients get in; `ready` follows the last listener. */
+	for (size_t i = 0; i < priv.nlisteners; i++)
+		if (listener_start(&srv, &priv.listeners[i], &cfg->listeners[i]) < 0)
+			goto out;
 	if (cfg->sandbox)
 		log_warn("SANDBOX MODE: every recipient is accepted and any password logs in; "
 			 "never use this on a real server");
@@ -263,5 +306,6 @@ out:
 	tls_ctx_free(&srv.tls);
 	throttle_free(&srv.throttle);
 	store_close(&srv.store);
+	store_log_set(NULL);
 	return status;
 }

@@ -15,6 +15,8 @@ struct proto_ops;
 struct listener {
 	struct server *srv;
 	struct evconnlistener *evl;
+	evutil_socket_t fd;        /* bound, not yet listening (evl == NULL) */
+	unsigned port;             /* the bound port (for port 0: the one chosen) */
 	const struct proto_ops *ops;
 	unsigned flags;
 	char kind[16];

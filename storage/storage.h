@@ -51,6 +51,12 @@ struct store_options {
 	bool read_only_admin;    /* reserved */
 };
 
+/* Where the store's own messages go (Berkeley DB errors, recovery notices):
+ * stderr until the daemon routes them to its log (syslog too). */
+enum store_log_level { STORE_LOG_ERROR, STORE_LOG_WARN, STORE_LOG_INFO };
+typedef void store_log_fn(enum store_log_level level, const char *msg);
+void store_log_set(store_log_fn *fn);
+
 /* Creates the directory and environment when missing.  Runs recovery when the
  * previous user of the environment died (DB_REGISTER|DB_RECOVER), so a
  * restart after kill -9 needs nothing else. */

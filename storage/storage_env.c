@@ -9,16 +9,19 @@
  * written.
  *
  * Several processes share the environment (the daemon and `postino user
- * ...`).  DB_REGISTER tells the opener whether a previous user died, and
- * DB_FAILCHK then first tries to clean up after the dead process (release its
- * locks, abort its transaction) before falling back to full recovery.  The
+ * ...`).  DB_REGISTER tells the opener whether a previous user died.  An
+ * opener that is alone (storage_lock.c) then runs full recovery, which never
+ * waits on the dead process's mutexes; one that has company adds DB_FAILCHK,
+ * which first tries to clean up after the dead process (release its locks,
+ * abort its transaction) so that the live ones are not recovered under.  The
  * watchdog also runs failchk every second, so the daemon cleans up a dead
- * admin process itself, before the next opener would have to recover.  If
- * recovery does happen under a live process its handles fail with
- * DB_RUNRECOVERY; the store then reopens the environment once and retries.
+ * admin process itself.  If recovery does happen under a live process its
+ * handles fail with DB_RUNRECOVERY; the store then reopens the environment
+ * once and retries.
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,11 +103,34 @@ int store_bdb_err(struct store *s, int rc)
 	}
 }
 
+static void store_log_stderr(enum store_log_level level, const char *msg)
+{
+	(void)level;
+	fprintf(stderr, "postino: storage: %s\n", msg);
+}
+
+static _Atomic(store_log_fn *) store_log_hook = store_log_stderr;
+
+void store_log_set(store_log_fn *fn)
+{
+	atomic_store(&store_log_hook, fn ? fn : store_log_stderr);
+}
+
+void store_log(enum store_log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	atomic_load(&store_log_hook)(level, msg);
+}
+
 static void store_bdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
 	(void)env;
 	(void)pfx;
-	fprintf(stderr, "postino: storage: %s\n", msg);
+	store_log(STORE_LOG_ERROR, "%s", msg);
 }
 
 static void store_bdb_msgcall(const DB_ENV *env, const char *msg)
@@ -114,7 +140,7 @@ static void store_bdb_msgcall(const DB_ENV *env, const char *msg)
 	 * that say nothing the "Freeing ... for process" lines do not. */
 	if (strncmp(msg, "BDB2017 ", 8) == 0)
 		return;
-	fprintf(stderr, "postino: storage: %s\n", msg);
+	store_log(STORE_LOG_INFO, "%s", msg);
 }
 
 /* failchk asks whether the owner of a lock or transaction still runs.  Our
@@ -144,7 +170,7 @@ static int store_mkdirs(const char *dir)
 		char save = *q;
 		*q = '\0';
 		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-			fprintf(stderr, "postino: storage: mkdir %s: %s\n", p, strerror(errno));
+			store_log(STORE_LOG_ERROR, "mkdir %s: %s", p, strerror(errno));
 			rc = STORE_ERR_TEMP;
 			break;
 		}
@@ -201,15 +227,24 @@ static int store_handles_open(struct store *s)
 	    (rc = env->set_memory_max(env, 0, 256u << 20)) != 0 ||
 	    (rc = env->set_thread_count(env, STORE_THREAD_COUNT)) != 0 ||
 	    (rc = env->set_isalive(env, store_isalive)) != 0) {
-		fprintf(stderr, "postino: storage: configure: %s\n", db_strerror(rc));
+		store_log(STORE_LOG_ERROR, "configure: %s", db_strerror(rc));
 		store_handles_close(s);
 		return STORE_ERR_TEMP;
 	}
+	int open_fd;
+	bool alone;
+	if (store_open_lock(s, &open_fd, &alone) != STORE_OK) {
+		store_handles_close(s);
+		return STORE_ERR_TEMP;
+	}
+	/* Alone: recovery if the last user died, never failchk (see
+	 * storage_lock.c for why that can hang). */
 	u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-			  DB_THREAD | DB_REGISTER | DB_RECOVER | DB_FAILCHK;
-	if ((rc = env->open(env, s->dir, flags, 0600)) != 0) {
-		fprintf(stderr, "postino: storage: open environment %s: %s\n", s->dir,
-			db_strerror(rc));
+			  DB_THREAD | DB_REGISTER | DB_RECOVER | (alone ? 0 : DB_FAILCHK);
+	rc = env->open(env, s->dir, flags, 0600);
+	store_open_unlock(s, open_fd);
+	if (rc != 0) {
+		store_log(STORE_LOG_ERROR, "open environment %s: %s", s->dir, db_strerror(rc));
 		store_handles_close(s);
 		return STORE_ERR_TEMP;
 	}
@@ -226,8 +261,7 @@ static int store_handles_open(struct store *s)
 			break;
 	}
 	if (rc != 0) {
-		fprintf(stderr, "postino: storage: open databases in %s: %s\n", s->dir,
-			db_strerror(rc));
+		store_log(STORE_LOG_ERROR, "open databases in %s: %s", s->dir, db_strerror(rc));
 		store_handles_close(s);
 		return STORE_ERR_TEMP;
 	}
@@ -240,8 +274,7 @@ static void store_reopen(struct store *s, uint64_t gen)
 {
 	pthread_rwlock_wrlock(&s->rw);
 	if (s->generation == gen) {
-		fprintf(stderr, "postino: storage: environment needs recovery, reopening %s\n",
-			s->dir);
+		store_log(STORE_LOG_WARN, "environment needs recovery, reopening %s", s->dir);
 		store_handles_close(s);
 		(void)store_handles_open(s);
 		s->generation++;
@@ -519,6 +552,7 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 		return STORE_ERR_TEMP;
 	if (opts)
 		s->opts = *opts;
+	s->users_fd = -1;
 	s->dir = strdup(dir);
 	if (!s->dir) {
 		free(s);
@@ -577,6 +611,7 @@ void store_close(struct store **sp)
 	if (s->env)
 		(void)s->env->log_flush(s->env, NULL);
 	store_handles_close(s);
+	store_users_release(s);
 	pthread_cond_destroy(&s->wd_cv);
 	pthread_mutex_destroy(&s->wd_mu);
 	pthread_mutex_destroy(&s->notify_mu);

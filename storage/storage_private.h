@@ -70,6 +70,7 @@ struct store {
 	_Atomic uint64_t synced_generation;
 	char *dir;
 	struct store_options opts;
+	int users_fd;              /* store.lock, shared while open (storage_lock.c) */
 
 	/* Watchdog thread: expires lock waits and runs failchk so that a
 	 * process that died holding locks does not wedge the others. */
@@ -95,7 +96,17 @@ struct store {
 	void *notify_arg;
 };
 
+/* ---- storage_lock.c ---- */
+/* Serialises opens and tells whether any other process has the environment
+ * open (*alone_r); *open_fd_r goes to store_open_unlock after the open. */
+int store_open_lock(struct store *s, int *open_fd_r, bool *alone_r);
+void store_open_unlock(struct store *s, int open_fd);
+void store_users_release(struct store *s);
+
 /* ---- storage_env.c ---- */
+void store_log(enum store_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 typedef int store_txn_fn(struct store *s, DB_TXN *txn, void *arg);
 /* Runs fn in a fresh transaction, committing (DB_TXN_NOSYNC) when it returns
  * STORE_OK and aborting otherwise; retries on deadlock and lock timeout.  fn
