@@ -21,7 +21,8 @@
 
 static int open_store(const struct config *cfg, struct store **store_r)
 {
-	struct store_options so = {.cache_bytes = cfg->cache_bytes};
+	struct store_options so = {.cache_bytes = cfg->cache_bytes,
+				   .min_free_bytes = cfg->min_free_bytes};
 	int rc = store_open(cfg->data_dir, &so, store_r);
 	if (rc != STORE_OK) {
 		fprintf(stderr, "postino: cannot open the store in %s: %s\n", cfg->data_dir,

@@ -65,6 +65,7 @@ static void defaults(struct config *cfg)
 	cfg->imap_timeout = 1800;
 	cfg->imap_max_message_size = 64 * 1024 * 1024;
 	cfg->cache_bytes = 64u * 1024 * 1024;
+	cfg->min_free_bytes = 64u * 1024 * 1024;
 	cfg->checkpoint_interval = 60;
 }
 
@@ -469,7 +470,11 @@ static int load_storage(struct cfg_ctx *x, struct config *cfg, const config_sett
 		int rc;
 		if (strcmp(name, "cache_size") == 0)
 			rc = get_size(x, s, 1024 * 1024, (size_t)64 * 1024 * 1024 * 1024, &cfg->cache_bytes);
-		else if (strcmp(name, "checkpoint_interval") == 0)
+		else if (strcmp(name, "min_free_space") == 0) {
+			size_t v = 0;
+			rc = get_size(x, s, 0, (size_t)1 << 50, &v);
+			cfg->min_free_bytes = v;
+		} else if (strcmp(name, "checkpoint_interval") == 0)
 			rc = get_unsigned(x, s, 1, 86400, &cfg->checkpoint_interval);
 		else
 			rc = unknown(x, s, "storage");

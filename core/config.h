@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_DOMAINS 64
@@ -85,6 +86,7 @@ struct config {
 
 	/* storage */
 	size_t cache_bytes;
+	uint64_t min_free_bytes;     /* storage.min_free_space */
 	unsigned checkpoint_interval; /* seconds */
 };
 

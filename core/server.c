@@ -241,7 +241,8 @@ int server_run(const struct config *cfg)
 			 (unsigned)getgid());
 	store_log_set(server_store_log);
 	log_info("opening store data_dir=%s", cfg->data_dir);
-	struct store_options so = {.cache_bytes = cfg->cache_bytes};
+	struct store_options so = {.cache_bytes = cfg->cache_bytes,
+				   .min_free_bytes = cfg->min_free_bytes};
 	int rc = store_open(cfg->data_dir, &so, &srv.store);
 	if (rc != STORE_OK) {
 		log_error("cannot open the store data_dir=%s error=\"%s\"", cfg->data_dir,

@@ -72,7 +72,7 @@ static enum imap_cmd_rc append_finish(struct imap_cmd *cmd)
 {
 	struct append_ctx *x = cmd->ctx;
 	if (!cmd->durable_ok) {
-		imap_cmd_no(cmd, "[UNAVAILABLE] APPEND could not be made durable, try again");
+		imap_cmd_not_durable(cmd, "APPEND");
 		return IMAP_CMD_DONE;
 	}
 	imap_cmd_ok(cmd, "%sAPPEND completed", x && x->code.len ? x->code.data : "");

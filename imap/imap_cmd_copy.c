@@ -62,8 +62,7 @@ static enum imap_cmd_rc copy_finish(struct imap_cmd *cmd, bool move)
 	struct imap_session *s = cmd->s;
 	struct copy_ctx *x = cmd->ctx;
 	if (!cmd->durable_ok) {
-		imap_cmd_no(cmd, "[UNAVAILABLE] %s could not be made durable, try again",
-			    move ? "MOVE" : "COPY");
+		imap_cmd_not_durable(cmd, move ? "MOVE" : "COPY");
 		return IMAP_CMD_DONE;
 	}
 	const char *code = x && x->code.len ? x->code.data : "";

@@ -19,7 +19,7 @@
 static enum imap_cmd_rc finish(struct imap_cmd *cmd, const char *what)
 {
 	if (!cmd->durable_ok) {
-		imap_cmd_no(cmd, "[UNAVAILABLE] %s could not be made durable, try again", what);
+		imap_cmd_not_durable(cmd, what);
 		return IMAP_CMD_DONE;
 	}
 	imap_cmd_ok(cmd, "%s completed", what);

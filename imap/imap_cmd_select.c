@@ -286,7 +286,7 @@ enum imap_cmd_rc imap_cmd_expunge(struct imap_cmd *cmd)
 	struct imap_session *s = cmd->s;
 	if (cmd->stage == STAGE_DURABLE) {
 		if (!cmd->durable_ok)
-			imap_cmd_no(cmd, "[UNAVAILABLE] Expunge not confirmed on disk");
+			imap_cmd_not_durable(cmd, "EXPUNGE");
 		else
 			imap_cmd_ok(cmd, "EXPUNGE completed");
 		return IMAP_CMD_DONE;
@@ -338,7 +338,7 @@ enum imap_cmd_rc imap_cmd_close(struct imap_cmd *cmd)
 	struct imap_session *s = cmd->s;
 	if (cmd->stage == STAGE_DURABLE) {
 		if (!cmd->durable_ok)
-			imap_cmd_no(cmd, "[UNAVAILABLE] Expunge not confirmed on disk");
+			imap_cmd_not_durable(cmd, "CLOSE");
 		else
 			imap_cmd_ok(cmd, "CLOSE completed");
 		return IMAP_CMD_DONE;

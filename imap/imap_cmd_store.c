@@ -215,7 +215,7 @@ enum imap_cmd_rc imap_cmd_store(struct imap_cmd *cmd)
 		cmd->durable_ok = true;
 	}
 	if (!cmd->durable_ok) {
-		imap_cmd_no(cmd, "[UNAVAILABLE] The flags may not have been saved, try again");
+		imap_cmd_not_durable(cmd, cmd->uid ? "UID STORE" : "STORE");
 		return IMAP_CMD_DONE;
 	}
 	const char *what = cmd->uid ? "UID STORE" : "STORE";

@@ -188,6 +188,9 @@ void imap_cmd_store_error(struct imap_cmd *cmd, int store_err, const char *what)
 	case STORE_ERR_NOQUOTA: code = "LIMIT"; break;
 	case STORE_ERR_INUSE: code = "INUSE"; break;
 	case STORE_ERR_TEMP: code = "UNAVAILABLE"; break;
+	/* No code says "disk full"; like Dovecot we say OVERQUOTA, which
+	 * clients show as "no room", and is as temporary as freeing space. */
+	case STORE_ERR_NOSPACE: code = "OVERQUOTA"; break;
 	default: code = "SERVERBUG"; break;
 	}
 	if (store_err == STORE_ERR_TEMP || (store_err != STORE_ERR_NOTFOUND &&
@@ -195,10 +198,21 @@ void imap_cmd_store_error(struct imap_cmd *cmd, int store_err, const char *what)
 					    store_err != STORE_ERR_PERM &&
 					    store_err != STORE_ERR_INVALID &&
 					    store_err != STORE_ERR_NOQUOTA &&
+					    store_err != STORE_ERR_NOSPACE &&
 					    store_err != STORE_ERR_INUSE))
 		conn_log(cmd->s->c, PLOG_ERROR, "store error command=%s what=\"%s\" error=\"%s\"",
 			 cmd->def->name, what, store_strerror(store_err));
 	imap_cmd_no(cmd, "[%s] %s: %s", code, what, store_strerror(store_err));
+}
+
+void imap_cmd_not_durable(struct imap_cmd *cmd, const char *what)
+{
+	/* A flush fails for want of disk space more often than for anything
+	 * else; say so when that is the reason (storage_space.c). */
+	if (store_space_check(cmd->s->srv->store, 0) == STORE_ERR_NOSPACE)
+		imap_cmd_no(cmd, "[OVERQUOTA] %s: not enough disk space", what);
+	else
+		imap_cmd_no(cmd, "[UNAVAILABLE] %s could not be made durable, try again", what);
 }
 
 static void imap_session_run(struct imap_session *s);

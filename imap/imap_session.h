@@ -188,6 +188,9 @@ void imap_cmd_bad(struct imap_cmd *cmd, const char *fmt, ...) __attribute__((for
  * INVALID [CANNOT], NOQUOTA [LIMIT], INUSE [INUSE], TEMP [UNAVAILABLE],
  * CORRUPT [SERVERBUG].  Logs TEMP and CORRUPT. */
 void imap_cmd_store_error(struct imap_cmd *cmd, int store_err, const char *what);
+/* NO for a change whose log flush failed: [OVERQUOTA] when the disk is
+ * full, else [UNAVAILABLE] (try again). */
+void imap_cmd_not_durable(struct imap_cmd *cmd, const char *what);
 
 /* Queue a durability waiter for everything committed so far (core's group
  * commit) and return IMAP_CMD_WAIT: the handler is called again after the

@@ -75,7 +75,11 @@ static void flush_done(struct durable_waiter *w, bool ok)
 		/* The transaction is committed but we cannot promise it survives a
 		 * crash: a temporary failure makes the client retry, at worst
 		 * giving a duplicate (RFC 5321 6.1 prefers that to a loss). */
-		smtp_reply(s, "451 4.3.0 Error: could not commit the message to disk, try again later");
+		if (store_space_check(s->srv->store, 0) == STORE_ERR_NOSPACE)
+			smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
+		else
+			smtp_reply(s, "451 4.3.0 Error: could not commit the message to disk, "
+				      "try again later");
 		conn_log(s->c, PLOG_ERROR, "delivery flush failed id=%s", s->msg_id);
 	}
 	data_phase_end(s);
@@ -133,6 +137,8 @@ static void deliver(struct smtp_session *s)
 			smtp_reply(s, "552 5.2.2 Error: mailbox full");
 		else if (rc == STORE_ERR_NOTFOUND)
 			smtp_reply(s, "550 5.1.1 Error: recipient no longer exists");
+		else if (rc == STORE_ERR_NOSPACE)   /* RFC 3463 3.4: X.3.1 mail system full */
+			smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
 		else
 			smtp_reply(s, "451 4.3.0 Error: temporary storage failure, try again later");
 		data_phase_end(s);

@@ -6,6 +6,8 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/proto.h"
+#include "core/server.h"
+#include "storage/storage.h"
 #include "smtp/smtp_session.h"
 
 void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
@@ -27,6 +29,15 @@ void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	size_t max = s->cfg->smtp_max_message_size;
 	if (m.has_size && max && m.size > max) {
 		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	/* RFC 1870 6.1 and RFC 5321 4.5.3.1.10: when the disk cannot take the
+	 * message (the declared size, or anything at all below the reserve),
+	 * a temporary 452 before the client sends it. */
+	if (store_space_check(s->srv->store, m.has_size ? m.size : 0) == STORE_ERR_NOSPACE) {
+		conn_log(s->c, PLOG_WARN, "mail refused reason=disk-full size=%llu",
+			 (unsigned long long)(m.has_size ? m.size : 0));
+		smtp_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
 	/* RFC 6409 6.1: an authenticated user sends as themselves, or as an

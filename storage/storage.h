@@ -36,6 +36,7 @@ enum store_err {
 	STORE_ERR_PERM = -6,     /* not allowed (e.g. delete INBOX) */
 	STORE_ERR_INVALID = -7,  /* malformed argument (bad name, too long) */
 	STORE_ERR_CORRUPT = -8,  /* a record that does not decode */
+	STORE_ERR_NOSPACE = -9,  /* the disk is full, or below storage.min_free_space */
 };
 const char *store_strerror(int err);
 
@@ -49,6 +50,11 @@ struct store_options {
 	size_t cache_bytes;      /* 0: default (64 MiB) */
 	unsigned lock_timeout_ms;/* 0: default */
 	bool read_only_admin;    /* reserved */
+	/* New mail (deliveries, APPEND, COPY/MOVE) is refused with
+	 * STORE_ERR_NOSPACE while the file system holding the store has less
+	 * than this free, so that flag changes, expunges and the log always
+	 * find room.  0: refuse only on a real ENOSPC. */
+	uint64_t min_free_bytes;
 };
 
 /* Where the store's own messages go (Berkeley DB errors, recovery notices):
@@ -62,6 +68,14 @@ void store_log_set(store_log_fn *fn);
  * restart after kill -9 needs nothing else. */
 int store_open(const char *dir, const struct store_options *opts, struct store **store_r);
 void store_close(struct store **store);
+
+/* STORE_ERR_NOSPACE if `bytes` more of new mail would take the file system
+ * below min_free_bytes (or a write has just failed with ENOSPC), else
+ * STORE_OK.  Cheap (no system call): the watchdog thread measures the free
+ * space five times a second, so writes resume by themselves once space is
+ * freed.  Front-ends call it before taking a message (SMTP MAIL SIZE=) and
+ * to tell a failed flush caused by a full disk from another failure. */
+int store_space_check(struct store *store, uint64_t bytes);
 
 /* Make every transaction committed so far durable (one log flush).  Thread
  * safe; blocks for the flush. */

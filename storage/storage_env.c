@@ -71,6 +71,7 @@ const char *store_strerror(int err)
 	case STORE_ERR_PERM: return "not permitted";
 	case STORE_ERR_INVALID: return "invalid argument";
 	case STORE_ERR_CORRUPT: return "corrupt record";
+	case STORE_ERR_NOSPACE: return "not enough disk space";
 	default: return "unknown storage error";
 	}
 }
@@ -98,6 +99,11 @@ int store_bdb_err(struct store *s, int rc)
 	case DB_BUFFER_SMALL:
 	case DB_VERIFY_BAD:
 		return STORE_ERR_CORRUPT;
+	case ENOSPC:
+	case EDQUOT:
+		if (s)
+			store_space_exhausted(s);
+		return STORE_ERR_NOSPACE;
 	default:
 		return STORE_ERR_TEMP;
 	}
@@ -224,7 +230,6 @@ static int store_handles_open(struct store *s)
 	    /* Initial sizes; the regions grow up to set_memory_max. */
 	    (rc = env->set_lk_max_locks(env, 20000)) != 0 ||
 	    (rc = env->set_lk_max_objects(env, 20000)) != 0 ||
-	    (rc = env->set_memory_max(env, 0, 256u << 20)) != 0 ||
 	    (rc = env->set_thread_count(env, STORE_THREAD_COUNT)) != 0 ||
 	    (rc = env->set_isalive(env, store_isalive)) != 0) {
 		store_log(STORE_LOG_ERROR, "configure: %s", db_strerror(rc));
@@ -237,8 +242,16 @@ static int store_handles_open(struct store *s)
 		store_handles_close(s);
 		return STORE_ERR_TEMP;
 	}
-	/* Alone: recovery if the last user died, never failchk (see
-	 * storage_lock.c for why that can hang). */
+	/* Alone: recover, never failchk (see storage_lock.c for why that can
+	 * hang).  Removing the registry makes DB_REGISTER recover even when
+	 * the last user closed cleanly: the regions are then always made
+	 * afresh, by store_region_map, fully allocated (storage_region.c). */
+	if (alone) {
+		char reg[4096];
+		if ((size_t)snprintf(reg, sizeof(reg), "%s/__db.register", s->dir) < sizeof(reg) &&
+		    unlink(reg) < 0 && errno != ENOENT)
+			store_log(STORE_LOG_WARN, "unlink %s: %s", reg, strerror(errno));
+	}
 	u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 			  DB_THREAD | DB_REGISTER | DB_RECOVER | (alone ? 0 : DB_FAILCHK);
 	rc = env->open(env, s->dir, flags, 0600);
@@ -379,6 +392,9 @@ int store_db_get(struct store *s, DB_TXN *txn, enum store_db which, const void *
 int store_db_put(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
 		 size_t klen, const void *val, size_t vlen, uint32_t flags)
 {
+	int rc = store_space_check_write(s);
+	if (rc != STORE_OK)
+		return rc;
 	DBT k, v;
 	memset(&k, 0, sizeof(k));
 	memset(&v, 0, sizeof(v));
@@ -392,6 +408,9 @@ int store_db_put(struct store *s, DB_TXN *txn, enum store_db which, const void *
 int store_db_del(struct store *s, DB_TXN *txn, enum store_db which, const void *key,
 		 size_t klen)
 {
+	int rc = store_space_check_write(s);
+	if (rc != STORE_OK)
+		return rc;
 	DBT k;
 	memset(&k, 0, sizeof(k));
 	k.data = (void *)key;
@@ -512,6 +531,7 @@ static void *store_watchdog_main(void *arg)
 		pthread_mutex_unlock(&s->wd_mu);
 
 		ticks++;
+		store_space_refresh(s);
 		bool check = atomic_exchange(&s->want_failchk, false) ||
 			     ticks % STORE_FAILCHK_TICKS == 0;
 		uint64_t gen = 0;
@@ -574,10 +594,14 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	pthread_condattr_destroy(&ca);
 	atomic_init(&s->want_failchk, false);
 	atomic_init(&s->synced_generation, 0);
+	atomic_init(&s->space_free, UINT64_MAX);
 
+	store_region_setup();
 	int rc = store_mkdirs(dir);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK) {
+		store_space_refresh(s);
 		rc = store_handles_open(s);
+	}
 	if (rc == STORE_OK) {
 		if (pthread_create(&s->watchdog, NULL, store_watchdog_main, s) == 0) {
 			s->watchdog_running = true;

@@ -257,7 +257,11 @@ int store_deliver(struct store *s, const struct store_delivery *d, int *results,
 			}
 		}
 	}
-	rc = store_txn_run(s, deliver_fn, &a);
+	/* The reserve (storage_space.c): checked once, before the
+	 * transaction; what it takes is the message plus its structure. */
+	rc = store_space_check(s, (uint64_t)d->len + d->structure_len);
+	if (rc == STORE_OK)
+		rc = store_txn_run(s, deliver_fn, &a);
 	if (rc != STORE_OK) {
 		for (size_t i = 0; i < n; i++)
 			results[i] = rc;

@@ -412,7 +412,12 @@ int store_append(struct store *s, uint32_t mailbox_id, const struct store_append
 	a->n = n;
 	a->now = (int64_t)time(NULL);
 	a->uids_r = uids_r;
-	int rc = store_txn_run(s, append_fn, a);
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += msgs[i].len + msgs[i].structure_len;
+	int rc = store_space_check(s, bytes);
+	if (rc == STORE_OK)
+		rc = store_txn_run(s, append_fn, a);
 	if (rc == STORE_OK && uidvalidity_r)
 		*uidvalidity_r = a->uidvalidity;
 	free(a);
@@ -562,7 +567,10 @@ int store_msgs_copy(struct store *s, uint32_t src_mailbox_id, const uint32_t *ui
 	a->n = n;
 	a->move = move;
 	a->dst_uids_r = dst_uids_r;
-	int rc = store_txn_run(s, copy_fn, a);
+	/* Copies share the content; the new records are small. */
+	int rc = store_space_check(s, (uint64_t)n * 256u);
+	if (rc == STORE_OK)
+		rc = store_txn_run(s, copy_fn, a);
 	if (rc == STORE_OK && uidvalidity_r)
 		*uidvalidity_r = a->uidvalidity;
 	size_t copied = a->copied;

@@ -80,6 +80,10 @@ struct store {
 	pthread_cond_t wd_cv;
 	bool wd_stop;
 	atomic_bool want_failchk;
+	/* storage_space.c: free bytes of the file system, measured by the
+	 * watchdog (UINT64_MAX until measured); a write failing with ENOSPC
+	 * zeroes it until the next measurement. */
+	_Atomic uint64_t space_free;
 
 	/* store_set_notify: read and written under notify_mu, called with
 	 * no lock held (see store_notify). */
@@ -102,6 +106,21 @@ struct store {
 int store_open_lock(struct store *s, int *open_fd_r, bool *alone_r);
 void store_open_unlock(struct store *s, int open_fd);
 void store_users_release(struct store *s);
+
+/* ---- storage_region.c ---- */
+/* Installs the region mapper that allocates region files fully (once per
+ * process; before the first environment is opened). */
+void store_region_setup(void);
+
+/* ---- storage_space.c ---- */
+/* Measures the free space of the store's file system (statvfs). */
+void store_space_refresh(struct store *s);
+/* Marks the disk full after a write failed with ENOSPC. */
+void store_space_exhausted(struct store *s);
+/* STORE_ERR_NOSPACE when the disk is full: checked by every write before it
+ * changes anything, so a transaction is refused whole instead of being
+ * committed in memory and then failing to reach the disk. */
+int store_space_check_write(struct store *s);
 
 /* ---- storage_env.c ---- */
 void store_log(enum store_log_level level, const char *fmt, ...)

@@ -131,6 +131,12 @@ void imap_cmd_store_error(struct imap_cmd *cmd, int store_err, const char *what)
 	buf_printf(&out, " NO %s: %s\r\n", what, store_strerror(store_err));
 }
 
+void imap_cmd_not_durable(struct imap_cmd *cmd, const char *what)
+{
+	buf_append(&out, cmd->pc->tag, cmd->pc->tag_len);
+	buf_printf(&out, " NO [UNAVAILABLE] %s could not be made durable, try again\r\n", what);
+}
+
 static int durable_waits;
 
 enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd)
@@ -742,7 +748,7 @@ static void test_cmd_expunge(void **state)
 		assert_int_equal(imap_cmd_expunge(&r.cmd), IMAP_CMD_DONE);
 		run_free(&r);
 	}
-	out_is("a7 NO [UNAVAILABLE] Expunge not confirmed on disk\r\n");
+	out_is("a7 NO [UNAVAILABLE] EXPUNGE could not be made durable, try again\r\n");
 	/* Read-only. */
 	run_done(f, imap_cmd_examine, "a8 EXAMINE INBOX");
 	buf_reset(&out);

@@ -1415,6 +1415,29 @@ static void test_reopen_after_foreign_recovery(void **state)
 
 /* ---- codec ---- */
 
+/* The store's messages reach the hook the daemon installs (so that
+ * log.target = syslog keeps them), not stderr. */
+static char hooked[1024];
+static enum store_log_level hooked_level;
+static void log_hook(enum store_log_level level, const char *msg)
+{
+	hooked_level = level;
+	snprintf(hooked, sizeof(hooked), "%s", msg);
+}
+
+static void test_log_hook(void **state)
+{
+	(void)state;
+	store_log_set(log_hook);
+	struct store *s = NULL;
+	/* a directory that cannot be created */
+	assert_int_not_equal(store_open("/proc/postino-no/such", NULL, &s), STORE_OK);
+	assert_null(s);
+	store_log_set(NULL);
+	assert_non_null(strstr(hooked, "/proc/postino-no"));
+	assert_int_equal(hooked_level, STORE_LOG_ERROR);
+}
+
 static void test_codec_rejects_bad_records(void **state)
 {
 	(void)state;
@@ -1530,6 +1553,7 @@ int main(void)
 		T(test_recovery_from_log_alone),
 		T(test_dead_process_does_not_wedge),
 		T(test_reopen_after_foreign_recovery),
+		cmocka_unit_test(test_log_hook),
 		cmocka_unit_test(test_codec_rejects_bad_records),
 		T(test_corrupt_record_reported),
 	};
