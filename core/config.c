@@ -392,6 +392,28 @@ static int load_sender_rules(struct cfg_ctx *x, struct config *cfg, const config
 	return 0;
 }
 
+/* smtp.forbid_bare_newline, named and valued as Postfix 3.9's
+ * smtpd_forbid_bare_newline so that its documentation applies.  Postfix's
+ * "no" (a bare LF may end the data) is the SMTP smuggling hole
+ * (CVE-2023-51764): postino does not offer it. */
+static int load_bare_newline(struct cfg_ctx *x, struct config *cfg, const config_setting_t *s)
+{
+	char v[32];
+	if (get_str(x, s, v, sizeof(v)) < 0)
+		return -1;
+	if (strcasecmp(v, "normalize") == 0 || strcasecmp(v, "yes") == 0)
+		cfg->smtp_reject_bare_newline = false;
+	else if (strcasecmp(v, "reject") == 0)
+		cfg->smtp_reject_bare_newline = true;
+	else if (strcasecmp(v, "no") == 0)
+		return cfg_fail(x, s, "smtp forbid_bare_newline = \"no\" is not supported: only "
+			       "<CR><LF>.<CR><LF> ends a message (SMTP smuggling); use \"normalize\" "
+			       "or \"reject\"");
+	else
+		return cfg_fail(x, s, "smtp forbid_bare_newline must be \"normalize\" or \"reject\"");
+	return 0;
+}
+
 static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -412,6 +434,8 @@ static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = get_unsigned(x, s, 1, 86400, &cfg->smtp_timeout);
 		else if (strcmp(name, "data_timeout") == 0)
 			rc = get_unsigned(x, s, 1, 86400, &cfg->smtp_data_timeout);
+		else if (strcmp(name, "forbid_bare_newline") == 0)
+			rc = load_bare_newline(x, cfg, s);
 		else
 			rc = unknown(x, s, "smtp");
 		if (rc < 0)

@@ -75,6 +75,33 @@ static void test_errors_name_file_and_line(void **state)
 	expect_error("log = { level = \"loud\"; };\n", "log level must be");
 	expect_error("smtp = { max_recipients = \"ten\"; };\n", "must be an integer");
 	expect_error("hostname = \"bad host\";\n", "'hostname' may contain only");
+	expect_error("smtp = { forbid_bare_newline = \"no\"; };\n", ":1: smtp forbid_bare_newline = \"no\" is not supported");
+	expect_error("smtp = { forbid_bare_newline = \"maybe\"; };\n", "must be \"normalize\" or \"reject\"");
+	expect_error("smtp = { forbid_bare_newline = true; };\n", "must be a string");
+}
+
+static bool bare_setting(const char *value)
+{
+	struct config cfg;
+	char err[600], text[128];
+	snprintf(text, sizeof(text), "smtp = { forbid_bare_newline = \"%s\"; };\n", value);
+	const char *p = write_conf(text);
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	return cfg.smtp_reject_bare_newline;
+}
+
+static void test_forbid_bare_newline(void **state)
+{
+	/* Postfix 3.9's values, case-insensitive; "yes" is its alias of normalize */
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_false(cfg.smtp_reject_bare_newline);
+	assert_false(bare_setting("normalize"));
+	assert_false(bare_setting("yes"));
+	assert_true(bare_setting("reject"));
+	assert_true(bare_setting("REJECT"));
 }
 
 static void test_missing_file(void **state)
@@ -130,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_forbid_bare_newline),
 		cmocka_unit_test(test_parse_listen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
