@@ -240,35 +240,39 @@ static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
  * 2.3.8), as smtp.forbid_bare_newline says.  "normalize": a bare LF ends
  * the line as CRLF would, a command holding a bare CR is refused (a control
  * byte is never part of one).  "reject": either closes the session, as
- * Postfix 3.9 does; 521 says so (RFC 7504 3).  True when the line is used up. */
-static bool smtp_line_bare(struct smtp_session *s, const char *line, size_t len, bool crlf)
+ * Postfix 3.9 does; 521 says so (RFC 7504 3). */
+enum smtp_line_fate { SMTP_LINE_GO, SMTP_LINE_REFUSED, SMTP_LINE_CLOSED };
+static enum smtp_line_fate smtp_line_bare(struct smtp_session *s, const char *line, size_t len,
+					  bool crlf)
 {
 	enum smtp_perr e = smtp_parse_line_end(line, len, crlf);
 	if (e == SMTP_P_OK)
-		return false;
+		return SMTP_LINE_GO;
 	const char *what = e == SMTP_P_BARE_LF ? "LF" : "CR";
 	if (s->cfg->smtp_reject_bare_newline) {
 		conn_log(s->c, PLOG_WARN, "closing: bare <%s> in a command line", what);
 		smtp_reply(s, "521 5.5.2 %s Error: bare <%s> received", s->cfg->hostname, what);
 		conn_close(s->c, e == SMTP_P_BARE_LF ? "bare LF" : "bare CR");
-		return true;
+		return SMTP_LINE_CLOSED;
 	}
 	if (e == SMTP_P_BARE_CR && s->state != SMTP_S_AUTH) {
 		smtp_reply(s, "500 5.5.2 Error: bare <CR> received");
 		s->junk++;
-		return true;
+		return SMTP_LINE_REFUSED;
 	}
-	return false;
+	return SMTP_LINE_GO;
 }
 
 static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
 {
 	struct smtp_session *s = sess;
 	bool authed = s->authed;
-	if (s->state != SMTP_S_DATA && s->state != SMTP_S_FLUSH &&
-	    smtp_line_bare(s, line, len, crlf)) {
-		smtp_check_limits(s);
-		return;
+	if (s->state != SMTP_S_DATA && s->state != SMTP_S_FLUSH) {
+		enum smtp_line_fate fate = smtp_line_bare(s, line, len, crlf);
+		if (fate == SMTP_LINE_REFUSED)
+			smtp_check_limits(s);
+		if (fate != SMTP_LINE_GO)
+			return;
 	}
 	if (s->state == SMTP_S_DATA) {
 		smtp_data_phase_line(s, line, len, crlf);
