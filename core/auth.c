@@ -4,6 +4,7 @@
 #include "core/auth.h"
 
 #include <crypt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -128,16 +129,55 @@ unsigned auth_failure_delay(const struct conn *c, const char *username)
 	return throttle_delay_ms(n, srv->cfg->auth_failure_delay, srv->cfg->auth_failure_delay_max);
 }
 
+/* RFC 5321 4.1.2 Dot-string: atoms of atext joined by single dots, at most
+ * 64 octets (4.5.3.1.1).  Checked before a domain is added to it, so that
+ * the result is an address SMTP could have delivered to (OpenSMTPD's
+ * CVE-2020-7247 came from defaulting before validating). */
+static bool dot_string_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '.') {
+			if (s[i + 1] == '.')
+				return false;
+			continue;
+		}
+		bool atext = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-/=?^_`{|}~", ch);
+		if (!atext)
+			return false;
+	}
+	return true;
+}
+
+void auth_user_address(const struct config *cfg, const char *username, char *out, size_t outlen)
+{
+	int n;
+	if (cfg->sandbox && !strchr(username, '@') && dot_string_valid(username))
+		n = snprintf(out, outlen, "%s@%s", username, cfg->hostname);
+	else
+		n = snprintf(out, outlen, "%s", username);
+	/* Cut short, a name could become someone else's address: make it
+	 * none at all (the store refuses "", so the login fails). */
+	if (n < 0 || (size_t)n >= outlen)
+		out[0] = '\0';
+}
+
 enum auth_result auth_login(struct conn *c, const char *username, const char *password,
 			    struct store_user *user_r)
 {
 	struct server *srv = conn_server(c);
-	int rc = store_user_get(srv->store, username, user_r);
+	char address[STORE_ADDRESS_MAX + 1];
+	auth_user_address(srv->cfg, username, address, sizeof(address));
+	int rc = store_user_get(srv->store, address, user_r);
 	if (srv->cfg->sandbox) {
 		if (rc == STORE_ERR_NOTFOUND)
-			rc = store_user_add(srv->store, username, "", user_r);
+			rc = store_user_add(srv->store, address, "", user_r);
 		if (rc == STORE_ERR_EXISTS) /* created meanwhile by a delivery */
-			rc = store_user_get(srv->store, username, user_r);
+			rc = store_user_get(srv->store, address, user_r);
 		if (rc == STORE_OK) {
 			conn_log(c, PLOG_INFO, "auth ok user=%s sandbox=yes", user_r->address);
 			auth_record(c, username, true);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct config;
 struct conn;
 struct store_user;
 
@@ -16,8 +17,16 @@ int auth_verify_password(const char *password, const char *hash);
 
 enum auth_result { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMPFAIL = 2 };
 
+/* The store address a login name stands for, in out (outlen >= 321).  In
+ * sandbox mode a bare name ("testuser1", a valid RFC 5321 Dot-string local
+ * part) is name@hostname, the address SMTP delivers that mailbox to;
+ * anything else, and every name outside sandbox mode, is itself; "" when
+ * that does not fit in out. */
+void auth_user_address(const struct config *cfg, const char *username, char *out, size_t outlen);
+
 /* Check a user name and password for connection c; logs auth ok/fail.  In
- * sandbox mode any password is accepted and a missing user is created.
+ * sandbox mode any password is accepted and a missing user is created
+ * (under auth_user_address's name).
  * On AUTH_OK, *user_r is filled. */
 enum auth_result auth_login(struct conn *c, const char *username, const char *password,
 			    struct store_user *user_r);

@@ -37,8 +37,11 @@ const char *auth_mechanisms(const struct conn *c)
 static int scram_lookup(void *arg, const char *user, struct sasl_scram_keys *keys_r)
 {
 	struct auth_sasl *a = arg;
+	struct server *srv = conn_server(a->c);
 	struct store_user u;
-	int rc = store_user_get(conn_server(a->c)->store, user, &u);
+	char address[STORE_ADDRESS_MAX + 1];
+	auth_user_address(srv->cfg, user, address, sizeof(address));
+	int rc = store_user_get(srv->store, address, &u);
 	if (rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID)
 		return 1;
 	if (rc != STORE_OK)
@@ -118,7 +121,9 @@ enum auth_step auth_sasl_step(struct auth_sasl *a, const char *resp, size_t len,
 			auth_record(a->c, r->authcid, false);
 			return AUTH_STEP_FAIL;
 		}
-		int rc = store_user_get(srv->store, r->authcid, user_r);
+		char address[STORE_ADDRESS_MAX + 1];
+		auth_user_address(srv->cfg, r->authcid, address, sizeof(address));
+		int rc = store_user_get(srv->store, address, user_r);
 		if (rc != STORE_OK) {
 			auth_record(a->c, r->authcid, false);
 			return rc == STORE_ERR_NOTFOUND ? AUTH_STEP_FAIL : AUTH_STEP_TEMPFAIL;

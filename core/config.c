@@ -393,6 +393,28 @@ static int load_sender_rules(struct cfg_ctx *x, struct config *cfg, const config
 	return 0;
 }
 
+/* smtp.forbid_bare_newline, named and valued as Postfix 3.9's
+ * smtpd_forbid_bare_newline so that its documentation applies.  Postfix's
+ * "no" (a bare LF may end the data) is the SMTP smuggling hole
+ * (CVE-2023-51764): postino does not offer it. */
+static int load_bare_newline(struct cfg_ctx *x, struct config *cfg, const config_setting_t *s)
+{
+	char v[32];
+	if (get_str(x, s, v, sizeof(v)) < 0)
+		return -1;
+	if (strcasecmp(v, "normalize") == 0 || strcasecmp(v, "yes") == 0)
+		cfg->smtp_reject_bare_newline = false;
+	else if (strcasecmp(v, "reject") == 0)
+		cfg->smtp_reject_bare_newline = true;
+	else if (strcasecmp(v, "no") == 0)
+		return cfg_fail(x, s, "smtp forbid_bare_newline = \"no\" is not supported: only "
+			       "<CR><LF>.<CR><LF> ends a message (SMTP smuggling); use \"normalize\" "
+			       "or \"reject\"");
+	else
+		return cfg_fail(x, s, "smtp forbid_bare_newline must be \"normalize\" or \"reject\"");
+	return 0;
+}
+
 static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -413,6 +435,10 @@ static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = get_unsigned(x, s, 1, 86400, &cfg->smtp_timeout);
 		else if (strcmp(name, "data_timeout") == 0)
 			rc = get_unsigned(x, s, 1, 86400, &cfg->smtp_data_timeout);
+		else if (strcmp(name, "forbid_bare_newline") == 0)
+			rc = load_bare_newline(x, cfg, s);
+		else if (strcmp(name, "postmaster") == 0)
+			rc = get_str(x, s, cfg->smtp_postmaster, sizeof(cfg->smtp_postmaster));
 		else
 			rc = unknown(x, s, "smtp");
 		if (rc < 0)
@@ -519,6 +545,32 @@ static int load_auth(struct cfg_ctx *x, struct config *cfg, const config_setting
 	return 0;
 }
 
+/* smtp.postmaster: RFC 5321 4.5.1 mail for "postmaster" is delivered here,
+ * so it must be a mailbox of ours (a remote one would make every stranger's
+ * postmaster mail a relay).  Unset, it is postmaster@hostname. */
+static int check_postmaster(struct cfg_ctx *x, struct config *cfg, const config_setting_t *root)
+{
+	char *pm = cfg->smtp_postmaster;
+	if (!pm[0]) {
+		snprintf(pm, sizeof(cfg->smtp_postmaster), "postmaster@%s", cfg->hostname);
+		return 0;
+	}
+	/* Checked here, once local_domains is known, but reported at its line. */
+	const config_setting_t *s = config_setting_lookup((config_setting_t *)root, "smtp.postmaster");
+	if (!s)
+		s = root;
+	const char *at = strchr(pm, '@');
+	bool ok = at && at != pm && at[1] && !strchr(at + 1, '@') && at - pm <= 64;
+	for (const char *p = pm; ok && *p; p++)
+		ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f && *p != '<' && *p != '>';
+	if (!ok)
+		return cfg_fail(x, s, "smtp postmaster must be an address \"local@domain\"");
+	if (strcasecmp(at + 1, cfg->hostname) != 0 && !config_domain_is_local(cfg, at + 1))
+		return cfg_fail(x, s, "smtp postmaster \"%s\" must be in 'hostname' or one of "
+			       "smtp local_domains", pm);
+	return 0;
+}
+
 static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting_t *root)
 {
 	for (int i = 0; i < config_setting_length(root); i++) {
@@ -565,7 +617,7 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			return cfg_fail(x, root, "'hostname' may contain only letters, digits, '.' and '-'");
 	if (!cfg->hostname[0])
 		return cfg_fail(x, root, "'hostname' must not be empty");
-	return 0;
+	return check_postmaster(x, cfg, root);
 }
 
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)

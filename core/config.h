@@ -73,6 +73,9 @@ struct config {
 	unsigned smtp_max_recipients;
 	unsigned smtp_timeout;        /* RFC 5321 4.5.3.2: 5 minutes per command */
 	unsigned smtp_data_timeout;   /* 10 minutes for DATA */
+	bool smtp_reject_bare_newline; /* smtp.forbid_bare_newline = "reject" (else "normalize") */
+	char smtp_postmaster[321];    /* the mailbox postmaster mail goes to; never "" after
+				       * config_load (default "postmaster@" hostname) */
 	char local_domains[CONFIG_MAX_DOMAINS][256];
 	size_t nlocal_domains;
 	struct config_sender_rule sender_rules[CONFIG_MAX_SENDER_RULES];

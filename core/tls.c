@@ -12,6 +12,8 @@
  * - Without a configured pair, a self-signed P-256 certificate for the
  *   configured hostname is generated into DATA_DIR/tls/ once, reused, and
  *   generated again when it has expired, so STARTTLS works out of the box.
+ *   Its serial is random and in its subject, and it has key identifiers, so
+ *   several instances' certificates can share one trust file.
  * - tls_ctx_reload builds a complete new context and swaps it in only when
  *   every check passed; SSL objects hold a reference to the SSL_CTX they
  *   were made from, so sessions on the old certificate carry on. */
@@ -281,10 +283,13 @@ static int generate_self_signed(const struct config *cfg, const char *cert_path,
 	cert = X509_new();
 	if (!cert)
 		goto out;
-	unsigned char serial[16];
+	/* RFC 5280 4.1.2.2: a positive serial of at most 20 octets, unique per
+	 * issuer; 159 random bits make it unique across every postino too. */
+	unsigned char serial[20];
 	if (RAND_bytes(serial, sizeof(serial)) != 1)
 		goto out;
 	serial[0] &= 0x7f;
+	serial[sizeof(serial) - 1] |= 1;   /* never zero */
 	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
 	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert))) {
 		BN_free(bn);
@@ -294,17 +299,31 @@ static int generate_self_signed(const struct config *cfg, const char *cert_path,
 	X509_set_version(cert, 2);
 	X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
 	X509_gmtime_adj(X509_getm_notAfter(cert), 10L * 365 * 24 * 3600);
+	/* Each instance's certificate is its own issuer, and a verifier finds
+	 * an issuer by subject name (and key identifier): with one name for
+	 * all, two instances' certificates in one trust file shadow each other
+	 * ("self-signed certificate").  So the name carries this certificate's
+	 * serial, and the key identifiers are there (RFC 5280 4.2.1.1-2). */
+	char unique_id[2 * 8 + 1];
+	for (size_t i = 0; i < 8; i++)
+		snprintf(unique_id + 2 * i, 3, "%02x", serial[i]);
 	X509_NAME *name = X509_get_subject_name(cert);
-	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"postino self-signed",
-				   -1, -1, 0);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cfg->hostname, -1,
-				   -1, 0);
+	if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+					(const unsigned char *)"postino self-signed", -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)unique_id,
+					-1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					(const unsigned char *)cfg->hostname, -1, -1, 0))
+		goto out;
 	X509_set_issuer_name(cert, name);
 	X509_set_pubkey(cert, key);
 	char san[400];
 	snprintf(san, sizeof(san), "DNS:%s,IP:127.0.0.1,IP:::1", cfg->hostname);
-	if (add_ext(cert, NID_subject_alt_name, san) < 0 ||
-	    add_ext(cert, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+	/* The subject key identifier first: the authority one is taken from it. */
+	if (add_ext(cert, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+	    add_ext(cert, NID_subject_key_identifier, "hash") < 0 ||
+	    add_ext(cert, NID_authority_key_identifier, "keyid:always") < 0 ||
+	    add_ext(cert, NID_subject_alt_name, san) < 0 ||
 	    add_ext(cert, NID_ext_key_usage, "serverAuth") < 0)
 		goto out;
 	if (!X509_sign(cert, key, EVP_sha256()))
@@ -317,7 +336,8 @@ static int generate_self_signed(const struct config *cfg, const char *cert_path,
 	}
 	give_to_run_user(cfg, key_path);
 	give_to_run_user(cfg, cert_path);
-	log_info("tls generated self-signed certificate=%s cn=%s", cert_path, cfg->hostname);
+	log_info("tls generated self-signed certificate=%s cn=%s ou=%s", cert_path, cfg->hostname,
+		 unique_id);
 	rc = 0;
 out:
 	if (rc < 0 && !err[0])

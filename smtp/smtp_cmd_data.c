@@ -174,6 +174,12 @@ static void refuse(struct smtp_session *s)
 		/* RFC 5321 6.3 */
 		smtp_reply(s, "554 5.4.6 Error: too many hops, mail loop?");
 		break;
+	case SMTP_DATA_ERR_BARE_LF:
+	case SMTP_DATA_ERR_BARE_CR:
+		/* smtp.forbid_bare_newline = "reject", in Postfix 3.9's words.
+		 * The end of data was a real CRLF "." CRLF, so the session goes on. */
+		smtp_reply(s, "550 5.5.2 %s Error: %s", s->cfg->hostname, smtp_data_error_str(err));
+		break;
 	default:
 		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
 		break;

@@ -78,6 +78,65 @@ static int domain_is_local(struct smtp_session *s, const char *domain)
 	return rc == 1 ? 1 : rc == 0 ? 0 : -1;
 }
 
+/* RFC 5321 4.5.1: postmaster@domain, for a local domain, is a user of that
+ * name if there is one, and otherwise smtp.postmaster, whose mailbox is
+ * created (without a password) the first time it is needed: postmaster
+ * mail must never be refused for want of one.  STORE_OK with the mailbox's
+ * address in address_r, or the store's error. */
+static int rcpt_postmaster(struct smtp_session *s, char *address_r, size_t len)
+{
+	struct store_user u;
+	int rc = store_user_get(s->srv->store, address_r, &u);
+	if (rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID) {
+		const char *pm = s->cfg->smtp_postmaster;
+		rc = store_user_get(s->srv->store, pm, &u);
+		if (rc == STORE_ERR_NOTFOUND) {
+			rc = store_user_add(s->srv->store, pm, "", &u);
+			if (rc == STORE_OK)
+				conn_log(s->c, PLOG_INFO, "postmaster mailbox created user=%s", u.address);
+		}
+		if (rc == STORE_ERR_EXISTS)   /* created meanwhile */
+			rc = store_user_get(s->srv->store, pm, &u);
+	}
+	if (rc == STORE_OK)
+		snprintf(address_r, len, "%s", u.address);
+	return rc;
+}
+
+static bool is_postmaster(const struct smtp_path *p)
+{
+	/* RFC 5321 4.5.1: "postmaster" is a case-insensitive local name. */
+	return p->postmaster || (!p->quoted && p->local_len == 10 &&
+				 strncasecmp(p->local, "postmaster", 10) == 0);
+}
+
+/* The mailbox a local recipient's mail goes to: its canonical address
+ * replaces the one in `address`.  0, or -1 once refused with a reply. */
+static int rcpt_local_mailbox(struct smtp_session *s, const struct smtp_path *p, char *address,
+			      size_t len)
+{
+	int rc;
+	if (is_postmaster(p)) {
+		rc = rcpt_postmaster(s, address, len);
+	} else {
+		struct store_user u;
+		rc = store_user_get(s->srv->store, address, &u);
+		if (rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID) {
+			rcpt_refuse(s, address, "unknown-user");
+			smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", address);
+			return -1;
+		}
+		if (rc == STORE_OK)
+			snprintf(address, len, "%s", u.address);
+	}
+	if (rc != STORE_OK) {
+		rcpt_refuse(s, address, "tempfail");
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
+		return -1;
+	}
+	return 0;
+}
+
 void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 {
 	unsigned max = s->cfg->smtp_max_recipients;
@@ -122,9 +181,15 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	if (s->cfg->sandbox) {
+		/* Every address has its own mailbox here; only the bare
+		 * Postmaster needs to be told where it lives. */
+		if (p->postmaster)
+			snprintf(address, sizeof(address), "%s", s->cfg->smtp_postmaster);
 		lower(address);
 	} else {
-		int local = domain_is_local(s, domain);
+		/* RFC 5321 4.1.1.3: the bare Postmaster is ours, whatever our
+		 * hostname's domain. */
+		int local = p->postmaster ? 1 : domain_is_local(s, domain);
 		if (local < 0) {
 			rcpt_refuse(s, address, "tempfail");
 			smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
@@ -146,19 +211,8 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", address);
 			return;
 		}
-		struct store_user u;
-		int urc = store_user_get(s->srv->store, address, &u);
-		if (urc == STORE_ERR_NOTFOUND || urc == STORE_ERR_INVALID) {
-			rcpt_refuse(s, address, "unknown-user");
-			smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", address);
+		if (rcpt_local_mailbox(s, p, address, sizeof(address)) < 0)
 			return;
-		}
-		if (urc != STORE_OK) {
-			rcpt_refuse(s, address, "tempfail");
-			smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", address);
-			return;
-		}
-		snprintf(address, sizeof(address), "%s", u.address);
 	}
 	if (rcpt_add(&s->rcpts, &s->nrcpts, &s->rcpts_cap, address) < 0) {
 		smtp_reply(s, "451 4.3.0 Error: out of memory");

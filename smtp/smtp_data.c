@@ -100,6 +100,37 @@ static void data_header_line(struct smtp_data *d, const char *s, size_t len)
 	}
 }
 
+/* RFC 5321 2.3.8: CR and LF appear only together, as the line end.  Under
+ * "reject" a line that breaks this refuses the message. */
+static void data_check_bare(struct smtp_data *d, const char *line, size_t len, bool crlf)
+{
+	if (d->lim.bare != SMTP_BARE_REJECT)
+		return;
+	if (!crlf)
+		data_fail(d, SMTP_DATA_ERR_BARE_LF);
+	else if (memchr(line, '\r', len))
+		data_fail(d, SMTP_DATA_ERR_BARE_CR);
+}
+
+/* Store a line with CRLF.  A CR inside it (left only under "normalize") is
+ * stored as a space, as Postfix's cleanup_replace_stray_cr_lf does: a
+ * server we pass the message on to, or a reader of it, could take the CR
+ * for a line end and see headers or an end of data that are not there. */
+static int data_store_line(struct smtp_data *d, const char *s, size_t len)
+{
+	const char *cr;
+	while ((cr = memchr(s, '\r', len)) != NULL) {
+		size_t n = (size_t)(cr - s);
+		if (buf_append(&d->msg, s, n) < 0 || buf_putc(&d->msg, ' ') < 0)
+			return -1;
+		s += n + 1;
+		len -= n + 1;
+	}
+	if (buf_append(&d->msg, s, len) < 0 || buf_append(&d->msg, "\r\n", 2) < 0)
+		return -1;
+	return 0;
+}
+
 enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t len, bool crlf)
 {
 	/* RFC 5321 4.1.1.4: the end is CRLF "." CRLF.  Both CRLFs must be
@@ -112,13 +143,15 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 	}
 	d->prev_crlf = crlf;
 	d->after_long_line = false;
+	data_check_bare(d, line, len, crlf);
 	/* RFC 5321 4.5.2: a leading period on a line with more on it was
 	 * added by the client; remove it. */
 	if (len > 1 && line[0] == '.') {
 		line++;
 		len--;
 	}
-	/* Every line is stored with CRLF, a bare LF included (RFC 5321 2.3.8). */
+	/* Every line is stored with CRLF, a bare LF included (RFC 5321 2.3.8);
+	 * the size counts what is stored. */
 	uint64_t add = (uint64_t)len + 2;
 	if (d->size > UINT64_MAX - add)
 		d->size = UINT64_MAX;
@@ -132,7 +165,7 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 		data_header_line(d, line, len);
 	if (d->err != SMTP_DATA_OK)
 		return SMTP_DATA_MORE;
-	if (buf_append(&d->msg, line, len) < 0 || buf_append(&d->msg, "\r\n", 2) < 0)
+	if (data_store_line(d, line, len) < 0)
 		data_fail(d, SMTP_DATA_ERR_NOMEM);
 	return SMTP_DATA_MORE;
 }
@@ -208,6 +241,8 @@ const char *smtp_data_error_str(enum smtp_data_err err)
 	case SMTP_DATA_ERR_NUL: return "NUL byte in message";
 	case SMTP_DATA_ERR_LOOP: return "too many Received headers";
 	case SMTP_DATA_ERR_NOMEM: return "out of memory";
+	case SMTP_DATA_ERR_BARE_LF: return "bare <LF> received";
+	case SMTP_DATA_ERR_BARE_CR: return "bare <CR> received";
 	}
 	return "error";
 }

@@ -7,9 +7,13 @@
  * counts the size against the limit, notes the Message-ID and the number of
  * Received: headers, and recognizes the end of data only as CRLF "." CRLF:
  * a "." line ended by a bare LF, or preceded by a line that was, is content
- * (refusing SMTP smuggling).  Problems (too big, a line too long, a NUL) are
- * remembered and reported at the end: RFC 5321 gives no way to refuse a
- * message before its final ".", so the machine reads to it either way.
+ * (refusing SMTP smuggling, CVE-2023-51764).  Bare LF and bare CR follow the
+ * policy in the limits (Postfix 3.9's smtpd_forbid_bare_newline): normalized
+ * (a bare LF ends a line as CRLF does, a bare CR is stored as a space) or
+ * refused.  Problems (too big, a line too long, a NUL, a bare line end under
+ * "reject") are remembered and reported at the end: RFC 5321 gives no way to
+ * refuse a message before its final ".", so the machine reads to it either
+ * way.
  *
  * smtp_data_feed() is the same machine over raw bytes, splitting lines as
  * core does; the tests and the fuzzer use it to feed input byte by byte. */
@@ -23,11 +27,20 @@
 
 #include "core/buf.h"
 
+/* Bare LF (an LF without the CR before it) and bare CR (a CR without the LF
+ * after it), which RFC 5321 2.3.8 forbids in SMTP and RFC 5322 2.3 in
+ * messages.  Neither ever ends the data: only CRLF "." CRLF does. */
+enum smtp_bare_policy {
+	SMTP_BARE_NORMALIZE = 0, /* bare LF ends a line like CRLF; bare CR stored as a space */
+	SMTP_BARE_REJECT,        /* the message is refused (SMTP_DATA_ERR_BARE_LF/_CR) */
+};
+
 struct smtp_data_limits {
 	size_t max_size;         /* content octets (RFC 1870 SIZE); 0 = no limit */
 	size_t max_line;         /* smtp_data_feed only: longest line, CRLF excluded */
 	unsigned max_received;   /* more Received: headers than this is a loop
 				  * (RFC 5321 6.3); 0 = no check */
+	enum smtp_bare_policy bare;
 };
 
 enum smtp_data_rc {
@@ -43,6 +56,8 @@ enum smtp_data_err {
 	SMTP_DATA_ERR_NUL,       /* a NUL byte (RFC 5322 2.1 forbids it, IMAP can't carry it) */
 	SMTP_DATA_ERR_LOOP,      /* too many Received: headers (RFC 5321 6.3) */
 	SMTP_DATA_ERR_NOMEM,
+	SMTP_DATA_ERR_BARE_LF,   /* a line ended in a bare LF, under SMTP_BARE_REJECT */
+	SMTP_DATA_ERR_BARE_CR,   /* a line held a bare CR, under SMTP_BARE_REJECT */
 };
 
 #define SMTP_DATA_MSGID_MAX 250

@@ -27,6 +27,8 @@ const char *smtp_perr_str(enum smtp_perr err)
 	case SMTP_P_PARAM_UNKNOWN: return "parameter not recognized";
 	case SMTP_P_PARAM_DUP: return "duplicate parameter";
 	case SMTP_P_PARAM_VALUE: return "bad parameter value";
+	case SMTP_P_BARE_LF: return "bare <LF> received";
+	case SMTP_P_BARE_CR: return "bare <CR> received";
 	}
 	return "error";
 }
@@ -61,6 +63,15 @@ const char *smtp_verb_name(enum smtp_verb verb)
 static bool is_blank(char ch)
 {
 	return ch == ' ' || ch == '\t';
+}
+
+enum smtp_perr smtp_parse_line_end(const char *line, size_t len, bool crlf)
+{
+	if (!crlf)
+		return SMTP_P_BARE_LF;
+	if (memchr(line, '\r', len))
+		return SMTP_P_BARE_CR;
+	return SMTP_P_OK;
 }
 
 enum smtp_perr smtp_parse_command(const char *line, size_t len, struct smtp_cmdline *cmd_r)

@@ -57,6 +57,8 @@ enum smtp_perr {
 	SMTP_P_PARAM_UNKNOWN,   /* a parameter we do not implement (555) */
 	SMTP_P_PARAM_DUP,       /* the same parameter twice */
 	SMTP_P_PARAM_VALUE,     /* SIZE=abc, BODY=9BIT, SIZE without a value */
+	SMTP_P_BARE_LF,         /* the line ended in an LF without CR (RFC 5321 2.3.8) */
+	SMTP_P_BARE_CR,         /* the line holds a CR that is not part of its CRLF */
 };
 
 /* A short English phrase for an error, for replies and logs. */
@@ -71,6 +73,12 @@ struct smtp_cmdline {
 	const char *arg;        /* after the separating blank(s); trailing blanks */
 	size_t arg_len;         /* trimmed; arg_len 0 = no argument */
 };
+
+/* RFC 5321 2.3.8: a line ends in CRLF, and CR and LF appear nowhere else.
+ * Checks a line as core's reader hands it over (without its terminator;
+ * crlf false when that was a bare LF): SMTP_P_OK, SMTP_P_BARE_LF or
+ * SMTP_P_BARE_CR. */
+enum smtp_perr smtp_parse_line_end(const char *line, size_t len, bool crlf);
 
 /* Split a command line (without its CRLF).  Verbs match case-insensitively
  * (RFC 5321 2.4).  SMTP_P_UNKNOWN_VERB still fills verb_text. */

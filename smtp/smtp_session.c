@@ -153,6 +153,7 @@ static void *smtp_session_new(struct conn *c)
 		.max_size = s->cfg->smtp_max_message_size,
 		.max_line = SMTP_DATA_MAX_LINE,
 		.max_received = SMTP_MAX_RECEIVED,
+		.bare = s->cfg->smtp_reject_bare_newline ? SMTP_BARE_REJECT : SMTP_BARE_NORMALIZE,
 	};
 	smtp_data_init(&s->data, &lim);
 	/* RFC 5321 4.5.3.2.7: at least 5 minutes between commands. */
@@ -235,10 +236,44 @@ static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 	def->fn(s, cmd.arg, cmd.arg_len);
 }
 
+/* Bare LF and bare CR in a command line or a SASL response (RFC 5321
+ * 2.3.8), as smtp.forbid_bare_newline says.  "normalize": a bare LF ends
+ * the line as CRLF would, a command holding a bare CR is refused (a control
+ * byte is never part of one).  "reject": either closes the session, as
+ * Postfix 3.9 does; 521 says so (RFC 7504 3). */
+enum smtp_line_fate { SMTP_LINE_GO, SMTP_LINE_REFUSED, SMTP_LINE_CLOSED };
+static enum smtp_line_fate smtp_line_bare(struct smtp_session *s, const char *line, size_t len,
+					  bool crlf)
+{
+	enum smtp_perr e = smtp_parse_line_end(line, len, crlf);
+	if (e == SMTP_P_OK)
+		return SMTP_LINE_GO;
+	const char *what = e == SMTP_P_BARE_LF ? "LF" : "CR";
+	if (s->cfg->smtp_reject_bare_newline) {
+		conn_log(s->c, PLOG_WARN, "closing: bare <%s> in a command line", what);
+		smtp_reply(s, "521 5.5.2 %s Error: bare <%s> received", s->cfg->hostname, what);
+		conn_close(s->c, e == SMTP_P_BARE_LF ? "bare LF" : "bare CR");
+		return SMTP_LINE_CLOSED;
+	}
+	if (e == SMTP_P_BARE_CR && s->state != SMTP_S_AUTH) {
+		smtp_reply(s, "500 5.5.2 Error: bare <CR> received");
+		s->junk++;
+		return SMTP_LINE_REFUSED;
+	}
+	return SMTP_LINE_GO;
+}
+
 static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
 {
 	struct smtp_session *s = sess;
 	bool authed = s->authed;
+	if (s->state != SMTP_S_DATA && s->state != SMTP_S_FLUSH) {
+		enum smtp_line_fate fate = smtp_line_bare(s, line, len, crlf);
+		if (fate == SMTP_LINE_REFUSED)
+			smtp_check_limits(s);
+		if (fate != SMTP_LINE_GO)
+			return;
+	}
 	if (s->state == SMTP_S_DATA) {
 		smtp_data_phase_line(s, line, len, crlf);
 	} else if (s->state == SMTP_S_FLUSH) {

@@ -4,7 +4,8 @@
  *   - a parsed address is printable ASCII, within RFC 5321's limits, and
  *     parses back to itself;
  *   - the DATA machine gives the same result whether the input comes whole
- *     or one byte at a time, and what it stores has no bare LF. */
+ *     or one byte at a time, under either bare-newline policy, and what it
+ *     stores has no bare LF and no bare CR. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +74,10 @@ struct result {
 	char *msg;
 };
 
-static struct result run_data(const char *s, size_t len, size_t step)
+static struct result run_data(const char *s, size_t len, size_t step, enum smtp_bare_policy bare)
 {
-	struct smtp_data_limits lim = {.max_size = 4096, .max_line = 64, .max_received = 5};
+	struct smtp_data_limits lim = {.max_size = 4096, .max_line = 64, .max_received = 5,
+				       .bare = bare};
 	struct smtp_data d;
 	struct result r;
 	memset(&r, 0, sizeof(r));
@@ -106,6 +108,8 @@ static struct result run_data(const char *s, size_t len, size_t step)
 		for (size_t i = 0; i < r.len; i++)
 			if (msg[i] == '\n')
 				check(i > 0 && msg[i - 1] == '\r', "no bare LF stored");
+			else if (msg[i] == '\r')
+				check(i + 1 < r.len && msg[i + 1] == '\n', "no bare CR stored");
 		check(memchr(msg, '\0', r.len) == NULL, "no NUL stored");
 		check(r.size <= lim.max_size, "size limit");
 	} else {
@@ -116,10 +120,10 @@ static struct result run_data(const char *s, size_t len, size_t step)
 	return r;
 }
 
-static void fuzz_data(const char *s, size_t len)
+static void fuzz_data(const char *s, size_t len, enum smtp_bare_policy bare)
 {
-	struct result whole = run_data(s, len, 0);
-	struct result bytes = run_data(s, len, 1);
+	struct result whole = run_data(s, len, 0, bare);
+	struct result bytes = run_data(s, len, 1, bare);
 	check(whole.rc == bytes.rc, "rc whole vs bytes");
 	check(whole.consumed == bytes.consumed, "consumed whole vs bytes");
 	check(whole.err == bytes.err, "err whole vs bytes");
@@ -138,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The first line is a command; the whole input is also a DATA phase. */
 	const char *nl = memchr(s, '\n', size);
 	fuzz_commands(s, nl ? (size_t)(nl - s) : size);
-	fuzz_data(s, size);
+	fuzz_data(s, size, SMTP_BARE_NORMALIZE);
+	fuzz_data(s, size, SMTP_BARE_REJECT);
 	return 0;
 }

@@ -82,3 +82,47 @@ def test_sandbox_stats_and_users(sandbox_server):
     r = srv.cli("mailbox", "list", addr)
     assert r.returncode == 0, r.stderr
     assert "messages=1" in r.stdout, r.stdout
+
+
+def test_bare_name_is_name_at_hostname(make_server):
+    # Issue 10.8b: in sandbox mode a login without "@" is name@hostname, the
+    # same mailbox SMTP delivers to, in SMTP AUTH, POP3 and IMAP alike.
+    from helpers import IMAP_KINDS, imap_connect
+    from sasl_client import plain
+    srv = make_server(sandbox=True, kinds=IMAP_KINDS).start()
+    name = unique("bare").split("@")[0]
+    msg = make_message("to the bare name")
+    srv.deliver("from@example.net", [f"{name}@localhost"], msg)
+    # POP3 USER/PASS
+    (got,) = srv.retr_all(name, "whatever")
+    assert split_trace(got, "from@example.net") == msg
+    # IMAP LOGIN, and AUTHENTICATE PLAIN with SASL-IR
+    for auth in (None, "plain"):
+        c = imap_connect(srv)
+        if auth:
+            r = c.cmd(f"AUTHENTICATE PLAIN {plain(name, 'any')}")
+            assert r.status == "OK", r
+        else:
+            c.login(name, "any other")
+        r = c.select("INBOX")
+        assert r.numbered("EXISTS") == [(1, b"")], r
+        c.cmd("LOGOUT")
+        c.close()
+    # SMTP AUTH: the session's user is name@localhost, so that is the
+    # sender it may use, and mail to it lands in the same mailbox.
+    s = srv.smtp()
+    r = s.smtp_cmd(f"AUTH PLAIN {plain(name, 'x')}")
+    assert r.code == 235, r
+    assert s.smtp_cmd(f"MAIL FROM:<{name}@localhost>").code == 250
+    assert s.smtp_cmd(f"RCPT TO:<{name}@localhost>").code == 250
+    assert s.smtp_cmd("DATA").code == 354
+    s.send(make_message("second") + b".\r\n")
+    assert s.smtp_reply().code == 250
+    s.smtp_quit()
+    assert len(srv.retr_all(f"{name}@LOCALHOST", "x")) == 2
+    assert f"auth ok user={name}@localhost sandbox=yes" in srv.stderr()
+    # a name that is no RFC 5321 local part is still refused
+    p = srv.pop3()
+    assert p.pop3_cmd("USER a..b").startswith("+OK")
+    assert p.pop3_cmd("PASS x").startswith("-ERR")
+    p.close()

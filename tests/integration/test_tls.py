@@ -222,3 +222,36 @@ def test_swaks_starttls(server, user, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     (got,) = server.retr_all(*user)
     assert split_trace(got, "sw@example.org") == msg
+
+
+def test_two_instances_share_one_trust_file(make_server, tmp_path):
+    # Issue 10.8d: two generated certificates in one CA file both verify, with
+    # openssl and with Python's ssl; each has its own serial and subject and
+    # the key identifier extensions.
+    servers = [make_server().start() for _ in range(2)]
+    certs = [s.data_dir / "tls" / "cert.pem" for s in servers]
+    both = tmp_path / "both.pem"
+    both.write_bytes(certs[0].read_bytes() + certs[1].read_bytes())
+    texts = []
+    for cert in certs:
+        r = subprocess.run(["openssl", "verify", "-CAfile", str(both), str(cert)],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0 and ": OK" in r.stdout, (r.stdout, r.stderr)
+        t = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(cert)],
+                           capture_output=True, text=True, timeout=TIMEOUT).stdout
+        assert "X509v3 Subject Key Identifier" in t, t
+        assert "X509v3 Authority Key Identifier" in t, t
+        assert "CA:FALSE" in t, t
+        texts.append(t)
+    def field(t, name):
+        return next(l for l in t.splitlines() if l.strip().startswith(name))
+    assert field(texts[0], "Subject:") != field(texts[1], "Subject:")
+    for t in texts:
+        serial = t.split("Serial Number:")[1].split("Signature Algorithm")[0]
+        assert len(serial.replace(":", "").split()[0]) >= 30, serial   # 159 random bits
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile=str(both))
+    for s in servers:
+        c = Conn.connect(s.ports["pop3s"], tls=True, ctx=ctx, server_hostname="localhost")
+        assert c.pop3_status().startswith("+OK")
+        c.pop3_quit()

@@ -75,6 +75,58 @@ static void test_errors_name_file_and_line(void **state)
 	expect_error("log = { level = \"loud\"; };\n", "log level must be");
 	expect_error("smtp = { max_recipients = \"ten\"; };\n", "must be an integer");
 	expect_error("hostname = \"bad host\";\n", "'hostname' may contain only");
+	expect_error("smtp = { forbid_bare_newline = \"no\"; };\n", ":1: smtp forbid_bare_newline = \"no\" is not supported");
+	expect_error("smtp = { forbid_bare_newline = \"maybe\"; };\n", "must be \"normalize\" or \"reject\"");
+	expect_error("smtp = { forbid_bare_newline = true; };\n", "must be a string");
+	/* the postmaster must be a mailbox of ours: no relay through it */
+	expect_error("smtp = {\n postmaster = \"pm@remote.example\"; };\n",
+		     ":2: smtp postmaster \"pm@remote.example\" must be in 'hostname' or one of");
+	expect_error("smtp = { postmaster = \"no-at-sign\"; };\n", "must be an address");
+	expect_error("smtp = { postmaster = \"a@b@localhost\"; };\n", "must be an address");
+	expect_error("smtp = { postmaster = \"a b@localhost\"; };\n", "must be an address");
+}
+
+static void test_postmaster(void **state)
+{
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_string_equal(cfg.smtp_postmaster, "postmaster@localhost");
+	/* the default follows the hostname; a local domain listed after the
+	 * setting still counts */
+	const char *p = write_conf("hostname = \"mx.example\";\n"
+				   "smtp = { postmaster = \"pm@a.example\"; local_domains = [\"a.example\"]; };\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_string_equal(cfg.smtp_postmaster, "pm@a.example");
+	p = write_conf("hostname = \"mx.example\";\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_string_equal(cfg.smtp_postmaster, "postmaster@mx.example");
+}
+
+static bool bare_setting(const char *value)
+{
+	struct config cfg;
+	char err[600], text[128];
+	snprintf(text, sizeof(text), "smtp = { forbid_bare_newline = \"%s\"; };\n", value);
+	const char *p = write_conf(text);
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	return cfg.smtp_reject_bare_newline;
+}
+
+static void test_forbid_bare_newline(void **state)
+{
+	/* Postfix 3.9's values, case-insensitive; "yes" is its alias of normalize */
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_false(cfg.smtp_reject_bare_newline);
+	assert_false(bare_setting("normalize"));
+	assert_false(bare_setting("yes"));
+	assert_true(bare_setting("reject"));
+	assert_true(bare_setting("REJECT"));
 }
 
 static void test_missing_file(void **state)
@@ -130,6 +182,8 @@ int main(void)
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_forbid_bare_newline),
+		cmocka_unit_test(test_postmaster),
 		cmocka_unit_test(test_parse_listen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* Unit tests for smtp/smtp_data.c: the DATA-phase machine (end of data,
- * dot-unstuffing, smuggling forms, CRLF normalization, limits, Message-ID,
- * loop detection), fed whole, byte by byte and line by line, and the trace
- * headers. */
+ * dot-unstuffing, smuggling forms, bare LF / bare CR under "normalize" and
+ * "reject", limits, Message-ID, loop detection), fed whole, byte by byte,
+ * split at every position and line by line, an exhaustive check over every
+ * short mix of CR, LF and ".", and the trace headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,14 +36,23 @@ static struct smtp_data_limits lim_default = {
 	.max_received = 100,
 };
 
+static struct smtp_data_limits lim_reject = {
+	.max_size = 1 << 20,
+	.max_line = 1000,
+	.max_received = 100,
+	.bare = SMTP_BARE_REJECT,
+};
+
 static void outcome_free(struct outcome *o)
 {
 	free(o->msg);
 	o->msg = NULL;
 }
 
-/* Feed `in` in pieces of `step` bytes (0 = all at once). */
-static struct outcome run(const struct smtp_data_limits *lim, const char *in, size_t len, size_t step)
+/* Feed `in` in pieces of `step` bytes (0 = all at once), or, with `cut`
+ * non-zero, in two pieces split before byte `cut`. */
+static struct outcome run_cut(const struct smtp_data_limits *lim, const char *in, size_t len,
+			      size_t step, size_t cut)
 {
 	struct outcome o;
 	memset(&o, 0, sizeof(o));
@@ -53,6 +63,8 @@ static struct outcome run(const struct smtp_data_limits *lim, const char *in, si
 	o.rc = SMTP_DATA_MORE;
 	while (off < len) {
 		size_t n = step ? step : len;
+		if (cut)
+			n = off < cut ? cut - off : len - off;
 		if (n > len - off)
 			n = len - off;
 		size_t used = 0;
@@ -83,25 +95,45 @@ static struct outcome run(const struct smtp_data_limits *lim, const char *in, si
 	return o;
 }
 
-/* Run whole, byte by byte and in 7-byte pieces; all three must agree. */
+static struct outcome run(const struct smtp_data_limits *lim, const char *in, size_t len, size_t step)
+{
+	return run_cut(lim, in, len, step, 0);
+}
+
+static void outcome_same(const struct outcome *o, const struct outcome *whole);
+
+/* Run whole, byte by byte, in 2- and 7-byte pieces and split in two at
+ * every position; all must agree. */
 static struct outcome run_all(const struct smtp_data_limits *lim, const char *in, size_t len)
 {
 	struct outcome whole = run(lim, in, len, 0);
 	size_t steps[] = {1, 2, 7};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		struct outcome o = run(lim, in, len, steps[i]);
-		assert_int_equal(o.rc, whole.rc);
-		assert_int_equal(o.consumed, whole.consumed);
-		assert_int_equal(o.err, whole.err);
-		assert_int_equal(o.ambiguous, whole.ambiguous);
-		assert_int_equal(o.size, whole.size);
-		assert_int_equal(o.msg_len, whole.msg_len);
-		if (o.msg_len)
-			assert_memory_equal(o.msg, whole.msg, o.msg_len);
-		assert_string_equal(o.msgid, whole.msgid);
+		outcome_same(&o, &whole);
+		outcome_free(&o);
+	}
+	for (size_t cut = 1; cut < len; cut++) {
+		struct outcome o = run_cut(lim, in, len, 0, cut);
+		outcome_same(&o, &whole);
 		outcome_free(&o);
 	}
 	return whole;
+}
+
+static void outcome_same(const struct outcome *o, const struct outcome *whole)
+{
+	{
+		assert_int_equal(o->rc, whole->rc);
+		assert_int_equal(o->consumed, whole->consumed);
+		assert_int_equal(o->err, whole->err);
+		assert_int_equal(o->ambiguous, whole->ambiguous);
+		assert_int_equal(o->size, whole->size);
+		assert_int_equal(o->msg_len, whole->msg_len);
+		if (o->msg_len)
+			assert_memory_equal(o->msg, whole->msg, o->msg_len);
+		assert_string_equal(o->msgid, whole->msgid);
+	}
 }
 
 static void expect_message(const char *in, size_t len, const char *content, size_t content_len)
@@ -163,9 +195,159 @@ static void test_smuggling_crlf_dot_lf(void **state)
 
 static void test_smuggling_cr_dot(void **state)
 {
-	/* "\r.\r\n": a bare CR is not a line end at all */
-	EXPECT("a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n");
-	EXPECT("a\r\r\n.\r\n", "a\r\r\n");
+	/* "\r.\r\n": a bare CR is not a line end at all; it is stored as a
+	 * space, so nothing downstream can take it for one either */
+	EXPECT("a\r.\r\nb\r\n.\r\n", "a .\r\nb\r\n");
+	EXPECT("a\r\r\n.\r\n", "a \r\n");
+	EXPECT("a\r\n.\r\r\n.\r\n", "a\r\n \r\n");
+}
+
+static void test_bare_cr_normalized(void **state)
+{
+	/* Issue 10.7: a header hidden behind a bare CR stays one header. */
+	EXPECT("X-B: b\rX-Injected-CR: yes\r\nSubject: s\r\n\r\nbody\r\rmore\r\n.\r\n",
+	       "X-B: b X-Injected-CR: yes\r\nSubject: s\r\n\r\nbody  more\r\n");
+	/* a CR right before a bare LF is that LF's CR: a CRLF */
+	EXPECT("a\r\nb\r\r\n.\r\n", "a\r\nb \r\n");
+	/* a lone CR line, a CR at the start, a stuffed dot behind a CR */
+	EXPECT("\r\r\n\ra\r\n.\r\r\n.\r\n", " \r\n a\r\n \r\n");
+	/* the size counts the stored octets (a CR becomes one space) */
+	struct outcome o = run_all(&lim_default, L("ab\rc\r\n.\r\n"));
+	assert_int_equal(o.size, 6);
+	outcome_free(&o);
+}
+
+/* Under "reject", every bare line end refuses the message, which is still
+ * read to its real CRLF "." CRLF end (RFC 5321 gives no earlier way out). */
+static void expect_reject(const struct smtp_data_limits *lim, const char *in, size_t len,
+			  size_t consumed, enum smtp_data_err err)
+{
+	struct outcome o = run_all(lim, in, len);
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, err);
+	assert_int_equal(o.consumed, consumed);
+	assert_false(o.ambiguous);
+	outcome_free(&o);
+}
+
+#define REJECT(in, err) expect_reject(&lim_reject, L(in), sizeof(in) - 1, err)
+
+static void test_reject_bare_lf(void **state)
+{
+	REJECT("a\nb\r\n.\r\n", SMTP_DATA_ERR_BARE_LF);
+	REJECT("\n.\r\n.\r\n", SMTP_DATA_ERR_BARE_LF);
+	/* the smuggling forms: refused, and the "commands" after them were
+	 * message text, read up to the real end */
+	REJECT("a\n.\nMAIL FROM:<x@y>\r\n.\r\n", SMTP_DATA_ERR_BARE_LF);
+	REJECT("a\r\n.\nQUIT\r\n.\r\n", SMTP_DATA_ERR_BARE_LF);
+	REJECT("a\n.\r\nQUIT\r\n.\r\n", SMTP_DATA_ERR_BARE_LF);
+	REJECT(".\n.\r\n.\r\n", SMTP_DATA_ERR_BARE_LF);
+	/* what follows the end is not consumed */
+	static const char in[] = "a\nb\r\n.\r\nQUIT\r\n";
+	expect_reject(&lim_reject, L(in), sizeof(in) - 1 - 6, SMTP_DATA_ERR_BARE_LF);
+	/* a clean message passes */
+	struct outcome o = run_all(&lim_reject, L("a\r\n..b\r\n.\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_string_equal(o.msg, "a\r\n.b\r\n");
+	outcome_free(&o);
+}
+
+static void test_reject_bare_cr(void **state)
+{
+	REJECT("X-B: b\rX-Injected-CR: yes\r\n\r\n.\r\n", SMTP_DATA_ERR_BARE_CR);
+	REJECT("a\r.\r\nb\r\n.\r\n", SMTP_DATA_ERR_BARE_CR);
+	REJECT("a\r\r\n.\r\n", SMTP_DATA_ERR_BARE_CR);
+	REJECT("\r\r\n.\r\n", SMTP_DATA_ERR_BARE_CR);
+	/* the first problem is the one reported */
+	REJECT("a\rb\r\nc\n.\r\n.\r\n", SMTP_DATA_ERR_BARE_CR);
+	REJECT("c\nd\re\r\n.\r\n", SMTP_DATA_ERR_BARE_LF);
+	struct smtp_data_limits lim = lim_reject;
+	lim.max_size = 4;
+	static const char big[] = "123456\r\na\rb\r\n.\r\n";
+	expect_reject(&lim, L(big), sizeof(big) - 1, SMTP_DATA_ERR_SIZE);
+	/* the line API: a bare LF is crlf false */
+	struct smtp_data d;
+	smtp_data_init(&d, &lim_reject);
+	assert_int_equal(smtp_data_start(&d, "", 0), 0);
+	assert_int_equal(smtp_data_line(&d, "x", 1, false), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, ".", 1, true), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, ".", 1, true), SMTP_DATA_ERROR);
+	assert_int_equal(smtp_data_error(&d), SMTP_DATA_ERR_BARE_LF);
+	smtp_data_clear(&d);
+}
+
+/* Every input of up to 8 bytes over {CR, LF, ".", "a"}, then a final
+ * CRLF "." CRLF, in both policies:
+ * - the data ends exactly at the first CRLF "." CRLF (the DATA command's
+ *   CRLF counting as the first CRLF), never at a bare form;
+ * - "normalize" stores no CR without LF and no LF without CR;
+ * - "reject" refuses the message exactly when a bare CR or LF came first. */
+static bool has_bare(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			return true;
+		if (s[i] == '\r' && (i + 1 == len || s[i + 1] != '\n'))
+			return true;
+	}
+	return false;
+}
+
+static void check_mix(const char *in, size_t len)
+{
+	char with_cmd[32];
+	memcpy(with_cmd, "\r\n", 2);
+	memcpy(with_cmd + 2, in, len);
+	size_t end = 0;  /* bytes of `in` through the first end of data */
+	for (size_t i = 0; i + 5 <= len + 2; i++) {
+		if (memcmp(with_cmd + i, "\r\n.\r\n", 5) == 0) {
+			end = i + 5 - 2;
+			break;
+		}
+	}
+	for (int policy = 0; policy < 2; policy++) {
+		const struct smtp_data_limits *lim = policy ? &lim_reject : &lim_default;
+		struct outcome o = run(lim, in, len, 0);
+		struct outcome b = run(lim, in, len, 1);
+		outcome_same(&b, &o);
+		outcome_free(&b);
+		assert_true(end > 0);
+		assert_int_equal(o.consumed, end);
+		/* the content as sent: `in` up to the "." CRLF of the end */
+		size_t body = end >= 3 ? end - 3 : 0;
+		if (policy == 0) {
+			assert_int_equal(o.rc, SMTP_DATA_DONE);
+			assert_false(has_bare(o.msg, o.msg_len));
+		} else if (has_bare(in, body)) {
+			assert_int_equal(o.rc, SMTP_DATA_ERROR);
+			assert_true(o.err == SMTP_DATA_ERR_BARE_LF || o.err == SMTP_DATA_ERR_BARE_CR);
+		} else {
+			assert_int_equal(o.rc, SMTP_DATA_DONE);
+			/* nothing to normalize: stored as sent, dots unstuffed */
+			assert_true(o.msg_len <= body);
+		}
+		outcome_free(&o);
+	}
+}
+
+static void test_every_short_mix(void **state)
+{
+	static const char alphabet[] = {'\r', '\n', '.', 'a'};
+	char in[16];
+	for (size_t len = 0; len <= 8; len++) {
+		size_t total = 1;
+		for (size_t i = 0; i < len; i++)
+			total *= 4;
+		for (size_t n = 0; n < total; n++) {
+			size_t v = n;
+			for (size_t i = 0; i < len; i++) {
+				in[i] = alphabet[v % 4];
+				v /= 4;
+			}
+			memcpy(in + len, "\r\n.\r\n", 5);
+			check_mix(in, len + 5);
+		}
+	}
 }
 
 static void test_bare_lf_normalized(void **state)
@@ -475,6 +657,10 @@ int main(void)
 		cmocka_unit_test(test_smuggling_lf_dot_crlf),
 		cmocka_unit_test(test_smuggling_crlf_dot_lf),
 		cmocka_unit_test(test_smuggling_cr_dot),
+		cmocka_unit_test(test_bare_cr_normalized),
+		cmocka_unit_test(test_reject_bare_lf),
+		cmocka_unit_test(test_reject_bare_cr),
+		cmocka_unit_test(test_every_short_mix),
 		cmocka_unit_test(test_bare_lf_normalized),
 		cmocka_unit_test(test_last_line_bare_lf),
 		cmocka_unit_test(test_rest_is_not_consumed),

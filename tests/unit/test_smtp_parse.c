@@ -100,8 +100,24 @@ static void test_command_errors(void **state)
 	assert_int_equal(smtp_parse_command(L("MAIL:FROM:<a@b>"), &c), SMTP_P_UNKNOWN_VERB);
 	/* 8-bit bytes are not a verb, but not a control error either */
 	assert_int_equal(smtp_parse_command(L("\xc3\xa9HLO x"), &c), SMTP_P_UNKNOWN_VERB);
-	for (int e = SMTP_P_OK; e <= SMTP_P_PARAM_VALUE; e++)
+	for (int e = SMTP_P_OK; e <= SMTP_P_BARE_CR; e++)
 		assert_non_null(smtp_perr_str((enum smtp_perr)e));
+}
+
+static void test_line_end(void **state)
+{
+	/* RFC 5321 2.3.8: CR and LF only together, as the line end */
+	assert_int_equal(smtp_parse_line_end(L("NOOP"), true), SMTP_P_OK);
+	assert_int_equal(smtp_parse_line_end(L(""), true), SMTP_P_OK);
+	assert_int_equal(smtp_parse_line_end(L("NOOP"), false), SMTP_P_BARE_LF);
+	assert_int_equal(smtp_parse_line_end(L(""), false), SMTP_P_BARE_LF);
+	assert_int_equal(smtp_parse_line_end(L("EHLO c\r.test"), true), SMTP_P_BARE_CR);
+	assert_int_equal(smtp_parse_line_end(L("NOOP\r"), true), SMTP_P_BARE_CR);
+	assert_int_equal(smtp_parse_line_end(L("\r"), true), SMTP_P_BARE_CR);
+	/* a bare LF ending wins over a CR inside */
+	assert_int_equal(smtp_parse_line_end(L("a\rb"), false), SMTP_P_BARE_LF);
+	assert_string_equal(smtp_perr_str(SMTP_P_BARE_LF), "bare <LF> received");
+	assert_string_equal(smtp_perr_str(SMTP_P_BARE_CR), "bare <CR> received");
 }
 
 /* ---- paths ---- */
@@ -522,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_quoted_local_part),
 		cmocka_unit_test(test_relay_tricks_flagged),
 		cmocka_unit_test(test_postmaster),
+		cmocka_unit_test(test_line_end),
 		cmocka_unit_test(test_address_literals),
 		cmocka_unit_test(test_path_limits),
 		cmocka_unit_test(test_params_size_body),
