@@ -2,6 +2,7 @@
  * Debian uses for /etc/shadow) and the one login policy every protocol
  * uses, including sandbox mode. */
 #include "core/auth.h"
+#include "core/auth_cache.h"
 
 #include <crypt.h>
 #include <stdio.h>
@@ -185,8 +186,16 @@ enum auth_result auth_login(struct conn *c, const char *username, const char *pa
 		}
 	}
 	if (rc == STORE_OK) {
-		if (auth_verify_password(password, user_r->pwhash)) {
-			conn_log(c, PLOG_INFO, "auth ok user=%s", user_r->address);
+		/* A hit skips yescrypt; a miss (new, wrong, or changed
+		 * password) pays it in full (core/auth_cache.c). */
+		bool cached = auth_cache_hit(srv->auth_cache, user_r->address, password,
+					     user_r->pwhash);
+		if (cached || auth_verify_password(password, user_r->pwhash)) {
+			if (!cached)
+				auth_cache_add(srv->auth_cache, user_r->address, password,
+					       user_r->pwhash);
+			conn_log(c, PLOG_INFO, "auth ok user=%s cached=%s", user_r->address,
+				 cached ? "yes" : "no");
 			auth_record(c, username, true);
 			return AUTH_OK;
 		}

@@ -49,6 +49,8 @@ static void defaults(struct config *cfg)
 	cfg->plaintext_auth = CONFIG_PLAINTEXT_TLS_OR_LOOPBACK;
 	cfg->auth_failure_delay = 1000;
 	cfg->auth_failure_delay_max = 15000;
+	cfg->auth_cache_size = 10000;
+	cfg->auth_cache_ttl = 3600;
 	cfg->max_errors = 10;
 	cfg->max_junk_commands = 100;
 	cfg->max_connections = 1000;
@@ -534,6 +536,10 @@ static int load_auth(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = get_unsigned(x, s, 0, 60000, &cfg->auth_failure_delay);
 		} else if (strcmp(name, "failure_delay_max") == 0) {
 			rc = get_unsigned(x, s, 0, 600000, &cfg->auth_failure_delay_max);
+		} else if (strcmp(name, "cache_size") == 0) {
+			rc = get_unsigned(x, s, 0, 10000000, &cfg->auth_cache_size);
+		} else if (strcmp(name, "cache_ttl") == 0) {
+			rc = get_unsigned(x, s, 0, 7 * 86400, &cfg->auth_cache_ttl);
 		} else {
 			rc = unknown(x, s, "auth");
 		}

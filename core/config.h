@@ -57,6 +57,8 @@ struct config {
 	enum config_plaintext plaintext_auth;
 	unsigned auth_failure_delay;      /* ms before the first failure's reply */
 	unsigned auth_failure_delay_max;  /* ms, the cap as failures accumulate */
+	unsigned auth_cache_size;         /* verified credentials kept (0: none) */
+	unsigned auth_cache_ttl;          /* seconds each is good for */
 
 	/* core limits */
 	unsigned max_connections;

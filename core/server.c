@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "core/auth_cache.h"
 #include "core/config.h"
 #include "core/durable.h"
 #include "core/log.h"
@@ -263,6 +264,7 @@ int server_run(const struct config *cfg)
 		log_error("out of memory for the login failure table");
 		goto out;
 	}
+	srv.auth_cache = auth_cache_new(cfg->auth_cache_size, cfg->auth_cache_ttl);
 	priv.sigterm = evsignal_new(srv.base, SIGTERM, signal_cb, &srv);
 	priv.sigint = evsignal_new(srv.base, SIGINT, signal_cb, &srv);
 	priv.sighup = evsignal_new(srv.base, SIGHUP, signal_cb, &srv);
@@ -306,6 +308,7 @@ out:
 		event_base_free(srv.base);
 	tls_ctx_free(&srv.tls);
 	throttle_free(&srv.throttle);
+	auth_cache_free(&srv.auth_cache);
 	store_close(&srv.store);
 	store_log_set(NULL);
 	return status;

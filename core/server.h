@@ -10,6 +10,7 @@ struct config;
 struct store;
 struct event_base;
 struct throttle;
+struct auth_cache;
 
 struct server {
 	const struct config *cfg;
@@ -18,6 +19,7 @@ struct server {
 	struct tls_ctx *tls;           /* NULL when TLS could not be set up */
 	struct durable *durable;       /* group commit */
 	struct throttle *throttle;     /* recent login failures (core/throttle.h) */
+	struct auth_cache *auth_cache; /* verified credentials (core/auth_cache.h) */
 	bool shutting_down;
 	void *priv;                    /* core/server.c internals */
 };
