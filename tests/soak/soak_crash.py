@@ -228,6 +228,24 @@ class Daemon:
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"(no backtrace: {e!r})"
 
+    def probe(self):
+        """What a client meets on each port logged as listening: the point
+        of the report is whether connections are taken before `ready`."""
+        out = []
+        for m in helpers.LISTEN_RE.finditer(self.log()):
+            kind, port = m.group(1), int(m.group(3))
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    s.settimeout(2)
+                    try:
+                        got = s.recv(200)
+                        out.append(f"{kind} port {port}: connected, got {got[:60]!r}")
+                    except (socket.timeout, TimeoutError):
+                        out.append(f"{kind} port {port}: connected, no greeting in 2 s")
+            except OSError as e:
+                out.append(f"{kind} port {port}: {e}")
+        return "\n".join(out) or "(no listening line logged)"
+
     def kill9(self):
         if self.proc is None:
             return None
@@ -450,7 +468,7 @@ class Soak:
     def post_mortem(self, cycle, what):
         """A HANG: backtraces of the live process, a copy of the data
         directory, the log; then kill it and go on."""
-        bt = self.daemon.backtrace()
+        bt = self.daemon.probe() + "\n\n" + self.daemon.backtrace()
         keep = self.work / f"{what}-cycle{cycle}"
         shutil.copytree(self.data, keep / "data", symlinks=True)
         (keep / "backtrace.txt").write_text(bt)
@@ -458,6 +476,12 @@ class Soak:
         self.daemon.kill9()
         self.hangs.append((cycle, what, keep, bt))
         self.say(f"cycle {cycle}: {what.upper()}; backtrace and data copied to {keep}")
+        if self.args.unwedge:
+            # What an operator would do: with no process left, the region
+            # files (__db.001...) only hold the dead process's locks; the next
+            # start recreates them and recovers from the log.
+            for f in self.data.glob("__db.[0-9][0-9][0-9]"):
+                f.unlink()
 
     def verify(self, sandbox):
         """Check every user's mailbox against the ledger, then trim big
@@ -530,11 +554,26 @@ class Soak:
         self.setup()
         self.say(f"postino crash soak: {self.args.cycles} cycles, {self.args.sessions} SMTP "
                  f"sessions, seed {self.args.seed}, work dir {self.work}")
+        self.stopped_early = None
+        self.cycles_run = 0
+        in_a_row = 0
         for n in range(self.args.cycles):
+            hangs = len(self.hangs)
             self.cycle(n)
+            self.cycles_run = n + 1
+            in_a_row = in_a_row + 1 if len(self.hangs) > hangs else 0
+            if in_a_row >= self.args.max_hangs_in_a_row:
+                # Each further start would wait out the timeout again.
+                self.stopped_early = (f"stopped after cycle {n}: {in_a_row} starts in a row "
+                                      f"hung (the environment stays wedged; --unwedge goes on)")
+                self.say(self.stopped_early)
+                break
             if not self.args.quiet and (n + 1) % 10 == 0:
                 self.say(f"  {n + 1} cycles, {len(self.hangs)} hangs, {len(self.problems)} problems")
         # A last start with no kill: what the final crash left must verify too.
+        if self.stopped_early:
+            self.elapsed = time.monotonic() - started
+            return self.report()
         final_sandbox = self.args.mode != "real"
         state = self.daemon.start(final_sandbox, self.args.start_timeout)
         if state == "ready":
@@ -560,8 +599,10 @@ class Soak:
         r = self.restart_s or [0.0]
         c = self.ledger.counts
         out = [
-            f"cycles: {self.args.cycles} (seed {self.args.seed}, {self.elapsed:.0f} s)",
-            f"hangs: {len(self.hangs)}",
+            f"cycles: {self.cycles_run} of {self.args.cycles} (seed {self.args.seed}, "
+            f"{self.elapsed:.0f} s)",
+            f"hangs: {len(self.hangs)}" + (" (region files removed after each: --unwedge)"
+                                           if self.args.unwedge and self.hangs else ""),
             f"restart to ready (s): median {statistics.median(r):.3f}, "
             f"p99 {percentile(r, 99):.3f}, max {max(r):.3f} over {len(self.restart_s)} starts",
             f"acknowledged: {c['smtp_acked']} SMTP deliveries, {c['append_acked']} APPENDs, "
@@ -574,12 +615,15 @@ class Soak:
             f"acknowledged-deleted reappeared: {len(back)}",
             f"other problems: {len(self.problems) - len(lost) - len(back)}",
         ]
+        if self.stopped_early:
+            out.append(self.stopped_early)
         for p in self.problems[:50]:
             out.append("  " + p)
-        for cycle, what, keep, bt in self.hangs:
+        for i, (cycle, what, keep, bt) in enumerate(self.hangs):
             out.append(f"{what.upper()} in cycle {cycle}: data copied to {keep}")
-            out.append(bt[-12000:])
-        ok = not self.hangs and not self.problems
+            if i < 3:   # the rest are in keep/backtrace.txt
+                out.append(bt[-12000:])
+        ok = not self.hangs and not self.problems and not self.stopped_early
         out.append("RESULT: " + ("ok" if ok else "FAILED"))
         return ok, "\n".join(out)
 
@@ -596,6 +640,11 @@ def parse_args(argv=None):
                    help="real users, --sandbox, or alternate per cycle")
     p.add_argument("--start-timeout", type=float, default=60.0,
                    help="seconds to `ready` before a start counts as a HANG")
+    p.add_argument("--max-hangs-in-a-row", type=int, default=3,
+                   help="stop the run after this many consecutive hanging starts")
+    p.add_argument("--unwedge", action="store_true",
+                   help="after a hang, remove the region files (__db.0NN) so that the next "
+                        "start recovers: lets a run go on measuring losses past a hang")
     p.add_argument("--kill-after-ms", type=float, nargs=2, default=(50.0, 1500.0),
                    metavar=("MIN", "MAX"), help="random kill moment into the load")
     p.add_argument("--keep", type=int, default=200,
