@@ -580,10 +580,15 @@ class Soak:
             try:
                 self.verify(final_sandbox)
                 self.daemon.proc.send_signal(signal.SIGTERM)
-                self.daemon.proc.wait(60)
+                rc = self.daemon.proc.wait(60)
+                if rc != 0:
+                    self.problems.append(f"postino exited with status {rc} after SIGTERM")
             except (GONE, subprocess.TimeoutExpired) as e:
                 self.problems.append(f"final verification failed: {e!r}")
             self.daemon.kill9()
+            # A clean exit is where LeakSanitizer speaks.
+            if helpers.sanitizer_lines(self.daemon.log()):
+                self.problems.append(f"sanitizer report at shutdown:\n{self.daemon.log()[-6000:]}")
         elif state == "hang":
             self.post_mortem(self.args.cycles, "hang")
         else:
