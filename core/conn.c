@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/proto.h"
 #include "core/server_private.h"
+#include "core/sock.h"
 #include "core/tls.h"
 
 #define RAW_CHUNK (64 * 1024)
@@ -467,6 +468,37 @@ static void refuse_busy(const struct listener *l, int fd, const char *peer, cons
 	close(fd);
 }
 
+/* The bufferevent for a connection's socket (TLS from the first byte when
+ * ssl is given).  Every socket a conn is built on comes through here, so
+ * each gets the same options (sock_setup_stream: TCP_NODELAY among them);
+ * an outbound client would pass BUFFEREVENT_SSL_CONNECTING.  Consumes fd
+ * and ssl: on failure both are closed and NULL is returned. */
+static struct bufferevent *conn_bev_new(struct server *srv, int fd, SSL *ssl,
+					enum bufferevent_ssl_state state)
+{
+	char err[128];
+	struct bufferevent *bev;
+	if (sock_setup_stream(fd, err, sizeof(err)) < 0) {
+		log_warn("connection socket setup failed error=\"%s\"", err);
+		if (ssl)
+			SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	if (ssl) {
+		/* With BEV_OPT_CLOSE_ON_FREE libevent frees ssl when this fails. */
+		bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, state,
+						     BEV_OPT_CLOSE_ON_FREE);
+		if (bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!bev)
+		close(fd);
+	return bev;
+}
+
 void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int salen)
 {
 	struct server *srv = l->srv;
@@ -522,30 +554,26 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 	}
 	(void)salen;
 
-	evutil_make_socket_nonblocking(fd);
+	SSL *ssl = NULL;
 	if (l->flags & LISTEN_IMPLICIT_TLS) {
-		SSL *ssl = srv->tls ? tls_ssl_new(srv->tls) : NULL;
+		ssl = srv->tls ? tls_ssl_new(srv->tls) : NULL;
 		if (!ssl) {
 			close(fd);
 			free(c);
 			return;
 		}
-		c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
-		if (c->bev)
-			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 		c->tls = true;
-	} else {
-		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	c->bev = conn_bev_new(srv, fd, ssl, BUFFEREVENT_SSL_ACCEPTING);
+	if (!c->bev) {
+		free(c);
+		return;
 	}
 	c->timer = evtimer_new(srv->base, timer_cb, c);
 	c->deferred = evtimer_new(srv->base, deferred_cb, c);
 	c->drained = event_new(srv->base, -1, 0, drained_cb, c);
-	if (!c->bev || !c->timer || !c->deferred || !c->drained) {
-		if (c->bev)
-			bufferevent_free(c->bev);
-		else
-			close(fd);
+	if (!c->timer || !c->deferred || !c->drained) {
+		bufferevent_free(c->bev);
 		if (c->timer)
 			event_free(c->timer);
 		if (c->deferred)
