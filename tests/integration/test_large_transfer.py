@@ -38,11 +38,13 @@ def big_message(size, tag):
     dot-stuffing."""
     head = (f"From: <big@example.org>\r\nTo: <rcpt@localhost>\r\n"
             f"Subject: large {tag}\r\nMessage-ID: <{tag}@large.example>\r\n\r\n").encode()
-    pad = b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    # Lines of 11 to 987 bytes (under RFC 5322's 998): long enough that the
+    # line-by-line clients (poplib) stay quick at 30 MB.
+    pad = b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 16
     lines = []
     n, i = len(head), 0
     while n < size:
-        line = (b"." if i % 13 == 0 else b"") + b"%09d " % i + pad[:i % 61] + b"\r\n"
+        line = (b"." if i % 13 == 0 else b"") + b"%09d " % i + pad[:i * 37 % 977] + b"\r\n"
         lines.append(line)
         n += len(line)
         i += 1
