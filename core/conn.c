@@ -25,11 +25,12 @@
 #include "core/config.h"
 #include "core/proto.h"
 #include "core/server_private.h"
+#include "core/sock.h"
 #include "core/tls.h"
 
 #define RAW_CHUNK (64 * 1024)
-#define LOW_WATER (64 * 1024)
-#define READ_HIGH_WATER (256 * 1024)        /* on_drain fires below this much queued output */
+#define LOW_WATER (64 * 1024)               /* on_drain fires at or below this much unsent output */
+#define READ_HIGH_WATER (256 * 1024)        /* input buffered before reading stops */
 #define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
 
 struct conn {
@@ -54,6 +55,12 @@ struct conn {
 
 	struct event *timer;           /* idle timeout */
 	struct event *deferred;        /* resume processing, or finish closing */
+	struct event *drained;         /* unsent output fell to LOW_WATER: on_drain */
+	/* Watches on every layer's output buffer (socket, and TLS filter after
+	 * STARTTLS); see conn_output_cb. */
+	struct evbuffer_cb_entry *out_watch[2];
+	struct evbuffer *out_watched[2];
+	unsigned nwatch;
 	unsigned close_waited_ms;
 
 	bool tls;
@@ -111,10 +118,15 @@ static void conn_free_now(struct conn *c)
 			*pp = c->ipc->next;
 		free(c->ipc);
 	}
+	/* libevent may free the buffers later (finalizers): the watches must
+	 * not outlive c. */
+	for (unsigned i = 0; i < c->nwatch; i++)
+		evbuffer_remove_cb_entry(c->out_watched[i], c->out_watch[i]);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
 	event_free(c->deferred);
+	event_free(c->drained);
 	if (c->hold_timer)
 		event_free(c->hold_timer);
 	buf_free(&c->line);
@@ -240,9 +252,6 @@ static void conn_upgrade_tls(struct conn *c)
 		conn_fail(c, "tls setup failed");
 		return;
 	}
-	/* The filter moves everything queued into the socket's buffer at once;
-	 * a high mark makes it hold back so on_drain keeps streaming. */
-	bufferevent_setwatermark(f, EV_WRITE, LOW_WATER, LOW_WATER * 2);
 	c->bev = f;
 	c->tls = true;
 	c->line.len = 0;
@@ -326,9 +335,28 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	conn_process(arg);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+/* Output left user space: bytes were taken from one of the output buffers
+ * (the socket's, or the TLS filter's, whose bytes move on into the socket's
+ * buffer as records).  The rule is the same for every stack: once the bytes
+ * still unsent in all layers together are at most LOW_WATER, the session
+ * hears it (drained_cb).  A bufferevent's own write callback cannot serve:
+ * the filter's fires when it hands its bytes down to the socket's buffer,
+ * not when the socket takes them, so a front-end stopped at its high-water
+ * mark was never resumed after STARTTLS.  Runs inside libevent's buffer
+ * code, so it only schedules. */
+static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct conn *c = arg;
+	(void)buf;
+	if (info->n_deleted > 0 && conn_unsent(c) <= LOW_WATER)
+		event_active(c->drained, EV_WRITE, 0);
+}
+
+static void drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)fd;
+	(void)what;
 	if (c->closing) {
 		/* The last reply is out: finish the close now, not at the next
 		 * 50 ms look (every QUIT would otherwise wait for it). */
@@ -336,13 +364,11 @@ static void write_cb(struct bufferevent *bev, void *arg)
 			conn_schedule(c);
 		return;
 	}
-	if (!c->ops->on_drain)
-		return;
-	/* May run inside conn_write on a TLS connection: keep the outer flag. */
-	bool outer = c->in_callback;
+	if (!c->ops->on_drain || conn_unsent(c) > LOW_WATER)
+		return;   /* refilled since the event was scheduled */
 	c->in_callback = true;
 	c->ops->on_drain(c->sess);
-	c->in_callback = outer;
+	c->in_callback = false;
 	if (c->closing)
 		conn_try_finish_close(c);
 }
@@ -368,10 +394,24 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+static void conn_watch_output(struct conn *c, struct evbuffer *out)
+{
+	if (c->nwatch >= sizeof(c->out_watch) / sizeof(c->out_watch[0]))
+		return;
+	struct evbuffer_cb_entry *e = evbuffer_add_cb(out, conn_output_cb, c);
+	if (!e) {
+		conn_fail(c, "out of memory");
+		return;
+	}
+	c->out_watch[c->nwatch] = e;
+	c->out_watched[c->nwatch++] = out;
+}
+
 static void conn_install_callbacks(struct conn *c)
 {
-	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, LOW_WATER, 0);
+	/* No write callback: output progress is watched on the buffers. */
+	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
+	conn_watch_output(c, bufferevent_get_output(c->bev));
 	/* Stop reading from a client that sends while its session is suspended
 	 * (waiting for a log flush): input is bounded, not buffered forever. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER + c->max_line);
@@ -426,6 +466,37 @@ static void refuse_busy(const struct listener *l, int fd, const char *peer, cons
 	if (l->ops->busy_reply && !(l->flags & LISTEN_IMPLICIT_TLS))
 		(void)!write(fd, l->ops->busy_reply, strlen(l->ops->busy_reply));
 	close(fd);
+}
+
+/* The bufferevent for a connection's socket (TLS from the first byte when
+ * ssl is given).  Every socket a conn is built on comes through here, so
+ * each gets the same options (sock_setup_stream: TCP_NODELAY among them);
+ * an outbound client would pass BUFFEREVENT_SSL_CONNECTING.  Consumes fd
+ * and ssl: on failure both are closed and NULL is returned. */
+static struct bufferevent *conn_bev_new(struct server *srv, int fd, SSL *ssl,
+					enum bufferevent_ssl_state state)
+{
+	char err[128];
+	struct bufferevent *bev;
+	if (sock_setup_stream(fd, err, sizeof(err)) < 0) {
+		log_warn("connection socket setup failed error=\"%s\"", err);
+		if (ssl)
+			SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	if (ssl) {
+		/* With BEV_OPT_CLOSE_ON_FREE libevent frees ssl when this fails. */
+		bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, state,
+						     BEV_OPT_CLOSE_ON_FREE);
+		if (bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else {
+		bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!bev)
+		close(fd);
+	return bev;
 }
 
 void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int salen)
@@ -483,33 +554,32 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 	}
 	(void)salen;
 
-	evutil_make_socket_nonblocking(fd);
+	SSL *ssl = NULL;
 	if (l->flags & LISTEN_IMPLICIT_TLS) {
-		SSL *ssl = srv->tls ? tls_ssl_new(srv->tls) : NULL;
+		ssl = srv->tls ? tls_ssl_new(srv->tls) : NULL;
 		if (!ssl) {
 			close(fd);
 			free(c);
 			return;
 		}
-		c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							BEV_OPT_CLOSE_ON_FREE);
-		if (c->bev)
-			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 		c->tls = true;
-	} else {
-		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	c->bev = conn_bev_new(srv, fd, ssl, BUFFEREVENT_SSL_ACCEPTING);
+	if (!c->bev) {
+		free(c);
+		return;
 	}
 	c->timer = evtimer_new(srv->base, timer_cb, c);
 	c->deferred = evtimer_new(srv->base, deferred_cb, c);
-	if (!c->bev || !c->timer || !c->deferred) {
-		if (c->bev)
-			bufferevent_free(c->bev);
-		else
-			close(fd);
+	c->drained = event_new(srv->base, -1, 0, drained_cb, c);
+	if (!c->timer || !c->deferred || !c->drained) {
+		bufferevent_free(c->bev);
 		if (c->timer)
 			event_free(c->timer);
 		if (c->deferred)
 			event_free(c->deferred);
+		if (c->drained)
+			event_free(c->drained);
 		free(c);
 		return;
 	}

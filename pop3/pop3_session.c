@@ -77,8 +77,8 @@ struct pop3_msg *pop3_session_msg(struct pop3_session *s, uint32_t n)
 }
 
 /* Run the multi-line producer while the output queue has room.  on_drain
- * calls this again; the flag stops re-entry, since a write through a TLS
- * filter can call on_drain from inside conn_write. */
+ * calls this again; the flag stops re-entry should a producer ever reach
+ * the event loop's callbacks. */
 static void pop3_session_pump(struct pop3_session *s)
 {
 	if (s->pumping || !s->pump)
