@@ -1,4 +1,5 @@
-"""Connection limits and timeouts enforced by core (issue 2, item 3)."""
+"""Connection limits and timeouts enforced by core (issue 2, item 3; eviction:
+issue 10, point 4)."""
 import time
 
 from helpers import Conn
@@ -44,15 +45,43 @@ def test_per_ip_limit(make_server, tmp_path):
 
 
 def test_global_limit(make_server, tmp_path):
+    # Every slot is held by a session that got somewhere (a logged-in
+    # user, an SMTP transaction): a newcomer is refused.
     conf = tmp_path / "g.conf"
     conf.write_text("limits = { max_connections = 2; };\n")
     srv = make_server(config=conf).start()
-    a, b = srv.smtp(ehlo=False), srv.pop3()
+    user, pw = srv.new_user("glob")
+    a, b = srv.smtp(), srv.pop3(user, pw)
+    assert a.smtp_cmd("MAIL FROM:<sender@example.org>").code == 250
     c = Conn.connect(srv.ports["smtp"])
     assert c.readline().startswith(b"421 4.7.0")
     assert _closed(c)
     a.smtp_quit()
-    b.sock.close()
+    b.pop3_quit()
+
+
+def test_global_limit_evicts_the_oldest_not_logged_in(make_server, tmp_path):
+    # At max_connections the oldest session that has not logged in (on
+    # SMTP port 25: not sent MAIL) is closed, with a farewell, to make room.
+    conf = tmp_path / "e.conf"
+    conf.write_text("limits = { max_connections = 3; };\n")
+    srv = make_server(config=conf).start()
+    user, pw = srv.new_user("evict")
+    old = srv.smtp(ehlo=False)                 # oldest, anonymous: the victim
+    logged = srv.pop3(user, pw)                # older than `young`, but logged in
+    young = srv.pop3()
+    new = srv.smtp()                           # served
+    reply = old.smtp_reply()
+    assert (reply.code, reply.enhanced) == (421, "4.7.0"), reply
+    assert _closed(old)
+    assert srv.wait_log("evicted")
+    logged.pop3_ok("NOOP")
+    young.pop3_ok("CAPA")
+    young.pop3_multi()
+    assert new.smtp_cmd("NOOP").code == 250
+    new.smtp_quit()
+    logged.pop3_quit()
+    young.pop3_quit()
 
 
 def test_smtp_idle_timeout(make_server, tmp_path):
