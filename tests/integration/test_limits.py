@@ -1,8 +1,10 @@
 """Connection limits and timeouts enforced by core (issue 2, item 3; eviction:
 issue 10, point 4)."""
+import resource
+import socket
 import time
 
-from helpers import Conn
+from helpers import Conn, Server
 
 
 def _closed(c, seconds=5):
@@ -123,3 +125,48 @@ def test_pop3_login_timeout(make_server, tmp_path):
     c = srv.pop3()
     assert c.readline().startswith(b"-ERR"), "no autologout reply"
     assert _closed(c)
+
+
+class _LimitedServer(Server):
+    """A server started with a given open files limit (soft:hard)."""
+
+    def __init__(self, data_dir, nofile, **kw):
+        super().__init__(data_dir, **kw)
+        self.nofile = nofile
+
+    def command(self):
+        return ["prlimit", f"--nofile={self.nofile}", "--"] + super().command()
+
+
+def test_open_files_soft_limit_is_raised(tmp_path):
+    # A soft limit of 200 (the hard one is higher) must not cap the server
+    # below max_connections: each connection is a descriptor.
+    conf = tmp_path / "n.conf"
+    conf.write_text("limits = { max_connections = 400; max_connections_per_ip = 400; };\n")
+    srv = _LimitedServer(tmp_path / "data", f"200:{resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
+                         config=conf)
+    srv.start()
+    try:
+        held = []
+        for _ in range(300):
+            s = socket.create_connection(("127.0.0.1", srv.ports["pop3"]), timeout=10)
+            held.append(s)
+        for s in held:
+            c = Conn(s)
+            assert c.readline().startswith(b"+OK"), "no greeting"
+        for s in held:
+            s.close()
+    finally:
+        srv.stop()
+    assert not srv.problems, srv.problems
+    assert "accept failed" not in srv.stderr()
+
+
+def test_open_files_limit_too_small_is_reported(tmp_path):
+    srv = _LimitedServer(tmp_path / "data", "200:200")
+    srv.start()
+    try:
+        assert "open files limit=200 is below what max_connections=1000 needs" in srv.stderr()
+    finally:
+        srv.stop()
+    assert not srv.problems, srv.problems
