@@ -135,7 +135,8 @@ void conn_timers_start(struct conn *c)
 	const struct config *cfg = c->srv->cfg;
 	c->started_ms = conn_now_ms();
 	c->deadline = (c->l->flags & LISTEN_TRUST_MAIL) ? cfg->mail_timeout : cfg->login_timeout;
-	timer_arm_at(c->deadline_timer, c->started_ms, conn_deadline_seconds(c));
+	if (c->deadline)
+		timer_arm_at(c->deadline_timer, c->started_ms, conn_deadline_seconds(c));
 	conn_timer_idle_restart(c);
 }
 
