@@ -115,26 +115,22 @@ def test_deadline_ends_at_login_or_first_mail(make_server, tmp_path):
 
 # -- stress mode --------------------------------------------------------------------
 
-def test_stress_shortens_the_deadline_of_connected_sessions(make_server, tmp_path):
-    # Normal deadlines of ten minutes; under stress (8 of 10 connections)
-    # 2 s.  The first four are connected before stress begins: their
-    # running deadline must be cut short too.
-    srv = _server(make_server, tmp_path,
-                  "limits = { max_connections = 10; max_connections_per_ip = 10;\n"
-                  "  login_timeout = 600; mail_timeout = 600;\n"
-                  "  stress_threshold = 80; stress_login_timeout = 2; };\n")
-    kinds = ("pop3", "imap", "smtp", "submission")
-    early = [(k, _connect(srv, k)) for k in kinds]
-    assert "stress on" not in srv.stderr()
-    late = [(k, _connect(srv, k)) for k in kinds]
-    assert srv.wait_log("stress on connections=8 max_connections=10")
+def _holder(srv, source="127.0.0.1"):
+    """A port-25 session past its first MAIL: it counts towards the limits
+    but has no deadline, so it keeps stress on while slow ones come and go."""
+    c = _connect(srv, "smtp", source)
+    assert c.smtp_cmd("EHLO holder.example.org").code == 250
+    assert c.smtp_cmd("MAIL FROM:<holder@example.org>").code == 250
+    return c
+
+
+def _all_closed_with_farewell(slow):
     results = {}
 
     def chatter(n, kind, c):
         results[n] = (kind, *_chatter_until_closed(c, CHATTER[kind]))
 
-    threads = [threading.Thread(target=chatter, args=(n, k, c))
-               for n, (k, c) in enumerate(early + late)]
+    threads = [threading.Thread(target=chatter, args=(n, k, c)) for n, (k, c) in enumerate(slow)]
     for t in threads:
         t.start()
     for t in threads:
@@ -143,7 +139,29 @@ def test_stress_shortens_the_deadline_of_connected_sessions(make_server, tmp_pat
         kind, closed, got = results[n]
         assert closed, f"{kind} #{n} not closed under stress"
         assert _last_line(got).startswith(FAREWELL[kind]), (kind, got[-200:])
-    # Everyone gone: stress ends, once.
+
+
+def test_stress_shortens_the_deadline_of_connected_sessions(make_server, tmp_path):
+    # Normal deadlines of ten minutes; stress from 40 of 80 connections
+    # (until fewer than 32) cuts them to 2 s.  32 sessions past MAIL keep
+    # the count up; the first four slow ones connect before stress begins,
+    # and their running deadline must be cut short too.
+    srv = _server(make_server, tmp_path,
+                  "limits = { max_connections = 80; max_connections_per_ip = 1000;\n"
+                  "  login_timeout = 600; mail_timeout = 600;\n"
+                  "  stress_threshold = 50; stress_login_timeout = 2;\n"
+                  "  stress_idle_timeout = 600; };\n")
+    holders = [_holder(srv) for _ in range(32)]
+    kinds = ("pop3", "imap", "smtp", "submission")
+    early = [(k, _connect(srv, k)) for k in kinds]
+    assert "stress on" not in srv.stderr()
+    late = [(k, _connect(srv, k)) for k in kinds]
+    assert srv.wait_log("stress on connections=40 max_connections=80")
+    _all_closed_with_farewell(early + late)
+    # The holders were spared (they sent MAIL); when they leave, stress ends, once.
+    for h in holders:
+        assert h.smtp_cmd("RSET").code == 250
+        h.smtp_quit()
     assert srv.wait_log("stress off connections=")
     log = srv.stderr()
     assert log.count("stress on connections") == 1, log
@@ -151,17 +169,20 @@ def test_stress_shortens_the_deadline_of_connected_sessions(make_server, tmp_pat
 
 
 def test_stress_of_one_address_spares_the_others(make_server, tmp_path):
-    # 127.0.0.2 holds 4 of its 5 allowed connections: its sessions get the
-    # short deadline; one from 127.0.0.3 keeps the normal one.
+    # 127.0.0.2 holds 8 of its 10 allowed connections (stress until fewer
+    # than 7): its slow sessions get the short deadline, while one from
+    # 127.0.0.3 keeps the normal one.
     srv = _server(make_server, tmp_path,
-                  "limits = { max_connections = 100; max_connections_per_ip = 5;\n"
-                  "  login_timeout = 600; stress_login_timeout = 2; };\n")
+                  "limits = { max_connections = 100; max_connections_per_ip = 10;\n"
+                  "  login_timeout = 600; stress_login_timeout = 2;\n"
+                  "  stress_idle_timeout = 600; };\n")
     other = _connect(srv, "pop3", "127.0.0.3")
-    crowd = [_connect(srv, "pop3", "127.0.0.2") for _ in range(4)]
-    assert srv.wait_log("stress on peer=127.0.0.2 connections=4")
-    for c in crowd:
-        closed, got = _chatter_until_closed(c, CHATTER["pop3"])
-        assert closed and _last_line(got).startswith(b"-ERR"), got[-200:]
+    holders = [_holder(srv, "127.0.0.2") for _ in range(6)]
+    crowd = [("pop3", _connect(srv, "pop3", "127.0.0.2")) for _ in range(2)]
+    assert srv.wait_log("stress on peer=127.0.0.2 connections=8")
+    _all_closed_with_farewell(crowd)
+    for h in holders:
+        h.smtp_quit()
     assert srv.wait_log("stress off peer=127.0.0.2")
     other.pop3_ok("CAPA")
     other.pop3_multi()
