@@ -9,6 +9,7 @@ logged in makes room for a new one.
 Time bounds here are generous upper limits on something that, without the
 mechanism, never happens at all (a restarting timer would never close a
 client that talks every half second), so a slow machine cannot fail them."""
+import base64
 import socket
 import threading
 import time
@@ -96,7 +97,11 @@ def test_deadline_ends_at_login_or_first_mail(make_server, tmp_path):
     p = srv.pop3(user, pw)
     i = imap_connect(srv, user, pw)
     s = srv.smtp()
-    assert s.smtp_cmd(f"MAIL FROM:<sender@example.org>").code == 250
+    assert s.smtp_cmd("MAIL FROM:<sender@example.org>").code == 250
+    sub = _connect(srv, "submission")
+    assert sub.smtp_cmd("EHLO client.example.org").code == 250
+    plain = base64.b64encode(f"\0{user}\0{pw}".encode()).decode()
+    assert sub.smtp_cmd(f"AUTH PLAIN {plain}").code == 235
     # Past the deadline (and again past it, in case of a slow start), the
     # sessions that reached their trusted state are still served.
     for _ in range(2):
@@ -104,6 +109,8 @@ def test_deadline_ends_at_login_or_first_mail(make_server, tmp_path):
         p.pop3_ok("NOOP")
         i.ok("NOOP")
         assert s.smtp_cmd("NOOP").code == 250
+        assert sub.smtp_cmd("NOOP").code == 250
+    sub.smtp_quit()
     assert s.smtp_cmd(f"RCPT TO:<{user}>").code == 250
     assert s.smtp_cmd("DATA").code == 354
     s.send(make_message("after the deadline", to=user) + b".\r\n")
