@@ -58,6 +58,10 @@ static void defaults(struct config *cfg)
 	cfg->max_line = 4096;
 	cfg->idle_timeout = 600;
 	cfg->login_timeout = 60;
+	cfg->mail_timeout = 300;
+	cfg->stress_threshold = 80;
+	cfg->stress_login_timeout = 20;
+	cfg->stress_idle_timeout = 10;
 	cfg->shutdown_grace = 30;
 	cfg->smtp_max_message_size = 25u * 1024 * 1024;
 	cfg->smtp_max_recipients = 100;
@@ -317,6 +321,14 @@ static int load_limits(struct cfg_ctx *x, struct config *cfg, const config_setti
 			rc = get_unsigned(x, s, 1, 86400, &cfg->login_timeout);
 		else if (strcmp(name, "idle_timeout") == 0)
 			rc = get_unsigned(x, s, 1, 86400, &cfg->idle_timeout);
+		else if (strcmp(name, "mail_timeout") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->mail_timeout);
+		else if (strcmp(name, "stress_threshold") == 0)
+			rc = get_unsigned(x, s, 1, 100, &cfg->stress_threshold);
+		else if (strcmp(name, "stress_login_timeout") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->stress_login_timeout);
+		else if (strcmp(name, "stress_idle_timeout") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->stress_idle_timeout);
 		else if (strcmp(name, "shutdown_grace") == 0)
 			rc = get_unsigned(x, s, 0, 3600, &cfg->shutdown_grace);
 		else if (strcmp(name, "max_errors") == 0)

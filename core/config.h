@@ -65,7 +65,11 @@ struct config {
 	unsigned max_connections_per_ip;
 	size_t max_line;              /* command line length, terminator excluded */
 	unsigned idle_timeout;        /* seconds, after authentication */
-	unsigned login_timeout;       /* seconds, before authentication */
+	unsigned login_timeout;       /* seconds from connect to login (hard deadline) */
+	unsigned mail_timeout;        /* seconds from connect to the first MAIL (SMTP port 25) */
+	unsigned stress_threshold;    /* percent of a connection limit that means stress */
+	unsigned stress_login_timeout; /* login/mail deadline under stress */
+	unsigned stress_idle_timeout; /* idle timeout under stress, until logged in */
 	unsigned shutdown_grace;      /* seconds to let deliveries finish */
 	unsigned max_errors;          /* protocol errors before a session is closed */
 	unsigned max_junk_commands;   /* commands without progress before closing */

@@ -1,7 +1,8 @@
 /* core/conn.c: one client connection: the bufferevent (plain or OpenSSL),
- * the line and raw readers with their limits, idle timeouts, STARTTLS in
- * place, per-IP accounting, and the single path by which a connection ends
- * (conn_free_now -> proto_ops.session_free, exactly once). */
+ * the line and raw readers with their limits, STARTTLS in place, per-IP
+ * and global accounting, and the single path by which a connection ends
+ * (conn_free_now -> proto_ops.session_free, exactly once).  Its timers
+ * (idle, login deadline, stress) are conn_timer.c's. */
 #include "core/conn.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/conn_private.h"
 #include "core/proto.h"
 #include "core/server_private.h"
 #include "core/sock.h"
@@ -33,52 +35,9 @@
 #define READ_HIGH_WATER (256 * 1024)        /* input buffered before reading stops */
 #define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
 
-struct conn {
-	struct server *srv;
-	struct listener *l;
-	struct bufferevent *bev;       /* top of the stack: TLS filter when active */
-	const struct proto_ops *ops;
-	void *sess;
-	struct conn *next, *prev;
-	struct ip_count *ipc;
-
-	char id[17];
-	char peer[64];
-	char local[64];
-	unsigned peer_port;
-	bool loopback;
-
-	size_t max_line;
-	size_t raw_remaining;
-	unsigned timeout;              /* seconds; 0 = configured idle timeout */
-	struct buf line;               /* the current line handed to on_line */
-
-	struct event *timer;           /* idle timeout */
-	struct event *deferred;        /* resume processing, or finish closing */
-	struct event *drained;         /* unsent output fell to LOW_WATER: on_drain */
-	/* Watches on every layer's output buffer (socket, and TLS filter after
-	 * STARTTLS); see conn_output_cb. */
-	struct evbuffer_cb_entry *out_watch[2];
-	struct evbuffer *out_watched[2];
-	unsigned nwatch;
-	unsigned close_waited_ms;
-
-	bool tls;
-	bool starttls_pending;
-	bool suspended;
-	bool held;                     /* conn_hold: no input, output kept back */
-	struct event *hold_timer;
-	struct timeval hold_until;
-	bool discarding;               /* skipping the rest of an over-long line */
-	bool closing;
-	bool in_callback;
-	bool session_freed;
-	char reason[64];
-};
 
 static void conn_process(struct conn *c);
 static void conn_install_callbacks(struct conn *c);
-static void conn_arm_timer(struct conn *c);
 static void conn_schedule(struct conn *c);
 
 /* The hash chain a peer address lives in (djb2). */
@@ -88,6 +47,19 @@ static struct ip_count **ip_bucket(struct server_priv *p, const char *addr)
 	for (const char *a = addr; *a; a++)
 		h = h * 33 + (unsigned char)*a;
 	return &p->ips[h % IP_BUCKETS];
+}
+
+/* Unlink and free a per-IP counter no connection uses any more. */
+static void ip_forget_unused(struct server_priv *p, struct ip_count *ipc)
+{
+	if (!ipc || ipc->count)
+		return;
+	struct ip_count **pp = ip_bucket(p, ipc->addr);
+	while (*pp && *pp != ipc)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = ipc->next;
+	free(ipc);
 }
 
 static void conn_free_now(struct conn *c)
@@ -108,23 +80,22 @@ static void conn_free_now(struct conn *c)
 		p->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	else
+		p->conns_tail = c->prev;
 	p->nconns--;
-	if (c->ipc && --c->ipc->count == 0) {
-		/* unlink the empty per-IP counter */
-		struct ip_count **pp = ip_bucket(p, c->ipc->addr);
-		while (*pp && *pp != c->ipc)
-			pp = &(*pp)->next;
-		if (*pp)
-			*pp = c->ipc->next;
-		free(c->ipc);
-	}
+	if (c->evicted)
+		p->nevicting--;
+	if (c->ipc)
+		c->ipc->count--;
+	conn_stress_update(srv, c->ipc);
+	ip_forget_unused(p, c->ipc);
 	/* libevent may free the buffers later (finalizers): the watches must
 	 * not outlive c. */
 	for (unsigned i = 0; i < c->nwatch; i++)
 		evbuffer_remove_cb_entry(c->out_watched[i], c->out_watch[i]);
 	if (c->bev)
 		bufferevent_free(c->bev);
-	event_free(c->timer);
+	conn_timers_free(c);
 	event_free(c->deferred);
 	event_free(c->drained);
 	if (c->hold_timer)
@@ -174,7 +145,7 @@ void conn_close(struct conn *c, const char *reason)
 		return;
 	c->closing = true;
 	bufferevent_disable(c->bev, EV_READ);
-	event_del(c->timer);
+	conn_timers_stop(c);
 	conn_schedule(c);
 }
 
@@ -187,7 +158,7 @@ static void conn_fail(struct conn *c, const char *reason)
 	c->closing = true;
 	c->close_waited_ms = CLOSE_FLUSH_LIMIT_MS;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	event_del(c->timer);
+	conn_timers_stop(c);
 	conn_schedule(c);
 }
 
@@ -204,31 +175,6 @@ static void conn_schedule(struct conn *c)
 {
 	struct timeval tv = {0, 0};
 	event_add(c->deferred, &tv);
-}
-
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-	if (c->closing)
-		return;
-	if (c->suspended && conn_unsent(c) == 0) {
-		/* Waiting on the store (a log flush), not on the client.  A client
-		 * that stopped reading a response is timed out like an idle one. */
-		conn_arm_timer(c);
-		return;
-	}
-	conn_log(c, PLOG_INFO, "timeout seconds=%u", c->timeout ? c->timeout : c->srv->cfg->idle_timeout);
-	c->in_callback = true;
-	if (c->ops->on_timeout)
-		c->ops->on_timeout(c->sess);
-	c->in_callback = false;
-	conn_close(c, "timeout");
-}
-
-static void conn_arm_timer(struct conn *c)
-{
-	struct timeval tv = {c->timeout ? c->timeout : c->srv->cfg->idle_timeout, 0};
-	event_add(c->timer, &tv);
 }
 
 /* After STARTTLS: drop pipelined plaintext and put a TLS filter on top. */
@@ -319,7 +265,7 @@ static void conn_process(struct conn *c)
 			return;
 		}
 		evbuffer_drain(in, len + 1);
-		conn_arm_timer(c);
+		conn_timer_idle_restart(c);
 		c->in_callback = true;
 		c->ops->on_line(c->sess, c->line.data, linelen, crlf);
 		c->in_callback = false;
@@ -513,10 +459,6 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 		close(fd);
 		return;
 	}
-	if (p->nconns >= cfg->max_connections) {
-		refuse_busy(l, fd, peer, "max_connections", cfg->max_connections);
-		return;
-	}
 	struct ip_count *ipc = ip_get(p, peer);
 	if (!ipc) {
 		close(fd);
@@ -526,10 +468,19 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 		refuse_busy(l, fd, peer, "max_connections_per_ip", cfg->max_connections_per_ip);
 		return;
 	}
+	/* Full: the oldest session that has not logged in (or sent MAIL on
+	 * port 25) makes room, if there is one; evicted ones still closing do
+	 * not count (docs/architecture.md, "Slow clients"). */
+	if (p->nconns - p->nevicting >= cfg->max_connections && !conn_evict_oldest(srv)) {
+		refuse_busy(l, fd, peer, "max_connections", cfg->max_connections);
+		ip_forget_unused(p, ipc);
+		return;
+	}
 
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
+		ip_forget_unused(p, ipc);
 		return;
 	}
 	c->srv = srv;
@@ -560,27 +511,29 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 		if (!ssl) {
 			close(fd);
 			free(c);
+			ip_forget_unused(p, ipc);
 			return;
 		}
 		c->tls = true;
 	}
 	c->bev = conn_bev_new(srv, fd, ssl, BUFFEREVENT_SSL_ACCEPTING);
-	if (!c->bev) {
+	if (!c->bev) {   /* fd closed by conn_bev_new */
 		free(c);
+		ip_forget_unused(p, ipc);
 		return;
 	}
-	c->timer = evtimer_new(srv->base, timer_cb, c);
+	int timers = conn_timers_new(c);
 	c->deferred = evtimer_new(srv->base, deferred_cb, c);
 	c->drained = event_new(srv->base, -1, 0, drained_cb, c);
-	if (!c->timer || !c->deferred || !c->drained) {
+	if (timers < 0 || !c->deferred || !c->drained) {
 		bufferevent_free(c->bev);
-		if (c->timer)
-			event_free(c->timer);
+		conn_timers_free(c);
 		if (c->deferred)
 			event_free(c->deferred);
 		if (c->drained)
 			event_free(c->drained);
 		free(c);
+		ip_forget_unused(p, ipc);
 		return;
 	}
 	ipc->count++;
@@ -588,13 +541,16 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 	c->next = p->conns;
 	if (p->conns)
 		p->conns->prev = c;
+	else
+		p->conns_tail = c;
 	p->conns = c;
 	p->nconns++;
 
 	log_info("session=%s %s connected peer=%s port=%u tls=%s", c->id, l->kind, c->peer,
 		 c->peer_port, c->tls ? "yes" : "no");
 	conn_install_callbacks(c);
-	conn_arm_timer(c);
+	conn_timers_start(c);
+	conn_stress_update(srv, ipc);
 	c->in_callback = true;
 	c->sess = c->ops->session_new(c);
 	c->in_callback = false;
@@ -662,7 +618,7 @@ void conn_resume(struct conn *c)
 	if (!c->suspended)
 		return;
 	c->suspended = false;
-	conn_arm_timer(c);
+	conn_timer_idle_restart(c);
 	if (!c->closing)
 		conn_schedule(c);
 }
@@ -676,7 +632,7 @@ static void hold_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	bufferevent_enable(c->bev, EV_WRITE);
-	conn_arm_timer(c);
+	conn_timer_idle_restart(c);
 	conn_schedule(c);  /* lines that arrived meanwhile, or the close */
 }
 
@@ -716,7 +672,7 @@ void conn_set_timeout(struct conn *c, unsigned seconds)
 {
 	c->timeout = seconds;
 	if (!c->closing)
-		conn_arm_timer(c);
+		conn_timer_idle_restart(c);
 }
 
 const char *conn_id(const struct conn *c)

@@ -44,8 +44,22 @@ void conn_hold(struct conn *c, unsigned ms);
 void conn_set_max_line(struct conn *c, size_t max);
 /* Deliver the next n bytes through on_raw instead of lines (IMAP literals). */
 void conn_read_raw(struct conn *c, size_t n);
-/* Idle timeout in seconds for the current phase (0 = the configured default). */
+/* Idle timeout in seconds for the current phase (0 = the configured default).
+ * It restarts at every whole line; under stress (conn_timer.c) core
+ * shortens it for sessions that are not logged in. */
 void conn_set_timeout(struct conn *c, unsigned seconds);
+
+/* How far a session has come.  From accept, core runs a hard deadline that
+ * input does not restart (limits.login_timeout; limits.mail_timeout on an
+ * SMTP port-25 listener); it ends when the session reaches the state that
+ * listener trusts: a login, or on port 25 the first accepted MAIL.  Trust
+ * only grows: a lower value than the current one is ignored. */
+enum conn_trust {
+	CONN_TRUST_NONE = 0,   /* connected: the deadline runs; may be evicted */
+	CONN_TRUST_MAIL,       /* SMTP: a MAIL was accepted (still anonymous) */
+	CONN_TRUST_LOGIN,      /* a user authenticated */
+};
+void conn_trust_set(struct conn *c, enum conn_trust trust);
 
 const char *conn_id(const struct conn *c);          /* short hex session id */
 const char *conn_peer_addr(const struct conn *c);   /* "192.0.2.1" or "::1" */

@@ -8,7 +8,7 @@ static const struct {
 	const struct proto_ops *ops;
 	unsigned flags;
 } kinds[] = {
-	{"smtp", &smtp_proto_ops, 0},
+	{"smtp", &smtp_proto_ops, LISTEN_TRUST_MAIL},
 	{"submission", &smtp_proto_ops, LISTEN_SUBMISSION},
 	{"smtps", &smtp_proto_ops, LISTEN_SUBMISSION | LISTEN_IMPLICIT_TLS},
 	{"pop3", &pop3_proto_ops, 0},

@@ -13,6 +13,13 @@
 
 struct conn;
 
+/* Why core ends a session by time (proto_ops.on_timeout). */
+enum conn_expiry {
+	CONN_EXPIRY_IDLE,      /* no whole line within the idle timeout */
+	CONN_EXPIRY_DEADLINE,  /* not logged in (or no MAIL, SMTP port 25) in time */
+	CONN_EXPIRY_EVICTED,   /* the oldest not-logged-in session, at max_connections */
+};
+
 struct proto_ops {
 	const char *name;                              /* "smtp", "pop3", "imap" */
 	/* A new connection: allocate the session and write the greeting.
@@ -29,8 +36,10 @@ struct proto_ops {
 	void (*on_raw)(void *sess, const char *data, size_t len, bool last);
 	/* Output fell below the low-water mark (optional; for streaming). */
 	void (*on_drain)(void *sess);
-	/* Idle timeout: write the protocol's farewell; core closes afterwards. */
-	void (*on_timeout)(void *sess);
+	/* The session's time is up (idle, login deadline, or evicted to make
+	 * room at max_connections): write the protocol's farewell; core
+	 * closes afterwards. */
+	void (*on_timeout)(void *sess, enum conn_expiry why);
 	/* Server shutting down: say goodbye and conn_close() now, or finish
 	 * the operation in flight (a delivery) and close after it. */
 	void (*on_shutdown)(void *sess);
@@ -46,6 +55,9 @@ struct proto_ops {
 enum listener_flag {
 	LISTEN_IMPLICIT_TLS = 1 << 0,   /* TLS from the first byte (smtps, pop3s, imaps) */
 	LISTEN_SUBMISSION = 1 << 1,     /* SMTP submission (587/465) */
+	/* SMTP port 25: anonymous mail is the point, so the first accepted
+	 * MAIL (not a login) ends the connect deadline (limits.mail_timeout). */
+	LISTEN_TRUST_MAIL = 1 << 2,
 };
 
 /* Front-ends, defined in their folders. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <event2/event.h>
@@ -125,6 +126,32 @@ static void listeners_close(struct server *srv)
 	}
 }
 
+/* Each connection is one descriptor (the store, listeners, log and the
+ * flush thread take a few dozen more): raise the soft limit to the hard
+ * one, which is often 1024 against max_connections = 1000, and say so when
+ * even that is too small, rather than fail accept() under load. */
+static void server_raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_warn("cannot raise the open files limit from %llu: %s",
+				 (unsigned long long)was, strerror(errno));
+			rl.rlim_cur = was;
+		}
+	}
+	rlim_t need = (rlim_t)cfg->max_connections + cfg->max_connections / 10 + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warn("open files limit=%llu is below what max_connections=%u needs (about "
+			 "%llu): raise it (ulimit -n) or lower max_connections",
+			 (unsigned long long)rl.rlim_cur, cfg->max_connections,
+			 (unsigned long long)need);
+}
+
 void server_conn_gone(struct server *srv)
 {
 	struct server_priv *p = srv->priv;
@@ -206,6 +233,7 @@ int server_run(const struct config *cfg)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	server_raise_fd_limit(cfg);
 	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
 		log_error("cannot create data_dir=%s: %s", cfg->data_dir, strerror(errno));
 		return 1;

@@ -26,6 +26,7 @@ struct listener {
 struct ip_count {
 	struct ip_count *next;
 	unsigned count;
+	bool stressed;                 /* count is near max_connections_per_ip */
 	char addr[64];
 };
 
@@ -34,8 +35,11 @@ struct ip_count {
 struct server_priv {
 	struct listener *listeners;
 	size_t nlisteners;
-	struct conn *conns;            /* doubly linked list of live connections */
-	unsigned nconns;
+	struct conn *conns;            /* doubly linked list of live connections, newest first */
+	struct conn *conns_tail;       /* the oldest */
+	unsigned nconns;               /* closing ones included, until freed */
+	unsigned nevicting;            /* evicted ones still closing */
+	bool stressed;                 /* nconns is near max_connections */
 	struct ip_count *ips[IP_BUCKETS];
 	struct event *sigterm, *sigint, *sighup;
 	struct event *grace_timer;

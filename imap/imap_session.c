@@ -386,8 +386,7 @@ static void imap_cmd_finish(struct imap_session *s)
 	}
 	if (imap_check_limits(s))
 		return;
-	conn_set_timeout(s->c, s->state == IMAP_S_NOAUTH ? s->cfg->login_timeout
-							 : s->cfg->imap_timeout);
+	conn_set_timeout(s->c, s->cfg->imap_timeout);
 	conn_resume(s->c);
 }
 
@@ -590,20 +589,24 @@ static void imap_on_drain(void *sess)
 	if (!s->cmd || s->closing || s->want_line || imap_output_full(s))
 		return;
 	/* The client is reading: that is activity too. */
-	conn_set_timeout(s->c, s->state == IMAP_S_NOAUTH ? s->cfg->login_timeout
-							 : s->cfg->imap_timeout);
+	conn_set_timeout(s->c, s->cfg->imap_timeout);
 	if (s->cmd->waiter.queued)
 		return;   /* waiting for the log flush, not for output */
 	imap_session_run(s);
 }
 
-static void imap_on_timeout(void *sess)
+static void imap_on_timeout(void *sess, enum conn_expiry why)
 {
 	struct imap_session *s = sess;
+	static const char *const farewell[] = {
+		[CONN_EXPIRY_IDLE] = "BYE Autologout; idle for too long",
+		[CONN_EXPIRY_DEADLINE] = "BYE Autologout; no login in time",
+		[CONN_EXPIRY_EVICTED] = "BYE [UNAVAILABLE] Too many connections, closing this idle one",
+	};
 	/* RFC 9051 5.4: the autologout timer is at least 30 minutes once
 	 * logged in; core closes after this. */
 	if (!s->closing) {
-		imap_untagged(s, "BYE Autologout; idle for too long");
+		imap_untagged(s, "%s", farewell[why]);
 		s->closing = true;
 	}
 }
@@ -648,7 +651,9 @@ static void *imap_session_new(struct conn *c)
 	 * command (100 KB) reaches the parser and gets a tagged BAD [TOOBIG];
 	 * only beyond this does core drop the line (untagged BAD). */
 	conn_set_max_line(c, s->limits.max_line + 1024 * 1024);
-	conn_set_timeout(c, s->cfg->login_timeout);
+	/* RFC 9051 5.4: the autologout timer; core's login deadline
+	 * (limits.login_timeout) bounds the time before login. */
+	conn_set_timeout(c, s->cfg->imap_timeout);
 	/* RFC 9051 7.1.1: the greeting, with the capabilities so that the
 	 * client need not ask (RFC 9051 7.1 CAPABILITY response code). */
 	struct buf b;

@@ -270,7 +270,7 @@ void pop3_session_open_maildrop(struct pop3_session *s)
 		return;
 	}
 	s->state = POP3_S_TRANS;
-	conn_set_timeout(s->c, s->cfg->pop3_timeout);
+	conn_trust_set(s->c, CONN_TRUST_LOGIN);
 	conn_log(s->c, PLOG_INFO, "login user=%s messages=%zu size=%llu", s->account.address,
 		 s->nmsgs, (unsigned long long)s->total_size);
 	/* RFC 1939 7 (PASS): "+OK maildrop locked and ready". */

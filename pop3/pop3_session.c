@@ -116,8 +116,9 @@ static void *pop3_session_new(struct conn *c)
 	s->cfg = s->srv->cfg;
 	s->state = POP3_S_AUTH;
 	conn_set_max_line(c, s->cfg->max_line);
-	/* Unauthenticated clients get the short login timeout. */
-	conn_set_timeout(c, s->cfg->login_timeout);
+	/* RFC 1939 3: the autologout timer; core's login deadline
+	 * (limits.login_timeout) bounds the time before login. */
+	conn_set_timeout(c, s->cfg->pop3_timeout);
 	/* RFC 1939 4: any positive greeting.  No timestamp: we do not offer
 	 * APOP (RFC 2449 6: it is announced only that way). */
 	pop3_reply(s, "+OK postino ready.");
@@ -212,19 +213,23 @@ static void pop3_on_drain(void *sess)
 		return;
 	/* The client is reading: that is activity too, or a long RETR to a
 	 * slow reader would hit the idle timer half-way. */
-	conn_set_timeout(s->c, s->state == POP3_S_AUTH ? s->cfg->login_timeout
-						      : s->cfg->pop3_timeout);
+	conn_set_timeout(s->c, s->cfg->pop3_timeout);
 	pop3_session_pump(s);
 }
 
-static void pop3_on_timeout(void *sess)
+static void pop3_on_timeout(void *sess, enum conn_expiry why)
 {
 	struct pop3_session *s = sess;
+	static const char *const farewell[] = {
+		[CONN_EXPIRY_IDLE] = "-ERR [SYS/TEMP] Autologout: idle for too long",
+		[CONN_EXPIRY_DEADLINE] = "-ERR [SYS/TEMP] Autologout: no login in time",
+		[CONN_EXPIRY_EVICTED] = "-ERR [SYS/TEMP] Too many connections, closing this idle one",
+	};
 	/* RFC 1939 3: an autologout does not enter UPDATE, so nothing is
 	 * expunged (session_free drops the marks).  A farewell line is only
 	 * written between responses, never inside a multi-line one. */
 	if (!s->pump && !(s->state & (POP3_S_UPDATE | POP3_S_DONE)))
-		pop3_reply(s, "-ERR [SYS/TEMP] Autologout: idle for too long");
+		pop3_reply(s, "%s", farewell[why]);
 }
 
 static void pop3_on_shutdown(void *sess)

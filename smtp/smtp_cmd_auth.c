@@ -29,6 +29,7 @@ static void auth_step(struct smtp_session *s, const char *resp, size_t len, bool
 		return;
 	case AUTH_STEP_OK:
 		s->authed = true;
+		conn_trust_set(s->c, CONN_TRUST_LOGIN);
 		memcpy(s->auth_user, u.address, strlen(u.address) + 1);
 		auth_end(s);
 		smtp_reply(s, "235 2.7.0 Authentication successful");

@@ -54,6 +54,8 @@ void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	memcpy(s->sender, m.path.address, m.path.address_len + 1);
 	s->rcpt_refused = false;
 	s->state = SMTP_S_MAIL;
+	/* Port 25's deadline ends here: anonymous mail is what it is for. */
+	conn_trust_set(s->c, CONN_TRUST_MAIL);
 	conn_log(s->c, PLOG_DEBUG, "mail from=<%s> size=%llu body=%s%s", s->sender,
 		 (unsigned long long)(m.has_size ? m.size : 0),
 		 m.body == SMTP_BODY_8BITMIME ? "8bitmime" : "7bit", m.path.routed ? " route=dropped" : "");

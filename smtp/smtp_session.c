@@ -314,12 +314,17 @@ static void smtp_on_line_too_long(void *sess)
 	smtp_check_limits(s);
 }
 
-static void smtp_on_timeout(void *sess)
+static void smtp_on_timeout(void *sess, enum conn_expiry why)
 {
 	struct smtp_session *s = sess;
-	/* RFC 5321 4.5.3.2; core closes after this.  A message in DATA is
-	 * dropped: nothing of it was stored. */
-	smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+	/* RFC 5321 4.5.3.2 and 3.8: 421, and core closes after this.  A
+	 * message in DATA is dropped: nothing of it was stored.  Only a
+	 * session before its first MAIL is ever evicted. */
+	if (why == CONN_EXPIRY_EVICTED)
+		smtp_reply(s, "421 4.7.0 %s Error: too many connections, closing this idle one",
+			   s->cfg->hostname);
+	else
+		smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
 }
 
 static void smtp_on_shutdown(void *sess)

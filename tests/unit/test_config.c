@@ -46,6 +46,12 @@ static void test_embedded_default(void **state)
 	}
 	assert_string_equal(cfg.listeners[0].kind, "smtp");
 	assert_int_equal(cfg.smtp_max_message_size, 26214400);
+	/* The deadlines and stress mode of issue 10 point 4, as documented. */
+	assert_int_equal(cfg.login_timeout, 60);
+	assert_int_equal(cfg.mail_timeout, 300);
+	assert_int_equal(cfg.stress_threshold, 80);
+	assert_int_equal(cfg.stress_login_timeout, 20);
+	assert_int_equal(cfg.stress_idle_timeout, 10);
 	assert_true(config_domain_is_local(&cfg, "LOCALHOST"));
 	assert_false(config_domain_is_local(&cfg, "example.org"));
 }
@@ -84,6 +90,9 @@ static void test_errors_name_file_and_line(void **state)
 	expect_error("smtp = { postmaster = \"no-at-sign\"; };\n", "must be an address");
 	expect_error("smtp = { postmaster = \"a@b@localhost\"; };\n", "must be an address");
 	expect_error("smtp = { postmaster = \"a b@localhost\"; };\n", "must be an address");
+	expect_error("limits = { stress_threshold = 0; };\n", "between 1 and 100");
+	expect_error("limits = { stress_threshold = 101; };\n", "between 1 and 100");
+	expect_error("limits = { mail_timeout = 0; };\n", "'mail_timeout' must be between 1");
 }
 
 static void test_postmaster(void **state)

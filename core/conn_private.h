@@ -1,0 +1,88 @@
+/* core/conn_private.h: the connection record, shared by conn.c (the socket,
+ * its readers and the close path) and conn_timer.c (idle timer, login
+ * deadline, stress mode).  Not for front-ends. */
+#ifndef POSTINO_CONN_PRIVATE_H
+#define POSTINO_CONN_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "core/buf.h"
+#include "core/conn.h"
+
+struct bufferevent;
+struct event;
+struct evbuffer;
+struct evbuffer_cb_entry;
+struct listener;
+struct proto_ops;
+struct ip_count;
+
+struct conn {
+	struct server *srv;
+	struct listener *l;
+	struct bufferevent *bev;       /* top of the stack: TLS filter when active */
+	const struct proto_ops *ops;
+	void *sess;
+	struct conn *next, *prev;      /* newest first; server_priv.conns_tail is the oldest */
+	struct ip_count *ipc;
+
+	char id[17];
+	char peer[64];
+	char local[64];
+	unsigned peer_port;
+	bool loopback;
+
+	size_t max_line;
+	size_t raw_remaining;
+	unsigned timeout;              /* seconds; 0 = configured idle timeout */
+	struct buf line;               /* the current line handed to on_line */
+
+	struct event *timer;           /* idle timeout */
+	uint64_t idle_since_ms;        /* when the idle timer last restarted (monotonic) */
+	struct event *deadline_timer;  /* connect -> trusted state; never restarts */
+	uint64_t started_ms;           /* accept time (monotonic) */
+	unsigned deadline;             /* seconds from accept; 0 = none (or cleared) */
+	enum conn_trust trust;
+	struct event *deferred;        /* resume processing, or finish closing */
+	struct event *drained;         /* unsent output fell to LOW_WATER: on_drain */
+	/* Watches on every layer's output buffer (socket, and TLS filter after
+	 * STARTTLS); see conn_output_cb in conn.c. */
+	struct evbuffer_cb_entry *out_watch[2];
+	struct evbuffer *out_watched[2];
+	unsigned nwatch;
+	unsigned close_waited_ms;
+
+	bool tls;
+	bool starttls_pending;
+	bool suspended;
+	bool held;                     /* conn_hold: no input, output kept back */
+	struct event *hold_timer;
+	struct timeval hold_until;
+	bool discarding;               /* skipping the rest of an over-long line */
+	bool closing;
+	bool evicted;                  /* closed to make room (counted in server_priv.nevicting) */
+	bool in_callback;
+	bool session_freed;
+	char reason[64];
+};
+
+/* conn_timer.c */
+uint64_t conn_now_ms(void);
+int conn_timers_new(struct conn *c);      /* -1: out of memory */
+void conn_timers_free(struct conn *c);
+/* At accept: the deadline for this listener, and both timers armed. */
+void conn_timers_start(struct conn *c);
+/* A whole line arrived (or the session resumed): the idle timer restarts. */
+void conn_timer_idle_restart(struct conn *c);
+void conn_timers_stop(struct conn *c);
+/* Connection counts changed (accept, free): enter or leave stress mode,
+ * globally and for `ipc`'s address, re-arming the timers it affects. */
+void conn_stress_update(struct server *srv, struct ip_count *ipc);
+/* At max_connections: close the oldest connection that has not reached
+ * its trusted state, to make room.  false when there is none to close. */
+bool conn_evict_oldest(struct server *srv);
+
+#endif
