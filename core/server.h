@@ -5,6 +5,7 @@
 #define POSTINO_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct config;
 struct store;
@@ -18,6 +19,7 @@ struct server {
 	struct tls_ctx *tls;           /* NULL when TLS could not be set up */
 	struct durable *durable;       /* group commit */
 	struct throttle *throttle;     /* recent login failures (core/throttle.h) */
+	size_t input_used;             /* input budget in use (core/session_limits.h) */
 	bool shutting_down;
 	void *priv;                    /* core/server.c internals */
 };

@@ -48,6 +48,7 @@ static void imap_login_ok(struct imap_cmd *cmd)
 	struct imap_session *s = cmd->s;
 	s->state = IMAP_S_AUTH;
 	s->auth_failures = 0;
+	imap_session_limits_apply(s);
 	struct buf b;
 	buf_init(&b, 0);
 	imap_capability_write(s, &b);
