@@ -1,13 +1,19 @@
 # tests/integration/test_memory.py: memory before authentication is bounded
 # and input streams (issue 10 point 3).  A pre-auth IMAP {n+} literal over
 # the small pre-auth limit is refused at its announcement (tagged BAD
-# [TOOBIG], then BYE: RFC 7888 4) without being read into memory; the global
-# input budget gives a temporary error (IMAP NO [UNAVAILABLE]) instead of
-# growth.  Memory is read from /proc/PID/status
+# [TOOBIG], then BYE: RFC 7888 4) without being read into memory; SMTP DATA
+# bodies go to a spool file in chunks, so 40 concurrent large messages do not
+# grow the server, and arrive byte for byte; the global input budget gives a
+# temporary error (IMAP NO [UNAVAILABLE], SMTP 451 4.3.2) instead of growth;
+# a full spool disk gives 452 4.3.1.  Memory is read from /proc/PID/status
 # (VmHWM, the peak RSS), with generous bounds: no timing is involved.
+import os
+import subprocess
 import threading
 
-from helpers import imap_connect, make_message
+import pytest
+
+from helpers import dot_stuff, imap_connect, make_message, split_trace, unique
 
 MiB = 1024 * 1024
 
@@ -87,10 +93,59 @@ def test_preauth_long_lines_refused(make_server):
     c.close()
 
 
+def test_smtp_data_bodies_stream_to_spool(make_server):
+    srv = make_server(sandbox=True, kinds=("smtp", "pop3")).start()
+    before = mem(srv)["VmHWM"]
+    n, size = 40, 6 * MiB
+    line = b"The body of a large message, with a leading dot on some lines.\r\n"
+    jobs = []
+    for i in range(n):
+        body = bytearray()
+        k = 0
+        while len(body) < size:
+            body += (b"." if k % 7 == 0 else b"") + b"%d " % i + line
+            k += 1
+        msg = make_message(f"large {i}", body=bytes(body))
+        jobs.append((unique("big"), msg))
+    sender = "big-sender@example.org"
+    replies = [None] * n
+    conns = [srv.smtp() for _ in range(n)]
+
+    def send(i):
+        c = conns[i]
+        rcpt, msg = jobs[i]
+        assert c.smtp_cmd(f"MAIL FROM:<{sender}>").code == 250
+        assert c.smtp_cmd(f"RCPT TO:<{rcpt}>").code == 250
+        assert c.smtp_cmd("DATA").code == 354
+        c.send(dot_stuff(msg) + b".\r\n")
+        replies[i] = c.smtp_reply()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    for c in conns:
+        c.close()
+    assert all(r is not None and r.code == 250 for r in replies), replies
+    grew = mem(srv)["VmHWM"] - before
+    # 40 x 6 MiB held whole would be 240 MiB or more; spooled, a session
+    # holds one chunk.  The bound leaves room for the store's cache.
+    assert grew < 128 * MiB, f"server peak RSS grew by {grew / MiB:.0f} MiB"
+    for rcpt, msg in jobs:
+        stored = srv.retr_all(rcpt, "any")
+        assert len(stored) == 1
+        assert split_trace(stored[0], sender) == msg
+    # Spool files are anonymous: nothing is left behind.
+    spool = srv.data_dir / "spool"
+    assert spool.is_dir() and (spool.stat().st_mode & 0o777) == 0o700
+    assert list(spool.iterdir()) == []
+
+
 def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     conf = tmp_path / "budget.conf"
     conf.write_text("limits = { input_budget = 1048576; };\n")
-    srv = make_server(config=conf, kinds=("imap",)).start()
+    srv = make_server(config=conf, kinds=("imap", "smtp")).start()
     user, pw = srv.new_user("bud")
     big = imap_connect(srv, user, pw)
     # One authenticated APPEND takes most of the budget while it arrives...
@@ -100,7 +155,7 @@ def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     msg = msg + b"b" * (1000000 - len(msg) - 2) + b"\r\n"
     assert len(msg) == 1000000
     big.send(msg[:1000])
-    # ... so another session's literal is refused for now.
+    # ... so another session's literal is refused for now, whichever kind.
     other = imap_connect(srv, user, pw)
     r = other.cmd(b"APPEND INBOX {200000}")
     assert r.status == "NO" and r.code == "UNAVAILABLE" and not r.conts, r
@@ -108,11 +163,52 @@ def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     r = other.cmd(b"APPEND INBOX {%d+}\r\n" % len(small) + small)
     assert r.status == "NO" and r.code == "UNAVAILABLE", r
     assert other.cmd("NOOP").status == "OK"   # the literal was read and dropped
+    s = srv.smtp()
+    assert s.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+    assert s.smtp_cmd(f"RCPT TO:<{user}>").code == 250
+    r = s.smtp_cmd("DATA")
+    assert r.code == 451 and r.enhanced == "4.3.2", r
     # The first APPEND completes and gives its share back: both work now.
     big.send(msg[1000:] + b"\r\n")
     assert big.read_tagged("b1").status == "OK"
     other.append("INBOX", small)
+    assert s.smtp_cmd("DATA").code == 354
+    s.send(dot_stuff(make_message("after")) + b".\r\n")
+    assert s.smtp_reply().code == 250
+    s.smtp_quit()
     big.logout()
     other.logout()
 
 
+def test_spool_full_disk_is_452(make_server):
+    srv = make_server(sandbox=True, kinds=("smtp", "pop3")).start()
+    # The spool lives on a file system of its own that holds 1 MiB (a
+    # tmpfs: needs root), so it fills up for real (ENOSPC).
+    spool = srv.data_dir / "spool"
+    spool.mkdir(mode=0o700, exist_ok=True)
+    st = srv.data_dir.stat()
+    os.chown(spool, st.st_uid, st.st_gid)
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                            f"size=1m,mode=0700,uid={st.st_uid},gid={st.st_gid}",
+                            "tmpfs", str(spool)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs: {mount.stderr.decode().strip()}")
+    try:
+        rcpt = unique("full")
+        c = srv.smtp()
+        assert c.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+        assert c.smtp_cmd(f"RCPT TO:<{rcpt}>").code == 250
+        assert c.smtp_cmd("DATA").code == 354
+        c.send(dot_stuff(make_message("too big for the disk", body=(b"d" * 998 + b"\r\n") * 3000))
+               + b".\r\n")
+        r = c.smtp_reply()
+        assert r.code == 452 and r.enhanced == "4.3.1", r
+        # Nothing was delivered, the space is free again, the session goes on.
+        msg = make_message("fits")
+        r = c.smtp_deliver("a@example.org", [rcpt], msg)
+        assert r.code == 250, r
+        c.smtp_quit()
+        stored = srv.retr_all(rcpt, "any")
+        assert len(stored) == 1 and split_trace(stored[0], "a@example.org") == msg
+    finally:
+        subprocess.run(["umount", "-l", str(spool)], check=False)
