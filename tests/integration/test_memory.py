@@ -28,6 +28,14 @@ def mem(srv):
     return out
 
 
+def rss_bound_applies(srv):
+    """RSS means nothing under AddressSanitizer (its quarantine keeps freed
+    memory, its shadow grows with the heap): bounds are checked only for
+    plain builds; the protocol behaviour is checked everywhere."""
+    with open(f"/proc/{srv.proc.pid}/maps") as f:
+        return "libasan" not in f.read()
+
+
 def stream(conn, total):
     """Send `total` bytes as a client that does not wait for replies would
     (a LITERAL+ literal); stop quietly when the server closes."""
@@ -62,7 +70,8 @@ def test_preauth_literal_plus_refused_before_buffering(make_server):
     for c in conns:
         c.close()
     grew = mem(srv)["VmHWM"] - before
-    assert grew < 64 * MiB, f"server peak RSS grew by {grew / MiB:.0f} MiB"
+    if rss_bound_applies(srv):
+        assert grew < 64 * MiB, f"server peak RSS grew by {grew / MiB:.0f} MiB"
 
 
 def test_preauth_limits_small_then_configured_after_login(make_server):
@@ -130,8 +139,10 @@ def test_smtp_data_bodies_stream_to_spool(make_server):
     assert all(r is not None and r.code == 250 for r in replies), replies
     grew = mem(srv)["VmHWM"] - before
     # 40 x 6 MiB held whole would be 240 MiB or more; spooled, a session
-    # holds one chunk.  The bound leaves room for the store's cache.
-    assert grew < 128 * MiB, f"server peak RSS grew by {grew / MiB:.0f} MiB"
+    # holds one chunk.  The bound leaves room for the store's cache (its
+    # Berkeley DB regions, about 100 MiB when warm, count in RSS).
+    if rss_bound_applies(srv):
+        assert grew < 160 * MiB, f"server peak RSS grew by {grew / MiB:.0f} MiB"
     for rcpt, msg in jobs:
         stored = srv.retr_all(rcpt, "any")
         assert len(stored) == 1
