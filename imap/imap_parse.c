@@ -242,6 +242,10 @@ enum errkind {
 
 static void err_set(struct imap_parser *p, const char *msg, enum errkind kind)
 {
+	/* The command is refused: its literals are dead weight now.  Freed at
+	 * once, not at the next command, so an idle session after an error
+	 * holds none of them (the session gave their budget back). */
+	lits_free(p);
 	p->err.msg = msg;
 	p->err.tag_known = p->tag_known;
 	p->err.tag = p->tag_known ? p->arena.data + p->tag_off : NULL;

@@ -153,6 +153,27 @@ def test_smtp_data_bodies_stream_to_spool(make_server):
     assert list(spool.iterdir()) == []
 
 
+def test_refused_literal_is_freed_at_once(make_server):
+    srv = make_server(kinds=("imap",)).start()
+    user, pw = srv.new_user("nul")
+    size = 30 * MiB
+    conns = [imap_connect(srv, user, pw) for _ in range(3)]
+    before = mem(srv)["RssAnon"]
+    for c in conns:
+        # A NUL near the end of a plain literal (RFC 3501 9: CHAR8 excludes
+        # it): BAD, the last bytes are dropped, the session goes on...
+        data = b"x" * (size - 100) + b"\0" + b"x" * 99
+        r = c.cmd(b"APPEND INBOX {%d+}\r\n" % size + data)
+        assert r.status == "BAD" and b"NUL" in r.tagged, r
+    # ... and holds nothing of the 30 MiB it refused while it sits idle.
+    grew = mem(srv)["RssAnon"] - before
+    if rss_bound_applies(srv):
+        assert grew < 32 * MiB, f"server anonymous RSS grew by {grew / MiB:.0f} MiB"
+    for c in conns:
+        assert c.cmd("NOOP").status == "OK"
+        c.logout()
+
+
 def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     conf = tmp_path / "budget.conf"
     conf.write_text("limits = { input_budget = 1048576; };\n")
