@@ -56,6 +56,7 @@ static void defaults(struct config *cfg)
 	cfg->max_connections = 1000;
 	cfg->max_connections_per_ip = 50;
 	cfg->max_line = 4096;
+	cfg->input_budget = 128u * 1024 * 1024;
 	cfg->idle_timeout = 600;
 	cfg->login_timeout = 60;
 	cfg->mail_timeout = 300;
@@ -335,6 +336,8 @@ static int load_limits(struct cfg_ctx *x, struct config *cfg, const config_setti
 			rc = get_unsigned(x, s, 1, 1000, &cfg->max_errors);
 		else if (strcmp(name, "max_junk_commands") == 0)
 			rc = get_unsigned(x, s, 1, 100000, &cfg->max_junk_commands);
+		else if (strcmp(name, "input_budget") == 0)
+			rc = get_size(x, s, 1024 * 1024, (size_t)1 << 40, &cfg->input_budget);
 		else
 			rc = unknown(x, s, "limits");
 		if (rc < 0)

@@ -73,6 +73,7 @@ struct config {
 	unsigned shutdown_grace;      /* seconds to let deliveries finish */
 	unsigned max_errors;          /* protocol errors before a session is closed */
 	unsigned max_junk_commands;   /* commands without progress before closing */
+	size_t input_budget;          /* large input held in memory, all sessions (core/session_limits.h) */
 
 	/* smtp */
 	size_t smtp_max_message_size;

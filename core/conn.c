@@ -25,6 +25,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/conn_private.h"
+#include "core/session_limits.h"
 #include "core/proto.h"
 #include "core/server_private.h"
 #include "core/sock.h"
@@ -32,7 +33,6 @@
 
 #define RAW_CHUNK (64 * 1024)
 #define LOW_WATER (64 * 1024)               /* on_drain fires at or below this much unsent output */
-#define READ_HIGH_WATER (256 * 1024)        /* input buffered before reading stops */
 #define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
 
 
@@ -360,7 +360,7 @@ static void conn_install_callbacks(struct conn *c)
 	conn_watch_output(c, bufferevent_get_output(c->bev));
 	/* Stop reading from a client that sends while its session is suspended
 	 * (waiting for a log flush): input is bounded, not buffered forever. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER + c->max_line);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_ahead + c->max_line);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -486,7 +486,10 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 	c->srv = srv;
 	c->l = l;
 	c->ops = l->ops;
+	/* Every connection starts unauthenticated: small read-ahead until
+	 * its session says otherwise (conn_set_limits). */
 	c->max_line = cfg->max_line;
+	c->read_ahead = LIMITS_PREAUTH_READ_AHEAD;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->peer_port = port;
 	c->loopback = loopback;
@@ -660,7 +663,13 @@ void conn_hold(struct conn *c, unsigned ms)
 void conn_set_max_line(struct conn *c, size_t max)
 {
 	c->max_line = max ? max : c->srv->cfg->max_line;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER + c->max_line);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_ahead + c->max_line);
+}
+
+void conn_set_limits(struct conn *c, const struct limits *lim)
+{
+	c->read_ahead = lim->read_ahead;
+	conn_set_max_line(c, lim->max_line);
 }
 
 void conn_read_raw(struct conn *c, size_t n)

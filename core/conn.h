@@ -13,6 +13,7 @@
 
 struct conn;
 struct server;
+struct limits;
 
 void conn_write(struct conn *c, const void *data, size_t len);
 void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -42,6 +43,9 @@ void conn_hold(struct conn *c, unsigned ms);
 
 /* Maximum line length, terminator excluded (default from config). */
 void conn_set_max_line(struct conn *c, size_t max);
+/* Apply a session state's limits (core/session_limits.h): the line length and how
+ * much input may be read ahead of the session. */
+void conn_set_limits(struct conn *c, const struct limits *lim);
 /* Deliver the next n bytes through on_raw instead of lines (IMAP literals). */
 void conn_read_raw(struct conn *c, size_t n);
 /* Idle timeout in seconds for the current phase (0 = the configured default).

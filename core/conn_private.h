@@ -36,6 +36,7 @@ struct conn {
 	bool loopback;
 
 	size_t max_line;
+	size_t read_ahead;             /* input buffered beyond one line (core/session_limits.h) */
 	size_t raw_remaining;
 	unsigned timeout;              /* seconds; 0 = configured idle timeout */
 	struct buf line;               /* the current line handed to on_line */

@@ -234,6 +234,9 @@ int server_run(const struct config *cfg)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	server_raise_fd_limit(cfg);
+	/* A write past RLIMIT_FSIZE fails with EFBIG (a spool or store error
+	 * the session reports) instead of killing the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
 		log_error("cannot create data_dir=%s: %s", cfg->data_dir, strerror(errno));
 		return 1;

@@ -5,6 +5,7 @@
 #define POSTINO_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct config;
 struct store;
@@ -20,6 +21,7 @@ struct server {
 	struct durable *durable;       /* group commit */
 	struct throttle *throttle;     /* recent login failures (core/throttle.h) */
 	struct auth_cache *auth_cache; /* verified credentials (core/auth_cache.h) */
+	size_t input_used;             /* input budget in use (core/session_limits.h) */
 	bool shutting_down;
 	void *priv;                    /* core/server.c internals */
 };

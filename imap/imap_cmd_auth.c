@@ -49,6 +49,7 @@ static void imap_login_ok(struct imap_cmd *cmd)
 	s->state = IMAP_S_AUTH;
 	s->auth_failures = 0;
 	conn_trust_set(s->c, CONN_TRUST_LOGIN);
+	imap_session_limits_apply(s);
 	struct buf b;
 	buf_init(&b, 0);
 	imap_capability_write(s, &b);

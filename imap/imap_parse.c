@@ -164,6 +164,15 @@ struct imap_parser *imap_parser_new(const struct imap_parse_limits *lim)
 	return p;
 }
 
+void imap_parser_set_limits(struct imap_parser *p, const struct imap_parse_limits *lim)
+{
+	/* The nesting stack was sized at creation: those two stay. */
+	size_t depth = p->lim.max_depth, tokens = p->lim.max_tokens;
+	p->lim = *lim;
+	p->lim.max_depth = depth;
+	p->lim.max_tokens = tokens;
+}
+
 void imap_parser_free(struct imap_parser **pp)
 {
 	struct imap_parser *p = *pp;
@@ -233,6 +242,10 @@ enum errkind {
 
 static void err_set(struct imap_parser *p, const char *msg, enum errkind kind)
 {
+	/* The command is refused: its literals are dead weight now.  Freed at
+	 * once, not at the next command, so an idle session after an error
+	 * holds none of them (the session gave their budget back). */
+	lits_free(p);
 	p->err.msg = msg;
 	p->err.tag_known = p->tag_known;
 	p->err.tag = p->tag_known ? p->arena.data + p->tag_off : NULL;
@@ -392,6 +405,9 @@ static enum imap_parse_status literal_announce(struct imap_parser *p, const char
 	 * larger limit; everything else counts against the command. */
 	bool message = p->is_append && (p->depth > 0 || p->ntop > 0);
 	if (message) {
+		if (p->lim.max_append == 0)
+			return fail_line(p, "No message data accepted now (log in first)", E_TOOBIG,
+			                 line, len);
 		if (n > p->lim.max_append)
 			return fail_line(p, "Message too large", E_TOOBIG, line, len);
 		if (n > p->lim.max_append_total - p->append_total)
@@ -807,6 +823,25 @@ enum imap_parse_status imap_parser_feed_literal(struct imap_parser *p, const voi
 	l->data[l->len] = '\0';
 	p->st = ST_CONT;
 	return IMAP_PARSE_NEED_LINE;
+}
+
+enum imap_parse_status imap_parser_literal_refuse(struct imap_parser *p, const char *msg)
+{
+	if (p->st != ST_LITERAL)
+		return fail_close(p, "No literal expected");
+	err_set(p, msg, E_LIMIT);
+	if (p->litinfo.sync) {
+		/* RFC 3501 7.5 / RFC 9051 7.5: without the "+" the client sends
+		 * no literal, and the tagged reply ends its command. */
+		p->st = ST_IDLE;
+		return IMAP_PARSE_ERROR;
+	}
+	/* RFC 7888 4: a {n+} literal comes anyway; read and drop it, and the
+	 * rest of the command, at no cost in memory. */
+	p->err.recovery = IMAP_RECOVER_DISCARD;
+	p->err.discard = p->lit_remaining;
+	p->st = p->lit_remaining ? ST_SKIP_LITERAL : ST_SKIP_LINE;
+	return IMAP_PARSE_ERROR;
 }
 
 /* ---- the finished command ---- */

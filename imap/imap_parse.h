@@ -49,7 +49,9 @@ enum imap_nonsync_mode {
 struct imap_parse_limits {
 	size_t max_line;         /* one line, CRLF excluded (RFC 2683 3.2.1.5: >= 8000) */
 	size_t max_literal;      /* one literal, except APPEND message data */
-	size_t max_append;       /* one APPEND message literal (APPENDLIMIT) */
+	size_t max_append;       /* one APPEND message literal (APPENDLIMIT); 0: no
+	                          * message data at all (before login), refused
+	                          * at its announcement, before any is read */
 	size_t max_append_total; /* all message literals of one APPEND (MULTIAPPEND) */
 	size_t max_command;      /* a whole command: lines + literals, message data excluded */
 	size_t max_depth;        /* nesting of ( ) and BODY[ ] */
@@ -176,6 +178,9 @@ struct imap_parser;
 /* NULL on allocation failure.  The limits are copied. */
 struct imap_parser *imap_parser_new(const struct imap_parse_limits *lim);
 void imap_parser_free(struct imap_parser **p);
+/* New size limits (the session's state changed: core/session_limits.h); between
+ * commands.  max_depth and max_tokens keep their values from creation. */
+void imap_parser_set_limits(struct imap_parser *p, const struct imap_parse_limits *lim);
 /* One input line without its CRLF (it may contain NUL bytes: they are an
  * error).  A line is never split: lines are the unit the session reads. */
 enum imap_parse_status imap_parser_feed_line(struct imap_parser *p, const char *line, size_t len);
@@ -186,6 +191,11 @@ enum imap_parse_status imap_parser_feed_line(struct imap_parser *p, const char *
 enum imap_parse_status imap_parser_feed_literal(struct imap_parser *p, const void *data, size_t len,
                                                 size_t *consumed_r);
 const struct imap_literal_info *imap_parser_literal(const struct imap_parser *p);
+/* After NEED_LITERAL, before any of its bytes: the session cannot take
+ * this literal now (memory budget).  Returns ERROR; the error has the tag
+ * and `msg`, and for a {n+} literal recovery DISCARD with the bytes still
+ * coming (whatever max_discard says: dropping costs no memory). */
+enum imap_parse_status imap_parser_literal_refuse(struct imap_parser *p, const char *msg);
 const struct imap_parse_error *imap_parser_error(const struct imap_parser *p);
 /* After DONE: the command, now owned by the caller.  NULL otherwise. */
 struct imap_command *imap_parser_take(struct imap_parser *p);

@@ -15,6 +15,7 @@
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/conn.h"
+#include "core/session_limits.h"
 #include "core/log.h"
 #include "core/proto.h"
 #include "core/server.h"
@@ -333,6 +334,14 @@ void imap_session_notify(struct imap_session *s)
 
 /* ---- running commands ---- */
 
+/* The literals of the command being read or run are freed: give their
+ * share of the input budget back. */
+static void imap_budget_release(struct imap_session *s)
+{
+	limits_budget_give(s->srv, s->budget_held);
+	s->budget_held = 0;
+}
+
 static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 {
 	struct imap_cmd *cmd = *cmdp;
@@ -342,6 +351,7 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 	if (cmd->ctx_free && cmd->ctx)
 		cmd->ctx_free(cmd->ctx);
 	imap_command_free(&cmd->pc);
+	imap_budget_release(s);
 	free(cmd);
 	*cmdp = NULL;
 }
@@ -477,6 +487,27 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 	imap_cmd_finish(s);
 }
 
+/* The input budget is spent: refuse the literal just announced, without
+ * reading it into memory.  RFC 5530 3: [UNAVAILABLE], a temporary failure;
+ * the command was valid, so NO rather than BAD. */
+static void imap_literal_refuse(struct imap_session *s, size_t size)
+{
+	imap_parser_literal_refuse(s->parser, "Server busy: too much input in progress, try again later");
+	imap_budget_release(s);
+	const struct imap_parse_error *e = imap_parser_error(s->parser);
+	conn_log(s->c, PLOG_WARN, "literal refused: input budget spent size=%zu used=%zu", size,
+		 limits_budget_used(s->srv));
+	struct buf b;
+	buf_init(&b, 0);
+	int rc = buf_append(&b, e->tag, e->tag_len);
+	rc |= buf_printf(&b, " NO [UNAVAILABLE] %s\r\n", e->msg);
+	if (rc == 0)
+		imap_write(s, b.data, b.len);
+	buf_free(&b);
+	if (e->recovery == IMAP_RECOVER_DISCARD && e->discard)
+		conn_read_raw(s->c, (size_t)e->discard);
+}
+
 /* What to do after feeding the parser. */
 static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 {
@@ -491,6 +522,15 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 		return;
 	case IMAP_PARSE_NEED_LITERAL: {
 		const struct imap_literal_info *li = imap_parser_literal(s->parser);
+		if (!li->discard && li->size) {
+			/* The parser will hold the literal whole: take its share of
+			 * the server's input budget first (core/session_limits.h). */
+			if (!limits_budget_take(s->srv, (size_t)li->size)) {
+				imap_literal_refuse(s, (size_t)li->size);
+				return;
+			}
+			s->budget_held += (size_t)li->size;
+		}
 		/* RFC 9051 7.5: "+" invites a synchronizing literal. */
 		if (li->sync && !li->discard)
 			imap_write(s, "+ Ready for literal data\r\n", 26);
@@ -501,6 +541,7 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 	case IMAP_PARSE_ERROR:
 		break;
 	}
+	imap_budget_release(s);
 	const struct imap_parse_error *e = imap_parser_error(s->parser);
 	struct buf b;
 	buf_init(&b, 0);
@@ -576,6 +617,7 @@ static void imap_on_line_too_long(void *sess)
 	/* RFC 7888 4 / RFC 4469: a line over the limit; the rest of it is
 	 * dropped by core and the next line starts afresh. */
 	imap_parser_reset(s->parser);
+	imap_budget_release(s);
 	imap_untagged(s, "BAD [TOOBIG] Line too long");
 	s->errors++;
 	if (s->state == IMAP_S_NOAUTH)
@@ -625,6 +667,37 @@ static void imap_on_shutdown(void *sess)
 	imap_session_close(s, "Server shutting down", "shutdown");
 }
 
+void imap_session_limits_apply(struct imap_session *s)
+{
+	/* core chooses the sizes by state (core/session_limits.h); the parser's
+	 * defaults fill in the structural limits (nesting, arguments). */
+	struct limits lim;
+	limits_get(s->cfg, s->state == IMAP_S_NOAUTH ? LIMITS_PREAUTH : LIMITS_AUTHED, &lim);
+	imap_parse_limits_default(&s->limits);
+	/* RFC 7888: LITERAL+ is advertised; RFC 7889: APPENDLIMIT. */
+	s->limits.nonsync = IMAP_NONSYNC_PLUS;
+	s->limits.literal8 = true;
+	s->limits.max_literal = lim.max_literal;
+	s->limits.max_command = lim.max_command;
+	s->limits.max_append = lim.max_imap_message;
+	if (s->limits.max_append_total < s->limits.max_append)
+		s->limits.max_append_total = s->limits.max_append;
+	if (s->state == IMAP_S_NOAUTH) {
+		/* A stranger's line is short, and an unwanted {n+} literal is
+		 * dropped only while small; past that, BYE (RFC 7888 4). */
+		s->limits.max_line = lim.max_line;
+		s->limits.max_append_total = 0;
+		s->limits.max_discard = lim.max_literal;
+	}
+	if (s->parser)
+		imap_parser_set_limits(s->parser, &s->limits);
+	/* core's line limit is above the parser's, so that an over-long
+	 * command reaches the parser and gets a tagged BAD [TOOBIG]; only
+	 * beyond this does core drop the line (untagged BAD). */
+	lim.max_line = s->limits.max_line + (s->state == IMAP_S_NOAUTH ? 1024 : 1024 * 1024);
+	conn_set_limits(s->c, &lim);
+}
+
 static void *imap_session_new(struct conn *c)
 {
 	struct imap_session *s = calloc(1, sizeof(*s));
@@ -635,22 +708,12 @@ static void *imap_session_new(struct conn *c)
 	s->cfg = s->srv->cfg;
 	s->store = s->srv->store;
 	s->state = IMAP_S_NOAUTH;
-	imap_parse_limits_default(&s->limits);
-	/* RFC 7888: LITERAL+ is advertised; RFC 7889: APPENDLIMIT. */
-	s->limits.nonsync = IMAP_NONSYNC_PLUS;
-	s->limits.literal8 = true;
-	s->limits.max_append = s->cfg->imap_max_message_size;
-	if (s->limits.max_append_total < s->limits.max_append)
-		s->limits.max_append_total = s->limits.max_append;
+	imap_session_limits_apply(s);
 	s->parser = imap_parser_new(&s->limits);
 	if (!s->parser) {
 		free(s);
 		return NULL;
 	}
-	/* core's line limit is well above the parser's, so that an over-long
-	 * command (100 KB) reaches the parser and gets a tagged BAD [TOOBIG];
-	 * only beyond this does core drop the line (untagged BAD). */
-	conn_set_max_line(c, s->limits.max_line + 1024 * 1024);
 	/* RFC 9051 5.4: the autologout timer; core's login deadline
 	 * (limits.login_timeout) bounds the time before login. */
 	conn_set_timeout(c, s->cfg->imap_timeout);
@@ -676,6 +739,7 @@ static void imap_session_free(void *sess, const char *reason)
 		imap_view_close(s, &s->view);
 	imap_notify_unregister(s);
 	imap_parser_free(&s->parser);
+	imap_budget_release(s);
 	free(s);
 }
 

@@ -129,6 +129,8 @@ struct imap_session {
 
 	struct imap_parser *parser;
 	struct imap_parse_limits limits;
+	size_t budget_held;          /* input budget taken by the literals of the
+	                              * command being read or run */
 
 	/* ENABLEd extensions (RFC 5161). */
 	bool rev2;                   /* IMAP4rev2 (RFC 9051 3): rev2 responses */
@@ -173,6 +175,10 @@ bool imap_output_full(const struct imap_session *s);
  * nothing more can be said), then core closes the connection once the
  * output is flushed.  Further writes and replies are dropped. */
 void imap_session_close(struct imap_session *s, const char *bye, const char *reason);
+
+/* The session's state changed (login): take core's limits for the new
+ * state (core/session_limits.h) into the parser and the connection. */
+void imap_session_limits_apply(struct imap_session *s);
 
 /* ---- completing a command ---- */
 

@@ -32,6 +32,7 @@ static void auth_step(struct smtp_session *s, const char *resp, size_t len, bool
 		conn_trust_set(s->c, CONN_TRUST_LOGIN);
 		memcpy(s->auth_user, u.address, strlen(u.address) + 1);
 		auth_end(s);
+		smtp_session_limits_apply(s);
 		smtp_reply(s, "235 2.7.0 Authentication successful");
 		return;
 	case AUTH_STEP_FAIL: {

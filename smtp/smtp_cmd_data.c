@@ -1,9 +1,12 @@
 /* smtp/smtp_cmd_data.c: DATA (RFC 5321 4.1.1.4) and delivery.  The message
- * is read through the pure machine in smtp_data.c, stored for every
+ * is read through the pure machine in smtp_data.c, which hands the body in
+ * bounded chunks to a spool file (core/spool.h: never held whole in
+ * memory); at its end the spool is mapped read-only and stored for every
  * recipient in one store transaction, and acknowledged with 250 only once
  * the group-commit thread reports that transaction's log flushed to disk
  * (core/durable.h).  Until then input is suspended, so commands the client
  * pipelined after the message wait their turn. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +18,44 @@
 #include "core/conn.h"
 #include "core/mime.h"
 #include "core/server.h"
+#include "core/session_limits.h"
+#include "core/spool.h"
 #include "storage/storage.h"
 #include "smtp/smtp_session.h"
 
+/* Before the 354: the memory the body's chunk buffer will hold, and the
+ * spool file it goes to.  0, or -1 with the reply written. */
+static int data_prepare(struct smtp_session *s)
+{
+	size_t need = SMTP_DATA_CHUNK + SMTP_DATA_MAX_LINE;
+	if (!limits_budget_take(s->srv, need)) {
+		/* RFC 3463 4.3.2: the system is not accepting messages right
+		 * now; RFC 5321 4.2.5: 451 asks the client to try later. */
+		conn_log(s->c, PLOG_WARN, "data refused: input budget spent used=%zu",
+			 limits_budget_used(s->srv));
+		smtp_reply(s, "451 4.3.2 Server busy: too much input in progress, try again later");
+		return -1;
+	}
+	s->budget_held = need;
+	s->spool_err = 0;
+	int rc = spool_open(s->cfg->data_dir, &s->spool);
+	if (rc < 0) {
+		limits_budget_give(s->srv, s->budget_held);
+		s->budget_held = 0;
+		conn_log(s->c, PLOG_ERROR, "spool open failed error=\"%s\"", strerror(-rc));
+		if (rc == -ENOSPC || rc == -EDQUOT)
+			smtp_reply(s, "452 4.3.1 Error: insufficient system storage, try again later");
+		else
+			smtp_reply(s, "451 4.3.0 Error: cannot spool the message, try again later");
+		return -1;
+	}
+	return 0;
+}
+
 void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 {
+	if (data_prepare(s) < 0)
+		return;
 	struct buf trace;
 	buf_init(&trace, 0);
 	s->ntx++;
@@ -41,6 +77,7 @@ void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	if (smtp_trace_format(&trace, &t) < 0 ||
 	    smtp_data_start(&s->data, trace.data, trace.len) < 0) {
 		buf_free(&trace);
+		smtp_session_reset_tx(s);
 		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
 		return;
 	}
@@ -56,7 +93,7 @@ void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
  * reply, the next command starts afresh). */
 static void data_phase_end(struct smtp_session *s)
 {
-	conn_set_max_line(s->c, s->cfg->max_line);
+	smtp_session_limits_apply(s);
 	conn_set_timeout(s->c, s->cfg->smtp_timeout);
 	s->state = SMTP_S_GREETED;
 	smtp_session_reset_tx(s);
@@ -89,11 +126,19 @@ static void flush_done(struct durable_waiter *w, bool ok)
 
 static void deliver(struct smtp_session *s)
 {
+	/* The whole message is in the spool file now (the sink has had every
+	 * byte).  Mapped read-only, it is file-backed page cache the kernel
+	 * can reclaim, not a heap copy; unmapped before the flush wait. */
 	size_t len;
-	const char *msg = smtp_data_message(&s->data, &len);
-	int *results = calloc(s->nrcpts ? s->nrcpts : 1, sizeof(*results));
+	const char *msg;
+	int mrc = spool_map(s->spool, &msg, &len);
+	int *results = mrc < 0 ? NULL : calloc(s->nrcpts ? s->nrcpts : 1, sizeof(*results));
+	if (mrc < 0)
+		conn_log(s->c, PLOG_ERROR, "spool map failed id=%s error=\"%s\"", s->msg_id,
+			 strerror(-mrc));
 	if (!results) {
-		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
+		smtp_reply(s, "451 4.3.0 Error: %s, try again later",
+			   mrc < 0 ? "cannot read the spooled message" : "out of memory");
 		data_phase_end(s);
 		return;
 	}
@@ -119,6 +164,7 @@ static void deliver(struct smtp_session *s)
 	}
 	int rc = store_deliver(s->srv->store, &d, results, NULL);
 	buf_free(&structure);
+	spool_free(&s->spool);
 	size_t ok = 0;
 	for (size_t i = 0; i < s->nrcpts; i++) {
 		if (results[i] == STORE_OK)
@@ -179,6 +225,14 @@ static void refuse(struct smtp_session *s)
 		/* smtp.forbid_bare_newline = "reject", in Postfix 3.9's words.
 		 * The end of data was a real CRLF "." CRLF, so the session goes on. */
 		smtp_reply(s, "550 5.5.2 %s Error: %s", s->cfg->hostname, smtp_data_error_str(err));
+		break;
+	case SMTP_DATA_ERR_SINK:
+		/* The spool's disk is full (or the write failed): RFC 3463 4.3.1
+		 * "mail system full", RFC 5321 4.2.5 452: try again later. */
+		if (s->spool_err == ENOSPC || s->spool_err == EDQUOT || s->spool_err == EFBIG)
+			smtp_reply(s, "452 4.3.1 Error: insufficient system storage, try again later");
+		else
+			smtp_reply(s, "451 4.3.0 Error: could not spool the message, try again later");
 		break;
 	default:
 		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");

@@ -15,11 +15,22 @@ void smtp_data_init(struct smtp_data *d, const struct smtp_data_limits *lim)
 	buf_init(&d->partial, lim->max_line + 2);
 }
 
+void smtp_data_set_sink(struct smtp_data *d, size_t chunk, smtp_data_sink_fn *fn, void *arg)
+{
+	d->sink = fn;
+	d->sink_arg = arg;
+	d->sink_chunk = chunk;
+}
+
 int smtp_data_start(struct smtp_data *d, const char *prefix, size_t prefix_len)
 {
 	struct smtp_data_limits lim = d->lim;
+	smtp_data_sink_fn *sink = d->sink;
+	void *sink_arg = d->sink_arg;
+	size_t sink_chunk = d->sink_chunk;
 	smtp_data_clear(d);
 	smtp_data_init(d, &lim);
+	smtp_data_set_sink(d, sink_chunk, sink, sink_arg);
 	/* RFC 5321 4.5.2: the DATA command's own CRLF counts as the CRLF
 	 * before the first line, so "DATA" CRLF "." CRLF is an empty message. */
 	d->prev_crlf = true;
@@ -38,6 +49,20 @@ static void data_fail(struct smtp_data *d, enum smtp_data_err err)
 		d->err = err;
 	/* The message is refused: stop holding its bytes. */
 	buf_free(&d->msg);
+}
+
+/* Give what is buffered to the sink (at a chunk's worth, or at the end). */
+static void data_drain(struct smtp_data *d, bool all)
+{
+	if (!d->sink || d->err != SMTP_DATA_OK || d->msg.len == 0)
+		return;
+	if (!all && d->msg.len < d->sink_chunk)
+		return;
+	if (d->sink(d->sink_arg, d->msg.data, d->msg.len) < 0) {
+		data_fail(d, SMTP_DATA_ERR_SINK);
+		return;
+	}
+	buf_reset(&d->msg);
 }
 
 static bool starts_with_ci(const char *s, size_t len, const char *prefix)
@@ -139,6 +164,7 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 	if (len == 1 && line[0] == '.' && crlf && d->prev_crlf) {
 		d->ambiguous_end = d->after_long_line;
 		d->after_long_line = false;
+		data_drain(d, true);
 		return d->err == SMTP_DATA_OK ? SMTP_DATA_DONE : SMTP_DATA_ERROR;
 	}
 	d->prev_crlf = crlf;
@@ -167,6 +193,7 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 		return SMTP_DATA_MORE;
 	if (data_store_line(d, line, len) < 0)
 		data_fail(d, SMTP_DATA_ERR_NOMEM);
+	data_drain(d, false);
 	return SMTP_DATA_MORE;
 }
 
@@ -243,6 +270,7 @@ const char *smtp_data_error_str(enum smtp_data_err err)
 	case SMTP_DATA_ERR_NOMEM: return "out of memory";
 	case SMTP_DATA_ERR_BARE_LF: return "bare <LF> received";
 	case SMTP_DATA_ERR_BARE_CR: return "bare <CR> received";
+	case SMTP_DATA_ERR_SINK: return "spool write failed";
 	}
 	return "error";
 }

@@ -15,6 +15,10 @@
  * refuse a message before its final ".", so the machine reads to it either
  * way.
  *
+ * With a sink (smtp_data_set_sink) the stored form leaves in bounded
+ * chunks as it grows (to the session's spool file), so a message is never
+ * held whole in memory.
+ *
  * smtp_data_feed() is the same machine over raw bytes, splitting lines as
  * core does; the tests and the fuzzer use it to feed input byte by byte. */
 #ifndef POSTINO_SMTP_DATA_H
@@ -58,7 +62,12 @@ enum smtp_data_err {
 	SMTP_DATA_ERR_NOMEM,
 	SMTP_DATA_ERR_BARE_LF,   /* a line ended in a bare LF, under SMTP_BARE_REJECT */
 	SMTP_DATA_ERR_BARE_CR,   /* a line held a bare CR, under SMTP_BARE_REJECT */
+	SMTP_DATA_ERR_SINK,      /* the sink refused bytes (spool disk full: 452 4.3.1) */
 };
+
+/* Where stored bytes go as they accumulate (the session's spool file):
+ * 0, or -1 to refuse them (the message is then refused, SMTP_DATA_ERR_SINK). */
+typedef int smtp_data_sink_fn(void *arg, const char *data, size_t len);
 
 #define SMTP_DATA_MSGID_MAX 250
 
@@ -80,12 +89,22 @@ struct smtp_data {
 	/* smtp_data_feed only */
 	struct buf partial;
 	bool discarding;
+	/* smtp_data_set_sink */
+	smtp_data_sink_fn *sink;
+	void *sink_arg;
+	size_t sink_chunk;
 };
 
 void smtp_data_init(struct smtp_data *d, const struct smtp_data_limits *lim);
 /* Begin a message whose stored form starts with `prefix` (trace headers,
  * not counted in the size).  0, or -1 when out of memory. */
 int smtp_data_start(struct smtp_data *d, const char *prefix, size_t prefix_len);
+/* Hand the stored form (prefix + content) to `fn` in pieces of about
+ * `chunk` bytes as it accumulates, and the rest at the end of data, so
+ * that at most about chunk + one line is held in memory.  Kept across
+ * smtp_data_start.  Without a sink the message is kept whole
+ * (smtp_data_message). */
+void smtp_data_set_sink(struct smtp_data *d, size_t chunk, smtp_data_sink_fn *fn, void *arg);
 /* One line without its terminator; crlf false for a bare LF ending. */
 enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t len, bool crlf);
 /* The line being read was over the limit and is being discarded. */
@@ -98,8 +117,9 @@ enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t l
 
 enum smtp_data_err smtp_data_error(const struct smtp_data *d);
 const char *smtp_data_error_str(enum smtp_data_err err);
-/* The stored form: prefix + content.  Valid after SMTP_DATA_DONE until the
- * next smtp_data_start or smtp_data_clear. */
+/* The stored form: prefix + content (with a sink: what the sink has not
+ * been given, nothing after SMTP_DATA_DONE).  Valid after SMTP_DATA_DONE
+ * until the next smtp_data_start or smtp_data_clear. */
 const char *smtp_data_message(const struct smtp_data *d, size_t *len_r);
 /* The content size in octets as stored (dot-unstuffed, CRLF line ends). */
 uint64_t smtp_data_size(const struct smtp_data *d);

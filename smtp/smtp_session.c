@@ -5,6 +5,7 @@
  * once). */
 #include "smtp/smtp_session.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include "core/conn.h"
 #include "core/proto.h"
 #include "core/server.h"
+#include "core/session_limits.h"
+#include "core/spool.h"
 
 const struct smtp_command smtp_commands[SMTP_VERB_COUNT] = {
 	/* RFC 5321 4.1.4: EHLO may come again at any time and resets the
@@ -127,8 +130,32 @@ void smtp_session_reset_tx(struct smtp_session *s)
 	s->delivered_rcpts = 0;
 	s->delivered_size = 0;
 	smtp_data_clear(&s->data);
+	spool_free(&s->spool);
+	limits_budget_give(s->srv, s->budget_held);
+	s->budget_held = 0;
 	if (s->state != SMTP_S_INIT)
 		s->state = SMTP_S_GREETED;
+}
+
+void smtp_session_limits_apply(struct smtp_session *s)
+{
+	struct limits lim;
+	limits_get(s->cfg, s->authed ? LIMITS_AUTHED : LIMITS_PREAUTH, &lim);
+	conn_set_limits(s->c, &lim);
+}
+
+/* smtp_data's sink: the body goes to the spool file as it arrives. */
+static int smtp_spool_sink(void *arg, const char *data, size_t len)
+{
+	struct smtp_session *s = arg;
+	int rc = s->spool ? spool_write(s->spool, data, len) : -EBADF;
+	if (rc < 0) {
+		s->spool_err = -rc;
+		conn_log(s->c, PLOG_ERROR, "spool write failed id=%s error=\"%s\"", s->msg_id,
+			 strerror(-rc));
+		return -1;
+	}
+	return 0;
 }
 
 bool smtp_session_close_if_shutdown(struct smtp_session *s)
@@ -156,9 +183,10 @@ static void *smtp_session_new(struct conn *c)
 		.bare = s->cfg->smtp_reject_bare_newline ? SMTP_BARE_REJECT : SMTP_BARE_NORMALIZE,
 	};
 	smtp_data_init(&s->data, &lim);
+	smtp_data_set_sink(&s->data, SMTP_DATA_CHUNK, smtp_spool_sink, s);
 	/* RFC 5321 4.5.3.2.7: at least 5 minutes between commands. */
 	conn_set_timeout(c, s->cfg->smtp_timeout);
-	conn_set_max_line(c, s->cfg->max_line);
+	smtp_session_limits_apply(s);
 	/* RFC 5321 4.2: the greeting names us; RFC 2034 4 exempts it from
 	 * enhanced status codes. */
 	smtp_reply(s, "220 %s ESMTP postino", s->cfg->hostname);

@@ -34,6 +34,9 @@ enum smtp_state {
 /* A DATA line may be this long: generous, since RFC 5321 4.5.3.1.6's 1000
  * octets is widely exceeded, but bounded.  Over it the message is refused. */
 #define SMTP_DATA_MAX_LINE (64 * 1024)
+/* A DATA body goes to the spool file in pieces of this size (smtp_data
+ * sink); a session holds at most this plus one line of it in memory. */
+#define SMTP_DATA_CHUNK (64 * 1024)
 /* RFC 5321 6.3: more Received: headers than this means a mail loop. */
 #define SMTP_MAX_RECEIVED 100
 /* Whatever the configuration says, a transaction never holds more. */
@@ -57,6 +60,12 @@ struct smtp_session {
 	struct smtp_data data;
 	char msg_id[40];                     /* "queued as" id of the current message */
 	unsigned ntx;                        /* messages so far, for the id */
+
+	/* the DATA body being received (core/spool.h), and the input budget
+	 * its chunk buffer holds (core/session_limits.h) */
+	struct spool *spool;
+	int spool_err;                       /* errno of a failed spool write */
+	size_t budget_held;
 
 	/* delivery in flight */
 	struct durable_waiter waiter;
@@ -98,6 +107,9 @@ void smtp_reply_perr(struct smtp_session *s, enum smtp_perr err, bool sender);
 /* Forget the transaction (RSET, EHLO, after DATA); the state falls back to
  * GREETED, or stays INIT. */
 void smtp_session_reset_tx(struct smtp_session *s);
+/* core's limits for the session's state (before or after AUTH) on the
+ * connection (core/session_limits.h). */
+void smtp_session_limits_apply(struct smtp_session *s);
 /* Close after a reply when the server is shutting down; true if it did. */
 bool smtp_session_close_if_shutdown(struct smtp_session *s);
 

@@ -1,5 +1,6 @@
 /* Unit tests for core/config.c: the embedded default, every error class
- * naming file and line, and --listen parsing. */
+ * naming file and line, and --listen parsing; and the limits a session
+ * state gets from it (core/session_limits.c) with the input budget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 
 #include "core/config.h"
 #include "core/proto.h"
+#include "core/server.h"
+#include "core/session_limits.h"
 
 /* The front-ends are not linked into this test; the kind table only needs
  * their addresses. */
@@ -138,6 +141,47 @@ static void test_forbid_bare_newline(void **state)
 	assert_true(bare_setting("REJECT"));
 }
 
+static void test_session_limits(void **state)
+{
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(cfg.input_budget, 128u * 1024 * 1024);
+	expect_error("limits = { input_budget = 1000; };\n", "between 1048576 and");
+	const char *p = write_conf("limits = { input_budget = 2097152; max_line = 65536; };\n"
+				   "imap = { max_message_size = 1000000; };\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_int_equal(cfg.input_budget, 2097152);
+
+	/* Before authentication: small whatever the configuration says, no
+	 * APPEND data; SMTP DATA keeps its size (it goes to a spool file). */
+	struct limits pre, post;
+	limits_get(&cfg, LIMITS_PREAUTH, &pre);
+	assert_int_equal(pre.max_line, LIMITS_PREAUTH_LINE);
+	assert_int_equal(pre.max_literal, LIMITS_PREAUTH_LITERAL);
+	assert_int_equal(pre.max_imap_message, 0);
+	assert_int_equal(pre.max_smtp_message, cfg.smtp_max_message_size);
+	assert_int_equal(pre.read_ahead, LIMITS_PREAUTH_READ_AHEAD);
+	limits_get(&cfg, LIMITS_AUTHED, &post);
+	assert_int_equal(post.max_line, 65536);
+	assert_int_equal(post.max_imap_message, 1000000);
+	assert_true(post.read_ahead > pre.read_ahead);
+
+	/* The budget: all or nothing, given back exactly. */
+	struct server srv = {.cfg = &cfg};
+	assert_true(limits_budget_take(&srv, 2000000));
+	assert_false(limits_budget_take(&srv, 100000));
+	assert_true(limits_budget_take(&srv, 97152));
+	assert_int_equal(limits_budget_used(&srv), 2097152);
+	assert_false(limits_budget_take(&srv, 1));
+	limits_budget_give(&srv, 2000000);
+	assert_false(limits_budget_take(&srv, SIZE_MAX));
+	assert_true(limits_budget_take(&srv, 100000));
+	limits_budget_give(&srv, 197152);
+	assert_int_equal(limits_budget_used(&srv), 0);
+}
+
 static void test_missing_file(void **state)
 {
 	struct config cfg;
@@ -189,6 +233,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_errors_name_file_and_line),
+		cmocka_unit_test(test_session_limits),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_forbid_bare_newline),

@@ -623,6 +623,79 @@ static void test_literal_limits_nonsync(void **state)
 	expect_err("A1 LOGIN {99999999999999999999999}", "Literal too large", "A1");
 }
 
+/* Before login (max_append 0) APPEND message data is refused at its
+ * announcement, whatever its size, before a byte of it is read; after
+ * imap_parser_set_limits the same command is accepted. */
+static void test_literal_limits_by_state(void **state)
+{
+	struct imap_parse_limits lim = deflim();
+	lim.nonsync = IMAP_NONSYNC_PLUS;
+	lim.max_append = 0;
+	lim.max_append_total = 0;
+	lim.max_discard = 8192;
+	struct imap_parser *p = imap_parser_new(&lim);
+	assert_int_equal(imap_parser_feed_line(p, "a APPEND INBOX {62914560+}", 26), IMAP_PARSE_ERROR);
+	const struct imap_parse_error *e = imap_parser_error(p);
+	assert_true(e->toobig);
+	assert_true(e->tag_known);
+	assert_int_equal(e->recovery, IMAP_RECOVER_CLOSE);
+	/* small: read and dropped; synchronizing: never invited */
+	assert_int_equal(imap_parser_feed_line(p, "b APPEND INBOX {10+}", 20), IMAP_PARSE_ERROR);
+	assert_int_equal(imap_parser_error(p)->recovery, IMAP_RECOVER_DISCARD);
+	assert_int_equal(imap_parser_feed_literal(p, "0123456789", 10, NULL), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(imap_parser_feed_line(p, "", 0), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(imap_parser_feed_line(p, "c APPEND INBOX {10}", 19), IMAP_PARSE_ERROR);
+	assert_int_equal(imap_parser_error(p)->recovery, IMAP_RECOVER_NONE);
+	/* logged in: the configured limit */
+	lim.max_append = lim.max_append_total = 1000;
+	imap_parser_set_limits(p, &lim);
+	assert_int_equal(imap_parser_feed_line(p, "d APPEND INBOX {10}", 19), IMAP_PARSE_NEED_LITERAL);
+	assert_int_equal(imap_parser_feed_literal(p, "0123456789", 10, NULL), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(imap_parser_feed_line(p, "", 0), IMAP_PARSE_DONE);
+	struct imap_command *cmd = imap_parser_take(p);
+	assert_string_equal(cmd->tag, "d");
+	imap_command_free(&cmd);
+	imap_parser_free(&p);
+}
+
+/* The session cannot take a literal now (input budget): a synchronizing
+ * one ends the command (no "+"), a {n+} one is read and dropped. */
+static void test_literal_refuse(void **state)
+{
+	struct imap_parse_limits lim = deflim();
+	lim.nonsync = IMAP_NONSYNC_PLUS;
+	struct imap_parser *p = imap_parser_new(&lim);
+	assert_int_equal(imap_parser_feed_line(p, "a APPEND INBOX {500}", 20), IMAP_PARSE_NEED_LITERAL);
+	assert_int_equal(imap_parser_literal_refuse(p, "busy"), IMAP_PARSE_ERROR);
+	const struct imap_parse_error *e = imap_parser_error(p);
+	assert_string_equal(e->msg, "busy");
+	assert_true(e->tag_known);
+	assert_int_equal(e->tag_len, 1);
+	assert_int_equal(e->recovery, IMAP_RECOVER_NONE);
+	assert_int_equal(imap_parser_feed_line(p, "b NOOP", 6), IMAP_PARSE_DONE);
+	struct imap_command *cmd = imap_parser_take(p);
+	imap_command_free(&cmd);
+	/* {n+}: more than max_discard is still dropped, not a close */
+	assert_int_equal(imap_parser_feed_line(p, "c APPEND INBOX {2000000+}", 25), IMAP_PARSE_NEED_LITERAL);
+	assert_int_equal(imap_parser_literal_refuse(p, "busy"), IMAP_PARSE_ERROR);
+	e = imap_parser_error(p);
+	assert_int_equal(e->recovery, IMAP_RECOVER_DISCARD);
+	assert_int_equal(e->discard, 2000000);
+	static char junk[100000];
+	for (int i = 0; i < 19; i++)
+		assert_int_equal(imap_parser_feed_literal(p, junk, sizeof(junk), NULL), IMAP_PARSE_NEED_LITERAL);
+	assert_int_equal(imap_parser_feed_literal(p, junk, sizeof(junk), NULL), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(imap_parser_feed_line(p, "", 0), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(imap_parser_feed_line(p, "d NOOP", 6), IMAP_PARSE_DONE);
+	cmd = imap_parser_take(p);
+	assert_string_equal(cmd->tag, "d");
+	imap_command_free(&cmd);
+	/* not inside a literal: a misuse, the connection closes */
+	assert_int_equal(imap_parser_literal_refuse(p, "busy"), IMAP_PARSE_ERROR);
+	assert_int_equal(imap_parser_error(p)->recovery, IMAP_RECOVER_CLOSE);
+	imap_parser_free(&p);
+}
+
 static void test_error_discard_line(void **state)
 {
 	/* A syntax error on a line ending in {n+}: the literal and the next
@@ -957,6 +1030,8 @@ int main(void)
 		cmocka_unit_test(test_literal_too_short),
 		cmocka_unit_test(test_literal_limits_sync),
 		cmocka_unit_test(test_literal_limits_nonsync),
+		cmocka_unit_test(test_literal_limits_by_state),
+		cmocka_unit_test(test_literal_refuse),
 		cmocka_unit_test(test_error_discard_line),
 		cmocka_unit_test(test_line_and_command_limits),
 		cmocka_unit_test(test_100k_command),

@@ -1,8 +1,9 @@
 /* Unit tests for smtp/smtp_data.c: the DATA-phase machine (end of data,
  * dot-unstuffing, smuggling forms, bare LF / bare CR under "normalize" and
  * "reject", limits, Message-ID, loop detection), fed whole, byte by byte,
- * split at every position and line by line, an exhaustive check over every
- * short mix of CR, LF and ".", and the trace headers. */
+ * split at every position and line by line, through a sink in small chunks
+ * (the spool), an exhaustive check over every short mix of CR, LF and ".",
+ * and the trace headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,15 +50,40 @@ static void outcome_free(struct outcome *o)
 	o->msg = NULL;
 }
 
+/* A sink that collects what it is given (the session's spool file). */
+struct collect {
+	struct buf b;
+	size_t calls;
+	size_t most;        /* the largest piece */
+	bool fail;
+};
+
+static int collect_sink(void *arg, const char *data, size_t len)
+{
+	struct collect *c = arg;
+	if (c->fail)
+		return -1;
+	c->calls++;
+	if (len > c->most)
+		c->most = len;
+	assert_int_equal(buf_append(&c->b, data, len), 0);
+	return 0;
+}
+
 /* Feed `in` in pieces of `step` bytes (0 = all at once), or, with `cut`
- * non-zero, in two pieces split before byte `cut`. */
-static struct outcome run_cut(const struct smtp_data_limits *lim, const char *in, size_t len,
-			      size_t step, size_t cut)
+ * non-zero, in two pieces split before byte `cut`; with sink_chunk,
+ * through a sink, whose bytes then make the message. */
+static struct outcome run_full(const struct smtp_data_limits *lim, const char *in, size_t len,
+			       size_t step, size_t cut, size_t sink_chunk)
 {
 	struct outcome o;
 	memset(&o, 0, sizeof(o));
 	struct smtp_data d;
+	struct collect col = {0};
+	buf_init(&col.b, 0);
 	smtp_data_init(&d, lim);
+	if (sink_chunk)
+		smtp_data_set_sink(&d, sink_chunk, collect_sink, &col);
 	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
 	size_t off = 0;
 	o.rc = SMTP_DATA_MORE;
@@ -81,6 +107,14 @@ static struct outcome run_cut(const struct smtp_data_limits *lim, const char *in
 	o.size = smtp_data_size(&d);
 	size_t mlen;
 	const char *m = smtp_data_message(&d, &mlen);
+	if (sink_chunk && o.rc == SMTP_DATA_DONE) {
+		/* Everything went to the sink, in pieces of about the chunk
+		 * (plus at most one line, or the prefix), nothing is left behind. */
+		assert_int_equal(mlen, 0);
+		assert_true(col.most < sink_chunk + lim->max_line + sizeof(PREFIX) + 2);
+		m = col.b.data ? col.b.data : "";
+		mlen = col.b.len;
+	}
 	if (o.rc == SMTP_DATA_DONE) {
 		assert_true(mlen >= sizeof(PREFIX) - 1);
 		assert_memory_equal(m, PREFIX, sizeof(PREFIX) - 1);
@@ -92,18 +126,31 @@ static struct outcome run_cut(const struct smtp_data_limits *lim, const char *in
 	}
 	snprintf(o.msgid, sizeof(o.msgid), "%s", smtp_data_message_id(&d));
 	smtp_data_clear(&d);
+	buf_free(&col.b);
 	return o;
 }
 
 static struct outcome run(const struct smtp_data_limits *lim, const char *in, size_t len, size_t step)
 {
-	return run_cut(lim, in, len, step, 0);
+	return run_full(lim, in, len, step, 0, 0);
+}
+
+static struct outcome run_cut(const struct smtp_data_limits *lim, const char *in, size_t len,
+			      size_t step, size_t cut)
+{
+	return run_full(lim, in, len, step, cut, 0);
+}
+
+static struct outcome run_sink(const struct smtp_data_limits *lim, const char *in, size_t len,
+			       size_t step, size_t sink_chunk)
+{
+	return run_full(lim, in, len, step, 0, sink_chunk);
 }
 
 static void outcome_same(const struct outcome *o, const struct outcome *whole);
 
-/* Run whole, byte by byte, in 2- and 7-byte pieces and split in two at
- * every position; all must agree. */
+/* Run whole, byte by byte, in 2- and 7-byte pieces, split in two at every
+ * position and through a sink; all must agree. */
 static struct outcome run_all(const struct smtp_data_limits *lim, const char *in, size_t len)
 {
 	struct outcome whole = run(lim, in, len, 0);
@@ -116,6 +163,20 @@ static struct outcome run_all(const struct smtp_data_limits *lim, const char *in
 	for (size_t cut = 1; cut < len; cut++) {
 		struct outcome o = run_cut(lim, in, len, 0, cut);
 		outcome_same(&o, &whole);
+		outcome_free(&o);
+	}
+	/* Through a sink (tiny chunks, so every boundary is crossed) the
+	 * outcome and the stored bytes are the same. */
+	size_t chunks[] = {1, 5, 64};
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		struct outcome o = run_sink(lim, in, len, 3, chunks[i]);
+		assert_int_equal(o.rc, whole.rc);
+		assert_int_equal(o.consumed, whole.consumed);
+		assert_int_equal(o.err, whole.err);
+		assert_int_equal(o.size, whole.size);
+		assert_int_equal(o.msg_len, whole.msg_len);
+		if (o.msg_len)
+			assert_memory_equal(o.msg, whole.msg, o.msg_len);
 		outcome_free(&o);
 	}
 	return whole;
@@ -579,9 +640,47 @@ static void test_received_loop(void **state)
 	outcome_free(&o);
 }
 
+/* A large message through a sink: memory stays at a chunk, the sink gets
+ * every byte; a sink that refuses makes the message an error at its end. */
+static void test_sink_bounds_memory(void **state)
+{
+	struct smtp_data_limits lim = {.max_size = 0, .max_line = 1000};
+	struct smtp_data d;
+	struct collect col = {0};
+	buf_init(&col.b, 0);
+	smtp_data_init(&d, &lim);
+	smtp_data_set_sink(&d, 4096, collect_sink, &col);
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	char line[100];
+	memset(line, 'a', sizeof(line));
+	for (int i = 0; i < 20000; i++) {
+		assert_int_equal(smtp_data_line(&d, line, sizeof(line), true), SMTP_DATA_MORE);
+		assert_true(d.msg.cap <= 8192);
+	}
+	assert_int_equal(smtp_data_line(&d, L("."), true), SMTP_DATA_DONE);
+	assert_int_equal(col.b.len, sizeof(PREFIX) - 1 + 20000 * (sizeof(line) + 2));
+	assert_int_equal(smtp_data_size(&d), 20000 * (sizeof(line) + 2));
+	assert_true(col.calls > 400);
+
+	/* the sink is kept for the next message; now it refuses */
+	col.fail = true;
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(smtp_data_line(&d, line, sizeof(line), true), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, L("."), true), SMTP_DATA_ERROR);
+	assert_int_equal(smtp_data_error(&d), SMTP_DATA_ERR_SINK);
+	/* a short message refused only at the end, when it is handed over */
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	assert_int_equal(smtp_data_line(&d, L("short"), true), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, L("."), true), SMTP_DATA_ERROR);
+	assert_int_equal(smtp_data_error(&d), SMTP_DATA_ERR_SINK);
+	smtp_data_clear(&d);
+	buf_free(&col.b);
+}
+
 static void test_error_strings(void **state)
 {
-	for (int e = SMTP_DATA_OK; e <= SMTP_DATA_ERR_NOMEM; e++)
+	for (int e = SMTP_DATA_OK; e <= SMTP_DATA_ERR_SINK; e++)
 		assert_true(strlen(smtp_data_error_str((enum smtp_data_err)e)) > 0);
 }
 
@@ -671,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_nul_refused),
 		cmocka_unit_test(test_message_id),
 		cmocka_unit_test(test_received_loop),
+		cmocka_unit_test(test_sink_bounds_memory),
 		cmocka_unit_test(test_error_strings),
 		cmocka_unit_test(test_date_format),
 		cmocka_unit_test(test_trace_headers),

@@ -1,0 +1,29 @@
+/* core/spool.h: a spool file for one large input (an SMTP DATA body) in
+ * DATA_DIR/spool/, so that a message arrives in bounded chunks instead of
+ * being held whole in memory.
+ *
+ * The file is anonymous (O_TMPFILE, or created and unlinked at once), mode
+ * 0600: nothing is left behind by a crash, so nothing needs cleaning at
+ * start.  When the input is complete, spool_map() maps it read-only: the
+ * store and the MIME parser read the message from file-backed pages, which
+ * the kernel can reclaim (page cache), not from a heap copy. */
+#ifndef POSTINO_SPOOL_H
+#define POSTINO_SPOOL_H
+
+#include <stddef.h>
+
+struct spool;
+
+/* A new empty spool file under data_dir/spool (created if missing).
+ * 0, or -errno. */
+int spool_open(const char *data_dir, struct spool **sp_r);
+/* Append; 0, or -errno (-ENOSPC, -EDQUOT, -EFBIG: the disk is full). */
+int spool_write(struct spool *sp, const void *data, size_t len);
+size_t spool_size(const struct spool *sp);
+/* Map everything written, read-only; valid until spool_free.  An empty
+ * spool maps to "".  0, or -errno. */
+int spool_map(struct spool *sp, const char **data_r, size_t *len_r);
+/* Unmap, close; the file's space goes back to the disk. */
+void spool_free(struct spool **sp);
+
+#endif

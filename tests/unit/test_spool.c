@@ -1,0 +1,112 @@
+/* Unit tests for core/spool.c: what is written comes back mapped, byte for
+ * byte; an empty spool maps to ""; the file is anonymous (nothing in the
+ * directory); a write past the file-size limit is an error (-EFBIG), as a
+ * full disk would be, not a crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/spool.h"
+
+static char dir[] = "/tmp/postino-spool-test-XXXXXX";
+
+static size_t entries(const char *path)
+{
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_write_map(void **state)
+{
+	struct spool *sp;
+	assert_int_equal(spool_open(dir, &sp), 0);
+	char sub[512];
+	snprintf(sub, sizeof(sub), "%s/spool", dir);
+	struct stat st;
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(entries(sub), 0);   /* anonymous */
+
+	const char *data;
+	size_t len;
+	assert_int_equal(spool_map(sp, &data, &len), 0);
+	assert_int_equal(len, 0);
+	assert_string_equal(data, "");
+	spool_free(&sp);
+	assert_null(sp);
+
+	assert_int_equal(spool_open(dir, &sp), 0);
+	char block[10000];
+	for (size_t i = 0; i < 300; i++) {
+		memset(block, 'a' + (int)(i % 26), sizeof(block));
+		assert_int_equal(spool_write(sp, block, sizeof(block)), 0);
+	}
+	assert_int_equal(spool_size(sp), 300 * sizeof(block));
+	assert_int_equal(spool_map(sp, &data, &len), 0);
+	assert_int_equal(len, 300 * sizeof(block));
+	for (size_t i = 0; i < 300; i++)
+		assert_int_equal(data[i * sizeof(block) + 17], 'a' + (int)(i % 26));
+	spool_free(&sp);
+	spool_free(&sp);   /* a second free is harmless */
+}
+
+static void test_write_past_limit(void **state)
+{
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = 65536;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct spool *sp;
+	assert_int_equal(spool_open(dir, &sp), 0);
+	char block[50000];
+	memset(block, 'x', sizeof(block));
+	assert_int_equal(spool_write(sp, block, sizeof(block)), 0);
+	assert_int_equal(spool_write(sp, block, sizeof(block)), -EFBIG);
+	spool_free(&sp);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+}
+
+static void test_unusable_dir(void **state)
+{
+	struct spool *sp = (struct spool *)1;
+	assert_true(spool_open("/nonexistent/postino/dir", &sp) < 0);
+	assert_null(sp);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_write_map),
+		cmocka_unit_test(test_write_past_limit),
+		cmocka_unit_test(test_unusable_dir),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char sub[512];
+	snprintf(sub, sizeof(sub), "%s/spool", dir);
+	rmdir(sub);
+	rmdir(dir);
+	return rc;
+}
