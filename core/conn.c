@@ -39,6 +39,26 @@
 static void conn_process(struct conn *c);
 static void conn_install_callbacks(struct conn *c);
 static void conn_schedule(struct conn *c);
+static void conn_process_input(struct conn *c);
+
+/* Never nested: draining the input of an OpenSSL bufferevent below its
+ * read watermark can make libevent read, and call our read callback, from
+ * inside the evbuffer_remove of the loop below; a nested run would hand the
+ * front-end lines out of order or overwrite the line it is working on.  The
+ * outer run takes whatever arrived meanwhile. */
+static void conn_process(struct conn *c)
+{
+	if (c->processing) {
+		c->process_again = true;
+		return;
+	}
+	c->processing = true;
+	do {
+		c->process_again = false;
+		conn_process_input(c);
+	} while (c->process_again && !c->closing);
+	c->processing = false;
+}
 
 /* The hash chain a peer address lives in (djb2). */
 static struct ip_count **ip_bucket(struct server_priv *p, const char *addr)
@@ -208,7 +228,7 @@ static void conn_upgrade_tls(struct conn *c)
 
 /* Hand complete lines (or raw bytes) to the session until it suspends,
  * closes or the input runs dry. */
-static void conn_process(struct conn *c)
+static void conn_process_input(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	while (!c->closing && !c->suspended && !c->held && !c->starttls_pending) {

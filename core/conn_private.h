@@ -66,6 +66,8 @@ struct conn {
 	bool closing;
 	bool evicted;                  /* closed to make room (counted in server_priv.nevicting) */
 	bool in_callback;
+	bool processing;               /* in conn_process (never nested) */
+	bool process_again;            /* input arrived during it */
 	bool session_freed;
 	char reason[64];
 };
