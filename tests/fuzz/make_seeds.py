@@ -163,7 +163,94 @@ def config():
     write("config", "types", 'sandbox = "yes";\nstorage = { cache_size = 1L; checkpoint_interval = 1.5; };\n')
 
 
+# ---- sessions: option byte, login byte, client bytes ----
+# Option byte (session_harness.c fuzz_session_opts): bit 0 remote peer,
+# bit 1 STARTTLS available, bits 2-3 how it ends (0b11: implicit TLS),
+# bit 4 submission, bits 5-6 both set: flushes fail, bit 7 strict config.
+LOOP, TLS, TIMEOUT, SHUTDOWN, SUBMIT, FAILFLUSH, STRICT = 0, 2, 4, 8, 0x10, 0x60, 0x80
+REMOTE = 1
+BRK = b"\xff\xfe"
+MSG = (b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\n"
+       b"body line\r\n..dot stuffed\r\n")
+
+
+def session(proto, name, opt, login, text):
+    if isinstance(text, str):
+        text = text.encode()
+    write("session_" + proto, name, bytes([opt, login]) + text)
+
+
+def sessions():
+    session("smtp", "basic", LOOP, 0,
+            b"EHLO client.example.net\r\nMAIL FROM:<bob@example.net> SIZE=100\r\n"
+            b"RCPT TO:<alice@example.org>\r\nRCPT TO:<nobody@elsewhere.test>\r\nDATA\r\n"
+            + MSG + b".\r\nRSET\r\nVRFY alice\r\nNOOP\r\nHELP\r\nQUIT\r\n")
+    session("smtp", "pipelined", LOOP | STRICT, 0,
+            b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n" + MSG
+            + b".\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<postmaster>\r\nBDAT\r\nQUIT\r\n")
+    session("smtp", "submission", SUBMIT, 1,
+            b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<carol@example.com>\r\n"
+            b"RCPT TO:<alice@example.org>\r\nDATA\r\n" + MSG + b".\r\nQUIT\r\n")
+    session("smtp", "starttls", REMOTE | TLS | STRICT, 0,
+            b"EHLO x\r\nAUTH PLAIN\r\nSTARTTLS\r\nMAIL FROM:<smuggled@x>\r\n" + BRK
+            + b"EHLO x\r\nAUTH LOGIN\r\nYWxpY2VAZXhhbXBsZS5vcmc=\r\nc2VjcmV0\r\nQUIT\r\n")
+    session("smtp", "scram", LOOP | STRICT, 0,
+            b"EHLO x\r\nAUTH SCRAM-SHA-256 bixuPWFsaWNlQGV4YW1wbGUub3JnLHI9YWJjZGVm\r\n"
+            b"Yz1iaXdzLHI9YWJjZGVmLHA9QUFBQQ==\r\n*\r\nQUIT\r\n")
+    session("smtp", "bare-lf", LOOP | TIMEOUT, 0,
+            b"HELO x\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n"
+            b"line\n.\nmore\r\n.\r\n" + b"x" * 1100 + b"\r\nNOOP\r\n")
+    session("smtp", "flush-fails", LOOP | FAILFLUSH, 0,
+            b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n" + MSG
+            + b".\r\nQUIT\r\n")
+    session("smtp", "shutdown", LOOP | SHUTDOWN, 0,
+            b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n" + MSG + b".\r\n")
+
+    session("pop3", "transaction", LOOP, 1,
+            "STAT\r\nLIST\r\nLIST 2\r\nUIDL\r\nRETR 1\r\nTOP 2 3\r\nDELE 1\r\nRETR 1\r\n"
+            "RSET\r\nNOOP\r\nDELE 2\r\nQUIT\r\n")
+    session("pop3", "auth", REMOTE | TLS | STRICT, 0,
+            b"CAPA\r\nUSER alice@example.org\r\nSTLS\r\nPASS x\r\n" + BRK
+            + b"CAPA\r\nUSER alice@example.org\r\nPASS wrong\r\nUSER alice@example.org\r\n"
+            b"PASS secret\r\nSTAT\r\nQUIT\r\n")
+    session("pop3", "sasl", LOOP | STRICT, 0,
+            "AUTH\r\nAUTH PLAIN\r\nAGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA==\r\nLIST\r\nTOP 1 0\r\nQUIT\r\n")
+    session("pop3", "junk", LOOP | TIMEOUT, 0,
+            "APOP alice@example.org 0123456789abcdef0123456789abcdef\r\nXYZZY\r\nRETR 1\r\n"
+            + "x" * 1100 + "\r\nUSER\r\nPASS\r\n")
+    session("pop3", "inuse", LOOP | FAILFLUSH, 1, "DELE 1\r\nDELE 2\r\nQUIT\r\n")
+
+    session("imap", "browse", LOOP, 1,
+            "c FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE BODYSTRUCTURE INTERNALDATE)\r\n"
+            "d FETCH 2 (BODY.PEEK[1.MIME] BODY[2]<0.10> BINARY[1] BINARY.SIZE[2] BODY[HEADER.FIELDS (From)])\r\n"
+            "e UID SEARCH OR SUBJECT caf\u00e9 BODY budget\r\nf SEARCH RETURN (MIN COUNT) UNSEEN\r\n"
+            "g STORE 1 +FLAGS (\\Deleted $Work)\r\nh UID STORE 2 FLAGS.SILENT (\\Seen)\r\n"
+            "i COPY 1:2 Archive\r\nj MOVE 1 Trash\r\nk EXPUNGE\r\nl CLOSE\r\nm LOGOUT\r\n")
+    session("imap", "mailboxes", LOOP, 1,
+            "c LIST \"\" *\r\nd CREATE Work/2026\r\ne RENAME Work Projects\r\n"
+            "f STATUS Projects (MESSAGES UIDNEXT UNSEEN SIZE)\r\ng SUBSCRIBE Projects\r\n"
+            "h LSUB \"\" *\r\ni DELETE Projects/2026\r\nj EXAMINE Archive\r\n"
+            "k FETCH 1 BODY[2.1.HEADER]\r\nl UNSELECT\r\nm NAMESPACE\r\nn LOGOUT\r\n")
+    session("imap", "append", LOOP, 1,
+            b"c APPEND INBOX (\\Seen) {" + str(len(MSG)).encode() + b"}\r\n" + MSG + b"\r\n"
+            b"d APPEND Drafts {5+}\r\nhello\r\ne NOOP\r\nf IDLE\r\nDONE\r\n"
+            b"g ENABLE CONDSTORE QRESYNC\r\nh FETCH 1:* (MODSEQ) (CHANGEDSINCE 1)\r\ni LOGOUT\r\n")
+    session("imap", "preauth", REMOTE | TLS | STRICT, 0,
+            b"a CAPABILITY\r\nb LOGIN alice@example.org secret\r\nc ID (\"name\" \"fuzz\")\r\n"
+            b"d STARTTLS\r\ne NOOP\r\n" + BRK + b"f LOGIN alice@example.org wrong\r\n"
+            b"g AUTHENTICATE PLAIN\r\nAGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA==\r\nh SELECT INBOX\r\n"
+            b"i LOGOUT\r\n")
+    session("imap", "literals", LOOP | TIMEOUT, 0,
+            b"a LOGIN {17}\r\nalice@example.org {6}\r\nsecret\r\nb SELECT {5}\r\nINBOX\r\n"
+            b"c SEARCH CHARSET UTF-8 TEXT {4}\r\nbody\r\nd FETCH * BODY[]<5.5>\r\n"
+            b"e APPEND INBOX ~{3}\r\na\x00b\r\n" + b"x" * 1100 + b"\r\n")
+    session("imap", "flush-fails", LOOP | FAILFLUSH, 1,
+            "c STORE 1:* +FLAGS (\\Flagged)\r\nd EXPUNGE\r\ne CREATE x\r\nf LOGOUT\r\n")
+    session("imap", "shutdown", LOOP | SHUTDOWN, 1, "c IDLE\r\n")
+
+
 def main():
+    sessions()
     storage_codec()
     auth_records()
     imap_search()
