@@ -166,8 +166,10 @@ def config():
 # ---- sessions: option byte, login byte, client bytes ----
 # Option byte (session_harness.c fuzz_session_opts): bit 0 remote peer,
 # bit 1 STARTTLS available, bits 2-3 how it ends (0b11: implicit TLS),
-# bit 4 submission, bits 5-6 both set: flushes fail, bit 7 strict config.
+# bit 4 submission, bits 5-6: 01 slow reader (every write fills the output
+# queue), 11 flushes fail; bit 7 strict config.
 LOOP, TLS, TIMEOUT, SHUTDOWN, SUBMIT, FAILFLUSH, STRICT = 0, 2, 4, 8, 0x10, 0x60, 0x80
+SLOW = 0x20
 REMOTE = 1
 BRK = b"\xff\xfe"
 MSG = (b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\n"
@@ -247,6 +249,12 @@ def sessions():
     session("imap", "flush-fails", LOOP | FAILFLUSH, 1,
             "c STORE 1:* +FLAGS (\\Flagged)\r\nd EXPUNGE\r\ne CREATE x\r\nf LOGOUT\r\n")
     session("imap", "shutdown", LOOP | SHUTDOWN, 1, "c IDLE\r\n")
+    session("imap", "slow-reader", LOOP | SLOW, 1,
+            "c FETCH 1:* (BODY[] BINARY[2] BODYSTRUCTURE)\r\nd UID FETCH 1:* RFC822\r\n"
+            "e SEARCH TEXT hello\r\nf LIST \"\" *\r\ng LOGOUT\r\n")
+    session("pop3", "slow-reader", LOOP | SLOW, 1, "LIST\r\nUIDL\r\nRETR 2\r\nTOP 3 1\r\nQUIT\r\n")
+    session("smtp", "slow-reader", LOOP | SLOW, 0,
+            b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n" + MSG + b".\r\nQUIT\r\n")
 
 
 def main():

@@ -120,10 +120,6 @@ void conn_write(struct conn *c, const void *data, size_t len)
 {
 	if (c->closing && c->session_freed)
 		return;
-	if (c->session_freed) {
-		fprintf(stderr, "conn_write after session_free\n");
-		abort();
-	}
 	if (c->out->len < OUT_KEEP)
 		buf_append(c->out, data, len < OUT_KEEP - c->out->len ? len : OUT_KEEP - c->out->len);
 	c->pending += len;
@@ -154,6 +150,9 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 
 size_t conn_output_pending(const struct conn *c)
 {
+	/* a client that has not read anything yet: the queue is "full" */
+	if (c->o->slow_reader && c->pending > 0)
+		return c->pending + 1024 * 1024;
 	return c->pending;
 }
 
@@ -374,6 +373,9 @@ static void session_end(struct conn *c)
 {
 	if (c->session_freed)
 		return;
+	/* as conn_free_now: whatever ended it, the connection is closing and
+	 * what session_free writes goes nowhere */
+	c->closing = true;
 	c->session_freed = true;
 	if (c->sess && c->ops->session_free)
 		c->ops->session_free(c->sess, c->reason[0] ? c->reason : "closed");

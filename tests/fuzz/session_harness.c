@@ -123,7 +123,8 @@ void fuzz_session_opts(uint8_t b, struct fuzz_conn_opts *o, bool *sandbox_r)
 	o->implicit_tls = (b & 0x0c) == 0x0c;
 	o->submission = b & 0x10;
 	o->flush_fails = (b & 0x60) == 0x60;
-	o->end = (enum fuzz_end)((b >> 2) % 3);
+	o->slow_reader = (b & 0x60) == 0x20;
+	o->end = (enum fuzz_end)(((b >> 2) & 3) % 3);
 	*sandbox_r = !(b & 0x80);
 }
 
@@ -208,7 +209,9 @@ void fuzz_session_run(const struct proto_ops *ops, const char *prefix, const uin
 	fake_conn_run(ops, &srv, &o, prefix, data, size, out);
 	fixture_clear();
 	/* FUZZ_SESSION_PRINT=1 fuzz_session_x FILE shows the conversation */
-	if (getenv("FUZZ_SESSION_PRINT"))
-		fprintf(stderr, "---- server wrote:\n%.*s\n----\n", (int)out->len,
-			out->data ? out->data : "");
+	if (getenv("FUZZ_SESSION_PRINT")) {
+		fputs("---- server wrote:\n", stderr);
+		fwrite(out->data ? out->data : "", 1, out->len, stderr);
+		fputs("\n----\n", stderr);
+	}
 }

@@ -39,6 +39,8 @@ struct fuzz_conn_opts {
 	bool implicit_tls;       /* a TLS listener (smtps, pop3s, imaps) */
 	bool submission;         /* LISTEN_SUBMISSION */
 	bool flush_fails;        /* log flushes report failure */
+	bool slow_reader;        /* any unread output counts as a full queue, so
+				  * streaming sessions write a chunk per drain */
 	enum fuzz_end end;
 };
 
