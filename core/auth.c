@@ -5,6 +5,7 @@
 #include "core/auth_cache.h"
 
 #include <crypt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "core/config.h"
 #include "core/conn.h"
+#include "core/log.h"
 #include "core/server.h"
 #include "core/throttle.h"
 #include "storage/storage.h"
@@ -41,10 +43,75 @@ int auth_hash_password(const char *password, char *out, size_t outlen)
 	return rc;
 }
 
+/* crypt(3)'s base-64 alphabet: the value of one character, or -1. */
+static int itoa64_value(char c)
+{
+	static const char a[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	const char *p = c ? strchr(a, c) : NULL;
+	return p ? (int)(p - a) : -1;
+}
+
+/* A decimal number of at most `digits` digits at s, ended by `end`. */
+static bool small_number(const char *s, size_t digits, char end, unsigned long *v_r)
+{
+	unsigned long v = 0;
+	size_t i = 0;
+	for (; i < digits && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	*v_r = v;
+	return i > 0 && s[i] == end;
+}
+
+/* Whether verifying against hash costs at most a few times what our own
+ * hashes cost (yescrypt at libcrypt's default, about 25 ms here).  The hash
+ * comes from the store, and the cost parameters are part of it: a damaged
+ * or foreign record asking for yescrypt with N = 2^18 (a gigabyte, seconds)
+ * or bcrypt cost 31 would otherwise stall the event loop, and every
+ * session on it, at each login attempt.  Only the schemes DESIGN.md names
+ * (yescrypt, scrypt, SHA-crypt, and bcrypt) are accepted, with bounds:
+ * yescrypt and scrypt N <= 2^13 with r <= 32 and no extra parameters,
+ * SHA-crypt rounds <= 100000, bcrypt cost <= 10. */
+static bool hash_cost_ok(const char *hash)
+{
+	unsigned long v;
+	if (strncmp(hash, "$y$", 3) == 0 || strncmp(hash, "$gy$", 4) == 0) {
+		/* $y$ flavor, N_log2 - 1, r - 1, then '$' (more would be p, t, g) */
+		const char *p = strchr(hash + 1, '$') + 1;
+		return itoa64_value(p[0]) >= 0 && itoa64_value(p[1]) >= 0 &&
+		       itoa64_value(p[1]) <= 12 && itoa64_value(p[2]) >= 0 &&
+		       itoa64_value(p[2]) <= 31 && p[3] == '$';
+	}
+	if (strncmp(hash, "$7$", 3) == 0) {
+		/* $7$ N_log2, r in 5 characters, p in 5 characters (little-endian) */
+		const char *p = hash + 3;
+		uint32_t r = 0, par = 0;
+		for (int i = 0; i < 11; i++)
+			if (itoa64_value(p[i]) < 0)
+				return false;
+		for (int i = 0; i < 5; i++) {
+			r |= (uint32_t)itoa64_value(p[1 + i]) << (6 * i);
+			par |= (uint32_t)itoa64_value(p[6 + i]) << (6 * i);
+		}
+		return itoa64_value(p[0]) <= 13 && r >= 1 && r <= 32 && par == 1;
+	}
+	if (strncmp(hash, "$5$", 3) == 0 || strncmp(hash, "$6$", 3) == 0) {
+		if (strncmp(hash + 3, "rounds=", 7) != 0)
+			return true;   /* 5000 rounds */
+		return small_number(hash + 10, 6, '$', &v) && v <= 100000;
+	}
+	if (hash[0] == '$' && hash[1] == '2' && strchr("aby", hash[2]) && hash[2] && hash[3] == '$')
+		return small_number(hash + 4, 2, '$', &v) && v <= 10;
+	return false;
+}
+
 int auth_verify_password(const char *password, const char *hash)
 {
 	if (!hash || !hash[0])
 		return 0;
+	if (!hash_cost_ok(hash)) {
+		log_warn("auth password hash refused: unknown scheme or cost above the bound");
+		return 0;
+	}
 	struct crypt_data *cd = calloc(1, sizeof(*cd));
 	if (!cd)
 		return 0;

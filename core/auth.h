@@ -49,6 +49,12 @@ bool auth_plaintext_allowed(const struct conn *c);
  * IMAP AUTH=): all, or only the non-plaintext ones. */
 const char *auth_mechanisms(const struct conn *c);
 
+/* The SCRAM keys stored for u, as the mechanism uses them: 0, or 1 when u
+ * has none a client could use (the exchange then runs on fake keys and
+ * fails at the proof, as for an unknown user). */
+struct sasl_scram_keys;
+int auth_scram_keys_from_user(const struct store_user *u, struct sasl_scram_keys *keys_r);
+
 struct auth_sasl;
 enum auth_start {
 	AUTH_START_OK,

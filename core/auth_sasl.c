@@ -33,6 +33,23 @@ const char *auth_mechanisms(const struct conn *c)
 	return auth_plaintext_allowed(c) ? "PLAIN LOGIN SCRAM-SHA-256" : "SCRAM-SHA-256";
 }
 
+int auth_scram_keys_from_user(const struct store_user *u, struct sasl_scram_keys *keys_r)
+{
+	memset(keys_r, 0, sizeof(*keys_r));
+	if (u->scram.salt_len == 0 || u->scram.salt_len > SASL_SCRAM_SALT_MAX)
+		return 1;
+	/* RFC 5802 7: i= is a posit-number, and the client runs that many
+	 * rounds: keys from a damaged record are no keys. */
+	if (u->scram.iterations == 0 || u->scram.iterations > SASL_SCRAM_ITERATIONS_MAX)
+		return 1;
+	memcpy(keys_r->salt, u->scram.salt, u->scram.salt_len);
+	keys_r->salt_len = u->scram.salt_len;
+	keys_r->iterations = u->scram.iterations;
+	memcpy(keys_r->stored_key, u->scram.stored_key, SASL_SCRAM_KEY_LEN);
+	memcpy(keys_r->server_key, u->scram.server_key, SASL_SCRAM_KEY_LEN);
+	return 0;
+}
+
 /* SCRAM's view of the store: 0 keys found, 1 unknown (or no keys), -1. */
 static int scram_lookup(void *arg, const char *user, struct sasl_scram_keys *keys_r)
 {
@@ -46,15 +63,7 @@ static int scram_lookup(void *arg, const char *user, struct sasl_scram_keys *key
 		return 1;
 	if (rc != STORE_OK)
 		return -1;
-	if (u.scram.salt_len == 0 || u.scram.salt_len > SASL_SCRAM_SALT_MAX)
-		return 1;
-	memset(keys_r, 0, sizeof(*keys_r));
-	memcpy(keys_r->salt, u.scram.salt, u.scram.salt_len);
-	keys_r->salt_len = u.scram.salt_len;
-	keys_r->iterations = u.scram.iterations;
-	memcpy(keys_r->stored_key, u.scram.stored_key, SASL_SCRAM_KEY_LEN);
-	memcpy(keys_r->server_key, u.scram.server_key, SASL_SCRAM_KEY_LEN);
-	return 0;
+	return auth_scram_keys_from_user(&u, keys_r);
 }
 
 enum auth_start auth_sasl_start(struct conn *c, const char *mech, size_t len,

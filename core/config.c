@@ -641,14 +641,17 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 	return check_postmaster(x, cfg, root);
 }
 
-int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+/* Both entry points: parse with libconfig (from the file, or from text),
+ * then validate every setting. */
+static int config_load_from(struct config *cfg, const char *path, const char *text,
+			    const char *name, char *err, size_t errlen)
 {
 	defaults(cfg);
-	struct cfg_ctx x = {path ? path : "(embedded default)", err, errlen};
+	struct cfg_ctx x = {name, err, errlen};
 	snprintf(cfg->source, sizeof(cfg->source), "%s", x.file);
 	config_t lc;
 	config_init(&lc);
-	int ok = path ? config_read_file(&lc, path) : config_read_string(&lc, config_embedded_default);
+	int ok = path ? config_read_file(&lc, path) : config_read_string(&lc, text);
 	if (ok != CONFIG_TRUE) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
 			snprintf(err, errlen, "%s: cannot read the file", x.file);
@@ -661,6 +664,20 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	int rc = load_root(&x, cfg, config_root_setting(&lc));
 	config_destroy(&lc);
 	return rc;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	if (path)
+		return config_load_from(cfg, path, NULL, path, err, errlen);
+	return config_load_from(cfg, NULL, config_embedded_default, "(embedded default)", err,
+				errlen);
+}
+
+int config_load_string(struct config *cfg, const char *text, const char *name, char *err,
+		       size_t errlen)
+{
+	return config_load_from(cfg, NULL, text, name, err, errlen);
 }
 
 int config_domain_is_local(const struct config *cfg, const char *domain)

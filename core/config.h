@@ -103,6 +103,10 @@ struct config {
 /* Load from `path`, or the embedded default when path is NULL.  On error
  * writes "FILE:LINE: problem" into err and returns -1. */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* The same from libconfig text (NUL-terminated); `name` stands for the file
+ * name in errors and in cfg->source.  Used by the fuzzer and tests. */
+int config_load_string(struct config *cfg, const char *text, const char *name, char *err,
+		       size_t errlen);
 /* Parse "kind=addr:port" ("[::1]:port" for IPv6) into a listener. */
 int config_parse_listen(const char *spec, struct config_listener *l_r, char *err, size_t errlen);
 /* 1 when domain is listed in local_domains (case-insensitive). */

@@ -253,7 +253,8 @@ static int hmac256(const uint8_t *key, size_t klen, const void *msg, size_t mlen
 int sasl_scram_keys_derive(const char *password, const uint8_t *salt, size_t salt_len,
 			   uint32_t iterations, struct sasl_scram_keys *keys_r)
 {
-	if (salt_len == 0 || salt_len > SASL_SCRAM_SALT_MAX || iterations == 0 || iterations > 10000000)
+	if (salt_len == 0 || salt_len > SASL_SCRAM_SALT_MAX || iterations == 0 ||
+	    iterations > SASL_SCRAM_ITERATIONS_MAX)
 		return -1;
 	uint8_t salted[32], client_key[32];
 	memset(keys_r, 0, sizeof(*keys_r));

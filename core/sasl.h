@@ -24,6 +24,8 @@ bool sasl_mech_is_plaintext(enum sasl_mech mech);
 #define SASL_PASSWORD_MAX 1024
 #define SASL_SCRAM_KEY_LEN 32    /* SHA-256 */
 #define SASL_SCRAM_SALT_MAX 64
+/* Iteration counts outside 1..this are refused: a client has to run them. */
+#define SASL_SCRAM_ITERATIONS_MAX 10000000
 
 /* What the store keeps beside the password hash (RFC 5802 3): salt,
  * iteration count, StoredKey and ServerKey; never the password. */

@@ -151,25 +151,6 @@ static int search_window_load(struct imap_session *s, struct search_ctx *x)
 	return rc == 1 ? STORE_OK : rc;
 }
 
-/* The offset just past the blank line that ends the header in
- * data[0..len), or 0 when it is not there yet. */
-static size_t header_end(const char *data, size_t len)
-{
-	if (len >= 1 && data[0] == '\n')
-		return 1;
-	if (len >= 2 && data[0] == '\r' && data[1] == '\n')
-		return 2;
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (data[i] != '\n')
-			continue;
-		if (data[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
 /* Reads what the keys need of message m into x->msg: the header alone
  * (in chunks, until the blank line) or the whole message.  Store errors
  * as they are (NOTFOUND: expunged meanwhile). */
@@ -192,7 +173,7 @@ static int search_load_content(struct imap_session *s, struct search_ctx *x,
 			break;
 		if (buf_append(&x->content, x->chunk, got) < 0)
 			return STORE_ERR_TEMP;
-		if (!whole && (hdr = header_end(x->content.data, x->content.len)) != 0)
+		if (!whole && (hdr = imap_search_header_end(x->content.data, x->content.len)) != 0)
 			break;
 	}
 	imap_search_msg_reset(&x->msg);

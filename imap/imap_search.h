@@ -90,6 +90,11 @@ void imap_search_msg_clear(struct imap_search_msg *msg);
  * and timezone").  0, or -1 when it is no date. */
 int imap_search_date_parse(const char *s, size_t len, struct imap_date *d_r);
 
+/* The offset just past the blank line that ends the header in data[0..len)
+ * (CRLF or bare LF), or 0 when it is not there yet: the header-only pass
+ * reads content until this is found. */
+size_t imap_search_header_end(const char *data, size_t len);
+
 /* Appends a set of ascending numbers in its compact form ("1:5,7").
  * 0 or -1 (out full). */
 int imap_search_set_write(struct buf *out, const uint32_t *v, size_t n);

@@ -579,3 +579,22 @@ int imap_search_set_write(struct buf *out, const uint32_t *v, size_t n)
 	}
 	return rc ? -1 : 0;
 }
+
+/* The offset just past the blank line that ends the header in
+ * data[0..len), or 0 when it is not there yet. */
+size_t imap_search_header_end(const char *data, size_t len)
+{
+	if (len >= 1 && data[0] == '\n')
+		return 1;
+	if (len >= 2 && data[0] == '\r' && data[1] == '\n')
+		return 2;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		if (data[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}

@@ -16,6 +16,30 @@
 /* record: version | count (u8) | count x (len u8 | bytes) */
 #define KW_REC_MAX (2 + STORE_KEYWORDS_MAX * (1 + STORE_KEYWORD_LEN_MAX))
 
+int store_keywords_decode(const void *p, size_t len, struct store_keywords *kw_r)
+{
+	struct store_dec d;
+	store_dec_init(&d, p, len);
+	kw_r->count = 0;
+	if (store_dec_u8(&d) != STORE_REC_VERSION)
+		return STORE_ERR_CORRUPT;
+	uint8_t n = store_dec_u8(&d);
+	if (n > STORE_KEYWORDS_MAX)
+		return STORE_ERR_CORRUPT;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t l = store_dec_u8(&d);
+		const uint8_t *b = store_dec_bytes(&d, l);
+		if (!b || l == 0 || l > STORE_KEYWORD_LEN_MAX || memchr(b, '\0', l))
+			return STORE_ERR_CORRUPT;
+		memcpy(kw_r->name[i], b, l);
+		kw_r->name[i][l] = '\0';
+	}
+	int rc = store_dec_finish(&d);
+	if (rc == STORE_OK)
+		kw_r->count = n;
+	return rc;
+}
+
 int store_keywords_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id,
 			struct store_keywords *kw_r, uint32_t flags)
 {
@@ -28,23 +52,7 @@ int store_keywords_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id,
 		return STORE_OK;   /* no keyword used yet */
 	if (rc != STORE_OK)
 		return rc;
-	struct store_dec d;
-	store_dec_init(&d, buf, len);
-	if (store_dec_u8(&d) != STORE_REC_VERSION)
-		return STORE_ERR_CORRUPT;
-	uint8_t n = store_dec_u8(&d);
-	if (n > STORE_KEYWORDS_MAX)
-		return STORE_ERR_CORRUPT;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t l = store_dec_u8(&d);
-		const uint8_t *p = store_dec_bytes(&d, l);
-		if (!p || l == 0 || l > STORE_KEYWORD_LEN_MAX || memchr(p, '\0', l))
-			return STORE_ERR_CORRUPT;
-		memcpy(kw_r->name[i], p, l);
-		kw_r->name[i][l] = '\0';
-	}
-	kw_r->count = n;
-	return store_dec_finish(&d);
+	return store_keywords_decode(buf, len, kw_r);
 }
 
 int store_keywords_write(struct store *s, DB_TXN *txn, uint32_t mailbox_id,

@@ -231,6 +231,13 @@ int store_change_decode(const void *p, size_t len, uint32_t *uid_r, enum store_c
 size_t store_counter_encode(uint64_t v, uint8_t *buf, size_t cap);
 int store_counter_decode(const void *p, size_t len, uint64_t *v_r);
 
+/* The decoders that live beside their database's code (storage_keyword.c,
+ * storage_queue.c); here so that tests/fuzz can feed them damaged records. */
+int store_keywords_decode(const void *p, size_t len, struct store_keywords *kw_r);
+/* On STORE_OK the entry holds malloc'd recipients (store_queue_entry_clear);
+ * on an error nothing is left to free. */
+int store_queue_decode(uint64_t id, const void *p, size_t len, struct store_queue_entry *e);
+
 /* Lower-cases and validates an address into out (STORE_ADDRESS_MAX + 1
  * bytes); *len_r gets its length.  STORE_ERR_INVALID when malformed. */
 int store_address_normalize(const char *address, char *out, size_t *len_r);

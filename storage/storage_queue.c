@@ -58,7 +58,7 @@ void store_queue_entry_clear(struct store_queue_entry *e)
 	e->nrecipients = 0;
 }
 
-static int queue_decode(uint64_t id, const uint8_t *p, size_t len, struct store_queue_entry *e)
+int store_queue_decode(uint64_t id, const void *p, size_t len, struct store_queue_entry *e)
 {
 	struct store_dec d;
 	store_dec_init(&d, p, len);
@@ -191,7 +191,7 @@ static int queue_list_fn(struct store *s, DB_TXN *txn, void *arg)
 			a->entries = ne;
 			a->cap = ncap;
 		}
-		rc = queue_decode(store_be64_get(key), a->buf, vlen, &a->entries[a->n]);
+		rc = store_queue_decode(store_be64_get(key), a->buf, vlen, &a->entries[a->n]);
 		if (rc != STORE_OK)
 			break;
 		a->n++;
@@ -241,7 +241,7 @@ static int queue_get_fn(struct store *s, DB_TXN *txn, void *arg)
 	store_queue_entry_clear(a->one);
 	int rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX, &vlen, 0);
 	if (rc == STORE_OK)
-		rc = queue_decode(a->id, a->buf, vlen, a->one);
+		rc = store_queue_decode(a->id, a->buf, vlen, a->one);
 	return rc;
 }
 
@@ -267,7 +267,7 @@ static int queue_remove_fn(struct store *s, DB_TXN *txn, void *arg)
 	int rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX, &vlen,
 			      DB_RMW);
 	if (rc == STORE_OK)
-		rc = queue_decode(a->id, a->buf, vlen, a->one);
+		rc = store_queue_decode(a->id, a->buf, vlen, a->one);
 	if (rc == STORE_OK)
 		rc = store_db_del(s, txn, SDB_QUEUE, key, sizeof(key));
 	if (rc == STORE_OK)

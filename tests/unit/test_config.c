@@ -209,6 +209,24 @@ static void test_good_file(void **state)
 	assert_true(config_domain_is_local(&cfg, "b.EXAMPLE"));
 }
 
+/* The same reader from text (the fuzzer's entry point): errors name the
+ * given name, and a good text loads like a file. */
+static void test_load_string(void **state)
+{
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load_string(&cfg, "hostname = \"mx.example.org\";\n"
+					    "limits = { max_line = 2048; };\n", "t.conf", err,
+					    sizeof(err)), 0);
+	assert_string_equal(cfg.hostname, "mx.example.org");
+	assert_int_equal(cfg.max_line, 2048);
+	assert_string_equal(cfg.source, "t.conf");
+	assert_int_equal(config_load_string(&cfg, "\nbogus = 1;\n", "t.conf", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:2:"));
+	assert_int_equal(config_load_string(&cfg, "x = ;", "t.conf", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:1:"));
+}
+
 static void test_parse_listen(void **state)
 {
 	struct config_listener l;
@@ -239,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_forbid_bare_newline),
 		cmocka_unit_test(test_postmaster),
 		cmocka_unit_test(test_parse_listen),
+		cmocka_unit_test(test_load_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

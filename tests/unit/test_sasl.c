@@ -317,7 +317,7 @@ static void test_scram_malformed_first(void **state)
 		"n,,n=,r=abc",
 		"n,,n=user",
 		"n,,n=user,r=",
-		"n,,n=user,r=a\x01" "b",
+		"n,,n=user,r=a\001b",           /* control character in the nonce */
 		"n,n=user,r=abc",
 		"n,a=bad=x,n=user,r=abc",
 	};
