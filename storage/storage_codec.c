@@ -322,15 +322,18 @@ int store_msg_decode(uint32_t uid, const void *p, size_t len, struct store_msg *
 	return store_dec_finish(&d);
 }
 
-/* content: version | refcount | size | chunks */
+/* content: version | refcount | size | chunks, then (v2) big | small, the
+ * chunk sizes of its layout.  v1 had one chunk size, 65,432 bytes. */
 size_t store_content_meta_encode(const struct store_content_meta *c, uint8_t *buf, size_t cap)
 {
 	struct store_enc e;
 	store_enc_init(&e, buf, cap);
-	store_enc_u8(&e, STORE_REC_VERSION);
+	store_enc_u8(&e, STORE_REC_VERSION_2);
 	store_enc_u32(&e, c->refcount);
 	store_enc_u64(&e, c->size);
 	store_enc_u32(&e, c->chunks);
+	store_enc_u32(&e, c->big);
+	store_enc_u32(&e, c->small);
 	return enc_result(&e);
 }
 
@@ -339,17 +342,49 @@ int store_content_meta_decode(const void *p, size_t len, struct store_content_me
 	struct store_dec d;
 	store_dec_init(&d, p, len);
 	memset(c_r, 0, sizeof(*c_r));
-	if (store_dec_u8(&d) != STORE_REC_VERSION)
+	uint8_t version = store_dec_u8(&d);
+	if (version != STORE_REC_VERSION && version != STORE_REC_VERSION_2)
 		return STORE_ERR_CORRUPT;
 	c_r->refcount = store_dec_u32(&d);
 	c_r->size = store_dec_u64(&d);
 	c_r->chunks = store_dec_u32(&d);
+	if (version == STORE_REC_VERSION_2) {
+		c_r->big = store_dec_u32(&d);
+		c_r->small = store_dec_u32(&d);
+	} else {
+		c_r->big = c_r->small = STORE_CHUNK_V1;
+	}
 	int rc = store_dec_finish(&d);
 	if (rc != STORE_OK)
 		return rc;
-	/* The chunk count must match the size, or reads would run off the end. */
-	uint64_t want = c_r->size / STORE_CHUNK_SIZE + (c_r->size % STORE_CHUNK_SIZE != 0);
-	return want == c_r->chunks ? STORE_OK : STORE_ERR_CORRUPT;
+	/* The layout must be usable and the chunk count match the size, or
+	 * reads would run off the end. */
+	if (c_r->small == 0 || c_r->big < c_r->small)
+		return STORE_ERR_CORRUPT;
+	return store_content_chunks(c_r) == c_r->chunks ? STORE_OK : STORE_ERR_CORRUPT;
+}
+
+uint64_t store_content_chunks(const struct store_content_meta *c)
+{
+	uint64_t nbig = c->size / c->big, tail = c->size % c->big;
+	return nbig + tail / c->small + (tail % c->small != 0);
+}
+
+void store_content_locate(const struct store_content_meta *c, uint64_t pos, uint32_t *chunk_r,
+			  uint32_t *off_r, uint32_t *len_r)
+{
+	uint64_t nbig = c->size / c->big;
+	if (pos < nbig * c->big) {
+		*chunk_r = (uint32_t)(pos / c->big);
+		*off_r = (uint32_t)(pos % c->big);
+		*len_r = c->big;
+		return;
+	}
+	uint64_t t = pos - nbig * c->big, start = t - t % c->small;
+	uint64_t tail = c->size - nbig * c->big;
+	*chunk_r = (uint32_t)(nbig + t / c->small);
+	*off_r = (uint32_t)(t % c->small);
+	*len_r = (uint32_t)(tail - start < c->small ? tail - start : c->small);
 }
 
 /* change: version | uid | kind */

@@ -4,9 +4,11 @@
  * content_data ((content id, chunk number) -> bytes).  A delivery to several
  * mailboxes writes the bytes once with one reference per message record;
  * expunge drops references and the last one deletes the chunks.  Content is
- * split into chunks of STORE_CHUNK_SIZE bytes so that a partial read (POP3
- * TOP, IMAP BODY[]<partial>, streamed RETR) fetches only the chunks, and with
- * DB_DBT_PARTIAL only the part of each chunk, that it needs.
+ * split into chunks (big ones on overflow pages, small ones for the tail on
+ * leaf pages: the layout in storage_private.h, recorded per content in its
+ * meta record) so that a partial read (POP3 TOP, IMAP BODY[]<partial>,
+ * streamed RETR) fetches only the chunks, and with DB_DBT_PARTIAL only the
+ * part of each chunk, that it needs.
  *
  * Also owns structure (content id -> the MIME structure computed at
  * delivery or APPEND, core/mime.h serialized form): stored beside the
@@ -53,23 +55,26 @@ static int meta_write(struct store *s, DB_TXN *txn, uint64_t content_id,
 int store_content_put(struct store *s, DB_TXN *txn, const void *data, size_t len,
 		      uint32_t refcount, uint64_t *content_id_r)
 {
-	uint64_t nchunks = len / STORE_CHUNK_SIZE + (len % STORE_CHUNK_SIZE != 0);
+	struct store_content_meta c = {.refcount = refcount, .size = len,
+				       .big = STORE_CHUNK_BIG, .small = STORE_CHUNK_SMALL};
+	uint64_t nchunks = store_content_chunks(&c);
 	if (nchunks > UINT32_MAX)
 		return STORE_ERR_INVALID;
+	c.chunks = (uint32_t)nchunks;
 	uint64_t id;
 	int rc = store_meta_next(s, txn, STORE_META_NEXT_CONTENT, &id);
 	if (rc != STORE_OK)
 		return rc;
 	const uint8_t *p = data;
-	for (uint32_t i = 0; i < nchunks; i++) {
-		size_t off = (size_t)i * STORE_CHUNK_SIZE;
-		size_t n = len - off < STORE_CHUNK_SIZE ? len - off : STORE_CHUNK_SIZE;
+	for (size_t off = 0; off < len;) {
+		uint32_t chunk, coff, clen;
+		store_content_locate(&c, off, &chunk, &coff, &clen);
 		uint8_t key[12];
-		if ((rc = store_db_put(s, txn, SDB_CONTENT_DATA, key, chunk_key(key, id, i), p + off,
-				       n, 0)) != STORE_OK)
+		if ((rc = store_db_put(s, txn, SDB_CONTENT_DATA, key, chunk_key(key, id, chunk),
+				       p + off, clen, 0)) != STORE_OK)
 			return rc;
+		off += clen;
 	}
-	struct store_content_meta c = {.refcount = refcount, .size = len, .chunks = (uint32_t)nchunks};
 	if ((rc = meta_write(s, txn, id, &c)) != STORE_OK ||
 	    (rc = store_meta_add(s, txn, STORE_META_CONTENTS, 1)) != STORE_OK)
 		return rc;
@@ -378,9 +383,9 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	size_t want = avail < a->len ? (size_t)avail : a->len;
 	uint64_t pos = a->offset;
 	while (a->got < want) {
-		uint64_t chunk = pos / STORE_CHUNK_SIZE;
-		uint32_t coff = (uint32_t)(pos % STORE_CHUNK_SIZE);
-		size_t take = STORE_CHUNK_SIZE - coff;
+		uint32_t chunk, coff, clen;
+		store_content_locate(&c, pos, &chunk, &coff, &clen);
+		size_t take = clen - coff;
 		if (take > want - a->got)
 			take = want - a->got;
 		uint8_t key[12];
@@ -388,7 +393,7 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 		memset(&k, 0, sizeof(k));
 		memset(&v, 0, sizeof(v));
 		k.data = key;
-		k.size = (u_int32_t)chunk_key(key, a->content_id, (uint32_t)chunk);
+		k.size = (u_int32_t)chunk_key(key, a->content_id, chunk);
 		v.data = a->buf + a->got;
 		v.ulen = (u_int32_t)take;
 		v.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;

@@ -25,11 +25,23 @@
  * v2 adds deleted and first_recent_uid, message v2 the keyword mask.  The
  * decoders still read v1. */
 #define STORE_REC_VERSION_2 2
-/* Bytes per content_data record: at most 64 KiB, and exactly four overflow
- * pages of 16 KiB (each page carries a 26-byte header), so no page is left
- * mostly empty. */
+/* Content layout (docs/architecture.md, "Content on disk").  content_data
+ * has 16 KiB pages.  Berkeley DB moves an item larger than a quarter page
+ * (4,079 bytes here: (16384 - 26) / 4 - 10) to overflow pages of its own,
+ * whole pages, so a 4 KiB message used to take 16 KiB.  A content is
+ * therefore cut into BIG chunks (exactly four overflow pages each, nothing
+ * wasted) while at least BIG bytes remain, and the rest into SMALL chunks,
+ * which stay on the leaf pages: SMALL is the largest size of which sixteen
+ * key/data pairs (12-byte key, 2-byte index and 3-byte header per item, 4-byte
+ * aligned) fill a page, so runs of them pack without a gap, and leaf pages
+ * fill to the brim because keys only grow (Berkeley DB splits an append at
+ * the end of the tree by moving just the new item).  The meta record holds
+ * both sizes, so contents written with an older layout (v1: 65,432-byte
+ * chunks only) are read with theirs. */
 #define STORE_CONTENT_PAGESIZE 16384u
-#define STORE_CHUNK_SIZE (4u * (STORE_CONTENT_PAGESIZE - 26u))
+#define STORE_CHUNK_BIG (4u * (STORE_CONTENT_PAGESIZE - 26u))
+#define STORE_CHUNK_SMALL ((((STORE_CONTENT_PAGESIZE - 26u) / 16u - 20u) & ~3u) - 3u)
+#define STORE_CHUNK_V1 65432u
 #define STORE_TXN_ATTEMPTS 20    /* tries per transaction on deadlock/timeout */
 #define STORE_LIST_BATCH 256     /* records per transaction when listing */
 
@@ -220,7 +232,16 @@ struct store_content_meta {
 	uint32_t refcount;
 	uint64_t size;
 	uint32_t chunks;
+	/* Layout: chunks of `big` bytes while at least that much remains, then
+	 * chunks of `small` bytes (the last may be shorter). */
+	uint32_t big, small;
 };
+/* Where byte `pos` (< c->size) lives: chunk number, offset in it, and the
+ * chunk's length.  Pure arithmetic on the layout (storage_codec.c). */
+void store_content_locate(const struct store_content_meta *c, uint64_t pos, uint32_t *chunk_r,
+			  uint32_t *off_r, uint32_t *len_r);
+/* Number of chunks a content of c->size bytes takes with c's layout. */
+uint64_t store_content_chunks(const struct store_content_meta *c);
 bool store_content_pinned(struct store *s, uint64_t content_id);
 size_t store_content_meta_encode(const struct store_content_meta *c, uint8_t *buf, size_t cap);
 int store_content_meta_decode(const void *p, size_t len, struct store_content_meta *c_r);

@@ -596,7 +596,7 @@ static void test_content_read_ranges(void **state)
 {
 	struct fx *f = *state;
 	add_user(f->s, "big@example.org", NULL);
-	const size_t C = STORE_CHUNK_SIZE;
+	const size_t C = STORE_CHUNK_BIG;
 	const size_t len = 3 * C + 123;
 	uint8_t *data = malloc(len), *back = malloc(len + 10);
 	assert_non_null(data);
@@ -1485,7 +1485,8 @@ static void test_codec_rejects_bad_records(void **state)
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(store_user_decode(buf, i, &ub), STORE_ERR_CORRUPT);
 
-	struct store_content_meta cm = {.refcount = 2, .size = STORE_CHUNK_SIZE + 1, .chunks = 2};
+	struct store_content_meta cm = {.refcount = 2, .size = STORE_CHUNK_BIG + 1, .chunks = 2,
+					.big = STORE_CHUNK_BIG, .small = STORE_CHUNK_SMALL};
 	n = store_content_meta_encode(&cm, buf, sizeof(buf));
 	struct store_content_meta cb;
 	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_OK);

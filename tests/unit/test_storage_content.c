@@ -1,0 +1,332 @@
+/* tests/unit/test_storage_content.c: the content chunk layout (issue 11
+ * point 6): room taken on disk, byte ranges read across every kind of chunk
+ * boundary, and contents written with the old (v1) layout still read and
+ * deleted correctly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/storage.h"
+#include "storage/storage_private.h"
+
+struct fx {
+	char dir[64];
+	struct store *s;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	strcpy(f->dir, "/tmp/postino-content-XXXXXX");
+	if (!mkdtemp(f->dir) || store_open(f->dir, NULL, &f->s) != STORE_OK ||
+	    store_user_add(f->s, "u@example.org", "", NULL) != STORE_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(&f->s);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void pattern(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+static uint64_t deliver(struct store *s, const void *data, size_t len)
+{
+	const char *r[] = {"u@example.org"};
+	int res[1];
+	uint64_t cid = 0;
+	struct store_delivery d = {.recipients = r, .nrecipients = 1, .data = data, .len = len};
+	assert_int_equal(store_deliver(s, &d, res, &cid), STORE_OK);
+	return cid;
+}
+
+static uint64_t file_size(const struct fx *f, const char *name)
+{
+	char path[128];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* Reads [off, off + n) for offsets around each boundary and compares. */
+static void check_ranges(struct store *s, uint64_t cid, const uint8_t *data, size_t len,
+			 const size_t *bounds, size_t nbounds)
+{
+	static const size_t lens[] = {1, 2, 3, STORE_CHUNK_SMALL, STORE_CHUNK_SMALL + 5,
+				      STORE_CHUNK_BIG + 7, 3 * STORE_CHUNK_BIG};
+	uint8_t *back = malloc(3 * STORE_CHUNK_BIG);
+	assert_non_null(back);
+	for (size_t b = 0; b < nbounds; b++) {
+		for (int delta = -2; delta <= 1; delta++) {
+			if ((long)bounds[b] + delta < 0)
+				continue;
+			size_t off = (size_t)((long)bounds[b] + delta);
+			for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+				size_t want = off >= len ? 0 : len - off < lens[l] ? len - off : lens[l];
+				size_t got = 12345;
+				assert_int_equal(store_content_read(s, cid, off, back, lens[l], &got),
+						 STORE_OK);
+				assert_int_equal(got, want);
+				if (want)
+					assert_memory_equal(back, data + off, want);
+			}
+		}
+	}
+	free(back);
+}
+
+/* Streams the whole content in odd-sized steps, as RETR and FETCH do. */
+static void check_stream(struct store *s, uint64_t cid, const uint8_t *data, size_t len)
+{
+	uint8_t *back = malloc(len + 7777);
+	assert_non_null(back);
+	size_t pos = 0, got;
+	do {
+		assert_int_equal(store_content_read(s, cid, pos, back + pos, 7777, &got), STORE_OK);
+		pos += got;
+	} while (got > 0);
+	assert_int_equal(pos, len);
+	assert_memory_equal(back, data, len);
+	free(back);
+}
+
+/* 4 KiB messages used to take a whole 16 KiB overflow page each (4x);
+ * the data file now holds at most 1.25x the bytes delivered, also for a
+ * mix of sizes.  The file size is exact once a checkpoint wrote every
+ * page. */
+static void test_content_compact_on_disk(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *data = malloc(200000);
+	assert_non_null(data);
+	uint64_t delivered = 0;
+	for (int i = 0; i < 400; i++) {
+		pattern(data, 4096, (uint32_t)i);
+		deliver(f->s, data, 4096);
+		delivered += 4096;
+	}
+	assert_int_equal(store_checkpoint(f->s), STORE_OK);
+	uint64_t fixed = file_size(f, "content_data.db");
+	assert_true(fixed * 4 <= delivered * 5);
+
+	uint32_t seed = 7;
+	for (int i = 0; i < 200; i++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t len = 1024 + (seed >> 8) % 199000;
+		pattern(data, len, seed);
+		deliver(f->s, data, len);
+		delivered += len;
+	}
+	assert_int_equal(store_checkpoint(f->s), STORE_OK);
+	assert_true(file_size(f, "content_data.db") * 4 <= delivered * 5);
+	free(data);
+}
+
+/* Big chunks, then small ones for the tail: every boundary kind. */
+static void test_content_ranges_layout(void **state)
+{
+	struct fx *f = *state;
+	const size_t B = STORE_CHUNK_BIG, S = STORE_CHUNK_SMALL;
+	const size_t len = 2 * B + 3 * S + 123;
+	uint8_t *data = malloc(3 * B);   /* also holds the largest size below */
+	assert_non_null(data);
+	pattern(data, len, 42);
+	uint64_t cid = deliver(f->s, data, len);
+	const size_t bounds[] = {0, B, 2 * B, 2 * B + S, 2 * B + 2 * S, 2 * B + 3 * S, len};
+	check_ranges(f->s, cid, data, len, bounds, sizeof(bounds) / sizeof(bounds[0]));
+	check_stream(f->s, cid, data, len);
+
+	/* Sizes at the edges of the layout: only small chunks, exactly one
+	 * big chunk, one big plus one byte, empty. */
+	const size_t sizes[] = {1, S - 1, S, S + 1, 4096, B - 1, B, B + 1, 3 * B, 0};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		pattern(data, sizes[i], (uint32_t)i);
+		cid = deliver(f->s, sizes[i] ? data : NULL, sizes[i]);
+		const size_t b2[] = {0, S, B, sizes[i]};
+		check_ranges(f->s, cid, data, sizes[i], b2, 4);
+		check_stream(f->s, cid, data, sizes[i]);
+	}
+	free(data);
+}
+
+/* ---- contents written before the layout changed ---- */
+
+struct legacy_arg {
+	const uint8_t *data;
+	size_t len;
+	uint64_t id;
+	uint32_t chunks;
+};
+
+static void legacy_chunk_key(uint8_t *key, uint64_t id, uint32_t i)
+{
+	store_be64_put(key, id);
+	store_be32_put(key + 8, i);
+}
+
+/* Writes a content as the v1 code did: 65,432-byte chunks and a v1 meta
+ * record (version 1 | refcount | size | chunks). */
+static int legacy_put_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct legacy_arg *a = arg;
+	int rc = store_meta_next(s, txn, STORE_META_NEXT_CONTENT, &a->id);
+	if (rc != STORE_OK)
+		return rc;
+	a->chunks = (uint32_t)((a->len + STORE_CHUNK_V1 - 1) / STORE_CHUNK_V1);
+	for (uint32_t i = 0; i < a->chunks; i++) {
+		size_t off = (size_t)i * STORE_CHUNK_V1;
+		size_t n = a->len - off < STORE_CHUNK_V1 ? a->len - off : STORE_CHUNK_V1;
+		uint8_t key[12];
+		legacy_chunk_key(key, a->id, i);
+		if ((rc = store_db_put(s, txn, SDB_CONTENT_DATA, key, 12, a->data + off, n, 0)) !=
+		    STORE_OK)
+			return rc;
+	}
+	uint8_t key[8], buf[32];
+	struct store_enc e;
+	store_enc_init(&e, buf, sizeof(buf));
+	store_enc_u8(&e, 1);
+	store_enc_u32(&e, 1);
+	store_enc_u64(&e, a->len);
+	store_enc_u32(&e, a->chunks);
+	store_be64_put(key, a->id);
+	return store_db_put(s, txn, SDB_CONTENT_META, key, 8, buf, e.len, 0);
+}
+
+static int legacy_release_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct legacy_arg *a = arg;
+	return store_content_release(s, txn, a->id);
+}
+
+/* STORE_OK when no chunk of the content is left. */
+static int legacy_gone_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct legacy_arg *a = arg;
+	for (uint32_t i = 0; i < a->chunks; i++) {
+		uint8_t key[12];
+		legacy_chunk_key(key, a->id, i);
+		if (store_db_exists(s, txn, SDB_CONTENT_DATA, key, 12) != STORE_ERR_NOTFOUND)
+			return STORE_ERR_EXISTS;
+	}
+	return STORE_OK;
+}
+
+static void test_content_legacy_layout(void **state)
+{
+	struct fx *f = *state;
+	const size_t C = STORE_CHUNK_V1;
+	const size_t len = 2 * C + 4321;
+	uint8_t *data = malloc(len);
+	assert_non_null(data);
+	pattern(data, len, 5);
+	struct legacy_arg a = {.data = data, .len = len};
+	assert_int_equal(store_txn_run(f->s, legacy_put_fn, &a), STORE_OK);
+	assert_int_equal(a.chunks, 3);
+	const size_t bounds[] = {0, STORE_CHUNK_SMALL, STORE_CHUNK_BIG, C, 2 * C, len};
+	check_ranges(f->s, a.id, data, len, bounds, sizeof(bounds) / sizeof(bounds[0]));
+	check_stream(f->s, a.id, data, len);
+
+	/* New contents beside it use the new layout; both stay readable. */
+	uint64_t cid = deliver(f->s, data, len);
+	check_stream(f->s, cid, data, len);
+	check_stream(f->s, a.id, data, len);
+
+	/* The last reference deletes every old-sized chunk. */
+	assert_int_equal(store_txn_run(f->s, legacy_release_fn, &a), STORE_OK);
+	assert_int_equal(store_txn_run(f->s, legacy_gone_fn, &a), STORE_OK);
+	size_t got;
+	assert_int_equal(store_content_read(f->s, a.id, 0, data, 10, &got), STORE_ERR_NOTFOUND);
+	free(data);
+}
+
+/* The meta record: v2 round trip, v1 read with the old chunk size, and
+ * layouts that would send reads off the end refused. */
+static void test_content_meta_codec(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	struct store_content_meta cm = {.refcount = 2, .size = STORE_CHUNK_BIG + 2 * STORE_CHUNK_SMALL + 1,
+					.big = STORE_CHUNK_BIG, .small = STORE_CHUNK_SMALL};
+	cm.chunks = 4;
+	size_t n = store_content_meta_encode(&cm, buf, sizeof(buf));
+	struct store_content_meta cb;
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_OK);
+	assert_int_equal(cb.refcount, 2);
+	assert_true(cb.size == cm.size);
+	assert_int_equal(cb.chunks, 4);
+	assert_int_equal(cb.big, STORE_CHUNK_BIG);
+	assert_int_equal(cb.small, STORE_CHUNK_SMALL);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(store_content_meta_decode(buf, i, &cb), STORE_ERR_CORRUPT);
+
+	struct store_content_meta bad = cm;
+	bad.chunks = 3;   /* inconsistent with the size */
+	n = store_content_meta_encode(&bad, buf, sizeof(buf));
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_ERR_CORRUPT);
+	bad = cm;
+	bad.small = 0;
+	n = store_content_meta_encode(&bad, buf, sizeof(buf));
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_ERR_CORRUPT);
+	bad = cm;
+	bad.big = bad.small - 1;   /* small chunks larger than big ones */
+	n = store_content_meta_encode(&bad, buf, sizeof(buf));
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_ERR_CORRUPT);
+
+	/* v1: version | refcount | size | chunks, 65,432-byte chunks. */
+	struct store_enc e;
+	store_enc_init(&e, buf, sizeof(buf));
+	store_enc_u8(&e, 1);
+	store_enc_u32(&e, 3);
+	store_enc_u64(&e, STORE_CHUNK_V1 + 1);
+	store_enc_u32(&e, 2);
+	assert_int_equal(store_content_meta_decode(buf, e.len, &cb), STORE_OK);
+	assert_int_equal(cb.big, STORE_CHUNK_V1);
+	assert_int_equal(cb.small, STORE_CHUNK_V1);
+	assert_int_equal(cb.chunks, 2);
+	buf[e.len - 1] = 3;
+	assert_int_equal(store_content_meta_decode(buf, e.len, &cb), STORE_ERR_CORRUPT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_content_compact_on_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content_ranges_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content_legacy_layout, setup, teardown),
+		cmocka_unit_test(test_content_meta_codec),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
