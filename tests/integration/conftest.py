@@ -29,6 +29,7 @@ def _finish(srv):
     finally:
         if srv.proc is not None:
             srv.kill9()
+        srv.drop_regions()
     if srv.problems:
         pytest.fail("\n\n".join(srv.problems), pytrace=False)
 
@@ -84,6 +85,7 @@ def make_server(tmp_path_factory):
         finally:
             if srv.proc is not None:
                 srv.kill9()
+            srv.drop_regions()
         errors += srv.problems
     if errors:
         pytest.fail("\n\n".join(errors), pytrace=False)

@@ -177,6 +177,19 @@ class Server:
             self.assert_clean()
         return self.start()
 
+    def drop_regions(self):
+        """After the last stop: remove Berkeley DB's region files, which the
+        store allocates whole (tens of MB each) and recreates at every
+        start, so that finished tests do not fill the disk.  The databases
+        and the log stay for a post-mortem."""
+        if self.proc is not None:
+            return
+        for p in self.data_dir.glob("__db.0*"):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
     def assert_clean(self):
         if self.problems:
             msg = "\n\n".join(self.problems)
