@@ -19,6 +19,7 @@
 #include "core/conn.h"
 #include "core/durable.h"
 #include "core/server.h"
+#include "core/session_limits.h"
 #include "tests/fuzz/session_harness.h"
 
 #define RAW_CHUNK (64 * 1024)
@@ -209,6 +210,18 @@ void conn_read_raw(struct conn *c, size_t n)
 void conn_set_timeout(struct conn *c, unsigned seconds)
 {
 	c->timeout = seconds;
+}
+
+void conn_set_limits(struct conn *c, const struct limits *lim)
+{
+	conn_set_max_line(c, lim->max_line);
+}
+
+void conn_trust_set(struct conn *c, enum conn_trust trust)
+{
+	/* the deadline it ends takes no time here */
+	(void)c;
+	(void)trust;
 }
 
 const char *conn_id(const struct conn *c)
@@ -424,7 +437,7 @@ void fake_conn_run(const struct proto_ops *ops, struct server *srv,
 		switch (o->end) {
 		case FUZZ_END_TIMEOUT:
 			if (c.ops->on_timeout)
-				CALL(&c, c.ops->on_timeout(c.sess));
+				CALL(&c, c.ops->on_timeout(c.sess, CONN_EXPIRY_IDLE));
 			conn_close(&c, "timeout");
 			break;
 		case FUZZ_END_SHUTDOWN:
