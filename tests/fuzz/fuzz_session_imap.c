@@ -17,29 +17,8 @@
 #include "tests/fuzz/session_harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define LOGIN "a LOGIN " FUZZ_USER " " FUZZ_PASSWORD "\r\nb SELECT INBOX\r\n"
-
-static void check(int cond, const char *what, const struct buf *out)
-{
-	if (!cond) {
-		fprintf(stderr, "property violated: %s\noutput:\n%.*s\n", what,
-			(int)(out->len < 4000 ? out->len : 4000), out->data ? out->data : "");
-		abort();
-	}
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (fuzz_session_init() < 0) {
-		fprintf(stderr, "fuzz_session_init failed\n");
-		exit(1);
-	}
-	return 0;
-}
 
 /* The length of a literal announced at the end of line[0..len), or -1. */
 static long literal_at_end(const char *line, size_t len)
@@ -67,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_session_run(&imap_proto_ops, (data[1] & 1) ? LOGIN : NULL, data + 2, size - 2, data[0],
 			 &out);
 	const char *o = out.data ? out.data : "";
-	check(out.len >= 4 && (memcmp(o, "* OK", 4) == 0 || memcmp(o, "* PREAUTH", 9) == 0 ||
+	fuzz_session_check(out.len >= 4 && (memcmp(o, "* OK", 4) == 0 || memcmp(o, "* PREAUTH", 9) == 0 ||
 			       memcmp(o, "* BYE", 5) == 0), "greeting", &out);
 	size_t pos = 0;
 	bool line_start = true;
@@ -76,13 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!lf)
 			break;   /* the kept output may end mid-line */
 		size_t l = (size_t)(lf - o) - pos;
-		check(l >= 1 && o[pos + l - 1] == '\r', "line ends in CRLF", &out);
+		fuzz_session_check(l >= 1 && o[pos + l - 1] == '\r', "line ends in CRLF", &out);
 		if (line_start) {
-			check(l >= 3 && o[pos] != ' ' && memchr(o + pos, ' ', l - 1) != NULL,
+			fuzz_session_check(l >= 3 && o[pos] != ' ' && memchr(o + pos, ' ', l - 1) != NULL,
 			      "a response starts with *, + or a tag", &out);
 		}
 		for (size_t i = pos; i < pos + l - 1; i++)
-			check(o[i] != '\r' && o[i] != '\0', "no CR or NUL outside a literal", &out);
+			fuzz_session_check(o[i] != '\r' && o[i] != '\0', "no CR or NUL outside a literal", &out);
 		long n = literal_at_end(o + pos, l - 1);
 		pos += l + 1;
 		if (n >= 0) {

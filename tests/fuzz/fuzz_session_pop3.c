@@ -16,29 +16,8 @@
 #include "tests/fuzz/session_harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define LOGIN "USER " FUZZ_USER "\r\nPASS " FUZZ_PASSWORD "\r\n"
-
-static void check(int cond, const char *what, const struct buf *out)
-{
-	if (!cond) {
-		fprintf(stderr, "property violated: %s\noutput:\n%.*s\n", what,
-			(int)(out->len < 4000 ? out->len : 4000), out->data ? out->data : "");
-		abort();
-	}
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (fuzz_session_init() < 0) {
-		fprintf(stderr, "fuzz_session_init failed\n");
-		exit(1);
-	}
-	return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -49,10 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_session_run(&pop3_proto_ops, (data[1] & 1) ? LOGIN : NULL, data + 2, size - 2, data[0],
 			 &out);
 	const char *o = out.data ? out.data : "";
-	check(out.len >= 5 && memcmp(o, "+OK", 3) == 0, "greeting", &out);
+	fuzz_session_check(out.len >= 5 && memcmp(o, "+OK", 3) == 0, "greeting", &out);
 	for (size_t i = 0; i < out.len; i++)
 		if (o[i] == '\n')
-			check(i > 0 && o[i - 1] == '\r', "no bare LF", &out);
+			fuzz_session_check(i > 0 && o[i - 1] == '\r', "no bare LF", &out);
 	buf_free(&out);
 	return 0;
 }

@@ -18,30 +18,9 @@
 #include "tests/fuzz/session_harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* base64("\0alice@example.org\0secret") */
 #define LOGIN "EHLO client.example.net\r\nAUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA==\r\n"
-
-static void check(int cond, const char *what, const struct buf *out)
-{
-	if (!cond) {
-		fprintf(stderr, "property violated: %s\noutput:\n%.*s\n", what,
-			(int)(out->len < 4000 ? out->len : 4000), out->data ? out->data : "");
-		abort();
-	}
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (fuzz_session_init() < 0) {
-		fprintf(stderr, "fuzz_session_init failed\n");
-		exit(1);
-	}
-	return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -52,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_session_run(&smtp_proto_ops, (data[1] & 1) ? LOGIN : NULL, data + 2, size - 2, data[0],
 			 &out);
 	const char *o = out.data ? out.data : "";
-	check(out.len >= 6 && (memcmp(o, "220", 3) == 0 || memcmp(o, "421", 3) == 0 ||
+	fuzz_session_check(out.len >= 6 && (memcmp(o, "220", 3) == 0 || memcmp(o, "421", 3) == 0 ||
 			       memcmp(o, "554", 3) == 0), "greeting", &out);
 	/* every line: ddd SP/- text CRLF (the kept output may end mid-line) */
 	size_t pos = 0;
@@ -61,12 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!lf)
 			break;
 		size_t l = (size_t)(lf - o) - pos;
-		check(l >= 5 && o[pos + l - 1] == '\r', "line ends in CRLF", &out);
-		check(o[pos] >= '2' && o[pos] <= '5' && o[pos + 1] >= '0' && o[pos + 1] <= '9' &&
+		fuzz_session_check(l >= 5 && o[pos + l - 1] == '\r', "line ends in CRLF", &out);
+		fuzz_session_check(o[pos] >= '2' && o[pos] <= '5' && o[pos + 1] >= '0' && o[pos + 1] <= '9' &&
 		      o[pos + 2] >= '0' && o[pos + 2] <= '9' && (o[pos + 3] == ' ' || o[pos + 3] == '-'),
 		      "reply code", &out);
 		for (size_t i = pos; i < pos + l - 1; i++)
-			check(o[i] != '\r' && o[i] != '\0', "no CR or NUL inside a reply", &out);
+			fuzz_session_check(o[i] != '\r' && o[i] != '\0', "no CR or NUL inside a reply", &out);
 		pos += l + 1;
 	}
 	buf_free(&out);

@@ -215,3 +215,26 @@ void fuzz_session_run(const struct proto_ops *ops, const char *prefix, const uin
 		fputs("\n----\n", stderr);
 	}
 }
+
+void fuzz_session_check(int cond, const char *what, const struct buf *out)
+{
+	if (!cond) {
+		fprintf(stderr, "property violated: %s\noutput:\n%.*s\n", what,
+			(int)(out->len < 4000 ? out->len : 4000), out->data ? out->data : "");
+		abort();
+	}
+}
+
+/* Every session target starts the same way (libFuzzer calls this once,
+ * before the first input). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	if (fuzz_session_init() < 0) {
+		fprintf(stderr, "fuzz_session_init failed\n");
+		exit(1);
+	}
+	return 0;
+}

@@ -53,6 +53,10 @@ void fuzz_session_opts(uint8_t b, struct fuzz_conn_opts *o_r, bool *sandbox_r);
 void fuzz_session_run(const struct proto_ops *ops, const char *prefix, const uint8_t *data,
 		      size_t size, uint8_t optbyte, struct buf *out);
 
+/* A property of the output does not hold: print it (its start) and abort,
+ * which libFuzzer reports as a crash with the input saved. */
+void fuzz_session_check(int cond, const char *what, const struct buf *out);
+
 /* ---- session_fake_conn.c ---- */
 void fake_conn_run(const struct proto_ops *ops, struct server *srv,
 		   const struct fuzz_conn_opts *o, const char *prefix, const uint8_t *data,
