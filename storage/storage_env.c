@@ -227,7 +227,8 @@ static int store_handles_open(struct store *s)
 	    (rc = env->set_flags(env, DB_TIME_NOTGRANTED, 1)) != 0 ||
 	    /* Commits do not flush; store_sync() does, for many at once. */
 	    (rc = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0 ||
-	    /* Initial sizes; the regions grow up to set_memory_max. */
+	    /* Lock table limits; they also size the environment region, which
+	     * store_region_map allocates whole (no set_memory_max). */
 	    (rc = env->set_lk_max_locks(env, 20000)) != 0 ||
 	    (rc = env->set_lk_max_objects(env, 20000)) != 0 ||
 	    (rc = env->set_thread_count(env, STORE_THREAD_COUNT)) != 0 ||
@@ -242,16 +243,8 @@ static int store_handles_open(struct store *s)
 		store_handles_close(s);
 		return STORE_ERR_TEMP;
 	}
-	/* Alone: recover, never failchk (see storage_lock.c for why that can
-	 * hang).  Removing the registry makes DB_REGISTER recover even when
-	 * the last user closed cleanly: the regions are then always made
-	 * afresh, by store_region_map, fully allocated (storage_region.c). */
-	if (alone) {
-		char reg[4096];
-		if ((size_t)snprintf(reg, sizeof(reg), "%s/__db.register", s->dir) < sizeof(reg) &&
-		    unlink(reg) < 0 && errno != ENOENT)
-			store_log(STORE_LOG_WARN, "unlink %s: %s", reg, strerror(errno));
-	}
+	/* Alone: recover (store_open_lock removed the registry so that it
+	 * does), never failchk: see storage_lock.c for why that can hang. */
 	u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 			  DB_THREAD | DB_REGISTER | DB_RECOVER | (alone ? 0 : DB_FAILCHK);
 	rc = env->open(env, s->dir, flags, 0600);

@@ -36,10 +36,16 @@
 
 #include "storage/storage_private.h"
 
+/* dir/name in path (4096 bytes); false when it does not fit. */
+static bool store_path(char *path, const char *dir, const char *name)
+{
+	return (size_t)snprintf(path, 4096, "%s/%s", dir, name) < 4096;
+}
+
 static int store_lock_file(const char *dir, const char *name)
 {
 	char path[4096];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+	if (!store_path(path, dir, name))
 		return -1;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -78,6 +84,13 @@ int store_open_lock(struct store *s, int *open_fd_r, bool *alone_r)
 		(void)store_flock(s->users_fd, LOCK_UN);
 	}
 	*alone_r = store_flock(s->users_fd, LOCK_EX | LOCK_NB) == 0;
+	/* Alone, removing the registry makes DB_REGISTER recover even when
+	 * the last user closed cleanly: the regions are then always made
+	 * afresh, fully allocated, by store_region_map (storage_region.c). */
+	char reg[4096];
+	if (*alone_r && store_path(reg, s->dir, "__db.register") && unlink(reg) < 0 &&
+	    errno != ENOENT)
+		store_log(STORE_LOG_WARN, "unlink %s: %s", reg, strerror(errno));
 	*open_fd_r = ofd;
 	return STORE_OK;
 }

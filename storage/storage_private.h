@@ -114,7 +114,8 @@ struct store {
 
 /* ---- storage_lock.c ---- */
 /* Serialises opens and tells whether any other process has the environment
- * open (*alone_r); *open_fd_r goes to store_open_unlock after the open. */
+ * open (*alone_r; alone, the registry is removed so that the open
+ * recovers); *open_fd_r goes to store_open_unlock after the open. */
 int store_open_lock(struct store *s, int *open_fd_r, bool *alone_r);
 void store_open_unlock(struct store *s, int open_fd);
 void store_users_release(struct store *s);
