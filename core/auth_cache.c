@@ -41,6 +41,7 @@ struct auth_cache_entry {
 struct auth_cache {
 	pthread_mutex_t mu;
 	uint8_t secret[32];
+	EVP_MAC *mac;                 /* HMAC, fetched once */
 	unsigned ttl;
 	size_t nsets;
 	int64_t (*now)(void);
@@ -63,7 +64,9 @@ struct auth_cache *auth_cache_new(size_t entries, unsigned ttl_s)
 		return NULL;
 	c->nsets = (entries + AUTH_CACHE_WAYS - 1) / AUTH_CACHE_WAYS;
 	c->e = calloc(c->nsets * AUTH_CACHE_WAYS, sizeof(*c->e));
-	if (!c->e || RAND_bytes(c->secret, sizeof(c->secret)) != 1) {
+	c->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	if (!c->e || !c->mac || RAND_bytes(c->secret, sizeof(c->secret)) != 1) {
+		EVP_MAC_free(c->mac);
 		free(c->e);
 		free(c);
 		return NULL;
@@ -83,6 +86,7 @@ void auth_cache_free(struct auth_cache **cp)
 	pthread_mutex_destroy(&c->mu);
 	OPENSSL_cleanse(c->e, c->nsets * AUTH_CACHE_WAYS * sizeof(*c->e));
 	OPENSSL_cleanse(c->secret, sizeof(c->secret));
+	EVP_MAC_free(c->mac);
 	free(c->e);
 	free(c);
 }
@@ -98,8 +102,7 @@ static bool auth_cache_digest(const struct auth_cache *c, const char *address,
 			      uint8_t key[32], uint8_t stored[16])
 {
 	bool ok = false;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(c->mac);
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
 		OSSL_PARAM_construct_end(),
@@ -115,7 +118,6 @@ static bool auth_cache_digest(const struct auth_cache *c, const char *address,
 		ok = true;
 	}
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	return ok;
 }
 
