@@ -6,6 +6,7 @@
 
 #include <crypt.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,12 +128,21 @@ int auth_verify_password(const char *password, const char *hash)
 
 /* A real hash with the same cost as a user's, verified when the user does
  * not exist so that the answer takes the same time either way. */
+static char dummy_hash_text[STORE_PWHASH_MAX + 1];
+
+static void dummy_hash_make(void)
+{
+	if (auth_hash_password("postino-dummy-password", dummy_hash_text,
+			       sizeof(dummy_hash_text)) < 0)
+		dummy_hash_text[0] = '\0';
+}
+
+/* Made once, whichever loop asks first. */
 static const char *dummy_hash(void)
 {
-	static char hash[STORE_PWHASH_MAX + 1];
-	if (!hash[0] && auth_hash_password("postino-dummy-password", hash, sizeof(hash)) < 0)
-		hash[0] = '\0';
-	return hash;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, dummy_hash_make);
+	return dummy_hash_text;
 }
 
 /* Monotonic seconds: the failure table must not jump with the wall clock. */

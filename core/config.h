@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_LISTENERS 32
+#define CONFIG_MAX_LOOPS 256
 #define CONFIG_MAX_DOMAINS 64
 #define CONFIG_MAX_SENDER_RULES 256
 
@@ -70,6 +71,7 @@ struct config {
 	unsigned stress_threshold;    /* percent of a connection limit that means stress */
 	unsigned stress_login_timeout; /* login/mail deadline under stress */
 	unsigned stress_idle_timeout; /* idle timeout under stress, until logged in */
+	unsigned loops;               /* event-loop threads; 0 = one per core (core/loop.h) */
 	unsigned shutdown_grace;      /* seconds to let deliveries finish */
 	unsigned max_errors;          /* protocol errors before a session is closed */
 	unsigned max_junk_commands;   /* commands without progress before closing */

@@ -2,7 +2,11 @@
  * the line and raw readers with their limits, STARTTLS in place, per-IP
  * and global accounting, and the single path by which a connection ends
  * (conn_free_now -> proto_ops.session_free, exactly once).  Its timers
- * (idle, login deadline, stress) are conn_timer.c's. */
+ * (idle, login deadline, stress) are conn_timer.c's.
+ *
+ * A connection lives on one loop (c->loop) for its whole life and is only
+ * ever touched by that loop's thread; the counts over every loop (global,
+ * per address) are server_priv's, under its mutex. */
 #include "core/conn.h"
 
 #include <arpa/inet.h>
@@ -25,6 +29,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/conn_private.h"
+#include "core/loop.h"
 #include "core/session_limits.h"
 #include "core/proto.h"
 #include "core/server_private.h"
@@ -82,10 +87,21 @@ static void ip_forget_unused(struct server_priv *p, struct ip_count *ipc)
 	free(ipc);
 }
 
+/* Gives back a connection's place in the counts (under p->mu). */
+static void conn_slot_release(struct server_priv *p, struct ip_count *ipc, bool evicted)
+{
+	p->nconns--;
+	if (evicted)
+		p->nevicting--;
+	if (ipc)
+		ipc->count--;
+}
+
 static void conn_free_now(struct conn *c)
 {
 	struct server *srv = c->srv;
 	struct server_priv *p = srv->priv;
+	struct loop *lp = c->loop;
 	if (!c->session_freed) {
 		c->session_freed = true;
 		if (c->sess && c->ops->session_free)
@@ -97,18 +113,18 @@ static void conn_free_now(struct conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		p->conns = c->next;
+		lp->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	else
-		p->conns_tail = c->prev;
-	p->nconns--;
-	if (c->evicted)
-		p->nevicting--;
-	if (c->ipc)
-		c->ipc->count--;
-	conn_stress_update(srv, c->ipc);
+		lp->conns_tail = c->prev;
+	lp->nconns--;
+	conn_untrusted_leave(c);
+	pthread_mutex_lock(&p->mu);
+	conn_slot_release(p, c->ipc, c->evicted);
+	conn_stress_update(lp, c->ipc);
 	ip_forget_unused(p, c->ipc);
+	pthread_mutex_unlock(&p->mu);
 	/* libevent may free the buffers later (finalizers): the watches must
 	 * not outlive c. */
 	for (unsigned i = 0; i < c->nwatch; i++)
@@ -122,7 +138,7 @@ static void conn_free_now(struct conn *c)
 		event_free(c->hold_timer);
 	buf_free(&c->line);
 	free(c);
-	server_conn_gone(srv);
+	server_conn_gone(lp);
 }
 
 static void set_reason(struct conn *c, const char *reason)
@@ -164,6 +180,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->closing)
 		return;
 	c->closing = true;
+	conn_untrusted_leave(c);
 	bufferevent_disable(c->bev, EV_READ);
 	conn_timers_stop(c);
 	conn_schedule(c);
@@ -176,6 +193,7 @@ static void conn_fail(struct conn *c, const char *reason)
 	 * own state vanish in the middle of one of its functions. */
 	set_reason(c, reason);
 	c->closing = true;
+	conn_untrusted_leave(c);
 	c->close_waited_ms = CLOSE_FLUSH_LIMIT_MS;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	conn_timers_stop(c);
@@ -206,13 +224,13 @@ static void conn_upgrade_tls(struct conn *c)
 	evbuffer_drain(in, dropped);
 	if (dropped)
 		conn_log(c, PLOG_WARN, "starttls discarded pipelined plaintext bytes=%zu", dropped);
-	SSL *ssl = tls_ssl_new(c->srv->tls);
+	SSL *ssl = server_ssl_new(c->srv);
 	if (!ssl) {
 		conn_fail(c, "tls setup failed");
 		return;
 	}
 	struct bufferevent *f = bufferevent_openssl_filter_new(
-		c->srv->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		c->loop->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!f) {
 		SSL_free(ssl);
 		conn_fail(c, "tls setup failed");
@@ -439,7 +457,7 @@ static void refuse_busy(const struct listener *l, int fd, const char *peer, cons
  * each gets the same options (sock_setup_stream: TCP_NODELAY among them);
  * an outbound client would pass BUFFEREVENT_SSL_CONNECTING.  Consumes fd
  * and ssl: on failure both are closed and NULL is returned. */
-static struct bufferevent *conn_bev_new(struct server *srv, int fd, SSL *ssl,
+static struct bufferevent *conn_bev_new(struct loop *lp, int fd, SSL *ssl,
 					enum bufferevent_ssl_state state)
 {
 	char err[128];
@@ -453,21 +471,62 @@ static struct bufferevent *conn_bev_new(struct server *srv, int fd, SSL *ssl,
 	}
 	if (ssl) {
 		/* With BEV_OPT_CLOSE_ON_FREE libevent frees ssl when this fails. */
-		bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, state,
+		bev = bufferevent_openssl_socket_new(lp->base, fd, ssl, state,
 						     BEV_OPT_CLOSE_ON_FREE);
 		if (bev)
 			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	} else {
-		bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		bev = bufferevent_socket_new(lp->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (!bev)
 		close(fd);
 	return bev;
 }
 
-void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int salen)
+/* Takes a place in the counts for a connection from ipc's address, or
+ * refuses it (false, *limit_r says which limit).  At max_connections the
+ * oldest session of this loop that has not logged in makes room, if there
+ * is one; evicted ones still closing do not count (docs/architecture.md,
+ * "Slow clients").  Eviction stays within the loop: a session belongs to
+ * its loop's thread, and new connections are spread evenly over the
+ * loops, so each loop holds its share of the not-logged-in ones. */
+static bool conn_slot_take(struct loop *lp, struct ip_count *ipc, const char **limit_r)
 {
-	struct server *srv = l->srv;
+	struct server_priv *p = lp->srv->priv;
+	const struct config *cfg = lp->srv->cfg;
+	if (ipc->count >= cfg->max_connections_per_ip) {
+		*limit_r = "max_connections_per_ip";
+		return false;
+	}
+	bool full = p->nconns - p->nevicting >= cfg->max_connections;
+	/* Counted before the eviction, which may drop p->mu: ipc cannot be
+	 * forgotten meanwhile. */
+	ipc->count++;
+	p->nconns++;
+	if (full) {
+		bool made_room = conn_evict_oldest(lp);
+		if (!made_room) {
+			conn_slot_release(p, ipc, false);
+			*limit_r = "max_connections";
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A socket handed from the listening loop to the loop that will own it. */
+struct conn_handoff {
+	struct inbox_item item;
+	struct loop *lp;
+	struct listener *l;
+	int fd;
+	struct sockaddr_storage sa;
+};
+
+static void conn_accept_on(struct loop *lp, struct listener *l, int fd,
+			   const struct sockaddr *sa)
+{
+	struct server *srv = lp->srv;
 	struct server_priv *p = srv->priv;
 	const struct config *cfg = srv->cfg;
 	char peer[64];
@@ -475,35 +534,34 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 	bool loopback;
 	sockaddr_text(sa, peer, sizeof(peer), &port, &loopback);
 
-	if (srv->shutting_down) {
+	if (atomic_load(&srv->shutting_down)) {
 		close(fd);
 		return;
 	}
+	pthread_mutex_lock(&p->mu);
 	struct ip_count *ipc = ip_get(p, peer);
-	if (!ipc) {
-		close(fd);
-		return;
-	}
-	if (ipc->count >= cfg->max_connections_per_ip) {
-		refuse_busy(l, fd, peer, "max_connections_per_ip", cfg->max_connections_per_ip);
-		return;
-	}
-	/* Full: the oldest session that has not logged in (or sent MAIL on
-	 * port 25) makes room, if there is one; evicted ones still closing do
-	 * not count (docs/architecture.md, "Slow clients"). */
-	if (p->nconns - p->nevicting >= cfg->max_connections && !conn_evict_oldest(srv)) {
-		refuse_busy(l, fd, peer, "max_connections", cfg->max_connections);
+	const char *limit = NULL;
+	bool admitted = ipc && conn_slot_take(lp, ipc, &limit);
+	if (!admitted && ipc)
 		ip_forget_unused(p, ipc);
+	pthread_mutex_unlock(&p->mu);
+	if (!admitted) {
+		if (limit)
+			refuse_busy(l, fd, peer, limit,
+				    strcmp(limit, "max_connections") == 0
+					    ? cfg->max_connections
+					    : cfg->max_connections_per_ip);
+		else
+			close(fd);
 		return;
 	}
 
 	struct conn *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		ip_forget_unused(p, ipc);
-		return;
-	}
+	SSL *ssl = NULL;
+	if (!c)
+		goto fail_fd;
 	c->srv = srv;
+	c->loop = lp;
 	c->l = l;
 	c->ops = l->ops;
 	/* Every connection starts unauthenticated: small read-ahead until
@@ -526,28 +584,19 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 		bool lloop;
 		sockaddr_text((struct sockaddr *)&local, c->local, sizeof(c->local), &lport, &lloop);
 	}
-	(void)salen;
 
-	SSL *ssl = NULL;
 	if (l->flags & LISTEN_IMPLICIT_TLS) {
-		ssl = srv->tls ? tls_ssl_new(srv->tls) : NULL;
-		if (!ssl) {
-			close(fd);
-			free(c);
-			ip_forget_unused(p, ipc);
-			return;
-		}
+		ssl = server_ssl_new(srv);
+		if (!ssl)
+			goto fail_fd;
 		c->tls = true;
 	}
-	c->bev = conn_bev_new(srv, fd, ssl, BUFFEREVENT_SSL_ACCEPTING);
-	if (!c->bev) {   /* fd closed by conn_bev_new */
-		free(c);
-		ip_forget_unused(p, ipc);
-		return;
-	}
+	c->bev = conn_bev_new(lp, fd, ssl, BUFFEREVENT_SSL_ACCEPTING);
+	if (!c->bev)   /* fd and ssl consumed by conn_bev_new */
+		goto fail;
 	int timers = conn_timers_new(c);
-	c->deferred = evtimer_new(srv->base, deferred_cb, c);
-	c->drained = event_new(srv->base, -1, 0, drained_cb, c);
+	c->deferred = evtimer_new(lp->base, deferred_cb, c);
+	c->drained = event_new(lp->base, -1, 0, drained_cb, c);
 	if (timers < 0 || !c->deferred || !c->drained) {
 		bufferevent_free(c->bev);
 		conn_timers_free(c);
@@ -555,25 +604,25 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 			event_free(c->deferred);
 		if (c->drained)
 			event_free(c->drained);
-		free(c);
-		ip_forget_unused(p, ipc);
-		return;
+		goto fail;
 	}
-	ipc->count++;
 	c->ipc = ipc;
-	c->next = p->conns;
-	if (p->conns)
-		p->conns->prev = c;
+	c->next = lp->conns;
+	if (lp->conns)
+		lp->conns->prev = c;
 	else
-		p->conns_tail = c;
-	p->conns = c;
-	p->nconns++;
+		lp->conns_tail = c;
+	lp->conns = c;
+	lp->nconns++;
+	conn_untrusted_enter(c);
 
-	log_info("session=%s %s connected peer=%s port=%u tls=%s", c->id, l->kind, c->peer,
-		 c->peer_port, c->tls ? "yes" : "no");
+	log_info("session=%s %s connected peer=%s port=%u tls=%s loop=%u", c->id, l->kind,
+		 c->peer, c->peer_port, c->tls ? "yes" : "no", lp->index);
 	conn_install_callbacks(c);
 	conn_timers_start(c);
-	conn_stress_update(srv, ipc);
+	pthread_mutex_lock(&p->mu);
+	conn_stress_update(lp, ipc);
+	pthread_mutex_unlock(&p->mu);
 	c->in_callback = true;
 	c->sess = c->ops->session_new(c);
 	c->in_callback = false;
@@ -583,6 +632,50 @@ void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int sale
 	}
 	if (c->closing)
 		conn_schedule(c);
+	return;
+
+fail_fd:
+	close(fd);
+	if (ssl)
+		SSL_free(ssl);
+fail:
+	free(c);
+	pthread_mutex_lock(&p->mu);
+	conn_slot_release(p, ipc, false);
+	ip_forget_unused(p, ipc);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void conn_handoff_cb(struct inbox_item *it)
+{
+	struct conn_handoff *h = (struct conn_handoff *)it;
+	conn_accept_on(h->lp, h->l, h->fd, (const struct sockaddr *)&h->sa);
+	free(h);
+}
+
+void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int salen)
+{
+	struct server_priv *p = l->srv->priv;
+	/* Round robin: the loops get connections in turn, so long-lived
+	 * sessions spread evenly (and predictably: the k-th connection goes
+	 * to loop k mod N). */
+	struct loop *lp = &p->loops[p->next_loop++ % p->nloops];
+	if (lp->index == 0) {
+		conn_accept_on(lp, l, fd, sa);
+		return;
+	}
+	struct conn_handoff *h = malloc(sizeof(*h));
+	if (!h || salen < 0 || (size_t)salen > sizeof(h->sa)) {
+		free(h);
+		close(fd);
+		return;
+	}
+	h->lp = lp;
+	h->l = l;
+	h->fd = fd;
+	memset(&h->sa, 0, sizeof(h->sa));
+	memcpy(&h->sa, sa, (size_t)salen);
+	loop_post(lp, &h->item, conn_handoff_cb);
 }
 
 /* ---- the API front-ends use ---- */
@@ -613,7 +706,7 @@ size_t conn_output_pending(const struct conn *c)
 
 int conn_starttls(struct conn *c)
 {
-	if (!c->srv->tls || c->tls)
+	if (c->tls || !server_has_tls(c->srv))
 		return -1;
 	c->starttls_pending = true;
 	if (!c->in_callback)
@@ -628,7 +721,7 @@ bool conn_is_tls(const struct conn *c)
 
 bool conn_tls_available(const struct conn *c)
 {
-	return c->srv->tls != NULL;
+	return server_has_tls(c->srv);
 }
 
 void conn_suspend(struct conn *c)
@@ -664,12 +757,12 @@ void conn_hold(struct conn *c, unsigned ms)
 	if (ms == 0 || (c->closing && c->close_waited_ms >= CLOSE_FLUSH_LIMIT_MS))
 		return;
 	if (!c->hold_timer) {
-		c->hold_timer = evtimer_new(c->srv->base, hold_cb, c);
+		c->hold_timer = evtimer_new(c->loop->base, hold_cb, c);
 		if (!c->hold_timer)
 			return;  /* out of memory: answer at once rather than never */
 	}
 	struct timeval now, add = {ms / 1000, (ms % 1000) * 1000}, until;
-	event_base_gettimeofday_cached(c->srv->base, &now);
+	event_base_gettimeofday_cached(c->loop->base, &now);
 	evutil_timeradd(&now, &add, &until);
 	if (c->held && evutil_timercmp(&until, &c->hold_until, <))
 		return;  /* an earlier, longer hold already covers it */
@@ -739,6 +832,11 @@ struct server *conn_server(const struct conn *c)
 	return c->srv;
 }
 
+struct loop *conn_loop(const struct conn *c)
+{
+	return c->loop;
+}
+
 void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)
 {
 	if (!log_enabled(level))
@@ -753,11 +851,10 @@ void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)
 
 /* ---- shutdown ---- */
 
-void conn_shutdown_all(struct server *srv)
+void conn_shutdown_all(struct loop *lp)
 {
-	struct server_priv *p = srv->priv;
 	struct conn *next;
-	for (struct conn *c = p->conns; c; c = next) {
+	for (struct conn *c = lp->conns; c; c = next) {
 		next = c->next;
 		if (c->closing)
 			continue;
@@ -772,11 +869,10 @@ void conn_shutdown_all(struct server *srv)
 	}
 }
 
-void conn_close_all_now(struct server *srv, const char *reason)
+void conn_close_all_now(struct loop *lp, const char *reason)
 {
-	struct server_priv *p = srv->priv;
-	while (p->conns) {
-		struct conn *c = p->conns;
+	while (lp->conns) {
+		struct conn *c = lp->conns;
 		set_reason(c, reason);
 		conn_free_now(c);
 	}

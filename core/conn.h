@@ -72,6 +72,8 @@ const char *conn_local_addr(const struct conn *c);
 bool conn_peer_is_loopback(const struct conn *c);
 unsigned conn_listener_flags(const struct conn *c); /* enum listener_flag */
 struct server *conn_server(const struct conn *c);
+/* The event loop (thread) the connection lives on (core/loop.h). */
+struct loop *conn_loop(const struct conn *c);
 
 /* Log a line prefixed with "session=<id> <proto> ". */
 void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)

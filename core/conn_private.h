@@ -22,11 +22,12 @@ struct ip_count;
 
 struct conn {
 	struct server *srv;
+	struct loop *loop;             /* the one loop (thread) this connection lives on */
 	struct listener *l;
 	struct bufferevent *bev;       /* top of the stack: TLS filter when active */
 	const struct proto_ops *ops;
 	void *sess;
-	struct conn *next, *prev;      /* newest first; server_priv.conns_tail is the oldest */
+	struct conn *next, *prev;      /* newest first; loop.conns_tail is the oldest */
 	struct ip_count *ipc;
 
 	char id[17];
@@ -65,6 +66,7 @@ struct conn {
 	bool discarding;               /* skipping the rest of an over-long line */
 	bool closing;
 	bool evicted;                  /* closed to make room (counted in server_priv.nevicting) */
+	bool untrusted_counted;        /* counted in loop.nuntrusted */
 	bool in_callback;
 	bool processing;               /* in conn_process (never nested) */
 	bool process_again;            /* input arrived during it */
@@ -81,11 +83,19 @@ void conn_timers_start(struct conn *c);
 /* A whole line arrived (or the session resumed): the idle timer restarts. */
 void conn_timer_idle_restart(struct conn *c);
 void conn_timers_stop(struct conn *c);
-/* Connection counts changed (accept, free): enter or leave stress mode,
- * globally and for `ipc`'s address, re-arming the timers it affects. */
-void conn_stress_update(struct server *srv, struct ip_count *ipc);
-/* At max_connections: close the oldest connection that has not reached
- * its trusted state, to make room.  false when there is none to close. */
-bool conn_evict_oldest(struct server *srv);
+/* Connection counts changed (accept, free on lp): enter or leave stress
+ * mode, globally and for `ipc`'s address, re-arming the timers it affects
+ * on lp and, through their inboxes, on the other loops.  Called with
+ * server_priv.mu held. */
+void conn_stress_update(struct loop *lp, struct ip_count *ipc);
+/* At max_connections, for a connection arriving on lp: close the oldest
+ * connection that has not reached its trusted state, to make room, on lp
+ * or (through its inbox) on another loop.  false when there is none to
+ * close.  Called with server_priv.mu held (dropped meanwhile). */
+bool conn_evict_oldest(struct loop *lp);
+/* The loop's count of sessions an eviction may pick (trust NONE, not
+ * closing): entered at accept, left once. */
+void conn_untrusted_enter(struct conn *c);
+void conn_untrusted_leave(struct conn *c);
 
 #endif

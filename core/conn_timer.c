@@ -15,6 +15,7 @@
 #include "core/conn_private.h"
 #include "core/log.h"
 #include "core/proto.h"
+#include "core/loop.h"
 #include "core/server_private.h"
 
 /* How long a suspended session (the server is working for it, not waiting
@@ -30,8 +31,10 @@ uint64_t conn_now_ms(void)
 
 static bool conn_stressed(const struct conn *c)
 {
-	const struct server_priv *p = c->srv->priv;
-	return p->stressed || (c->ipc && c->ipc->stressed);
+	struct server_priv *p = c->srv->priv;
+	/* Written under server_priv.mu by whichever loop changed a count. */
+	return atomic_load_explicit(&p->stressed, memory_order_relaxed) ||
+	       (c->ipc && atomic_load_explicit(&c->ipc->stressed, memory_order_relaxed));
 }
 
 /* The idle timeout in force now, in seconds. */
@@ -116,8 +119,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 int conn_timers_new(struct conn *c)
 {
-	c->timer = evtimer_new(c->srv->base, idle_cb, c);
-	c->deadline_timer = evtimer_new(c->srv->base, deadline_cb, c);
+	c->timer = evtimer_new(c->loop->base, idle_cb, c);
+	c->deadline_timer = evtimer_new(c->loop->base, deadline_cb, c);
 	return c->timer && c->deadline_timer ? 0 : -1;
 }
 
@@ -168,6 +171,7 @@ void conn_trust_set(struct conn *c, enum conn_trust trust)
 	if (trust <= c->trust)
 		return;
 	c->trust = trust;
+	conn_untrusted_leave(c);
 	bool trusted = trust == CONN_TRUST_LOGIN || (c->l->flags & LISTEN_TRUST_MAIL);
 	if (trusted && c->deadline) {
 		c->deadline = 0;
@@ -188,19 +192,32 @@ static bool stress_next(bool now, unsigned count, unsigned limit, unsigned pct)
 	return count > 0 && n >= (unsigned long long)limit * off;
 }
 
-void conn_stress_update(struct server *srv, struct ip_count *ipc)
+/* Posted to the other loops when stress mode changed: their sessions take
+ * the new timeouts (each recomputes its own from the flags). */
+static void conn_rearm_loop_cb(struct inbox_item *it)
 {
+	struct loop *lp = (struct loop *)((char *)it - offsetof(struct loop, rearm_item));
+	atomic_store(&lp->rearm_posted, false);
+	for (struct conn *c = lp->conns; c; c = c->next)
+		conn_timers_rearm(c);
+}
+
+void conn_stress_update(struct loop *lp, struct ip_count *ipc)
+{
+	struct server *srv = lp->srv;
 	struct server_priv *p = srv->priv;
 	const struct config *cfg = srv->cfg;
 	unsigned pct = cfg->stress_threshold;
-	bool global = stress_next(p->stressed, p->nconns, cfg->max_connections, pct);
-	bool ip = ipc && stress_next(ipc->stressed, ipc->count, cfg->max_connections_per_ip, pct);
-	bool global_changed = global != p->stressed;
-	bool ip_changed = ipc && ip != ipc->stressed;
+	bool was = atomic_load(&p->stressed);
+	bool ip_was = ipc && atomic_load(&ipc->stressed);
+	bool global = stress_next(was, p->nconns, cfg->max_connections, pct);
+	bool ip = ipc && stress_next(ip_was, ipc->count, cfg->max_connections_per_ip, pct);
+	bool global_changed = global != was;
+	bool ip_changed = ipc && ip != ip_was;
 	if (!global_changed && !ip_changed)
 		return;
 	if (global_changed) {
-		p->stressed = global;
+		atomic_store(&p->stressed, global);
 		if (global)
 			log_warn("stress on connections=%u max_connections=%u login_timeout=%u "
 				 "idle_timeout=%u", p->nconns, cfg->max_connections,
@@ -210,33 +227,116 @@ void conn_stress_update(struct server *srv, struct ip_count *ipc)
 				 cfg->max_connections);
 	}
 	if (ip_changed) {
-		ipc->stressed = ip;
+		atomic_store(&ipc->stressed, ip);
 		log_info("stress %s peer=%s connections=%u max_connections_per_ip=%u",
 			 ip ? "on" : "off", ipc->addr, ipc->count, cfg->max_connections_per_ip);
 	}
-	for (struct conn *c = p->conns; c; c = c->next)
+	for (struct conn *c = lp->conns; c; c = c->next)
 		if (global_changed || c->ipc == ipc)
 			conn_timers_rearm(c);
+	/* The address's other sessions, or all of them, may be on any loop. */
+	for (unsigned i = 0; i < p->nloops; i++) {
+		struct loop *o = &p->loops[i];
+		if (o != lp && !atomic_exchange(&o->rearm_posted, true))
+			loop_post(o, &o->rearm_item, conn_rearm_loop_cb);
+	}
 }
 
-bool conn_evict_oldest(struct server *srv)
+/* ---- eviction across loops ---- */
+
+void conn_untrusted_enter(struct conn *c)
 {
+	c->untrusted_counted = true;
+	atomic_fetch_add(&c->loop->nuntrusted, 1);
+}
+
+void conn_untrusted_leave(struct conn *c)
+{
+	if (!c->untrusted_counted)
+		return;
+	c->untrusted_counted = false;
+	atomic_fetch_sub(&c->loop->nuntrusted, 1);
+}
+
+/* Closes lp's oldest connection not yet trusted (its eviction was counted
+ * in nevicting by whoever asked).  false when lp has none any more. */
+static bool conn_evict_one(struct loop *lp)
+{
+	struct server *srv = lp->srv;
+	struct server_priv *p = srv->priv;
+	for (struct conn *c = lp->conns_tail; c; c = c->prev) {
+		if (c->closing || c->trust != CONN_TRUST_NONE)
+			continue;
+		pthread_mutex_lock(&p->mu);
+		unsigned n = p->nconns;
+		pthread_mutex_unlock(&p->mu);
+		c->evicted = true;
+		conn_log(c, PLOG_INFO, "evicted age_ms=%llu connections=%u max_connections=%u",
+			 (unsigned long long)(conn_now_ms() - c->started_ms), n,
+			 srv->cfg->max_connections);
+		conn_expire(c, CONN_EXPIRY_EVICTED, "evicted");
+		return true;
+	}
+	return false;
+}
+
+/* On a loop asked by another one: the evictions it was asked for. */
+static void conn_evict_cb(struct inbox_item *it)
+{
+	struct loop *lp = (struct loop *)((char *)it - offsetof(struct loop, evict_item));
+	struct server_priv *p = lp->srv->priv;
+	pthread_mutex_lock(&p->mu);
+	unsigned n = lp->evict_requests;
+	lp->evict_requests = 0;
+	lp->evict_posted = false;
+	pthread_mutex_unlock(&p->mu);
+	while (n--) {
+		if (conn_evict_one(lp))
+			continue;
+		/* Logged in meanwhile: nothing to close, give the count back. */
+		pthread_mutex_lock(&p->mu);
+		p->nevicting--;
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+bool conn_evict_oldest(struct loop *lp)
+{
+	struct server *srv = lp->srv;
 	struct server_priv *p = srv->priv;
 	/* An evicted connection holds its fd until its farewell is out: bound
 	 * how many may be closing at once, or a connect flood could take the
 	 * process past max_connections by any amount. */
 	if (p->nevicting > srv->cfg->max_connections / 10)
 		return false;
-	for (struct conn *c = p->conns_tail; c; c = c->prev) {
-		if (c->closing || c->trust != CONN_TRUST_NONE)
-			continue;
-		c->evicted = true;
-		p->nevicting++;
-		conn_log(c, PLOG_INFO, "evicted age_ms=%llu connections=%u max_connections=%u",
-			 (unsigned long long)(conn_now_ms() - c->started_ms), p->nconns,
-			 srv->cfg->max_connections);
-		conn_expire(c, CONN_EXPIRY_EVICTED, "evicted");
-		return true;
+	/* This loop's own oldest first; else the loop with the most sessions
+	 * not logged in (connections are dealt to the loops in turn, so their
+	 * ages are alike), which closes its oldest when it gets the request. */
+	struct loop *victim = atomic_load(&lp->nuntrusted) ? lp : NULL;
+	unsigned most = 0;
+	for (unsigned i = 0; !victim && i < p->nloops; i++) {
+		unsigned n = atomic_load(&p->loops[i].nuntrusted);
+		if (n > most) {
+			most = n;
+			victim = &p->loops[i];
+		}
 	}
-	return false;
+	if (!victim)
+		return false;
+	p->nevicting++;
+	if (victim == lp) {
+		pthread_mutex_unlock(&p->mu);
+		bool done = conn_evict_one(lp);
+		pthread_mutex_lock(&p->mu);
+		if (done)
+			return true;
+		p->nevicting--;
+		return false;
+	}
+	victim->evict_requests++;
+	if (!victim->evict_posted) {
+		victim->evict_posted = true;
+		loop_post(victim, &victim->evict_item, conn_evict_cb);
+	}
+	return true;
 }

@@ -1,40 +1,65 @@
 /* core/durable.c: group commit (see durable.h) and periodic checkpoints.
  *
- * The loop thread only links waiters into a list it alone owns and bumps a
- * generation counter under a mutex; the flusher thread flushes everything
- * committed up to the generation it saw, publishes it as completed, and
- * wakes the loop through an eventfd.  Waiters are appended in generation
- * order, so the ones a flush covered are always a prefix of the list. */
+ * Each loop thread links its waiters into a list of its own and bumps one
+ * generation counter shared by every loop, under a mutex; the flusher
+ * thread flushes everything committed up to the generation it saw (one
+ * log flush covers every loop's transactions), publishes it as completed,
+ * and wakes each loop that has waiters through the loop's inbox.  Each
+ * loop appends its waiters in generation order, so the ones a flush
+ * covered are always a prefix of its list. */
 #include "core/durable.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <event2/event.h>
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/server.h"
 #include "storage/storage.h"
+
+/* One loop's waiters. */
+struct durable_port {
+	struct durable *d;
+	struct inbox_item item;
+	struct loop *loop;
+	bool waiting;              /* under d->mu: has waiters the flusher must wake */
+	bool posted;               /* under d->mu: item is in the loop's inbox */
+	struct durable_waiter *head, *tail;   /* the loop's thread only */
+};
 
 struct durable {
 	struct server *srv;
 	pthread_t thread;
+	bool running;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint64_t requested;        /* generation of the newest waiter */
 	uint64_t completed;        /* every generation <= this is flushed */
 	uint64_t failed_upto;      /* generations <= this got a failed flush */
 	bool stop;
-	int efd;
-	struct event *wake;
-	struct durable_waiter *head, *tail;   /* loop thread only */
+	unsigned nports;
+	struct durable_port *ports;   /* one per loop */
 };
+
+static void durable_port_cb(struct inbox_item *it);
+
+/* Under d->mu: wake every loop whose waiters may be covered now. */
+static void durable_wake_locked(struct durable *d)
+{
+	for (unsigned i = 0; i < d->nports; i++) {
+		struct durable_port *pt = &d->ports[i];
+		if (!pt->waiting || pt->posted)
+			continue;
+		pt->waiting = false;
+		pt->posted = true;
+		loop_post(pt->loop, &pt->item, durable_port_cb);
+	}
+}
 
 static void *flusher_main(void *arg)
 {
@@ -56,9 +81,7 @@ static void *flusher_main(void *arg)
 			if (rc != STORE_OK)
 				d->failed_upto = target;
 			d->completed = target;
-			uint64_t one = 1;
-			ssize_t w = write(d->efd, &one, sizeof(one));
-			(void)w; /* a full eventfd counter still wakes the loop */
+			durable_wake_locked(d);
 			continue;
 		}
 		if (d->stop)
@@ -78,7 +101,7 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
-static void unlink_waiter(struct durable *d, struct durable_waiter *w)
+static void unlink_waiter(struct durable_port *d, struct durable_waiter *w)
 {
 	if (w->prev)
 		w->prev->next = w->next;
@@ -92,48 +115,60 @@ static void unlink_waiter(struct durable *d, struct durable_waiter *w)
 	w->queued = false;
 }
 
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
+/* On the port's loop: run the waiters the flush covered.  Whether waiters
+ * remain is decided under the same lock hold that reads `completed`, so a
+ * flush finishing meanwhile either is seen here or sees `waiting`. */
+static void durable_port_run(struct durable_port *pt)
 {
-	struct durable *d = arg;
-	uint64_t n;
-	ssize_t r = read(d->efd, &n, sizeof(n));
-	(void)r;
+	struct durable *d = pt->d;
 	pthread_mutex_lock(&d->mu);
+	pt->posted = false;
 	uint64_t completed = d->completed, failed_upto = d->failed_upto;
+	if (pt->tail && pt->tail->gen > completed)
+		pt->waiting = true;
 	pthread_mutex_unlock(&d->mu);
-	while (d->head && d->head->gen <= completed) {
-		struct durable_waiter *w = d->head;
-		unlink_waiter(d, w);
+	while (pt->head && pt->head->gen <= completed) {
+		struct durable_waiter *w = pt->head;
+		unlink_waiter(pt, w);
 		w->cb(w, w->gen > failed_upto);
 	}
+}
+
+static void durable_port_cb(struct inbox_item *it)
+{
+	durable_port_run((struct durable_port *)((char *)it - offsetof(struct durable_port, item)));
 }
 
 void durable_wait(struct server *srv, struct durable_waiter *w,
 		  void (*cb)(struct durable_waiter *w, bool ok), void *arg)
 {
 	struct durable *d = srv->durable;
+	struct loop *lp = loop_current();
+	struct durable_port *pt = &d->ports[lp ? loop_index(lp) : 0];
 	if (w->queued)
-		unlink_waiter(d, w);
+		unlink_waiter(w->port, w);
 	w->cb = cb;
 	w->arg = arg;
+	w->port = pt;
 	pthread_mutex_lock(&d->mu);
 	w->gen = ++d->requested;
+	pt->waiting = true;
 	pthread_cond_signal(&d->cv);
 	pthread_mutex_unlock(&d->mu);
 	w->next = NULL;
-	w->prev = d->tail;
-	if (d->tail)
-		d->tail->next = w;
+	w->prev = pt->tail;
+	if (pt->tail)
+		pt->tail->next = w;
 	else
-		d->head = w;
-	d->tail = w;
+		pt->head = w;
+	pt->tail = w;
 	w->queued = true;
 }
 
 void durable_cancel(struct server *srv, struct durable_waiter *w)
 {
 	if (srv && srv->durable && w->queued)
-		unlink_waiter(srv->durable, w);
+		unlink_waiter(w->port, w);
 }
 
 int durable_start(struct server *srv)
@@ -142,42 +177,51 @@ int durable_start(struct server *srv)
 	if (!d)
 		return -1;
 	d->srv = srv;
-	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (d->efd < 0) {
+	d->nports = loop_count(srv);
+	d->ports = calloc(d->nports ? d->nports : 1, sizeof(*d->ports));
+	if (!d->ports) {
 		free(d);
 		return -1;
+	}
+	for (unsigned i = 0; i < d->nports; i++) {
+		d->ports[i].d = d;
+		d->ports[i].loop = loop_at(srv, i);
 	}
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
-	d->wake = event_new(srv->base, d->efd, EV_READ | EV_PERSIST, wake_cb, d);
-	if (!d->wake || event_add(d->wake, NULL) < 0 ||
-	    pthread_create(&d->thread, NULL, flusher_main, d) != 0) {
-		if (d->wake)
-			event_free(d->wake);
-		close(d->efd);
-		free(d);
-		return -1;
-	}
 	srv->durable = d;
+	if (pthread_create(&d->thread, NULL, flusher_main, d) != 0)
+		return -1;
+	d->running = true;
 	return 0;
 }
 
 void durable_stop(struct server *srv)
 {
 	struct durable *d = srv->durable;
-	if (!d)
+	if (!d || !d->running)
 		return;
 	pthread_mutex_lock(&d->mu);
 	d->stop = true;
 	pthread_cond_signal(&d->cv);
 	pthread_mutex_unlock(&d->mu);
 	pthread_join(d->thread, NULL);
-	/* Anything still queued was flushed by the thread's last pass. */
-	wake_cb(d->efd, EV_READ, d);
-	event_free(d->wake);
-	close(d->efd);
+	d->running = false;
+	/* The loops have stopped: anything still queued was flushed by the
+	 * thread's last pass and is run here. */
+	for (unsigned i = 0; i < d->nports; i++)
+		durable_port_run(&d->ports[i]);
+}
+
+void durable_free(struct server *srv)
+{
+	struct durable *d = srv->durable;
+	if (!d)
+		return;
+	durable_stop(srv);
 	pthread_mutex_destroy(&d->mu);
 	pthread_cond_destroy(&d->cv);
+	free(d->ports);
 	free(d);
 	srv->durable = NULL;
 }

@@ -64,6 +64,7 @@ static const char usage_serve[] =
 	"      --sandbox             sandbox mode for test harnesses: any recipient gets a\n"
 	"                            mailbox, any password logs in.  Never on a real server\n"
 	"      --log-level LEVEL     error, warn, info or debug\n"
+	"      --loops N             event-loop threads (overrides loops; 0 = one per core)\n"
 	"  -h, --help                this help\n";
 
 static const char usage_user[] =
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
 	cmdsp[cl + 1] = '\0';
 	bool serve = !strcmp(cmd, "serve");
 
-	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL, OPT_USER };
+	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL, OPT_USER, OPT_LOOPS };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
@@ -161,11 +162,13 @@ int main(int argc, char **argv)
 		{"sandbox", no_argument, NULL, OPT_SANDBOX},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"user", required_argument, NULL, OPT_USER},
+		{"loops", required_argument, NULL, OPT_LOOPS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *data = NULL, *log_level = NULL, *run_as = NULL;
 	bool sandbox = false;
+	long loops = -1;
 	static struct config_listener listens[CONFIG_MAX_LISTENERS];
 	size_t nlistens = 0;
 	char err[700];
@@ -187,6 +190,17 @@ int main(int argc, char **argv)
 		case OPT_USER:
 			run_as = optarg;
 			break;
+		case OPT_LOOPS: {
+			char *end;
+			errno = 0;
+			loops = strtol(optarg, &end, 10);
+			if (!serve)
+				return bad_usage(cmdsp, "option '%s' is only for `postino serve`",
+						 argv[optind - 1]);
+			if (errno || end == optarg || *end || loops < 0 || loops > CONFIG_MAX_LOOPS)
+				return bad_usage(cmdsp, "--loops '%s': use 0 to 256", optarg);
+			break;
+		}
 		case 'l':
 		case OPT_SANDBOX:
 		case OPT_LOGLEVEL:
@@ -239,6 +253,8 @@ int main(int argc, char **argv)
 	}
 	if (sandbox)
 		cfg.sandbox = true;
+	if (loops >= 0)
+		cfg.loops = (unsigned)loops;
 	if (log_level)
 		snprintf(cfg.log_level, sizeof(cfg.log_level), "%s", log_level);
 	if (nlistens) {

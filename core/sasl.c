@@ -3,6 +3,7 @@
  * core/sasl.h.  Secrets are cleared before memory is released. */
 #include "core/sasl.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,21 +285,25 @@ int sasl_scram_keys_make(const char *password, uint32_t iterations, struct sasl_
 	return sasl_scram_keys_derive(password, salt, sizeof(salt), iterations, keys_r);
 }
 
+static uint8_t scram_fake_secret[32];
+
+static void scram_fake_secret_make(void)
+{
+	if (RAND_bytes(scram_fake_secret, sizeof(scram_fake_secret)) != 1)
+		memset(scram_fake_secret, 0x5a, sizeof(scram_fake_secret));
+}
+
 /* Keys for a user we do not have: derived from a per-process secret and
  * the name, so that asking twice gives the same salt (RFC 5802 5.1 leaves
  * it to us not to reveal which users exist). */
 static void scram_fake_keys(const char *user, struct sasl_scram_keys *k)
 {
-	static uint8_t secret[32];
-	static bool have_secret;
-	if (!have_secret) {
-		if (RAND_bytes(secret, sizeof(secret)) != 1)
-			memset(secret, 0x5a, sizeof(secret));
-		have_secret = true;
-	}
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, scram_fake_secret_make);
+	const uint8_t *secret = scram_fake_secret;
 	uint8_t h[32];
 	memset(k, 0, sizeof(*k));
-	hmac256(secret, sizeof(secret), user, strlen(user), h);
+	hmac256(secret, sizeof(scram_fake_secret), user, strlen(user), h);
 	memcpy(k->salt, h, 16);
 	k->salt_len = 16;
 	k->iterations = SCRAM_FAKE_ITER;

@@ -1,11 +1,18 @@
 /* core/server.c: the daemon: opens the store, sets up TLS, binds the
- * listeners, runs the one event loop, and shuts down cleanly on SIGTERM or
- * SIGINT, letting deliveries in flight finish (up to shutdown_grace). */
+ * listeners, runs the event loops (one per core, core/loop.h), and shuts
+ * down cleanly on SIGTERM or SIGINT, letting deliveries in flight on every
+ * loop finish (up to shutdown_grace).
+ *
+ * Loop 0 runs on the main thread: it owns the listeners and the signals,
+ * accepts, and hands each new socket to the loops in turn (conn_accept).
+ * Loops 1..N-1 each run on a thread of their own. */
 #include "core/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +28,7 @@
 #include "core/config.h"
 #include "core/durable.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/privdrop.h"
 #include "core/proto.h"
 #include "core/server_private.h"
@@ -99,7 +107,8 @@ static int listener_bind(struct server *srv, struct listener *l, const struct co
 /* Starts accepting, once the store is open. */
 static int listener_start(struct server *srv, struct listener *l, const struct config_listener *cl)
 {
-	l->evl = evconnlistener_new(srv->base, accept_cb, l,
+	struct server_priv *p = srv->priv;
+	l->evl = evconnlistener_new(p->loops[0].base, accept_cb, l,
 				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 				    512, l->fd);
 	if (!l->evl) {
@@ -152,20 +161,99 @@ static void server_raise_fd_limit(const struct config *cfg)
 			 (unsigned long long)need);
 }
 
-void server_conn_gone(struct server *srv)
+/* ---- loops ---- */
+
+static _Thread_local struct loop *current_loop;
+
+struct loop *loop_current(void)
+{
+	return current_loop;
+}
+
+unsigned loop_count(const struct server *srv)
+{
+	return ((const struct server_priv *)srv->priv)->nloops;
+}
+
+struct loop *loop_at(const struct server *srv, unsigned i)
+{
+	return &((struct server_priv *)srv->priv)->loops[i];
+}
+
+unsigned loop_index(const struct loop *l)
+{
+	return l->index;
+}
+
+void loop_post(struct loop *l, struct inbox_item *item, void (*fn)(struct inbox_item *item))
+{
+	inbox_post(l->inbox, item, fn);
+}
+
+SSL *server_ssl_new(struct server *srv)
 {
 	struct server_priv *p = srv->priv;
-	if (srv->shutting_down && p->nconns == 0)
-		event_base_loopexit(srv->base, NULL);
+	pthread_mutex_lock(&p->tls_mu);
+	SSL *ssl = srv->tls ? tls_ssl_new(srv->tls) : NULL;
+	pthread_mutex_unlock(&p->tls_mu);
+	return ssl;
+}
+
+bool server_has_tls(struct server *srv)
+{
+	struct server_priv *p = srv->priv;
+	pthread_mutex_lock(&p->tls_mu);
+	bool has = srv->tls != NULL;
+	pthread_mutex_unlock(&p->tls_mu);
+	return has;
+}
+
+/* A loop stops once the server is shutting down and its last connection is
+ * gone; loop 0's return then joins the others (server_run). */
+void server_conn_gone(struct loop *lp)
+{
+	if (atomic_load(&lp->srv->shutting_down) && lp->nconns == 0)
+		event_base_loopexit(lp->base, NULL);
 }
 
 static void grace_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct server *srv = arg;
-	log_warn("shutdown grace period over, closing connections=%u",
-		 ((struct server_priv *)srv->priv)->nconns);
-	conn_close_all_now(srv, "shutdown");
-	event_base_loopexit(srv->base, NULL);
+	struct loop *lp = arg;
+	log_warn("shutdown grace period over, closing loop=%u connections=%u", lp->index,
+		 lp->nconns);
+	conn_close_all_now(lp, "shutdown");
+	event_base_loopexit(lp->base, NULL);
+}
+
+/* Posted to every loop at SIGTERM/SIGINT: each lets its own sessions
+ * finish what is in flight, under its own grace timer. */
+static void loop_shutdown_cb(struct inbox_item *it)
+{
+	struct loop *lp = (struct loop *)((char *)it - offsetof(struct loop, shutdown_item));
+	if (lp->nconns == 0) {
+		event_base_loopexit(lp->base, NULL);
+		return;
+	}
+	conn_shutdown_all(lp);
+	struct timeval tv = {lp->srv->cfg->shutdown_grace, 0};
+	if (!lp->grace_timer)
+		lp->grace_timer = evtimer_new(lp->base, grace_cb, lp);
+	if (lp->grace_timer)
+		evtimer_add(lp->grace_timer, &tv);
+}
+
+/* A second signal, or the end: the loop closes everything now and stops. */
+static void loop_close_now_cb(struct inbox_item *it)
+{
+	struct loop *lp = (struct loop *)((char *)it - offsetof(struct loop, close_now_item));
+	conn_close_all_now(lp, "shutdown");
+	event_base_loopexit(lp->base, NULL);
+}
+
+static void loop_close_now(struct loop *lp)
+{
+	if (!atomic_exchange(&lp->close_now_posted, true))
+		loop_post(lp, &lp->close_now_item, loop_close_now_cb);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -179,33 +267,126 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		 * keep the SSL_CTX they were made from.  Started as root, we run
 		 * as cfg->run_user by now, so the files must be readable by it. */
 		char rerr[1024];
-		if (tls_ctx_reload(srv->cfg, &srv->tls, rerr, sizeof(rerr)) < 0) {
+		pthread_mutex_lock(&p->tls_mu);
+		int rc = tls_ctx_reload(srv->cfg, &srv->tls, rerr, sizeof(rerr));
+		char desc[1600];
+		if (rc == 0)
+			tls_ctx_describe(srv->tls, desc, sizeof(desc));
+		pthread_mutex_unlock(&p->tls_mu);
+		if (rc < 0) {
 			log_error("tls reload failed, keeping the current certificate: %s", rerr);
 			return;
 		}
-		char desc[1600];
-		tls_ctx_describe(srv->tls, desc, sizeof(desc));
 		log_always("tls reloaded %s", desc);
 		return;
 	}
-	if (srv->shutting_down) {
+	if (atomic_load(&srv->shutting_down)) {
 		log_warn("second signal, stopping now");
-		conn_close_all_now(srv, "shutdown");
-		event_base_loopexit(srv->base, NULL);
+		for (unsigned i = 0; i < p->nloops; i++)
+			loop_close_now(&p->loops[i]);
 		return;
 	}
-	log_info("shutdown signal=%s connections=%u", sig == SIGTERM ? "TERM" : "INT", p->nconns);
-	srv->shutting_down = true;
+	pthread_mutex_lock(&p->mu);
+	unsigned n = p->nconns;
+	pthread_mutex_unlock(&p->mu);
+	log_info("shutdown signal=%s connections=%u", sig == SIGTERM ? "TERM" : "INT", n);
+	atomic_store(&srv->shutting_down, true);
 	listeners_close(srv);
-	if (p->nconns == 0) {
-		event_base_loopexit(srv->base, NULL);
-		return;
+	for (unsigned i = 0; i < p->nloops; i++)
+		loop_post(&p->loops[i], &p->loops[i].shutdown_item, loop_shutdown_cb);
+}
+
+static void *loop_thread_main(void *arg)
+{
+	struct loop *lp = arg;
+	current_loop = lp;
+	/* Signals are loop 0's (the main thread's). */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	event_base_loop(lp->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+/* 0 = one loop per online CPU. */
+static unsigned loops_wanted(const struct config *cfg)
+{
+	if (cfg->loops)
+		return cfg->loops;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > CONFIG_MAX_LOOPS ? CONFIG_MAX_LOOPS : (unsigned)n;
+}
+
+static int loops_create(struct server *srv, unsigned n)
+{
+	struct server_priv *p = srv->priv;
+	p->loops = calloc(n, sizeof(*p->loops));
+	if (!p->loops)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		struct loop *lp = &p->loops[i];
+		lp->srv = srv;
+		lp->index = i;
+		p->nloops = i + 1;
+		lp->base = event_base_new();
+		if (!lp->base || !(lp->inbox = inbox_new(lp->base)))
+			return -1;
 	}
-	conn_shutdown_all(srv);
-	struct timeval tv = {srv->cfg->shutdown_grace, 0};
-	p->grace_timer = evtimer_new(srv->base, grace_cb, srv);
-	if (p->grace_timer)
-		evtimer_add(p->grace_timer, &tv);
+	return 0;
+}
+
+/* Threads for loops 1..N-1, once the store is open and the flush thread
+ * runs.  With threads, the process is multithreaded before it serves. */
+static int loops_start(struct server *srv)
+{
+	struct server_priv *p = srv->priv;
+	for (unsigned i = 1; i < p->nloops; i++) {
+		struct loop *lp = &p->loops[i];
+		if (pthread_create(&lp->thread, NULL, loop_thread_main, lp) != 0) {
+			log_error("cannot start event loop thread loop=%u", i);
+			return -1;
+		}
+		lp->threaded = true;
+	}
+	return 0;
+}
+
+/* Joins every loop thread.  After a shutdown signal each one stops by
+ * itself once its sessions are done (or its grace is over); on an error
+ * before that they are told to stop now.  What a stopped loop still has is
+ * closed here, on the main thread, which is safe once its thread is gone. */
+static void loops_stop(struct server *srv)
+{
+	struct server_priv *p = srv->priv;
+	bool signalled = atomic_exchange(&srv->shutting_down, true);
+	for (unsigned i = 1; i < p->nloops; i++) {
+		struct loop *lp = &p->loops[i];
+		if (!lp->threaded)
+			continue;
+		if (!signalled)
+			loop_close_now(lp);
+		pthread_join(lp->thread, NULL);
+		lp->threaded = false;
+	}
+	for (unsigned i = 0; i < p->nloops; i++)
+		conn_close_all_now(&p->loops[i], "shutdown");
+}
+
+static void loops_free(struct server *srv)
+{
+	struct server_priv *p = srv->priv;
+	for (unsigned i = 0; i < p->nloops; i++) {
+		struct loop *lp = &p->loops[i];
+		/* Runs leftovers: a socket handed over too late is closed. */
+		inbox_free(&lp->inbox);
+		if (lp->grace_timer)
+			event_free(lp->grace_timer);
+		if (lp->base)
+			event_base_free(lp->base);
+	}
+	free(p->loops);
+	p->loops = NULL;
+	p->nloops = 0;
 }
 
 /* The store's own messages (Berkeley DB errors, recovery) join our log, so
@@ -227,6 +408,8 @@ int server_run(const struct config *cfg)
 	memset(&priv, 0, sizeof(priv));
 	srv.cfg = cfg;
 	srv.priv = &priv;
+	pthread_mutex_init(&priv.mu, NULL);
+	pthread_mutex_init(&priv.tls_mu, NULL);
 
 	if (log_setup(cfg->log_target, cfg->log_level) < 0) {
 		fprintf(stderr, "postino: %s: bad log settings\n", cfg->source);
@@ -234,6 +417,12 @@ int server_run(const struct config *cfg)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	server_raise_fd_limit(cfg);
+	/* glibc raises its mmap threshold each time a large block is freed,
+	 * so the next large literal or DATA buffer comes from a heap instead
+	 * and stays with the loop thread's arena after it is freed.  A fixed
+	 * threshold (which also fixes the trim threshold) keeps large input
+	 * mapped and returned at once, whichever loop held it. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	/* A write past RLIMIT_FSIZE fails with EFBIG (a spool or store error
 	 * the session reports) instead of killing the daemon. */
 	signal(SIGXFSZ, SIG_IGN);
@@ -245,9 +434,9 @@ int server_run(const struct config *cfg)
 		log_error("tls setup failed: %s", err);
 		goto out;
 	}
-	srv.base = event_base_new();
-	if (!srv.base) {
-		log_error("cannot create the event loop");
+	unsigned nloops = loops_wanted(cfg);
+	if (loops_create(&srv, nloops) < 0) {
+		log_error("cannot create the event loops loops=%u", nloops);
 		goto out;
 	}
 	priv.listeners = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*priv.listeners));
@@ -296,29 +485,42 @@ int server_run(const struct config *cfg)
 		goto out;
 	}
 	srv.auth_cache = auth_cache_new(cfg->auth_cache_size, cfg->auth_cache_ttl);
-	priv.sigterm = evsignal_new(srv.base, SIGTERM, signal_cb, &srv);
-	priv.sigint = evsignal_new(srv.base, SIGINT, signal_cb, &srv);
-	priv.sighup = evsignal_new(srv.base, SIGHUP, signal_cb, &srv);
+	struct event_base *base0 = priv.loops[0].base;
+	priv.sigterm = evsignal_new(base0, SIGTERM, signal_cb, &srv);
+	priv.sigint = evsignal_new(base0, SIGINT, signal_cb, &srv);
+	priv.sighup = evsignal_new(base0, SIGHUP, signal_cb, &srv);
 	evsignal_add(priv.sigterm, NULL);
 	evsignal_add(priv.sigint, NULL);
 	evsignal_add(priv.sighup, NULL);
-	/* Only now, with the store open and the flush thread running, do
-	 * clients get in; `ready` follows the last listener. */
+	if (loops_start(&srv) < 0)
+		goto out;
+	/* Only now, with the store open and the flush thread and every loop
+	 * running, do clients get in; `ready` follows the last listener. */
 	for (size_t i = 0; i < priv.nlisteners; i++)
 		if (listener_start(&srv, &priv.listeners[i], &cfg->listeners[i]) < 0)
 			goto out;
 	if (cfg->sandbox)
 		log_warn("SANDBOX MODE: every recipient is accepted and any password logs in; "
 			 "never use this on a real server");
-	log_always("ready version=" POSTINO_VERSION " config=%s data_dir=%s listeners=%zu",
-		 cfg->source, cfg->data_dir, cfg->nlisteners);
-	event_base_dispatch(srv.base);
-	conn_close_all_now(&srv, "shutdown");
+	log_always("ready version=" POSTINO_VERSION " config=%s data_dir=%s listeners=%zu "
+		   "loops=%u", cfg->source, cfg->data_dir, cfg->nlisteners, priv.nloops);
+	current_loop = &priv.loops[0];
+	event_base_loop(base0, EVLOOP_NO_EXIT_ON_EMPTY);
 	status = 0;
-	log_info("stopped");
 out:
-	durable_stop(&srv);
 	listeners_close(&srv);
+	if (priv.loops)
+		loops_stop(&srv);
+	current_loop = NULL;
+	if (status == 0)
+		log_info("stopped");
+	/* The flush thread ends after the loops (their last sessions may
+	 * still have waited on it), and before the inboxes run their
+	 * leftovers, so nothing posts to a freed inbox. */
+	durable_stop(&srv);
+	if (priv.loops)
+		loops_free(&srv);
+	durable_free(&srv);
 	free(priv.listeners);
 	if (priv.sigterm)
 		event_free(priv.sigterm);
@@ -326,8 +528,6 @@ out:
 		event_free(priv.sigint);
 	if (priv.sighup)
 		event_free(priv.sighup);
-	if (priv.grace_timer)
-		event_free(priv.grace_timer);
 	for (size_t i = 0; i < IP_BUCKETS; i++) {
 		while (priv.ips[i]) {
 			struct ip_count *n = priv.ips[i]->next;
@@ -335,12 +535,12 @@ out:
 			priv.ips[i] = n;
 		}
 	}
-	if (srv.base)
-		event_base_free(srv.base);
 	tls_ctx_free(&srv.tls);
 	throttle_free(&srv.throttle);
 	auth_cache_free(&srv.auth_cache);
 	store_close(&srv.store);
 	store_log_set(NULL);
+	pthread_mutex_destroy(&priv.mu);
+	pthread_mutex_destroy(&priv.tls_mu);
 	return status;
 }

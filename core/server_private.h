@@ -2,10 +2,15 @@
 #ifndef POSTINO_SERVER_PRIVATE_H
 #define POSTINO_SERVER_PRIVATE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
+#include "core/inbox.h"
 #include "core/server.h"
 
 struct evconnlistener;
@@ -22,34 +27,66 @@ struct listener {
 	char kind[16];
 };
 
-/* Connections per peer address, for max_connections_per_ip. */
+/* Connections per peer address, for max_connections_per_ip (every loop's;
+ * count under server_priv.mu). */
 struct ip_count {
 	struct ip_count *next;
 	unsigned count;
-	bool stressed;                 /* count is near max_connections_per_ip */
+	atomic_bool stressed;          /* count is near max_connections_per_ip */
 	char addr[64];
 };
 
 #define IP_BUCKETS 1024
 
+/* One event loop (core/loop.h).  Everything but the inbox items' flags is
+ * touched only by the loop's own thread. */
+struct loop {
+	struct server *srv;
+	unsigned index;
+	struct event_base *base;
+	struct inbox *inbox;
+	pthread_t thread;
+	bool threaded;                 /* has a thread of its own (index > 0) */
+	struct conn *conns;            /* this loop's connections, newest first */
+	struct conn *conns_tail;       /* the oldest */
+	unsigned nconns;               /* closing ones included, until freed */
+	struct event *grace_timer;
+	struct inbox_item shutdown_item, close_now_item, rearm_item;
+	atomic_bool rearm_posted;
+	atomic_bool close_now_posted;   /* close_now_item is posted at most once */
+	atomic_uint nuntrusted;        /* connections an eviction may close */
+	struct inbox_item evict_item;
+	unsigned evict_requests;       /* under server_priv.mu, with evict_posted */
+	bool evict_posted;
+};
+
 struct server_priv {
 	struct listener *listeners;
 	size_t nlisteners;
-	struct conn *conns;            /* doubly linked list of live connections, newest first */
-	struct conn *conns_tail;       /* the oldest */
+	struct loop *loops;
+	unsigned nloops;
+	unsigned next_loop;            /* round robin of accepted connections (loop 0) */
+	/* Counts over every loop, for the connection limits and stress mode. */
+	pthread_mutex_t mu;
 	unsigned nconns;               /* closing ones included, until freed */
 	unsigned nevicting;            /* evicted ones still closing */
-	bool stressed;                 /* nconns is near max_connections */
+	atomic_bool stressed;          /* nconns is near max_connections */
 	struct ip_count *ips[IP_BUCKETS];
+	/* srv->tls is swapped by SIGHUP on loop 0 while other loops make SSL
+	 * objects from it. */
+	pthread_mutex_t tls_mu;
 	struct event *sigterm, *sigint, *sighup;
-	struct event *grace_timer;
 };
 
 /* conn.c */
+/* On the listening loop: hands the new socket to the next loop. */
 void conn_accept(struct listener *l, int fd, const struct sockaddr *sa, int salen);
-void conn_shutdown_all(struct server *srv);
-void conn_close_all_now(struct server *srv, const char *reason);
-/* server.c: called by conn.c when a connection is gone. */
-void server_conn_gone(struct server *srv);
+void conn_shutdown_all(struct loop *lp);
+void conn_close_all_now(struct loop *lp, const char *reason);
+/* server.c: called by conn.c when one of lp's connections is gone. */
+void server_conn_gone(struct loop *lp);
+/* An SSL object from the current TLS context; NULL without TLS. */
+SSL *server_ssl_new(struct server *srv);
+bool server_has_tls(struct server *srv);
 
 #endif

@@ -32,18 +32,24 @@ void limits_get(const struct config *cfg, enum limits_state st, struct limits *r
 	};
 }
 
+/* Every loop takes from one budget: compare-and-swap, so two loops never
+ * both take the last bytes. */
 bool limits_budget_take(struct server *srv, size_t n)
 {
 	size_t max = srv->cfg->input_budget;
-	if (n > max || srv->input_used > max - n)
-		return false;
-	srv->input_used += n;
+	size_t used = atomic_load(&srv->input_used);
+	do {
+		if (n > max || used > max - n)
+			return false;
+	} while (!atomic_compare_exchange_weak(&srv->input_used, &used, used + n));
 	return true;
 }
 
 void limits_budget_give(struct server *srv, size_t n)
 {
-	srv->input_used = n > srv->input_used ? 0 : srv->input_used - n;
+	size_t used = atomic_load(&srv->input_used);
+	while (!atomic_compare_exchange_weak(&srv->input_used, &used, n > used ? 0 : used - n))
+		;
 }
 
 size_t limits_budget_used(const struct server *srv)

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ struct entry {
 };
 
 struct throttle {
+	/* Every event loop's logins share the table. */
+	pthread_mutex_t mu;
 	struct entry **buckets;
 	size_t mask;                    /* buckets - 1, a power of two minus one */
 	size_t n, max;
@@ -102,6 +105,7 @@ struct throttle *throttle_new(size_t max_entries, unsigned forget_seconds)
 		free(t);
 		return NULL;
 	}
+	pthread_mutex_init(&t->mu, NULL);
 	t->mask = nb - 1;
 	t->max = max_entries;
 	t->forget = forget_seconds;
@@ -174,11 +178,13 @@ void throttle_free(struct throttle **tp)
 	while (t->oldest)
 		remove_entry(t, t->oldest);
 	free(t->buckets);
+	pthread_mutex_destroy(&t->mu);
 	free(t);
 	*tp = NULL;
 }
 
-unsigned throttle_fail(struct throttle *t, enum throttle_kind kind, const char *key, time_t now)
+static unsigned throttle_fail_locked(struct throttle *t, enum throttle_kind kind, const char *key,
+				     time_t now)
 {
 	/* The list is in order of last failure: what is forgotten sits at
 	 * the old end, and goes before anything else is looked at. */
@@ -210,7 +216,8 @@ unsigned throttle_fail(struct throttle *t, enum throttle_kind kind, const char *
 	return e->count;
 }
 
-unsigned throttle_count(struct throttle *t, enum throttle_kind kind, const char *key, time_t now)
+static unsigned throttle_count_locked(struct throttle *t, enum throttle_kind kind,
+				      const char *key, time_t now)
 {
 	struct entry *e = find(t, key_id(t, kind, key));
 	if (!e)
@@ -222,16 +229,37 @@ unsigned throttle_count(struct throttle *t, enum throttle_kind kind, const char 
 	return e->count;
 }
 
+unsigned throttle_fail(struct throttle *t, enum throttle_kind kind, const char *key, time_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	unsigned n = throttle_fail_locked(t, kind, key, now);
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+unsigned throttle_count(struct throttle *t, enum throttle_kind kind, const char *key, time_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	unsigned n = throttle_count_locked(t, kind, key, now);
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
 void throttle_clear(struct throttle *t, enum throttle_kind kind, const char *key)
 {
+	pthread_mutex_lock(&t->mu);
 	struct entry *e = find(t, key_id(t, kind, key));
 	if (e)
 		remove_entry(t, e);
+	pthread_mutex_unlock(&t->mu);
 }
 
-size_t throttle_size(const struct throttle *t)
+size_t throttle_size(struct throttle *t)
 {
-	return t->n;
+	pthread_mutex_lock(&t->mu);
+	size_t n = t->n;
+	pthread_mutex_unlock(&t->mu);
+	return n;
 }
 
 /* ---- the login policy ---- */

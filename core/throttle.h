@@ -43,7 +43,7 @@ unsigned throttle_fail(struct throttle *t, enum throttle_kind kind, const char *
 unsigned throttle_count(struct throttle *t, enum throttle_kind kind, const char *key, time_t now);
 void throttle_clear(struct throttle *t, enum throttle_kind kind, const char *key);
 /* Keys held (expired ones may linger until evicted). */
-size_t throttle_size(const struct throttle *t);
+size_t throttle_size(struct throttle *t);
 
 /* The login policy on top (core/auth.c).  `ip` is the peer's key from
  * throttle_ip_key, or NULL when the peer does not count per address (a

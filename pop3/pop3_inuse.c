@@ -2,10 +2,12 @@
  * hash of intrusive entries keyed by user id. */
 #include "pop3/pop3_inuse.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 #define INUSE_BUCKETS 256
 
+static pthread_mutex_t inuse_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pop3_inuse *buckets[INUSE_BUCKETS];
 
 static struct pop3_inuse **bucket(uint32_t user_id)
@@ -14,7 +16,7 @@ static struct pop3_inuse **bucket(uint32_t user_id)
 	return &buckets[(uint32_t)(user_id * 2654435769u) >> 24];
 }
 
-bool pop3_inuse_held(uint32_t user_id)
+static bool inuse_held_locked(uint32_t user_id)
 {
 	for (struct pop3_inuse *e = *bucket(user_id); e; e = e->next)
 		if (e->user_id == user_id)
@@ -22,22 +24,38 @@ bool pop3_inuse_held(uint32_t user_id)
 	return false;
 }
 
+bool pop3_inuse_held(uint32_t user_id)
+{
+	pthread_mutex_lock(&inuse_mu);
+	bool held = inuse_held_locked(user_id);
+	pthread_mutex_unlock(&inuse_mu);
+	return held;
+}
+
+/* The check and the insertion under one lock hold: two sessions on two
+ * loops cannot both take the same maildrop. */
 bool pop3_inuse_acquire(struct pop3_inuse *e, uint32_t user_id)
 {
-	if (e->held || pop3_inuse_held(user_id))
+	if (e->held)
 		return false;
-	struct pop3_inuse **b = bucket(user_id);
-	e->user_id = user_id;
-	e->held = true;
-	e->next = *b;
-	*b = e;
-	return true;
+	pthread_mutex_lock(&inuse_mu);
+	bool taken = !inuse_held_locked(user_id);
+	if (taken) {
+		struct pop3_inuse **b = bucket(user_id);
+		e->user_id = user_id;
+		e->held = true;
+		e->next = *b;
+		*b = e;
+	}
+	pthread_mutex_unlock(&inuse_mu);
+	return taken;
 }
 
 void pop3_inuse_release(struct pop3_inuse *e)
 {
 	if (!e->held)
 		return;
+	pthread_mutex_lock(&inuse_mu);
 	for (struct pop3_inuse **pp = bucket(e->user_id); *pp; pp = &(*pp)->next) {
 		if (*pp == e) {
 			*pp = e->next;
@@ -46,4 +64,5 @@ void pop3_inuse_release(struct pop3_inuse *e)
 	}
 	e->held = false;
 	e->next = NULL;
+	pthread_mutex_unlock(&inuse_mu);
 }

@@ -5,7 +5,9 @@
  * gives the refusal its code, -ERR [IN-USE].
  *
  * Entries are embedded in the session (no allocation, so acquiring cannot
- * fail for lack of memory); all calls happen on the event-loop thread.
+ * fail for lack of memory).  Sessions of every event loop share the
+ * registry, so it has a lock; an entry is only acquired and released by
+ * its own session's thread.
  * Only this daemon's POP3 sessions take part: IMAP and deliveries never
  * wait for a POP3 session, and the POP3 session works on a snapshot. */
 #ifndef POSTINO_POP3_INUSE_H

@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "core/conn.h"
+#include "core/loop.h"
 #include "core/durable.h"
 #include "core/server.h"
 #include "core/session_limits.h"
@@ -257,6 +258,48 @@ unsigned conn_listener_flags(const struct conn *c)
 struct server *conn_server(const struct conn *c)
 {
 	return c->srv;
+}
+
+/* One loop, the fuzzer's thread: what is posted to it runs at once. */
+static char fake_loop_storage;
+#define FAKE_LOOP ((struct loop *)&fake_loop_storage)
+
+struct loop *conn_loop(const struct conn *c)
+{
+	(void)c;
+	return FAKE_LOOP;
+}
+
+struct loop *loop_current(void)
+{
+	return FAKE_LOOP;
+}
+
+unsigned loop_count(const struct server *srv)
+{
+	(void)srv;
+	return 1;
+}
+
+struct loop *loop_at(const struct server *srv, unsigned i)
+{
+	(void)srv;
+	(void)i;
+	return FAKE_LOOP;
+}
+
+unsigned loop_index(const struct loop *l)
+{
+	(void)l;
+	return 0;
+}
+
+void loop_post(struct loop *l, struct inbox_item *item, void (*fn)(struct inbox_item *item))
+{
+	(void)l;
+	item->fn = fn;
+	item->next = NULL;
+	fn(item);
 }
 
 void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)

@@ -24,6 +24,9 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0  # above the default shutdown_grace (30 s)
 SANITIZER_MARKS = ("Sanitizer", "runtime error", "LeakSanitizer")
 KINDS = ("smtp", "smtps", "pop3", "pop3s")
+# Event loops of every server the tests start (tests/run runs the suite with
+# 1 and with 4); unset: the daemon's default, one per core.
+LOOPS = os.environ.get("POSTINO_TEST_LOOPS")
 LISTEN_RE = re.compile(r"listening kind=(\w+) address=(\S+) port=(\d+)")
 
 _counter = itertools.count(1)
@@ -69,6 +72,8 @@ class Server:
             args += ["--listen", f"{k}=127.0.0.1:0"]
         if self.sandbox:
             args.append("--sandbox")
+        if LOOPS is not None and "--loops" not in self.extra:
+            args += ["--loops", LOOPS]
         return args + self.extra
 
     def _read_stderr(self, stream, lines):

@@ -1,0 +1,117 @@
+# tests/integration/test_loops.py: the daemon's event loops (issue 11 point
+# 1, docs/architecture.md "Loops").  Connections are handed to the loops in
+# turn, so N consecutive connections land on N different loops; each test
+# checks from the log that its sessions really are spread over every loop
+# before it checks what crosses them: the change feed (a delivery made on one
+# loop wakes IDLE sessions on all of them), POP3's maildrop lock, and a
+# shutdown that lets deliveries in flight on every loop finish.
+import re
+import signal
+import time
+
+from helpers import IMAP_KINDS, imap_connect, make_message
+
+LOOPS = 4
+CONNECTED_RE = re.compile(r"session=(\w+) (\w+) connected .* loop=(\d+)")
+
+
+def loops_of(srv, kind):
+    """The loop of each `kind` session connected so far, in order."""
+    return [int(m.group(3)) for m in CONNECTED_RE.finditer(srv.stderr()) if m.group(2) == kind]
+
+
+def start(make_server, **kw):
+    srv = make_server(extra=["--loops", str(LOOPS)], **kw).start()
+    assert f"loops={LOOPS}" in srv.stderr(), srv.stderr()
+    return srv
+
+
+def test_delivery_wakes_idle_sessions_on_every_loop(make_server):
+    srv = start(make_server, kinds=IMAP_KINDS)
+    user = srv.new_user("loops")
+    sessions = []
+    for _ in range(2 * LOOPS):
+        c = imap_connect(srv, *user)
+        r = c.select("INBOX")
+        assert r.numbered("EXISTS") == [(0, b"")]
+        c.send(b"i1 IDLE\r\n")
+        assert c.read_response().startswith(b"+")
+        sessions.append(c)
+    assert set(loops_of(srv, "imap")) == set(range(LOOPS)), srv.stderr()
+    # The delivery's session is on one loop; every IDLE hears of it at once.
+    s = srv.smtp()
+    s.smtp_deliver("a@example.org", [user[0]], make_message("to every loop"))
+    s.smtp_quit()
+    for c in sessions:
+        r = c.read_response()
+        while b"EXISTS" not in r:
+            r = c.read_response()
+        assert r == b"* 1 EXISTS", r
+        c.send(b"DONE\r\n")
+        assert c.read_tagged("i1").status == "OK"
+    # A flag set on one loop reaches the IDLE sessions of the others.
+    for c in sessions[1:]:
+        c.send(b"i2 IDLE\r\n")
+        assert c.read_response().startswith(b"+")
+    sessions[0].ok("STORE 1 +FLAGS (\\Flagged)")
+    for c in sessions[1:]:
+        r = c.read_response()
+        while b"FETCH" not in r:
+            r = c.read_response()
+        assert b"\\Flagged" in r, r
+        c.send(b"DONE\r\n")
+        assert c.read_tagged("i2").status == "OK"
+    for c in sessions:
+        c.logout()
+
+
+def test_pop3_in_use_holds_across_loops(make_server):
+    srv = start(make_server)
+    user = srv.new_user("inuse")
+    srv.deliver("a@example.org", [user[0]], make_message("locked"))
+    holders = []
+    first = srv.pop3(*user)
+    holders.append(first)
+    # Each further attempt is on the next loop: all are refused while the
+    # first session holds the maildrop.
+    for _ in range(LOOPS - 1):
+        c = srv.pop3()
+        c.pop3_ok(f"USER {user[0]}")
+        r = c.pop3_cmd(f"PASS {user[1]}")
+        assert r.startswith("-ERR [IN-USE]"), r
+        c.close()
+    assert set(loops_of(srv, "pop3")) == set(range(LOOPS)), srv.stderr()
+    assert first.pop3_stat()[0] == 1
+    first.pop3_quit()
+    again = srv.pop3(*user)
+    assert again.pop3_stat()[0] == 1
+    again.pop3_quit()
+
+
+def test_shutdown_lets_deliveries_on_every_loop_finish(make_server):
+    srv = start(make_server)
+    addr, pw = srv.new_user("flight")
+    conns = []
+    for i in range(LOOPS):
+        c = srv.smtp()
+        assert c.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+        assert c.smtp_cmd(f"RCPT TO:<{addr}>").code == 250
+        assert c.smtp_cmd("DATA").code == 354
+        c.send(f"Subject: in flight {i}\r\n\r\nfirst half\r\n".encode())
+        conns.append(c)
+    assert set(loops_of(srv, "smtp")) == set(range(LOOPS)), srv.stderr()
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert srv.proc.poll() is None, "the daemon did not wait for the deliveries"
+    for i, c in enumerate(conns):
+        c.send(f"second half {i}\r\n.\r\n".encode())
+        r = c.smtp_reply()
+        assert r.code == 250, r
+        bye = c.smtp_reply()
+        assert bye.code == 421, bye
+    assert srv.proc.wait(20) == 0
+    srv._finish(0, "SIGTERM")
+    assert not srv.problems, srv.problems
+    srv.start()
+    msgs = srv.retr_all(addr, pw)
+    assert sorted(m.split(b"second half ")[1][:1] for m in msgs) == [b"0", b"1", b"2", b"3"]
