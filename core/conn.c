@@ -699,6 +699,15 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+void conn_yield(struct conn *c)
+{
+	/* A zero timeout, not event_active: libevent runs timers after the
+	 * next poll, so every other ready connection of this loop gets its
+	 * turn first; drained_cb then calls on_drain. */
+	static const struct timeval now = {0, 0};
+	event_add(c->drained, &now);
+}
+
 size_t conn_output_pending(const struct conn *c)
 {
 	return conn_unsent(c);

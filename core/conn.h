@@ -18,6 +18,11 @@ struct limits;
 void conn_write(struct conn *c, const void *data, size_t len);
 void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t conn_output_pending(const struct conn *c);
+/* Give the loop back for a turn: other connections' ready input and
+ * output are served, then the front-end's on_drain is called (once the
+ * output is at or below the low-water mark).  For long commands that stop
+ * on a work budget rather than on a full output queue. */
+void conn_yield(struct conn *c);
 
 /* Flush what is queued, then close; session_free runs once, later (never
  * inside the caller's callback). */

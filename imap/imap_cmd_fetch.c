@@ -428,7 +428,7 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 	struct fetch_ctx *x = cmd->ctx;
 	while (x->i < x->n) {
 		if (!x->in_msg) {
-			if (imap_output_full(s))
+			if (imap_cmd_yield_due(s))
 				return IMAP_CMD_AGAIN;
 			int rc = fetch_msg_begin(cmd, x);
 			if (rc < 0)

@@ -41,6 +41,8 @@ struct search_ctx {
 
 	size_t i, end;               /* view indexes still to visit */
 	size_t win_lo, win_n, fill;
+	size_t win_k;                /* next record of the loaded window to look at */
+	bool win_loaded;
 	struct store_msg win[SEARCH_WINDOW];
 	bool found[SEARCH_WINDOW];
 
@@ -237,15 +239,31 @@ static int search_hit(struct imap_session *s, struct search_ctx *x, size_t idx,
 	return 0;
 }
 
-/* One window: records, then content where needed.  0, or a store error. */
+/* search_window: the command's slice is spent in the middle of a window. */
+#define SEARCH_YIELD 1
+
+/* One window: records, then content where needed.  0, SEARCH_YIELD (the
+ * window is kept and resumed where it stopped), or a store error. */
 static int search_window(struct imap_session *s, struct search_ctx *x)
 {
-	int rc = search_window_load(s, x);
-	if (rc != STORE_OK)
-		return rc;
-	for (size_t k = 0; k < x->win_n; k++) {
+	int rc;
+	if (!x->win_loaded) {
+		rc = search_window_load(s, x);
+		if (rc != STORE_OK)
+			return rc;
+		x->win_loaded = true;
+		x->win_k = 0;
+	}
+	size_t start_k = x->win_k;
+	for (; x->win_k < x->win_n; x->win_k++) {
+		size_t k = x->win_k;
 		if (!x->found[k])
 			continue;
+		/* Reading content is what takes time: a body SEARCH of large
+		 * messages lets the loop's other sessions in between (after at
+		 * least one message, so every slice makes progress). */
+		if (k > start_k && imap_cmd_yield_due(s))
+			return SEARCH_YIELD;
 		size_t idx = x->win_lo + k;
 		imap_search_msg_reset(&x->msg);
 		x->msg.rec = x->win[k];
@@ -269,6 +287,7 @@ static int search_window(struct imap_session *s, struct search_ctx *x)
 		buf_free(&x->content);
 	mime_message_free(&x->mime);
 	x->i = x->win_lo + x->win_n;
+	x->win_loaded = false;
 	return STORE_OK;
 }
 
@@ -456,10 +475,14 @@ enum imap_cmd_rc imap_cmd_search(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 	}
 	struct search_ctx *x = cmd->ctx;
+	bool progressed = false;
 	while (x->i < x->end) {
-		if (imap_output_full(s))
+		if (!x->win_loaded && (imap_output_full(s) || (progressed && imap_cmd_yield_due(s))))
 			return IMAP_CMD_AGAIN;
+		progressed = true;
 		int rc = search_window(s, x);
+		if (rc == SEARCH_YIELD)
+			return IMAP_CMD_AGAIN;
 		if (rc != STORE_OK)
 			return search_fail(cmd, x, rc);
 	}

@@ -197,7 +197,7 @@ enum imap_cmd_rc imap_cmd_store(struct imap_cmd *cmd)
 	struct store_ctx *x = cmd->ctx;
 	if (cmd->stage == STORE_STAGE_OUTPUT) {
 		for (; x->i < x->n; x->i++) {
-			if (imap_output_full(cmd->s))
+			if (imap_cmd_yield_due(cmd->s))
 				return IMAP_CMD_AGAIN;
 			if (store_write_one(cmd, x, x->i) < 0) {
 				imap_cmd_no(cmd, "[SERVERBUG] Out of memory");

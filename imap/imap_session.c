@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +104,27 @@ void imap_untagged(struct imap_session *s, const char *fmt, ...)
 bool imap_output_full(const struct imap_session *s)
 {
 	return conn_output_pending(s->c) >= IMAP_OUTPUT_HIGH;
+}
+
+/* A command's share of its loop before it lets the other sessions of the
+ * loop run (a SEARCH of a large mailbox, a FETCH of many flags). */
+#define IMAP_SLICE_US 4000
+
+static uint64_t imap_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static bool imap_slice_spent(const struct imap_session *s)
+{
+	return imap_now_us() - s->slice_start_us >= IMAP_SLICE_US;
+}
+
+bool imap_cmd_yield_due(struct imap_session *s)
+{
+	return imap_output_full(s) || imap_slice_spent(s);
 }
 
 /* "TAG word text\r\n". */
@@ -407,6 +429,7 @@ static void imap_session_run(struct imap_session *s)
 	struct imap_cmd *cmd = s->cmd;
 	if (!cmd)
 		return;
+	s->slice_start_us = imap_now_us();
 	for (;;) {
 		if (s->closing) {
 			imap_cmd_free(s, &s->cmd);
@@ -427,10 +450,15 @@ static void imap_session_run(struct imap_session *s)
 				conn_suspend(s->c);
 			return;
 		}
-		/* AGAIN: on_drain calls again once the client has read. */
+		/* AGAIN: on_drain calls again once the client has read, or at
+		 * the loop's next turn when the command used up its slice. */
 		conn_suspend(s->c);
 		if (imap_output_full(s))
 			return;
+		if (imap_slice_spent(s)) {
+			conn_yield(s->c);
+			return;
+		}
 	}
 }
 

@@ -121,6 +121,7 @@ struct imap_cmd {
 
 struct imap_session {
 	struct conn *c;
+	uint64_t slice_start_us;     /* when the running command was last resumed */
 	struct server *srv;
 	const struct config *cfg;
 	struct store *store;         /* srv->store */
@@ -170,6 +171,12 @@ void imap_write_buf(struct imap_session *s, const struct buf *b);
 void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when IMAP_OUTPUT_HIGH or more is queued: return IMAP_CMD_AGAIN. */
 bool imap_output_full(const struct imap_session *s);
+/* True when the running command should stop for now and return
+ * IMAP_CMD_AGAIN: the output queue is full, or the command has had its
+ * share of the loop (IMAP_SLICE_US since it was last resumed), in which
+ * case it resumes at the loop's next turn, after the other sessions of the
+ * loop had theirs.  Long commands call this between units of work. */
+bool imap_cmd_yield_due(struct imap_session *s);
 
 /* End the session: "* BYE text" (unless text is NULL: inside a literal
  * nothing more can be said), then core closes the connection once the

@@ -46,6 +46,7 @@ struct conn {
 	size_t pending;                /* written since the last drain */
 
 	bool tls, starttls_pending, suspended, held, discarding, closing;
+	bool yielded;                  /* conn_yield: on_drain at the next turn */
 	bool in_callback, session_freed;
 	char reason[64];
 };
@@ -148,6 +149,11 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	conn_write(c, big, (size_t)n);
 	free(big);
+}
+
+void conn_yield(struct conn *c)
+{
+	c->yielded = true;
 }
 
 size_t conn_output_pending(const struct conn *c)
@@ -398,11 +404,12 @@ static void settle(struct conn *c)
 			c->held = false;
 			continue;
 		}
-		if (c->pending > 0) {
+		if (c->pending > 0 || c->yielded) {
 			c->pending = 0;
+			c->yielded = false;
 			if (c->ops->on_drain)
 				CALL(c, c->ops->on_drain(c->sess));
-			if (c->pending > 0 || c->closing)
+			if (c->pending > 0 || c->yielded || c->closing)
 				continue;
 		}
 		return;

@@ -6,6 +6,7 @@
 # loop wakes IDLE sessions on all of them), POP3's maildrop lock, and a
 # shutdown that lets deliveries in flight on every loop finish.
 import re
+import select
 import signal
 import time
 
@@ -115,3 +116,29 @@ def test_shutdown_lets_deliveries_on_every_loop_finish(make_server):
     srv.start()
     msgs = srv.retr_all(addr, pw)
     assert sorted(m.split(b"second half ")[1][:1] for m in msgs) == [b"0", b"1", b"2", b"3"]
+
+
+def test_long_search_lets_other_sessions_of_its_loop_run(make_server):
+    # One loop: a body SEARCH over ~60 MB of mail stops for the loop's
+    # other sessions after its slice (imap_cmd_yield_due), so a NOOP sent
+    # after it on another connection is answered before the SEARCH is.
+    srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "1"]).start()
+    user = srv.new_user("slice")
+    body = (b"lorem ipsum dolor sit amet consectetur adipiscing elit " * 20 + b"\r\n") * 50
+    s = srv.smtp()
+    for i in range(1200):
+        s.smtp_deliver("a@example.org", [user[0]], make_message(f"bulk {i}", body=body))
+    s.smtp_quit()
+    a = imap_connect(srv, *user)
+    a.select("INBOX")
+    b = imap_connect(srv, *user)
+    b.select("INBOX")
+    a.send(b"s1 SEARCH BODY nowhere-to-be-found\r\n")
+    b.send(b"n1 NOOP\r\n")
+    assert b.read_tagged("n1").status == "OK"
+    ready, _, _ = select.select([a.sock], [], [], 0)
+    assert not ready, "the SEARCH finished before the other session's NOOP was answered"
+    r = a.read_tagged("s1")
+    assert r.status == "OK" and r.data("SEARCH") == [b""], r
+    a.logout()
+    b.logout()
