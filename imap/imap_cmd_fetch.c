@@ -167,7 +167,7 @@ static int fetch_window_load(struct imap_cmd *cmd, struct fetch_ctx *x)
 				x->win_found[idx[j]] = false;
 			}
 		}
-		imap_view_absorb(s);
+		imap_view_absorb(s, res, nu);
 	}
 	free(res);
 	return rc;

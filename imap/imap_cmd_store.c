@@ -141,11 +141,11 @@ static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
 		if (rc != STORE_OK) {
 			/* Part of a large STORE may be done (it is applied in
 			 * batches): absorb what was, report the error. */
-			imap_view_absorb(s);
+			imap_view_absorb(s, x->res, x->n);
 			imap_cmd_store_error(cmd, rc, "STORE");
 			return IMAP_CMD_DONE;
 		}
-		imap_view_absorb(s);
+		imap_view_absorb(s, x->res, x->n);
 	}
 	cmd->stage = STORE_STAGE_OUTPUT;
 	return IMAP_CMD_AGAIN;

@@ -8,8 +8,10 @@
  * and UIDs whose flags others changed.  report() then writes what the
  * session may send now (RFC 3501 7.4.1: EXPUNGE only when allowed; EXISTS
  * never decreases without EXPUNGE).  imap_view_absorb() runs collect()
- * alone, dropping the flag changes, so that this session's own STORE is
- * not reported twice while new messages and expunges still are.
+ * alone, dropping the flag changes this session's own STORE made (the
+ * records at the MODSEQ it gave each message), so that they are not
+ * reported twice, while new messages, expunges and flag changes made by
+ * others meanwhile (a session on another loop) still are.
  *
  * A message has one change record, at its current MODSEQ: a new message
  * whose flags changed before we looked shows up only as FLAGS, and one
@@ -478,7 +480,27 @@ static int view_gone(struct imap_session *s)
 }
 
 /* Read every change record past v->modseq into the private lists. */
-static int collect(struct imap_session *s, bool keep_flags)
+/* This session's own flag changes, (UID, MODSEQ) ascending by UID, that
+ * collect() drops instead of reporting. */
+struct own_change {
+	uint32_t uid;
+	uint64_t modseq;
+};
+
+static int own_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct own_change *)a)->uid, y = ((const struct own_change *)b)->uid;
+	return x < y ? -1 : x > y;
+}
+
+static bool own_has(const struct own_change *own, size_t n, const struct store_change *ch)
+{
+	struct own_change key = {ch->uid, 0};
+	const struct own_change *o = bsearch(&key, own, n, sizeof(*own), own_cmp);
+	return o && o->modseq == ch->modseq;
+}
+
+static int collect(struct imap_session *s, const struct own_change *own, size_t nown)
 {
 	struct imap_view *v = s->view;
 	struct view_priv *p = priv(v);
@@ -504,7 +526,7 @@ static int collect(struct imap_session *s, bool keep_flags)
 					rc = u32_push(&gone, &ngone, &gone_cap, uid);
 			} else if (uid > max) {
 				rc = u32_push(&p->pending_new, &p->nnew, &p->new_cap, uid);
-			} else if (ch[i].kind == STORE_CHANGE_FLAGS && keep_flags) {
+			} else if (ch[i].kind == STORE_CHANGE_FLAGS && !own_has(own, nown, &ch[i])) {
 				if (imap_view_seq(v, uid))
 					rc = u32_push(&p->pending_flags, &p->nflags, &p->flags_cap, uid);
 			}
@@ -643,7 +665,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	if (strcmp(v->name, mbox.name) != 0 && strlen(mbox.name) <= STORE_MAILBOX_NAME_MAX)
 		memcpy(v->name, mbox.name, strlen(mbox.name) + 1);
 	if (mbox.highestmodseq > v->modseq) {
-		rc = collect(s, true);
+		rc = collect(s, NULL, 0);
 		if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
 			rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
 		if (rc != STORE_OK)
@@ -662,12 +684,21 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	return 0;
 }
 
-int imap_view_absorb(struct imap_session *s)
+int imap_view_absorb(struct imap_session *s, const struct store_flag_result *res, size_t n)
 {
 	struct imap_view *v = s->view;
 	if (!v)
 		return STORE_ERR_NOTFOUND;
-	int rc = collect(s, false);
+	struct own_change *own = n ? malloc(n * sizeof(*own)) : NULL;
+	size_t nown = 0;
+	if (n && !own)
+		return STORE_ERR_TEMP;
+	for (size_t i = 0; i < n; i++)
+		if (res[i].status == STORE_FLAG_CHANGED)
+			own[nown++] = (struct own_change){res[i].msg.uid, res[i].msg.modseq};
+	qsort(own, nown, sizeof(*own), own_cmp);
+	int rc = collect(s, own, nown);
+	free(own);
 	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
 		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
 	return rc;

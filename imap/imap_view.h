@@ -89,10 +89,12 @@ int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, 
  * others.  When the mailbox no longer exists (deleted, renamed away, user
  * removed) writes "* BYE" and closes the connection, returning -1. */
 int imap_view_sync(struct imap_session *s, bool allow_expunge);
-/* After this session's own STORE: take every change up to the mailbox's
- * current MODSEQ as known, dropping the FLAGS changes (the handler reported
- * them) and keeping new messages and expunges for the next sync. */
-int imap_view_absorb(struct imap_session *s);
+/* After this session's own STORE (or FETCH's implicit \Seen), given its
+ * results: take every change up to the mailbox's current MODSEQ as known,
+ * dropping the FLAGS changes that STORE made (the handler reported them)
+ * and keeping new messages, expunges and other sessions' flag changes for
+ * the next sync. */
+int imap_view_absorb(struct imap_session *s, const struct store_flag_result *res, size_t n);
 
 /* The flag list of a message, "(\Seen \Recent $Label1)", appended to out:
  * system flags, \Recent from the view, keywords by name. */
