@@ -48,6 +48,9 @@ struct fetch_ctx {
 	size_t att;                  /* next item */
 	bool streaming;              /* a literal of st is under way */
 	bool pinned;                 /* st.content_id is pinned (store_content_pin) */
+	bool need_content;           /* some item reads the content or its structure */
+	bool msg_pinned;             /* msg_content pinned while its message is written */
+	uint64_t msg_content;
 	struct store *store;         /* for the unpin in fetch_ctx_free */
 	struct mime_message *mime;
 	struct buf line;
@@ -67,8 +70,35 @@ static void fetch_ctx_free(void *p)
 	buf_free(&x->v.mem);
 	if (x->pinned)
 		store_content_unpin(x->store, x->st.content_id);
+	if (x->msg_pinned)
+		store_content_unpin(x->store, x->msg_content);
 	free(x->st.chunk);
 	free(x);
+}
+
+/* Every read of one message's content (its structure, the sizes promised
+ * in literals, the bytes) must see the same content.  Another session,
+ * on another loop, may expunge the message at any time and its content
+ * goes with the last reference; a pin taken before the first read defers
+ * that, and a message found gone after the pin is skipped as expunged.
+ * 0, 1 (gone: skip it), or a store error. */
+static int fetch_msg_pin(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m)
+{
+	if (x->msg_pinned)
+		store_content_unpin(s->store, x->msg_content);
+	x->msg_pinned = false;
+	if (!x->need_content)
+		return 0;
+	int rc = store_content_pin(s->store, m->content_id);
+	if (rc != STORE_OK)
+		return rc;
+	x->msg_pinned = true;
+	x->msg_content = m->content_id;
+	struct store_msg again;
+	rc = store_msg_get(s->store, s->view->mailbox_id, m->uid, &again);
+	if (rc == STORE_ERR_NOTFOUND || (rc == STORE_OK && again.content_id != m->content_id))
+		return 1;
+	return rc;
 }
 
 /* The literal is complete (or abandoned): the content may go now. */
@@ -90,6 +120,21 @@ static bool att_sets_seen(const struct imap_fetch_att *a)
 		return !a->peek;
 	default:
 		return false;   /* RFC822.HEADER is BODY.PEEK[HEADER] */
+	}
+}
+
+static bool att_reads_content(const struct imap_fetch_att *a)
+{
+	switch (a->item) {
+	case IMAP_FETCH_RFC822:
+	case IMAP_FETCH_RFC822_HEADER:
+	case IMAP_FETCH_RFC822_TEXT:
+	case IMAP_FETCH_BODY_SECTION:
+	case IMAP_FETCH_BINARY:
+	case IMAP_FETCH_BINARY_SIZE:
+		return true;
+	default:
+		return imap_fetch_att_needs_structure(a);
 	}
 }
 
@@ -232,6 +277,15 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 	uint32_t seq = imap_view_seq(s->view, m->uid);
 	if (seq == 0)
 		return 1;
+	int prc = fetch_msg_pin(s, x, m);
+	if (prc == 1) {
+		x->gone = true;
+		return 1;
+	}
+	if (prc != STORE_OK) {
+		imap_cmd_store_error(cmd, prc, "FETCH");
+		return -1;
+	}
 	mime_message_free(&x->mime);
 	if (x->need_structure) {
 		int rc = imap_fetch_structure(s, m, &x->mime);
@@ -339,9 +393,9 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			break;
 		case IMAP_VALUE_STREAM:
 			/* The length is about to be promised: keep the bytes
-			 * even if another session expunges the message
-			 * meanwhile.  Same thread as the read that sized the
-			 * value, so nothing ran in between. */
+			 * even if another session expunges the message while
+			 * they stream.  The message's pin (fetch_msg_pin) has
+			 * held the content since before it was sized. */
 			if (store_content_pin(s->store, m->content_id) != STORE_OK)
 				goto nomem;
 			x->pinned = true;
@@ -413,6 +467,8 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 			x->set_seen = !s->view->readonly;
 		if (imap_fetch_att_needs_structure(&x->f->atts[j]))
 			x->need_structure = true;
+		if (att_reads_content(&x->f->atts[j]))
+			x->need_content = true;
 	}
 	x->win_lo = x->win_n = 0;
 	return IMAP_CMD_AGAIN;

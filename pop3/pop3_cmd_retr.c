@@ -73,6 +73,15 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 		rc = STORE_ERR_TEMP;
 	if (rc == STORE_OK && !(s->retr.out = malloc(RETR_OUT_CAP)))
 		rc = STORE_ERR_TEMP;
+	/* An IMAP EXPUNGE of the message (on another loop, at any moment)
+	 * must not pull the bytes from under the "+OK n octets": pinned
+	 * before the first read, the content stays until the stream ends;
+	 * gone before the pin, the first read says so. */
+	if (rc == STORE_OK) {
+		rc = store_content_pin(store, cur.content_id);
+		s->retr.pinned = rc == STORE_OK;
+		s->retr.content_id = cur.content_id;
+	}
 	size_t got = 0;
 	if (rc == STORE_OK)
 		rc = store_content_read(store, cur.content_id, 0, s->retr.in, POP3_STREAM_CHUNK, &got);
@@ -91,10 +100,6 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	}
 	struct pop3_retr *r = &s->retr;
 	r->index = (size_t)(m - s->msgs);
-	r->content_id = cur.content_id;
-	/* An IMAP EXPUNGE of the message during the stream must not pull the
-	 * rest of the bytes from under the "+OK n octets" already sent. */
-	r->pinned = store_content_pin(store, cur.content_id) == STORE_OK;
 	r->offset = got;
 	r->in_len = got;
 	pop3_stuff_init(&r->stuff, top, lines);

@@ -21,6 +21,16 @@ def loops_of(srv, kind):
     return [int(m.group(3)) for m in CONNECTED_RE.finditer(srv.stderr()) if m.group(2) == kind]
 
 
+def spread(srv, kind):
+    """The set of loops `kind` sessions are on, once every loop has one (the
+    log is read by another thread: give its last lines a moment)."""
+    deadline = time.monotonic() + 10
+    while True:
+        loops = set(loops_of(srv, kind))
+        if len(loops) == LOOPS or time.monotonic() > deadline:
+            return loops
+
+
 def start(make_server, **kw):
     srv = make_server(extra=["--loops", str(LOOPS)], **kw).start()
     assert f"loops={LOOPS}" in srv.stderr(), srv.stderr()
@@ -38,7 +48,7 @@ def test_delivery_wakes_idle_sessions_on_every_loop(make_server):
         c.send(b"i1 IDLE\r\n")
         assert c.read_response().startswith(b"+")
         sessions.append(c)
-    assert set(loops_of(srv, "imap")) == set(range(LOOPS)), srv.stderr()
+    assert spread(srv, "imap") == set(range(LOOPS)), srv.stderr()
     # The delivery's session is on one loop; every IDLE hears of it at once.
     s = srv.smtp()
     s.smtp_deliver("a@example.org", [user[0]], make_message("to every loop"))
@@ -81,7 +91,7 @@ def test_pop3_in_use_holds_across_loops(make_server):
         r = c.pop3_cmd(f"PASS {user[1]}")
         assert r.startswith("-ERR [IN-USE]"), r
         c.close()
-    assert set(loops_of(srv, "pop3")) == set(range(LOOPS)), srv.stderr()
+    assert spread(srv, "pop3") == set(range(LOOPS)), srv.stderr()
     assert first.pop3_stat()[0] == 1
     first.pop3_quit()
     again = srv.pop3(*user)
@@ -100,7 +110,7 @@ def test_shutdown_lets_deliveries_on_every_loop_finish(make_server):
         assert c.smtp_cmd("DATA").code == 354
         c.send(f"Subject: in flight {i}\r\n\r\nfirst half\r\n".encode())
         conns.append(c)
-    assert set(loops_of(srv, "smtp")) == set(range(LOOPS)), srv.stderr()
+    assert spread(srv, "smtp") == set(range(LOOPS)), srv.stderr()
     srv.proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert srv.proc.poll() is None, "the daemon did not wait for the deliveries"
@@ -142,3 +152,59 @@ def test_long_search_lets_other_sessions_of_its_loop_run(make_server):
     assert r.status == "OK" and r.data("SEARCH") == [b""], r
     a.logout()
     b.logout()
+
+
+def test_fetch_on_some_loops_while_expunging_on_another(make_server):
+    # Sessions on three loops FETCH whole bodies over and over while a
+    # session on the fourth expunges the same messages.  Every literal must
+    # arrive whole with the length it announced (helpers' parser checks
+    # that), every FETCH ends OK or NO [EXPUNGEISSUED], and nobody is cut
+    # off: a content read after its size was promised must never find the
+    # content gone (imap_cmd_fetch.c, fetch_msg_pin).
+    import threading
+
+    srv = start(make_server, kinds=IMAP_KINDS)
+    user = srv.new_user("race")
+    body = b"0123456789abcdefghijklmnopqrstuvwxyz" * 200 + b"\r\n"
+    s = srv.smtp()
+    for i in range(240):
+        s.smtp_deliver("a@example.org", [user[0]], make_message(f"race {i}", body=body))
+    s.smtp_quit()
+    readers = [imap_connect(srv, *user) for _ in range(LOOPS - 1)]
+    killer = imap_connect(srv, *user)
+    assert spread(srv, "imap") == set(range(LOOPS)), srv.stderr()
+    for c in readers + [killer]:
+        c.select("INBOX")
+    done = threading.Event()
+    errors = []
+
+    def read_loop(c):
+        try:
+            while not done.is_set():
+                r = c.cmd("UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])")
+                ok = r.status == "OK" or (r.status == "NO" and r.code == "EXPUNGEISSUED")
+                if not ok:
+                    errors.append(r.tagged)
+                    return
+                for f in r.fetches().values():
+                    if b"BODY[]" in f and len(f[b"BODY[]"]) != int(f[b"RFC822.SIZE"]):
+                        errors.append(b"size mismatch")
+                        return
+                c.cmd("NOOP")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=read_loop, args=(c,)) for c in readers]
+    for t in threads:
+        t.start()
+    left = 240
+    while left > 0:
+        killer.ok("STORE 1:10 +FLAGS.SILENT (\\Deleted)")
+        killer.ok("EXPUNGE")
+        left -= 10
+    done.set()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    for c in readers + [killer]:
+        c.logout()
