@@ -123,7 +123,8 @@ static bool att_sets_seen(const struct imap_fetch_att *a)
 	}
 }
 
-static bool att_reads_content(const struct imap_fetch_att *a)
+/* Items whose value is (a part of) the message's bytes. */
+static bool att_is_body(const struct imap_fetch_att *a)
 {
 	switch (a->item) {
 	case IMAP_FETCH_RFC822:
@@ -134,8 +135,13 @@ static bool att_reads_content(const struct imap_fetch_att *a)
 	case IMAP_FETCH_BINARY_SIZE:
 		return true;
 	default:
-		return imap_fetch_att_needs_structure(a);
+		return false;
 	}
+}
+
+static bool att_reads_content(const struct imap_fetch_att *a)
+{
+	return att_is_body(a) || imap_fetch_att_needs_structure(a);
 }
 
 static int fetch_window_cb(void *arg, const struct store_msg *msg)
@@ -345,15 +351,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 		const struct imap_fetch_att *a = &x->f->atts[x->att++];
 		if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
 			goto nomem;
-		switch (a->item) {
-		case IMAP_FETCH_RFC822:
-		case IMAP_FETCH_RFC822_HEADER:
-		case IMAP_FETCH_RFC822_TEXT:
-		case IMAP_FETCH_BODY_SECTION:
-		case IMAP_FETCH_BINARY:
-		case IMAP_FETCH_BINARY_SIZE:
-			break;
-		default:
+		if (!att_is_body(a)) {
 			if (fetch_simple_item(s, x, a, m) != 0)
 				goto nomem;
 			continue;
