@@ -217,10 +217,12 @@ int admin_stats(const struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "postino: stats: %s\n", store_strerror(rc));
 		return 1;
 	}
-	printf("log_flushes=%llu\nlog_writes=%llu\nlog_bytes=%llu\nusers=%llu\nmessages=%llu\n"
-	       "contents=%llu\n",
+	printf("log_flushes=%llu\nlog_writes=%llu\nlog_bytes=%llu\nlock_waits=%llu\n"
+	       "deadlocks=%llu\nlock_timeouts=%llu\nusers=%llu\nmessages=%llu\ncontents=%llu\n",
 	       (unsigned long long)st.log_flushes, (unsigned long long)st.log_writes,
-	       (unsigned long long)st.log_bytes, (unsigned long long)st.users,
+	       (unsigned long long)st.log_bytes, (unsigned long long)st.lock_waits,
+	       (unsigned long long)st.deadlocks, (unsigned long long)st.lock_timeouts,
+	       (unsigned long long)st.users,
 	       (unsigned long long)st.messages, (unsigned long long)st.contents);
 	return 0;
 }

@@ -80,7 +80,8 @@ static const char usage_stats[] =
 	"usage: postino stats [-c FILE] [-d DIR]\n"
 	"\n"
 	"Prints key=value lines: log_flushes (Berkeley DB log syncs to disk),\n"
-	"log_writes, log_bytes, users, messages, contents.\n";
+	"log_writes, log_bytes, lock_waits, deadlocks, lock_timeouts (contention\n"
+	"between transactions since the daemon started), users, messages, contents.\n";
 
 static const char usage_queue[] =
 	"usage: postino queue list [-c FILE] [-d DIR]\n"

@@ -87,6 +87,10 @@ struct store_stats {
 	uint64_t log_flushes;    /* Berkeley DB st_scount: log syncs to disk */
 	uint64_t log_writes;     /* st_wcount */
 	uint64_t log_bytes;      /* bytes written to the log */
+	/* Lock contention between transactions (every loop's, every process's):
+	 * conflicts that waited, deadlocks broken (each a retried transaction),
+	 * lock timeouts. */
+	uint64_t lock_waits, deadlocks, lock_timeouts;
 	uint64_t users, messages, contents;
 };
 int store_stats_get(struct store *store, struct store_stats *stats_r);

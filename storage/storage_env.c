@@ -747,6 +747,15 @@ int store_stats_get(struct store *s, struct store_stats *stats_r)
 		stats_r->log_bytes = (uint64_t)ls->st_w_mbytes * (1024 * 1024) + ls->st_w_bytes;
 		free(ls);
 	}
+	DB_LOCK_STAT *lk = NULL;
+	if (rc == STORE_OK)
+		rc = store_bdb_err(s, s->env->lock_stat(s->env, &lk, 0));
+	if (rc == STORE_OK) {
+		stats_r->lock_waits = lk->st_lock_wait;
+		stats_r->deadlocks = lk->st_ndeadlocks;
+		stats_r->lock_timeouts = lk->st_nlocktimeouts;
+		free(lk);
+	}
 	store_leave(s);
 	if (rc == STORE_ERR_PANIC)
 		store_reopen(s, gen);

@@ -223,7 +223,7 @@ def test_stats_counts_log_flushes(own_server):
     srv = own_server
     addr, pw = srv.new_user("stats")
     before = srv.stats()
-    for key in ("log_flushes", "users", "messages"):
+    for key in ("log_flushes", "users", "messages", "lock_waits", "deadlocks", "lock_timeouts"):
         assert isinstance(before.get(key), int), f"stats lacks {key}: {before}"
     srv.deliver("s@example.org", [addr], make_message())
     after = srv.stats()
