@@ -37,6 +37,7 @@
 #include "core/tls.h"
 
 #define RAW_CHUNK (64 * 1024)
+#define READ_CHUNK (64 * 1024)              /* most one plaintext read takes */
 #define LOW_WATER (64 * 1024)               /* on_drain fires at or below this much unsent output */
 #define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
 
@@ -45,6 +46,9 @@ static void conn_process(struct conn *c);
 static void conn_install_callbacks(struct conn *c);
 static void conn_schedule(struct conn *c);
 static void conn_process_input(struct conn *c);
+static void conn_try_finish_close(struct conn *c);
+static void conn_direct_read_update(struct conn *c);
+static void conn_direct_stop(struct conn *c);
 
 /* Never nested: draining the input of an OpenSSL bufferevent below its
  * read watermark can make libevent read, and call our read callback, from
@@ -63,6 +67,9 @@ static void conn_process(struct conn *c)
 		conn_process_input(c);
 	} while (c->process_again && !c->closing);
 	c->processing = false;
+	/* The close may free c: only here, after the last look at it. */
+	if (c->closing)
+		conn_try_finish_close(c);
 }
 
 /* The hash chain a peer address lives in (djb2). */
@@ -129,6 +136,7 @@ static void conn_free_now(struct conn *c)
 	 * not outlive c. */
 	for (unsigned i = 0; i < c->nwatch; i++)
 		evbuffer_remove_cb_entry(c->out_watched[i], c->out_watch[i]);
+	conn_direct_stop(c);   /* before the socket closes under its read event */
 	if (c->bev)
 		bufferevent_free(c->bev);
 	conn_timers_free(c);
@@ -182,6 +190,7 @@ void conn_close(struct conn *c, const char *reason)
 	c->closing = true;
 	conn_untrusted_leave(c);
 	bufferevent_disable(c->bev, EV_READ);
+	conn_direct_read_update(c);
 	conn_timers_stop(c);
 	conn_schedule(c);
 }
@@ -196,6 +205,7 @@ static void conn_fail(struct conn *c, const char *reason)
 	conn_untrusted_leave(c);
 	c->close_waited_ms = CLOSE_FLUSH_LIMIT_MS;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	conn_direct_read_update(c);
 	conn_timers_stop(c);
 	conn_schedule(c);
 }
@@ -224,6 +234,10 @@ static void conn_upgrade_tls(struct conn *c)
 	evbuffer_drain(in, dropped);
 	if (dropped)
 		conn_log(c, PLOG_WARN, "starttls discarded pipelined plaintext bytes=%zu", dropped);
+	/* From here on the filter drives the socket's bufferevent (it enables
+	 * its reading and writing itself); queued plaintext (the go-ahead)
+	 * stays first in the socket's output buffer. */
+	conn_direct_stop(c);
 	SSL *ssl = server_ssl_new(c->srv);
 	if (!ssl) {
 		conn_fail(c, "tls setup failed");
@@ -310,13 +324,152 @@ static void conn_process_input(struct conn *c)
 	}
 	if (c->starttls_pending && !c->closing)
 		conn_upgrade_tls(c);
-	if (c->closing)
-		conn_try_finish_close(c);
+	conn_direct_read_update(c);   /* below the high-water mark again: read on */
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	conn_process(arg);
+}
+
+/* ---- plaintext I/O ----
+ * On a plaintext socket conn reads and writes the bufferevent's two
+ * evbuffers itself, with an event of its own for reading and a write at the
+ * end of each batch of replies.  libevent 2.1's socket bufferevent costs
+ * more per command: it reads at most 4096 bytes per wake-up and asks
+ * FIONREAD before each read, and it adds its write event when a reply is
+ * queued and deletes it once written, an epoll_ctl each (per 4 KiB
+ * delivery: 8 epoll_ctl, 5 ioctl, 5 readv, 10 epoll_wait; see
+ * tests/bench/README.md).  The bufferevent keeps its buffers, watermark
+ * and event callback, so TLS (which stacks a filter on it at STARTTLS and
+ * then drives it) and every byte counter work as before.  Its write event
+ * is enabled only while the socket has refused part of a batch. */
+
+/* Input is read up to this much buffered (docs/architecture.md: input is
+ * bounded while a session is suspended). */
+static size_t conn_read_high(const struct conn *c)
+{
+	return c->read_ahead + c->max_line;
+}
+
+/* Read while the input is below its high-water mark and the connection
+ * is open; otherwise leave the socket alone, so a client pipelining during
+ * a flush waits in its own socket buffer.  Changes the epoll set only when
+ * that answer changes, not per command. */
+static void conn_direct_read_update(struct conn *c)
+{
+	if (!c->rd)
+		return;
+	bool want = !c->closing &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) < conn_read_high(c);
+	if (want == c->reading)
+		return;
+	c->reading = want;
+	if (want)
+		event_add(c->rd, NULL);
+	else
+		event_del(c->rd);
+}
+
+/* Reads into a buffer on the stack and appends what came: reserving
+ * READ_CHUNK in the evbuffer itself would make every connection that holds
+ * a partial line keep a 64 KiB chunk (a slow or hostile client would cost
+ * 16 times what it did); the copy is cheap beside the system call. */
+static void conn_direct_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)what;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t have = evbuffer_get_length(in), high = conn_read_high(c);
+	char chunk[READ_CHUNK];
+	size_t want = have < high ? high - have : 0;
+	if (want > sizeof(chunk))
+		want = sizeof(chunk);
+	if (want == 0) {
+		conn_direct_read_update(c);
+		return;
+	}
+	ssize_t n = read(fd, chunk, want);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			conn_fail(c, errno == ECONNRESET ? "peer reset" : "io error");
+		return;
+	}
+	if (n == 0) {
+		conn_fail(c, c->closing ? "closed" : "peer closed");
+		return;
+	}
+	/* The bufferevent keeps the end of its input frozen except while it
+	 * reads into it; so do we. */
+	evbuffer_unfreeze(in, 0);
+	int rc = evbuffer_add(in, chunk, (size_t)n);
+	evbuffer_freeze(in, 0);
+	if (rc < 0) {
+		conn_fail(c, "out of memory");
+		return;
+	}
+	/* c may be gone when this returns; conn_process_input ends by
+	 * updating the read event. */
+	conn_process(c);
+}
+
+/* Output was queued: write all of it in one call once the current callback
+ * is done (event_active, so every reply of the batch goes in the same
+ * writev).  What the socket refuses is left to the bufferevent's write
+ * event; conn_output_cb turns that off again once it is all out. */
+static void conn_direct_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)fd;
+	(void)what;
+	if (c->held || (c->closing && c->close_waited_ms >= CLOSE_FLUSH_LIMIT_MS))
+		return;   /* the hold's end flushes; a failed peer takes nothing */
+	if (bufferevent_get_enabled(c->bev) & EV_WRITE)
+		return;   /* libevent is already writing what the socket refused */
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* The bufferevent keeps the start of its output frozen except while
+	 * it writes from it; so do we. */
+	evbuffer_unfreeze(out, 1);
+	int n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	int err = errno;
+	evbuffer_freeze(out, 1);
+	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+		conn_fail(c, err == ECONNRESET || err == EPIPE ? "peer reset" : "io error");
+		return;
+	}
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* Plaintext I/O on: at accept.  Returns -1 when out of memory. */
+static int conn_direct_start(struct conn *c)
+{
+	struct event_base *base = bufferevent_get_base(c->bev);
+	c->rd = event_new(base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
+			  conn_direct_read_cb, c);
+	c->flush = event_new(base, -1, 0, conn_direct_flush_cb, c);
+	if (!c->rd || !c->flush) {
+		conn_direct_stop(c);
+		return -1;
+	}
+	/* A socket bufferevent starts with writing enabled. */
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	conn_direct_read_update(c);
+	return 0;
+}
+
+/* Plaintext I/O off: at STARTTLS (the filter drives the socket from then
+ * on) and at free. */
+static void conn_direct_stop(struct conn *c)
+{
+	if (c->rd)
+		event_free(c->rd);
+	if (c->flush)
+		event_free(c->flush);
+	c->rd = c->flush = NULL;
+	c->reading = false;
 }
 
 /* Output left user space: bytes were taken from one of the output buffers
@@ -331,7 +484,15 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct conn *c = arg;
-	(void)buf;
+	if (c->flush) {
+		/* Plaintext: a reply was queued, or libevent wrote out what
+		 * the socket had refused (its write event goes off again). */
+		if (info->n_added > 0)
+			event_active(c->flush, EV_WRITE, 1);
+		else if (evbuffer_get_length(buf) == 0 &&
+			 (bufferevent_get_enabled(c->bev) & EV_WRITE))
+			bufferevent_disable(c->bev, EV_WRITE);
+	}
 	if (info->n_deleted > 0 && conn_unsent(c) <= LOW_WATER)
 		event_active(c->drained, EV_WRITE, 0);
 }
@@ -398,8 +559,12 @@ static void conn_install_callbacks(struct conn *c)
 	conn_watch_output(c, bufferevent_get_output(c->bev));
 	/* Stop reading from a client that sends while its session is suspended
 	 * (waiting for a log flush): input is bounded, not buffered forever. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_ahead + c->max_line);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_read_high(c));
+	if (c->tls) {
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	} else if (conn_direct_start(c) < 0) {
+		conn_fail(c, "out of memory");
+	}
 }
 
 static struct ip_count *ip_get(struct server_priv *p, const char *addr)
@@ -744,8 +909,13 @@ void conn_resume(struct conn *c)
 		return;
 	c->suspended = false;
 	conn_timer_idle_restart(c);
+	/* Process the lines that waited in this same pass of the loop, not
+	 * through conn_schedule's zero timeout, which costs one more
+	 * epoll_wait per resume (every delivery resumes once, after its
+	 * log flush).  Closing keeps the zero timeout: it gives the socket
+	 * a pass to take the last bytes (a TLS alert) before the free. */
 	if (!c->closing)
-		conn_schedule(c);
+		event_active(c->deferred, EV_TIMEOUT, 1);
 }
 
 static void hold_cb(evutil_socket_t fd, short what, void *arg)
@@ -756,7 +926,10 @@ static void hold_cb(evutil_socket_t fd, short what, void *arg)
 		conn_try_finish_close(c);  /* the peer is gone: nothing to send */
 		return;
 	}
-	bufferevent_enable(c->bev, EV_WRITE);
+	if (c->flush)
+		event_active(c->flush, EV_WRITE, 1);   /* plaintext: conn writes */
+	else
+		bufferevent_enable(c->bev, EV_WRITE);
 	conn_timer_idle_restart(c);
 	conn_schedule(c);  /* lines that arrived meanwhile, or the close */
 }
@@ -785,7 +958,8 @@ void conn_hold(struct conn *c, unsigned ms)
 void conn_set_max_line(struct conn *c, size_t max)
 {
 	c->max_line = max ? max : c->srv->cfg->max_line;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_ahead + c->max_line);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_read_high(c));
+	conn_direct_read_update(c);
 }
 
 void conn_set_limits(struct conn *c, const struct limits *lim)

@@ -50,6 +50,11 @@ struct conn {
 	enum conn_trust trust;
 	struct event *deferred;        /* resume processing, or finish closing */
 	struct event *drained;         /* unsent output fell to LOW_WATER: on_drain */
+	/* Plaintext sockets: conn reads and writes the bufferevent's buffers
+	 * itself (conn.c, "plaintext I/O"); NULL once TLS is on. */
+	struct event *rd;              /* socket readable (EV_PERSIST) */
+	struct event *flush;           /* output was added: write it in this loop pass */
+	bool reading;                  /* rd is added (input below its high-water mark) */
 	/* Watches on every layer's output buffer (socket, and TLS filter after
 	 * STARTTLS); see conn_output_cb in conn.c. */
 	struct evbuffer_cb_entry *out_watch[2];

@@ -6,7 +6,12 @@
  * 0600: nothing is left behind by a crash, so nothing needs cleaning at
  * start.  When the input is complete, spool_map() maps it read-only: the
  * store and the MIME parser read the message from file-backed pages, which
- * the kernel can reclaim (page cache), not from a heap copy. */
+ * the kernel can reclaim (page cache), not from a heap copy.
+ *
+ * A small input (at most 32 KiB, written at once at its end, as SMTP does
+ * for a message shorter than its 64 KiB chunk) never becomes a file: it is
+ * kept in memory and spool_map() returns that.  The file, and the spool
+ * directory, are made at the first write that does not fit. */
 #ifndef POSTINO_SPOOL_H
 #define POSTINO_SPOOL_H
 
@@ -14,8 +19,8 @@
 
 struct spool;
 
-/* A new empty spool file under data_dir/spool (created if missing).
- * 0, or -errno. */
+/* A new empty spool; its file, if it needs one, goes under data_dir/spool
+ * (created if missing).  0, or -errno. */
 int spool_open(const char *data_dir, struct spool **sp_r);
 /* Append; 0, or -errno (-ENOSPC, -EDQUOT, -EFBIG: the disk is full). */
 int spool_write(struct spool *sp, const void *data, size_t len);

@@ -126,9 +126,10 @@ static void flush_done(struct durable_waiter *w, bool ok)
 
 static void deliver(struct smtp_session *s)
 {
-	/* The whole message is in the spool file now (the sink has had every
-	 * byte).  Mapped read-only, it is file-backed page cache the kernel
-	 * can reclaim, not a heap copy; unmapped before the flush wait. */
+	/* The whole message is in the spool now (the sink has had every
+	 * byte).  A large one is mapped read-only, file-backed page cache the
+	 * kernel can reclaim, not a heap copy; a small one never left memory
+	 * (core/spool.h).  Released before the flush wait. */
 	size_t len;
 	const char *msg;
 	int mrc = spool_map(s->spool, &msg, &len);

@@ -80,6 +80,11 @@ int store_space_check(struct store *store, uint64_t bytes);
 /* Make every transaction committed so far durable (one log flush).  Thread
  * safe; blocks for the flush. */
 int store_sync(struct store *store);
+/* Benchmarking aid, for `postino serve --bench-no-flush` only (see
+ * tests/bench/README.md): from now on store_sync() succeeds without
+ * flushing, in every store of the process, so that a benchmark can measure
+ * what the flush costs.  Acknowledged mail is then NOT durable. */
+void store_bench_no_flush(void);
 /* Checkpoint and remove log files no longer needed; called periodically. */
 int store_checkpoint(struct store *store);
 

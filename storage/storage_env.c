@@ -678,6 +678,15 @@ void store_notify(struct store *s, const uint32_t *ids, size_t n)
 
 /* ---- durability, checkpoints, statistics ---- */
 
+/* Process-wide and one-way: set before the daemon opens its store, never
+ * by a configuration file (storage.h). */
+static atomic_bool bench_no_flush;
+
+void store_bench_no_flush(void)
+{
+	atomic_store(&bench_no_flush, true);
+}
+
 int store_sync(struct store *s)
 {
 	uint64_t gen;
@@ -686,7 +695,12 @@ int store_sync(struct store *s)
 		return rc;
 	/* One flush of the log makes every transaction committed so far
 	 * durable: this is the group commit. */
-	rc = store_bdb_err(s, s->env->log_flush(s->env, NULL));
+	if (!atomic_load(&bench_no_flush)) {
+		rc = store_bdb_err(s, s->env->log_flush(s->env, NULL));
+	} else if (!atomic_exchange(&s->bench_warned, true)) {
+		store_log(STORE_LOG_WARN, "log flush skipped (--bench-no-flush): acknowledged "
+			  "mail is NOT durable; a benchmarking aid, never for real mail");
+	}
 	store_leave(s);
 	if (rc == STORE_ERR_PANIC) {
 		/* Someone recovered the environment under us: commits not yet

@@ -80,6 +80,7 @@ struct store {
 	 * generation cannot vouch for commits made before the reopen (the
 	 * recovery that forced it dropped whatever was not yet flushed). */
 	_Atomic uint64_t synced_generation;
+	atomic_bool bench_warned;      /* store_sync warned once of --bench-no-flush */
 	char *dir;
 	struct store_options opts;
 	int users_fd;              /* store.lock, shared while open (storage_lock.c) */

@@ -231,6 +231,28 @@ def test_stats_counts_log_flushes(own_server):
     assert after["messages"] == before["messages"] + 1, (before, after)
 
 
+def test_bench_no_flush_is_loud_and_only_for_serve(make_server):
+    """--bench-no-flush (tests/bench/README.md): deliveries are acknowledged
+    without a log flush, the daemon says so at start and in its log, and
+    the flag is in no help text and no other command takes it."""
+    srv = make_server(extra=["--bench-no-flush"]).start()
+    addr, pw = srv.new_user("noflush")
+    base = srv.stats()      # `postino stats` flushes once itself, when it closes
+    before = srv.stats()
+    for _ in range(3):
+        srv.deliver("s@example.org", [addr], make_message())
+    after = srv.stats()
+    own = before["log_flushes"] - base["log_flushes"]
+    assert after["log_flushes"] - before["log_flushes"] == own, (base, before, after)
+    assert after["messages"] == before["messages"] + 3, (before, after)
+    assert "WARNING: --bench-no-flush" in srv.stderr()
+    srv.wait_log("acknowledged mail is NOT durable")
+    for args in (["--help"], ["serve", "--help"]):
+        assert "bench" not in run(*args).stdout
+    r = run("user", "list", "-d", str(srv.data_dir), "--bench-no-flush")
+    assert r.returncode == 2 and "only for `postino serve`" in r.stderr, r.stderr
+
+
 # -- signals -------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -1,7 +1,8 @@
 /* Unit tests for core/spool.c: what is written comes back mapped, byte for
- * byte; an empty spool maps to ""; the file is anonymous (nothing in the
- * directory); a write past the file-size limit is an error (-EFBIG), as a
- * full disk would be, not a crash. */
+ * byte; an empty spool maps to ""; a small input stays in memory (no file,
+ * no directory), a larger one moves to a file that is anonymous (nothing in
+ * the directory); a write past the file-size limit is an error (-EFBIG), as
+ * a full disk would be, not a crash. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,9 +43,6 @@ static void test_write_map(void **state)
 	char sub[512];
 	snprintf(sub, sizeof(sub), "%s/spool", dir);
 	struct stat st;
-	assert_int_equal(stat(sub, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0700);
-	assert_int_equal(entries(sub), 0);   /* anonymous */
 
 	const char *data;
 	size_t len;
@@ -54,6 +52,16 @@ static void test_write_map(void **state)
 	spool_free(&sp);
 	assert_null(sp);
 
+	/* Small: in memory, in pieces, no file (no directory either). */
+	assert_int_equal(spool_open(dir, &sp), 0);
+	assert_int_equal(spool_write(sp, "Subject: hi\r\n", 13), 0);
+	assert_int_equal(spool_write(sp, "\r\nbody\r\n", 8), 0);
+	assert_int_equal(spool_map(sp, &data, &len), 0);
+	assert_int_equal(len, 21);
+	assert_memory_equal(data, "Subject: hi\r\n\r\nbody\r\n", 21);
+	assert_int_not_equal(stat(sub, &st), 0);
+	spool_free(&sp);
+
 	assert_int_equal(spool_open(dir, &sp), 0);
 	char block[10000];
 	for (size_t i = 0; i < 300; i++) {
@@ -61,10 +69,16 @@ static void test_write_map(void **state)
 		assert_int_equal(spool_write(sp, block, sizeof(block)), 0);
 	}
 	assert_int_equal(spool_size(sp), 300 * sizeof(block));
+	/* Past the memory limit the content moved to an anonymous file. */
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(entries(sub), 0);
 	assert_int_equal(spool_map(sp, &data, &len), 0);
 	assert_int_equal(len, 300 * sizeof(block));
-	for (size_t i = 0; i < 300; i++)
+	for (size_t i = 0; i < 300; i++) {
+		assert_int_equal(data[i * sizeof(block)], 'a' + (int)(i % 26));
 		assert_int_equal(data[i * sizeof(block) + 17], 'a' + (int)(i % 26));
+	}
 	spool_free(&sp);
 	spool_free(&sp);   /* a second free is harmless */
 }
@@ -87,10 +101,17 @@ static void test_write_past_limit(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 }
 
+/* The directory is needed only once the input outgrows memory: then the
+ * write fails, with the error, and the spool is still freed cleanly. */
 static void test_unusable_dir(void **state)
 {
-	struct spool *sp = (struct spool *)1;
-	assert_true(spool_open("/nonexistent/postino/dir", &sp) < 0);
+	struct spool *sp = NULL;
+	assert_int_equal(spool_open("/nonexistent/postino/dir", &sp), 0);
+	assert_int_equal(spool_write(sp, "small", 5), 0);
+	char block[50000];
+	memset(block, 'x', sizeof(block));
+	assert_int_equal(spool_write(sp, block, sizeof(block)), -ENOENT);
+	spool_free(&sp);
 	assert_null(sp);
 }
 
