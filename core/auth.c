@@ -1,12 +1,14 @@
 /* core/auth.c: password hashing (yescrypt through libcrypt, the scheme
  * Debian uses for /etc/shadow) and the one login policy every protocol
- * uses, including sandbox mode. */
+ * uses, including sandbox mode.  The hash itself runs on the worker pool
+ * (core/workpool.h); the policy around it (store lookup, credential cache,
+ * throttle, logs) stays on the session's loop. */
 #include "core/auth.h"
 #include "core/auth_cache.h"
 
 #include <crypt.h>
-#include <stdint.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "core/throttle.h"
+#include "core/workpool.h"
 #include "storage/storage.h"
 
 int auth_hash_password(const char *password, char *out, size_t outlen)
@@ -190,7 +193,7 @@ void auth_record(struct conn *c, const char *username, bool ok)
 	}
 	unsigned delay;
 	unsigned n = record_failure(c, username, &delay);
-	/* auth_login puts these on its "auth failed" line; other callers
+	/* auth_login_start puts these on its "auth failed" line; other callers
 	 * (SCRAM) have logged theirs already. */
 	conn_log(c, PLOG_INFO, "auth failure counted user=\"%.64s\" failures=%u delay_ms=%u",
 		 username ? username : "", n, delay);
@@ -244,50 +247,183 @@ void auth_user_address(const struct config *cfg, const char *username, char *out
 		out[0] = '\0';
 }
 
-enum auth_result auth_login(struct conn *c, const char *username, const char *password,
-			    struct store_user *user_r)
+/* ---- a login: the policy on the loop, the hash on the worker pool ---- */
+
+/* One password check in flight.  The job owns copies of all that the
+ * worker reads; the session that asked holds a pointer it gives up with
+ * auth_check_cancel (on its loop thread), and then only the job's done,
+ * on the same thread, still touches it, to free it. */
+struct auth_check {
+	struct work work;
+	struct conn *c;              /* NULL once cancelled */
+	bool cancelled;              /* the loop thread only */
+	bool unknown;                /* no such user: the dummy hash, then a failure */
+	bool verified;               /* the worker's answer */
+	auth_login_done_fn *done;
+	void *arg;
+	struct store_user *user_r;   /* the session's, written on success only */
+	struct store_user user;      /* the record the hash came from */
+	struct auth_cache *cache;
+	char *username;              /* as the client gave it (throttle, logs) */
+	char *password;              /* cleansed as soon as the hash is done */
+	size_t password_len;
+};
+
+static void auth_check_free(struct auth_check *k)
+{
+	if (k->password) {
+		OPENSSL_cleanse(k->password, k->password_len);
+		free(k->password);
+	}
+	free(k->username);
+	OPENSSL_cleanse(&k->user, sizeof(k->user));
+	free(k);
+}
+
+/* On a worker: the ~20 ms the loop must not spend.  A success goes into
+ * the cache here (it has its own lock), while the password is at hand. */
+static void auth_check_run(struct work *w)
+{
+	struct auth_check *k = (struct auth_check *)w;
+	const char *hash = k->unknown ? dummy_hash() : k->user.pwhash;
+	k->verified = auth_verify_password(k->password, hash) && !k->unknown;
+	if (k->verified)
+		auth_cache_add(k->cache, k->user.address, k->password, k->user.pwhash);
+	OPENSSL_cleanse(k->password, k->password_len);
+}
+
+/* Back on the session's loop: what auth_login did after the hash, in the
+ * same order (log, failure count or success record). */
+static enum auth_result auth_check_finish(struct auth_check *k)
+{
+	struct conn *c = k->c;
+	if (!k->work.ran) {
+		conn_log(c, PLOG_ERROR, "auth tempfail user=\"%.64s\" error=\"shutting down\"",
+			 k->username);
+		return AUTH_TEMPFAIL;
+	}
+	unsigned delay, n;
+	if (k->unknown) {
+		n = record_failure(c, k->username, &delay);
+		conn_log(c, PLOG_WARN, "auth failed user=\"%.64s\" reason=unknown-user failures=%u "
+			 "delay_ms=%u", k->username, n, delay);
+		return AUTH_FAIL;
+	}
+	if (k->verified) {
+		memcpy(k->user_r, &k->user, sizeof(k->user));
+		conn_log(c, PLOG_INFO, "auth ok user=%s cached=no", k->user.address);
+		auth_record(c, k->username, true);
+		return AUTH_OK;
+	}
+	n = record_failure(c, k->username, &delay);
+	conn_log(c, PLOG_WARN, "auth failed user=%s reason=password failures=%u delay_ms=%u",
+		 k->user.address, n, delay);
+	return AUTH_FAIL;
+}
+
+static void auth_check_done(struct work *w)
+{
+	struct auth_check *k = (struct auth_check *)w;
+	if (k->cancelled) {
+		auth_check_free(k);
+		return;
+	}
+	enum auth_result r = auth_check_finish(k);
+	auth_login_done_fn *done = k->done;
+	void *arg = k->arg;
+	auth_check_free(k);
+	done(arg, r);
+}
+
+void auth_check_cancel(struct auth_check **kp)
+{
+	struct auth_check *k = *kp;
+	if (!k)
+		return;
+	*kp = NULL;
+	k->cancelled = true;
+	k->c = NULL;
+}
+
+/* Hands the hash to the worker pool: AUTH_PENDING, or AUTH_TEMPFAIL when
+ * the pool is full (a queue that grew without bound would be memory and
+ * waiting nobody asked for). */
+static enum auth_result auth_check_submit(struct conn *c, const char *username,
+					  const char *password, const struct store_user *u,
+					  struct store_user *user_r, auth_login_done_fn *done,
+					  void *arg, struct auth_check **check_r)
+{
+	struct server *srv = conn_server(c);
+	struct auth_check *k = calloc(1, sizeof(*k));
+	if (k) {
+		k->username = strdup(username);
+		k->password_len = strlen(password) + 1;
+		k->password = malloc(k->password_len);
+	}
+	if (!k || !k->username || !k->password) {
+		if (k)
+			auth_check_free(k);
+		conn_log(c, PLOG_ERROR, "auth tempfail user=\"%.64s\" error=\"out of memory\"",
+			 username);
+		return AUTH_TEMPFAIL;
+	}
+	memcpy(k->password, password, k->password_len);
+	k->work.run = auth_check_run;
+	k->work.done = auth_check_done;
+	k->c = c;
+	k->done = done;
+	k->arg = arg;
+	k->user_r = user_r;
+	k->cache = srv->auth_cache;
+	k->unknown = u == NULL;
+	if (u)
+		memcpy(&k->user, u, sizeof(*u));
+	if (workpool_submit(srv->workpool, conn_loop(c), &k->work) < 0) {
+		auth_check_free(k);
+		conn_log(c, PLOG_WARN, "auth tempfail user=\"%.64s\" error=\"worker pool full\"",
+			 username);
+		return AUTH_TEMPFAIL;
+	}
+	*check_r = k;
+	return AUTH_PENDING;
+}
+
+enum auth_result auth_login_start(struct conn *c, const char *username, const char *password,
+				  struct store_user *user_r, auth_login_done_fn *done, void *arg,
+				  struct auth_check **check_r)
 {
 	struct server *srv = conn_server(c);
 	char address[STORE_ADDRESS_MAX + 1];
+	struct store_user u;
+	*check_r = NULL;
 	auth_user_address(srv->cfg, username, address, sizeof(address));
-	int rc = store_user_get(srv->store, address, user_r);
+	int rc = store_user_get(srv->store, address, &u);
 	if (srv->cfg->sandbox) {
 		if (rc == STORE_ERR_NOTFOUND)
-			rc = store_user_add(srv->store, address, "", user_r);
+			rc = store_user_add(srv->store, address, "", &u);
 		if (rc == STORE_ERR_EXISTS) /* created meanwhile by a delivery */
-			rc = store_user_get(srv->store, address, user_r);
+			rc = store_user_get(srv->store, address, &u);
 		if (rc == STORE_OK) {
-			conn_log(c, PLOG_INFO, "auth ok user=%s sandbox=yes", user_r->address);
+			memcpy(user_r, &u, sizeof(u));
+			conn_log(c, PLOG_INFO, "auth ok user=%s sandbox=yes", u.address);
 			auth_record(c, username, true);
 			return AUTH_OK;
 		}
 	}
 	if (rc == STORE_OK) {
-		/* A hit skips yescrypt; a miss (new, wrong, or changed
-		 * password) pays it in full (core/auth_cache.c). */
-		bool cached = auth_cache_hit(srv->auth_cache, user_r->address, password,
-					     user_r->pwhash);
-		if (cached || auth_verify_password(password, user_r->pwhash)) {
-			if (!cached)
-				auth_cache_add(srv->auth_cache, user_r->address, password,
-					       user_r->pwhash);
-			conn_log(c, PLOG_INFO, "auth ok user=%s cached=%s", user_r->address,
-				 cached ? "yes" : "no");
+		/* A hit skips yescrypt and the pool; a miss (new, wrong, or
+		 * changed password) pays it in full (core/auth_cache.c). */
+		if (auth_cache_hit(srv->auth_cache, u.address, password, u.pwhash)) {
+			memcpy(user_r, &u, sizeof(u));
+			conn_log(c, PLOG_INFO, "auth ok user=%s cached=yes", u.address);
 			auth_record(c, username, true);
 			return AUTH_OK;
 		}
-		unsigned delay, n = record_failure(c, username, &delay);
-		conn_log(c, PLOG_WARN, "auth failed user=%s reason=password failures=%u delay_ms=%u",
-			 user_r->address, n, delay);
-		return AUTH_FAIL;
+		return auth_check_submit(c, username, password, &u, user_r, done, arg, check_r);
 	}
-	if (rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID) {
-		(void)auth_verify_password(password, dummy_hash());
-		unsigned delay, n = record_failure(c, username, &delay);
-		conn_log(c, PLOG_WARN, "auth failed user=\"%.64s\" reason=unknown-user failures=%u "
-			 "delay_ms=%u", username, n, delay);
-		return AUTH_FAIL;
-	}
+	/* Unknown: the dummy hash, so that the answer takes as long. */
+	if (rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID)
+		return auth_check_submit(c, username, password, NULL, user_r, done, arg, check_r);
 	conn_log(c, PLOG_ERROR, "auth tempfail user=\"%.64s\" error=\"%s\"", username,
 		 store_strerror(rc));
 	return AUTH_TEMPFAIL;

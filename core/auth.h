@@ -15,8 +15,6 @@ int auth_hash_password(const char *password, char *out, size_t outlen);
 /* Constant-time verification of password against a crypt(3) hash. 1/0. */
 int auth_verify_password(const char *password, const char *hash);
 
-enum auth_result { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMPFAIL = 2 };
-
 /* The store address a login name stands for, in out (outlen >= 321).  In
  * sandbox mode a bare name ("testuser1", a valid RFC 5321 Dot-string local
  * part) is name@hostname, the address SMTP delivers that mailbox to;
@@ -24,16 +22,35 @@ enum auth_result { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMPFAIL = 2 };
  * that does not fit in out. */
 void auth_user_address(const struct config *cfg, const char *username, char *out, size_t outlen);
 
-/* Check a user name and password for connection c; logs auth ok/fail.  In
- * sandbox mode any password is accepted and a missing user is created
- * (under auth_user_address's name).
- * On AUTH_OK, *user_r is filled. */
-enum auth_result auth_login(struct conn *c, const char *username, const char *password,
-			    struct store_user *user_r);
+/* Check a user name and password for connection c, and log the outcome
+ * (auth ok/failed).  In sandbox mode any password is accepted and a
+ * missing user is created (under auth_user_address's name).
+ *
+ * Whatever needs no password hash is answered at once: AUTH_OK (sandbox,
+ * or a credential cached by core/auth_cache.h), AUTH_TEMPFAIL (store
+ * error, worker pool full).  Otherwise the hash runs on the worker pool
+ * (about 20 ms of yescrypt, which would stall every session on the loop):
+ * AUTH_PENDING, *check_r is set, and done(arg, result) runs later on c's
+ * loop thread, never inside this call, with AUTH_OK, AUTH_FAIL or
+ * AUTH_TEMPFAIL.  The caller suspends its input meanwhile (conn_suspend),
+ * as for a log flush, and forgets *check_r in done.  An unknown user goes
+ * to the pool too, against a dummy hash, so that it takes as long.
+ * On AUTH_OK (at once or in done), *user_r is filled.  username and
+ * password are copied: the caller may clear its own at once. */
+enum auth_result { AUTH_OK = 0, AUTH_FAIL = 1, AUTH_TEMPFAIL = 2, AUTH_PENDING = 3 };
+struct auth_check;
+typedef void auth_login_done_fn(void *arg, enum auth_result r);
+enum auth_result auth_login_start(struct conn *c, const char *username, const char *password,
+				  struct store_user *user_r, auth_login_done_fn *done, void *arg,
+				  struct auth_check **check_r);
+/* The session goes away before done: done will not be called, and the
+ * check frees itself.  On c's loop thread; *check becomes NULL; NULL is
+ * harmless. */
+void auth_check_cancel(struct auth_check **check);
 
 /* Record an authentication outcome for c and `username` (as the client
  * gave it): failures feed the delay below (core/throttle.h), a success
- * clears the user's count.  auth_login calls it; SCRAM does too. */
+ * clears the user's count.  auth_login_start calls it; SCRAM does too. */
 void auth_record(struct conn *c, const char *username, bool ok);
 /* After a failure: how long (ms) the front-end holds its failure reply
  * (conn_hold), doubling with each recent failure from the peer's IP
@@ -62,8 +79,6 @@ enum auth_start {
 	AUTH_START_NEEDS_TLS,      /* plaintext mechanism, plaintext not allowed here */
 	AUTH_START_NOMEM,
 };
-enum auth_start auth_sasl_start(struct conn *c, const char *mech, size_t len,
-				struct auth_sasl **a_r);
 enum auth_step {
 	AUTH_STEP_CONTINUE,   /* send *challenge_r (malloc'd base64; caller frees) */
 	AUTH_STEP_OK,         /* authenticated: *user_r filled, success recorded */
@@ -71,11 +86,21 @@ enum auth_step {
 	AUTH_STEP_AUTHZ,      /* credentials good, but authzid names someone else */
 	AUTH_STEP_MALFORMED,  /* bad base64 or a message the mechanism refuses */
 	AUTH_STEP_TEMPFAIL,   /* the store failed */
+	AUTH_STEP_PENDING,    /* PLAIN/LOGIN: the password is being checked on the
+			       * worker pool (auth_login_start); done follows */
 };
+/* The outcome of an AUTH_STEP_PENDING, on c's loop thread, never inside
+ * auth_sasl_step: OK, FAIL, AUTHZ or TEMPFAIL, as auth_sasl_step would
+ * have returned it.  The exchange may be freed inside. */
+typedef void auth_step_done_fn(void *arg, enum auth_step st);
+enum auth_start auth_sasl_start(struct conn *c, const char *mech, size_t len,
+				auth_step_done_fn *done, void *arg, struct auth_sasl **a_r);
 /* One client response as it arrived (base64; "=" as an empty initial
  * response when `initial`).  The front-end handles "*" (cancel) itself.
  * No initial response: call it first with resp NULL, len 0, initial true,
- * to get the first challenge. */
+ * to get the first challenge.  After AUTH_STEP_PENDING the front-end
+ * suspends its input until done runs; auth_sasl_free before that cancels
+ * the check (done is then never called). */
 enum auth_step auth_sasl_step(struct auth_sasl *a, const char *resp, size_t len, bool initial,
 			      char **challenge_r, struct store_user *user_r);
 /* The identity the client named (for the failure delay); "" before it did. */

@@ -1,8 +1,9 @@
 /* core/auth_sasl.c: where the plaintext mechanisms may be used, what to
  * advertise, and a SASL exchange bound to a connection: core/sasl.c does
  * the mechanism, this file checks the result against the store (PLAIN and
- * LOGIN through auth_login, SCRAM through the keys stored beside the
- * password hash) and applies the authorization-identity rule. */
+ * LOGIN through auth_login_start, whose hash runs on the worker pool;
+ * SCRAM through the keys stored beside the password hash) and applies the
+ * authorization-identity rule. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +19,10 @@ struct auth_sasl {
 	struct conn *c;
 	enum sasl_mech mech;
 	struct sasl *sasl;
+	auth_step_done_fn *done;
+	void *done_arg;
+	struct auth_check *check;     /* a password check in flight */
+	struct store_user *user_r;    /* where it puts the user */
 };
 
 bool auth_plaintext_allowed(const struct conn *c)
@@ -67,7 +72,7 @@ static int scram_lookup(void *arg, const char *user, struct sasl_scram_keys *key
 }
 
 enum auth_start auth_sasl_start(struct conn *c, const char *mech, size_t len,
-				struct auth_sasl **a_r)
+				auth_step_done_fn *done, void *arg, struct auth_sasl **a_r)
 {
 	enum sasl_mech m;
 	*a_r = NULL;
@@ -80,6 +85,8 @@ enum auth_start auth_sasl_start(struct conn *c, const char *mech, size_t len,
 		return AUTH_START_NOMEM;
 	a->c = c;
 	a->mech = m;
+	a->done = done;
+	a->done_arg = arg;
 	a->sasl = sasl_new(m, scram_lookup, a);
 	if (!a->sasl) {
 		free(a);
@@ -102,6 +109,38 @@ static bool authzid_ok(const struct sasl_result *r, const struct store_user *u)
 	       strcasecmp(r->authzid, r->authcid) == 0;
 }
 
+/* The step a login's result makes; a good one still has to pass the
+ * authorization identity. */
+static enum auth_step auth_sasl_login_step(struct auth_sasl *a, enum auth_result ar)
+{
+	switch (ar) {
+	case AUTH_PENDING:
+		return AUTH_STEP_PENDING;
+	case AUTH_TEMPFAIL:
+		return AUTH_STEP_TEMPFAIL;
+	case AUTH_FAIL:
+		return AUTH_STEP_FAIL;
+	case AUTH_OK:
+		break;
+	}
+	const struct sasl_result *r = sasl_result(a->sasl);
+	if (!authzid_ok(r, a->user_r)) {
+		conn_log(a->c, PLOG_WARN, "auth refused user=%s authzid=\"%.64s\" reason=authzid",
+			 a->user_r->address, r->authzid);
+		return AUTH_STEP_AUTHZ;
+	}
+	return AUTH_STEP_OK;
+}
+
+/* The worker pool's answer, on the loop: the front-end's done is the
+ * last thing to touch a (it may free it). */
+static void auth_sasl_checked(void *arg, enum auth_result ar)
+{
+	struct auth_sasl *a = arg;
+	a->check = NULL;
+	a->done(a->done_arg, auth_sasl_login_step(a, ar));
+}
+
 enum auth_step auth_sasl_step(struct auth_sasl *a, const char *resp, size_t len, bool initial,
 			      char **challenge_r, struct store_user *user_r)
 {
@@ -115,43 +154,37 @@ enum auth_step auth_sasl_step(struct auth_sasl *a, const char *resp, size_t len,
 		return AUTH_STEP_TEMPFAIL;
 	const struct sasl_result *r = sasl_result(a->sasl);
 	const char *mech = sasl_mech_name(a->mech);
+	a->user_r = user_r;
 	if (r->has_password) {
-		enum auth_result ar = auth_login(a->c, r->authcid, r->password, user_r);
-		if (ar == AUTH_TEMPFAIL)
-			return AUTH_STEP_TEMPFAIL;
-		if (ar == AUTH_FAIL)
-			return AUTH_STEP_FAIL;
-	} else {
-		/* SCRAM: the proof was checked against the stored keys. */
-		struct server *srv = conn_server(a->c);
-		if (!r->verified) {
-			conn_log(a->c, PLOG_WARN, "auth failed user=\"%.64s\" mech=%s reason=%s", r->authcid,
-				 mech, r->user_unknown ? "unknown-user" : "proof");
-			auth_record(a->c, r->authcid, false);
-			return AUTH_STEP_FAIL;
-		}
-		char address[STORE_ADDRESS_MAX + 1];
-		auth_user_address(srv->cfg, r->authcid, address, sizeof(address));
-		int rc = store_user_get(srv->store, address, user_r);
-		if (rc != STORE_OK) {
-			auth_record(a->c, r->authcid, false);
-			return rc == STORE_ERR_NOTFOUND ? AUTH_STEP_FAIL : AUTH_STEP_TEMPFAIL;
-		}
-		conn_log(a->c, PLOG_INFO, "auth ok user=%s mech=%s", user_r->address, mech);
-		auth_record(a->c, r->authcid, true);
+		enum auth_result ar = auth_login_start(a->c, r->authcid, r->password, user_r,
+						       auth_sasl_checked, a, &a->check);
+		return auth_sasl_login_step(a, ar);
 	}
-	if (!authzid_ok(r, user_r)) {
-		conn_log(a->c, PLOG_WARN, "auth refused user=%s authzid=\"%.64s\" reason=authzid",
-			 user_r->address, r->authzid);
-		return AUTH_STEP_AUTHZ;
+	/* SCRAM: the proof was checked against the stored keys. */
+	struct server *srv = conn_server(a->c);
+	if (!r->verified) {
+		conn_log(a->c, PLOG_WARN, "auth failed user=\"%.64s\" mech=%s reason=%s", r->authcid,
+			 mech, r->user_unknown ? "unknown-user" : "proof");
+		auth_record(a->c, r->authcid, false);
+		return AUTH_STEP_FAIL;
 	}
-	return AUTH_STEP_OK;
+	char address[STORE_ADDRESS_MAX + 1];
+	auth_user_address(srv->cfg, r->authcid, address, sizeof(address));
+	int rc = store_user_get(srv->store, address, user_r);
+	if (rc != STORE_OK) {
+		auth_record(a->c, r->authcid, false);
+		return rc == STORE_ERR_NOTFOUND ? AUTH_STEP_FAIL : AUTH_STEP_TEMPFAIL;
+	}
+	conn_log(a->c, PLOG_INFO, "auth ok user=%s mech=%s", user_r->address, mech);
+	auth_record(a->c, r->authcid, true);
+	return auth_sasl_login_step(a, AUTH_OK);
 }
 
 void auth_sasl_free(struct auth_sasl **a)
 {
 	if (!*a)
 		return;
+	auth_check_cancel(&(*a)->check);
 	sasl_free(&(*a)->sasl);
 	free(*a);
 	*a = NULL;

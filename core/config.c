@@ -612,6 +612,8 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = get_bool(x, s, &cfg->sandbox);
 		else if (strcmp(name, "loops") == 0)
 			rc = get_unsigned(x, s, 0, CONFIG_MAX_LOOPS, &cfg->loops);
+		else if (strcmp(name, "workers") == 0)
+			rc = get_unsigned(x, s, 0, CONFIG_MAX_WORKERS, &cfg->workers);
 		else if (strcmp(name, "log") == 0)
 			rc = load_log(x, cfg, s);
 		else if (strcmp(name, "listeners") == 0)

@@ -34,6 +34,7 @@
 #include "core/server_private.h"
 #include "core/throttle.h"
 #include "core/tls.h"
+#include "core/workpool.h"
 #include "storage/storage.h"
 
 static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
@@ -479,6 +480,11 @@ int server_run(const struct config *cfg)
 		log_error("cannot start the log flush thread");
 		goto out;
 	}
+	srv.workpool = workpool_new(cfg->workers, WORKPOOL_QUEUE_MAX);
+	if (!srv.workpool) {
+		log_error("cannot start the worker pool workers=%u", cfg->workers);
+		goto out;
+	}
 	srv.throttle = throttle_new(THROTTLE_MAX_ENTRIES, THROTTLE_FORGET);
 	if (!srv.throttle) {
 		log_error("out of memory for the login failure table");
@@ -518,8 +524,12 @@ out:
 	 * still have waited on it), and before the inboxes run their
 	 * leftovers, so nothing posts to a freed inbox. */
 	durable_stop(&srv);
+	/* Sessions are gone; a job's done still runs (it frees the job)
+	 * from the inboxes, so the pool stops before they are freed. */
+	workpool_stop(srv.workpool);
 	if (priv.loops)
 		loops_free(&srv);
+	workpool_free(&srv.workpool);
 	durable_free(&srv);
 	free(priv.listeners);
 	if (priv.sigterm)

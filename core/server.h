@@ -15,6 +15,7 @@ struct store;
 struct event_base;
 struct throttle;
 struct auth_cache;
+struct workpool;
 
 struct server {
 	const struct config *cfg;
@@ -23,6 +24,7 @@ struct server {
 	struct durable *durable;       /* group commit */
 	struct throttle *throttle;     /* recent login failures (core/throttle.h) */
 	struct auth_cache *auth_cache; /* verified credentials (core/auth_cache.h) */
+	struct workpool *workpool;     /* password checks off the loops (core/workpool.h) */
 	_Atomic size_t input_used;     /* input budget in use, every loop (core/session_limits.h) */
 	atomic_bool shutting_down;
 	void *priv;                    /* core/server.c internals */

@@ -73,6 +73,33 @@ static void imap_login_failed(struct imap_cmd *cmd, const char *user)
 static const char privacy_required[] =
 	"[PRIVACYREQUIRED] Plaintext authentication is not allowed without TLS, use STARTTLS";
 
+/* LOGIN's answer, at once or from the worker pool. */
+static void imap_login_result(struct imap_cmd *cmd, enum auth_result r, const char *user)
+{
+	switch (r) {
+	case AUTH_OK:
+		imap_login_ok(cmd);
+		break;
+	case AUTH_PENDING:
+	case AUTH_TEMPFAIL:
+		imap_cmd_no(cmd, "[UNAVAILABLE] Authentication temporarily unavailable");
+		break;
+	case AUTH_FAIL:
+		imap_login_failed(cmd, user);
+		break;
+	}
+}
+
+/* The worker pool checked the password (core/auth.h). */
+static void imap_login_checked(void *arg, enum auth_result r)
+{
+	struct imap_cmd *cmd = arg;
+	cmd->check = NULL;
+	cmd->auth_result = (int)r;
+	imap_cmd_resume(cmd);
+}
+
+/* Stage 2: resumed with the worker pool's answer. */
 enum imap_cmd_rc imap_cmd_login(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -80,6 +107,10 @@ enum imap_cmd_rc imap_cmd_login(struct imap_cmd *cmd)
 	const char *error = NULL;
 	if (imap_login_parse(cmd->pc->args, cmd->pc->nargs, &user, &pass, &error) < 0) {
 		imap_cmd_bad(cmd, "%s", error);
+		return IMAP_CMD_DONE;
+	}
+	if (cmd->stage == 2) {
+		imap_login_result(cmd, (enum auth_result)cmd->auth_result, user.s);
 		return IMAP_CMD_DONE;
 	}
 	if (memchr(user.s, '\0', user.len) || memchr(pass.s, '\0', pass.len)) {
@@ -90,34 +121,21 @@ enum imap_cmd_rc imap_cmd_login(struct imap_cmd *cmd)
 		imap_cmd_no(cmd, "%s", privacy_required);
 		return IMAP_CMD_DONE;
 	}
-	switch (auth_login(s->c, user.s, pass.s, &s->user)) {
-	case AUTH_OK:
-		imap_login_ok(cmd);
-		break;
-	case AUTH_TEMPFAIL:
-		imap_cmd_no(cmd, "[UNAVAILABLE] Authentication temporarily unavailable");
-		break;
-	case AUTH_FAIL:
-		imap_login_failed(cmd, user.s);
-		break;
+	enum auth_result r = auth_login_start(s->c, user.s, pass.s, &s->user, imap_login_checked,
+					      cmd, &cmd->check);
+	if (r == AUTH_PENDING) {
+		cmd->stage = 2;
+		cmd->auth_waiting = true;
+		return IMAP_CMD_WAIT;
 	}
+	imap_login_result(cmd, r, user.s);
 	return IMAP_CMD_DONE;
 }
 
-/* One step of the SASL exchange: a challenge ("+ " base64, RFC 9051
- * 6.2.2) or the tagged result. */
-static enum imap_cmd_rc imap_auth_step(struct imap_cmd *cmd, const char *resp, size_t len,
-				       bool initial)
+/* The tagged result of an exchange that ended. */
+static void imap_auth_result(struct imap_cmd *cmd, enum auth_step st)
 {
 	struct imap_session *s = cmd->s;
-	char *challenge = NULL;
-	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, &s->user);
-	if (st == AUTH_STEP_CONTINUE) {
-		imap_printf(s, "+ %s\r\n", challenge ? challenge : "");
-		free(challenge);
-		cmd->stage = 1;
-		return imap_cmd_want_line(cmd);
-	}
 	char who[SASL_NAME_MAX + 1];
 	snprintf(who, sizeof(who), "%s", auth_sasl_username(s->sasl));
 	auth_sasl_free(&s->sasl);
@@ -137,12 +155,43 @@ static enum imap_cmd_rc imap_auth_step(struct imap_cmd *cmd, const char *resp, s
 		imap_cmd_bad(cmd, "Invalid SASL response");
 		break;
 	case AUTH_STEP_TEMPFAIL:
+	case AUTH_STEP_PENDING:
 		imap_cmd_no(cmd, "[UNAVAILABLE] Authentication temporarily unavailable");
 		break;
 	case AUTH_STEP_CONTINUE:
 		break;
 	}
+}
+
+/* One step of the SASL exchange: a challenge ("+ " base64, RFC 9051
+ * 6.2.2), a wait for the worker pool, or the tagged result. */
+static enum imap_cmd_rc imap_auth_step(struct imap_cmd *cmd, const char *resp, size_t len,
+				       bool initial)
+{
+	struct imap_session *s = cmd->s;
+	char *challenge = NULL;
+	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, &s->user);
+	if (st == AUTH_STEP_CONTINUE) {
+		imap_printf(s, "+ %s\r\n", challenge ? challenge : "");
+		free(challenge);
+		cmd->stage = 1;
+		return imap_cmd_want_line(cmd);
+	}
+	if (st == AUTH_STEP_PENDING) {
+		cmd->stage = 2;
+		cmd->auth_waiting = true;
+		return IMAP_CMD_WAIT;
+	}
+	imap_auth_result(cmd, st);
 	return IMAP_CMD_DONE;
+}
+
+/* A PLAIN or LOGIN password checked on the worker pool. */
+static void imap_auth_checked(void *arg, enum auth_step st)
+{
+	struct imap_cmd *cmd = arg;
+	cmd->auth_result = (int)st;
+	imap_cmd_resume(cmd);
 }
 
 enum imap_cmd_rc imap_cmd_authenticate(struct imap_cmd *cmd)
@@ -150,6 +199,10 @@ enum imap_cmd_rc imap_cmd_authenticate(struct imap_cmd *cmd)
 	struct imap_session *s = cmd->s;
 	struct imap_authenticate a;
 	const char *error = NULL;
+	if (cmd->stage == 2) {
+		imap_auth_result(cmd, (enum auth_step)cmd->auth_result);
+		return IMAP_CMD_DONE;
+	}
 	if (cmd->stage == 1) {
 		/* RFC 9051 6.2.2: "*" cancels, with a BAD. */
 		if (cmd->line_len == 1 && cmd->line[0] == '*') {
@@ -164,7 +217,7 @@ enum imap_cmd_rc imap_cmd_authenticate(struct imap_cmd *cmd)
 		return IMAP_CMD_DONE;
 	}
 	auth_sasl_free(&s->sasl);
-	switch (auth_sasl_start(s->c, a.mech.s, a.mech.len, &s->sasl)) {
+	switch (auth_sasl_start(s->c, a.mech.s, a.mech.len, imap_auth_checked, cmd, &s->sasl)) {
 	case AUTH_START_OK:
 		break;
 	case AUTH_START_UNKNOWN_MECH:

@@ -253,6 +253,12 @@ enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd)
 	return IMAP_CMD_WAIT;
 }
 
+void imap_cmd_resume(struct imap_cmd *cmd)
+{
+	cmd->auth_waiting = false;
+	imap_session_run(cmd->s);
+}
+
 enum imap_cmd_rc imap_cmd_want_line(struct imap_cmd *cmd)
 {
 	cmd->s->want_line = true;
@@ -370,6 +376,11 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 	if (!cmd)
 		return;
 	durable_cancel(s->srv, &cmd->waiter);
+	auth_check_cancel(&cmd->check);
+	/* An AUTHENTICATE waiting for its password check: the exchange (and
+	 * the check, whose done names this command) ends with it. */
+	if (cmd->auth_waiting)
+		auth_sasl_free(&s->sasl);
 	if (cmd->ctx_free && cmd->ctx)
 		cmd->ctx_free(cmd->ctx);
 	imap_command_free(&cmd->pc);
@@ -660,8 +671,8 @@ static void imap_on_drain(void *sess)
 		return;
 	/* The client is reading: that is activity too. */
 	conn_set_timeout(s->c, s->cfg->imap_timeout);
-	if (s->cmd->waiter.queued)
-		return;   /* waiting for the log flush, not for output */
+	if (s->cmd->waiter.queued || s->cmd->auth_waiting)
+		return;   /* waiting for the log flush or a worker, not for output */
 	imap_session_run(s);
 }
 

@@ -21,8 +21,9 @@
  *     between calls lives in cmd->ctx (freed with cmd->ctx_free) or in
  *     cmd->stage.
  *   - IMAP_CMD_WAIT: something else resumes the handler: the log flush after
- *     imap_cmd_wait_durable() (cmd->durable_ok then tells the result), or the
- *     next input line after imap_cmd_want_line() (cmd->line/cmd->line_len).
+ *     imap_cmd_wait_durable() (cmd->durable_ok then tells the result), the
+ *     next input line after imap_cmd_want_line() (cmd->line/cmd->line_len),
+ *     or a password check on the worker pool (imap_cmd_resume).
  *   While a command runs, input is suspended (pipelined commands wait their
  *   turn, RFC 9051 5.5), except for the line a handler asked for.
  *
@@ -45,6 +46,7 @@ struct conn;
 struct server;
 struct config;
 struct auth_sasl;
+struct auth_check;
 struct imap_view;
 struct imap_session;
 
@@ -113,6 +115,12 @@ struct imap_cmd {
 	/* After imap_cmd_wait_durable(): the flush's result. */
 	bool durable_ok;
 	struct durable_waiter waiter;
+	/* LOGIN, AUTHENTICATE: a password check on the worker pool (core/auth.h);
+	 * while auth_waiting the handler is resumed by imap_cmd_resume, with
+	 * the outcome in auth_result (enum auth_result or enum auth_step). */
+	struct auth_check *check;
+	bool auth_waiting;
+	int auth_result;
 	/* After imap_cmd_want_line(): the line (CRLF removed, NUL-terminated
 	 * at line[line_len]); valid during that call only. */
 	const char *line;
@@ -214,6 +222,10 @@ enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd);
 /* Ask for the next input line raw (AUTHENTICATE response, IDLE's DONE) and
  * return IMAP_CMD_WAIT: the handler is called again with cmd->line set. */
 enum imap_cmd_rc imap_cmd_want_line(struct imap_cmd *cmd);
+
+/* A command that returned IMAP_CMD_WAIT for something else (a password
+ * check on the worker pool, cmd->auth_waiting): run its handler again. */
+void imap_cmd_resume(struct imap_cmd *cmd);
 
 /* ---- mailbox names ---- */
 

@@ -34,6 +34,35 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 	pop3_reply(s, "+OK");
 }
 
+/* The answer to PASS, at once or from the worker pool. */
+static void pop3_pass_result(struct pop3_session *s, enum auth_result r)
+{
+	switch (r) {
+	case AUTH_OK:
+		pop3_session_open_maildrop(s);
+		return;
+	case AUTH_PENDING:
+	case AUTH_TEMPFAIL:
+		/* RFC 3206 4: SYS/TEMP, the client may retry later. */
+		pop3_reply(s, "-ERR [SYS/TEMP] Authentication temporarily unavailable, try again later");
+		return;
+	case AUTH_FAIL:
+		break;
+	}
+	/* RFC 3206 4: [AUTH], the credentials are wrong.  Held for a delay
+	 * that grows with recent failures (core/auth.h). */
+	conn_hold(s->c, auth_failure_delay(s->c, s->user));
+	pop3_reply(s, "-ERR [AUTH] Authentication failed");
+}
+
+static void pop3_pass_checked(void *arg, enum auth_result r)
+{
+	struct pop3_session *s = arg;
+	s->check = NULL;
+	pop3_pass_result(s, r);
+	pop3_session_auth_resume(s);
+}
+
 void pop3_cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	if (plaintext_refused(s))
@@ -49,23 +78,17 @@ void pop3_cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 	/* A failed PASS leaves the session in AUTHORIZATION wanting a new
 	 * USER/PASS pair (RFC 1939 7). */
 	s->have_user = false;
-	enum auth_result r = auth_login(s->c, s->user, pass, &s->account);
+	enum auth_result r = auth_login_start(s->c, s->user, pass, &s->account, pop3_pass_checked,
+					      s, &s->check);
 	explicit_bzero(pass, sizeof(pass));
-	switch (r) {
-	case AUTH_OK:
-		pop3_session_open_maildrop(s);
+	if (r == AUTH_PENDING) {
+		/* The hash runs on the worker pool; no command is read until
+		 * it answers (RFC 2449 6.6: commands in turn). */
+		s->auth_checking = true;
+		conn_suspend(s->c);
 		return;
-	case AUTH_TEMPFAIL:
-		/* RFC 3206 4: SYS/TEMP, the client may retry later. */
-		pop3_reply(s, "-ERR [SYS/TEMP] Authentication temporarily unavailable, try again later");
-		return;
-	case AUTH_FAIL:
-		break;
 	}
-	/* RFC 3206 4: [AUTH], the credentials are wrong.  Held for a delay
-	 * that grows with recent failures (core/auth.h). */
-	conn_hold(s->c, auth_failure_delay(s->c, s->user));
-	pop3_reply(s, "-ERR [AUTH] Authentication failed");
+	pop3_pass_result(s, r);
 }
 
 /* ---- AUTH (RFC 5034) ---- */
@@ -75,15 +98,20 @@ static void sasl_end(struct pop3_session *s)
 	auth_sasl_free(&s->sasl);
 }
 
-static void sasl_step(struct pop3_session *s, const char *resp, size_t len, bool initial)
+/* What a step of the exchange says to the client. */
+static void sasl_step_result(struct pop3_session *s, enum auth_step st, char *challenge)
 {
-	char *challenge = NULL;
-	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, &s->account);
 	switch (st) {
 	case AUTH_STEP_CONTINUE:
 		/* RFC 5034 4: "+" SP base64 (an empty challenge is "+ "). */
 		pop3_reply(s, "+ %s", challenge ? challenge : "");
 		free(challenge);
+		return;
+	case AUTH_STEP_PENDING:
+		/* The password is checked on the worker pool; sasl_checked
+		 * answers. */
+		s->auth_checking = true;
+		conn_suspend(s->c);
 		return;
 	case AUTH_STEP_OK:
 		sasl_end(s);
@@ -109,6 +137,21 @@ static void sasl_step(struct pop3_session *s, const char *resp, size_t len, bool
 	}
 }
 
+static void sasl_step(struct pop3_session *s, const char *resp, size_t len, bool initial)
+{
+	char *challenge = NULL;
+	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, &s->account);
+	sasl_step_result(s, st, challenge);
+}
+
+/* A PLAIN or LOGIN password checked on the worker pool. */
+static void sasl_checked(void *arg, enum auth_step st)
+{
+	struct pop3_session *s = arg;
+	sasl_step_result(s, st, NULL);
+	pop3_session_auth_resume(s);
+}
+
 void pop3_cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	if (cmd->nargs == 0) {
@@ -126,7 +169,7 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
 		pop3_reply(s, ".");
 		return;
 	}
-	switch (auth_sasl_start(s->c, cmd->arg[0], cmd->arg_len[0], &s->sasl)) {
+	switch (auth_sasl_start(s->c, cmd->arg[0], cmd->arg_len[0], sasl_checked, s, &s->sasl)) {
 	case AUTH_START_OK:
 		break;
 	case AUTH_START_UNKNOWN_MECH:

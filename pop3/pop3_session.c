@@ -173,7 +173,8 @@ static void pop3_on_line(void *sess, const char *line, size_t len, bool crlf)
 	/* Input is suspended in UPDATE and while a response streams; a line
 	 * can only get here if core resumed us early.  Ignore it rather than
 	 * interleave replies. */
-	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed)
+	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed ||
+	    s->auth_checking)
 		return;
 	enum pop3_state before = s->state;
 	if (s->sasl) {
@@ -191,10 +192,20 @@ static void pop3_on_line(void *sess, const char *line, size_t len, bool crlf)
 	pop3_check_limits(s);
 }
 
+void pop3_session_auth_resume(struct pop3_session *s)
+{
+	s->auth_checking = false;
+	if (s->state != POP3_S_AUTH)
+		s->errors = 0;
+	pop3_check_limits(s);
+	conn_resume(s->c);
+}
+
 static void pop3_on_line_too_long(void *sess)
 {
 	struct pop3_session *s = sess;
-	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed)
+	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed ||
+	    s->auth_checking)
 		return;
 	if (s->sasl) {
 		pop3_auth_phase_too_long(s);
@@ -258,6 +269,7 @@ static void pop3_session_free(void *sess, const char *reason)
 	else if (s->state == POP3_S_UPDATE)
 		conn_log(s->c, PLOG_WARN, "disconnected before the QUIT reply expunged=%zu",
 			 s->removed);
+	auth_check_cancel(&s->check);
 	auth_sasl_free(&s->sasl);
 	pop3_inuse_release(&s->inuse);
 	pop3_retr_clear(s);

@@ -16,6 +16,7 @@
 #include "pop3/pop3_stuff.h"
 #include "storage/storage.h"
 
+struct auth_check;
 struct auth_sasl;
 struct conn;
 struct server;
@@ -79,6 +80,9 @@ struct pop3_session {
 	char user[POP3_ARG_MAX + 1];
 	bool have_user;
 	struct auth_sasl *sasl;  /* AUTH exchange in progress (RFC 5034 4) */
+	struct auth_check *check;   /* PASS: the password check in flight */
+	bool auth_checking;      /* PASS or AUTH waits for the worker pool; input
+				  * is suspended */
 
 	/* TRANSACTION */
 	struct store_user account;
@@ -135,6 +139,10 @@ struct pop3_msg *pop3_session_msg(struct pop3_session *s, uint32_t n);
 /* Login succeeded: take the maildrop lock, snapshot INBOX, enter
  * TRANSACTION and reply.  Any failure is answered here (pop3_cmd_auth.c). */
 void pop3_session_open_maildrop(struct pop3_session *s);
+
+/* A login answered from the worker pool (PASS, AUTH): what follows a
+ * command line (the error count, the abuse limits), then input again. */
+void pop3_session_auth_resume(struct pop3_session *s);
 
 /* Free the RETR buffers (pop3_cmd_retr.c). */
 void pop3_retr_clear(struct pop3_session *s);

@@ -13,24 +13,31 @@
 static void auth_end(struct smtp_session *s)
 {
 	auth_sasl_free(&s->sasl);
+	free(s->auth_account);
+	s->auth_account = NULL;
 	s->state = SMTP_S_GREETED;
 }
 
-static void auth_step(struct smtp_session *s, const char *resp, size_t len, bool initial)
+/* What a step of the exchange says to the client. */
+static void auth_step_result(struct smtp_session *s, enum auth_step st, char *challenge)
 {
-	char *challenge = NULL;
-	struct store_user u;
-	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, &u);
 	switch (st) {
 	case AUTH_STEP_CONTINUE:
 		s->state = SMTP_S_AUTH;
 		smtp_reply(s, "334 %s", challenge ? challenge : "");
 		free(challenge);
 		return;
+	case AUTH_STEP_PENDING:
+		/* The password is checked on the worker pool; auth_checked
+		 * answers, and no line is read meanwhile. */
+		s->state = SMTP_S_AUTH;
+		s->auth_checking = true;
+		conn_suspend(s->c);
+		return;
 	case AUTH_STEP_OK:
 		s->authed = true;
 		conn_trust_set(s->c, CONN_TRUST_LOGIN);
-		memcpy(s->auth_user, u.address, strlen(u.address) + 1);
+		memcpy(s->auth_user, s->auth_account->address, strlen(s->auth_account->address) + 1);
 		auth_end(s);
 		smtp_session_limits_apply(s);
 		smtp_reply(s, "235 2.7.0 Authentication successful");
@@ -60,6 +67,24 @@ static void auth_step(struct smtp_session *s, const char *resp, size_t len, bool
 	}
 }
 
+static void auth_step(struct smtp_session *s, const char *resp, size_t len, bool initial)
+{
+	char *challenge = NULL;
+	enum auth_step st = auth_sasl_step(s->sasl, resp, len, initial, &challenge, s->auth_account);
+	auth_step_result(s, st, challenge);
+}
+
+/* A PLAIN or LOGIN password checked on the worker pool. */
+static void auth_checked(void *arg, enum auth_step st)
+{
+	struct smtp_session *s = arg;
+	bool authed = s->authed;
+	s->auth_checking = false;
+	auth_step_result(s, st, NULL);
+	smtp_session_line_done(s, authed);
+	conn_resume(s->c);
+}
+
 void smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len)
 {
 	/* RFC 4954 4: AUTH is an EHLO extension, once per session. */
@@ -84,9 +109,14 @@ void smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len)
 			return;
 		}
 	}
-	switch (auth_sasl_start(s->c, arg, ml, &s->sasl)) {
+	switch (auth_sasl_start(s->c, arg, ml, auth_checked, s, &s->sasl)) {
 	case AUTH_START_OK:
-		break;
+		s->auth_account = malloc(sizeof(*s->auth_account));
+		if (s->auth_account)
+			break;
+		auth_end(s);
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
 	case AUTH_START_UNKNOWN_MECH:
 		smtp_reply(s, "504 5.5.4 Error: unrecognized authentication type");
 		return;
@@ -122,6 +152,9 @@ void smtp_auth_phase_too_long(struct smtp_session *s)
 void smtp_auth_forget(struct smtp_session *s)
 {
 	auth_sasl_free(&s->sasl);
+	free(s->auth_account);
+	s->auth_account = NULL;
+	s->auth_checking = false;
 	s->authed = false;
 	s->auth_user[0] = '\0';
 }

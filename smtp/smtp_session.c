@@ -295,6 +295,8 @@ static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
 {
 	struct smtp_session *s = sess;
 	bool authed = s->authed;
+	if (s->auth_checking)
+		return; /* input is suspended until the password check answers */
 	if (s->state != SMTP_S_DATA && s->state != SMTP_S_FLUSH) {
 		enum smtp_line_fate fate = smtp_line_bare(s, line, len, crlf);
 		if (fate == SMTP_LINE_REFUSED)
@@ -321,8 +323,13 @@ static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
 		if (!progress)
 			s->junk++;
 	}
+	smtp_session_line_done(s, authed);
+}
+
+void smtp_session_line_done(struct smtp_session *s, bool authed_before)
+{
 	/* A login forgives the fumbling before it (failed attempts included). */
-	if (!authed && s->authed)
+	if (!authed_before && s->authed)
 		s->errors = 0;
 	smtp_check_limits(s);
 }
@@ -330,7 +337,9 @@ static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
 static void smtp_on_line_too_long(void *sess)
 {
 	struct smtp_session *s = sess;
-	if (s->state == SMTP_S_DATA) {
+	if (s->auth_checking) {
+		return;
+	} else if (s->state == SMTP_S_DATA) {
 		smtp_data_phase_too_long(s);
 	} else if (s->state == SMTP_S_AUTH) {
 		smtp_auth_phase_too_long(s);

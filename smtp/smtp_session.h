@@ -14,6 +14,7 @@
 #include "smtp/smtp_parse.h"
 
 struct auth_sasl;
+struct store_user;
 struct conn;
 struct server;
 struct config;
@@ -74,6 +75,9 @@ struct smtp_session {
 
 	/* SMTP AUTH (RFC 4954) */
 	struct auth_sasl *sasl;              /* the exchange in progress */
+	struct store_user *auth_account;     /* the user it authenticates, during it */
+	bool auth_checking;                  /* its password is on the worker pool
+					      * (input suspended) */
 	bool authed;
 	char auth_user[SMTP_ADDRESS_MAX + 1];
 
@@ -110,6 +114,10 @@ void smtp_session_reset_tx(struct smtp_session *s);
 /* core's limits for the session's state (before or after AUTH) on the
  * connection (core/session_limits.h). */
 void smtp_session_limits_apply(struct smtp_session *s);
+/* After a command line, or a login answered from the worker pool: the
+ * error count (a login forgives it: `authed_before` is whether the
+ * session was authenticated before) and the abuse limits. */
+void smtp_session_line_done(struct smtp_session *s, bool authed_before);
 /* Close after a reply when the server is shutting down; true if it did. */
 bool smtp_session_close_if_shutdown(struct smtp_session *s);
 

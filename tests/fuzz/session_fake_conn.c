@@ -1,5 +1,6 @@
-/* tests/fuzz/session_fake_conn.c: core/conn.h and the waiters of
- * core/durable.h in memory, for the session fuzzers (session_harness.h).
+/* tests/fuzz/session_fake_conn.c: core/conn.h, the waiters of
+ * core/durable.h and the worker pool of core/workpool.h in memory, for the
+ * session fuzzers (session_harness.h).
  *
  * The reader follows core/conn.c's conn_process(): LF ends a line (a CR
  * before it is dropped and reported as crlf), a line longer than the
@@ -7,7 +8,8 @@
  * bytes asked for, input stops while the session is suspended, held,
  * closing or starting TLS.  What core does with time or the socket happens
  * here at once: a log flush completes after the session's callback
- * returns, a hold ends, queued output drains (on_drain) whenever it passes
+ * returns, so does a worker-pool job (run at submit, done after the
+ * callback, as a real loop would run it later), a hold ends, queued output drains (on_drain) whenever it passes
  * core's low-water mark or input runs dry.  Everything runs on one thread,
  * one connection at a time. */
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include "core/durable.h"
 #include "core/server.h"
 #include "core/session_limits.h"
+#include "core/workpool.h"
 #include "tests/fuzz/session_harness.h"
 
 #define RAW_CHUNK (64 * 1024)
@@ -107,6 +110,43 @@ static bool flush_waiters(bool ok)
 		w->cb(w, ok);
 		if (end || !wait_head)
 			break;
+	}
+	return true;
+}
+
+/* The worker pool: a job runs at once, on this thread (run owns copies of
+ * what it reads, so that is the same work), and its done waits, in
+ * order, until the session's callback has returned. */
+static struct work *work_head, *work_tail;
+
+int workpool_submit(struct workpool *wp, struct loop *l, struct work *w)
+{
+	(void)wp;
+	w->loop = l;
+	w->next = NULL;
+	w->run(w);
+	w->ran = true;
+	if (work_tail)
+		work_tail->next = w;
+	else
+		work_head = w;
+	work_tail = w;
+	return 0;
+}
+
+/* Runs the dones of every job finished so far; those submitted by a done
+ * wait for the next round. */
+static bool work_complete_all(void)
+{
+	struct work *w = work_head;
+	if (!w)
+		return false;
+	work_head = work_tail = NULL;
+	while (w) {
+		struct work *next = w->next;
+		w->next = NULL;
+		w->done(w);   /* may free w */
+		w = next;
 	}
 	return true;
 }
@@ -400,6 +440,8 @@ static void settle(struct conn *c)
 			return;
 		if (flush_waiters(!c->o->flush_fails))
 			continue;
+		if (work_complete_all())
+			continue;
 		if (c->held) {
 			c->held = false;
 			continue;
@@ -447,6 +489,9 @@ static void session_end(struct conn *c)
 		fprintf(stderr, "a log-flush waiter outlived its session\n");
 		abort();
 	}
+	/* A job of a session that is gone still completes (its done frees
+	 * it, seeing the session cancelled it): as the loop would, later. */
+	work_complete_all();
 }
 
 void fake_conn_run(const struct proto_ops *ops, struct server *srv,

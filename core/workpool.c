@@ -1,0 +1,156 @@
+/* core/workpool.c: worker threads and their bounded job queue (see
+ * workpool.h).
+ *
+ * One mutex guards the queue; workers sleep on a condition variable.  A
+ * finished job goes back to its loop through loop_post, so the loop wakes
+ * through its inbox's eventfd and runs done on its own thread; jobs that
+ * finish together coalesce into one wake-up there. */
+#include "core/workpool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/loop.h"
+
+struct workpool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct work *head, *tail;   /* waiting for a worker, oldest first */
+	size_t queued, max_queued;
+	bool stop;
+	bool stopped;               /* workpool_stop has run */
+	unsigned nthreads;
+	pthread_t *threads;
+};
+
+static void work_done_cb(struct inbox_item *it)
+{
+	struct work *w = (struct work *)((char *)it - offsetof(struct work, item));
+	w->done(w);   /* may free w */
+}
+
+static void work_complete(struct work *w)
+{
+	loop_post(w->loop, &w->item, work_done_cb);
+}
+
+static void *worker_main(void *arg)
+{
+	struct workpool *wp = arg;
+	pthread_mutex_lock(&wp->mu);
+	for (;;) {
+		while (!wp->head && !wp->stop)
+			pthread_cond_wait(&wp->cv, &wp->mu);
+		/* At stop, jobs not started are left for workpool_stop: a
+		 * shutdown does not wait for a queue of password hashes. */
+		if (wp->stop)
+			break;
+		struct work *w = wp->head;
+		wp->head = w->next;
+		if (!wp->head)
+			wp->tail = NULL;
+		wp->queued--;
+		pthread_mutex_unlock(&wp->mu);
+		w->next = NULL;
+		w->run(w);
+		w->ran = true;
+		work_complete(w);
+		pthread_mutex_lock(&wp->mu);
+	}
+	pthread_mutex_unlock(&wp->mu);
+	return NULL;
+}
+
+struct workpool *workpool_new(unsigned nthreads, size_t max_queued)
+{
+	struct workpool *wp = calloc(1, sizeof(*wp));
+	if (!wp)
+		return NULL;
+	if (nthreads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		nthreads = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+	}
+	wp->threads = calloc(nthreads, sizeof(*wp->threads));
+	if (!wp->threads) {
+		free(wp);
+		return NULL;
+	}
+	wp->max_queued = max_queued;
+	pthread_mutex_init(&wp->mu, NULL);
+	pthread_cond_init(&wp->cv, NULL);
+	for (unsigned i = 0; i < nthreads; i++) {
+		if (pthread_create(&wp->threads[i], NULL, worker_main, wp) != 0) {
+			workpool_free(&wp);
+			return NULL;
+		}
+		wp->nthreads = i + 1;
+	}
+	return wp;
+}
+
+int workpool_submit(struct workpool *wp, struct loop *l, struct work *w)
+{
+	w->loop = l;
+	w->ran = false;
+	w->next = NULL;
+	pthread_mutex_lock(&wp->mu);
+	if (wp->stop || wp->queued >= wp->max_queued) {
+		pthread_mutex_unlock(&wp->mu);
+		return -1;
+	}
+	if (wp->tail)
+		wp->tail->next = w;
+	else
+		wp->head = w;
+	wp->tail = w;
+	wp->queued++;
+	pthread_cond_signal(&wp->cv);
+	pthread_mutex_unlock(&wp->mu);
+	return 0;
+}
+
+size_t workpool_queued(struct workpool *wp)
+{
+	pthread_mutex_lock(&wp->mu);
+	size_t n = wp->queued;
+	pthread_mutex_unlock(&wp->mu);
+	return n;
+}
+
+void workpool_stop(struct workpool *wp)
+{
+	if (!wp || wp->stopped)
+		return;
+	pthread_mutex_lock(&wp->mu);
+	wp->stop = true;
+	pthread_cond_broadcast(&wp->cv);
+	pthread_mutex_unlock(&wp->mu);
+	for (unsigned i = 0; i < wp->nthreads; i++)
+		pthread_join(wp->threads[i], NULL);
+	wp->stopped = true;
+	/* No worker is left: the queue is ours.  Each owner still gets its
+	 * done, with ran=false. */
+	struct work *w = wp->head;
+	wp->head = wp->tail = NULL;
+	wp->queued = 0;
+	while (w) {
+		struct work *next = w->next;
+		w->next = NULL;
+		work_complete(w);
+		w = next;
+	}
+}
+
+void workpool_free(struct workpool **wpp)
+{
+	struct workpool *wp = *wpp;
+	if (!wp)
+		return;
+	*wpp = NULL;
+	workpool_stop(wp);
+	pthread_mutex_destroy(&wp->mu);
+	pthread_cond_destroy(&wp->cv);
+	free(wp->threads);
+	free(wp);
+}
