@@ -31,10 +31,7 @@
 
 #include "storage/storage_private.h"
 
-#define STORE_DEFAULT_CACHE (64u << 20)
 #define STORE_DEFAULT_LOCK_TIMEOUT_MS 5000u
-#define STORE_LOG_BUFFER (4u << 20)      /* in-memory log buffer */
-#define STORE_LOG_FILE_MAX (32u << 20)   /* must be >= 4 x the log buffer */
 #define STORE_THREAD_COUNT 128           /* thread slots for failchk */
 #define STORE_WATCHDOG_TICK_MS 200
 #define STORE_FAILCHK_TICKS 5            /* failchk every 5 ticks = 1 s */
@@ -211,15 +208,11 @@ static int store_handles_open(struct store *s)
 	env->set_errcall(env, store_bdb_errcall);
 	env->set_msgcall(env, store_bdb_msgcall);
 
-	size_t cache = s->opts.cache_bytes ? s->opts.cache_bytes : STORE_DEFAULT_CACHE;
 	uint64_t lock_us = (uint64_t)(s->opts.lock_timeout_ms ? s->opts.lock_timeout_ms
 							      : STORE_DEFAULT_LOCK_TIMEOUT_MS) * 1000u;
 	if (lock_us > UINT32_MAX)
 		lock_us = UINT32_MAX;
-	if ((rc = env->set_cachesize(env, (u_int32_t)(cache >> 30),
-				     (u_int32_t)(cache & ((1u << 30) - 1)), 1)) != 0 ||
-	    (rc = env->set_lg_bsize(env, STORE_LOG_BUFFER)) != 0 ||
-	    (rc = env->set_lg_max(env, STORE_LOG_FILE_MAX)) != 0 ||
+	if ((rc = store_env_size(env, s->opts.cache_bytes)) != 0 ||
 	    (rc = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
 	    /* Run the deadlock detector whenever a lock request blocks. */
 	    (rc = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
@@ -227,10 +220,6 @@ static int store_handles_open(struct store *s)
 	    (rc = env->set_flags(env, DB_TIME_NOTGRANTED, 1)) != 0 ||
 	    /* Commits do not flush; store_sync() does, for many at once. */
 	    (rc = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0 ||
-	    /* Lock table limits; they also size the environment region, which
-	     * store_region_map allocates whole (no set_memory_max). */
-	    (rc = env->set_lk_max_locks(env, 20000)) != 0 ||
-	    (rc = env->set_lk_max_objects(env, 20000)) != 0 ||
 	    (rc = env->set_thread_count(env, STORE_THREAD_COUNT)) != 0 ||
 	    (rc = env->set_isalive(env, store_isalive)) != 0) {
 		store_log(STORE_LOG_ERROR, "configure: %s", db_strerror(rc));

@@ -125,6 +125,11 @@ void store_users_release(struct store *s);
  * process; before the first environment is opened). */
 void store_region_setup(void);
 
+/* ---- storage_sizing.c ---- */
+/* Sets the sizes of the regions (cache, mutexes, locks, log buffer) on an
+ * environment not yet opened; a Berkeley DB error code. */
+int store_env_size(DB_ENV *env, size_t cache_bytes);
+
 /* ---- storage_space.c ---- */
 /* Measures the free space of the store's file system (statvfs). */
 void store_space_refresh(struct store *s);
