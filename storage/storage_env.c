@@ -3,7 +3,8 @@
  * Owns opening (with automatic recovery), closing, the transaction runner
  * (bounded retries on deadlock and lock timeout), group-commit support
  * (store_sync), checkpoints, statistics, the meta counters and the watchdog
- * thread that keeps a dead process from wedging the others.
+ * thread that keeps a dead process from wedging the others and tells the
+ * daemon when the store falls idle (store_idle_hook_set).
  *
  * Everything is configured through the API; no DB_CONFIG file is read or
  * written.
@@ -127,6 +128,13 @@ void store_log(enum store_log_level level, const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	atomic_load(&store_log_hook)(level, msg);
+}
+
+static _Atomic(store_idle_fn *) store_idle_hook;
+
+void store_idle_hook_set(store_idle_fn *fn)
+{
+	atomic_store(&store_idle_hook, fn);
 }
 
 static void store_bdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
@@ -328,6 +336,7 @@ int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
 		int rc = store_enter(s, &gen);
 		if (rc != STORE_OK)
 			return rc;
+		atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
 		DB_TXN *txn = NULL;
 		rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn, 0));
 		if (rc == STORE_OK) {
@@ -498,6 +507,11 @@ static void *store_watchdog_main(void *arg)
 {
 	struct store *s = arg;
 	unsigned ticks = 0;
+	/* Idle detection: ticks since the transaction count last moved, and
+	 * whether it moved since the hook last ran. */
+	uint64_t seen_txns = atomic_load(&s->txn_count);
+	unsigned idle_ticks = 0;
+	bool busy = false;
 	pthread_mutex_lock(&s->wd_mu);
 	while (!s->wd_stop) {
 		struct timespec ts;
@@ -514,6 +528,18 @@ static void *store_watchdog_main(void *arg)
 
 		ticks++;
 		store_space_refresh(s);
+		uint64_t txns = atomic_load_explicit(&s->txn_count, memory_order_relaxed);
+		if (txns != seen_txns) {
+			seen_txns = txns;
+			idle_ticks = 0;
+			busy = true;
+		} else if (busy && ++idle_ticks >=
+				   STORE_IDLE_SECONDS * 1000 / STORE_WATCHDOG_TICK_MS) {
+			busy = false;
+			store_idle_fn *idle = atomic_load(&store_idle_hook);
+			if (idle)
+				idle();
+		}
 		bool check = atomic_exchange(&s->want_failchk, false) ||
 			     ticks % STORE_FAILCHK_TICKS == 0;
 		uint64_t gen = 0;
@@ -575,6 +601,7 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	pthread_cond_init(&s->wd_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&s->want_failchk, false);
+	atomic_init(&s->txn_count, 0);
 	atomic_init(&s->synced_generation, 0);
 	atomic_init(&s->space_free, UINT64_MAX);
 

@@ -92,6 +92,9 @@ struct store {
 	pthread_cond_t wd_cv;
 	bool wd_stop;
 	atomic_bool want_failchk;
+	/* Transactions run so far (store_txn_run), read by the watchdog to
+	 * tell when the store falls idle (store_idle_hook_set). */
+	_Atomic uint64_t txn_count;
 	/* storage_space.c: free bytes of the file system, measured by the
 	 * watchdog (UINT64_MAX until measured); a write failing with ENOSPC
 	 * zeroes it until the next measurement. */

@@ -59,3 +59,25 @@ def test_mutexes_grow_with_the_cache(make_server):
     for m, g in zip(msgs, got):
         assert g.endswith(m)
     assert "mutex" not in srv.stderr()
+
+
+def test_heap_trimmed_once_a_load_ends(make_server):
+    """When the store has had no transaction for a few seconds after some
+    (a load ended), the daemon gives free heap pages back to the kernel
+    (malloc_trim, core/main.c); it logs that at debug level.  The server
+    serves normally afterwards."""
+    srv = make_server(kinds=helpers.IMAP_KINDS, extra=["--log-level", "debug"]).start()
+    user = unique("trim")
+    pw = "pw-trim"
+    srv.add_user(user, pw)
+    msg = make_message(subject="trim", body=(b"x" * 76 + b"\r\n") * 2600)
+    for _ in range(5):
+        srv.deliver("s@example.org", [user], msg)
+    with helpers.imap_connect(srv, user, pw) as c:
+        assert c.cmd("SELECT INBOX").status == "OK"
+        assert c.cmd("FETCH 1:* (BODY.PEEK[])").status == "OK"
+        assert c.cmd("LOGOUT").status == "OK"
+    # An event, not a duration: the line appears once the store is idle.
+    assert srv.wait_log("idle heap trimmed", timeout=60), srv.stderr()[-2000:]
+    srv.deliver("s@example.org", [user], make_message(subject="after"))
+    assert len(srv.retr_all(user, pw)) == 6
