@@ -56,7 +56,7 @@
 #define STORE_MUTEX_SPARE 256u
 /* Berkeley DB's own allowance for lockers, transactions and log file ids
  * beyond the initial mutexes (__mutex_region_max: DB_LOCK_DEFAULT_N
- * lockers, DEF_MAX_TXNS twice, 100), plus room for our 128 thread slots. */
+ * lockers, DEF_MAX_TXNS twice, 100: 1,300) and 200 to spare. */
 #define STORE_MUTEX_RUNTIME 1500u
 
 int store_env_size(DB_ENV *env, size_t cache_bytes)
@@ -65,13 +65,16 @@ int store_env_size(DB_ENV *env, size_t cache_bytes)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cpus < 1)
 		cpus = 1;
-	/* What Berkeley DB would have built at creation (mp_region.c,
-	 * lock_region.c: a mutex per 4 KiB page of cache, the mpool file
-	 * buckets, ten lock partitions per processor), reached lazily. */
+	/* A hash bucket per 2.5 pages of 16 KiB (Berkeley DB rounds it to a
+	 * prime), at most STORE_MP_MUTEXES mutexes for them. */
 	size_t buckets = cache / (5 * STORE_CONTENT_PAGESIZE / 2);
 	if (buckets < 1)
 		buckets = 1;
 	u_int32_t mp_mutexes = buckets < STORE_MP_MUTEXES ? (u_int32_t)buckets : STORE_MP_MUTEXES;
+	/* The mutex maximum is what Berkeley DB would have built at creation
+	 * (mp_region.c, lock_region.c: a mutex per 4 KiB page of cache, the
+	 * bucket mutexes, 50 + 17 for the mpool files, ten lock partitions
+	 * per processor, 3) plus its runtime allowance, now reached lazily. */
 	size_t max = mp_mutexes + cache / 4096 + 50 + 17 + (size_t)cpus * 10 + 3 +
 		     STORE_MUTEX_RUNTIME;
 	if (max > UINT32_MAX)
