@@ -2,6 +2,7 @@
  * A bad flag or configuration file gives one line on stderr and exit 2. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,36 @@ static int leave_root_setup(struct config *cfg, bool warn)
 		snprintf(cfg->data_dir, sizeof(cfg->data_dir), ".");
 	}
 	return 0;
+}
+
+/* Resident pages of this process, from /proc/self/statm (0 if unreadable). */
+static long main_rss_pages(void)
+{
+	long size = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss;
+}
+
+/* Run by the store's watchdog thread once a load has ended (no transaction
+ * for STORE_IDLE_SECONDS after some).  glibc keeps the pages of freed
+ * chunks inside its arenas, so the sessions, buffers and Berkeley DB cursor
+ * memory of a load stay resident after they are freed (4.2 MB of heap
+ * after a minute of 50 IMAP clients, of which malloc_trim returned 2 MB).
+ * malloc_trim(0) gives the free pages of every arena (each thread's too)
+ * back with MADV_DONTNEED; it locks one arena at a time, and doing it only
+ * when idle means a busy loop never pays the page faults of refilling. */
+static void main_heap_trim(void)
+{
+	long before = main_rss_pages();
+	int released = malloc_trim(0);
+	long page_kib = sysconf(_SC_PAGESIZE) / 1024;
+	log_msg(PLOG_DEBUG, "idle heap trimmed released=%d rss_kib=%ld rss_before_kib=%ld",
+		released, main_rss_pages() * page_kib, before * page_kib);
 }
 
 int main(int argc, char **argv)
@@ -293,6 +324,7 @@ int main(int argc, char **argv)
 					"flushed, acknowledged mail is NOT durable; benchmarks only\n");
 			store_bench_no_flush();
 		}
+		store_idle_hook_set(main_heap_trim);
 		return server_run(&cfg);
 	}
 	/* The admin commands open the store at once: as the service user, so

@@ -63,6 +63,14 @@ enum store_log_level { STORE_LOG_ERROR, STORE_LOG_WARN, STORE_LOG_INFO };
 typedef void store_log_fn(enum store_log_level level, const char *msg);
 void store_log_set(store_log_fn *fn);
 
+/* Called once on the store's watchdog thread when the store has had no
+ * transaction for STORE_IDLE_SECONDS after it had some: the moment a load
+ * has ended.  The daemon gives free heap pages back to the kernel there
+ * (issue 11 point 7).  Process-wide, like store_log_set; NULL: none. */
+#define STORE_IDLE_SECONDS 5
+typedef void store_idle_fn(void);
+void store_idle_hook_set(store_idle_fn *fn);
+
 /* Creates the directory and environment when missing.  Runs recovery when the
  * previous user of the environment died (DB_REGISTER|DB_RECOVER), so a
  * restart after kill -9 needs nothing else. */

@@ -3,7 +3,8 @@
  * Owns opening (with automatic recovery), closing, the transaction runner
  * (bounded retries on deadlock and lock timeout), group-commit support
  * (store_sync), checkpoints, statistics, the meta counters and the watchdog
- * thread that keeps a dead process from wedging the others.
+ * thread that keeps a dead process from wedging the others and tells the
+ * daemon when the store falls idle (store_idle_hook_set).
  *
  * Everything is configured through the API; no DB_CONFIG file is read or
  * written.
@@ -31,10 +32,7 @@
 
 #include "storage/storage_private.h"
 
-#define STORE_DEFAULT_CACHE (64u << 20)
 #define STORE_DEFAULT_LOCK_TIMEOUT_MS 5000u
-#define STORE_LOG_BUFFER (4u << 20)      /* in-memory log buffer */
-#define STORE_LOG_FILE_MAX (32u << 20)   /* must be >= 4 x the log buffer */
 #define STORE_THREAD_COUNT 128           /* thread slots for failchk */
 #define STORE_WATCHDOG_TICK_MS 200
 #define STORE_FAILCHK_TICKS 5            /* failchk every 5 ticks = 1 s */
@@ -132,6 +130,13 @@ void store_log(enum store_log_level level, const char *fmt, ...)
 	atomic_load(&store_log_hook)(level, msg);
 }
 
+static _Atomic(store_idle_fn *) store_idle_hook;
+
+void store_idle_hook_set(store_idle_fn *fn)
+{
+	atomic_store(&store_idle_hook, fn);
+}
+
 static void store_bdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
 	(void)env;
@@ -211,15 +216,11 @@ static int store_handles_open(struct store *s)
 	env->set_errcall(env, store_bdb_errcall);
 	env->set_msgcall(env, store_bdb_msgcall);
 
-	size_t cache = s->opts.cache_bytes ? s->opts.cache_bytes : STORE_DEFAULT_CACHE;
 	uint64_t lock_us = (uint64_t)(s->opts.lock_timeout_ms ? s->opts.lock_timeout_ms
 							      : STORE_DEFAULT_LOCK_TIMEOUT_MS) * 1000u;
 	if (lock_us > UINT32_MAX)
 		lock_us = UINT32_MAX;
-	if ((rc = env->set_cachesize(env, (u_int32_t)(cache >> 30),
-				     (u_int32_t)(cache & ((1u << 30) - 1)), 1)) != 0 ||
-	    (rc = env->set_lg_bsize(env, STORE_LOG_BUFFER)) != 0 ||
-	    (rc = env->set_lg_max(env, STORE_LOG_FILE_MAX)) != 0 ||
+	if ((rc = store_env_size(env, s->opts.cache_bytes)) != 0 ||
 	    (rc = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
 	    /* Run the deadlock detector whenever a lock request blocks. */
 	    (rc = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
@@ -227,10 +228,6 @@ static int store_handles_open(struct store *s)
 	    (rc = env->set_flags(env, DB_TIME_NOTGRANTED, 1)) != 0 ||
 	    /* Commits do not flush; store_sync() does, for many at once. */
 	    (rc = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0 ||
-	    /* Lock table limits; they also size the environment region, which
-	     * store_region_map allocates whole (no set_memory_max). */
-	    (rc = env->set_lk_max_locks(env, 20000)) != 0 ||
-	    (rc = env->set_lk_max_objects(env, 20000)) != 0 ||
 	    (rc = env->set_thread_count(env, STORE_THREAD_COUNT)) != 0 ||
 	    (rc = env->set_isalive(env, store_isalive)) != 0) {
 		store_log(STORE_LOG_ERROR, "configure: %s", db_strerror(rc));
@@ -339,6 +336,7 @@ int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
 		int rc = store_enter(s, &gen);
 		if (rc != STORE_OK)
 			return rc;
+		atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
 		DB_TXN *txn = NULL;
 		rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn, 0));
 		if (rc == STORE_OK) {
@@ -509,6 +507,11 @@ static void *store_watchdog_main(void *arg)
 {
 	struct store *s = arg;
 	unsigned ticks = 0;
+	/* Idle detection: ticks since the transaction count last moved, and
+	 * whether it moved since the hook last ran. */
+	uint64_t seen_txns = atomic_load(&s->txn_count);
+	unsigned idle_ticks = 0;
+	bool busy = false;
 	pthread_mutex_lock(&s->wd_mu);
 	while (!s->wd_stop) {
 		struct timespec ts;
@@ -525,6 +528,18 @@ static void *store_watchdog_main(void *arg)
 
 		ticks++;
 		store_space_refresh(s);
+		uint64_t txns = atomic_load_explicit(&s->txn_count, memory_order_relaxed);
+		if (txns != seen_txns) {
+			seen_txns = txns;
+			idle_ticks = 0;
+			busy = true;
+		} else if (busy && ++idle_ticks >=
+				   STORE_IDLE_SECONDS * 1000 / STORE_WATCHDOG_TICK_MS) {
+			busy = false;
+			store_idle_fn *idle = atomic_load(&store_idle_hook);
+			if (idle)
+				idle();
+		}
 		bool check = atomic_exchange(&s->want_failchk, false) ||
 			     ticks % STORE_FAILCHK_TICKS == 0;
 		uint64_t gen = 0;
@@ -586,6 +601,7 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	pthread_cond_init(&s->wd_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&s->want_failchk, false);
+	atomic_init(&s->txn_count, 0);
 	atomic_init(&s->synced_generation, 0);
 	atomic_init(&s->space_free, UINT64_MAX);
 

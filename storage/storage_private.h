@@ -93,6 +93,9 @@ struct store {
 	pthread_cond_t wd_cv;
 	bool wd_stop;
 	atomic_bool want_failchk;
+	/* Transactions run so far (store_txn_run), read by the watchdog to
+	 * tell when the store falls idle (store_idle_hook_set). */
+	_Atomic uint64_t txn_count;
 	/* storage_space.c: free bytes of the file system, measured by the
 	 * watchdog (UINT64_MAX until measured); a write failing with ENOSPC
 	 * zeroes it until the next measurement. */
@@ -125,6 +128,11 @@ void store_users_release(struct store *s);
 /* Installs the region mapper that allocates region files fully (once per
  * process; before the first environment is opened). */
 void store_region_setup(void);
+
+/* ---- storage_sizing.c ---- */
+/* Sets the sizes of the regions (cache, mutexes, locks, log buffer) on an
+ * environment not yet opened; a Berkeley DB error code. */
+int store_env_size(DB_ENV *env, size_t cache_bytes);
 
 /* ---- storage_space.c ---- */
 /* Measures the free space of the store's file system (statvfs). */
