@@ -495,6 +495,8 @@ static int own_cmp(const void *a, const void *b)
 
 static bool own_has(const struct own_change *own, size_t n, const struct store_change *ch)
 {
+	if (n == 0)
+		return false;   /* own may be NULL: bsearch wants an array */
 	struct own_change key = {ch->uid, 0};
 	const struct own_change *o = bsearch(&key, own, n, sizeof(*own), own_cmp);
 	return o && o->modseq == ch->modseq;
