@@ -15,7 +15,14 @@
  * whose flags changed before we looked shows up only as FLAGS, and one
  * expunged before we looked only as EXPUNGE.  So "new" is any NEW or FLAGS
  * record for a UID above the view, and an EXPUNGE for a UID the view never
- * had is ignored. */
+ * had is ignored.
+ *
+ * The UID array is a shared snapshot (imap_snap.h).  Invariant: the view is
+ * the store's state at v->modseq, plus the pending expunges, minus the
+ * pending new messages.  So once a sync has reported both, the view is
+ * exactly the store's state at v->modseq and can be shared under that
+ * MODSEQ: view_apply() takes the cached snapshot of that state when there
+ * is one and publishes its own copy when not. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +31,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "imap/imap_session.h"
+#include "imap/imap_snap.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
@@ -158,6 +166,18 @@ uint32_t imap_view_store_flags(unsigned sysflags)
 	return f;
 }
 
+static int collect(struct imap_session *s, struct imap_view *v, bool keep_flags);
+static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge, bool announce,
+		      struct store_mailbox *mbox);
+
+static void view_snap_set(struct imap_view *v, struct imap_snap *sn)
+{
+	imap_snap_release(&v->snap);
+	v->snap = sn;
+	v->uids = sn->uids;
+	v->count = sn->count;
+}
+
 /* ---- open / close ---- */
 
 /* Claim \Recent for messages that arrived after our range (RFC 3501
@@ -183,6 +203,41 @@ static void claim_recent(struct store *st, struct imap_view *v, struct store_mai
 	*mbox = after;
 }
 
+/* SELECT's UID list: the newest cached snapshot of the mailbox, or else the
+ * list read from the store, then caught up with the store silently (nothing
+ * was announced yet).  v->modseq is the HIGHESTMODSEQ read before the list;
+ * a change committed in between is met again by the catch-up, which
+ * tolerates records for messages the list already has.  After it the view
+ * is exactly the store's state at v->modseq, so a list read here is
+ * published for the sessions that SELECT next. */
+static int view_snap_load(struct imap_session *s, struct imap_view *v, struct store_mailbox *mbox)
+{
+	struct imap_snap *sn = imap_snap_cache_get(s->store, v->mailbox_id, v->uidvalidity);
+	if (sn) {
+		v->modseq = sn->modseq;
+	} else {
+		uint32_t *uids = NULL;
+		size_t n = 0;
+		int rc = store_msg_uids(s->store, v->mailbox_id, &uids, &n);
+		if (rc != STORE_OK)
+			return rc;
+		sn = imap_snap_new(s->store, v->mailbox_id, v->uidvalidity, 0, uids, n);
+		if (!sn)
+			return STORE_ERR_TEMP;
+	}
+	view_snap_set(v, sn);
+	int rc = collect(s, v, false);
+	if (rc == STORE_OK)
+		rc = view_apply(s, v, true, false, mbox);
+	if (rc != STORE_OK)
+		return rc;
+	/* Our own list, exact now and not yet seen by anyone: stamp it. */
+	if (v->snap->modseq == 0) {
+		v->snap->modseq = v->modseq;
+		imap_snap_cache_put(v->snap);
+	}
+	return STORE_OK;
+}
 
 int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 		   struct imap_view **view_r, struct store_mailbox *mbox_r)
@@ -230,18 +285,15 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	v->uidnext = mbox.uidnext;
 	memcpy(v->name, mbox.name, strlen(mbox.name) + 1);
 
-	uint32_t *uids = NULL;
-	size_t n = 0;
-	rc = store_msg_uids(s->store, mbox.id, &uids, &n);
+	rc = view_snap_load(s, v, &mbox);
 	if (rc != STORE_OK)
 		goto fail;
-	v->uids = uids;
-	v->count = v->cap = n;
-	if (n && uids[n - 1] >= v->uidnext)
-		v->uidnext = uids[n - 1] + 1;
+	size_t n = v->count;
+	if (n && v->uids[n - 1] >= v->uidnext)
+		v->uidnext = v->uids[n - 1] + 1;
 	/* A message delivered between the claim and the UID list is in the
 	 * view at once, so the view will not meet it as new: claim it now. */
-	if (!readonly && n && uids[n - 1] >= v->recent_hi)
+	if (!readonly && n && v->uids[n - 1] >= v->recent_hi)
 		claim_recent(s->store, v, &mbox);
 
 	rc = store_keywords_get(s->store, mbox.id, v->keywords);
@@ -256,7 +308,10 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	imap_notify_register(s);
 	return STORE_OK;
 fail:
-	free(v->uids);
+	imap_snap_release(&v->snap);
+	free(v->pending_expunge);
+	free(p->pending_new);
+	free(p->pending_flags);
 	free(v->keywords);
 	free(p);
 	return rc;
@@ -272,7 +327,7 @@ void imap_view_close(struct imap_session *s, struct imap_view **vp)
 		s->view = NULL;
 	}
 	struct view_priv *p = priv(v);
-	free(v->uids);
+	imap_snap_release(&v->snap);
 	free(v->keywords);
 	free(v->saved);
 	free(v->pending_expunge);
@@ -478,9 +533,8 @@ static int view_gone(struct imap_session *s)
 }
 
 /* Read every change record past v->modseq into the private lists. */
-static int collect(struct imap_session *s, bool keep_flags)
+static int collect(struct imap_session *s, struct imap_view *v, bool keep_flags)
 {
-	struct imap_view *v = s->view;
 	struct view_priv *p = priv(v);
 	struct store_change *ch = malloc(VIEW_CHANGES_BATCH * sizeof(*ch));
 	if (!ch)
@@ -529,22 +583,6 @@ static int collect(struct imap_session *s, bool keep_flags)
 	return rc;
 }
 
-/* "* n EXPUNGE" for every pending expunge, highest number first so that
- * each number is right when the client applies it (RFC 3501 7.4.1). */
-static void report_expunges(struct imap_session *s)
-{
-	struct imap_view *v = s->view;
-	if (v->npending_expunge == 0)
-		return;
-	for (size_t i = v->npending_expunge; i-- > 0;) {
-		uint32_t seq = imap_view_seq(v, v->pending_expunge[i]);
-		if (seq)
-			imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
-	}
-	u32_remove_all(v->uids, &v->count, v->pending_expunge, v->npending_expunge);
-	v->npending_expunge = 0;
-}
-
 static size_t view_recent_count(const struct imap_view *v)
 {
 	if (v->recent_lo >= v->recent_hi)
@@ -553,31 +591,79 @@ static size_t view_recent_count(const struct imap_view *v)
 	       u32_lower_bound(v->uids, v->count, v->recent_lo);
 }
 
-static int report_new(struct imap_session *s, struct store_mailbox *mbox)
+/* The snapshot after the pending changes: the cached one of that state
+ * when the result is the store's state at v->modseq (nothing left
+ * pending), else a copy of ours without the expunges (when `expunge`) and
+ * with the new UIDs appended, published when exact.  NULL: out of memory. */
+static struct imap_snap *view_snap_next(struct imap_session *s, struct imap_view *v, bool expunge)
 {
-	struct imap_view *v = s->view;
 	struct view_priv *p = priv(v);
+	size_t ne = expunge ? v->npending_expunge : 0;
+	/* Every pending expunge is in the view (collect), so ne <= count. */
+	size_t n = v->count - ne + p->nnew;
+	bool exact = expunge || v->npending_expunge == 0;
+	if (exact) {
+		struct imap_snap *sn = imap_snap_cache_get_at(s->store, v->mailbox_id, v->uidvalidity,
+							      v->modseq);
+		if (sn && sn->count == n)
+			return sn;
+		imap_snap_release(&sn);
+	}
+	/* The copy holds the whole old list before the expunges leave it. */
+	size_t cap = v->count + p->nnew;
+	if (cap < v->count || cap > SIZE_MAX / sizeof(uint32_t))
+		return NULL;
+	uint32_t *u = malloc(cap ? cap * sizeof(*u) : sizeof(*u));
+	if (!u)
+		return NULL;
+	memcpy(u, v->uids, v->count * sizeof(*u));
+	size_t k = v->count;
+	u32_remove_all(u, &k, v->pending_expunge, ne);
+	memcpy(u + k, p->pending_new, p->nnew * sizeof(*u));
+	/* A pending expunge missing from the view would mean the invariant
+	 * broke: keep the list to ourselves rather than share it. */
+	if (k + p->nnew != n)
+		exact = false;
+	struct imap_snap *sn = imap_snap_new(s->store, v->mailbox_id, v->uidvalidity,
+					     exact ? v->modseq : 0, u, k + p->nnew);
+	if (sn)
+		imap_snap_cache_put(sn);
+	return sn;
+}
+
+/* Apply what is pending to the view: the expunges only when `expunge`,
+ * the new messages always.  With `announce`, writes "* n EXPUNGE" for each
+ * (highest number first, so that each number is right when the client
+ * applies it, RFC 3501 7.4.1), then "* n EXISTS" and "* n RECENT",
+ * claiming \Recent for the new ones unless read-only.  Out of memory:
+ * nothing is written and everything stays pending. */
+static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge, bool announce,
+		      struct store_mailbox *mbox)
+{
+	struct view_priv *p = priv(v);
+	bool any_expunge = expunge && v->npending_expunge > 0;
+	if (!any_expunge && p->nnew == 0)
+		return STORE_OK;
+	struct imap_snap *next = view_snap_next(s, v, expunge);
+	if (!next)
+		return STORE_ERR_TEMP;
+	if (announce && any_expunge)
+		for (size_t i = v->npending_expunge; i-- > 0;) {
+			uint32_t seq = imap_view_seq(v, v->pending_expunge[i]);
+			if (seq)
+				imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
+		}
+	view_snap_set(v, next);
+	if (expunge)
+		v->npending_expunge = 0;
 	if (p->nnew == 0)
 		return STORE_OK;
-	if (v->count > SIZE_MAX - p->nnew)
-		return STORE_ERR_TEMP;
-	if (v->count + p->nnew > v->cap) {
-		size_t nc = v->count + p->nnew;
-		if (nc > SIZE_MAX / sizeof(*v->uids))
-			return STORE_ERR_TEMP;
-		nc = nc < SIZE_MAX / sizeof(*v->uids) / 2 ? nc * 2 : nc;
-		uint32_t *u = realloc(v->uids, nc * sizeof(*u));
-		if (!u)
-			return STORE_ERR_TEMP;
-		v->uids = u;
-		v->cap = nc;
-	}
-	memcpy(v->uids + v->count, p->pending_new, p->nnew * sizeof(uint32_t));
-	v->count += p->nnew;
 	uint32_t last = p->pending_new[p->nnew - 1];
 	p->nnew = 0;
 	if (last >= v->uidnext)
 		v->uidnext = last + 1;
+	if (!announce)
+		return STORE_OK;
 	if (!v->readonly && last >= v->recent_hi)
 		claim_recent(s->store, v, mbox);
 	imap_untagged(s, "%zu EXISTS", v->count);
@@ -642,8 +728,12 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	/* RENAME keeps the id and UIDVALIDITY: the selection follows it. */
 	if (strcmp(v->name, mbox.name) != 0 && strlen(mbox.name) <= STORE_MAILBOX_NAME_MAX)
 		memcpy(v->name, mbox.name, strlen(mbox.name) + 1);
+	bool collected = true;
 	if (mbox.highestmodseq > v->modseq) {
-		rc = collect(s, true);
+		rc = collect(s, v, true);
+		/* A failed collect may leave part of a batch pending: apply
+		 * nothing until a complete one (it re-reads the batch). */
+		collected = rc == STORE_OK;
 		if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
 			rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
 		if (rc != STORE_OK)
@@ -651,9 +741,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 				 (unsigned)v->mailbox_id, store_strerror(rc));
 	}
 	s->updates_pending = false;
-	if (allow_expunge)
-		report_expunges(s);
-	if (report_new(s, &mbox) != STORE_OK)
+	if (collected && view_apply(s, v, allow_expunge, true, &mbox) != STORE_OK)
 		conn_log(s->c, PLOG_WARN, "imap view sync mailbox=%u error=no memory",
 			 (unsigned)v->mailbox_id);
 	if (v->keywords->count > v->keywords_reported)
@@ -667,7 +755,7 @@ int imap_view_absorb(struct imap_session *s)
 	struct imap_view *v = s->view;
 	if (!v)
 		return STORE_ERR_NOTFOUND;
-	int rc = collect(s, false);
+	int rc = collect(s, v, false);
 	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
 		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
 	return rc;

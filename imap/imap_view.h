@@ -10,6 +10,14 @@
  * view has seen (store_changes_since), so catching up costs what changed,
  * not the mailbox size.
  *
+ * The array is an immutable snapshot shared with every other session that
+ * sees the mailbox in the same state (imap_snap.h): a session owns only
+ * what it knows and has not told yet (pending expunges and new messages),
+ * so an idle session costs the same whatever the mailbox size.  A change
+ * the session reports replaces its snapshot (copy-on-write, or the one
+ * another session already made for that MODSEQ); uids and count always
+ * mirror the current one.
+ *
  * Flag changes are reported as untagged FETCH (FLAGS) (with UID, and with
  * MODSEQ when CONDSTORE is on); this session's own STORE writes its own
  * responses and then calls imap_view_absorb() so they are not repeated. */
@@ -24,6 +32,7 @@
 #include "storage/storage.h"
 
 struct buf;
+struct imap_snap;
 
 struct imap_view {
 	uint32_t mailbox_id;
@@ -33,8 +42,11 @@ struct imap_view {
 	uint32_t uidnext;                        /* as last reported */
 	uint64_t modseq;                         /* changes up to here are known */
 
-	uint32_t *uids;                          /* seq n -> uids[n - 1], ascending */
-	size_t count, cap;                       /* count: as last reported (EXISTS) */
+	/* seq n -> uids[n - 1], ascending; count as last reported (EXISTS).
+	 * Both mirror snap, which is shared: never write through uids. */
+	const uint32_t *uids;
+	size_t count;
+	struct imap_snap *snap;
 
 	/* \Recent for this session (RFC 3501 2.3.1.2): UIDs in
 	 * [recent_lo, recent_hi).  EXAMINE claims nothing: a read-only view

@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "imap/imap_session.h"
+#include "imap/imap_snap.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
@@ -219,6 +220,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	imap_view_close(&f->s, &f->s.view);
+	/* The next test's store may reuse this one's address and ids. */
+	imap_snap_cache_clear();
 	store_close(&f->st);
 	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	buf_free(&out);
