@@ -6,7 +6,9 @@
  * its own; an entry whose only reference is the cache's is "idle".  Idle
  * entries are kept up to SNAP_IDLE_BYTES in all and dropped oldest first,
  * but only the put that takes the cache over that many bytes walks the
- * list, so the common put costs O(1). */
+ * list, so the common put costs O(1).  The check runs at each put, while
+ * the new snapshot is still held by its maker, so the idle bytes may pass
+ * the budget by that one snapshot until the next put. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>

@@ -795,6 +795,87 @@ static void test_cmd_close(void **state)
 	assert_int_equal(mb.messages, 2);
 }
 
+/* Sessions on one mailbox share one UID list while they see it alike; one
+ * that may not be told of expunges yet keeps its numbers on a list of its
+ * own, and shares again once told; closing one leaves the others intact. */
+static void test_snapshot_shared(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 5);
+	struct imap_view *a = open_inbox(f, false);
+	struct imap_session s2 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH, .rev2 = true };
+	struct imap_view *b = NULL;
+	assert_int_equal(imap_view_open(&s2, "INBOX", true, &b, NULL), STORE_OK);
+	assert_ptr_equal(a->snap, b->snap);
+	assert_ptr_equal(a->uids, b->uids);
+	buf_reset(&out);
+
+	/* Elsewhere: 2 and 4 expunged, 6 delivered.  a may hear of
+	 * expunges, b is in a FETCH (RFC 9051 7.5.1: not yet). */
+	expunge_uid(f, 2);
+	expunge_uid(f, 4);
+	deliver(f, 1);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n* 4 EXISTS\r\n* 4 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&s2, false), 0);
+	out_is("* 6 EXISTS\r\n");
+	assert_true(a->snap != b->snap);
+	assert_int_equal(a->count, 4);
+	assert_int_equal(b->count, 6);
+	assert_int_equal(imap_view_seq(a, 6), 4);
+	assert_int_equal(imap_view_seq(b, 6), 6);
+	assert_int_equal(imap_view_seq(b, 4), 4);
+	assert_true(imap_view_is_expunged(b, 4));
+	resolves(b, "2,4:*", false, (uint32_t[]){ 2, 4, 5, 6 }, 4);
+	resolves(a, "2,4:*", false, (uint32_t[]){ 3, 6 }, 2);
+
+	/* Told now: b reaches a's state and takes a's list. */
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+	assert_ptr_equal(a->snap, b->snap);
+
+	/* a leaves; b's list stays, and moves on without it. */
+	imap_view_close(&f->s, &f->s.view);
+	assert_int_equal(b->count, 4);
+	assert_int_equal(b->uids[3], 6);
+	deliver(f, 2);
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 6 EXISTS\r\n");
+	assert_int_equal(b->uids[5], 8);
+
+	/* A new SELECT takes that list instead of reading its own. */
+	struct imap_view *c = open_inbox(f, true);
+	assert_ptr_equal(c->snap, b->snap);
+	assert_int_equal(c->count, 6);
+	imap_view_close(&s2, &s2.view);
+	assert_int_equal(c->uids[5], 8);
+}
+
+/* The cache outlives the sessions: a SELECT after every session left, with
+ * changes made meanwhile, starts from the cached list and catches up. */
+static void test_snapshot_cached_catch_up(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 4);
+	struct imap_view *a = open_inbox(f, true);
+	imap_view_close(&f->s, &f->s.view);
+	size_t entries = 0, idle = 0;
+	imap_snap_cache_stats(&entries, &idle);
+	assert_int_equal(entries, 1);
+	assert_true(idle > 0);
+	expunge_uid(f, 1);
+	deliver(f, 1);
+	a = open_inbox(f, true);
+	assert_int_equal(a->count, 4);
+	uint32_t want[] = { 2, 3, 4, 5 };
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(a->uids[i], want[i]);
+	struct imap_snap *cached = imap_snap_cache_get(f->st, a->mailbox_id, a->uidvalidity);
+	assert_ptr_equal(cached, a->snap);
+	assert_int_equal(cached->modseq, a->modseq);
+	imap_snap_release(&cached);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -812,6 +893,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cmd_select_unseen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_cached_catch_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
