@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""SELECT latency and idle-session memory against the mailbox size (issue 11
+point 3): SELECT at 1k / 100k / 1M messages, cold and warm, and the Pss
+growth per idle IMAP session (LOGIN, SELECT, IDLE) on an empty, a
+20,000-message and a 1,000,000-message INBOX.
+
+Mailboxes are filled straight through the storage API (bench_fill, built in
+build/ of this tree: `ninja -C build tests/bench/bench_fill`), 200-byte
+messages, while the server is stopped.  Then, per size:
+
+- cold: the first SELECT of a session on a freshly started server (no
+  session has had the mailbox selected, nothing cached);
+- warm: the median of the next --repeat SELECTs of the same session (each
+  closes the previous selection first, so with no other session holding it);
+- shared: the median SELECT of a second session while the first keeps the
+  mailbox selected.
+
+Idle memory is bench_all.py's: restart, Pss before, --idle sessions opened
+and idling, Pss after, divided by the sessions.  Not part of tests/run; run
+by hand with nothing else busy:
+
+    tests/bench/bench_select.py
+    POSTINO_BIN=/path/to/other/postino tests/bench/bench_select.py --sizes 1000,100000
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = pathlib.Path(__file__).resolve().parent
+REPO = BENCH.parent.parent
+sys.path.insert(0, str(BENCH))
+import bench_all  # noqa: E402
+import helpers  # noqa: E402  (bench_all put tests/integration on the path)
+from bench_smtp_pop3 import release_binary  # noqa: E402
+
+
+def fill(tool, data, user, n):
+    r = subprocess.run([tool, str(data), user, str(n)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"bench_fill {user} {n}: {r.stderr.strip()}")
+    print(f"  filled {user}: {r.stdout.strip()}", flush=True)
+
+
+def select_times(t, user, repeat):
+    """(cold ms, warm median ms, shared median ms) on a freshly started server."""
+    t.stop()
+    t.start()
+    time.sleep(0.5)
+    port = t.ports["imap"]
+    r = bench_all.load("select", port, "-n", repeat + 1, "-u", user, "-w", bench_all.PASSWORD)
+    cold, warm = r["first_ms"], r["median_ms"]
+    # A second session while one keeps the mailbox selected.
+    hold = subprocess.Popen([bench_all.CLIENT, "idle", "-p", str(port), "-c", "1", "-k", "1",
+                             "-u", user, "-w", bench_all.PASSWORD],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    hold.stdout.readline()
+    r = bench_all.load("select", port, "-n", repeat, "-u", user, "-w", bench_all.PASSWORD)
+    hold.stdin.close()
+    hold.wait(60)
+    return cold, warm, r["median_ms"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1000,100000,1000000", help="mailbox sizes for SELECT")
+    ap.add_argument("--repeat", type=int, default=20, help="warm SELECTs per size")
+    ap.add_argument("--idle", type=int, default=1000, help="idle sessions per INBOX")
+    ap.add_argument("--idle-boxes", default="0,20000,1000000",
+                    help="INBOX sizes for the idle figure")
+    ap.add_argument("--idle-1m", type=int, default=None,
+                    help="idle sessions on the 1M INBOX (default --idle; fewer for a server "
+                         "that copies the list into each session)")
+    ap.add_argument("--fill", default=str(REPO / "build" / "tests" / "bench" / "bench_fill"))
+    a = ap.parse_args()
+
+    helpers.BIN = release_binary()
+    bench_all.CLIENT = bench_all.build_client()
+    if not os.path.exists(a.fill):
+        subprocess.run(["ninja", "-C", str(REPO / "build"), "tests/bench/bench_fill"], check=True)
+    sizes = [int(x) for x in a.sizes.split(",")]
+    boxes = [int(x) for x in a.idle_boxes.split(",")]
+    counts = sorted(set(sizes + boxes))
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-select-"))
+    os.chmod(tmp, 0o755)
+    t = bench_all.Postino(tmp)
+    rows = []
+    try:
+        t.start()
+        t.add_users([f"n{n}@localhost" for n in counts])
+        t.stop()
+        for n in counts:
+            if n:
+                fill(a.fill, tmp / "data", f"n{n}@localhost", n)
+        t.start()
+        for n in sizes:
+            cold, warm, shared = select_times(t, f"n{n}@localhost", a.repeat)
+            rows.append((f"SELECT {n} messages, cold (ms)", cold))
+            rows.append((f"SELECT {n} messages, warm (ms)", warm))
+            rows.append((f"SELECT {n} messages, another session has it (ms)", shared))
+            for k, v in rows[-3:]:
+                print(f"  {k}: {v:.3f}", flush=True)
+        for n in boxes:
+            k = a.idle_1m if (n >= 1000000 and a.idle_1m) else a.idle
+            est = bench_all.idle_memory(t, f"n{n}@localhost", k, 50)
+            rows.append((f"idle KiB/session, {k} on {n}-message INBOX", est))
+            print(f"  {rows[-1][0]}: {est:.1f}", flush=True)
+    finally:
+        t.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    w = max(len(k) for k, _ in rows)
+    print()
+    for k, v in rows:
+        print(f"{k:{w}} | {v:10.3f}")
+
+
+if __name__ == "__main__":
+    main()
