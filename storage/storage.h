@@ -204,10 +204,12 @@ int store_subscription_list(struct store *store, uint32_t user_id,
  * its \Recent messages.  *first_recent_r gets the previous
  * first_recent_uid: for the claiming session UIDs from it up to
  * mbox_r->uidnext are recent; the stored first_recent_uid becomes uidnext
- * and the recent count 0.  Does not change MODSEQ.  mbox_r gets the mailbox
- * after the claim. */
+ * and the recent count 0.  Does not change MODSEQ.  *claimed_r gets the
+ * recent count before the claim (the messages now \Recent for the claiming
+ * session, so that it need not count them).  mbox_r gets the mailbox after
+ * the claim.  Output pointers may be NULL. */
 int store_mailbox_claim_recent(struct store *store, uint32_t mailbox_id, uint32_t *first_recent_r,
-			       struct store_mailbox *mbox_r);
+			       uint32_t *claimed_r, struct store_mailbox *mbox_r);
 
 /* ---- keywords (RFC 3501 2.3.2 flag-keyword) ----
  * Each mailbox has a table of up to STORE_KEYWORDS_MAX keyword names; a

@@ -234,6 +234,8 @@ static struct imap_view *open_inbox(struct fx *f, bool readonly)
 	struct imap_view *v = NULL;
 	assert_int_equal(imap_view_open(&f->s, "INBOX", readonly, &v, &f->mb), STORE_OK);
 	assert_ptr_equal(f->s.view, v);
+	/* As the first FETCH/SEARCH/STORE would. */
+	assert_int_equal(imap_view_uids_load(&f->s), STORE_OK);
 	return v;
 }
 
@@ -806,6 +808,7 @@ static void test_snapshot_shared(void **state)
 	struct imap_session s2 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH, .rev2 = true };
 	struct imap_view *b = NULL;
 	assert_int_equal(imap_view_open(&s2, "INBOX", true, &b, NULL), STORE_OK);
+	/* SELECT takes a's array at once: same state. */
 	assert_ptr_equal(a->snap, b->snap);
 	assert_ptr_equal(a->uids, b->uids);
 	buf_reset(&out);
@@ -876,6 +879,60 @@ static void test_snapshot_cached_catch_up(void **state)
 	imap_snap_release(&cached);
 }
 
+/* SELECT reads no UID: EXISTS, RECENT and new mail work from counters;
+ * the array is loaded when numbers are needed, and then matches what this
+ * session was told even though the store moved on meanwhile. */
+static void test_lazy_load(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 5);
+	struct imap_view *v = NULL;
+	assert_int_equal(imap_view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	assert_null(v->snap);
+	assert_int_equal(v->count, 5);
+	assert_int_equal(v->nrecent, 5);
+	buf_reset(&out);
+	deliver(f, 1);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 6 EXISTS\r\n* 6 RECENT\r\n");
+	assert_null(v->snap);
+	/* Elsewhere: 2 expunged, 7 delivered; we are inside a FETCH. */
+	expunge_uid(f, 2);
+	deliver(f, 1);
+	assert_int_equal(imap_view_uids_load(&f->s), STORE_OK);
+	assert_non_null(v->snap);
+	assert_int_equal(v->count, 6);
+	resolves(v, "1:*", false, (uint32_t[]){ 1, 2, 3, 4, 5, 6 }, 6);
+	assert_true(imap_view_is_expunged(v, 2));
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 7 EXISTS\r\n* 7 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 2 EXPUNGE\r\n");
+	resolves(v, "2,*", false, (uint32_t[]){ 3, 7 }, 2);
+	assert_int_equal(v->nrecent, 6);
+	imap_view_close(&f->s, &f->s.view);
+
+	/* An expunge reported to a view that never loaded: loads, numbers.
+	 * (Without the cache, which would have this state's array.) */
+	imap_snap_cache_clear();
+	assert_int_equal(imap_view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
+	assert_null(v->snap);
+	expunge_uid(f, 4);
+	buf_reset(&out);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 3 EXPUNGE\r\n");
+	assert_int_equal(v->count, 5);
+	/* Flag changes too carry numbers. */
+	imap_view_close(&f->s, &f->s.view);
+	imap_snap_cache_clear();
+	assert_int_equal(imap_view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
+	assert_null(v->snap);
+	set_flags(f, 5, STORE_F_SEEN, 0);
+	buf_reset(&out);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 3 FETCH (FLAGS (\\Seen) UID 5)\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -894,6 +951,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cmd_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_cached_catch_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
