@@ -7,8 +7,7 @@
  * the mailbox record and the UID array is loaded only when a command needs
  * sequence numbers (imap_view.h).  The only per-message work is rev1's OK
  * [UNSEEN n], which is found by reading at most 2 * SELECT_UNSEEN_SCAN
- * message records (only the first SELECT_UNSEEN_SCAN when no session has
- * the UID array of the mailbox loaded) and omitted otherwise
+ * message records and omitted otherwise
  * (RFC 9051 dropped UNSEEN; RFC 3501 7.1 says a client without it makes no
  * assumption about the first unseen message). */
 #include <stdlib.h>
@@ -54,38 +53,35 @@ static int unseen_first_cb(void *arg, const struct store_msg *m)
 }
 
 /* The sequence number of the first unseen message, 0 when unknown or none.
- * Usually the unseen messages are the newest: when the last `unseen` are
- * all unseen, the first of them is the answer (this needs the view's UID
- * array, so only when another session already loaded it).  Otherwise look
- * at the first SELECT_UNSEEN_SCAN messages: just selected, the view is the
- * store's messages in order, so the n-th met is sequence n. */
+ * Just selected, the view is the store's messages up to uid_hi, in order,
+ * so no UID array is needed.  Usually the unseen messages are the newest:
+ * when the last `unseen` are all unseen, the first of them is the answer.
+ * Otherwise look at the first SELECT_UNSEEN_SCAN messages: the n-th met is
+ * sequence n. */
 static uint32_t select_first_unseen(struct imap_session *s, const struct store_mailbox *mbox)
 {
 	const struct imap_view *v = s->view;
 	if (mbox->unseen == 0 || v->count == 0)
 		return 0;
-	if (!v->snap) {
-		struct unseen_scan u = { .limit = SELECT_UNSEEN_SCAN };
-		int rc = store_msg_list_range(s->store, v->mailbox_id, 1, v->uid_hi, unseen_first_cb,
-					      &u);
-		if (rc == 1 && u.first && u.visited <= v->count)
-			return (uint32_t)u.visited;
-		return 0;
-	}
 	if (mbox->unseen <= SELECT_UNSEEN_SCAN && mbox->unseen <= v->count) {
-		size_t from = v->count - mbox->unseen;
-		struct unseen_scan u = { 0 };
-		if (store_msg_list_range(s->store, v->mailbox_id, v->uids[from], v->uids[v->count - 1],
-					 unseen_cb, &u) == STORE_OK &&
-		    u.seen == 0 && u.first && u.visited == mbox->unseen)
-			return (uint32_t)from + 1;
+		uint32_t *tail = malloc(mbox->unseen * sizeof(*tail));
+		size_t nt = 0;
+		if (tail && store_msg_uids_last(s->store, v->mailbox_id, v->uid_hi, mbox->unseen, tail,
+						&nt) == STORE_OK && nt == mbox->unseen) {
+			struct unseen_scan u = { 0 };
+			if (store_msg_list_range(s->store, v->mailbox_id, tail[0], v->uid_hi, unseen_cb,
+						 &u) == STORE_OK &&
+			    u.seen == 0 && u.first && u.visited == mbox->unseen) {
+				free(tail);
+				return (uint32_t)(v->count - mbox->unseen + 1);
+			}
+		}
+		free(tail);
 	}
-	size_t last = v->count < SELECT_UNSEEN_SCAN ? v->count : SELECT_UNSEEN_SCAN;
-	struct unseen_scan u = { 0 };
-	int rc = store_msg_list_range(s->store, v->mailbox_id, v->uids[0], v->uids[last - 1],
-				      unseen_first_cb, &u);
-	if ((rc == STORE_OK || rc == 1) && u.first)
-		return imap_view_seq(v, u.first);
+	struct unseen_scan u = { .limit = SELECT_UNSEEN_SCAN };
+	int rc = store_msg_list_range(s->store, v->mailbox_id, 1, v->uid_hi, unseen_first_cb, &u);
+	if ((rc == STORE_OK || rc == 1) && u.first && u.visited <= v->count)
+		return (uint32_t)u.visited;
 	return 0;
 }
 

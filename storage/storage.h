@@ -257,8 +257,15 @@ int store_msg_list(struct store *store, uint32_t mailbox_id,
 int store_msg_list_range(struct store *store, uint32_t mailbox_id, uint32_t lo, uint32_t hi,
 			 int (*cb)(void *arg, const struct store_msg *msg), void *arg);
 /* Every UID of the mailbox, ascending, in a malloc'd array (*uids_r NULL
- * when empty).  Reads keys only, in bulk: this is what SELECT costs. */
+ * when empty).  Reads keys only, in bulk: what loading an IMAP view's
+ * sequence numbers costs. */
 int store_msg_uids(struct store *store, uint32_t mailbox_id, uint32_t **uids_r, size_t *n_r);
+/* The last (highest) up to `max` UIDs of the mailbox that are <= below,
+ * ascending, into uids[] (room for max); *n_r gets how many.  Costs what
+ * it returns, whatever the mailbox size (a cursor walking back from
+ * `below`). */
+int store_msg_uids_last(struct store *store, uint32_t mailbox_id, uint32_t below, size_t max,
+			uint32_t *uids, size_t *n_r);
 int store_msg_get(struct store *store, uint32_t mailbox_id, uint32_t uid,
 		  struct store_msg *msg_r);
 

@@ -274,6 +274,13 @@ static void resolves(struct imap_view *v, const char *text, bool uid, const uint
 	free(got);
 }
 
+static void expunge_uid_mb(struct fx *f, uint32_t mailbox_id, uint32_t uid)
+{
+	size_t removed = 0;
+	assert_int_equal(store_expunge(f->st, mailbox_id, &uid, 1, &removed), STORE_OK);
+	assert_int_equal(removed, 1);
+}
+
 static void expunge_uid(struct fx *f, uint32_t uid)
 {
 	size_t removed = 0;
@@ -713,6 +720,33 @@ static void test_cmd_select_unseen(void **state)
 	assert_null(strstr(out.data, "UNSEEN"));
 	assert_non_null(strstr(out.data, "* 0 RECENT\r\n"));
 	buf_reset(&out);
+	/* 1,500 more, all seen but the last three, and one early one gone:
+	 * the tail run is found from the end (past the forward scan's
+	 * reach), with no UID array loaded. */
+	enum { N = 1500 };
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get(f->st, f->u.id, "INBOX", &mb), STORE_OK);
+	struct store_append_msg *am = calloc(N, sizeof(*am));
+	uint32_t *u = calloc(N, sizeof(*u));
+	assert_non_null(am);
+	assert_non_null(u);
+	for (size_t i = 0; i < N; i++)
+		am[i] = (struct store_append_msg){ .data = "Subject: t\r\n\r\nx\r\n", .len = 18 };
+	assert_int_equal(store_append(f->st, mb.id, am, N, u, NULL), STORE_OK);
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_F_SEEN };
+	struct store_flag_result *res = calloc(N, sizeof(*res));
+	assert_non_null(res);
+	assert_int_equal(store_msgs_flags(f->st, mb.id, u, N - 3, &ch, res), STORE_OK);
+	expunge_uid_mb(f, mb.id, u[10]);
+	run_done(f, imap_cmd_select, "a3 SELECT INBOX");
+	assert_null(f->s.view->snap);
+	/* 4 + 1,500 - 1 messages; the last three unseen. */
+	assert_non_null(strstr(out.data, "* 1503 EXISTS\r\n"));
+	assert_non_null(strstr(out.data, "* OK [UNSEEN 1501] First unseen\r\n"));
+	buf_reset(&out);
+	free(am);
+	free(u);
+	free(res);
 }
 
 static void test_cmd_expunge(void **state)

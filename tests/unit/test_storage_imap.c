@@ -854,6 +854,31 @@ static void test_uids_and_range(void **state)
 	}
 	assert_int_equal(k, n);
 
+	/* The last few, from the top or from below a UID, never another
+	 * mailbox's. */
+	uint32_t last[64];
+	size_t nl = 0;
+	assert_int_equal(store_msg_uids_last(f->s, in.id, UINT32_MAX, 3, last, &nl), STORE_OK);
+	assert_int_equal(nl, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(last[i], uids[n - 3 + i]);
+	assert_int_equal(store_msg_uids_last(f->s, in.id, 10, 64, last, &nl), STORE_OK);
+	uint32_t low[] = { 2, 3, 5, 6, 8, 9 };
+	assert_int_equal(nl, 6);
+	for (size_t i = 0; i < nl; i++)
+		assert_int_equal(last[i], low[i]);
+	assert_int_equal(store_msg_uids_last(f->s, in.id, 9, 2, last, &nl), STORE_OK);
+	assert_int_equal(nl, 2);
+	assert_int_equal(last[0], 8);
+	assert_int_equal(last[1], 9);
+	assert_int_equal(store_msg_uids_last(f->s, mbox(f, "Sent").id, UINT32_MAX, 64, last, &nl),
+			 STORE_OK);
+	assert_int_equal(nl, 10);
+	assert_int_equal(last[9], 10);
+	assert_int_equal(store_msg_uids_last(f->s, mbox(f, "Trash").id, UINT32_MAX, 64, last, &nl),
+			 STORE_OK);
+	assert_int_equal(nl, 0);
+
 	uint32_t got[64], *gp = got;
 	assert_int_equal(store_msg_list_range(f->s, in.id, 1000, 1010, collect_uid, &gp),
 			 STORE_OK);
