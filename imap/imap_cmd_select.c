@@ -63,6 +63,9 @@ static uint32_t select_first_unseen(struct imap_session *s, const struct store_m
 	const struct imap_view *v = s->view;
 	if (mbox->unseen == 0 || v->count == 0)
 		return 0;
+	/* The counters come from the same record as the view: all unseen. */
+	if (mbox->unseen == v->count)
+		return 1;
 	if (mbox->unseen <= SELECT_UNSEEN_SCAN && mbox->unseen <= v->count) {
 		uint32_t *tail = malloc(mbox->unseen * sizeof(*tail));
 		size_t nt = 0;

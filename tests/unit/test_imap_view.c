@@ -707,6 +707,10 @@ static void test_cmd_select_unseen(void **state)
 {
 	struct fx *f = *state;
 	deliver(f, 4);
+	/* All unseen: the counters say so. */
+	run_done(f, imap_cmd_examine, "a0 EXAMINE INBOX");
+	assert_non_null(strstr(out.data, "* OK [UNSEEN 1] First unseen\r\n"));
+	buf_reset(&out);
 	/* Unseen: 2 and 4 -- not a tail run, found by the forward scan. */
 	set_flags_mb(f, 1, STORE_F_SEEN);
 	set_flags_mb(f, 3, STORE_F_SEEN);
