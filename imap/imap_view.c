@@ -687,10 +687,13 @@ static struct imap_snap *view_snap_next(struct imap_session *s, struct imap_view
 	uint32_t *u = malloc(cap ? cap * sizeof(*u) : sizeof(*u));
 	if (!u)
 		return NULL;
-	memcpy(u, v->uids, v->count * sizeof(*u));
+	/* (Either list may be NULL when empty: no memcpy from NULL.) */
+	if (v->count)
+		memcpy(u, v->uids, v->count * sizeof(*u));
 	size_t k = v->count;
 	u32_remove_all(u, &k, v->pending_expunge, ne);
-	memcpy(u + k, p->pending_new, p->nnew * sizeof(*u));
+	if (p->nnew)
+		memcpy(u + k, p->pending_new, p->nnew * sizeof(*u));
 	if (k + p->nnew != n) {
 		free(u);
 		return NULL;
