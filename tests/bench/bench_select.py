@@ -16,7 +16,10 @@ messages, while the server is stopped.  Then, per size:
   mailbox selected.
 
 Idle memory is bench_all.py's: restart, Pss before, --idle sessions opened
-and idling, Pss after, divided by the sessions.  Not part of tests/run; run
+and idling, Pss after, divided by the sessions.  Then the same with
+--loaded sessions that also FETCH * (UID), which loads the UID array: the
+first session's growth (its array and the Berkeley DB cache pages its read
+filled) and each further session's (sharing the array).  Not part of tests/run; run
 by hand with nothing else busy:
 
     tests/bench/bench_select.py
@@ -26,6 +29,7 @@ import argparse
 import os
 import pathlib
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -72,6 +76,51 @@ def select_times(t, user, repeat, cold_runs):
     return cold, warm, r["median_ms"]
 
 
+def loaded_memory(t, user, n):
+    """Pss growth with n sessions that SELECT, FETCH * (UID) (which loads
+    the UID array; the first session reads it from the store, the others
+    share it) and IDLE: (KiB for the first session, KiB per further one).
+    The first also fills Berkeley DB's cache with the pages it read."""
+    t.stop()
+    t.start()
+    time.sleep(1)
+
+    def cmd(f, s, tag, line):
+        s.sendall(f"{tag} {line}\r\n".encode())
+        while True:
+            r = f.readline()
+            if not r:
+                raise RuntimeError(f"{line}: connection closed")
+            if r.startswith(tag.encode() + b" "):
+                if not r.startswith(tag.encode() + b" OK"):
+                    raise RuntimeError(f"{line}: {r!r}")
+                return
+
+    before = t.pss()
+    socks = []
+    mid = before
+    try:
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", t.ports["imap"]), timeout=60)
+            f = s.makefile("rb")
+            f.readline()
+            cmd(f, s, "a", f"LOGIN {user} {bench_all.PASSWORD}")
+            cmd(f, s, "b", "SELECT INBOX")
+            cmd(f, s, "c", "FETCH * (UID)")
+            s.sendall(b"d IDLE\r\n")
+            f.readline()
+            socks.append(s)
+            if i == 0:
+                time.sleep(1)
+                mid = t.pss()
+        time.sleep(1)
+        after = t.pss()
+    finally:
+        for s in socks:
+            s.close()
+    return mid - before, (after - mid) / max(1, n - 1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1000,100000,1000000", help="mailbox sizes for SELECT")
@@ -83,6 +132,8 @@ def main():
     ap.add_argument("--idle-1m", type=int, default=None,
                     help="idle sessions on the 1M INBOX (default --idle; fewer for a server "
                          "that copies the list into each session)")
+    ap.add_argument("--loaded", type=int, default=200,
+                    help="sessions that also FETCH (loading the shared UID array); 0: skip")
     ap.add_argument("--fill", default=str(REPO / "build" / "tests" / "bench" / "bench_fill"))
     a = ap.parse_args()
 
@@ -117,6 +168,14 @@ def main():
             est = bench_all.idle_memory(t, f"n{n}@localhost", k, 50)
             rows.append((f"idle KiB/session, {k} on {n}-message INBOX", est))
             print(f"  {rows[-1][0]}: {est:.1f}", flush=True)
+        for n in boxes:
+            if not n or not a.loaded:
+                continue
+            first, each = loaded_memory(t, f"n{n}@localhost", a.loaded)
+            rows.append((f"after FETCH: first session KiB, {n}-message INBOX", first))
+            rows.append((f"after FETCH: KiB per further session ({a.loaded})", each))
+            for k, v in rows[-2:]:
+                print(f"  {k}: {v:.1f}", flush=True)
     finally:
         t.stop()
         shutil.rmtree(tmp, ignore_errors=True)
