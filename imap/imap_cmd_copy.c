@@ -104,7 +104,13 @@ static enum imap_cmd_rc copy_run(struct imap_cmd *cmd, bool move)
 	}
 	uint32_t *uids = NULL, *dst_uids = NULL;
 	size_t n = 0;
-	int rc = imap_view_resolve(v, set, cmd->uid, &uids, &n, &err);
+	int rc = imap_view_uids_load(s);
+	if (rc != STORE_OK) {
+		imap_seqset_free(&set);
+		imap_cmd_store_error(cmd, rc, cmd->uid ? "UID COPY" : "COPY");
+		goto out;
+	}
+	rc = imap_view_resolve(v, set, cmd->uid, &uids, &n, &err);
 	imap_seqset_free(&set);
 	if (rc < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid sequence set");

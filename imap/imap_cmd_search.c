@@ -441,6 +441,11 @@ static int search_start(struct imap_cmd *cmd)
 	if (x->want_modseq)
 		s->condstore = true;
 
+	int lrc = imap_view_uids_load(s);
+	if (lrc != STORE_OK) {
+		search_fail(cmd, x, lrc);
+		return -1;
+	}
 	x->env.nmsgs = (uint32_t)v->count;
 	x->env.max_uid = v->count ? v->uids[v->count - 1] : 0;
 	x->env.recent_lo = v->recent_lo;

@@ -3,10 +3,11 @@
  * UNSELECT (RFC 3691), CHECK (RFC 3501 6.4.1), EXPUNGE (RFC 3501 6.4.3)
  * and UID EXPUNGE (RFC 4315 2.1): entering and leaving the selected state.
  *
- * SELECT costs the same for 10 or 1,000,000 messages apart from loading
- * the UID list (keys only): counters come from the mailbox record.  The
- * only per-message work is rev1's OK [UNSEEN n], which is found by reading
- * at most 2 * SELECT_UNSEEN_SCAN message records and omitted otherwise
+ * SELECT costs the same for 10 or 1,000,000 messages: counters come from
+ * the mailbox record and the UID array is loaded only when a command needs
+ * sequence numbers (imap_view.h).  The only per-message work is rev1's OK
+ * [UNSEEN n], which is found by reading at most 2 * SELECT_UNSEEN_SCAN
+ * message records and omitted otherwise
  * (RFC 9051 dropped UNSEEN; RFC 3501 7.1 says a client without it makes no
  * assumption about the first unseen message). */
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct unseen_scan {
 	uint32_t first;       /* first unseen UID found, 0 if none */
 	uint32_t seen;        /* \Seen messages met */
 	size_t visited;
+	size_t limit;         /* unseen_first_cb: stop after so many (0: none) */
 };
 
 static int unseen_cb(void *arg, const struct store_msg *m)
@@ -47,41 +49,43 @@ static int unseen_first_cb(void *arg, const struct store_msg *m)
 		u->first = m->uid;
 		return 1;    /* stop */
 	}
-	return 0;
+	return u->limit && u->visited >= u->limit ? 1 : 0;
 }
 
 /* The sequence number of the first unseen message, 0 when unknown or none.
- * Usually the unseen messages are the newest: when the last `unseen` are
- * all unseen, the first of them is the answer.  Otherwise look at the
- * first SELECT_UNSEEN_SCAN messages. */
+ * Just selected, the view is the store's messages up to uid_hi, in order,
+ * so no UID array is needed.  Usually the unseen messages are the newest:
+ * when the last `unseen` are all unseen, the first of them is the answer.
+ * Otherwise look at the first SELECT_UNSEEN_SCAN messages: the n-th met is
+ * sequence n. */
 static uint32_t select_first_unseen(struct imap_session *s, const struct store_mailbox *mbox)
 {
 	const struct imap_view *v = s->view;
 	if (mbox->unseen == 0 || v->count == 0)
 		return 0;
+	/* The counters come from the same record as the view: all unseen. */
+	if (mbox->unseen == v->count)
+		return 1;
 	if (mbox->unseen <= SELECT_UNSEEN_SCAN && mbox->unseen <= v->count) {
-		size_t from = v->count - mbox->unseen;
-		struct unseen_scan u = { 0 };
-		if (store_msg_list_range(s->store, v->mailbox_id, v->uids[from], v->uids[v->count - 1],
-					 unseen_cb, &u) == STORE_OK &&
-		    u.seen == 0 && u.first && u.visited == mbox->unseen)
-			return (uint32_t)from + 1;
+		uint32_t *tail = malloc(mbox->unseen * sizeof(*tail));
+		size_t nt = 0;
+		if (tail && store_msg_uids_last(s->store, v->mailbox_id, v->uid_hi, mbox->unseen, tail,
+						&nt) == STORE_OK && nt == mbox->unseen) {
+			struct unseen_scan u = { 0 };
+			if (store_msg_list_range(s->store, v->mailbox_id, tail[0], v->uid_hi, unseen_cb,
+						 &u) == STORE_OK &&
+			    u.seen == 0 && u.first && u.visited == mbox->unseen) {
+				free(tail);
+				return (uint32_t)(v->count - mbox->unseen + 1);
+			}
+		}
+		free(tail);
 	}
-	size_t last = v->count < SELECT_UNSEEN_SCAN ? v->count : SELECT_UNSEEN_SCAN;
-	struct unseen_scan u = { 0 };
-	int rc = store_msg_list_range(s->store, v->mailbox_id, v->uids[0], v->uids[last - 1],
-				      unseen_first_cb, &u);
-	if ((rc == STORE_OK || rc == 1) && u.first)
-		return imap_view_seq(v, u.first);
+	struct unseen_scan u = { .limit = SELECT_UNSEEN_SCAN };
+	int rc = store_msg_list_range(s->store, v->mailbox_id, 1, v->uid_hi, unseen_first_cb, &u);
+	if ((rc == STORE_OK || rc == 1) && u.first && u.visited <= v->count)
+		return (uint32_t)u.visited;
 	return 0;
-}
-
-/* Messages in the view's \Recent range [recent_lo, recent_hi). */
-static size_t select_recent_count(const struct imap_view *v)
-{
-	if (v->recent_lo >= v->recent_hi)
-		return 0;
-	return imap_view_lower(v, v->recent_hi) - imap_view_lower(v, v->recent_lo);
 }
 
 static void select_list_write(struct imap_session *s, const struct store_mailbox *mbox)
@@ -165,7 +169,7 @@ static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
 	imap_view_flags_announce(s);
 	imap_untagged(s, "%zu EXISTS", v->count);
 	if (!s->rev2) {
-		imap_untagged(s, "%zu RECENT", select_recent_count(v));
+		imap_untagged(s, "%zu RECENT", v->nrecent);
 		uint32_t unseen = select_first_unseen(s, &mbox);
 		if (unseen)
 			imap_untagged(s, "OK [UNSEEN %u] First unseen", (unsigned)unseen);
@@ -264,9 +268,12 @@ static int expunge_deleted(struct imap_session *s, const struct imap_seqset *set
 		return rc;
 	if (mbox.deleted == 0)
 		return STORE_OK;
+	/* "*" of a UID EXPUNGE set is the view's highest UID. */
+	if (set && (rc = imap_view_uids_load(s)) != STORE_OK)
+		return rc;
 	struct deleted_scan d = {
 		.v = v, .set = set, .want = mbox.deleted,
-		.star = v->count ? v->uids[v->count - 1] : 0,
+		.star = set && v->count ? v->uids[v->count - 1] : 0,
 	};
 	rc = store_msg_list(s->store, v->mailbox_id, deleted_cb, &d);
 	if (rc == 1)

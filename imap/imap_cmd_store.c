@@ -88,6 +88,11 @@ static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid STORE arguments");
 		return IMAP_CMD_DONE;
 	}
+	int lrc = imap_view_uids_load(s);
+	if (lrc != STORE_OK) {
+		imap_cmd_store_error(cmd, lrc, "STORE");
+		return IMAP_CMD_DONE;
+	}
 	if (imap_view_resolve(s->view, x->st->set, cmd->uid, &x->uids, &x->n, &err) < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid message set");
 		return IMAP_CMD_DONE;

@@ -17,7 +17,24 @@
  * whose flags changed before we looked shows up only as FLAGS, and one
  * expunged before we looked only as EXPUNGE.  So "new" is any NEW or FLAGS
  * record for a UID above the view, and an EXPUNGE for a UID the view never
- * had is ignored. */
+ * had is ignored.
+ *
+ * Invariant: the view is every message of the store's state at v->modseq
+ * with a UID <= v->uid_hi, plus the pending expunges; the pending new
+ * messages are those of that state above uid_hi.  UIDs only grow, so an
+ * EXPUNGE record past v->modseq for a UID <= uid_hi is a message of the
+ * view, and any other record above uid_hi a new one: collect() needs no
+ * UID array.  SELECT takes count, uid_hi and MODSEQ from one read of the
+ * mailbox record, so it is exact and O(1) at once.
+ *
+ * The UID array (seq <-> UID) is loaded on first need
+ * (imap_view_uids_load): from the cache when another session published
+ * this very state, else from the store's UID list (read between two
+ * collects, cut at uid_hi, with the pending expunges merged back in).  It is
+ * a shared snapshot (imap_snap.h): once a sync has reported every pending
+ * change the view is exactly the store's state at v->modseq, and
+ * view_apply() takes the cached snapshot of that state when there is one
+ * and publishes its own copy when not. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +43,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "imap/imap_session.h"
+#include "imap/imap_snap.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
@@ -118,20 +136,28 @@ static void u32_remove_all(uint32_t *a, size_t *n, const uint32_t *b, size_t nb)
 	*n = w;
 }
 
+/* The array's length: v->count once loaded, 0 before (a caller that
+ * forgot imap_view_uids_load finds nothing rather than reading NULL). */
+static size_t view_n(const struct imap_view *v)
+{
+	return v->snap ? v->count : 0;
+}
+
 static uint32_t view_max_uid(const struct imap_view *v)
 {
-	return v->count ? v->uids[v->count - 1] : 0;
+	return view_n(v) ? v->uids[v->count - 1] : 0;
 }
 
 size_t imap_view_lower(const struct imap_view *v, uint32_t uid)
 {
-	return u32_lower_bound(v->uids, v->count, uid);
+	return v->snap ? u32_lower_bound(v->uids, v->count, uid) : v->count;
 }
 
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
 {
-	size_t i = u32_lower_bound(v->uids, v->count, uid);
-	return i < v->count && v->uids[i] == uid ? (uint32_t)(i + 1) : 0;
+	size_t n = view_n(v);
+	size_t i = u32_lower_bound(v->uids, n, uid);
+	return i < n && v->uids[i] == uid ? (uint32_t)(i + 1) : 0;
 }
 
 bool imap_view_is_recent(const struct imap_view *v, uint32_t uid)
@@ -160,20 +186,42 @@ uint32_t imap_view_store_flags(unsigned sysflags)
 	return f;
 }
 
+struct own_change;
+static int collect(struct imap_session *s, struct imap_view *v, const struct own_change *own,
+		   size_t nown);
+
+/* sn (NULL: unload) becomes the view's array; the caller checked that it
+ * holds v->count UIDs. */
+static void view_snap_set(struct imap_view *v, struct imap_snap *sn)
+{
+	imap_snap_release(&v->snap);
+	v->snap = sn;
+	v->uids = sn ? sn->uids : NULL;
+}
+
+/* Messages of ascending a[0..n) in the view's \Recent range. */
+static size_t recent_in(const struct imap_view *v, const uint32_t *a, size_t n)
+{
+	if (v->recent_lo >= v->recent_hi)
+		return 0;
+	return u32_lower_bound(a, n, v->recent_hi) - u32_lower_bound(a, n, v->recent_lo);
+}
+
 /* ---- open / close ---- */
 
 /* Claim \Recent for messages that arrived after our range (RFC 3501
  * 2.3.1.2: the first session to be told of a message gets \Recent).  The
  * range stays one interval: when another session claimed in between, the
  * newer interval wins. */
-static void claim_recent(struct store *st, struct imap_view *v, struct store_mailbox *mbox)
+static bool claim_recent(struct store *st, struct imap_view *v, struct store_mailbox *mbox)
 {
 	uint32_t first = 0;
 	struct store_mailbox after;
-	if (store_mailbox_claim_recent(st, v->mailbox_id, &first, &after) != STORE_OK)
-		return;
+	if (store_mailbox_claim_recent(st, v->mailbox_id, &first, NULL, &after) != STORE_OK)
+		return false;
 	if (first >= after.uidnext)
-		return;
+		return false;
+	bool jumped = false;
 	if (v->recent_lo == v->recent_hi || first <= v->recent_hi) {
 		if (v->recent_lo == v->recent_hi)
 			v->recent_lo = first;
@@ -181,10 +229,24 @@ static void claim_recent(struct store *st, struct imap_view *v, struct store_mai
 	} else {
 		v->recent_lo = first;
 		v->recent_hi = after.uidnext;
+		jumped = true;
 	}
 	*mbox = after;
+	return jumped;
 }
 
+/* The cached snapshot of exactly the view's state, when another session
+ * published it and nothing is pending here; NULL otherwise. */
+static struct imap_snap *view_snap_cached(struct imap_session *s, struct imap_view *v)
+{
+	if (v->npending_expunge || priv(v)->nnew)
+		return NULL;
+	struct imap_snap *sn = imap_snap_cache_get_at(s->store, v->mailbox_id, v->uidvalidity,
+						      v->modseq);
+	if (sn && (sn->count != v->count || (sn->count && sn->uids[sn->count - 1] > v->uid_hi)))
+		imap_snap_release(&sn);
+	return sn;
+}
 
 int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 		   struct imap_view **view_r, struct store_mailbox *mbox_r)
@@ -212,39 +274,30 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	/* RFC 3501 2.3.1.2: the read-write session claims \Recent; EXAMINE
 	 * must not change it (RFC 3501 6.3.2). */
 	if (!readonly) {
-		uint32_t first = 0;
-		rc = store_mailbox_claim_recent(s->store, mbox.id, &first, &mbox);
+		uint32_t first = 0, claimed = 0;
+		rc = store_mailbox_claim_recent(s->store, mbox.id, &first, &claimed, &mbox);
 		if (rc != STORE_OK)
 			goto fail;
 		v->recent_lo = first;
 		v->recent_hi = mbox.uidnext;
+		v->nrecent = claimed;
 	} else {
 		/* EXAMINE sees the messages no session has claimed yet as
 		 * \Recent (RECENT n, FETCH FLAGS) without claiming them. */
 		v->recent_lo = mbox.first_recent_uid;
 		v->recent_hi = mbox.uidnext;
+		v->nrecent = mbox.recent;
 	}
-	/* HIGHESTMODSEQ is read before the UIDs: a change committed between
-	 * the two is read again by the next sync, which tolerates records for
-	 * messages the view already has. */
+	/* One record, one instant: the view is the store's state at
+	 * HIGHESTMODSEQ, every message below UIDNEXT.  No UID is read. */
 	v->modseq = mbox.highestmodseq;
 	v->uidvalidity = mbox.uidvalidity;
 	v->uidnext = mbox.uidnext;
+	v->uid_hi = mbox.uidnext - 1;
+	v->count = mbox.messages;
 	memcpy(v->name, mbox.name, strlen(mbox.name) + 1);
-
-	uint32_t *uids = NULL;
-	size_t n = 0;
-	rc = store_msg_uids(s->store, mbox.id, &uids, &n);
-	if (rc != STORE_OK)
-		goto fail;
-	v->uids = uids;
-	v->count = v->cap = n;
-	if (n && uids[n - 1] >= v->uidnext)
-		v->uidnext = uids[n - 1] + 1;
-	/* A message delivered between the claim and the UID list is in the
-	 * view at once, so the view will not meet it as new: claim it now. */
-	if (!readonly && n && uids[n - 1] >= v->recent_hi)
-		claim_recent(s->store, v, &mbox);
+	/* Another session's array of this very state costs nothing to share. */
+	view_snap_set(v, view_snap_cached(s, v));
 
 	rc = store_keywords_get(s->store, mbox.id, v->keywords);
 	if (rc != STORE_OK)
@@ -258,7 +311,10 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	imap_notify_register(s);
 	return STORE_OK;
 fail:
-	free(v->uids);
+	imap_snap_release(&v->snap);
+	free(v->pending_expunge);
+	free(p->pending_new);
+	free(p->pending_flags);
 	free(v->keywords);
 	free(p);
 	return rc;
@@ -274,7 +330,7 @@ void imap_view_close(struct imap_session *s, struct imap_view **vp)
 		s->view = NULL;
 	}
 	struct view_priv *p = priv(v);
-	free(v->uids);
+	imap_snap_release(&v->snap);
 	free(v->keywords);
 	free(v->saved);
 	free(v->pending_expunge);
@@ -328,6 +384,10 @@ int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, 
 	}
 	if (v->count == 0)
 		return 0;
+	if (!v->snap) {
+		*error_r = "[SERVERBUG] Sequence numbers not loaded";
+		return -1;
+	}
 	/* "*" is the last message / the highest UID; normalising puts n:*
 	 * with n above it as *:n, which names the last one (RFC 3501 9). */
 	uint32_t star = uid ? view_max_uid(v) : (uint32_t)v->count;
@@ -502,9 +562,9 @@ static bool own_has(const struct own_change *own, size_t n, const struct store_c
 	return o && o->modseq == ch->modseq;
 }
 
-static int collect(struct imap_session *s, const struct own_change *own, size_t nown)
+static int collect(struct imap_session *s, struct imap_view *v, const struct own_change *own,
+		   size_t nown)
 {
-	struct imap_view *v = s->view;
 	struct view_priv *p = priv(v);
 	struct store_change *ch = malloc(VIEW_CHANGES_BATCH * sizeof(*ch));
 	if (!ch)
@@ -518,19 +578,18 @@ static int collect(struct imap_session *s, const struct own_change *own, size_t 
 		rc = store_changes_since(s->store, v->mailbox_id, v->modseq, ch, VIEW_CHANGES_BATCH, &n);
 		if (rc != STORE_OK)
 			break;
-		uint32_t max = view_max_uid(v);
+		/* The invariant (top of file) sorts every record by its UID. */
 		for (size_t i = 0; i < n && rc == STORE_OK; i++) {
 			uint32_t uid = ch[i].uid;
 			if (ch[i].kind == STORE_CHANGE_EXPUNGE) {
-				if (imap_view_seq(v, uid))
+				if (uid <= v->uid_hi)
 					rc = u32_push(&v->pending_expunge, &v->npending_expunge, &exp_cap, uid);
-				else if (uid > max)
+				else
 					rc = u32_push(&gone, &ngone, &gone_cap, uid);
-			} else if (uid > max) {
+			} else if (uid > v->uid_hi) {
 				rc = u32_push(&p->pending_new, &p->nnew, &p->new_cap, uid);
 			} else if (ch[i].kind == STORE_CHANGE_FLAGS && !own_has(own, nown, &ch[i])) {
-				if (imap_view_seq(v, uid))
-					rc = u32_push(&p->pending_flags, &p->nflags, &p->flags_cap, uid);
+				rc = u32_push(&p->pending_flags, &p->nflags, &p->flags_cap, uid);
 			}
 		}
 		if (rc != STORE_OK)
@@ -553,61 +612,178 @@ static int collect(struct imap_session *s, const struct own_change *own, size_t 
 	return rc;
 }
 
-/* "* n EXPUNGE" for every pending expunge, highest number first so that
- * each number is right when the client applies it (RFC 3501 7.4.1). */
-static void report_expunges(struct imap_session *s)
+/* Merge ascending a[0..na) and b[0..nb) into out (room for na + nb),
+ * dropping duplicates; returns the length. */
+static size_t u32_merge(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, uint32_t *out)
 {
-	struct imap_view *v = s->view;
-	if (v->npending_expunge == 0)
-		return;
-	for (size_t i = v->npending_expunge; i-- > 0;) {
-		uint32_t seq = imap_view_seq(v, v->pending_expunge[i]);
-		if (seq)
-			imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
+	size_t i = 0, j = 0, k = 0;
+	while (i < na || j < nb) {
+		uint32_t x;
+		if (j == nb || (i < na && a[i] < b[j]))
+			x = a[i++];
+		else if (i == na || b[j] < a[i])
+			x = b[j++];
+		else {
+			x = a[i++];
+			j++;
+		}
+		out[k++] = x;
 	}
-	u32_remove_all(v->uids, &v->count, v->pending_expunge, v->npending_expunge);
-	v->npending_expunge = 0;
+	return k;
 }
 
-static size_t view_recent_count(const struct imap_view *v)
-{
-	if (v->recent_lo >= v->recent_hi)
-		return 0;
-	return u32_lower_bound(v->uids, v->count, v->recent_hi) -
-	       u32_lower_bound(v->uids, v->count, v->recent_lo);
-}
-
-static int report_new(struct imap_session *s, struct store_mailbox *mbox)
+int imap_view_uids_load(struct imap_session *s)
 {
 	struct imap_view *v = s->view;
+	if (!v)
+		return STORE_ERR_NOTFOUND;
+	if (v->snap)
+		return STORE_OK;
+	struct imap_snap *sn = view_snap_cached(s, v);
+	if (sn) {
+		view_snap_set(v, sn);
+		return STORE_OK;
+	}
+	/* Catch up first, so that the list below can be compared with what
+	 * we know; after reading it, once more: a message expunged while it
+	 * was read is then pending, and merged back below. */
+	int rc = collect(s, v, NULL, 0);
+	uint32_t *list = NULL;
+	size_t n = 0;
+	if (rc == STORE_OK)
+		rc = store_msg_uids(s->store, v->mailbox_id, &list, &n);
+	if (rc == STORE_OK)
+		rc = collect(s, v, NULL, 0);
+	if (rc != STORE_OK) {
+		free(list);
+		return rc;
+	}
+	/* New messages above uid_hi are not ours yet; expunged ones that we
+	 * have not reported still are. */
+	if (v->uid_hi < UINT32_MAX)
+		n = u32_lower_bound(list, n, v->uid_hi + 1);
+	uint32_t *u = list;
+	if (v->npending_expunge) {
+		if (n > SIZE_MAX / sizeof(*u) - v->npending_expunge ||
+		    !(u = malloc((n + v->npending_expunge) * sizeof(*u)))) {
+			free(list);
+			return STORE_ERR_TEMP;
+		}
+		n = u32_merge(list, n, v->pending_expunge, v->npending_expunge, u);
+		free(list);
+	}
+	if (n != v->count) {
+		/* The invariant broke (a store outside the rules?): the
+		 * numbers the client has cannot be mapped. */
+		free(u);
+		conn_log(s->c, PLOG_WARN, "imap view load mailbox=%u count=%zu uids=%zu",
+			 (unsigned)v->mailbox_id, v->count, n);
+		return STORE_ERR_CORRUPT;
+	}
+	bool exact = v->npending_expunge == 0 && priv(v)->nnew == 0;
+	sn = imap_snap_new(s->store, v->mailbox_id, v->uidvalidity, exact ? v->modseq : 0, u, n);
+	if (!sn)
+		return STORE_ERR_TEMP;
+	imap_snap_cache_put(sn);
+	view_snap_set(v, sn);
+	return STORE_OK;
+}
+
+/* The array after the pending changes: the cached one of that state when
+ * the result is the store's state at v->modseq (nothing left pending), else
+ * a copy of ours without the expunges (when `expunge`) and with the new
+ * UIDs appended, published when exact.  NULL: out of memory. */
+static struct imap_snap *view_snap_next(struct imap_session *s, struct imap_view *v, bool expunge)
+{
 	struct view_priv *p = priv(v);
+	size_t ne = expunge ? v->npending_expunge : 0;
+	/* Every pending expunge is in the view (collect), so ne <= count. */
+	size_t n = v->count - ne + p->nnew;
+	bool exact = expunge || v->npending_expunge == 0;
+	if (exact) {
+		struct imap_snap *sn = imap_snap_cache_get_at(s->store, v->mailbox_id, v->uidvalidity,
+							      v->modseq);
+		if (sn && sn->count == n)
+			return sn;
+		imap_snap_release(&sn);
+	}
+	/* The copy holds the whole old list before the expunges leave it. */
+	size_t cap = v->count + p->nnew;
+	if (cap < v->count || cap > SIZE_MAX / sizeof(uint32_t))
+		return NULL;
+	uint32_t *u = malloc(cap ? cap * sizeof(*u) : sizeof(*u));
+	if (!u)
+		return NULL;
+	/* (Either list may be NULL when empty: no memcpy from NULL.) */
+	if (v->count)
+		memcpy(u, v->uids, v->count * sizeof(*u));
+	size_t k = v->count;
+	u32_remove_all(u, &k, v->pending_expunge, ne);
+	if (p->nnew)
+		memcpy(u + k, p->pending_new, p->nnew * sizeof(*u));
+	if (k + p->nnew != n) {
+		free(u);
+		return NULL;
+	}
+	struct imap_snap *sn = imap_snap_new(s->store, v->mailbox_id, v->uidvalidity,
+					     exact ? v->modseq : 0, u, n);
+	if (sn)
+		imap_snap_cache_put(sn);
+	return sn;
+}
+
+/* Apply what is pending to the view and tell the client: the expunges
+ * only when `expunge`, as "* n EXPUNGE", highest number first so that each
+ * number is right when the client applies it (RFC 3501 7.4.1); then the new
+ * messages as "* n EXISTS" and "* n RECENT", claiming their \Recent unless
+ * read-only.  A view without its array stays without, unless expunges need
+ * their numbers.  On error nothing is written and everything stays
+ * pending. */
+static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
+		      struct store_mailbox *mbox)
+{
+	struct view_priv *p = priv(v);
+	bool any_expunge = expunge && v->npending_expunge > 0;
+	if (!any_expunge && p->nnew == 0)
+		return STORE_OK;
+	if (any_expunge) {
+		int rc = imap_view_uids_load(s);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	struct imap_snap *next = NULL;
+	if (v->snap && !(next = view_snap_next(s, v, expunge)))
+		return STORE_ERR_TEMP;
+	if (any_expunge) {
+		for (size_t i = v->npending_expunge; i-- > 0;) {
+			uint32_t seq = imap_view_seq(v, v->pending_expunge[i]);
+			if (seq)
+				imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
+		}
+		v->nrecent -= recent_in(v, v->pending_expunge, v->npending_expunge);
+		v->count -= v->npending_expunge;
+		v->npending_expunge = 0;
+	}
+	if (v->snap)
+		view_snap_set(v, next);
 	if (p->nnew == 0)
 		return STORE_OK;
-	if (v->count > SIZE_MAX - p->nnew)
-		return STORE_ERR_TEMP;
-	if (v->count + p->nnew > v->cap) {
-		size_t nc = v->count + p->nnew;
-		if (nc > SIZE_MAX / sizeof(*v->uids))
-			return STORE_ERR_TEMP;
-		nc = nc < SIZE_MAX / sizeof(*v->uids) / 2 ? nc * 2 : nc;
-		uint32_t *u = realloc(v->uids, nc * sizeof(*u));
-		if (!u)
-			return STORE_ERR_TEMP;
-		v->uids = u;
-		v->cap = nc;
-	}
-	memcpy(v->uids + v->count, p->pending_new, p->nnew * sizeof(uint32_t));
-	v->count += p->nnew;
 	uint32_t last = p->pending_new[p->nnew - 1];
-	p->nnew = 0;
+	v->count += p->nnew;
+	v->uid_hi = last;
 	if (last >= v->uidnext)
 		v->uidnext = last + 1;
-	if (!v->readonly && last >= v->recent_hi)
-		claim_recent(s->store, v, mbox);
+	/* RFC 3501 2.3.1.2: the first session told of a message claims its
+	 * \Recent.  When another session claimed in between, our range moved
+	 * past the messages we had (claim_recent), and counts afresh. */
+	if (!v->readonly && last >= v->recent_hi && claim_recent(s->store, v, mbox))
+		v->nrecent = 0;
+	v->nrecent += recent_in(v, p->pending_new, p->nnew);
+	p->nnew = 0;
 	imap_untagged(s, "%zu EXISTS", v->count);
 	/* RFC 9051 drops RECENT (its appendix E); rev1 clients need it. */
 	if (!s->rev2)
-		imap_untagged(s, "%zu RECENT", view_recent_count(v));
+		imap_untagged(s, "%zu RECENT", v->nrecent);
 	return STORE_OK;
 }
 
@@ -615,6 +791,9 @@ static void report_flags(struct imap_session *s)
 {
 	struct imap_view *v = s->view;
 	struct view_priv *p = priv(v);
+	/* FETCH responses carry sequence numbers. */
+	if (p->nflags == 0 || imap_view_uids_load(s) != STORE_OK)
+		return;
 	struct buf b;
 	buf_init(&b, 0);
 	size_t i;
@@ -666,8 +845,12 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	/* RENAME keeps the id and UIDVALIDITY: the selection follows it. */
 	if (strcmp(v->name, mbox.name) != 0 && strlen(mbox.name) <= STORE_MAILBOX_NAME_MAX)
 		memcpy(v->name, mbox.name, strlen(mbox.name) + 1);
+	bool collected = true;
 	if (mbox.highestmodseq > v->modseq) {
-		rc = collect(s, NULL, 0);
+		rc = collect(s, v, NULL, 0);
+		/* A failed collect may leave part of a batch pending: apply
+		 * nothing until a complete one (it re-reads the batch). */
+		collected = rc == STORE_OK;
 		if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
 			rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
 		if (rc != STORE_OK)
@@ -675,11 +858,9 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 				 (unsigned)v->mailbox_id, store_strerror(rc));
 	}
 	s->updates_pending = false;
-	if (allow_expunge)
-		report_expunges(s);
-	if (report_new(s, &mbox) != STORE_OK)
-		conn_log(s->c, PLOG_WARN, "imap view sync mailbox=%u error=no memory",
-			 (unsigned)v->mailbox_id);
+	if (collected && (rc = view_apply(s, v, allow_expunge, &mbox)) != STORE_OK)
+		conn_log(s->c, PLOG_WARN, "imap view sync mailbox=%u error=%s",
+			 (unsigned)v->mailbox_id, store_strerror(rc));
 	if (v->keywords->count > v->keywords_reported)
 		imap_view_flags_announce(s);
 	report_flags(s);
@@ -699,7 +880,7 @@ int imap_view_absorb(struct imap_session *s, const struct store_flag_result *res
 		if (res[i].status == STORE_FLAG_CHANGED)
 			own[nown++] = (struct own_change){res[i].msg.uid, res[i].msg.modseq};
 	qsort(own, nown, sizeof(*own), own_cmp);
-	int rc = collect(s, own, nown);
+	int rc = collect(s, v, own, nown);
 	free(own);
 	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
 		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);

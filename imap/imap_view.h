@@ -10,6 +10,17 @@
  * view has seen (store_changes_since), so catching up costs what changed,
  * not the mailbox size.
  *
+ * The array is loaded only when sequence numbers are needed
+ * (imap_view_uids_load: FETCH, STORE, SEARCH, COPY, EXPUNGE reports...):
+ * SELECT, EXISTS, RECENT and IDLE work from the counters of the mailbox
+ * record, so they cost the same at any mailbox size.  Once loaded it is an
+ * immutable snapshot shared with every other session that sees the mailbox
+ * in the same state (imap_snap.h): a session owns only what it knows and
+ * has not told yet (pending expunges and new messages), so an idle session
+ * costs the same whatever the mailbox size.  A change the session reports
+ * replaces its snapshot (copy-on-write, or the one another session already
+ * made for that MODSEQ).
+ *
  * Flag changes are reported as untagged FETCH (FLAGS) (with UID, and with
  * MODSEQ when CONDSTORE is on); this session's own STORE writes its own
  * responses and then calls imap_view_absorb() so they are not repeated. */
@@ -24,6 +35,7 @@
 #include "storage/storage.h"
 
 struct buf;
+struct imap_snap;
 
 struct imap_view {
 	uint32_t mailbox_id;
@@ -33,13 +45,20 @@ struct imap_view {
 	uint32_t uidnext;                        /* as last reported */
 	uint64_t modseq;                         /* changes up to here are known */
 
-	uint32_t *uids;                          /* seq n -> uids[n - 1], ascending */
-	size_t count, cap;                       /* count: as last reported (EXISTS) */
+	size_t count;                            /* as last reported (EXISTS) */
+	/* The view is every message of the store's state at `modseq` with a
+	 * UID <= uid_hi, plus the pending expunges (imap_view.c). */
+	uint32_t uid_hi;
+	/* seq n -> uids[n - 1], ascending: only once imap_view_uids_load()
+	 * succeeded (snap != NULL).  Shared: never write through uids. */
+	const uint32_t *uids;
+	struct imap_snap *snap;
 
 	/* \Recent for this session (RFC 3501 2.3.1.2): UIDs in
 	 * [recent_lo, recent_hi).  EXAMINE claims nothing: a read-only view
 	 * shows the unclaimed ones as they were when it was opened. */
 	uint32_t recent_lo, recent_hi;
+	size_t nrecent;                          /* messages of the view in it */
 
 	struct store_keywords *keywords;         /* the mailbox's keyword table */
 	size_t keywords_reported;                /* entries in the last FLAGS response */
@@ -63,6 +82,12 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 		   struct imap_view **view_r, struct store_mailbox *mbox_r);
 /* Unregister and free; *v becomes NULL. */
 void imap_view_close(struct imap_session *s, struct imap_view **v);
+
+/* Load the view's UID array (seq n -> uids[n - 1]) if it is not yet:
+ * the cached snapshot of this state, or the store's list adjusted to what
+ * this session was told.  Everything below that takes a view needs it
+ * (count 0 excepted).  Store errors as they are. */
+int imap_view_uids_load(struct imap_session *s);
 
 /* Index (0-based) of the first UID in the view >= uid; count when none. */
 size_t imap_view_lower(const struct imap_view *v, uint32_t uid);

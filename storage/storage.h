@@ -221,10 +221,12 @@ int store_subscription_list(struct store *store, uint32_t user_id,
  * its \Recent messages.  *first_recent_r gets the previous
  * first_recent_uid: for the claiming session UIDs from it up to
  * mbox_r->uidnext are recent; the stored first_recent_uid becomes uidnext
- * and the recent count 0.  Does not change MODSEQ.  mbox_r gets the mailbox
- * after the claim. */
+ * and the recent count 0.  Does not change MODSEQ.  *claimed_r gets the
+ * recent count before the claim (the messages now \Recent for the claiming
+ * session, so that it need not count them).  mbox_r gets the mailbox after
+ * the claim.  Output pointers may be NULL. */
 int store_mailbox_claim_recent(struct store *store, uint32_t mailbox_id, uint32_t *first_recent_r,
-			       struct store_mailbox *mbox_r);
+			       uint32_t *claimed_r, struct store_mailbox *mbox_r);
 
 /* ---- keywords (RFC 3501 2.3.2 flag-keyword) ----
  * Each mailbox has a table of up to STORE_KEYWORDS_MAX keyword names; a
@@ -272,8 +274,15 @@ int store_msg_list(struct store *store, uint32_t mailbox_id,
 int store_msg_list_range(struct store *store, uint32_t mailbox_id, uint32_t lo, uint32_t hi,
 			 int (*cb)(void *arg, const struct store_msg *msg), void *arg);
 /* Every UID of the mailbox, ascending, in a malloc'd array (*uids_r NULL
- * when empty).  Reads keys only, in bulk: this is what SELECT costs. */
+ * when empty).  Reads keys only, in bulk: what loading an IMAP view's
+ * sequence numbers costs. */
 int store_msg_uids(struct store *store, uint32_t mailbox_id, uint32_t **uids_r, size_t *n_r);
+/* The last (highest) up to `max` UIDs of the mailbox that are <= below,
+ * ascending, into uids[] (room for max); *n_r gets how many.  Costs what
+ * it returns, whatever the mailbox size (a cursor walking back from
+ * `below`). */
+int store_msg_uids_last(struct store *store, uint32_t mailbox_id, uint32_t below, size_t max,
+			uint32_t *uids, size_t *n_r);
 int store_msg_get(struct store *store, uint32_t mailbox_id, uint32_t uid,
 		  struct store_msg *msg_r);
 

@@ -493,6 +493,7 @@ int store_mailbox_rename(struct store *s, uint32_t user_id, const char *from, co
 struct claim_arg {
 	uint32_t mailbox_id;
 	uint32_t first;
+	uint32_t claimed;
 	struct store_mailbox m;
 };
 
@@ -503,6 +504,7 @@ static int claim_fn(struct store *s, DB_TXN *txn, void *arg)
 	if (rc != STORE_OK)
 		return rc;
 	a->first = a->m.first_recent_uid;
+	a->claimed = a->m.recent;
 	if (a->m.first_recent_uid != a->m.uidnext || a->m.recent != 0) {
 		a->m.first_recent_uid = a->m.uidnext;
 		a->m.recent = 0;
@@ -513,7 +515,7 @@ static int claim_fn(struct store *s, DB_TXN *txn, void *arg)
 }
 
 int store_mailbox_claim_recent(struct store *s, uint32_t mailbox_id, uint32_t *first_recent_r,
-			       struct store_mailbox *mbox_r)
+			       uint32_t *claimed_r, struct store_mailbox *mbox_r)
 {
 	struct claim_arg *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -523,6 +525,8 @@ int store_mailbox_claim_recent(struct store *s, uint32_t mailbox_id, uint32_t *f
 	if (rc == STORE_OK) {
 		if (first_recent_r)
 			*first_recent_r = a->first;
+		if (claimed_r)
+			*claimed_r = a->claimed;
 		if (mbox_r)
 			*mbox_r = a->m;
 	}

@@ -151,6 +151,68 @@ int store_msg_uids(struct store *s, uint32_t mailbox_id, uint32_t **uids_r, size
 	return STORE_OK;
 }
 
+struct last_arg {
+	uint32_t mailbox_id, below;
+	size_t max, n;
+	uint32_t *out;
+};
+
+static int last_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct last_arg *a = arg;
+	a->n = 0;
+	DBC *c;
+	int rc = store_cursor_open(s, txn, SDB_MESSAGES, &c);
+	if (rc != STORE_OK)
+		return rc;
+	uint8_t key[16], val[STORE_MSG_REC_MAX];
+	size_t klen = 8, vlen;
+	store_be32_put(key, a->mailbox_id);
+	store_be32_put(key + 4, a->below);
+	/* The first key after (mailbox, below), then back from there. */
+	rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, DB_SET_RANGE);
+	uint32_t flags = DB_PREV;
+	if (rc == STORE_ERR_NOTFOUND) {
+		flags = DB_LAST;
+		rc = STORE_OK;
+	} else if (rc == STORE_OK && klen == 8 && store_be32_get(key) == a->mailbox_id &&
+		   store_be32_get(key + 4) == a->below) {
+		a->out[a->n++] = a->below;
+	}
+	while (rc == STORE_OK && a->n < a->max) {
+		rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, flags);
+		flags = DB_PREV;
+		if (rc == STORE_ERR_NOTFOUND) {
+			rc = STORE_OK;
+			break;
+		}
+		if (rc != STORE_OK || klen != 8 || store_be32_get(key) != a->mailbox_id)
+			break;
+		a->out[a->n++] = store_be32_get(key + 4);
+	}
+	return store_cursor_close(s, c, rc);
+}
+
+int store_msg_uids_last(struct store *s, uint32_t mailbox_id, uint32_t below, size_t max,
+			uint32_t *uids, size_t *n_r)
+{
+	struct last_arg a = {.mailbox_id = mailbox_id, .below = below, .max = max, .out = uids};
+	*n_r = 0;
+	if (max == 0)
+		return STORE_OK;
+	int rc = store_txn_run(s, last_fn, &a);
+	if (rc != STORE_OK)
+		return rc;
+	/* Walked backwards: turn ascending. */
+	for (size_t i = 0; i < a.n / 2; i++) {
+		uint32_t t = uids[i];
+		uids[i] = uids[a.n - 1 - i];
+		uids[a.n - 1 - i] = t;
+	}
+	*n_r = a.n;
+	return STORE_OK;
+}
+
 /* ---- changes ---- */
 
 struct changes_arg {

@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "imap/imap_session.h"
+#include "imap/imap_snap.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
@@ -219,6 +220,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	imap_view_close(&f->s, &f->s.view);
+	/* The next test's store may reuse this one's address and ids. */
+	imap_snap_cache_clear();
 	store_close(&f->st);
 	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	buf_free(&out);
@@ -231,6 +234,8 @@ static struct imap_view *open_inbox(struct fx *f, bool readonly)
 	struct imap_view *v = NULL;
 	assert_int_equal(imap_view_open(&f->s, "INBOX", readonly, &v, &f->mb), STORE_OK);
 	assert_ptr_equal(f->s.view, v);
+	/* As the first FETCH/SEARCH/STORE would. */
+	assert_int_equal(imap_view_uids_load(&f->s), STORE_OK);
 	return v;
 }
 
@@ -267,6 +272,13 @@ static void resolves(struct imap_view *v, const char *text, bool uid, const uint
 	for (int i = 0; i < n; i++)
 		assert_int_equal(got[i], want[i]);
 	free(got);
+}
+
+static void expunge_uid_mb(struct fx *f, uint32_t mailbox_id, uint32_t uid)
+{
+	size_t removed = 0;
+	assert_int_equal(store_expunge(f->st, mailbox_id, &uid, 1, &removed), STORE_OK);
+	assert_int_equal(removed, 1);
 }
 
 static void expunge_uid(struct fx *f, uint32_t uid)
@@ -710,6 +722,10 @@ static void test_cmd_select_unseen(void **state)
 {
 	struct fx *f = *state;
 	deliver(f, 4);
+	/* All unseen: the counters say so. */
+	run_done(f, imap_cmd_examine, "a0 EXAMINE INBOX");
+	assert_non_null(strstr(out.data, "* OK [UNSEEN 1] First unseen\r\n"));
+	buf_reset(&out);
 	/* Unseen: 2 and 4 -- not a tail run, found by the forward scan. */
 	set_flags_mb(f, 1, STORE_F_SEEN);
 	set_flags_mb(f, 3, STORE_F_SEEN);
@@ -723,6 +739,33 @@ static void test_cmd_select_unseen(void **state)
 	assert_null(strstr(out.data, "UNSEEN"));
 	assert_non_null(strstr(out.data, "* 0 RECENT\r\n"));
 	buf_reset(&out);
+	/* 1,500 more, all seen but the last three, and one early one gone:
+	 * the tail run is found from the end (past the forward scan's
+	 * reach), with no UID array loaded. */
+	enum { N = 1500 };
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get(f->st, f->u.id, "INBOX", &mb), STORE_OK);
+	struct store_append_msg *am = calloc(N, sizeof(*am));
+	uint32_t *u = calloc(N, sizeof(*u));
+	assert_non_null(am);
+	assert_non_null(u);
+	for (size_t i = 0; i < N; i++)
+		am[i] = (struct store_append_msg){ .data = "Subject: t\r\n\r\nx\r\n", .len = 18 };
+	assert_int_equal(store_append(f->st, mb.id, am, N, u, NULL), STORE_OK);
+	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_F_SEEN };
+	struct store_flag_result *res = calloc(N, sizeof(*res));
+	assert_non_null(res);
+	assert_int_equal(store_msgs_flags(f->st, mb.id, u, N - 3, &ch, res), STORE_OK);
+	expunge_uid_mb(f, mb.id, u[10]);
+	run_done(f, imap_cmd_select, "a3 SELECT INBOX");
+	assert_null(f->s.view->snap);
+	/* 4 + 1,500 - 1 messages; the last three unseen. */
+	assert_non_null(strstr(out.data, "* 1503 EXISTS\r\n"));
+	assert_non_null(strstr(out.data, "* OK [UNSEEN 1501] First unseen\r\n"));
+	buf_reset(&out);
+	free(am);
+	free(u);
+	free(res);
 }
 
 static void test_cmd_expunge(void **state)
@@ -807,6 +850,142 @@ static void test_cmd_close(void **state)
 	assert_int_equal(mb.messages, 2);
 }
 
+/* Sessions on one mailbox share one UID list while they see it alike; one
+ * that may not be told of expunges yet keeps its numbers on a list of its
+ * own, and shares again once told; closing one leaves the others intact. */
+static void test_snapshot_shared(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 5);
+	struct imap_view *a = open_inbox(f, false);
+	struct imap_session s2 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH, .rev2 = true };
+	struct imap_view *b = NULL;
+	assert_int_equal(imap_view_open(&s2, "INBOX", true, &b, NULL), STORE_OK);
+	/* SELECT takes a's array at once: same state. */
+	assert_ptr_equal(a->snap, b->snap);
+	assert_ptr_equal(a->uids, b->uids);
+	buf_reset(&out);
+
+	/* Elsewhere: 2 and 4 expunged, 6 delivered.  a may hear of
+	 * expunges, b is in a FETCH (RFC 9051 7.5.1: not yet). */
+	expunge_uid(f, 2);
+	expunge_uid(f, 4);
+	deliver(f, 1);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n* 4 EXISTS\r\n* 4 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&s2, false), 0);
+	out_is("* 6 EXISTS\r\n");
+	assert_true(a->snap != b->snap);
+	assert_int_equal(a->count, 4);
+	assert_int_equal(b->count, 6);
+	assert_int_equal(imap_view_seq(a, 6), 4);
+	assert_int_equal(imap_view_seq(b, 6), 6);
+	assert_int_equal(imap_view_seq(b, 4), 4);
+	assert_true(imap_view_is_expunged(b, 4));
+	resolves(b, "2,4:*", false, (uint32_t[]){ 2, 4, 5, 6 }, 4);
+	resolves(a, "2,4:*", false, (uint32_t[]){ 3, 6 }, 2);
+
+	/* Told now: b reaches a's state and takes a's list. */
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+	assert_ptr_equal(a->snap, b->snap);
+
+	/* a leaves; b's list stays, and moves on without it. */
+	imap_view_close(&f->s, &f->s.view);
+	assert_int_equal(b->count, 4);
+	assert_int_equal(b->uids[3], 6);
+	deliver(f, 2);
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 6 EXISTS\r\n");
+	assert_int_equal(b->uids[5], 8);
+
+	/* A new SELECT takes that list instead of reading its own. */
+	struct imap_view *c = open_inbox(f, true);
+	assert_ptr_equal(c->snap, b->snap);
+	assert_int_equal(c->count, 6);
+	imap_view_close(&s2, &s2.view);
+	assert_int_equal(c->uids[5], 8);
+}
+
+/* The cache outlives the sessions: a SELECT after every session left, with
+ * changes made meanwhile, starts from the cached list and catches up. */
+static void test_snapshot_cached_catch_up(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 4);
+	struct imap_view *a = open_inbox(f, true);
+	imap_view_close(&f->s, &f->s.view);
+	size_t entries = 0, idle = 0;
+	imap_snap_cache_stats(&entries, &idle);
+	assert_int_equal(entries, 1);
+	assert_true(idle > 0);
+	expunge_uid(f, 1);
+	deliver(f, 1);
+	a = open_inbox(f, true);
+	assert_int_equal(a->count, 4);
+	uint32_t want[] = { 2, 3, 4, 5 };
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(a->uids[i], want[i]);
+	struct imap_snap *cached = imap_snap_cache_get(f->st, a->mailbox_id, a->uidvalidity);
+	assert_ptr_equal(cached, a->snap);
+	assert_int_equal(cached->modseq, a->modseq);
+	imap_snap_release(&cached);
+}
+
+/* SELECT reads no UID: EXISTS, RECENT and new mail work from counters;
+ * the array is loaded when numbers are needed, and then matches what this
+ * session was told even though the store moved on meanwhile. */
+static void test_lazy_load(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 5);
+	struct imap_view *v = NULL;
+	assert_int_equal(imap_view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	assert_null(v->snap);
+	assert_int_equal(v->count, 5);
+	assert_int_equal(v->nrecent, 5);
+	buf_reset(&out);
+	deliver(f, 1);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 6 EXISTS\r\n* 6 RECENT\r\n");
+	assert_null(v->snap);
+	/* Elsewhere: 2 expunged, 7 delivered; we are inside a FETCH. */
+	expunge_uid(f, 2);
+	deliver(f, 1);
+	assert_int_equal(imap_view_uids_load(&f->s), STORE_OK);
+	assert_non_null(v->snap);
+	assert_int_equal(v->count, 6);
+	resolves(v, "1:*", false, (uint32_t[]){ 1, 2, 3, 4, 5, 6 }, 6);
+	assert_true(imap_view_is_expunged(v, 2));
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 7 EXISTS\r\n* 7 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 2 EXPUNGE\r\n");
+	resolves(v, "2,*", false, (uint32_t[]){ 3, 7 }, 2);
+	assert_int_equal(v->nrecent, 6);
+	imap_view_close(&f->s, &f->s.view);
+
+	/* An expunge reported to a view that never loaded: loads, numbers.
+	 * (Without the cache, which would have this state's array.) */
+	imap_snap_cache_clear();
+	assert_int_equal(imap_view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
+	assert_null(v->snap);
+	expunge_uid(f, 4);
+	buf_reset(&out);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 3 EXPUNGE\r\n");
+	assert_int_equal(v->count, 5);
+	/* Flag changes too carry numbers. */
+	imap_view_close(&f->s, &f->s.view);
+	imap_snap_cache_clear();
+	assert_int_equal(imap_view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
+	assert_null(v->snap);
+	set_flags(f, 5, STORE_F_SEEN, 0);
+	buf_reset(&out);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 3 FETCH (FLAGS (\\Seen) UID 5)\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +1003,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cmd_select_unseen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_cached_catch_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

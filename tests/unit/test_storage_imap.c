@@ -378,9 +378,10 @@ static void test_claim_recent(void **state)
 	struct store_mailbox in = mbox(f, "INBOX"), m;
 	assert_int_equal(in.recent, 2);
 	assert_int_equal(in.first_recent_uid, 1);
-	uint32_t first;
-	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, &m), STORE_OK);
+	uint32_t first, claimed = 9;
+	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, &claimed, &m), STORE_OK);
 	assert_int_equal(first, 1);
+	assert_int_equal(claimed, 2);
 	assert_int_equal(m.recent, 0);
 	assert_int_equal(m.first_recent_uid, 3);
 	assert_int_equal(m.highestmodseq, in.highestmodseq);   /* no MODSEQ change */
@@ -389,11 +390,13 @@ static void test_claim_recent(void **state)
 	deliver_to(f, NULL, "c", 0, NULL);
 	assert_int_equal(mbox(f, "INBOX").recent, 1);
 	check_counters(f, in.id);
-	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, &m), STORE_OK);
+	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, &claimed, &m), STORE_OK);
 	assert_int_equal(first, 3);
+	assert_int_equal(claimed, 1);
 	assert_int_equal(m.recent, 0);
-	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, &m), STORE_OK);
+	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, &claimed, &m), STORE_OK);
 	assert_int_equal(first, 4);   /* nothing new: empty range */
+	assert_int_equal(claimed, 0);
 	/* Expunging claimed messages leaves recent at 0. */
 	uint32_t one = 1;
 	assert_int_equal(store_expunge(f->s, in.id, &one, 1, NULL), STORE_OK);
@@ -405,7 +408,7 @@ static void test_claim_recent(void **state)
 	assert_int_equal(store_msgs_copy(f->s, in.id, &two, 1, t.id, false, &dst, NULL), STORE_OK);
 	assert_int_equal(mbox(f, "Trash").recent, 1);
 	check_counters(f, t.id);
-	assert_int_equal(store_mailbox_claim_recent(f->s, 4242, &first, &m), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_mailbox_claim_recent(f->s, 4242, &first, NULL, &m), STORE_ERR_NOTFOUND);
 }
 
 /* ---- keywords ---- */
@@ -851,6 +854,31 @@ static void test_uids_and_range(void **state)
 	}
 	assert_int_equal(k, n);
 
+	/* The last few, from the top or from below a UID, never another
+	 * mailbox's. */
+	uint32_t last[64];
+	size_t nl = 0;
+	assert_int_equal(store_msg_uids_last(f->s, in.id, UINT32_MAX, 3, last, &nl), STORE_OK);
+	assert_int_equal(nl, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(last[i], uids[n - 3 + i]);
+	assert_int_equal(store_msg_uids_last(f->s, in.id, 10, 64, last, &nl), STORE_OK);
+	uint32_t low[] = { 2, 3, 5, 6, 8, 9 };
+	assert_int_equal(nl, 6);
+	for (size_t i = 0; i < nl; i++)
+		assert_int_equal(last[i], low[i]);
+	assert_int_equal(store_msg_uids_last(f->s, in.id, 9, 2, last, &nl), STORE_OK);
+	assert_int_equal(nl, 2);
+	assert_int_equal(last[0], 8);
+	assert_int_equal(last[1], 9);
+	assert_int_equal(store_msg_uids_last(f->s, mbox(f, "Sent").id, UINT32_MAX, 64, last, &nl),
+			 STORE_OK);
+	assert_int_equal(nl, 10);
+	assert_int_equal(last[9], 10);
+	assert_int_equal(store_msg_uids_last(f->s, mbox(f, "Trash").id, UINT32_MAX, 64, last, &nl),
+			 STORE_OK);
+	assert_int_equal(nl, 0);
+
 	uint32_t got[64], *gp = got;
 	assert_int_equal(store_msg_list_range(f->s, in.id, 1000, 1010, collect_uid, &gp),
 			 STORE_OK);
@@ -1110,7 +1138,7 @@ static void test_notify(void **state)
 
 	c.n = 0;
 	uint32_t first;
-	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, NULL), STORE_OK);
+	assert_int_equal(store_mailbox_claim_recent(f->s, in.id, &first, NULL, NULL), STORE_OK);
 	assert_int_equal(c.n, 0);
 
 	struct store_mailbox a, ab;
