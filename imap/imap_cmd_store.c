@@ -7,30 +7,62 @@
  * again), the untagged FETCH responses are written as output drains, and
  * the tagged OK waits until the change is on disk.
  *
+ * A STORE of many messages changes them on the worker pool (core/workpool.h)
+ * while the session waits, so that a whole-mailbox STORE does not hold its
+ * loop (issue 11 point 1); a small one runs in place, where the hand-off
+ * would cost more than the work.
+ *
  * \Recent cannot be stored: the flag parser refuses it (RFC 3501 2.3.2,
  * RFC 9051 2.3.2 makes it unsettable; a client sending it gets BAD). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/conn.h"
+#include "core/server.h"
+#include "core/workpool.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
+/* From this many messages on, the store is changed on the worker pool. */
+#define STORE_POOL_MIN 256
+
 enum store_stage {
 	STORE_STAGE_START,
+	STORE_STAGE_WORK,     /* the worker pool is changing the flags */
 	STORE_STAGE_OUTPUT,   /* writing the FETCH responses */
 	STORE_STAGE_DURABLE,  /* waiting for the log flush */
 };
+
+struct store_job;
 
 struct store_ctx {
 	struct imap_store *st;
 	uint32_t *uids;
 	size_t n, i;
 	struct store_flag_result *res;
+	struct store_job *job;       /* on the pool; it owns uids and res meanwhile */
+	int work_rc;
 	struct buf modified;         /* RFC 7162 3.1.3 MODIFIED set */
 	uint32_t run_lo, run_hi;     /* the run being collected into `modified` */
 	struct buf line;
+};
+
+/* The store change of a large STORE, run by a worker.  It owns what it
+ * reads and writes; the command going away (the session closed) only
+ * clears `x`, on the loop thread, and done then frees the job. */
+struct store_job {
+	struct work w;
+	struct store *store;
+	uint32_t mailbox_id;
+	uint32_t *uids;
+	size_t n;
+	struct store_flag_change ch;
+	struct store_flag_result *res;
+	int rc;
+	struct imap_cmd *cmd;
+	struct store_ctx *x;         /* NULL once the command is gone */
 };
 
 static void store_ctx_free(void *p)
@@ -38,6 +70,8 @@ static void store_ctx_free(void *p)
 	struct store_ctx *x = p;
 	if (!x)
 		return;
+	if (x->job)
+		x->job->x = NULL;    /* its done frees it, and what it owns */
 	imap_store_free(&x->st);
 	free(x->uids);
 	free(x->res);
@@ -69,6 +103,64 @@ static void modified_add(struct store_ctx *x, uint32_t n)
 	}
 	modified_flush(x);
 	x->run_lo = x->run_hi = n;
+}
+
+static enum imap_cmd_rc store_applied(struct imap_cmd *cmd, struct store_ctx *x);
+
+static void store_job_run(struct work *w)
+{
+	struct store_job *j = (struct store_job *)w;
+	j->rc = store_msgs_flags(j->store, j->mailbox_id, j->uids, j->n, &j->ch, j->res);
+}
+
+static void store_job_done(struct work *w)
+{
+	struct store_job *j = (struct store_job *)w;
+	struct store_ctx *x = j->x;
+	if (!x) {
+		free(j->uids);
+		free(j->res);
+		free(j);
+		return;
+	}
+	x->uids = j->uids;
+	x->res = j->res;
+	/* Stopped before a worker took it: the store was not changed. */
+	x->work_rc = w->ran ? j->rc : STORE_ERR_TEMP;
+	x->job = NULL;
+	struct imap_cmd *cmd = j->cmd;
+	free(j);
+	imap_cmd_resume(cmd);
+}
+
+/* 0: the pool has the job (uids and res are its own until done); -1: run
+ * it in place (pool full or stopping). */
+static int store_submit(struct imap_cmd *cmd, struct store_ctx *x, const struct store_flag_change *ch)
+{
+	struct imap_session *s = cmd->s;
+	struct store_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	j->w.run = store_job_run;
+	j->w.done = store_job_done;
+	j->store = s->store;
+	j->mailbox_id = s->view->mailbox_id;
+	j->uids = x->uids;
+	j->n = x->n;
+	j->ch = *ch;
+	j->res = x->res;
+	j->cmd = cmd;
+	j->x = x;
+	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+		free(j);
+		return -1;
+	}
+	x->uids = NULL;
+	x->res = NULL;
+	x->job = j;
+	cmd->stage = STORE_STAGE_WORK;
+	cmd->work_waiting = true;
+	return 0;
 }
 
 static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
@@ -142,15 +234,26 @@ static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
 			imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 			return IMAP_CMD_DONE;
 		}
-		int rc = store_msgs_flags(s->store, s->view->mailbox_id, x->uids, x->n, &ch, x->res);
-		if (rc != STORE_OK) {
-			/* Part of a large STORE may be done (it is applied in
-			 * batches): absorb what was, report the error. */
-			imap_view_absorb(s, x->res, x->n);
-			imap_cmd_store_error(cmd, rc, "STORE");
+		if (x->n >= STORE_POOL_MIN && store_submit(cmd, x, &ch) == 0)
+			return IMAP_CMD_WAIT;
+		x->work_rc = store_msgs_flags(s->store, s->view->mailbox_id, x->uids, x->n, &ch,
+					      x->res);
+	}
+	return store_applied(cmd, x);
+}
+
+/* After the store change, in place or on the pool. */
+static enum imap_cmd_rc store_applied(struct imap_cmd *cmd, struct store_ctx *x)
+{
+	struct imap_session *s = cmd->s;
+	if (x->n > 0) {
+		/* Part of a large STORE may be done (it is applied in batches)
+		 * when it fails: absorb what was, report the error. */
+		imap_view_absorb(s, x->res, x->n);
+		if (x->work_rc != STORE_OK) {
+			imap_cmd_store_error(cmd, x->work_rc, "STORE");
 			return IMAP_CMD_DONE;
 		}
-		imap_view_absorb(s, x->res, x->n);
 	}
 	cmd->stage = STORE_STAGE_OUTPUT;
 	return IMAP_CMD_AGAIN;
@@ -200,6 +303,13 @@ enum imap_cmd_rc imap_cmd_store(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 	}
 	struct store_ctx *x = cmd->ctx;
+	if (cmd->stage == STORE_STAGE_WORK) {
+		if (x->job)
+			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+		enum imap_cmd_rc rc = store_applied(cmd, x);
+		if (rc == IMAP_CMD_DONE)
+			return rc;
+	}
 	if (cmd->stage == STORE_STAGE_OUTPUT) {
 		for (; x->i < x->n; x->i++) {
 			if (imap_cmd_yield_due(cmd->s))

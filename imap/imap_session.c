@@ -256,6 +256,7 @@ enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd)
 void imap_cmd_resume(struct imap_cmd *cmd)
 {
 	cmd->auth_waiting = false;
+	cmd->work_waiting = false;
 	imap_session_run(cmd->s);
 }
 
@@ -671,7 +672,7 @@ static void imap_on_drain(void *sess)
 		return;
 	/* The client is reading: that is activity too. */
 	conn_set_timeout(s->c, s->cfg->imap_timeout);
-	if (s->cmd->waiter.queued || s->cmd->auth_waiting)
+	if (s->cmd->waiter.queued || s->cmd->auth_waiting || s->cmd->work_waiting)
 		return;   /* waiting for the log flush or a worker, not for output */
 	imap_session_run(s);
 }

@@ -120,6 +120,9 @@ struct imap_cmd {
 	 * the outcome in auth_result (enum auth_result or enum auth_step). */
 	struct auth_check *check;
 	bool auth_waiting;
+	/* A job of the command's on the worker pool (STORE of many messages):
+	 * resumed by imap_cmd_resume from the job's done. */
+	bool work_waiting;
 	int auth_result;
 	/* After imap_cmd_want_line(): the line (CRLF removed, NUL-terminated
 	 * at line[line_len]); valid during that call only. */
@@ -224,7 +227,8 @@ enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd);
 enum imap_cmd_rc imap_cmd_want_line(struct imap_cmd *cmd);
 
 /* A command that returned IMAP_CMD_WAIT for something else (a password
- * check on the worker pool, cmd->auth_waiting): run its handler again. */
+ * check or another job on the worker pool, cmd->auth_waiting or
+ * cmd->work_waiting): run its handler again. */
 void imap_cmd_resume(struct imap_cmd *cmd);
 
 /* ---- mailbox names ---- */

@@ -187,7 +187,7 @@ def test_fetch_on_some_loops_while_expunging_on_another(make_server):
                     errors.append(r.tagged)
                     return
                 for f in r.fetches().values():
-                    if b"BODY[]" in f and len(f[b"BODY[]"]) != int(f[b"RFC822.SIZE"]):
+                    if "BODY[]" in f and len(f["BODY[]"]) != int(f["RFC822.SIZE"]):
                         errors.append(b"size mismatch")
                         return
                 c.cmd("NOOP")
@@ -208,3 +208,37 @@ def test_fetch_on_some_loops_while_expunging_on_another(make_server):
     assert not errors, errors[:3]
     for c in readers + [killer]:
         c.logout()
+
+
+def test_large_store_runs_on_the_pool(make_server):
+    # A STORE of STORE_POOL_MIN (256) or more messages changes the store on
+    # the worker pool; the replies and the view must be the same as in
+    # place, and a client that leaves while it runs must cost nothing.
+    srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "2"]).start()
+    user = srv.new_user("bulk")
+    s = srv.smtp()
+    for i in range(600):
+        s.smtp_deliver("a@example.org", [user[0]], make_message(f"bulk {i}"))
+    s.smtp_quit()
+    a = imap_connect(srv, *user)
+    a.select("INBOX")
+    b = imap_connect(srv, *user)
+    b.select("INBOX")
+    r = a.ok("STORE 1:600 +FLAGS (\\Flagged)")
+    got = r.fetches()
+    assert sorted(got) == list(range(1, 601)), sorted(got)[:5]
+    assert all(b"\\Flagged" in f["FLAGS"] for f in got.values())
+    # The other session (other loop) is told of all 600.
+    r = b.ok("NOOP")
+    assert len(r.fetches()) == 600
+    # .SILENT: nothing but the OK; then a small STORE runs in place.
+    r = a.ok("STORE 1:300 -FLAGS.SILENT (\\Flagged)")
+    assert r.fetches() == {}, r
+    r = a.ok("SEARCH FLAGGED")
+    assert r.data("SEARCH") == [b" ".join(str(n).encode() for n in range(301, 601))]
+    # Leaving in the middle of one: the job finishes and is freed.
+    a.send(b"x STORE 1:600 +FLAGS (\\Seen)\r\n")
+    a.close()
+    r = b.ok("NOOP")
+    assert "FLAGS" in b.ok("FETCH 600 (FLAGS)").fetches()[600]
+    b.logout()
