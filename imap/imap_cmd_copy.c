@@ -8,18 +8,57 @@
  * EXPUNGEs of the moved messages then come from imap_view_sync() in
  * imap_cmd_ok(), before the tagged OK (RFC 6851 3.3), also for MOVE by
  * sequence number, which is the one command with sequence numbers after
- * which EXPUNGE is sent. */
+ * which EXPUNGE is sent.
+ *
+ * A COPY or MOVE of many messages runs its store transaction on the worker
+ * pool (core/workpool.h) while the session waits, so that a whole-mailbox
+ * COPY does not hold its loop (issue 11 point 1). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/conn.h"
+#include "core/server.h"
+#include "core/workpool.h"
 #include "imap/imap_search.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
+/* From this many messages on, the copy runs on the worker pool. */
+#define COPY_POOL_MIN 256
+
+enum copy_stage {
+	COPY_STAGE_START,
+	COPY_STAGE_DURABLE,   /* waiting for the log flush */
+	COPY_STAGE_WORK,      /* the worker pool is copying */
+};
+
+struct copy_job;
+
 struct copy_ctx {
 	struct buf code;             /* "[COPYUID v src dst] " or "" */
+	uint32_t *uids, *dst_uids;   /* the job's while it runs */
+	size_t n;
+	uint32_t uidvalidity;
+	int work_rc;
+	struct copy_job *job;
+};
+
+/* The store transaction of a large COPY/MOVE, run by a worker; it owns
+ * the two UID arrays until done gives them back (or frees them, when the
+ * command went away meanwhile and cleared `x`). */
+struct copy_job {
+	struct work w;
+	struct store *store;
+	uint32_t src, dst;
+	bool move;
+	uint32_t *uids, *dst_uids;
+	size_t n;
+	uint32_t uidvalidity;
+	int rc;
+	struct imap_cmd *cmd;
+	struct copy_ctx *x;
 };
 
 static void copy_ctx_free(void *p)
@@ -27,8 +66,69 @@ static void copy_ctx_free(void *p)
 	struct copy_ctx *x = p;
 	if (!x)
 		return;
+	if (x->job)
+		x->job->x = NULL;    /* its done frees it, and what it owns */
+	free(x->uids);
+	free(x->dst_uids);
 	buf_free(&x->code);
 	free(x);
+}
+
+static void copy_job_run(struct work *w)
+{
+	struct copy_job *j = (struct copy_job *)w;
+	j->rc = store_msgs_copy(j->store, j->src, j->uids, j->n, j->dst, j->move, j->dst_uids,
+				&j->uidvalidity);
+}
+
+static void copy_job_done(struct work *w)
+{
+	struct copy_job *j = (struct copy_job *)w;
+	struct copy_ctx *x = j->x;
+	if (!x) {
+		free(j->uids);
+		free(j->dst_uids);
+		free(j);
+		return;
+	}
+	x->uids = j->uids;
+	x->dst_uids = j->dst_uids;
+	x->uidvalidity = j->uidvalidity;
+	/* Stopped before a worker took it: nothing was copied. */
+	x->work_rc = w->ran ? j->rc : STORE_ERR_TEMP;
+	x->job = NULL;
+	struct imap_cmd *cmd = j->cmd;
+	free(j);
+	imap_cmd_resume(cmd);
+}
+
+/* 0: the pool has the copy; -1: run it in place (pool full or stopping). */
+static int copy_submit(struct imap_cmd *cmd, struct copy_ctx *x, uint32_t dst, bool move)
+{
+	struct imap_session *s = cmd->s;
+	struct copy_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	j->w.run = copy_job_run;
+	j->w.done = copy_job_done;
+	j->store = s->store;
+	j->src = s->view->mailbox_id;
+	j->dst = dst;
+	j->move = move;
+	j->uids = x->uids;
+	j->dst_uids = x->dst_uids;
+	j->n = x->n;
+	j->cmd = cmd;
+	j->x = x;
+	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+		free(j);
+		return -1;
+	}
+	x->uids = x->dst_uids = NULL;
+	x->job = j;
+	cmd->stage = COPY_STAGE_WORK;
+	cmd->work_waiting = true;
+	return 0;
 }
 
 /* RFC 4315 3: COPYUID uidvalidity source-set destination-set, the two sets
@@ -81,10 +181,34 @@ static enum imap_cmd_rc copy_finish(struct imap_cmd *cmd, bool move)
 	return IMAP_CMD_DONE;
 }
 
+/* After the store transaction, in place or on the pool. */
+static enum imap_cmd_rc copy_applied(struct imap_cmd *cmd, bool move)
+{
+	struct copy_ctx *x = cmd->ctx;
+	if (x->work_rc != STORE_OK) {
+		imap_cmd_store_error(cmd, x->work_rc, move ? "MOVE" : "COPY");
+		return IMAP_CMD_DONE;
+	}
+	if (copyuid_write(&x->code, x->uidvalidity, x->uids, x->dst_uids, x->n) == 0) {
+		/* Every message was expunged by someone else meanwhile
+		 * (RFC 5530 3 EXPUNGEISSUED); nothing was changed. */
+		imap_cmd_no(cmd, "[EXPUNGEISSUED] The messages no longer exist");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = COPY_STAGE_DURABLE;
+	return imap_cmd_wait_durable(cmd);
+}
+
 static enum imap_cmd_rc copy_run(struct imap_cmd *cmd, bool move)
 {
-	if (cmd->stage == 1)
+	if (cmd->stage == COPY_STAGE_DURABLE)
 		return copy_finish(cmd, move);
+	if (cmd->stage == COPY_STAGE_WORK) {
+		struct copy_ctx *x = cmd->ctx;
+		if (x->job)
+			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+		return copy_applied(cmd, move);
+	}
 
 	struct imap_session *s = cmd->s;
 	struct imap_view *v = s->view;
@@ -147,23 +271,15 @@ static enum imap_cmd_rc copy_run(struct imap_cmd *cmd, bool move)
 	}
 	cmd->ctx = x;
 	cmd->ctx_free = copy_ctx_free;
-	uint32_t uidvalidity = 0;
-	rc = store_msgs_copy(s->store, v->mailbox_id, uids, n, dst.id, move, dst_uids, &uidvalidity);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, move ? "MOVE" : "COPY");
-		goto out;
-	}
-	if (copyuid_write(&x->code, uidvalidity, uids, dst_uids, n) == 0) {
-		/* Every message was expunged by someone else meanwhile
-		 * (RFC 5530 3 EXPUNGEISSUED); nothing was changed. */
-		imap_cmd_no(cmd, "[EXPUNGEISSUED] The messages no longer exist");
-		goto out;
-	}
-	free(uids);
-	free(dst_uids);
+	x->uids = uids;
+	x->dst_uids = dst_uids;
+	x->n = n;
 	buf_free(&name);
-	cmd->stage = 1;
-	return imap_cmd_wait_durable(cmd);
+	if (n >= COPY_POOL_MIN && copy_submit(cmd, x, dst.id, move) == 0)
+		return IMAP_CMD_WAIT;
+	x->work_rc = store_msgs_copy(s->store, v->mailbox_id, x->uids, n, dst.id, move,
+				     x->dst_uids, &x->uidvalidity);
+	return copy_applied(cmd, move);
 out:
 	free(uids);
 	free(dst_uids);

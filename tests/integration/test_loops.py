@@ -31,6 +31,14 @@ def spread(srv, kind):
             return loops
 
 
+def deliver_many(srv, user, n, tag, body=None):
+    """n messages to user over one SMTP session."""
+    s = srv.smtp()
+    for i in range(n):
+        s.smtp_deliver("a@example.org", [user[0]], make_message(f"{tag} {i}", body=body))
+    s.smtp_quit()
+
+
 def start(make_server, **kw):
     srv = make_server(extra=["--loops", str(LOOPS)], **kw).start()
     assert f"loops={LOOPS}" in srv.stderr(), srv.stderr()
@@ -135,10 +143,7 @@ def test_long_search_lets_other_sessions_of_its_loop_run(make_server):
     srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "1"]).start()
     user = srv.new_user("slice")
     body = (b"lorem ipsum dolor sit amet consectetur adipiscing elit " * 20 + b"\r\n") * 50
-    s = srv.smtp()
-    for i in range(1200):
-        s.smtp_deliver("a@example.org", [user[0]], make_message(f"bulk {i}", body=body))
-    s.smtp_quit()
+    deliver_many(srv, user, 1200, "bulk", body=body)
     a = imap_connect(srv, *user)
     a.select("INBOX")
     b = imap_connect(srv, *user)
@@ -166,10 +171,7 @@ def test_fetch_on_some_loops_while_expunging_on_another(make_server):
     srv = start(make_server, kinds=IMAP_KINDS)
     user = srv.new_user("race")
     body = b"0123456789abcdefghijklmnopqrstuvwxyz" * 200 + b"\r\n"
-    s = srv.smtp()
-    for i in range(240):
-        s.smtp_deliver("a@example.org", [user[0]], make_message(f"race {i}", body=body))
-    s.smtp_quit()
+    deliver_many(srv, user, 240, "race", body=body)
     readers = [imap_connect(srv, *user) for _ in range(LOOPS - 1)]
     killer = imap_connect(srv, *user)
     assert spread(srv, "imap") == set(range(LOOPS)), srv.stderr()
@@ -216,10 +218,7 @@ def test_large_store_runs_on_the_pool(make_server):
     # place, and a client that leaves while it runs must cost nothing.
     srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "2"]).start()
     user = srv.new_user("bulk")
-    s = srv.smtp()
-    for i in range(600):
-        s.smtp_deliver("a@example.org", [user[0]], make_message(f"bulk {i}"))
-    s.smtp_quit()
+    deliver_many(srv, user, 600, "bulk")
     a = imap_connect(srv, *user)
     a.select("INBOX")
     b = imap_connect(srv, *user)
@@ -241,4 +240,34 @@ def test_large_store_runs_on_the_pool(make_server):
     a.close()
     r = b.ok("NOOP")
     assert "FLAGS" in b.ok("FETCH 600 (FLAGS)").fetches()[600]
+    b.logout()
+
+
+def test_large_copy_and_move_run_on_the_pool(make_server):
+    # COPY and MOVE of COPY_POOL_MIN (256) or more messages run their one
+    # store transaction on the worker pool: COPYUID, the EXPUNGEs of MOVE
+    # and the destination must be as in place, all or nothing.
+    srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "2"]).start()
+    user = srv.new_user("bulkcopy")
+    deliver_many(srv, user, 300, "copy")
+    a = imap_connect(srv, *user)
+    a.ok("CREATE Big")
+    a.ok("CREATE Moved")
+    a.select("INBOX")
+    r = a.ok("COPY 1:300 Big")
+    assert r.code.startswith("COPYUID") and b"1:300 1:300" in r.tagged, r
+    st = a.ok("STATUS Big (MESSAGES)")
+    assert st.data("STATUS")[0].upper().endswith(b"(MESSAGES 300)"), st
+    r = a.ok("MOVE 1:300 Moved")
+    assert len(r.numbered("EXPUNGE")) == 300, r
+    assert any(u.startswith(b"* OK [COPYUID ") for u in r.untagged), r
+    st = a.ok("STATUS Moved (MESSAGES)")
+    assert st.data("STATUS")[0].upper().endswith(b"(MESSAGES 300)"), st
+    # Leaving in the middle of one: the copy completes or not, never half.
+    a.ok("SELECT Big")
+    a.send(b"x COPY 1:300 INBOX\r\n")
+    a.close()
+    b = imap_connect(srv, *user)
+    st = b.ok("STATUS INBOX (MESSAGES)")
+    assert st.data("STATUS")[0].upper().endswith((b"(MESSAGES 0)", b"(MESSAGES 300)")), st
     b.logout()
