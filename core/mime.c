@@ -275,13 +275,34 @@ static void part_add_child(struct mime_part *parent, struct mime_part *child,
 	parent->nchildren++;
 }
 
-/* Lines, 8-bit and NUL octets of a non-multipart body. */
+/* Exactly the bytes of v that are zero, as their high bits (no carries
+ * between bytes, unlike the classic "has a zero byte" test). */
+static uint64_t zero_bytes(uint64_t v)
+{
+	const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+	return ~(((v & low7) + low7) | v | low7);
+}
+
+/* Lines, 8-bit and NUL octets of a non-multipart body, eight bytes at a
+ * time: this runs over every delivered body, and a loop with a branch per
+ * byte was a tenth of a 100 KiB delivery's CPU. */
 static void body_stats(const struct parser *p, struct mime_part *part)
 {
 	const unsigned char *s = (const unsigned char *)p->m + part->body_off;
-	size_t n = part->body_len, lines = 0;
-	bool high = false, nul = false;
-	for (size_t i = 0; i < n; i++) {
+	size_t n = part->body_len, lines = 0, i = 0;
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t any = 0, nuls = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, s + i, 8);
+		any |= v;
+		nuls |= zero_bytes(v);
+		/* One bit per newline, at each byte's top: summed by a multiply
+		 * (no popcount instruction in the baseline x86-64). */
+		lines += (size_t)(((zero_bytes(v ^ ('\n' * ones)) >> 7) * ones) >> 56);
+	}
+	bool high = (any & highs) != 0, nul = nuls != 0;
+	for (; i < n; i++) {
 		unsigned char c = s[i];
 		if (c == '\n')
 			lines++;

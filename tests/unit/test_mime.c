@@ -990,6 +990,45 @@ static void check_prefixes_and_lf(const char *msg, size_t n)
 	buf_free(&w);
 }
 
+/* Body lines, 8-bit and NUL (read eight bytes at a time) against a plain
+ * count, over bodies of every length up to 40 bytes at every alignment,
+ * with newlines, high bytes and NULs in every position. */
+static void test_body_stats(void **state)
+{
+	(void)state;
+	uint32_t seed = 12345;
+	char msg[64];
+	for (int round = 0; round < 20000; round++) {
+		size_t off = (size_t)round % 8, n = (size_t)(round / 8) % 41;
+		/* "X: y" plus off letters, then the blank line: the header
+		 * grows, so the body starts at every alignment. */
+		memcpy(msg, "X: y", 4);
+		memset(msg + 4, 'a', off);
+		msg[4 + off] = '\n';
+		msg[5 + off] = '\n';
+		size_t pre = 6 + off;
+		size_t lines = 0;
+		bool high = false, nul = false;
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned r = (seed >> 16) % 16;
+			unsigned char c = r == 0 ? '\n' : r == 1 ? 0x80 + (seed >> 8) % 128 : r == 2 ? 0 : 'b';
+			msg[pre + k] = (char)c;
+			lines += c == '\n';
+			high |= c >= 0x80;
+			nul |= c == 0;
+		}
+		if (n > 0 && msg[pre + n - 1] != '\n')
+			lines++;
+		struct mime_message *m = parse(msg, pre + n);
+		assert_int_equal(m->root->body_len, n);
+		assert_int_equal(m->root->body_lines, lines);
+		assert_int_equal((m->root->flags & MIME_PART_8BIT) != 0, high);
+		assert_int_equal((m->root->flags & MIME_PART_NUL) != 0, nul);
+		mime_message_free(&m);
+	}
+}
+
 static void test_corpus(void **state)
 {
 	(void)state;
@@ -1147,6 +1186,7 @@ int main(void)
 		cmocka_unit_test(test_decode_and_search),
 		cmocka_unit_test(test_imap_strings),
 		cmocka_unit_test(test_corpus),
+		cmocka_unit_test(test_body_stats),
 		cmocka_unit_test(test_structure_build),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
