@@ -80,7 +80,8 @@ static void fetch_ctx_free(void *p)
  * in literals, the bytes) must see the same content.  Another session,
  * on another loop, may expunge the message at any time and its content
  * goes with the last reference; a pin taken before the first read defers
- * that, and a message found gone after the pin is skipped as expunged.
+ * that, and a message found gone after the pin (its structure, or its
+ * record, no longer there) is skipped as expunged.
  * 0, 1 (gone: skip it), or a store error. */
 static int fetch_msg_pin(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m)
 {
@@ -94,6 +95,11 @@ static int fetch_msg_pin(struct imap_session *s, struct fetch_ctx *x, const stru
 		return rc;
 	x->msg_pinned = true;
 	x->msg_content = m->content_id;
+	/* A FETCH that reads the structure next finds out there (NOTFOUND:
+	 * gone); only one that promises a size from the record alone (BODY[]
+	 * of the whole message) needs to look again. */
+	if (x->need_structure)
+		return 0;
 	struct store_msg again;
 	rc = store_msg_get(s->store, s->view->mailbox_id, m->uid, &again);
 	if (rc == STORE_ERR_NOTFOUND || (rc == STORE_OK && again.content_id != m->content_id))
