@@ -879,7 +879,8 @@ int imap_view_absorb(struct imap_session *s, const struct store_flag_result *res
 	for (size_t i = 0; i < n; i++)
 		if (res[i].status == STORE_FLAG_CHANGED)
 			own[nown++] = (struct own_change){res[i].msg.uid, res[i].msg.modseq};
-	qsort(own, nown, sizeof(*own), own_cmp);
+	if (nown > 1)
+		qsort(own, nown, sizeof(*own), own_cmp);
 	int rc = collect(s, v, own, nown);
 	free(own);
 	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
