@@ -268,16 +268,20 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		 * keep the SSL_CTX they were made from.  Started as root, we run
 		 * as cfg->run_user by now, so the files must be readable by it. */
 		char rerr[1024];
-		pthread_mutex_lock(&p->tls_mu);
-		int rc = tls_ctx_reload(srv->cfg, &srv->tls, rerr, sizeof(rerr));
-		char desc[1600];
-		if (rc == 0)
-			tls_ctx_describe(srv->tls, desc, sizeof(desc));
-		pthread_mutex_unlock(&p->tls_mu);
-		if (rc < 0) {
+		struct tls_ctx *fresh = NULL;
+		if (tls_ctx_create(srv->cfg, &fresh, rerr, sizeof(rerr)) < 0) {
 			log_error("tls reload failed, keeping the current certificate: %s", rerr);
 			return;
 		}
+		char desc[1600];
+		tls_ctx_describe(fresh, desc, sizeof(desc));
+		/* Built outside the lock (files, key checks); only the swap
+		 * holds up the other loops' handshakes. */
+		pthread_mutex_lock(&p->tls_mu);
+		struct tls_ctx *old = srv->tls;
+		srv->tls = fresh;
+		pthread_mutex_unlock(&p->tls_mu);
+		tls_ctx_free(&old);
 		log_always("tls reloaded %s", desc);
 		return;
 	}

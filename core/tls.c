@@ -14,9 +14,10 @@
  *   generated again when it has expired, so STARTTLS works out of the box.
  *   Its serial is random and in its subject, and it has key identifiers, so
  *   several instances' certificates can share one trust file.
- * - tls_ctx_reload builds a complete new context and swaps it in only when
- *   every check passed; SSL objects hold a reference to the SSL_CTX they
- *   were made from, so sessions on the old certificate carry on. */
+ * - A reload (SIGHUP, core/server.c) builds a complete new context and
+ *   swaps it in only when every check passed; SSL objects hold a reference
+ *   to the SSL_CTX they were made from, so sessions on the old certificate
+ *   carry on. */
 #include "core/tls.h"
 
 #include <errno.h>
@@ -602,18 +603,6 @@ fail:
 	ERR_clear_error();
 	tls_ctx_free(&ctx);
 	return -1;
-}
-
-int tls_ctx_reload(const struct config *cfg, struct tls_ctx **ctx, char *err, size_t errlen)
-{
-	struct tls_ctx *fresh;
-	if (tls_ctx_create(cfg, &fresh, err, errlen) < 0)
-		return -1;
-	/* Sessions in progress hold their own reference to the old SSL_CTX;
-	 * freeing our handle only drops ours (see tls_ctx_free). */
-	tls_ctx_free(ctx);
-	*ctx = fresh;
-	return 0;
 }
 
 void tls_ctx_free(struct tls_ctx **ctx)

@@ -15,10 +15,6 @@ typedef struct ssl_st SSL;
  * key not matching the certificate, certificate expired or not yet valid)
  * writes one line into err and returns -1. */
 int tls_ctx_create(const struct config *cfg, struct tls_ctx **ctx_r, char *err, size_t errlen);
-/* Build a new context from cfg and, only when that succeeds, replace *ctx
- * with it.  On failure *ctx is left as it was and err says why.  SSL
- * objects made from the old context stay valid (they hold a reference). */
-int tls_ctx_reload(const struct config *cfg, struct tls_ctx **ctx, char *err, size_t errlen);
 /* Drops the wrapper and this reference to the SSL_CTX; live SSL objects
  * keep theirs, so it is safe while sessions made from it are still open. */
 void tls_ctx_free(struct tls_ctx **ctx);
