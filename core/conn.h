@@ -2,7 +2,8 @@
  *
  * Input arrives as lines (or raw byte runs after conn_read_raw); output is
  * queued with conn_write/conn_printf and sent as the socket allows.  All of
- * it runs on the single event-loop thread: nothing here blocks. */
+ * it runs on the connection's own event-loop thread (core/loop.h), which
+ * it never leaves: nothing here blocks, and nothing needs a lock. */
 #ifndef POSTINO_CONN_H
 #define POSTINO_CONN_H
 

@@ -667,11 +667,10 @@ void store_set_notify(struct store *s, store_notify_fn *fn, void *arg)
 
 /* The hook runs on the caller's thread after store_txn_run returned, so no
  * store lock (s->rw, Berkeley DB locks) is held: the hook may call the store.
- * Today SMTP (smtp_cmd_data.c deliver()), POP3 and IMAP all call the store
- * from core's single event-loop thread, so the hook runs there; nothing here
- * assumes it, though: any thread that changes a mailbox (an admin command, a
- * test, a future delivery worker) runs the hook itself, so a hook must be
- * thread safe.  A call already under way may still run after
+ * SMTP, POP3 and IMAP call the store from core's event-loop threads (one
+ * per core) and from its worker pool (a large STORE or COPY), so the hook
+ * runs on any of them: any thread that changes a mailbox runs the hook
+ * itself, so a hook must be thread safe (imap_notify.c's is).  A call already under way may still run after
  * store_set_notify(NULL) returns. */
 void store_notify(struct store *s, const uint32_t *ids, size_t n)
 {
