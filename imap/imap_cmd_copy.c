@@ -17,9 +17,6 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "core/conn.h"
-#include "core/server.h"
-#include "core/workpool.h"
 #include "imap/imap_search.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
@@ -34,22 +31,19 @@ enum copy_stage {
 	COPY_STAGE_WORK,      /* the worker pool is copying */
 };
 
-struct copy_job;
-
 struct copy_ctx {
 	struct buf code;             /* "[COPYUID v src dst] " or "" */
 	uint32_t *uids, *dst_uids;   /* the job's while it runs */
 	size_t n;
 	uint32_t uidvalidity;
 	int work_rc;
-	struct copy_job *job;
 };
 
-/* The store transaction of a large COPY/MOVE, run by a worker; it owns
- * the two UID arrays until done gives them back (or frees them, when the
- * command went away meanwhile and cleared `x`). */
+/* The store transaction of a large COPY/MOVE, run by a worker
+ * (imap_cmd_job_submit): it owns the two UID arrays until finish gives
+ * them back. */
 struct copy_job {
-	struct work w;
+	struct imap_job job;
 	struct store *store;
 	uint32_t src, dst;
 	bool move;
@@ -57,8 +51,6 @@ struct copy_job {
 	size_t n;
 	uint32_t uidvalidity;
 	int rc;
-	struct imap_cmd *cmd;
-	struct copy_ctx *x;
 };
 
 static void copy_ctx_free(void *p)
@@ -66,40 +58,37 @@ static void copy_ctx_free(void *p)
 	struct copy_ctx *x = p;
 	if (!x)
 		return;
-	if (x->job)
-		x->job->x = NULL;    /* its done frees it, and what it owns */
 	free(x->uids);
 	free(x->dst_uids);
 	buf_free(&x->code);
 	free(x);
 }
 
-static void copy_job_run(struct work *w)
+static void copy_job_run(struct imap_job *job)
 {
-	struct copy_job *j = (struct copy_job *)w;
+	struct copy_job *j = (struct copy_job *)job;
 	j->rc = store_msgs_copy(j->store, j->src, j->uids, j->n, j->dst, j->move, j->dst_uids,
 				&j->uidvalidity);
 }
 
-static void copy_job_done(struct work *w)
+static void copy_job_finish(struct imap_job *job, bool ran)
 {
-	struct copy_job *j = (struct copy_job *)w;
-	struct copy_ctx *x = j->x;
-	if (!x) {
-		free(j->uids);
-		free(j->dst_uids);
-		free(j);
-		return;
-	}
+	struct copy_job *j = (struct copy_job *)job;
+	struct copy_ctx *x = job->cmd->ctx;
 	x->uids = j->uids;
 	x->dst_uids = j->dst_uids;
 	x->uidvalidity = j->uidvalidity;
 	/* Stopped before a worker took it: nothing was copied. */
-	x->work_rc = w->ran ? j->rc : STORE_ERR_TEMP;
-	x->job = NULL;
-	struct imap_cmd *cmd = j->cmd;
+	x->work_rc = ran ? j->rc : STORE_ERR_TEMP;
 	free(j);
-	imap_cmd_resume(cmd);
+}
+
+static void copy_job_discard(struct imap_job *job)
+{
+	struct copy_job *j = (struct copy_job *)job;
+	free(j->uids);
+	free(j->dst_uids);
+	free(j);
 }
 
 /* 0: the pool has the copy; -1: run it in place (pool full or stopping). */
@@ -109,8 +98,9 @@ static int copy_submit(struct imap_cmd *cmd, struct copy_ctx *x, uint32_t dst, b
 	struct copy_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -1;
-	j->w.run = copy_job_run;
-	j->w.done = copy_job_done;
+	j->job.run = copy_job_run;
+	j->job.finish = copy_job_finish;
+	j->job.discard = copy_job_discard;
 	j->store = s->store;
 	j->src = s->view->mailbox_id;
 	j->dst = dst;
@@ -118,16 +108,12 @@ static int copy_submit(struct imap_cmd *cmd, struct copy_ctx *x, uint32_t dst, b
 	j->uids = x->uids;
 	j->dst_uids = x->dst_uids;
 	j->n = x->n;
-	j->cmd = cmd;
-	j->x = x;
-	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+	if (imap_cmd_job_submit(cmd, &j->job) < 0) {
 		free(j);
 		return -1;
 	}
 	x->uids = x->dst_uids = NULL;
-	x->job = j;
 	cmd->stage = COPY_STAGE_WORK;
-	cmd->work_waiting = true;
 	return 0;
 }
 
@@ -204,8 +190,7 @@ static enum imap_cmd_rc copy_run(struct imap_cmd *cmd, bool move)
 	if (cmd->stage == COPY_STAGE_DURABLE)
 		return copy_finish(cmd, move);
 	if (cmd->stage == COPY_STAGE_WORK) {
-		struct copy_ctx *x = cmd->ctx;
-		if (x->job)
+		if (cmd->job)
 			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
 		return copy_applied(cmd, move);
 	}

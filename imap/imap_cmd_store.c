@@ -18,9 +18,6 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "core/conn.h"
-#include "core/server.h"
-#include "core/workpool.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -41,19 +38,17 @@ struct store_ctx {
 	struct imap_store *st;
 	uint32_t *uids;
 	size_t n, i;
-	struct store_flag_result *res;
-	struct store_job *job;       /* on the pool; it owns uids and res meanwhile */
+	struct store_flag_result *res;  /* with uids, the job's while it runs */
 	int work_rc;
 	struct buf modified;         /* RFC 7162 3.1.3 MODIFIED set */
 	uint32_t run_lo, run_hi;     /* the run being collected into `modified` */
 	struct buf line;
 };
 
-/* The store change of a large STORE, run by a worker.  It owns what it
- * reads and writes; the command going away (the session closed) only
- * clears `x`, on the loop thread, and done then frees the job. */
+/* The store change of a large STORE, run by a worker (imap_cmd_job_submit):
+ * it owns the UID and result arrays until finish gives them back. */
 struct store_job {
-	struct work w;
+	struct imap_job job;
 	struct store *store;
 	uint32_t mailbox_id;
 	uint32_t *uids;
@@ -61,8 +56,6 @@ struct store_job {
 	struct store_flag_change ch;
 	struct store_flag_result *res;
 	int rc;
-	struct imap_cmd *cmd;
-	struct store_ctx *x;         /* NULL once the command is gone */
 };
 
 static void store_ctx_free(void *p)
@@ -70,8 +63,6 @@ static void store_ctx_free(void *p)
 	struct store_ctx *x = p;
 	if (!x)
 		return;
-	if (x->job)
-		x->job->x = NULL;    /* its done frees it, and what it owns */
 	imap_store_free(&x->st);
 	free(x->uids);
 	free(x->res);
@@ -107,59 +98,55 @@ static void modified_add(struct store_ctx *x, uint32_t n)
 
 static enum imap_cmd_rc store_applied(struct imap_cmd *cmd, struct store_ctx *x);
 
-static void store_job_run(struct work *w)
+static void store_job_run(struct imap_job *job)
 {
-	struct store_job *j = (struct store_job *)w;
+	struct store_job *j = (struct store_job *)job;
 	j->rc = store_msgs_flags(j->store, j->mailbox_id, j->uids, j->n, &j->ch, j->res);
 }
 
-static void store_job_done(struct work *w)
+static void store_job_finish(struct imap_job *job, bool ran)
 {
-	struct store_job *j = (struct store_job *)w;
-	struct store_ctx *x = j->x;
-	if (!x) {
-		free(j->uids);
-		free(j->res);
-		free(j);
-		return;
-	}
+	struct store_job *j = (struct store_job *)job;
+	struct store_ctx *x = job->cmd->ctx;
 	x->uids = j->uids;
 	x->res = j->res;
 	/* Stopped before a worker took it: the store was not changed. */
-	x->work_rc = w->ran ? j->rc : STORE_ERR_TEMP;
-	x->job = NULL;
-	struct imap_cmd *cmd = j->cmd;
+	x->work_rc = ran ? j->rc : STORE_ERR_TEMP;
 	free(j);
-	imap_cmd_resume(cmd);
 }
 
-/* 0: the pool has the job (uids and res are its own until done); -1: run
- * it in place (pool full or stopping). */
+static void store_job_discard(struct imap_job *job)
+{
+	struct store_job *j = (struct store_job *)job;
+	free(j->uids);
+	free(j->res);
+	free(j);
+}
+
+/* 0: the pool has the job (uids and res are its own until finish); -1:
+ * run it in place (pool full or stopping). */
 static int store_submit(struct imap_cmd *cmd, struct store_ctx *x, const struct store_flag_change *ch)
 {
 	struct imap_session *s = cmd->s;
 	struct store_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -1;
-	j->w.run = store_job_run;
-	j->w.done = store_job_done;
+	j->job.run = store_job_run;
+	j->job.finish = store_job_finish;
+	j->job.discard = store_job_discard;
 	j->store = s->store;
 	j->mailbox_id = s->view->mailbox_id;
 	j->uids = x->uids;
 	j->n = x->n;
 	j->ch = *ch;
 	j->res = x->res;
-	j->cmd = cmd;
-	j->x = x;
-	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+	if (imap_cmd_job_submit(cmd, &j->job) < 0) {
 		free(j);
 		return -1;
 	}
 	x->uids = NULL;
 	x->res = NULL;
-	x->job = j;
 	cmd->stage = STORE_STAGE_WORK;
-	cmd->work_waiting = true;
 	return 0;
 }
 
@@ -304,7 +291,7 @@ enum imap_cmd_rc imap_cmd_store(struct imap_cmd *cmd)
 	}
 	struct store_ctx *x = cmd->ctx;
 	if (cmd->stage == STORE_STAGE_WORK) {
-		if (x->job)
+		if (cmd->job)
 			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
 		enum imap_cmd_rc rc = store_applied(cmd, x);
 		if (rc == IMAP_CMD_DONE)

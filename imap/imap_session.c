@@ -256,8 +256,38 @@ enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd)
 void imap_cmd_resume(struct imap_cmd *cmd)
 {
 	cmd->auth_waiting = false;
-	cmd->work_waiting = false;
 	imap_session_run(cmd->s);
+}
+
+static void imap_job_run(struct work *w)
+{
+	struct imap_job *j = (struct imap_job *)w;
+	j->run(j);
+}
+
+static void imap_job_done(struct work *w)
+{
+	struct imap_job *j = (struct imap_job *)w;
+	struct imap_cmd *cmd = j->cmd;
+	if (!cmd) {
+		j->discard(j);
+		return;
+	}
+	cmd->job = NULL;
+	j->finish(j, w->ran);
+	imap_session_run(cmd->s);
+}
+
+int imap_cmd_job_submit(struct imap_cmd *cmd, struct imap_job *j)
+{
+	struct imap_session *s = cmd->s;
+	j->cmd = cmd;
+	j->w.run = imap_job_run;
+	j->w.done = imap_job_done;
+	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0)
+		return -1;
+	cmd->job = j;
+	return 0;
 }
 
 enum imap_cmd_rc imap_cmd_want_line(struct imap_cmd *cmd)
@@ -378,6 +408,9 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 		return;
 	durable_cancel(s->srv, &cmd->waiter);
 	auth_check_cancel(&cmd->check);
+	/* A job on the pool finds the command gone and frees itself. */
+	if (cmd->job)
+		cmd->job->cmd = NULL;
 	/* An AUTHENTICATE waiting for its password check: the exchange (and
 	 * the check, whose done names this command) ends with it. */
 	if (cmd->auth_waiting)
@@ -672,7 +705,7 @@ static void imap_on_drain(void *sess)
 		return;
 	/* The client is reading: that is activity too. */
 	conn_set_timeout(s->c, s->cfg->imap_timeout);
-	if (s->cmd->waiter.queued || s->cmd->auth_waiting || s->cmd->work_waiting)
+	if (s->cmd->waiter.queued || s->cmd->auth_waiting || s->cmd->job)
 		return;   /* waiting for the log flush or a worker, not for output */
 	imap_session_run(s);
 }

@@ -39,6 +39,7 @@
 
 #include "core/buf.h"
 #include "core/durable.h"
+#include "core/workpool.h"
 #include "imap/imap_parse.h"
 #include "storage/storage.h"
 
@@ -120,9 +121,9 @@ struct imap_cmd {
 	 * the outcome in auth_result (enum auth_result or enum auth_step). */
 	struct auth_check *check;
 	bool auth_waiting;
-	/* A job of the command's on the worker pool (STORE of many messages):
-	 * resumed by imap_cmd_resume from the job's done. */
-	bool work_waiting;
+	/* A job of the command's on the worker pool (imap_cmd_job_submit);
+	 * the handler is called again once it has finished. */
+	struct imap_job *job;
 	int auth_result;
 	/* After imap_cmd_want_line(): the line (CRLF removed, NUL-terminated
 	 * at line[line_len]); valid during that call only. */
@@ -226,10 +227,28 @@ enum imap_cmd_rc imap_cmd_wait_durable(struct imap_cmd *cmd);
  * return IMAP_CMD_WAIT: the handler is called again with cmd->line set. */
 enum imap_cmd_rc imap_cmd_want_line(struct imap_cmd *cmd);
 
-/* A command that returned IMAP_CMD_WAIT for something else (a password
- * check or another job on the worker pool, cmd->auth_waiting or
- * cmd->work_waiting): run its handler again. */
+/* A command that returned IMAP_CMD_WAIT for a password check on the worker
+ * pool (cmd->auth_waiting): run its handler again. */
 void imap_cmd_resume(struct imap_cmd *cmd);
+
+/* Store work of one command on the worker pool (core/workpool.h), for
+ * work that would hold the loop (a STORE or COPY of many messages).  The
+ * job owns everything run reads and writes.  Embed it first in a struct of
+ * the command's own. */
+struct imap_job {
+	struct work w;                                /* private */
+	struct imap_cmd *cmd;                         /* NULL once the command is gone */
+	void (*run)(struct imap_job *j);              /* on a worker */
+	/* On the loop, the command still there: hand the results to it and
+	 * free the job (ran=false: the pool stopped before running it). */
+	void (*finish)(struct imap_job *j, bool ran);
+	/* On the loop, the command gone meanwhile: free the job and what it owns. */
+	void (*discard)(struct imap_job *j);
+};
+/* 0: the job runs on the pool; the handler returns IMAP_CMD_WAIT and is
+ * called again after finish (cmd->job is NULL again by then).  -1: the
+ * pool is full or stopping: do the work in place. */
+int imap_cmd_job_submit(struct imap_cmd *cmd, struct imap_job *j);
 
 /* ---- mailbox names ---- */
 
