@@ -16,28 +16,20 @@
 #include <unistd.h>
 
 #include "storage/storage.h"
+#include "tests/unit/store_fixture.h"
 #include "storage/storage_private.h"
 
 struct fx {
-	char dir[64];
+	char dir[STORE_FIXTURE_DIR_MAX];
 	struct store *s;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/tmp/postino-content-XXXXXX");
-	if (!mkdtemp(f->dir) || store_open(f->dir, NULL, &f->s) != STORE_OK ||
+	if (store_fixture_open(f->dir, "content", &f->s) < 0 ||
 	    store_user_add(f->s, "u@example.org", "", NULL) != STORE_OK)
 		return -1;
 	*state = f;
@@ -47,8 +39,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	store_close(&f->s);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	store_fixture_close(f->dir, &f->s);
 	free(f);
 	return 0;
 }

@@ -19,31 +19,21 @@
 #include <sys/stat.h>
 
 #include "storage/storage.h"
+#include "tests/unit/store_fixture.h"
 #include "storage/storage_private.h"
 
 struct fx {
-	char dir[64];
+	char dir[STORE_FIXTURE_DIR_MAX];
 	struct store *s;
 	struct store_user u;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/tmp/postino-simap-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	if (store_open(f->dir, NULL, &f->s) != STORE_OK)
+	if (store_fixture_open(f->dir, "simap", &f->s) < 0)
 		return -1;
 	if (store_user_add(f->s, "u@example.org", "", &f->u) != STORE_OK)
 		return -1;
@@ -54,8 +44,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	store_close(&f->s);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	store_fixture_close(f->dir, &f->s);
 	free(f);
 	return 0;
 }

@@ -17,27 +17,19 @@
 #include <time.h>
 
 #include "storage/storage.h"
+#include "tests/unit/store_fixture.h"
 
 struct fx {
-	char dir[64];
+	char dir[STORE_FIXTURE_DIR_MAX];
 	struct store *s;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/tmp/postino-queue-XXXXXX");
-	if (!mkdtemp(f->dir) || store_open(f->dir, NULL, &f->s) != STORE_OK)
+	if (store_fixture_open(f->dir, "queue", &f->s) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -46,8 +38,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	store_close(&f->s);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	store_fixture_close(f->dir, &f->s);
 	free(f);
 	return 0;
 }
