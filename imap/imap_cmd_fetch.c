@@ -47,7 +47,6 @@ struct fetch_ctx {
 	bool in_msg;
 	size_t att;                  /* next item */
 	bool streaming;              /* a literal of st is under way */
-	bool pinned;                 /* st.content_id is pinned (store_content_pin) */
 	bool need_content;           /* some item reads the content or its structure */
 	bool msg_pinned;             /* msg_content pinned while its message is written */
 	uint64_t msg_content;
@@ -68,8 +67,6 @@ static void fetch_ctx_free(void *p)
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
 	buf_free(&x->v.mem);
-	if (x->pinned)
-		store_content_unpin(x->store, x->st.content_id);
 	if (x->msg_pinned)
 		store_content_unpin(x->store, x->msg_content);
 	free(x->st.chunk);
@@ -80,8 +77,8 @@ static void fetch_ctx_free(void *p)
  * in literals, the bytes) must see the same content.  Another session,
  * on another loop, may expunge the message at any time and its content
  * goes with the last reference; a pin taken before the first read defers
- * that, and a message found gone after the pin (its structure, or its
- * record, no longer there) is skipped as expunged.
+ * that, and a content found gone by the pin (store_content_pin checks
+ * after pinning) is skipped as expunged.
  * 0, 1 (gone: skip it), or a store error. */
 static int fetch_msg_pin(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m)
 {
@@ -91,28 +88,13 @@ static int fetch_msg_pin(struct imap_session *s, struct fetch_ctx *x, const stru
 	if (!x->need_content)
 		return 0;
 	int rc = store_content_pin(s->store, m->content_id);
+	if (rc == STORE_ERR_NOTFOUND)
+		return 1;
 	if (rc != STORE_OK)
 		return rc;
 	x->msg_pinned = true;
 	x->msg_content = m->content_id;
-	/* A FETCH that reads the structure next finds out there (NOTFOUND:
-	 * gone); only one that promises a size from the record alone (BODY[]
-	 * of the whole message) needs to look again. */
-	if (x->need_structure)
-		return 0;
-	struct store_msg again;
-	rc = store_msg_get(s->store, s->view->mailbox_id, m->uid, &again);
-	if (rc == STORE_ERR_NOTFOUND || (rc == STORE_OK && again.content_id != m->content_id))
-		return 1;
-	return rc;
-}
-
-/* The literal is complete (or abandoned): the content may go now. */
-static void fetch_unpin(struct imap_session *s, struct fetch_ctx *x)
-{
-	if (x->pinned)
-		store_content_unpin(s->store, x->st.content_id);
-	x->pinned = false;
+	return 0;
 }
 
 static bool att_sets_seen(const struct imap_fetch_att *a)
@@ -345,11 +327,9 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				 * is to close before the count is met. */
 				conn_log(s->c, PLOG_ERROR, "fetch stream failed uid=%u error=\"%s\"",
 					 (unsigned)m->uid, store_strerror(rc));
-				fetch_unpin(s, x);
 				imap_session_close(s, NULL, "store error");
 				return -1;
 			}
-			fetch_unpin(s, x);
 			x->streaming = false;
 		}
 		if (x->att >= x->f->natts)
@@ -396,13 +376,10 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			imap_write(s, x->v.mem.data ? x->v.mem.data : "", x->v.mem.len);
 			break;
 		case IMAP_VALUE_STREAM:
-			/* The length is about to be promised: keep the bytes
-			 * even if another session expunges the message while
-			 * they stream.  The message's pin (fetch_msg_pin) has
-			 * held the content since before it was sized. */
-			if (store_content_pin(s->store, m->content_id) != STORE_OK)
-				goto nomem;
-			x->pinned = true;
+			/* The length is about to be promised: the message's
+			 * pin (fetch_msg_pin: every item that streams reads
+			 * the content) has held the bytes since before they
+			 * were sized, and holds them until the next message. */
 			x->st.content_id = m->content_id;
 			if (buf_printf(&x->line, "%s{%llu}\r\n", x->v.literal8 ? "~" : "",
 				       (unsigned long long)x->v.size) < 0)

@@ -113,7 +113,8 @@ bool store_content_pinned(struct store *s, uint64_t content_id)
 	return found;
 }
 
-int store_content_pin(struct store *s, uint64_t content_id)
+/* Pin the content in memory, without looking at the database. */
+static int pin_add(struct store *s, uint64_t content_id)
 {
 	int rc = STORE_OK;
 	pthread_mutex_lock(&s->pin_mu);
@@ -139,6 +140,56 @@ int store_content_pin(struct store *s, uint64_t content_id)
 	return rc;
 }
 
+/* Drop one pin; true when it was the last. */
+static bool pin_drop(struct store *s, uint64_t content_id)
+{
+	bool last = false;
+	pthread_mutex_lock(&s->pin_mu);
+	for (size_t i = 0; i < s->npins; i++) {
+		if (s->pins[i].content_id != content_id)
+			continue;
+		if (--s->pins[i].count == 0) {
+			s->pins[i] = s->pins[--s->npins];
+			last = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&s->pin_mu);
+	return last;
+}
+
+struct pin_check_arg {
+	uint64_t content_id;
+};
+
+static int pin_check_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	const struct pin_check_arg *a = arg;
+	struct store_content_meta c;
+	return meta_read(s, txn, a->content_id, &c, 0);
+}
+
+/* The pin and the deletion meet at the content's meta record.  Every
+ * deletion (store_content_release, orphan_fn) write-locks that record
+ * first and only then asks store_content_pinned; the pin is added first
+ * and only then reads the record.  So either the pin was there when the
+ * deleter asked (the bytes stay until the unpin), or the deleter held the
+ * record's lock when the read came, and the read waits for its commit and
+ * finds the content gone.  Checking something else after the pin (the
+ * message record, the structure) leaves a window: the deleter may not
+ * have reached it yet, and the bytes go at its commit, mid-literal. */
+int store_content_pin(struct store *s, uint64_t content_id)
+{
+	int rc = pin_add(s, content_id);
+	if (rc != STORE_OK)
+		return rc;
+	struct pin_check_arg a = {.content_id = content_id};
+	rc = store_txn_run(s, pin_check_fn, &a);
+	if (rc != STORE_OK)
+		store_content_unpin(s, content_id);
+	return rc;
+}
+
 struct orphan_arg {
 	uint64_t content_id;
 };
@@ -154,6 +205,10 @@ static int orphan_fn(struct store *s, DB_TXN *txn, void *arg)
 		return rc == STORE_ERR_NOTFOUND ? STORE_OK : rc;
 	struct store_content_meta c;
 	rc = meta_read(s, txn, a->content_id, &c, DB_RMW);
+	/* Pinned again since the last unpin (store_content_pin: the record
+	 * is locked before the question): that pin's unpin finishes it. */
+	if (rc == STORE_OK && store_content_pinned(s, a->content_id))
+		return STORE_OK;
 	if (rc == STORE_OK && c.refcount == 0)
 		rc = content_destroy(s, txn, a->content_id, &c);
 	else if (rc == STORE_ERR_NOTFOUND)
@@ -165,19 +220,7 @@ static int orphan_fn(struct store *s, DB_TXN *txn, void *arg)
 
 void store_content_unpin(struct store *s, uint64_t content_id)
 {
-	bool last = false;
-	pthread_mutex_lock(&s->pin_mu);
-	for (size_t i = 0; i < s->npins; i++) {
-		if (s->pins[i].content_id != content_id)
-			continue;
-		if (--s->pins[i].count == 0) {
-			s->pins[i] = s->pins[--s->npins];
-			last = true;
-		}
-		break;
-	}
-	pthread_mutex_unlock(&s->pin_mu);
-	if (!last)
+	if (!pin_drop(s, content_id))
 		return;
 	struct orphan_arg a = {.content_id = content_id};
 	/* A failure leaves the orphan record for store_content_sweep. */

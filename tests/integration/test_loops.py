@@ -212,7 +212,7 @@ def test_fetch_on_some_loops_while_expunging_on_another(make_server):
     done.set()
     for t in threads:
         t.join(120)
-    assert not errors, errors[:3]
+    assert not errors, (errors[:3], srv.stderr()[-4000:])
     for c in readers + [killer]:
         c.logout()
 
