@@ -198,22 +198,27 @@ struct orphan_arg {
 static int orphan_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	const struct orphan_arg *a = arg;
+	/* The meta record first, locked: a deleter that found this content
+	 * pinned holds that lock from its question until its commit, so
+	 * its orphan record is visible here once the lock is ours.  Looking
+	 * for the orphan record first could miss one about to be written,
+	 * and the content would wait for the next start's sweep. */
+	struct store_content_meta c;
+	int rc = meta_read(s, txn, a->content_id, &c, DB_RMW);
+	if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
+		return rc;
+	bool have_meta = rc == STORE_OK;
 	uint8_t okey[ORPHAN_KEY_LEN];
 	size_t oklen = orphan_key(okey, a->content_id);
-	int rc = store_db_exists(s, txn, SDB_META, okey, oklen);
+	rc = store_db_exists(s, txn, SDB_META, okey, oklen);
 	if (rc != STORE_OK)
 		return rc == STORE_ERR_NOTFOUND ? STORE_OK : rc;
-	struct store_content_meta c;
-	rc = meta_read(s, txn, a->content_id, &c, DB_RMW);
 	/* Pinned again since the last unpin (store_content_pin: the record
 	 * is locked before the question): that pin's unpin finishes it. */
-	if (rc == STORE_OK && store_content_pinned(s, a->content_id))
+	if (have_meta && store_content_pinned(s, a->content_id))
 		return STORE_OK;
-	if (rc == STORE_OK && c.refcount == 0)
-		rc = content_destroy(s, txn, a->content_id, &c);
-	else if (rc == STORE_ERR_NOTFOUND)
-		rc = STORE_OK;
-	if (rc != STORE_OK)
+	if (have_meta && c.refcount == 0 &&
+	    (rc = content_destroy(s, txn, a->content_id, &c)) != STORE_OK)
 		return rc;
 	return store_db_del(s, txn, SDB_META, okey, oklen);
 }
