@@ -318,6 +318,14 @@ struct store_delivery {
 	const char *sender;
 	const char *const *remote_recipients;
 	size_t nremote;
+	/* RFC 3461 DSN parameters of the queued recipients (all optional):
+	 * ENVID and RET of the message, NOTIFY (STORE_NOTIFY_* bits) and
+	 * ORCPT ("rfc822;user@example.org", decoded) of each remote recipient. */
+	const char *envid;
+	uint8_t ret;                 /* STORE_RET_* */
+	const uint8_t *remote_notify;
+	const char *const *remote_orcpt;
+	uint32_t queue_flags;        /* STORE_QF_* */
 };
 int store_deliver(struct store *store, const struct store_delivery *d, int *results,
 		  uint64_t *content_id_r);
@@ -432,21 +440,51 @@ typedef void store_notify_fn(void *arg, uint32_t mailbox_id);
 void store_set_notify(struct store *store, store_notify_fn *fn, void *arg);
 
 /* ---- outbound queue ----
- * Mail accepted for other servers (authenticated submission), stored in
- * the same transaction as the local deliveries (store_delivery.remote_*)
- * and holding a reference on the same content.  Delivery to other servers
- * comes later; until then entries stay and are listed. */
+ * Mail accepted for other servers (authenticated submission, and the
+ * delivery status notices postino writes), stored in the same transaction
+ * as the local deliveries (store_delivery.remote_*) and holding a
+ * reference on the same content.  The queue runner (smtp/smtp_queue.c)
+ * records each attempt with store_queue_update: recipients leave the entry
+ * once delivered or bounced, the entry goes with its last recipient. */
 #define STORE_QUEUE_ERROR_MAX 255
+#define STORE_QUEUE_REPLY_MAX 511
+#define STORE_ENVID_MAX 100          /* RFC 3461 4.4 */
+#define STORE_ORCPT_MAX 500          /* RFC 3461 4.2 */
+enum {
+	STORE_NOTIFY_NEVER = 1,      /* RFC 3461 4.1 */
+	STORE_NOTIFY_SUCCESS = 2,
+	STORE_NOTIFY_FAILURE = 4,
+	STORE_NOTIFY_DELAY = 8,
+};
+enum { STORE_RET_NONE = 0, STORE_RET_FULL = 1, STORE_RET_HDRS = 2 };
+enum {
+	STORE_QF_DELAY_SENT = 1,     /* the delay notice went out */
+	STORE_QF_8BIT = 2,           /* BODY=8BITMIME */
+	STORE_QF_UTF8 = 4,           /* SMTPUTF8 */
+	STORE_QF_NOTICE = 8,         /* a notice we wrote: never answered by another */
+	STORE_QF_SUBMITTED = 16,     /* submitted by a local user: signed (DKIM) */
+};
+struct store_queue_rcpt {
+	char *orcpt;                 /* malloc'd, NULL = none */
+	uint8_t notify;              /* STORE_NOTIFY_* bits, 0 = not given */
+	uint16_t code;               /* the last attempt's reply code, 0 = none yet */
+	char status[16];             /* its enhanced status code, or "" */
+	char *reply;                 /* its text (malloc'd), NULL = none */
+};
 struct store_queue_entry {
 	uint64_t id;
 	int64_t created;                 /* unix time */
 	char sender[STORE_ADDRESS_MAX + 1];   /* "" = the null reverse-path */
 	char **recipients;               /* malloc'd; store_queue_entry_clear frees */
+	struct store_queue_rcpt *rcpt;   /* per recipient, same order */
 	size_t nrecipients;
 	uint64_t content_id;
 	uint64_t size;
 	uint32_t attempts;
 	int64_t next_attempt;            /* unix time */
+	uint32_t flags;                  /* STORE_QF_* */
+	uint8_t ret;                     /* STORE_RET_* */
+	char envid[STORE_ENVID_MAX + 1];
 	char last_error[STORE_QUEUE_ERROR_MAX + 1];
 };
 void store_queue_entry_clear(struct store_queue_entry *e);
@@ -457,6 +495,39 @@ int store_queue_list(struct store *store,
 int store_queue_get(struct store *store, uint64_t id, struct store_queue_entry *e_r);
 /* Removes the entry and releases its content reference; _NOTFOUND. */
 int store_queue_remove(struct store *store, uint64_t id);
+/* Sets next_attempt of one entry (id != 0) or of all to `when`; *n_r gets
+ * the number changed.  `postino queue flush`. */
+int store_queue_reschedule(struct store *store, uint64_t id, int64_t when, size_t *n_r);
+
+/* One attempt's outcome, recorded in one transaction. */
+struct store_queue_result {
+	const char *address;         /* a recipient of the entry (exactly as listed) */
+	bool done;                   /* delivered or bounced: it leaves the entry */
+	uint16_t code;
+	const char *status;          /* enhanced status or NULL */
+	const char *reply;           /* NULL = keep the previous one */
+};
+struct store_queue_update {
+	const struct store_queue_result *results;
+	size_t nresults;
+	uint32_t attempts;
+	int64_t next_attempt;
+	const char *last_error;      /* NULL = keep */
+	uint32_t flags_set;          /* STORE_QF_* to add */
+	/* Notices (RFC 3464 DSNs) stored in the same transaction, so that a
+	 * bounce exists exactly when its recipient left the queue.  Each is
+	 * a delivery like store_deliver's (local recipients and/or remote
+	 * ones queued); one that reaches no local mailbox and queues nothing
+	 * goes to notice_fallback (a local address, e.g. postmaster) if set. */
+	const struct store_delivery *notices;
+	size_t nnotices;
+	const char *notice_fallback;
+};
+/* STORE_ERR_NOTFOUND if the entry is gone (deleted by an operator
+ * meanwhile); *removed_r (may be NULL) is true when its last recipient
+ * left and the entry went with it. */
+int store_queue_update(struct store *store, uint64_t id, const struct store_queue_update *u,
+		       bool *removed_r);
 int store_queue_count(struct store *store, uint64_t *n_r);
 
 #endif

@@ -115,28 +115,18 @@ void store_mbox_count(struct store_mailbox *m, const struct store_msg *msg, int 
 	}
 }
 
-/* ---- delivery ---- */
-
-struct deliver_arg {
-	const struct store_delivery *d;
-	int *results;
-	char (*addr)[STORE_ADDRESS_MAX + 1];  /* normalised recipients */
-	size_t *addr_len;
-	size_t *first;            /* index of the first equal recipient */
-	char mbox_name[STORE_MAILBOX_NAME_MAX + 1];
-	size_t mbox_len;
-	struct store_mailbox *targets;
-	size_t *target_rcpt;      /* recipient index of each target */
-	int64_t internaldate;
-	uint32_t flags;
-	uint64_t content_id;
-	size_t ntargets;
-	bool queued;
-};
+/* ---- delivery ----
+ * store_deliver is prepare + one transaction of store_deliver_txn +
+ * finish; store_queue_update runs the same steps inside its own
+ * transaction to store a notice with the outcome it reports. */
 
 static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 {
-	struct deliver_arg *a = arg;
+	return store_deliver_txn(s, txn, arg);
+}
+
+int store_deliver_txn(struct store *s, DB_TXN *txn, struct store_deliver_ctx *a)
+{
 	const struct store_delivery *d = a->d;
 	size_t nt = 0;
 	int rc;
@@ -208,90 +198,116 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 	return store_meta_add(s, txn, STORE_META_MESSAGES, (int64_t)nt);
 }
 
-int store_deliver(struct store *s, const struct store_delivery *d, int *results,
-		  uint64_t *content_id_r)
+int store_deliver_prepare(const struct store_delivery *d, int *results,
+			  struct store_deliver_ctx *a)
 {
-	if (content_id_r)
-		*content_id_r = 0;
+	memset(a, 0, sizeof(*a));
+	a->d = d;
+	a->results = results;
 	if (!d || !results || (d->nrecipients == 0 && d->nremote == 0) ||
 	    (d->nrecipients && !d->recipients) || (d->nremote && !d->remote_recipients) ||
 	    (d->len > 0 && !d->data))
 		return STORE_ERR_INVALID;
 	size_t n = d->nrecipients;
-	struct deliver_arg a = {.d = d, .results = results};
-	int rc = store_mailbox_name_normalize(d->mailbox ? d->mailbox : "INBOX", a.mbox_name,
-					      &a.mbox_len);
+	int rc = store_mailbox_name_normalize(d->mailbox ? d->mailbox : "INBOX", a->mbox_name,
+					      &a->mbox_len);
 	if (rc != STORE_OK) {
 		for (size_t i = 0; i < n; i++)
 			results[i] = rc;
 		return rc;
 	}
-	if (n > SIZE_MAX / sizeof(*a.targets))
+	if (n > SIZE_MAX / sizeof(*a->targets))
 		return STORE_ERR_INVALID;
 	size_t nalloc = n ? n : 1;
-	a.addr = calloc(nalloc, sizeof(*a.addr));
-	a.addr_len = calloc(nalloc, sizeof(*a.addr_len));
-	a.first = calloc(nalloc, sizeof(*a.first));
-	a.targets = calloc(nalloc, sizeof(*a.targets));
-	a.target_rcpt = calloc(nalloc, sizeof(*a.target_rcpt));
-	if (!a.addr || !a.addr_len || !a.first || !a.targets || !a.target_rcpt) {
-		rc = STORE_ERR_TEMP;
-		goto out;
+	a->addr = calloc(nalloc, sizeof(*a->addr));
+	a->addr_len = calloc(nalloc, sizeof(*a->addr_len));
+	a->first = calloc(nalloc, sizeof(*a->first));
+	a->targets = calloc(nalloc, sizeof(*a->targets));
+	a->target_rcpt = calloc(nalloc, sizeof(*a->target_rcpt));
+	if (!a->addr || !a->addr_len || !a->first || !a->targets || !a->target_rcpt) {
+		store_deliver_ctx_free(a);
+		return STORE_ERR_TEMP;
 	}
-	a.internaldate = d->internaldate ? d->internaldate : (int64_t)time(NULL);
+	a->internaldate = d->internaldate ? d->internaldate : (int64_t)time(NULL);
 	/* RFC 3501 2.3.2: \Recent is set on a message new to the mailbox. */
-	a.flags = (d->flags & STORE_F_ALL) | STORE_F_RECENT;
+	a->flags = (d->flags & STORE_F_ALL) | STORE_F_RECENT;
 	for (size_t i = 0; i < n; i++) {
-		a.first[i] = i;
-		results[i] = store_address_normalize(d->recipients[i], a.addr[i], &a.addr_len[i]);
+		a->first[i] = i;
+		results[i] = store_address_normalize(d->recipients[i], a->addr[i], &a->addr_len[i]);
 		if (results[i] != STORE_OK) {
-			a.addr_len[i] = 0;
+			a->addr_len[i] = 0;
 			continue;
 		}
 		/* The same address twice gets one copy. */
 		for (size_t j = 0; j < i; j++) {
-			if (a.addr_len[j] == a.addr_len[i] &&
-			    memcmp(a.addr[j], a.addr[i], a.addr_len[i]) == 0) {
-				a.first[i] = j;
+			if (a->addr_len[j] == a->addr_len[i] &&
+			    memcmp(a->addr[j], a->addr[i], a->addr_len[i]) == 0) {
+				a->first[i] = j;
 				break;
 			}
 		}
 	}
+	return STORE_OK;
+}
+
+int store_deliver_finish(struct store *s, struct store_deliver_ctx *a, uint64_t *content_id_r)
+{
+	/* Wakes IMAP IDLE for SMTP deliveries (store_set_notify), on this
+	 * thread, now that the transaction committed. */
+	for (size_t t = 0; t < a->ntargets; t++)
+		store_notify(s, &a->targets[t].id, 1);
+	int first_err = 0;
+	bool any = false;
+	for (size_t i = 0; i < a->d->nrecipients; i++) {
+		if (a->first[i] != i)
+			a->results[i] = a->results[a->first[i]];
+		if (a->results[i] == STORE_OK)
+			any = true;
+		else if (first_err == 0)
+			first_err = a->results[i];
+	}
+	if (a->queued)
+		any = true;
+	if (any && content_id_r)
+		*content_id_r = a->content_id;
+	return any ? STORE_OK : first_err;
+}
+
+void store_deliver_ctx_free(struct store_deliver_ctx *a)
+{
+	free(a->addr);
+	free(a->addr_len);
+	free(a->first);
+	free(a->targets);
+	free(a->target_rcpt);
+	a->addr = NULL;
+	a->addr_len = NULL;
+	a->first = NULL;
+	a->targets = NULL;
+	a->target_rcpt = NULL;
+}
+
+int store_deliver(struct store *s, const struct store_delivery *d, int *results,
+		  uint64_t *content_id_r)
+{
+	if (content_id_r)
+		*content_id_r = 0;
+	struct store_deliver_ctx a;
+	int rc = store_deliver_prepare(d, results, &a);
+	if (rc != STORE_OK)
+		return rc;
 	/* The reserve (storage_space.c): checked once, before the
 	 * transaction; what it takes is the message plus its structure. */
 	rc = store_space_check(s, (uint64_t)d->len + d->structure_len);
 	if (rc == STORE_OK)
 		rc = store_txn_run(s, deliver_fn, &a);
 	if (rc != STORE_OK) {
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < d->nrecipients; i++)
 			results[i] = rc;
-		goto out;
+	} else {
+		rc = store_deliver_finish(s, &a, content_id_r);
 	}
-	/* Wakes IMAP IDLE for SMTP deliveries (store_set_notify), on this
-	 * thread, now that the transaction committed. */
-	for (size_t t = 0; t < a.ntargets; t++)
-		store_notify(s, &a.targets[t].id, 1);
-	int first_err = 0;
-	bool any = false;
-	for (size_t i = 0; i < n; i++) {
-		if (a.first[i] != i)
-			results[i] = results[a.first[i]];
-		if (results[i] == STORE_OK)
-			any = true;
-		else if (first_err == 0)
-			first_err = results[i];
-	}
-	if (a.queued)
-		any = true;
-	rc = any ? STORE_OK : first_err;
-	if (any && content_id_r)
-		*content_id_r = a.content_id;
-out:
-	free(a.addr);
-	free(a.addr_len);
-	free(a.first);
-	free(a.targets);
-	free(a.target_rcpt);
+	store_deliver_ctx_free(&a);
 	return rc;
 }
 

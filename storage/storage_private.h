@@ -342,6 +342,33 @@ int store_subscriptions_del_user(struct store *s, DB_TXN *txn, uint32_t user_id)
  * RENAME's target): see storage_codec.c. */
 int store_mailbox_name_creatable(const char *name, size_t len, char sep);
 
+/* ---- storage_msg.c: delivery in steps ---- */
+struct store_deliver_ctx {
+	const struct store_delivery *d;
+	int *results;
+	char (*addr)[STORE_ADDRESS_MAX + 1];  /* normalised recipients */
+	size_t *addr_len;
+	size_t *first;            /* index of the first equal recipient */
+	char mbox_name[STORE_MAILBOX_NAME_MAX + 1];
+	size_t mbox_len;
+	struct store_mailbox *targets;
+	size_t *target_rcpt;      /* recipient index of each target */
+	int64_t internaldate;
+	uint32_t flags;
+	uint64_t content_id;
+	size_t ntargets;
+	bool queued;
+};
+/* Checks and normalises d; on STORE_OK the ctx must be freed. */
+int store_deliver_prepare(const struct store_delivery *d, int *results,
+			  struct store_deliver_ctx *a);
+/* The delivery's writes inside txn (may run again on a retry). */
+int store_deliver_txn(struct store *s, DB_TXN *txn, struct store_deliver_ctx *a);
+/* After the commit: notifies, folds duplicates' results; STORE_OK when
+ * someone got it (as store_deliver). */
+int store_deliver_finish(struct store *s, struct store_deliver_ctx *a, uint64_t *content_id_r);
+void store_deliver_ctx_free(struct store_deliver_ctx *a);
+
 /* ---- storage_queue.c ---- */
 /* A queue entry for the remote recipients of d, holding one (already
  * counted) reference on content_id. */

@@ -18,6 +18,7 @@
 
 #include "storage/storage.h"
 #include "tests/unit/store_fixture.h"
+#include "storage/storage_private.h"   /* store_queue_decode */
 
 struct fx {
 	char dir[STORE_FIXTURE_DIR_MAX];
@@ -62,8 +63,13 @@ static int collect_cb(void *arg, const struct store_queue_entry *e)
 	struct store_queue_entry *d = &c->e[c->n++];
 	*d = *e;
 	d->recipients = calloc(e->nrecipients, sizeof(char *));
-	for (size_t i = 0; i < e->nrecipients; i++)
+	d->rcpt = calloc(e->nrecipients, sizeof(*d->rcpt));
+	for (size_t i = 0; i < e->nrecipients; i++) {
 		d->recipients[i] = strdup(e->recipients[i]);
+		d->rcpt[i] = e->rcpt[i];
+		d->rcpt[i].orcpt = e->rcpt[i].orcpt ? strdup(e->rcpt[i].orcpt) : NULL;
+		d->rcpt[i].reply = e->rcpt[i].reply ? strdup(e->rcpt[i].reply) : NULL;
+	}
 	return STORE_OK;
 }
 
@@ -555,6 +561,199 @@ static void test_scram_credentials(void **state)
 	assert_memory_equal(u.scram.stored_key, k.stored_key, 32);
 }
 
+/* ---- DSN parameters and the runner's updates ---- */
+
+static void test_dsn_fields_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	const char *remote[] = {"a@far.example", "b@far.example"};
+	const char *orcpt[] = {"rfc822;alias@here.example", NULL};
+	uint8_t notify[] = {STORE_NOTIFY_SUCCESS | STORE_NOTIFY_FAILURE, 0};
+	int res[1];
+	struct store_delivery d = {
+		.data = "x", .len = 1, .sender = "s@here.example", .remote_recipients = remote,
+		.nremote = 2, .envid = "QQ314159", .ret = STORE_RET_HDRS, .remote_notify = notify,
+		.remote_orcpt = orcpt, .queue_flags = STORE_QF_8BIT | STORE_QF_SUBMITTED,
+	};
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_OK);
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 1);
+	struct store_queue_entry *e = &c.e[0];
+	assert_string_equal(e->envid, "QQ314159");
+	assert_int_equal(e->ret, STORE_RET_HDRS);
+	assert_int_equal(e->flags, STORE_QF_8BIT | STORE_QF_SUBMITTED);
+	assert_string_equal(e->rcpt[0].orcpt, "rfc822;alias@here.example");
+	assert_null(e->rcpt[1].orcpt);
+	assert_int_equal(e->rcpt[0].notify, STORE_NOTIFY_SUCCESS | STORE_NOTIFY_FAILURE);
+	assert_int_equal(e->rcpt[1].notify, 0);
+	assert_int_equal(e->rcpt[0].code, 0);
+	assert_null(e->rcpt[0].reply);
+	collect_clear(&c);
+
+	/* An ENVID over RFC 3461's 100 characters is refused, whole. */
+	char longid[STORE_ENVID_MAX + 2];
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = 0;
+	d.envid = longid;
+	assert_int_not_equal(store_deliver(f->s, &d, res, NULL), STORE_OK);
+	assert_int_equal(queue_count(f->s), 1);
+}
+
+static uint64_t only_entry(struct fx *f, struct store_queue_entry *e_r)
+{
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 1);
+	*e_r = c.e[0];
+	return e_r->id;
+}
+
+static void test_update_partial_then_last(void **state)
+{
+	struct fx *f = *state;
+	const char *remote[] = {"a@far.example", "b@far.example", "c@far.example"};
+	int res[1];
+	uint64_t cid;
+	assert_int_equal(deliver(f->s, NULL, 0, remote, 3, "s@here.example", "body", res, &cid),
+			 STORE_OK);
+	struct store_queue_entry e;
+	uint64_t id = only_entry(f, &e);
+	store_queue_entry_clear(&e);
+
+	/* a delivered, b deferred with its reply, c untouched. */
+	struct store_queue_result r1[] = {
+		{.address = "a@far.example", .done = true, .code = 250},
+		{.address = "b@far.example", .code = 451, .status = "4.7.1",
+		 .reply = "greylisted, try later"},
+	};
+	struct store_queue_update u = {.results = r1, .nresults = 2, .attempts = 1,
+				       .next_attempt = 12345, .last_error = "451 greylisted"};
+	bool removed = true;
+	assert_int_equal(store_queue_update(f->s, id, &u, &removed), STORE_OK);
+	assert_false(removed);
+	assert_int_equal(store_queue_get(f->s, id, &e), STORE_OK);
+	assert_int_equal(e.nrecipients, 2);
+	assert_string_equal(e.recipients[0], "b@far.example");
+	assert_int_equal(e.rcpt[0].code, 451);
+	assert_string_equal(e.rcpt[0].status, "4.7.1");
+	assert_string_equal(e.rcpt[0].reply, "greylisted, try later");
+	assert_string_equal(e.recipients[1], "c@far.example");
+	assert_int_equal(e.rcpt[1].code, 0);
+	assert_int_equal(e.attempts, 1);
+	assert_int_equal(e.next_attempt, 12345);
+	assert_string_equal(e.last_error, "451 greylisted");
+	store_queue_entry_clear(&e);
+	assert_false(content_gone(f->s, cid));
+
+	/* The rest finish: the entry and the content go. */
+	struct store_queue_result r2[] = {
+		{.address = "b@far.example", .done = true, .code = 250},
+		{.address = "c@far.example", .done = true, .code = 550},
+	};
+	u = (struct store_queue_update){.results = r2, .nresults = 2, .attempts = 2};
+	assert_int_equal(store_queue_update(f->s, id, &u, &removed), STORE_OK);
+	assert_true(removed);
+	assert_int_equal(queue_count(f->s), 0);
+	assert_true(content_gone(f->s, cid));
+	assert_int_equal(contents(f->s), 0);
+	assert_int_equal(store_queue_update(f->s, id, &u, &removed), STORE_ERR_NOTFOUND);
+}
+
+/* A bounce is stored in the same transaction as the outcome it reports:
+ * to the local sender's INBOX, to a remote sender through the queue, and
+ * to the fallback when the local sender does not exist. */
+static void test_update_with_notices(void **state)
+{
+	struct fx *f = *state;
+	struct store_user u;
+	assert_int_equal(store_user_add(f->s, "sender@here.example", "pw", &u), STORE_OK);
+	struct store_user pm;
+	assert_int_equal(store_user_add(f->s, "postmaster@here.example", "pw", &pm), STORE_OK);
+	const char *remote[] = {"x@far.example", "y@far.example", "z@far.example"};
+	int res[1];
+	assert_int_equal(deliver(f->s, NULL, 0, remote, 3, "sender@here.example", "orig", res,
+				 NULL),
+			 STORE_OK);
+	struct store_queue_entry e;
+	uint64_t id = only_entry(f, &e);
+	store_queue_entry_clear(&e);
+
+	const char *to_local[] = {"sender@here.example"};
+	const char *to_nobody[] = {"ghost@here.example"};
+	const char *to_remote[] = {"someone@elsewhere.example"};
+	struct store_delivery notices[] = {
+		{.recipients = to_local, .nrecipients = 1, .data = "bounce 1", .len = 8},
+		{.recipients = to_nobody, .nrecipients = 1, .data = "bounce 2", .len = 8},
+		{.data = "bounce 3", .len = 8, .sender = "", .remote_recipients = to_remote,
+		 .nremote = 1, .queue_flags = STORE_QF_NOTICE},
+	};
+	struct store_queue_result r[] = {{.address = "x@far.example", .done = true, .code = 550}};
+	struct store_queue_update up = {.results = r, .nresults = 1, .attempts = 1,
+					.notices = notices, .nnotices = 3,
+					.notice_fallback = "postmaster@here.example"};
+	assert_int_equal(store_queue_update(f->s, id, &up, NULL), STORE_OK);
+	struct store_mailbox m;
+	assert_int_equal(store_mailbox_get(f->s, u.id, "INBOX", &m), STORE_OK);
+	assert_int_equal(m.messages, 1);
+	assert_int_equal(store_mailbox_get(f->s, pm.id, "INBOX", &m), STORE_OK);
+	assert_int_equal(m.messages, 1);
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.e[0].nrecipients, 2);
+	assert_string_equal(c.e[1].recipients[0], "someone@elsewhere.example");
+	assert_string_equal(c.e[1].sender, "");
+	assert_int_equal(c.e[1].flags, STORE_QF_NOTICE);
+	collect_clear(&c);
+}
+
+static void test_reschedule_and_v1(void **state)
+{
+	struct fx *f = *state;
+	const char *remote[] = {"a@far.example"};
+	int res[1];
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(deliver(f->s, NULL, 0, remote, 1, "", "m", res, NULL), STORE_OK);
+	size_t n = 0;
+	assert_int_equal(store_queue_reschedule(f->s, 0, 777, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	struct collect c = {0};
+	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.e[i].next_attempt, 777);
+	uint64_t id = c.e[1].id;
+	collect_clear(&c);
+	assert_int_equal(store_queue_reschedule(f->s, id, 5, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_queue_reschedule(f->s, 999999, 5, &n), STORE_ERR_NOTFOUND);
+
+	/* A version 1 record (before DSN parameters) still reads. */
+	static const uint8_t v1[] = {
+		1,                                   /* version */
+		0, 0, 0, 0, 0, 0, 0, 10,             /* created */
+		0, 0, 0, 0, 0, 0, 0, 7,              /* content id */
+		0, 0, 0, 0, 0, 0, 0, 3,              /* size */
+		0, 0, 0, 2,                          /* attempts */
+		0, 0, 0, 0, 0, 0, 0, 20,             /* next attempt */
+		0, 3, 's', '@', 'h',                 /* sender */
+		0, 0, 0, 1,                          /* one recipient */
+		0, 3, 'r', '@', 'f',
+		0, 2, 'e', 'r',                      /* last error */
+	};
+	struct store_queue_entry e;
+	assert_int_equal(store_queue_decode(42, v1, sizeof(v1), &e), STORE_OK);
+	assert_int_equal(e.created, 10);
+	assert_int_equal(e.attempts, 2);
+	assert_string_equal(e.sender, "s@h");
+	assert_int_equal(e.nrecipients, 1);
+	assert_string_equal(e.recipients[0], "r@f");
+	assert_null(e.rcpt[0].orcpt);
+	assert_string_equal(e.last_error, "er");
+	store_queue_entry_clear(&e);
+	assert_int_equal(store_queue_decode(42, v1, sizeof(v1) - 1, &e), STORE_ERR_CORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +768,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_stop_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_while_pinned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scram_credentials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsn_fields_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_partial_then_last, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_with_notices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reschedule_and_v1, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
