@@ -229,40 +229,65 @@ int admin_stats(const struct config *cfg, int argc, char **argv)
 
 /* ---- queue ---- */
 
+static void print_time(const char *name, int64_t t)
+{
+	char when[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(when, sizeof(when), "%lld", (long long)t);
+	printf(" %s=%s", name, when);
+}
+
+/* One line per entry, then one indented line per recipient with the
+ * answer of its last attempt (`postqueue -p` in Postfix). */
 static int print_queue_entry(void *arg, const struct store_queue_entry *e)
 {
 	size_t *n = arg;
-	char when[32];
-	time_t t = (time_t)e->created;
-	struct tm tm;
-	if (!gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(when, sizeof(when), "%lld", (long long)e->created);
-	printf("%llu %s size=%llu attempts=%u from=<%s> to=", (unsigned long long)e->id, when,
-	       (unsigned long long)e->size, e->attempts, e->sender);
-	for (size_t i = 0; i < e->nrecipients; i++)
-		printf("%s<%s>", i ? "," : "", e->recipients[i]);
+	printf("%llu", (unsigned long long)e->id);
+	print_time("created", e->created);
+	printf(" size=%llu attempts=%u", (unsigned long long)e->size, e->attempts);
+	print_time("next", e->next_attempt);
+	printf(" from=<%s>", e->sender);
+	if (e->envid[0])
+		printf(" envid=%s", e->envid);
+	if (e->flags & STORE_QF_NOTICE)
+		printf(" notice");
+	if (e->flags & STORE_QF_BOUNCE)
+		printf(" bouncing");
 	if (e->last_error[0])
 		printf(" last_error=\"%s\"", e->last_error);
 	putchar('\n');
+	for (size_t i = 0; i < e->nrecipients; i++) {
+		const struct store_queue_rcpt *r = &e->rcpt[i];
+		printf("    to=<%s> state=%s", e->recipients[i], r->code ? "deferred" : "queued");
+		if (r->code)
+			printf(" reply=\"%u %s%s%s\"", r->code, r->status, r->status[0] ? " " : "",
+			       r->reply ? r->reply : "");
+		putchar('\n');
+	}
 	(*n)++;
 	return STORE_OK;
 }
 
 int admin_queue(const struct config *cfg, int argc, char **argv)
 {
-	bool list = argc == 2 && !strcmp(argv[1], "list");
-	bool del = argc == 3 && !strcmp(argv[1], "del");
-	if (!list && !del) {
-		fprintf(stderr, "postino: usage: postino queue list | postino queue del ID\n");
+	const char *cmd = argc >= 2 ? argv[1] : "";
+	bool list = argc == 2 && !strcmp(cmd, "list");
+	bool flush = (argc == 2 || argc == 3) && !strcmp(cmd, "flush");
+	bool del = argc == 3 && !strcmp(cmd, "del");
+	bool bounce = argc == 3 && !strcmp(cmd, "bounce");
+	if (!list && !flush && !del && !bounce) {
+		fprintf(stderr, "postino: usage: postino queue list | flush [ID] | bounce ID | del ID\n");
 		return 2;
 	}
 	unsigned long long id = 0;
-	if (del) {
+	if (argc == 3) {
 		char *end;
 		errno = 0;
 		id = strtoull(argv[2], &end, 10);
 		if (errno || *end || !argv[2][0] || argv[2][0] == '-' || id == 0) {
-			fprintf(stderr, "postino: queue del: '%s' is not a queue id\n", argv[2]);
+			fprintf(stderr, "postino: queue %s: '%s' is not a queue id\n", cmd, argv[2]);
 			return 2;
 		}
 	}
@@ -270,18 +295,30 @@ int admin_queue(const struct config *cfg, int argc, char **argv)
 	if (open_store(cfg, &store) < 0)
 		return 1;
 	size_t n = 0;
-	int rc = list ? store_queue_list(store, print_queue_entry, &n) : store_queue_remove(store, id);
-	if (rc == STORE_OK && del)
+	int rc;
+	if (list)
+		rc = store_queue_list(store, print_queue_entry, &n);
+	else if (del)
+		rc = store_queue_remove(store, id);
+	else
+		/* The running daemon's runner sees it at its next look
+		 * (queue.scan_interval): due now, or to be bounced. */
+		rc = store_queue_reschedule(store, id, 0, bounce ? STORE_QF_BOUNCE : 0, &n);
+	if (rc == STORE_OK && !list)
 		rc = store_sync(store);
 	store_close(&store);
 	if (rc != STORE_OK) {
-		fprintf(stderr, "postino: queue %s: %s\n", argv[1],
+		fprintf(stderr, "postino: queue %s: %s\n", cmd,
 			rc == STORE_ERR_NOTFOUND ? "no such queue entry" : store_strerror(rc));
 		return 1;
 	}
 	if (list)
 		printf("%zu queued\n", n);
-	else
+	else if (del)
 		printf("removed %llu\n", id);
+	else if (bounce)
+		printf("bouncing %llu\n", id);
+	else
+		printf("flushing %zu\n", n);
 	return 0;
 }

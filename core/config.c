@@ -77,6 +77,18 @@ static void defaults(struct config *cfg)
 	cfg->cache_bytes = 64u * 1024 * 1024;
 	cfg->min_free_bytes = 64u * 1024 * 1024;
 	cfg->checkpoint_interval = 60;
+	/* Postfix's defaults: minimal_backoff_time 300s, maximal_backoff_time
+	 * 4000s, maximal_queue_lifetime 5d, delay_warning_time 4h. */
+	cfg->queue_min_backoff = 300;
+	cfg->queue_max_backoff = 3600;
+	cfg->queue_lifetime = 5 * 86400;
+	cfg->queue_delay_warning = 4 * 3600;
+	cfg->queue_scan_interval = 60;
+	cfg->outbound_port = 25;
+	cfg->outbound_tls = CONFIG_TLS_MAY;
+	cfg->outbound_max_connections = 100;
+	cfg->outbound_destination_limit = 20;
+	cfg->outbound_return_max = 1024 * 1024;
 }
 
 /* Copy a string setting into dst; error when it is not a string or too long. */
@@ -530,6 +542,198 @@ static int load_storage(struct cfg_ctx *x, struct config *cfg, const config_sett
 	return 0;
 }
 
+static int load_queue(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "min_backoff") == 0)
+			rc = get_unsigned(x, s, 1, 86400, &cfg->queue_min_backoff);
+		else if (strcmp(name, "max_backoff") == 0)
+			rc = get_unsigned(x, s, 1, 7 * 86400, &cfg->queue_max_backoff);
+		else if (strcmp(name, "lifetime") == 0)
+			rc = get_unsigned(x, s, 1, 100 * 86400, &cfg->queue_lifetime);
+		else if (strcmp(name, "delay_warning") == 0)
+			rc = get_unsigned(x, s, 0, 100 * 86400, &cfg->queue_delay_warning);
+		else if (strcmp(name, "scan_interval") == 0)
+			rc = get_unsigned(x, s, 1, 3600, &cfg->queue_scan_interval);
+		else
+			rc = unknown(x, s, "queue");
+		if (rc < 0)
+			return -1;
+	}
+	if (cfg->queue_max_backoff < cfg->queue_min_backoff)
+		return cfg_fail(x, g, "queue max_backoff must be at least min_backoff");
+	return 0;
+}
+
+int config_parse_relay(const char *spec, struct config_relay *r)
+{
+	memset(r, 0, sizeof(*r));
+	const char *host = spec, *end;
+	if (*spec == '[') {
+		host = spec + 1;
+		end = strchr(host, ']');
+		if (!end)
+			return -1;
+		r->mx = false;
+	} else {
+		end = strrchr(spec, ':');
+		if (!end)
+			end = spec + strlen(spec);
+		r->mx = true;
+	}
+	size_t n = (size_t)(end - host);
+	if (n == 0 || n >= sizeof(r->host))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = host[i];
+		if (!(isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_' ||
+		      (!r->mx && c == ':')))
+			return -1;
+	}
+	memcpy(r->host, host, n);
+	r->host[n] = '\0';
+	const char *rest = end + (*spec == '[' ? 1 : 0);
+	if (*rest == '\0')
+		return 0;
+	if (*rest != ':' || !rest[1])
+		return -1;
+	char *e;
+	unsigned long port = strtoul(rest + 1, &e, 10);
+	if (*e || port == 0 || port > 65535)
+		return -1;
+	r->port = (unsigned)port;
+	return 0;
+}
+
+static int get_tls_policy(struct cfg_ctx *x, const config_setting_t *s, int *dst)
+{
+	char v[16];
+	if (get_str(x, s, v, sizeof(v)) < 0)
+		return -1;
+	static const char *const names[] = {"none", "may", "encrypt", "verify"};
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			*dst = i;
+			return 0;
+		}
+	}
+	return cfg_fail(x, s, "'%s' must be \"none\", \"may\", \"encrypt\" or \"verify\"",
+			config_setting_name(s));
+}
+
+static int get_relay(struct cfg_ctx *x, const config_setting_t *s, struct config_relay *r)
+{
+	char v[300];
+	if (get_str(x, s, v, sizeof(v)) < 0)
+		return -1;
+	if (config_parse_relay(v, r) < 0)
+		return cfg_fail(x, s, "'%s' must be \"[host]:port\", \"host:port\" or \"host\"",
+				config_setting_name(s));
+	return 0;
+}
+
+static int load_route(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	if (cfg->nroutes == CONFIG_MAX_ROUTES)
+		return cfg_fail(x, g, "more than %d outbound routes", CONFIG_MAX_ROUTES);
+	struct config_route *r = &cfg->routes[cfg->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->tls = -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "domain") == 0)
+			rc = get_str(x, s, r->domain, sizeof(r->domain));
+		else if (strcmp(name, "relay") == 0)
+			rc = get_relay(x, s, &r->relay);
+		else if (strcmp(name, "tls") == 0)
+			rc = get_tls_policy(x, s, &r->tls);
+		else
+			rc = unknown(x, s, "an outbound route");
+		if (rc < 0)
+			return -1;
+	}
+	if (!r->domain[0])
+		return cfg_fail(x, g, "an outbound route needs a domain");
+	cfg->nroutes++;
+	return 0;
+}
+
+static int load_outbound(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "relay") == 0) {
+			rc = get_relay(x, s, &cfg->relay);
+		} else if (strcmp(name, "relay_user") == 0) {
+			rc = get_str(x, s, cfg->relay_user, sizeof(cfg->relay_user));
+		} else if (strcmp(name, "relay_password") == 0) {
+			rc = get_str(x, s, cfg->relay_password, sizeof(cfg->relay_password));
+		} else if (strcmp(name, "port") == 0) {
+			rc = get_unsigned(x, s, 1, 65535, &cfg->outbound_port);
+		} else if (strcmp(name, "tls") == 0) {
+			int v = 0;
+			rc = get_tls_policy(x, s, &v);
+			cfg->outbound_tls = (enum config_tls_policy)v;
+		} else if (strcmp(name, "helo") == 0) {
+			rc = get_str(x, s, cfg->outbound_helo, sizeof(cfg->outbound_helo));
+		} else if (strcmp(name, "bind_ipv4") == 0) {
+			rc = get_str(x, s, cfg->outbound_bind4, sizeof(cfg->outbound_bind4));
+		} else if (strcmp(name, "bind_ipv6") == 0) {
+			rc = get_str(x, s, cfg->outbound_bind6, sizeof(cfg->outbound_bind6));
+		} else if (strcmp(name, "max_connections") == 0) {
+			rc = get_unsigned(x, s, 1, 10000, &cfg->outbound_max_connections);
+		} else if (strcmp(name, "destination_limit") == 0) {
+			rc = get_unsigned(x, s, 1, 1000, &cfg->outbound_destination_limit);
+		} else if (strcmp(name, "timeout") == 0) {
+			rc = get_unsigned(x, s, 0, 3600, &cfg->outbound_timeout);
+		} else if (strcmp(name, "return_max") == 0) {
+			rc = get_size(x, s, 0, (size_t)1 << 30, &cfg->outbound_return_max);
+		} else if (strcmp(name, "routes") == 0) {
+			if (!config_setting_is_list(s))
+				return cfg_fail(x, s, "'routes' must be a list ( { ... }, ... )");
+			rc = 0;
+			for (int j = 0; j < config_setting_length(s) && rc == 0; j++)
+				rc = load_route(x, cfg, config_setting_get_elem(s, (unsigned)j));
+		} else {
+			rc = unknown(x, s, "outbound");
+		}
+		if (rc < 0)
+			return -1;
+	}
+	if (cfg->relay_user[0] && !cfg->relay.host[0])
+		return cfg_fail(x, g, "outbound relay_user needs outbound relay");
+	return 0;
+}
+
+const struct config_route *config_route_find(const struct config *cfg, const char *domain)
+{
+	size_t dl = strlen(domain);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const char *d = cfg->routes[i].domain;
+		size_t n = strlen(d);
+		if (d[0] == '.') {
+			if (dl > n && strcasecmp(domain + dl - n, d) == 0)
+				return &cfg->routes[i];
+		} else if (strcasecmp(domain, d) == 0) {
+			return &cfg->routes[i];
+		}
+	}
+	return NULL;
+}
+
 static int load_auth(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -611,6 +815,10 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = get_str(x, s, cfg->run_group, sizeof(cfg->run_group));
 		else if (strcmp(name, "auth") == 0)
 			rc = load_auth(x, cfg, s);
+		else if (strcmp(name, "queue") == 0)
+			rc = load_queue(x, cfg, s);
+		else if (strcmp(name, "outbound") == 0)
+			rc = load_outbound(x, cfg, s);
 		else if (strcmp(name, "sandbox") == 0)
 			rc = get_bool(x, s, &cfg->sandbox);
 		else if (strcmp(name, "loops") == 0)

@@ -13,6 +13,7 @@
 #define CONFIG_MAX_WORKERS 256
 #define CONFIG_MAX_DOMAINS 64
 #define CONFIG_MAX_SENDER_RULES 256
+#define CONFIG_MAX_ROUTES 64
 
 /* auth.plaintext: where plaintext mechanisms (PLAIN, LOGIN, USER/PASS, IMAP
  * LOGIN) are allowed without TLS. */
@@ -27,6 +28,32 @@ enum config_plaintext {
 struct config_sender_rule {
 	char user[321];
 	char address[321];
+};
+
+/* outbound.tls, and each route's tls: what a connection to another
+ * server requires (smtp/smtp_client.h). */
+enum config_tls_policy {
+	CONFIG_TLS_NONE = 0,      /* never STARTTLS */
+	CONFIG_TLS_MAY,           /* STARTTLS when offered, plaintext otherwise */
+	CONFIG_TLS_ENCRYPT,       /* STARTTLS required, certificate not checked */
+	CONFIG_TLS_VERIFY,        /* STARTTLS required, certificate for the MX name */
+};
+
+/* outbound.relay and outbound.routes: where mail goes instead of the
+ * recipient domain's MX.  "[host]:port" is that host's addresses; "host"
+ * or "host:port" without brackets looks up host's MX first (as Postfix). */
+struct config_relay {
+	char host[256];           /* "" = no relay: the recipient domain's MX */
+	unsigned port;            /* 0 = outbound.port */
+	bool mx;                  /* false when bracketed */
+};
+
+/* outbound.routes: a transport table entry: mail for `domain` (exact, or
+ * every subdomain when it starts with ".") goes to `relay` with `tls`. */
+struct config_route {
+	char domain[256];
+	struct config_relay relay;   /* host "" = the domain's own MX */
+	int tls;                     /* enum config_tls_policy, -1 = outbound.tls */
 };
 
 struct config_listener {
@@ -101,11 +128,35 @@ struct config {
 	uint64_t min_free_bytes;     /* storage.min_free_space */
 	unsigned checkpoint_interval; /* seconds */
 
-	/* The two large tables come last and are valid only up to their
+	/* queue: retries (RFC 5321 4.5.4.1: at least 30 minutes between
+	 * tries is the RFC's advice; Postfix starts at 5 minutes) */
+	unsigned queue_min_backoff;   /* seconds before the first retry */
+	unsigned queue_max_backoff;   /* the doubling stops here */
+	unsigned queue_lifetime;      /* seconds before a message is bounced (5 days) */
+	unsigned queue_delay_warning; /* seconds before a delay notice (0: never) */
+	unsigned queue_scan_interval; /* seconds between looks at the queue */
+
+	/* outbound: the SMTP client */
+	struct config_relay relay;    /* outbound.relay */
+	char relay_user[321];         /* AUTH to the relay ("" = none) */
+	char relay_password[256];
+	unsigned outbound_port;       /* 25 (tests use another) */
+	enum config_tls_policy outbound_tls;
+	char outbound_helo[256];      /* "" = hostname */
+	char outbound_bind4[64];      /* source address ("" = any) */
+	char outbound_bind6[64];
+	unsigned outbound_max_connections;   /* all destinations together */
+	unsigned outbound_destination_limit; /* connections per destination */
+	unsigned outbound_timeout;    /* 0 = RFC 5321 4.5.3.2's; else a cap in seconds */
+	size_t outbound_return_max;   /* a bounce returns the whole message up to this */
+	size_t nroutes;
+
+	/* The large tables come last and are valid only up to their
 	 * counts: config_load leaves the rest as it was, so the 170 KB of a
 	 * static struct config stay untouched pages (issue 11 point 7). */
 	char local_domains[CONFIG_MAX_DOMAINS][256];
 	struct config_sender_rule sender_rules[CONFIG_MAX_SENDER_RULES];
+	struct config_route routes[CONFIG_MAX_ROUTES];
 };
 
 /* Load from `path`, or the embedded default when path is NULL.  On error
@@ -122,6 +173,12 @@ int config_domain_is_local(const struct config *cfg, const char *domain);
 /* 1 when authenticated `user` may use envelope sender `address`: its own
  * address, or one smtp.allowed_senders grants it (case-insensitive). */
 int config_sender_allowed(const struct config *cfg, const char *user, const char *address);
+
+/* The route for a recipient domain: the first outbound.routes entry that
+ * matches, else NULL (outbound.relay or the MX). */
+const struct config_route *config_route_find(const struct config *cfg, const char *domain);
+/* Parse "[host]:port", "host:port" or "host" into r. -1 if malformed. */
+int config_parse_relay(const char *spec, struct config_relay *r);
 
 extern const char config_embedded_default[];
 

@@ -32,7 +32,9 @@ static const char usage_main[] =
 	"  mailbox list ADDRESS    list a user's mailboxes with their counters\n"
 	"  stats                   print store statistics (log flushes, counts)\n"
 	"  queue list              list the outbound queue (mail for other servers)\n"
-	"  queue del ID            remove a queued message\n"
+	"  queue flush [ID]        retry queued mail now\n"
+	"  queue bounce ID         return a queued message to its sender\n"
+	"  queue del ID            remove a queued message, telling nobody\n"
 	"\n"
 	"options for every command:\n"
 	"  -c, --config FILE       configuration file (default: the embedded one,\n"
@@ -87,11 +89,17 @@ static const char usage_stats[] =
 
 static const char usage_queue[] =
 	"usage: postino queue list [-c FILE] [-d DIR]\n"
+	"       postino queue flush [ID] [-c FILE] [-d DIR]\n"
+	"       postino queue bounce ID [-c FILE] [-d DIR]\n"
 	"       postino queue del ID [-c FILE] [-d DIR]\n"
 	"\n"
-	"Mail that authenticated users sent to other servers waits here.  list prints\n"
-	"one line per message (id, time, size, attempts, sender, recipients) and a\n"
-	"final \"N queued\" line; del removes one.\n";
+	"Mail for other servers waits here until the queue runner has delivered or\n"
+	"bounced every recipient.  list prints one line per message (id, times,\n"
+	"size, attempts, sender) and one line per recipient with the answer of its\n"
+	"last attempt, then \"N queued\".  flush makes one message (or all) due now;\n"
+	"bounce makes the runner return it to its sender with a failure notice; the\n"
+	"running daemon acts on both at its next look at the queue (queue\n"
+	"scan_interval).  del removes a message without a notice.\n";
 
 static int bad_usage(const char *cmd, const char *fmt, const char *arg)
 {

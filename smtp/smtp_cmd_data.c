@@ -153,6 +153,8 @@ static void deliver(struct smtp_session *s)
 		.sender = s->sender,
 		.remote_recipients = (const char *const *)s->remote,
 		.nremote = s->nremote,
+		.queue_flags = (s->authed ? STORE_QF_SUBMITTED : 0) |
+			       (s->body_8bit ? STORE_QF_8BIT : 0),
 	};
 	/* The MIME structure is computed once here and stored beside the
 	 * content, so IMAP FETCH/SEARCH never reparse the message.  Out of

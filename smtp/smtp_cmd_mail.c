@@ -52,6 +52,7 @@ void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	memcpy(s->sender, m.path.address, m.path.address_len + 1);
+	s->body_8bit = m.body == SMTP_BODY_8BITMIME;
 	s->rcpt_refused = false;
 	s->state = SMTP_S_MAIL;
 	/* Port 25's deadline ends here: anonymous mail is what it is for. */

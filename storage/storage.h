@@ -463,6 +463,7 @@ enum {
 	STORE_QF_UTF8 = 4,           /* SMTPUTF8 */
 	STORE_QF_NOTICE = 8,         /* a notice we wrote: never answered by another */
 	STORE_QF_SUBMITTED = 16,     /* submitted by a local user: signed (DKIM) */
+	STORE_QF_BOUNCE = 32,        /* the operator asked: bounce, do not send */
 };
 struct store_queue_rcpt {
 	char *orcpt;                 /* malloc'd, NULL = none */
@@ -495,9 +496,14 @@ int store_queue_list(struct store *store,
 int store_queue_get(struct store *store, uint64_t id, struct store_queue_entry *e_r);
 /* Removes the entry and releases its content reference; _NOTFOUND. */
 int store_queue_remove(struct store *store, uint64_t id);
-/* Sets next_attempt of one entry (id != 0) or of all to `when`; *n_r gets
- * the number changed.  `postino queue flush`. */
-int store_queue_reschedule(struct store *store, uint64_t id, int64_t when, size_t *n_r);
+/* Sets next_attempt of one entry (id != 0) or of all to `when` and adds
+ * flags_set (STORE_QF_*); *n_r gets the number changed.  `postino queue
+ * flush` and `queue bounce`. */
+int store_queue_reschedule(struct store *store, uint64_t id, int64_t when, uint32_t flags_set,
+			   size_t *n_r);
+/* A counter every reschedule bumps: the daemon polls it to act on
+ * another process's flush or bounce at once. */
+int store_queue_generation(struct store *store, uint64_t *gen_r);
 
 /* One attempt's outcome, recorded in one transaction. */
 struct store_queue_result {

@@ -20,6 +20,9 @@
 #define QUEUE_REC_V1 1
 #define QUEUE_REC_VERSION 2
 #define QUEUE_META_ID "queue_id"
+/* Bumped by every reschedule, so a daemon notices another process's
+ * `queue flush` at once (store_queue_generation). */
+#define QUEUE_META_GEN "queue_gen"
 /* Largest record: SMTP never takes more than 10000 recipients. */
 #define QUEUE_MAX_RCPTS 10000
 #define QUEUE_RCPT_MAX (STORE_ADDRESS_MAX + STORE_ORCPT_MAX + 16 + STORE_QUEUE_REPLY_MAX + 16)
@@ -399,19 +402,21 @@ int store_queue_remove(struct store *s, uint64_t id)
 struct queue_resched_arg {
 	uint64_t id;
 	int64_t when;
+	uint32_t flags;
 	size_t n;
 	uint8_t *buf;
 };
 
 /* Rewrites one record (cursor positioned on it) with a new next_attempt. */
 static int resched_one(struct store *s, DB_TXN *txn, uint64_t id, const uint8_t *val,
-		       size_t vlen, int64_t when)
+		       size_t vlen, int64_t when, uint32_t flags)
 {
 	struct store_queue_entry e;
 	int rc = store_queue_decode(id, val, vlen, &e);
 	if (rc != STORE_OK)
 		return rc;
 	e.next_attempt = when;
+	e.flags |= flags;
 	uint8_t *buf;
 	size_t len;
 	rc = queue_encode(&e, &buf, &len);
@@ -429,6 +434,9 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct queue_resched_arg *a = arg;
 	a->n = 0;
+	int grc = store_meta_add(s, txn, QUEUE_META_GEN, 1);
+	if (grc != STORE_OK)
+		return grc;
 	uint8_t key[8];
 	size_t klen = sizeof(key), vlen;
 	if (a->id) {
@@ -436,7 +444,7 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 		int rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX,
 				      &vlen, DB_RMW);
 		if (rc == STORE_OK)
-			rc = resched_one(s, txn, a->id, a->buf, vlen, a->when);
+			rc = resched_one(s, txn, a->id, a->buf, vlen, a->when, a->flags);
 		if (rc == STORE_OK)
 			a->n = 1;
 		return rc;
@@ -481,7 +489,7 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 		rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX,
 				  &vlen, DB_RMW);
 		if (rc == STORE_OK)
-			rc = resched_one(s, txn, ids[i], a->buf, vlen, a->when);
+			rc = resched_one(s, txn, ids[i], a->buf, vlen, a->when, a->flags);
 	}
 	free(ids);
 	if (rc == STORE_OK)
@@ -489,9 +497,10 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 	return rc;
 }
 
-int store_queue_reschedule(struct store *s, uint64_t id, int64_t when, size_t *n_r)
+int store_queue_reschedule(struct store *s, uint64_t id, int64_t when, uint32_t flags_set,
+			   size_t *n_r)
 {
-	struct queue_resched_arg a = {.id = id, .when = when};
+	struct queue_resched_arg a = {.id = id, .when = when, .flags = flags_set};
 	if (n_r)
 		*n_r = 0;
 	a.buf = malloc(QUEUE_REC_MAX);
@@ -668,5 +677,28 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 	free(a.used_fallback);
 	free(res);
 	free(fb);
+	return rc;
+}
+
+struct gen_arg {
+	uint64_t gen;
+};
+
+static int gen_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct gen_arg *a = arg;
+	int rc = store_meta_get(s, txn, QUEUE_META_GEN, &a->gen, 0);
+	if (rc == STORE_ERR_NOTFOUND) {
+		a->gen = 0;
+		rc = STORE_OK;
+	}
+	return rc;
+}
+
+int store_queue_generation(struct store *s, uint64_t *gen_r)
+{
+	struct gen_arg a = {0};
+	int rc = store_txn_run(s, gen_fn, &a);
+	*gen_r = rc == STORE_OK ? a.gen : 0;
 	return rc;
 }

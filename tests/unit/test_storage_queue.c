@@ -716,7 +716,7 @@ static void test_reschedule_and_v1(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(deliver(f->s, NULL, 0, remote, 1, "", "m", res, NULL), STORE_OK);
 	size_t n = 0;
-	assert_int_equal(store_queue_reschedule(f->s, 0, 777, &n), STORE_OK);
+	assert_int_equal(store_queue_reschedule(f->s, 0, 777, 0, &n), STORE_OK);
 	assert_int_equal(n, 3);
 	struct collect c = {0};
 	assert_int_equal(store_queue_list(f->s, collect_cb, &c), STORE_OK);
@@ -724,9 +724,14 @@ static void test_reschedule_and_v1(void **state)
 		assert_int_equal(c.e[i].next_attempt, 777);
 	uint64_t id = c.e[1].id;
 	collect_clear(&c);
-	assert_int_equal(store_queue_reschedule(f->s, id, 5, &n), STORE_OK);
+	assert_int_equal(store_queue_reschedule(f->s, id, 5, STORE_QF_BOUNCE, &n), STORE_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_queue_reschedule(f->s, 999999, 5, &n), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_queue_reschedule(f->s, 999999, 5, 0, &n), STORE_ERR_NOTFOUND);
+	struct store_queue_entry got;
+	assert_int_equal(store_queue_get(f->s, id, &got), STORE_OK);
+	assert_int_equal(got.next_attempt, 5);
+	assert_int_equal(got.flags, STORE_QF_BOUNCE);
+	store_queue_entry_clear(&got);
 
 	/* A version 1 record (before DSN parameters) still reads. */
 	static const uint8_t v1[] = {
