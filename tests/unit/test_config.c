@@ -228,6 +228,65 @@ static void test_load_string(void **state)
 	assert_non_null(strstr(err, "t.conf:1:"));
 }
 
+static void test_outbound(void **state)
+{
+	(void)state;
+	static struct config cfg;
+	char err[512];
+	assert_int_equal(config_load_string(&cfg, "hostname = \"h.example\";\n", "t.conf", err,
+					    sizeof(err)), 0);
+	assert_int_equal(cfg.outbound_port, 25);
+	assert_int_equal(cfg.outbound_tls, CONFIG_TLS_MAY);
+	assert_int_equal(cfg.queue_min_backoff, 300);
+	assert_int_equal(cfg.queue_lifetime, 5 * 86400);
+	assert_false(cfg.relay.host[0]);
+	assert_null(config_route_find(&cfg, "example.org"));
+	assert_int_equal(config_load_string(&cfg,
+		"outbound = { relay = \"[smtp.example.net]:587\"; relay_user = \"u\";\n"
+		"  relay_password = \"p\"; tls = \"verify\"; port = 2525;\n"
+		"  routes = ( { domain = \".corp.example\"; relay = \"[10.0.0.1]:26\"; tls = \"none\"; },\n"
+		"             { domain = \"mx.example\"; relay = \"mail.example\"; } ); };\n"
+		"queue = { min_backoff = 2; max_backoff = 8; lifetime = 60; delay_warning = 5; };\n",
+		"t.conf", err, sizeof(err)), 0);
+	assert_string_equal(cfg.relay.host, "smtp.example.net");
+	assert_int_equal(cfg.relay.port, 587);
+	assert_false(cfg.relay.mx);
+	assert_int_equal(cfg.outbound_tls, CONFIG_TLS_VERIFY);
+	assert_int_equal(cfg.outbound_port, 2525);
+	const struct config_route *r = config_route_find(&cfg, "a.b.corp.example");
+	assert_non_null(r);
+	assert_string_equal(r->relay.host, "10.0.0.1");
+	assert_int_equal(r->relay.port, 26);
+	assert_int_equal(r->tls, CONFIG_TLS_NONE);
+	assert_null(config_route_find(&cfg, "corp.example"));   /* ".x" is subdomains only */
+	r = config_route_find(&cfg, "MX.Example");
+	assert_non_null(r);
+	assert_true(r->relay.mx);
+	assert_int_equal(r->relay.port, 0);
+	assert_int_equal(r->tls, -1);
+	assert_int_equal(cfg.queue_max_backoff, 8);
+
+	static const char *const bad[] = {
+		"outbound = { relay = \"[unclosed:25\"; };",
+		"outbound = { relay = \"host:0\"; };",
+		"outbound = { relay = \"host:99999\"; };",
+		"outbound = { relay = \"bad host\"; };",
+		"outbound = { tls = \"maybe\"; };",
+		"outbound = { relay_user = \"u\"; };",
+		"outbound = { routes = ( { relay = \"[x]:1\"; } ); };",
+		"queue = { min_backoff = 10; max_backoff = 5; };",
+		"outbound = { nonsense = 1; };",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(config_load_string(&cfg, bad[i], "t.conf", err, sizeof(err)), -1);
+	struct config_relay rl;
+	assert_int_equal(config_parse_relay("[::1]:25", &rl), 0);
+	assert_string_equal(rl.host, "::1");
+	assert_int_equal(config_parse_relay("mx.example", &rl), 0);
+	assert_true(rl.mx);
+	assert_int_equal(rl.port, 0);
+}
+
 static void test_parse_listen(void **state)
 {
 	struct config_listener l;
@@ -286,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_forbid_bare_newline),
 		cmocka_unit_test(test_postmaster),
 		cmocka_unit_test(test_parse_listen),
+		cmocka_unit_test(test_outbound),
 		cmocka_unit_test(test_load_string),
 		cmocka_unit_test(test_load_touches_only_what_it_sets),
 	};
