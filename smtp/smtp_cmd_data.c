@@ -124,6 +124,14 @@ static void flush_done(struct durable_waiter *w, bool ok)
 	smtp_session_close_if_shutdown(s);
 }
 
+_Static_assert((int)SMTP_RET_FULL == (int)STORE_RET_FULL &&
+		       (int)SMTP_RET_HDRS == (int)STORE_RET_HDRS &&
+		       (int)SMTP_NOTIFY_NEVER == (int)STORE_NOTIFY_NEVER &&
+		       (int)SMTP_NOTIFY_SUCCESS == (int)STORE_NOTIFY_SUCCESS &&
+		       (int)SMTP_NOTIFY_FAILURE == (int)STORE_NOTIFY_FAILURE &&
+		       (int)SMTP_NOTIFY_DELAY == (int)STORE_NOTIFY_DELAY,
+	       "RFC 3461 values pass from the parser to the store as they are");
+
 static void deliver(struct smtp_session *s)
 {
 	/* The whole message is in the spool now (the sink has had every
@@ -155,6 +163,10 @@ static void deliver(struct smtp_session *s)
 		.nremote = s->nremote,
 		.queue_flags = (s->authed ? STORE_QF_SUBMITTED : 0) |
 			       (s->body_8bit ? STORE_QF_8BIT : 0),
+		.envid = s->envid[0] ? s->envid : NULL,
+		.ret = s->ret,   /* SMTP_RET_* and STORE_RET_* are the same numbers */
+		.remote_notify = s->remote_notify,
+		.remote_orcpt = (const char *const *)s->remote_orcpt,
 	};
 	/* The MIME structure is computed once here and stored beside the
 	 * content, so IMAP FETCH/SEARCH never reparse the message.  Out of

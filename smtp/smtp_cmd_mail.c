@@ -53,6 +53,8 @@ void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	}
 	memcpy(s->sender, m.path.address, m.path.address_len + 1);
 	s->body_8bit = m.body == SMTP_BODY_8BITMIME;
+	s->ret = (uint8_t)m.ret;
+	memcpy(s->envid, m.envid, sizeof(s->envid));
 	s->rcpt_refused = false;
 	s->state = SMTP_S_MAIL;
 	/* Port 25's deadline ends here: anonymous mail is what it is for. */

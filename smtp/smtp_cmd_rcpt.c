@@ -42,6 +42,42 @@ static int rcpt_add(char ***v, size_t *n, size_t *cap, const char *address)
 	return 0;
 }
 
+/* A remote recipient with its RFC 3461 NOTIFY and ORCPT, once. */
+static int remote_add(struct smtp_session *s, const char *address, const struct smtp_rcpt_args *r)
+{
+	for (size_t i = 0; i < s->nremote; i++)
+		if (strcasecmp(s->remote[i], address) == 0)
+			return 0;   /* RCPT twice for one mailbox: the first one counts */
+	if (s->nremote == s->remote_cap) {
+		size_t ncap = s->remote_cap ? s->remote_cap * 2 : 8;
+		char **a = realloc(s->remote, ncap * sizeof(*a));
+		if (!a)
+			return -1;
+		s->remote = a;
+		uint8_t *nt = realloc(s->remote_notify, ncap * sizeof(*nt));
+		if (!nt)
+			return -1;
+		s->remote_notify = nt;
+		char **o = realloc(s->remote_orcpt, ncap * sizeof(*o));
+		if (!o)
+			return -1;
+		s->remote_orcpt = o;
+		s->remote_cap = ncap;
+	}
+	char *copy = strdup(address);
+	char *orcpt = r->orcpt[0] ? strdup(r->orcpt) : NULL;
+	if (!copy || (r->orcpt[0] && !orcpt)) {
+		free(copy);
+		free(orcpt);
+		return -1;
+	}
+	s->remote[s->nremote] = copy;
+	s->remote_notify[s->nremote] = (uint8_t)r->notify;
+	s->remote_orcpt[s->nremote] = orcpt;
+	s->nremote++;
+	return 0;
+}
+
 /* A path that does not parse but carries what relay tricks are made of:
  * a second '@' ("user@remote.@us"), '%' or '!' routing, a source route,
  * or a trailing dot on the domain ("user@remote.example.").  Such a RCPT
@@ -198,7 +234,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		if (!local && s->authed) {
 			/* RFC 6409 and RFC 4954: authenticated users send anywhere;
 			 * the message waits in the outbound queue. */
-			if (rcpt_add(&s->remote, &s->nremote, &s->remote_cap, address) < 0) {
+			if (remote_add(s, address, &r) < 0) {
 				smtp_reply(s, "451 4.3.0 Error: out of memory");
 				return;
 			}

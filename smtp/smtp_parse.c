@@ -485,17 +485,144 @@ static enum smtp_perr param_auth(struct smtp_mail_args *m, const char *v, size_t
 	return SMTP_P_OK;
 }
 
-/* MAIL FROM parameters we implement; RCPT TO has none yet (DSN's
- * NOTIFY/ORCPT would go in a table of their own). */
-static const struct {
+/* RFC 3461 4: xtext decoded into out (cap bytes with the NUL); the value
+ * must be non-empty, well formed, and decode to printable ASCII. */
+static enum smtp_perr xtext_decode(const char *v, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (n == 0)
+		return SMTP_P_PARAM_VALUE;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		if (ch == '+') {
+			if (n - i < 3 || !is_hex_upper((unsigned char)v[i + 1]) ||
+			    !is_hex_upper((unsigned char)v[i + 2]))
+				return SMTP_P_PARAM_VALUE;
+			unsigned hi = (unsigned)(v[i + 1] <= '9' ? v[i + 1] - '0' : v[i + 1] - 'A' + 10);
+			unsigned lo = (unsigned)(v[i + 2] <= '9' ? v[i + 2] - '0' : v[i + 2] - 'A' + 10);
+			ch = (unsigned char)(hi * 16 + lo);
+			i += 2;
+			/* Decoded controls would reach our DSNs' fields. */
+			if (ch < 32 || ch > 126)
+				return SMTP_P_PARAM_VALUE;
+		} else if (ch < 33 || ch > 126 || ch == '=') {
+			return SMTP_P_PARAM_VALUE;
+		}
+		if (o + 1 >= cap)
+			return SMTP_P_PARAM_VALUE;
+		out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	return SMTP_P_OK;
+}
+
+static enum smtp_perr param_ret(void *t, const char *v, size_t n)
+{
+	/* RFC 3461 4.3: RET=FULL / RET=HDRS. */
+	struct smtp_mail_args *m = t;
+	if (n == 4 && strncasecmp(v, "FULL", 4) == 0)
+		m->ret = SMTP_RET_FULL;
+	else if (n == 4 && strncasecmp(v, "HDRS", 4) == 0)
+		m->ret = SMTP_RET_HDRS;
+	else
+		return SMTP_P_PARAM_VALUE;
+	return SMTP_P_OK;
+}
+
+static enum smtp_perr param_envid(void *t, const char *v, size_t n)
+{
+	/* RFC 3461 4.4: at most 100 characters (the xtext as sent). */
+	struct smtp_mail_args *m = t;
+	if (n > SMTP_ENVID_MAX)
+		return SMTP_P_PARAM_VALUE;
+	return xtext_decode(v, n, m->envid, sizeof(m->envid));
+}
+
+static enum smtp_perr param_notify(void *t, const char *v, size_t n)
+{
+	/* RFC 3461 4.1: "NEVER" alone, or a list of SUCCESS, FAILURE, DELAY. */
+	struct smtp_rcpt_args *r = t;
+	unsigned bits = 0;
+	size_t i = 0;
+	while (i <= n) {
+		size_t k = i;
+		while (i < n && v[i] != ',')
+			i++;
+		size_t w = i - k;
+		unsigned bit;
+		if (w == 5 && strncasecmp(v + k, "NEVER", 5) == 0)
+			bit = SMTP_NOTIFY_NEVER;
+		else if (w == 7 && strncasecmp(v + k, "SUCCESS", 7) == 0)
+			bit = SMTP_NOTIFY_SUCCESS;
+		else if (w == 7 && strncasecmp(v + k, "FAILURE", 7) == 0)
+			bit = SMTP_NOTIFY_FAILURE;
+		else if (w == 5 && strncasecmp(v + k, "DELAY", 5) == 0)
+			bit = SMTP_NOTIFY_DELAY;
+		else
+			return SMTP_P_PARAM_VALUE;
+		if (bits & bit)
+			return SMTP_P_PARAM_VALUE;
+		bits |= bit;
+		i++;
+	}
+	if ((bits & SMTP_NOTIFY_NEVER) && bits != SMTP_NOTIFY_NEVER)
+		return SMTP_P_PARAM_VALUE;
+	r->notify = bits;
+	return SMTP_P_OK;
+}
+
+static enum smtp_perr param_orcpt(void *t, const char *v, size_t n)
+{
+	/* RFC 3461 4.2: addr-type ";" xtext, at most 500 characters; the
+	 * addr-type is an atom ("rfc822", "utf-8"...). */
+	struct smtp_rcpt_args *r = t;
+	const char *semi = memchr(v, ';', n);
+	if (n > SMTP_ORCPT_MAX || !semi || semi == v)
+		return SMTP_P_PARAM_VALUE;
+	for (const char *p = v; p < semi; p++)
+		if (!is_letdig((unsigned char)*p) && *p != '-')
+			return SMTP_P_PARAM_VALUE;
+	size_t tl = (size_t)(semi - v) + 1;
+	memcpy(r->orcpt, v, tl);
+	return xtext_decode(semi + 1, n - tl, r->orcpt + tl, sizeof(r->orcpt) - tl);
+}
+
+static enum smtp_perr param_size_t(void *t, const char *v, size_t n)
+{
+	return param_size(t, v, n);
+}
+
+static enum smtp_perr param_body_t(void *t, const char *v, size_t n)
+{
+	return param_body(t, v, n);
+}
+
+static enum smtp_perr param_auth_t(void *t, const char *v, size_t n)
+{
+	return param_auth(t, v, n);
+}
+
+struct param_def {
 	const char *name;
-	enum smtp_perr (*fn)(struct smtp_mail_args *m, const char *v, size_t n);
-} mail_params[] = {
-	{"SIZE", param_size},
-	{"BODY", param_body},
-	{"AUTH", param_auth},
+	enum smtp_perr (*fn)(void *target, const char *v, size_t n);
+};
+
+/* MAIL FROM parameters we implement. */
+static const struct param_def mail_params[] = {
+	{"SIZE", param_size_t},
+	{"BODY", param_body_t},
+	{"AUTH", param_auth_t},
+	{"RET", param_ret},
+	{"ENVID", param_envid},
 };
 #define NMAIL_PARAMS (sizeof(mail_params) / sizeof(mail_params[0]))
+
+/* RCPT TO parameters (RFC 3461 4.1, 4.2). */
+static const struct param_def rcpt_params[] = {
+	{"NOTIFY", param_notify},
+	{"ORCPT", param_orcpt},
+};
+#define NRCPT_PARAMS (sizeof(rcpt_params) / sizeof(rcpt_params[0]))
 
 /* esmtp-value = 1*(%d33-60 / %d62-126) */
 static bool is_esmtp_value_char(unsigned char ch)
@@ -503,8 +630,10 @@ static bool is_esmtp_value_char(unsigned char ch)
 	return (ch >= 33 && ch <= 60) || (ch >= 62 && ch <= 126);
 }
 
-/* s is what follows the path.  m is NULL for RCPT (no parameters). */
-static enum smtp_perr parse_params(const char *s, size_t len, struct smtp_mail_args *m)
+/* s is what follows the path; defs/ndefs the command's parameters,
+ * written into target. */
+static enum smtp_perr parse_params(const char *s, size_t len, const struct param_def *defs,
+				   size_t ndefs, void *target)
 {
 	unsigned seen = 0;
 	size_t i = 0;
@@ -537,22 +666,19 @@ static enum smtp_perr parse_params(const char *s, size_t len, struct smtp_mail_a
 		}
 		if (i < len && !is_blank(s[i]))
 			return SMTP_P_PARAM_SYNTAX;
-		size_t d = NMAIL_PARAMS;
-		if (m) {
-			for (d = 0; d < NMAIL_PARAMS; d++)
-				if (strlen(mail_params[d].name) == klen &&
-				    strncasecmp(mail_params[d].name, s + k, klen) == 0)
-					break;
-		}
+		size_t d;
+		for (d = 0; d < ndefs; d++)
+			if (strlen(defs[d].name) == klen && strncasecmp(defs[d].name, s + k, klen) == 0)
+				break;
 		/* RFC 5321 4.1.1.11: 555 for a parameter we do not know. */
-		if (d == NMAIL_PARAMS)
+		if (d == ndefs)
 			return SMTP_P_PARAM_UNKNOWN;
 		if (seen & (1u << d))
 			return SMTP_P_PARAM_DUP;
 		seen |= 1u << d;
 		if (!has_value)
 			return SMTP_P_PARAM_VALUE;
-		enum smtp_perr rc = mail_params[d].fn(m, v, vlen);
+		enum smtp_perr rc = defs[d].fn(target, v, vlen);
 		if (rc != SMTP_P_OK)
 			return rc;
 	}
@@ -588,7 +714,7 @@ enum smtp_perr smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_arg
 	enum smtp_perr rc = parse_path_arg(arg, len, "FROM:", true, &mail_r->path, &used);
 	if (rc != SMTP_P_OK)
 		return rc;
-	return parse_params(arg + used, len - used, mail_r);
+	return parse_params(arg + used, len - used, mail_params, NMAIL_PARAMS, mail_r);
 }
 
 enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_args *rcpt_r)
@@ -598,7 +724,7 @@ enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_arg
 	enum smtp_perr rc = parse_path_arg(arg, len, "TO:", false, &rcpt_r->path, &used);
 	if (rc != SMTP_P_OK)
 		return rc;
-	return parse_params(arg + used, len - used, NULL);
+	return parse_params(arg + used, len - used, rcpt_params, NRCPT_PARAMS, rcpt_r);
 }
 
 int smtp_helo_valid(const char *arg, size_t len)

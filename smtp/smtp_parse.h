@@ -114,6 +114,16 @@ enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct s
 /* ---- MAIL FROM / RCPT TO with ESMTP parameters (RFC 5321 4.1.1.2-3) ---- */
 
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
+/* RFC 3461 DSN parameters. */
+enum smtp_ret { SMTP_RET_NONE = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
+enum {
+	SMTP_NOTIFY_NEVER = 1,
+	SMTP_NOTIFY_SUCCESS = 2,
+	SMTP_NOTIFY_FAILURE = 4,
+	SMTP_NOTIFY_DELAY = 8,
+};
+#define SMTP_ENVID_MAX 100      /* RFC 3461 4.4 */
+#define SMTP_ORCPT_MAX 500      /* RFC 3461 4.2 */
 
 struct smtp_mail_args {
 	struct smtp_path path;
@@ -121,17 +131,21 @@ struct smtp_mail_args {
 	uint64_t size;          /* RFC 1870 SIZE=; UINT64_MAX when it overflows */
 	enum smtp_body body;    /* RFC 1652 BODY= */
 	bool has_auth;          /* RFC 4954 5 AUTH= (validated, not kept) */
+	enum smtp_ret ret;      /* RFC 3461 4.3 RET= */
+	char envid[SMTP_ENVID_MAX + 1];   /* RFC 3461 4.4 ENVID=, decoded; "" = none */
 };
 
 struct smtp_rcpt_args {
 	struct smtp_path path;
+	unsigned notify;        /* RFC 3461 4.1 NOTIFY= (SMTP_NOTIFY_* bits), 0 = none */
+	char orcpt[SMTP_ORCPT_MAX + 1];   /* RFC 3461 4.2 ORCPT= "type;address", decoded */
 };
 
 /* `arg` is the command's argument: "FROM:<path> [params]".  A blank after
  * the colon is tolerated (common client bug); the angle brackets are not
  * optional. */
 enum smtp_perr smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_args *mail_r);
-/* `arg` is "TO:<path> [params]"; no RCPT parameter is implemented yet. */
+/* `arg` is "TO:<path> [params]" (NOTIFY, ORCPT). */
 enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_args *rcpt_r);
 
 /* 1 when the EHLO/HELO argument is acceptable: 1..255 octets of letters,

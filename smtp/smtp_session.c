@@ -122,10 +122,14 @@ void smtp_session_reset_tx(struct smtp_session *s)
 	for (size_t i = 0; i < s->nrcpts; i++)
 		free(s->rcpts[i]);
 	s->nrcpts = 0;
-	for (size_t i = 0; i < s->nremote; i++)
+	for (size_t i = 0; i < s->nremote; i++) {
 		free(s->remote[i]);
+		free(s->remote_orcpt[i]);
+	}
 	s->nremote = 0;
 	s->sender[0] = '\0';
+	s->envid[0] = '\0';
+	s->ret = 0;
 	s->rcpt_refused = false;
 	s->delivered_rcpts = 0;
 	s->delivered_size = 0;
@@ -392,6 +396,8 @@ static void smtp_session_free(void *sess, const char *reason)
 	smtp_auth_forget(s);
 	free(s->rcpts);
 	free(s->remote);
+	free(s->remote_notify);
+	free(s->remote_orcpt);
 	free(s);
 }
 

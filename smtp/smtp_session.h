@@ -59,6 +59,12 @@ struct smtp_session {
 	bool rcpt_refused;                   /* some RCPT got an error reply */
 	char **remote;                       /* recipients elsewhere, for the outbound queue */
 	size_t nremote, remote_cap;
+	/* RFC 3461 parameters of the transaction: RET and ENVID from MAIL,
+	 * NOTIFY and ORCPT of each remote recipient (NULL = none). */
+	uint8_t ret;
+	char envid[SMTP_ENVID_MAX + 1];
+	uint8_t *remote_notify;
+	char **remote_orcpt;
 	struct smtp_data data;
 	char msg_id[40];                     /* "queued as" id of the current message */
 	unsigned ntx;                        /* messages so far, for the id */

@@ -17,7 +17,7 @@ def test_greeting_and_ehlo_extensions(server):
     r = c.smtp_cmd("EHLO client.example.org")
     assert r.code == 250, r
     kw = {l.split()[0].upper(): l for l in r.lines[1:]}
-    for ext in ("PIPELINING", "SIZE", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS"):
+    for ext in ("PIPELINING", "SIZE", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS", "DSN"):
         assert ext in kw, f"EHLO does not advertise {ext}: {r}"
     # RFC 1870 4: SIZE with the configured maximum (25 MiB by default).
     assert kw["SIZE"].split()[1:] == ["26214400"], r

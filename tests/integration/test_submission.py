@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import helpers
-from helpers import TIMEOUT, Conn, make_message, split_trace
+from helpers import dot_stuff, TIMEOUT, Conn, make_message, split_trace
 from sasl_client import plain
 
 KINDS = helpers.KINDS + ("submission",)
@@ -120,11 +120,34 @@ def test_remote_recipients_are_queued_durably(srv):
     # ... and the remote ones wait in the queue, which survives a crash
     out = queue_list(srv)
     assert out != before
-    line = [l for l in out.splitlines() if "far@remote.example" in l]
-    assert len(line) == 1 and "second@other.example" in line[0] and user in line[0], out
-    assert local not in line[0], "a local recipient does not go to the queue"
+    entry = [l for l in out.splitlines() if f"from=<{user}>" in l]
+    assert len(entry) == 1, out
+    rcpts = [l.split()[0] for l in out.splitlines() if l.startswith("    to=")]
+    assert "to=<far@remote.example>" in rcpts and "to=<second@other.example>" in rcpts, out
+    assert f"to=<{local}>" not in rcpts, "a local recipient does not go to the queue"
     srv.restart(crash=True)
     assert queue_list(srv) == out
+
+
+def test_dsn_parameters_reach_the_queue(srv):
+    # RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT, kept with
+    # the queued message for the notices the queue runner writes.
+    user, pw = srv.new_user("dsn")
+    with submit_conn(srv, "smtps") as c:
+        login(c, user, pw)
+        assert c.smtp_cmd(f"MAIL FROM:<{user}> RET=HDRS ENVID=QQ+2B314").code == 250
+        r = c.smtp_cmd("RCPT TO:<far@remote.example> NOTIFY=SUCCESS,FAILURE "
+                       "ORCPT=rfc822;alias+2Bx@remote.example")
+        assert r.code == 250, r
+        r = c.smtp_cmd("RCPT TO:<near@remote.example> NOTIFY=NEVER,DELAY")
+        assert (r.code, r.enhanced) == (501, "5.5.4"), r
+        assert c.smtp_cmd("DATA").code == 354
+        c.send(dot_stuff(make_message("dsn", sender=user, to="far@remote.example")) + b".\r\n")
+        r = c.smtp_reply()
+        assert r.code == 250, r
+        c.smtp_quit()
+    out = queue_list(srv)
+    assert "envid=QQ+314" in out, out
 
 
 def test_port_25_without_auth_only_local(srv):

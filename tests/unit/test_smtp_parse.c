@@ -469,9 +469,9 @@ static void test_params_errors(void **state)
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH="), &m), SMTP_P_PARAM_SYNTAX);
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=<> AUTH=<>"), &m),
 			 SMTP_P_PARAM_DUP);
-	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SIZE=1 RET=HDRS"), &m),
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SIZE=1 MT-PRIORITY=3"), &m),
 			 SMTP_P_PARAM_UNKNOWN);
-	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> NOTIFY=NEVER"), &r), SMTP_P_PARAM_UNKNOWN);
+	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> FOO=1"), &r), SMTP_P_PARAM_UNKNOWN);
 	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> SIZE=10"), &r), SMTP_P_PARAM_UNKNOWN);
 	/* keyword and value syntax */
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> =x"), &m), SMTP_P_PARAM_SYNTAX);
@@ -522,10 +522,58 @@ static void test_address_roundtrip(void **state)
 	}
 }
 
+/* RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT. */
+static void test_dsn_params(void **state)
+{
+	(void)state;
+	struct smtp_mail_args m;
+	struct smtp_rcpt_args r;
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> RET=hdrs ENVID=QQ+2B314159"), &m),
+			 SMTP_P_OK);
+	assert_int_equal(m.ret, SMTP_RET_HDRS);
+	assert_string_equal(m.envid, "QQ+314159");
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> RET=FULL"), &m), SMTP_P_OK);
+	assert_int_equal(m.ret, SMTP_RET_FULL);
+	assert_string_equal(m.envid, "");
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> RET=BODY"), &m), SMTP_P_PARAM_VALUE);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> RET=FULL RET=HDRS"), &m),
+			 SMTP_P_PARAM_DUP);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> ENVID=a+0Db"), &m),
+			 SMTP_P_PARAM_VALUE);   /* a CR would reach the DSN's fields */
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> ENVID=a+zz"), &m), SMTP_P_PARAM_VALUE);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> ENVID=a+4"), &m), SMTP_P_PARAM_VALUE);
+	char longid[160];
+	snprintf(longid, sizeof(longid), "FROM:<a@b.example> ENVID=%0101d", 0);
+	assert_int_equal(smtp_parse_mail(longid, strlen(longid), &m), SMTP_P_PARAM_VALUE);
+
+	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> NOTIFY=SUCCESS,failure "
+					   "ORCPT=rfc822;x+2By@c.example"), &r), SMTP_P_OK);
+	assert_int_equal(r.notify, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE);
+	assert_string_equal(r.orcpt, "rfc822;x+y@c.example");
+	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> NOTIFY=NEVER"), &r), SMTP_P_OK);
+	assert_int_equal(r.notify, SMTP_NOTIFY_NEVER);
+	assert_string_equal(r.orcpt, "");
+	static const char *const bad[] = {
+		"TO:<a@b.example> NOTIFY=NEVER,DELAY",
+		"TO:<a@b.example> NOTIFY=DELAY,DELAY",
+		"TO:<a@b.example> NOTIFY=SUCCESS,",
+		"TO:<a@b.example> NOTIFY=SOMETIMES",
+		"TO:<a@b.example> ORCPT=rfc822",
+		"TO:<a@b.example> ORCPT=;x@y",
+		"TO:<a@b.example> ORCPT=rfc 822;x@y",
+		"TO:<a@b.example> ORCPT=rfc822;x+0Ay",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(smtp_parse_rcpt(bad[i], strlen(bad[i]), &r), SMTP_P_PARAM_VALUE);
+	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> NOTIFY=DELAY NOTIFY=DELAY"), &r),
+			 SMTP_P_PARAM_DUP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_command_basic),
+		cmocka_unit_test(test_dsn_params),
 		cmocka_unit_test(test_command_case_insensitive),
 		cmocka_unit_test(test_command_every_verb),
 		cmocka_unit_test(test_command_errors),
