@@ -33,6 +33,8 @@ static const char usage_main[] =
 	"  stats                   print store statistics (log flushes, counts)\n"
 	"  queue list              list the outbound queue (mail for other servers)\n"
 	"  queue del ID            remove a queued message\n"
+	"  dns mx DOMAIN           where mail for DOMAIN would go (MX, A/AAAA)\n"
+	"  dns host NAME [PORT]    the addresses of one host\n"
 	"\n"
 	"options for every command:\n"
 	"  -c, --config FILE       configuration file (default: the embedded one,\n"
@@ -92,6 +94,16 @@ static const char usage_queue[] =
 	"Mail that authenticated users sent to other servers waits here.  list prints\n"
 	"one line per message (id, time, size, attempts, sender, recipients) and a\n"
 	"final \"N queued\" line; del removes one.\n";
+
+static const char usage_dns[] =
+	"usage: postino dns mx DOMAIN [-c FILE]\n"
+	"       postino dns host NAME [PORT] [-c FILE]\n"
+	"\n"
+	"Resolve as outbound delivery does (dns.nameservers, else /etc/resolv.conf):\n"
+	"mx prints the targets in the order they would be tried, one per line\n"
+	"(pref=, host=, address=); host prints the addresses of NAME (port 25\n"
+	"unless given).  On failure one line \"STATUS: reason\" (temp, nxdomain,\n"
+	"nullmx, nohost); exit status 0, 75 for a temporary failure, 1 otherwise.\n";
 
 static int bad_usage(const char *cmd, const char *fmt, const char *arg)
 {
@@ -178,6 +190,8 @@ int main(int argc, char **argv)
 		help = usage_stats;
 	else if (!strcmp(cmd, "queue"))
 		help = usage_queue;
+	else if (!strcmp(cmd, "dns"))
+		help = usage_dns;
 	else
 		return bad_usage(NULL, "unknown command '%s'", cmd);
 	/* cmd is one of the names above, so it fits. */
@@ -350,5 +364,7 @@ int main(int argc, char **argv)
 		return admin_mailbox(&cfg, nargs + 1, sub);
 	if (!strcmp(cmd, "queue"))
 		return admin_queue(&cfg, nargs + 1, sub);
+	if (!strcmp(cmd, "dns"))
+		return admin_dns(&cfg, nargs + 1, sub);
 	return admin_stats(&cfg, nargs + 1, sub);
 }
