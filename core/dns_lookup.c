@@ -35,6 +35,7 @@ struct dns_lookup {
 	struct event *timer;
 	struct bufferevent *tcp;
 	bool done;
+	bool no_edns;              /* a server answered FORMERR to EDNS0 */
 	char why[120];             /* the last try's failure */
 	dns_lookup_rr_fn *on_rr;
 	dns_lookup_done_fn *on_done;
@@ -176,6 +177,11 @@ static int lookup_response(struct dns_lookup *lk, const uint8_t *p, size_t len, 
 		lookup_finish(lk, DNS_LK_NXDOMAIN);
 		return 1;
 	}
+	if (m.rcode == DNS_RCODE_FORMERR && !lk->no_edns) {
+		/* RFC 6891 7: a server that does not know EDNS0 may answer
+		 * FORMERR; the next tries go without the OPT record. */
+		lk->no_edns = true;
+	}
 	if (m.rcode != DNS_RCODE_NOERROR) {
 		char b[16];
 		snprintf(lk->why, sizeof(lk->why), "failure (%s)", dns_rcode_name(m.rcode, b, sizeof(b)));
@@ -287,8 +293,8 @@ static void lookup_try(struct dns_lookup *lk)
 	 * both must match for an answer to count (RFC 5452 4, 9.2). */
 	if (getrandom(&lk->id, sizeof(lk->id), 0) != (ssize_t)sizeof(lk->id))
 		lk->id = (uint16_t)dns_resolver_random(r);
-	if (dns_msg_query_build(lk->query, sizeof(lk->query), lk->id, lk->name, lk->qtype, true,
-				&lk->qlen) < 0) {
+	if (dns_msg_query_build(lk->query, sizeof(lk->query), lk->id, lk->name, lk->qtype,
+				!lk->no_edns, &lk->qlen) < 0) {
 		/* A CNAME target is read from the wire under the same rules
 		 * a query name is built with, so this is a name we asked to
 		 * build: treat it as the answer "no such name". */

@@ -14,7 +14,8 @@
 # NODATA.  CNAMEs are followed inside the zone (at most 16) as a recursive
 # server would, unless chase_cnames is False.  Knobs, sets of names:
 # servfail (answer SERVFAIL), timeout (never answer), truncate (UDP answers
-# carry TC and no records, so the client must ask over TCP).  Answers larger
+# carry TC and no records, so the client must ask over TCP); and
+# formerr_edns (FORMERR to any query with EDNS0, like a pre-EDNS server).  Answers larger
 # than the client's EDNS0 size (512 without EDNS0) are truncated over UDP on
 # their own.  queries is the log: (name, type, "udp"|"tcp") per question.
 import socket
@@ -36,6 +37,7 @@ class DnsServer:
         self.timeout = set()
         self.truncate = set()
         self.chase_cnames = True
+        self.formerr_edns = False   # answer FORMERR to queries with EDNS0, as old servers do
         self.queries = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -157,9 +159,10 @@ class DnsServer:
             qtype, qclass = struct.unpack("!HH", data[off:off + 4])
             question = data[12:off + 4]
             off += 4
-            udp_size = 512
+            udp_size, edns = 512, False
             if ar and data[off] == 0 and struct.unpack("!H", data[off + 1:off + 3])[0] == 41:
                 udp_size = max(512, struct.unpack("!H", data[off + 3:off + 5])[0])
+                edns = True
         except (IndexError, struct.error, UnicodeDecodeError):
             return None
         qname = _norm(".".join(labels))
@@ -170,7 +173,9 @@ class DnsServer:
             return None
         rd = flags & 0x0100
         rcode, records = 0, []
-        if qname in self.servfail:
+        if edns and self.formerr_edns:
+            rcode = 1
+        elif qname in self.servfail:
             rcode = 2
         elif transport == "udp" and qname in self.truncate:
             return self._message(qid, rd | 0x0200, 0, question, [], qname)

@@ -128,6 +128,15 @@ def test_timeout_is_temporary(dns_server, tmp_path):
     assert len(dns_server.asked("example.test", "MX")) == 2
 
 
+def test_a_server_without_edns_is_asked_without(dns_server, tmp_path):
+    """RFC 6891 7: FORMERR to a query with EDNS0 -> the next try goes without."""
+    dns_server.zone.update(ZONE)
+    dns_server.formerr_edns = True
+    rc, rows = mx(dns_server, tmp_path, "example.test")
+    assert rc == 0 and len(rows) == 4
+    assert len(dns_server.asked("example.test", "MX")) == 2
+
+
 def test_a_dead_nameserver_is_skipped(dns_server, tmp_path):
     """Tries rotate through the servers: one with nothing listening (the
     kernel answers port unreachable) does not stop the lookup."""
