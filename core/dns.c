@@ -258,12 +258,12 @@ static void host_done(void *arg, struct dns_lookup *lk, enum dns_lookup_result r
 	struct dns_host *h = arg;
 	struct dns_query *q = h->q;
 	int k = h->lk[0] == lk ? 0 : 1;
+	if (res == DNS_LK_TEMP && !q->temp_why[0]) /* why lives in lk */
+		snprintf(q->temp_why, sizeof(q->temp_why), "DNS %s looking up %s for %s", why,
+			 k == 0 ? "AAAA" : "A", h->name);
 	h->res[k] = res;
 	h->lk[k] = NULL;
 	dns_lookup_free(lk);
-	if (res == DNS_LK_TEMP && !q->temp_why[0])
-		snprintf(q->temp_why, sizeof(q->temp_why), "DNS %s looking up %s for %s", why,
-			 k == 0 ? "AAAA" : "A", h->name);
 	if (res == DNS_LK_LOOP)
 		q->host_loop = true;
 	if (--q->pending == 0)
@@ -328,12 +328,13 @@ static void mx_done(void *arg, struct dns_lookup *lk, enum dns_lookup_result res
 		    const char *why)
 {
 	struct dns_query *q = arg;
-	q->mx_lk = NULL;
-	dns_lookup_free(lk);
 	const char *d = q->domain;
+	q->mx_lk = NULL; /* ours now: query_finish must not free it */
+	if (res == DNS_LK_TEMP) /* why lives in lk: used before lk goes */
+		query_finish(q, DNS_TEMP, "DNS %s looking up MX for %s", why, d);
+	dns_lookup_free(lk);
 	switch (res) {
 	case DNS_LK_TEMP:
-		query_finish(q, DNS_TEMP, "DNS %s looking up MX for %s", why, d);
 		return;
 	case DNS_LK_NXDOMAIN:
 		query_finish(q, DNS_NXDOMAIN, "domain %s does not exist (NXDOMAIN)", d);

@@ -196,7 +196,10 @@ static void lookup_udp_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_lookup *lk = arg;
 	uint8_t buf[4096];
-	for (;;) {
+	/* At most 32 datagrams a turn: a flood of forged answers (the socket
+	 * is connected, so they must come from the server's address) cannot
+	 * hold the loop; the event fires again next turn. */
+	for (int i = 0; i < 32; i++) {
 		/* MSG_TRUNC: the datagram's real length, so one larger than we
 		 * asked for is known to be cut and is asked again over TCP. */
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_TRUNC);

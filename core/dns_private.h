@@ -38,7 +38,8 @@ struct dns_lookup;
 typedef void dns_lookup_rr_fn(void *arg, const struct dns_rr *rr);
 /* Always from a loop callback, never inside dns_lookup_start.  The lookup
  * has finished its I/O; the owner must dns_lookup_free it (here or later).
- * why: for DNS_LK_TEMP what went wrong ("timeout", "failure (SERVFAIL)"). */
+ * why: for DNS_LK_TEMP what went wrong ("timeout", "failure (SERVFAIL)");
+ * it lives in lk, so it is gone once lk is freed. */
 typedef void dns_lookup_done_fn(void *arg, struct dns_lookup *lk, enum dns_lookup_result res,
 				const char *why);
 
