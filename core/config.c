@@ -3,7 +3,9 @@
  * a default) and reports problems as "FILE:LINE: problem". */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,6 +91,8 @@ static void defaults(struct config *cfg)
 	cfg->outbound_max_connections = 100;
 	cfg->outbound_destination_limit = 20;
 	cfg->outbound_return_max = 1024 * 1024;
+	cfg->dns_timeout_ms = 2000;
+	cfg->dns_attempts = 3;
 }
 
 /* Copy a string setting into dst; error when it is not a string or too long. */
@@ -213,6 +217,65 @@ int config_parse_listen(const char *spec, struct config_listener *l, char *err, 
 		return -1;
 	}
 	l->port = (unsigned)port;
+	return 0;
+}
+
+int config_parse_nameserver(const char *spec, struct config_nameserver *ns, char *err,
+			    size_t errlen)
+{
+	memset(ns, 0, sizeof(*ns));
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port = NULL, *h = spec;
+	size_t hl;
+	if (*spec == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || (close[1] && close[1] != ':')) {
+			snprintf(err, errlen, "'%s': expected [IPV6] or [IPV6]:PORT", spec);
+			return -1;
+		}
+		h = spec + 1;
+		hl = (size_t)(close - h);
+		port = close[1] ? close + 2 : NULL;
+	} else {
+		const char *colon = strchr(spec, ':');
+		/* One colon: IPv4:PORT; more: a bare IPv6 address. */
+		if (colon && !strchr(colon + 1, ':')) {
+			hl = (size_t)(colon - spec);
+			port = colon + 1;
+		} else {
+			hl = strlen(spec);
+		}
+	}
+	if (hl == 0 || hl >= sizeof(host)) {
+		snprintf(err, errlen, "'%s': bad address", spec);
+		return -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	unsigned long pn = 53;
+	if (port) {
+		char *end;
+		if (!isdigit((unsigned char)*port) || (pn = strtoul(port, &end, 10), *end) ||
+		    pn == 0 || pn > 65535) {
+			snprintf(err, errlen, "'%s': bad port", spec);
+			return -1;
+		}
+	}
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ns->addr;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ns->addr;
+	if (*spec != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)pn);
+		ns->addrlen = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)pn);
+		ns->addrlen = sizeof(*v6);
+	} else {
+		snprintf(err, errlen, "'%s': not an IP address (a name would need DNS to find DNS)",
+			 spec);
+		return -1;
+	}
 	return 0;
 }
 
@@ -512,6 +575,55 @@ static int load_imap(struct cfg_ctx *x, struct config *cfg, const config_setting
 				      &cfg->imap_max_message_size);
 		else
 			rc = unknown(x, s, "imap");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_dns(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc = 0;
+		if (strcmp(name, "nameservers") == 0) {
+			if (!config_setting_is_array(s) && !config_setting_is_list(s))
+				return cfg_fail(x, s, "'nameservers' must be an array [ \"IP\", \"IP:PORT\", ... ]");
+			int n = config_setting_length(s);
+			if (n > CONFIG_MAX_NAMESERVERS)
+				return cfg_fail(x, s, "too many nameservers (at most %d)",
+						CONFIG_MAX_NAMESERVERS);
+			cfg->dns_nnameservers = 0;
+			for (int j = 0; j < n; j++) {
+				const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
+				const char *v = config_setting_get_string(e);
+				char why[200];
+				if (!v)
+					return cfg_fail(x, e, "each nameserver must be a string");
+				if (config_parse_nameserver(v, &cfg->dns_nameservers[j], why,
+							    sizeof(why)) < 0)
+					return cfg_fail(x, e, "dns nameservers: %s", why);
+				cfg->dns_nnameservers++;
+			}
+		} else if (strcmp(name, "timeout") == 0) {
+			rc = get_unsigned(x, s, 10, 60000, &cfg->dns_timeout_ms);
+		} else if (strcmp(name, "attempts") == 0) {
+			rc = get_unsigned(x, s, 1, 10, &cfg->dns_attempts);
+		} else if (strcmp(name, "prefer") == 0) {
+			char v[16];
+			rc = get_str(x, s, v, sizeof(v));
+			if (rc == 0 && strcmp(v, "ipv6") == 0)
+				cfg->dns_prefer_ipv4 = false;
+			else if (rc == 0 && strcmp(v, "ipv4") == 0)
+				cfg->dns_prefer_ipv4 = true;
+			else if (rc == 0)
+				rc = cfg_fail(x, s, "dns prefer must be \"ipv6\" or \"ipv4\"");
+		} else {
+			rc = unknown(x, s, "dns");
+		}
 		if (rc < 0)
 			return -1;
 	}
@@ -841,6 +953,8 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = load_imap(x, cfg, s);
 		else if (strcmp(name, "storage") == 0)
 			rc = load_storage(x, cfg, s);
+		else if (strcmp(name, "dns") == 0)
+			rc = load_dns(x, cfg, s);
 		else
 			rc = unknown(x, s, NULL);
 		if (rc < 0)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_LOOPS 256
@@ -14,6 +15,7 @@
 #define CONFIG_MAX_DOMAINS 64
 #define CONFIG_MAX_SENDER_RULES 256
 #define CONFIG_MAX_ROUTES 64
+#define CONFIG_MAX_NAMESERVERS 8
 
 /* auth.plaintext: where plaintext mechanisms (PLAIN, LOGIN, USER/PASS, IMAP
  * LOGIN) are allowed without TLS. */
@@ -54,6 +56,12 @@ struct config_route {
 	char domain[256];
 	struct config_relay relay;   /* host "" = the domain's own MX */
 	int tls;                     /* enum config_tls_policy, -1 = outbound.tls */
+};
+
+/* dns.nameservers: one server the resolver (core/dns.h) asks. */
+struct config_nameserver {
+	struct sockaddr_storage addr;  /* port included (53 unless given) */
+	socklen_t addrlen;
 };
 
 struct config_listener {
@@ -123,6 +131,13 @@ struct config {
 	unsigned imap_timeout;        /* RFC 9051 5.4: at least 30 minutes */
 	size_t imap_max_message_size; /* APPEND literal limit (APPENDLIMIT, RFC 7889) */
 
+	/* dns (core/dns.h) */
+	struct config_nameserver dns_nameservers[CONFIG_MAX_NAMESERVERS];
+	size_t dns_nnameservers;      /* 0: the nameserver lines of /etc/resolv.conf */
+	unsigned dns_timeout_ms;      /* per try */
+	unsigned dns_attempts;        /* tries over UDP, rotating through the servers */
+	bool dns_prefer_ipv4;         /* a mail host's IPv4 addresses before its IPv6 ones */
+
 	/* storage */
 	size_t cache_bytes;
 	uint64_t min_free_bytes;     /* storage.min_free_space */
@@ -168,6 +183,10 @@ int config_load_string(struct config *cfg, const char *text, const char *name, c
 		       size_t errlen);
 /* Parse "kind=addr:port" ("[::1]:port" for IPv6) into a listener. */
 int config_parse_listen(const char *spec, struct config_listener *l_r, char *err, size_t errlen);
+/* Parse "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT" (a bare IPv6 address
+ * too) into a nameserver; the port defaults to 53. */
+int config_parse_nameserver(const char *spec, struct config_nameserver *ns_r, char *err,
+			    size_t errlen);
 /* 1 when domain is listed in local_domains (case-insensitive). */
 int config_domain_is_local(const struct config *cfg, const char *domain);
 /* 1 when authenticated `user` may use envelope sender `address`: its own

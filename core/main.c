@@ -35,6 +35,8 @@ static const char usage_main[] =
 	"  queue flush [ID]        retry queued mail now\n"
 	"  queue bounce ID         return a queued message to its sender\n"
 	"  queue del ID            remove a queued message, telling nobody\n"
+	"  dns mx DOMAIN           where mail for DOMAIN would go (MX, A/AAAA)\n"
+	"  dns host NAME [PORT]    the addresses of one host\n"
 	"\n"
 	"options for every command:\n"
 	"  -c, --config FILE       configuration file (default: the embedded one,\n"
@@ -100,6 +102,16 @@ static const char usage_queue[] =
 	"bounce makes the runner return it to its sender with a failure notice; the\n"
 	"running daemon acts on both at its next look at the queue (queue\n"
 	"scan_interval).  del removes a message without a notice.\n";
+
+static const char usage_dns[] =
+	"usage: postino dns mx DOMAIN [-c FILE]\n"
+	"       postino dns host NAME [PORT] [-c FILE]\n"
+	"\n"
+	"Resolve as outbound delivery does (dns.nameservers, else /etc/resolv.conf):\n"
+	"mx prints the targets in the order they would be tried, one per line\n"
+	"(pref=, host=, address=); host prints the addresses of NAME (port 25\n"
+	"unless given).  On failure one line \"STATUS: reason\" (temp, nxdomain,\n"
+	"nullmx, nohost); exit status 0, 75 for a temporary failure, 1 otherwise.\n";
 
 static int bad_usage(const char *cmd, const char *fmt, const char *arg)
 {
@@ -186,6 +198,8 @@ int main(int argc, char **argv)
 		help = usage_stats;
 	else if (!strcmp(cmd, "queue"))
 		help = usage_queue;
+	else if (!strcmp(cmd, "dns"))
+		help = usage_dns;
 	else
 		return bad_usage(NULL, "unknown command '%s'", cmd);
 	/* cmd is one of the names above, so it fits. */
@@ -358,5 +372,7 @@ int main(int argc, char **argv)
 		return admin_mailbox(&cfg, nargs + 1, sub);
 	if (!strcmp(cmd, "queue"))
 		return admin_queue(&cfg, nargs + 1, sub);
+	if (!strcmp(cmd, "dns"))
+		return admin_dns(&cfg, nargs + 1, sub);
 	return admin_stats(&cfg, nargs + 1, sub);
 }

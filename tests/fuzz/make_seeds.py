@@ -257,8 +257,39 @@ def sessions():
             b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n" + MSG + b".\r\nQUIT\r\n")
 
 
+def dns_msg():
+    """Responses as the test DNS server (tests/integration/dnsd.py) writes
+    them, compression included, plus a pointer loop and a truncated one."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    from dnsd import DnsServer, CODES
+    zone = {
+        "example.org": {"MX": [(10, "mx1.example.org"), (20, "mx2.other.net"), (0, ".")]},
+        "mx1.example.org": {"A": ["192.0.2.1", "192.0.2.2"], "AAAA": ["2001:db8::1"]},
+        "alias.example.org": {"CNAME": "mx1.example.org"},
+    }
+    srv = DnsServer(zone)
+
+    def response(qid, name, qtype, rcode=None, flags=0):
+        q = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+        q += struct.pack(">HH", CODES[qtype], 1)
+        rc, records = srv._lookup(name, qtype)
+        return srv._message(qid, flags, rc if rcode is None else rcode, q, records, name)
+
+    write("dns_msg", "mx", response(0x1234, "example.org", "MX"))
+    write("dns_msg", "a", response(0x0001, "mx1.example.org", "A"))
+    write("dns_msg", "aaaa", response(0x0002, "mx1.example.org", "AAAA"))
+    write("dns_msg", "cname", response(0x0003, "alias.example.org", "A"))
+    write("dns_msg", "nxdomain", response(0x0004, "nx.example.org", "MX"))
+    write("dns_msg", "servfail-tc", response(0x0005, "example.org", "MX", rcode=2, flags=0x0200))
+    loop = bytearray(response(0x0006, "example.org", "MX"))
+    loop[29:31] = b"\xc0\x1d"  # the first answer's owner points at itself
+    write("dns_msg", "pointer-loop", bytes(loop))
+    return 0
+
+
 def main():
     sessions()
+    dns_msg()
     storage_codec()
     auth_records()
     imap_search()

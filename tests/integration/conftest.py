@@ -2,13 +2,15 @@
 # binary (POSTINO_BIN, default build/postino) on a fresh data directory with
 # smtp, smtps, pop3 and pop3s on ephemeral ports (imap_server and
 # imap_own_server add imap and imaps; `imap` is a logged-in raw IMAP
-# connection of a fresh user).  At teardown the server gets SIGTERM and the
+# connection of a fresh user; dns_server is a DNS server on loopback driven
+# by a dict).  At teardown the server gets SIGTERM and the
 # test fails unless it exits 0 with no sanitizer report.
 import os
 
 import pytest
 
 import helpers
+from dnsd import DnsServer
 from helpers import Server
 
 
@@ -126,6 +128,16 @@ def imap(imap_server, imap_user):
 def user(server):
     """A fresh user on the module server: (address, password)."""
     return server.new_user()
+
+
+@pytest.fixture
+def dns_server():
+    """A DNS server of the test's own on 127.0.0.1 (tests/integration/dnsd.py):
+    .port, .nameserver() for dns.nameservers, .zone to fill, the knobs
+    .servfail/.timeout/.truncate/.chase_cnames, and the .queries log."""
+    srv = DnsServer().start()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -306,6 +308,66 @@ static void test_parse_listen(void **state)
 			fail_msg("'%s' was accepted", bad[i]);
 }
 
+static unsigned ns_port(const struct config_nameserver *ns)
+{
+	if (ns->addr.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&ns->addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&ns->addr)->sin_port);
+}
+
+static void test_dns_settings(void **state)
+{
+	struct config_nameserver ns;
+	char err[300];
+	assert_int_equal(config_parse_nameserver("192.0.2.1", &ns, err, sizeof(err)), 0);
+	assert_int_equal(ns.addr.ss_family, AF_INET);
+	assert_int_equal(ns_port(&ns), 53);
+	assert_int_equal(config_parse_nameserver("127.0.0.1:5353", &ns, err, sizeof(err)), 0);
+	assert_int_equal(ns_port(&ns), 5353);
+	assert_int_equal(config_parse_nameserver("[::1]:5300", &ns, err, sizeof(err)), 0);
+	assert_int_equal(ns.addr.ss_family, AF_INET6);
+	assert_int_equal(ns_port(&ns), 5300);
+	assert_int_equal(config_parse_nameserver("2001:db8::1", &ns, err, sizeof(err)), 0);
+	assert_int_equal(ns_port(&ns), 53);
+	assert_int_equal(config_parse_nameserver("[2001:db8::2]", &ns, err, sizeof(err)), 0);
+	const char *bad[] = {"", "dns.example.net", "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:x",
+			     "[::1", "[::1]x", "[1.2.3.4]:53", "1.2.3.4:", "[]:53", "::1:53:x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (config_parse_nameserver(bad[i], &ns, err, sizeof(err)) != -1)
+			fail_msg("'%s' was accepted", bad[i]);
+
+	struct config cfg;
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(cfg.dns_nnameservers, 0); /* /etc/resolv.conf at start */
+	assert_int_equal(cfg.dns_timeout_ms, 2000);
+	assert_int_equal(cfg.dns_attempts, 3);
+	assert_false(cfg.dns_prefer_ipv4);
+	assert_int_equal(config_load_string(&cfg, "dns = { nameservers = [ \"127.0.0.1:53\", "
+					    "\"[::1]:54\" ]; timeout = 100; attempts = 1; "
+					    "prefer = \"ipv4\"; };", "t", err, sizeof(err)), 0);
+	assert_int_equal(cfg.dns_nnameservers, 2);
+	assert_int_equal(ns_port(&cfg.dns_nameservers[1]), 54);
+	assert_int_equal(cfg.dns_timeout_ms, 100);
+	assert_int_equal(cfg.dns_attempts, 1);
+	assert_true(cfg.dns_prefer_ipv4);
+	const char *bad_conf[] = {
+		"dns = { nameservers = [ \"x.example\" ]; };",
+		"dns = { nameservers = \"127.0.0.1\"; };",
+		"dns = { nameservers = [ \"1.1.1.1\", \"1.1.1.2\", \"1.1.1.3\", \"1.1.1.4\", "
+		"\"1.1.1.5\", \"1.1.1.6\", \"1.1.1.7\", \"1.1.1.8\", \"1.1.1.9\" ]; };",
+		"dns = { timeout = 0; };",
+		"dns = { attempts = 0; };",
+		"dns = { prefer = \"ipv5\"; };",
+		"dns = { retries = 3; };",
+	};
+	for (size_t i = 0; i < sizeof(bad_conf) / sizeof(bad_conf[0]); i++)
+		if (config_load_string(&cfg, bad_conf[i], "t", err, sizeof(err)) != -1)
+			fail_msg("'%s' was accepted", bad_conf[i]);
+	assert_int_equal(config_load_string(&cfg, bad_conf[0], "t", err, sizeof(err)), -1);
+	assert_string_equal(err, "t:1: dns nameservers: 'x.example': not an IP address (a name "
+				 "would need DNS to find DNS)");
+}
+
 /* The daemon's struct config is static (.bss, zero pages): loading the
  * default must not write the unused entries of its large tables, or ~170 KB
  * become resident for nothing (issue 11 point 7).  mincore() on a fresh
@@ -346,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_postmaster),
 		cmocka_unit_test(test_parse_listen),
 		cmocka_unit_test(test_outbound),
+		cmocka_unit_test(test_dns_settings),
 		cmocka_unit_test(test_load_string),
 		cmocka_unit_test(test_load_touches_only_what_it_sets),
 	};
