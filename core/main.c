@@ -15,6 +15,7 @@
 #include "core/privdrop.h"
 #include "core/proto.h"
 #include "core/server.h"
+#include "smtp/smtp_dkim.h"
 #include "storage/storage.h"
 
 static const char usage_main[] =
@@ -33,6 +34,8 @@ static const char usage_main[] =
 	"  stats                   print store statistics (log flushes, counts)\n"
 	"  queue list              list the outbound queue (mail for other servers)\n"
 	"  queue del ID            remove a queued message\n"
+	"  dkim keygen DOMAIN      create a DKIM signing key, print its DNS record\n"
+	"  dkim list               list the DKIM keys with their DNS records\n"
 	"\n"
 	"options for every command:\n"
 	"  -c, --config FILE       configuration file (default: the embedded one,\n"
@@ -92,6 +95,17 @@ static const char usage_queue[] =
 	"Mail that authenticated users sent to other servers waits here.  list prints\n"
 	"one line per message (id, time, size, attempts, sender, recipients) and a\n"
 	"final \"N queued\" line; del removes one.\n";
+
+static const char usage_dkim[] =
+	"usage: postino dkim keygen DOMAIN [SELECTOR] [--type rsa|ed25519] [-c FILE] [-d DIR]\n"
+	"       postino dkim list [-c FILE] [-d DIR]\n"
+	"\n"
+	"keygen creates DATA/dkim/DOMAIN.SELECTOR.key (mode 0600; never overwrites\n"
+	"one) and prints the TXT record to publish in DNS.  --type rsa (the default,\n"
+	"2048 bits) or ed25519 (RFC 8463).  The default selector is dated: sYYYYMM\n"
+	"for rsa, eYYYYMM for ed25519.  A domain with both kinds of key gets both\n"
+	"signatures.  The daemon reads the keys when it starts.  list prints every\n"
+	"key and its record.\n";
 
 static int bad_usage(const char *cmd, const char *fmt, const char *arg)
 {
@@ -178,6 +192,8 @@ int main(int argc, char **argv)
 		help = usage_stats;
 	else if (!strcmp(cmd, "queue"))
 		help = usage_queue;
+	else if (!strcmp(cmd, "dkim"))
+		help = usage_dkim;
 	else
 		return bad_usage(NULL, "unknown command '%s'", cmd);
 	/* cmd is one of the names above, so it fits. */
@@ -187,7 +203,7 @@ int main(int argc, char **argv)
 	cmdsp[cl + 1] = '\0';
 	bool serve = !strcmp(cmd, "serve");
 
-	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL, OPT_USER, OPT_LOOPS, OPT_BENCH_NO_FLUSH };
+	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL, OPT_USER, OPT_LOOPS, OPT_BENCH_NO_FLUSH, OPT_TYPE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
@@ -196,12 +212,14 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"user", required_argument, NULL, OPT_USER},
 		{"loops", required_argument, NULL, OPT_LOOPS},
+		{"type", required_argument, NULL, OPT_TYPE},
 		/* Not in the help: a benchmarking aid (tests/bench/README.md). */
 		{"bench-no-flush", no_argument, NULL, OPT_BENCH_NO_FLUSH},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *data = NULL, *log_level = NULL, *run_as = NULL;
+	const char *key_type = NULL;
 	bool sandbox = false, bench_no_flush = false;
 	long loops = -1;
 	static struct config_listener listens[CONFIG_MAX_LISTENERS];
@@ -224,6 +242,12 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_USER:
 			run_as = optarg;
+			break;
+		case OPT_TYPE:
+			if (strcmp(cmd, "dkim") != 0)
+				return bad_usage(cmdsp, "option '%s' is only for `postino dkim keygen`",
+						 argv[optind - 1]);
+			key_type = optarg;
 			break;
 		case OPT_LOOPS: {
 			char *end;
@@ -350,5 +374,7 @@ int main(int argc, char **argv)
 		return admin_mailbox(&cfg, nargs + 1, sub);
 	if (!strcmp(cmd, "queue"))
 		return admin_queue(&cfg, nargs + 1, sub);
+	if (!strcmp(cmd, "dkim"))
+		return smtp_dkim_admin(&cfg, key_type, nargs + 1, sub);
 	return admin_stats(&cfg, nargs + 1, sub);
 }
