@@ -107,6 +107,18 @@ static const char usage_dkim[] =
 	"signatures.  The daemon reads the keys when it starts.  list prints every\n"
 	"key and its record.\n";
 
+/* The daemon's reload hook (core/server.h): the DKIM keys in force, read
+ * at start and again on SIGHUP, so a new key is used without a restart. */
+static int main_reload(const struct config *cfg, bool at_start, char *err, size_t errlen)
+{
+	size_t n = 0;
+	if (smtp_dkim_active_load(cfg, &n, err, errlen) < 0)
+		return -1;
+	log_always("dkim keys %s keys=%zu signing=%s", at_start ? "loaded" : "reloaded", n,
+		   cfg->smtp_dkim_sign ? "on" : "off");
+	return 0;
+}
+
 static int bad_usage(const char *cmd, const char *fmt, const char *arg)
 {
 	fprintf(stderr, "postino: ");
@@ -349,7 +361,10 @@ int main(int argc, char **argv)
 			store_bench_no_flush();
 		}
 		store_idle_hook_set(main_heap_trim);
-		return server_run(&cfg);
+		server_reload_hook_set(main_reload);
+		int src = server_run(&cfg);
+		smtp_dkim_active_clear();
+		return src;
 	}
 	/* The admin commands open the store at once: as the service user, so
 	 * that files they create stay writable by the daemon. */

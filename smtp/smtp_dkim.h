@@ -36,9 +36,22 @@ struct smtp_dkim_keys;
  * mail silently going out unsigned.  0 or -1. */
 int smtp_dkim_keys_load(const char *data_dir, struct smtp_dkim_keys **keys_r, char *err,
 			size_t errlen);
+/* Drops this holder's reference (the set is freed with the last) and
+ * clears *keys. */
 void smtp_dkim_keys_free(struct smtp_dkim_keys **keys);
 /* How many keys `domain` (case-insensitive) has; 0 for none or NULL keys. */
 size_t smtp_dkim_keys_count(const struct smtp_dkim_keys *keys, const char *domain);
+
+/* The set the daemon signs with.  smtp_dkim_active_load reads DATA/dkim/
+ * (none when smtp.dkim_sign is false) and puts it in force, at start and on
+ * SIGHUP; on failure the set in force stays.  smtp_dkim_active_get gives
+ * the set in force, referenced (NULL: no signing), to be released with
+ * smtp_dkim_keys_free after signing; a reload meanwhile does not free it
+ * under its holder.  Any thread. */
+int smtp_dkim_active_load(const struct config *cfg, size_t *nkeys_r, char *err, size_t errlen);
+struct smtp_dkim_keys *smtp_dkim_active_get(void);
+/* At exit: drops the set in force. */
+void smtp_dkim_active_clear(void);
 
 /* Reads the message from byte `off` into buf (at most cap bytes); *got 0 at
  * its end.  0, or -1 on error. */

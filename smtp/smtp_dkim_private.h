@@ -4,6 +4,7 @@
 #ifndef POSTINO_SMTP_DKIM_PRIVATE_H
 #define POSTINO_SMTP_DKIM_PRIVATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -18,6 +19,7 @@ struct smtp_dkim_key {
 struct smtp_dkim_keys {
 	struct smtp_dkim_key *v; /* sorted by domain, then selector */
 	size_t n;
+	atomic_uint refs;        /* the loader's, and each smtp_dkim_active_get */
 };
 
 /* A domain name of letters, digits and '-' labels (no trailing dot). */

@@ -4,9 +4,11 @@
 # independent verifier, Debian's python3-dkim, checks every signature
 # against the TXT record keygen printed: 8-bit content, long and folded
 # headers, trailing blank lines, empty bodies, reads cut anywhere.  A
-# tampered message, or one with a From field added, must fail.
+# tampered message, or one with a From field added, must fail.  The daemon
+# loads the keys at start (a broken key stops it) and again on SIGHUP.
 import os
 import re
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -14,14 +16,14 @@ from pathlib import Path
 import dkim
 import pytest
 
-from helpers import BIN, REPO, run_cli
+from helpers import BIN, REPO, RUN_AS, run_cli
 
 SIGNER = str(Path(BIN).parent / "tests" / "tools" / "dkim_sign")
 DOMAIN = "example.org"
 
 
 def postino(*args):
-    return run_cli([BIN, *args])
+    return run_cli([BIN, *args, *RUN_AS])
 
 
 def txt_parse(line):
@@ -252,3 +254,39 @@ def test_list_reports_signing_off_and_bad_keys(tmp_path):
     os.chmod(key, 0o644)
     r = postino("dkim", "list", "-d", str(data))
     assert r.returncode == 1 and "chmod 600" in r.stderr
+
+
+def test_daemon_loads_keys_and_sighup_reloads(make_server):
+    srv = make_server(kinds=("smtp",))
+    srv.start()
+    assert srv.wait_log("dkim keys loaded keys=0 signing=on"), srv.stderr()
+    assert srv.cli("dkim", "keygen", DOMAIN, "s1").returncode == 0
+    srv.proc.send_signal(signal.SIGHUP)
+    assert srv.wait_log("dkim keys reloaded keys=1"), srv.stderr()
+    # A key that became readable by others: the reload fails, loudly, and
+    # the daemon goes on with the keys it had.
+    key = srv.data_dir / "dkim" / f"{DOMAIN}.s1.key"
+    os.chmod(key, 0o644)
+    srv.proc.send_signal(signal.SIGHUP)
+    assert srv.wait_log("reload failed"), srv.stderr()
+    assert "chmod 600" in srv.stderr()
+    assert srv.alive()
+    with srv.smtp() as c:
+        assert c.smtp_cmd("NOOP").code == 250
+    srv.stop()
+    # The same broken key at start: no start, the reason on stderr.
+    p = subprocess.run(srv.command(), capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "chmod 600" in p.stderr, p.stderr
+    os.chmod(key, 0o600)
+    srv.start()
+    assert srv.wait_log("dkim keys loaded keys=1"), srv.stderr()
+
+
+def test_daemon_signing_off(make_server, tmp_path):
+    conf = tmp_path / "postino.conf"
+    text = (REPO / "etc" / "postino.conf").read_text()
+    conf.write_text(text.replace("dkim_sign = true;", "dkim_sign = false;"))
+    srv = make_server(kinds=("smtp",), config=conf)
+    srv.start()
+    assert srv.wait_log("dkim keys loaded keys=0 signing=off"), srv.stderr()
