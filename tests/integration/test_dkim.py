@@ -290,3 +290,11 @@ def test_daemon_signing_off(make_server, tmp_path):
     srv = make_server(kinds=("smtp",), config=conf)
     srv.start()
     assert srv.wait_log("dkim keys loaded keys=0 signing=off"), srv.stderr()
+
+
+def test_help():
+    r = run_cli([BIN, "dkim", "--help"])
+    assert r.returncode == 0 and r.stdout.startswith("usage: postino dkim keygen"), r
+    assert "dkim keygen DOMAIN" in run_cli([BIN, "--help"]).stdout
+    r = postino("dkim")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
