@@ -31,10 +31,10 @@ static void body_emit(struct smtp_dkim_body *b, const char *p, size_t n)
 	b->olen += n;
 }
 
-/* A byte that is neither WSP nor a line end.  Empty lines held back are
- * inside the body after all, and a WSP run before it becomes one SP
- * (leading runs too: 3.4.4 removes only WSP at the end of a line). */
-static void body_content(struct smtp_dkim_body *b, char c)
+/* A run of bytes none of which is WSP or a line end.  Empty lines held
+ * back are inside the body after all, and a WSP run before it becomes one
+ * SP (leading runs too: 3.4.4 removes only WSP at the end of a line). */
+static void body_content(struct smtp_dkim_body *b, const char *p, size_t n)
 {
 	for (; b->empty_lines; b->empty_lines--)
 		body_emit(b, "\r\n", 2);
@@ -42,8 +42,22 @@ static void body_content(struct smtp_dkim_body *b, char c)
 		body_emit(b, " ", 1);
 		b->wsp = false;
 	}
-	body_emit(b, &c, 1);
+	if (b->olen + n > sizeof(b->obuf)) {
+		body_flush(b);
+		if (n > sizeof(b->obuf)) {
+			b->out(b->arg, p, n);
+			b->content = true;
+			return;
+		}
+	}
+	memcpy(b->obuf + b->olen, p, n);
+	b->olen += n;
 	b->content = true;
+}
+
+static bool is_plain(unsigned char c)
+{
+	return c != ' ' && c != '\t' && c != '\r' && c != '\n';
 }
 
 /* End of a line: its trailing WSP is dropped; an empty line (or one of only
@@ -68,25 +82,31 @@ void smtp_dkim_body_init(struct smtp_dkim_body *b, smtp_dkim_out_fn out, void *a
 
 void smtp_dkim_body_update(struct smtp_dkim_body *b, const void *p, size_t n)
 {
-	const unsigned char *s = p;
+	const char *s = p;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
+		unsigned char c = (unsigned char)s[i];
 		if (b->cr) {
 			b->cr = false;
 			if (c == '\n') {
 				body_line_end(b);
 				continue;
 			}
-			body_content(b, '\r'); /* a bare CR is an ordinary byte */
+			body_content(b, "\r", 1); /* a bare CR is an ordinary byte */
 		}
-		if (c == '\r')
+		if (c == '\r') {
 			b->cr = true;
-		else if (c == '\n')
+		} else if (c == '\n') {
 			body_line_end(b);
-		else if (is_wsp(c))
+		} else if (is_wsp(c)) {
 			b->wsp = true;
-		else
-			body_content(b, (char)c);
+		} else {
+			/* Most of a body is runs of ordinary bytes: copied whole. */
+			size_t j = i + 1;
+			while (j < n && is_plain((unsigned char)s[j]))
+				j++;
+			body_content(b, s + i, j - i);
+			i = j - 1;
+		}
 	}
 }
 
@@ -94,7 +114,7 @@ void smtp_dkim_body_finish(struct smtp_dkim_body *b)
 {
 	if (b->cr) {
 		b->cr = false;
-		body_content(b, '\r');
+		body_content(b, "\r", 1);
 	}
 	/* A last line without its CRLF gets one (3.4.4); held-back empty lines
 	 * and a trailing WSP run are dropped. */
