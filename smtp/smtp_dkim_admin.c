@@ -153,8 +153,12 @@ static int dkim_keygen(const struct config *cfg, const char *type, const char *d
 	}
 	int rc = key_write(path, pk) < 0 ? 1 : 0;
 	if (rc == 0) {
-		fprintf(stderr, "postino: created %s (%s); publish this record in DNS:\n", path,
-			type);
+		/* Started as root we work from inside the data directory
+		 * (data_dir is "." by now): name the file in full. */
+		char *full = realpath(path, NULL);
+		fprintf(stderr, "postino: created %s (%s); publish this record in DNS:\n",
+			full ? full : path, type);
+		free(full);
 		rc = txt_print(stdout, dom, sel, pk) < 0 ? 1 : 0;
 	}
 	EVP_PKEY_free(pk);
