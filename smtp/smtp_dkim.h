@@ -30,8 +30,8 @@ enum smtp_dkim_rc {
  * with them at once. */
 struct smtp_dkim_keys;
 
-/* Loads every DATA/dkim/DOMAIN.SELECTOR.key.  No directory means no keys (not an
- * error).  A file that is not a usable key fails the whole load with a
+/* Loads every DATA/dkim/DOMAIN.SELECTOR.key.  No directory means no keys
+ * (not an error).  A file that is not a usable key fails the whole load with a
  * one-line reason in err, so a broken key is noticed at start instead of
  * mail silently going out unsigned.  0 or -1. */
 int smtp_dkim_keys_load(const char *data_dir, struct smtp_dkim_keys **keys_r, char *err,
@@ -60,8 +60,13 @@ typedef int (*smtp_dkim_read_fn)(void *arg, uint64_t off, void *buf, size_t cap,
 /* Signs the message read through `read` (in chunks; never held whole) with
  * each key of `domain`, timestamp t= `now`.  On SMTP_DKIM_OK, appends to
  * header_r the DKIM-Signature field(s), each folded under 78 characters
- * and ending in CRLF, to be put before the message as it is sent.  The
- * message is sent exactly as read (CRLF line ends). */
+ * and ending in CRLF, to be put before the message as it is sent.  `read`
+ * must give exactly the bytes that follow them on the wire (offset 0 is
+ * the first byte after the signatures: no Return-Path, no dot-stuffing;
+ * a bare LF counts as CRLF, as the client sends it).  On any other result
+ * header_r is unchanged: NOKEY reads nothing, the errors mean "send it
+ * unsigned or retry", the caller's choice.  The caller picks `domain`
+ * (the From: domain of mail its local users submitted). */
 int smtp_dkim_sign(const struct smtp_dkim_keys *keys, const char *domain, time_t now,
 		   smtp_dkim_read_fn read, void *arg, struct buf *header_r);
 
