@@ -71,6 +71,7 @@ static void defaults(struct config *cfg)
 	cfg->shutdown_grace = 30;
 	cfg->smtp_max_message_size = 25u * 1024 * 1024;
 	cfg->smtp_max_recipients = 100;
+	cfg->smtp_dkim_sign = true;
 	cfg->smtp_timeout = 300;
 	cfg->smtp_data_timeout = 600;
 	cfg->pop3_timeout = 600;
@@ -534,6 +535,8 @@ static int load_smtp(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = load_bare_newline(x, cfg, s);
 		else if (strcmp(name, "postmaster") == 0)
 			rc = get_str(x, s, cfg->smtp_postmaster, sizeof(cfg->smtp_postmaster));
+		else if (strcmp(name, "dkim_sign") == 0)
+			rc = get_bool(x, s, &cfg->smtp_dkim_sign);
 		else
 			rc = unknown(x, s, "smtp");
 		if (rc < 0)

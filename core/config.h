@@ -117,6 +117,7 @@ struct config {
 	/* smtp */
 	size_t smtp_max_message_size;
 	unsigned smtp_max_recipients;
+	bool smtp_dkim_sign;          /* sign outgoing mail with DATA/dkim keys */
 	unsigned smtp_timeout;        /* RFC 5321 4.5.3.2: 5 minutes per command */
 	unsigned smtp_data_timeout;   /* 10 minutes for DATA */
 	bool smtp_reject_bare_newline; /* smtp.forbid_bare_newline = "reject" (else "normalize") */

@@ -15,6 +15,7 @@
 #include "core/privdrop.h"
 #include "core/proto.h"
 #include "core/server.h"
+#include "smtp/smtp_dkim.h"
 #include "storage/storage.h"
 
 static const char usage_main[] =
@@ -37,6 +38,8 @@ static const char usage_main[] =
 	"  queue del ID            remove a queued message, telling nobody\n"
 	"  dns mx DOMAIN           where mail for DOMAIN would go (MX, A/AAAA)\n"
 	"  dns host NAME [PORT]    the addresses of one host\n"
+	"  dkim keygen DOMAIN      create a DKIM signing key, print its DNS record\n"
+	"  dkim list               list the DKIM keys with their DNS records\n"
 	"\n"
 	"options for every command:\n"
 	"  -c, --config FILE       configuration file (default: the embedded one,\n"
@@ -112,6 +115,29 @@ static const char usage_dns[] =
 	"(pref=, host=, address=); host prints the addresses of NAME (port 25\n"
 	"unless given).  On failure one line \"STATUS: reason\" (temp, nxdomain,\n"
 	"nullmx, nohost); exit status 0, 75 for a temporary failure, 1 otherwise.\n";
+
+static const char usage_dkim[] =
+	"usage: postino dkim keygen DOMAIN [SELECTOR] [--type rsa|ed25519] [-c FILE] [-d DIR]\n"
+	"       postino dkim list [-c FILE] [-d DIR]\n"
+	"\n"
+	"keygen creates DATA/dkim/DOMAIN.SELECTOR.key (mode 0600; never overwrites\n"
+	"one) and prints the TXT record to publish in DNS.  --type rsa (the default,\n"
+	"2048 bits) or ed25519 (RFC 8463).  The default selector is dated: sYYYYMM\n"
+	"for rsa, eYYYYMM for ed25519.  A domain with both kinds of key gets both\n"
+	"signatures.  The daemon reads the keys when it starts.  list prints every\n"
+	"key and its record.\n";
+
+/* The daemon's reload hook (core/server.h): the DKIM keys in force, read
+ * at start and again on SIGHUP, so a new key is used without a restart. */
+static int main_reload(const struct config *cfg, bool at_start, char *err, size_t errlen)
+{
+	size_t n = 0;
+	if (smtp_dkim_active_load(cfg, &n, err, errlen) < 0)
+		return -1;
+	log_always("dkim keys %s keys=%zu signing=%s", at_start ? "loaded" : "reloaded", n,
+		   cfg->smtp_dkim_sign ? "on" : "off");
+	return 0;
+}
 
 static int bad_usage(const char *cmd, const char *fmt, const char *arg)
 {
@@ -200,6 +226,8 @@ int main(int argc, char **argv)
 		help = usage_queue;
 	else if (!strcmp(cmd, "dns"))
 		help = usage_dns;
+	else if (!strcmp(cmd, "dkim"))
+		help = usage_dkim;
 	else
 		return bad_usage(NULL, "unknown command '%s'", cmd);
 	/* cmd is one of the names above, so it fits. */
@@ -209,7 +237,7 @@ int main(int argc, char **argv)
 	cmdsp[cl + 1] = '\0';
 	bool serve = !strcmp(cmd, "serve");
 
-	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL, OPT_USER, OPT_LOOPS, OPT_BENCH_NO_FLUSH };
+	enum { OPT_SANDBOX = 1000, OPT_LOGLEVEL, OPT_USER, OPT_LOOPS, OPT_BENCH_NO_FLUSH, OPT_TYPE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
@@ -218,12 +246,14 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"user", required_argument, NULL, OPT_USER},
 		{"loops", required_argument, NULL, OPT_LOOPS},
+		{"type", required_argument, NULL, OPT_TYPE},
 		/* Not in the help: a benchmarking aid (tests/bench/README.md). */
 		{"bench-no-flush", no_argument, NULL, OPT_BENCH_NO_FLUSH},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *data = NULL, *log_level = NULL, *run_as = NULL;
+	const char *key_type = NULL;
 	bool sandbox = false, bench_no_flush = false;
 	long loops = -1;
 	static struct config_listener listens[CONFIG_MAX_LISTENERS];
@@ -246,6 +276,12 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_USER:
 			run_as = optarg;
+			break;
+		case OPT_TYPE:
+			if (strcmp(cmd, "dkim") != 0)
+				return bad_usage(cmdsp, "option '%s' is only for `postino dkim keygen`",
+						 argv[optind - 1]);
+			key_type = optarg;
 			break;
 		case OPT_LOOPS: {
 			char *end;
@@ -347,7 +383,10 @@ int main(int argc, char **argv)
 			store_bench_no_flush();
 		}
 		store_idle_hook_set(main_heap_trim);
-		return server_run(&cfg);
+		server_reload_hook_set(main_reload);
+		int src = server_run(&cfg);
+		smtp_dkim_active_clear();
+		return src;
 	}
 	/* The admin commands open the store at once: as the service user, so
 	 * that files they create stay writable by the daemon. */
@@ -374,5 +413,7 @@ int main(int argc, char **argv)
 		return admin_queue(&cfg, nargs + 1, sub);
 	if (!strcmp(cmd, "dns"))
 		return admin_dns(&cfg, nargs + 1, sub);
+	if (!strcmp(cmd, "dkim"))
+		return smtp_dkim_admin(&cfg, key_type, nargs + 1, sub);
 	return admin_stats(&cfg, nargs + 1, sub);
 }

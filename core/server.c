@@ -257,10 +257,22 @@ static void loop_close_now(struct loop *lp)
 		loop_post(lp, &lp->close_now_item, loop_close_now_cb);
 }
 
+static server_reload_fn *reload_hook;
+
+void server_reload_hook_set(server_reload_fn *fn)
+{
+	reload_hook = fn;
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
 	struct server_priv *p = srv->priv;
+	if (sig == SIGHUP && reload_hook) {
+		char herr[1024];
+		if (reload_hook(srv->cfg, false, herr, sizeof(herr)) < 0)
+			log_error("reload failed, keeping what was loaded: %s", herr);
+	}
 	if (sig == SIGHUP) {
 		/* Reload the TLS certificate chain and key (the rest of the
 		 * config is read only at start).  A new context replaces the old
@@ -465,6 +477,10 @@ int server_run(const struct config *cfg)
 	if (cfg->run_user[0] && getuid() != 0)
 		log_info("running as user=%s uid=%u gid=%u", cfg->run_user, (unsigned)getuid(),
 			 (unsigned)getgid());
+	if (reload_hook && reload_hook(cfg, true, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
 	store_log_set(server_store_log);
 	log_info("opening store data_dir=%s", cfg->data_dir);
 	struct store_options so = {.cache_bytes = cfg->cache_bytes,

@@ -30,6 +30,14 @@ struct server {
 	void *priv;                    /* core/server.c internals */
 };
 
+/* What a front-end loads from the data directory beside the TLS files and
+ * replaces on SIGHUP (the DKIM keys): called once at start, as the service
+ * user, before any listener accepts (-1 stops the start, with err logged),
+ * and on every SIGHUP on loop 0 (-1 is logged; the hook keeps what it had).
+ * Set by main before server_run, so core names no front-end.  NULL: none. */
+typedef int server_reload_fn(const struct config *cfg, bool at_start, char *err, size_t errlen);
+void server_reload_hook_set(server_reload_fn *fn);
+
 /* Run the daemon until SIGTERM/SIGINT; returns the exit status. */
 int server_run(const struct config *cfg);
 

@@ -144,6 +144,23 @@ static void test_forbid_bare_newline(void **state)
 	assert_true(bare_setting("REJECT"));
 }
 
+static void test_dkim_sign(void **state)
+{
+	/* on by default (no key, no signature anyway); false turns it off */
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_true(cfg.smtp_dkim_sign);
+	const char *p = write_conf("smtp = { dkim_sign = false; };\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_false(cfg.smtp_dkim_sign);
+	p = write_conf("smtp = { dkim_sign = \"yes\"; };\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), -1);
+	unlink(p);
+	assert_non_null(strstr(err, "dkim_sign"));
+}
+
 static void test_session_limits(void **state)
 {
 	struct config cfg;
@@ -406,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_forbid_bare_newline),
 		cmocka_unit_test(test_postmaster),
+		cmocka_unit_test(test_dkim_sign),
 		cmocka_unit_test(test_parse_listen),
 		cmocka_unit_test(test_outbound),
 		cmocka_unit_test(test_dns_settings),
