@@ -11,7 +11,8 @@ connection, and answers from a script the test gives:
     srv.start(); ...; srv.stop()
 
 A reply is a str ("250 ok"; "250-a\\n250 b" for several lines), bytes
-(sent as they are: garbage), DROP (close the connection), STALL (send
+(sent as they are: garbage), a tuple of replies sent in turn
+((b"250-half a reply\\r\\n", DROP): a close mid-reply), DROP (close the connection), STALL (send
 nothing more, hold the connection until stop), ENDLESS (continuation
 lines without end until the client hangs up), or a callable
 (session, argument) -> one of those.  Keys: greeting, EHLO, HELO, MAIL,
@@ -22,7 +23,7 @@ certificate for mx.test/localhost/127.0.0.1 signed by the test CA),
 garbage and close).  drop_in_data=True closes the connection after the
 first chunk of message content.
 
-It records every session: session.ehlo, .tls, .auth, .commands (every
+It records every session: session.peer (client address), .ehlo, .tls, .auth, .commands (every
 line), .chunks (the bytes of each recv, to see pipelining), and
 .transactions: [{"mail": line, "rcpts": [lines], "data": unstuffed bytes,
 "raw": bytes as received}]."""
@@ -217,6 +218,7 @@ class ScriptServer:
                 return
             with self._lock:
                 sess = Session(len(self.sessions))
+                sess.peer = s.getpeername()[0]
                 self.sessions.append(sess)
             t = threading.Thread(target=self._serve, args=(s, sess), daemon=True)
             t.start()
@@ -232,6 +234,14 @@ class ScriptServer:
         r = self.replies.get(key)
         while callable(r):
             r = r(sess, arg)
+        if isinstance(r, tuple):
+            for part in r:
+                if not self._send_one(conn, sess, key, part):
+                    return False
+            return True
+        return self._send_one(conn, sess, key, r)
+
+    def _send_one(self, conn, sess, key, r):
         if r is None:
             r = DEFAULTS.get(key, "250 ok")
         sess.last_reply = r if isinstance(r, str) else ""

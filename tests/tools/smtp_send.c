@@ -61,7 +61,13 @@ static void print_rcpts(const struct smtp_client_msg *m)
 {
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		const struct smtp_client_rcpt *rc = &m->rcpts[i];
-		printf("rcpt %s %d %s %s\n", rc->address, rc->code, rc->status[0] ? rc->status : "-",
+		/* One line per recipient, whatever the address holds. */
+		char addr[600];
+		snprintf(addr, sizeof(addr), "%s", rc->address);
+		for (char *p = addr; *p; p++)
+			if ((unsigned char)*p < 0x21 || *p == 0x7f)
+				*p = '?';
+		printf("rcpt %s %d %s %s\n", addr, rc->code, rc->status[0] ? rc->status : "-",
 		       rc->reply);
 	}
 }
