@@ -307,6 +307,25 @@ static int load_tls(struct cfg_ctx *x, struct config *cfg, const config_setting_
 	return 0;
 }
 
+static int load_outbound(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
+{
+	if (expect_group(x, g) < 0)
+		return -1;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int rc;
+		if (strcmp(name, "tls_ca_file") == 0)
+			rc = get_str(x, s, cfg->outbound_tls_ca_file,
+				     sizeof(cfg->outbound_tls_ca_file));
+		else
+			rc = unknown(x, s, "outbound");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int load_limits(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -625,6 +644,8 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = load_tls(x, cfg, s);
 		else if (strcmp(name, "limits") == 0)
 			rc = load_limits(x, cfg, s);
+		else if (strcmp(name, "outbound") == 0)
+			rc = load_outbound(x, cfg, s);
 		else if (strcmp(name, "smtp") == 0)
 			rc = load_smtp(x, cfg, s);
 		else if (strcmp(name, "pop3") == 0)
