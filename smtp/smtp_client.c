@@ -43,6 +43,8 @@ static void client_free(struct smtp_client *c)
 		bufferevent_free(c->bev);
 	if (c->defer)
 		event_free(c->defer);
+	if (c->deadline)
+		event_free(c->deadline);
 	smtp_reply_free(&c->reply);
 	free(c->accepted);
 	free(c->host);
@@ -63,6 +65,9 @@ static void client_leave(struct smtp_client *c)
 
 static void client_drop_socket(struct smtp_client *c)
 {
+	if (c->deadline)
+		event_del(c->deadline);
+	c->deadline_s = 0;
 	if (c->bev) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
@@ -92,7 +97,12 @@ void smtp_client_timeouts(struct smtp_client *c, unsigned read_s, unsigned write
 	struct timeval r, w;
 	timeval_set(&r, read_s, c->cfg->timeout_scale_ms);
 	timeval_set(&w, write_s, c->cfg->timeout_scale_ms);
-	bufferevent_set_timeouts(c->bev, read_s ? &r : NULL, write_s ? &w : NULL);
+	c->deadline_s = read_s;
+	if (read_s)
+		evtimer_add(c->deadline, &r);
+	else
+		event_del(c->deadline);
+	bufferevent_set_timeouts(c->bev, NULL, write_s ? &w : NULL);
 }
 
 void smtp_client_info_fill(const struct smtp_client *c, struct smtp_client_info *info_r)
@@ -405,6 +415,13 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		if (rc == SMTP_REPLY_MORE)
 			break;
 		client_on_reply(c);
+		/* Each reply of a series (pipelined RCPTs, AUTH LOGIN steps)
+		 * gets the whole time of its state. */
+		if (c->bev == bev && c->deadline_s) {
+			struct timeval tv;
+			timeval_set(&tv, c->deadline_s, c->cfg->timeout_scale_ms);
+			evtimer_add(c->deadline, &tv);
+		}
 	}
 	client_leave(c);
 }
@@ -444,6 +461,33 @@ static const char *state_what(enum smtp_client_state st)
 	return what[st];
 }
 
+static bool client_mid_reply(struct smtp_client *c)
+{
+	return (c->reply.nlines > 0 && !c->reply.done) ||
+	       (c->bev && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0);
+}
+
+static void client_timeout(struct smtp_client *c)
+{
+	if (c->st == CL_QUIT) {
+		c->free_pending = true;
+		client_drop_socket(c);
+		return;
+	}
+	smtp_client_fail(c, 451, "4.4.2", false, "timeout %s%s %s %s", state_what(c->st),
+			 client_mid_reply(c) ? " (in the middle of a reply)" : "",
+			 c->st == CL_CONNECT ? "to" : "from", c->host);
+}
+
+static void client_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_client *c = arg;
+	client_enter(c);
+	if (c->bev)
+		client_timeout(c);
+	client_leave(c);
+}
+
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_client *c = arg;
@@ -465,7 +509,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		goto out;
 	}
-	bool mid_reply = c->reply.nlines > 0 && !c->reply.done;
+	bool mid_reply = client_mid_reply(c);
 	if (c->st == CL_HANDSHAKE && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
 		unsigned long e = bufferevent_get_openssl_error(bev);
 		while (bufferevent_get_openssl_error(bev))
@@ -474,9 +518,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		goto out;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		smtp_client_fail(c, 451, "4.4.2", false, "timeout %s%s %s %s", state_what(c->st),
-				 mid_reply ? " (in the middle of a reply)" : "",
-				 c->st == CL_CONNECT ? "to" : "from", c->host);
+		client_timeout(c);
 		goto out;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -578,7 +620,8 @@ struct smtp_client *smtp_client_open(struct event_base *base, const struct smtp_
 	smtp_reply_init(&c->reply);
 	c->host = strdup(host ? host : "");
 	c->defer = evtimer_new(base, client_defer_cb, c);
-	if (!c->host || !c->defer) {
+	c->deadline = evtimer_new(base, client_deadline_cb, c);
+	if (!c->host || !c->defer || !c->deadline) {
 		client_free(c);
 		return NULL;
 	}

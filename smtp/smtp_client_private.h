@@ -45,6 +45,10 @@ struct smtp_client {
 	struct bufferevent *bev;   /* the top one: the TLS filter after STARTTLS */
 	SSL *ssl;                  /* owned by bev */
 	struct event *defer;       /* reports a failure of smtp_client_open from the loop */
+	/* The reply we wait for must be whole by then: a deadline, not an idle
+	 * timer, so a server dripping a byte now and then cannot hold us. */
+	struct event *deadline;
+	unsigned deadline_s;
 	struct smtp_client_info open_fail;
 	enum smtp_client_state st;
 	struct smtp_reply reply;
@@ -66,8 +70,9 @@ struct smtp_client {
 /* smtp_client.c */
 void smtp_client_write(struct smtp_client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Set the read and write timeouts for the state just entered (RFC 5321
- * 4.5.3.2 seconds, capped by timeout_scale_ms); 0 = none. */
+/* Set the timeouts for the state just entered (RFC 5321 4.5.3.2 seconds,
+ * capped by timeout_scale_ms; 0 = none): read_s for each awaited reply to
+ * be complete, write_s for the output to make progress. */
 void smtp_client_timeouts(struct smtp_client *c, unsigned read_s, unsigned write_s);
 /* The connection is unusable: drop it, tell the user (FAILED). */
 void smtp_client_fail(struct smtp_client *c, int code, const char *status, bool permanent,

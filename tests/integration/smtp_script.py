@@ -11,7 +11,8 @@ connection, and answers from a script the test gives:
     srv.start(); ...; srv.stop()
 
 A reply is a str ("250 ok"; "250-a\\n250 b" for several lines), bytes
-(sent as they are: garbage), a tuple of replies sent in turn
+(sent as they are: garbage), Drip(bytes, interval) (one byte at a time),
+a tuple of replies sent in turn
 ((b"250-half a reply\\r\\n", DROP): a close mid-reply), DROP (close the connection), STALL (send
 nothing more, hold the connection until stop), ENDLESS (continuation
 lines without end until the client hangs up), or a callable
@@ -33,6 +34,15 @@ import os
 import socket
 import ssl
 import threading
+
+class Drip:
+    """Send data one byte at a time, `interval` seconds apart (a server
+    that keeps a connection alive without ever finishing a reply)."""
+
+    def __init__(self, data, interval):
+        self.data = data
+        self.interval = interval
+
 
 DROP = "DROP"
 STALL = "STALL"
@@ -262,6 +272,12 @@ class ScriptServer:
             except OSError:
                 pass
             return False
+        if isinstance(r, Drip):
+            for i in range(len(r.data)):
+                if self._stop.wait(r.interval):
+                    return False
+                conn.sock.sendall(r.data[i:i + 1])
+            return True
         if isinstance(r, bytes):
             conn.sock.sendall(r)
             return True

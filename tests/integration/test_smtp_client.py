@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from smtp_script import DROP, ENDLESS, STALL, per_conn, per_rcpt
+from smtp_script import DROP, ENDLESS, STALL, Drip, per_conn, per_rcpt
 
 SEND = str(Path(helpers.BIN).parent / "tests" / "tools" / "smtp_send")
 
@@ -461,6 +461,15 @@ def test_stalled_server_times_out(smtp_script, key, reply, what):
     assert what in r.last["text"], r.last["text"]
     if key == "DOT":
         assert r.rcpts["b@y.test"][0] == 0     # sent, outcome unknown
+
+
+def test_dripping_reply_hits_the_deadline(smtp_script):
+    # A byte every 0.3 s keeps an idle timer of 1 s alive for ever; the
+    # reply must be whole within the state's time, however it trickles.
+    srv = smtp_script(replies={"greeting": Drip(b"220-" + b"x" * 200 + b"\r\n220 ok\r\n", 0.3)})
+    r = send(srv, timeout_ms=1000)
+    assert r.kinds() == ["failed"]
+    assert "timeout waiting for the greeting (in the middle of a reply)" in r.last["text"]
 
 
 def test_drop_in_data(smtp_script, tmp_path):
