@@ -37,8 +37,20 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 
+/* Clients closed by their user but still saying QUIT, per loop thread
+ * (a client lives on one loop), so shutdown can free them. */
+static __thread struct smtp_client *lingering;
+
 static void client_free(struct smtp_client *c)
 {
+	if (c->lingering) {
+		if (c->linger_prev)
+			c->linger_prev->linger_next = c->linger_next;
+		else
+			lingering = c->linger_next;
+		if (c->linger_next)
+			c->linger_next->linger_prev = c->linger_prev;
+	}
 	if (c->bev)
 		bufferevent_free(c->bev);
 	if (c->defer)
@@ -645,6 +657,12 @@ void smtp_client_close(struct smtp_client *c)
 		smtp_client_write(c, "QUIT\r\n");
 		c->st = CL_QUIT;
 		smtp_client_timeouts(c, CL_QUIT_TIMEOUT, CL_QUIT_TIMEOUT);
+		c->lingering = true;
+		c->linger_prev = NULL;
+		c->linger_next = lingering;
+		if (lingering)
+			lingering->linger_prev = c;
+		lingering = c;
 		return;
 	}
 	client_drop_socket(c);
@@ -653,4 +671,18 @@ void smtp_client_close(struct smtp_client *c)
 		c->free_pending = true;
 	else
 		client_free(c);
+}
+
+size_t smtp_client_shutdown(struct event_base *base)
+{
+	size_t n = 0;
+	struct smtp_client *c = lingering, *next;
+	for (; c; c = next) {
+		next = c->linger_next;
+		if (c->base == base && c->depth == 0) {
+			client_free(c);
+			n++;
+		}
+	}
+	return n;
 }

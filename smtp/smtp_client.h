@@ -115,8 +115,13 @@ struct smtp_client *smtp_client_open(struct event_base *base, const struct smtp_
 int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m,
 		     struct smtp_client_info *info_r);
 /* RSET between transactions is the client's business; close sends QUIT
- * when idle and frees (the QUIT goes out from the loop after this returns);
+ * when idle and frees (the QUIT goes out from the loop after this returns,
+ * and the client lingers until the 221, the server's close or 30 s);
  * no callback after it.  Safe inside the callback. */
 void smtp_client_close(struct smtp_client *c);
+/* Free at once every client of base still lingering after its QUIT (call
+ * it on the loop's thread before event_base_free at shutdown); returns how
+ * many it freed. */
+size_t smtp_client_shutdown(struct event_base *base);
 
 #endif

@@ -56,6 +56,9 @@ struct smtp_client {
 	bool tls_on, tls_declined;
 	int depth;                 /* >0 while one of our callbacks runs */
 	bool free_pending;         /* smtp_client_close was called inside one */
+	/* On this thread's list of clients lingering after QUIT. */
+	struct smtp_client *linger_prev, *linger_next;
+	bool lingering;
 
 	/* the transaction in progress */
 	struct smtp_client_msg *msg;

@@ -158,6 +158,18 @@ def test_final_dot_refused(smtp_script):
     assert r.rcpts["b@y.test"] == (552, "5.3.4", "message too big")
 
 
+def test_shutdown_frees_a_client_still_saying_quit(smtp_script):
+    # The loop stops right after the close, while the client waits for the
+    # 221 that never comes: smtp_client_shutdown must find and free it.
+    srv = smtp_script(replies={"QUIT": STALL})
+    r = send(srv, "--no-linger")
+    assert r.kinds() == ["ready", "done"]
+    assert "shutdown freed=1" in r.lines
+    # Left to run, the client finishes QUIT by itself: nothing to free.
+    r = send(srv, timeout_ms=1000)
+    assert "shutdown freed=0" in r.lines
+
+
 def test_connection_reuse(smtp_script):
     srv = smtp_script()
     r = send(srv, "--reuse", "3")

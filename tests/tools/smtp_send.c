@@ -4,6 +4,7 @@
  *   ready tls=TLSv1.3 cipher=...
  *   rcpt ADDRESS CODE STATUS|- REPLY
  *   done|failed|refused code=N status=S permanent=0|1 msg_refused=0|1 tls_failed=0|1 text=...
+ *   shutdown freed=N       (clients still in QUIT when the loop ended)
  * Exit status 0 whatever the server did (the test reads the lines); 2 on a
  * usage or local error.  Not installed. */
 #include <arpa/inet.h>
@@ -27,6 +28,10 @@ struct run {
 	int reuse, sent;
 	bool in_txn;
 	int fd;                  /* --file, or -1 for the built-in message */
+	struct event_base *base;
+	/* --no-linger: stop the loop right after closing, as a daemon shutting
+	 * down does; smtp_client_shutdown then frees the client still in QUIT. */
+	bool stop_early;
 	const char *text;        /* the built-in message */
 };
 
@@ -72,6 +77,13 @@ static void print_rcpts(const struct smtp_client_msg *m)
 	}
 }
 
+static void finish(struct run *r)
+{
+	smtp_client_close(r->client);
+	if (r->stop_early)
+		event_base_loopbreak(r->base);
+}
+
 static void next_or_close(struct run *r)
 {
 	if (r->sent < r->reuse) {
@@ -80,13 +92,13 @@ static void next_or_close(struct run *r)
 		if (smtp_client_send(r->client, &r->msg, &info) < 0) {
 			print_info("refused", &info);
 			print_rcpts(&r->msg);
-			smtp_client_close(r->client);
+			finish(r);
 			return;
 		}
 		r->in_txn = true;
 		return;
 	}
-	smtp_client_close(r->client);
+	finish(r);
 }
 
 static void on_event(void *arg, enum smtp_client_event ev, const struct smtp_client_info *info)
@@ -108,7 +120,7 @@ static void on_event(void *arg, enum smtp_client_event ev, const struct smtp_cli
 		if (r->in_txn)
 			print_rcpts(&r->msg);
 		print_info("failed", info);
-		smtp_client_close(r->client);
+		finish(r);
 		break;
 	}
 	fflush(stdout);
@@ -168,7 +180,7 @@ static void usage(void)
 		"  [--tls none|may|encrypt|verify] [--ca FILE] [--auth USER:PASS] [--file MSG]\n"
 		"  [--reuse N] [--host NAME] [--helo NAME] [--timeout MS] [--bind ADDR]\n"
 		"  [--notify LIST] [--orcpt] [--ret FULL|HDRS] [--envid ID] [--8bit] [--utf8]\n"
-		"  [--size N]\n");
+		"  [--size N] [--no-linger]\n");
 	exit(2);
 }
 
@@ -183,6 +195,7 @@ int main(int argc, char **argv)
 	long long size = -1;
 	unsigned notify = 0;
 	bool orcpt = false;
+	bool stop_early = false;
 	r.msg.sender = NULL;
 	r.msg.rcpts = rcpts;
 	r.text = "From: a@client.test\r\nTo: b@server.test\r\nSubject: test\r\n\r\nhello\r\n";
@@ -239,6 +252,8 @@ int main(int argc, char **argv)
 				r.msg.eightbit = true;
 			else if (strcmp(a, "--utf8") == 0)
 				r.msg.utf8 = true;
+			else if (strcmp(a, "--no-linger") == 0)
+				stop_early = true;
 			else
 				usage();
 		}
@@ -310,7 +325,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "smtp_send: out of memory\n");
 		return 2;
 	}
+	r.base = base;
+	r.stop_early = stop_early;
 	event_base_dispatch(base);
+	printf("shutdown freed=%zu\n", smtp_client_shutdown(base));
 	event_base_free(base);
 	tls_client_ctx_free(&tctx);
 	if (r.fd >= 0)
