@@ -254,7 +254,8 @@ class ScriptServer:
     def _send_one(self, conn, sess, key, r):
         if r is None:
             r = DEFAULTS.get(key, "250 ok")
-        sess.last_reply = r if isinstance(r, str) else ""
+        sess.last_reply = (r if isinstance(r, str) else
+                           r.decode("latin-1") if isinstance(r, bytes) else "")
         if r == DROP:
             sess.closed_by = "drop"
             return False
@@ -327,7 +328,7 @@ class ScriptServer:
                 ok = self._reply(conn, sess, "HELO", arg)
             elif verb == "STARTTLS" and self.tls and not sess.tls:
                 ok = self._reply(conn, sess, "STARTTLS", arg)
-                if ok and self.replies.get("STARTTLS") == DEFAULTS["STARTTLS"]:
+                if ok and sess.last_reply.startswith("220"):
                     if self.tls == "fail":
                         conn.sock.sendall(b"this is not TLS\r\n" * 4)
                         sess.closed_by = "tls-fail"

@@ -403,6 +403,14 @@ def test_handshake_failure(smtp_script):
     assert srv.transactions() == []
 
 
+def test_plaintext_after_starttls_go_ahead_is_dropped(smtp_script, smtp_certs):
+    # Bytes sent in clear after the 220 could be injected by anyone on the
+    # path: they must not be read as TLS nor as a reply after the handshake.
+    srv = smtp_script(tls="good", replies={"STARTTLS": b"220 go ahead\r\n250 injected\r\n"})
+    r = send(srv, tls="encrypt", certs=smtp_certs)
+    assert r.last["kind"] == "done" and srv.sessions[0].tls
+
+
 def test_starttls_refused(smtp_script):
     srv = smtp_script(tls="good", replies={"STARTTLS": "454 4.7.0 TLS not available"})
     r = send(srv, tls="may")
