@@ -328,6 +328,14 @@ void smtp_client_txn_reply(struct smtp_client *c)
 	struct smtp_client_msg *m = c->msg;
 	int cls = c->reply.code / 100;
 	bool pipelining = c->ehlo.ext & SMTP_EXT_PIPELINING;
+	/* Only DATA may be answered 354 (RFC 5321 4.3.2), and DATA only with
+	 * 354 or a failure: anything else is a server out of step with us,
+	 * whose later replies cannot be matched to our commands. */
+	bool out_of_step = c->st == CL_DATA ? c->reply.code != 354 : cls == 3;
+	if (out_of_step && cls < 4) {
+		smtp_client_fail_reply(c, false, "unexpected reply");
+		return;
+	}
 	switch (c->st) {
 	case CL_MAIL:
 		c->mail_ok = cls == 2;

@@ -462,6 +462,15 @@ def test_garbage_replies(smtp_script, key, reply, why):
     assert why in r.last["text"], r.last["text"]
 
 
+@pytest.mark.parametrize("key,reply", [("MAIL", "354 go ahead"), ("RCPT", "334 what"),
+                                       ("DATA", "250 ok"), ("DOT", "354 more")])
+def test_reply_out_of_step(smtp_script, key, reply):
+    srv = smtp_script(replies={key: reply})
+    r = send(srv)
+    assert r.last["kind"] == "failed" and "unexpected reply" in r.last["text"]
+    assert r.rcpts["b@y.test"][0] in (0,)
+
+
 def test_close_mid_reply(smtp_script):
     srv = smtp_script(replies={"EHLO": (b"250-mx.test\r\n250-PIPEL", DROP)})
     r = send(srv)
