@@ -184,7 +184,7 @@ static void client_ready(struct smtp_client *c)
 
 static void client_ehlo_send(struct smtp_client *c)
 {
-	smtp_client_write(c, "EHLO %s\r\n", c->cfg->helo);
+	smtp_client_write(c, "EHLO %s\r\n", c->cfg->helo ? c->cfg->helo : "localhost");
 	c->st = CL_EHLO;
 	smtp_client_timeouts(c, CL_CMD_TIMEOUT, CL_CMD_TIMEOUT);
 }
@@ -329,7 +329,8 @@ static void client_session_reply(struct smtp_client *c)
 			client_after_ehlo(c);
 		} else if (cls == 5) {
 			/* RFC 5321 3.2: an old server; HELO, without extensions. */
-			smtp_client_write(c, "HELO %s\r\n", c->cfg->helo);
+			smtp_client_write(c, "HELO %s\r\n",
+					  c->cfg->helo ? c->cfg->helo : "localhost");
 			c->st = CL_HELO;
 			smtp_client_timeouts(c, CL_CMD_TIMEOUT, CL_CMD_TIMEOUT);
 		} else {
@@ -360,7 +361,10 @@ static void client_session_reply(struct smtp_client *c)
 			char out[4 * (CL_CRED_MAX + 2) / 3 + 8];
 			const char *v = c->st == CL_AUTH_LOGIN_USER ? c->cfg->auth_user
 								    : c->cfg->auth_pass;
-			b64(v ? v : "", out, sizeof(out));
+			if (!b64(v ? v : "", out, sizeof(out))) {
+				smtp_client_fail(c, 535, "5.7.8", true, "AUTH credentials too long");
+				break;
+			}
 			smtp_client_write(c, "%s\r\n", out);
 			OPENSSL_cleanse(out, sizeof(out));
 			c->st = c->st == CL_AUTH_LOGIN_USER ? CL_AUTH_LOGIN_PASS : CL_AUTH_LOGIN_DONE;

@@ -24,7 +24,7 @@ struct tls_client_ctx;
 enum smtp_tls_policy { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT, SMTP_TLS_VERIFY };
 
 struct smtp_client_config {
-	const char *helo;                 /* our name for EHLO/HELO */
+	const char *helo;                 /* our name for EHLO/HELO (NULL = "localhost") */
 	const struct sockaddr *bind4, *bind6;   /* outgoing source address, NULL = any */
 	socklen_t bind4_len, bind6_len;
 	enum smtp_tls_policy tls;
