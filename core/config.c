@@ -792,6 +792,8 @@ static int load_outbound(struct cfg_ctx *x, struct config *cfg, const config_set
 		int rc;
 		if (strcmp(name, "relay") == 0) {
 			rc = get_relay(x, s, &cfg->relay);
+		} else if (strcmp(name, "tls_ca_file") == 0) {
+			rc = get_str(x, s, cfg->outbound_tls_ca_file, sizeof(cfg->outbound_tls_ca_file));
 		} else if (strcmp(name, "relay_user") == 0) {
 			rc = get_str(x, s, cfg->relay_user, sizeof(cfg->relay_user));
 		} else if (strcmp(name, "relay_password") == 0) {

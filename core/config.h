@@ -90,6 +90,9 @@ struct config {
 	char tls_ciphersuites[512];   /* TLS 1.3 suites */
 	char tls_min_version[16];     /* "TLSv1.2" or "TLSv1.3" */
 
+	/* outbound (the SMTP client) */
+	char outbound_tls_ca_file[512];   /* "" = the system trust store */
+
 	/* auth */
 	enum config_plaintext plaintext_auth;
 	unsigned auth_failure_delay;      /* ms before the first failure's reply */

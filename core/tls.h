@@ -5,6 +5,7 @@
 #ifndef POSTINO_TLS_H
 #define POSTINO_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct config;
@@ -22,5 +23,22 @@ void tls_ctx_free(struct tls_ctx **ctx);
 void tls_ctx_describe(const struct tls_ctx *ctx, char *buf, size_t len);
 /* A new server-side SSL object, or NULL. */
 SSL *tls_ssl_new(struct tls_ctx *ctx);
+
+/* The outbound SMTP client's context (core/tls_client.c): TLS 1.2 or
+ * later, trust from ca_file (PEM, for tests and private CAs) or, when NULL
+ * or empty, the system store.  -1 with one line in err on failure. */
+struct tls_client_ctx;
+int tls_client_ctx_create(const char *ca_file, struct tls_client_ctx **ctx_r, char *err,
+			  size_t errlen);
+void tls_client_ctx_free(struct tls_client_ctx **ctx);
+/* A client SSL for a connection to host: SNI when host is a DNS name;
+ * with verify, the handshake fails unless the chain leads to a trusted CA
+ * and the certificate names host (RFC 6125; SSL_set1_host).  NULL on
+ * memory failure. */
+SSL *tls_client_ssl_new(struct tls_client_ctx *ctx, const char *host, bool verify);
+/* Why a handshake on ssl failed, for a human: the certificate check's
+ * verdict if it failed, else the OpenSSL error e (libevent takes errors off
+ * the queue: bufferevent_get_openssl_error), else the queue's (cleared). */
+void tls_client_ssl_error(SSL *ssl, unsigned long e, char *buf, size_t len);
 
 #endif

@@ -154,3 +154,30 @@ def _server_stays_up(request):
             srv.problems.append(f"postino died with status {rc}")
             pytest.fail(f"postino died during this test (status {rc}); stderr:\n"
                         f"{srv.stderr()[-6000:]}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def smtp_certs(tmp_path_factory):
+    """A test CA and server certificates (good, expired, self-signed, wrong
+    name) for scripted SMTP servers; .ca is the CA file."""
+    from smtp_script import Certs
+    return Certs(str(tmp_path_factory.mktemp("smtp-certs")))
+
+
+@pytest.fixture
+def smtp_script(smtp_certs):
+    """Factory for scripted SMTP servers (tests/integration/smtp_script.py),
+    started at once and stopped at teardown:
+    srv = smtp_script(ehlo=[...], replies={...}, tls="good")."""
+    from smtp_script import ScriptServer
+    made = []
+
+    def make(**kw):
+        kw.setdefault("certs", smtp_certs)
+        srv = ScriptServer(**kw).start()
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.stop()

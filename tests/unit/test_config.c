@@ -245,6 +245,12 @@ static void test_load_string(void **state)
 	assert_non_null(strstr(err, "t.conf:2:"));
 	assert_int_equal(config_load_string(&cfg, "x = ;", "t.conf", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "t.conf:1:"));
+	assert_int_equal(config_load_string(&cfg, "outbound = { tls_ca_file = \"/etc/ca.pem\"; };",
+					    "t.conf", err, sizeof(err)), 0);
+	assert_string_equal(cfg.outbound_tls_ca_file, "/etc/ca.pem");
+	assert_int_equal(config_load_string(&cfg, "outbound = { bogus = 1; };", "t.conf", err,
+					    sizeof(err)), -1);
+	assert_non_null(strstr(err, "outbound"));
 }
 
 static void test_outbound(void **state)
