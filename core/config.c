@@ -746,6 +746,10 @@ static int get_relay(struct cfg_ctx *x, const config_setting_t *s, struct config
 	char v[300];
 	if (get_str(x, s, v, sizeof(v)) < 0)
 		return -1;
+	if (!v[0]) {
+		memset(r, 0, sizeof(*r));   /* "" = no relay */
+		return 0;
+	}
 	if (config_parse_relay(v, r) < 0)
 		return cfg_fail(x, s, "'%s' must be \"[host]:port\", \"host:port\" or \"host\"",
 				config_setting_name(s));

@@ -384,6 +384,7 @@ int main(int argc, char **argv)
 		}
 		store_idle_hook_set(main_heap_trim);
 		server_reload_hook_set(main_reload);
+		server_service_set(&smtp_queue_service);
 		int src = server_run(&cfg);
 		smtp_dkim_active_clear();
 		return src;

@@ -65,6 +65,20 @@ extern const struct proto_ops smtp_proto_ops;
 extern const struct proto_ops pop3_proto_ops;
 extern const struct proto_ops imap_proto_ops;
 
+/* A front-end's background service, run on loop 0 by core: the SMTP
+ * queue runner (main.c hands it to server_service_set).  start is called once the store is open and the loops
+ * run, stop when shutdown begins (stop starting work, close
+ * connections), free after the loops have stopped. */
+struct server;
+struct event_base;
+struct proto_service {
+	const char *name;
+	void *(*start)(struct server *srv, struct event_base *base);   /* NULL: failed */
+	void (*stop)(void *svc);
+	void (*free)(void *svc);
+};
+extern const struct proto_service smtp_queue_service;
+
 /* Map a listener kind name ("smtp", "submission", "smtps", "pop3", "pop3s",
  * "imap", "imaps") to its front-end and flags.  NULL if unknown or not built. */
 const struct proto_ops *proto_lookup(const char *kind, unsigned *flags_r);

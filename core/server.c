@@ -258,6 +258,14 @@ static void loop_close_now(struct loop *lp)
 }
 
 static server_reload_fn *reload_hook;
+/* The front-ends' background service (the SMTP queue runner), given by
+ * main.c so that core names no front-end's symbol. */
+static const struct proto_service *service;
+
+void server_service_set(const struct proto_service *svc)
+{
+	service = svc;
+}
 
 void server_reload_hook_set(server_reload_fn *fn)
 {
@@ -309,6 +317,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("shutdown signal=%s connections=%u", sig == SIGTERM ? "TERM" : "INT", n);
 	atomic_store(&srv->shutting_down, true);
 	listeners_close(srv);
+	if (p->queue)
+		service->stop(p->queue);
 	for (unsigned i = 0; i < p->nloops; i++)
 		loop_post(&p->loops[i], &p->loops[i].shutdown_item, loop_shutdown_cb);
 }
@@ -520,6 +530,13 @@ int server_run(const struct config *cfg)
 	evsignal_add(priv.sighup, NULL);
 	if (loops_start(&srv) < 0)
 		goto out;
+	/* The queue runner (smtp/smtp_queue.c) on loop 0; without it mail
+	 * stays queued, which is no reason to refuse to serve. */
+	if (service) {
+		priv.queue = service->start(&srv, base0);
+		if (!priv.queue)
+			log_error("the %s service did not start: queued mail waits", service->name);
+	}
 	/* Only now, with the store open and the flush thread and every loop
 	 * running, do clients get in; `ready` follows the last listener. */
 	for (size_t i = 0; i < priv.nlisteners; i++)
@@ -535,8 +552,12 @@ int server_run(const struct config *cfg)
 	status = 0;
 out:
 	listeners_close(&srv);
+	if (priv.queue)
+		service->stop(priv.queue);
 	if (priv.loops)
 		loops_stop(&srv);
+	if (priv.queue)
+		service->free(priv.queue);
 	current_loop = NULL;
 	if (status == 0)
 		log_info("stopped");

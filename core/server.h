@@ -37,6 +37,9 @@ struct server {
  * Set by main before server_run, so core names no front-end.  NULL: none. */
 typedef int server_reload_fn(const struct config *cfg, bool at_start, char *err, size_t errlen);
 void server_reload_hook_set(server_reload_fn *fn);
+/* The background service to run on loop 0 (core/proto.h), or none. */
+struct proto_service;
+void server_service_set(const struct proto_service *svc);
 
 /* Run the daemon until SIGTERM/SIGINT; returns the exit status. */
 int server_run(const struct config *cfg);

@@ -76,6 +76,7 @@ struct server_priv {
 	 * objects from it. */
 	pthread_mutex_t tls_mu;
 	struct event *sigterm, *sigint, *sighup;
+	void *queue;                   /* smtp_queue_service's, on loop 0 */
 };
 
 /* conn.c */

@@ -21,6 +21,7 @@
 #include "core/session_limits.h"
 #include "core/spool.h"
 #include "storage/storage.h"
+#include "smtp/smtp_queue.h"
 #include "smtp/smtp_session.h"
 
 /* Before the 354: the memory the body's chunk buffer will hold, and the
@@ -108,6 +109,9 @@ static void flush_done(struct durable_waiter *w, bool ok)
 		conn_log(s->c, PLOG_INFO, "delivered id=%s message-id=%s size=%zu rcpts=%zu queued=%zu",
 			 s->msg_id, mid[0] ? mid : "none", s->delivered_size, s->delivered_rcpts,
 			 s->nremote);
+		/* Durable now: the queue runner may carry it onward. */
+		if (s->nremote > 0)
+			smtp_queue_kick();
 	} else {
 		/* The transaction is committed but we cannot promise it survives a
 		 * crash: a temporary failure makes the client retry, at worst

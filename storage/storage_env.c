@@ -328,7 +328,9 @@ static void store_backoff(unsigned attempt)
 	nanosleep(&ts, NULL);
 }
 
-int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
+/* count: whether the transaction is activity for the idle detection
+ * (store_watchdog_main); a poll that runs every second is not. */
+static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count)
 {
 	unsigned reopens = 0;
 	for (unsigned attempt = 0;; attempt++) {
@@ -336,7 +338,8 @@ int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
 		int rc = store_enter(s, &gen);
 		if (rc != STORE_OK)
 			return rc;
-		atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
+		if (count)
+			atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
 		DB_TXN *txn = NULL;
 		rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn, 0));
 		if (rc == STORE_OK) {
@@ -359,6 +362,16 @@ int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
 			return STORE_ERR_TEMP;
 		return rc;
 	}
+}
+
+int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
+{
+	return txn_run(s, fn, arg, true);
+}
+
+int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg)
+{
+	return txn_run(s, fn, arg, false);
 }
 
 /* ---- database wrappers ---- */

@@ -153,6 +153,8 @@ typedef int store_txn_fn(struct store *s, DB_TXN *txn, void *arg);
  * STORE_OK and aborting otherwise; retries on deadlock and lock timeout.  fn
  * must be restartable: it runs again from the start on every attempt. */
 int store_txn_run(struct store *s, store_txn_fn *fn, void *arg);
+/* The same, not counted as activity for the idle hook (a periodic poll). */
+int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg);
 /* Maps a Berkeley DB return code to a store result; a lock timeout also
  * asks the watchdog for a failchk (s may be NULL). */
 int store_bdb_err(struct store *s, int rc);

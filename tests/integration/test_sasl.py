@@ -248,6 +248,10 @@ def test_pop3_auth_plain_continuation_and_login(srv, acct):
     with srv.pop3() as c:
         assert c.pop3_cmd("AUTH PLAIN") == "+ "
         assert c.pop3_cmd(plain(*acct)).startswith("+OK")
+        # QUIT gives the maildrop back before its +OK; a bare close would
+        # leave it locked until the server sees the EOF, and the next
+        # login (on another loop) could meet [IN-USE] first (RFC 1939 8).
+        assert c.pop3_cmd("QUIT").startswith("+OK")
     with srv.pop3() as c:
         r = c.pop3_cmd("AUTH LOGIN")
         assert r.startswith("+ ") and unb64(r[2:]) == b"Username:"

@@ -1,0 +1,1002 @@
+/* smtp/smtp_queue.c: the queue runner (RFC 5321 5, 4.5.4): finds queue
+ * entries whose next attempt is due, groups each entry's recipients by
+ * destination, resolves the destination (the route's relay, or the
+ * domain's MX: core/dns.h), and hands each group to an SMTP client
+ * connection (smtp/smtp_client.h), reusing idle connections to the same
+ * server and keeping at most outbound.destination_limit connections per
+ * destination and outbound.max_connections in all.  When every group of
+ * an entry is over, smtp_queue_outcome.c records the results.
+ *
+ * Runs on loop 0 only; smtp_queue_kick may be called from any loop.
+ *
+ * Crash safety: a recipient leaves the queue only in the transaction that
+ * records its remote 2xx (or its bounce).  A crash between a server's 250
+ * and that commit sends the message again at the next start: the one
+ * duplicate window, as in Postfix. */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <ctype.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/inbox.h"
+#include "core/log.h"
+#include "core/mime.h"
+#include "core/loop.h"
+#include "core/proto.h"
+#include "core/server.h"
+#include "core/tls.h"
+#include "smtp/smtp_dkim.h"
+#include "smtp/smtp_queue.h"
+#include "smtp/smtp_queue_private.h"
+
+/* How long an idle connection waits for another message to its server. */
+#define OQ_IDLE_KEEP 5
+/* Entries tried at once: enough to keep every connection busy. */
+#define OQ_ATTEMPTS_PER_CONN 4
+/* The header section read to find the From: domain for DKIM. */
+#define OQ_HEADER_MAX 65536
+/* A kick waits this long (ms) so a burst of submissions costs one scan. */
+#define OQ_KICK_DELAY_MS 20
+
+static struct oq_runner *the_runner;     /* loop 0's; NULL when not running */
+static struct server *kick_srv;
+static atomic_bool kick_posted;
+static struct inbox_item kick_item;
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- scanning ---- */
+
+static bool attempt_busy(const struct oq_runner *q, uint64_t id)
+{
+	for (const struct oq_attempt *a = q->attempts; a; a = a->next)
+		if (a->e.id == id)
+			return true;
+	return false;
+}
+
+void oq_hold(struct oq_runner *q, uint64_t id, int64_t until)
+{
+	for (size_t i = 0; i < q->nholds; i++) {
+		if (q->holds[i].id == id) {
+			q->holds[i].until = until;
+			return;
+		}
+	}
+	if (q->nholds == q->holds_cap) {
+		size_t ncap = q->holds_cap ? q->holds_cap * 2 : 16;
+		struct oq_hold *n = realloc(q->holds, ncap * sizeof(*n));
+		if (!n)
+			return;
+		q->holds = n;
+		q->holds_cap = ncap;
+	}
+	q->holds[q->nholds++] = (struct oq_hold){.id = id, .until = until};
+}
+
+static bool held(struct oq_runner *q, uint64_t id, int64_t now)
+{
+	for (size_t i = 0; i < q->nholds; i++) {
+		if (q->holds[i].id != id)
+			continue;
+		if (q->holds[i].until > now)
+			return true;
+		q->holds[i] = q->holds[--q->nholds];
+		return false;
+	}
+	return false;
+}
+
+struct scan_ctx {
+	struct oq_runner *q;
+	int64_t now;
+	int64_t next;             /* the earliest next_attempt still ahead */
+};
+
+static int scan_cb(void *arg, const struct store_queue_entry *e)
+{
+	struct scan_ctx *x = arg;
+	struct oq_runner *q = x->q;
+	if (e->next_attempt > x->now) {
+		if (x->next == 0 || e->next_attempt < x->next)
+			x->next = e->next_attempt;
+		return 0;
+	}
+	if (attempt_busy(q, e->id) || held(q, e->id, x->now))
+		return 0;
+	if (q->ndue == q->due_cap) {
+		size_t ncap = q->due_cap ? q->due_cap * 2 : 256;
+		uint64_t *n = realloc(q->due, ncap * sizeof(*n));
+		if (!n)
+			return 0;   /* the next scan finds the rest */
+		q->due = n;
+		q->due_cap = ncap;
+	}
+	q->due[q->ndue++] = e->id;
+	return 0;
+}
+
+static void oq_dispatch(struct oq_runner *q);
+
+static void scan_arm(struct oq_runner *q, int64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(q->scan_ev, &tv);
+}
+
+static void scan_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct oq_runner *q = arg;
+	if (q->stopping)
+		return;
+	struct scan_ctx x = {.q = q, .now = now_s()};
+	q->ndue = q->due_pos = 0;
+	int rc = store_queue_list(q->store, scan_cb, &x);
+	if (rc != STORE_OK)
+		log_warn("queue scan failed error=\"%s\"", store_strerror(rc));
+	oq_dispatch(q);
+	/* Look again at the next due entry, or at the interval: `postino
+	 * queue flush` from another process shows up there. */
+	int64_t wait = q->cfg->queue_scan_interval;
+	if (x.next && x.next - x.now < wait)
+		wait = x.next - x.now;
+	if (wait < 1)
+		wait = 1;
+	scan_arm(q, wait * 1000);
+}
+
+static void kick_run(struct inbox_item *item)
+{
+	(void)item;
+	atomic_store(&kick_posted, false);
+	struct oq_runner *q = the_runner;
+	if (!q || q->stopping)
+		return;
+	/* Earlier than the pending scan, unless one is imminent. */
+	scan_arm(q, OQ_KICK_DELAY_MS);
+}
+
+void smtp_queue_kick(void)
+{
+	if (!kick_srv || atomic_exchange(&kick_posted, true))
+		return;
+	loop_post(loop_at(kick_srv, 0), &kick_item, kick_run);
+}
+
+/* ---- connections ---- */
+
+static size_t dest_conns(const struct oq_runner *q, const char *dest)
+{
+	size_t n = 0;
+	for (const struct oq_attempt *a = q->attempts; a; a = a->next)
+		for (size_t i = 0; i < a->ngroups; i++)
+			if (a->groups[i].conn && strcmp(a->groups[i].dest, dest) == 0)
+				n++;
+	for (const struct oq_conn *c = q->idle; c; c = c->next)
+		if (c->g == NULL && strcmp(c->host, dest) == 0)
+			n++;
+	return n;
+}
+
+static void dispatch_soon(struct oq_runner *q)
+{
+	if (!q->stopping)
+		event_active(q->dispatch_ev, EV_TIMEOUT, 0);
+}
+
+static void conn_free(struct oq_conn *c)
+{
+	if (c->c)
+		smtp_client_close(c->c);
+	c->q->nconns--;
+	dispatch_soon(c->q);   /* a slot is free */
+	free(c);
+}
+
+static void idle_remove(struct oq_runner *q, struct oq_conn *c)
+{
+	for (struct oq_conn **p = &q->idle; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			c->next = NULL;
+			return;
+		}
+	}
+}
+
+static void group_try(struct oq_group *g);
+static void group_send(struct oq_group *g);
+
+static bool addr_equal(const struct sockaddr_storage *a, socklen_t alen,
+		       const struct sockaddr_storage *b, socklen_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* The group is over: free its slot, and finish the attempt with it. */
+static void group_done(struct oq_group *g)
+{
+	if (g->done)
+		return;
+	g->done = true;
+	if (g->dq) {
+		dns_query_cancel(g->dq);
+		g->dq = NULL;
+	}
+	struct oq_attempt *a = g->a;
+	if (++a->ngroups_done == a->ngroups) {
+		/* Recorded from the loop's top (finish_run), never from
+		 * inside a client's or the resolver's callback. */
+		a->complete = true;
+		event_active(a->q->finish_ev, EV_TIMEOUT, 0);
+	}
+}
+
+/* Every recipient of g still pending gets this answer. */
+static void group_fail(struct oq_group *g, enum oq_fate fate, int code, const char *status,
+		       const char *text)
+{
+	for (size_t k = 0; k < g->n; k++) {
+		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
+		if (r->fate != OQ_PENDING && r->fate != OQ_DEFERRED)
+			continue;
+		r->fate = fate;
+		r->code = code;
+		snprintf(r->status, sizeof(r->status), "%s", status);
+		snprintf(r->reply, sizeof(r->reply), "%s", text);
+		snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", g->host);
+	}
+}
+
+/* A connection is free: give it to a group waiting for its server, or
+ * keep it idle for a while. */
+static void conn_release(struct oq_runner *q, struct oq_conn *c)
+{
+	c->g = NULL;
+	if (q->stopping) {
+		conn_free(c);
+		return;
+	}
+	c->idle_since = now_s();
+	c->next = q->idle;
+	q->idle = c;
+	if (!evtimer_pending(q->idle_ev, NULL)) {
+		struct timeval tv = {.tv_sec = OQ_IDLE_KEEP};
+		evtimer_add(q->idle_ev, &tv);
+	}
+	/* Groups may have waited for a connection slot. */
+	dispatch_soon(q);
+}
+
+static void client_cb(void *arg, enum smtp_client_event ev, const struct smtp_client_info *info)
+{
+	struct oq_conn *c = arg;
+	struct oq_runner *q = c->q;
+	struct oq_group *g = c->g;
+	if (info && info->tls_version)
+		snprintf(c->tls_desc, sizeof(c->tls_desc), "%s/%s", info->tls_version,
+			 info->tls_cipher ? info->tls_cipher : "?");
+	switch (ev) {
+	case SMTP_CLIENT_READY:
+		if (g)
+			group_send(g);
+		else
+			conn_release(q, c);
+		return;
+	case SMTP_CLIENT_DONE: {
+		if (!g) {
+			conn_release(q, c);
+			return;
+		}
+		for (size_t k = 0; k < g->n; k++) {
+			struct oq_rcpt *r = &g->a->rs[g->idx[k]];
+			const struct smtp_client_rcpt *cr = &g->crcpts[k];
+			int code = info && info->msg_refused ? info->code : cr->code;
+			const char *status = info && info->msg_refused ? info->status : cr->status;
+			const char *text = info && info->msg_refused ? info->text : cr->reply;
+			r->code = code;
+			snprintf(r->status, sizeof(r->status), "%s", status);
+			snprintf(r->reply, sizeof(r->reply), "%s", text);
+			snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", c->host);
+			snprintf(r->tls, sizeof(r->tls), "%s", c->tls_desc);
+			r->fate = code >= 200 && code < 300 ? OQ_SENT
+				  : code >= 500 && code < 600 ? OQ_BOUNCED : OQ_DEFERRED;
+		}
+		g->conn = NULL;
+		conn_release(q, c);
+		group_done(g);
+		return;
+	}
+	case SMTP_CLIENT_FAILED:
+		break;
+	}
+	/* FAILED: this connection is finished. */
+	if (!g) {
+		idle_remove(q, c);
+		conn_free(c);
+		return;
+	}
+	g->conn = NULL;
+	snprintf(g->last_error, sizeof(g->last_error), "%s", info ? info->text : "connection failed");
+	/* Whatever the failed transaction had collected is not final. */
+	for (size_t k = 0; k < g->n; k++) {
+		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
+		if (r->fate == OQ_PENDING) {
+			r->fate = OQ_DEFERRED;
+			r->code = info && info->code ? info->code : 451;
+			snprintf(r->status, sizeof(r->status), "%s",
+				 info && info->status[0] ? info->status : "4.4.2");
+			snprintf(r->reply, sizeof(r->reply), "%s", g->last_error);
+			snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", c->host);
+		}
+	}
+	bool retry_plain = info && info->tls_failed && g->tls == SMTP_TLS_MAY && !g->tls_off;
+	conn_free(c);
+	if (retry_plain) {
+		/* RFC 3207 leaves it to us; Postfix too retries the same
+		 * server without TLS when the policy only says "may". */
+		g->tls_off = true;
+		g->next_target--;
+	}
+	group_try(g);
+}
+
+static void group_send(struct oq_group *g)
+{
+	struct oq_conn *c = g->conn;
+	for (size_t k = 0; k < g->n; k++) {
+		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
+		r->fate = OQ_PENDING;
+		g->crcpts[k].code = 0;
+		g->crcpts[k].status[0] = 0;
+		g->crcpts[k].reply[0] = 0;
+	}
+	struct smtp_client_info info;
+	memset(&info, 0, sizeof(info));
+	if (smtp_client_send(c->c, &g->msg, &info) == 0)
+		return;
+	/* The message needs what this server lacks (SIZE, SMTPUTF8, 8BITMIME):
+	 * a permanent answer for every recipient, the connection stays. */
+	snprintf(g->host, sizeof(g->host), "%s", c->host);
+	group_fail(g, info.permanent ? OQ_BOUNCED : OQ_DEFERRED, info.code ? info.code : 554,
+		   info.status[0] ? info.status : "5.3.4", info.text);
+	g->conn = NULL;
+	conn_release(g->a->q, c);
+	group_done(g);
+}
+
+static void build_client_config(struct oq_runner *q, const struct oq_group *g,
+				struct smtp_client_config *cc)
+{
+	const struct config *cfg = q->cfg;
+	memset(cc, 0, sizeof(*cc));
+	cc->helo = cfg->outbound_helo[0] ? cfg->outbound_helo : cfg->hostname;
+	cc->bind4 = q->bind4_len ? (const struct sockaddr *)&q->bind4 : NULL;
+	cc->bind4_len = q->bind4_len;
+	cc->bind6 = q->bind6_len ? (const struct sockaddr *)&q->bind6 : NULL;
+	cc->bind6_len = q->bind6_len;
+	cc->tls = g->tls_off ? SMTP_TLS_NONE : g->tls;
+	cc->tls_ctx = q->tls;
+	cc->timeout_scale_ms = cfg->outbound_timeout * 1000;
+	const struct config_route *rt = config_route_find(cfg, g->domain);
+	bool global_relay = (!rt || !rt->relay.host[0]) && cfg->relay.host[0];
+	if (global_relay && cfg->relay_user[0]) {
+		cc->auth_user = cfg->relay_user;
+		cc->auth_pass = cfg->relay_password;
+	}
+}
+
+/* Try the group's next server, or give up for this attempt. */
+static void group_try(struct oq_group *g)
+{
+	struct oq_runner *q = g->a->q;
+	if (q->stopping) {
+		group_fail(g, OQ_DEFERRED, 451, "4.3.2", "the mail system is shutting down");
+		group_done(g);
+		return;
+	}
+	while (g->next_target < g->ntargets) {
+		const struct dns_target *t = &g->targets[g->next_target++];
+		snprintf(g->host, sizeof(g->host), "%s", t->host);
+		/* An idle connection to the same address and policy first. */
+		for (struct oq_conn *c = q->idle; c; c = c->next) {
+			if (c->g == NULL && c->tls == g->tls && c->tls_off == g->tls_off &&
+			    addr_equal(&c->addr, c->addrlen, &t->addr, t->addrlen)) {
+				idle_remove(q, c);
+				c->g = g;
+				g->conn = c;
+				group_send(g);
+				return;
+			}
+		}
+		if (q->nconns >= q->cfg->outbound_max_connections ||
+		    dest_conns(q, g->dest) >= q->cfg->outbound_destination_limit) {
+			/* Wait for a slot: dispatch tries again when one frees. */
+			g->next_target--;
+			return;
+		}
+		struct oq_conn *c = calloc(1, sizeof(*c));
+		if (!c)
+			break;
+		c->q = q;
+		c->g = g;
+		c->tls = g->tls;
+		c->tls_off = g->tls_off;
+		snprintf(c->host, sizeof(c->host), "%s", t->host);
+		memcpy(&c->addr, &t->addr, t->addrlen);
+		c->addrlen = t->addrlen;
+		/* The client keeps a pointer to its config: it lives in c. */
+		build_client_config(q, g, &c->cc);
+		q->nconns++;
+		g->conn = c;
+		c->c = smtp_client_open(q->base, &c->cc, t->host, (const struct sockaddr *)&t->addr,
+					t->addrlen, client_cb, c);
+		if (c->c)
+			return;
+		g->conn = NULL;
+		snprintf(g->last_error, sizeof(g->last_error), "cannot connect to %s", t->host);
+		conn_free(c);
+	}
+	/* Every server tried: the recipients not answered wait for the
+	 * next attempt (RFC 5321 4.5.4.1). */
+	for (size_t k = 0; k < g->n; k++) {
+		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
+		if (r->fate == OQ_PENDING) {
+			r->fate = OQ_DEFERRED;
+			r->code = 451;
+			snprintf(r->status, sizeof(r->status), "4.4.1");
+			snprintf(r->reply, sizeof(r->reply), "%s",
+				 g->last_error[0] ? g->last_error : "no server could be reached");
+		}
+	}
+	group_done(g);
+}
+
+/* ---- DNS ---- */
+
+static void dns_cb(void *arg, enum dns_status st, const struct dns_target *t, size_t n,
+		   const char *text)
+{
+	struct oq_group *g = arg;
+	g->dq = NULL;
+	switch (st) {
+	case DNS_OK:
+		break;
+	case DNS_TEMP:
+		group_fail(g, OQ_DEFERRED, 451, "4.4.3", text);
+		group_done(g);
+		return;
+	case DNS_NULLMX:
+		/* RFC 7505 4.2: 556 5.1.10 */
+		group_fail(g, OQ_BOUNCED, 556, "5.1.10", text);
+		group_done(g);
+		return;
+	case DNS_NXDOMAIN:
+		group_fail(g, OQ_BOUNCED, 550, "5.1.2", text);
+		group_done(g);
+		return;
+	default:
+		group_fail(g, OQ_BOUNCED, 550, "5.4.4", text);
+		group_done(g);
+		return;
+	}
+	g->targets = calloc(n ? n : 1, sizeof(*g->targets));
+	if (!g->targets) {
+		group_fail(g, OQ_DEFERRED, 451, "4.3.0", "out of memory");
+		group_done(g);
+		return;
+	}
+	const struct config *cfg = g->a->q->cfg;
+	const struct config_route *rt = config_route_find(cfg, g->domain);
+	const struct config_relay *relay = rt && rt->relay.host[0] ? &rt->relay
+					   : !rt && cfg->relay.host[0] ? &cfg->relay : NULL;
+	uint16_t port = (uint16_t)(relay && relay->port ? relay->port : cfg->outbound_port);
+	for (size_t i = 0; i < n; i++) {
+		g->targets[i] = t[i];
+		struct sockaddr_storage *sa = &g->targets[i].addr;
+		if (sa->ss_family == AF_INET)
+			((struct sockaddr_in *)sa)->sin_port = htons(port);
+		else if (sa->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
+	}
+	g->ntargets = n;
+	group_try(g);
+}
+
+static void group_resolve(struct oq_group *g)
+{
+	struct oq_runner *q = g->a->q;
+	const struct config *cfg = q->cfg;
+	const struct config_route *rt = config_route_find(cfg, g->domain);
+	const struct config_relay *relay = rt && rt->relay.host[0] ? &rt->relay
+					   : !rt && cfg->relay.host[0] ? &cfg->relay : NULL;
+	if (relay && !relay->mx)
+		g->dq = dns_resolve_host(q->dns, relay->host,
+					 (uint16_t)(relay->port ? relay->port : cfg->outbound_port),
+					 dns_cb, g);
+	else
+		g->dq = dns_resolve_mx(q->dns, relay ? relay->host : g->domain, dns_cb, g);
+	if (!g->dq) {
+		group_fail(g, OQ_DEFERRED, 451, "4.3.0", "cannot start a DNS query");
+		group_done(g);
+	}
+}
+
+/* ---- attempts ---- */
+
+static int stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	struct oq_attempt *a = arg;
+	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
+												  : -1;
+}
+
+/* What the client sends: the DKIM-Signature fields, then the stored
+ * message. */
+static int content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	struct oq_attempt *a = arg;
+	size_t plen = a->prefix.len;
+	if (off < plen) {
+		size_t n = plen - (size_t)off < cap ? plen - (size_t)off : cap;
+		memcpy(buf, a->prefix.data + off, n);
+		*got = n;
+		return 0;
+	}
+	return stored_read(arg, off - plen, buf, cap, got);
+}
+
+/* The domain of the first address of the From: field, lowercased, or "". */
+static void from_domain(const char *hdr, size_t len, char *out, size_t cap)
+{
+	out[0] = '\0';
+	struct buf v;
+	buf_init(&v, 0);
+	if (mime_header_get(hdr, len, "From", &v) == 1 && v.len > 0) {
+		const char *p = v.data, *end = v.data + v.len;
+		const char *lt = memchr(p, '<', v.len);
+		const char *stop = end;
+		if (lt) {
+			p = lt + 1;
+			const char *gt = memchr(p, '>', (size_t)(end - p));
+			stop = gt ? gt : end;
+		}
+		const char *at = NULL;
+		for (const char *q = p; q < stop; q++)
+			if (*q == '@')
+				at = q;
+		if (at) {
+			size_t n = 0;
+			for (const char *q = at + 1; q < stop && n + 1 < cap; q++) {
+				char c = *q;
+				if (c == ' ' || c == '\t' || c == ',' || c == ';' || c == ')' || c == '(')
+					break;
+				out[n++] = (char)tolower((unsigned char)c);
+			}
+			out[n] = '\0';
+		}
+	}
+	buf_free(&v);
+}
+
+/* RFC 6376: mail our users submitted is signed with the key of its
+ * From: domain, if we hold one (smtp_dkim.c); once per attempt. */
+static void attempt_sign(struct oq_attempt *a)
+{
+	if (!(a->e.flags & STORE_QF_SUBMITTED) || !a->q->cfg->smtp_dkim_sign)
+		return;
+	struct smtp_dkim_keys *k = smtp_dkim_active_get();
+	if (!k)
+		return;
+	char hdr[OQ_HEADER_MAX];
+	size_t got = 0;
+	char domain[256];
+	domain[0] = '\0';
+	if (stored_read(a, 0, hdr, sizeof(hdr), &got) == 0)
+		from_domain(hdr, got, domain, sizeof(domain));
+	if (domain[0] && smtp_dkim_keys_count(k, domain) > 0) {
+		int rc = smtp_dkim_sign(k, domain, (time_t)now_s(), stored_read, a, &a->prefix);
+		if (rc != SMTP_DKIM_OK)
+			log_warn("queue dkim signing failed id=%llu domain=%s rc=%d",
+				 (unsigned long long)a->e.id, domain, rc);
+	}
+	smtp_dkim_keys_free(&k);
+}
+
+static const char *addr_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
+}
+
+/* Splits the entry's recipients by destination (RFC 5321 5: one
+ * transaction per server for all its recipients). */
+static int attempt_groups(struct oq_attempt *a)
+{
+	const struct store_queue_entry *e = &a->e;
+	const struct config *cfg = a->q->cfg;
+	a->groups = calloc(e->nrecipients, sizeof(*a->groups));
+	if (!a->groups)
+		return -1;
+	for (size_t i = 0; i < e->nrecipients; i++) {
+		const char *dom = addr_domain(e->recipients[i]);
+		struct oq_group *g = NULL;
+		for (size_t j = 0; j < a->ngroups && !g; j++)
+			if (strcasecmp(a->groups[j].domain, dom) == 0)
+				g = &a->groups[j];
+		if (!g) {
+			g = &a->groups[a->ngroups++];
+			g->a = a;
+			snprintf(g->domain, sizeof(g->domain), "%s", dom);
+			const struct config_route *rt = config_route_find(cfg, dom);
+			const struct config_relay *relay = rt && rt->relay.host[0] ? &rt->relay
+							   : !rt && cfg->relay.host[0] ? &cfg->relay
+										   : NULL;
+			snprintf(g->dest, sizeof(g->dest), "%s", relay ? relay->host : dom);
+			g->tls = (enum smtp_tls_policy)(rt && rt->tls >= 0 ? rt->tls
+								   : (int)cfg->outbound_tls);
+			g->idx = calloc(e->nrecipients, sizeof(*g->idx));
+			g->crcpts = calloc(e->nrecipients, sizeof(*g->crcpts));
+			if (!g->idx || !g->crcpts)
+				return -1;
+		}
+		g->crcpts[g->n].address = e->recipients[i];
+		g->crcpts[g->n].orcpt = e->rcpt[i].orcpt;
+		g->crcpts[g->n].notify = e->rcpt[i].notify;
+		g->idx[g->n++] = i;
+	}
+	for (size_t j = 0; j < a->ngroups; j++) {
+		struct oq_group *g = &a->groups[j];
+		g->msg = (struct smtp_client_msg){
+			.sender = e->sender, .envid = e->envid[0] ? e->envid : NULL, .ret = e->ret,
+			.rcpts = g->crcpts, .nrcpts = g->n, .size = e->size + a->prefix.len,
+			.eightbit = (e->flags & STORE_QF_8BIT) != 0,
+			.utf8 = (e->flags & STORE_QF_UTF8) != 0,
+			.read = content_read, .read_arg = a,
+		};
+	}
+	return 0;
+}
+
+void oq_attempt_free(struct oq_attempt *a)
+{
+	struct oq_runner *q = a->q;
+	for (struct oq_attempt **p = &q->attempts; *p; p = &(*p)->next) {
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+	}
+	for (size_t j = 0; j < a->ngroups; j++) {
+		struct oq_group *g = &a->groups[j];
+		if (g->dq)
+			dns_query_cancel(g->dq);
+		if (g->conn) {
+			g->conn->g = NULL;
+			conn_free(g->conn);
+		}
+		free(a->groups[j].idx);
+		free(a->groups[j].crcpts);
+		free(a->groups[j].targets);
+	}
+	free(a->groups);
+	free(a->rs);
+	buf_free(&a->prefix);
+	if (a->pinned)
+		store_content_unpin(q->store, a->e.content_id);
+	store_queue_entry_clear(&a->e);
+	free(a);
+}
+
+static size_t attempts_running(const struct oq_runner *q)
+{
+	size_t n = 0;
+	for (const struct oq_attempt *a = q->attempts; a; a = a->next)
+		n++;
+	return n;
+}
+
+static void attempt_start(struct oq_runner *q, uint64_t id)
+{
+	struct oq_attempt *a = calloc(1, sizeof(*a));
+	if (!a)
+		return;
+	a->q = q;
+	a->started = now_s();
+	int rc = store_queue_get(q->store, id, &a->e);
+	if (rc != STORE_OK) {
+		if (rc != STORE_ERR_NOTFOUND)
+			log_warn("queue read failed id=%llu error=\"%s\"", (unsigned long long)id,
+				 store_strerror(rc));
+		free(a);
+		return;
+	}
+	if (a->e.next_attempt > a->started) {   /* rescheduled since the scan */
+		store_queue_entry_clear(&a->e);
+		free(a);
+		return;
+	}
+	a->next = q->attempts;
+	q->attempts = a;
+	a->rs = calloc(a->e.nrecipients, sizeof(*a->rs));
+	if (!a->rs || attempt_groups(a) < 0) {
+		log_error("queue out of memory id=%llu", (unsigned long long)id);
+		oq_attempt_free(a);
+		return;
+	}
+	/* The bytes must outlive an operator's `queue del` while they are
+	 * sent (store_content_pin). */
+	rc = store_content_pin(q->store, a->e.content_id);
+	a->pinned = rc == STORE_OK;
+	if (rc != STORE_OK) {
+		for (size_t i = 0; i < a->e.nrecipients; i++) {
+			a->rs[i].fate = rc == STORE_ERR_NOTFOUND ? OQ_BOUNCED : OQ_DEFERRED;
+			a->rs[i].code = rc == STORE_ERR_NOTFOUND ? 554 : 451;
+			snprintf(a->rs[i].status, sizeof(a->rs[i].status), "%s",
+				 rc == STORE_ERR_NOTFOUND ? "5.3.0" : "4.3.0");
+			snprintf(a->rs[i].reply, sizeof(a->rs[i].reply), "message content %s",
+				 rc == STORE_ERR_NOTFOUND ? "missing" : "unreadable");
+		}
+		a->ngroups_done = a->ngroups;
+		a->complete = true;
+		event_active(q->finish_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	if (!(a->e.flags & STORE_QF_BOUNCE)) {
+		attempt_sign(a);
+		for (size_t j = 0; j < a->ngroups; j++)
+			a->groups[j].msg.size = a->e.size + a->prefix.len;
+	}
+	if (a->e.flags & STORE_QF_BOUNCE) {
+		/* `postino queue bounce`: returned unsent. */
+		for (size_t i = 0; i < a->e.nrecipients; i++) {
+			a->rs[i].fate = OQ_BOUNCED;
+			a->rs[i].code = 550;
+			snprintf(a->rs[i].status, sizeof(a->rs[i].status), "5.0.0");
+			snprintf(a->rs[i].reply, sizeof(a->rs[i].reply),
+				 "returned to the sender by the postmaster of %s", q->cfg->hostname);
+		}
+		a->ngroups_done = a->ngroups;
+		a->complete = true;
+		event_active(q->finish_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	for (size_t j = 0; j < a->ngroups; j++)
+		group_resolve(&a->groups[j]);
+}
+
+/* Groups that waited for a connection slot, then new entries. */
+static void oq_dispatch(struct oq_runner *q)
+{
+	if (q->stopping)
+		return;
+	for (struct oq_attempt *a = q->attempts; a; a = a->next)
+		for (size_t j = 0; j < a->ngroups; j++) {
+			struct oq_group *g = &a->groups[j];
+			if (!a->complete && !g->done && !g->conn && !g->dq && g->targets &&
+			    q->nconns < q->cfg->outbound_max_connections)
+				group_try(g);
+		}
+	size_t cap = (size_t)q->cfg->outbound_max_connections * OQ_ATTEMPTS_PER_CONN;
+	while (q->due_pos < q->ndue && attempts_running(q) < cap)
+		attempt_start(q, q->due[q->due_pos++]);
+}
+
+static void dispatch_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	oq_dispatch(arg);
+}
+
+static void finish_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct oq_runner *q = arg;
+	struct oq_attempt *a = q->attempts;
+	while (a) {
+		struct oq_attempt *next = a->next;
+		if (a->complete)
+			oq_attempt_finish(a);   /* frees a */
+		a = next;
+	}
+	oq_dispatch(q);
+}
+
+/* Another process's `queue flush` or `queue bounce` bumps the queue's
+ * generation: look at once rather than at the next scan. */
+static void gen_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct oq_runner *q = arg;
+	uint64_t gen;
+	if (!q->stopping && store_queue_generation(q->store, &gen) == STORE_OK && gen != q->gen) {
+		q->gen = gen;
+		scan_arm(q, 0);
+	}
+}
+
+static void idle_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct oq_runner *q = arg;
+	int64_t now = now_s();
+	struct oq_conn **p = &q->idle;
+	while (*p) {
+		struct oq_conn *c = *p;
+		if (q->stopping || now - c->idle_since >= OQ_IDLE_KEEP) {
+			*p = c->next;
+			conn_free(c);
+		} else {
+			p = &c->next;
+		}
+	}
+	if (q->idle) {
+		struct timeval tv = {.tv_sec = 1};
+		evtimer_add(q->idle_ev, &tv);
+	}
+}
+
+/* ---- the service ---- */
+
+static int parse_bind(const char *s, int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = 0;
+	if (!s[0])
+		return 0;
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		if (inet_pton(AF_INET, s, &in->sin_addr) != 1)
+			return -1;
+		*len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		in6->sin6_family = AF_INET6;
+		if (inet_pton(AF_INET6, s, &in6->sin6_addr) != 1)
+			return -1;
+		*len = sizeof(*in6);
+	}
+	return 0;
+}
+
+static void *queue_start(struct server *srv, struct event_base *base)
+{
+	struct oq_runner *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->srv = srv;
+	q->store = srv->store;
+	q->cfg = srv->cfg;
+	q->base = base;
+	char err[256] = "";
+	if (parse_bind(q->cfg->outbound_bind4, AF_INET, &q->bind4, &q->bind4_len) < 0 ||
+	    parse_bind(q->cfg->outbound_bind6, AF_INET6, &q->bind6, &q->bind6_len) < 0) {
+		log_error("outbound bind address is not an IP address");
+		free(q);
+		return NULL;
+	}
+	q->dns = dns_resolver_new(base, q->cfg);
+	if (tls_client_ctx_create(q->cfg->outbound_tls_ca_file, &q->tls, err, sizeof(err)) < 0)
+		log_warn("outbound TLS unavailable: %s", err);
+	q->scan_ev = evtimer_new(base, scan_run, q);
+	q->idle_ev = evtimer_new(base, idle_run, q);
+	q->dispatch_ev = event_new(base, -1, 0, dispatch_run, q);
+	q->finish_ev = event_new(base, -1, 0, finish_run, q);
+	q->gen_ev = event_new(base, -1, EV_PERSIST, gen_run, q);
+	(void)store_queue_generation(q->store, &q->gen);
+	if (!q->dns || !q->scan_ev || !q->idle_ev || !q->dispatch_ev || !q->finish_ev ||
+	    !q->gen_ev) {
+		log_error("cannot start the queue runner");
+		if (q->dns)
+			dns_resolver_free(q->dns);
+		if (q->scan_ev)
+			event_free(q->scan_ev);
+		if (q->idle_ev)
+			event_free(q->idle_ev);
+		if (q->dispatch_ev)
+			event_free(q->dispatch_ev);
+		if (q->finish_ev)
+			event_free(q->finish_ev);
+		if (q->gen_ev)
+			event_free(q->gen_ev);
+		tls_client_ctx_free(&q->tls);
+		free(q);
+		return NULL;
+	}
+	the_runner = q;
+	kick_srv = srv;
+	scan_arm(q, 0);
+	struct timeval second = {.tv_sec = 1};
+	event_add(q->gen_ev, &second);
+	return q;
+}
+
+/* Shutdown: no new attempts; connections close, their recipients wait
+ * in the queue for the next start. */
+static void queue_stop(void *svc)
+{
+	struct oq_runner *q = svc;
+	if (!q)
+		return;
+	q->stopping = true;
+	evtimer_del(q->scan_ev);
+	event_del(q->gen_ev);
+	while (q->idle) {
+		struct oq_conn *c = q->idle;
+		q->idle = c->next;
+		conn_free(c);
+	}
+	/* Attempts in flight: what is known is recorded (a recipient
+	 * whose server said 250 must not be sent again after the restart),
+	 * the rest is deferred. */
+	struct oq_attempt *a = q->attempts;
+	while (a) {
+		struct oq_attempt *next = a->next;
+		for (size_t j = 0; j < a->ngroups; j++) {
+			struct oq_group *g = &a->groups[j];
+			if (g->done)
+				continue;
+			if (g->dq) {
+				dns_query_cancel(g->dq);
+				g->dq = NULL;
+			}
+			if (g->conn) {
+				struct oq_conn *c = g->conn;
+				g->conn = NULL;
+				c->g = NULL;
+				conn_free(c);
+			}
+			group_fail(g, OQ_DEFERRED, 451, "4.3.2", "the mail system is shutting down");
+			g->done = true;
+		}
+		oq_attempt_finish(a);   /* frees a */
+		a = next;
+	}
+}
+
+static void queue_free(void *svc)
+{
+	struct oq_runner *q = svc;
+	if (!q)
+		return;
+	if (!q->stopping)
+		queue_stop(q);
+	the_runner = NULL;
+	kick_srv = NULL;
+	/* Clients still waiting for their QUIT's 221. */
+	smtp_client_shutdown(q->base);
+	event_free(q->scan_ev);
+	event_free(q->idle_ev);
+	event_free(q->dispatch_ev);
+	event_free(q->finish_ev);
+	event_free(q->gen_ev);
+	dns_resolver_free(q->dns);
+	tls_client_ctx_free(&q->tls);
+	free(q->due);
+	free(q->holds);
+	free(q);
+}
+
+const struct proto_service smtp_queue_service = {
+	.name = "queue",
+	.start = queue_start,
+	.stop = queue_stop,
+	.free = queue_free,
+};

@@ -1,0 +1,232 @@
+/* smtp/smtp_queue_outcome.c: what an attempt's answers mean for the queue
+ * entry (RFC 5321 4.5.4.1, 6.1; RFC 3461 5.2, 6): delivered and bounced
+ * recipients leave it, the others wait with a growing back-off until
+ * queue.lifetime, after which they bounce (4.4.7); the sender gets a
+ * failure notice, a delay notice once after queue.delay_warning, and a
+ * success notice when NOTIFY=SUCCESS asked for one (smtp_dsn.c).  The
+ * results and the notices are one transaction (store_queue_update), and
+ * every recipient's result is one log line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "smtp/smtp_dsn.h"
+#include "smtp/smtp_queue.h"
+#include "smtp/smtp_queue_private.h"
+
+/* Seconds until the next try after `attempts` tries: doubling from the
+ * minimum, capped (Postfix's back-off). */
+static int64_t backoff(const struct config *cfg, uint32_t attempts)
+{
+	int64_t d = cfg->queue_min_backoff;
+	for (uint32_t i = 1; i < attempts && d < cfg->queue_max_backoff; i++)
+		d *= 2;
+	return d < cfg->queue_max_backoff ? d : cfg->queue_max_backoff;
+}
+
+/* RFC 3461 4.1: without NOTIFY, failures and delays are reported. */
+static bool wants(uint8_t notify, uint8_t what)
+{
+	if (notify == 0)
+		return what == STORE_NOTIFY_FAILURE || what == STORE_NOTIFY_DELAY;
+	return (notify & STORE_NOTIFY_NEVER) == 0 && (notify & what) != 0;
+}
+
+static const char *domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
+}
+
+static int dsn_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	struct oq_attempt *a = arg;
+	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
+												  : -1;
+}
+
+struct notice {
+	struct smtp_dsn_rcpt *r;
+	size_t n;
+	struct buf body;
+	const char *to[1];
+	struct store_delivery d;
+};
+
+/* Builds one notice of the rcpts gathered in nt; its delivery goes to the
+ * envelope sender (local mailbox, or the queue for a remote one), or to
+ * postmaster when the sender is <> (a failed notice must not answer
+ * another: RFC 3461 6.2, RFC 5321 6.1). */
+static int notice_build(struct oq_attempt *a, struct notice *nt, int64_t now)
+{
+	const struct config *cfg = a->q->cfg;
+	const struct store_queue_entry *e = &a->e;
+	char from[300];
+	snprintf(from, sizeof(from), "MAILER-DAEMON@%s", cfg->hostname);
+	bool to_postmaster = e->sender[0] == '\0';
+	const char *to = to_postmaster ? cfg->smtp_postmaster : e->sender;
+	struct smtp_dsn d = {
+		.reporting_mta = cfg->hostname, .from = from, .to = to,
+		.envid = e->envid[0] ? e->envid : NULL, .arrival = e->created, .now = now,
+		.retry_until = e->created + cfg->queue_lifetime,
+		.ret = e->ret == STORE_RET_FULL ? SMTP_DSN_RETURN_FULL
+		       : e->ret == STORE_RET_HDRS ? SMTP_DSN_RETURN_HDRS : SMTP_DSN_RETURN_DEFAULT,
+		.full_max = cfg->outbound_return_max, .rcpts = nt->r, .nrcpts = nt->n,
+		.read = dsn_read, .read_arg = a, .size = e->size,
+		.unique = ((uint64_t)now << 20) ^ (e->id << 8) ^ a->q->notices++,
+	};
+	buf_init(&nt->body, 0);
+	if (smtp_dsn_build(&d, &nt->body) != 0)
+		return -1;
+	nt->to[0] = to;
+	nt->d = (struct store_delivery){.data = nt->body.data, .len = nt->body.len};
+	bool local = to_postmaster || strcasecmp(domain_of(to), cfg->hostname) == 0 ||
+		     config_domain_is_local(cfg, domain_of(to));
+	if (local) {
+		nt->d.recipients = nt->to;
+		nt->d.nrecipients = 1;
+	} else {
+		/* The null reverse-path: nobody answers a notice (RFC 5321 4.5.5). */
+		nt->d.sender = "";
+		nt->d.remote_recipients = nt->to;
+		nt->d.nremote = 1;
+		nt->d.queue_flags = STORE_QF_NOTICE;
+	}
+	return 0;
+}
+
+static enum smtp_dsn_action fate_action(enum oq_fate f, bool relayed)
+{
+	if (f == OQ_SENT)
+		return relayed ? SMTP_DSN_RELAYED : SMTP_DSN_DELIVERED;
+	return f == OQ_BOUNCED ? SMTP_DSN_FAILED : SMTP_DSN_DELAYED;
+}
+
+static const char *fate_word(enum oq_fate f)
+{
+	switch (f) {
+	case OQ_SENT: return "sent";
+	case OQ_BOUNCED: return "bounced";
+	default: return "deferred";
+	}
+}
+
+void oq_attempt_finish(struct oq_attempt *a)
+{
+	struct oq_runner *q = a->q;
+	const struct config *cfg = q->cfg;
+	struct store_queue_entry *e = &a->e;
+	int64_t now = (int64_t)time(NULL);
+	size_t n = e->nrecipients;
+	bool expired = now - e->created >= (int64_t)cfg->queue_lifetime;
+	bool warn = cfg->queue_delay_warning > 0 && !(e->flags & STORE_QF_DELAY_SENT) &&
+		    now - e->created >= (int64_t)cfg->queue_delay_warning;
+	struct store_queue_result *res = calloc(n ? n : 1, sizeof(*res));
+	/* Notices: failed, delayed, delivered. */
+	struct notice nt[3];
+	memset(nt, 0, sizeof(nt));
+	for (int k = 0; k < 3; k++)
+		nt[k].r = calloc(n ? n : 1, sizeof(*nt[k].r));
+	if (!res || !nt[0].r || !nt[1].r || !nt[2].r) {
+		log_error("queue out of memory recording id=%llu", (unsigned long long)e->id);
+		goto out;
+	}
+	bool any_deferred = false, delay_sent = false;
+	char last_error[STORE_QUEUE_ERROR_MAX + 1] = "";
+	for (size_t i = 0; i < n; i++) {
+		struct oq_rcpt *r = &a->rs[i];
+		if (r->fate == OQ_PENDING)
+			r->fate = OQ_DEFERRED;
+		if (r->fate == OQ_DEFERRED && expired) {
+			/* RFC 3463 4.4.7: delivery time expired; the last
+			 * answer says why. */
+			char why[sizeof(r->reply)];
+			snprintf(why, sizeof(why), "%s", r->reply);
+			snprintf(r->reply, sizeof(r->reply), "message expired after %u days in the queue: %.400s",
+				 (unsigned)(cfg->queue_lifetime / 86400), why);
+			snprintf(r->status, sizeof(r->status), "4.4.7");
+			r->fate = OQ_BOUNCED;
+		}
+		uint8_t notify = e->rcpt[i].notify;
+		res[i] = (struct store_queue_result){
+			.address = e->recipients[i], .done = r->fate != OQ_DEFERRED,
+			.code = (uint16_t)r->code, .status = r->status, .reply = r->reply,
+		};
+		int k = -1;
+		if (r->fate == OQ_BOUNCED && wants(notify, STORE_NOTIFY_FAILURE))
+			k = 0;
+		else if (r->fate == OQ_DEFERRED && warn && wants(notify, STORE_NOTIFY_DELAY) &&
+			 e->sender[0])
+			k = 1;
+		else if (r->fate == OQ_SENT && wants(notify, STORE_NOTIFY_SUCCESS) && e->sender[0])
+			k = 2;
+		if (k >= 0) {
+			struct smtp_dsn_rcpt *d = &nt[k].r[nt[k].n++];
+			*d = (struct smtp_dsn_rcpt){
+				.address = e->recipients[i], .orcpt = e->rcpt[i].orcpt,
+				.action = fate_action(r->fate, r->dsn_relayed),
+				.status = r->status[0] ? r->status : NULL,
+				.remote_mta = r->remote_mta[0] ? r->remote_mta : NULL,
+				.diagnostic = r->reply[0] ? r->reply : NULL, .last_attempt = now,
+			};
+			if (k == 1)
+				delay_sent = true;
+		}
+		if (r->fate == OQ_DEFERRED) {
+			any_deferred = true;
+			snprintf(last_error, sizeof(last_error), "%d %s %.200s", r->code, r->status, r->reply);
+		}
+		log_info("queue id=%llu rcpt=<%s> relay=%s tls=%s delay=%llds attempts=%u "
+			 "dsn=%s status=%s reply=\"%d %.300s\"",
+			 (unsigned long long)e->id, e->recipients[i],
+			 r->remote_mta[0] ? r->remote_mta : "none", r->tls[0] ? r->tls : "none",
+			 (long long)(now - e->created), e->attempts + 1,
+			 r->status[0] ? r->status : "-", fate_word(r->fate), r->code, r->reply);
+	}
+	struct store_delivery notices[3];
+	size_t nn = 0;
+	for (int k = 0; k < 3; k++) {
+		if (nt[k].n == 0)
+			continue;
+		if (notice_build(a, &nt[k], now) != 0) {
+			log_error("queue cannot write a notice id=%llu", (unsigned long long)e->id);
+			continue;   /* the outcome is still recorded */
+		}
+		notices[nn++] = nt[k].d;
+	}
+	struct store_queue_update u = {
+		.results = res, .nresults = n, .attempts = e->attempts + 1,
+		.next_attempt = now + backoff(cfg, e->attempts + 1),
+		.last_error = any_deferred ? last_error : NULL,
+		.flags_set = delay_sent ? STORE_QF_DELAY_SENT : 0,
+		.notices = notices, .nnotices = nn, .notice_fallback = cfg->smtp_postmaster,
+	};
+	bool removed = false;
+	int rc = store_queue_update(q->store, e->id, &u, &removed);
+	if (rc == STORE_ERR_NOTFOUND)
+		log_info("queue id=%llu was removed during its attempt", (unsigned long long)e->id);
+	else if (rc != STORE_OK) {
+		/* Nothing recorded: the entry is tried again as it was (the
+		 * one duplicate risk of a failing disk), but not before its
+		 * back-off, or a full disk would make a loop of deliveries. */
+		log_error("queue cannot record id=%llu error=\"%s\"", (unsigned long long)e->id,
+			  store_strerror(rc));
+		oq_hold(q, e->id, u.next_attempt);
+	}
+	else if (removed)
+		log_info("queue id=%llu removed", (unsigned long long)e->id);
+	if (rc == STORE_OK && nn > 0)
+		smtp_queue_kick();   /* a notice may be queued for another server */
+out:
+	for (int k = 0; k < 3; k++) {
+		free(nt[k].r);
+		buf_free(&nt[k].body);
+	}
+	free(res);
+	oq_attempt_free(a);
+}

@@ -1,0 +1,128 @@
+/* smtp/smtp_queue_private.h: the runner's state, shared by
+ * smtp_queue.c (scheduling, DNS, connections) and smtp_queue_outcome.c
+ * (what an attempt's results mean: done, retry, notices). */
+#ifndef POSTINO_SMTP_QUEUE_PRIVATE_H
+#define POSTINO_SMTP_QUEUE_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/dns.h"
+#include "smtp/smtp_client.h"
+#include "storage/storage.h"
+
+struct server;
+struct config;
+struct event;
+struct event_base;
+
+/* What became of one recipient in this attempt. */
+enum oq_fate {
+	OQ_PENDING,       /* no answer yet in this attempt */
+	OQ_SENT,          /* 2xx */
+	OQ_DEFERRED,      /* 4xx, DNS or connection trouble: retry */
+	OQ_BOUNCED,       /* 5xx or a permanent DNS answer */
+};
+
+struct oq_rcpt {
+	enum oq_fate fate;
+	int code;
+	char status[16];
+	char reply[512];
+	char remote_mta[256];     /* the host that answered, "" = none */
+	char tls[96];             /* "TLSv1.3/TLS_AES_256_GCM_SHA384", "" = none */
+	bool dsn_relayed;         /* the server did not offer DSN */
+};
+
+struct oq_attempt;
+struct oq_conn;
+
+/* The recipients of one attempt that share a destination. */
+struct oq_group {
+	struct oq_attempt *a;
+	char domain[256];
+	char dest[300];           /* the limit's key: relay or domain */
+	size_t *idx;              /* recipient indexes in a->e */
+	size_t n;
+	struct dns_query *dq;
+	struct dns_target *targets;
+	size_t ntargets, next_target;
+	enum smtp_tls_policy tls;
+	bool tls_off;             /* policy may, handshake failed: plaintext */
+	bool done;
+	struct oq_conn *conn;     /* while a transaction runs */
+	struct smtp_client_rcpt *crcpts;
+	struct smtp_client_msg msg;
+	char last_error[512];
+	char host[256];           /* the server being tried */
+};
+
+/* One queue entry being tried. */
+struct oq_attempt {
+	struct oq_runner *q;
+	struct oq_attempt *next;
+	struct store_queue_entry e;
+	struct oq_rcpt *rs;
+	struct oq_group *groups;
+	size_t ngroups, ngroups_done;
+	struct buf prefix;        /* DKIM-Signature fields sent before the content */
+	bool pinned;
+	bool complete;            /* every group is over: finish_run records it */
+	int64_t started;
+};
+
+/* A connection to a server, busy with a group or idle for reuse. */
+struct oq_conn {
+	struct oq_runner *q;
+	struct oq_conn *next;     /* in q->idle */
+	struct smtp_client *c;
+	struct smtp_client_config cc;   /* the client points at it */
+	struct oq_group *g;       /* NULL when idle */
+	char host[256];
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum smtp_tls_policy tls;
+	bool tls_off;
+	int64_t idle_since;
+	char tls_desc[96];
+};
+
+struct oq_runner {
+	struct server *srv;
+	struct store *store;
+	const struct config *cfg;
+	struct event_base *base;
+	struct dns_resolver *dns;
+	struct tls_client_ctx *tls;
+	struct event *scan_ev;
+	struct event *idle_ev;
+	struct event *dispatch_ev;    /* oq_dispatch from the loop's top */
+	struct event *finish_ev;      /* records complete attempts */
+	struct event *gen_ev;         /* polls store_queue_generation */
+	uint64_t gen;
+	struct oq_attempt *attempts;
+	struct oq_conn *idle;
+	size_t nconns;            /* open connections, busy or idle */
+	uint64_t *due;            /* ids to try, in order */
+	size_t ndue, due_pos, due_cap;
+	bool stopping;
+	bool scan_pending;
+	struct sockaddr_storage bind4, bind6;
+	socklen_t bind4_len, bind6_len;
+	uint64_t notices;         /* a counter for unique notice ids */
+	/* Entries whose outcome could not be recorded: not before `until`. */
+	struct oq_hold { uint64_t id; int64_t until; } *holds;
+	size_t nholds, holds_cap;
+};
+
+/* smtp_queue_outcome.c: the attempt is over: record every recipient's
+ * fate (and the notices it calls for) in one transaction, log, free. */
+void oq_attempt_finish(struct oq_attempt *a);
+/* smtp_queue.c: do not try id again before until. */
+void oq_hold(struct oq_runner *q, uint64_t id, int64_t until);
+/* smtp_queue.c: unlink and free (unpins the content). */
+void oq_attempt_free(struct oq_attempt *a);
+
+#endif

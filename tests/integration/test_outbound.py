@@ -1,0 +1,361 @@
+# tests/integration/test_outbound.py: the queue runner end to end
+# (smtp/smtp_queue.c): a user submits mail for another domain; postino
+# resolves it through a DNS server of the test's own (dnsd.py), carries it
+# to scripted SMTP servers on 127.0.0.x (smtp_script.py) or to a second
+# postino, retries, bounces and notifies the sender (RFC 3464 notices read
+# back over POP3 and parsed with Python's email package).
+import email
+import email.policy
+import threading
+import pytest
+
+from helpers import Conn, make_message, wait_for
+from sasl_client import plain
+from smtp_script import DROP, ScriptServer, per_rcpt
+
+# Every message here goes through the queue on short timers.
+def outbound_conf(dns, port, lifetime=3600, delay=0, backoff=1, extra=""):
+    return (f'dns = {{ nameservers = [ "{dns.nameserver()}" ]; timeout = 500; attempts = 2; }};\n'
+            f'outbound = {{ port = {port}; tls = "none"; timeout = 10; {extra} }};\n'
+            f"queue = {{ scan_interval = 1; min_backoff = {backoff}; max_backoff = {2 * backoff};"
+            f" lifetime = {lifetime}; delay_warning = {delay}; }};\n")
+
+
+def start_postino(make_server, tmp_path, text, name="p"):
+    conf = tmp_path / f"{name}.conf"
+    conf.write_text(text)
+    conf.chmod(0o644)
+    return make_server(config=conf).start()
+
+
+def submit(srv, user, pw, rcpts, msg, mail_params="", rcpt_params=""):
+    c = Conn.connect(srv.ports["smtps"], tls=True)
+    assert c.smtp_reply().code == 220
+    assert c.smtp_cmd("EHLO client.example.org").code == 250
+    assert c.smtp_cmd("AUTH PLAIN " + plain(user, pw)).code == 235
+    assert c.smtp_cmd(f"MAIL FROM:<{user}>{mail_params}").code == 250
+    for r in rcpts:
+        rep = c.smtp_cmd(f"RCPT TO:<{r}>{rcpt_params}")
+        assert rep.code == 250, rep
+    assert c.smtp_cmd("DATA").code == 354
+    from helpers import dot_stuff
+    c.send(dot_stuff(msg) + b".\r\n")
+    rep = c.smtp_reply()
+    assert rep.code == 250, rep
+    c.smtp_quit()
+
+
+def done(rx):
+    """The receiver's transactions whose content arrived whole."""
+    return [t for t in rx.transactions() if t.get("data") is not None]
+
+
+def queue_empty(srv):
+    r = srv.cli("queue", "list")
+    return r.returncode == 0 and r.stdout.strip().endswith("\n0 queued") or \
+        r.stdout.strip() == "0 queued"
+
+
+def notices(srv, user, pw, n, timeout=30):
+    """The sender's INBOX once it holds n messages, parsed."""
+    got = wait_for(lambda: (lambda m: m if len(m) >= n else None)(srv.retr_all(user, pw)),
+                   timeout=timeout)
+    assert got and len(got) >= n, f"expected {n} notices, got {got}"
+    return [email.message_from_bytes(m, policy=email.policy.compat32) for m in got]
+
+
+def dsn_fields(msg):
+    """(per-message fields, [per-recipient fields]) of a multipart/report."""
+    assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+    assert msg.get_param("report-type") == "delivery-status"
+    parts = msg.get_payload()
+    status = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+    assert len(status) == 1
+    blocks = status[0].get_payload()
+    return dict(blocks[0].items()), [dict(b.items()) for b in blocks[1:]]
+
+
+@pytest.fixture
+def world(dns_server, smtp_script):
+    """far.test's MX on 127.0.0.1 (a scripted server)."""
+    rx = smtp_script()
+    dns_server.zone.update({
+        "far.test": {"MX": [(10, "mx.far.test")]},
+        "mx.far.test": {"A": ["127.0.0.1"]},
+    })
+    return dns_server, rx
+
+
+def test_delivers_through_the_mx(make_server, tmp_path, world):
+    dns, rx = world
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns, rx.port))
+    user, pw = srv.new_user("out")
+    msg = make_message("onward", sender=user, to="someone@far.test")
+    submit(srv, user, pw, ["someone@far.test", "other@far.test"], msg)
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (t,) = done(rx)
+    assert t["mail"].startswith(f"MAIL FROM:<{user}>"), t
+    assert sorted(r.split(">")[0] for r in t["rcpts"]) == \
+        ["RCPT TO:<other@far.test", "RCPT TO:<someone@far.test"], t
+    # The content arrives whole (after our Received: line).
+    assert t["data"].endswith(msg), t["data"][-200:]
+    assert wait_for(lambda: queue_empty(srv), timeout=10), srv.cli("queue", "list").stdout
+    assert ("mx.far.test", "MX", "udp") in [(q[0], q[1], q[2]) for q in dns.queries] or \
+        any(q[0] == "far.test" for q in dns.queries)
+    log = srv.stderr()
+    assert "status=sent" in log and "rcpt=<someone@far.test>" in log, log
+
+
+def test_mx_preference_then_fallback_to_the_next(make_server, tmp_path, dns_server, smtp_script):
+    # The preferred MX (127.0.0.2) refuses connections; the second takes it.
+    rx = smtp_script(host="127.0.0.3")
+    dns_server.zone.update({
+        "far.test": {"MX": [(20, "backup.far.test"), (10, "primary.far.test")]},
+        "primary.far.test": {"A": ["127.0.0.2"]},
+        "backup.far.test": {"A": ["127.0.0.3"]},
+    })
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("mxo")
+    submit(srv, user, pw, ["a@far.test"], make_message("mx order", sender=user, to="a@far.test"))
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    names = [q[0] for q in dns_server.queries]
+    assert names.index("primary.far.test") < names.index("backup.far.test") or \
+        "primary.far.test" in names, names
+
+
+def test_no_mx_falls_back_to_the_address(make_server, tmp_path, dns_server, smtp_script):
+    rx = smtp_script()
+    dns_server.zone.update({"plain.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("noma")
+    submit(srv, user, pw, ["x@plain.test"], make_message("implicit mx", sender=user))
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+
+
+@pytest.mark.parametrize("zone,status", [
+    ({"nomail.test": {"MX": [(0, ".")]}}, "5.1.10"),    # RFC 7505 null MX
+    ({}, "5.1.2"),                                        # NXDOMAIN
+])
+def test_undeliverable_domains_bounce_at_once(make_server, tmp_path, dns_server, zone, status):
+    dns_server.zone.update(zone)
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, 9))
+    user, pw = srv.new_user("nul")
+    original = make_message("to nowhere", sender=user, to="x@nomail.test")
+    submit(srv, user, pw, ["x@nomail.test"], original)
+    (n,) = notices(srv, user, pw, 1)
+    assert n["Subject"] == "Undelivered Mail Returned to Sender"
+    assert n["To"] == f"<{user}>"
+    common, (r,) = dsn_fields(n)
+    assert common["Reporting-MTA"].startswith("dns;")
+    assert r["Final-Recipient"] == "rfc822; x@nomail.test"
+    assert r["Action"] == "failed" and r["Status"] == status, r
+    # RET not given and the message is small: it comes back whole.
+    returned = [p for p in n.get_payload() if p.get_content_type() == "message/rfc822"]
+    assert returned, [p.get_content_type() for p in n.get_payload()]
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+
+
+class Countdown:
+    """Answers `first` to the first n MAIL commands (on any connection),
+    then `then`: a greylisting server."""
+
+    def __init__(self, n, first, then="250 2.1.0 ok"):
+        self.n, self.first, self.then = n, first, then
+        self.lock = threading.Lock()
+
+    def __call__(self, sess, arg):
+        with self.lock:
+            if self.n > 0:
+                self.n -= 1
+                return self.first
+        return self.then
+
+
+def test_temporary_failure_is_retried_then_delivered(make_server, tmp_path, dns_server,
+                                                     smtp_script):
+    rx = smtp_script(replies={"MAIL": Countdown(1, "451 4.7.1 greylisted, come back later")})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("grey")
+    msg = make_message("greylisted", sender=user, to="g@far.test")
+    submit(srv, user, pw, ["g@far.test"], msg)
+    out = wait_for(lambda: (lambda r: r.stdout if "greylisted" in r.stdout else None)(
+        srv.cli("queue", "list")), timeout=20)
+    assert out and "attempts=1" in out and "451 4.7.1" in out, out
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+    assert "status=deferred" in srv.stderr() and "status=sent" in srv.stderr()
+
+
+def test_mixed_recipient_results(make_server, tmp_path, dns_server, smtp_script):
+    rx = smtp_script(replies={"RCPT": per_rcpt({"bad@far.test": "550 5.1.1 no such user here",
+                                               "later@far.test": "452 4.2.2 mailbox full"})})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("mix")
+    submit(srv, user, pw, ["good@far.test", "bad@far.test", "later@far.test"],
+           make_message("mixed", sender=user))
+    (n,) = notices(srv, user, pw, 1)
+    _, rcpts = dsn_fields(n)
+    assert [r["Final-Recipient"] for r in rcpts] == ["rfc822; bad@far.test"], rcpts
+    assert rcpts[0]["Status"] == "5.1.1"
+    assert "no such user here" in rcpts[0]["Diagnostic-Code"]
+    assert rcpts[0]["Remote-MTA"] == "dns; far.test"
+    out = srv.cli("queue", "list").stdout
+    # Only the deferred one waits; the others left the queue.
+    assert "to=<later@far.test>" in out and "good@far.test" not in out and \
+        "bad@far.test" not in out, out
+    assert any("RCPT TO:<good@far.test>" in " ".join(t["rcpts"]) for t in done(rx))
+
+
+def test_delay_notice_then_expiry(make_server, tmp_path, dns_server, smtp_script):
+    rx = smtp_script(replies={"RCPT": "451 4.3.0 try again"})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path,
+                        outbound_conf(dns_server, rx.port, lifetime=6, delay=2))
+    user, pw = srv.new_user("slow")
+    submit(srv, user, pw, ["s@far.test"], make_message("slowly", sender=user))
+    first, second = notices(srv, user, pw, 2, timeout=40)[:2]
+    assert first["Subject"].startswith("Delayed Mail"), first["Subject"]
+    _, (r,) = dsn_fields(first)
+    assert r["Action"] == "delayed" and r["Status"].startswith("4."), r
+    assert "Will-Retry-Until" in r
+    assert second["Subject"] == "Undelivered Mail Returned to Sender"
+    _, (r,) = dsn_fields(second)
+    assert r["Action"] == "failed" and r["Status"] == "4.4.7", r
+    assert "try again" in r["Diagnostic-Code"], r
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+
+
+def test_dsn_parameters_go_onward_and_success_is_reported(make_server, tmp_path, dns_server,
+                                                          smtp_script):
+    rx = smtp_script(ehlo=["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"])
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("dsn")
+    submit(srv, user, pw, ["d@far.test"], make_message("dsn onward", sender=user),
+           mail_params=" RET=HDRS ENVID=Q+2B1", rcpt_params=" NOTIFY=SUCCESS,FAILURE "
+           "ORCPT=rfc822;alias@far.test")
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (t,) = done(rx)
+    assert "RET=HDRS" in t["mail"] and "ENVID=Q+2B1" in t["mail"], t["mail"]
+    assert "NOTIFY=SUCCESS,FAILURE" in t["rcpts"][0] and \
+        "ORCPT=rfc822;alias@far.test" in t["rcpts"][0], t["rcpts"]
+    (n,) = notices(srv, user, pw, 1)
+    assert n["Subject"] == "Successful Mail Delivery Report"
+    common, (r,) = dsn_fields(n)
+    assert common["Original-Envelope-Id"] == "Q+1"
+    assert r["Action"] in ("delivered", "relayed") and r["Status"].startswith("2."), r
+    assert r["Original-Recipient"] == "rfc822;alias@far.test"
+
+
+def test_connection_dropped_in_data_is_retried(make_server, tmp_path, dns_server, smtp_script):
+    calls = {"n": 0}
+
+    def dot(sess, arg):
+        calls["n"] += 1
+        return DROP if calls["n"] == 1 else "250 2.0.0 queued"
+
+    rx = smtp_script(replies={"DOT": dot})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("drop")
+    submit(srv, user, pw, ["d@far.test"], make_message("dropped once", sender=user))
+    assert wait_for(lambda: calls["n"] >= 2, timeout=30), srv.stderr()
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+
+
+def test_queue_bounce_and_flush_commands(make_server, tmp_path, dns_server, smtp_script):
+    rx = smtp_script(replies={"RCPT": "451 4.3.0 not now"})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port, backoff=3600))
+    user, pw = srv.new_user("ops")
+    submit(srv, user, pw, ["o@far.test"], make_message("operator", sender=user))
+    out = wait_for(lambda: (lambda r: r.stdout if "attempts=1" in r.stdout else None)(
+        srv.cli("queue", "list")), timeout=20)
+    assert out, srv.cli("queue", "list").stdout
+    qid = out.split()[0]
+    r = srv.cli("queue", "bounce", qid)
+    assert r.returncode == 0 and f"bouncing {qid}" in r.stdout, r
+    (n,) = notices(srv, user, pw, 1)
+    _, (rr,) = dsn_fields(n)
+    assert rr["Action"] == "failed" and "postmaster" in rr["Diagnostic-Code"], rr
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+    assert srv.cli("queue", "bounce", qid).returncode == 1
+    assert srv.cli("queue", "flush", "x1").returncode == 2
+
+
+def test_to_a_second_postino(make_server, tmp_path, dns_server):
+    # The receiving side is postino too, for far.test: its user gets it.
+    rconf = tmp_path / "rx.conf"
+    rconf.write_text('smtp = { local_domains = [ "far.test" ]; };\n')
+    rconf.chmod(0o644)
+    rx = make_server(config=rconf).start()
+    ruser, rpw = rx.add_user("rcv@far.test", "pw-receiver")
+    dns_server.zone.update({"far.test": {"MX": [(5, "mx.far.test")]},
+                            "mx.far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.ports["smtp"]))
+    user, pw = srv.new_user("snd")
+    msg = make_message("between servers", sender=user, to=ruser)
+    submit(srv, user, pw, [ruser], msg)
+    got = wait_for(lambda: rx.retr_all(ruser, rpw), timeout=20)
+    assert got and len(got) == 1, srv.stderr()
+    assert got[0].endswith(msg)
+    # Both hops wrote their Received: line.
+    head = got[0].split(b"\r\n\r\n")[0]
+    assert head.count(b"Received: ") >= 2, head
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+
+
+def test_kill9_during_outbound_loses_nothing(make_server, tmp_path, dns_server, smtp_script):
+    # A slow receiver, 20 messages, kill -9 while they are on their way,
+    # restart: every message arrives (a duplicate is allowed only for one
+    # whose 250 came just before the kill).
+    from smtp_script import Drip
+    rx = smtp_script(replies={"DOT": Drip(b"250 2.0.0 queued\r\n", 0.02)})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("k9")
+    subjects = [f"k9 message {i}" for i in range(20)]
+    for subj in subjects:
+        submit(srv, user, pw, ["k@far.test"], make_message(subj, sender=user))
+    wait_for(lambda: len(done(rx)) >= 3, timeout=20)
+    srv.kill9()
+    srv.start()
+    assert wait_for(lambda: queue_empty(srv), timeout=60), srv.cli("queue", "list").stdout
+    seen = set()
+    for t in done(rx):
+        for subj in subjects:
+            if f"Subject: {subj}\r\n".encode() in t["data"]:
+                seen.add(subj)
+    assert seen == set(subjects), sorted(set(subjects) - seen)
+
+
+def test_submitted_mail_is_dkim_signed(make_server, tmp_path, world):
+    # A key for the sender's domain (localhost, the users' domain here):
+    # what the receiver gets verifies with python3-dkim against the TXT
+    # record keygen printed (RFC 6376).
+    import dkim
+    import re
+    dns, rx = world
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns, rx.port))
+    r = srv.cli("dkim", "keygen", "localhost", "sel1")
+    assert r.returncode == 0, r.stderr
+    m = re.fullmatch(r'(\S+) IN TXT((?: "[^"]*")+)', r.stdout.strip())
+    assert m, r.stdout
+    record = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    srv.restart()   # keys are read at start (or SIGHUP)
+    user, pw = srv.new_user("signed")
+    msg = make_message("signed onward", sender=user, to="x@far.test")
+    submit(srv, user, pw, ["x@far.test"], msg)
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (t,) = done(rx)
+    data = t["data"]
+    assert data.startswith(b"DKIM-Signature: ") or b"\r\nDKIM-Signature: " in data, data[:300]
+
+    def dnsfunc(name, timeout=5):
+        n = name.decode() if isinstance(name, bytes) else name
+        return record.encode() if n.rstrip(".") == "sel1._domainkey.localhost" else b""
+    assert dkim.verify(data, dnsfunc=dnsfunc)
+    # Tampered on the way: it no longer verifies.
+    assert not dkim.verify(data.replace(b"signed onward", b"signed 0nward"), dnsfunc=dnsfunc)
