@@ -1,4 +1,5 @@
-/* smtp/smtp_cmd_data.c: DATA (RFC 5321 4.1.1.4) and delivery.  The message
+/* smtp/smtp_cmd_data.c: DATA (RFC 5321 4.1.1.4) and delivery, for DATA
+ * and BDAT (smtp_cmd_bdat.c) alike.  The message
  * is read through the pure machine in smtp_data.c, which hands the body in
  * bounded chunks to a spool file (core/spool.h: never held whole in
  * memory); at its end the spool is mapped read-only and stored for every
@@ -52,10 +53,10 @@ static int data_prepare(struct smtp_session *s)
 	return 0;
 }
 
-void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
+int smtp_message_begin(struct smtp_session *s)
 {
 	if (data_prepare(s) < 0)
-		return;
+		return -1;
 	struct buf trace;
 	buf_init(&trace, 0);
 	s->ntx++;
@@ -79,9 +80,16 @@ void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 		buf_free(&trace);
 		smtp_session_reset_tx(s);
 		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
-		return;
+		return -1;
 	}
 	buf_free(&trace);
+	return 0;
+}
+
+void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
+{
+	if (smtp_message_begin(s) < 0)
+		return;
 	s->state = SMTP_S_DATA;
 	conn_set_max_line(s->c, SMTP_DATA_MAX_LINE);
 	/* RFC 5321 4.5.3.2.5-6: a longer timeout while the message comes. */
@@ -266,15 +274,19 @@ static void refuse(struct smtp_session *s)
 	smtp_session_close_if_shutdown(s);
 }
 
-void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
+void smtp_message_end(struct smtp_session *s, enum smtp_data_rc rc)
 {
-	enum smtp_data_rc rc = smtp_data_line(&s->data, line, len, crlf);
-	if (rc == SMTP_DATA_MORE)
-		return;
 	if (rc == SMTP_DATA_DONE)
 		deliver(s);
 	else
 		refuse(s);
+}
+
+void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
+{
+	enum smtp_data_rc rc = smtp_data_line(&s->data, line, len, crlf);
+	if (rc != SMTP_DATA_MORE)
+		smtp_message_end(s, rc);
 }
 
 void smtp_data_phase_too_long(struct smtp_session *s)

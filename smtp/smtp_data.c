@@ -156,6 +156,15 @@ static int data_store_line(struct smtp_data *d, const char *s, size_t len)
 	return 0;
 }
 
+/* The end of the message: what is still buffered goes to the sink. */
+static enum smtp_data_rc data_finish(struct smtp_data *d)
+{
+	data_drain(d, true);
+	return d->err == SMTP_DATA_OK ? SMTP_DATA_DONE : SMTP_DATA_ERROR;
+}
+
+static void data_content_line(struct smtp_data *d, const char *line, size_t len, bool crlf);
+
 enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t len, bool crlf)
 {
 	/* RFC 5321 4.1.1.4: the end is CRLF "." CRLF.  Both CRLFs must be
@@ -164,18 +173,24 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 	if (len == 1 && line[0] == '.' && crlf && d->prev_crlf) {
 		d->ambiguous_end = d->after_long_line;
 		d->after_long_line = false;
-		data_drain(d, true);
-		return d->err == SMTP_DATA_OK ? SMTP_DATA_DONE : SMTP_DATA_ERROR;
+		return data_finish(d);
 	}
 	d->prev_crlf = crlf;
 	d->after_long_line = false;
-	data_check_bare(d, line, len, crlf);
 	/* RFC 5321 4.5.2: a leading period on a line with more on it was
 	 * added by the client; remove it. */
 	if (len > 1 && line[0] == '.') {
 		line++;
 		len--;
 	}
+	data_content_line(d, line, len, crlf);
+	return SMTP_DATA_MORE;
+}
+
+/* One line of content, as DATA (unstuffed) or BDAT (raw) gives it. */
+static void data_content_line(struct smtp_data *d, const char *line, size_t len, bool crlf)
+{
+	data_check_bare(d, line, len, crlf);
 	/* Every line is stored with CRLF, a bare LF included (RFC 5321 2.3.8);
 	 * the size counts what is stored. */
 	uint64_t add = (uint64_t)len + 2;
@@ -190,11 +205,10 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 	if (d->in_headers)
 		data_header_line(d, line, len);
 	if (d->err != SMTP_DATA_OK)
-		return SMTP_DATA_MORE;
+		return;
 	if (data_store_line(d, line, len) < 0)
 		data_fail(d, SMTP_DATA_ERR_NOMEM);
 	data_drain(d, false);
-	return SMTP_DATA_MORE;
 }
 
 void smtp_data_line_too_long(struct smtp_data *d)
@@ -252,6 +266,68 @@ enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t l
 	}
 	*consumed_r = len;
 	return SMTP_DATA_MORE;
+}
+
+/* ---- BDAT (RFC 3030 2) ----
+ * A chunk's octets are the message itself: no dot-stuffing, no end line.
+ * They are still split into lines here, so that the header checks, the
+ * line limit and the line-end policy are those of DATA, and a line may
+ * run across chunks (the partial line is kept, bounded by max_line). */
+
+enum smtp_data_rc smtp_data_chunk(struct smtp_data *d, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char ch = data[i];
+		if (d->discarding) {
+			if (ch == '\n')
+				d->discarding = false;
+			continue;
+		}
+		if (ch != '\n') {
+			if (d->partial.len >= d->lim.max_line + 1) {
+				buf_reset(&d->partial);
+				d->discarding = true;
+				data_fail(d, SMTP_DATA_ERR_LINE);
+			} else if (buf_putc(&d->partial, ch) < 0) {
+				data_fail(d, SMTP_DATA_ERR_NOMEM);
+			}
+			continue;
+		}
+		size_t n = d->partial.len;
+		const char *s = d->partial.data ? d->partial.data : "";
+		bool crlf = n > 0 && s[n - 1] == '\r';
+		if (crlf)
+			n--;
+		if (n > d->lim.max_line)
+			data_fail(d, SMTP_DATA_ERR_LINE);
+		else
+			data_content_line(d, s, n, crlf);
+		buf_reset(&d->partial);
+	}
+	return d->err == SMTP_DATA_OK ? SMTP_DATA_MORE : SMTP_DATA_ERROR;
+}
+
+enum smtp_data_rc smtp_data_chunk_end(struct smtp_data *d, bool last)
+{
+	if (d->err != SMTP_DATA_OK)
+		return SMTP_DATA_ERROR;
+	if (!last)
+		return SMTP_DATA_MORE;
+	/* A last line without its line end is stored with one: RFC 5322 2.1
+	 * lines end in CRLF, and IMAP clients expect it.  A CR left alone at
+	 * the very end is that line end, cut short. */
+	if (!d->discarding && d->partial.len > 0) {
+		size_t n = d->partial.len;
+		if (d->partial.data[n - 1] == '\r')
+			n--;
+		if (n > d->lim.max_line)
+			data_fail(d, SMTP_DATA_ERR_LINE);
+		else
+			data_content_line(d, d->partial.data, n, true);
+		buf_reset(&d->partial);
+	}
+	d->discarding = false;
+	return data_finish(d);
 }
 
 enum smtp_data_err smtp_data_error(const struct smtp_data *d)

@@ -115,6 +115,16 @@ void smtp_data_line_too_long(struct smtp_data *d);
 enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t len,
 				 size_t *consumed_r);
 
+/* BDAT (RFC 3030): the octets of a chunk, taken as they are (no
+ * dot-stuffing, no end line).  SMTP_DATA_ERROR as soon as the message is
+ * refused (too big, a line too long...): the caller still reads the rest
+ * of the chunk (RFC 3030 2) and feeds or drops it; feeding it is harmless. */
+enum smtp_data_rc smtp_data_chunk(struct smtp_data *d, const char *data, size_t len);
+/* A chunk's octets are all in: SMTP_DATA_MORE for the next chunk,
+ * SMTP_DATA_DONE at the end of the LAST one (the message is good) or
+ * SMTP_DATA_ERROR (refused, see smtp_data_error). */
+enum smtp_data_rc smtp_data_chunk_end(struct smtp_data *d, bool last);
+
 enum smtp_data_err smtp_data_error(const struct smtp_data *d);
 const char *smtp_data_error_str(enum smtp_data_err err);
 /* The stored form: prefix + content (with a sink: what the sink has not

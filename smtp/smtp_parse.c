@@ -727,6 +727,37 @@ enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_arg
 	return parse_params(arg + used, len - used, rcpt_params, NRCPT_PARAMS, rcpt_r);
 }
 
+enum smtp_perr smtp_parse_bdat(const char *arg, size_t len, uint64_t *size_r, bool *last_r)
+{
+	/* RFC 3030 4: bdat-cmd = "BDAT" SP chunk-size [SP end-marker],
+	 * chunk-size = 1*DIGIT, end-marker = "LAST".  Like RFC 1870's SIZE we
+	 * take at most 20 digits, and a value that fits in 64 bits. */
+	size_t i = 0;
+	uint64_t size = 0;
+	while (i < len && is_digit((unsigned char)arg[i])) {
+		unsigned d = (unsigned)(arg[i] - '0');
+		if (i == 20 || size > (UINT64_MAX - d) / 10)
+			return SMTP_P_PARAM_VALUE;
+		size = size * 10 + d;
+		i++;
+	}
+	if (i == 0)
+		return SMTP_P_PARAM_VALUE;
+	bool last = false;
+	if (i < len) {
+		if (!is_blank(arg[i]))
+			return SMTP_P_PARAM_VALUE;
+		while (i < len && is_blank(arg[i]))
+			i++;
+		if (len - i != 4 || strncasecmp(arg + i, "LAST", 4) != 0)
+			return SMTP_P_SYNTAX;
+		last = true;
+	}
+	*size_r = size;
+	*last_r = last;
+	return SMTP_P_OK;
+}
+
 int smtp_helo_valid(const char *arg, size_t len)
 {
 	if (len == 0 || len > SMTP_DOMAIN_MAX)

@@ -148,6 +148,13 @@ enum smtp_perr smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_arg
 /* `arg` is "TO:<path> [params]" (NOTIFY, ORCPT). */
 enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_args *rcpt_r);
 
+/* ---- BDAT (RFC 3030) ---- */
+
+/* `arg` is "size [LAST]": SMTP_P_OK, SMTP_P_PARAM_VALUE for a size that
+ * is not 1 to 20 digits fitting in 64 bits, SMTP_P_SYNTAX for anything
+ * else after it. */
+enum smtp_perr smtp_parse_bdat(const char *arg, size_t len, uint64_t *size_r, bool *last_r);
+
 /* 1 when the EHLO/HELO argument is acceptable: 1..255 octets of letters,
  * digits and "-._:[]".  A domain or an address literal, leniently: RFC 5321
  * 4.1.2 forbids "_" in labels, but hosts named that way are common and

@@ -62,6 +62,10 @@ static void fuzz_commands(const char *s, size_t len)
 		check_path(&r.path, true);
 	}
 	(void)smtp_helo_valid(s, len);
+	uint64_t size;
+	bool last;
+	if (smtp_parse_bdat(s, len, &size, &last) == SMTP_P_OK)
+		check(len > 0 && s[0] >= '0' && s[0] <= '9', "BDAT size starts with a digit");
 }
 
 struct result {

@@ -569,6 +569,32 @@ static void test_dsn_params(void **state)
 			 SMTP_P_PARAM_DUP);
 }
 
+static void test_bdat(void **state)
+{
+	uint64_t size = 1;
+	bool last = true;
+	assert_int_equal(smtp_parse_bdat(L("0"), &size, &last), SMTP_P_OK);
+	assert_true(size == 0 && !last);
+	assert_int_equal(smtp_parse_bdat(L("1000 LAST"), &size, &last), SMTP_P_OK);
+	assert_true(size == 1000 && last);
+	assert_int_equal(smtp_parse_bdat(L("7 last"), &size, &last), SMTP_P_OK);
+	assert_true(size == 7 && last);
+	assert_int_equal(smtp_parse_bdat(L("18446744073709551615"), &size, &last), SMTP_P_OK);
+	assert_true(size == UINT64_MAX);
+	static const char *const bad_size[] = {
+		"", "abc", "-1", "+5", "1x", "18446744073709551616", "123456789012345678901",
+		"\t5", " 5",
+	};
+	for (size_t i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++)
+		assert_int_equal(smtp_parse_bdat(bad_size[i], strlen(bad_size[i]), &size, &last),
+				 SMTP_P_PARAM_VALUE);
+	static const char *const bad[] = {"5 FIRST", "5 LAST x", "5 LASTX", "5 ", "5 LAS"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(smtp_parse_bdat(bad[i], strlen(bad[i]), &size, &last), SMTP_P_SYNTAX);
+	assert_int_equal(smtp_parse_bdat("5\0LAST", 6, &size, &last), SMTP_P_PARAM_VALUE);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_params_errors),
 		cmocka_unit_test(test_helo_valid),
 		cmocka_unit_test(test_address_roundtrip),
+		cmocka_unit_test(test_bdat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
