@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/mime.h"
+#include "core/proto.h"
 #include "core/server.h"
 #include "core/session_limits.h"
 #include "core/spool.h"
@@ -83,6 +84,19 @@ int smtp_message_begin(struct smtp_session *s)
 		return -1;
 	}
 	buf_free(&trace);
+	/* RFC 6409 8.2, 8.3: a submission server may complete the message
+	 * with the Date and Message-ID a client left out; a relay (port 25
+	 * without AUTH) must not touch it.  An authenticated session on any
+	 * port is a submission: its mail is flagged so in the queue too. */
+	if (s->authed || (conn_listener_flags(s->c) & LISTEN_SUBMISSION)) {
+		char mid[SMTP_DATA_ADD_MSGID_MAX + 1], date[64];
+		/* The session id is 64 random bits, the count makes it unique
+		 * within the session, the time across restarts. */
+		int n = snprintf(mid, sizeof(mid), "<%lld.%s@%s>", (long long)t.when, s->msg_id,
+				 s->cfg->hostname);
+		smtp_date_format(t.when, date, sizeof(date));
+		smtp_data_add_missing(&s->data, n > 0 && (size_t)n < sizeof(mid) ? mid : NULL, date);
+	}
 	return 0;
 }
 

@@ -95,13 +95,46 @@ static bool is_field_start(const char *s, size_t len)
 	return false;
 }
 
+void smtp_data_add_missing(struct smtp_data *d, const char *msgid, const char *date)
+{
+	snprintf(d->add_msgid, sizeof(d->add_msgid), "%s", msgid ? msgid : "");
+	snprintf(d->add_date, sizeof(d->add_date), "%s", date ? date : "");
+}
+
+/* Add one field, counted in the size like content. */
+static void data_add_field(struct smtp_data *d, const char *name, const char *value)
+{
+	size_t n = strlen(name) + 2 + strlen(value) + 2;
+	d->size = d->size > UINT64_MAX - n ? UINT64_MAX : d->size + n;
+	if (d->lim.max_size && d->size > d->lim.max_size)
+		data_fail(d, SMTP_DATA_ERR_SIZE);
+	if (d->err != SMTP_DATA_OK)
+		return;
+	if (buf_printf(&d->msg, "%s: %s\r\n", name, value) < 0)
+		data_fail(d, SMTP_DATA_ERR_NOMEM);
+}
+
+/* The header section is over (the line about to be stored is not part of
+ * it, or the message ends): add what submission asked for and is missing. */
+static void data_headers_end(struct smtp_data *d)
+{
+	d->in_headers = false;
+	d->in_msgid = false;
+	if (d->add_msgid[0] && !d->has_msgid) {
+		data_add_field(d, "Message-ID", d->add_msgid);
+		msgid_add(d, d->add_msgid, strlen(d->add_msgid));   /* for the log */
+	}
+	if (d->add_date[0] && !d->has_date)
+		data_add_field(d, "Date", d->add_date);
+	d->add_msgid[0] = d->add_date[0] = '\0';
+}
+
 /* Note what the session logs (Message-ID) and what loop detection needs
  * (the Received: count), as the header section goes by. */
 static void data_header_line(struct smtp_data *d, const char *s, size_t len)
 {
 	if (len == 0) {
-		d->in_headers = false;
-		d->in_msgid = false;
+		data_headers_end(d);
 		return;
 	}
 	if (s[0] == ' ' || s[0] == '\t') {
@@ -110,14 +143,18 @@ static void data_header_line(struct smtp_data *d, const char *s, size_t len)
 		return;
 	}
 	if (!is_field_start(s, len)) {
-		d->in_headers = false;
-		d->in_msgid = false;
+		data_headers_end(d);
 		return;
 	}
 	d->in_msgid = false;
-	if (starts_with_ci(s, len, "Message-ID:") && d->msgid_raw_len == 0) {
-		d->in_msgid = true;
-		msgid_add(d, s + 11, len - 11);
+	if (starts_with_ci(s, len, "Message-ID:")) {
+		if (!d->has_msgid) {
+			d->in_msgid = true;
+			msgid_add(d, s + 11, len - 11);
+		}
+		d->has_msgid = true;
+	} else if (starts_with_ci(s, len, "Date:")) {
+		d->has_date = true;
 	} else if (starts_with_ci(s, len, "Received:")) {
 		d->received++;
 		if (d->lim.max_received && d->received > d->lim.max_received)
@@ -159,6 +196,8 @@ static int data_store_line(struct smtp_data *d, const char *s, size_t len)
 /* The end of the message: what is still buffered goes to the sink. */
 static enum smtp_data_rc data_finish(struct smtp_data *d)
 {
+	if (d->in_headers)
+		data_headers_end(d);
 	data_drain(d, true);
 	return d->err == SMTP_DATA_OK ? SMTP_DATA_DONE : SMTP_DATA_ERROR;
 }

@@ -909,6 +909,100 @@ static void test_bdat_limits(void **state)
 	(void)state;
 }
 
+/* RFC 6409 8.2, 8.3: the fields submission adds when missing. */
+static char *run_add_missing(const struct smtp_data_limits *lim, const char *in, size_t len,
+			     bool bdat, size_t sink_chunk, enum smtp_data_err *err_r)
+{
+	struct smtp_data d;
+	struct collect col = {0};
+	buf_init(&col.b, 0);
+	smtp_data_init(&d, lim);
+	if (sink_chunk)
+		smtp_data_set_sink(&d, sink_chunk, collect_sink, &col);
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	smtp_data_add_missing(&d, "<id@host>", "Sun, 6 Dec 2026 06:00:00 +0000");
+	enum smtp_data_rc rc;
+	if (bdat) {
+		smtp_data_chunk(&d, in, len);
+		rc = smtp_data_chunk_end(&d, true);
+	} else {
+		size_t used;
+		rc = smtp_data_feed(&d, in, len, &used);
+	}
+	*err_r = smtp_data_error(&d);
+	char *out = NULL;
+	if (rc == SMTP_DATA_DONE) {
+		size_t mlen;
+		const char *m = smtp_data_message(&d, &mlen);
+		if (sink_chunk) {
+			m = col.b.data;
+			mlen = col.b.len;
+		}
+		assert_true(mlen >= sizeof(PREFIX) - 1);
+		assert_int_equal(smtp_data_size(&d), mlen - (sizeof(PREFIX) - 1));
+		out = strndup(m + sizeof(PREFIX) - 1, mlen - (sizeof(PREFIX) - 1));
+		if (strstr(out, "Message-ID: <id@host>"))
+			assert_string_equal(smtp_data_message_id(&d), "<id@host>");
+	}
+	smtp_data_clear(&d);
+	buf_free(&col.b);
+	return out;
+}
+
+#define MID "Message-ID: <id@host>\r\n"
+#define DATE "Date: Sun, 6 Dec 2026 06:00:00 +0000\r\n"
+
+static void expect_added(const char *data_in, const char *bdat_in, const char *want)
+{
+	enum smtp_data_err err;
+	size_t sinks[] = {0, 1, 16};
+	for (size_t i = 0; i < 3; i++) {
+		char *got = run_add_missing(&lim_default, data_in, strlen(data_in), false, sinks[i], &err);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(got);
+		got = run_add_missing(&lim_default, bdat_in, strlen(bdat_in), true, sinks[i], &err);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(got);
+	}
+}
+
+static void test_add_missing(void **state)
+{
+	/* neither: both added at the end of the header section */
+	expect_added("Subject: a\r\n\r\nbody\r\n.\r\n", "Subject: a\r\n\r\nbody\r\n",
+		     "Subject: a\r\n" MID DATE "\r\nbody\r\n");
+	/* one of them: only the other; any case of the name counts */
+	expect_added("date: x\r\n\r\nb\r\n.\r\n", "date: x\r\n\r\nb\r\n",
+		     "date: x\r\n" MID "\r\nb\r\n");
+	expect_added("MESSAGE-id: <a@b>\r\n\r\nb\r\n.\r\n", "MESSAGE-id: <a@b>\r\n\r\nb\r\n",
+		     "MESSAGE-id: <a@b>\r\n" DATE "\r\nb\r\n");
+	/* both: untouched; a folded field is still one field */
+	expect_added("Date:\r\n x\r\nMessage-ID:\r\n <a@b>\r\n\r\nb\r\n.\r\n",
+		     "Date:\r\n x\r\nMessage-ID:\r\n <a@b>\r\n\r\nb\r\n",
+		     "Date:\r\n x\r\nMessage-ID:\r\n <a@b>\r\n\r\nb\r\n");
+	/* the fields in the body do not count */
+	expect_added("Subject: a\r\n\r\nDate: x\r\n.\r\n", "Subject: a\r\n\r\nDate: x\r\n",
+		     "Subject: a\r\n" MID DATE "\r\nDate: x\r\n");
+	/* a message with no header section at all, or nothing at all */
+	expect_added("not a header\r\n.\r\n", "not a header\r\n", MID DATE "not a header\r\n");
+	expect_added(".\r\n", "", MID DATE);
+	expect_added("Subject: only\r\n.\r\n", "Subject: only\r\n", "Subject: only\r\n" MID DATE);
+	/* the added fields count against the size limit */
+	struct smtp_data_limits lim = lim_default;
+	static const char in[] = "Subject: a\r\n\r\n.\r\n";
+	lim.max_size = 14 + strlen(MID) + strlen(DATE);
+	enum smtp_data_err err;
+	char *got = run_add_missing(&lim, L(in), false, 0, &err);
+	assert_non_null(got);
+	free(got);
+	lim.max_size--;
+	assert_null(run_add_missing(&lim, L(in), false, 0, &err));
+	assert_int_equal(err, SMTP_DATA_ERR_SIZE);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -939,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_trace_headers),
 		cmocka_unit_test(test_bdat_raw),
 		cmocka_unit_test(test_bdat_limits),
+		cmocka_unit_test(test_add_missing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
