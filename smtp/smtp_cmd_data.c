@@ -62,10 +62,14 @@ int smtp_message_begin(struct smtp_session *s)
 	buf_init(&trace, 0);
 	s->ntx++;
 	snprintf(s->msg_id, sizeof(s->msg_id), "%s.%u", conn_id(s->c), s->ntx);
-	/* RFC 3848: ESMTPS over TLS, ESMTPA after AUTH, ESMTPSA both. */
+	/* RFC 3848: ESMTPS over TLS, ESMTPA after AUTH, ESMTPSA both; with
+	 * SMTPUTF8, RFC 6531 4.3's UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA. */
+	bool tls = conn_is_tls(s->c);
 	const char *proto = !s->esmtp ? "SMTP"
-			    : conn_is_tls(s->c) ? (s->authed ? "ESMTPSA" : "ESMTPS")
-						: (s->authed ? "ESMTPA" : "ESMTP");
+			    : s->smtputf8 ? (tls ? (s->authed ? "UTF8SMTPSA" : "UTF8SMTPS")
+						 : (s->authed ? "UTF8SMTPA" : "UTF8SMTP"))
+			    : tls ? (s->authed ? "ESMTPSA" : "ESMTPS")
+				  : (s->authed ? "ESMTPA" : "ESMTP");
 	struct smtp_trace t = {
 		.reverse_path = s->sender,
 		.helo = s->helo,
@@ -184,7 +188,8 @@ static void deliver(struct smtp_session *s)
 		.remote_recipients = (const char *const *)s->remote,
 		.nremote = s->nremote,
 		.queue_flags = (s->authed ? STORE_QF_SUBMITTED : 0) |
-			       (s->body_8bit ? STORE_QF_8BIT : 0),
+			       (s->body_8bit ? STORE_QF_8BIT : 0) |
+			       (s->smtputf8 ? STORE_QF_UTF8 : 0),
 		.envid = s->envid[0] ? s->envid : NULL,
 		.ret = s->ret,   /* SMTP_RET_* and STORE_RET_* are the same numbers */
 		.remote_notify = s->remote_notify,

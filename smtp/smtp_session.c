@@ -97,6 +97,7 @@ void smtp_reply_perr(struct smtp_session *s, enum smtp_perr err, bool sender)
 		smtp_reply(s, "%s 5.6.7 Non-ASCII addresses not permitted for that %s",
 			   sender ? "550" : "553", who);
 		break;
+	case SMTP_P_PATH_UTF8:
 	case SMTP_P_LOCAL_TOO_LONG:
 	case SMTP_P_DOMAIN_TOO_LONG:
 	case SMTP_P_PATH_TOO_LONG:
@@ -132,6 +133,7 @@ void smtp_session_reset_tx(struct smtp_session *s)
 	s->envid[0] = '\0';
 	s->ret = 0;
 	s->rcpt_refused = false;
+	s->smtputf8 = false;
 	s->bdat_last = s->bdat_discard = s->bdat_reset = false;
 	s->bdat_reply = NULL;
 	s->delivered_rcpts = 0;

@@ -55,6 +55,7 @@ struct smtp_session {
 	/* the mail transaction (RFC 5321 3.3) */
 	char sender[SMTP_ADDRESS_MAX + 1];   /* "" for the null reverse-path */
 	bool body_8bit;                      /* MAIL BODY=8BITMIME (RFC 6152) */
+	bool smtputf8;                       /* MAIL SMTPUTF8 (RFC 6531 3.4) */
 	char **rcpts;                        /* canonical recipient addresses */
 	size_t nrcpts, rcpts_cap;
 	bool rcpt_refused;                   /* some RCPT got an error reply */

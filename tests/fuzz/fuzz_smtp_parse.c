@@ -1,8 +1,8 @@
 /* libFuzzer target for the pure SMTP parsers (smtp/smtp_parse.c and
  * smtp/smtp_data.c).  Besides "no crash, no sanitizer report" it checks
  * properties that must hold for any input:
- *   - a parsed address is printable ASCII, within RFC 5321's limits, and
- *     parses back to itself;
+ *   - a parsed address is printable ASCII or strict UTF-8 (RFC 6531; then
+ *     flagged utf8), within RFC 5321's limits, and parses back to itself;
  *   - the DATA machine gives the same result whether the input comes whole
  *     or one byte at a time, under either bare-newline policy, and what it
  *     stores has no bare LF and no bare CR. */
@@ -30,8 +30,18 @@ static void check_path(const struct smtp_path *p, bool rcpt)
 	check(p->address_len <= SMTP_ADDRESS_MAX, "address limit");
 	check(p->local_len <= SMTP_LOCAL_MAX, "local limit");
 	check(p->domain_len <= SMTP_DOMAIN_MAX, "domain limit");
-	for (size_t i = 0; i < p->address_len; i++)
+	bool utf8 = false;
+	for (size_t i = 0; i < p->address_len;) {
+		size_t u = smtp_utf8_char(p->address + i, p->address_len - i);
+		if (u) {
+			utf8 = true;
+			i += u;
+			continue;
+		}
 		check(p->address[i] >= 32 && p->address[i] <= 126, "address printable");
+		i++;
+	}
+	check(utf8 == p->utf8 || p->routed, "utf8 flag");
 	if (p->null || p->postmaster)
 		return;
 	/* the canonical form is itself a valid path, giving the same mailbox */
@@ -41,6 +51,7 @@ static void check_path(const struct smtp_path *p, bool rcpt)
 	check(smtp_parse_rcpt(again, (size_t)n, &r) == SMTP_P_OK, "address reparses");
 	check(strcmp(r.path.address, p->address) == 0, "address stable");
 	check(r.path.route_chars == p->route_chars, "route chars stable");
+	check(r.path.utf8 == utf8, "utf8 stable");
 	(void)rcpt;
 }
 
