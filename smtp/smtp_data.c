@@ -313,35 +313,45 @@ enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t l
  * line limit and the line-end policy are those of DATA, and a line may
  * run across chunks (the partial line is kept, bounded by max_line). */
 
+/* A whole line of a chunk, its LF removed (a CR before it is the CRLF). */
+static void data_chunk_line(struct smtp_data *d, const char *s, size_t n)
+{
+	bool crlf = n > 0 && s[n - 1] == '\r';
+	if (crlf)
+		n--;
+	if (n > d->lim.max_line)
+		data_fail(d, SMTP_DATA_ERR_LINE);
+	else
+		data_content_line(d, s, n, crlf);
+}
+
 enum smtp_data_rc smtp_data_chunk(struct smtp_data *d, const char *data, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		char ch = data[i];
+	/* Lines are found with memchr and taken straight from the chunk when
+	 * whole in it; only a line cut by the chunk's end waits in `partial`
+	 * (at most max_line + 1 octets: the line and its CR). */
+	while (len > 0) {
+		const char *lf = memchr(data, '\n', len);
+		size_t n = lf ? (size_t)(lf - data) : len;
 		if (d->discarding) {
-			if (ch == '\n')
-				d->discarding = false;
-			continue;
-		}
-		if (ch != '\n') {
-			if (d->partial.len >= d->lim.max_line + 1) {
-				buf_reset(&d->partial);
-				d->discarding = true;
-				data_fail(d, SMTP_DATA_ERR_LINE);
-			} else if (buf_putc(&d->partial, ch) < 0) {
-				data_fail(d, SMTP_DATA_ERR_NOMEM);
-			}
-			continue;
-		}
-		size_t n = d->partial.len;
-		const char *s = d->partial.data ? d->partial.data : "";
-		bool crlf = n > 0 && s[n - 1] == '\r';
-		if (crlf)
-			n--;
-		if (n > d->lim.max_line)
+			d->discarding = lf == NULL;
+		} else if (d->partial.len + n > d->lim.max_line + 1) {
+			buf_reset(&d->partial);
+			d->discarding = lf == NULL;   /* drop the rest of it up to its LF */
 			data_fail(d, SMTP_DATA_ERR_LINE);
-		else
-			data_content_line(d, s, n, crlf);
-		buf_reset(&d->partial);
+		} else if (lf && d->partial.len == 0) {
+			data_chunk_line(d, data, n);
+		} else if (buf_append(&d->partial, data, n) < 0) {
+			data_fail(d, SMTP_DATA_ERR_NOMEM);
+			buf_reset(&d->partial);
+		} else if (lf) {
+			data_chunk_line(d, d->partial.data, d->partial.len);
+			buf_reset(&d->partial);
+		}
+		if (!lf)
+			break;
+		data += n + 1;
+		len -= n + 1;
 	}
 	return d->err == SMTP_DATA_OK ? SMTP_DATA_MORE : SMTP_DATA_ERROR;
 }

@@ -151,6 +151,65 @@ static void fuzz_data(const char *s, size_t len, enum smtp_bare_policy bare)
 	free(bytes.msg);
 }
 
+/* BDAT (RFC 3030): the input as the LAST chunk, fed whole or in chunks
+ * of `step` octets (each its own BDAT); a good message is the same either
+ * way, and stored clean. */
+static struct result run_bdat(const char *s, size_t len, size_t step, enum smtp_bare_policy bare)
+{
+	struct smtp_data_limits lim = {.max_size = 4096, .max_line = 64, .max_received = 5,
+				       .bare = bare};
+	struct smtp_data d;
+	struct result r;
+	memset(&r, 0, sizeof(r));
+	smtp_data_init(&d, &lim);
+	smtp_data_start(&d, "P\r\n", 3);
+	size_t off = 0;
+	do {
+		size_t n = step ? step : len - off;
+		if (n > len - off)
+			n = len - off;
+		smtp_data_chunk(&d, s + off, n);
+		off += n;
+		r.rc = smtp_data_chunk_end(&d, off == len);
+	} while (r.rc == SMTP_DATA_MORE);
+	r.err = smtp_data_error(&d);
+	const char *msg = smtp_data_message(&d, &r.len);
+	if (r.rc == SMTP_DATA_DONE) {
+		r.size = smtp_data_size(&d);
+		r.msg = malloc(r.len + 1);
+		if (r.msg)
+			memcpy(r.msg, msg, r.len);
+		check(r.len == 3 + r.size, "bdat: size matches the stored content");
+		for (size_t i = 0; i < r.len; i++)
+			if (msg[i] == '\n')
+				check(i > 0 && msg[i - 1] == '\r', "bdat: no bare LF stored");
+			else if (msg[i] == '\r')
+				check(i + 1 < r.len && msg[i + 1] == '\n', "bdat: no bare CR stored");
+		check(r.len == 3 || (msg[r.len - 2] == '\r' && msg[r.len - 1] == '\n'),
+		      "bdat: ends in CRLF");
+	} else {
+		check(r.err != SMTP_DATA_OK, "bdat: error has a reason");
+	}
+	smtp_data_clear(&d);
+	return r;
+}
+
+static void fuzz_bdat(const char *s, size_t len, enum smtp_bare_policy bare)
+{
+	struct result whole = run_bdat(s, len, 0, bare);
+	size_t steps[] = {1, 7};
+	for (size_t i = 0; i < 2; i++) {
+		struct result part = run_bdat(s, len, steps[i], bare);
+		check(whole.rc == part.rc, "bdat: rc whole vs chunks");
+		check(whole.err == part.err, "bdat: err whole vs chunks");
+		check(whole.len == part.len, "bdat: len whole vs chunks");
+		if (whole.msg && part.msg)
+			check(memcmp(whole.msg, part.msg, whole.len) == 0, "bdat: message whole vs chunks");
+		free(part.msg);
+	}
+	free(whole.msg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
@@ -159,5 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_commands(s, nl ? (size_t)(nl - s) : size);
 	fuzz_data(s, size, SMTP_BARE_NORMALIZE);
 	fuzz_data(s, size, SMTP_BARE_REJECT);
+	fuzz_bdat(s, size, SMTP_BARE_NORMALIZE);
+	fuzz_bdat(s, size, SMTP_BARE_REJECT);
 	return 0;
 }
