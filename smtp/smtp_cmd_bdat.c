@@ -14,8 +14,9 @@
 #include "core/conn.h"
 #include "smtp/smtp_session.h"
 
-/* Read the chunk to drop it; `reply` is written once it is read (NULL:
- * the reply is already out), then the session goes back to `resume`. */
+/* Read the chunk to drop it; `reply` is written once it is read (RFC 3030
+ * 2: "accept and discard the associated message data before sending the
+ * appropriate 5XX or 4XX code"), then the session goes back to `resume`. */
 static void bdat_discard(struct smtp_session *s, const char *reply, enum smtp_state resume)
 {
 	s->bdat_discard = true;
@@ -29,8 +30,7 @@ static void bdat_chunk_done(struct smtp_session *s)
 	bool authed = s->authed;
 	conn_set_timeout(s->c, s->cfg->smtp_timeout);
 	if (s->bdat_discard) {
-		if (s->bdat_reply)
-			smtp_reply(s, "%s", s->bdat_reply);
+		smtp_reply(s, "%s", s->bdat_reply);
 		s->bdat_discard = false;
 		s->bdat_reply = NULL;
 		s->state = s->bdat_resume;
@@ -75,18 +75,21 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *arg, size_t len)
 		bdat_discard(s, "503 5.5.1 Error: need MAIL command", before);
 		break;
 	case SMTP_S_MAIL:
-		/* RFC 5321 3.3 and RFC 3030 2: no valid recipient. */
-		bdat_discard(s, s->rcpt_refused ? "554 5.5.1 Error: no valid recipients"
+		/* RFC 3030 2: a sequence error (503), whether no RCPT came or
+		 * none was accepted (where DATA says 554, RFC 5321 3.3). */
+		bdat_discard(s, s->rcpt_refused ? "503 5.5.1 Error: no valid recipients"
 						: "503 5.5.1 Error: need RCPT command",
 			     before);
 		break;
-	case SMTP_S_RCPT:
-		if (smtp_message_begin(s) < 0) {
-			/* Replied already (busy, spool); the message is over. */
+	case SMTP_S_RCPT: {
+		const char *refusal;
+		if (smtp_message_begin(s, &refusal) < 0) {
+			/* Busy or no spool: the message is over (RFC 3030 2). */
 			s->bdat_reset = true;
-			bdat_discard(s, NULL, before);
+			bdat_discard(s, refusal, before);
 		}
 		break;
+	}
 	default:   /* SMTP_S_CHUNK: the next chunk of the message */
 		break;
 	}

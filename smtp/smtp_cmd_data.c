@@ -25,9 +25,10 @@
 #include "storage/storage.h"
 #include "smtp/smtp_session.h"
 
-/* Before the 354: the memory the body's chunk buffer will hold, and the
- * spool file it goes to.  0, or -1 with the reply written. */
-static int data_prepare(struct smtp_session *s)
+/* Before the 354 (or the first chunk): the memory the body's chunk buffer
+ * will hold, and the spool file it goes to.  0, or -1 with the reply to
+ * give in *reply_r. */
+static int data_prepare(struct smtp_session *s, const char **reply_r)
 {
 	size_t need = SMTP_DATA_CHUNK + SMTP_DATA_MAX_LINE;
 	if (!limits_budget_take(s->srv, need)) {
@@ -35,7 +36,7 @@ static int data_prepare(struct smtp_session *s)
 		 * now; RFC 5321 4.2.5: 451 asks the client to try later. */
 		conn_log(s->c, PLOG_WARN, "data refused: input budget spent used=%zu",
 			 limits_budget_used(s->srv));
-		smtp_reply(s, "451 4.3.2 Server busy: too much input in progress, try again later");
+		*reply_r = "451 4.3.2 Server busy: too much input in progress, try again later";
 		return -1;
 	}
 	s->budget_held = need;
@@ -46,17 +47,17 @@ static int data_prepare(struct smtp_session *s)
 		s->budget_held = 0;
 		conn_log(s->c, PLOG_ERROR, "spool open failed error=\"%s\"", strerror(-rc));
 		if (rc == -ENOSPC || rc == -EDQUOT)
-			smtp_reply(s, "452 4.3.1 Error: insufficient system storage, try again later");
+			*reply_r = "452 4.3.1 Error: insufficient system storage, try again later";
 		else
-			smtp_reply(s, "451 4.3.0 Error: cannot spool the message, try again later");
+			*reply_r = "451 4.3.0 Error: cannot spool the message, try again later";
 		return -1;
 	}
 	return 0;
 }
 
-int smtp_message_begin(struct smtp_session *s)
+int smtp_message_begin(struct smtp_session *s, const char **reply_r)
 {
-	if (data_prepare(s) < 0)
+	if (data_prepare(s, reply_r) < 0)
 		return -1;
 	struct buf trace;
 	buf_init(&trace, 0);
@@ -84,7 +85,7 @@ int smtp_message_begin(struct smtp_session *s)
 	    smtp_data_start(&s->data, trace.data, trace.len) < 0) {
 		buf_free(&trace);
 		smtp_session_reset_tx(s);
-		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
+		*reply_r = "451 4.3.0 Error: out of memory, try again later";
 		return -1;
 	}
 	buf_free(&trace);
@@ -106,8 +107,11 @@ int smtp_message_begin(struct smtp_session *s)
 
 void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 {
-	if (smtp_message_begin(s) < 0)
+	const char *refusal;
+	if (smtp_message_begin(s, &refusal) < 0) {
+		smtp_reply(s, "%s", refusal);
 		return;
+	}
 	s->state = SMTP_S_DATA;
 	conn_set_max_line(s->c, SMTP_DATA_MAX_LINE);
 	/* RFC 5321 4.5.3.2.5-6: a longer timeout while the message comes. */

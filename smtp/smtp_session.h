@@ -80,7 +80,7 @@ struct smtp_session {
 	/* BDAT (smtp_cmd_bdat.c): the chunk being read (state SMTP_S_DATA
 	 * meanwhile), whether it is the LAST, and, when its octets are only
 	 * read to be dropped, the state to go back to and the reply owed
-	 * after them (NULL: already given). */
+	 * after them. */
 	uint64_t bdat_size;
 	bool bdat_last;
 	bool bdat_discard;
@@ -166,9 +166,10 @@ void smtp_auth_forget(struct smtp_session *s);
 void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf);
 void smtp_data_phase_too_long(struct smtp_session *s);
 /* A message, by DATA or BDAT (smtp_cmd_data.c): begin it (input budget,
- * spool file, trace headers): 0, or -1 with the reply written; and end it
- * as the machine said (SMTP_DATA_DONE: deliver, else refuse). */
-int smtp_message_begin(struct smtp_session *s);
+ * spool file, trace headers): 0, or -1 with the reply to give in
+ * *reply_r (not written: BDAT reads its chunk first, RFC 3030 2); and end
+ * it as the machine said (SMTP_DATA_DONE: deliver, else refuse). */
+int smtp_message_begin(struct smtp_session *s, const char **reply_r);
 void smtp_message_end(struct smtp_session *s, enum smtp_data_rc rc);
 /* BDAT (smtp_cmd_bdat.c): the octets of the chunk being read. */
 void smtp_bdat_phase_raw(struct smtp_session *s, const char *data, size_t len, bool last);

@@ -206,6 +206,17 @@ def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     assert s.smtp_cmd(f"RCPT TO:<{user}>").code == 250
     r = s.smtp_cmd("DATA")
     assert r.code == 451 and r.enhanced == "4.3.2", r
+    # BDAT (RFC 3030 2): its chunk is read and dropped first, then the 451,
+    # and the transaction is over (the next BDAT is out of sequence).
+    bd = srv.smtp()
+    assert bd.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+    assert bd.smtp_cmd(f"RCPT TO:<{user}>").code == 250
+    chunk = b"QUIT\r\n" * 10
+    bd.send(b"BDAT %d\r\n" % len(chunk) + chunk + b"NOOP\r\n")
+    r = bd.smtp_reply()
+    assert (r.code, r.enhanced) == (451, "4.3.2"), r
+    assert bd.smtp_reply().code == 250
+    assert bd.smtp_cmd("BDAT 0 LAST").code == 503
     # The first APPEND completes and gives its share back: both work now.
     big.send(msg[1000:] + b"\r\n")
     assert big.read_tagged("b1").status == "OK"
@@ -214,6 +225,12 @@ def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     s.send(dot_stuff(make_message("after")) + b".\r\n")
     assert s.smtp_reply().code == 250
     s.smtp_quit()
+    assert bd.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+    assert bd.smtp_cmd(f"RCPT TO:<{user}>").code == 250
+    after = make_message("after, by BDAT")
+    bd.send(b"BDAT %d LAST\r\n" % len(after) + after)
+    assert bd.smtp_reply().code == 250
+    bd.smtp_quit()
     big.logout()
     other.logout()
 
