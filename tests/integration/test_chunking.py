@@ -3,10 +3,12 @@
 # raw through the suite's Conn.  A chunk's octets are taken as they are
 # (no dot-unstuffing), are read even when the BDAT is refused, and the
 # LAST one delivers as DATA does (same trace, same checks).
+import signal
+
 import pytest
 
 import helpers
-from helpers import Conn, make_message, split_trace, received_header
+from helpers import make_message, split_trace, received_header
 
 
 LIMITED_CONF = 'smtp = { max_message_size = 4096; };\n'
@@ -218,3 +220,26 @@ def test_bdat_over_tls(server):
     (got,) = server.retr_all(user, pw)
     assert split_trace(got, "s@example.org") == msg
     assert b"with ESMTPS" in received_header(got)
+
+
+def test_shutdown_lets_a_chunk_in_flight_finish(own_server):
+    # A message arriving by BDAT when SIGTERM comes is finished (as DATA's
+    # is), then the session is told 421: nothing accepted is lost.
+    srv = own_server
+    user, pw = srv.new_user("flight")
+    msg = make_message("in flight")
+    with srv.smtp() as c:
+        transaction(c, "s@example.org", user)
+        c.send(bdat(len(msg), True) + msg[:20])
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.wait_log("shutdown signal=TERM")
+        c.send(msg[20:])
+        r = c.smtp_reply()
+        assert r.code == 250 and "queued as" in r.text, r
+        assert c.smtp_reply().code == 421
+    assert srv.proc.wait(20) == 0
+    srv._finish(0, "SIGTERM")
+    assert not srv.problems, srv.problems
+    srv.start()
+    (got,) = srv.retr_all(user, pw)
+    assert split_trace(got, "s@example.org") == msg
