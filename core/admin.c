@@ -251,6 +251,8 @@ static int print_queue_entry(void *arg, const struct store_queue_entry *e)
 	printf(" from=<%s>", e->sender);
 	if (e->envid[0])
 		printf(" envid=%s", e->envid);
+	if (e->flags & STORE_QF_UTF8)
+		printf(" smtputf8");   /* RFC 6531: relayed only to SMTPUTF8 servers */
 	if (e->flags & STORE_QF_NOTICE)
 		printf(" notice");
 	if (e->flags & STORE_QF_BOUNCE)

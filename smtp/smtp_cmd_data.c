@@ -1,4 +1,5 @@
-/* smtp/smtp_cmd_data.c: DATA (RFC 5321 4.1.1.4) and delivery.  The message
+/* smtp/smtp_cmd_data.c: DATA (RFC 5321 4.1.1.4) and delivery, for DATA
+ * and BDAT (smtp_cmd_bdat.c) alike.  The message
  * is read through the pure machine in smtp_data.c, which hands the body in
  * bounded chunks to a spool file (core/spool.h: never held whole in
  * memory); at its end the spool is mapped read-only and stored for every
@@ -17,6 +18,7 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/mime.h"
+#include "core/proto.h"
 #include "core/server.h"
 #include "core/session_limits.h"
 #include "core/spool.h"
@@ -24,9 +26,10 @@
 #include "smtp/smtp_queue.h"
 #include "smtp/smtp_session.h"
 
-/* Before the 354: the memory the body's chunk buffer will hold, and the
- * spool file it goes to.  0, or -1 with the reply written. */
-static int data_prepare(struct smtp_session *s)
+/* Before the 354 (or the first chunk): the memory the body's chunk buffer
+ * will hold, and the spool file it goes to.  0, or -1 with the reply to
+ * give in *reply_r. */
+static int data_prepare(struct smtp_session *s, const char **reply_r)
 {
 	size_t need = SMTP_DATA_CHUNK + SMTP_DATA_MAX_LINE;
 	if (!limits_budget_take(s->srv, need)) {
@@ -34,7 +37,7 @@ static int data_prepare(struct smtp_session *s)
 		 * now; RFC 5321 4.2.5: 451 asks the client to try later. */
 		conn_log(s->c, PLOG_WARN, "data refused: input budget spent used=%zu",
 			 limits_budget_used(s->srv));
-		smtp_reply(s, "451 4.3.2 Server busy: too much input in progress, try again later");
+		*reply_r = "451 4.3.2 Server busy: too much input in progress, try again later";
 		return -1;
 	}
 	s->budget_held = need;
@@ -45,26 +48,30 @@ static int data_prepare(struct smtp_session *s)
 		s->budget_held = 0;
 		conn_log(s->c, PLOG_ERROR, "spool open failed error=\"%s\"", strerror(-rc));
 		if (rc == -ENOSPC || rc == -EDQUOT)
-			smtp_reply(s, "452 4.3.1 Error: insufficient system storage, try again later");
+			*reply_r = "452 4.3.1 Error: insufficient system storage, try again later";
 		else
-			smtp_reply(s, "451 4.3.0 Error: cannot spool the message, try again later");
+			*reply_r = "451 4.3.0 Error: cannot spool the message, try again later";
 		return -1;
 	}
 	return 0;
 }
 
-void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
+int smtp_message_begin(struct smtp_session *s, const char **reply_r)
 {
-	if (data_prepare(s) < 0)
-		return;
+	if (data_prepare(s, reply_r) < 0)
+		return -1;
 	struct buf trace;
 	buf_init(&trace, 0);
 	s->ntx++;
 	snprintf(s->msg_id, sizeof(s->msg_id), "%s.%u", conn_id(s->c), s->ntx);
-	/* RFC 3848: ESMTPS over TLS, ESMTPA after AUTH, ESMTPSA both. */
+	/* RFC 3848: ESMTPS over TLS, ESMTPA after AUTH, ESMTPSA both; with
+	 * SMTPUTF8, RFC 6531 4.3's UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA. */
+	bool tls = conn_is_tls(s->c);
 	const char *proto = !s->esmtp ? "SMTP"
-			    : conn_is_tls(s->c) ? (s->authed ? "ESMTPSA" : "ESMTPS")
-						: (s->authed ? "ESMTPA" : "ESMTP");
+			    : s->smtputf8 ? (tls ? (s->authed ? "UTF8SMTPSA" : "UTF8SMTPS")
+						 : (s->authed ? "UTF8SMTPA" : "UTF8SMTP"))
+			    : tls ? (s->authed ? "ESMTPSA" : "ESMTPS")
+				  : (s->authed ? "ESMTPA" : "ESMTP");
 	struct smtp_trace t = {
 		.reverse_path = s->sender,
 		.helo = s->helo,
@@ -79,10 +86,33 @@ void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	    smtp_data_start(&s->data, trace.data, trace.len) < 0) {
 		buf_free(&trace);
 		smtp_session_reset_tx(s);
-		smtp_reply(s, "451 4.3.0 Error: out of memory, try again later");
-		return;
+		*reply_r = "451 4.3.0 Error: out of memory, try again later";
+		return -1;
 	}
 	buf_free(&trace);
+	/* RFC 6409 8.2, 8.3: a submission server may complete the message
+	 * with the Date and Message-ID a client left out; a relay (port 25
+	 * without AUTH) must not touch it.  An authenticated session on any
+	 * port is a submission: its mail is flagged so in the queue too. */
+	if (s->authed || (conn_listener_flags(s->c) & LISTEN_SUBMISSION)) {
+		char mid[SMTP_DATA_ADD_MSGID_MAX + 1], date[64];
+		/* The session id is 64 random bits, the count makes it unique
+		 * within the session, the time across restarts. */
+		int n = snprintf(mid, sizeof(mid), "<%lld.%s@%s>", (long long)t.when, s->msg_id,
+				 s->cfg->hostname);
+		smtp_date_format(t.when, date, sizeof(date));
+		smtp_data_add_missing(&s->data, n > 0 && (size_t)n < sizeof(mid) ? mid : NULL, date);
+	}
+	return 0;
+}
+
+void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
+{
+	const char *refusal;
+	if (smtp_message_begin(s, &refusal) < 0) {
+		smtp_reply(s, "%s", refusal);
+		return;
+	}
 	s->state = SMTP_S_DATA;
 	conn_set_max_line(s->c, SMTP_DATA_MAX_LINE);
 	/* RFC 5321 4.5.3.2.5-6: a longer timeout while the message comes. */
@@ -166,7 +196,8 @@ static void deliver(struct smtp_session *s)
 		.remote_recipients = (const char *const *)s->remote,
 		.nremote = s->nremote,
 		.queue_flags = (s->authed ? STORE_QF_SUBMITTED : 0) |
-			       (s->body_8bit ? STORE_QF_8BIT : 0),
+			       (s->body_8bit ? STORE_QF_8BIT : 0) |
+			       (s->smtputf8 ? STORE_QF_UTF8 : 0),
 		.envid = s->envid[0] ? s->envid : NULL,
 		.ret = s->ret,   /* SMTP_RET_* and STORE_RET_* are the same numbers */
 		.remote_notify = s->remote_notify,
@@ -270,15 +301,19 @@ static void refuse(struct smtp_session *s)
 	smtp_session_close_if_shutdown(s);
 }
 
-void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
+void smtp_message_end(struct smtp_session *s, enum smtp_data_rc rc)
 {
-	enum smtp_data_rc rc = smtp_data_line(&s->data, line, len, crlf);
-	if (rc == SMTP_DATA_MORE)
-		return;
 	if (rc == SMTP_DATA_DONE)
 		deliver(s);
 	else
 		refuse(s);
+}
+
+void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
+{
+	enum smtp_data_rc rc = smtp_data_line(&s->data, line, len, crlf);
+	if (rc != SMTP_DATA_MORE)
+		smtp_message_end(s, rc);
 }
 
 void smtp_data_phase_too_long(struct smtp_session *s)

@@ -45,6 +45,10 @@ void smtp_cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
 	smtp_reply(s, "250-8BITMIME");            /* RFC 1652 */
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES"); /* RFC 2034 */
 	smtp_reply(s, "250-DSN");                 /* RFC 3461 */
+	/* RFC 3030 2; not BINARYMIME: a binary body would need storing and
+	 * serving without line conversion, which IMAP/POP3 do not offer. */
+	smtp_reply(s, "250-CHUNKING");
+	smtp_reply(s, "250-SMTPUTF8");            /* RFC 6531 3.1 */
 	/* RFC 3207 4.2: not offered again once TLS is up. */
 	if (conn_tls_available(s->c) && !conn_is_tls(s->c))
 		smtp_reply(s, "250-STARTTLS");

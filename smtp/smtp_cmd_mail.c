@@ -1,5 +1,6 @@
 /* smtp/smtp_cmd_mail.c: MAIL FROM (RFC 5321 4.1.1.2) with the SIZE
- * (RFC 1870), BODY (RFC 1652) and AUTH (RFC 4954 5) parameters: starts a
+ * (RFC 1870), BODY (RFC 1652), AUTH (RFC 4954 5), RET/ENVID (RFC 3461)
+ * and SMTPUTF8 (RFC 6531) parameters: starts a
  * mail transaction, after the submission policy (RFC 6409) allows it. */
 #include <string.h>
 
@@ -53,6 +54,7 @@ void smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	}
 	memcpy(s->sender, m.path.address, m.path.address_len + 1);
 	s->body_8bit = m.body == SMTP_BODY_8BITMIME;
+	s->smtputf8 = m.smtputf8;
 	s->ret = (uint8_t)m.ret;
 	memcpy(s->envid, m.envid, sizeof(s->envid));
 	s->rcpt_refused = false;

@@ -193,6 +193,9 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "554 5.7.1 Relay access denied");
 		return;
 	}
+	/* RFC 6531 3.5: a UTF-8 recipient only in an SMTPUTF8 transaction. */
+	if (rc == SMTP_P_OK && r.path.utf8 && !s->smtputf8)
+		rc = SMTP_P_PATH_8BIT;
 	if (rc != SMTP_P_OK) {
 		s->rcpt_refused = true;
 		smtp_reply_perr(s, rc, false);

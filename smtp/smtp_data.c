@@ -95,13 +95,46 @@ static bool is_field_start(const char *s, size_t len)
 	return false;
 }
 
+void smtp_data_add_missing(struct smtp_data *d, const char *msgid, const char *date)
+{
+	snprintf(d->add_msgid, sizeof(d->add_msgid), "%s", msgid ? msgid : "");
+	snprintf(d->add_date, sizeof(d->add_date), "%s", date ? date : "");
+}
+
+/* Add one field, counted in the size like content. */
+static void data_add_field(struct smtp_data *d, const char *name, const char *value)
+{
+	size_t n = strlen(name) + 2 + strlen(value) + 2;
+	d->size = d->size > UINT64_MAX - n ? UINT64_MAX : d->size + n;
+	if (d->lim.max_size && d->size > d->lim.max_size)
+		data_fail(d, SMTP_DATA_ERR_SIZE);
+	if (d->err != SMTP_DATA_OK)
+		return;
+	if (buf_printf(&d->msg, "%s: %s\r\n", name, value) < 0)
+		data_fail(d, SMTP_DATA_ERR_NOMEM);
+}
+
+/* The header section is over (the line about to be stored is not part of
+ * it, or the message ends): add what submission asked for and is missing. */
+static void data_headers_end(struct smtp_data *d)
+{
+	d->in_headers = false;
+	d->in_msgid = false;
+	if (d->add_msgid[0] && !d->has_msgid) {
+		data_add_field(d, "Message-ID", d->add_msgid);
+		msgid_add(d, d->add_msgid, strlen(d->add_msgid));   /* for the log */
+	}
+	if (d->add_date[0] && !d->has_date)
+		data_add_field(d, "Date", d->add_date);
+	d->add_msgid[0] = d->add_date[0] = '\0';
+}
+
 /* Note what the session logs (Message-ID) and what loop detection needs
  * (the Received: count), as the header section goes by. */
 static void data_header_line(struct smtp_data *d, const char *s, size_t len)
 {
 	if (len == 0) {
-		d->in_headers = false;
-		d->in_msgid = false;
+		data_headers_end(d);
 		return;
 	}
 	if (s[0] == ' ' || s[0] == '\t') {
@@ -110,14 +143,18 @@ static void data_header_line(struct smtp_data *d, const char *s, size_t len)
 		return;
 	}
 	if (!is_field_start(s, len)) {
-		d->in_headers = false;
-		d->in_msgid = false;
+		data_headers_end(d);
 		return;
 	}
 	d->in_msgid = false;
-	if (starts_with_ci(s, len, "Message-ID:") && d->msgid_raw_len == 0) {
-		d->in_msgid = true;
-		msgid_add(d, s + 11, len - 11);
+	if (starts_with_ci(s, len, "Message-ID:")) {
+		if (!d->has_msgid) {
+			d->in_msgid = true;
+			msgid_add(d, s + 11, len - 11);
+		}
+		d->has_msgid = true;
+	} else if (starts_with_ci(s, len, "Date:")) {
+		d->has_date = true;
 	} else if (starts_with_ci(s, len, "Received:")) {
 		d->received++;
 		if (d->lim.max_received && d->received > d->lim.max_received)
@@ -156,6 +193,17 @@ static int data_store_line(struct smtp_data *d, const char *s, size_t len)
 	return 0;
 }
 
+/* The end of the message: what is still buffered goes to the sink. */
+static enum smtp_data_rc data_finish(struct smtp_data *d)
+{
+	if (d->in_headers)
+		data_headers_end(d);
+	data_drain(d, true);
+	return d->err == SMTP_DATA_OK ? SMTP_DATA_DONE : SMTP_DATA_ERROR;
+}
+
+static void data_content_line(struct smtp_data *d, const char *line, size_t len, bool crlf);
+
 enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t len, bool crlf)
 {
 	/* RFC 5321 4.1.1.4: the end is CRLF "." CRLF.  Both CRLFs must be
@@ -164,18 +212,24 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 	if (len == 1 && line[0] == '.' && crlf && d->prev_crlf) {
 		d->ambiguous_end = d->after_long_line;
 		d->after_long_line = false;
-		data_drain(d, true);
-		return d->err == SMTP_DATA_OK ? SMTP_DATA_DONE : SMTP_DATA_ERROR;
+		return data_finish(d);
 	}
 	d->prev_crlf = crlf;
 	d->after_long_line = false;
-	data_check_bare(d, line, len, crlf);
 	/* RFC 5321 4.5.2: a leading period on a line with more on it was
 	 * added by the client; remove it. */
 	if (len > 1 && line[0] == '.') {
 		line++;
 		len--;
 	}
+	data_content_line(d, line, len, crlf);
+	return SMTP_DATA_MORE;
+}
+
+/* One line of content, as DATA (unstuffed) or BDAT (raw) gives it. */
+static void data_content_line(struct smtp_data *d, const char *line, size_t len, bool crlf)
+{
+	data_check_bare(d, line, len, crlf);
 	/* Every line is stored with CRLF, a bare LF included (RFC 5321 2.3.8);
 	 * the size counts what is stored. */
 	uint64_t add = (uint64_t)len + 2;
@@ -190,11 +244,10 @@ enum smtp_data_rc smtp_data_line(struct smtp_data *d, const char *line, size_t l
 	if (d->in_headers)
 		data_header_line(d, line, len);
 	if (d->err != SMTP_DATA_OK)
-		return SMTP_DATA_MORE;
+		return;
 	if (data_store_line(d, line, len) < 0)
 		data_fail(d, SMTP_DATA_ERR_NOMEM);
 	data_drain(d, false);
-	return SMTP_DATA_MORE;
 }
 
 void smtp_data_line_too_long(struct smtp_data *d)
@@ -252,6 +305,78 @@ enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t l
 	}
 	*consumed_r = len;
 	return SMTP_DATA_MORE;
+}
+
+/* ---- BDAT (RFC 3030 2) ----
+ * A chunk's octets are the message itself: no dot-stuffing, no end line.
+ * They are still split into lines here, so that the header checks, the
+ * line limit and the line-end policy are those of DATA, and a line may
+ * run across chunks (the partial line is kept, bounded by max_line). */
+
+/* A whole line of a chunk, its LF removed (a CR before it is the CRLF). */
+static void data_chunk_line(struct smtp_data *d, const char *s, size_t n)
+{
+	bool crlf = n > 0 && s[n - 1] == '\r';
+	if (crlf)
+		n--;
+	if (n > d->lim.max_line)
+		data_fail(d, SMTP_DATA_ERR_LINE);
+	else
+		data_content_line(d, s, n, crlf);
+}
+
+enum smtp_data_rc smtp_data_chunk(struct smtp_data *d, const char *data, size_t len)
+{
+	/* Lines are found with memchr and taken straight from the chunk when
+	 * whole in it; only a line cut by the chunk's end waits in `partial`
+	 * (at most max_line + 1 octets: the line and its CR). */
+	while (len > 0) {
+		const char *lf = memchr(data, '\n', len);
+		size_t n = lf ? (size_t)(lf - data) : len;
+		if (d->discarding) {
+			d->discarding = lf == NULL;
+		} else if (d->partial.len + n > d->lim.max_line + 1) {
+			buf_reset(&d->partial);
+			d->discarding = lf == NULL;   /* drop the rest of it up to its LF */
+			data_fail(d, SMTP_DATA_ERR_LINE);
+		} else if (lf && d->partial.len == 0) {
+			data_chunk_line(d, data, n);
+		} else if (buf_append(&d->partial, data, n) < 0) {
+			data_fail(d, SMTP_DATA_ERR_NOMEM);
+			buf_reset(&d->partial);
+		} else if (lf) {
+			data_chunk_line(d, d->partial.data, d->partial.len);
+			buf_reset(&d->partial);
+		}
+		if (!lf)
+			break;
+		data += n + 1;
+		len -= n + 1;
+	}
+	return d->err == SMTP_DATA_OK ? SMTP_DATA_MORE : SMTP_DATA_ERROR;
+}
+
+enum smtp_data_rc smtp_data_chunk_end(struct smtp_data *d, bool last)
+{
+	if (d->err != SMTP_DATA_OK)
+		return SMTP_DATA_ERROR;
+	if (!last)
+		return SMTP_DATA_MORE;
+	/* A last line without its line end is stored with one: RFC 5322 2.1
+	 * lines end in CRLF, and IMAP clients expect it.  A CR left alone at
+	 * the very end is that line end, cut short. */
+	if (!d->discarding && d->partial.len > 0) {
+		size_t n = d->partial.len;
+		if (d->partial.data[n - 1] == '\r')
+			n--;
+		if (n > d->lim.max_line)
+			data_fail(d, SMTP_DATA_ERR_LINE);
+		else
+			data_content_line(d, d->partial.data, n, true);
+		buf_reset(&d->partial);
+	}
+	d->discarding = false;
+	return data_finish(d);
 }
 
 enum smtp_data_err smtp_data_error(const struct smtp_data *d)

@@ -70,6 +70,8 @@ enum smtp_data_err {
 typedef int smtp_data_sink_fn(void *arg, const char *data, size_t len);
 
 #define SMTP_DATA_MSGID_MAX 250
+/* A Message-ID we add: <time.id@hostname>, the hostname up to 255 octets. */
+#define SMTP_DATA_ADD_MSGID_MAX 320
 
 struct smtp_data {
 	struct smtp_data_limits lim;
@@ -86,6 +88,12 @@ struct smtp_data {
 	char msgid_raw[SMTP_DATA_MSGID_MAX * 2 + 1];
 	size_t msgid_raw_len;
 	char msgid[SMTP_DATA_MSGID_MAX + 1];
+	bool has_msgid;          /* a Message-ID field was seen (even a bad one) */
+	bool has_date;           /* a Date field was seen */
+	/* smtp_data_add_missing: the fields to add if the header section has
+	 * none, "" once added or when not asked for */
+	char add_msgid[SMTP_DATA_ADD_MSGID_MAX + 1];
+	char add_date[64];
 	/* smtp_data_feed only */
 	struct buf partial;
 	bool discarding;
@@ -99,6 +107,13 @@ void smtp_data_init(struct smtp_data *d, const struct smtp_data_limits *lim);
 /* Begin a message whose stored form starts with `prefix` (trace headers,
  * not counted in the size).  0, or -1 when out of memory. */
 int smtp_data_start(struct smtp_data *d, const char *prefix, size_t prefix_len);
+/* Message submission (RFC 6409 8.2, 8.3): add "Message-ID: `msgid`" and
+ * "Date: `date`" when the header section has no such field.  They go at
+ * the end of the header section (before its blank line, or at the end of
+ * a message that is all header), the first point where their absence is
+ * known: the top may already be in the spool.  They count in the size.
+ * Call after smtp_data_start; NULL leaves a field alone. */
+void smtp_data_add_missing(struct smtp_data *d, const char *msgid, const char *date);
 /* Hand the stored form (prefix + content) to `fn` in pieces of about
  * `chunk` bytes as it accumulates, and the rest at the end of data, so
  * that at most about chunk + one line is held in memory.  Kept across
@@ -114,6 +129,16 @@ void smtp_data_line_too_long(struct smtp_data *d);
  * command). */
 enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t len,
 				 size_t *consumed_r);
+
+/* BDAT (RFC 3030): the octets of a chunk, taken as they are (no
+ * dot-stuffing, no end line).  SMTP_DATA_ERROR as soon as the message is
+ * refused (too big, a line too long...): the caller still reads the rest
+ * of the chunk (RFC 3030 2) and feeds or drops it; feeding it is harmless. */
+enum smtp_data_rc smtp_data_chunk(struct smtp_data *d, const char *data, size_t len);
+/* A chunk's octets are all in: SMTP_DATA_MORE for the next chunk,
+ * SMTP_DATA_DONE at the end of the LAST one (the message is good) or
+ * SMTP_DATA_ERROR (refused, see smtp_data_error). */
+enum smtp_data_rc smtp_data_chunk_end(struct smtp_data *d, bool last);
 
 enum smtp_data_err smtp_data_error(const struct smtp_data *d);
 const char *smtp_data_error_str(enum smtp_data_err err);

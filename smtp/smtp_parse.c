@@ -19,6 +19,7 @@ const char *smtp_perr_str(enum smtp_perr err)
 	case SMTP_P_SYNTAX: return "syntax error";
 	case SMTP_P_PATH_SYNTAX: return "bad address syntax";
 	case SMTP_P_PATH_8BIT: return "non-ASCII address not permitted";
+	case SMTP_P_PATH_UTF8: return "address is not valid UTF-8";
 	case SMTP_P_LOCAL_TOO_LONG: return "local part too long";
 	case SMTP_P_DOMAIN_TOO_LONG: return "domain too long";
 	case SMTP_P_PATH_TOO_LONG: return "path too long";
@@ -138,25 +139,84 @@ static bool is_dcontent(unsigned char ch)
 	return (ch >= 33 && ch <= 90) || (ch >= 94 && ch <= 126);
 }
 
-static bool has_8bit(const char *s, size_t len)
+size_t smtp_utf8_char(const char *str, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] >= 0x80)
-			return true;
-	return false;
+	/* RFC 3629 4 (UTF8-2, UTF8-3, UTF8-4): the second byte's range is what
+	 * excludes overlong forms (C0, C1, E0 80-9F, F0 80-8F), surrogates
+	 * (ED A0-BF) and code points past U+10FFFF (F4 90-, F5-). */
+	const unsigned char *s = (const unsigned char *)str;
+	if (len == 0 || s[0] < 0x80)
+		return 0;
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	/* The C1 controls U+0080..U+009F: no more welcome than C0 ones. */
+	if (c == 0xc2 && s[1] <= 0x9f)
+		return 0;
+	return n;
+}
+
+/* How many octets of UTF8-non-ascii start at s (0: none, or not valid
+ * UTF-8); *bad_r is set for an octet >= 0x80 that is not valid UTF-8. */
+static size_t utf8_at(const char *s, size_t len, bool *bad_r)
+{
+	if (len == 0 || (unsigned char)s[0] < 0x80)
+		return 0;
+	size_t n = smtp_utf8_char(s, len);
+	if (n == 0)
+		*bad_r = true;
+	return n;
 }
 
 /* Domain = sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str]
  * (RFC 5321 4.1.2); labels are at most 63 octets (RFC 1035 2.3.4). */
-static enum smtp_perr scan_domain(const char *s, size_t len, size_t *used_r)
+static enum smtp_perr scan_domain(const char *s, size_t len, bool *utf8_r, size_t *used_r)
 {
+	/* RFC 6531 3.3: sub-domain =/ U-label, so a label may also hold
+	 * UTF-8 (checked strictly; IDNA's finer rules are the registry's). */
 	size_t i = 0;
+	bool bad = false;
 	for (;;) {
-		size_t start = i;
-		if (i >= len || !is_letdig((unsigned char)s[i]))
-			return SMTP_P_PATH_SYNTAX;
-		while (i < len && (is_letdig((unsigned char)s[i]) || s[i] == '-'))
-			i++;
+		size_t start = i, u;
+		if (i < len && (u = utf8_at(s + i, len - i, &bad)) > 0) {
+			*utf8_r = true;
+			i += u;
+		} else if (i >= len || !is_letdig((unsigned char)s[i])) {
+			return bad ? SMTP_P_PATH_UTF8 : SMTP_P_PATH_SYNTAX;
+		}
+		for (;;) {
+			if (i < len && (is_letdig((unsigned char)s[i]) || s[i] == '-')) {
+				i++;
+			} else if (i < len && (u = utf8_at(s + i, len - i, &bad)) > 0) {
+				*utf8_r = true;
+				i += u;
+			} else {
+				break;
+			}
+		}
+		if (bad)
+			return SMTP_P_PATH_UTF8;
 		if (s[i - 1] == '-' || i - start > 63)
 			return SMTP_P_PATH_SYNTAX;
 		if (i < len && s[i] == '.') {
@@ -236,7 +296,8 @@ static bool is_dot_string(const char *s, size_t len)
 		if (s[i] == '.') {
 			if (s[i - 1] == '.')
 				return false;
-		} else if (!is_atext((unsigned char)s[i])) {
+		} else if (!is_atext((unsigned char)s[i]) && (unsigned char)s[i] < 0x80) {
+			/* octets >= 0x80 were checked as UTF-8 (RFC 6531 3.3 atext) */
 			return false;
 		}
 	}
@@ -269,13 +330,6 @@ static void path_build_address(struct smtp_path *p)
 	p->address_len = n;
 }
 
-static enum smtp_perr path_fail(const char *s, size_t len, enum smtp_perr err)
-{
-	/* Report a non-ASCII address as such (RFC 6531 3.5: X.6.7), not as
-	 * a plain syntax error. */
-	return has_8bit(s, len) ? SMTP_P_PATH_8BIT : err;
-}
-
 static void local_put(struct smtp_path *p, char ch)
 {
 	if (p->local_len < SMTP_LOCAL_MAX)
@@ -290,7 +344,7 @@ enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct s
 	memset(p, 0, sizeof(*p));
 	*used_r = 0;
 	if (len == 0 || s[0] != '<')
-		return path_fail(s, len, SMTP_P_SYNTAX);
+		return SMTP_P_SYNTAX;
 	size_t i = 1;
 	if (i < len && s[i] == '>') {
 		/* RFC 5321 4.1.1.2: the null reverse-path, for bounces. */
@@ -305,11 +359,12 @@ enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct s
 		 * source route syntactically, then ignore it. */
 		for (;;) {
 			if (i >= len || s[i] != '@')
-				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+				return SMTP_P_PATH_SYNTAX;
 			i++;
 			size_t dl;
-			if (scan_domain(s + i, len - i, &dl) != SMTP_P_OK)
-				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+			enum smtp_perr drc = scan_domain(s + i, len - i, &p->utf8, &dl);
+			if (drc != SMTP_P_OK)
+				return drc;
 			i += dl;
 			if (i < len && s[i] == ',') {
 				i++;
@@ -319,7 +374,7 @@ enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct s
 				i++;
 				break;
 			}
-			return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+			return SMTP_P_PATH_SYNTAX;
 		}
 		p->routed = true;
 	}
@@ -332,32 +387,56 @@ enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct s
 		i++;
 		for (;;) {
 			if (i >= len)
-				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+				return SMTP_P_PATH_SYNTAX;
 			unsigned char ch = (unsigned char)s[i];
 			if (ch == '"') {
 				i++;
 				break;
 			}
+			size_t u;
+			bool bad = false;
+			if ((u = utf8_at(s + i, len - i, &bad)) > 0) {
+				/* RFC 6531 3.3: qtextSMTP =/ UTF8-non-ascii */
+				p->utf8 = true;
+				for (size_t k = 0; k < u; k++)
+					local_put(p, s[i++]);
+				continue;
+			}
+			if (bad)
+				return SMTP_P_PATH_UTF8;
 			if (ch == '\\') {
 				if (i + 1 >= len)
-					return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+					return SMTP_P_PATH_SYNTAX;
 				ch = (unsigned char)s[i + 1];
 				i += 2;
 			} else {
 				i++;
 			}
 			if (ch < 32 || ch > 126)
-				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+				return SMTP_P_PATH_SYNTAX;
 			local_put(p, (char)ch);
 		}
 	} else {
 		/* Dot-string = Atom *("." Atom) */
 		for (;;) {
-			size_t a = i;
-			while (i < len && is_atext((unsigned char)s[i]))
-				local_put(p, s[i++]);
+			size_t a = i, u;
+			bool bad = false;
+			for (;;) {
+				if (i < len && is_atext((unsigned char)s[i])) {
+					local_put(p, s[i++]);
+				} else if ((u = utf8_at(s + i, len - i, &bad)) > 0) {
+					/* RFC 6531 3.3: atext =/ UTF8-non-ascii */
+					p->utf8 = true;
+					for (size_t k = 0; k < u; k++)
+						local_put(p, s[i++]);
+				} else {
+					break;
+				}
+			}
+			if (bad)
+				return SMTP_P_PATH_UTF8;
 			if (i == a)
-				return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+				return SMTP_P_PATH_SYNTAX;
 			if (i < len && s[i] == '.') {
 				local_put(p, s[i++]);
 				continue;
@@ -379,7 +458,7 @@ enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct s
 		return SMTP_P_OK;
 	}
 	if (i >= len || s[i] != '@')
-		return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+		return SMTP_P_PATH_SYNTAX;
 	i++;
 	size_t dstart = i, dl;
 	enum smtp_perr rc;
@@ -387,13 +466,13 @@ enum smtp_perr smtp_parse_path(const char *s, size_t len, bool reverse, struct s
 		rc = scan_literal(s + i, len - i, &dl);
 		p->domain_literal = true;
 	} else {
-		rc = scan_domain(s + i, len - i, &dl);
+		rc = scan_domain(s + i, len - i, &p->utf8, &dl);
 	}
 	if (rc != SMTP_P_OK)
-		return path_fail(s, len, rc);
+		return rc;
 	i += dl;
 	if (i >= len || s[i] != '>')
-		return path_fail(s, len, SMTP_P_PATH_SYNTAX);
+		return SMTP_P_PATH_SYNTAX;
 	i++;
 
 	if (local_raw > SMTP_LOCAL_MAX)
@@ -602,25 +681,35 @@ static enum smtp_perr param_auth_t(void *t, const char *v, size_t n)
 	return param_auth(t, v, n);
 }
 
+static enum smtp_perr param_smtputf8(void *t, const char *v, size_t n)
+{
+	(void)v;
+	(void)n;
+	((struct smtp_mail_args *)t)->smtputf8 = true;
+	return SMTP_P_OK;
+}
+
 struct param_def {
 	const char *name;
 	enum smtp_perr (*fn)(void *target, const char *v, size_t n);
+	bool flag;      /* a keyword without "=value" */
 };
 
 /* MAIL FROM parameters we implement. */
 static const struct param_def mail_params[] = {
-	{"SIZE", param_size_t},
-	{"BODY", param_body_t},
-	{"AUTH", param_auth_t},
-	{"RET", param_ret},
-	{"ENVID", param_envid},
+	{"SIZE", param_size_t, false},
+	{"BODY", param_body_t, false},
+	{"AUTH", param_auth_t, false},
+	{"RET", param_ret, false},
+	{"ENVID", param_envid, false},
+	{"SMTPUTF8", param_smtputf8, true},   /* RFC 6531 3.4 */
 };
 #define NMAIL_PARAMS (sizeof(mail_params) / sizeof(mail_params[0]))
 
 /* RCPT TO parameters (RFC 3461 4.1, 4.2). */
 static const struct param_def rcpt_params[] = {
-	{"NOTIFY", param_notify},
-	{"ORCPT", param_orcpt},
+	{"NOTIFY", param_notify, false},
+	{"ORCPT", param_orcpt, false},
 };
 #define NRCPT_PARAMS (sizeof(rcpt_params) / sizeof(rcpt_params[0]))
 
@@ -676,7 +765,7 @@ static enum smtp_perr parse_params(const char *s, size_t len, const struct param
 		if (seen & (1u << d))
 			return SMTP_P_PARAM_DUP;
 		seen |= 1u << d;
-		if (!has_value)
+		if (has_value == defs[d].flag)
 			return SMTP_P_PARAM_VALUE;
 		enum smtp_perr rc = defs[d].fn(target, v, vlen);
 		if (rc != SMTP_P_OK)
@@ -698,7 +787,7 @@ static enum smtp_perr parse_path_arg(const char *arg, size_t len, const char *pr
 	if (i < len && arg[i] == ' ')
 		i++;
 	if (i >= len || arg[i] != '<')
-		return path_fail(arg + i, len - i, SMTP_P_SYNTAX);
+		return SMTP_P_SYNTAX;
 	size_t used;
 	enum smtp_perr rc = smtp_parse_path(arg + i, len - i, reverse, path_r, &used);
 	if (rc != SMTP_P_OK)
@@ -714,7 +803,11 @@ enum smtp_perr smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_arg
 	enum smtp_perr rc = parse_path_arg(arg, len, "FROM:", true, &mail_r->path, &used);
 	if (rc != SMTP_P_OK)
 		return rc;
-	return parse_params(arg + used, len - used, mail_params, NMAIL_PARAMS, mail_r);
+	rc = parse_params(arg + used, len - used, mail_params, NMAIL_PARAMS, mail_r);
+	if (rc != SMTP_P_OK)
+		return rc;
+	/* RFC 6531 3.5: a UTF-8 reverse-path only with SMTPUTF8. */
+	return mail_r->path.utf8 && !mail_r->smtputf8 ? SMTP_P_PATH_8BIT : SMTP_P_OK;
 }
 
 enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_args *rcpt_r)
@@ -725,6 +818,37 @@ enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_arg
 	if (rc != SMTP_P_OK)
 		return rc;
 	return parse_params(arg + used, len - used, rcpt_params, NRCPT_PARAMS, rcpt_r);
+}
+
+enum smtp_perr smtp_parse_bdat(const char *arg, size_t len, uint64_t *size_r, bool *last_r)
+{
+	/* RFC 3030 4: bdat-cmd = "BDAT" SP chunk-size [SP end-marker],
+	 * chunk-size = 1*DIGIT, end-marker = "LAST".  Like RFC 1870's SIZE we
+	 * take at most 20 digits, and a value that fits in 64 bits. */
+	size_t i = 0;
+	uint64_t size = 0;
+	while (i < len && is_digit((unsigned char)arg[i])) {
+		unsigned d = (unsigned)(arg[i] - '0');
+		if (i == 20 || size > (UINT64_MAX - d) / 10)
+			return SMTP_P_PARAM_VALUE;
+		size = size * 10 + d;
+		i++;
+	}
+	if (i == 0)
+		return SMTP_P_PARAM_VALUE;
+	bool last = false;
+	if (i < len) {
+		if (!is_blank(arg[i]))
+			return SMTP_P_PARAM_VALUE;
+		while (i < len && is_blank(arg[i]))
+			i++;
+		if (len - i != 4 || strncasecmp(arg + i, "LAST", 4) != 0)
+			return SMTP_P_SYNTAX;
+		last = true;
+	}
+	*size_r = size;
+	*last_r = last;
+	return SMTP_P_OK;
 }
 
 int smtp_helo_valid(const char *arg, size_t len)

@@ -49,6 +49,7 @@ enum smtp_perr {
 	SMTP_P_SYNTAX,          /* MAIL/RCPT: no "FROM:"/"TO:", no "<", junk after ">" */
 	SMTP_P_PATH_SYNTAX,     /* the path does not follow RFC 5321 4.1.2 */
 	SMTP_P_PATH_8BIT,       /* non-ASCII address without SMTPUTF8 (RFC 6531 3.5) */
+	SMTP_P_PATH_UTF8,       /* an octet >= 0x80 that is not strict UTF-8 (RFC 3629) */
 	SMTP_P_LOCAL_TOO_LONG,  /* RFC 5321 4.5.3.1.1 */
 	SMTP_P_DOMAIN_TOO_LONG, /* RFC 5321 4.5.3.1.2 */
 	SMTP_P_PATH_TOO_LONG,   /* RFC 5321 4.5.3.1.3 */
@@ -95,6 +96,7 @@ struct smtp_path {
 	bool quoted;            /* the local part was a Quoted-string */
 	bool route_chars;       /* local part holds '%', '!' or '@': a relay trick */
 	bool domain_literal;    /* domain is an address literal "[...]" */
+	bool utf8;              /* UTF-8 in the local part or domain (RFC 6531 3.3) */
 	char local[SMTP_LOCAL_MAX + 1];     /* unquoted local part */
 	size_t local_len;
 	char domain[SMTP_DOMAIN_MAX + 1];   /* as sent, literal brackets included */
@@ -133,6 +135,7 @@ struct smtp_mail_args {
 	bool has_auth;          /* RFC 4954 5 AUTH= (validated, not kept) */
 	enum smtp_ret ret;      /* RFC 3461 4.3 RET= */
 	char envid[SMTP_ENVID_MAX + 1];   /* RFC 3461 4.4 ENVID=, decoded; "" = none */
+	bool smtputf8;          /* RFC 6531 3.4 SMTPUTF8 */
 };
 
 struct smtp_rcpt_args {
@@ -141,12 +144,28 @@ struct smtp_rcpt_args {
 	char orcpt[SMTP_ORCPT_MAX + 1];   /* RFC 3461 4.2 ORCPT= "type;address", decoded */
 };
 
+/* Paths may hold UTF-8 (RFC 6531 3.3), validated strictly (path.utf8 then
+ * says so).  MAIL refuses one without its SMTPUTF8 parameter
+ * (SMTP_P_PATH_8BIT, RFC 6531 3.5); RCPT cannot tell, so the session
+ * refuses a UTF-8 recipient in a transaction without it. */
 /* `arg` is the command's argument: "FROM:<path> [params]".  A blank after
  * the colon is tolerated (common client bug); the angle brackets are not
  * optional. */
 enum smtp_perr smtp_parse_mail(const char *arg, size_t len, struct smtp_mail_args *mail_r);
 /* `arg` is "TO:<path> [params]" (NOTIFY, ORCPT). */
 enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_rcpt_args *rcpt_r);
+
+/* Length of the UTF-8 encoded character (not ASCII) starting at s, or 0:
+ * strict RFC 3629 (no overlong forms, no surrogates, nothing past
+ * U+10FFFF), and no C1 control either. */
+size_t smtp_utf8_char(const char *s, size_t len);
+
+/* ---- BDAT (RFC 3030) ---- */
+
+/* `arg` is "size [LAST]": SMTP_P_OK, SMTP_P_PARAM_VALUE for a size that
+ * is not 1 to 20 digits fitting in 64 bits, SMTP_P_SYNTAX for anything
+ * else after it. */
+enum smtp_perr smtp_parse_bdat(const char *arg, size_t len, uint64_t *size_r, bool *last_r);
 
 /* 1 when the EHLO/HELO argument is acceptable: 1..255 octets of letters,
  * digits and "-._:[]".  A domain or an address literal, leniently: RFC 5321

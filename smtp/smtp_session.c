@@ -40,11 +40,12 @@ const struct smtp_command smtp_commands[SMTP_VERB_COUNT] = {
 	/* RFC 4954 4: not during a mail transaction. */
 	[SMTP_VERB_AUTH] = {SMTP_S_GREETED, SMTP_ARG_REQUIRED, smtp_cmd_auth,
 			    "AUTH mechanism [initial-response]"},
+	/* RFC 3030 2: in every state, since the chunk's octets must be read
+	 * whatever the reply; the handler refuses it out of a transaction. */
+	[SMTP_VERB_BDAT] = {SMTP_S_ANY, SMTP_ARG_REQUIRED, smtp_cmd_bdat, "BDAT size [LAST]"},
 	/* Recognized, not implemented (502): EXPN (RFC 5321 7.3 lets it be
-	 * disabled; we have no lists) and BDAT (RFC 3030, we do not offer
-	 * CHUNKING). */
+	 * disabled; we have no lists). */
 	[SMTP_VERB_EXPN] = {0, SMTP_ARG_REQUIRED, NULL, "EXPN list"},
-	[SMTP_VERB_BDAT] = {0, SMTP_ARG_REQUIRED, NULL, "BDAT size [LAST]"},
 };
 
 /* Which replies are protocol errors, counted for limits.max_errors: the
@@ -96,6 +97,7 @@ void smtp_reply_perr(struct smtp_session *s, enum smtp_perr err, bool sender)
 		smtp_reply(s, "%s 5.6.7 Non-ASCII addresses not permitted for that %s",
 			   sender ? "550" : "553", who);
 		break;
+	case SMTP_P_PATH_UTF8:
 	case SMTP_P_LOCAL_TOO_LONG:
 	case SMTP_P_DOMAIN_TOO_LONG:
 	case SMTP_P_PATH_TOO_LONG:
@@ -131,6 +133,9 @@ void smtp_session_reset_tx(struct smtp_session *s)
 	s->envid[0] = '\0';
 	s->ret = 0;
 	s->rcpt_refused = false;
+	s->smtputf8 = false;
+	s->bdat_last = s->bdat_discard = s->bdat_reset = false;
+	s->bdat_reply = NULL;
 	s->delivered_rcpts = 0;
 	s->delivered_size = 0;
 	smtp_data_clear(&s->data);
@@ -355,6 +360,11 @@ static void smtp_on_line_too_long(void *sess)
 	smtp_check_limits(s);
 }
 
+static void smtp_on_raw(void *sess, const char *data, size_t len, bool last)
+{
+	smtp_bdat_phase_raw(sess, data, len, last);
+}
+
 static void smtp_on_timeout(void *sess, enum conn_expiry why)
 {
 	struct smtp_session *s = sess;
@@ -406,6 +416,7 @@ const struct proto_ops smtp_proto_ops = {
 	.session_new = smtp_session_new,
 	.on_line = smtp_on_line,
 	.on_line_too_long = smtp_on_line_too_long,
+	.on_raw = smtp_on_raw,
 	.on_timeout = smtp_on_timeout,
 	.on_shutdown = smtp_on_shutdown,
 	.session_free = smtp_session_free,

@@ -29,8 +29,9 @@ enum smtp_state {
 	SMTP_S_DATA = 1 << 4,     /* reading the message; lines bypass the dispatcher */
 	SMTP_S_FLUSH = 1 << 5,    /* delivered, waiting for the log flush (input suspended) */
 	SMTP_S_AUTH = 1 << 6,     /* in a SASL exchange; lines are responses (RFC 4954 4) */
+	SMTP_S_CHUNK = 1 << 7,    /* between the BDAT chunks of a message (RFC 3030) */
 };
-#define SMTP_S_ANY (SMTP_S_INIT | SMTP_S_GREETED | SMTP_S_MAIL | SMTP_S_RCPT)
+#define SMTP_S_ANY (SMTP_S_INIT | SMTP_S_GREETED | SMTP_S_MAIL | SMTP_S_RCPT | SMTP_S_CHUNK)
 
 /* A DATA line may be this long: generous, since RFC 5321 4.5.3.1.6's 1000
  * octets is widely exceeded, but bounded.  Over it the message is refused. */
@@ -54,6 +55,7 @@ struct smtp_session {
 	/* the mail transaction (RFC 5321 3.3) */
 	char sender[SMTP_ADDRESS_MAX + 1];   /* "" for the null reverse-path */
 	bool body_8bit;                      /* MAIL BODY=8BITMIME (RFC 6152) */
+	bool smtputf8;                       /* MAIL SMTPUTF8 (RFC 6531 3.4) */
 	char **rcpts;                        /* canonical recipient addresses */
 	size_t nrcpts, rcpts_cap;
 	bool rcpt_refused;                   /* some RCPT got an error reply */
@@ -74,6 +76,17 @@ struct smtp_session {
 	struct spool *spool;
 	int spool_err;                       /* errno of a failed spool write */
 	size_t budget_held;
+
+	/* BDAT (smtp_cmd_bdat.c): the chunk being read (state SMTP_S_DATA
+	 * meanwhile), whether it is the LAST, and, when its octets are only
+	 * read to be dropped, the state to go back to and the reply owed
+	 * after them. */
+	uint64_t bdat_size;
+	bool bdat_last;
+	bool bdat_discard;
+	bool bdat_reset;                     /* the transaction failed: reset after the chunk */
+	enum smtp_state bdat_resume;
+	const char *bdat_reply;
 
 	/* delivery in flight */
 	struct durable_waiter waiter;
@@ -141,6 +154,7 @@ void smtp_cmd_vrfy(struct smtp_session *s, const char *arg, size_t len);
 void smtp_cmd_help(struct smtp_session *s, const char *arg, size_t len);
 void smtp_cmd_starttls(struct smtp_session *s, const char *arg, size_t len);
 void smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len);
+void smtp_cmd_bdat(struct smtp_session *s, const char *arg, size_t len);
 
 /* SASL exchange (smtp_cmd_auth.c): response lines, over-long ones, and
  * forgetting the authentication (STARTTLS, session end). */
@@ -151,5 +165,13 @@ void smtp_auth_forget(struct smtp_session *s);
 /* DATA phase (smtp_cmd_data.c): lines and over-long lines while in DATA. */
 void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf);
 void smtp_data_phase_too_long(struct smtp_session *s);
+/* A message, by DATA or BDAT (smtp_cmd_data.c): begin it (input budget,
+ * spool file, trace headers): 0, or -1 with the reply to give in
+ * *reply_r (not written: BDAT reads its chunk first, RFC 3030 2); and end
+ * it as the machine said (SMTP_DATA_DONE: deliver, else refuse). */
+int smtp_message_begin(struct smtp_session *s, const char **reply_r);
+void smtp_message_end(struct smtp_session *s, enum smtp_data_rc rc);
+/* BDAT (smtp_cmd_bdat.c): the octets of the chunk being read. */
+void smtp_bdat_phase_raw(struct smtp_session *s, const char *data, size_t len, bool last);
 
 #endif

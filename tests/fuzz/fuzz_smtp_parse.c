@@ -1,8 +1,8 @@
 /* libFuzzer target for the pure SMTP parsers (smtp/smtp_parse.c and
  * smtp/smtp_data.c).  Besides "no crash, no sanitizer report" it checks
  * properties that must hold for any input:
- *   - a parsed address is printable ASCII, within RFC 5321's limits, and
- *     parses back to itself;
+ *   - a parsed address is printable ASCII or strict UTF-8 (RFC 6531; then
+ *     flagged utf8), within RFC 5321's limits, and parses back to itself;
  *   - the DATA machine gives the same result whether the input comes whole
  *     or one byte at a time, under either bare-newline policy, and what it
  *     stores has no bare LF and no bare CR. */
@@ -30,8 +30,18 @@ static void check_path(const struct smtp_path *p, bool rcpt)
 	check(p->address_len <= SMTP_ADDRESS_MAX, "address limit");
 	check(p->local_len <= SMTP_LOCAL_MAX, "local limit");
 	check(p->domain_len <= SMTP_DOMAIN_MAX, "domain limit");
-	for (size_t i = 0; i < p->address_len; i++)
+	bool utf8 = false;
+	for (size_t i = 0; i < p->address_len;) {
+		size_t u = smtp_utf8_char(p->address + i, p->address_len - i);
+		if (u) {
+			utf8 = true;
+			i += u;
+			continue;
+		}
 		check(p->address[i] >= 32 && p->address[i] <= 126, "address printable");
+		i++;
+	}
+	check(utf8 == p->utf8 || p->routed, "utf8 flag");
 	if (p->null || p->postmaster)
 		return;
 	/* the canonical form is itself a valid path, giving the same mailbox */
@@ -41,6 +51,7 @@ static void check_path(const struct smtp_path *p, bool rcpt)
 	check(smtp_parse_rcpt(again, (size_t)n, &r) == SMTP_P_OK, "address reparses");
 	check(strcmp(r.path.address, p->address) == 0, "address stable");
 	check(r.path.route_chars == p->route_chars, "route chars stable");
+	check(r.path.utf8 == utf8, "utf8 stable");
 	(void)rcpt;
 }
 
@@ -62,6 +73,10 @@ static void fuzz_commands(const char *s, size_t len)
 		check_path(&r.path, true);
 	}
 	(void)smtp_helo_valid(s, len);
+	uint64_t size;
+	bool last;
+	if (smtp_parse_bdat(s, len, &size, &last) == SMTP_P_OK)
+		check(len > 0 && s[0] >= '0' && s[0] <= '9', "BDAT size starts with a digit");
 }
 
 struct result {
@@ -136,6 +151,65 @@ static void fuzz_data(const char *s, size_t len, enum smtp_bare_policy bare)
 	free(bytes.msg);
 }
 
+/* BDAT (RFC 3030): the input as the LAST chunk, fed whole or in chunks
+ * of `step` octets (each its own BDAT); a good message is the same either
+ * way, and stored clean. */
+static struct result run_bdat(const char *s, size_t len, size_t step, enum smtp_bare_policy bare)
+{
+	struct smtp_data_limits lim = {.max_size = 4096, .max_line = 64, .max_received = 5,
+				       .bare = bare};
+	struct smtp_data d;
+	struct result r;
+	memset(&r, 0, sizeof(r));
+	smtp_data_init(&d, &lim);
+	smtp_data_start(&d, "P\r\n", 3);
+	size_t off = 0;
+	do {
+		size_t n = step ? step : len - off;
+		if (n > len - off)
+			n = len - off;
+		smtp_data_chunk(&d, s + off, n);
+		off += n;
+		r.rc = smtp_data_chunk_end(&d, off == len);
+	} while (r.rc == SMTP_DATA_MORE);
+	r.err = smtp_data_error(&d);
+	const char *msg = smtp_data_message(&d, &r.len);
+	if (r.rc == SMTP_DATA_DONE) {
+		r.size = smtp_data_size(&d);
+		r.msg = malloc(r.len + 1);
+		if (r.msg)
+			memcpy(r.msg, msg, r.len);
+		check(r.len == 3 + r.size, "bdat: size matches the stored content");
+		for (size_t i = 0; i < r.len; i++)
+			if (msg[i] == '\n')
+				check(i > 0 && msg[i - 1] == '\r', "bdat: no bare LF stored");
+			else if (msg[i] == '\r')
+				check(i + 1 < r.len && msg[i + 1] == '\n', "bdat: no bare CR stored");
+		check(r.len == 3 || (msg[r.len - 2] == '\r' && msg[r.len - 1] == '\n'),
+		      "bdat: ends in CRLF");
+	} else {
+		check(r.err != SMTP_DATA_OK, "bdat: error has a reason");
+	}
+	smtp_data_clear(&d);
+	return r;
+}
+
+static void fuzz_bdat(const char *s, size_t len, enum smtp_bare_policy bare)
+{
+	struct result whole = run_bdat(s, len, 0, bare);
+	size_t steps[] = {1, 7};
+	for (size_t i = 0; i < 2; i++) {
+		struct result part = run_bdat(s, len, steps[i], bare);
+		check(whole.rc == part.rc, "bdat: rc whole vs chunks");
+		check(whole.err == part.err, "bdat: err whole vs chunks");
+		check(whole.len == part.len, "bdat: len whole vs chunks");
+		if (whole.msg && part.msg)
+			check(memcmp(whole.msg, part.msg, whole.len) == 0, "bdat: message whole vs chunks");
+		free(part.msg);
+	}
+	free(whole.msg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
@@ -144,5 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_commands(s, nl ? (size_t)(nl - s) : size);
 	fuzz_data(s, size, SMTP_BARE_NORMALIZE);
 	fuzz_data(s, size, SMTP_BARE_REJECT);
+	fuzz_bdat(s, size, SMTP_BARE_NORMALIZE);
+	fuzz_bdat(s, size, SMTP_BARE_REJECT);
 	return 0;
 }

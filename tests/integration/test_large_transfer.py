@@ -37,7 +37,9 @@ def big_message(size, tag):
     reordered piece shows), some starting with '.' to exercise POP3/SMTP
     dot-stuffing."""
     head = (f"From: <big@example.org>\r\nTo: <rcpt@localhost>\r\n"
-            f"Subject: large {tag}\r\nMessage-ID: <{tag}@large.example>\r\n\r\n").encode()
+            f"Subject: large {tag}\r\nMessage-ID: <{tag}@large.example>\r\n"
+            # complete (RFC 5322 3.6), so submission adds nothing (RFC 6409 8)
+            f"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n").encode()
     # Lines of 11 to 987 bytes (under RFC 5322's 998): long enough that the
     # line-by-line clients (poplib) stay quick at 30 MB.
     pad = b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 16

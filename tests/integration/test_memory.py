@@ -2,7 +2,7 @@
 # and input streams (issue 10 point 3).  A pre-auth IMAP {n+} literal over
 # the small pre-auth limit is refused at its announcement (tagged BAD
 # [TOOBIG], then BYE: RFC 7888 4) without being read into memory; SMTP DATA
-# bodies go to a spool file in chunks, so 40 concurrent large messages do not
+# bodies (DATA or BDAT) go to a spool file in chunks, so 40 concurrent large messages do not
 # grow the server, and arrive byte for byte; the global input budget gives a
 # temporary error (IMAP NO [UNAVAILABLE], SMTP 451 4.3.2) instead of growth;
 # a full spool disk gives 452 4.3.1.  Memory is read from /proc/PID/status
@@ -102,7 +102,10 @@ def test_preauth_long_lines_refused(make_server):
     c.close()
 
 
-def test_smtp_data_bodies_stream_to_spool(make_server):
+@pytest.mark.parametrize("verb", ["DATA", "BDAT"])
+def test_smtp_data_bodies_stream_to_spool(make_server, verb):
+    # BDAT (RFC 3030): each message is one 6 MiB chunk, read raw into the
+    # same spool, so the same bound holds.
     srv = make_server(sandbox=True, kinds=("smtp", "pop3")).start()
     before = mem(srv)["VmHWM"]
     n, size = 40, 6 * MiB
@@ -125,8 +128,11 @@ def test_smtp_data_bodies_stream_to_spool(make_server):
         rcpt, msg = jobs[i]
         assert c.smtp_cmd(f"MAIL FROM:<{sender}>").code == 250
         assert c.smtp_cmd(f"RCPT TO:<{rcpt}>").code == 250
-        assert c.smtp_cmd("DATA").code == 354
-        c.send(dot_stuff(msg) + b".\r\n")
+        if verb == "BDAT":
+            c.send(b"BDAT %d LAST\r\n" % len(msg) + msg)
+        else:
+            assert c.smtp_cmd("DATA").code == 354
+            c.send(dot_stuff(msg) + b".\r\n")
         replies[i] = c.smtp_reply()
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
@@ -200,6 +206,17 @@ def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     assert s.smtp_cmd(f"RCPT TO:<{user}>").code == 250
     r = s.smtp_cmd("DATA")
     assert r.code == 451 and r.enhanced == "4.3.2", r
+    # BDAT (RFC 3030 2): its chunk is read and dropped first, then the 451,
+    # and the transaction is over (the next BDAT is out of sequence).
+    bd = srv.smtp()
+    assert bd.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+    assert bd.smtp_cmd(f"RCPT TO:<{user}>").code == 250
+    chunk = b"QUIT\r\n" * 10
+    bd.send(b"BDAT %d\r\n" % len(chunk) + chunk + b"NOOP\r\n")
+    r = bd.smtp_reply()
+    assert (r.code, r.enhanced) == (451, "4.3.2"), r
+    assert bd.smtp_reply().code == 250
+    assert bd.smtp_cmd("BDAT 0 LAST").code == 503
     # The first APPEND completes and gives its share back: both work now.
     big.send(msg[1000:] + b"\r\n")
     assert big.read_tagged("b1").status == "OK"
@@ -208,6 +225,12 @@ def test_input_budget_gives_temporary_errors(make_server, tmp_path):
     s.send(dot_stuff(make_message("after")) + b".\r\n")
     assert s.smtp_reply().code == 250
     s.smtp_quit()
+    assert bd.smtp_cmd("MAIL FROM:<a@example.org>").code == 250
+    assert bd.smtp_cmd(f"RCPT TO:<{user}>").code == 250
+    after = make_message("after, by BDAT")
+    bd.send(b"BDAT %d LAST\r\n" % len(after) + after)
+    assert bd.smtp_reply().code == 250
+    bd.smtp_quit()
     big.logout()
     other.logout()
 

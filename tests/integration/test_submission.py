@@ -4,6 +4,8 @@
 # recipient for an authenticated user, mail for other servers kept in the
 # durable outbound queue (`postino queue list`), port 25 without AUTH only
 # for local recipients.
+import email.utils
+import re
 import subprocess
 
 import pytest
@@ -239,3 +241,95 @@ def test_mail_auth_parameter(srv):
         r = c.smtp_cmd(f"MAIL FROM:<{user}> AUTH=a+4")
         assert r.code == 501, r
         c.smtp_quit()
+
+
+# RFC 6409 8.2, 8.3: submission completes a message without Date or
+# Message-ID; port 25 without AUTH (a relay) leaves it as it came.
+BARE_MSG = b"From: <x@localhost>\r\nSubject: bare\r\n\r\nno date, no id\r\n"
+
+
+def header_section(stored):
+    return stored.split(b"\r\n\r\n")[0] + b"\r\n"
+
+
+def check_completed(got, sender, msg):
+    rest = split_trace(got, sender)
+    hdrs = header_section(rest)
+    assert hdrs.count(b"\r\nMessage-ID: ") == 1, hdrs
+    assert hdrs.count(b"\r\nDate: ") == 1, hdrs
+    mid = [l for l in hdrs.split(b"\r\n") if l.startswith(b"Message-ID: ")][0]
+    assert re.fullmatch(rb"Message-ID: <[0-9]+\.[0-9a-f]+\.[0-9]+@localhost>", mid), mid
+    date = [l for l in hdrs.split(b"\r\n") if l.startswith(b"Date: ")][0]
+    email.utils.parsedate_to_datetime(date[6:].decode())   # RFC 5322 3.3 date-time
+    # Added at the end of the header section, the rest untouched.
+    head, _, body = msg.partition(b"\r\n\r\n")
+    assert rest.startswith(head + b"\r\n")
+    assert rest.endswith(b"\r\n\r\n" + body)
+    return mid
+
+
+@pytest.mark.parametrize("use_bdat", [False, True])
+def test_submission_adds_message_id_and_date(srv, use_bdat):
+    user, pw = srv.new_user("mid")
+    with submit_conn(srv) as c:
+        login(c, user, pw)
+        for _ in range(2):
+            if use_bdat:
+                assert c.smtp_cmd(f"MAIL FROM:<{user}>").code == 250
+                assert c.smtp_cmd(f"RCPT TO:<{user}>").code == 250
+                c.send(b"BDAT %d LAST\r\n" % len(BARE_MSG) + BARE_MSG)
+                r = c.smtp_reply()
+                assert r.code == 250, r
+            else:
+                c.smtp_deliver(user, [user], BARE_MSG)
+        c.smtp_quit()
+    got = srv.retr_all(user, pw)
+    assert len(got) == 2
+    mids = {check_completed(g, user, BARE_MSG) for g in got}
+    assert len(mids) == 2, "each message gets its own Message-ID"
+
+
+def test_submission_keeps_existing_message_id_and_date(srv):
+    user, pw = srv.new_user("keep")
+    only_date = b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: d\r\n\r\nbody\r\n"
+    with submit_conn(srv) as c:
+        login(c, user, pw)
+        c.smtp_deliver(user, [user], only_date)
+        c.smtp_quit()
+    (got,) = srv.retr_all(user, pw)
+    rest = split_trace(got, user)
+    assert rest.startswith(b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: d\r\nMessage-ID: <")
+    assert header_section(rest).count(b"Date:") == 1
+
+
+def test_submission_added_fields_count_in_size(tmp_path_factory):
+    msg = BARE_MSG + b"x" * 1500 + b"\r\n"
+    gen = helpers.configured_server(tmp_path_factory, "subsize",
+                                    SUBMISSION_CONF.replace(
+                                        'smtp = {', 'smtp = {\n  max_message_size = %d;' % (
+                                            len(msg) + 20)), KINDS)
+    s = next(gen)
+    try:
+        user, pw = s.new_user("sz")
+        with submit_conn(s) as c:
+            login(c, user, pw)
+            assert c.smtp_cmd(f"MAIL FROM:<{user}>").code == 250
+            assert c.smtp_cmd(f"RCPT TO:<{user}>").code == 250
+            assert c.smtp_cmd("DATA").code == 354
+            r = c.smtp_cmd(msg + b".")
+            assert (r.code, r.enhanced) == (552, "5.3.4"), r
+            c.smtp_quit()
+        # the same message on port 25 fits: nothing is added there
+        s.deliver("x@example.org", [user], msg)
+        (got,) = s.retr_all(user, pw)
+        assert split_trace(got, "x@example.org") == msg
+    finally:
+        for _ in gen:
+            pass
+
+
+def test_port_25_leaves_message_alone(srv):
+    user, pw = srv.new_user("relay")
+    srv.deliver("x@example.org", [user], BARE_MSG)
+    (got,) = srv.retr_all(user, pw)
+    assert split_trace(got, "x@example.org") == BARE_MSG

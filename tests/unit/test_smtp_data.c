@@ -746,6 +746,263 @@ static void test_trace_headers(void **state)
 	buf_free(&b);
 }
 
+/* ---- BDAT (RFC 3030): raw chunks ---- */
+
+/* Feed `in` as BDAT chunks of `step` bytes (0 = one chunk), the last one
+ * LAST, each chunk itself fed in pieces of `piece` bytes (as core hands
+ * raw input over), through a sink when sink_chunk.  The content after the
+ * prefix goes to *o. */
+static struct outcome run_bdat(const struct smtp_data_limits *lim, const char *in, size_t len,
+			       size_t step, size_t piece, size_t sink_chunk)
+{
+	struct outcome o;
+	memset(&o, 0, sizeof(o));
+	struct smtp_data d;
+	struct collect col = {0};
+	buf_init(&col.b, 0);
+	smtp_data_init(&d, lim);
+	if (sink_chunk)
+		smtp_data_set_sink(&d, sink_chunk, collect_sink, &col);
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	size_t off = 0;
+	o.rc = SMTP_DATA_MORE;
+	do {
+		size_t n = step ? step : len;
+		if (n > len - off)
+			n = len - off;
+		for (size_t p = 0; p < n;) {
+			size_t k = piece && piece < n - p ? piece : n - p;
+			smtp_data_chunk(&d, in + off + p, k);
+			p += k;
+		}
+		off += n;
+		o.rc = smtp_data_chunk_end(&d, off == len);
+	} while (o.rc == SMTP_DATA_MORE && off < len);
+	o.consumed = off;
+	o.err = smtp_data_error(&d);
+	o.size = smtp_data_size(&d);
+	size_t mlen;
+	const char *m = smtp_data_message(&d, &mlen);
+	if (sink_chunk && o.rc == SMTP_DATA_DONE) {
+		assert_int_equal(mlen, 0);
+		m = col.b.data ? col.b.data : "";
+		mlen = col.b.len;
+	}
+	if (o.rc == SMTP_DATA_DONE) {
+		assert_memory_equal(m, PREFIX, sizeof(PREFIX) - 1);
+		o.msg_len = mlen - (sizeof(PREFIX) - 1);
+		o.msg = malloc(o.msg_len + 1);
+		memcpy(o.msg, m + sizeof(PREFIX) - 1, o.msg_len);
+		o.msg[o.msg_len] = '\0';
+		assert_int_equal(o.size, o.msg_len);
+	}
+	snprintf(o.msgid, sizeof(o.msgid), "%s", smtp_data_message_id(&d));
+	smtp_data_clear(&d);
+	buf_free(&col.b);
+	return o;
+}
+
+/* Every chunking (each chunk size, fed byte by byte or whole, with and
+ * without a sink) gives the same outcome. */
+static struct outcome run_bdat_all(const struct smtp_data_limits *lim, const char *in, size_t len)
+{
+	struct outcome whole = run_bdat(lim, in, len, 0, 0, 0);
+	for (size_t step = 1; step <= len; step++) {
+		size_t pieces[] = {0, 1, 3};
+		for (size_t i = 0; i < 3; i++) {
+			struct outcome o = run_bdat(lim, in, len, step, pieces[i], i == 2 ? 4 : 0);
+			assert_int_equal(o.rc, whole.rc);
+			assert_int_equal(o.err, whole.err);
+			/* A refusal ends the feeding at the chunk that caused it
+			 * (the session drops the rest), so only a good message
+			 * has its size and Message-ID whatever the chunking. */
+			if (o.rc == SMTP_DATA_DONE) {
+				assert_int_equal(o.size, whole.size);
+				assert_string_equal(o.msgid, whole.msgid);
+			}
+			assert_int_equal(o.msg_len, whole.msg_len);
+			if (o.msg_len)
+				assert_memory_equal(o.msg, whole.msg, o.msg_len);
+			outcome_free(&o);
+		}
+	}
+	return whole;
+}
+
+static void expect_bdat(const char *in, size_t len, const char *content, size_t content_len)
+{
+	struct outcome o = run_bdat_all(&lim_default, in, len);
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_int_equal(o.msg_len, content_len);
+	assert_memory_equal(o.msg, content, content_len);
+	outcome_free(&o);
+}
+
+#define EXPECT_BDAT(in, out) expect_bdat(L(in), L(out))
+
+static void test_bdat_raw(void **state)
+{
+	/* no dot-unstuffing, no end line: "." lines are content */
+	EXPECT_BDAT("Subject: a\r\n\r\n.\r\n..x\r\n.\r\n", "Subject: a\r\n\r\n.\r\n..x\r\n.\r\n");
+	/* an empty message (BDAT 0 LAST) */
+	struct outcome o = run_bdat(&lim_default, "", 0, 0, 0, 0);
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	assert_int_equal(o.msg_len, 0);
+	outcome_free(&o);
+	/* the last line gets its CRLF; a CR alone at the end is that CRLF */
+	EXPECT_BDAT("a\r\nb", "a\r\nb\r\n");
+	EXPECT_BDAT("a\r\nb\r", "a\r\nb\r\n");
+	/* bare LF and CR follow the same policy as in DATA */
+	EXPECT_BDAT("a\nb\rc\r\n", "a\r\nb c\r\n");
+	o = run_bdat_all(&lim_reject, L("a\nb\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_BARE_LF);
+	outcome_free(&o);
+	/* the Message-ID is noted as in DATA */
+	o = run_bdat_all(&lim_default, L("Message-ID:\r\n <a@b>\r\n\r\nx\r\n"));
+	assert_string_equal(o.msgid, "<a@b>");
+	outcome_free(&o);
+	(void)state;
+}
+
+static void test_bdat_limits(void **state)
+{
+	struct smtp_data_limits lim = lim_default;
+	lim.max_size = 10;
+	struct outcome o = run_bdat_all(&lim, L("12345678\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	outcome_free(&o);
+	o = run_bdat_all(&lim, L("123456789\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_ERROR);
+	assert_int_equal(o.err, SMTP_DATA_ERR_SIZE);
+	outcome_free(&o);
+	/* the refusal comes at the end of the chunk that went over, not at LAST */
+	struct smtp_data d;
+	smtp_data_init(&d, &lim);
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	assert_int_equal(smtp_data_chunk(&d, L("1234\r\n")), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_chunk_end(&d, false), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_chunk(&d, L("123456\r\n")), SMTP_DATA_ERROR);
+	assert_int_equal(smtp_data_chunk_end(&d, false), SMTP_DATA_ERROR);
+	assert_int_equal(smtp_data_error(&d), SMTP_DATA_ERR_SIZE);
+	smtp_data_clear(&d);
+
+	lim = lim_default;
+	lim.max_line = 4;
+	o = run_bdat_all(&lim, L("1234\r\n"));
+	assert_int_equal(o.rc, SMTP_DATA_DONE);
+	outcome_free(&o);
+	o = run_bdat_all(&lim, L("12345\r\nab\r\n"));
+	assert_int_equal(o.err, SMTP_DATA_ERR_LINE);
+	outcome_free(&o);
+	o = run_bdat_all(&lim, L("ab\r\n12345"));
+	assert_int_equal(o.err, SMTP_DATA_ERR_LINE);
+	outcome_free(&o);
+	o = run_bdat_all(&lim_default, L("a\0b\r\n"));
+	assert_int_equal(o.err, SMTP_DATA_ERR_NUL);
+	outcome_free(&o);
+	lim = lim_default;
+	lim.max_received = 2;
+	o = run_bdat_all(&lim, L("Received: a\r\nReceived: b\r\nReceived: c\r\n\r\n"));
+	assert_int_equal(o.err, SMTP_DATA_ERR_LOOP);
+	outcome_free(&o);
+	(void)state;
+}
+
+/* RFC 6409 8.2, 8.3: the fields submission adds when missing. */
+static char *run_add_missing(const struct smtp_data_limits *lim, const char *in, size_t len,
+			     bool bdat, size_t sink_chunk, enum smtp_data_err *err_r)
+{
+	struct smtp_data d;
+	struct collect col = {0};
+	buf_init(&col.b, 0);
+	smtp_data_init(&d, lim);
+	if (sink_chunk)
+		smtp_data_set_sink(&d, sink_chunk, collect_sink, &col);
+	assert_int_equal(smtp_data_start(&d, L(PREFIX)), 0);
+	smtp_data_add_missing(&d, "<id@host>", "Sun, 6 Dec 2026 06:00:00 +0000");
+	enum smtp_data_rc rc;
+	if (bdat) {
+		smtp_data_chunk(&d, in, len);
+		rc = smtp_data_chunk_end(&d, true);
+	} else {
+		size_t used;
+		rc = smtp_data_feed(&d, in, len, &used);
+	}
+	*err_r = smtp_data_error(&d);
+	char *out = NULL;
+	if (rc == SMTP_DATA_DONE) {
+		size_t mlen;
+		const char *m = smtp_data_message(&d, &mlen);
+		if (sink_chunk) {
+			m = col.b.data;
+			mlen = col.b.len;
+		}
+		assert_true(mlen >= sizeof(PREFIX) - 1);
+		assert_int_equal(smtp_data_size(&d), mlen - (sizeof(PREFIX) - 1));
+		out = strndup(m + sizeof(PREFIX) - 1, mlen - (sizeof(PREFIX) - 1));
+		if (strstr(out, "Message-ID: <id@host>"))
+			assert_string_equal(smtp_data_message_id(&d), "<id@host>");
+	}
+	smtp_data_clear(&d);
+	buf_free(&col.b);
+	return out;
+}
+
+#define MID "Message-ID: <id@host>\r\n"
+#define DATE "Date: Sun, 6 Dec 2026 06:00:00 +0000\r\n"
+
+static void expect_added(const char *data_in, const char *bdat_in, const char *want)
+{
+	enum smtp_data_err err;
+	size_t sinks[] = {0, 1, 16};
+	for (size_t i = 0; i < 3; i++) {
+		char *got = run_add_missing(&lim_default, data_in, strlen(data_in), false, sinks[i], &err);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(got);
+		got = run_add_missing(&lim_default, bdat_in, strlen(bdat_in), true, sinks[i], &err);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(got);
+	}
+}
+
+static void test_add_missing(void **state)
+{
+	/* neither: both added at the end of the header section */
+	expect_added("Subject: a\r\n\r\nbody\r\n.\r\n", "Subject: a\r\n\r\nbody\r\n",
+		     "Subject: a\r\n" MID DATE "\r\nbody\r\n");
+	/* one of them: only the other; any case of the name counts */
+	expect_added("date: x\r\n\r\nb\r\n.\r\n", "date: x\r\n\r\nb\r\n",
+		     "date: x\r\n" MID "\r\nb\r\n");
+	expect_added("MESSAGE-id: <a@b>\r\n\r\nb\r\n.\r\n", "MESSAGE-id: <a@b>\r\n\r\nb\r\n",
+		     "MESSAGE-id: <a@b>\r\n" DATE "\r\nb\r\n");
+	/* both: untouched; a folded field is still one field */
+	expect_added("Date:\r\n x\r\nMessage-ID:\r\n <a@b>\r\n\r\nb\r\n.\r\n",
+		     "Date:\r\n x\r\nMessage-ID:\r\n <a@b>\r\n\r\nb\r\n",
+		     "Date:\r\n x\r\nMessage-ID:\r\n <a@b>\r\n\r\nb\r\n");
+	/* the fields in the body do not count */
+	expect_added("Subject: a\r\n\r\nDate: x\r\n.\r\n", "Subject: a\r\n\r\nDate: x\r\n",
+		     "Subject: a\r\n" MID DATE "\r\nDate: x\r\n");
+	/* a message with no header section at all, or nothing at all */
+	expect_added("not a header\r\n.\r\n", "not a header\r\n", MID DATE "not a header\r\n");
+	expect_added(".\r\n", "", MID DATE);
+	expect_added("Subject: only\r\n.\r\n", "Subject: only\r\n", "Subject: only\r\n" MID DATE);
+	/* the added fields count against the size limit */
+	struct smtp_data_limits lim = lim_default;
+	static const char in[] = "Subject: a\r\n\r\n.\r\n";
+	lim.max_size = 14 + strlen(MID) + strlen(DATE);
+	enum smtp_data_err err;
+	char *got = run_add_missing(&lim, L(in), false, 0, &err);
+	assert_non_null(got);
+	free(got);
+	lim.max_size--;
+	assert_null(run_add_missing(&lim, L(in), false, 0, &err));
+	assert_int_equal(err, SMTP_DATA_ERR_SIZE);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -774,6 +1031,9 @@ int main(void)
 		cmocka_unit_test(test_error_strings),
 		cmocka_unit_test(test_date_format),
 		cmocka_unit_test(test_trace_headers),
+		cmocka_unit_test(test_bdat_raw),
+		cmocka_unit_test(test_bdat_limits),
+		cmocka_unit_test(test_add_missing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -200,10 +200,74 @@ static void test_path_8bit(void **state)
 {
 	struct smtp_rcpt_args r;
 	struct smtp_mail_args m;
-	assert_int_equal(smtp_parse_rcpt(L("TO:<j\xc3\xb6rg@example.com>"), &r), SMTP_P_PATH_8BIT);
-	assert_int_equal(smtp_parse_rcpt(L("TO:<joe@ex\xc3\xa4mple.com>"), &r), SMTP_P_PATH_8BIT);
-	assert_int_equal(smtp_parse_rcpt(L("TO:<\"j\xc3\xb6rg\"@example.com>"), &r), SMTP_P_PATH_8BIT);
+	/* RFC 6531 3.5: MAIL with a UTF-8 path needs SMTPUTF8 */
 	assert_int_equal(smtp_parse_mail(L("FROM:<j\xc3\xb6rg@example.com>"), &m), SMTP_P_PATH_8BIT);
+	assert_int_equal(smtp_parse_mail(L("FROM:<joe@ex\xc3\xa4mple.com> SIZE=10"), &m),
+			 SMTP_P_PATH_8BIT);
+	assert_int_equal(smtp_parse_mail(L("FROM:<j\xc3\xb6rg@example.com> SMTPUTF8"), &m), SMTP_P_OK);
+	assert_true(m.path.utf8);
+	assert_string_equal(m.path.address, "j\xc3\xb6rg@example.com");
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SMTPUTF8"), &m), SMTP_P_OK);
+	assert_false(m.path.utf8);
+	/* RCPT parses it and says so; the session decides (transaction state) */
+	assert_int_equal(smtp_parse_rcpt(L("TO:<j\xc3\xb6rg@example.com>"), &r), SMTP_P_OK);
+	assert_true(r.path.utf8);
+	assert_int_equal(smtp_parse_rcpt(L("TO:<joe@ex\xc3\xa4mple.com>"), &r), SMTP_P_OK);
+	assert_true(r.path.utf8);
+	assert_string_equal(r.path.domain, "ex\xc3\xa4mple.com");
+	assert_int_equal(smtp_parse_rcpt(L("TO:<\"j\xc3\xb6 rg\"@example.com>"), &r), SMTP_P_OK);
+	assert_true(r.path.utf8 && r.path.quoted);
+	assert_string_equal(r.path.address, "\"j\xc3\xb6 rg\"@example.com");
+	/* 3- and 4-octet forms, Chinese local part and domain, an emoji */
+	assert_int_equal(smtp_parse_rcpt(L("TO:<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+					   "\xe5\xb9\xbf\xe5\x91\x8a>"), &r), SMTP_P_OK);
+	assert_int_equal(smtp_parse_rcpt(L("TO:<\xf0\x9f\x98\x80@example.com>"), &r), SMTP_P_OK);
+	assert_false(smtp_parse_rcpt(L("TO:<a@b.example>"), &r) != SMTP_P_OK || r.path.utf8);
+	/* strict UTF-8: no overlongs, surrogates, > U+10FFFF, stray or
+	 * truncated sequences, C1 controls */
+	static const char *const bad[] = {
+		"TO:<\xc0\xafx@example.com>",          /* overlong "/" */
+		"TO:<\xc1\xbf@example.com>",
+		"TO:<\xe0\x80\xaf@example.com>",      /* overlong, 3 octets */
+		"TO:<\xf0\x80\x80\xaf@example.com>",  /* overlong, 4 octets */
+		"TO:<\xed\xa0\x80@example.com>",      /* U+D800, a surrogate */
+		"TO:<\xed\xbf\xbf@example.com>",
+		"TO:<\xf4\x90\x80\x80@example.com>",  /* U+110000 */
+		"TO:<\xf5\x80\x80\x80@example.com>",
+		"TO:<\xff@example.com>",
+		"TO:<\x80@example.com>",               /* a lone continuation octet */
+		"TO:<a\xc3@example.com>",              /* truncated */
+		"TO:<a\xe4\xbe@example.com>",
+		"TO:<a@ex\xc3.com>",
+		"TO:<a@\xc3>",
+		"TO:<\"a\xc3\"@example.com>",
+		"TO:<\xc2\x85@example.com>",           /* U+0085, a C1 control */
+		"TO:<a@ex\xc2\x9fmple.com>",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(smtp_parse_rcpt(bad[i], strlen(bad[i]), &r), SMTP_P_PATH_UTF8);
+		char line[128];
+		snprintf(line, sizeof(line), "FROM:%s SMTPUTF8", bad[i] + 3);
+		assert_int_equal(smtp_parse_mail(line, strlen(line), &m), SMTP_P_PATH_UTF8);
+	}
+	/* the valid boundaries */
+	assert_int_equal(smtp_utf8_char(L("\xc2\xa0")), 2);          /* U+00A0 */
+	assert_int_equal(smtp_utf8_char(L("\xdf\xbf")), 2);          /* U+07FF */
+	assert_int_equal(smtp_utf8_char(L("\xe0\xa0\x80")), 3);      /* U+0800 */
+	assert_int_equal(smtp_utf8_char(L("\xed\x9f\xbf")), 3);      /* U+D7FF */
+	assert_int_equal(smtp_utf8_char(L("\xee\x80\x80")), 3);      /* U+E000 */
+	assert_int_equal(smtp_utf8_char(L("\xf0\x90\x80\x80")), 4);  /* U+10000 */
+	assert_int_equal(smtp_utf8_char(L("\xf4\x8f\xbf\xbf")), 4);  /* U+10FFFF */
+	assert_int_equal(smtp_utf8_char(L("a")), 0);
+	/* the length limits count octets (RFC 6531 3.3 keeps RFC 5321's) */
+	char lp[160];
+	size_t n = 0;
+	n += (size_t)snprintf(lp + n, sizeof(lp) - n, "TO:<");
+	for (int i = 0; i < 33; i++)
+		n += (size_t)snprintf(lp + n, sizeof(lp) - n, "\xc3\xb6");
+	n += (size_t)snprintf(lp + n, sizeof(lp) - n, "@example.com>");
+	assert_int_equal(smtp_parse_rcpt(lp, n, &r), SMTP_P_LOCAL_TOO_LONG);
+	(void)state;
 }
 
 static void test_source_route(void **state)
@@ -458,7 +522,13 @@ static void test_params_errors(void **state)
 			 SMTP_P_PARAM_DUP);
 	/* RFC 5321 4.1.1.11: unknown parameters are 555 */
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> FOO=bar"), &m), SMTP_P_PARAM_UNKNOWN);
-	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SMTPUTF8"), &m), SMTP_P_PARAM_UNKNOWN);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SMTPUTF8"), &m), SMTP_P_OK);
+	assert_true(m.smtputf8);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> smtputf8"), &m), SMTP_P_OK);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SMTPUTF8=yes"), &m), SMTP_P_PARAM_VALUE);
+	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> SMTPUTF8 SMTPUTF8"), &m),
+			 SMTP_P_PARAM_DUP);
+	assert_int_equal(smtp_parse_rcpt(L("TO:<a@b.example> SMTPUTF8"), &r), SMTP_P_PARAM_UNKNOWN);
 	/* RFC 4954 5: AUTH=<> or xtext (RFC 3461 4) */
 	assert_int_equal(smtp_parse_mail(L("FROM:<a@b.example> AUTH=<>"), &m), SMTP_P_OK);
 	assert_true(m.has_auth);
@@ -569,6 +639,32 @@ static void test_dsn_params(void **state)
 			 SMTP_P_PARAM_DUP);
 }
 
+static void test_bdat(void **state)
+{
+	uint64_t size = 1;
+	bool last = true;
+	assert_int_equal(smtp_parse_bdat(L("0"), &size, &last), SMTP_P_OK);
+	assert_true(size == 0 && !last);
+	assert_int_equal(smtp_parse_bdat(L("1000 LAST"), &size, &last), SMTP_P_OK);
+	assert_true(size == 1000 && last);
+	assert_int_equal(smtp_parse_bdat(L("7 last"), &size, &last), SMTP_P_OK);
+	assert_true(size == 7 && last);
+	assert_int_equal(smtp_parse_bdat(L("18446744073709551615"), &size, &last), SMTP_P_OK);
+	assert_true(size == UINT64_MAX);
+	static const char *const bad_size[] = {
+		"", "abc", "-1", "+5", "1x", "18446744073709551616", "123456789012345678901",
+		"\t5", " 5",
+	};
+	for (size_t i = 0; i < sizeof(bad_size) / sizeof(bad_size[0]); i++)
+		assert_int_equal(smtp_parse_bdat(bad_size[i], strlen(bad_size[i]), &size, &last),
+				 SMTP_P_PARAM_VALUE);
+	static const char *const bad[] = {"5 FIRST", "5 LAST x", "5 LASTX", "5 ", "5 LAS"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(smtp_parse_bdat(bad[i], strlen(bad[i]), &size, &last), SMTP_P_SYNTAX);
+	assert_int_equal(smtp_parse_bdat("5\0LAST", 6, &size, &last), SMTP_P_PARAM_VALUE);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_params_errors),
 		cmocka_unit_test(test_helo_valid),
 		cmocka_unit_test(test_address_roundtrip),
+		cmocka_unit_test(test_bdat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
