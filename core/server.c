@@ -461,6 +461,8 @@ int server_run(const struct config *cfg)
 		log_error("tls setup failed: %s", err);
 		goto out;
 	}
+	if (tls_client_ctx_create(cfg->outbound_tls_ca_file, &srv.tls_client, err, sizeof(err)) < 0)
+		log_warn("outbound TLS unavailable: %s", err);
 	unsigned nloops = loops_wanted(cfg);
 	if (loops_create(&srv, nloops) < 0) {
 		log_error("cannot create the event loops loops=%u", nloops);
@@ -587,6 +589,7 @@ out:
 		}
 	}
 	tls_ctx_free(&srv.tls);
+	tls_client_ctx_free(&srv.tls_client);
 	throttle_free(&srv.throttle);
 	auth_cache_free(&srv.auth_cache);
 	store_close(&srv.store);

@@ -21,6 +21,9 @@ struct server {
 	const struct config *cfg;
 	struct store *store;
 	struct tls_ctx *tls;           /* NULL when TLS could not be set up */
+	/* The outbound SMTP client's (outbound.tls_ca_file read before the
+	 * privileges go, like the server's files); NULL when unavailable. */
+	struct tls_client_ctx *tls_client;
 	struct durable *durable;       /* group commit */
 	struct throttle *throttle;     /* recent login failures (core/throttle.h) */
 	struct auth_cache *auth_cache; /* verified credentials (core/auth_cache.h) */

@@ -885,7 +885,6 @@ static void *queue_start(struct server *srv, struct event_base *base)
 	q->store = srv->store;
 	q->cfg = srv->cfg;
 	q->base = base;
-	char err[256] = "";
 	if (parse_bind(q->cfg->outbound_bind4, AF_INET, &q->bind4, &q->bind4_len) < 0 ||
 	    parse_bind(q->cfg->outbound_bind6, AF_INET6, &q->bind6, &q->bind6_len) < 0) {
 		log_error("outbound bind address is not an IP address");
@@ -893,8 +892,7 @@ static void *queue_start(struct server *srv, struct event_base *base)
 		return NULL;
 	}
 	q->dns = dns_resolver_new(base, q->cfg);
-	if (tls_client_ctx_create(q->cfg->outbound_tls_ca_file, &q->tls, err, sizeof(err)) < 0)
-		log_warn("outbound TLS unavailable: %s", err);
+	q->tls = srv->tls_client;   /* core's; read before the privileges went */
 	q->scan_ev = evtimer_new(base, scan_run, q);
 	q->idle_ev = evtimer_new(base, idle_run, q);
 	q->dispatch_ev = event_new(base, -1, 0, dispatch_run, q);
@@ -916,7 +914,6 @@ static void *queue_start(struct server *srv, struct event_base *base)
 			event_free(q->finish_ev);
 		if (q->gen_ev)
 			event_free(q->gen_ev);
-		tls_client_ctx_free(&q->tls);
 		free(q);
 		return NULL;
 	}
@@ -988,7 +985,6 @@ static void queue_free(void *svc)
 	event_free(q->finish_ev);
 	event_free(q->gen_ev);
 	dns_resolver_free(q->dns);
-	tls_client_ctx_free(&q->tls);
 	free(q->due);
 	free(q->holds);
 	free(q);

@@ -359,3 +359,42 @@ def test_submitted_mail_is_dkim_signed(make_server, tmp_path, world):
     assert dkim.verify(data, dnsfunc=dnsfunc)
     # Tampered on the way: it no longer verifies.
     assert not dkim.verify(data.replace(b"signed onward", b"signed 0nward"), dnsfunc=dnsfunc)
+
+
+def test_smarthost_with_auth_over_tls(make_server, tmp_path, dns_server, smtp_script, smtp_certs):
+    # A VPS whose port 25 is blocked: everything goes to the provider's
+    # submission server, STARTTLS (its certificate checked against our CA,
+    # read before the daemon drops its privileges, like its own
+    # certificate), then AUTH; no MX lookup for the recipient's domain.
+    rx = smtp_script(tls="good", ehlo=["PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN"])
+    extra = (f'relay = "[127.0.0.1]:{rx.port}"; relay_user = "me@provider.test"; '
+             f'relay_password = "s3cret"; '
+             f'tls_ca_file = "{smtp_certs.ca}";')
+    conf = outbound_conf(dns_server, 25, extra=extra).replace('tls = "none";', 'tls = "verify";')
+    srv = start_postino(make_server, tmp_path, conf)
+    user, pw = srv.new_user("vps")
+    submit(srv, user, pw, ["friend@anywhere.test"], make_message("via smarthost", sender=user))
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (s,) = [s for s in rx.sessions if s.transactions]
+    assert s.tls and s.auth == ("PLAIN", "me@provider.test", "s3cret"), (s.tls, s.auth)
+    assert not [q for q in dns_server.queries if "anywhere.test" in q[0]], dns_server.queries
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+    assert "tls=TLSv1." in srv.stderr()
+
+
+def test_smarthost_refusing_credentials_defers(make_server, tmp_path, dns_server, smtp_script,
+                                              smtp_certs):
+    # 535 from the relay is our configuration's fault, not the recipient's:
+    # the mail waits (and says why) instead of bouncing.
+    rx = smtp_script(tls="good", ehlo=["AUTH PLAIN"],
+                     replies={"AUTH": "535 5.7.8 bad credentials"})
+    extra = (f'relay = "[127.0.0.1]:{rx.port}"; relay_user = "me"; relay_password = "bad"; '
+             f'tls_ca_file = "{smtp_certs.ca}";')
+    srv = start_postino(make_server, tmp_path,
+                        outbound_conf(dns_server, 25, extra=extra).replace('tls = "none";',
+                                                                           'tls = "encrypt";'))
+    user, pw = srv.new_user("vps2")
+    submit(srv, user, pw, ["friend@anywhere.test"], make_message("refused", sender=user))
+    out = wait_for(lambda: (lambda r: r.stdout if "535" in r.stdout else None)(
+        srv.cli("queue", "list")), timeout=20)
+    assert out and "to=<friend@anywhere.test> state=deferred" in out, out
