@@ -119,6 +119,7 @@ void smtp_client_timeouts(struct smtp_client *c, unsigned read_s, unsigned write
 
 void smtp_client_info_fill(const struct smtp_client *c, struct smtp_client_info *info_r)
 {
+	info_r->dsn = (c->ehlo.ext & SMTP_EXT_DSN) != 0;
 	if (c->tls_on && c->ssl) {
 		info_r->tls_version = SSL_get_version(c->ssl);
 		info_r->tls_cipher = SSL_get_cipher_name(c->ssl);

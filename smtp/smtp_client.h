@@ -92,6 +92,9 @@ struct smtp_client_info {
 	 * this host without TLS (as Postfix does on its next connection); the
 	 * runner decides. */
 	bool tls_failed;
+	/* The server offered DSN (RFC 3461): NOTIFY went with the recipients,
+	 * so notices from here on are the next server's to write. */
+	bool dsn;
 };
 
 typedef void smtp_client_fn(void *arg, enum smtp_client_event ev,

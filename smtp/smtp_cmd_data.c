@@ -23,6 +23,7 @@
 #include "core/session_limits.h"
 #include "core/spool.h"
 #include "storage/storage.h"
+#include "smtp/smtp_notice.h"
 #include "smtp/smtp_queue.h"
 #include "smtp/smtp_session.h"
 
@@ -79,7 +80,7 @@ int smtp_message_begin(struct smtp_session *s, const char **reply_r)
 		.hostname = s->cfg->hostname,
 		.protocol = proto,
 		.id = s->msg_id,
-		.for_rcpt = s->nrcpts + s->nremote != 1 ? NULL : s->nrcpts ? s->rcpts[0] : s->remote[0],
+		.for_rcpt = s->rcpt_list.n + s->remote_list.n != 1 ? NULL : s->rcpt_list.n ? s->rcpt_list.addr[0] : s->remote_list.addr[0],
 		.when = time(NULL),
 	};
 	if (smtp_trace_format(&trace, &t) < 0 ||
@@ -138,9 +139,9 @@ static void flush_done(struct durable_waiter *w, bool ok)
 		const char *mid = smtp_data_message_id(&s->data);
 		conn_log(s->c, PLOG_INFO, "delivered id=%s message-id=%s size=%zu rcpts=%zu queued=%zu",
 			 s->msg_id, mid[0] ? mid : "none", s->delivered_size, s->delivered_rcpts,
-			 s->nremote);
+			 s->remote_list.n);
 		/* Durable now: the queue runner may carry it onward. */
-		if (s->nremote > 0)
+		if (s->remote_list.n > 0)
 			smtp_queue_kick();
 	} else {
 		/* The transaction is committed but we cannot promise it survives a
@@ -166,6 +167,106 @@ _Static_assert((int)SMTP_RET_FULL == (int)STORE_RET_FULL &&
 		       (int)SMTP_NOTIFY_DELAY == (int)STORE_NOTIFY_DELAY,
 	       "RFC 3461 values pass from the parser to the store as they are");
 
+struct mem_src {
+	const char *p;
+	size_t len;
+};
+
+static int mem_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	const struct mem_src *m = arg;
+	size_t n = off < m->len ? m->len - (size_t)off : 0;
+	if (n > cap)
+		n = cap;
+	memcpy(buf, m->p + off, n);
+	*got = n;
+	return 0;
+}
+
+/* RFC 3463 for a store error met after the 250 was promised. */
+static const char *local_status(int rc, int *code_r)
+{
+	switch (rc) {
+	case STORE_ERR_NOQUOTA: *code_r = 552; return "5.2.2";
+	case STORE_ERR_NOTFOUND: *code_r = 550; return "5.1.1";
+	case STORE_ERR_NOSPACE: *code_r = 452; return "4.3.1";
+	default: *code_r = 451; return "4.3.0";
+	}
+}
+
+/* The final delivery's notices (RFC 3461 5.2.2, 6): a failure notice for
+ * the local recipients that did not get the message although the 250
+ * covers the transaction (their RCPT was accepted, their mailbox refused
+ * it), and a success notice for those whose NOTIFY asked.  Stored before
+ * the flush the 250 waits for, so they are as durable as the message. */
+static void local_notices(struct smtp_session *s, const char *msg, size_t len,
+			  const int *results)
+{
+	const struct smtp_rcpt_list *l = &s->rcpt_list;
+	struct smtp_dsn_rcpt *r[2] = {calloc(l->n + 1, sizeof(**r)), calloc(l->n + 1, sizeof(**r))};
+	char (*diag)[96] = calloc(l->n + 1, sizeof(*diag));
+	size_t n[2] = {0, 0};
+	int64_t now = (int64_t)time(NULL);
+	if (!r[0] || !r[1] || !diag)
+		goto out;
+	for (size_t i = 0; i < l->n; i++) {
+		unsigned notify = l->notify[i];
+		bool never = notify & SMTP_NOTIFY_NEVER;
+		if (results[i] != STORE_OK && !never && (!notify || (notify & SMTP_NOTIFY_FAILURE))) {
+			int code;
+			const char *st = local_status(results[i], &code);
+			snprintf(diag[i], sizeof(diag[i]), "%d %s %s", code, st,
+				 store_strerror(results[i]));
+			r[0][n[0]++] = (struct smtp_dsn_rcpt){
+				.address = l->addr[i], .orcpt = l->orcpt[i], .action = SMTP_DSN_FAILED,
+				.status = st, .diagnostic = diag[i], .last_attempt = now};
+		} else if (results[i] == STORE_OK && (notify & SMTP_NOTIFY_SUCCESS) && s->sender[0]) {
+			r[1][n[1]++] = (struct smtp_dsn_rcpt){
+				.address = l->addr[i], .orcpt = l->orcpt[i],
+				.action = SMTP_DSN_DELIVERED, .status = "2.0.0", .last_attempt = now};
+		}
+	}
+	struct mem_src src = {msg, len};
+	for (int k = 0; k < 2; k++) {
+		if (n[k] == 0)
+			continue;
+		struct smtp_dsn d = {
+			.envid = s->envid[0] ? s->envid : NULL, .arrival = now, .now = now,
+			.ret = s->ret == SMTP_RET_FULL ? SMTP_DSN_RETURN_FULL
+			       : s->ret == SMTP_RET_HDRS ? SMTP_DSN_RETURN_HDRS
+							 : SMTP_DSN_RETURN_DEFAULT,
+			.full_max = s->cfg->outbound_return_max, .rcpts = r[k], .nrcpts = n[k],
+			.read = mem_read, .read_arg = &src, .size = len,
+			.unique = ((uint64_t)now << 24) ^ ((uint64_t)s->ntx << 8) ^ (uint64_t)k ^
+				  (uint64_t)(uintptr_t)s,
+		};
+		struct smtp_notice nt;
+		if (smtp_notice_build(&nt, s->cfg, s->srv->store, s->sender, &d) != 0) {
+			conn_log(s->c, PLOG_ERROR, "notice not written id=%s", s->msg_id);
+			continue;
+		}
+		int res[1];
+		const char *fb[1] = {s->cfg->smtp_postmaster};
+		int rc = store_deliver(s->srv->store, &nt.d, res, NULL);
+		if (rc != STORE_OK && nt.d.nrecipients == 1) {
+			/* The sender's mailbox is gone or full: postmaster. */
+			nt.d.recipients = fb;
+			rc = store_deliver(s->srv->store, &nt.d, res, NULL);
+		}
+		conn_log(s->c, rc == STORE_OK ? PLOG_INFO : PLOG_ERROR,
+			 "notice id=%s kind=%s to=<%s> rcpts=%zu%s", s->msg_id,
+			 k == 0 ? "failure" : "success", nt.to_addr, n[k],
+			 rc == STORE_OK ? "" : " error=not-stored");
+		if (rc == STORE_OK && nt.d.nremote)
+			smtp_queue_kick();
+		smtp_notice_free(&nt);
+	}
+out:
+	free(r[0]);
+	free(r[1]);
+	free(diag);
+}
+
 static void deliver(struct smtp_session *s)
 {
 	/* The whole message is in the spool now (the sink has had every
@@ -175,7 +276,7 @@ static void deliver(struct smtp_session *s)
 	size_t len;
 	const char *msg;
 	int mrc = spool_map(s->spool, &msg, &len);
-	int *results = mrc < 0 ? NULL : calloc(s->nrcpts ? s->nrcpts : 1, sizeof(*results));
+	int *results = mrc < 0 ? NULL : calloc(s->rcpt_list.n ? s->rcpt_list.n : 1, sizeof(*results));
 	if (mrc < 0)
 		conn_log(s->c, PLOG_ERROR, "spool map failed id=%s error=\"%s\"", s->msg_id,
 			 strerror(-mrc));
@@ -186,22 +287,22 @@ static void deliver(struct smtp_session *s)
 		return;
 	}
 	struct store_delivery d = {
-		.recipients = (const char *const *)s->rcpts,
-		.nrecipients = s->nrcpts,
+		.recipients = (const char *const *)s->rcpt_list.addr,
+		.nrecipients = s->rcpt_list.n,
 		.mailbox = "INBOX",
 		.data = msg,
 		.len = len,
 		.autocreate = s->cfg->sandbox,
 		.sender = s->sender,
-		.remote_recipients = (const char *const *)s->remote,
-		.nremote = s->nremote,
+		.remote_recipients = (const char *const *)s->remote_list.addr,
+		.nremote = s->remote_list.n,
 		.queue_flags = (s->authed ? STORE_QF_SUBMITTED : 0) |
 			       (s->body_8bit ? STORE_QF_8BIT : 0) |
 			       (s->smtputf8 ? STORE_QF_UTF8 : 0),
 		.envid = s->envid[0] ? s->envid : NULL,
 		.ret = s->ret,   /* SMTP_RET_* and STORE_RET_* are the same numbers */
-		.remote_notify = s->remote_notify,
-		.remote_orcpt = (const char *const *)s->remote_orcpt,
+		.remote_notify = s->remote_list.notify,
+		.remote_orcpt = (const char *const *)s->remote_list.orcpt,
 	};
 	/* The MIME structure is computed once here and stored beside the
 	 * content, so IMAP FETCH/SEARCH never reparse the message.  Out of
@@ -214,17 +315,19 @@ static void deliver(struct smtp_session *s)
 	}
 	int rc = store_deliver(s->srv->store, &d, results, NULL);
 	buf_free(&structure);
-	spool_free(&s->spool);
 	size_t ok = 0;
-	for (size_t i = 0; i < s->nrcpts; i++) {
+	for (size_t i = 0; i < s->rcpt_list.n; i++) {
 		if (results[i] == STORE_OK)
 			ok++;
 		else
 			conn_log(s->c, PLOG_WARN, "delivery failed id=%s to=<%s> error=\"%s\"", s->msg_id,
-				 s->rcpts[i], store_strerror(results[i]));
+				 s->rcpt_list.addr[i], store_strerror(results[i]));
 	}
+	if (rc == STORE_OK && (ok > 0 || s->remote_list.n > 0))
+		local_notices(s, msg, len, results);
+	spool_free(&s->spool);
 	free(results);
-	if (rc != STORE_OK || (ok == 0 && s->nremote == 0)) {
+	if (rc != STORE_OK || (ok == 0 && s->remote_list.n == 0)) {
 		if (rc == STORE_OK)
 			rc = STORE_ERR_TEMP;
 		conn_log(s->c, PLOG_WARN, "delivery failed id=%s error=\"%s\"", s->msg_id,
@@ -241,7 +344,7 @@ static void deliver(struct smtp_session *s)
 		smtp_session_close_if_shutdown(s);
 		return;
 	}
-	s->delivered_rcpts = ok + s->nremote;
+	s->delivered_rcpts = ok + s->remote_list.n;
 	s->delivered_size = len;
 	/* No 250 before the log holding the transaction is on disk. */
 	s->state = SMTP_S_FLUSH;

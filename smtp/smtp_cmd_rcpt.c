@@ -21,48 +21,28 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-/* Add to a recipient list (local or remote) unless already there. */
-static int rcpt_add(char ***v, size_t *n, size_t *cap, const char *address)
+/* A recipient (local or remote list) with its RFC 3461 NOTIFY and ORCPT,
+ * once: RCPT twice for one mailbox delivers once, the first one counts. */
+static int rcpt_add(struct smtp_rcpt_list *l, const char *address, const struct smtp_rcpt_args *r)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (strcasecmp((*v)[i], address) == 0)
-			return 0; /* RCPT twice for one mailbox: deliver once */
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 8;
-		char **r = realloc(*v, ncap * sizeof(*r));
-		if (!r)
-			return -1;
-		*v = r;
-		*cap = ncap;
-	}
-	char *copy = strdup(address);
-	if (!copy)
-		return -1;
-	(*v)[(*n)++] = copy;
-	return 0;
-}
-
-/* A remote recipient with its RFC 3461 NOTIFY and ORCPT, once. */
-static int remote_add(struct smtp_session *s, const char *address, const struct smtp_rcpt_args *r)
-{
-	for (size_t i = 0; i < s->nremote; i++)
-		if (strcasecmp(s->remote[i], address) == 0)
-			return 0;   /* RCPT twice for one mailbox: the first one counts */
-	if (s->nremote == s->remote_cap) {
-		size_t ncap = s->remote_cap ? s->remote_cap * 2 : 8;
-		char **a = realloc(s->remote, ncap * sizeof(*a));
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->addr[i], address) == 0)
+			return 0;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 8;
+		char **a = realloc(l->addr, ncap * sizeof(*a));
 		if (!a)
 			return -1;
-		s->remote = a;
-		uint8_t *nt = realloc(s->remote_notify, ncap * sizeof(*nt));
+		l->addr = a;
+		uint8_t *nt = realloc(l->notify, ncap * sizeof(*nt));
 		if (!nt)
 			return -1;
-		s->remote_notify = nt;
-		char **o = realloc(s->remote_orcpt, ncap * sizeof(*o));
+		l->notify = nt;
+		char **o = realloc(l->orcpt, ncap * sizeof(*o));
 		if (!o)
 			return -1;
-		s->remote_orcpt = o;
-		s->remote_cap = ncap;
+		l->orcpt = o;
+		l->cap = ncap;
 	}
 	char *copy = strdup(address);
 	char *orcpt = r->orcpt[0] ? strdup(r->orcpt) : NULL;
@@ -71,10 +51,10 @@ static int remote_add(struct smtp_session *s, const char *address, const struct 
 		free(orcpt);
 		return -1;
 	}
-	s->remote[s->nremote] = copy;
-	s->remote_notify[s->nremote] = (uint8_t)r->notify;
-	s->remote_orcpt[s->nremote] = orcpt;
-	s->nremote++;
+	l->addr[l->n] = copy;
+	l->notify[l->n] = (uint8_t)r->notify;
+	l->orcpt[l->n] = orcpt;
+	l->n++;
 	return 0;
 }
 
@@ -178,7 +158,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	unsigned max = s->cfg->smtp_max_recipients;
 	if (max == 0 || max > SMTP_RCPTS_HARD_MAX)
 		max = SMTP_RCPTS_HARD_MAX;
-	if (s->nrcpts + s->nremote >= max) {
+	if (s->rcpt_list.n + s->remote_list.n >= max) {
 		/* RFC 5321 4.5.3.1.10: 452, the client sends the rest later. */
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 		s->rcpt_refused = true;
@@ -237,7 +217,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		if (!local && s->authed) {
 			/* RFC 6409 and RFC 4954: authenticated users send anywhere;
 			 * the message waits in the outbound queue. */
-			if (remote_add(s, address, &r) < 0) {
+			if (rcpt_add(&s->remote_list, address, &r) < 0) {
 				smtp_reply(s, "451 4.3.0 Error: out of memory");
 				return;
 			}
@@ -253,7 +233,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		if (rcpt_local_mailbox(s, p, address, sizeof(address)) < 0)
 			return;
 	}
-	if (rcpt_add(&s->rcpts, &s->nrcpts, &s->rcpts_cap, address) < 0) {
+	if (rcpt_add(&s->rcpt_list, address, &r) < 0) {
 		smtp_reply(s, "451 4.3.0 Error: out of memory");
 		return;
 	}

@@ -128,8 +128,21 @@ static int scan_cb(void *arg, const struct store_queue_entry *e)
 
 static void oq_dispatch(struct oq_runner *q);
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A scan in ms, or sooner if one is already due sooner: a stream of
+ * kicks must not push the pending scan back for ever. */
 static void scan_arm(struct oq_runner *q, int64_t ms)
 {
+	int64_t due = now_ms() + ms;
+	if (evtimer_pending(q->scan_ev, NULL) && q->scan_due <= due)
+		return;
+	q->scan_due = due;
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(q->scan_ev, &tv);
 }
@@ -143,6 +156,13 @@ static void scan_run(evutil_socket_t fd, short what, void *arg)
 		return;
 	struct scan_ctx x = {.q = q, .now = now_s()};
 	q->ndue = q->due_pos = 0;
+	/* Holds that have run out (their entries may be gone) go. */
+	for (size_t i = 0; i < q->nholds;) {
+		if (q->holds[i].until <= x.now)
+			q->holds[i] = q->holds[--q->nholds];
+		else
+			i++;
+	}
 	int rc = store_queue_list(q->store, scan_cb, &x);
 	if (rc != STORE_OK)
 		log_warn("queue scan failed error=\"%s\"", store_strerror(rc));
@@ -154,7 +174,7 @@ static void scan_run(evutil_socket_t fd, short what, void *arg)
 		wait = x.next - x.now;
 	if (wait < 1)
 		wait = 1;
-	scan_arm(q, wait * 1000);
+	scan_arm(q, wait * 1000);   /* not pending now: this is its run */
 }
 
 static void kick_run(struct inbox_item *item)
@@ -164,7 +184,7 @@ static void kick_run(struct inbox_item *item)
 	struct oq_runner *q = the_runner;
 	if (!q || q->stopping)
 		return;
-	/* Earlier than the pending scan, unless one is imminent. */
+	/* Earlier than the pending scan, unless one is due sooner. */
 	scan_arm(q, OQ_KICK_DELAY_MS);
 }
 
@@ -177,15 +197,16 @@ void smtp_queue_kick(void)
 
 /* ---- connections ---- */
 
+/* Connections, busy or idle, counted against dest's limit. */
 static size_t dest_conns(const struct oq_runner *q, const char *dest)
 {
 	size_t n = 0;
 	for (const struct oq_attempt *a = q->attempts; a; a = a->next)
 		for (size_t i = 0; i < a->ngroups; i++)
-			if (a->groups[i].conn && strcmp(a->groups[i].dest, dest) == 0)
+			if (a->groups[i].conn && strcasecmp(a->groups[i].conn->dest, dest) == 0)
 				n++;
 	for (const struct oq_conn *c = q->idle; c; c = c->next)
-		if (c->g == NULL && strcmp(c->host, dest) == 0)
+		if (c->g == NULL && strcasecmp(c->dest, dest) == 0)
 			n++;
 	return n;
 }
@@ -303,12 +324,22 @@ static void client_cb(void *arg, enum smtp_client_event ev, const struct smtp_cl
 		for (size_t k = 0; k < g->n; k++) {
 			struct oq_rcpt *r = &g->a->rs[g->idx[k]];
 			const struct smtp_client_rcpt *cr = &g->crcpts[k];
-			int code = info && info->msg_refused ? info->code : cr->code;
-			const char *status = info && info->msg_refused ? info->status : cr->status;
-			const char *text = info && info->msg_refused ? info->text : cr->reply;
+			/* A refused DATA answers the accepted recipients; the
+			 * refused ones keep their RCPT reply (smtp_client.h). */
+			bool whole = cr->code == 0 && info && info->msg_refused;
+			int code = whole ? info->code : cr->code;
+			const char *status = whole ? info->status : cr->status;
+			const char *text = whole ? info->text : cr->reply;
+			if (code == 0) {
+				/* No answer for it: the fate is unknown, retry. */
+				code = 451;
+				status = "4.4.2";
+				text = "no answer from the server";
+			}
 			r->code = code;
 			snprintf(r->status, sizeof(r->status), "%s", status);
 			snprintf(r->reply, sizeof(r->reply), "%s", text);
+			r->dsn_passed = info && info->dsn;
 			snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", c->host);
 			snprintf(r->tls, sizeof(r->tls), "%s", c->tls_desc);
 			r->fate = code >= 200 && code < 300 ? OQ_SENT
@@ -347,8 +378,8 @@ static void client_cb(void *arg, enum smtp_client_event ev, const struct smtp_cl
 	if (retry_plain) {
 		/* RFC 3207 leaves it to us; Postfix too retries the same
 		 * server without TLS when the policy only says "may". */
-		g->tls_off = true;
 		g->next_target--;
+		g->plain_target = g->next_target;
 	}
 	group_try(g);
 }
@@ -390,9 +421,8 @@ static void build_client_config(struct oq_runner *q, const struct oq_group *g,
 	cc->tls = g->tls_off ? SMTP_TLS_NONE : g->tls;
 	cc->tls_ctx = q->tls;
 	cc->timeout_scale_ms = cfg->outbound_timeout * 1000;
-	const struct config_route *rt = config_route_find(cfg, g->domain);
-	bool global_relay = (!rt || !rt->relay.host[0]) && cfg->relay.host[0];
-	if (global_relay && cfg->relay_user[0]) {
+	/* The relay's credentials go to the relay only (oq_route). */
+	if (g->relay == &cfg->relay && cfg->relay_user[0]) {
 		cc->auth_user = cfg->relay_user;
 		cc->auth_pass = cfg->relay_password;
 	}
@@ -408,11 +438,16 @@ static void group_try(struct oq_group *g)
 		return;
 	}
 	while (g->next_target < g->ntargets) {
-		const struct dns_target *t = &g->targets[g->next_target++];
+		size_t ti = g->next_target++;
+		const struct dns_target *t = &g->targets[ti];
 		snprintf(g->host, sizeof(g->host), "%s", t->host);
-		/* An idle connection to the same address and policy first. */
+		/* Plaintext after a failed handshake is for that host only. */
+		g->tls_off = g->plain_target == ti;
+		/* An idle connection to the same address, policy, destination
+		 * (the relay credentials and the verified name go with it). */
 		for (struct oq_conn *c = q->idle; c; c = c->next) {
 			if (c->g == NULL && c->tls == g->tls && c->tls_off == g->tls_off &&
+			    strcasecmp(c->dest, g->dest) == 0 && strcasecmp(c->host, t->host) == 0 &&
 			    addr_equal(&c->addr, c->addrlen, &t->addr, t->addrlen)) {
 				idle_remove(q, c);
 				c->g = g;
@@ -421,11 +456,25 @@ static void group_try(struct oq_group *g)
 				return;
 			}
 		}
-		if (q->nconns >= q->cfg->outbound_max_connections ||
-		    dest_conns(q, g->dest) >= q->cfg->outbound_destination_limit) {
+		if (dest_conns(q, g->dest) >= q->cfg->outbound_destination_limit) {
 			/* Wait for a slot: dispatch tries again when one frees. */
 			g->next_target--;
 			return;
+		}
+		if (q->nconns >= q->cfg->outbound_max_connections) {
+			/* All slots taken: an idle connection elsewhere gives its
+			 * own up rather than keep it for a message that may not
+			 * come (the oldest first). */
+			struct oq_conn *old = NULL;
+			for (struct oq_conn *c = q->idle; c; c = c->next)
+				if (!old || c->idle_since <= old->idle_since)
+					old = c;
+			if (!old) {
+				g->next_target--;
+				return;
+			}
+			idle_remove(q, old);
+			conn_free(old);
 		}
 		struct oq_conn *c = calloc(1, sizeof(*c));
 		if (!c)
@@ -435,6 +484,7 @@ static void group_try(struct oq_group *g)
 		c->tls = g->tls;
 		c->tls_off = g->tls_off;
 		snprintf(c->host, sizeof(c->host), "%s", t->host);
+		snprintf(c->dest, sizeof(c->dest), "%s", g->dest);
 		memcpy(&c->addr, &t->addr, t->addrlen);
 		c->addrlen = t->addrlen;
 		/* The client keeps a pointer to its config: it lives in c. */
@@ -499,9 +549,7 @@ static void dns_cb(void *arg, enum dns_status st, const struct dns_target *t, si
 		return;
 	}
 	const struct config *cfg = g->a->q->cfg;
-	const struct config_route *rt = config_route_find(cfg, g->domain);
-	const struct config_relay *relay = rt && rt->relay.host[0] ? &rt->relay
-					   : !rt && cfg->relay.host[0] ? &cfg->relay : NULL;
+	const struct config_relay *relay = g->relay;
 	uint16_t port = (uint16_t)(relay && relay->port ? relay->port : cfg->outbound_port);
 	for (size_t i = 0; i < n; i++) {
 		g->targets[i] = t[i];
@@ -519,9 +567,7 @@ static void group_resolve(struct oq_group *g)
 {
 	struct oq_runner *q = g->a->q;
 	const struct config *cfg = q->cfg;
-	const struct config_route *rt = config_route_find(cfg, g->domain);
-	const struct config_relay *relay = rt && rt->relay.host[0] ? &rt->relay
-					   : !rt && cfg->relay.host[0] ? &cfg->relay : NULL;
+	const struct config_relay *relay = g->relay;
 	if (relay && !relay->mx)
 		g->dq = dns_resolve_host(q->dns, relay->host,
 					 (uint16_t)(relay->port ? relay->port : cfg->outbound_port),
@@ -566,7 +612,13 @@ static void from_domain(const char *hdr, size_t len, char *out, size_t cap)
 	buf_init(&v, 0);
 	if (mime_header_get(hdr, len, "From", &v) == 1 && v.len > 0) {
 		const char *p = v.data, *end = v.data + v.len;
+		/* The first address of the list (RFC 5322 3.6.2 allows several). */
+		const char *comma = memchr(p, ',', v.len);
 		const char *lt = memchr(p, '<', v.len);
+		if (comma && (!lt || comma < lt)) {
+			end = comma;
+			lt = NULL;
+		}
 		const char *stop = end;
 		if (lt) {
 			p = lt + 1;
@@ -621,47 +673,77 @@ static const char *addr_domain(const char *addr)
 	return at ? at + 1 : "";
 }
 
+/* Where mail for domain goes: a route's relay, the route's "own MX" (a
+ * route without relay), outbound.relay, or the MX (NULL). */
+static const struct config_relay *oq_route(const struct config *cfg, const char *domain,
+					   const struct config_route **rt_r)
+{
+	const struct config_route *rt = config_route_find(cfg, domain);
+	*rt_r = rt;
+	if (rt)
+		return rt->relay.host[0] ? &rt->relay : NULL;
+	return cfg->relay.host[0] ? &cfg->relay : NULL;
+}
+
 /* Splits the entry's recipients by destination (RFC 5321 5: one
  * transaction per server for all its recipients). */
 static int attempt_groups(struct oq_attempt *a)
 {
 	const struct store_queue_entry *e = &a->e;
 	const struct config *cfg = a->q->cfg;
-	a->groups = calloc(e->nrecipients, sizeof(*a->groups));
-	if (!a->groups)
+	size_t n = e->nrecipients;
+	size_t *gi = calloc(n ? n : 1, sizeof(*gi));
+	a->groups = calloc(n ? n : 1, sizeof(*a->groups));
+	if (!gi || !a->groups) {
+		free(gi);
 		return -1;
-	for (size_t i = 0; i < e->nrecipients; i++) {
+	}
+	/* First the groups and their sizes, then exact arrays: an entry of
+	 * many recipients in many domains stays linear. */
+	for (size_t i = 0; i < n; i++) {
 		const char *dom = addr_domain(e->recipients[i]);
-		struct oq_group *g = NULL;
-		for (size_t j = 0; j < a->ngroups && !g; j++)
-			if (strcasecmp(a->groups[j].domain, dom) == 0)
-				g = &a->groups[j];
-		if (!g) {
-			g = &a->groups[a->ngroups++];
+		size_t j = 0;
+		while (j < a->ngroups && strcasecmp(a->groups[j].domain, dom) != 0)
+			j++;
+		struct oq_group *g = &a->groups[j];
+		if (j == a->ngroups) {
+			a->ngroups++;
 			g->a = a;
 			snprintf(g->domain, sizeof(g->domain), "%s", dom);
-			const struct config_route *rt = config_route_find(cfg, dom);
-			const struct config_relay *relay = rt && rt->relay.host[0] ? &rt->relay
-							   : !rt && cfg->relay.host[0] ? &cfg->relay
-										   : NULL;
-			snprintf(g->dest, sizeof(g->dest), "%s", relay ? relay->host : dom);
+			const struct config_route *rt;
+			g->relay = oq_route(cfg, dom, &rt);
+			snprintf(g->dest, sizeof(g->dest), "%s", g->relay ? g->relay->host : dom);
 			g->tls = (enum smtp_tls_policy)(rt && rt->tls >= 0 ? rt->tls
 								   : (int)cfg->outbound_tls);
-			g->idx = calloc(e->nrecipients, sizeof(*g->idx));
-			g->crcpts = calloc(e->nrecipients, sizeof(*g->crcpts));
-			if (!g->idx || !g->crcpts)
-				return -1;
+			g->plain_target = SIZE_MAX;
 		}
+		gi[i] = j;
+		g->n++;
+	}
+	int rc = 0;
+	for (size_t j = 0; j < a->ngroups && rc == 0; j++) {
+		struct oq_group *g = &a->groups[j];
+		g->idx = calloc(g->n, sizeof(*g->idx));
+		g->crcpts = calloc(g->n, sizeof(*g->crcpts));
+		if (!g->idx || !g->crcpts)
+			rc = -1;
+		g->n = 0;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct oq_group *g = &a->groups[gi[i]];
 		g->crcpts[g->n].address = e->recipients[i];
 		g->crcpts[g->n].orcpt = e->rcpt[i].orcpt;
 		g->crcpts[g->n].notify = e->rcpt[i].notify;
 		g->idx[g->n++] = i;
 	}
+	free(gi);
+	if (rc != 0)
+		return -1;
 	for (size_t j = 0; j < a->ngroups; j++) {
 		struct oq_group *g = &a->groups[j];
 		g->msg = (struct smtp_client_msg){
 			.sender = e->sender, .envid = e->envid[0] ? e->envid : NULL, .ret = e->ret,
-			.rcpts = g->crcpts, .nrcpts = g->n, .size = e->size + a->prefix.len,
+			.rcpts = g->crcpts, .nrcpts = g->n, .size = e->size,
 			.eightbit = (e->flags & STORE_QF_8BIT) != 0,
 			.utf8 = (e->flags & STORE_QF_UTF8) != 0,
 			.read = content_read, .read_arg = a,
@@ -785,8 +867,7 @@ static void oq_dispatch(struct oq_runner *q)
 	for (struct oq_attempt *a = q->attempts; a; a = a->next)
 		for (size_t j = 0; j < a->ngroups; j++) {
 			struct oq_group *g = &a->groups[j];
-			if (!a->complete && !g->done && !g->conn && !g->dq && g->targets &&
-			    q->nconns < q->cfg->outbound_max_connections)
+			if (!a->complete && !g->done && !g->conn && !g->dq && g->targets)
 				group_try(g);
 		}
 	size_t cap = (size_t)q->cfg->outbound_max_connections * OQ_ATTEMPTS_PER_CONN;

@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "smtp/smtp_dsn.h"
+#include "smtp/smtp_notice.h"
 #include "smtp/smtp_queue.h"
 #include "smtp/smtp_queue_private.h"
 
@@ -37,12 +38,6 @@ static bool wants(uint8_t notify, uint8_t what)
 	return (notify & STORE_NOTIFY_NEVER) == 0 && (notify & what) != 0;
 }
 
-static const char *domain_of(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
-}
-
 static int dsn_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 {
 	struct oq_attempt *a = arg;
@@ -53,25 +48,17 @@ static int dsn_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 struct notice {
 	struct smtp_dsn_rcpt *r;
 	size_t n;
-	struct buf body;
-	const char *to[1];
-	struct store_delivery d;
+	struct smtp_notice out;
+	bool built;
 };
 
-/* Builds one notice of the rcpts gathered in nt; its delivery goes to the
- * envelope sender (local mailbox, or the queue for a remote one), or to
- * postmaster when the sender is <> (a failed notice must not answer
- * another: RFC 3461 6.2, RFC 5321 6.1). */
+/* Builds one notice of the rcpts gathered in nt (smtp_notice.c decides
+ * where it goes). */
 static int notice_build(struct oq_attempt *a, struct notice *nt, int64_t now)
 {
 	const struct config *cfg = a->q->cfg;
 	const struct store_queue_entry *e = &a->e;
-	char from[300];
-	snprintf(from, sizeof(from), "MAILER-DAEMON@%s", cfg->hostname);
-	bool to_postmaster = e->sender[0] == '\0';
-	const char *to = to_postmaster ? cfg->smtp_postmaster : e->sender;
 	struct smtp_dsn d = {
-		.reporting_mta = cfg->hostname, .from = from, .to = to,
 		.envid = e->envid[0] ? e->envid : NULL, .arrival = e->created, .now = now,
 		.retry_until = e->created + cfg->queue_lifetime,
 		.ret = e->ret == STORE_RET_FULL ? SMTP_DSN_RETURN_FULL
@@ -80,23 +67,9 @@ static int notice_build(struct oq_attempt *a, struct notice *nt, int64_t now)
 		.read = dsn_read, .read_arg = a, .size = e->size,
 		.unique = ((uint64_t)now << 20) ^ (e->id << 8) ^ a->q->notices++,
 	};
-	buf_init(&nt->body, 0);
-	if (smtp_dsn_build(&d, &nt->body) != 0)
+	if (smtp_notice_build(&nt->out, cfg, a->q->store, e->sender, &d) != 0)
 		return -1;
-	nt->to[0] = to;
-	nt->d = (struct store_delivery){.data = nt->body.data, .len = nt->body.len};
-	bool local = to_postmaster || strcasecmp(domain_of(to), cfg->hostname) == 0 ||
-		     config_domain_is_local(cfg, domain_of(to));
-	if (local) {
-		nt->d.recipients = nt->to;
-		nt->d.nrecipients = 1;
-	} else {
-		/* The null reverse-path: nobody answers a notice (RFC 5321 4.5.5). */
-		nt->d.sender = "";
-		nt->d.remote_recipients = nt->to;
-		nt->d.nremote = 1;
-		nt->d.queue_flags = STORE_QF_NOTICE;
-	}
+	nt->built = true;
 	return 0;
 }
 
@@ -132,8 +105,11 @@ void oq_attempt_finish(struct oq_attempt *a)
 	memset(nt, 0, sizeof(nt));
 	for (int k = 0; k < 3; k++)
 		nt[k].r = calloc(n ? n : 1, sizeof(*nt[k].r));
-	if (!res || !nt[0].r || !nt[1].r || !nt[2].r) {
+	char (*diag)[600] = calloc(n ? n : 1, sizeof(*diag));
+	if (!res || !nt[0].r || !nt[1].r || !nt[2].r || !diag) {
+		/* Not recorded: held until a back-off, like a failed commit. */
 		log_error("queue out of memory recording id=%llu", (unsigned long long)e->id);
+		oq_hold(q, e->id, now + backoff(cfg, e->attempts + 1));
 		goto out;
 	}
 	bool any_deferred = false, delay_sent = false;
@@ -142,6 +118,14 @@ void oq_attempt_finish(struct oq_attempt *a)
 		struct oq_rcpt *r = &a->rs[i];
 		if (r->fate == OQ_PENDING)
 			r->fate = OQ_DEFERRED;
+		if (r->fate == OQ_DEFERRED && (r->code < 400 || r->code >= 500)) {
+			/* A deferral is a 4xx whatever we were told (a 5xx
+			 * greeting from one MX, a refused AUTH): RFC 3464's
+			 * delayed Action goes with a 4.x.x Status. */
+			r->code = 451;
+			if (r->status[0] && r->status[0] != '4')
+				r->status[0] = '4';
+		}
 		if (r->fate == OQ_DEFERRED && expired) {
 			/* RFC 3463 4.4.7: delivery time expired; the last
 			 * answer says why. */
@@ -163,17 +147,23 @@ void oq_attempt_finish(struct oq_attempt *a)
 		else if (r->fate == OQ_DEFERRED && warn && wants(notify, STORE_NOTIFY_DELAY) &&
 			 e->sender[0])
 			k = 1;
-		else if (r->fate == OQ_SENT && wants(notify, STORE_NOTIFY_SUCCESS) && e->sender[0])
+		else if (r->fate == OQ_SENT && wants(notify, STORE_NOTIFY_SUCCESS) && e->sender[0] &&
+			 !r->dsn_passed)
+			/* RFC 3461 5.2.2: a server without DSN ends our duty
+			 * ("relayed"); one with DSN got NOTIFY and reports. */
 			k = 2;
 		if (k >= 0) {
 			struct smtp_dsn_rcpt *d = &nt[k].r[nt[k].n++];
 			*d = (struct smtp_dsn_rcpt){
 				.address = e->recipients[i], .orcpt = e->rcpt[i].orcpt,
-				.action = fate_action(r->fate, r->dsn_relayed),
+				.action = fate_action(r->fate, r->remote_mta[0] != '\0'),
 				.status = r->status[0] ? r->status : NULL,
 				.remote_mta = r->remote_mta[0] ? r->remote_mta : NULL,
-				.diagnostic = r->reply[0] ? r->reply : NULL, .last_attempt = now,
+				.diagnostic = diag[i], .last_attempt = now,
 			};
+			/* RFC 3464 2.3.6: the reply as an SMTP reply, code first. */
+			snprintf(diag[i], sizeof(diag[i]), "%d %s%s%.500s", r->code, r->status,
+				 r->status[0] ? " " : "", r->reply);
 			if (k == 1)
 				delay_sent = true;
 		}
@@ -197,7 +187,7 @@ void oq_attempt_finish(struct oq_attempt *a)
 			log_error("queue cannot write a notice id=%llu", (unsigned long long)e->id);
 			continue;   /* the outcome is still recorded */
 		}
-		notices[nn++] = nt[k].d;
+		notices[nn++] = nt[k].out.d;
 	}
 	struct store_queue_update u = {
 		.results = res, .nresults = n, .attempts = e->attempts + 1,
@@ -223,9 +213,11 @@ void oq_attempt_finish(struct oq_attempt *a)
 	if (rc == STORE_OK && nn > 0)
 		smtp_queue_kick();   /* a notice may be queued for another server */
 out:
+	free(diag);
 	for (int k = 0; k < 3; k++) {
 		free(nt[k].r);
-		buf_free(&nt[k].body);
+		if (nt[k].built)
+			smtp_notice_free(&nt[k].out);
 	}
 	free(res);
 	oq_attempt_free(a);

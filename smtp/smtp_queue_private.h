@@ -33,7 +33,7 @@ struct oq_rcpt {
 	char reply[512];
 	char remote_mta[256];     /* the host that answered, "" = none */
 	char tls[96];             /* "TLSv1.3/TLS_AES_256_GCM_SHA384", "" = none */
-	bool dsn_relayed;         /* the server did not offer DSN */
+	bool dsn_passed;          /* the server offered DSN: NOTIFY went on */
 };
 
 struct oq_attempt;
@@ -44,13 +44,18 @@ struct oq_group {
 	struct oq_attempt *a;
 	char domain[256];
 	char dest[300];           /* the limit's key: relay or domain */
+	/* Where it goes: a relay (outbound.relay or a route's), or NULL for
+	 * the domain's own MX.  Decided once (attempt_groups): the relay's
+	 * credentials are sent to outbound.relay and nowhere else. */
+	const struct config_relay *relay;
+	size_t plain_target;      /* the target retried without TLS, or SIZE_MAX */
 	size_t *idx;              /* recipient indexes in a->e */
 	size_t n;
 	struct dns_query *dq;
 	struct dns_target *targets;
 	size_t ntargets, next_target;
 	enum smtp_tls_policy tls;
-	bool tls_off;             /* policy may, handshake failed: plaintext */
+	bool tls_off;             /* plaintext to the current target */
 	bool done;
 	struct oq_conn *conn;     /* while a transaction runs */
 	struct smtp_client_rcpt *crcpts;
@@ -81,6 +86,7 @@ struct oq_conn {
 	struct smtp_client_config cc;   /* the client points at it */
 	struct oq_group *g;       /* NULL when idle */
 	char host[256];
+	char dest[300];           /* the group's destination (dest_conns) */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	enum smtp_tls_policy tls;
@@ -108,7 +114,7 @@ struct oq_runner {
 	uint64_t *due;            /* ids to try, in order */
 	size_t ndue, due_pos, due_cap;
 	bool stopping;
-	bool scan_pending;
+	int64_t scan_due;         /* monotonic ms of the pending scan */
 	struct sockaddr_storage bind4, bind6;
 	socklen_t bind4_len, bind6_len;
 	uint64_t notices;         /* a counter for unique notice ids */

@@ -119,16 +119,27 @@ void smtp_reply_perr(struct smtp_session *s, enum smtp_perr err, bool sender)
 	}
 }
 
+static void rcpt_list_clear(struct smtp_rcpt_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->addr[i]);
+		free(l->orcpt[i]);
+	}
+	l->n = 0;
+}
+
+static void rcpt_list_free(struct smtp_rcpt_list *l)
+{
+	rcpt_list_clear(l);
+	free(l->addr);
+	free(l->notify);
+	free(l->orcpt);
+}
+
 void smtp_session_reset_tx(struct smtp_session *s)
 {
-	for (size_t i = 0; i < s->nrcpts; i++)
-		free(s->rcpts[i]);
-	s->nrcpts = 0;
-	for (size_t i = 0; i < s->nremote; i++) {
-		free(s->remote[i]);
-		free(s->remote_orcpt[i]);
-	}
-	s->nremote = 0;
+	rcpt_list_clear(&s->rcpt_list);
+	rcpt_list_clear(&s->remote_list);
 	s->sender[0] = '\0';
 	s->envid[0] = '\0';
 	s->ret = 0;
@@ -325,10 +336,10 @@ static void smtp_on_line(void *sess, const char *line, size_t len, bool crlf)
 		 * again, refused commands, all that comes before MAIL) is junk
 		 * until the next message is accepted. */
 		enum smtp_state before = s->state;
-		size_t rcpts = s->nrcpts + s->nremote;
+		size_t rcpts = s->rcpt_list.n + s->remote_list.n;
 		smtp_dispatch(s, line, len);
 		bool progress = (before == SMTP_S_GREETED && s->state == SMTP_S_MAIL) ||
-				s->nrcpts + s->nremote > rcpts || s->state == SMTP_S_DATA;
+				s->rcpt_list.n + s->remote_list.n > rcpts || s->state == SMTP_S_DATA;
 		if (!progress)
 			s->junk++;
 	}
@@ -404,10 +415,8 @@ static void smtp_session_free(void *sess, const char *reason)
 	s->state = SMTP_S_INIT;
 	smtp_session_reset_tx(s);
 	smtp_auth_forget(s);
-	free(s->rcpts);
-	free(s->remote);
-	free(s->remote_notify);
-	free(s->remote_orcpt);
+	rcpt_list_free(&s->rcpt_list);
+	rcpt_list_free(&s->remote_list);
 	free(s);
 }
 

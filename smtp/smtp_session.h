@@ -44,6 +44,14 @@ enum smtp_state {
 /* Whatever the configuration says, a transaction never holds more. */
 #define SMTP_RCPTS_HARD_MAX 10000
 
+/* A transaction's recipients with their RFC 3461 NOTIFY and ORCPT. */
+struct smtp_rcpt_list {
+	char **addr;
+	uint8_t *notify;                     /* SMTP_NOTIFY_* bits, 0 = not given */
+	char **orcpt;                        /* decoded "type;address", NULL = none */
+	size_t n, cap;
+};
+
 struct smtp_session {
 	struct conn *c;
 	struct server *srv;
@@ -56,17 +64,13 @@ struct smtp_session {
 	char sender[SMTP_ADDRESS_MAX + 1];   /* "" for the null reverse-path */
 	bool body_8bit;                      /* MAIL BODY=8BITMIME (RFC 6152) */
 	bool smtputf8;                       /* MAIL SMTPUTF8 (RFC 6531 3.4) */
-	char **rcpts;                        /* canonical recipient addresses */
-	size_t nrcpts, rcpts_cap;
+	struct smtp_rcpt_list rcpt_list;     /* ours: canonical mailbox addresses */
 	bool rcpt_refused;                   /* some RCPT got an error reply */
-	char **remote;                       /* recipients elsewhere, for the outbound queue */
-	size_t nremote, remote_cap;
-	/* RFC 3461 parameters of the transaction: RET and ENVID from MAIL,
-	 * NOTIFY and ORCPT of each remote recipient (NULL = none). */
+	struct smtp_rcpt_list remote_list;   /* elsewhere, for the outbound queue */
+	/* RFC 3461 parameters of the transaction: RET and ENVID from MAIL
+	 * (NOTIFY and ORCPT are in the recipient lists). */
 	uint8_t ret;
 	char envid[SMTP_ENVID_MAX + 1];
-	uint8_t *remote_notify;
-	char **remote_orcpt;
 	struct smtp_data data;
 	char msg_id[40];                     /* "queued as" id of the current message */
 	unsigned ntx;                        /* messages so far, for the id */

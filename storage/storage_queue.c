@@ -301,6 +301,14 @@ static int queue_list_fn(struct store *s, DB_TXN *txn, void *arg)
 			a->cap = ncap;
 		}
 		rc = store_queue_decode(store_be64_get(key), a->buf, vlen, &a->entries[a->n]);
+		if (rc == STORE_ERR_CORRUPT) {
+			/* One bad record must not stop the queue: it stays for
+			 * the operator (queue del), the others are listed. */
+			store_log(STORE_LOG_ERROR, "queue record id=%llu unreadable, skipped",
+				  (unsigned long long)store_be64_get(key));
+			rc = STORE_OK;
+			continue;
+		}
 		if (rc != STORE_OK)
 			break;
 		a->n++;
@@ -652,10 +660,13 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 			rc = store_deliver_prepare(&fb[i], fb_res, &a.fallback[i]);
 		}
 	}
-	/* The notices take room like any delivery (storage_space.c); the
-	 * outcome alone frees some. */
-	if (rc == STORE_OK && need > 0)
-		rc = store_space_check(s, need);
+	/* No reserve check (storage_space.c) for the notices: refusing the
+	 * update would not record the 250s either, and the message would go
+	 * again to every recipient at each retry while the disk stays low.
+	 * The outcome frees more than its notices take (bounded by
+	 * outbound.return_max); a disk that is really full fails the commit
+	 * itself, and the runner holds the entry until its back-off. */
+	(void)need;
 	if (rc == STORE_OK)
 		rc = store_txn_run(s, queue_update_fn, &a);
 	for (size_t i = 0; i < nn; i++) {

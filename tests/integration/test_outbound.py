@@ -227,9 +227,11 @@ def test_delay_notice_then_expiry(make_server, tmp_path, dns_server, smtp_script
     assert wait_for(lambda: queue_empty(srv), timeout=10)
 
 
+@pytest.mark.parametrize("offers_dsn", [True, False])
 def test_dsn_parameters_go_onward_and_success_is_reported(make_server, tmp_path, dns_server,
-                                                          smtp_script):
-    rx = smtp_script(ehlo=["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"])
+                                                          smtp_script, offers_dsn):
+    ehlo = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] + (["DSN"] if offers_dsn else [])
+    rx = smtp_script(ehlo=ehlo)
     dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
     srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
     user, pw = srv.new_user("dsn")
@@ -237,16 +239,60 @@ def test_dsn_parameters_go_onward_and_success_is_reported(make_server, tmp_path,
            mail_params=" RET=HDRS ENVID=Q+2B1", rcpt_params=" NOTIFY=SUCCESS,FAILURE "
            "ORCPT=rfc822;alias@far.test")
     assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
     (t,) = done(rx)
-    assert "RET=HDRS" in t["mail"] and "ENVID=Q+2B1" in t["mail"], t["mail"]
-    assert "NOTIFY=SUCCESS,FAILURE" in t["rcpts"][0] and \
-        "ORCPT=rfc822;alias@far.test" in t["rcpts"][0], t["rcpts"]
+    if offers_dsn:
+        # RFC 3461 5.2.2: NOTIFY goes on, and the next server reports
+        # success; a notice of ours would be a second, false one.
+        assert "RET=HDRS" in t["mail"] and "ENVID=Q+2B1" in t["mail"], t["mail"]
+        assert "NOTIFY=SUCCESS,FAILURE" in t["rcpts"][0] and \
+            "ORCPT=rfc822;alias@far.test" in t["rcpts"][0], t["rcpts"]
+        srv.wait_log("status=sent")
+        assert srv.retr_all(user, pw) == []
+        return
+    assert "RET=" not in t["mail"] and "NOTIFY=" not in t["rcpts"][0], t
     (n,) = notices(srv, user, pw, 1)
     assert n["Subject"] == "Successful Mail Delivery Report"
     common, (r,) = dsn_fields(n)
     assert common["Original-Envelope-Id"] == "Q+1"
-    assert r["Action"] in ("delivered", "relayed") and r["Status"].startswith("2."), r
+    # The server could not carry NOTIFY on: our duty ends here, "relayed".
+    assert r["Action"] == "relayed" and r["Status"].startswith("2."), r
     assert r["Original-Recipient"] == "rfc822;alias@far.test"
+
+
+def test_refused_data_keeps_each_rcpt_answer(make_server, tmp_path, dns_server, smtp_script):
+    # RCPT 550 for one, 250 for the other, then DATA 451: the refused one
+    # bounces with its own 550; the accepted one waits for a retry.
+    rx = smtp_script(replies={"RCPT": per_rcpt({"no@far.test": "550 5.1.1 unknown user"}),
+                              "DATA": "451 4.3.0 try later"})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port, backoff=3600))
+    user, pw = srv.new_user("ref")
+    submit(srv, user, pw, ["no@far.test", "yes@far.test"], make_message("refused", sender=user))
+    (n,) = notices(srv, user, pw, 1)
+    _, rs = dsn_fields(n)
+    assert [b["Final-Recipient"] for b in rs] == ["rfc822; no@far.test"], rs
+    assert rs[0]["Status"] == "5.1.1" and rs[0]["Diagnostic-Code"].startswith("smtp; 550 5.1.1")
+    out = srv.cli("queue", "list").stdout
+    assert "to=<yes@far.test> state=deferred" in out and "no@far.test" not in out, out
+    assert "451 4.3.0" in out, out
+
+
+def test_route_to_own_mx_gets_no_relay_credentials(make_server, tmp_path, dns_server,
+                                                   smtp_script):
+    # outbound.relay has credentials; a route sends far.test to its own MX.
+    # That MX offers AUTH but must never see the relay's login.
+    relay = smtp_script(ehlo=["PIPELINING", "AUTH PLAIN"])
+    mx = smtp_script(ehlo=["PIPELINING", "AUTH PLAIN"])
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    extra = (f'relay = "[127.0.0.1]:{relay.port}"; relay_user = "secret-user"; '
+             f'relay_password = "secret-pass"; routes = ( {{ domain = "far.test"; }} );')
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, mx.port, extra=extra))
+    user, pw = srv.new_user("rt")
+    submit(srv, user, pw, ["x@far.test"], make_message("own mx", sender=user))
+    assert wait_for(lambda: done(mx), timeout=20), srv.stderr()
+    assert all(s.auth is None for s in mx.sessions), [s.auth for s in mx.sessions]
+    assert not relay.sessions
 
 
 def test_connection_dropped_in_data_is_retried(make_server, tmp_path, dns_server, smtp_script):
@@ -395,6 +441,6 @@ def test_smarthost_refusing_credentials_defers(make_server, tmp_path, dns_server
                                                                            'tls = "encrypt";'))
     user, pw = srv.new_user("vps2")
     submit(srv, user, pw, ["friend@anywhere.test"], make_message("refused", sender=user))
-    out = wait_for(lambda: (lambda r: r.stdout if "535" in r.stdout else None)(
+    out = wait_for(lambda: (lambda r: r.stdout if "bad credentials" in r.stdout else None)(
         srv.cli("queue", "list")), timeout=20)
     assert out and "to=<friend@anywhere.test> state=deferred" in out, out
