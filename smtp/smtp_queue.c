@@ -188,7 +188,8 @@ static void kick_run(struct inbox_item *item)
 	scan_arm(q, OQ_KICK_DELAY_MS);
 }
 
-void smtp_queue_kick(void)
+/* smtp_queue_kick's work while the runner runs (smtp_queue_kick.c). */
+static void queue_kick_post(void)
 {
 	if (!kick_srv || atomic_exchange(&kick_posted, true))
 		return;
@@ -1000,6 +1001,7 @@ static void *queue_start(struct server *srv, struct event_base *base)
 	}
 	the_runner = q;
 	kick_srv = srv;
+	smtp_queue_kick_set(queue_kick_post);
 	scan_arm(q, 0);
 	struct timeval second = {.tv_sec = 1};
 	event_add(q->gen_ev, &second);
@@ -1056,6 +1058,7 @@ static void queue_free(void *svc)
 		return;
 	if (!q->stopping)
 		queue_stop(q);
+	smtp_queue_kick_set(NULL);
 	the_runner = NULL;
 	kick_srv = NULL;
 	/* Clients still waiting for their QUIT's 221. */

@@ -8,7 +8,10 @@
 
 struct smtp_queue;
 
-/* Any thread: something was queued, look at the queue soon. */
+/* Any thread: something was queued, look at the queue soon.  A no-op
+ * unless the runner runs (it sets the hook): the SMTP session, which
+ * calls it, links without the runner (the session fuzzers). */
 void smtp_queue_kick(void);
+void smtp_queue_kick_set(void (*fn)(void));
 
 #endif

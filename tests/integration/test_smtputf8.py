@@ -17,6 +17,8 @@ KINDS = helpers.KINDS + ("submission",)
 CONF = """
 smtp = { local_domains = [ "localhost", "b\u00fccher.example" ]; };
 auth = { failure_delay = 0; failure_delay_max = 0; };
+# Queued mail stays queued: the queue runner's DNS server never answers.
+dns = { nameservers = [ "127.0.0.1:9" ]; timeout = 200; attempts = 1; };
 """
 
 

@@ -376,8 +376,9 @@ static void test_dns_settings(void **state)
 	const char *bad_conf[] = {
 		"dns = { nameservers = [ \"x.example\" ]; };",
 		"dns = { nameservers = \"127.0.0.1\"; };",
-		"dns = { nameservers = [ \"1.1.1.1\", \"1.1.1.2\", \"1.1.1.3\", \"1.1.1.4\", "
-		"\"1.1.1.5\", \"1.1.1.6\", \"1.1.1.7\", \"1.1.1.8\", \"1.1.1.9\" ]; };",
+		/* nine nameservers, one more than CONFIG_MAX_NAMESERVERS */
+		("dns = { nameservers = [ \"1.1.1.1\", \"1.1.1.2\", \"1.1.1.3\", \"1.1.1.4\", "
+		 "\"1.1.1.5\", \"1.1.1.6\", \"1.1.1.7\", \"1.1.1.8\", \"1.1.1.9\" ]; };"),
 		"dns = { timeout = 0; };",
 		"dns = { attempts = 0; };",
 		"dns = { prefer = \"ipv5\"; };",
