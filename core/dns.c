@@ -447,6 +447,11 @@ static int query_name_ok(struct dns_query *q)
 {
 	uint8_t scratch[DNS_MSG_QUERY_MAX];
 	size_t len;
+	/* RFC 6531 3.7.5 / RFC 5890: a U-label domain is looked up by its
+	 * A-labels. */
+	char ascii[sizeof(q->domain)];
+	if (dns_name_to_ascii(q->domain, ascii, sizeof(ascii)) == 0)
+		memcpy(q->domain, ascii, strlen(ascii) + 1);
 	if (dns_msg_query_build(scratch, sizeof(scratch), 0, q->domain, DNS_TYPE_A, false, &len) == 0)
 		return 1;
 	query_finish(q, DNS_NOHOST, "'%s' is not a valid domain name", q->domain);

@@ -264,3 +264,168 @@ const char *dns_rcode_name(unsigned rcode, char *buf, size_t buflen)
 	snprintf(buf, buflen, "rcode %u", rcode);
 	return buf;
 }
+
+/* ---- internationalized names (RFC 5890 A-labels, RFC 3492 Punycode) ---- */
+
+/* One UTF-8 sequence at s[*i] (strict: no overlongs, surrogates or values
+ * past U+10FFFF); -1 when malformed. */
+static long utf8_next(const unsigned char *s, size_t len, size_t *i)
+{
+	unsigned char c = s[*i];
+	long cp;
+	size_t n;
+	if (c < 0x80) {
+		(*i)++;
+		return c;
+	} else if (c >= 0xc2 && c <= 0xdf) {
+		cp = c & 0x1f;
+		n = 1;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		cp = c & 0x0f;
+		n = 2;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		cp = c & 0x07;
+		n = 3;
+	} else {
+		return -1;
+	}
+	for (size_t k = 1; k <= n; k++) {
+		if (*i + k >= len || (s[*i + k] & 0xc0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (s[*i + k] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*i += n + 1;
+	return cp;
+}
+
+/* RFC 3492 6.1 */
+static unsigned long puny_adapt(unsigned long delta, unsigned long numpoints, bool first)
+{
+	delta = first ? delta / 700 : delta / 2;
+	delta += delta / numpoints;
+	unsigned long k = 0;
+	while (delta > ((36 - 1) * 26) / 2) {
+		delta /= 36 - 1;
+		k += 36;
+	}
+	return k + (36 * delta) / (delta + 38);
+}
+
+static char puny_digit(unsigned long d)
+{
+	return (char)(d < 26 ? 'a' + d : '0' + (d - 26));
+}
+
+/* RFC 3492 6.3: the code points cp[0..n) into out as "xn--" + Punycode. */
+static int puny_encode(const long *cp, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (cap < 5)
+		return -1;
+	memcpy(out, "xn--", 4);
+	o = 4;
+	size_t b = 0;
+	for (size_t j = 0; j < n; j++) {
+		if (cp[j] < 0x80) {
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)cp[j];
+			b++;
+		}
+	}
+	size_t h = b;
+	if (b > 0) {
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = '-';
+	}
+	unsigned long nn = 0x80, delta = 0, bias = 72;
+	while (h < n) {
+		unsigned long m = 0x10ffff + 1;
+		for (size_t j = 0; j < n; j++)
+			if ((unsigned long)cp[j] >= nn && (unsigned long)cp[j] < m)
+				m = (unsigned long)cp[j];
+		if ((m - nn) > (0xffffffffUL - delta) / (h + 1))
+			return -1;
+		delta += (m - nn) * (h + 1);
+		nn = m;
+		for (size_t j = 0; j < n; j++) {
+			if ((unsigned long)cp[j] < nn && ++delta == 0)
+				return -1;
+			if ((unsigned long)cp[j] != nn)
+				continue;
+			unsigned long qv = delta;
+			for (unsigned long k = 36;; k += 36) {
+				unsigned long t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
+				if (qv < t)
+					break;
+				if (o + 1 >= cap)
+					return -1;
+				out[o++] = puny_digit(t + (qv - t) % (36 - t));
+				qv = (qv - t) / (36 - t);
+			}
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = puny_digit(qv);
+			bias = puny_adapt(delta, h + 1, h == b);
+			delta = 0;
+			h++;
+		}
+		delta++;
+		nn++;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+int dns_name_to_ascii(const char *name, char *out, size_t cap)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t len = strlen(name), o = 0;
+	long cp[64];
+	for (size_t i = 0; i <= len;) {
+		/* One label: s[i..e). */
+		size_t e = i;
+		while (e < len && s[e] != '.')
+			e++;
+		bool ascii = true;
+		for (size_t k = i; k < e; k++)
+			if (s[k] >= 0x80)
+				ascii = false;
+		char label[64];
+		int ll;
+		if (ascii) {
+			if (e - i >= sizeof(label))
+				return -1;
+			memcpy(label, s + i, e - i);
+			ll = (int)(e - i);
+		} else {
+			size_t n = 0;
+			for (size_t k = i; k < e;) {
+				long c = utf8_next(s, e, &k);
+				if (c < 0 || n == sizeof(cp) / sizeof(cp[0]))
+					return -1;
+				/* ASCII letters are lowercased; the rest is taken
+				 * as sent (no Unicode case folding or NFC here). */
+				cp[n++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+			}
+			ll = puny_encode(cp, n, label, sizeof(label));
+			if (ll < 0)
+				return -1;
+		}
+		if (o + (size_t)ll + 2 > cap)
+			return -1;
+		memcpy(out + o, label, (size_t)ll);
+		o += (size_t)ll;
+		if (e < len)
+			out[o++] = '.';
+		i = e + 1;
+		if (e >= len)
+			break;
+	}
+	out[o] = '\0';
+	return 0;
+}

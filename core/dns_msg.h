@@ -106,6 +106,13 @@ enum dns_msg_err dns_msg_name_read(const uint8_t *p, size_t len, size_t off, cha
 /* 1 when a and b are the same name: ASCII case-insensitive, a trailing dot
  * ignored. */
 int dns_name_equal(const char *a, const char *b);
+/* A domain with UTF-8 labels (RFC 6531 U-labels) as DNS asks for it:
+ * each non-ASCII label as "xn--" Punycode (RFC 3492, RFC 5890 A-label)
+ * of its code points (ASCII letters in it lowercased); ASCII labels are
+ * left as they are (DNS ignores their case).  No IDNA2008 mapping (Unicode case folding,
+ * NFC): a label must come as it is registered.  0, or -1 when malformed
+ * UTF-8 or too long. */
+int dns_name_to_ascii(const char *name, char *out, size_t cap);
 /* Short text for an RCODE ("SERVFAIL", "rcode 9"); buf for unknown ones. */
 const char *dns_rcode_name(unsigned rcode, char *buf, size_t buflen);
 

@@ -42,10 +42,27 @@ static void check_name(const char *name)
 	      "a query is not a response");
 }
 
+/* The input as a domain from an SMTPUTF8 address: its A-label form is
+ * ASCII, NUL-terminated inside the buffer, or refused. */
+static void check_to_ascii(const uint8_t *data, size_t size)
+{
+	char in[300], out[256];
+	size_t n = size < sizeof(in) - 1 ? size : sizeof(in) - 1;
+	memcpy(in, data, n);
+	in[n] = '\0';
+	if (dns_name_to_ascii(in, out, sizeof(out)) != 0)
+		return;
+	size_t l = strnlen(out, sizeof(out));
+	check(l < sizeof(out), "A-label form not terminated");
+	for (size_t i = 0; i < l; i++)
+		check((unsigned char)out[i] < 0x80, "A-label form not ASCII");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char qname[DNS_NAME_MAX];
 	size_t next;
+	check_to_ascii(data, size);
 	if (size < 12 || dns_msg_name_read(data, size, 12, qname, &next) != DNS_MSG_OK)
 		return 0;
 	check_name(qname);

@@ -366,9 +366,39 @@ static void test_name_equal(void **state)
 	assert_true(dns_name_equal(".", "."));
 }
 
+/* RFC 3492 and the IANA IDN test domains: U-labels to A-labels. */
+static void test_name_to_ascii(void **state)
+{
+	(void)state;
+	static const char *const cases[][2] = {
+		{"b\xc3\xbc" "cher.example", "xn--bcher-kva.example"},
+		{"M\xc3\xbc" "nchen.DE", "xn--mnchen-3ya.DE"},   /* ASCII labels as they are */
+		{"\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80."
+		 "\xd0\xb8\xd1\x81\xd0\xbf\xd1\x8b\xd1\x82\xd0\xb0\xd0\xbd\xd0\xb8\xd0\xb5",
+		 "xn--e1afmkfd.xn--80akhbyknj4f"},
+		{"\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95", "xn--fsqu00a.xn--0zwm56d"},
+		{"plain.example", "plain.example"},
+	};
+	char out[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(dns_name_to_ascii(cases[i][0], out, sizeof(out)), 0);
+		assert_string_equal(out, cases[i][1]);
+	}
+	/* Malformed UTF-8, an overlong form, a surrogate, a label too long. */
+	assert_int_equal(dns_name_to_ascii("a\xc3.example", out, sizeof(out)), -1);
+	assert_int_equal(dns_name_to_ascii("\xc0\xaf.example", out, sizeof(out)), -1);
+	assert_int_equal(dns_name_to_ascii("\xed\xa0\x80.example", out, sizeof(out)), -1);
+	char big[400];
+	memset(big, 'a', 70);
+	strcpy(big + 70, "\xc3\xbc");
+	assert_int_equal(dns_name_to_ascii(big, out, sizeof(out)), -1);
+	assert_int_equal(dns_name_to_ascii("b\xc3\xbc" "cher.example", out, 10), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_name_to_ascii),
 		cmocka_unit_test(test_query_build),
 		cmocka_unit_test(test_query_build_refuses_bad_names),
 		cmocka_unit_test(test_parse_mx_response),
