@@ -303,8 +303,8 @@ int admin_queue(const struct config *cfg, int argc, char **argv)
 	else if (del)
 		rc = store_queue_remove(store, id);
 	else
-		/* The running daemon's runner sees it at its next look
-		 * (queue.scan_interval): due now, or to be bounced. */
+		/* Due now, or to be bounced; the running daemon's runner
+		 * notices the queue's generation change within 200 ms. */
 		rc = store_queue_reschedule(store, id, 0, bounce ? STORE_QF_BOUNCE : 0, &n);
 	if (rc == STORE_OK && !list)
 		rc = store_sync(store);

@@ -102,9 +102,9 @@ static const char usage_queue[] =
 	"bounced every recipient.  list prints one line per message (id, times,\n"
 	"size, attempts, sender) and one line per recipient with the answer of its\n"
 	"last attempt, then \"N queued\".  flush makes one message (or all) due now;\n"
-	"bounce makes the runner return it to its sender with a failure notice; the\n"
-	"running daemon acts on both at its next look at the queue (queue\n"
-	"scan_interval).  del removes a message without a notice.\n";
+	"bounce makes the runner return it to its sender with a failure notice; a\n"
+	"running daemon acts on both within a fraction of a second.  del removes a\n"
+	"message without a notice.\n";
 
 static const char usage_dns[] =
 	"usage: postino dns mx DOMAIN [-c FILE]\n"

@@ -254,30 +254,44 @@ static void txn_abort(struct smtp_client *c, const char *why)
 static size_t txn_stuff(struct smtp_client *c, const char *in, size_t n, char *out)
 {
 	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0;
+	while (i < n) {
 		char ch = in[i];
 		if (c->pending_cr) {
 			c->pending_cr = false;
 			out[o++] = '\r';
 			out[o++] = '\n';
 			c->line_start = true;
-			if (ch == '\n')
+			if (ch == '\n') {
+				i++;
 				continue;
+			}
 		}
 		if (ch == '\r') {
 			c->pending_cr = true;
+			i++;
 			continue;
 		}
 		if (ch == '\n') {
 			out[o++] = '\r';
 			out[o++] = '\n';
 			c->line_start = true;
+			i++;
 			continue;
 		}
 		if (c->line_start && ch == '.')
 			out[o++] = '.';
-		out[o++] = ch;
 		c->line_start = false;
+		/* The rest of the line up to its CR or LF goes as it is: found
+		 * a word at a time (memchr), copied whole. */
+		const char *cr = memchr(in + i, '\r', n - i);
+		size_t end = cr ? (size_t)(cr - in) : n;
+		const char *lf = memchr(in + i, '\n', end - i);
+		if (lf)
+			end = (size_t)(lf - in);
+		memcpy(out + o, in + i, end - i);
+		o += end - i;
+		i = end;
 	}
 	return o;
 }

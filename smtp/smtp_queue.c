@@ -39,7 +39,7 @@
 /* How long an idle connection waits for another message to its server. */
 #define OQ_IDLE_KEEP 5
 /* Entries tried at once: enough to keep every connection busy. */
-#define OQ_ATTEMPTS_PER_CONN 4
+#define OQ_ATTEMPTS_PER_CONN 2
 /* The header section read to find the From: domain for DKIM. */
 #define OQ_HEADER_MAX 65536
 /* A kick waits this long (ms) so a burst of submissions costs one scan. */
@@ -198,18 +198,49 @@ static void queue_kick_post(void)
 
 /* ---- connections ---- */
 
-/* Connections, busy or idle, counted against dest's limit. */
+/* Connections, busy or idle, counted against dest's limit: one counter
+ * per destination with connections open (at most max_connections of
+ * them), kept as connections open and close.  Counting by walking the
+ * attempts made every dispatch cost O(attempts x groups). */
+static struct oq_dest *dest_find(const struct oq_runner *q, const char *dest)
+{
+	for (size_t i = 0; i < q->ndests; i++)
+		if (strcasecmp(q->dests[i].name, dest) == 0)
+			return &q->dests[i];
+	return NULL;
+}
+
 static size_t dest_conns(const struct oq_runner *q, const char *dest)
 {
-	size_t n = 0;
-	for (const struct oq_attempt *a = q->attempts; a; a = a->next)
-		for (size_t i = 0; i < a->ngroups; i++)
-			if (a->groups[i].conn && strcasecmp(a->groups[i].conn->dest, dest) == 0)
-				n++;
-	for (const struct oq_conn *c = q->idle; c; c = c->next)
-		if (c->g == NULL && strcasecmp(c->dest, dest) == 0)
-			n++;
-	return n;
+	const struct oq_dest *d = dest_find(q, dest);
+	return d ? d->conns : 0;
+}
+
+static int dest_add(struct oq_runner *q, const char *dest)
+{
+	struct oq_dest *d = dest_find(q, dest);
+	if (!d) {
+		if (q->ndests == q->dests_cap) {
+			size_t ncap = q->dests_cap ? q->dests_cap * 2 : 16;
+			struct oq_dest *nd = realloc(q->dests, ncap * sizeof(*nd));
+			if (!nd)
+				return -1;
+			q->dests = nd;
+			q->dests_cap = ncap;
+		}
+		d = &q->dests[q->ndests++];
+		snprintf(d->name, sizeof(d->name), "%s", dest);
+		d->conns = 0;
+	}
+	d->conns++;
+	return 0;
+}
+
+static void dest_drop(struct oq_runner *q, const char *dest)
+{
+	struct oq_dest *d = dest_find(q, dest);
+	if (d && --d->conns == 0)
+		*d = q->dests[--q->ndests];
 }
 
 static void dispatch_soon(struct oq_runner *q)
@@ -223,6 +254,7 @@ static void conn_free(struct oq_conn *c)
 	if (c->c)
 		smtp_client_close(c->c);
 	c->q->nconns--;
+	dest_drop(c->q, c->dest);
 	dispatch_soon(c->q);   /* a slot is free */
 	free(c);
 }
@@ -490,6 +522,10 @@ static void group_try(struct oq_group *g)
 		c->addrlen = t->addrlen;
 		/* The client keeps a pointer to its config: it lives in c. */
 		build_client_config(q, g, &c->cc);
+		if (dest_add(q, c->dest) < 0) {
+			free(c);
+			break;
+		}
 		q->nconns++;
 		g->conn = c;
 		c->c = smtp_client_open(q->base, &c->cc, t->host, (const struct sockaddr *)&t->addr,
@@ -1003,7 +1039,7 @@ static void *queue_start(struct server *srv, struct event_base *base)
 	kick_srv = srv;
 	smtp_queue_kick_set(queue_kick_post);
 	scan_arm(q, 0);
-	struct timeval second = {.tv_sec = 1};
+	struct timeval second = {.tv_usec = 200 * 1000};
 	event_add(q->gen_ev, &second);
 	return q;
 }
@@ -1071,6 +1107,7 @@ static void queue_free(void *svc)
 	dns_resolver_free(q->dns);
 	free(q->due);
 	free(q->holds);
+	free(q->dests);
 	free(q);
 }
 

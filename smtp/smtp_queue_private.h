@@ -106,7 +106,7 @@ struct oq_runner {
 	struct event *idle_ev;
 	struct event *dispatch_ev;    /* oq_dispatch from the loop's top */
 	struct event *finish_ev;      /* records complete attempts */
-	struct event *gen_ev;         /* polls store_queue_generation */
+	struct event *gen_ev;         /* polls store_queue_generation, 5 times a second */
 	uint64_t gen;
 	struct oq_attempt *attempts;
 	struct oq_conn *idle;
@@ -118,6 +118,9 @@ struct oq_runner {
 	struct sockaddr_storage bind4, bind6;
 	socklen_t bind4_len, bind6_len;
 	uint64_t notices;         /* a counter for unique notice ids */
+	/* Destinations with connections open, and how many (dest_conns). */
+	struct oq_dest { char name[300]; size_t conns; } *dests;
+	size_t ndests, dests_cap;
 	/* Entries whose outcome could not be recorded: not before `until`. */
 	struct oq_hold { uint64_t id; int64_t until; } *holds;
 	size_t nholds, holds_cap;
