@@ -175,6 +175,12 @@ def drain(pred, sink, t0, what):
         time.sleep(POLL)
 
 
+def stop_perf(perf):
+    if perf and perf.poll() is None:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(60)
+
+
 def run_postino(tmp, n, size, sessions):
     """Returns (seconds, seconds to the first message, connections,
     messages received)."""
@@ -190,7 +196,7 @@ def run_postino(tmp, n, size, sessions):
     conf.chmod(0o644)
     srv = Server(tmp / "data", kinds=("smtps",), config=conf)
     srv.start()
-    sink = None
+    sink = perf = None
     try:
         login = srv.new_user("bench")
         submit_all(srv.ports["smtps"], n, size, sessions, login=login, tls=True)
@@ -199,7 +205,6 @@ def run_postino(tmp, n, size, sessions):
         wait_until(lambda: count_lines(srv, "status=deferred") >= n, DRAIN_TIMEOUT,
                    "the first (refused) attempts")
         sink = Sink(sink_port, tmp)
-        perf = None
         if PROFILE:
             # perf record of the daemon for the timed part only (--profile).
             perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-p", str(srv.proc.pid),
@@ -207,20 +212,22 @@ def run_postino(tmp, n, size, sessions):
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         t0 = time.perf_counter()
+        # For --keep: the release on the clock of postino.log's lines.
+        (tmp / "flush-at").write_text(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) +
+                                      f".{int(time.time() * 1000) % 1000:03d}Z\n")
         r = srv.cli("queue", "flush")
         if r.returncode != 0:
             raise RuntimeError(f"queue flush: {r.stderr}")
         first, dt = drain(lambda: count_lines(srv, "status=sent") >= n, sink, t0,
                           "postino's deliveries")
-        if perf:
-            perf.send_signal(signal.SIGINT)
-            perf.wait(60)
+        stop_perf(perf)
         left = srv.cli("queue", "list").stdout.strip().splitlines()
         if not left or left[-1] != "0 queued":
             raise RuntimeError(f"queue not empty after {n} sent: {left[-3:]}")
         srv.stop()
         conns, mesg = sink.settle(n)
     finally:
+        stop_perf(perf)
         if srv.alive():
             srv.kill9()
         (tmp / "postino.log").write_text(srv.all_stderr())
