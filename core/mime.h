@@ -254,6 +254,13 @@ int mime_cte_decode(const char *encoding, size_t encoding_len, const char *s, si
  * was parsed from; MIME_ERR_CORRUPT if the part is not inside it. */
 int mime_part_decode(const char *msg, size_t msg_len, const struct mime_part *part,
 		     struct buf *out);
+/* The addresses of an address-list field value (From, To, Cc, Bcc; raw,
+ * folds included), parsed as for ENVELOPE and written one per entry as
+ * "name <route:mailbox@host>" with ", " between, the display names
+ * RFC 2047-decoded: what SEARCH FROM and the like compare besides the raw
+ * text, so that comments, quoting and folding inside an address do not hide
+ * it.  Appends to out; 0 or MIME_ERR_NOMEM. */
+int mime_address_list_text(const char *value, size_t len, struct buf *out);
 /* Case-insensitive substring test: ASCII letters, and Latin-1 letters in
  * UTF-8 (U+00C0..U+00DE).  An empty needle matches. */
 bool mime_search_ci(const char *hay, size_t hay_len, const char *needle, size_t needle_len);

@@ -238,6 +238,23 @@ def test_search_charset_utf8(sbox):
     assert r.data("SEARCH") == []
 
 
+def test_search_address_with_comments(imap):
+    # RFC 3501 6.4.4 FROM/TO/CC/BCC match the addresses as ENVELOPE parses
+    # them, not only the raw text (imaptest's search-addresses).
+    c = imap
+    c.ok("CREATE addr")
+    c.append("addr", b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+                     b"To: \"Some One\" <some . one@example.net>\r\n"
+                     b"Subject: a\r\n\r\nbody\r\n")
+    c.append("addr", make_message("other"))
+    c.select("addr")
+    assert search(c, "FROM user-from@domain.org") == [1]
+    assert search(c, "FROM \"(comment)\"") == [1]    # the raw text too
+    assert search(c, "TO some.one@example.net") == [1]
+    assert search(c, "TO \"Some One <some.one@\"") == [1]
+    assert search(c, "FROM user-from@example.net") == []
+
+
 def test_search_bad_syntax(sbox):
     for crit in ("FROB", "BEFORE 31-Foo-2024", "LARGER x", "OR SEEN", "(SEEN", "UID"):
         r = sbox.cmd(f"SEARCH {crit}")

@@ -876,6 +876,30 @@ static void test_decode_and_search(void **state)
 	assert_true(mime_search_ci(L("a\0b"), L("A\0B")));
 }
 
+/* The text SEARCH FROM/TO/CC/BCC compares besides the raw value: the
+ * addresses as ENVELOPE parses them. */
+static void test_address_list_text(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(mime_address_list_text(L("<user-from (comment)@ (comment) domain.org>"), &b), 0);
+	assert_string_equal(b.data, "comment <user-from@domain.org>");
+	buf_reset(&b);
+	assert_int_equal(mime_address_list_text(
+		L("\"A.\\ B\" (x) <a . b @\r\n\texample.org>, =?UTF-8?B?SsO2cmc=?= <jorg@example.org>"),
+		&b), 0);
+	assert_string_equal(b.data, "A. B <a.b@example.org>, J\xc3\xb6rg <jorg@example.org>");
+	buf_reset(&b);
+	assert_int_equal(mime_address_list_text(L("team: ann@x.org, bob (b) @y.org;, undisclosed, <@r.net:c@z>"),
+						 &b), 0);
+	assert_string_equal(b.data, "team: <ann@x.org>, b <bob@y.org>;, <undisclosed>, <@r.net:c@z>");
+	buf_reset(&b);
+	assert_int_equal(mime_address_list_text(L(""), &b), 0);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+}
+
 static void test_imap_strings(void **state)
 {
 	(void)state;
@@ -1184,6 +1208,7 @@ int main(void)
 		cmocka_unit_test(test_encoded_message_and_broken_headers),
 		cmocka_unit_test(test_global),
 		cmocka_unit_test(test_decode_and_search),
+		cmocka_unit_test(test_address_list_text),
 		cmocka_unit_test(test_imap_strings),
 		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_body_stats),
