@@ -44,6 +44,8 @@ enum mime_err {
 	MIME_ERR_NOMEM = -1,     /* out of memory, or an output buffer's max */
 	MIME_ERR_CORRUPT = -2,   /* serialized data that does not decode */
 	MIME_ERR_VERSION = -3,   /* serialized by an unknown format version */
+	MIME_ERR_BINARY = -4,    /* NUL octets where no transfer encoding can
+				  * carry them (a header, an encoded body) */
 };
 
 /* Hard ceiling on max_depth, which bounds the parser's recursion. */
@@ -254,6 +256,13 @@ int mime_cte_decode(const char *encoding, size_t encoding_len, const char *s, si
  * was parsed from; MIME_ERR_CORRUPT if the part is not inside it. */
 int mime_part_decode(const char *msg, size_t msg_len, const struct mime_part *part,
 		     struct buf *out);
+/* The addresses of an address-list field value (From, To, Cc, Bcc; raw,
+ * folds included), parsed as for ENVELOPE and written one per entry as
+ * "name <route:mailbox@host>" with ", " between, the display names
+ * RFC 2047-decoded: what SEARCH FROM and the like compare besides the raw
+ * text, so that comments, quoting and folding inside an address do not hide
+ * it.  Appends to out; 0 or MIME_ERR_NOMEM. */
+int mime_address_list_text(const char *value, size_t len, struct buf *out);
 /* Case-insensitive substring test: ASCII letters, and Latin-1 letters in
  * UTF-8 (U+00C0..U+00DE).  An empty needle matches. */
 bool mime_search_ci(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
@@ -280,6 +289,15 @@ int mime_envelope_write(const struct mime_envelope *env, struct buf *out);
 int mime_bodystructure_write(const struct mime_part *part, unsigned flags, struct buf *out);
 
 /* ---- structure at delivery / APPEND ---- */
+
+/* RFC 3516 4.3 / RFC 9051 6.4.5: a message holding NUL octets (from a
+ * literal8 APPEND) rewritten so that only BINARY[] ever sees them: each
+ * leaf part whose unencoded body holds NUL is base64-encoded and its
+ * Content-Transfer-Encoding field replaced (core/mime_binary.c).  0 when
+ * msg holds no NUL (out untouched), 1 with the rewritten message appended
+ * to out, MIME_ERR_BINARY when NUL octets would remain (in a header, in an
+ * already encoded body), or MIME_ERR_NOMEM. */
+int mime_binary_encode(const char *msg, size_t len, struct buf *out);
 
 /* Parses msg with the default limits and appends the serialized tree to
  * out (the form store_delivery.structure expects).  Returns 0 or

@@ -7,7 +7,9 @@
  * mailers use under the ISO-8859-1 label all the time) are converted by
  * table, and any other charset keeps its raw octets, which still matches
  * ASCII search text.  Decoders are lenient: what does not decode is kept
- * as it was, never dropped. */
+ * as it was, never dropped.  Address fields are also written as their
+ * parsed addresses (mime_addr.c), which is how SEARCH FROM finds
+ * "<user (comment)@ (comment) domain.org>" as user@domain.org. */
 #include "core/mime.h"
 #include "core/mime_private.h"
 
@@ -473,4 +475,72 @@ bool mime_search_ci(const char *hay, size_t hay_len, const char *needle, size_t 
 			return true;
 	}
 	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* address lists                                                       */
+
+static int address_text_write(const struct mime_address *a, bool *first, struct buf *out)
+{
+	int rc = 0;
+	if (!a->host.data) {
+		/* RFC 3501 7.4.2 group markers: "name:" opens, NIL mailbox closes. */
+		if (a->mailbox.data) {
+			if (!*first)
+				rc |= buf_puts(out, ", ");
+			if (mime_header_decode(a->mailbox.data, a->mailbox.len, out) < 0)
+				return MIME_ERR_NOMEM;
+			rc |= buf_putc(out, ':');
+			*first = true;
+		} else {
+			rc |= buf_putc(out, ';');
+			*first = false;
+		}
+		return rc ? MIME_ERR_NOMEM : MIME_OK;
+	}
+	if (!*first)
+		rc |= buf_puts(out, ", ");
+	else if (out->len && out->data[out->len - 1] == ':')
+		rc |= buf_putc(out, ' ');
+	*first = false;
+	if (a->name.data && a->name.len) {
+		if (mime_header_decode(a->name.data, a->name.len, out) < 0)
+			return MIME_ERR_NOMEM;
+		rc |= buf_putc(out, ' ');
+	}
+	rc |= buf_putc(out, '<');
+	if (a->route.data && a->route.len) {
+		rc |= buf_append(out, a->route.data, a->route.len);
+		rc |= buf_putc(out, ':');
+	}
+	if (a->mailbox.data)
+		rc |= buf_append(out, a->mailbox.data, a->mailbox.len);
+	/* A missing domain is no text of the message. */
+	if (!mime_ci_eq(a->host.data, a->host.len, MIME_MISSING_HOST)) {
+		rc |= buf_putc(out, '@');
+		rc |= buf_append(out, a->host.data, a->host.len);
+	}
+	rc |= buf_putc(out, '>');
+	return rc ? MIME_ERR_NOMEM : MIME_OK;
+}
+
+int mime_address_list_text(const char *value, size_t len, struct buf *out)
+{
+	struct buf unfolded;
+	buf_init(&unfolded, 0);
+	struct mime_arena *arena = mime_arena_new();
+	struct mime_address_list list;
+	int rc = MIME_ERR_NOMEM;
+	if (!arena || mime_header_unfold(value, len, &unfolded) < 0 ||
+	    mime_address_list_parse(arena, unfolded.data, unfolded.len, MIME_DEFAULT_ADDRESSES,
+				    &list) < 0)
+		goto out;
+	bool first = true;
+	rc = MIME_OK;
+	for (size_t i = 0; i < list.count && rc == MIME_OK; i++)
+		rc = address_text_write(&list.addrs[i], &first, out);
+out:
+	mime_arena_free(&arena);
+	buf_free(&unfolded);
+	return rc;
 }

@@ -6,7 +6,10 @@
  * interns keywords in the target mailbox's table (usually not the
  * selected mailbox), computes each message's MIME structure once (stored
  * beside the content, core/mime.h) and adds all messages in one store
- * transaction, so a MULTIAPPEND is all or nothing (RFC 3502 3).  The OK
+ * transaction, so a MULTIAPPEND is all or nothing (RFC 3502 3).  A message
+ * sent with NUL octets (literal8) is stored with those parts base64-encoded
+ * (mime_binary_encode, RFC 3516 4.3), so that BODY[] never carries a NUL
+ * (RFC 9051 6.4.5) while BINARY[] still gives the octets sent.  The OK
  * waits for the log flush.  When the target is the selected mailbox the
  * EXISTS comes from imap_cmd_ok()'s view sync. */
 #include <inttypes.h>
@@ -87,6 +90,7 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	struct imap_append *ap = NULL;
 	struct store_append_msg *msgs = NULL;
 	struct buf *structs = NULL;
+	struct buf *encoded = NULL;      /* NUL-free forms (mime_binary_encode) */
 	uint32_t *uids = NULL;
 	const char **names = NULL;
 	size_t nstructs = 0;
@@ -120,8 +124,9 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	}
 	msgs = calloc(ap->nmsgs, sizeof(*msgs));
 	structs = calloc(ap->nmsgs, sizeof(*structs));
+	encoded = calloc(ap->nmsgs, sizeof(*encoded));
 	uids = calloc(ap->nmsgs, sizeof(*uids));
-	if (!msgs || !structs || !uids) {
+	if (!msgs || !structs || !encoded || !uids) {
 		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
 		goto out;
 	}
@@ -153,11 +158,26 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 				goto out;
 			}
 		}
+		buf_init(&structs[i], 0);
+		buf_init(&encoded[i], 0);
+		nstructs++;
+		int brc = mime_binary_encode(am->data, am->len, &encoded[i]);
+		if (brc == MIME_ERR_BINARY) {
+			/* RFC 3516 4.4: binary content that cannot be stored. */
+			imap_cmd_no(cmd, "[UNKNOWN-CTE] NUL octets outside an unencoded body part");
+			goto out;
+		}
+		if (brc < 0) {
+			imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
+			goto out;
+		}
+		if (brc == 1) {
+			m->data = encoded[i].data;
+			m->len = encoded[i].len;
+		}
 		/* Out of memory only loses the stored structure: FETCH
 		 * computes it later. */
-		buf_init(&structs[i], 0);
-		nstructs++;
-		if (mime_structure_build(am->data, am->len, &structs[i]) == 0) {
+		if (mime_structure_build(m->data, m->len, &structs[i]) == 0) {
 			m->structure = structs[i].data;
 			m->structure_len = structs[i].len;
 		}
@@ -180,18 +200,24 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	}
 	/* x NULL: appended all the same; only APPENDUID is lost. */
 	cmd->stage = 1;
-	for (size_t i = 0; i < nstructs; i++)
+	for (size_t i = 0; i < nstructs; i++) {
 		buf_free(&structs[i]);
+		buf_free(&encoded[i]);
+	}
 	free(structs);
+	free(encoded);
 	free(msgs);
 	free(uids);
 	imap_append_free(&ap);
 	buf_free(&name);
 	return imap_cmd_wait_durable(cmd);
 out:
-	for (size_t i = 0; i < nstructs; i++)
+	for (size_t i = 0; i < nstructs; i++) {
 		buf_free(&structs[i]);
+		buf_free(&encoded[i]);
+	}
 	free(structs);
+	free(encoded);
 	free(msgs);
 	free(uids);
 	free(names);

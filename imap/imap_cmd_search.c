@@ -57,7 +57,8 @@ struct search_ctx {
 	size_t nhits, hcap;
 	size_t count;
 	size_t first, last;          /* view indexes of the first and last match */
-	uint64_t max_modseq;
+	uint64_t max_modseq;         /* over every match */
+	uint64_t first_modseq, last_modseq; /* of the first and last match */
 };
 
 static void search_ctx_free(void *p)
@@ -211,9 +212,12 @@ static int search_hit(struct imap_session *s, struct search_ctx *x, size_t idx,
 		      const struct store_msg *m)
 {
 	uint32_t num = s->cmd->uid ? s->view->uids[idx] : (uint32_t)(idx + 1);
-	if (x->count == 0)
+	if (x->count == 0) {
 		x->first = idx;
+		x->first_modseq = m->modseq;
+	}
 	x->last = idx;
+	x->last_modseq = m->modseq;
 	x->count++;
 	if (m->modseq > x->max_modseq)
 		x->max_modseq = m->modseq;
@@ -322,6 +326,21 @@ static int search_save(struct imap_session *s, struct search_ctx *x, bool failed
 	return 0;
 }
 
+/* RFC 4731 3.2: the MODSEQ result is that of the message(s) returned:
+ * MIN or MAX alone names one message, MIN and MAX two; ALL or COUNT (or
+ * no MIN/MAX at all) stand for every match. */
+static uint64_t search_esearch_modseq(const struct search_ctx *x)
+{
+	unsigned minmax = x->ret & (IMAP_SEARCH_RET_MIN | IMAP_SEARCH_RET_MAX);
+	if ((x->ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_COUNT)) || minmax == 0)
+		return x->max_modseq;
+	if (minmax == IMAP_SEARCH_RET_MIN)
+		return x->first_modseq;
+	if (minmax == IMAP_SEARCH_RET_MAX)
+		return x->last_modseq;
+	return x->first_modseq > x->last_modseq ? x->first_modseq : x->last_modseq;
+}
+
 static int search_esearch_write(struct imap_cmd *cmd, struct search_ctx *x)
 {
 	struct imap_session *s = cmd->s;
@@ -362,9 +381,10 @@ static int search_esearch_write(struct imap_cmd *cmd, struct search_ctx *x)
 		}
 	}
 #undef NUM
-	/* RFC 7162 3.1.5 / 3.2.10: the highest MODSEQ of the messages found. */
+	/* RFC 7162 3.1.10, RFC 4731 3.2: the MODSEQ of what is returned. */
 	if (x->want_modseq && x->count)
-		rc |= buf_printf(b, " MODSEQ %llu", (unsigned long long)x->max_modseq);
+		rc |= buf_printf(b, " MODSEQ %llu",
+				 (unsigned long long)search_esearch_modseq(x));
 	rc |= buf_puts(b, "\r\n");
 	if (rc)
 		return -1;

@@ -4,7 +4,10 @@
  * imap_search.h for the two passes).
  *
  * Text keys (RFC 3501 6.4.4 "case-insensitive substring"): header values
- * are unfolded and RFC 2047-decoded to UTF-8 (mime_header_decode); BODY
+ * are unfolded and RFC 2047-decoded to UTF-8 (mime_header_decode), and
+ * FROM/TO/CC/BCC also match the addresses as ENVELOPE parses them
+ * (mime_address_list_text: comments and quoting inside an address gone,
+ * as a reader sees it); BODY
  * looks at every leaf part of type text, transfer-decoded and converted to UTF-8
  * (mime_part_decode), and at the headers of attached messages, which are
  * body text of the outer message; TEXT is the header plus BODY.  Parts are
@@ -167,10 +170,12 @@ static bool name_is(const struct mime_header_field *f, const char *name, size_t 
 }
 
 /* RFC 3501 6.4.4 HEADER: some field `name` whose decoded value contains
- * `needle`; an empty needle matches any message with the field.  -1 on
- * memory. */
+ * `needle`; an empty needle matches any message with the field.  For the
+ * address keys (FROM, TO, CC, BCC: "the envelope structure's ... field"),
+ * `addresses` also compares the addresses as parsed for ENVELOPE, so that
+ * comments or quoting inside an address do not hide it.  -1 on memory. */
 static int header_match(struct imap_search_msg *msg, const char *name, size_t name_len,
-			const char *needle, size_t needle_len)
+			const char *needle, size_t needle_len, bool addresses)
 {
 	size_t pos = 0;
 	struct mime_header_field f;
@@ -181,6 +186,14 @@ static int header_match(struct imap_search_msg *msg, const char *name, size_t na
 			return 1;
 		buf_reset(&msg->scratch);
 		if (mime_header_decode(f.value, f.value_len, &msg->scratch) < 0)
+			return -1;
+		if (msg->scratch.len && mime_search_ci(msg->scratch.data, msg->scratch.len, needle,
+						       needle_len))
+			return 1;
+		if (!addresses)
+			continue;
+		buf_reset(&msg->scratch);
+		if (mime_address_list_text(f.value, f.value_len, &msg->scratch) < 0)
 			return -1;
 		if (msg->scratch.len && mime_search_ci(msg->scratch.data, msg->scratch.len, needle,
 						       needle_len))
@@ -248,11 +261,11 @@ static enum imap_search_result from_int(int rc)
 }
 
 static enum imap_search_result eval_header_key(struct imap_search_msg *msg, const char *name,
-					       const struct imap_string *needle)
+					       const struct imap_string *needle, bool addresses)
 {
 	if (!msg->have_content)
 		return IMAP_SEARCH_UNKNOWN;
-	return from_int(header_match(msg, name, strlen(name), needle->s, needle->len));
+	return from_int(header_match(msg, name, strlen(name), needle->s, needle->len, addresses));
 }
 
 static enum imap_search_result eval_body(struct imap_search_msg *msg, const struct imap_string *needle,
@@ -480,20 +493,20 @@ enum imap_search_result imap_search_eval(const struct imap_search_env *env,
 	case IMAP_SK_SENTSINCE:
 		return eval_sent(msg, k);
 	case IMAP_SK_FROM:
-		return eval_header_key(msg, "From", &k->str);
+		return eval_header_key(msg, "From", &k->str, true);
 	case IMAP_SK_TO:
-		return eval_header_key(msg, "To", &k->str);
+		return eval_header_key(msg, "To", &k->str, true);
 	case IMAP_SK_CC:
-		return eval_header_key(msg, "Cc", &k->str);
+		return eval_header_key(msg, "Cc", &k->str, true);
 	case IMAP_SK_BCC:
-		return eval_header_key(msg, "Bcc", &k->str);
+		return eval_header_key(msg, "Bcc", &k->str, true);
 	case IMAP_SK_SUBJECT:
-		return eval_header_key(msg, "Subject", &k->str);
+		return eval_header_key(msg, "Subject", &k->str, false);
 	case IMAP_SK_HEADER:
 		if (!msg->have_content)
 			return IMAP_SEARCH_UNKNOWN;
 		return from_int(header_match(msg, k->str.s ? k->str.s : "", k->str.len, k->str2.s,
-					     k->str2.len));
+					     k->str2.len, false));
 	case IMAP_SK_BODY:
 		return eval_body(msg, &k->str, false);
 	case IMAP_SK_TEXT:

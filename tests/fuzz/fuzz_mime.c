@@ -10,7 +10,9 @@
  *   - ENVELOPE, BODY and BODYSTRUCTURE are well-formed IMAP data
  *     (balanced lists of NIL, numbers, quoted strings and literals, no NUL,
  *     nothing 8-bit or CR/LF outside literals);
- *   - the decoders and the search helper run on every part. */
+ *   - the decoders and the search helper run on every part;
+ *   - mime_binary_encode leaves no NUL when it succeeds, and the address
+ *     text of SEARCH is written for any input. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +222,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf b;
 	buf_init(&b, 0);
 	check(mime_header_decode(s, size, &b) == 0, "header text decodes");
+	buf_reset(&b);
+	/* RFC 9051 6.4.5: a rewritten message holds no NUL, and holds none
+	 * that was not there; an untouched one is left alone. */
+	int brc = mime_binary_encode(s, size, &b);
+	check(brc == 0 || brc == 1 || brc == MIME_ERR_BINARY, "binary encode result");
+	check(brc != 1 || !memchr(b.data, '\0', b.len), "binary encode leaves no NUL");
+	check(brc != 0 || (!memchr(s, '\0', size) && b.len == 0), "binary encode of text");
+	buf_reset(&b);
+	struct buf a;
+	buf_init(&a, 0);
+	check(mime_address_list_text(s, size, &a) == 0, "address text");
+	buf_free(&a);
 	buf_free(&b);
 	return 0;
 }

@@ -3,6 +3,7 @@
 # BODYSTRUCTURE with extension data, BODY[section]<partial> on a multipart
 # message holding a message/rfc822 part, RFC822*, UID, the macros, \Seen set by
 # a non-PEEK fetch, BINARY (RFC 3516) and a 5 MB body.
+import base64
 import datetime
 import os
 
@@ -228,6 +229,60 @@ def test_binary(multi):
     assert f["BINARY[1]"] == "Hello été\r\n".encode()
     assert int(f["BINARY.SIZE[1]"]) == len("Hello été\r\n".encode())
     assert f["BINARY[3]<2>"] == bytes([2, 3, 4])
+
+
+BIN_PART = b"a\x00b\x00\x00c\r\n\xff\x00end"
+BIN_MSG = (b"From: a@example.org\r\nSubject: nul\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nplain text\r\n"
+           b"--b\r\nContent-Type: application/octet-stream\r\n"
+           b"Content-Transfer-Encoding: binary\r\n\r\n" + BIN_PART +
+           b"\r\n--b--\r\n")
+
+
+def test_binary_append_nul_never_in_a_literal(imap):
+    # RFC 9051 4.3.1 / 6.4.5: a NUL goes only in BINARY[]'s literal8; BODY[]
+    # gets the part base64-encoded (RFC 3516 4.3 lets APPEND change the
+    # transfer encoding without loss), as Dovecot does.
+    c = imap
+    c.ok("CREATE bin")
+    r = c.ok(b"APPEND bin ~{%d+}\r\n" % len(BIN_MSG) + BIN_MSG)
+    c.select("bin")
+    r = c.ok("FETCH 1 (BODY.PEEK[] BODY.PEEK[TEXT] BODY.PEEK[2] BODY.PEEK[2.MIME] "
+             "RFC822.SIZE BODYSTRUCTURE)")
+    (raw,) = r.untagged
+    assert b"\x00" not in raw and b"~{" not in raw, r
+    f = one(r)
+    whole = f["BODY[]"]
+    assert int(f["RFC822.SIZE"]) == len(whole)
+    assert base64.b64decode(f["BODY[2]"]) == BIN_PART
+    assert f["BODY[2.MIME]"] == (b"Content-Type: application/octet-stream\r\n"
+                                 b"Content-Transfer-Encoding: base64\r\n\r\n")
+    assert whole.endswith(f["BODY[TEXT]"]) and f["BODY[2]"] in whole
+    bs = f["BODYSTRUCTURE"]
+    assert up(bs[1][5]) == b"BASE64" and int(bs[1][6]) == len(f["BODY[2]"]), bs
+    # BINARY[] gives back the octets sent, in a literal8.
+    r = c.ok("FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1])")
+    assert b"BINARY[2] ~{%d}\r\n" % len(BIN_PART) in r.untagged[0], r
+    f = one(r)
+    assert f["BINARY[2]"] == BIN_PART and int(f["BINARY.SIZE[2]"]) == len(BIN_PART)
+    assert f["BINARY[1]"] == b"plain text"
+    # A single-part message whose body is the binary data.
+    single = (b"Subject: one\r\nContent-Transfer-Encoding: binary\r\n\r\n" + BIN_PART)
+    c.ok(b"APPEND bin ~{%d+}\r\n" % len(single) + single)
+    r = c.ok("FETCH 2 (BODY.PEEK[] BODY.PEEK[1] BINARY.PEEK[1])")
+    assert b"\x00" not in r.untagged[0].split(b"BINARY[1]")[0], r
+    f = one(r, 2)
+    assert base64.b64decode(f["BODY[1]"]) == BIN_PART and f["BINARY[1]"] == BIN_PART
+    assert f["BODY[]"].startswith(b"Subject: one\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+
+
+def test_binary_append_nul_in_header_refused(imap):
+    # RFC 3516 4.4: binary content that cannot be stored is NO [UNKNOWN-CTE].
+    msg = b"Subject: a\x00b\r\n\r\nbody\r\n"
+    r = imap.cmd(b"APPEND INBOX ~{%d+}\r\n" % len(msg) + msg)
+    assert r.status == "NO" and r.code == "UNKNOWN-CTE", r
+    assert b"(MESSAGES 0)" in imap.ok("STATUS INBOX (MESSAGES)").data("STATUS")[0]
 
 
 def test_uid_fetch_includes_uid(multi):

@@ -106,6 +106,32 @@ def test_unchangedsince(box3):
     assert sorted(r.fetches()) == [2], r
 
 
+def test_esearch_modseq_of_returned(box3):
+    # RFC 4731 3.2 / RFC 7162 3.1.10: with MIN or MAX alone the MODSEQ result
+    # is that of the message returned, with MIN and MAX the higher of those
+    # two, not the highest over all matches.
+    c = box3
+    c.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    c.ok("STORE 2 +FLAGS.SILENT (\\Flagged)")
+    f = c.ok("FETCH 1:3 (MODSEQ)").fetches()
+    ms = {n: int(v["MODSEQ"][0]) for n, v in f.items()}
+    assert ms[2] > ms[1] > ms[3], f     # the highest is neither MIN nor MAX
+    lo = ms[3]
+    r = c.ok(f"SEARCH RETURN (MIN) MODSEQ {lo}")
+    assert esearch_items(r)[2] == {"MIN": "1", "MODSEQ": str(ms[1])}, r
+    r = c.ok(f"SEARCH RETURN (MAX) MODSEQ {lo}")
+    assert esearch_items(r)[2] == {"MAX": "3", "MODSEQ": str(ms[3])}, r
+    r = c.ok(f"SEARCH RETURN (MIN MAX) MODSEQ {lo}")
+    assert esearch_items(r)[2] == {"MIN": "1", "MAX": "3", "MODSEQ": str(ms[1])}, r
+    r = c.ok(f"UID SEARCH RETURN (MAX) MODSEQ {ms[1]}")
+    assert esearch_items(r)[2] == {"MAX": "2", "MODSEQ": str(ms[2])}, r
+    # ALL or COUNT: the highest over every match.
+    r = c.ok(f"SEARCH RETURN (MAX COUNT) MODSEQ {lo}")
+    assert esearch_items(r)[2] == {"MAX": "3", "COUNT": "3", "MODSEQ": str(ms[2])}, r
+    r = c.ok(f"SEARCH MODSEQ {lo}")
+    assert r.data("SEARCH") == [b"1 2 3 (MODSEQ %d)" % ms[2]], r
+
+
 def test_flag_changes_persist(imap_server, imap_user, box3):
     box3.ok("STORE 3 +FLAGS ($Done \\Flagged)")
     d = imap_connect(imap_server, *imap_user)
@@ -210,6 +236,23 @@ def test_search_charset_utf8(sbox):
     r = sbox.cmd("SEARCH CHARSET X-NO-SUCH-CHARSET BODY banana")
     assert r.status == "NO" and r.code.startswith("BADCHARSET"), r
     assert r.data("SEARCH") == []
+
+
+def test_search_address_with_comments(imap):
+    # RFC 3501 6.4.4 FROM/TO/CC/BCC match the addresses as ENVELOPE parses
+    # them, not only the raw text (imaptest's search-addresses).
+    c = imap
+    c.ok("CREATE addr")
+    c.append("addr", b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+                     b"To: \"Some One\" <some . one@example.net>\r\n"
+                     b"Subject: a\r\n\r\nbody\r\n")
+    c.append("addr", make_message("other"))
+    c.select("addr")
+    assert search(c, "FROM user-from@domain.org") == [1]
+    assert search(c, "FROM \"(comment)\"") == [1]    # the raw text too
+    assert search(c, "TO some.one@example.net") == [1]
+    assert search(c, "TO \"Some One <some.one@\"") == [1]
+    assert search(c, "FROM user-from@example.net") == []
 
 
 def test_search_bad_syntax(sbox):

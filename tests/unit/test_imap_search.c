@@ -21,6 +21,8 @@ static const char msg_text[] =
 	"From: =?UTF-8?B?SsO2cmc=?= <jorg@example.org>\r\n"
 	"To: alice@example.com\r\n"
 	"Cc: bob@example.com\r\n"
+	"Bcc: <user-from (comment)@ (comment) domain.org>,\r\n"
+	" \"Dan Q\" <dan . q@example.net>\r\n"
 	"Subject: =?ISO-8859-1?Q?caf=E9_meeting?=\r\n"
 	"Date: Mon, 2 Mar 2026 23:30:00 -0800 (PST)\r\n"
 	"X-Folded: first\r\n"
@@ -264,6 +266,14 @@ static void test_headers(void **state)
 	NO("TO bob");
 	YES("CC bob");
 	NO("BCC bob");
+	/* The addresses as ENVELOPE parses them, besides the raw text. */
+	YES("BCC user-from@domain.org");
+	YES("BCC \"<USER-FROM@domain\"");
+	YES("BCC dan.q@example.net");
+	YES("BCC \"Dan Q <dan.q@\"");
+	YES("BCC \"(comment)@\"");
+	NO("BCC user-from@example.net");
+	NO("FROM user-from");
 	YES("SUBJECT \"caf\xc3\xa9 MEET\"");
 	NO("SUBJECT inner");
 	/* Unfolded: the fold becomes one space... RFC 5322 2.2.3 keeps the

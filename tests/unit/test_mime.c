@@ -876,6 +876,90 @@ static void test_decode_and_search(void **state)
 	assert_true(mime_search_ci(L("a\0b"), L("A\0B")));
 }
 
+/* RFC 3516 4.3 / RFC 9051 6.4.5: NUL octets leave the stored message
+ * only through BINARY[]: unencoded parts holding them become base64. */
+static void test_binary_encode(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(mime_binary_encode(L("Subject: x\r\n\r\nno nul\r\n"), &b), 0);
+	assert_null(b.data);
+
+	/* Single part, bare LF, no CTE field: one is added. */
+	assert_int_equal(mime_binary_encode(L("Subject: x\nX-A: 1\n\na\0b"), &b), 1);
+	assert_int_equal(b.len, strlen(b.data));
+	assert_string_equal(b.data, "Subject: x\nX-A: 1\nContent-Transfer-Encoding: base64\n\nYQBi");
+	buf_reset(&b);
+
+	/* Multipart: only the part with NUL changes; a folded CTE field goes,
+	 * the line break before the boundary stays; long bodies wrap at 76. */
+	char body[60];
+	memset(body, 0, sizeof(body));
+	static const char head[] =
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		"--b\r\nContent-Transfer-Encoding: binary\r\n\r\nkeep\r\n"
+		"--b\r\nContent-Transfer-Encoding:\r\n binary\r\nContent-Type: x/y\r\n\r\n";
+	static const char tail[] = "\r\n--b--\r\n";
+	char msg[sizeof(head) + sizeof(body) + sizeof(tail)];
+	memcpy(msg, head, sizeof(head) - 1);
+	memcpy(msg + sizeof(head) - 1, body, sizeof(body));
+	memcpy(msg + sizeof(head) - 1 + sizeof(body), tail, sizeof(tail) - 1);
+	size_t n = sizeof(head) - 1 + sizeof(body) + sizeof(tail) - 1;
+	assert_int_equal(mime_binary_encode(msg, n, &b), 1);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		 "--b\r\nContent-Transfer-Encoding: binary\r\n\r\nkeep\r\n"
+		 "--b\r\nContent-Type: x/y\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+		 "%.76s\r\n%s\r\n--b--\r\n",
+		 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		 "AAAA");
+	assert_string_equal(b.data, want);
+	/* Parsed again, the part decodes to what was sent. */
+	struct mime_message *m = parse(b.data, b.len);
+	uint32_t two = 2;
+	struct buf d;
+	buf_init(&d, 0);
+	assert_int_equal(mime_part_decode(b.data, b.len, mime_part_find(m->root, &two, 1), &d), 0);
+	assert_int_equal(d.len, sizeof(body));
+	assert_memory_equal(d.data, body, sizeof(body));
+	buf_free(&d);
+	mime_message_free(&m);
+	buf_reset(&b);
+
+	/* Where no encoding can carry a NUL: a header, an encoded body. */
+	assert_int_equal(mime_binary_encode(L("Subject: a\0b\r\n\r\nx"), &b), MIME_ERR_BINARY);
+	buf_reset(&b);
+	assert_int_equal(mime_binary_encode(L("Content-Transfer-Encoding: base64\r\n\r\nYQ\0=="), &b),
+			 MIME_ERR_BINARY);
+	buf_free(&b);
+}
+
+/* The text SEARCH FROM/TO/CC/BCC compares besides the raw value: the
+ * addresses as ENVELOPE parses them. */
+static void test_address_list_text(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(mime_address_list_text(L("<user-from (comment)@ (comment) domain.org>"), &b), 0);
+	assert_string_equal(b.data, "comment <user-from@domain.org>");
+	buf_reset(&b);
+	assert_int_equal(mime_address_list_text(
+		L("\"A.\\ B\" (x) <a . b @\r\n\texample.org>, =?UTF-8?B?SsO2cmc=?= <jorg@example.org>"),
+		&b), 0);
+	assert_string_equal(b.data, "A. B <a.b@example.org>, J\xc3\xb6rg <jorg@example.org>");
+	buf_reset(&b);
+	assert_int_equal(mime_address_list_text(L("team: ann@x.org, bob (b) @y.org;, undisclosed, <@r.net:c@z>"),
+						 &b), 0);
+	assert_string_equal(b.data, "team: <ann@x.org>, b <bob@y.org>;, <undisclosed>, <@r.net:c@z>");
+	buf_reset(&b);
+	assert_int_equal(mime_address_list_text(L(""), &b), 0);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+}
+
 static void test_imap_strings(void **state)
 {
 	(void)state;
@@ -1184,6 +1268,8 @@ int main(void)
 		cmocka_unit_test(test_encoded_message_and_broken_headers),
 		cmocka_unit_test(test_global),
 		cmocka_unit_test(test_decode_and_search),
+		cmocka_unit_test(test_address_list_text),
+		cmocka_unit_test(test_binary_encode),
 		cmocka_unit_test(test_imap_strings),
 		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_body_stats),
