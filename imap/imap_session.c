@@ -311,8 +311,13 @@ int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, struct bu
 	struct buf utf8;
 	buf_init(&utf8, 0);
 	if (imap_mailbox_decode(&utf8, name.s, name.len, s->utf8, &error) < 0) {
+		/* The argument was a well-formed string, so the command is
+		 * not a client bug (BAD); the name can just never exist:
+		 * NO [CANNOT] (RFC 5530 3), for every command that takes a
+		 * mailbox name, as Dovecot does. */
 		buf_free(&utf8);
-		imap_cmd_bad(cmd, "%s", error ? error : "Invalid mailbox name");
+		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name: %s",
+			    error ? error : "cannot be decoded");
 		return -1;
 	}
 	size_t len = utf8.len;
