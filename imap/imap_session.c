@@ -400,6 +400,21 @@ void imap_session_notify(struct imap_session *s)
 
 /* The literals of the command being read or run are freed: give their
  * share of the input budget back. */
+void imap_session_condstore_enable(struct imap_session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = true;
+	/* RFC 7162 3.1: "A first CONDSTORE enabling command executed in the
+	 * session with a mailbox selected MUST cause the server to return
+	 * HIGHESTMODSEQ"; the value is the view's, the state this session
+	 * has been shown (never NOMODSEQ: the store keeps MODSEQs for every
+	 * mailbox, and a mod-sequence-value is at least 1, as at SELECT). */
+	if (s->view)
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+			      (unsigned long long)(s->view->modseq ? s->view->modseq : 1));
+}
+
 static void imap_budget_release(struct imap_session *s)
 {
 	limits_budget_give(s->srv, s->budget_held);
