@@ -157,11 +157,10 @@ static enum imap_cmd_rc copy_finish(struct imap_cmd *cmd, bool move)
 		return IMAP_CMD_DONE;
 	}
 	/* RFC 6851 3.3: COPYUID in an untagged OK, then the EXPUNGEs, then
-	 * the tagged OK. */
-	if (*code) {
-		size_t len = strlen(code);
-		imap_untagged(s, "OK %.*s", (int)(len - 1), code);
-	}
+	 * the tagged OK.  resp-text is ["[" resp-text-code "]" SP] text
+	 * (RFC 9051 9): the code is never the whole of it. */
+	if (*code)
+		imap_untagged(s, "OK %sMoved", code);
 	cmd->allow_expunge = true;
 	imap_cmd_ok(cmd, "MOVE completed");
 	return IMAP_CMD_DONE;

@@ -447,7 +447,7 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	x->want_modseq = x->f->changedsince || has_item(x, IMAP_FETCH_MODSEQ);
 	/* RFC 7162 3.1: MODSEQ and CHANGEDSINCE are CONDSTORE-enabling. */
 	if (x->want_modseq)
-		s->condstore = true;
+		imap_session_condstore_enable(s);
 	for (size_t j = 0; j < x->f->natts; j++) {
 		if (att_sets_seen(&x->f->atts[j]))
 			x->set_seen = !s->view->readonly;

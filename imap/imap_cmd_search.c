@@ -459,7 +459,7 @@ static int search_start(struct imap_cmd *cmd)
 	x->want_modseq = imap_search_uses_modseq(&search->root);
 	/* RFC 7162 3.1: the MODSEQ search key turns CONDSTORE on. */
 	if (x->want_modseq)
-		s->condstore = true;
+		imap_session_condstore_enable(s);
 
 	int lrc = imap_view_uids_load(s);
 	if (lrc != STORE_OK) {

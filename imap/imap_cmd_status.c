@@ -55,7 +55,7 @@ int imap_status_write(struct imap_session *s, const struct store_mailbox *mb, un
 	if (items & IMAP_STATUS_HIGHESTMODSEQ) {
 		/* RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling
 		 * command. */
-		s->condstore = true;
+		imap_session_condstore_enable(s);
 		rc |= buf_printf(&out, "%sHIGHESTMODSEQ %" PRIu64, sp, mb->highestmodseq);
 		sp = " ";
 	}

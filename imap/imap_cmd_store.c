@@ -183,7 +183,7 @@ static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
 	}
 	/* RFC 7162 3.1: UNCHANGEDSINCE is a CONDSTORE-enabling command. */
 	if (x->st->unchangedsince)
-		s->condstore = true;
+		imap_session_condstore_enable(s);
 
 	struct store_flag_change ch = { 0 };
 	switch (x->st->op) {

@@ -94,19 +94,18 @@ int imap_arg_number(const struct imap_arg *a, uint64_t max, bool nz, uint64_t *v
 
 static bool mailbox_chars_ok(const char *s, size_t len)
 {
-	/* A name is stored and echoed in LIST; CR and LF could never be sent
-	 * back inside a quoted string and make no sense in a name. */
+	/* A pattern with CR or LF could match no name (names never hold
+	 * them, see imap_mailbox_decode). */
 	return !memchr(s, '\r', len) && !memchr(s, '\n', len);
 }
 
 int imap_arg_mailbox(const struct imap_arg *a, struct imap_string *out_r, const char **error_r)
 {
+	/* Syntax only: a literal may hold CR or LF, and such a name is
+	 * refused (NO, not BAD) with the other invalid names by
+	 * imap_mailbox_decode's check of control characters. */
 	if (imap_arg_astring(a, out_r, error_r) < 0)
 		return -1;
-	if (!mailbox_chars_ok(out_r->s, out_r->len)) {
-		*error_r = "CR or LF in a mailbox name";
-		return -1;
-	}
 	/* RFC 3501 9 mailbox: every case variant of INBOX is INBOX. */
 	if (imap_mailbox_is_inbox(out_r->s, out_r->len))
 		out_r->s = "INBOX";

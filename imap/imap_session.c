@@ -311,8 +311,13 @@ int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, struct bu
 	struct buf utf8;
 	buf_init(&utf8, 0);
 	if (imap_mailbox_decode(&utf8, name.s, name.len, s->utf8, &error) < 0) {
+		/* The argument was a well-formed string, so the command is
+		 * not a client bug (BAD); the name can just never exist:
+		 * NO [CANNOT] (RFC 5530 3), for every command that takes a
+		 * mailbox name, as Dovecot does. */
 		buf_free(&utf8);
-		imap_cmd_bad(cmd, "%s", error ? error : "Invalid mailbox name");
+		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name: %s",
+			    error ? error : "cannot be decoded");
 		return -1;
 	}
 	size_t len = utf8.len;
@@ -395,6 +400,21 @@ void imap_session_notify(struct imap_session *s)
 
 /* The literals of the command being read or run are freed: give their
  * share of the input budget back. */
+void imap_session_condstore_enable(struct imap_session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = true;
+	/* RFC 7162 3.1: "A first CONDSTORE enabling command executed in the
+	 * session with a mailbox selected MUST cause the server to return
+	 * HIGHESTMODSEQ"; the value is the view's, the state this session
+	 * has been shown (never NOMODSEQ: the store keeps MODSEQs for every
+	 * mailbox, and a mod-sequence-value is at least 1, as at SELECT). */
+	if (s->view)
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+			      (unsigned long long)(s->view->modseq ? s->view->modseq : 1));
+}
+
 static void imap_budget_release(struct imap_session *s)
 {
 	limits_budget_give(s->srv, s->budget_held);

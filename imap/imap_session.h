@@ -276,6 +276,11 @@ void imap_notify_register(struct imap_session *s);
 void imap_notify_unregister(struct imap_session *s);
 /* Called by imap_notify.c for each session that has mailbox_id selected. */
 void imap_session_notify(struct imap_session *s);
+/* A CONDSTORE enabling command (RFC 7162 3.1: FETCH/SEARCH MODSEQ, FETCH
+ * CHANGEDSINCE, STORE UNCHANGEDSINCE, STATUS HIGHESTMODSEQ) turns
+ * CONDSTORE on; the first one run with a mailbox selected announces
+ * "* OK [HIGHESTMODSEQ n]", so call it before the command's results. */
+void imap_session_condstore_enable(struct imap_session *s);
 
 /* ---- handlers (one file per command or group) ---- */
 

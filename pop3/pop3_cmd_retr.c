@@ -1,7 +1,8 @@
 /* pop3/pop3_cmd_retr.c: RETR (RFC 1939 5) and TOP (RFC 1939 7): a message
  * read from the store in chunks and sent through the byte-stuffing machine
  * (pop3_stuff.h) as the client takes it, so that memory per session stays
- * at two chunk buffers whatever the message size. */
+ * at two chunk buffers whatever the message size; a whole RETR marks the
+ * message \Seen. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,45 @@ void pop3_retr_clear(struct pop3_session *s)
 	free(s->retr.in);
 	free(s->retr.out);
 	memset(&s->retr, 0, sizeof(s->retr));
+}
+
+static void pop3_retr_seen_flushed(struct durable_waiter *w, bool ok)
+{
+	struct pop3_session *s = w->arg;
+	if (!ok)
+		conn_log(s->c, PLOG_ERROR, "retr seen flag log flush failed");
+	s->seen_flushing = false;
+	if (s->suspended && !s->pump) {
+		s->suspended = false;
+		conn_resume(s->c);
+	}
+}
+
+/* The whole message is out: mark it \Seen, as Dovecot's POP3 does, so IMAP
+ * clients of the maildrop see it read (the store's change feed brings the
+ * FETCH FLAGS, with its new MODSEQ, to sessions that have INBOX selected).
+ * Not at the start: a RETR cut short leaves the message unread.  Like an
+ * IMAP STORE, the change is on disk before the next reply: input stays
+ * suspended until the log flush that holds it returns. */
+static void pop3_retr_seen(struct pop3_session *s, uint32_t uid)
+{
+	int rc = store_msg_flags(s->srv->store, s->mbox.id, uid, STORE_FLAGS_ADD, STORE_F_SEEN,
+				 NULL);
+	if (rc == STORE_ERR_NOTFOUND)
+		return;   /* expunged meanwhile by IMAP: nothing left to mark */
+	if (rc != STORE_OK) {
+		/* The message was delivered to the client all the same;
+		 * only the read state is lost. */
+		conn_log(s->c, PLOG_WARN, "retr seen flag not stored uid=%u error=\"%s\"",
+			 (unsigned)uid, store_strerror(rc));
+		return;
+	}
+	s->seen_flushing = true;
+	if (!s->suspended) {
+		s->suspended = true;
+		conn_suspend(s->c);
+	}
+	durable_wait(s->srv, &s->waiter, pop3_retr_seen_flushed, s);
 }
 
 /* One round: read a chunk (unless one was read ahead), stuff it, queue it;
@@ -47,7 +87,11 @@ static bool pop3_retr_pump(struct pop3_session *s)
 		char tail[POP3_STUFF_FINISH_MAX];
 		size_t n = pop3_stuff_finish(&r->stuff, tail);
 		conn_write(s->c, tail, n);
+		bool mark = r->mark_seen;
+		uint32_t uid = s->msgs[r->index].uid;
 		pop3_retr_clear(s);
+		if (mark)
+			pop3_retr_seen(s, uid);
 		return true;
 	}
 	size_t out_len = 0;
@@ -100,6 +144,8 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	}
 	struct pop3_retr *r = &s->retr;
 	r->index = (size_t)(m - s->msgs);
+	/* RETR reads the message, TOP only peeks (as IMAP's BODY.PEEK). */
+	r->mark_seen = !top && !(cur.flags & STORE_F_SEEN);
 	r->offset = got;
 	r->in_len = got;
 	pop3_stuff_init(&r->stuff, top, lines);

@@ -68,6 +68,7 @@ struct pop3_retr {
 	char *out;               /* POP3_STREAM_CHUNK * POP3_STUFF_EXPANSION */
 	size_t in_len;           /* a chunk read ahead (before the +OK line) */
 	bool pinned;             /* content_id is pinned while it streams */
+	bool mark_seen;          /* RETR of a message not yet \Seen */
 };
 
 struct pop3_session {
@@ -102,7 +103,11 @@ struct pop3_session {
 	size_t list_next;        /* LIST/UIDL: next index */
 	struct pop3_retr retr;
 
-	/* UPDATE */
+	/* RETR's \Seen waits for its log flush (pop3_cmd_retr.c); input
+	 * stays suspended meanwhile, so QUIT cannot be reading the waiter. */
+	bool seen_flushing;
+
+	/* UPDATE (and RETR's \Seen) */
 	struct durable_waiter waiter;
 	size_t removed;
 	bool shutdown_pending;

@@ -588,6 +588,27 @@ def wait_for(pred, timeout=10.0, step=0.05):
 IMAP_KINDS = KINDS + ("imap", "imaps")
 
 _LITERAL_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")
+
+# A status response: "* OK|NO|BAD|BYE|PREAUTH resp-text" or "tag OK|NO|BAD resp-text".
+_STATUS_RESP = re.compile(rb"(?:\* (?:OK|NO|BAD|BYE|PREAUTH)|[^ *+]+ (?:OK|NO|BAD))(?: |$)", re.I)
+
+
+def check_resp_text(resp):
+    """RFC 3501 9: resp-text = ["[" resp-text-code "]" SP] text, text being
+    1*TEXT-CHAR (RFC 9051 9 makes text optional, but not the SP after "]"):
+    a response code is never the whole text.  Every status response the
+    suite reads goes through here, so any code we send bare fails a test."""
+    m = _STATUS_RESP.match(resp)
+    if not m:
+        return
+    text = resp[m.end():]
+    if text.startswith(b"["):
+        end = text.find(b"]")
+        assert end > 0, f"unterminated response code: {resp[:300]!r}"
+        assert text[end + 1:end + 2] == b" " and len(text) > end + 2, \
+            f"response code without text after it: {resp[:300]!r}"
+    else:
+        assert text, f"status response without text: {resp[:300]!r}"
 _tags = itertools.count(1)
 
 
@@ -677,6 +698,7 @@ class ImapConn(Conn):
 
     def read_greeting(self):
         self.greeting = self.read_response()
+        check_resp_text(self.greeting)
         return self.greeting
 
     def read_tagged(self, tag):
@@ -686,11 +708,13 @@ class ImapConn(Conn):
         while True:
             r = self.read_response()
             if r.startswith(t):
+                check_resp_text(r)
                 return ImapResp(tag, untagged, r, conts)
             if r.startswith(b"+"):
                 conts.append(r)
             else:
                 assert r.startswith(b"* "), f"neither tagged, untagged nor '+': {r[:300]!r}"
+                check_resp_text(r)
                 untagged.append(r)
 
     def cmd(self, line, tag=None):

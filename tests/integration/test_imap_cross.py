@@ -5,6 +5,7 @@
 # session with the mailbox selected; two IMAP sessions see each other's flag
 # changes as untagged FETCH (RFC 9051 7.4.1, 7.5.1).
 import os
+import re
 
 from helpers import fetch_items, imap_connect, make_message, split_trace
 
@@ -226,3 +227,46 @@ def test_expunge_while_another_session_streams_the_body(imap_server, imap_user):
     # empty mailbox.
     st = a.ok("STATUS stream (MESSAGES SIZE)")
     assert b"MESSAGES 0" in st.untagged[0] and b"SIZE 0" in st.untagged[0], st
+
+
+def test_pop3_retr_marks_seen_top_does_not(imap_server, imap_user):
+    # As Dovecot's POP3: a RETR reads the message, so IMAP sees it \Seen (with
+    # a new MODSEQ, at once in IDLE); TOP only peeks.
+    msgs = deliver(imap_server, imap_user, 3)
+    c = imap_connect(imap_server, *imap_user)
+    r = c.ok("SELECT INBOX (CONDSTORE)")
+    h0 = int(re.search(rb"\[HIGHESTMODSEQ (\d+)\]", b"\n".join(r.untagged)).group(1))
+    p = imap_server.pop3(*imap_user)
+    uidl = p.pop3_uidl()
+    p.pop3_ok("TOP 1 0")
+    p.pop3_multi()
+    p.pop3_ok("NOOP")
+    r = c.ok("NOOP")
+    assert r.fetches() == {}, r
+    tag = idle_start(c)
+    assert split_trace(p.pop3_retr(2), SENDER) == msgs[1]
+    r = c.read_response()
+    assert r.startswith(b"* 2 FETCH ("), r
+    items = fetch_items(r[len(b"* 2 FETCH "):])
+    assert b"\\Seen" in {bytes(x) for x in items["FLAGS"]}, r
+    assert int(items["MODSEQ"][0]) > h0, r
+    idle_done(c, tag)
+    # Pipelined after a RETR: answered in turn, the POP3 state untouched.
+    p.send("RETR 3\r\nRETR 2\r\nUIDL\r\nSTAT\r\n")
+    for i in (3, 2):
+        assert p.pop3_status().startswith("+OK"), i
+        assert split_trace(p.pop3_multi(), SENDER) == msgs[i - 1]
+    assert p.pop3_status().startswith("+OK")
+    assert {int(n): u for n, u in (ln.split() for ln in p.pop3_multi().decode().split("\r\n")
+                                   if ln)} == uidl
+    assert p.pop3_status().startswith("+OK 3 ")
+    p.pop3_quit()
+    d = imap_connect(imap_server, *imap_user)
+    d.ok("EXAMINE INBOX")
+    f = d.ok("FETCH 1:* FLAGS").fetches()
+    seen = {n for n, v in f.items() if b"\\Seen" in {bytes(x) for x in v["FLAGS"]}}
+    assert seen == {2, 3}, f
+    st = d.ok("STATUS INBOX (UNSEEN)")
+    assert st.data("STATUS")[0].upper().endswith(b"(UNSEEN 1)"), st
+    d.logout()
+    c.logout()

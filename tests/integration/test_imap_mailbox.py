@@ -295,3 +295,40 @@ def test_modified_utf7_names(imap):
 def test_append_to_missing_mailbox_trycreate(imap):
     r = imap.cmd(b"APPEND nowhere {6+}\r\nab\r\n\r\n")
     assert (r.status, r.code) == ("NO", "TRYCREATE"), r
+
+
+# Strings that are well-formed IMAP but name no possible mailbox: imaptest's
+# "!#$&'+,-.0123..." (an "&" opening no valid modified BASE64 run), other
+# bad modified UTF-7, an empty name and a literal holding CR and LF.
+INVALID_NAMES = [
+    b'"!#$&\'+,-.0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~"',
+    b'"bad&Jjo"',
+    b'"&AGE-"',
+    b'"&U/BTFw-"',
+    b'""',
+    b"{3+}\r\na\r\n",
+]
+
+
+def test_invalid_names_get_no(imap):
+    # RFC 5530 3 / RFC 9051 7.1: a name that can never exist is a NO with a
+    # code; BAD is kept for what the grammar refuses.
+    imap.ok("CREATE valid")
+    msg = make_message("x")
+    for name in INVALID_NAMES:
+        for line in [b"CREATE %s", b"DELETE %s", b"RENAME valid %s", b"RENAME %s other",
+                     b"SUBSCRIBE %s", b"UNSUBSCRIBE %s", b"STATUS %s (MESSAGES)",
+                     b"APPEND %s {%d+}\r\n%s" % (b"%s", len(msg), msg),
+                     b"EXAMINE %s", b"SELECT %s"]:
+            r = imap.cmd(line.replace(b"%s", name, 1))
+            assert (r.status, r.code) == ("NO", "CANNOT"), (line, name, r)
+        imap.ok("SELECT valid")
+        imap.append("valid", msg)
+        for line in [b"COPY 1 %s", b"MOVE 1 %s", b"UID COPY 1:* %s"]:
+            r = imap.cmd(line.replace(b"%s", name, 1))
+            assert (r.status, r.code) == ("NO", "CANNOT"), (line, name, r)
+        imap.ok("UNSELECT")
+    assert names(imap.ok('LIST "" "*"')) == set(DEFAULTS) | {"valid"}
+    # Real syntax errors stay BAD.
+    assert imap.cmd(b'SELECT "a\x00b"').status == "BAD"
+    assert imap.cmd(b"SELECT (a)").status == "BAD"

@@ -62,6 +62,39 @@ def test_select_highestmodseq_after_condstore(imap):
     assert int(sel_info(r)["codes"]["HIGHESTMODSEQ"]) >= 1, r
 
 
+ENABLING = ["FETCH 1:* (FLAGS MODSEQ)", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)",
+            "SEARCH MODSEQ 1", "STORE 1 (UNCHANGEDSINCE 999999) +FLAGS (\\Flagged)",
+            "STATUS INBOX (HIGHESTMODSEQ)"]
+
+
+def test_first_condstore_command_announces_highestmodseq(imap_server, imap_user):
+    # RFC 7162 3.1: the first CONDSTORE enabling command run with a mailbox
+    # selected returns HIGHESTMODSEQ, before that command's own results.
+    c = imap_connect(imap_server, *imap_user)
+    c.ok("CREATE hms")
+    fill(c, "hms", 2)
+    c.logout()
+    for first in ENABLING:
+        c = imap_connect(imap_server, *imap_user)
+        sel = c.select("hms")
+        hms = sel_info(sel)["codes"]["HIGHESTMODSEQ"]
+        r = c.ok(first)
+        assert r.untagged[0] == b"* OK [HIGHESTMODSEQ %s] Highest" % hms.encode(), (first, r)
+        assert sum(u.startswith(b"* OK [HIGHESTMODSEQ ") for u in r.untagged) == 1, r
+        # Once on, CONDSTORE is not announced again (and STORE bumped it).
+        for again in ENABLING:
+            r = c.ok(again)
+            assert not any(b"[HIGHESTMODSEQ " in u for u in r.untagged), (first, again, r)
+        c.logout()
+    # Enabled before SELECT: SELECT's own HIGHESTMODSEQ is the announcement.
+    c = imap_connect(imap_server, *imap_user)
+    c.ok("STATUS hms (HIGHESTMODSEQ)")
+    c.select("hms")
+    r = c.ok("FETCH 1 (MODSEQ)")
+    assert not any(b"[HIGHESTMODSEQ " in u for u in r.untagged), r
+    c.logout()
+
+
 def test_examine_read_only(imap):
     imap.ok("CREATE ex")
     fill(imap, "ex", 1)

@@ -6,6 +6,7 @@
 # [TRYCREATE]), APPEND (flags, date, APPENDUID) and MULTIAPPEND (RFC 3502).
 import base64
 import datetime
+import re
 
 import pytest
 
@@ -331,6 +332,8 @@ def test_move(box3):
     r = c.ok("MOVE 2 mdest")
     # RFC 6851 4.3: "* OK [COPYUID ...]" first, then the EXPUNGE, then OK.
     assert r.untagged[0].startswith(b"* OK [COPYUID "), r
+    # resp-text (RFC 3501 9): the code is followed by SP and text.
+    assert re.fullmatch(rb"\* OK \[COPYUID [0-9]+ 2 [0-9]+\] \S.*", r.untagged[0]), r
     assert r.numbered("EXPUNGE") == [(2, b"")], r
     assert [int(v["UID"]) for _, v in sorted(c.ok("FETCH 1:* UID").fetches().items())] == [1, 3]
     r = c.ok("UID MOVE 3 mdest")
