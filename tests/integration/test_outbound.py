@@ -444,3 +444,38 @@ def test_smarthost_refusing_credentials_defers(make_server, tmp_path, dns_server
     out = wait_for(lambda: (lambda r: r.stdout if "bad credentials" in r.stdout else None)(
         srv.cli("queue", "list")), timeout=20)
     assert out and "to=<friend@anywhere.test> state=deferred" in out, out
+
+
+@pytest.mark.parametrize("offers", [True, False])
+def test_smtputf8_onward(make_server, tmp_path, dns_server, smtp_script, offers):
+    # RFC 6531: an SMTPUTF8 submission to a UTF-8 address goes on with
+    # SMTPUTF8 (its domain looked up by its A-label), or, to a server
+    # without it, bounces with 5.6.7 (RFC 6531 3.2) instead of being
+    # mangled.
+    ehlo = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] + (["SMTPUTF8"] if offers else [])
+    rx = smtp_script(ehlo=ehlo)
+    dns_server.zone.update({"xn--e1afmkfd.test": {"A": ["127.0.0.1"]}})   # пример.test
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("u8")
+    to = "\u0434\u0440\u0443\u0433@\u043f\u0440\u0438\u043c\u0435\u0440.test"
+    c = Conn.connect(srv.ports["smtps"], tls=True)
+    assert c.smtp_reply().code == 220
+    assert c.smtp_cmd("EHLO client.example.org").code == 250
+    assert c.smtp_cmd("AUTH PLAIN " + plain(user, pw)).code == 235
+    assert c.smtp_cmd(f"MAIL FROM:<{user}> SMTPUTF8".encode()).code == 250
+    assert c.smtp_cmd(f"RCPT TO:<{to}>".encode()).code == 250
+    assert c.smtp_cmd("DATA").code == 354
+    from helpers import dot_stuff
+    c.send(dot_stuff(make_message("utf8 onward", sender=user)) + b".\r\n")
+    assert c.smtp_reply().code == 250
+    c.smtp_quit()
+    if offers:
+        assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+        (t,) = done(rx)
+        assert "SMTPUTF8" in t["mail"], t["mail"]
+        assert to in t["rcpts"][0], t["rcpts"]
+        return
+    (n,) = notices(srv, user, pw, 1)
+    _, (r,) = dsn_fields(n)
+    assert r["Action"] == "failed" and r["Status"] == "5.6.7", r
+    assert not done(rx)
