@@ -619,7 +619,7 @@ static void group_resolve(struct oq_group *g)
 
 /* ---- attempts ---- */
 
-static int stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 {
 	struct oq_attempt *a = arg;
 	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
@@ -638,7 +638,7 @@ static int content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *
 		*got = n;
 		return 0;
 	}
-	return stored_read(arg, off - plen, buf, cap, got);
+	return oq_stored_read(arg, off - plen, buf, cap, got);
 }
 
 /* The domain of the first address of the From: field, lowercased, or "". */
@@ -693,10 +693,10 @@ static void attempt_sign(struct oq_attempt *a)
 	size_t got = 0;
 	char domain[256];
 	domain[0] = '\0';
-	if (stored_read(a, 0, hdr, sizeof(hdr), &got) == 0)
+	if (oq_stored_read(a, 0, hdr, sizeof(hdr), &got) == 0)
 		from_domain(hdr, got, domain, sizeof(domain));
 	if (domain[0] && smtp_dkim_keys_count(k, domain) > 0) {
-		int rc = smtp_dkim_sign(k, domain, (time_t)now_s(), stored_read, a, &a->prefix);
+		int rc = smtp_dkim_sign(k, domain, (time_t)now_s(), oq_stored_read, a, &a->prefix);
 		if (rc != SMTP_DKIM_OK)
 			log_warn("queue dkim signing failed id=%llu domain=%s rc=%d",
 				 (unsigned long long)a->e.id, domain, rc);

@@ -38,13 +38,6 @@ static bool wants(uint8_t notify, uint8_t what)
 	return (notify & STORE_NOTIFY_NEVER) == 0 && (notify & what) != 0;
 }
 
-static int dsn_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
-{
-	struct oq_attempt *a = arg;
-	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
-												  : -1;
-}
-
 struct notice {
 	struct smtp_dsn_rcpt *r;
 	size_t n;
@@ -64,7 +57,7 @@ static int notice_build(struct oq_attempt *a, struct notice *nt, int64_t now)
 		.ret = e->ret == STORE_RET_FULL ? SMTP_DSN_RETURN_FULL
 		       : e->ret == STORE_RET_HDRS ? SMTP_DSN_RETURN_HDRS : SMTP_DSN_RETURN_DEFAULT,
 		.full_max = cfg->outbound_return_max, .rcpts = nt->r, .nrcpts = nt->n,
-		.read = dsn_read, .read_arg = a, .size = e->size,
+		.read = oq_stored_read, .read_arg = a, .size = e->size,
 		.unique = ((uint64_t)now << 20) ^ (e->id << 8) ^ a->q->notices++,
 	};
 	if (smtp_notice_build(&nt->out, cfg, a->q->store, e->sender, &d) != 0)

@@ -129,6 +129,9 @@ struct oq_runner {
 /* smtp_queue_outcome.c: the attempt is over: record every recipient's
  * fate (and the notices it calls for) in one transaction, log, free. */
 void oq_attempt_finish(struct oq_attempt *a);
+/* smtp_queue.c: the attempt's stored message, bytes [off, off+cap)
+ * (a read callback: 0 or -1), for the client, DKIM and the notices. */
+int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
 /* smtp_queue.c: do not try id again before until. */
 void oq_hold(struct oq_runner *q, uint64_t id, int64_t until);
 /* smtp_queue.c: unlink and free (unpins the content). */
