@@ -48,9 +48,8 @@ struct fetch_ctx {
 	size_t att;                  /* next item */
 	bool streaming;              /* a literal of st is under way */
 	bool need_content;           /* some item reads the content or its structure */
-	bool msg_pinned;             /* msg_content pinned while its message is written */
-	uint64_t msg_content;
-	struct store *store;         /* for the unpin in fetch_ctx_free */
+	struct store_content content; /* open (pinned) while its message is written */
+	struct store *store;         /* for the close in fetch_ctx_free */
 	struct mime_message *mime;
 	struct buf line;
 	struct imap_fetch_value v;
@@ -67,8 +66,7 @@ static void fetch_ctx_free(void *p)
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
 	buf_free(&x->v.mem);
-	if (x->msg_pinned)
-		store_content_unpin(x->store, x->msg_content);
+	store_content_close(x->store, &x->content);
 	free(x->st.chunk);
 	free(x);
 }
@@ -76,25 +74,24 @@ static void fetch_ctx_free(void *p)
 /* Every read of one message's content (its structure, the sizes promised
  * in literals, the bytes) must see the same content.  Another session,
  * on another loop, may expunge the message at any time and its content
- * goes with the last reference; a pin taken before the first read defers
- * that, and a content found gone by the pin (store_content_pin checks
- * after pinning) is skipped as expunged.
+ * goes with the last reference; opening it (a pin, store_content_open)
+ * before the first read defers that, and a content found gone by the open
+ * is skipped as expunged.  The open also reads the stored structure when
+ * one is needed (*structure_r, NULL when none), in the same transaction.
  * 0, 1 (gone: skip it), or a store error. */
-static int fetch_msg_pin(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m)
+static int fetch_msg_open(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m,
+			  void **structure_r, size_t *structure_len_r)
 {
-	if (x->msg_pinned)
-		store_content_unpin(s->store, x->msg_content);
-	x->msg_pinned = false;
+	store_content_close(s->store, &x->content);
+	*structure_r = NULL;
+	*structure_len_r = 0;
 	if (!x->need_content)
 		return 0;
-	int rc = store_content_pin(s->store, m->content_id);
+	int rc = store_content_open(s->store, m->content_id, &x->content,
+				    x->need_structure ? structure_r : NULL, structure_len_r);
 	if (rc == STORE_ERR_NOTFOUND)
 		return 1;
-	if (rc != STORE_OK)
-		return rc;
-	x->msg_pinned = true;
-	x->msg_content = m->content_id;
-	return 0;
+	return rc;
 }
 
 static bool att_sets_seen(const struct imap_fetch_att *a)
@@ -271,7 +268,9 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 	uint32_t seq = imap_view_seq(s->view, m->uid);
 	if (seq == 0)
 		return 1;
-	int prc = fetch_msg_pin(s, x, m);
+	void *sdata;
+	size_t slen;
+	int prc = fetch_msg_open(s, x, m, &sdata, &slen);
 	if (prc == 1) {
 		x->gone = true;
 		return 1;
@@ -282,7 +281,7 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 	}
 	mime_message_free(&x->mime);
 	if (x->need_structure) {
-		int rc = imap_fetch_structure(s, m, &x->mime);
+		int rc = imap_fetch_structure(s, m, &x->content, sdata, slen, &x->mime);
 		if (rc == STORE_ERR_NOTFOUND) {
 			x->gone = true;
 			return 1;
@@ -342,7 +341,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				goto nomem;
 			continue;
 		}
-		int rc = imap_fetch_body_value(s, m, x->mime, a, &x->v);
+		int rc = imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
 		if (rc == IMAP_FETCH_ERR_UNKNOWN_CTE) {
 			/* Checked in fetch_msg_begin; kept for safety. */
 			rc = STORE_ERR_CORRUPT;
@@ -377,10 +376,11 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			break;
 		case IMAP_VALUE_STREAM:
 			/* The length is about to be promised: the message's
-			 * pin (fetch_msg_pin: every item that streams reads
-			 * the content) has held the bytes since before they
-			 * were sized, and holds them until the next message. */
-			x->st.content_id = m->content_id;
+			 * open content (fetch_msg_open: every item that
+			 * streams reads the content) has held the bytes since
+			 * before they were sized, and holds them until the
+			 * next message. */
+			x->st.content = x->content;
 			if (buf_printf(&x->line, "%s{%llu}\r\n", x->v.literal8 ? "~" : "",
 				       (unsigned long long)x->v.size) < 0)
 				goto nomem;

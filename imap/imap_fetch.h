@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/mime.h"
 #include "imap/imap_parse.h"
+#include "storage/storage.h"
 
 struct buf;
 struct imap_cmd;
@@ -74,15 +75,18 @@ bool imap_fetch_binary_ok(const struct mime_message *msg, uint64_t size,
 
 /* ---- imap_fetch_body.c ---- */
 
-/* The MIME structure of a message: the stored one, or parsed now from the
- * content and stored for next time (DESIGN.md: parsed once).  Store errors
- * as they are. */
+/* The MIME structure of message m, whose content c is open: the stored
+ * one (data, len, read by store_content_open; taken over and freed here),
+ * or, when there is none or it does not fit, parsed now from the content
+ * and stored for next time (DESIGN.md: parsed once).  Store errors as
+ * they are. */
 int imap_fetch_structure(struct imap_session *s, const struct store_msg *m,
+			 const struct store_content *c, void *data, size_t len,
 			 struct mime_message **msg_r);
 
-/* A literal being streamed from the store: [pos, end) of a content. */
+/* A literal being streamed from the store: [pos, end) of an open content. */
 struct imap_fetch_stream {
-	uint64_t content_id;
+	struct store_content content;   /* a copy; the FETCH holds the pin */
 	uint64_t pos, end;
 	char *chunk;                /* IMAP_STREAM_CHUNK bytes, allocated once */
 };
@@ -109,10 +113,11 @@ struct imap_fetch_value {
 #define IMAP_FETCH_ERR_UNKNOWN_CTE (-100)
 
 /* The value of a body item (BODY[...], RFC822, RFC822.HEADER, RFC822.TEXT,
- * BINARY[...], BINARY.SIZE[...]) of message m with structure mime (NULL
+ * BINARY[...], BINARY.SIZE[...]) of message m, content c (open), with
+ * structure mime (NULL
  * only when the item is BODY[]/RFC822).  Partial ranges are applied.
  * STORE_OK, a store error, or IMAP_FETCH_ERR_UNKNOWN_CTE. */
 int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
-			  const struct mime_message *mime, const struct imap_fetch_att *att,
-			  struct imap_fetch_value *v);
+			  const struct store_content *c, const struct mime_message *mime,
+			  const struct imap_fetch_att *att, struct imap_fetch_value *v);
 #endif

@@ -16,7 +16,7 @@
 #include "storage/storage.h"
 
 /* Reads content [off, off + len) into out (appended), a chunk at a time. */
-static int fetch_read_range(struct imap_session *s, uint64_t content_id, uint64_t off,
+static int fetch_read_range(struct imap_session *s, const struct store_content *c, uint64_t off,
 			    uint64_t len, struct buf *out)
 {
 	if (len > SIZE_MAX - 1 - out->len)
@@ -30,7 +30,7 @@ static int fetch_read_range(struct imap_session *s, uint64_t content_id, uint64_
 		uint64_t left = len - done;
 		size_t want = left < IMAP_STREAM_CHUNK ? (size_t)left : IMAP_STREAM_CHUNK;
 		size_t got = 0;
-		rc = store_content_read(s->store, content_id, off + done, chunk, want, &got);
+		rc = store_content_pread(s->store, c, off + done, chunk, want, &got);
 		if (rc == STORE_OK && got == 0)
 			rc = STORE_ERR_CORRUPT;   /* shorter than its recorded size */
 		if (rc == STORE_OK && buf_append(out, chunk, got) < 0)
@@ -42,13 +42,11 @@ static int fetch_read_range(struct imap_session *s, uint64_t content_id, uint64_
 }
 
 int imap_fetch_structure(struct imap_session *s, const struct store_msg *m,
+			 const struct store_content *c, void *data, size_t len,
 			 struct mime_message **msg_r)
 {
 	*msg_r = NULL;
-	void *data = NULL;
-	size_t len = 0;
-	int rc = store_content_structure(s->store, m->content_id, &data, &len);
-	if (rc == STORE_OK) {
+	if (data) {
 		int mrc = mime_message_deserialize(data, len, msg_r);
 		free(data);
 		if (mrc == MIME_OK && (*msg_r)->size == m->size)
@@ -58,15 +56,14 @@ int imap_fetch_structure(struct imap_session *s, const struct store_msg *m,
 		mime_message_free(msg_r);
 		conn_log(s->c, PLOG_WARN, "fetch structure unusable uid=%u, reparsing",
 			 (unsigned)m->uid);
-	} else if (rc != STORE_ERR_NOTFOUND) {
-		return rc;
 	}
+	int rc;
 	/* Delivered without a structure (older deliveries, other writers):
 	 * parse it once now and keep it (DESIGN.md: parsed once). */
 	struct buf raw, ser;
 	buf_init(&raw, 0);
 	buf_init(&ser, 0);
-	rc = fetch_read_range(s, m->content_id, 0, m->size, &raw);
+	rc = fetch_read_range(s, c, 0, m->size, &raw);
 	if (rc == STORE_OK &&
 	    mime_message_parse(raw.data ? raw.data : "", raw.len, NULL, msg_r) != MIME_OK)
 		rc = STORE_ERR_TEMP;
@@ -93,7 +90,7 @@ int imap_fetch_stream_pump(struct imap_session *s, struct imap_fetch_stream *st)
 		uint64_t left = st->end - st->pos;
 		size_t want = left < IMAP_STREAM_CHUNK ? (size_t)left : IMAP_STREAM_CHUNK;
 		size_t got = 0;
-		int rc = store_content_read(s->store, st->content_id, st->pos, st->chunk, want, &got);
+		int rc = store_content_pread(s->store, &st->content, st->pos, st->chunk, want, &got);
 		if (rc != STORE_OK)
 			return rc;
 		if (got == 0)
@@ -105,12 +102,12 @@ int imap_fetch_stream_pump(struct imap_session *s, struct imap_fetch_stream *st)
 }
 
 /* The body of a part without its transfer encoding (RFC 3516 4.3). */
-static int binary_decode(struct imap_session *s, const struct store_msg *m,
+static int binary_decode(struct imap_session *s, const struct store_content *c,
 			 const struct imap_fetch_loc *loc, struct buf *out)
 {
 	struct buf raw;
 	buf_init(&raw, 0);
-	int rc = fetch_read_range(s, m->content_id, loc->off, loc->len, &raw);
+	int rc = fetch_read_range(s, c, loc->off, loc->len, &raw);
 	const struct mime_str *e = &loc->part->encoding;
 	if (rc == STORE_OK &&
 	    mime_cte_decode(e->data, e->len, raw.data ? raw.data : "", raw.len, out) != MIME_OK)
@@ -134,8 +131,8 @@ static bool binary_identity(const struct imap_fetch_loc *loc)
 }
 
 int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
-			  const struct mime_message *mime, const struct imap_fetch_att *att,
-			  struct imap_fetch_value *v)
+			  const struct store_content *c, const struct mime_message *mime,
+			  const struct imap_fetch_att *att, struct imap_fetch_value *v)
 {
 	static const struct imap_section whole = { 0 };
 	static const struct imap_section header = { .text = IMAP_SECTION_HEADER };
@@ -172,7 +169,7 @@ int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
 	if (loc.kind == IMAP_LOC_FILTER) {
 		struct buf hdr;
 		buf_init(&hdr, 0);
-		int rc = fetch_read_range(s, m->content_id, loc.off, loc.len, &hdr);
+		int rc = fetch_read_range(s, c, loc.off, loc.len, &hdr);
 		if (rc == STORE_OK &&
 		    imap_fetch_header_filter(hdr.data ? hdr.data : "", hdr.len, sec->fields,
 					     sec->nfields,
@@ -184,7 +181,7 @@ int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
 		v->kind = IMAP_VALUE_MEM;
 		total = v->mem.len;
 	} else if (binary && sec->nparts > 0 && !binary_identity(&loc)) {
-		int rc = binary_decode(s, m, &loc, &v->mem);
+		int rc = binary_decode(s, c, &loc, &v->mem);
 		if (rc != STORE_OK)
 			return rc;
 		v->kind = IMAP_VALUE_MEM;

@@ -10,35 +10,23 @@
 #include "core/server.h"
 #include "pop3/pop3_session.h"
 
-#define RETR_OUT_CAP (POP3_STREAM_CHUNK * POP3_STUFF_EXPANSION)
-
 void pop3_retr_clear(struct pop3_session *s)
 {
-	if (s->retr.pinned)
-		store_content_unpin(s->srv->store, s->retr.content_id);
+	store_content_close(s->srv->store, &s->retr.content);
 	free(s->retr.in);
 	free(s->retr.out);
 	memset(&s->retr, 0, sizeof(s->retr));
 }
 
-static void pop3_retr_seen_flushed(struct durable_waiter *w, bool ok)
-{
-	struct pop3_session *s = w->arg;
-	if (!ok)
-		conn_log(s->c, PLOG_ERROR, "retr seen flag log flush failed");
-	s->seen_flushing = false;
-	if (s->suspended && !s->pump) {
-		s->suspended = false;
-		conn_resume(s->c);
-	}
-}
-
 /* The whole message is out: mark it \Seen, as Dovecot's POP3 does, so IMAP
  * clients of the maildrop see it read (the store's change feed brings the
  * FETCH FLAGS, with its new MODSEQ, to sessions that have INBOX selected).
- * Not at the start: a RETR cut short leaves the message unread.  Like an
- * IMAP STORE, the change is on disk before the next reply: input stays
- * suspended until the log flush that holds it returns. */
+ * Not at the start: a RETR cut short leaves the message unread.  The
+ * change is committed (and seen by IMAP) before the next reply, but not
+ * waited for on disk: RETR promises nothing about the read state, and the
+ * next log flush (any delivery's, or this session's QUIT) carries it; a
+ * crash before that leaves the message unread, nothing worse.  Waiting
+ * cost every RETR a flush. */
 static void pop3_retr_seen(struct pop3_session *s, uint32_t uid)
 {
 	int rc = store_msg_flags(s->srv->store, s->mbox.id, uid, STORE_FLAGS_ADD, STORE_F_SEEN,
@@ -50,14 +38,7 @@ static void pop3_retr_seen(struct pop3_session *s, uint32_t uid)
 		 * only the read state is lost. */
 		conn_log(s->c, PLOG_WARN, "retr seen flag not stored uid=%u error=\"%s\"",
 			 (unsigned)uid, store_strerror(rc));
-		return;
 	}
-	s->seen_flushing = true;
-	if (!s->suspended) {
-		s->suspended = true;
-		conn_suspend(s->c);
-	}
-	durable_wait(s->srv, &s->waiter, pop3_retr_seen_flushed, s);
 }
 
 /* One round: read a chunk (unless one was read ahead), stuff it, queue it;
@@ -67,8 +48,8 @@ static bool pop3_retr_pump(struct pop3_session *s)
 	struct pop3_retr *r = &s->retr;
 	if (r->in_len == 0 && !pop3_stuff_done(&r->stuff)) {
 		size_t got = 0;
-		int rc = store_content_read(s->srv->store, r->content_id, r->offset, r->in,
-					    POP3_STREAM_CHUNK, &got);
+		int rc = store_content_pread(s->srv->store, &r->content, r->offset, r->in,
+					    r->in_cap, &got);
 		if (rc != STORE_OK) {
 			/* The +OK line and part of the message are out: the
 			 * only honest signal left is to close without the
@@ -95,7 +76,8 @@ static bool pop3_retr_pump(struct pop3_session *s)
 		return true;
 	}
 	size_t out_len = 0;
-	size_t used = pop3_stuff_feed(&r->stuff, r->in, r->in_len, r->out, RETR_OUT_CAP, &out_len);
+	size_t used = pop3_stuff_feed(&r->stuff, r->in, r->in_len, r->out,
+				      r->in_cap * POP3_STUFF_EXPANSION, &out_len);
 	conn_write(s->c, r->out, out_len);
 	if (used < r->in_len && !pop3_stuff_done(&r->stuff))
 		memmove(r->in, r->in + used, r->in_len - used);
@@ -113,22 +95,26 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	 * since.  Check before the +OK, while a -ERR can still say so. */
 	struct store_msg cur;
 	int rc = store_msg_get(store, s->mbox.id, m->uid, &cur);
-	if (rc == STORE_OK && !(s->retr.in = malloc(POP3_STREAM_CHUNK)))
+	/* Buffers the size of a small message, not of the largest chunk:
+	 * most messages are a few KiB, and 192 KiB per RETR made the heap
+	 * grow and shrink (brk, page faults) for every one of them. */
+	size_t cap = POP3_STREAM_CHUNK;
+	if (rc == STORE_OK && cur.size > 0 && cur.size < cap)
+		cap = (size_t)cur.size;
+	s->retr.in_cap = cap;
+	if (rc == STORE_OK && !(s->retr.in = malloc(cap)))
 		rc = STORE_ERR_TEMP;
-	if (rc == STORE_OK && !(s->retr.out = malloc(RETR_OUT_CAP)))
+	if (rc == STORE_OK && !(s->retr.out = malloc(cap * POP3_STUFF_EXPANSION)))
 		rc = STORE_ERR_TEMP;
 	/* An IMAP EXPUNGE of the message (on another loop, at any moment)
 	 * must not pull the bytes from under the "+OK n octets": pinned
 	 * before the first read, the content stays until the stream ends;
 	 * gone before the pin, the first read says so. */
-	if (rc == STORE_OK) {
-		rc = store_content_pin(store, cur.content_id);
-		s->retr.pinned = rc == STORE_OK;
-		s->retr.content_id = cur.content_id;
-	}
+	if (rc == STORE_OK)
+		rc = store_content_open(store, cur.content_id, &s->retr.content, NULL, NULL);
 	size_t got = 0;
 	if (rc == STORE_OK)
-		rc = store_content_read(store, cur.content_id, 0, s->retr.in, POP3_STREAM_CHUNK, &got);
+		rc = store_content_pread(store, &s->retr.content, 0, s->retr.in, cap, &got);
 	if (rc != STORE_OK) {
 		pop3_retr_clear(s);
 		if (rc == STORE_ERR_NOTFOUND) {

@@ -90,7 +90,7 @@ static void pop3_session_pump(struct pop3_session *s)
 	s->pumping = false;
 	if (done) {
 		s->pump = NULL;
-		if (s->suspended && !s->seen_flushing) {
+		if (s->suspended) {
 			s->suspended = false;
 			conn_resume(s->c);
 		}
@@ -174,7 +174,7 @@ static void pop3_on_line(void *sess, const char *line, size_t len, bool crlf)
 	 * can only get here if core resumed us early.  Ignore it rather than
 	 * interleave replies. */
 	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed ||
-	    s->auth_checking || s->seen_flushing)
+	    s->auth_checking)
 		return;
 	enum pop3_state before = s->state;
 	if (s->sasl) {
@@ -205,7 +205,7 @@ static void pop3_on_line_too_long(void *sess)
 {
 	struct pop3_session *s = sess;
 	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed ||
-	    s->auth_checking || s->seen_flushing)
+	    s->auth_checking)
 		return;
 	if (s->sasl) {
 		pop3_auth_phase_too_long(s);

@@ -61,13 +61,13 @@ typedef bool (*pop3_pump_fn)(struct pop3_session *s);
 /* RETR/TOP in progress (pop3_cmd_retr.c). */
 struct pop3_retr {
 	size_t index;            /* into msgs */
-	uint64_t content_id;
+	struct store_content content;   /* open (pinned) while it streams */
 	uint64_t offset;         /* next content byte to read */
 	struct pop3_stuff stuff;
-	char *in;                /* POP3_STREAM_CHUNK */
-	char *out;               /* POP3_STREAM_CHUNK * POP3_STUFF_EXPANSION */
+	char *in;                /* in_cap bytes */
+	char *out;               /* in_cap * POP3_STUFF_EXPANSION */
+	size_t in_cap;           /* the message's size, at most POP3_STREAM_CHUNK */
 	size_t in_len;           /* a chunk read ahead (before the +OK line) */
-	bool pinned;             /* content_id is pinned while it streams */
 	bool mark_seen;          /* RETR of a message not yet \Seen */
 };
 
@@ -103,11 +103,7 @@ struct pop3_session {
 	size_t list_next;        /* LIST/UIDL: next index */
 	struct pop3_retr retr;
 
-	/* RETR's \Seen waits for its log flush (pop3_cmd_retr.c); input
-	 * stays suspended meanwhile, so QUIT cannot be reading the waiter. */
-	bool seen_flushing;
-
-	/* UPDATE (and RETR's \Seen) */
+	/* UPDATE */
 	struct durable_waiter waiter;
 	size_t removed;
 	bool shutdown_pending;

@@ -402,6 +402,25 @@ int store_msgs_copy(struct store *store, uint32_t src_mailbox_id, const uint32_t
  * store_content_sweep deletes).  Pins nest. */
 int store_content_pin(struct store *store, uint64_t content_id);
 void store_content_unpin(struct store *store, uint64_t content_id);
+
+/* A content opened for reading: pinned as above, and located, so that its
+ * reads need no lookup of its record.  Callers read id and size; the
+ * layout is the store's. */
+struct store_content {
+	uint64_t id;                 /* 0: not open */
+	uint64_t size;
+	uint32_t layout_big, layout_small;
+};
+/* Pin and locate content_id in one transaction, and with structure_r also
+ * read its stored MIME structure (malloc'd; NULL, 0 when none was stored).
+ * STORE_ERR_NOTFOUND when the content is gone (its message expunged). */
+int store_content_open(struct store *store, uint64_t content_id, struct store_content *c_r,
+		       void **structure_r, size_t *structure_len_r);
+/* store_content_read of an open content.  STORE_ERR_INVALID if not open. */
+int store_content_pread(struct store *store, const struct store_content *c, uint64_t offset,
+			void *buf, size_t len, size_t *got_r);
+/* Unpin; c is reset (closing a reset one does nothing). */
+void store_content_close(struct store *store, struct store_content *c);
 /* Finish deletions deferred by pins when the process that held them died.
  * Only the daemon calls it, at start: an admin command runs beside it. */
 int store_content_sweep(struct store *store);

@@ -103,12 +103,19 @@ static size_t orphan_key(uint8_t *key, uint64_t content_id)
 static int content_destroy(struct store *s, DB_TXN *txn, uint64_t content_id,
 			   const struct store_content_meta *cm);
 
+/* Whether content_id is pinned here; if so, the last unpin is told to
+ * look for the orphan record the caller is about to leave (or has left),
+ * so that an unpin of content nobody deleted costs no transaction. */
 bool store_content_pinned(struct store *s, uint64_t content_id)
 {
 	bool found = false;
 	pthread_mutex_lock(&s->pin_mu);
-	for (size_t i = 0; i < s->npins && !found; i++)
-		found = s->pins[i].content_id == content_id;
+	for (size_t i = 0; i < s->npins && !found; i++) {
+		if (s->pins[i].content_id == content_id) {
+			s->pins[i].orphaned = true;
+			found = true;
+		}
+	}
 	pthread_mutex_unlock(&s->pin_mu);
 	return found;
 }
@@ -135,12 +142,14 @@ static int pin_add(struct store *s, uint64_t content_id)
 		}
 	}
 	if (rc == STORE_OK && i == s->npins)
-		s->pins[s->npins++] = (struct store_pin){.content_id = content_id, .count = 1};
+		s->pins[s->npins++] = (struct store_pin){.content_id = content_id, .count = 1,
+							 .orphaned = false};
 	pthread_mutex_unlock(&s->pin_mu);
 	return rc;
 }
 
-/* Drop one pin; true when it was the last. */
+/* Drop one pin; true when it was the last and a deleter was deferred by
+ * it (the orphan record may exist: orphan_fn looks). */
 static bool pin_drop(struct store *s, uint64_t content_id)
 {
 	bool last = false;
@@ -149,8 +158,8 @@ static bool pin_drop(struct store *s, uint64_t content_id)
 		if (s->pins[i].content_id != content_id)
 			continue;
 		if (--s->pins[i].count == 0) {
+			last = s->pins[i].orphaned;
 			s->pins[i] = s->pins[--s->npins];
-			last = true;
 		}
 		break;
 	}
@@ -158,15 +167,38 @@ static bool pin_drop(struct store *s, uint64_t content_id)
 	return last;
 }
 
-struct pin_check_arg {
+struct open_arg {
 	uint64_t content_id;
+	struct store_content_meta meta;
+	bool want_structure;
+	void *structure;
+	size_t structure_len;
 };
 
-static int pin_check_fn(struct store *s, DB_TXN *txn, void *arg)
+static int open_fn(struct store *s, DB_TXN *txn, void *arg)
 {
-	const struct pin_check_arg *a = arg;
-	struct store_content_meta c;
-	return meta_read(s, txn, a->content_id, &c, 0);
+	struct open_arg *a = arg;
+	free(a->structure);   /* from an attempt that was retried */
+	a->structure = NULL;
+	a->structure_len = 0;
+	int rc = meta_read(s, txn, a->content_id, &a->meta, 0);
+	if (rc != STORE_OK || !a->want_structure)
+		return rc;
+	uint8_t key[8];
+	DBT k, v;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = key;
+	k.size = (u_int32_t)content_key(key, a->content_id);
+	v.flags = DB_DBT_MALLOC;
+	rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v, 0));
+	if (rc == STORE_ERR_NOTFOUND)
+		return STORE_OK;   /* delivered without one: the caller parses */
+	if (rc != STORE_OK)
+		return rc;
+	a->structure = v.data;
+	a->structure_len = v.size;
+	return STORE_OK;
 }
 
 /* The pin and the deletion meet at the content's meta record.  Every
@@ -177,17 +209,49 @@ static int pin_check_fn(struct store *s, DB_TXN *txn, void *arg)
  * record's lock when the read came, and the read waits for its commit and
  * finds the content gone.  Checking something else after the pin (the
  * message record, the structure) leaves a window: the deleter may not
- * have reached it yet, and the bytes go at its commit, mid-literal. */
-int store_content_pin(struct store *s, uint64_t content_id)
+ * have reached it yet, and the bytes go at its commit, mid-literal.
+ * The same transaction reads what a reader needs next (the layout, the
+ * structure), so opening a content for a FETCH is one transaction. */
+int store_content_open(struct store *s, uint64_t content_id, struct store_content *c_r,
+		       void **structure_r, size_t *structure_len_r)
 {
+	memset(c_r, 0, sizeof(*c_r));
+	if (structure_r) {
+		*structure_r = NULL;
+		*structure_len_r = 0;
+	}
 	int rc = pin_add(s, content_id);
 	if (rc != STORE_OK)
 		return rc;
-	struct pin_check_arg a = {.content_id = content_id};
-	rc = store_txn_run(s, pin_check_fn, &a);
-	if (rc != STORE_OK)
+	struct open_arg a = {.content_id = content_id, .want_structure = structure_r != NULL};
+	rc = store_read_run(s, open_fn, &a);
+	if (rc != STORE_OK) {
+		free(a.structure);
 		store_content_unpin(s, content_id);
-	return rc;
+		return rc;
+	}
+	c_r->id = content_id;
+	c_r->size = a.meta.size;
+	c_r->layout_big = a.meta.big;
+	c_r->layout_small = a.meta.small;
+	if (structure_r) {
+		*structure_r = a.structure;
+		*structure_len_r = a.structure_len;
+	}
+	return STORE_OK;
+}
+
+void store_content_close(struct store *s, struct store_content *c)
+{
+	if (c->id != 0)
+		store_content_unpin(s, c->id);
+	memset(c, 0, sizeof(*c));
+}
+
+int store_content_pin(struct store *s, uint64_t content_id)
+{
+	struct store_content c;
+	return store_content_open(s, content_id, &c, NULL, NULL);
 }
 
 struct orphan_arg {
@@ -225,6 +289,8 @@ static int orphan_fn(struct store *s, DB_TXN *txn, void *arg)
 
 void store_content_unpin(struct store *s, uint64_t content_id)
 {
+	/* Only when a deleter was deferred by this pin (store_content_pinned
+	 * marked it) is there an orphan record to look for. */
 	if (!pin_drop(s, content_id))
 		return;
 	struct orphan_arg a = {.content_id = content_id};
@@ -414,6 +480,8 @@ int store_content_structure_set(struct store *s, uint64_t content_id, const void
 
 struct read_arg {
 	uint64_t content_id, offset;
+	struct store_content_meta meta;
+	bool have_meta;              /* from store_content_open: no lookup */
 	uint8_t *buf;
 	size_t len;
 	size_t got;
@@ -423,11 +491,13 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct read_arg *a = arg;
 	a->got = 0;
-	struct store_content_meta c;
-	int rc = meta_read(s, txn, a->content_id, &c, 0);
-	if (rc != STORE_OK || a->offset >= c.size)
+	int rc;
+	if (!a->have_meta && (rc = meta_read(s, txn, a->content_id, &a->meta, 0)) != STORE_OK)
 		return rc;
-	uint64_t avail = c.size - a->offset;
+	const struct store_content_meta *c = &a->meta;
+	if (a->offset >= c->size)
+		return STORE_OK;
+	uint64_t avail = c->size - a->offset;
 	size_t want = avail < a->len ? (size_t)avail : a->len;
 	uint64_t pos = a->offset;
 	/* One cursor walks the chunks in key order: the first is found with
@@ -439,7 +509,7 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	bool first = true;
 	while (rc == STORE_OK && a->got < want) {
 		uint32_t chunk, coff, clen;
-		store_content_locate(&c, pos, &chunk, &coff, &clen);
+		store_content_locate(c, pos, &chunk, &coff, &clen);
 		size_t take = clen - coff;
 		if (take > want - a->got)
 			take = want - a->got;
@@ -474,17 +544,38 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	return store_cursor_close(s, cur, rc);
 }
 
+static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
+{
+	*got_r = 0;
+	if (a->len == 0)
+		return STORE_OK;
+	if (!a->buf)
+		return STORE_ERR_INVALID;
+	/* An open content (have_meta) is pinned and its bytes never change:
+	 * its chunks need no transaction.  Otherwise the record and the
+	 * chunks are read in one, so that a deletion cannot come between. */
+	int rc = a->have_meta ? store_read_run(s, read_fn, a) : store_txn_run(s, read_fn, a);
+	if (rc == STORE_OK)
+		*got_r = a->got;
+	return rc;
+}
+
 int store_content_read(struct store *s, uint64_t content_id, uint64_t offset, void *buf,
 		       size_t len, size_t *got_r)
 {
-	*got_r = 0;
-	if (len == 0)
-		return STORE_OK;
-	if (!buf)
-		return STORE_ERR_INVALID;
 	struct read_arg a = {.content_id = content_id, .offset = offset, .buf = buf, .len = len};
-	int rc = store_txn_run(s, read_fn, &a);
-	if (rc == STORE_OK)
-		*got_r = a.got;
-	return rc;
+	return read_run(s, &a, got_r);
+}
+
+int store_content_pread(struct store *s, const struct store_content *c, uint64_t offset,
+			void *buf, size_t len, size_t *got_r)
+{
+	if (c->id == 0)
+		return STORE_ERR_INVALID;
+	struct read_arg a = {.content_id = c->id, .offset = offset, .buf = buf, .len = len,
+			     .have_meta = true,
+			     .meta = {.size = c->size, .big = c->layout_big,
+				      .small = c->layout_small}};
+	a.meta.chunks = (uint32_t)store_content_chunks(&a.meta);
+	return read_run(s, &a, got_r);
 }

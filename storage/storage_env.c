@@ -330,7 +330,7 @@ static void store_backoff(unsigned attempt)
 
 /* count: whether the transaction is activity for the idle detection
  * (store_watchdog_main); a poll that runs every second is not. */
-static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count)
+static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count, bool txn_on)
 {
 	unsigned reopens = 0;
 	for (unsigned attempt = 0;; attempt++) {
@@ -341,8 +341,10 @@ static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count)
 		if (count)
 			atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
 		DB_TXN *txn = NULL;
-		rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn, 0));
-		if (rc == STORE_OK) {
+		if (!txn_on)
+			rc = fn(s, NULL, arg);
+		else if ((rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn, 0))) ==
+			 STORE_OK) {
 			rc = fn(s, txn, arg);
 			if (rc == STORE_OK)
 				rc = store_bdb_err(s, txn->commit(txn, DB_TXN_NOSYNC));
@@ -366,12 +368,17 @@ static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count)
 
 int store_txn_run(struct store *s, store_txn_fn *fn, void *arg)
 {
-	return txn_run(s, fn, arg, true);
+	return txn_run(s, fn, arg, true, true);
 }
 
 int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg)
 {
-	return txn_run(s, fn, arg, false);
+	return txn_run(s, fn, arg, false, true);
+}
+
+int store_read_run(struct store *s, store_txn_fn *fn, void *arg)
+{
+	return txn_run(s, fn, arg, true, false);
 }
 
 /* ---- database wrappers ---- */

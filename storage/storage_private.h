@@ -108,6 +108,9 @@ struct store {
 	struct store_pin {
 		uint64_t content_id;
 		unsigned count;
+		/* A deleter found it pinned and left an orphan record
+		 * (store_content_pinned): the last unpin must finish it. */
+		bool orphaned;
 	} *pins;
 	size_t npins, pins_cap;
 
@@ -155,6 +158,12 @@ typedef int store_txn_fn(struct store *s, DB_TXN *txn, void *arg);
 int store_txn_run(struct store *s, store_txn_fn *fn, void *arg);
 /* The same, not counted as activity for the idle hook (a periodic poll). */
 int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg);
+/* Runs fn with txn NULL: each of its reads takes its locks for that call
+ * only (waiting for a writer that holds them, as in a transaction), with
+ * the same retries.  For reads that need no consistency between them
+ * beyond what a pin gives (a content's record and bytes): a transaction's
+ * begin and commit were a third of the cost of such a read. */
+int store_read_run(struct store *s, store_txn_fn *fn, void *arg);
 /* Maps a Berkeley DB return code to a store result; a lock timeout also
  * asks the watchdog for a failchk (s may be NULL). */
 int store_bdb_err(struct store *s, int rc);

@@ -1005,6 +1005,68 @@ static void test_pins(void **state)
 	check_counters(f, in.id);
 }
 
+/* An opened content: one transaction gives the size, the layout and the
+ * structure; reads at any offset (across chunks) need no record lookup and
+ * keep working after the message is expunged, until the close. */
+static void test_content_open(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox in = mbox(f, "INBOX");
+	/* Long enough for several chunks of both sizes. */
+	size_t n = 3 * 16384 + 5000;
+	char *body = malloc(n + 1);
+	assert_non_null(body);
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)('a' + i % 23);
+	body[n] = '\0';
+	uint64_t cid = deliver_to(f, NULL, body, 0, "STRUCT");
+	uint64_t bare = deliver_to(f, NULL, "no structure", 0, NULL);
+
+	struct store_content c;
+	void *sp;
+	size_t slen;
+	assert_int_equal(store_content_open(f->s, cid, &c, &sp, &slen), STORE_OK);
+	assert_int_equal(c.id, cid);
+	assert_int_equal(c.size, n);
+	assert_int_equal(slen, 6);
+	assert_memory_equal(sp, "STRUCT", 6);
+	free(sp);
+	assert_true(store_content_pinned(f->s, cid));
+
+	uint32_t one = 1;
+	assert_int_equal(store_expunge(f->s, in.id, &one, 1, NULL), STORE_OK);
+	char *buf = malloc(n);
+	assert_non_null(buf);
+	size_t offs[] = {0, 1, 16383, 16384, 40000, n - 7};
+	for (size_t k = 0; k < sizeof(offs) / sizeof(offs[0]); k++) {
+		size_t got;
+		assert_int_equal(store_content_pread(f->s, &c, offs[k], buf, n, &got), STORE_OK);
+		assert_int_equal(got, n - offs[k]);
+		assert_memory_equal(buf, body + offs[k], got);
+	}
+	size_t got;
+	assert_int_equal(store_content_pread(f->s, &c, n, buf, 10, &got), STORE_OK);
+	assert_int_equal(got, 0);
+	store_content_close(f->s, &c);
+	assert_int_equal(c.id, 0);
+	store_content_close(f->s, &c);   /* closing a closed one does nothing */
+	assert_int_equal(store_content_pread(f->s, &c, 0, buf, 10, &got), STORE_ERR_INVALID);
+	assert_int_equal(store_content_open(f->s, cid, &c, NULL, NULL), STORE_ERR_NOTFOUND);
+	assert_false(store_content_pinned(f->s, cid));
+
+	/* No structure stored: the open says so with NULL, not an error. */
+	assert_int_equal(store_content_open(f->s, bare, &c, &sp, &slen), STORE_OK);
+	assert_null(sp);
+	assert_int_equal(slen, 0);
+	/* Nobody deleted it while open: the close leaves it alone. */
+	store_content_close(f->s, &c);
+	assert_int_equal(store_content_read(f->s, bare, 0, buf, n, &got), STORE_OK);
+	assert_int_equal(got, 12);
+	assert_int_equal(contents(f), 1);
+	free(buf);
+	free(body);
+}
+
 /* A content already gone cannot be pinned: the pin says so and leaves
  * nothing behind. */
 static void test_pin_gone(void **state)
@@ -1443,6 +1505,7 @@ int main(void)
 		T(test_uids_and_range),
 		T(test_structure),
 		T(test_pins),
+		T(test_content_open),
 		T(test_pin_gone),
 		T(test_pin_races_expunge),
 		T(test_changes_since),
