@@ -62,17 +62,37 @@ int buf_puts(struct buf *b, const char *s)
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+	/* Format into the room already there; only when it does not fit,
+	 * grow to the size that first pass measured and format again (one
+	 * pass instead of two for the short lines most callers write). */
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	va_list aq;
 	va_copy(aq, ap);
-	int n = vsnprintf(NULL, 0, fmt, aq);
+	int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, aq);
 	va_end(aq);
 	if (n < 0)
 		return -1;
-	if (buf_reserve(b, (size_t)n) < 0)
-		return -1;
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	if ((size_t)n >= room || (b->max && (size_t)n > b->max - b->len)) {
+		if (buf_reserve(b, (size_t)n) < 0) {
+			if (b->data)
+				b->data[b->len] = '\0';   /* undo the truncated attempt */
+			return -1;
+		}
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	}
 	b->len += (size_t)n;
 	return 0;
+}
+
+int buf_put_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t i = sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return buf_append(b, tmp + i, sizeof(tmp) - i);
 }
 
 int buf_printf(struct buf *b, const char *fmt, ...)

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *data;   /* always NUL-terminated when non-NULL (not counted in len) */
@@ -17,6 +18,8 @@ void buf_init(struct buf *b, size_t max);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_putc(struct buf *b, char ch);
 int buf_puts(struct buf *b, const char *s);
+/* The decimal digits of v (for hot paths where printf's parsing shows). */
+int buf_put_u64(struct buf *b, uint64_t v);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Remove the first n bytes. */

@@ -20,6 +20,9 @@ struct loop *loop_current(void);
 unsigned loop_count(const struct server *srv);
 struct loop *loop_at(const struct server *srv, unsigned i);
 unsigned loop_index(const struct loop *l);
+/* The loop's libevent base, for a session's own timers (loop's thread). */
+struct event_base;
+struct event_base *loop_base(const struct loop *l);
 /* Any thread: fn(item) runs on l's thread (inbox_post). */
 void loop_post(struct loop *l, struct inbox_item *item, void (*fn)(struct inbox_item *item));
 

@@ -186,6 +186,11 @@ unsigned loop_index(const struct loop *l)
 	return l->index;
 }
 
+struct event_base *loop_base(const struct loop *l)
+{
+	return l->base;
+}
+
 void loop_post(struct loop *l, struct inbox_item *item, void (*fn)(struct inbox_item *item))
 {
 	inbox_post(l->inbox, item, fn);

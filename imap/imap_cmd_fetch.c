@@ -28,6 +28,10 @@
 
 struct fetch_ctx {
 	struct imap_fetch *f;
+	/* "BODY[HEADER.FIELDS (...)]<0>" and the like: the same for every
+	 * message, so written once (names.data + name_off[j], name_len[j]). */
+	struct buf names;
+	size_t *name_off, *name_len;
 	uint32_t *uids;
 	size_t n;
 	size_t i;                    /* the message being written */
@@ -62,6 +66,9 @@ static void fetch_ctx_free(void *p)
 	if (!x)
 		return;
 	imap_fetch_free(&x->f);
+	buf_free(&x->names);
+	free(x->name_off);
+	free(x->name_len);
 	free(x->uids);
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
@@ -226,7 +233,7 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 	case IMAP_FETCH_INTERNALDATE:
 		return buf_puts(b, "INTERNALDATE ") | imap_fetch_internaldate_write(b, m->internaldate);
 	case IMAP_FETCH_RFC822_SIZE:
-		return buf_printf(b, "RFC822.SIZE %llu", (unsigned long long)m->size);
+		return buf_puts(b, "RFC822.SIZE ") | buf_put_u64(b, m->size);
 	case IMAP_FETCH_ENVELOPE:
 		return buf_puts(b, "ENVELOPE ") | mime_envelope_write(x->mime->root->envelope, b);
 	case IMAP_FETCH_BODY:
@@ -235,7 +242,7 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 		return buf_puts(b, "BODYSTRUCTURE ") |
 		       mime_bodystructure_write(x->mime->root, wflags | MIME_WRITE_EXTENDED, b);
 	case IMAP_FETCH_UID:
-		return buf_printf(b, "UID %u", (unsigned)m->uid);
+		return buf_puts(b, "UID ") | buf_put_u64(b, m->uid);
 	case IMAP_FETCH_MODSEQ:
 		return buf_printf(b, "MODSEQ (%llu)", (unsigned long long)m->modseq);
 	default:
@@ -299,14 +306,26 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 		}
 	}
 	buf_reset(&x->line);
-	buf_printf(&x->line, "* %u FETCH (", (unsigned)seq);
+	buf_puts(&x->line, "* ");
+	buf_put_u64(&x->line, seq);
+	buf_puts(&x->line, " FETCH (");
 	/* RFC 3501 6.4.8: UID FETCH always includes UID. */
-	if (cmd->uid && !has_item(x, IMAP_FETCH_UID))
-		buf_printf(&x->line, "UID %u ", (unsigned)m->uid);
+	if (cmd->uid && !has_item(x, IMAP_FETCH_UID)) {
+		buf_puts(&x->line, "UID ");
+		buf_put_u64(&x->line, m->uid);
+		buf_putc(&x->line, ' ');
+	}
 	x->in_msg = true;
 	x->att = 0;
 	x->streaming = false;
 	return 0;
+}
+
+/* "{n}" CRLF, or "~{n}" CRLF for a literal8 (RFC 3516 4.3). */
+static int literal_head(struct buf *b, bool literal8, uint64_t n)
+{
+	return (literal8 ? buf_puts(b, "~{") : buf_putc(b, '{')) | buf_put_u64(b, n) |
+	       buf_puts(b, "}\r\n");
 }
 
 /* Writes message x->i from item x->att on.  0 when the message is done,
@@ -355,7 +374,9 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			imap_cmd_store_error(cmd, rc, "FETCH");
 			return -1;
 		}
-		if (imap_fetch_att_write_name(&x->line, a) < 0 || buf_putc(&x->line, ' ') < 0)
+		size_t j = x->att - 1;
+		if (buf_append(&x->line, x->names.data + x->name_off[j], x->name_len[j]) < 0 ||
+		    buf_putc(&x->line, ' ') < 0)
 			goto nomem;
 		switch (x->v.kind) {
 		case IMAP_VALUE_NIL:
@@ -367,8 +388,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				goto nomem;
 			break;
 		case IMAP_VALUE_MEM:
-			if (buf_printf(&x->line, "%s{%llu}\r\n", x->v.literal8 ? "~" : "",
-				       (unsigned long long)x->v.mem.len) < 0)
+			if (literal_head(&x->line, x->v.literal8, x->v.mem.len) < 0)
 				goto nomem;
 			imap_write_buf(s, &x->line);
 			buf_reset(&x->line);
@@ -381,8 +401,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			 * before they were sized, and holds them until the
 			 * next message. */
 			x->st.content = x->content;
-			if (buf_printf(&x->line, "%s{%llu}\r\n", x->v.literal8 ? "~" : "",
-				       (unsigned long long)x->v.size) < 0)
+			if (literal_head(&x->line, x->v.literal8, x->v.size) < 0)
 				goto nomem;
 			imap_write_buf(s, &x->line);
 			buf_reset(&x->line);
@@ -430,6 +449,7 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	cmd->ctx_free = fetch_ctx_free;
 	x->store = s->store;
 	buf_init(&x->line, 0);
+	buf_init(&x->names, 0);
 	buf_init(&x->v.mem, 0);
 	if (imap_fetch_parse(cmd->pc->args, cmd->pc->nargs, cmd->uid, &x->f, &err) < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid FETCH arguments");
@@ -455,6 +475,21 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 			x->need_structure = true;
 		if (att_reads_content(&x->f->atts[j]))
 			x->need_content = true;
+	}
+	x->name_off = calloc(x->f->natts ? x->f->natts : 1, sizeof(*x->name_off));
+	x->name_len = calloc(x->f->natts ? x->f->natts : 1, sizeof(*x->name_len));
+	if (!x->name_off || !x->name_len) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return IMAP_CMD_DONE;
+	}
+	for (size_t j = 0; j < x->f->natts; j++) {
+		x->name_off[j] = x->names.len;
+		if (att_is_body(&x->f->atts[j]) &&
+		    imap_fetch_att_write_name(&x->names, &x->f->atts[j]) < 0) {
+			imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+			return IMAP_CMD_DONE;
+		}
+		x->name_len[j] = x->names.len - x->name_off[j];
 	}
 	x->win_lo = x->win_n = 0;
 	return IMAP_CMD_AGAIN;

@@ -45,6 +45,9 @@ void pop3_cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 		return;
 	}
 	s->state = POP3_S_UPDATE;
+	/* The read state first, so that it is in the log the reply waits
+	 * for (or committed before the reply when nothing is deleted). */
+	pop3_seen_flush(s);
 	if (s->ndeleted == 0) {
 		pop3_quit_reply(s, NULL);
 		return;

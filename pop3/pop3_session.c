@@ -273,6 +273,9 @@ static void pop3_session_free(void *sess, const char *reason)
 	auth_sasl_free(&s->sasl);
 	pop3_inuse_release(&s->inuse);
 	pop3_retr_clear(s);
+	/* Like Dovecot, the read state of a session that ends without QUIT
+	 * is kept (only DELE needs the UPDATE state). */
+	pop3_seen_free(s);
 	free(s->msgs);
 	free(s);
 }

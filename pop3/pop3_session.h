@@ -58,6 +58,9 @@ struct pop3_session;
  * the connection). */
 typedef bool (*pop3_pump_fn)(struct pop3_session *s);
 
+#define POP3_SEEN_BATCH 256
+#define POP3_SEEN_DELAY_MS 100
+
 /* RETR/TOP in progress (pop3_cmd_retr.c). */
 struct pop3_retr {
 	size_t index;            /* into msgs */
@@ -103,6 +106,14 @@ struct pop3_session {
 	size_t list_next;        /* LIST/UIDL: next index */
 	struct pop3_retr retr;
 
+	/* RETR's \Seen marks not yet committed (pop3_cmd_retr.c): at most
+	 * POP3_SEEN_BATCH, committed together when the batch is full, when
+	 * seen_ev fires (POP3_SEEN_DELAY_MS after the first), at QUIT and
+	 * when the session ends. */
+	uint32_t *seen_uids;
+	size_t nseen;
+	struct event *seen_ev;
+
 	/* UPDATE */
 	struct durable_waiter waiter;
 	size_t removed;
@@ -147,6 +158,10 @@ void pop3_session_auth_resume(struct pop3_session *s);
 
 /* Free the RETR buffers (pop3_cmd_retr.c). */
 void pop3_retr_clear(struct pop3_session *s);
+/* Commit the pending \Seen marks of RETR now (QUIT, end of session). */
+void pop3_seen_flush(struct pop3_session *s);
+/* pop3_seen_flush, then free what the marks held. */
+void pop3_seen_free(struct pop3_session *s);
 
 /* Handlers (pop3_cmd_*.c). */
 void pop3_cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd);

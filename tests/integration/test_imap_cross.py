@@ -270,3 +270,36 @@ def test_pop3_retr_marks_seen_top_does_not(imap_server, imap_user):
     assert st.data("STATUS")[0].upper().endswith(b"(UNSEEN 1)"), st
     d.logout()
     c.logout()
+
+
+def seen_set(srv, user):
+    d = imap_connect(srv, *user)
+    d.ok("EXAMINE INBOX")
+    f = d.ok("FETCH 1:* FLAGS").fetches()
+    d.logout()
+    return {n for n, v in f.items() if b"\\Seen" in {bytes(x) for x in v["FLAGS"]}}
+
+
+def test_pop3_seen_kept_without_quit_and_in_batches(imap_server, imap_user):
+    # RETR's \Seen marks are committed in batches (pop3_cmd_retr.c): a
+    # pipelined run of more RETRs than one batch holds marks them all, and a
+    # session that ends without QUIT keeps its read state (as Dovecot), while
+    # its DELE is forgotten (RFC 1939 6).
+    import time
+    msgs = deliver(imap_server, imap_user, 300)
+    p = imap_server.pop3(*imap_user)
+    p.send("".join(f"RETR {i}\r\n" for i in range(1, 301)) + "DELE 1\r\n")
+    for i in range(1, 301):
+        assert p.pop3_status().startswith("+OK"), i
+        assert split_trace(p.pop3_multi(), SENDER) == msgs[i - 1]
+    assert p.pop3_status().startswith("+OK")
+    p.close()
+    want = set(range(1, 301))
+    deadline = time.monotonic() + 10
+    while seen_set(imap_server, imap_user) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seen_set(imap_server, imap_user) == want
+    st = imap_connect(imap_server, *imap_user)
+    r = st.ok("STATUS INBOX (MESSAGES)")
+    assert r.data("STATUS")[0].upper().endswith(b"(MESSAGES 300)"), r
+    st.logout()

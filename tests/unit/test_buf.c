@@ -62,6 +62,45 @@ static void test_printf_grows(void **state)
 	buf_free(&b);
 }
 
+/* printf into existing room: a line that fits, one that does not (the
+ * truncated first pass must leave nothing behind), and max respected even
+ * when the room is there. */
+static void test_printf_room_and_max(void **state)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(buf_puts(&b, "ab"), 0);          /* cap 64 now */
+	assert_int_equal(buf_printf(&b, "<%d>", 42), 0);
+	assert_string_equal(b.data, "ab<42>");
+	assert_int_equal(buf_printf(&b, "%0100d", 7), 0);  /* past the room */
+	assert_int_equal(b.len, 106);
+	assert_int_equal(strlen(b.data), 106);
+	assert_int_equal(b.data[105], '7');
+	buf_free(&b);
+
+	buf_init(&b, 8);
+	assert_int_equal(buf_puts(&b, "abc"), 0);         /* cap 64 > max */
+	assert_int_equal(buf_printf(&b, "%s", "123456"), -1);
+	assert_int_equal(b.len, 3);
+	assert_string_equal(b.data, "abc");
+	assert_int_equal(buf_printf(&b, "%s", "12345"), 0);
+	assert_string_equal(b.data, "abc12345");
+	buf_free(&b);
+}
+
+static void test_put_u64(void **state)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(buf_put_u64(&b, 0), 0);
+	assert_int_equal(buf_putc(&b, ' '), 0);
+	assert_int_equal(buf_put_u64(&b, 1234567890123ull), 0);
+	assert_int_equal(buf_putc(&b, ' '), 0);
+	assert_int_equal(buf_put_u64(&b, UINT64_MAX), 0);
+	assert_string_equal(b.data, "0 1234567890123 18446744073709551615");
+	buf_free(&b);
+}
+
 static void test_consume_and_reset(void **state)
 {
 	struct buf b;
@@ -88,6 +127,8 @@ int main(void)
 		cmocka_unit_test(test_max_refuses_whole_append),
 		cmocka_unit_test(test_overflow_sizes),
 		cmocka_unit_test(test_printf_grows),
+		cmocka_unit_test(test_printf_room_and_max),
+		cmocka_unit_test(test_put_u64),
 		cmocka_unit_test(test_consume_and_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
