@@ -22,6 +22,7 @@
 #include "core/server.h"
 #include "core/session_limits.h"
 #include "core/spool.h"
+#include "core/workpool.h"
 #include "storage/storage.h"
 #include "smtp/smtp_notice.h"
 #include "smtp/smtp_queue.h"
@@ -267,6 +268,201 @@ out:
 	free(diag);
 }
 
+/* Store d (with the MIME structure, computed once here and kept beside
+ * the content, so that IMAP FETCH/SEARCH never reparse the message; out of
+ * memory only costs that, the reader computes it later).  Any thread. */
+static int deliver_store(struct store *store, struct store_delivery *d, int *results)
+{
+	struct buf structure;
+	buf_init(&structure, 0);
+	if (mime_structure_build(d->data, d->len, &structure) == 0) {
+		d->structure = structure.data;
+		d->structure_len = structure.len;
+	}
+	int rc = store_deliver(store, d, results, NULL);
+	d->structure = NULL;
+	d->structure_len = 0;
+	buf_free(&structure);
+	return rc;
+}
+
+/* After the store: the log lines, the notices, and the reply (250 once
+ * the log flush holding it returns).  Frees results and the spool. */
+static void deliver_finish(struct smtp_session *s, const char *msg, size_t len, int *results,
+			   int rc)
+{
+	size_t ok = 0;
+	for (size_t i = 0; i < s->rcpt_list.n; i++) {
+		if (results[i] == STORE_OK)
+			ok++;
+		else
+			conn_log(s->c, PLOG_WARN, "delivery failed id=%s to=<%s> error=\"%s\"", s->msg_id,
+				 s->rcpt_list.addr[i], store_strerror(results[i]));
+	}
+	if (rc == STORE_OK && (ok > 0 || s->remote_list.n > 0))
+		local_notices(s, msg, len, results);
+	spool_free(&s->spool);
+	free(results);
+	if (rc != STORE_OK || (ok == 0 && s->remote_list.n == 0)) {
+		if (rc == STORE_OK)
+			rc = STORE_ERR_TEMP;
+		conn_log(s->c, PLOG_WARN, "delivery failed id=%s error=\"%s\"", s->msg_id,
+			 store_strerror(rc));
+		if (rc == STORE_ERR_NOQUOTA)
+			smtp_reply(s, "552 5.2.2 Error: mailbox full");
+		else if (rc == STORE_ERR_NOTFOUND)
+			smtp_reply(s, "550 5.1.1 Error: recipient no longer exists");
+		else if (rc == STORE_ERR_NOSPACE)   /* RFC 3463 3.4: X.3.1 mail system full */
+			smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
+		else
+			smtp_reply(s, "451 4.3.0 Error: temporary storage failure, try again later");
+		data_phase_end(s);
+		conn_resume(s->c);
+		smtp_session_close_if_shutdown(s);
+		return;
+	}
+	s->delivered_rcpts = ok + s->remote_list.n;
+	s->delivered_size = len;
+	/* No 250 before the log holding the transaction is on disk. */
+	s->state = SMTP_S_FLUSH;
+	conn_suspend(s->c);
+	durable_wait(s->srv, &s->waiter, flush_done, s);
+}
+
+/* Messages of at least this size are stored by a worker (core/workpool.h)
+ * while the session waits: the MIME structure of a large message, the
+ * write of its content, and Berkeley DB's retries with their back-off held
+ * the loop, and every other session on it, for milliseconds.  Below it the
+ * hand-off between threads costs more than it saves. */
+#define DELIVER_POOL_MIN (256 * 1024)
+
+/* A delivery on the worker pool.  It owns everything run reads (the
+ * mapped spool, the recipient lists, copies of the sender and ENVID), so
+ * that a session that goes away meanwhile (smtp_deliver_detach) leaves it
+ * nothing dangling; done gives them back to a session still there. */
+struct smtp_deliver_job {
+	struct work w;
+	struct smtp_session *s;        /* NULL once the session has gone */
+	struct store *store;
+	struct spool *spool;
+	struct smtp_rcpt_list rcpt, remote;
+	char *sender, *envid;
+	const char *msg;
+	size_t len;
+	struct store_delivery d;
+	int *results;
+	int rc;
+};
+
+static void deliver_job_free(struct smtp_deliver_job *j)
+{
+	spool_free(&j->spool);
+	smtp_rcpt_list_free(&j->rcpt);
+	smtp_rcpt_list_free(&j->remote);
+	free(j->sender);
+	free(j->envid);
+	free(j->results);
+	free(j);
+}
+
+static void deliver_job_run(struct work *w)
+{
+	struct smtp_deliver_job *j = (struct smtp_deliver_job *)w;
+	j->rc = deliver_store(j->store, &j->d, j->results);
+}
+
+static void deliver_job_done(struct work *w)
+{
+	struct smtp_deliver_job *j = (struct smtp_deliver_job *)w;
+	struct smtp_session *s = j->s;
+	if (!s) {
+		/* Committed or not, nobody is left to tell; a committed one is
+		 * made durable by the next flush, as for a session that goes
+		 * away while waiting for its flush. */
+		deliver_job_free(j);
+		return;
+	}
+	s->deliver_job = NULL;
+	s->spool = j->spool;
+	s->rcpt_list = j->rcpt;
+	s->remote_list = j->remote;
+	j->spool = NULL;
+	memset(&j->rcpt, 0, sizeof(j->rcpt));
+	memset(&j->remote, 0, sizeof(j->remote));
+	int *results = j->results;
+	j->results = NULL;
+	int rc = j->rc;
+	if (!w->ran) {
+		/* The pool stopped (shutdown) before a worker took it:
+		 * nothing was stored. */
+		rc = STORE_ERR_TEMP;
+		for (size_t i = 0; i < s->rcpt_list.n; i++)
+			results[i] = STORE_ERR_TEMP;
+	}
+	const char *msg = j->msg;
+	size_t len = j->len;
+	deliver_job_free(j);
+	deliver_finish(s, msg, len, results, rc);
+}
+
+void smtp_deliver_detach(struct smtp_session *s)
+{
+	/* session_free logs "disconnected before the delivery reply". */
+	if (!s->deliver_job)
+		return;
+	s->deliver_job->s = NULL;
+	s->deliver_job = NULL;
+}
+
+/* Hand the store of d to the pool.  0: the job owns the spool and lists
+ * now and deliver_job_done finishes; -1: nothing changed, store inline. */
+static int deliver_submit(struct smtp_session *s, const struct store_delivery *d,
+			  const char *msg, size_t len, int *results)
+{
+	struct smtp_deliver_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	j->sender = strdup(s->sender);
+	j->envid = d->envid ? strdup(d->envid) : NULL;
+	if (!j->sender || (d->envid && !j->envid)) {
+		free(j->sender);
+		free(j->envid);
+		free(j);
+		return -1;
+	}
+	j->s = s;
+	j->store = s->srv->store;
+	j->msg = msg;
+	j->len = len;
+	j->results = results;
+	j->d = *d;
+	j->d.sender = j->sender;
+	j->d.envid = j->envid;
+	/* The lists' arrays stay where they are (d points into them); only
+	 * their ownership moves, before the worker can start. */
+	j->spool = s->spool;
+	j->rcpt = s->rcpt_list;
+	j->remote = s->remote_list;
+	j->w.run = deliver_job_run;
+	j->w.done = deliver_job_done;
+	s->spool = NULL;
+	memset(&s->rcpt_list, 0, sizeof(s->rcpt_list));
+	memset(&s->remote_list, 0, sizeof(s->remote_list));
+	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+		s->spool = j->spool;
+		s->rcpt_list = j->rcpt;
+		s->remote_list = j->remote;
+		free(j->sender);
+		free(j->envid);
+		free(j);
+		return -1;
+	}
+	s->deliver_job = j;
+	s->state = SMTP_S_FLUSH;   /* waiting, as for the flush */
+	conn_suspend(s->c);
+	return 0;
+}
+
 static void deliver(struct smtp_session *s)
 {
 	/* The whole message is in the spool now (the sink has had every
@@ -304,52 +500,12 @@ static void deliver(struct smtp_session *s)
 		.remote_notify = s->remote_list.notify,
 		.remote_orcpt = (const char *const *)s->remote_list.orcpt,
 	};
-	/* The MIME structure is computed once here and stored beside the
-	 * content, so IMAP FETCH/SEARCH never reparse the message.  Out of
-	 * memory only costs that: the reader computes it later. */
-	struct buf structure;
-	buf_init(&structure, 0);
-	if (mime_structure_build(msg, len, &structure) == 0) {
-		d.structure = structure.data;
-		d.structure_len = structure.len;
-	}
-	int rc = store_deliver(s->srv->store, &d, results, NULL);
-	buf_free(&structure);
-	size_t ok = 0;
-	for (size_t i = 0; i < s->rcpt_list.n; i++) {
-		if (results[i] == STORE_OK)
-			ok++;
-		else
-			conn_log(s->c, PLOG_WARN, "delivery failed id=%s to=<%s> error=\"%s\"", s->msg_id,
-				 s->rcpt_list.addr[i], store_strerror(results[i]));
-	}
-	if (rc == STORE_OK && (ok > 0 || s->remote_list.n > 0))
-		local_notices(s, msg, len, results);
-	spool_free(&s->spool);
-	free(results);
-	if (rc != STORE_OK || (ok == 0 && s->remote_list.n == 0)) {
-		if (rc == STORE_OK)
-			rc = STORE_ERR_TEMP;
-		conn_log(s->c, PLOG_WARN, "delivery failed id=%s error=\"%s\"", s->msg_id,
-			 store_strerror(rc));
-		if (rc == STORE_ERR_NOQUOTA)
-			smtp_reply(s, "552 5.2.2 Error: mailbox full");
-		else if (rc == STORE_ERR_NOTFOUND)
-			smtp_reply(s, "550 5.1.1 Error: recipient no longer exists");
-		else if (rc == STORE_ERR_NOSPACE)   /* RFC 3463 3.4: X.3.1 mail system full */
-			smtp_reply(s, "452 4.3.1 Error: insufficient system storage");
-		else
-			smtp_reply(s, "451 4.3.0 Error: temporary storage failure, try again later");
-		data_phase_end(s);
-		smtp_session_close_if_shutdown(s);
+	/* A full pool (or no memory for the job) stores it here instead. */
+	if (len >= DELIVER_POOL_MIN && s->srv->workpool &&
+	    deliver_submit(s, &d, msg, len, results) == 0)
 		return;
-	}
-	s->delivered_rcpts = ok + s->remote_list.n;
-	s->delivered_size = len;
-	/* No 250 before the log holding the transaction is on disk. */
-	s->state = SMTP_S_FLUSH;
-	conn_suspend(s->c);
-	durable_wait(s->srv, &s->waiter, flush_done, s);
+	int rc = deliver_store(s->srv->store, &d, results);
+	deliver_finish(s, msg, len, results, rc);
 }
 
 static void refuse(struct smtp_session *s)

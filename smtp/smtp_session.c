@@ -128,7 +128,7 @@ static void rcpt_list_clear(struct smtp_rcpt_list *l)
 	l->n = 0;
 }
 
-static void rcpt_list_free(struct smtp_rcpt_list *l)
+void smtp_rcpt_list_free(struct smtp_rcpt_list *l)
 {
 	rcpt_list_clear(l);
 	free(l->addr);
@@ -408,6 +408,9 @@ static void smtp_session_free(void *sess, const char *reason)
 	/* A delivery waiting for its flush stays committed (the next flush
 	 * makes it durable), but nobody is left to tell. */
 	durable_cancel(s->srv, &s->waiter);
+	/* A delivery on the worker pool owns what it stores and finishes
+	 * without us (smtp_cmd_data.c). */
+	smtp_deliver_detach(s);
 	if (s->state == SMTP_S_DATA)
 		conn_log(s->c, PLOG_INFO, "transaction aborted in DATA reason=\"%s\" delivered=no", reason);
 	else if (s->state == SMTP_S_FLUSH)
@@ -415,8 +418,8 @@ static void smtp_session_free(void *sess, const char *reason)
 	s->state = SMTP_S_INIT;
 	smtp_session_reset_tx(s);
 	smtp_auth_forget(s);
-	rcpt_list_free(&s->rcpt_list);
-	rcpt_list_free(&s->remote_list);
+	smtp_rcpt_list_free(&s->rcpt_list);
+	smtp_rcpt_list_free(&s->remote_list);
 	free(s);
 }
 

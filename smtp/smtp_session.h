@@ -52,6 +52,8 @@ struct smtp_rcpt_list {
 	size_t n, cap;
 };
 
+struct smtp_deliver_job;
+
 struct smtp_session {
 	struct conn *c;
 	struct server *srv;
@@ -79,6 +81,8 @@ struct smtp_session {
 	 * its chunk buffer holds (core/session_limits.h) */
 	struct spool *spool;
 	int spool_err;                       /* errno of a failed spool write */
+	/* A large message being stored by a worker (smtp_cmd_data.c). */
+	struct smtp_deliver_job *deliver_job;
 	size_t budget_held;
 
 	/* BDAT (smtp_cmd_bdat.c): the chunk being read (state SMTP_S_DATA
@@ -135,6 +139,10 @@ void smtp_reply_perr(struct smtp_session *s, enum smtp_perr err, bool sender);
 /* Forget the transaction (RSET, EHLO, after DATA); the state falls back to
  * GREETED, or stays INIT. */
 void smtp_session_reset_tx(struct smtp_session *s);
+void smtp_rcpt_list_free(struct smtp_rcpt_list *l);
+/* The session is going away while a worker stores its message: the job
+ * finishes alone and frees what it holds (smtp_cmd_data.c). */
+void smtp_deliver_detach(struct smtp_session *s);
 /* core's limits for the session's state (before or after AUTH) on the
  * connection (core/session_limits.h). */
 void smtp_session_limits_apply(struct smtp_session *s);

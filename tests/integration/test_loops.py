@@ -10,7 +10,7 @@ import select
 import signal
 import time
 
-from helpers import IMAP_KINDS, imap_connect, make_message
+from helpers import IMAP_KINDS, dot_stuff, imap_connect, make_message
 
 LOOPS = 4
 CONNECTED_RE = re.compile(r"session=(\w+) (\w+) connected .* loop=(\d+)")
@@ -276,3 +276,42 @@ def test_large_copy_and_move_run_on_the_pool(make_server):
     st = b.ok("STATUS INBOX (MESSAGES)")
     assert st.data("STATUS")[0].upper().endswith((b"(MESSAGES 0)", b"(MESSAGES 300)")), st
     b.logout()
+
+
+def test_large_delivery_is_stored_on_the_pool(make_server):
+    # A message of DELIVER_POOL_MIN (256 KiB) or more is stored (MIME
+    # structure, content, transaction) by a worker while its session waits;
+    # what is stored and answered must be as in place, and a client that
+    # leaves right after the final dot must cost nothing: the job finishes
+    # alone (its message is committed, as one whose flush it no longer
+    # waits for), and nothing is leaked or touched after the session is gone.
+    srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "2"]).start()
+    user = srv.new_user("large")
+    lines = b"".join(b"line %06d of a large message\r\n" % i for i in range(12000))
+    big = [make_message(f"large {k}", body=lines) for k in range(3)]
+    assert len(big[0]) > 256 * 1024
+    s = srv.smtp()
+    for m in big[:2]:
+        s.smtp_deliver("a@example.org", [user[0]], m)
+    # Pipelined behind a large one: answered in turn.
+    r = s.smtp_cmd("NOOP")
+    assert r.code == 250, r
+    s.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<" + user[0].encode() + b">\r\nDATA\r\n")
+    for _ in range(3):
+        assert s.smtp_reply().code in (250, 354)
+    s.send(dot_stuff(big[2]) + b".\r\n")
+    s.close()
+    c = imap_connect(srv, *user)
+    deadline = time.monotonic() + 30
+    while True:
+        r = c.select("INBOX")
+        if r.numbered("EXISTS") == [(3, b"")] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert r.numbered("EXISTS") == [(3, b"")], r
+    for i, m in enumerate(big, 1):
+        r = c.ok(f"FETCH {i} (BODY.PEEK[TEXT] BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        f = r.fetches()[i]
+        assert f["BODY[TEXT]"] == lines
+        assert f"large {i - 1}".encode() in f["BODY[HEADER.FIELDS (SUBJECT)]"]
+    c.logout()
