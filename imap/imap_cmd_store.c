@@ -18,12 +18,13 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/conn.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
 /* From this many messages on, the store is changed on the worker pool. */
-#define STORE_POOL_MIN 256
+#define STORE_POOL_MIN 256   /* at most one store transaction below it */
 
 enum store_stage {
 	STORE_STAGE_START,
@@ -223,8 +224,22 @@ static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
 		}
 		if (x->n >= STORE_POOL_MIN && store_submit(cmd, x, &ch) == 0)
 			return IMAP_CMD_WAIT;
+		/* In place (fewer than STORE_POOL_MIN: one store transaction),
+		 * a lock held by another transaction is not waited for on the
+		 * loop: the change goes to the pool, which may wait and back
+		 * off (issue 11 point 1).  A full pool: wait here. */
+		bool was = store_thread_nowait(x->n < STORE_POOL_MIN);
 		x->work_rc = store_msgs_flags(s->store, s->view->mailbox_id, x->uids, x->n, &ch,
 					      x->res);
+		store_thread_nowait(was);
+		if (x->work_rc == STORE_ERR_BUSY) {
+			conn_log(s->c, PLOG_DEBUG, "store busy: STORE changed by a worker");
+			memset(x->res, 0, x->n * sizeof(*x->res));
+			if (store_submit(cmd, x, &ch) == 0)
+				return IMAP_CMD_WAIT;
+			x->work_rc = store_msgs_flags(s->store, s->view->mailbox_id, x->uids, x->n,
+						      &ch, x->res);
+		}
 	}
 	return store_applied(cmd, x);
 }

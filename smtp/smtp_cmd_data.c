@@ -329,8 +329,8 @@ static void deliver_finish(struct smtp_session *s, const char *msg, size_t len, 
 	durable_wait(s->srv, &s->waiter, flush_done, s);
 }
 
-/* Messages of at least this size are stored by a worker (core/workpool.h)
- * while the session waits: the MIME structure of a large message, the
+/* Messages of at least this size (and any that finds the store busy) are
+ * stored by a worker (core/workpool.h) while the session waits: the MIME structure of a large message, the
  * write of its content, and Berkeley DB's retries with their back-off held
  * the loop, and every other session on it, for milliseconds.  Below it the
  * hand-off between threads costs more than it saves. */
@@ -504,7 +504,19 @@ static void deliver(struct smtp_session *s)
 	if (len >= DELIVER_POOL_MIN && s->srv->workpool &&
 	    deliver_submit(s, &d, msg, len, results) == 0)
 		return;
+	/* In place, a small message does not wait for a lock another
+	 * transaction holds (nor retry and back off): a busy store hands it
+	 * to a worker, which may wait (issue 11: no lock back-off on a loop). */
+	bool was = store_thread_nowait(s->srv->workpool != NULL);
 	int rc = deliver_store(s->srv->store, &d, results);
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		conn_log(s->c, PLOG_DEBUG, "store busy id=%s: stored by a worker", s->msg_id);
+		memset(results, 0, (s->rcpt_list.n ? s->rcpt_list.n : 1) * sizeof(*results));
+		if (deliver_submit(s, &d, msg, len, results) == 0)
+			return;
+		rc = deliver_store(s->srv->store, &d, results);   /* a full pool: wait here */
+	}
 	deliver_finish(s, msg, len, results, rc);
 }
 

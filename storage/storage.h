@@ -37,6 +37,7 @@ enum store_err {
 	STORE_ERR_INVALID = -7,  /* malformed argument (bad name, too long) */
 	STORE_ERR_CORRUPT = -8,  /* a record that does not decode */
 	STORE_ERR_NOSPACE = -9,  /* the disk is full, or below storage.min_free_space */
+	STORE_ERR_BUSY = -10,    /* store_thread_nowait: a lock was held; nothing changed */
 };
 const char *store_strerror(int err);
 
@@ -70,6 +71,15 @@ void store_log_set(store_log_fn *fn);
 #define STORE_IDLE_SECONDS 5
 typedef void store_idle_fn(void);
 void store_idle_hook_set(store_idle_fn *fn);
+
+/* While on, transactions this thread starts do not wait for a lock that
+ * another transaction holds, nor retry and back off: they end at once with
+ * STORE_ERR_BUSY, having changed nothing.  An event loop turns it on around
+ * a call it can hand to the worker pool (core/workpool.h), so that Berkeley
+ * DB's lock waits and back-off happen on a worker, not on the loop.  Reads
+ * run without a transaction (store_content_pread) still wait.  Returns the
+ * previous setting, to restore. */
+bool store_thread_nowait(bool on);
 
 /* Creates the directory and environment when missing.  Runs recovery when the
  * previous user of the environment died (DB_REGISTER|DB_RECOVER), so a

@@ -70,8 +70,18 @@ const char *store_strerror(int err)
 	case STORE_ERR_INVALID: return "invalid argument";
 	case STORE_ERR_CORRUPT: return "corrupt record";
 	case STORE_ERR_NOSPACE: return "not enough disk space";
+	case STORE_ERR_BUSY: return "busy";
 	default: return "unknown storage error";
 	}
+}
+
+static _Thread_local bool tl_nowait;
+
+bool store_thread_nowait(bool on)
+{
+	bool was = tl_nowait;
+	tl_nowait = on;
+	return was;
 }
 
 int store_bdb_err(struct store *s, int rc)
@@ -86,8 +96,10 @@ int store_bdb_err(struct store *s, int rc)
 		return STORE_ERR_EXISTS;
 	case DB_LOCK_NOTGRANTED:
 		/* A lock wait timed out: perhaps its holder died.  Let the
-		 * watchdog check now rather than at its next round. */
-		if (s)
+		 * watchdog check now rather than at its next round.  Not for
+		 * a transaction that would not wait (store_thread_nowait):
+		 * a held lock is all that says. */
+		if (s && !tl_nowait)
 			atomic_store(&s->want_failchk, true);
 		return STORE_ERR_RETRY;
 	case DB_LOCK_DEADLOCK:
@@ -343,7 +355,8 @@ static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count, boo
 		DB_TXN *txn = NULL;
 		if (!txn_on)
 			rc = fn(s, NULL, arg);
-		else if ((rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn, 0))) ==
+		else if ((rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn,
+								     tl_nowait ? DB_TXN_NOWAIT : 0))) ==
 			 STORE_OK) {
 			rc = fn(s, txn, arg);
 			if (rc == STORE_OK)
@@ -352,6 +365,8 @@ static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count, boo
 				(void)txn->abort(txn);
 		}
 		store_leave(s);
+		if (rc == STORE_ERR_RETRY && txn_on && tl_nowait)
+			return STORE_ERR_BUSY;   /* the caller hands it to a worker */
 		if (rc == STORE_ERR_RETRY && attempt + 1 < STORE_TXN_ATTEMPTS) {
 			store_backoff(attempt);
 			continue;

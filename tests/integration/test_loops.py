@@ -315,3 +315,49 @@ def test_large_delivery_is_stored_on_the_pool(make_server):
         assert f["BODY[TEXT]"] == lines
         assert f"large {i - 1}".encode() in f["BODY[HEADER.FIELDS (SUBJECT)]"]
     c.logout()
+
+
+def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
+    # Many sessions on every loop deliver to one mailbox while another
+    # flags its messages: transactions in place do not wait for each
+    # other's locks on a loop (store_thread_nowait) but hand the work to the
+    # pool.  Whichever way each went, every message is stored once, every
+    # 250 and OK is true, and the flags are all there.
+    import threading
+    conf = tmp_path / "debug.conf"
+    conf.write_text('log = { level = "debug"; };\n')
+    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    user = srv.new_user("contended")
+    errors = []
+
+    def sender(k):
+        try:
+            deliver_many(srv, user, 15, f"c{k}")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    c = imap_connect(srv, *user)
+    c.select("INBOX")
+    flagged = 0
+    while any(t.is_alive() for t in threads):
+        r = c.ok("NOOP")
+        n = max([n for n, _ in r.numbered("EXISTS")] or [0])
+        if n > flagged:
+            c.ok(f"STORE {flagged + 1}:{n} +FLAGS.SILENT (\\Flagged)")
+            flagged = n
+    for t in threads:
+        t.join()
+    assert errors == [], errors
+    r = c.select("INBOX")
+    assert r.numbered("EXISTS") == [(240, b"")], r
+    c.ok("STORE 1:* +FLAGS.SILENT (\\Flagged)")
+    r = c.ok("SEARCH UNFLAGGED")
+    assert r.data("SEARCH") == [b""], r
+    subjects = set()
+    for f in c.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])").fetches().values():
+        subjects.add(f["BODY[HEADER.FIELDS (SUBJECT)]"].strip())
+    assert len(subjects) == 240
+    c.logout()

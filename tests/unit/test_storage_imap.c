@@ -1067,6 +1067,83 @@ static void test_content_open(void **state)
 	free(body);
 }
 
+/* ---- store_thread_nowait: a loop's transaction does not wait for a lock ---- */
+
+struct holder {
+	struct store *s;
+	uint32_t mailbox_id;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool holding, release;
+};
+
+/* Write-locks the mailbox record (as a delivery to it would) and holds the
+ * lock until told to let go. */
+static int hold_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct holder *h = arg;
+	struct store_mailbox m;
+	int rc = store_mbox_read(s, txn, h->mailbox_id, &m, DB_RMW);
+	pthread_mutex_lock(&h->mu);
+	h->holding = true;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->release)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+static void *hold_main(void *arg)
+{
+	struct holder *h = arg;
+	return (void *)(intptr_t)store_txn_run(h->s, hold_fn, h);
+}
+
+static void test_nowait_busy(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox in = mbox(f, "INBOX");
+	struct holder h = {.s = f->s, .mailbox_id = in.id, .mu = PTHREAD_MUTEX_INITIALIZER,
+			   .cv = PTHREAD_COND_INITIALIZER};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, hold_main, &h), 0);
+	pthread_mutex_lock(&h.mu);
+	while (!h.holding)
+		pthread_cond_wait(&h.cv, &h.mu);
+	pthread_mutex_unlock(&h.mu);
+
+	const char *r[] = {"u@example.org"};
+	int res[1];
+	struct store_delivery d = {.recipients = r, .nrecipients = 1, .data = "busy", .len = 4};
+	assert_false(store_thread_nowait(true));
+	/* Without nowait this would wait for the holder (and, past the lock
+	 * timeout, retry with back-off); with it, BUSY at once. */
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_ERR_BUSY);
+	assert_int_equal(res[0], STORE_ERR_BUSY);
+	uint32_t one = 1;
+	assert_int_equal(store_msg_flags(f->s, in.id, one, STORE_FLAGS_ADD, STORE_F_SEEN, NULL),
+			 STORE_ERR_BUSY);
+	assert_true(store_thread_nowait(false));
+	struct store_stats st;
+	assert_int_equal(store_stats_get(f->s, &st), STORE_OK);
+	assert_int_equal(st.contents, 0);   /* nothing of it was stored */
+
+	pthread_mutex_lock(&h.mu);
+	h.release = true;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	void *ret;
+	assert_int_equal(pthread_join(t, &ret), 0);
+	assert_int_equal((int)(intptr_t)ret, STORE_OK);
+
+	/* Nobody holds it now: the same call goes through, nowait or not. */
+	store_thread_nowait(true);
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_OK);
+	store_thread_nowait(false);
+	assert_int_equal(res[0], STORE_OK);
+	assert_int_equal(mbox(f, "INBOX").messages, 1);
+}
+
 /* A content already gone cannot be pinned: the pin says so and leaves
  * nothing behind. */
 static void test_pin_gone(void **state)
@@ -1506,6 +1583,7 @@ int main(void)
 		T(test_structure),
 		T(test_pins),
 		T(test_content_open),
+		T(test_nowait_busy),
 		T(test_pin_gone),
 		T(test_pin_races_expunge),
 		T(test_changes_since),
