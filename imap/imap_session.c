@@ -574,6 +574,12 @@ static void imap_dispatch(struct imap_session *s, struct imap_command *pc)
 		/* RFC 9051 7.5.1: no EXPUNGE while a command that uses sequence
 		 * numbers runs (the UID forms are exempt). */
 		cmd->allow_expunge = !(def->flags & IMAP_CMD_SEQS) || pc->uid;
+		/* A large mailbox's UID list is read on the worker pool first
+		 * (imap_view.c); the handler runs when it is in. */
+		if ((def->flags & IMAP_CMD_SEQS) && imap_view_uids_preload(cmd) == 0) {
+			conn_suspend(s->c);
+			return;
+		}
 		imap_session_run(s);
 		return;
 	}

@@ -632,28 +632,36 @@ static size_t u32_merge(const uint32_t *a, size_t na, const uint32_t *b, size_t 
 	return k;
 }
 
-int imap_view_uids_load(struct imap_session *s)
+/* The first half of a load: 1 when the view has its array now (it had
+ * one, or the cached snapshot of its state), 0 when the store's list must
+ * be read (after this catch-up, so that the list is of a state no older
+ * than what the session has been told), or a store error. */
+static int uids_load_begin(struct imap_session *s)
 {
 	struct imap_view *v = s->view;
 	if (!v)
 		return STORE_ERR_NOTFOUND;
 	if (v->snap)
-		return STORE_OK;
+		return 1;
 	struct imap_snap *sn = view_snap_cached(s, v);
 	if (sn) {
 		view_snap_set(v, sn);
-		return STORE_OK;
+		return 1;
 	}
-	/* Catch up first, so that the list below can be compared with what
-	 * we know; after reading it, once more: a message expunged while it
-	 * was read is then pending, and merged back below. */
+	/* Catch up first, so that the list read next can be compared with
+	 * what we know; after reading it, once more (uids_load_end): a
+	 * message expunged while it was read is then pending, and merged
+	 * back there. */
 	int rc = collect(s, v, NULL, 0);
-	uint32_t *list = NULL;
-	size_t n = 0;
-	if (rc == STORE_OK)
-		rc = store_msg_uids(s->store, v->mailbox_id, &list, &n);
-	if (rc == STORE_OK)
-		rc = collect(s, v, NULL, 0);
+	return rc == STORE_OK ? 0 : rc;
+}
+
+/* The second half: list (n UIDs, ascending, read from the store after
+ * uids_load_begin; taken over and freed here) adjusted to this view. */
+static int uids_load_end(struct imap_session *s, uint32_t *list, size_t n)
+{
+	struct imap_view *v = s->view;
+	int rc = collect(s, v, NULL, 0);
 	if (rc != STORE_OK) {
 		free(list);
 		return rc;
@@ -681,12 +689,96 @@ int imap_view_uids_load(struct imap_session *s)
 		return STORE_ERR_CORRUPT;
 	}
 	bool exact = v->npending_expunge == 0 && priv(v)->nnew == 0;
-	sn = imap_snap_new(s->store, v->mailbox_id, v->uidvalidity, exact ? v->modseq : 0, u, n);
+	struct imap_snap *sn = imap_snap_new(s->store, v->mailbox_id, v->uidvalidity,
+					     exact ? v->modseq : 0, u, n);
 	if (!sn)
 		return STORE_ERR_TEMP;
 	imap_snap_cache_put(sn);
 	view_snap_set(v, sn);
 	return STORE_OK;
+}
+
+int imap_view_uids_load(struct imap_session *s)
+{
+	int rc = uids_load_begin(s);
+	if (rc != 0)
+		return rc == 1 ? STORE_OK : rc;
+	uint32_t *list = NULL;
+	size_t n = 0;
+	rc = store_msg_uids(s->store, s->view->mailbox_id, &list, &n);
+	if (rc != STORE_OK) {
+		free(list);
+		return rc;
+	}
+	return uids_load_end(s, list, n);
+}
+
+/* ---- the list of a large mailbox, read on the worker pool ---- */
+
+/* From this many messages the store's list is read by a worker while the
+ * command waits (about 5 ms at 50,000 messages, 105 ms at 1,000,000; once
+ * per mailbox state, the snapshot is shared after). */
+#define VIEW_UIDS_POOL_MIN 50000
+
+struct uids_job {
+	struct imap_job job;
+	struct store *store;
+	uint32_t mailbox_id;
+	uint32_t *list;
+	size_t n;
+	int rc;
+};
+
+static void uids_job_run(struct imap_job *job)
+{
+	struct uids_job *j = (struct uids_job *)job;
+	j->rc = store_msg_uids(j->store, j->mailbox_id, &j->list, &j->n);
+}
+
+static void uids_job_finish(struct imap_job *job, bool ran)
+{
+	struct uids_job *j = (struct uids_job *)job;
+	struct imap_session *s = job->cmd->s;
+	/* The same view (the session waited: nothing selected another), so
+	 * its catch-up and the list meet as in imap_view_uids_load.  On a
+	 * failure (or a pool stopped before running it) the command's own
+	 * load tries in place and answers for it. */
+	if (ran && j->rc == STORE_OK && s->view && s->view->mailbox_id == j->mailbox_id &&
+	    !s->view->snap)
+		(void)uids_load_end(s, j->list, j->n);
+	else
+		free(j->list);
+	free(j);
+}
+
+static void uids_job_discard(struct imap_job *job)
+{
+	struct uids_job *j = (struct uids_job *)job;
+	free(j->list);
+	free(j);
+}
+
+int imap_view_uids_preload(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	struct imap_view *v = s->view;
+	if (!v || v->snap || v->count < VIEW_UIDS_POOL_MIN || uids_load_begin(s) != 0)
+		return -1;
+	struct uids_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	j->job.run = uids_job_run;
+	j->job.finish = uids_job_finish;
+	j->job.discard = uids_job_discard;
+	j->store = s->store;
+	j->mailbox_id = v->mailbox_id;
+	if (imap_cmd_job_submit(cmd, &j->job) < 0) {
+		free(j);
+		return -1;
+	}
+	conn_log(s->c, PLOG_DEBUG, "imap view list of mailbox=%u (%zu messages) read by a worker",
+		 (unsigned)v->mailbox_id, v->count);
+	return 0;
 }
 
 /* The array after the pending changes: the cached one of that state when

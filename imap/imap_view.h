@@ -88,6 +88,13 @@ void imap_view_close(struct imap_session *s, struct imap_view **v);
  * this session was told.  Everything below that takes a view needs it
  * (count 0 excepted).  Store errors as they are. */
 int imap_view_uids_load(struct imap_session *s);
+/* Before a command that will load the array runs: when the mailbox is
+ * large and no snapshot of its state is cached, read the store's list on
+ * the worker pool (imap_cmd_job_submit) so that the command's load finds
+ * it done.  0: submitted (the command runs once it is read); -1: nothing
+ * to do, or the pool is full: the command loads in place. */
+struct imap_cmd;
+int imap_view_uids_preload(struct imap_cmd *cmd);
 
 /* Index (0-based) of the first UID in the view >= uid; count when none. */
 size_t imap_view_lower(const struct imap_view *v, uint32_t uid);

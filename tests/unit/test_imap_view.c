@@ -92,6 +92,27 @@ void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)
 
 /* Completion helpers as imap_session.c defines them (imap_session.h):
  * OK first sends the view's updates. */
+/* imap_cmd_job_submit runs the job at once, with what the test wants to
+ * happen elsewhere around the worker's read: job_before between the submit
+ * (the view's first catch-up) and the read, job_after between the read and
+ * finish (the second catch-up). */
+static void (*job_before)(void);
+static void (*job_after)(void);
+static int jobs_run;
+
+int imap_cmd_job_submit(struct imap_cmd *cmd, struct imap_job *j)
+{
+	j->cmd = cmd;
+	if (job_before)
+		job_before();
+	j->run(j);
+	if (job_after)
+		job_after();
+	j->finish(j, true);
+	jobs_run++;
+	return 0;
+}
+
 static void tagged(struct imap_cmd *cmd, const char *what, const char *fmt, va_list ap)
 {
 	buf_append(&out, cmd->pc->tag, cmd->pc->tag_len);
@@ -986,10 +1007,118 @@ static void test_lazy_load(void **state)
 	out_is("* 3 FETCH (FLAGS (\\Seen) UID 5)\r\n");
 }
 
+/* ---- the list of a large mailbox read on the worker pool ---- */
+
+static struct fx *big_fx;
+
+static void big_append(struct fx *f, uint32_t mailbox_id, size_t n)
+{
+	static const char msg[] = "Subject: x\r\n\r\nbody\r\n";
+	struct store_append_msg *m = calloc(n, sizeof(*m));
+	uint32_t *uids = calloc(n, sizeof(*uids));
+	assert_non_null(m);
+	assert_non_null(uids);
+	for (size_t i = 0; i < n; i++) {
+		m[i].data = msg;
+		m[i].len = sizeof(msg) - 1;
+	}
+	uint32_t v;
+	assert_int_equal(store_append(f->st, mailbox_id, m, n, uids, &v), STORE_OK);
+	free(m);
+	free(uids);
+}
+
+static void big_expunge(struct fx *f, uint32_t lo, uint32_t hi)
+{
+	uint32_t uids[64];
+	size_t n = 0;
+	for (uint32_t u = lo; u <= hi; u++)
+		uids[n++] = u;
+	assert_int_equal(store_expunge(f->st, f->mb.id, uids, n, NULL), STORE_OK);
+}
+
+static void before_read(void)
+{
+	big_expunge(big_fx, 10, 19);
+	big_append(big_fx, big_fx->mb.id, 5);
+}
+
+static void after_read(void)
+{
+	big_expunge(big_fx, 20, 29);
+	big_append(big_fx, big_fx->mb.id, 3);
+}
+
+static void test_uids_preload(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get(f->st, f->u.id, "INBOX", &mb), STORE_OK);
+	for (int k = 0; k < 50; k++)
+		big_append(f, mb.id, 1000);
+	struct imap_view *v = NULL;
+	assert_int_equal(imap_view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	assert_int_equal(v->count, 50000);
+	assert_null(v->snap);
+	buf_reset(&out);
+
+	/* Changes made elsewhere before and after the worker reads the list:
+	 * the view still holds what its client was told (50,000 messages,
+	 * the expunged ones until reported), and reports the rest in order. */
+	big_fx = f;
+	job_before = before_read;
+	job_after = after_read;
+	jobs_run = 0;
+	struct imap_cmd cmd = {.s = &f->s};
+	assert_int_equal(imap_view_uids_preload(&cmd), 0);
+	job_before = job_after = NULL;
+	assert_int_equal(jobs_run, 1);
+	assert_non_null(v->snap);
+	assert_int_equal(v->count, 50000);
+	for (uint32_t i = 0; i < 50000; i++)
+		assert_int_equal(v->uids[i], i + 1);
+	out_is("");
+	/* The command's own load finds it done. */
+	assert_int_equal(imap_view_uids_load(&f->s), STORE_OK);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	struct buf want;
+	buf_init(&want, 0);
+	for (int i = 29; i >= 10; i--)   /* highest first: no renumbering */
+		buf_printf(&want, "* %d EXPUNGE\r\n", i);
+	buf_puts(&want, "* 49988 EXISTS\r\n* 49988 RECENT\r\n");
+	assert_string_equal(out.data ? out.data : "", want.data);
+	buf_free(&want);
+	buf_reset(&out);
+	assert_int_equal(v->count, 49988);
+	assert_int_equal(v->uids[8], 9);
+	assert_int_equal(v->uids[9], 30);
+	assert_int_equal(v->uids[49987], 50008);
+
+	/* Loaded (or cached): nothing to read again. */
+	assert_int_equal(imap_view_uids_preload(&cmd), -1);
+	assert_int_equal(jobs_run, 1);
+}
+
+/* A small mailbox is loaded in place by the command. */
+static void test_uids_preload_small(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 3);
+	struct imap_view *v = NULL;
+	assert_int_equal(imap_view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	jobs_run = 0;
+	struct imap_cmd cmd = {.s = &f->s};
+	assert_int_equal(imap_view_uids_preload(&cmd), -1);
+	assert_int_equal(jobs_run, 0);
+	assert_null(v->snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uids_preload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uids_preload_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_uid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_empty, setup, teardown),
