@@ -8,7 +8,6 @@
 # the client sending anything, COMPRESS under implicit TLS and STARTTLS, a
 # compressed bomb of a line answered BAD [TOOBIG] with the server's memory
 # bounded, and a corrupt stream closing the connection with a log line.
-import socket
 import zlib
 
 import pytest
