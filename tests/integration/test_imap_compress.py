@@ -7,7 +7,9 @@
 # TLS, an IDLE update that arrives flushed without
 # the client sending anything, COMPRESS under implicit TLS and STARTTLS, a
 # compressed bomb of a line answered BAD [TOOBIG] with the server's memory
-# bounded, and a corrupt stream closing the connection with a log line.
+# bounded, a corrupt stream closing the connection with a log line, and
+# four sessions of one loop fetching at once through the loop's shared
+# deflater.
 import zlib
 
 import pytest
@@ -267,3 +269,33 @@ def test_corrupt_stream_closes_with_log_line(srv, user):
     assert c.closed_by_peer(), "server kept a corrupt stream open"
     srv.wait_log("compress error=")
     c.close()
+
+
+def test_sessions_of_one_loop_share_the_deflater(make_server):
+    # One loop: its compressed sessions take turns with the loop's one
+    # deflater, 64 KiB batches interleaved; each stream must stay whole.
+    import threading
+    own = make_server(kinds=helpers.IMAP_KINDS, config=None, extra=["--loops", "1"])
+    own.start()
+    users = [own.new_user(f"share{i}") for i in range(4)]
+    msgs = [make_message(f"shared {i}", body=big_text(3 * MiB, seed=i)) for i in range(4)]
+    conns = []
+    for u, m in zip(users, msgs):
+        c = zconnect(own, u)
+        c.compress()
+        c.append("INBOX", m)
+        c.select("INBOX")
+        conns.append(c)
+    got = [None] * len(conns)
+
+    def fetch(i):
+        got[i] = conns[i].ok("FETCH 1 BODY.PEEK[]").fetches()[1]["BODY[]"]
+
+    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(conns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, c in enumerate(conns):
+        assert got[i] == msgs[i], i
+        c.logout()
