@@ -2,7 +2,8 @@
  * the line and raw readers with their limits, STARTTLS in place, per-IP
  * and global accounting, and the single path by which a connection ends
  * (conn_free_now -> proto_ops.session_free, exactly once).  Its timers
- * (idle, login deadline, stress) are conn_timer.c's.
+ * (idle, login deadline, stress) are conn_timer.c's; its compression
+ * layer (COMPRESS) conn_deflate.c's.
  *
  * A connection lives on one loop (c->loop) for its whole life and is only
  * ever touched by that loop's thread; the counts over every loop (global,
