@@ -2,7 +2,8 @@
  * the line and raw readers with their limits, STARTTLS in place, per-IP
  * and global accounting, and the single path by which a connection ends
  * (conn_free_now -> proto_ops.session_free, exactly once).  Its timers
- * (idle, login deadline, stress) are conn_timer.c's.
+ * (idle, login deadline, stress) are conn_timer.c's; its compression
+ * layer (COMPRESS) conn_deflate.c's.
  *
  * A connection lives on one loop (c->loop) for its whole life and is only
  * ever touched by that loop's thread; the counts over every loop (global,
@@ -40,6 +41,7 @@
 #define READ_CHUNK (64 * 1024)              /* most one plaintext read takes */
 #define LOW_WATER (64 * 1024)               /* on_drain fires at or below this much unsent output */
 #define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
+#define INFLATE_SLICE (1024 * 1024)  /* most input one pass inflates before other connections' turn */
 
 
 static void conn_process(struct conn *c);
@@ -49,6 +51,7 @@ static void conn_process_input(struct conn *c);
 static void conn_try_finish_close(struct conn *c);
 static void conn_direct_read_update(struct conn *c);
 static void conn_direct_stop(struct conn *c);
+static size_t conn_read_high(const struct conn *c);
 
 /* Never nested: draining the input of an OpenSSL bufferevent below its
  * read watermark can make libevent read, and call our read callback, from
@@ -137,6 +140,7 @@ static void conn_free_now(struct conn *c)
 	for (unsigned i = 0; i < c->nwatch; i++)
 		evbuffer_remove_cb_entry(c->out_watched[i], c->out_watch[i]);
 	conn_direct_stop(c);   /* before the socket closes under its read event */
+	conn_deflate_free(c);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	conn_timers_free(c);
@@ -155,10 +159,11 @@ static void set_reason(struct conn *c, const char *reason)
 		snprintf(c->reason, sizeof(c->reason), "%s", reason);
 }
 
-/* Output still queued anywhere below us (TLS filter and its socket). */
+/* Output still queued anywhere below us (compression layer, TLS filter
+ * and its socket). */
 static size_t conn_unsent(const struct conn *c)
 {
-	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t n = conn_deflate_unsent(c) + evbuffer_get_length(bufferevent_get_output(c->bev));
 	struct bufferevent *under = bufferevent_get_underlying(c->bev);
 	if (under)
 		n += evbuffer_get_length(bufferevent_get_output(under));
@@ -195,7 +200,12 @@ void conn_close(struct conn *c, const char *reason)
 	conn_schedule(c);
 }
 
-static void conn_fail(struct conn *c, const char *reason)
+bool conn_is_failed(const struct conn *c)
+{
+	return c->closing && c->close_waited_ms >= CLOSE_FLUSH_LIMIT_MS;
+}
+
+void conn_fail(struct conn *c, const char *reason)
 {
 	/* The peer is gone or the stream broke: nothing more can be sent.  The
 	 * free is deferred like every other close, so a session never sees its
@@ -262,7 +272,7 @@ static void conn_upgrade_tls(struct conn *c)
  * closes or the input runs dry. */
 static void conn_process_input(struct conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t inflated = 0;
 	/* The idle timer restarts once per batch of whole lines, not per line:
 	 * the lines of one read arrived together, and a 100 KiB DATA is some
 	 * 1,300 lines, each a clock read and a timer re-add (9% of a
@@ -271,6 +281,22 @@ static void conn_process_input(struct conn *c)
 	 * before. */
 	bool restarted = false;
 	while (!c->closing && !c->suspended && !c->held && !c->starttls_pending) {
+		if (c->z) {
+			/* A bomb inflates one slice per turn of the loop, so
+			 * discarding its gigabyte line cannot hold the loop. */
+			if (inflated >= INFLATE_SLICE) {
+				conn_schedule(c);
+				break;
+			}
+			size_t made;
+			if (conn_deflate_fill(c, conn_read_high(c), &made) < 0) {
+				conn_close(c, "compress error");
+				break;
+			}
+			inflated += made;
+		}
+		/* The session may have turned compression on in the last line. */
+		struct evbuffer *in = conn_input(c);
 		size_t avail = evbuffer_get_length(in);
 		if (avail == 0)
 			break;
@@ -298,6 +324,10 @@ static void conn_process_input(struct conn *c)
 					c->in_callback = false;
 				}
 				evbuffer_drain(in, avail);
+				/* Compressed: more of the line may be waiting
+				 * below, inflated once there is room. */
+				if (c->z)
+					continue;
 			}
 			break;
 		}
@@ -859,7 +889,7 @@ void conn_write(struct conn *c, const void *data, size_t len)
 {
 	if (c->closing && c->session_freed)
 		return;
-	if (bufferevent_write(c->bev, data, len) < 0)
+	if (evbuffer_add(conn_output(c), data, len) < 0)
 		conn_fail(c, "out of memory");
 }
 
@@ -867,7 +897,7 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = conn_output(c);
 	/* bufferevent_write_buffer would copy; format straight into the output. */
 	if (evbuffer_add_vprintf(out, fmt, ap) < 0)
 		conn_fail(c, "out of memory");
@@ -890,7 +920,8 @@ size_t conn_output_pending(const struct conn *c)
 
 int conn_starttls(struct conn *c)
 {
-	if (c->tls || !server_has_tls(c->srv))
+	/* TLS goes below compression, never above it (RFC 4978 3). */
+	if (c->tls || c->z || !server_has_tls(c->srv))
 		return -1;
 	c->starttls_pending = true;
 	if (!c->in_callback)
@@ -901,6 +932,22 @@ int conn_starttls(struct conn *c)
 bool conn_is_tls(const struct conn *c)
 {
 	return c->tls;
+}
+
+int conn_compress_start(struct conn *c)
+{
+	if (c->z || c->starttls_pending || c->closing)
+		return -1;
+	/* Nothing else to do: the go-ahead is already in the output below,
+	 * and the input still there (what the client sent after its
+	 * command) is the start of its compressed stream, which the line
+	 * reader now takes through the inflater. */
+	return conn_deflate_start(c);
+}
+
+bool conn_is_compressed(const struct conn *c)
+{
+	return c->z != NULL;
 }
 
 bool conn_tls_available(const struct conn *c)

@@ -34,6 +34,15 @@ void conn_close(struct conn *c, const char *reason);
  * then runs and lines resume over TLS.  -1 if no TLS context is configured. */
 int conn_starttls(struct conn *c);
 bool conn_is_tls(const struct conn *c);
+
+/* Compression (raw DEFLATE, RFC 1951; IMAP COMPRESS, RFC 4978): call
+ * after writing the go-ahead, which goes out uncompressed; every byte
+ * written after is compressed (above TLS when TLS is on), and every byte
+ * read after the current line is inflated, the session's limits applying
+ * to the inflated bytes.  A corrupt input stream closes the connection.
+ * -1 if already on or out of memory.  Once on, STARTTLS is refused. */
+int conn_compress_start(struct conn *c);
+bool conn_is_compressed(const struct conn *c);
 bool conn_tls_available(const struct conn *c);
 
 /* Stop handing input to the session (e.g. while a delivery waits for its

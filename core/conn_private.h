@@ -19,6 +19,7 @@ struct evbuffer_cb_entry;
 struct listener;
 struct proto_ops;
 struct ip_count;
+struct conn_deflate;
 
 struct conn {
 	struct server *srv;
@@ -62,6 +63,8 @@ struct conn {
 	unsigned nwatch;
 	unsigned close_waited_ms;
 
+	struct conn_deflate *z;        /* compression layer (conn_deflate.c); NULL when off */
+
 	bool tls;
 	bool starttls_pending;
 	bool suspended;
@@ -78,6 +81,25 @@ struct conn {
 	bool session_freed;
 	char reason[64];
 };
+
+/* conn.c */
+/* The stream broke or the peer is gone: close without sending more. */
+void conn_fail(struct conn *c, const char *reason);
+/* Closing after conn_fail (or a flush that timed out): output is dropped. */
+bool conn_is_failed(const struct conn *c);
+
+/* conn_deflate.c: the compression layer (conn_compress_start). */
+int conn_deflate_start(struct conn *c);   /* -1: out of memory (nothing changed) */
+void conn_deflate_free(struct conn *c);
+/* Where the readers take input and writers put output: the compression
+ * layer's buffers when it is on, else the top bufferevent's. */
+struct evbuffer *conn_input(const struct conn *c);
+struct evbuffer *conn_output(const struct conn *c);
+size_t conn_deflate_unsent(const struct conn *c);   /* written, not compressed yet */
+/* Inflate what came from below until conn_input holds `high` bytes or
+ * nothing more comes out; *produced_r counts what was added.  -1: a
+ * corrupt stream (logged) or out of memory. */
+int conn_deflate_fill(struct conn *c, size_t high, size_t *produced_r);
 
 /* conn_timer.c */
 uint64_t conn_now_ms(void);

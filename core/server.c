@@ -35,6 +35,7 @@
 #include "core/throttle.h"
 #include "core/tls.h"
 #include "core/workpool.h"
+#include "core/zstream.h"
 #include "storage/storage.h"
 
 static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
@@ -413,6 +414,7 @@ static void loops_free(struct server *srv)
 		inbox_free(&lp->inbox);
 		if (lp->grace_timer)
 			event_free(lp->grace_timer);
+		zstream_deflater_free(&lp->deflater);
 		if (lp->base)
 			event_base_free(lp->base);
 	}

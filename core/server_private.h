@@ -40,6 +40,8 @@ struct ip_count {
 
 /* One event loop (core/loop.h).  Everything but the inbox items' flags is
  * touched only by the loop's own thread. */
+struct zstream_deflater;
+
 struct loop {
 	struct server *srv;
 	unsigned index;
@@ -58,6 +60,9 @@ struct loop {
 	struct inbox_item evict_item;
 	unsigned evict_requests;       /* under server_priv.mu, with evict_posted */
 	bool evict_posted;
+	/* The loop's one deflater, shared by its compressed connections a
+	 * batch at a time (core/conn_deflate.c); made at first use. */
+	struct zstream_deflater *deflater;
 };
 
 struct server_priv {

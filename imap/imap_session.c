@@ -47,6 +47,7 @@ const struct imap_command_def imap_commands[] = {
 	{"STATUS", IMAP_S_LOGGED_IN, 0, imap_cmd_status},
 	{"APPEND", IMAP_S_LOGGED_IN, 0, imap_cmd_append},
 	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
+	{"COMPRESS", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_compress}, /* RFC 4978 */
 	/* RFC 9051 6.4: selected. */
 	{"CHECK", IMAP_S_SELECTED, 0, imap_cmd_check},
 	{"CLOSE", IMAP_S_SELECTED, IMAP_CMD_NO_UPDATES, imap_cmd_close},
@@ -371,6 +372,9 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 				m++;
 		}
 		buf_puts(out, " SASL-IR");
+	} else {
+		/* RFC 4978 5: COMPRESS is a command-auth. */
+		buf_puts(out, " COMPRESS=DEFLATE");
 	}
 	/* RFC 7888 LITERAL+ (implies LITERAL-), RFC 2971 ID, RFC 5161 ENABLE,
 	 * RFC 2177 IDLE, RFC 2342 NAMESPACE, RFC 3691 UNSELECT, RFC 4315

@@ -292,6 +292,8 @@ imap_cmd_fn imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate;
 imap_cmd_fn imap_cmd_enable, imap_cmd_namespace;
 /* imap_cmd_idle.c */
 imap_cmd_fn imap_cmd_idle;
+/* imap_cmd_compress.c */
+imap_cmd_fn imap_cmd_compress;
 /* imap_cmd_select.c */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close, imap_cmd_unselect,
 	imap_cmd_check, imap_cmd_expunge;

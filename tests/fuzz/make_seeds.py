@@ -287,7 +287,26 @@ def dns_msg():
     return 0
 
 
+def zstream():
+    """What a client sends after COMPRESS: raw deflate (RFC 1951), sync-
+    flushed after each command as RFC 4978 clients do; a bomb of one line;
+    a stream ended by a final block with a byte after it."""
+    import zlib
+
+    def deflate(*cmds, level=6, finish=False):
+        z = zlib.compressobj(level, zlib.DEFLATED, -15)
+        out = b"".join(z.compress(c) + z.flush(zlib.Z_SYNC_FLUSH) for c in cmds)
+        return out + (z.flush(zlib.Z_FINISH) if finish else b"")
+
+    write("zstream", "commands", deflate(b"a1 SELECT INBOX\r\n", b"a2 FETCH 1:* (FLAGS)\r\n",
+                                          b"a3 IDLE\r\n", b"DONE\r\n"))
+    write("zstream", "stored", deflate(b"a1 NOOP\r\n", level=0))
+    write("zstream", "bomb", deflate(b"a1 NOOP " + b"a" * 2000000 + b"\r\n", level=9))
+    write("zstream", "final-then-more", deflate(b"a1 LOGOUT\r\n", finish=True) + b"x")
+
+
 def main():
+    zstream()
     sessions()
     dns_msg()
     storage_codec()

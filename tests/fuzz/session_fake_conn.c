@@ -51,6 +51,7 @@ struct conn {
 	size_t pending;                /* written since the last drain */
 
 	bool tls, starttls_pending, suspended, held, discarding, closing;
+	bool compressed;   /* conn_compress_start: the fake carries bytes as they are */
 	bool yielded;                  /* conn_yield: on_drain at the next turn */
 	bool in_callback, session_freed;
 	char reason[64];
@@ -223,6 +224,19 @@ int conn_starttls(struct conn *c)
 bool conn_is_tls(const struct conn *c)
 {
 	return c->tls;
+}
+
+int conn_compress_start(struct conn *c)
+{
+	if (c->compressed)
+		return -1;
+	c->compressed = true;
+	return 0;
+}
+
+bool conn_is_compressed(const struct conn *c)
+{
+	return c->compressed;
 }
 
 bool conn_tls_available(const struct conn *c)
