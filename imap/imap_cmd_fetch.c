@@ -1,5 +1,6 @@
 /* imap/imap_cmd_fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5, RFC 9051
- * 6.4.5, RFC 3516 BINARY, RFC 7162 3.1.4 MODSEQ and CHANGEDSINCE).
+ * 6.4.5, RFC 3516 BINARY, RFC 7162 3.1.4 MODSEQ and CHANGEDSINCE, 3.2.6
+ * VANISHED).
  *
  * The response is produced one message at a time and, inside a message,
  * one item at a time: when the output queue is full the handler returns
@@ -20,6 +21,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "imap/imap_fetch.h"
+#include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -35,6 +37,7 @@ struct fetch_ctx {
 	bool need_structure;
 	bool want_modseq;            /* MODSEQ asked for, or CHANGEDSINCE */
 	bool gone;                   /* some message had been expunged */
+	struct imap_vanished van;    /* (VANISHED): written before any FETCH */
 
 	/* Records of uids[win_lo, win_lo + win_n). */
 	size_t win_lo, win_n;
@@ -64,6 +67,7 @@ static void fetch_ctx_free(void *p)
 		return;
 	imap_fetch_free(&x->f);
 	free(x->uids);
+	imap_vanished_free(&x->van);
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
 	buf_free(&x->v.mem);
@@ -417,6 +421,24 @@ nomem:
 	return -1;
 }
 
+/* RFC 7162 3.2.6: the UIDs of the set expunged after CHANGEDSINCE.  "*"
+ * is the highest UID the session was told of; "$" the saved UIDs, which
+ * may name expunged ones.  Costs the changes since that MODSEQ. */
+static int fetch_vanished_collect(struct imap_session *s, struct fetch_ctx *x)
+{
+	const struct imap_view *v = s->view;
+	struct imap_uid_filter f = { .list = v->saved, .nlist = v->nsaved };
+	struct imap_seqset *norm = NULL;
+	if (!x->f->set->saved) {
+		if (imap_seqset_normalize(x->f->set, v->uid_hi, &norm) < 0)
+			return STORE_ERR_TEMP;
+		f.norm = norm;
+	}
+	int rc = imap_qresync_collect(s, x->f->changedsince_modseq, 0, &f, 0, &x->van, NULL, NULL);
+	imap_seqset_free(&norm);
+	return rc;
+}
+
 static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -435,6 +457,11 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid FETCH arguments");
 		return IMAP_CMD_DONE;
 	}
+	/* RFC 7162 3.2.6: BAD unless QRESYNC was enabled. */
+	if (x->f->vanished && !s->qresync) {
+		imap_cmd_bad(cmd, "[CLIENTBUG] VANISHED needs ENABLE QRESYNC");
+		return IMAP_CMD_DONE;
+	}
 	int lrc = imap_view_uids_load(s);
 	if (lrc != STORE_OK) {
 		imap_cmd_store_error(cmd, lrc, "FETCH");
@@ -442,6 +469,10 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	}
 	if (imap_view_resolve(s->view, x->f->set, cmd->uid, &x->uids, &x->n, &err) < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid message set");
+		return IMAP_CMD_DONE;
+	}
+	if (x->f->vanished && (lrc = fetch_vanished_collect(s, x)) != STORE_OK) {
+		imap_cmd_store_error(cmd, lrc, "FETCH");
 		return IMAP_CMD_DONE;
 	}
 	x->want_modseq = x->f->changedsince || has_item(x, IMAP_FETCH_MODSEQ);
@@ -468,6 +499,9 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 	}
 	struct fetch_ctx *x = cmd->ctx;
+	/* RFC 7162 3.2.6: VANISHED (EARLIER) before any FETCH response. */
+	if (!imap_vanished_write(s, &x->van, true, true))
+		return IMAP_CMD_AGAIN;
 	while (x->i < x->n) {
 		if (!x->in_msg) {
 			if (imap_cmd_yield_due(s))
