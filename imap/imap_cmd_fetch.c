@@ -421,6 +421,64 @@ nomem:
 	return -1;
 }
 
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* RFC 7162 3.1.4.1: CHANGEDSINCE answers only messages whose MODSEQ is
+ * above it, and those are the ones with a NEW or FLAGS change record past
+ * it (a message's one record sits at its MODSEQ).  When such records are
+ * fewer than the set, narrow the set to them: a resync (UID FETCH 1:*
+ * (FLAGS) (CHANGEDSINCE m)) then reads the changed messages, not every
+ * message of the mailbox.  Reading stops once the records outnumber the
+ * set, which is then kept as it is: the cost is the smaller of the two. */
+static int fetch_changed_narrow(struct imap_session *s, struct fetch_ctx *x)
+{
+	enum { BATCH = 512 };
+	if (!x->f->changedsince || x->n == 0)
+		return STORE_OK;
+	struct store_change *ch = malloc(BATCH * sizeof(*ch));
+	uint32_t *keep = malloc(x->n * sizeof(*keep));
+	int rc = ch && keep ? STORE_OK : STORE_ERR_TEMP;
+	uint64_t since = x->f->changedsince_modseq;
+	size_t nk = 0, read = 0;
+	bool narrow = true;
+	while (rc == STORE_OK) {
+		size_t n = 0;
+		rc = store_changes_since(s->store, s->view->mailbox_id, since, ch, BATCH, &n);
+		if (rc != STORE_OK)
+			break;
+		for (size_t i = 0; i < n && narrow; i++) {
+			if (++read > x->n)
+				narrow = false;
+			else if (ch[i].kind != STORE_CHANGE_EXPUNGE && nk < x->n &&
+				 bsearch(&ch[i].uid, x->uids, x->n, sizeof(*x->uids), u32_cmp))
+				keep[nk++] = ch[i].uid;
+		}
+		if (!narrow || n < BATCH)
+			break;
+		since = ch[n - 1].modseq;
+	}
+	free(ch);
+	if (rc != STORE_OK || !narrow) {
+		free(keep);
+		return rc;
+	}
+	/* Ascending, each once (a record that moved between two batches
+	 * is met twice), as the windows of fetch_window_load want. */
+	qsort(keep, nk, sizeof(*keep), u32_cmp);
+	size_t w = 0;
+	for (size_t r = 0; r < nk; r++)
+		if (w == 0 || keep[r] != keep[w - 1])
+			keep[w++] = keep[r];
+	free(x->uids);
+	x->uids = keep;
+	x->n = w;
+	return STORE_OK;
+}
+
 /* RFC 7162 3.2.6: the UIDs of the set expunged after CHANGEDSINCE.  "*"
  * is the highest UID the session was told of; "$" the saved UIDs, which
  * may name expunged ones.  Costs the changes since that MODSEQ. */
@@ -471,7 +529,8 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid message set");
 		return IMAP_CMD_DONE;
 	}
-	if (x->f->vanished && (lrc = fetch_vanished_collect(s, x)) != STORE_OK) {
+	if ((lrc = fetch_changed_narrow(s, x)) != STORE_OK ||
+	    (x->f->vanished && (lrc = fetch_vanished_collect(s, x)) != STORE_OK)) {
 		imap_cmd_store_error(cmd, lrc, "FETCH");
 		return IMAP_CMD_DONE;
 	}

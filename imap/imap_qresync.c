@@ -72,11 +72,18 @@ static int u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A UID has one record at a time (the latest), so no duplicates: sort. */
-static void u32_sort(uint32_t *a, size_t n)
+/* Sort and drop duplicates: a UID has one record at a time, but one that
+ * changed again between two batches (separate reads) is met twice. */
+static void u32_sort_unique(uint32_t *a, size_t *n)
 {
-	if (n > 1)
-		qsort(a, n, sizeof(*a), u32_cmp);
+	if (*n < 2)
+		return;
+	qsort(a, *n, sizeof(*a), u32_cmp);
+	size_t w = 1;
+	for (size_t r = 1; r < *n; r++)
+		if (a[r] != a[w - 1])
+			a[w++] = a[r];
+	*n = w;
 }
 
 int imap_qresync_collect(struct imap_session *s, uint64_t since, uint64_t until,
@@ -123,8 +130,8 @@ int imap_qresync_collect(struct imap_session *s, uint64_t since, uint64_t until,
 		free(changed);
 		return rc;
 	}
-	u32_sort(van->uids, van->n);
-	u32_sort(changed, nchanged);
+	u32_sort_unique(van->uids, &van->n);
+	u32_sort_unique(changed, &nchanged);
 	if (changed_r) {
 		*changed_r = changed;
 		*nchanged_r = nchanged;

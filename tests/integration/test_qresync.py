@@ -438,3 +438,30 @@ def test_long_known_uids(imap_server, imap_user):
     assert r.status == "BAD", r
     c.ok("NOOP")
     c.logout()
+
+
+def test_changedsince_answers_from_the_change_records(imap_server, imap_user):
+    # FETCH CHANGEDSINCE reads the change records when they are fewer than
+    # the set, the set otherwise: the answer is the same either way.
+    c = session(imap_server, imap_user)
+    c.ok("CREATE qd")
+    uids = fill(c, "qd", 8)
+    c.select("qd")
+    m0 = hms(c, "qd")
+    c.ok(f"UID STORE {uids[2]} +FLAGS.SILENT (\\Flagged)")
+    c.ok(f"UID STORE {uids[2]} +FLAGS.SILENT (\\Seen)")        # its record moves
+    c.ok(f"UID STORE {uids[5]},{uids[6]} +FLAGS.SILENT (\\Answered)")
+    new = fill(c, "qd", 1)[0]
+    c.ok("NOOP")
+    want = {uids[2], uids[5], uids[6], new}
+    r = c.ok(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {m0})")
+    assert set(by_uid(r)) == want and len(r.fetches()) == 4, r
+    r = c.ok(f"FETCH 1:* (UID FLAGS) (CHANGEDSINCE {m0})")
+    assert set(by_uid(r)) == want, r
+    # Fewer messages asked for than changes: the set is read.
+    for u in uids:
+        r = c.ok(f"UID FETCH {u} (FLAGS) (CHANGEDSINCE {m0})")
+        assert set(by_uid(r)) == ({u} & want), r
+    r = c.ok(f"UID FETCH {uids[0]}:{uids[3]} (FLAGS) (CHANGEDSINCE {m0})")
+    assert set(by_uid(r)) == {uids[2]}, r
+    c.logout()
