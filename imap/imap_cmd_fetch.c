@@ -37,7 +37,7 @@ struct fetch_ctx {
 	bool need_structure;
 	bool want_modseq;            /* MODSEQ asked for, or CHANGEDSINCE */
 	bool gone;                   /* some message had been expunged */
-	struct imap_vanished van;    /* (VANISHED): written before any FETCH */
+	struct imap_vanished_scan van; /* (VANISHED): written before any FETCH */
 
 	/* Records of uids[win_lo, win_lo + win_n). */
 	size_t win_lo, win_n;
@@ -67,7 +67,7 @@ static void fetch_ctx_free(void *p)
 		return;
 	imap_fetch_free(&x->f);
 	free(x->uids);
-	imap_vanished_free(&x->van);
+	imap_vanished_scan_clear(&x->van);
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
 	buf_free(&x->v.mem);
@@ -480,21 +480,19 @@ static int fetch_changed_narrow(struct imap_session *s, struct fetch_ctx *x)
 }
 
 /* RFC 7162 3.2.6: the UIDs of the set expunged after CHANGEDSINCE.  "*"
- * is the highest UID the session was told of; "$" the saved UIDs, which
- * may name expunged ones.  Costs the changes since that MODSEQ. */
-static int fetch_vanished_collect(struct imap_session *s, struct fetch_ctx *x)
+ * is the highest UID the session could know (UIDNEXT - 1 when it
+ * selected); "$" the saved UIDs, which may name expunged ones.  Written in
+ * batches by imap_vanished_scan_run: costs the changes since that MODSEQ. */
+static int fetch_vanished_prepare(struct imap_session *s, struct fetch_ctx *x)
 {
 	const struct imap_view *v = s->view;
-	struct imap_uid_filter f = { .list = v->saved, .nlist = v->nsaved };
-	struct imap_seqset *norm = NULL;
-	if (!x->f->set->saved) {
-		if (imap_seqset_normalize(x->f->set, v->uid_hi, &norm) < 0)
-			return STORE_ERR_TEMP;
-		f.norm = norm;
-	}
-	int rc = imap_qresync_collect(s, x->f->changedsince_modseq, 0, &f, 0, &x->van, NULL, NULL);
-	imap_seqset_free(&norm);
-	return rc;
+	x->van.f.list = v->saved;
+	x->van.f.nlist = v->nsaved;
+	if (!x->f->set->saved && imap_seqset_normalize(x->f->set, v->uid_hi, &x->van.f.norm) < 0)
+		return STORE_ERR_TEMP;
+	x->van.since = x->f->changedsince_modseq;
+	x->van.done = false;
+	return STORE_OK;
 }
 
 static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
@@ -509,6 +507,7 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	cmd->ctx = x;
 	cmd->ctx_free = fetch_ctx_free;
 	x->store = s->store;
+	x->van.done = true;   /* no (VANISHED) */
 	buf_init(&x->line, 0);
 	buf_init(&x->v.mem, 0);
 	if (imap_fetch_parse(cmd->pc->args, cmd->pc->nargs, cmd->uid, &x->f, &err) < 0) {
@@ -530,7 +529,7 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 		return IMAP_CMD_DONE;
 	}
 	if ((lrc = fetch_changed_narrow(s, x)) != STORE_OK ||
-	    (x->f->vanished && (lrc = fetch_vanished_collect(s, x)) != STORE_OK)) {
+	    (x->f->vanished && (lrc = fetch_vanished_prepare(s, x)) != STORE_OK)) {
 		imap_cmd_store_error(cmd, lrc, "FETCH");
 		return IMAP_CMD_DONE;
 	}
@@ -559,8 +558,15 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 	}
 	struct fetch_ctx *x = cmd->ctx;
 	/* RFC 7162 3.2.6: VANISHED (EARLIER) before any FETCH response. */
-	if (!imap_vanished_write(s, &x->van, true, true))
-		return IMAP_CMD_AGAIN;
+	if (!x->van.done) {
+		int vrc = imap_vanished_scan_run(s, &x->van);
+		if (vrc != STORE_OK) {
+			imap_cmd_store_error(cmd, vrc, "FETCH");
+			return IMAP_CMD_DONE;
+		}
+		if (!x->van.done)
+			return IMAP_CMD_AGAIN;
+	}
 	while (x->i < x->n) {
 		if (!x->in_msg) {
 			if (imap_cmd_yield_due(s))

@@ -7,9 +7,10 @@
  * Expunged UIDs come from the store's change records: every expunge keeps
  * its record at the MODSEQ it was given (storage.h "changes"), and the
  * records are ordered by MODSEQ, so what vanished since N costs the
- * changes since N, never the mailbox size.  The store trims no history, so
- * the answer is exact; seq-match-data (RFC 7162 3.2.5.2) then only
- * shortens it. */
+ * changes since N, never the mailbox size.  They are read in batches and
+ * written as they are read, so memory stays one batch however long ago N
+ * was.  The store trims no history, so the answer is exact;
+ * seq-match-data (RFC 7162 3.2.5.2) then only shortens it. */
 #ifndef POSTINO_IMAP_QRESYNC_H
 #define POSTINO_IMAP_QRESYNC_H
 
@@ -19,38 +20,43 @@
 
 #include "imap/imap_session.h"
 
-struct imap_view;
-
-/* UIDs to report in VANISHED responses, ascending, written from `done`
- * on (several lines when long; AGAIN between them). */
+/* UIDs to report in one VANISHED response, ascending, written from `done`
+ * on (several lines when long). */
 struct imap_vanished {
-	uint32_t *uids;
+	const uint32_t *uids;
 	size_t n, done;
 };
 
-/* The UIDs a client asks about: a normalised set (imap_seqset_normalize)
- * or, for "$" (RFC 5182), an ascending list. */
-struct imap_uid_filter {
-	const struct imap_seqset *norm;
-	const uint32_t *list;
-	size_t nlist;
-};
-
-/* Read the change records of the view's mailbox with since < MODSEQ <=
- * until (until 0: no bound) whose UID the filter keeps: expunges into
- * *van (ascending), and, when changed_r is given, the UIDs of messages new
- * or changed in that window, at most uid_hi (ascending, malloc'd).  Store
- * errors as they are. */
-int imap_qresync_collect(struct imap_session *s, uint64_t since, uint64_t until,
-			 const struct imap_uid_filter *f, uint32_t uid_hi, struct imap_vanished *van,
-			 uint32_t **changed_r, size_t *nchanged_r);
 /* "* VANISHED (EARLIER) uid-set" (earlier) or "* VANISHED uid-set" lines
  * for what is left of van.  With `pause`, returns false when the output
  * queue filled before the end (write the rest on the next call); true
  * when all went. */
 bool imap_vanished_write(struct imap_session *s, struct imap_vanished *van, bool earlier,
 			 bool pause);
-void imap_vanished_free(struct imap_vanished *van);
+
+/* The UIDs a client asks about: a normalised set (imap_seqset_normalize),
+ * owned, or for "$" (RFC 5182) an ascending list, borrowed. */
+struct imap_uid_filter {
+	struct imap_seqset *norm;
+	const uint32_t *list;
+	size_t nlist;
+};
+
+/* "* VANISHED (EARLIER)" for the expunge records of the selected mailbox
+ * with since < MODSEQ <= until (until 0: no bound) whose UID the filter
+ * keeps and is above floor. */
+struct imap_vanished_scan {
+	uint64_t since, until;
+	uint32_t floor;
+	struct imap_uid_filter f;
+	bool done;
+};
+/* Write the next lines.  STORE_OK with sc->done set when all went;
+ * STORE_OK without it when the output queue is full or the command has
+ * had its share of the loop (IMAP_CMD_AGAIN, then call again); store
+ * errors as they are. */
+int imap_vanished_scan_run(struct imap_session *s, struct imap_vanished_scan *sc);
+void imap_vanished_scan_clear(struct imap_vanished_scan *sc);
 
 /* SELECT / EXAMINE with (QRESYNC (...)) whose UIDVALIDITY matches: after
  * the usual responses, "* VANISHED (EARLIER)" and "* n FETCH (UID FLAGS

@@ -465,3 +465,42 @@ def test_changedsince_answers_from_the_change_records(imap_server, imap_user):
     r = c.ok(f"UID FETCH {uids[0]}:{uids[3]} (FLAGS) (CHANGEDSINCE {m0})")
     assert set(by_uid(r)) == {uids[2]}, r
     c.logout()
+
+
+def test_large_resync_streams(imap_server, imap_user):
+    # Thousands of changes: the change records are read in batches and
+    # the answer leaves in pieces (more than the output queue's 256 KiB),
+    # each UID once, every VANISHED (EARLIER) before the first FETCH.
+    n = 8000
+    c = session(imap_server, imap_user)
+    c.ok("CREATE qbig")
+    for start in range(0, n, 500):
+        parts = [b"APPEND qbig"]
+        for i in range(start, start + 500):
+            m = f"Subject: {i}\r\n\r\nx\r\n".encode()
+            parts.append(f" {{{len(m)}+}}\r\n".encode() + m)
+        assert c.cmd(b"".join(parts)).status == "OK"
+    sel = c.select("qbig")
+    uv, m0 = code_value(sel, "UIDVALIDITY"), code_value(sel, "HIGHESTMODSEQ")
+    flagged = list(range(2, n + 1, 2))
+    gone = list(range(1, n + 1, 4))
+    for i in range(0, len(flagged), 2000):
+        c.ok(f"UID STORE {','.join(map(str, flagged[i:i + 2000]))} +FLAGS.SILENT "
+             "(\\Flagged \\Answered $SomeLongerKeyword $AndAnotherOne)")
+    c.ok(f"UID STORE {','.join(map(str, gone))} +FLAGS.SILENT (\\Deleted)")
+    c.ok("EXPUNGE")
+    c.logout()
+
+    c = session(imap_server, imap_user)
+    r = c.ok(f"SELECT qbig (QRESYNC ({uv} {m0}))")
+    assert vanished(r, True) == gone, len(r.untagged)
+    fetched = [int(f["UID"]) for _, f in sorted(r.fetches().items())]
+    assert len(r.numbered("FETCH")) == len(flagged) and sorted(fetched) == flagged
+    assert sum(len(u) for u in r.untagged) > 256 * 1024
+    last_van = max(i for i, u in enumerate(r.untagged) if u.startswith(b"* VANISHED"))
+    first_fetch = min(i for i, u in enumerate(r.untagged) if re.match(rb"\* \d+ FETCH", u))
+    assert last_van < first_fetch
+    r = c.ok(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {m0} VANISHED)")
+    assert vanished(r, True) == gone
+    assert sorted(int(f["UID"]) for f in r.fetches().values()) == flagged
+    c.logout()
