@@ -504,3 +504,28 @@ def test_large_resync_streams(imap_server, imap_user):
     assert vanished(r, True) == gone
     assert sorted(int(f["UID"]) for f in r.fetches().values()) == flagged
     c.logout()
+
+
+def test_no_vanished_in_uid_search_by_number(imap_server, imap_user):
+    # RFC 7162 3.2.10.2: VANISHED may come with UID SEARCH, but not when
+    # its criteria hold message numbers.
+    a = session(imap_server, imap_user)
+    a.ok("CREATE qs")
+    uids = fill(a, "qs", 4)
+    a.select("qs")
+    b = session(imap_server, imap_user, enable=False)
+    b.select("qs")
+    b.ok(f"UID STORE {uids[0]} +FLAGS.SILENT (\\Deleted)")
+    b.ok(f"UID EXPUNGE {uids[0]}")
+    r = a.ok("UID SEARCH 2:3")
+    assert vanished(r, False) == [] and r.data("SEARCH") == [f"{uids[1]} {uids[2]}".encode()], r
+    r = a.ok("UID SEARCH NOT (1 OR 2 3)")
+    assert vanished(r, False) == [], r
+    r = a.ok("UID SEARCH UID 1:*")
+    assert vanished(r, False) == [uids[0]], r
+    b.ok(f"UID STORE {uids[1]} +FLAGS.SILENT (\\Deleted)")
+    b.ok(f"UID EXPUNGE {uids[1]}")
+    r = a.ok("UID SEARCH ALL")
+    assert vanished(r, False) == [uids[1]], r
+    a.logout()
+    b.logout()
