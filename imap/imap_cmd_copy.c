@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "imap/imap_search.h"
+#include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -162,7 +163,7 @@ static enum imap_cmd_rc copy_finish(struct imap_cmd *cmd, bool move)
 	if (*code)
 		imap_untagged(s, "OK %sMoved", code);
 	cmd->allow_expunge = true;
-	imap_cmd_ok(cmd, "MOVE completed");
+	imap_qresync_ok_expunged(cmd, "MOVE completed");
 	return IMAP_CMD_DONE;
 }
 

@@ -16,26 +16,26 @@ enum imap_cmd_rc imap_cmd_enable(struct imap_cmd *cmd)
 		return IMAP_CMD_DONE;
 	}
 	/* RFC 5161 3.1: "* ENABLED" lists what this command enabled; unknown
-	 * names are ignored, and so (3.2 SHOULD NOT) are ones already on.
-	 * QRESYNC is not offered this round, so it is not enabled either. */
+	 * names are ignored, and so (3.2 SHOULD NOT) are ones already on. */
+	static const char *const known[] = { "IMAP4rev2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC" };
+	bool *flags[] = { &s->rev2, &s->utf8, &s->condstore, &s->qresync };
 	struct buf b;
 	buf_init(&b, 0);
 	buf_puts(&b, "* ENABLED");
 	for (size_t i = 0; i < ncaps; i++) {
-		const char *name = caps[i].s;
-		bool *flag = NULL;
-		if (strcasecmp(name, "IMAP4rev2") == 0)
-			flag = &s->rev2;
-		else if (strcasecmp(name, "UTF8=ACCEPT") == 0)
-			flag = &s->utf8;
-		else if (strcasecmp(name, "CONDSTORE") == 0)
-			flag = &s->condstore;
-		if (!flag || *flag)
+		size_t k = 0;
+		while (k < sizeof(known) / sizeof(known[0]) && strcasecmp(caps[i].s, known[k]) != 0)
+			k++;
+		if (k == sizeof(known) / sizeof(known[0]) || *flags[k])
 			continue;
-		*flag = true;
+		/* RFC 7162 3.1, 3.2.3: ENABLE CONDSTORE and ENABLE QRESYNC are
+		 * CONDSTORE enabling commands (QRESYNC implies CONDSTORE); the
+		 * first one with a mailbox selected announces HIGHESTMODSEQ. */
+		if (flags[k] == &s->condstore || flags[k] == &s->qresync)
+			imap_session_condstore_enable(s);
+		*flags[k] = true;
 		buf_putc(&b, ' ');
-		buf_puts(&b, strcasecmp(name, "IMAP4rev2") == 0 ? "IMAP4rev2"
-			     : strcasecmp(name, "CONDSTORE") == 0 ? "CONDSTORE" : "UTF8=ACCEPT");
+		buf_puts(&b, known[k]);
 	}
 	free(caps);
 	buf_puts(&b, "\r\n");

@@ -1,5 +1,6 @@
 /* imap/imap_cmd_fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5, RFC 9051
- * 6.4.5, RFC 3516 BINARY, RFC 7162 3.1.4 MODSEQ and CHANGEDSINCE).
+ * 6.4.5, RFC 3516 BINARY, RFC 7162 3.1.4 MODSEQ and CHANGEDSINCE, 3.2.6
+ * VANISHED).
  *
  * The response is produced one message at a time and, inside a message,
  * one item at a time: when the output queue is full the handler returns
@@ -20,6 +21,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "imap/imap_fetch.h"
+#include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -39,6 +41,7 @@ struct fetch_ctx {
 	bool need_structure;
 	bool want_modseq;            /* MODSEQ asked for, or CHANGEDSINCE */
 	bool gone;                   /* some message had been expunged */
+	struct imap_vanished_scan van; /* (VANISHED): written before any FETCH */
 
 	/* Records of uids[win_lo, win_lo + win_n). */
 	size_t win_lo, win_n;
@@ -70,6 +73,7 @@ static void fetch_ctx_free(void *p)
 	free(x->name_off);
 	free(x->name_len);
 	free(x->uids);
+	imap_vanished_scan_clear(&x->van);
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
 	buf_free(&x->v.mem);
@@ -436,6 +440,80 @@ nomem:
 	return -1;
 }
 
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* RFC 7162 3.1.4.1: CHANGEDSINCE answers only messages whose MODSEQ is
+ * above it, and those are the ones with a NEW or FLAGS change record past
+ * it (a message's one record sits at its MODSEQ).  When such records are
+ * fewer than the set, narrow the set to them: a resync (UID FETCH 1:*
+ * (FLAGS) (CHANGEDSINCE m)) then reads the changed messages, not every
+ * message of the mailbox.  Reading stops once the records outnumber the
+ * set, which is then kept as it is: the cost is the smaller of the two. */
+static int fetch_changed_narrow(struct imap_session *s, struct fetch_ctx *x)
+{
+	enum { BATCH = 512 };
+	if (!x->f->changedsince || x->n == 0)
+		return STORE_OK;
+	struct store_change *ch = malloc(BATCH * sizeof(*ch));
+	uint32_t *keep = malloc(x->n * sizeof(*keep));
+	int rc = ch && keep ? STORE_OK : STORE_ERR_TEMP;
+	uint64_t since = x->f->changedsince_modseq;
+	size_t nk = 0, read = 0;
+	bool narrow = true;
+	while (rc == STORE_OK) {
+		size_t n = 0;
+		rc = store_changes_since(s->store, s->view->mailbox_id, since, ch, BATCH, &n);
+		if (rc != STORE_OK)
+			break;
+		for (size_t i = 0; i < n && narrow; i++) {
+			if (++read > x->n)
+				narrow = false;
+			else if (ch[i].kind != STORE_CHANGE_EXPUNGE && nk < x->n &&
+				 bsearch(&ch[i].uid, x->uids, x->n, sizeof(*x->uids), u32_cmp))
+				keep[nk++] = ch[i].uid;
+		}
+		if (!narrow || n < BATCH)
+			break;
+		since = ch[n - 1].modseq;
+	}
+	free(ch);
+	if (rc != STORE_OK || !narrow) {
+		free(keep);
+		return rc;
+	}
+	/* Ascending, each once (a record that moved between two batches
+	 * is met twice), as the windows of fetch_window_load want. */
+	qsort(keep, nk, sizeof(*keep), u32_cmp);
+	size_t w = 0;
+	for (size_t r = 0; r < nk; r++)
+		if (w == 0 || keep[r] != keep[w - 1])
+			keep[w++] = keep[r];
+	free(x->uids);
+	x->uids = keep;
+	x->n = w;
+	return STORE_OK;
+}
+
+/* RFC 7162 3.2.6: the UIDs of the set expunged after CHANGEDSINCE.  "*"
+ * is the highest UID the session could know (UIDNEXT - 1 when it
+ * selected); "$" the saved UIDs, which may name expunged ones.  Written in
+ * batches by imap_vanished_scan_run: costs the changes since that MODSEQ. */
+static int fetch_vanished_prepare(struct imap_session *s, struct fetch_ctx *x)
+{
+	const struct imap_view *v = s->view;
+	x->van.f.list = v->saved;
+	x->van.f.nlist = v->nsaved;
+	if (!x->f->set->saved && imap_seqset_normalize(x->f->set, v->uid_hi, &x->van.f.norm) < 0)
+		return STORE_ERR_TEMP;
+	x->van.since = x->f->changedsince_modseq;
+	x->van.done = false;
+	return STORE_OK;
+}
+
 static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -448,11 +526,17 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	cmd->ctx = x;
 	cmd->ctx_free = fetch_ctx_free;
 	x->store = s->store;
+	x->van.done = true;   /* no (VANISHED) */
 	buf_init(&x->line, 0);
 	buf_init(&x->names, 0);
 	buf_init(&x->v.mem, 0);
 	if (imap_fetch_parse(cmd->pc->args, cmd->pc->nargs, cmd->uid, &x->f, &err) < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid FETCH arguments");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 7162 3.2.6: BAD unless QRESYNC was enabled. */
+	if (x->f->vanished && !s->qresync) {
+		imap_cmd_bad(cmd, "[CLIENTBUG] VANISHED needs ENABLE QRESYNC");
 		return IMAP_CMD_DONE;
 	}
 	int lrc = imap_view_uids_load(s);
@@ -462,6 +546,11 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	}
 	if (imap_view_resolve(s->view, x->f->set, cmd->uid, &x->uids, &x->n, &err) < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid message set");
+		return IMAP_CMD_DONE;
+	}
+	if ((lrc = fetch_changed_narrow(s, x)) != STORE_OK ||
+	    (x->f->vanished && (lrc = fetch_vanished_prepare(s, x)) != STORE_OK)) {
+		imap_cmd_store_error(cmd, lrc, "FETCH");
 		return IMAP_CMD_DONE;
 	}
 	x->want_modseq = x->f->changedsince || has_item(x, IMAP_FETCH_MODSEQ);
@@ -503,6 +592,16 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 	}
 	struct fetch_ctx *x = cmd->ctx;
+	/* RFC 7162 3.2.6: VANISHED (EARLIER) before any FETCH response. */
+	if (!x->van.done) {
+		int vrc = imap_vanished_scan_run(s, &x->van);
+		if (vrc != STORE_OK) {
+			imap_cmd_store_error(cmd, vrc, "FETCH");
+			return IMAP_CMD_DONE;
+		}
+		if (!x->van.done)
+			return IMAP_CMD_AGAIN;
+	}
 	while (x->i < x->n) {
 		if (!x->in_msg) {
 			if (imap_cmd_yield_due(s))

@@ -417,6 +417,17 @@ static enum imap_cmd_rc search_fail(struct imap_cmd *cmd, struct search_ctx *x, 
 	return IMAP_CMD_DONE;
 }
 
+/* Some key names messages by number ("$" names saved UIDs). */
+static bool keys_use_seqs(const struct imap_search_key *k)
+{
+	if (k->type == IMAP_SK_SEQSET && k->set && !k->set->saved)
+		return true;
+	for (size_t i = 0; i < k->count; i++)
+		if (keys_use_seqs(&k->children[i]))
+			return true;
+	return false;
+}
+
 /* Parses and sets up cmd->ctx: 0, or -1 when the reply is written. */
 static int search_start(struct imap_cmd *cmd)
 {
@@ -428,6 +439,11 @@ static int search_start(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid SEARCH arguments");
 		return -1;
 	}
+	/* RFC 7162 3.2.10.2: no VANISHED during a UID SEARCH whose criteria
+	 * hold message numbers (RFC 9051 7.5.1 still allows EXPUNGE, whose
+	 * numbers the client applies after the criteria). */
+	if (cmd->uid && s->qresync && keys_use_seqs(&search->root))
+		cmd->allow_expunge = false;
 	bool save = search->has_return && (search->ret & IMAP_SEARCH_RET_SAVE);
 	/* RFC 3501 6.4.4: an unsupported charset is NO [BADCHARSET] with the
 	 * ones we support.  Strings arrive as UTF-8 (or ASCII, its subset). */

@@ -1,5 +1,6 @@
 /* imap/imap_cmd_select.c: SELECT and EXAMINE (RFC 3501 6.3.1/6.3.2, RFC
- * 9051 6.3.2/6.3.3, CONDSTORE RFC 7162 3.1.8), CLOSE (RFC 3501 6.4.2),
+ * 9051 6.3.2/6.3.3, CONDSTORE RFC 7162 3.1.8, QRESYNC 3.2.5 with
+ * imap_qresync.c), CLOSE (RFC 3501 6.4.2),
  * UNSELECT (RFC 3691), CHECK (RFC 3501 6.4.1), EXPUNGE (RFC 3501 6.4.3)
  * and UID EXPUNGE (RFC 4315 2.1): entering and leaving the selected state.
  *
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -164,7 +166,6 @@ static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
 	/* RFC 7162 3.1.8: SELECT/EXAMINE (CONDSTORE) is an enabling command. */
 	if (sel->condstore)
 		s->condstore = true;
-	imap_select_free(&sel);
 
 	imap_view_flags_announce(s);
 	imap_untagged(s, "%zu EXISTS", v->count);
@@ -183,20 +184,30 @@ static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
 	 * HIGHESTMODSEQ always (a mod-sequence-value is at least 1). */
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
 		      (unsigned long long)(v->modseq ? v->modseq : 1));
-	if (readonly)
-		imap_cmd_ok(cmd, "[READ-ONLY] EXAMINE completed");
-	else
-		imap_cmd_ok(cmd, "[READ-WRITE] SELECT completed");
+	const char *ok = readonly ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed";
+	/* RFC 7162 3.2.5: with another UIDVALIDITY the client's data is of no
+	 * use; the rest of the parameter is ignored. */
+	if (sel->qresync && sel->uidvalidity == v->uidvalidity) {
+		enum imap_cmd_rc qrc = imap_qresync_select_start(cmd, sel, ok);
+		imap_select_free(&sel);
+		return qrc;
+	}
+	imap_select_free(&sel);
+	imap_cmd_ok(cmd, "%s", ok);
 	return IMAP_CMD_DONE;
 }
 
 enum imap_cmd_rc imap_cmd_select(struct imap_cmd *cmd)
 {
+	if (cmd->ctx)   /* a QRESYNC answer under way */
+		return imap_qresync_select_run(cmd);
 	return select_common(cmd, false);
 }
 
 enum imap_cmd_rc imap_cmd_examine(struct imap_cmd *cmd)
 {
+	if (cmd->ctx)
+		return imap_qresync_select_run(cmd);
 	return select_common(cmd, true);
 }
 
@@ -295,7 +306,7 @@ enum imap_cmd_rc imap_cmd_expunge(struct imap_cmd *cmd)
 		if (!cmd->durable_ok)
 			imap_cmd_not_durable(cmd, "EXPUNGE");
 		else
-			imap_cmd_ok(cmd, "EXPUNGE completed");
+			imap_qresync_ok_expunged(cmd, "EXPUNGE completed");
 		return IMAP_CMD_DONE;
 	}
 	struct imap_seqset *set = NULL;

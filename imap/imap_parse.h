@@ -632,5 +632,10 @@ int imap_write_astring(struct buf *out, const char *s, size_t len);
 int imap_write_string(struct buf *out, const char *s, size_t len);
 /* NIL when s is NULL. */
 int imap_write_nstring(struct buf *out, const char *s, size_t len);
+/* Append ascending, distinct uids[0..n) as a compact sequence-set ("3:5,9",
+ * RFC 9051 9), stopping before a range that would take out past max_len
+ * octets (at least one range is always written).  Returns how many UIDs
+ * were written, 0 when out is full. */
+size_t imap_write_uidset(struct buf *out, const uint32_t *uids, size_t n, size_t max_len);
 
 #endif

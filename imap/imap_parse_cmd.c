@@ -406,6 +406,21 @@ void imap_select_free(struct imap_select **sp)
 	*sp = NULL;
 }
 
+/* Numbers in a set without "*", or -1 when its ranges are not strictly
+ * ascending (RFC 7162 3.2.5.2: both sets of seq-match-data "MUST be
+ * provided in ascending order", since their elements pair up in order). */
+static int64_t seqset_ascending_size(const struct imap_seqset *set)
+{
+	int64_t n = 0;
+	for (size_t i = 0; i < set->count; i++) {
+		const struct imap_seq_range *r = &set->ranges[i];
+		if (i > 0 && r->lo <= set->ranges[i - 1].hi)
+			return -1;
+		n += (int64_t)r->hi - r->lo + 1;
+	}
+	return n;
+}
+
 /* "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids]
  * [SP seq-match-data] ")"; "*" is not allowed in any of the sets. */
 static int qresync(const struct imap_arg *list, struct imap_select *s, const char **error_r)
@@ -441,6 +456,16 @@ static int qresync(const struct imap_arg *list, struct imap_select *s, const cha
 		if (imap_arg_seqset(&m->list[0], IMAP_SEQ_NO_STAR, &s->known_seqs, error_r) < 0 ||
 		    imap_arg_seqset(&m->list[1], IMAP_SEQ_NO_STAR, &s->known_seq_uids, error_r) < 0)
 			return -1;
+		int64_t nseq = seqset_ascending_size(s->known_seqs);
+		int64_t nuid = seqset_ascending_size(s->known_seq_uids);
+		if (nseq < 0 || nuid < 0) {
+			*error_r = "QRESYNC seq-match-data must be in ascending order";
+			return -1;
+		}
+		if (nseq != nuid) {
+			*error_r = "QRESYNC seq-match-data sets differ in size";
+			return -1;
+		}
 		i++;
 	}
 	if (i != list->count) {

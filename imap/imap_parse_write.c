@@ -5,6 +5,7 @@
 #include "imap/imap_parse.h"
 #include "imap/imap_parse_private.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -62,4 +63,24 @@ int imap_write_nstring(struct buf *out, const char *s, size_t len)
 	if (!s)
 		return buf_puts(out, "NIL");
 	return imap_write_string(out, s, len);
+}
+
+size_t imap_write_uidset(struct buf *out, const uint32_t *uids, size_t n, size_t max_len)
+{
+	size_t i = 0, start = out->len;
+	while (i < n) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		char r[24];
+		int len = j > i ? snprintf(r, sizeof(r), "%s%u:%u", i ? "," : "", (unsigned)uids[i],
+					   (unsigned)uids[j])
+				: snprintf(r, sizeof(r), "%s%u", i ? "," : "", (unsigned)uids[i]);
+		if (i > 0 && out->len - start + (size_t)len > max_len)
+			break;
+		if (buf_append(out, r, (size_t)len) < 0)
+			return 0;
+		i = j + 1;
+	}
+	return i;
 }

@@ -42,6 +42,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_snap.h"
 #include "imap/imap_view.h"
@@ -291,6 +292,7 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	/* One record, one instant: the view is the store's state at
 	 * HIGHESTMODSEQ, every message below UIDNEXT.  No UID is read. */
 	v->modseq = mbox.highestmodseq;
+	v->modseq_told = v->modseq;
 	v->uidvalidity = mbox.uidvalidity;
 	v->uidnext = mbox.uidnext;
 	v->uid_hi = mbox.uidnext - 1;
@@ -838,7 +840,8 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 	bool any_expunge = expunge && v->npending_expunge > 0;
 	if (!any_expunge && p->nnew == 0)
 		return STORE_OK;
-	if (any_expunge) {
+	/* VANISHED names UIDs: no message numbers needed (RFC 7162 3.2.10.2). */
+	if (any_expunge && !s->qresync) {
 		int rc = imap_view_uids_load(s);
 		if (rc != STORE_OK)
 			return rc;
@@ -846,12 +849,19 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 	struct imap_snap *next = NULL;
 	if (v->snap && !(next = view_snap_next(s, v, expunge)))
 		return STORE_ERR_TEMP;
-	if (any_expunge) {
+	if (any_expunge && s->qresync) {
+		/* Every pending expunge is a message the client was told of
+		 * (collect keeps only UIDs <= uid_hi), as 3.2.10.2 requires. */
+		struct imap_vanished van = { .uids = v->pending_expunge, .n = v->npending_expunge };
+		imap_vanished_write(s, &van, false, false);   /* no AGAIN in a sync */
+	} else if (any_expunge) {
 		for (size_t i = v->npending_expunge; i-- > 0;) {
 			uint32_t seq = imap_view_seq(v, v->pending_expunge[i]);
 			if (seq)
 				imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
 		}
+	}
+	if (any_expunge) {
 		v->nrecent -= recent_in(v, v->pending_expunge, v->npending_expunge);
 		v->count -= v->npending_expunge;
 		v->npending_expunge = 0;
@@ -956,6 +966,14 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	if (v->keywords->count > v->keywords_reported)
 		imap_view_flags_announce(s);
 	report_flags(s);
+	if (collected && v->npending_expunge == 0 && priv(v)->nnew == 0 && priv(v)->nflags == 0)
+		v->modseq_told = v->modseq;
+	else if (s->qresync && v->npending_expunge && !allow_expunge)
+		/* RFC 7162 3.2: FETCH MODSEQ data may have gone out while
+		 * VANISHED with lower MODSEQs waits; the client must not take
+		 * those as its point of resync. */
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Expunges held back",
+			      (unsigned long long)v->modseq_told);
 	return 0;
 }
 

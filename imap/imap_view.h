@@ -44,6 +44,10 @@ struct imap_view {
 	uint32_t uidvalidity;
 	uint32_t uidnext;                        /* as last reported */
 	uint64_t modseq;                         /* changes up to here are known */
+	/* Every change up to here has been reported to the client: the
+	 * HIGHESTMODSEQ it may be given (RFC 7162 3.2: never above an
+	 * expunge or flag change still held back). */
+	uint64_t modseq_told;
 
 	size_t count;                            /* as last reported (EXISTS) */
 	/* The view is every message of the store's state at `modseq` with a
@@ -113,8 +117,10 @@ int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, 
 		      uint32_t **uids_r, size_t *n_r, const char **error_r);
 
 /* Bring the view up to date and write what the session owes, in this order:
- * "* n EXPUNGE" (or "* VANISHED" under QRESYNC) only when allow_expunge,
- * otherwise they stay pending; "* n EXISTS" and "* n RECENT" when new
+ * "* n EXPUNGE" (or "* VANISHED uid-set" once QRESYNC is enabled, RFC
+ * 7162 3.2.10.2) only when allow_expunge, otherwise they stay pending (and
+ * under QRESYNC "* OK [HIGHESTMODSEQ modseq_told]" says how far the client
+ * is in step, RFC 7162 3.2); "* n EXISTS" and "* n RECENT" when new
  * messages arrived (claiming their \Recent unless readonly); "* FLAGS" and
  * "* OK [PERMANENTFLAGS ...]" when the keyword table grew; and
  * "* n FETCH (FLAGS (...) UID u [MODSEQ (m)])" for flag changes made by

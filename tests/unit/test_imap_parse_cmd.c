@@ -828,6 +828,13 @@ static void test_select(void **state)
 	select_bad("INBOX (QRESYNC (1 0))", "QRESYNC mod-sequence must be non-zero");
 	select_bad("INBOX (QRESYNC (1 2 1:*))", "'*' is not allowed in this sequence set");
 	select_bad("INBOX (QRESYNC (1 2 1:5 (1:2)))", "QRESYNC seq-match-data needs two sequence sets");
+	/* RFC 7162 3.2.5.2: the two sets pair up, in ascending order. */
+	select_bad("INBOX (QRESYNC (1 2 1:5 (1:3 4,7)))", "QRESYNC seq-match-data sets differ in size");
+	select_bad("INBOX (QRESYNC (1 2 (1,4000000000 1:4294967295)))",
+	           "QRESYNC seq-match-data sets differ in size");
+	select_bad("INBOX (QRESYNC (1 2 (3,1 4,7)))", "QRESYNC seq-match-data must be in ascending order");
+	select_bad("INBOX (QRESYNC (1 2 (1,3 7,4)))", "QRESYNC seq-match-data must be in ascending order");
+	select_bad("INBOX (QRESYNC (1 2 (1:3,2 4:7)))", "QRESYNC seq-match-data must be in ascending order");
 	select_bad("INBOX (QRESYNC (1 2 1:5 (1:2 *)))", "'*' is not allowed in this sequence set");
 	select_bad("INBOX (QRESYNC (1 2 (1 2) 3))", "Unexpected QRESYNC argument");
 }

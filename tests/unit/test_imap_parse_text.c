@@ -296,6 +296,58 @@ static void write_is(int (*fn)(struct buf *, const char *, size_t), const char *
 
 #define WRITE_IS(fn, s, want) write_is(fn, s, sizeof(s) - 1, want, sizeof(want) - 1)
 
+/* VANISHED's uid-set (RFC 7162 3.2.10): runs become ranges, long sets
+ * are cut into pieces that each fit max_len. */
+static void test_write_uidset(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	static const uint32_t u[] = { 1, 2, 3, 5, 7, 8, 4294967294u, 4294967295u };
+	assert_int_equal(imap_write_uidset(&b, u, 8, 1000), 8);
+	assert_string_equal(b.data, "1:3,5,7:8,4294967294:4294967295");
+	buf_reset(&b);
+	assert_int_equal(imap_write_uidset(&b, u + 3, 1, 1000), 1);
+	assert_string_equal(b.data, "5");
+	buf_reset(&b);
+	/* "1:3,5" is 5 octets: the next range would pass 6 */
+	assert_int_equal(imap_write_uidset(&b, u, 8, 6), 4);
+	assert_string_equal(b.data, "1:3,5");
+	buf_reset(&b);
+	/* one range always goes, whatever max_len */
+	assert_int_equal(imap_write_uidset(&b, u + 6, 2, 1), 2);
+	assert_string_equal(b.data, "4294967294:4294967295");
+	buf_reset(&b);
+	assert_int_equal(imap_write_uidset(&b, u, 0, 10), 0);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+	buf_init(&b, 2); /* a full buffer: nothing counted as written */
+	assert_int_equal(imap_write_uidset(&b, u, 8, 1000), 0);
+	buf_free(&b);
+	/* pieces written one after another give back every UID, in order */
+	uint32_t many[3000];
+	for (size_t i = 0; i < 3000; i++)
+		many[i] = (uint32_t)(i * 2 + 1);
+	size_t done = 0, pieces = 0;
+	while (done < 3000) {
+		buf_init(&b, 0);
+		size_t k = imap_write_uidset(&b, many + done, 3000 - done, 100);
+		assert_true(k > 0 && b.len <= 100);
+		buf_puts(&b, "\r\n");
+		struct imap_seqset *set = NULL;
+		const char *err = NULL;
+		assert_int_equal(imap_seqset_parse(b.data, b.len - 2, 0, &set, &err), 0);
+		assert_int_equal(set->count, k);
+		for (size_t i = 0; i < k; i++)
+			assert_int_equal(set->ranges[i].lo, many[done + i]);
+		imap_seqset_free(&set);
+		buf_free(&b);
+		done += k;
+		pieces++;
+	}
+	assert_true(pieces > 10);
+}
+
 static void test_write_strings(void **state)
 {
 	WRITE_IS(imap_write_astring, "INBOX", "INBOX");
@@ -352,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_datetime),
 		cmocka_unit_test(test_mailbox_names),
 		cmocka_unit_test(test_write_strings),
+		cmocka_unit_test(test_write_uidset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,12 @@ bool imap_output_full(const struct imap_session *s)
 	return output_full;
 }
 
+bool imap_cmd_yield_due(struct imap_session *s)
+{
+	(void)s;
+	return output_full;
+}
+
 void imap_notify_register(struct imap_session *s)
 {
 	(void)s;
