@@ -239,6 +239,7 @@ static void local_notices(struct smtp_session *s, const char *msg, size_t len,
 			.read = mem_read, .read_arg = &src, .size = len,
 			.unique = ((uint64_t)now << 24) ^ ((uint64_t)s->ntx << 8) ^ (uint64_t)k ^
 				  (uint64_t)(uintptr_t)s,
+			.utf8 = s->smtputf8,
 		};
 		struct smtp_notice nt;
 		if (smtp_notice_build(&nt, s->cfg, s->srv->store, s->sender, &d) != 0) {

@@ -5,6 +5,7 @@
 # postino, retries, bounces and notifies the sender (RFC 3464 notices read
 # back over POP3 and parsed with Python's email package).
 import email
+import email.parser
 import email.policy
 import threading
 import pytest
@@ -64,15 +65,25 @@ def notices(srv, user, pw, n, timeout=30):
     return [email.message_from_bytes(m, policy=email.policy.compat32) for m in got]
 
 
-def dsn_fields(msg):
-    """(per-message fields, [per-recipient fields]) of a multipart/report."""
+def dsn_fields(msg, kind="delivery-status"):
+    """(per-message fields, [per-recipient fields]) of a multipart/report;
+    kind "global-delivery-status" for an RFC 6533 notice."""
     assert msg.get_content_type() == "multipart/report", msg.get_content_type()
-    assert msg.get_param("report-type") == "delivery-status"
+    assert msg.get_param("report-type") == kind, msg.get_param("report-type")
     parts = msg.get_payload()
-    status = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+    status = [p for p in parts if p.get_content_type() == "message/" + kind]
     assert len(status) == 1
     blocks = status[0].get_payload()
-    return dict(blocks[0].items()), [dict(b.items()) for b in blocks[1:]]
+    if kind == "delivery-status":
+        return dict(blocks[0].items()), [dict(b.items()) for b in blocks[1:]]
+    # message/global-delivery-status is parsed as one message: the
+    # per-message fields, then the per-recipient blocks as its body.
+    (first,) = blocks
+    body = first.get_payload(decode=True).decode("utf-8")
+    parser = email.parser.HeaderParser()
+    rcpts = [dict(parser.parsestr(b + "\n").items())
+             for b in body.replace("\r\n", "\n").split("\n\n") if b.strip()]
+    return dict(first.items()), rcpts
 
 
 @pytest.fixture
@@ -475,9 +486,19 @@ def test_smtputf8_onward(make_server, tmp_path, dns_server, smtp_script, offers)
         assert "SMTPUTF8" in t["mail"], t["mail"]
         assert to in t["rcpts"][0], t["rcpts"]
         return
+    # The notice about an SMTPUTF8 message is a global one (RFC 6533):
+    # the UTF-8 recipient with its utf-8 address type, the message back
+    # as message/global.
     (n,) = notices(srv, user, pw, 1)
-    _, (r,) = dsn_fields(n)
+    per_msg, (r,) = dsn_fields(n, "global-delivery-status")
+    assert per_msg["Reporting-MTA"].startswith("dns; ")
     assert r["Action"] == "failed" and r["Status"] == "5.6.7", r
+    assert r["Final-Recipient"] == "utf-8; " + to, r
+    (returned,) = [p for p in n.get_payload() if p.get_content_type() == "message/global"]
+    (orig,) = returned.get_payload()
+    assert orig["Subject"] == "utf8 onward"
+    assert not [p for p in n.walk() if p.get_content_type() in
+                ("message/rfc822", "message/delivery-status", "text/rfc822-headers")]
     assert not done(rx)
 
 
