@@ -247,13 +247,7 @@ static void local_notices(struct smtp_session *s, const char *msg, size_t len,
 			continue;
 		}
 		int res[1];
-		const char *fb[1] = {s->cfg->smtp_postmaster};
 		int rc = store_deliver(s->srv->store, &nt.d, res, NULL);
-		if (rc != STORE_OK && nt.d.nrecipients == 1) {
-			/* The sender's mailbox is gone or full: postmaster. */
-			nt.d.recipients = fb;
-			rc = store_deliver(s->srv->store, &nt.d, res, NULL);
-		}
 		conn_log(s->c, rc == STORE_OK ? PLOG_INFO : PLOG_ERROR,
 			 "notice id=%s kind=%s to=<%s> rcpts=%zu%s", s->msg_id,
 			 k == 0 ? "failure" : "success", nt.to_addr, n[k],

@@ -56,6 +56,10 @@ int smtp_notice_build(struct smtp_notice *n, const struct config *cfg, struct st
 	if (to_postmaster || domain_ours(cfg, store, domain_of(n->to_addr))) {
 		n->d.recipients = n->to;
 		n->d.nrecipients = 1;
+		/* The sender's mailbox is gone or full: postmaster, in the
+		 * same transaction (both paths: the queue's outcome and the
+		 * final delivery). */
+		n->d.fallback = cfg->smtp_postmaster;
 	} else {
 		/* The null reverse-path: nobody answers a notice (RFC 5321 4.5.5). */
 		n->d.sender = "";

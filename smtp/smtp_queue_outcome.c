@@ -188,7 +188,7 @@ void oq_attempt_finish(struct oq_attempt *a)
 		.next_attempt = now + backoff(cfg, e->attempts + 1),
 		.last_error = any_deferred ? last_error : NULL,
 		.flags_set = delay_sent ? STORE_QF_DELAY_SENT : 0,
-		.notices = notices, .nnotices = nn, .notice_fallback = cfg->smtp_postmaster,
+		.notices = notices, .nnotices = nn,
 	};
 	bool removed = false;
 	int rc = store_queue_update(q->store, e->id, &u, &removed);

@@ -360,6 +360,9 @@ struct store_deliver_ctx {
 	uint64_t content_id;
 	size_t ntargets;
 	bool queued;
+	char fb_addr[STORE_ADDRESS_MAX + 1];  /* d->fallback normalised; fb_len 0 = none */
+	size_t fb_len;
+	bool used_fallback;       /* the message went to the fallback */
 };
 /* Checks and normalises d; on STORE_OK the ctx must be freed. */
 int store_deliver_prepare(const struct store_delivery *d, int *results,

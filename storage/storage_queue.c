@@ -527,8 +527,6 @@ struct queue_update_arg {
 	uint8_t *buf;
 	bool removed;
 	struct store_deliver_ctx *notices;   /* u->nnotices prepared deliveries */
-	struct store_deliver_ctx *fallback;  /* the same, to notice_fallback */
-	bool *used_fallback;
 };
 
 static void copy_bounded(char *dst, size_t cap, const char *src)
@@ -611,15 +609,8 @@ static int queue_update_fn(struct store *s, DB_TXN *txn, void *arg)
 		}
 	}
 	store_queue_entry_clear(&e);
-	for (size_t i = 0; i < u->nnotices && rc == STORE_OK; i++) {
-		a->used_fallback[i] = false;
+	for (size_t i = 0; i < u->nnotices && rc == STORE_OK; i++)
 		rc = store_deliver_txn(s, txn, &a->notices[i]);
-		if (rc == STORE_OK && a->notices[i].ntargets == 0 && !a->notices[i].queued &&
-		    a->fallback[i].d) {
-			a->used_fallback[i] = true;
-			rc = store_deliver_txn(s, txn, &a->fallback[i]);
-		}
-	}
 	return rc;
 }
 
@@ -632,15 +623,9 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 	struct queue_update_arg a = {.id = id, .u = u};
 	a.buf = malloc(QUEUE_REC_MAX);
 	a.notices = calloc(nn ? nn : 1, sizeof(*a.notices));
-	a.fallback = calloc(nn ? nn : 1, sizeof(*a.fallback));
-	a.used_fallback = calloc(nn ? nn : 1, sizeof(*a.used_fallback));
 	/* Result arrays: a notice has few recipients (the envelope sender). */
 	int **res = calloc(nn ? nn : 1, sizeof(*res));
-	int fb_res[1];
-	struct store_delivery *fb = calloc(nn ? nn : 1, sizeof(*fb));
-	int rc = a.buf && a.notices && a.fallback && a.used_fallback && res && fb ? STORE_OK
-										: STORE_ERR_TEMP;
-	const char *fb_rcpt[1] = {u->notice_fallback};
+	int rc = a.buf && a.notices && res ? STORE_OK : STORE_ERR_TEMP;
 	uint64_t need = 0;
 	for (size_t i = 0; i < nn && rc == STORE_OK; i++) {
 		const struct store_delivery *d = &u->notices[i];
@@ -651,14 +636,6 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 		}
 		rc = store_deliver_prepare(d, res[i], &a.notices[i]);
 		need += d->len + d->structure_len;
-		if (rc == STORE_OK && u->notice_fallback) {
-			fb[i] = *d;
-			fb[i].recipients = fb_rcpt;
-			fb[i].nrecipients = 1;
-			fb[i].remote_recipients = NULL;
-			fb[i].nremote = 0;
-			rc = store_deliver_prepare(&fb[i], fb_res, &a.fallback[i]);
-		}
 	}
 	/* No reserve check (storage_space.c) for the notices: refusing the
 	 * update would not record the 250s either, and the message would go
@@ -671,12 +648,9 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 		rc = store_txn_run(s, queue_update_fn, &a);
 	for (size_t i = 0; i < nn; i++) {
 		if (rc == STORE_OK)
-			(void)store_deliver_finish(s, a.used_fallback[i] ? &a.fallback[i] : &a.notices[i],
-						   NULL);
+			(void)store_deliver_finish(s, &a.notices[i], NULL);
 		if (a.notices)
 			store_deliver_ctx_free(&a.notices[i]);
-		if (a.fallback)
-			store_deliver_ctx_free(&a.fallback[i]);
 		if (res)
 			free(res[i]);
 	}
@@ -684,10 +658,7 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 		*removed_r = a.removed;
 	free(a.buf);
 	free(a.notices);
-	free(a.fallback);
-	free(a.used_fallback);
 	free(res);
-	free(fb);
 	return rc;
 }
 

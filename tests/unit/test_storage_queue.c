@@ -684,14 +684,14 @@ static void test_update_with_notices(void **state)
 	const char *to_remote[] = {"someone@elsewhere.example"};
 	struct store_delivery notices[] = {
 		{.recipients = to_local, .nrecipients = 1, .data = "bounce 1", .len = 8},
-		{.recipients = to_nobody, .nrecipients = 1, .data = "bounce 2", .len = 8},
+		{.recipients = to_nobody, .nrecipients = 1, .data = "bounce 2", .len = 8,
+		 .fallback = "postmaster@here.example"},
 		{.data = "bounce 3", .len = 8, .sender = "", .remote_recipients = to_remote,
 		 .nremote = 1, .queue_flags = STORE_QF_NOTICE},
 	};
 	struct store_queue_result r[] = {{.address = "x@far.example", .done = true, .code = 550}};
 	struct store_queue_update up = {.results = r, .nresults = 1, .attempts = 1,
-					.notices = notices, .nnotices = 3,
-					.notice_fallback = "postmaster@here.example"};
+					.notices = notices, .nnotices = 3};
 	assert_int_equal(store_queue_update(f->s, id, &up, NULL), STORE_OK);
 	struct store_mailbox m;
 	assert_int_equal(store_mailbox_get(f->s, u.id, "INBOX", &m), STORE_OK);
