@@ -415,9 +415,10 @@ struct queue_resched_arg {
 	uint8_t *buf;
 };
 
-/* Rewrites one record (cursor positioned on it) with a new next_attempt. */
-static int resched_one(struct store *s, DB_TXN *txn, uint64_t id, const uint8_t *val,
-		       size_t vlen, int64_t when, uint32_t flags)
+/* The record val of entry id with a new next_attempt and flags added,
+ * encoded into *buf_r (malloc'd). */
+static int resched_encode(uint64_t id, const uint8_t *val, size_t vlen, int64_t when,
+			  uint32_t flags, uint8_t **buf_r, size_t *len_r)
 {
 	struct store_queue_entry e;
 	int rc = store_queue_decode(id, val, vlen, &e);
@@ -425,16 +426,8 @@ static int resched_one(struct store *s, DB_TXN *txn, uint64_t id, const uint8_t 
 		return rc;
 	e.next_attempt = when;
 	e.flags |= flags;
-	uint8_t *buf;
-	size_t len;
-	rc = queue_encode(&e, &buf, &len);
+	rc = queue_encode(&e, buf_r, len_r);
 	store_queue_entry_clear(&e);
-	if (rc != STORE_OK)
-		return rc;
-	uint8_t key[8];
-	store_be64_put(key, id);
-	rc = store_db_put(s, txn, SDB_QUEUE, key, sizeof(key), buf, len, 0);
-	free(buf);
 	return rc;
 }
 
@@ -446,21 +439,25 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 	if (grc != STORE_OK)
 		return grc;
 	uint8_t key[8];
-	size_t klen = sizeof(key), vlen;
+	size_t klen = sizeof(key), vlen, len;
+	uint8_t *buf;
 	if (a->id) {
 		store_be64_put(key, a->id);
 		int rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX,
 				      &vlen, DB_RMW);
 		if (rc == STORE_OK)
-			rc = resched_one(s, txn, a->id, a->buf, vlen, a->when, a->flags);
+			rc = resched_encode(a->id, a->buf, vlen, a->when, a->flags, &buf, &len);
+		if (rc == STORE_OK) {
+			rc = store_db_put(s, txn, SDB_QUEUE, key, sizeof(key), buf, len, 0);
+			free(buf);
+		}
 		if (rc == STORE_OK)
 			a->n = 1;
 		return rc;
 	}
-	/* All: collect the ids first, then rewrite each (a put under an
-	 * open cursor of the same database would move it). */
-	uint64_t *ids = NULL;
-	size_t n = 0, cap = 0;
+	/* All, in one pass: each record is rewritten where the cursor stands
+	 * (DB_CURRENT does not move it, where a put by key could). */
+	size_t n = 0;
 	DBC *c;
 	int rc = store_cursor_open(s, txn, SDB_QUEUE, &c);
 	if (rc != STORE_OK)
@@ -479,27 +476,16 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 			rc = STORE_ERR_CORRUPT;
 			break;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			uint64_t *ni = realloc(ids, ncap * sizeof(*ni));
-			if (!ni) {
-				rc = STORE_ERR_TEMP;
-				break;
-			}
-			ids = ni;
-			cap = ncap;
+		rc = resched_encode(store_be64_get(key), a->buf, vlen, a->when, a->flags, &buf, &len);
+		if (rc == STORE_OK) {
+			rc = store_cursor_put_current(s, c, buf, len);
+			free(buf);
 		}
-		ids[n++] = store_be64_get(key);
+		if (rc != STORE_OK)
+			break;
+		n++;
 	}
 	rc = store_cursor_close(s, c, rc);
-	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-		store_be64_put(key, ids[i]);
-		rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX,
-				  &vlen, DB_RMW);
-		if (rc == STORE_OK)
-			rc = resched_one(s, txn, ids[i], a->buf, vlen, a->when, a->flags);
-	}
-	free(ids);
 	if (rc == STORE_OK)
 		a->n = n;
 	return rc;
