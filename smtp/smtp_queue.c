@@ -29,6 +29,7 @@
 #include "core/proto.h"
 #include "core/server.h"
 #include "core/tls.h"
+#include "smtp/smtp_addr.h"
 #include "smtp/smtp_queue.h"
 #include "smtp/smtp_queue_private.h"
 
@@ -636,12 +637,6 @@ static void group_resolve(struct oq_group *g)
 
 /* ---- attempts ---- */
 
-static const char *addr_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
-}
-
 /* Where mail for domain goes: a route's relay, the route's "own MX" (a
  * route without relay), outbound.relay, or the MX (NULL). */
 static const struct config_relay *oq_route(const struct config *cfg, const char *domain,
@@ -670,7 +665,7 @@ static int attempt_groups(struct oq_attempt *a)
 	/* First the groups and their sizes, then exact arrays: an entry of
 	 * many recipients in many domains stays linear. */
 	for (size_t i = 0; i < n; i++) {
-		const char *dom = addr_domain(e->recipients[i]);
+		const char *dom = smtp_addr_domain(e->recipients[i]);
 		size_t j = 0;
 		while (j < a->ngroups && strcasecmp(a->groups[j].domain, dom) != 0)
 			j++;
