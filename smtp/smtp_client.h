@@ -107,10 +107,14 @@ typedef void smtp_client_fn(void *arg, enum smtp_client_event ev,
 struct smtp_client *smtp_client_open(struct event_base *base, const struct smtp_client_config *cfg,
 				     const char *host, const struct sockaddr *addr,
 				     socklen_t addrlen, smtp_client_fn *cb, void *arg);
+/* Whether the server offered 8BITMIME (RFC 6152), known from READY on:
+ * without it the caller sends 8-bit content only converted (smtp_7bit.h). */
+bool smtp_client_8bitmime(const struct smtp_client *c);
 /* Start a transaction (only after READY or DONE).  -1 if the message needs
- * what the server lacks and cannot be converted: then info_r says why
- * (SIZE exceeded: permanent 552 5.3.4; 8-bit content without 8BITMIME:
- * permanent 554 5.6.3, RFC 6152 3 allows only a conversion we do not do;
+ * what the server lacks: then info_r says why (SIZE exceeded: permanent
+ * 552 5.3.4; 8-bit content without 8BITMIME: permanent 554 5.6.3, since
+ * converting it (RFC 6152 3) is the caller's business, which knows the
+ * message's MIME structure;
  * SMTPUTF8 needed but not offered: permanent 553 5.6.7, RFC 6531 3.2), or
  * it is not the time (no READY/DONE yet, another transaction running).
  * 0 = started; DONE or FAILED follows.  m and its strings must live until

@@ -139,6 +139,11 @@ static int send_refuse(struct smtp_client_msg *m, struct smtp_client_info *info_
 	return -1;
 }
 
+bool smtp_client_8bitmime(const struct smtp_client *c)
+{
+	return (c->ehlo.ext & SMTP_EXT_8BITMIME) != 0;
+}
+
 int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m,
 		     struct smtp_client_info *info_r)
 {
@@ -165,10 +170,11 @@ int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m,
 		return send_refuse(m, info_r, 552, "5.3.4", true, why);
 	}
 	/* RFC 6152 3: 8-bit content to a server without 8BITMIME must be
-	 * converted (to quoted-printable or base64); we do not convert yet. */
+	 * converted (to quoted-printable or base64); the caller does that
+	 * (smtp_queue_content.c), so what still comes here 8-bit is refused. */
 	if (m->eightbit && !(c->ehlo.ext & SMTP_EXT_8BITMIME)) {
 		snprintf(why, sizeof(why),
-			 "8-bit content, %s does not offer 8BITMIME, and conversion is not supported",
+			 "8-bit content, %s does not offer 8BITMIME, and it was not converted",
 			 c->host);
 		return send_refuse(m, info_r, 554, "5.6.3", true, why);
 	}

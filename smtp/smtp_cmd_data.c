@@ -240,6 +240,7 @@ static void local_notices(struct smtp_session *s, const char *msg, size_t len,
 			.read = mem_read, .read_arg = &src, .size = len,
 			.unique = ((uint64_t)now << 24) ^ ((uint64_t)s->ntx << 8) ^ (uint64_t)k ^
 				  (uint64_t)(uintptr_t)s,
+			.utf8 = s->smtputf8,
 		};
 		struct smtp_notice nt;
 		if (smtp_notice_build(&nt, s->cfg, s->srv->store, s->sender, &d) != 0) {
@@ -247,13 +248,7 @@ static void local_notices(struct smtp_session *s, const char *msg, size_t len,
 			continue;
 		}
 		int res[1];
-		const char *fb[1] = {s->cfg->smtp_postmaster};
 		int rc = store_deliver(s->srv->store, &nt.d, res, NULL);
-		if (rc != STORE_OK && nt.d.nrecipients == 1) {
-			/* The sender's mailbox is gone or full: postmaster. */
-			nt.d.recipients = fb;
-			rc = store_deliver(s->srv->store, &nt.d, res, NULL);
-		}
 		conn_log(s->c, rc == STORE_OK ? PLOG_INFO : PLOG_ERROR,
 			 "notice id=%s kind=%s to=<%s> rcpts=%zu%s", s->msg_id,
 			 k == 0 ? "failure" : "success", nt.to_addr, n[k],

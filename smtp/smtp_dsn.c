@@ -2,7 +2,11 @@
  * RFC 3461 6): a multipart/report (RFC 6522) with a human-readable part,
  * a message/delivery-status part with one per-recipient block each, and
  * the original message (message/rfc822) or its header section
- * (text/rfc822-headers) as RET asked. */
+ * (text/rfc822-headers) as RET asked.  For SMTPUTF8 mail the same in its
+ * global form (RFC 6533 6): report-type global-delivery-status,
+ * message/global-delivery-status with "utf-8" address types where an
+ * address is not ASCII (RFC 6533 3), and message/global or
+ * message/global-headers for what is returned. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +111,37 @@ static int put_human(const struct smtp_dsn *d, struct buf *b, enum smtp_dsn_acti
 	return rc < 0 ? -1 : 0;
 }
 
-/* RFC 3464 2.2 and 2.3. */
+static bool is_ascii(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+bool smtp_dsn_is_global(const struct smtp_dsn *d)
+{
+	if (d->utf8 || !is_ascii(d->to))
+		return true;
+	for (size_t i = 0; i < d->nrcpts; i++)
+		if (!is_ascii(d->rcpts[i].address) || !is_ascii(d->rcpts[i].orcpt))
+			return true;
+	return false;
+}
+
+/* RFC 3464 2.3.2 address-type: "rfc822" for an ASCII address, and in a
+ * global notice "utf-8" for the others, written in the utf-8-address
+ * form (RFC 6533 3: the Mailbox itself, as RFC 6531 allows it). */
+static int put_address(struct buf *b, const char *field, const char *addr)
+{
+	int rc = buf_printf(b, "%s: %s; ", field, is_ascii(addr) ? "rfc822" : "utf-8");
+	rc |= put_clean(b, addr, 512);
+	rc |= buf_puts(b, "\r\n");
+	return rc;
+}
+
+/* RFC 3464 2.2 and 2.3 (RFC 6533 6.2 for the global form: the same
+ * fields, UTF-8 allowed). */
 static int put_status(const struct smtp_dsn *d, struct buf *b)
 {
 	char date[64];
@@ -130,9 +164,8 @@ static int put_status(const struct smtp_dsn *d, struct buf *b)
 			rc |= put_clean(b, r->orcpt, 600);
 			rc |= buf_puts(b, "\r\n");
 		}
-		rc |= buf_puts(b, "Final-Recipient: rfc822; ");
-		rc |= put_clean(b, r->address, 512);
-		rc |= buf_printf(b, "\r\nAction: %s\r\nStatus: ", action_word(r->action));
+		rc |= put_address(b, "Final-Recipient", r->address);
+		rc |= buf_printf(b, "Action: %s\r\nStatus: ", action_word(r->action));
 		rc |= put_clean(b, r->status && r->status[0] ? r->status : default_status(r->action),
 				16);
 		rc |= buf_puts(b, "\r\n");
@@ -220,6 +253,7 @@ int smtp_dsn_build(const struct smtp_dsn *d, struct buf *b)
 	const char *subject = kind == SMTP_DSN_FAILED ? "Undelivered Mail Returned to Sender"
 			      : kind == SMTP_DSN_DELAYED ? "Delayed Mail (still being retried)"
 							 : "Successful Mail Delivery Report";
+	bool global = smtp_dsn_is_global(d);
 	int rc = 0;
 	rc |= buf_printf(b, "Date: %s\r\nFrom: Mail Delivery System <%s>\r\nTo: <", date, d->from);
 	rc |= put_clean(b, d->to, 512);
@@ -227,16 +261,17 @@ int smtp_dsn_build(const struct smtp_dsn *d, struct buf *b)
 			    "Message-ID: <dsn.%016" PRIx64 "@%s>\r\n"
 			    "Auto-Submitted: auto-replied\r\n"   /* RFC 3834 5 */
 			    "MIME-Version: 1.0\r\n"
-			    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+			    "Content-Type: multipart/report; report-type=%sdelivery-status;\r\n"
 			    "\tboundary=\"%s\"\r\n\r\n"
 			    "This is a MIME-encapsulated message.\r\n\r\n",
-			 subject, d->unique, d->reporting_mta, boundary);
+			 subject, d->unique, d->reporting_mta, global ? "global-" : "", boundary);
 	rc |= buf_printf(b, "--%s\r\nContent-Description: Notification\r\n"
 			    "Content-Type: text/plain; charset=utf-8\r\n\r\n", boundary);
 	if (rc < 0 || put_human(d, b, kind) < 0)
 		return -1;
 	rc |= buf_printf(b, "\r\n--%s\r\nContent-Description: Delivery report\r\n"
-			    "Content-Type: message/delivery-status\r\n\r\n", boundary);
+			    "Content-Type: message/%sdelivery-status\r\n\r\n", boundary,
+			 global ? "global-" : "");
 	if (rc < 0 || put_status(d, b) < 0)
 		return -1;
 	/* RFC 3461 4.3: RET=HDRS returns the headers, RET=FULL the whole
@@ -252,7 +287,8 @@ int smtp_dsn_build(const struct smtp_dsn *d, struct buf *b)
 		rc |= buf_printf(b, "\r\n--%s\r\nContent-Description: %s\r\n"
 				    "Content-Type: %s\r\n\r\n", boundary,
 				 whole ? "Undelivered Message" : "Undelivered Message Headers",
-				 whole ? "message/rfc822" : "text/rfc822-headers");
+				 whole ? (global ? "message/global" : "message/rfc822")
+				       : (global ? "message/global-headers" : "text/rfc822-headers"));
 		if (rc < 0 || put_original(d, b, whole) < 0)
 			return -1;
 	}

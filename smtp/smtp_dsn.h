@@ -1,4 +1,5 @@
-/* smtp/smtp_dsn.h: delivery status notifications (RFC 3464): the message
+/* smtp/smtp_dsn.h: delivery status notifications (RFC 3464, and their
+ * internationalized form, RFC 6533, for SMTPUTF8 mail): the message
  * postino writes to an envelope sender when a recipient failed, is
  * delayed, or was delivered and the sender asked to know (RFC 3461
  * NOTIFY=SUCCESS).  Pure: the original message comes through a read
@@ -51,8 +52,16 @@ struct smtp_dsn {
 	uint64_t size;
 	/* Unique enough for a Message-ID and the MIME boundary. */
 	uint64_t unique;
+	/* The original was an SMTPUTF8 message (RFC 6531).  Then, or when an
+	 * address in the notice is not ASCII, the notice is a global one
+	 * (RFC 6533 6): message/global-delivery-status, "utf-8" addresses,
+	 * message/global or message/global-headers for the returned content. */
+	bool utf8;
 };
 
+/* Whether d makes a global notice (RFC 6533): d->utf8, or a non-ASCII
+ * address (a recipient, its ORCPT, the notice's own To). */
+bool smtp_dsn_is_global(const struct smtp_dsn *d);
 /* The whole notice (headers, text, delivery-status, returned content)
  * appended to out, CRLF lines.  -1 on memory or read failure. */
 int smtp_dsn_build(const struct smtp_dsn *d, struct buf *out);

@@ -5,12 +5,7 @@
 
 #include "core/config.h"
 #include "smtp/smtp_notice.h"
-
-static const char *domain_of(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
-}
+#include "smtp/smtp_addr.h"
 
 /* Ours: the host name, a local domain, or a domain with users (as RCPT
  * decides).  A store error counts as ours: the notice then waits in no
@@ -53,9 +48,13 @@ int smtp_notice_build(struct smtp_notice *n, const struct config *cfg, struct st
 			flags |= STORE_QF_UTF8;
 			break;
 		}
-	if (to_postmaster || domain_ours(cfg, store, domain_of(n->to_addr))) {
+	if (to_postmaster || domain_ours(cfg, store, smtp_addr_domain(n->to_addr))) {
 		n->d.recipients = n->to;
 		n->d.nrecipients = 1;
+		/* The sender's mailbox is gone or full: postmaster, in the
+		 * same transaction (both paths: the queue's outcome and the
+		 * final delivery). */
+		n->d.fallback = cfg->smtp_postmaster;
 	} else {
 		/* The null reverse-path: nobody answers a notice (RFC 5321 4.5.5). */
 		n->d.sender = "";

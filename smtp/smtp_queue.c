@@ -21,18 +21,15 @@
 #include <strings.h>
 #include <time.h>
 
-#include <ctype.h>
-
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/inbox.h"
 #include "core/log.h"
-#include "core/mime.h"
 #include "core/loop.h"
 #include "core/proto.h"
 #include "core/server.h"
 #include "core/tls.h"
-#include "smtp/smtp_dkim.h"
+#include "smtp/smtp_addr.h"
 #include "smtp/smtp_queue.h"
 #include "smtp/smtp_queue_private.h"
 
@@ -40,8 +37,6 @@
 #define OQ_IDLE_KEEP 5
 /* Entries tried at once: enough to keep every connection busy. */
 #define OQ_ATTEMPTS_PER_CONN 2
-/* The header section read to find the From: domain for DKIM. */
-#define OQ_HEADER_MAX 65536
 /* A kick waits this long (ms) so a burst of submissions costs one scan. */
 #define OQ_KICK_DELAY_MS 20
 
@@ -429,6 +424,29 @@ static void group_send(struct oq_group *g)
 	}
 	struct smtp_client_info info;
 	memset(&info, 0, sizeof(info));
+	/* RFC 6152 3: 8-bit content goes to a server without 8BITMIME only
+	 * converted (SMTPUTF8 mail keeps its own rule, RFC 6531 3.2: the
+	 * client refuses it with 5.6.7). */
+	struct oq_attempt *a = g->a;
+	if (a->conv_all ||
+	    (g->msg.eightbit && !g->msg.utf8 && !smtp_client_8bitmime(c->c))) {
+		int rc = oq_group_convert(g, c->host);
+		if (rc != 0) {
+			snprintf(g->host, sizeof(g->host), "%s", c->host);
+			char why[600];
+			if (rc > 0)
+				snprintf(why, sizeof(why),
+					 "8-bit content, %s does not offer 8BITMIME, and the message "
+					 "cannot be converted to 7-bit: %s", c->host, a->conv_why);
+			group_fail(g, rc > 0 ? OQ_BOUNCED : OQ_DEFERRED, rc > 0 ? 554 : 451,
+				   rc > 0 ? "5.6.3" : "4.3.0",
+				   rc > 0 ? why : "cannot read the message to convert it to 7-bit");
+			g->conn = NULL;
+			conn_release(a->q, c);
+			group_done(g);
+			return;
+		}
+	}
 	if (smtp_client_send(c->c, &g->msg, &info) == 0)
 		return;
 	/* The message needs what this server lacks (SIZE, SMTPUTF8, 8BITMIME):
@@ -619,97 +637,6 @@ static void group_resolve(struct oq_group *g)
 
 /* ---- attempts ---- */
 
-int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
-{
-	struct oq_attempt *a = arg;
-	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
-												  : -1;
-}
-
-/* What the client sends: the DKIM-Signature fields, then the stored
- * message. */
-static int content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
-{
-	struct oq_attempt *a = arg;
-	size_t plen = a->prefix.len;
-	if (off < plen) {
-		size_t n = plen - (size_t)off < cap ? plen - (size_t)off : cap;
-		memcpy(buf, a->prefix.data + off, n);
-		*got = n;
-		return 0;
-	}
-	return oq_stored_read(arg, off - plen, buf, cap, got);
-}
-
-/* The domain of the first address of the From: field, lowercased, or "". */
-static void from_domain(const char *hdr, size_t len, char *out, size_t cap)
-{
-	out[0] = '\0';
-	struct buf v;
-	buf_init(&v, 0);
-	if (mime_header_get(hdr, len, "From", &v) == 1 && v.len > 0) {
-		const char *p = v.data, *end = v.data + v.len;
-		/* The first address of the list (RFC 5322 3.6.2 allows several). */
-		const char *comma = memchr(p, ',', v.len);
-		const char *lt = memchr(p, '<', v.len);
-		if (comma && (!lt || comma < lt)) {
-			end = comma;
-			lt = NULL;
-		}
-		const char *stop = end;
-		if (lt) {
-			p = lt + 1;
-			const char *gt = memchr(p, '>', (size_t)(end - p));
-			stop = gt ? gt : end;
-		}
-		const char *at = NULL;
-		for (const char *q = p; q < stop; q++)
-			if (*q == '@')
-				at = q;
-		if (at) {
-			size_t n = 0;
-			for (const char *q = at + 1; q < stop && n + 1 < cap; q++) {
-				char c = *q;
-				if (c == ' ' || c == '\t' || c == ',' || c == ';' || c == ')' || c == '(')
-					break;
-				out[n++] = (char)tolower((unsigned char)c);
-			}
-			out[n] = '\0';
-		}
-	}
-	buf_free(&v);
-}
-
-/* RFC 6376: mail our users submitted is signed with the key of its
- * From: domain, if we hold one (smtp_dkim.c); once per attempt. */
-static void attempt_sign(struct oq_attempt *a)
-{
-	if (!(a->e.flags & STORE_QF_SUBMITTED) || !a->q->cfg->smtp_dkim_sign)
-		return;
-	struct smtp_dkim_keys *k = smtp_dkim_active_get();
-	if (!k)
-		return;
-	char hdr[OQ_HEADER_MAX];
-	size_t got = 0;
-	char domain[256];
-	domain[0] = '\0';
-	if (oq_stored_read(a, 0, hdr, sizeof(hdr), &got) == 0)
-		from_domain(hdr, got, domain, sizeof(domain));
-	if (domain[0] && smtp_dkim_keys_count(k, domain) > 0) {
-		int rc = smtp_dkim_sign(k, domain, (time_t)now_s(), oq_stored_read, a, &a->prefix);
-		if (rc != SMTP_DKIM_OK)
-			log_warn("queue dkim signing failed id=%llu domain=%s rc=%d",
-				 (unsigned long long)a->e.id, domain, rc);
-	}
-	smtp_dkim_keys_free(&k);
-}
-
-static const char *addr_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
-}
-
 /* Where mail for domain goes: a route's relay, the route's "own MX" (a
  * route without relay), outbound.relay, or the MX (NULL). */
 static const struct config_relay *oq_route(const struct config *cfg, const char *domain,
@@ -738,7 +665,7 @@ static int attempt_groups(struct oq_attempt *a)
 	/* First the groups and their sizes, then exact arrays: an entry of
 	 * many recipients in many domains stays linear. */
 	for (size_t i = 0; i < n; i++) {
-		const char *dom = addr_domain(e->recipients[i]);
+		const char *dom = smtp_addr_domain(e->recipients[i]);
 		size_t j = 0;
 		while (j < a->ngroups && strcasecmp(a->groups[j].domain, dom) != 0)
 			j++;
@@ -783,7 +710,7 @@ static int attempt_groups(struct oq_attempt *a)
 			.rcpts = g->crcpts, .nrcpts = g->n, .size = e->size,
 			.eightbit = (e->flags & STORE_QF_8BIT) != 0,
 			.utf8 = (e->flags & STORE_QF_UTF8) != 0,
-			.read = content_read, .read_arg = a,
+			.read = oq_content_read, .read_arg = g,
 		};
 	}
 	return 0;
@@ -810,9 +737,9 @@ void oq_attempt_free(struct oq_attempt *a)
 		free(a->groups[j].crcpts);
 		free(a->groups[j].targets);
 	}
+	oq_attempt_content_free(a);
 	free(a->groups);
 	free(a->rs);
-	buf_free(&a->prefix);
 	if (a->pinned)
 		store_content_unpin(q->store, a->e.content_id);
 	store_queue_entry_clear(&a->e);
@@ -874,7 +801,7 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		return;
 	}
 	if (!(a->e.flags & STORE_QF_BOUNCE)) {
-		attempt_sign(a);
+		oq_attempt_sign(a, now_s());
 		for (size_t j = 0; j < a->ngroups; j++)
 			a->groups[j].msg.size = a->e.size + a->prefix.len;
 	}

@@ -59,6 +59,7 @@ static int notice_build(struct oq_attempt *a, struct notice *nt, int64_t now)
 		.full_max = cfg->outbound_return_max, .rcpts = nt->r, .nrcpts = nt->n,
 		.read = oq_stored_read, .read_arg = a, .size = e->size,
 		.unique = ((uint64_t)now << 20) ^ (e->id << 8) ^ a->q->notices++,
+		.utf8 = (e->flags & STORE_QF_UTF8) != 0,
 	};
 	if (smtp_notice_build(&nt->out, cfg, a->q->store, e->sender, &d) != 0)
 		return -1;
@@ -187,7 +188,7 @@ void oq_attempt_finish(struct oq_attempt *a)
 		.next_attempt = now + backoff(cfg, e->attempts + 1),
 		.last_error = any_deferred ? last_error : NULL,
 		.flags_set = delay_sent ? STORE_QF_DELAY_SENT : 0,
-		.notices = notices, .nnotices = nn, .notice_fallback = cfg->smtp_postmaster,
+		.notices = notices, .nnotices = nn,
 	};
 	bool removed = false;
 	int rc = store_queue_update(q->store, e->id, &u, &removed);

@@ -38,6 +38,8 @@ struct oq_rcpt {
 
 struct oq_attempt;
 struct oq_conn;
+struct smtp_7bit;
+struct smtp_7bit_reader;
 
 /* The recipients of one attempt that share a destination. */
 struct oq_group {
@@ -60,6 +62,7 @@ struct oq_group {
 	struct oq_conn *conn;     /* while a transaction runs */
 	struct smtp_client_rcpt *crcpts;
 	struct smtp_client_msg msg;
+	struct smtp_7bit_reader *conv_rd;   /* sending the attempt's 7-bit form */
 	char last_error[512];
 	char host[256];           /* the server being tried */
 };
@@ -73,6 +76,11 @@ struct oq_attempt {
 	struct oq_group *groups;
 	size_t ngroups, ngroups_done;
 	struct buf prefix;        /* DKIM-Signature fields sent before the content */
+	/* The 7-bit form (smtp_queue_content.c), planned when first needed;
+	 * conv_all when it was signed, so every server gets it. */
+	struct smtp_7bit *conv;
+	bool conv_refused, conv_all;
+	char conv_why[200];
 	bool pinned;
 	bool complete;            /* every group is over: finish_run records it */
 	int64_t started;
@@ -129,9 +137,22 @@ struct oq_runner {
 /* smtp_queue_outcome.c: the attempt is over: record every recipient's
  * fate (and the notices it calls for) in one transaction, log, free. */
 void oq_attempt_finish(struct oq_attempt *a);
-/* smtp_queue.c: the attempt's stored message, bytes [off, off+cap)
- * (a read callback: 0 or -1), for the client, DKIM and the notices. */
+/* smtp_queue_content.c: the attempt's stored message, bytes [off,
+ * off+cap) (a read callback: 0 or -1), for DKIM, conversion and notices. */
 int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
+/* smtp_queue_content.c: the group's read callback (arg: the group): the
+ * DKIM prefix, then the message as stored or in its 7-bit form. */
+int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
+/* smtp_queue_content.c: mail our users submitted is signed with the key
+ * of its From: domain, if we hold one (smtp_dkim.c); an 8-bit message is
+ * converted first and signed in its 7-bit form.  Once per attempt. */
+void oq_attempt_sign(struct oq_attempt *a, int64_t now);
+/* smtp_queue_content.c: the group sends the 7-bit form (RFC 6152 3) to
+ * host (named in the log): 0 ready (g->msg updated), 1 the message cannot
+ * be converted (g->a->conv_why says why), -1 a temporary failure. */
+int oq_group_convert(struct oq_group *g, const char *host);
+/* smtp_queue_content.c: frees the prefix, the plan and the readers. */
+void oq_attempt_content_free(struct oq_attempt *a);
 /* smtp_queue.c: do not try id again before until. */
 void oq_hold(struct oq_runner *q, uint64_t id, int64_t until);
 /* smtp_queue.c: unlink and free (unpins the content). */

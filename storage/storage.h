@@ -336,6 +336,13 @@ struct store_delivery {
 	const uint8_t *remote_notify;
 	const char *const *remote_orcpt;
 	uint32_t queue_flags;        /* STORE_QF_* */
+	/* A local address that gets the message instead when it reaches no
+	 * mailbox of `recipients` and queues nothing (a notice whose local
+	 * recipient is gone or full goes to postmaster), in the same
+	 * transaction.  NULL = none.  results[] still tell what became of
+	 * each recipient; the delivery counts as done when the fallback got
+	 * it. */
+	const char *fallback;
 };
 int store_deliver(struct store *store, const struct store_delivery *d, int *results,
 		  uint64_t *content_id_r);
@@ -552,11 +559,9 @@ struct store_queue_update {
 	/* Notices (RFC 3464 DSNs) stored in the same transaction, so that a
 	 * bounce exists exactly when its recipient left the queue.  Each is
 	 * a delivery like store_deliver's (local recipients and/or remote
-	 * ones queued); one that reaches no local mailbox and queues nothing
-	 * goes to notice_fallback (a local address, e.g. postmaster) if set. */
+	 * ones queued, its fallback included). */
 	const struct store_delivery *notices;
 	size_t nnotices;
-	const char *notice_fallback;
 };
 /* STORE_ERR_NOTFOUND if the entry is gone (deleted by an operator
  * meanwhile); *removed_r (may be NULL) is true when its last recipient

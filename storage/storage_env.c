@@ -481,6 +481,16 @@ int store_cursor_get(struct store *s, DBC *c, void *kbuf, size_t kcap, size_t *k
 	return rc;
 }
 
+int store_cursor_put_current(struct store *s, DBC *c, const void *val, size_t vlen)
+{
+	DBT k, v;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	v.data = (void *)val;
+	v.size = (u_int32_t)vlen;
+	return store_bdb_err(s, c->put(c, &k, &v, DB_CURRENT));
+}
+
 int store_cursor_close(struct store *s, DBC *c, int rc)
 {
 	int crc = store_bdb_err(s, c->close(c));

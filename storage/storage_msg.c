@@ -125,6 +125,29 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 	return store_deliver_txn(s, txn, arg);
 }
 
+/* The mailbox of a normalised address, its record locked for the update. */
+static int deliver_resolve(struct store *s, DB_TXN *txn, const struct store_deliver_ctx *a,
+			   const char *addr, size_t len, struct store_mailbox *m_r)
+{
+	struct store_user u;
+	int rc = store_user_read(s, txn, addr, len, &u, 0);
+	if (rc == STORE_ERR_NOTFOUND && a->d->autocreate)
+		rc = store_user_add_txn(s, txn, addr, len, "", &u);
+	uint32_t mbox_id = 0;
+	if (rc == STORE_OK)
+		rc = store_mailbox_lookup_txn(s, txn, u.id, a->mbox_name, a->mbox_len, &mbox_id);
+	if (rc == STORE_OK)
+		rc = store_mbox_read(s, txn, mbox_id, m_r, DB_RMW);
+	if (rc == STORE_OK && m_r->uidnext == UINT32_MAX)
+		rc = STORE_ERR_NOQUOTA;  /* RFC 3501 2.3.1.1: UIDs are 32 bits */
+	return rc;
+}
+
+static bool rc_fails_txn(int rc)
+{
+	return rc == STORE_ERR_RETRY || rc == STORE_ERR_PANIC || rc == STORE_ERR_TEMP;
+}
+
 int store_deliver_txn(struct store *s, DB_TXN *txn, struct store_deliver_ctx *a)
 {
 	const struct store_delivery *d = a->d;
@@ -133,31 +156,31 @@ int store_deliver_txn(struct store *s, DB_TXN *txn, struct store_deliver_ctx *a)
 	a->content_id = 0;
 	a->ntargets = 0;
 	a->queued = false;   /* store_txn_run may run this again from the start */
+	a->used_fallback = false;
 
 	/* Resolve each distinct recipient to its mailbox, locking the
 	 * mailbox record for the update below. */
 	for (size_t i = 0; i < d->nrecipients; i++) {
 		if (a->first[i] != i || a->addr_len[i] == 0)
 			continue;
-		struct store_user u;
-		rc = store_user_read(s, txn, a->addr[i], a->addr_len[i], &u, 0);
-		if (rc == STORE_ERR_NOTFOUND && d->autocreate)
-			rc = store_user_add_txn(s, txn, a->addr[i], a->addr_len[i], "", &u);
-		uint32_t mbox_id = 0;
-		if (rc == STORE_OK)
-			rc = store_mailbox_lookup_txn(s, txn, u.id, a->mbox_name, a->mbox_len,
-						      &mbox_id);
-		if (rc == STORE_OK)
-			rc = store_mbox_read(s, txn, mbox_id, &a->targets[nt], DB_RMW);
-		if (rc == STORE_OK && a->targets[nt].uidnext == UINT32_MAX)
-			rc = STORE_ERR_NOQUOTA;  /* RFC 3501 2.3.1.1: UIDs are 32 bits */
-		if (rc == STORE_ERR_RETRY || rc == STORE_ERR_PANIC || rc == STORE_ERR_TEMP)
+		rc = deliver_resolve(s, txn, a, a->addr[i], a->addr_len[i], &a->targets[nt]);
+		if (rc_fails_txn(rc))
 			return rc;   /* the whole transaction fails or retries */
 		a->results[i] = rc;
 		if (rc == STORE_OK)
 			a->target_rcpt[nt++] = i;
 	}
 	size_t nq = d->nremote > 0 ? 1 : 0;
+	if (nt + nq == 0 && a->fb_len) {
+		/* Nobody took it: the fallback does (targets has room for one). */
+		rc = deliver_resolve(s, txn, a, a->fb_addr, a->fb_len, &a->targets[0]);
+		if (rc_fails_txn(rc))
+			return rc;
+		if (rc == STORE_OK) {
+			a->target_rcpt[nt++] = SIZE_MAX;
+			a->used_fallback = true;
+		}
+	}
 	if (nt + nq == 0)
 		return STORE_OK;
 
@@ -231,6 +254,9 @@ int store_deliver_prepare(const struct store_delivery *d, int *results,
 	a->internaldate = d->internaldate ? d->internaldate : (int64_t)time(NULL);
 	/* RFC 3501 2.3.2: \Recent is set on a message new to the mailbox. */
 	a->flags = (d->flags & STORE_F_ALL) | STORE_F_RECENT;
+	if (d->fallback &&
+	    store_address_normalize(d->fallback, a->fb_addr, &a->fb_len) != STORE_OK)
+		a->fb_len = 0;
 	for (size_t i = 0; i < n; i++) {
 		a->first[i] = i;
 		results[i] = store_address_normalize(d->recipients[i], a->addr[i], &a->addr_len[i]);
@@ -266,7 +292,7 @@ int store_deliver_finish(struct store *s, struct store_deliver_ctx *a, uint64_t 
 		else if (first_err == 0)
 			first_err = a->results[i];
 	}
-	if (a->queued)
+	if (a->queued || a->used_fallback)
 		any = true;
 	if (any && content_id_r)
 		*content_id_r = a->content_id;

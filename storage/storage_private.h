@@ -184,6 +184,10 @@ int store_cursor_open(struct store *s, DB_TXN *txn, enum store_db which, DBC **c
  * on input (for DB_SET_RANGE) and of the key found on output. */
 int store_cursor_get(struct store *s, DBC *c, void *kbuf, size_t kcap, size_t *klen_io,
 		     void *vbuf, size_t vcap, size_t *vlen_r, uint32_t flags);
+/* Replaces the value of the record under the cursor (DBC->put with
+ * DB_CURRENT): the cursor stays where it is, so a walk can rewrite the
+ * records it reads in one pass. */
+int store_cursor_put_current(struct store *s, DBC *c, const void *val, size_t vlen);
 /* Closes the cursor; returns rc, or the close error when rc was STORE_OK. */
 int store_cursor_close(struct store *s, DBC *c, int rc);
 
@@ -369,6 +373,9 @@ struct store_deliver_ctx {
 	uint64_t content_id;
 	size_t ntargets;
 	bool queued;
+	char fb_addr[STORE_ADDRESS_MAX + 1];  /* d->fallback normalised; fb_len 0 = none */
+	size_t fb_len;
+	bool used_fallback;       /* the message went to the fallback */
 };
 /* Checks and normalises d; on STORE_OK the ctx must be freed. */
 int store_deliver_prepare(const struct store_delivery *d, int *results,

@@ -415,9 +415,10 @@ struct queue_resched_arg {
 	uint8_t *buf;
 };
 
-/* Rewrites one record (cursor positioned on it) with a new next_attempt. */
-static int resched_one(struct store *s, DB_TXN *txn, uint64_t id, const uint8_t *val,
-		       size_t vlen, int64_t when, uint32_t flags)
+/* The record val of entry id with a new next_attempt and flags added,
+ * encoded into *buf_r (malloc'd). */
+static int resched_encode(uint64_t id, const uint8_t *val, size_t vlen, int64_t when,
+			  uint32_t flags, uint8_t **buf_r, size_t *len_r)
 {
 	struct store_queue_entry e;
 	int rc = store_queue_decode(id, val, vlen, &e);
@@ -425,16 +426,8 @@ static int resched_one(struct store *s, DB_TXN *txn, uint64_t id, const uint8_t 
 		return rc;
 	e.next_attempt = when;
 	e.flags |= flags;
-	uint8_t *buf;
-	size_t len;
-	rc = queue_encode(&e, &buf, &len);
+	rc = queue_encode(&e, buf_r, len_r);
 	store_queue_entry_clear(&e);
-	if (rc != STORE_OK)
-		return rc;
-	uint8_t key[8];
-	store_be64_put(key, id);
-	rc = store_db_put(s, txn, SDB_QUEUE, key, sizeof(key), buf, len, 0);
-	free(buf);
 	return rc;
 }
 
@@ -446,21 +439,25 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 	if (grc != STORE_OK)
 		return grc;
 	uint8_t key[8];
-	size_t klen = sizeof(key), vlen;
+	size_t klen = sizeof(key), vlen, len;
+	uint8_t *buf;
 	if (a->id) {
 		store_be64_put(key, a->id);
 		int rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX,
 				      &vlen, DB_RMW);
 		if (rc == STORE_OK)
-			rc = resched_one(s, txn, a->id, a->buf, vlen, a->when, a->flags);
+			rc = resched_encode(a->id, a->buf, vlen, a->when, a->flags, &buf, &len);
+		if (rc == STORE_OK) {
+			rc = store_db_put(s, txn, SDB_QUEUE, key, sizeof(key), buf, len, 0);
+			free(buf);
+		}
 		if (rc == STORE_OK)
 			a->n = 1;
 		return rc;
 	}
-	/* All: collect the ids first, then rewrite each (a put under an
-	 * open cursor of the same database would move it). */
-	uint64_t *ids = NULL;
-	size_t n = 0, cap = 0;
+	/* All, in one pass: each record is rewritten where the cursor stands
+	 * (DB_CURRENT does not move it, where a put by key could). */
+	size_t n = 0;
 	DBC *c;
 	int rc = store_cursor_open(s, txn, SDB_QUEUE, &c);
 	if (rc != STORE_OK)
@@ -479,27 +476,16 @@ static int queue_resched_fn(struct store *s, DB_TXN *txn, void *arg)
 			rc = STORE_ERR_CORRUPT;
 			break;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			uint64_t *ni = realloc(ids, ncap * sizeof(*ni));
-			if (!ni) {
-				rc = STORE_ERR_TEMP;
-				break;
-			}
-			ids = ni;
-			cap = ncap;
+		rc = resched_encode(store_be64_get(key), a->buf, vlen, a->when, a->flags, &buf, &len);
+		if (rc == STORE_OK) {
+			rc = store_cursor_put_current(s, c, buf, len);
+			free(buf);
 		}
-		ids[n++] = store_be64_get(key);
+		if (rc != STORE_OK)
+			break;
+		n++;
 	}
 	rc = store_cursor_close(s, c, rc);
-	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-		store_be64_put(key, ids[i]);
-		rc = store_db_get(s, txn, SDB_QUEUE, key, sizeof(key), a->buf, QUEUE_REC_MAX,
-				  &vlen, DB_RMW);
-		if (rc == STORE_OK)
-			rc = resched_one(s, txn, ids[i], a->buf, vlen, a->when, a->flags);
-	}
-	free(ids);
 	if (rc == STORE_OK)
 		a->n = n;
 	return rc;
@@ -527,8 +513,6 @@ struct queue_update_arg {
 	uint8_t *buf;
 	bool removed;
 	struct store_deliver_ctx *notices;   /* u->nnotices prepared deliveries */
-	struct store_deliver_ctx *fallback;  /* the same, to notice_fallback */
-	bool *used_fallback;
 };
 
 static void copy_bounded(char *dst, size_t cap, const char *src)
@@ -611,15 +595,8 @@ static int queue_update_fn(struct store *s, DB_TXN *txn, void *arg)
 		}
 	}
 	store_queue_entry_clear(&e);
-	for (size_t i = 0; i < u->nnotices && rc == STORE_OK; i++) {
-		a->used_fallback[i] = false;
+	for (size_t i = 0; i < u->nnotices && rc == STORE_OK; i++)
 		rc = store_deliver_txn(s, txn, &a->notices[i]);
-		if (rc == STORE_OK && a->notices[i].ntargets == 0 && !a->notices[i].queued &&
-		    a->fallback[i].d) {
-			a->used_fallback[i] = true;
-			rc = store_deliver_txn(s, txn, &a->fallback[i]);
-		}
-	}
 	return rc;
 }
 
@@ -632,15 +609,9 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 	struct queue_update_arg a = {.id = id, .u = u};
 	a.buf = malloc(QUEUE_REC_MAX);
 	a.notices = calloc(nn ? nn : 1, sizeof(*a.notices));
-	a.fallback = calloc(nn ? nn : 1, sizeof(*a.fallback));
-	a.used_fallback = calloc(nn ? nn : 1, sizeof(*a.used_fallback));
 	/* Result arrays: a notice has few recipients (the envelope sender). */
 	int **res = calloc(nn ? nn : 1, sizeof(*res));
-	int fb_res[1];
-	struct store_delivery *fb = calloc(nn ? nn : 1, sizeof(*fb));
-	int rc = a.buf && a.notices && a.fallback && a.used_fallback && res && fb ? STORE_OK
-										: STORE_ERR_TEMP;
-	const char *fb_rcpt[1] = {u->notice_fallback};
+	int rc = a.buf && a.notices && res ? STORE_OK : STORE_ERR_TEMP;
 	uint64_t need = 0;
 	for (size_t i = 0; i < nn && rc == STORE_OK; i++) {
 		const struct store_delivery *d = &u->notices[i];
@@ -651,14 +622,6 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 		}
 		rc = store_deliver_prepare(d, res[i], &a.notices[i]);
 		need += d->len + d->structure_len;
-		if (rc == STORE_OK && u->notice_fallback) {
-			fb[i] = *d;
-			fb[i].recipients = fb_rcpt;
-			fb[i].nrecipients = 1;
-			fb[i].remote_recipients = NULL;
-			fb[i].nremote = 0;
-			rc = store_deliver_prepare(&fb[i], fb_res, &a.fallback[i]);
-		}
 	}
 	/* No reserve check (storage_space.c) for the notices: refusing the
 	 * update would not record the 250s either, and the message would go
@@ -671,12 +634,9 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 		rc = store_txn_run(s, queue_update_fn, &a);
 	for (size_t i = 0; i < nn; i++) {
 		if (rc == STORE_OK)
-			(void)store_deliver_finish(s, a.used_fallback[i] ? &a.fallback[i] : &a.notices[i],
-						   NULL);
+			(void)store_deliver_finish(s, &a.notices[i], NULL);
 		if (a.notices)
 			store_deliver_ctx_free(&a.notices[i]);
-		if (a.fallback)
-			store_deliver_ctx_free(&a.fallback[i]);
 		if (res)
 			free(res[i]);
 	}
@@ -684,10 +644,7 @@ int store_queue_update(struct store *s, uint64_t id, const struct store_queue_up
 		*removed_r = a.removed;
 	free(a.buf);
 	free(a.notices);
-	free(a.fallback);
-	free(a.used_fallback);
 	free(res);
-	free(fb);
 	return rc;
 }
 

@@ -90,3 +90,30 @@ def test_never_means_never(server):
              after_rcpt=lambda: srv.cli("user", "del", goes))
     assert r.code == 250
     assert srv.retr_all(sender, spw) == []
+
+
+def test_smtputf8_success_notice_is_global(server):
+    # RFC 6533: the notice about an SMTPUTF8 message to a UTF-8 mailbox is
+    # a global one, its headers returned as message/global-headers.
+    srv = server
+    sender, spw = srv.new_user("asks8")
+    local, _ = srv.new_user("j\u00f6rg")
+    msg = make_message("gr\u00fc\u00dfe", sender=sender).replace(
+        b"Subject: gr\xc3\x83\xc2\xbc\xc3\x83\xc2\x9f", b"Subject: gr\xc3\xbc\xc3\x9f")
+    with srv.smtp() as c:
+        assert c.smtp_cmd(f"MAIL FROM:<{sender}> SMTPUTF8".encode()).code == 250
+        assert c.smtp_cmd(f"RCPT TO:<{local}> NOTIFY=SUCCESS".encode()).code == 250
+        assert c.smtp_cmd("DATA").code == 354
+        c.send(dot_stuff(msg) + b".\r\n")
+        assert c.smtp_reply().code == 250
+        c.smtp_quit()
+    (n,) = wait_for(lambda: srv.retr_all(sender, spw), timeout=10)
+    n = email.message_from_bytes(n, policy=email.policy.default)
+    assert n.get_param("report-type") == "global-delivery-status"
+    (status,) = [p for p in n.get_payload()
+                 if p.get_content_type() == "message/global-delivery-status"]
+    body = status.get_payload()[0].get_payload(decode=True).decode()
+    assert f"Final-Recipient: utf-8; {local}\r\nAction: delivered" in body, body
+    (hdrs,) = [p for p in n.get_payload() if p.get_content_type() == "message/global-headers"]
+    (h,) = hdrs.get_payload()
+    assert h["Subject"] == "gr\u00fc\u00dfe"

@@ -5,6 +5,7 @@
 # postino, retries, bounces and notifies the sender (RFC 3464 notices read
 # back over POP3 and parsed with Python's email package).
 import email
+import email.parser
 import email.policy
 import threading
 import pytest
@@ -64,15 +65,25 @@ def notices(srv, user, pw, n, timeout=30):
     return [email.message_from_bytes(m, policy=email.policy.compat32) for m in got]
 
 
-def dsn_fields(msg):
-    """(per-message fields, [per-recipient fields]) of a multipart/report."""
+def dsn_fields(msg, kind="delivery-status"):
+    """(per-message fields, [per-recipient fields]) of a multipart/report;
+    kind "global-delivery-status" for an RFC 6533 notice."""
     assert msg.get_content_type() == "multipart/report", msg.get_content_type()
-    assert msg.get_param("report-type") == "delivery-status"
+    assert msg.get_param("report-type") == kind, msg.get_param("report-type")
     parts = msg.get_payload()
-    status = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+    status = [p for p in parts if p.get_content_type() == "message/" + kind]
     assert len(status) == 1
     blocks = status[0].get_payload()
-    return dict(blocks[0].items()), [dict(b.items()) for b in blocks[1:]]
+    if kind == "delivery-status":
+        return dict(blocks[0].items()), [dict(b.items()) for b in blocks[1:]]
+    # message/global-delivery-status is parsed as one message: the
+    # per-message fields, then the per-recipient blocks as its body.
+    (first,) = blocks
+    body = first.get_payload(decode=True).decode("utf-8")
+    parser = email.parser.HeaderParser()
+    rcpts = [dict(parser.parsestr(b + "\n").items())
+             for b in body.replace("\r\n", "\n").split("\n\n") if b.strip()]
+    return dict(first.items()), rcpts
 
 
 @pytest.fixture
@@ -475,7 +486,129 @@ def test_smtputf8_onward(make_server, tmp_path, dns_server, smtp_script, offers)
         assert "SMTPUTF8" in t["mail"], t["mail"]
         assert to in t["rcpts"][0], t["rcpts"]
         return
+    # The notice about an SMTPUTF8 message is a global one (RFC 6533):
+    # the UTF-8 recipient with its utf-8 address type, the message back
+    # as message/global.
+    (n,) = notices(srv, user, pw, 1)
+    per_msg, (r,) = dsn_fields(n, "global-delivery-status")
+    assert per_msg["Reporting-MTA"].startswith("dns; ")
+    assert r["Action"] == "failed" and r["Status"] == "5.6.7", r
+    assert r["Final-Recipient"] == "utf-8; " + to, r
+    (returned,) = [p for p in n.get_payload() if p.get_content_type() == "message/global"]
+    (orig,) = returned.get_payload()
+    assert orig["Subject"] == "utf8 onward"
+    assert not [p for p in n.walk() if p.get_content_type() in
+                ("message/rfc822", "message/delivery-status", "text/rfc822-headers")]
+    assert not done(rx)
+
+
+# --- RFC 6152 3: 8-bit content to a server without 8BITMIME -------------------
+
+NO_8BITMIME = ["PIPELINING", "SIZE 10485760", "ENHANCEDSTATUSCODES"]
+TEXT_8BIT = ("Gr\u00fc\u00dfe aus K\u00f6ln. This line is long enough to be folded by the "
+             "quoted-printable encoder, and ends in white space \r\n"
+             ".\r\n= and -- and a dot\r\n").encode()
+UTF8_MOSTLY = ("\u043f\u0440\u0438\u0432\u0435\u0442 " * 40 + "\r\n").encode()
+BINARY = bytes(range(1, 256)) * 4
+
+
+def mixed_8bit(sender, to):
+    """A multipart/mixed of an 8-bit text part, mostly non-ASCII text, an
+    8-bit binary part and a message/rfc822 with an 8-bit body, with the
+    original bodies to compare."""
+    inner = (b"From: x@y.test\r\nSubject: inner\r\n\r\n" + TEXT_8BIT)
+    body = (b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: 8bit\r\n\r\n" + TEXT_8BIT +
+            b"\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + UTF8_MOSTLY +
+            b"\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: binary\r\n\r\n" +
+            BINARY.replace(b"\r", b"").replace(b"\n", b"") +
+            b"\r\n--b1\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+            inner + b"\r\n--b1--\r\n")
+    msg = make_message("8bit onward", body=body, sender=sender, to=to,
+                       extra_headers=("MIME-Version: 1.0",
+                                      'Content-Type: multipart/mixed; boundary="b1"'))
+    return msg
+
+
+def test_8bit_is_converted_for_a_server_without_8bitmime(make_server, tmp_path, dns_server,
+                                                       smtp_script):
+    rx = smtp_script(ehlo=NO_8BITMIME)
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("eight")
+    msg = mixed_8bit(user, "x@far.test")
+    submit(srv, user, pw, ["x@far.test"], msg, mail_params=" BODY=8BITMIME")
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (t,) = done(rx)
+    assert "BODY=8BITMIME" not in t["mail"], t["mail"]
+    data = t["data"]
+    assert all(b < 0x80 for b in data), data
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    got = email.message_from_bytes(data, policy=email.policy.default)
+    assert got.get_content_type() == "multipart/mixed"
+    text, utf8, binary, rfc822 = got.get_payload()
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    assert text.get_payload(decode=True) == TEXT_8BIT
+    assert utf8["Content-Transfer-Encoding"] == "base64"
+    assert utf8.get_payload(decode=True) == UTF8_MOSTLY
+    assert binary["Content-Transfer-Encoding"] == "base64"
+    assert binary.get_payload(decode=True) == BINARY.replace(b"\r", b"").replace(b"\n", b"")
+    # message/rfc822 is not encoded: converted inside (RFC 2046 5.2.1).
+    assert rfc822["Content-Transfer-Encoding"] == "7bit"
+    (inner,) = rfc822.get_payload()
+    assert inner["Subject"] == "inner"
+    assert inner.get_payload(decode=True) == TEXT_8BIT
+    # The headers and the boundaries are as they were.
+    assert b"Subject: 8bit onward\r\n" in data and data.count(b"--b1\r\n") == 4
+    log = srv.stderr()
+    assert "converted 8bit to 7bit for=" in log and "parts=4" in log, log
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+
+
+def test_8bit_header_cannot_be_converted(make_server, tmp_path, dns_server, smtp_script):
+    rx = smtp_script(ehlo=NO_8BITMIME)
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("eighthdr")
+    msg = make_message("Gr\u00fc\u00dfe".encode().decode("latin-1"), body=TEXT_8BIT, sender=user)
+    submit(srv, user, pw, ["x@far.test"], msg.replace(b"Subject: Gr\xc3\x83\xc2\xbc",
+                                                      b"Subject: Gr\xc3\xbc"),
+           mail_params=" BODY=8BITMIME")
     (n,) = notices(srv, user, pw, 1)
     _, (r,) = dsn_fields(n)
-    assert r["Action"] == "failed" and r["Status"] == "5.6.7", r
+    assert r["Action"] == "failed" and r["Status"] == "5.6.3", r
+    assert "header" in r["Diagnostic-Code"] and "8BITMIME" in r["Diagnostic-Code"], r
     assert not done(rx)
+    assert "8bit not convertible" in srv.stderr()
+
+
+def test_8bit_signed_message_is_signed_in_its_7bit_form(make_server, tmp_path, dns_server,
+                                                       smtp_script):
+    # RFC 6376 5.3: converted before signing, so the signature holds at a
+    # server without 8BITMIME (and at one with it: it gets the same form).
+    import dkim
+    import re
+    rx = smtp_script(ehlo=NO_8BITMIME)
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    r = srv.cli("dkim", "keygen", "localhost", "sel1")
+    assert r.returncode == 0, r.stderr
+    m = re.fullmatch(r'(\S+) IN TXT((?: "[^"]*")+)', r.stdout.strip())
+    record = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    srv.restart()
+    user, pw = srv.new_user("signed8")
+    msg = mixed_8bit(user, "x@far.test")
+    submit(srv, user, pw, ["x@far.test"], msg, mail_params=" BODY=8BITMIME")
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (t,) = done(rx)
+    data = t["data"]
+    assert data.startswith(b"DKIM-Signature: ") and all(b < 0x80 for b in data), data[:300]
+
+    def dnsfunc(name, timeout=5):
+        n = name.decode() if isinstance(name, bytes) else name
+        return record.encode() if n.rstrip(".") == "sel1._domainkey.localhost" else b""
+    assert dkim.verify(data, dnsfunc=dnsfunc)
+    got = email.message_from_bytes(data, policy=email.policy.default)
+    assert got.get_payload()[0].get_payload(decode=True) == TEXT_8BIT
+    assert "converted 8bit to 7bit for=dkim" in srv.stderr()

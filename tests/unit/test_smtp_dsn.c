@@ -160,6 +160,58 @@ static void test_hostile_text(void **state)
 	buf_free(&b);
 }
 
+/* RFC 6533: a notice about an SMTPUTF8 message, or naming a UTF-8
+ * address, is a global one; ASCII notices stay RFC 3464 exactly. */
+static void test_global_notice(void **state)
+{
+	(void)state;
+	static const char U8[] = "From: j\xc3\xb6rg@here.example\r\nSubject: gr\xc3\xbc\xc3\x9f"
+				 "e\r\n\r\nbody\r\n";
+	struct src src = {U8, 1 << 20, -1, 0};
+	struct smtp_dsn_rcpt r[] = {
+		{.address = "\xd0\xb4\xd1\x80\xd1\x83\xd0\xb3@far.example",
+		 .orcpt = "utf-8;\xd0\xb4\xd1\x80\xd1\x83\xd0\xb3@far.example",
+		 .action = SMTP_DSN_FAILED, .status = "5.1.1", .diagnostic = "550 5.1.1 unknown"},
+		{.address = "plain@far.example", .action = SMTP_DSN_FAILED, .status = "5.1.1"},
+	};
+	struct smtp_dsn d = base(&src, r, 2);
+	d.size = strlen(U8);
+	d.to = "j\xc3\xb6rg@here.example";
+	d.utf8 = true;
+	assert_true(smtp_dsn_is_global(&d));
+	char *m = build(&d);
+	assert_non_null(m);
+	assert_non_null(strstr(m, "Content-Type: multipart/report; report-type=global-delivery-status;"));
+	assert_non_null(strstr(m, "Content-Type: message/global-delivery-status\r\n\r\n"));
+	assert_non_null(strstr(m, "Original-Recipient: utf-8;\xd0\xb4\xd1\x80\xd1\x83\xd0\xb3@far.example\r\n"
+				  "Final-Recipient: utf-8; \xd0\xb4\xd1\x80\xd1\x83\xd0\xb3@far.example\r\n"
+				  "Action: failed\r\n"));
+	/* An ASCII address keeps its rfc822 type, in a global notice too. */
+	assert_non_null(strstr(m, "Final-Recipient: rfc822; plain@far.example\r\n"));
+	assert_non_null(strstr(m, "Content-Type: message/global\r\n\r\nFrom: j\xc3\xb6rg@here.example"));
+	assert_null(strstr(m, "message/rfc822"));
+	assert_null(strstr(m, "message/delivery-status"));
+	free(m);
+	/* Headers only: message/global-headers. */
+	d.ret = SMTP_DSN_RETURN_HDRS;
+	m = build(&d);
+	assert_non_null(strstr(m, "Content-Type: message/global-headers\r\n\r\nFrom: j\xc3\xb6rg"));
+	free(m);
+	/* Not SMTPUTF8 but a UTF-8 recipient: global as well. */
+	d.utf8 = false;
+	d.to = "a@here.example";
+	assert_true(smtp_dsn_is_global(&d));
+	/* All ASCII: the RFC 3464 notice. */
+	struct smtp_dsn_rcpt a[] = {{.address = "x@far.example", .action = SMTP_DSN_FAILED}};
+	d = base(&src, a, 1);
+	assert_false(smtp_dsn_is_global(&d));
+	m = build(&d);
+	assert_non_null(strstr(m, "report-type=delivery-status;"));
+	assert_non_null(strstr(m, "Content-Type: message/delivery-status\r\n"));
+	assert_null(strstr(m, "global"));
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_ret_hdrs_any_chunking),
 		cmocka_unit_test(test_delay_and_success),
 		cmocka_unit_test(test_hostile_text),
+		cmocka_unit_test(test_global_notice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

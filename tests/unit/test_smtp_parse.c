@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smtp/smtp_addr.h"
 #include "smtp/smtp_parse.h"
 
 /* String literals with their length, so NUL bytes inside survive. */
@@ -665,6 +666,16 @@ static void test_bdat(void **state)
 	(void)state;
 }
 
+/* The domain after the last '@' (a quoted local part may hold one). */
+static void test_addr_domain(void **state)
+{
+	(void)state;
+	assert_string_equal(smtp_addr_domain("a@b.example"), "b.example");
+	assert_string_equal(smtp_addr_domain("\"x@y\"@b.example"), "b.example");
+	assert_string_equal(smtp_addr_domain("postmaster"), "");
+	assert_string_equal(smtp_addr_domain(""), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -690,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_helo_valid),
 		cmocka_unit_test(test_address_roundtrip),
 		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_addr_domain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

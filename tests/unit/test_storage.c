@@ -553,6 +553,33 @@ static void test_deliver_unknown_and_duplicates(void **state)
 	assert_int_equal(res[0], STORE_ERR_NOTFOUND);
 }
 
+/* A delivery that reaches nobody goes to its fallback, in the same
+ * transaction (a notice whose sender's mailbox is gone: postmaster);
+ * one that reaches somebody does not, nor does a missing fallback. */
+static void test_deliver_fallback(void **state)
+{
+	struct fx *f = *state;
+	add_user(f->s, "pm@example.org", NULL);
+	add_user(f->s, "here@example.org", NULL);
+	const char *ghost[] = {"ghost@example.org"};
+	int res[1];
+	struct store_delivery d = {.recipients = ghost, .nrecipients = 1, .data = "n1", .len = 2,
+				   .fallback = "PM@example.org"};
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_OK);
+	assert_int_equal(res[0], STORE_ERR_NOTFOUND);
+	assert_int_equal(inbox(f->s, "pm@example.org").messages, 1);
+	const char *here[] = {"here@example.org"};
+	d.recipients = here;
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_OK);
+	assert_int_equal(res[0], STORE_OK);
+	assert_int_equal(inbox(f->s, "pm@example.org").messages, 1);
+	assert_int_equal(inbox(f->s, "here@example.org").messages, 1);
+	d.recipients = ghost;
+	d.fallback = "nobody@example.org";
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_ERR_NOTFOUND);
+	assert_int_equal(stats(f->s).contents, 2);
+}
+
 static void test_deliver_autocreate(void **state)
 {
 	struct fx *f = *state;
@@ -1527,6 +1554,7 @@ int main(void)
 		T(test_deliver_three_recipients),
 		T(test_deliver_unknown_and_duplicates),
 		T(test_deliver_autocreate),
+		T(test_deliver_fallback),
 		T(test_content_read_ranges),
 		T(test_five_mib_round_trip),
 		T(test_expunge_releases_content),

@@ -684,14 +684,14 @@ static void test_update_with_notices(void **state)
 	const char *to_remote[] = {"someone@elsewhere.example"};
 	struct store_delivery notices[] = {
 		{.recipients = to_local, .nrecipients = 1, .data = "bounce 1", .len = 8},
-		{.recipients = to_nobody, .nrecipients = 1, .data = "bounce 2", .len = 8},
+		{.recipients = to_nobody, .nrecipients = 1, .data = "bounce 2", .len = 8,
+		 .fallback = "postmaster@here.example"},
 		{.data = "bounce 3", .len = 8, .sender = "", .remote_recipients = to_remote,
 		 .nremote = 1, .queue_flags = STORE_QF_NOTICE},
 	};
 	struct store_queue_result r[] = {{.address = "x@far.example", .done = true, .code = 550}};
 	struct store_queue_update up = {.results = r, .nresults = 1, .attempts = 1,
-					.notices = notices, .nnotices = 3,
-					.notice_fallback = "postmaster@here.example"};
+					.notices = notices, .nnotices = 3};
 	assert_int_equal(store_queue_update(f->s, id, &up, NULL), STORE_OK);
 	struct store_mailbox m;
 	assert_int_equal(store_mailbox_get(f->s, u.id, "INBOX", &m), STORE_OK);
@@ -706,6 +706,41 @@ static void test_update_with_notices(void **state)
 	assert_string_equal(c.e[1].sender, "");
 	assert_int_equal(c.e[1].flags, STORE_QF_NOTICE);
 	collect_clear(&c);
+}
+
+static const char *const resched_rcpts[] = {"a@far.example", "b@far.example",
+					    "c@far.example", "d@far.example"};
+
+/* The i-th entry made by test_reschedule_all_in_one_pass, rescheduled. */
+static int resched_check_cb(void *arg, const struct store_queue_entry *e)
+{
+	size_t *i = arg;
+	assert_int_equal(e->next_attempt, 4242);
+	assert_int_equal(e->flags & STORE_QF_DELAY_SENT, STORE_QF_DELAY_SENT);
+	assert_int_equal(e->nrecipients, *i % 4 + 1);
+	assert_string_equal(e->sender, *i % 2 ? "s@here.example" : "");
+	assert_string_equal(e->recipients[e->nrecipients - 1], resched_rcpts[e->nrecipients - 1]);
+	(*i)++;
+	return 0;
+}
+
+/* Rescheduling all entries rewrites each where the walk stands: records
+ * of every size keep everything but next_attempt and the added flags,
+ * and each is counted once. */
+static void test_reschedule_all_in_one_pass(void **state)
+{
+	struct fx *f = *state;
+	int res[1];
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(deliver(f->s, NULL, 0, resched_rcpts, (size_t)(i % 4) + 1,
+					 i % 2 ? "s@here.example" : "", "m", res, NULL),
+				 STORE_OK);
+	size_t n = 0;
+	assert_int_equal(store_queue_reschedule(f->s, 0, 4242, STORE_QF_DELAY_SENT, &n), STORE_OK);
+	assert_int_equal(n, 200);
+	size_t seen = 0;
+	assert_int_equal(store_queue_list(f->s, resched_check_cb, &seen), STORE_OK);
+	assert_int_equal(seen, 200);
 }
 
 static void test_reschedule_and_v1(void **state)
@@ -777,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_partial_then_last, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_with_notices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reschedule_and_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reschedule_all_in_one_pass, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,248 @@
+/* smtp/smtp_queue_content.c: what an attempt sends: the stored message,
+ * its DKIM-Signature fields (RFC 6376) in front, and its 7-bit form
+ * (smtp_7bit.h) for a server without 8BITMIME (RFC 6152 3).
+ *
+ * The conversion is planned once per attempt, when first needed, from the
+ * MIME structure stored beside the content, and each group reads it
+ * through a reader of its own (its own position), so a 20 MiB message
+ * costs two reads of the store, not a copy.  A message that will be signed
+ * is converted before signing whenever it can be (RFC 6376 5.3: signers
+ * SHOULD convert 8-bit content to a transfer encoding before signing, as a
+ * conversion further on breaks the signature), and then goes 7-bit to
+ * every server. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/mime.h"
+#include "smtp/smtp_7bit.h"
+#include "smtp/smtp_dkim.h"
+#include "smtp/smtp_queue_private.h"
+
+/* The header section read to find the From: domain for DKIM. */
+#define OQ_HEADER_MAX 65536
+/* Content stored without a MIME structure (notices) is parsed in memory
+ * when it is at most this much over the returned-message limit: a notice
+ * is its text, its report and what it returns. */
+#define OQ_PARSE_SLACK (1024 * 1024)
+
+int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	struct oq_attempt *a = arg;
+	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
+												  : -1;
+}
+
+/* The message as sent, after the prefix: converted or as stored. */
+static int body_read(struct oq_attempt *a, struct smtp_7bit_reader *rd, uint64_t off, void *buf,
+		     size_t cap, size_t *got)
+{
+	if (rd)
+		return smtp_7bit_reader_read(rd, off, buf, cap, got);
+	return oq_stored_read(a, off, buf, cap, got);
+}
+
+int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	struct oq_group *g = arg;
+	struct oq_attempt *a = g->a;
+	size_t plen = a->prefix.len;
+	if (off < plen) {
+		size_t n = plen - (size_t)off < cap ? plen - (size_t)off : cap;
+		memcpy(buf, a->prefix.data + off, n);
+		*got = n;
+		return 0;
+	}
+	return body_read(a, g->conv_rd, off - plen, buf, cap, got);
+}
+
+/* The stored structure, or one built from the content when it is small
+ * enough to hold (content delivered without one). */
+static int structure_get(struct oq_attempt *a, void **data_r, size_t *len_r)
+{
+	int rc = store_content_structure(a->q->store, a->e.content_id, data_r, len_r);
+	if (rc != STORE_ERR_NOTFOUND)
+		return rc == STORE_OK ? 0 : -1;
+	if (a->e.size > a->q->cfg->outbound_return_max + OQ_PARSE_SLACK)
+		return 1;
+	struct buf msg, st;
+	buf_init(&msg, 0);
+	buf_init(&st, 0);
+	char chunk[16384];
+	uint64_t off = 0;
+	rc = 0;
+	while (rc == 0 && off < a->e.size) {
+		size_t got = 0;
+		if (oq_stored_read(a, off, chunk, sizeof(chunk), &got) < 0 || got == 0 ||
+		    buf_append(&msg, chunk, got) < 0)
+			rc = -1;
+		off += got;
+	}
+	if (rc == 0 && mime_structure_build(msg.data ? msg.data : "", msg.len, &st) != 0)
+		rc = -1;
+	buf_free(&msg);
+	if (rc != 0) {
+		buf_free(&st);
+		return -1;
+	}
+	*data_r = st.data;
+	*len_r = st.len;
+	return 0;
+}
+
+/* Plans the attempt's conversion once.  0 planned, 1 cannot be converted
+ * (a->conv_why), -1 a temporary failure (store, memory). */
+static int attempt_convert(struct oq_attempt *a, const char *why_needed)
+{
+	if (a->conv)
+		return 0;
+	if (a->conv_refused)
+		return 1;
+	void *st = NULL;
+	size_t stlen = 0;
+	int rc = structure_get(a, &st, &stlen);
+	if (rc == 1) {
+		snprintf(a->conv_why, sizeof(a->conv_why), "%s",
+			 "it has no stored MIME structure to convert by");
+		a->conv_refused = true;
+		return 1;
+	}
+	if (rc < 0)
+		return -1;
+	rc = smtp_7bit_plan(st, stlen, a->e.size, oq_stored_read, a, &a->conv, a->conv_why,
+			    sizeof(a->conv_why));
+	free(st);
+	if (rc == SMTP_7BIT_REFUSED) {
+		a->conv_refused = true;
+		log_info("queue id=%llu 8bit not convertible reason=\"%s\"",
+			 (unsigned long long)a->e.id, a->conv_why);
+		return 1;
+	}
+	if (rc != SMTP_7BIT_OK)
+		return -1;
+	log_info("queue id=%llu converted 8bit to 7bit for=%s parts=%zu size=%llu->%llu",
+		 (unsigned long long)a->e.id, why_needed, smtp_7bit_parts(a->conv),
+		 (unsigned long long)a->e.size, (unsigned long long)smtp_7bit_size(a->conv));
+	return 0;
+}
+
+/* Points the group's message at the converted form. */
+static int group_use_7bit(struct oq_group *g)
+{
+	struct oq_attempt *a = g->a;
+	if (!g->conv_rd) {
+		g->conv_rd = smtp_7bit_reader_new(a->conv, oq_stored_read, a);
+		if (!g->conv_rd)
+			return -1;
+	}
+	g->msg.eightbit = false;
+	g->msg.size = smtp_7bit_size(a->conv) + a->prefix.len;
+	return 0;
+}
+
+int oq_group_convert(struct oq_group *g, const char *host)
+{
+	int rc = attempt_convert(g->a, host);
+	if (rc != 0)
+		return rc;
+	return group_use_7bit(g) == 0 ? 0 : -1;
+}
+
+/* The domain of the first address of the From: field, lowercased, or "". */
+static void from_domain(const char *hdr, size_t len, char *out, size_t cap)
+{
+	out[0] = '\0';
+	struct buf v;
+	buf_init(&v, 0);
+	if (mime_header_get(hdr, len, "From", &v) == 1 && v.len > 0) {
+		const char *p = v.data, *end = v.data + v.len;
+		/* The first address of the list (RFC 5322 3.6.2 allows several). */
+		const char *comma = memchr(p, ',', v.len);
+		const char *lt = memchr(p, '<', v.len);
+		if (comma && (!lt || comma < lt)) {
+			end = comma;
+			lt = NULL;
+		}
+		const char *stop = end;
+		if (lt) {
+			p = lt + 1;
+			const char *gt = memchr(p, '>', (size_t)(end - p));
+			stop = gt ? gt : end;
+		}
+		const char *at = NULL;
+		for (const char *q = p; q < stop; q++)
+			if (*q == '@')
+				at = q;
+		if (at) {
+			size_t n = 0;
+			for (const char *q = at + 1; q < stop && n + 1 < cap; q++) {
+				char c = *q;
+				if (c == ' ' || c == '\t' || c == ',' || c == ';' || c == ')' || c == '(')
+					break;
+				out[n++] = (char)tolower((unsigned char)c);
+			}
+			out[n] = '\0';
+		}
+	}
+	buf_free(&v);
+}
+
+struct sign_src {
+	struct oq_attempt *a;
+	struct smtp_7bit_reader *rd;
+};
+
+static int sign_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	struct sign_src *s = arg;
+	return body_read(s->a, s->rd, off, buf, cap, got);
+}
+
+void oq_attempt_sign(struct oq_attempt *a, int64_t now)
+{
+	if (!(a->e.flags & STORE_QF_SUBMITTED) || !a->q->cfg->smtp_dkim_sign)
+		return;
+	struct smtp_dkim_keys *k = smtp_dkim_active_get();
+	if (!k)
+		return;
+	char *hdr = malloc(OQ_HEADER_MAX);
+	size_t got = 0;
+	char domain[256];
+	domain[0] = '\0';
+	if (hdr && oq_stored_read(a, 0, hdr, OQ_HEADER_MAX, &got) == 0)
+		from_domain(hdr, got, domain, sizeof(domain));
+	free(hdr);
+	if (domain[0] && smtp_dkim_keys_count(k, domain) > 0) {
+		struct sign_src src = { a, NULL };
+		/* RFC 6376 5.3: sign the 7-bit form, which every server can
+		 * take as it is.  SMTPUTF8 mail keeps its own path (its
+		 * header is 8-bit anyway); a message that cannot be
+		 * converted is signed as it is. */
+		if ((a->e.flags & STORE_QF_8BIT) && !(a->e.flags & STORE_QF_UTF8) &&
+		    attempt_convert(a, "dkim") == 0)
+			src.rd = smtp_7bit_reader_new(a->conv, oq_stored_read, a);
+		if (!a->conv || src.rd) {
+			int rc = smtp_dkim_sign(k, domain, (time_t)now, sign_read, &src, &a->prefix);
+			if (rc != SMTP_DKIM_OK)
+				log_warn("queue dkim signing failed id=%llu domain=%s rc=%d",
+					 (unsigned long long)a->e.id, domain, rc);
+		}
+		smtp_7bit_reader_free(&src.rd);
+		/* What was signed is what every server gets. */
+		a->conv_all = a->conv != NULL;
+	}
+	smtp_dkim_keys_free(&k);
+}
+
+void oq_attempt_content_free(struct oq_attempt *a)
+{
+	for (size_t j = 0; j < a->ngroups; j++)
+		smtp_7bit_reader_free(&a->groups[j].conv_rd);
+	smtp_7bit_free(&a->conv);
+	buf_free(&a->prefix);
+}
