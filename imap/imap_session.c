@@ -372,14 +372,16 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 		}
 		buf_puts(out, " SASL-IR");
 	}
-	/* RFC 7888 LITERAL+ (implies LITERAL-), RFC 2971 ID, RFC 5161 ENABLE,
+	/* RFC 7888 5: LITERAL+ or LITERAL- (imap.literal), never both. */
+	buf_puts(out, s->cfg->imap_literal_minus ? " LITERAL-" : " LITERAL+");
+	/* RFC 2971 ID, RFC 5161 ENABLE,
 	 * RFC 2177 IDLE, RFC 2342 NAMESPACE, RFC 3691 UNSELECT, RFC 4315
 	 * UIDPLUS, RFC 6851 MOVE, RFC 3348 CHILDREN, RFC 5258 LIST-EXTENDED,
 	 * RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE, RFC 4731 ESEARCH,
 	 * RFC 5182 SEARCHRES, RFC 7162 CONDSTORE, RFC 3516 BINARY, RFC 3502
 	 * MULTIAPPEND, RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 6855
 	 * UTF8=ACCEPT. */
-	buf_printf(out, " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
+	buf_printf(out, " ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
 		   "LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE BINARY "
 		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT",
 		   s->cfg->imap_max_message_size);
@@ -652,7 +654,9 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 	if (s->state == IMAP_S_NOAUTH)
 		s->junk++;
 	if (e->recovery == IMAP_RECOVER_CLOSE) {
-		imap_session_close(s, "Too much invalid input", "protocol errors");
+		/* RFC 7888 5: a BYE for a literal too large SHOULD say TOOBIG. */
+		imap_session_close(s, e->toobig ? "[TOOBIG] Too much invalid input" :
+				   "Too much invalid input", "protocol errors");
 		return;
 	}
 	if (imap_check_limits(s))
@@ -767,8 +771,9 @@ void imap_session_limits_apply(struct imap_session *s)
 	struct limits lim;
 	limits_get(s->cfg, s->state == IMAP_S_NOAUTH ? LIMITS_PREAUTH : LIMITS_AUTHED, &lim);
 	imap_parse_limits_default(&s->limits);
-	/* RFC 7888: LITERAL+ is advertised; RFC 7889: APPENDLIMIT. */
-	s->limits.nonsync = IMAP_NONSYNC_PLUS;
+	/* RFC 7888: what imap_capability_write announces (LITERAL-: {n+}
+	 * up to 4096 octets, 5); RFC 7889: APPENDLIMIT. */
+	s->limits.nonsync = s->cfg->imap_literal_minus ? IMAP_NONSYNC_MINUS : IMAP_NONSYNC_PLUS;
 	s->limits.literal8 = true;
 	s->limits.max_literal = lim.max_literal;
 	s->limits.max_command = lim.max_command;
