@@ -47,6 +47,8 @@ const struct imap_command_def imap_commands[] = {
 	{"STATUS", IMAP_S_LOGGED_IN, 0, imap_cmd_status},
 	{"APPEND", IMAP_S_LOGGED_IN, 0, imap_cmd_append},
 	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
+	/* RFC 8437 3: no expunge event when the mailbox is left. */
+	{"UNAUTHENTICATE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_unauthenticate},
 	/* RFC 9051 6.4: selected. */
 	{"CHECK", IMAP_S_SELECTED, 0, imap_cmd_check},
 	{"CLOSE", IMAP_S_SELECTED, IMAP_CMD_NO_UPDATES, imap_cmd_close},
@@ -371,6 +373,9 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 				m++;
 		}
 		buf_puts(out, " SASL-IR");
+	} else {
+		/* RFC 8437 3: may be announced only once authenticated. */
+		buf_puts(out, " UNAUTHENTICATE");
 	}
 	/* RFC 7888 5: LITERAL+ or LITERAL- (imap.literal), never both. */
 	buf_puts(out, s->cfg->imap_literal_minus ? " LITERAL-" : " LITERAL+");
@@ -385,6 +390,29 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 		   "LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE BINARY "
 		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT",
 		   s->cfg->imap_max_message_size);
+}
+
+void imap_session_unauthenticate(struct imap_session *s)
+{
+	if (s->view)
+		imap_view_close(s, &s->view);   /* with its saved result ("$") */
+	imap_notify_unregister(s);
+	s->updates_pending = false;
+	/* RFC 8437 4.1: ENABLEd extensions cease, CONDSTORE as if never
+	 * enabled. */
+	s->rev2 = false;
+	s->utf8 = false;
+	s->condstore = false;
+	s->qresync = false;
+	auth_sasl_free(&s->sasl);
+	memset(&s->user, 0, sizeof(s->user));
+	s->state = IMAP_S_NOAUTH;
+	/* A stranger's limits and command allowance again.  core's trust
+	 * stays (conn_trust only grows): this connection has logged in, so
+	 * the login deadline from connect and eviction as a stranger are not
+	 * put back; max_junk_commands and the autologout timer bound it. */
+	s->junk = 0;
+	imap_session_limits_apply(s);
 }
 
 /* ---- the change feed ---- */

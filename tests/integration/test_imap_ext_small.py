@@ -77,3 +77,94 @@ def test_literal_minus_limit(minus_server):
     r = c.read_response()
     assert r.startswith(b"* BYE [TOOBIG]"), r
     assert c.closed_by_peer()
+
+
+# -- UNAUTHENTICATE (RFC 8437) --------------------------------------------------
+
+def test_unauthenticate_announced_after_login_only(imap_server, imap_user):
+    c = imap_connect(imap_server)
+    assert "UNAUTHENTICATE" not in caps_of(c.ok("CAPABILITY"))
+    # RFC 8437 3: BAD "if UNAUTHENTICATE is issued in an invalid state".
+    r = c.cmd("UNAUTHENTICATE")
+    assert r.status == "BAD", r
+    c.login(*imap_user)
+    assert "UNAUTHENTICATE" in caps_of(c.ok("CAPABILITY"))
+    r = c.cmd("UNAUTHENTICATE now")
+    assert r.status == "BAD", r
+    r = c.cmd("UID UNAUTHENTICATE")
+    assert r.status == "BAD", r
+
+
+def test_unauthenticate_drops_all_session_state(imap_server, imap_user):
+    user, pw = imap_user
+    c = imap_connect(imap_server, user, pw)
+    c.append("INBOX", msg("one"))
+    c.append("INBOX", msg("two"))
+    r = c.ok("ENABLE CONDSTORE UTF8=ACCEPT")
+    assert r.data("ENABLED") == [b"CONDSTORE UTF8=ACCEPT"], r
+    c.ok("SELECT INBOX")
+    c.ok("SEARCH RETURN (SAVE) ALL")
+    # Another session expunges a message: no EXPUNGE may come with the
+    # OK of UNAUTHENTICATE (RFC 8437 3: "no expunge event is generated").
+    o = imap_connect(imap_server, user, pw)
+    o.ok("SELECT INBOX")
+    o.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    o.ok("EXPUNGE")
+    r = c.cmd("UNAUTHENTICATE")
+    assert r.status == "OK", r
+    assert not r.numbered("EXPUNGE") and not r.numbered("FETCH"), r
+    caps = set(r.code.split()[1:])
+    assert "AUTH=PLAIN" in caps and "UNAUTHENTICATE" not in caps, r
+    assert "STARTTLS" in caps     # TLS was never started here
+    # Not authenticated: commands of the other states are refused.
+    for line in ("SELECT INBOX", "FETCH 1 FLAGS", "FETCH $ UID", "LIST \"\" *",
+                 "UNSELECT", "IDLE"):
+        r = c.cmd(line)
+        assert r.status == "BAD" and "log in first" in r.text, (line, r)
+    # Log in again (here as another user): nothing of the first login is left.
+    u2, p2 = imap_server.new_user("im")
+    c.login(u2, p2)
+    r = c.ok("ENABLE CONDSTORE UTF8=ACCEPT")
+    assert r.data("ENABLED") == [b"CONDSTORE UTF8=ACCEPT"], r
+    r = c.ok("SELECT INBOX")
+    assert r.numbered("EXISTS") == [(0, b"")], r
+    # The saved result is the empty set again (RFC 8437 4.1, SEARCHRES).
+    r = c.ok("FETCH $ UID")
+    assert not r.fetches(), r
+    # Changes to the first user's INBOX no longer reach this session.
+    o.append("INBOX", msg("three"))
+    r = c.ok("NOOP")
+    assert not r.numbered("EXISTS"), r
+    o.logout()
+    c.logout()
+
+
+def test_unauthenticate_pipelined_with_authenticate(imap_server, imap_user):
+    import base64
+    user, pw = imap_user
+    c = imap_connect(imap_server, user, pw)
+    ir = base64.b64encode(f"\0{user}\0{pw}".encode())
+    # RFC 8437 3: UNAUTHENTICATE and AUTHENTICATE with SASL-IR in one round trip.
+    c.send(b"U1 UNAUTHENTICATE\r\nU2 AUTHENTICATE PLAIN " + ir + b"\r\nU3 SELECT INBOX\r\n")
+    assert c.read_tagged("U1").status == "OK"
+    assert c.read_tagged("U2").status == "OK"
+    assert c.read_tagged("U3").status == "OK"
+    c.logout()
+
+
+def test_unauthenticate_under_tls(imap_server, imap_user):
+    user, pw = imap_user
+    for tls in (True, False):
+        c = imap_connect(imap_server, tls=tls)
+        if not tls:
+            c.ok("STARTTLS")
+            c.starttls()
+        c.login(user, pw)
+        r = c.ok("UNAUTHENTICATE")
+        caps = set(r.code.split()[1:])
+        # RFC 8437 3: everything but the TLS layer is reset.
+        assert "STARTTLS" not in caps and "AUTH=PLAIN" in caps, r
+        assert "STARTTLS" not in caps_of(c.ok("CAPABILITY"))
+        c.login(user, pw)
+        c.ok("SELECT INBOX")
+        c.logout()
