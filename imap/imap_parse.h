@@ -19,7 +19,7 @@
  * RFC 7888 (LITERAL+/LITERAL-), RFC 3516 (BINARY), RFC 3502 (MULTIAPPEND),
  * RFC 5182 (SEARCHRES), RFC 4731 (ESEARCH), RFC 5258/5819/6154 (LIST),
  * RFC 7162 (CONDSTORE/QRESYNC), RFC 2971 (ID), RFC 4959 (SASL-IR),
- * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT).
+ * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN).
  *
  * Lifetime: strings produced by the typed parsers (struct imap_string,
  * search texts, header names...) point into the struct imap_command they
@@ -434,6 +434,7 @@ enum imap_search_type {
 	IMAP_SK_UID,                                  /* set */
 	IMAP_SK_SEQSET,                               /* set */
 	IMAP_SK_MODSEQ,                               /* num; str = entry name or NULL */
+	IMAP_SK_OLDER, IMAP_SK_YOUNGER,               /* num: seconds (RFC 5032 WITHIN) */
 };
 
 enum imap_modseq_entry {

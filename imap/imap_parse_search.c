@@ -1,7 +1,7 @@
 /* imap/imap_parse_search.c: SEARCH programs into a key tree (RFC 3501
  * 6.4.4 and 9 search-key, RFC 9051 6.4.4, RFC 4466 2.6 and RFC 4731 RETURN
  * options, RFC 5182 SAVE and "$", RFC 7162 3.1.5 MODSEQ).  The keys and
- * the kind of argument each takes are one table. */
+ * the kind of argument each takes are one table.  RFC 5032 OLDER/YOUNGER. */
 #include "imap/imap_parse.h"
 #include "imap/imap_parse_private.h"
 
@@ -19,6 +19,7 @@ enum argkind {
 	ARG_NOT,        /* SP search-key */
 	ARG_OR,         /* SP search-key SP search-key */
 	ARG_MODSEQ,     /* [SP entry-name SP entry-type-req] SP mod-sequence-valzer */
+	ARG_INTERVAL,   /* SP nz-number (RFC 5032 4: seconds) */
 };
 
 static const struct {
@@ -43,6 +44,7 @@ static const struct {
 	{ "NEW", IMAP_SK_NEW, ARG_NONE },
 	{ "NOT", IMAP_SK_NOT, ARG_NOT },
 	{ "OLD", IMAP_SK_OLD, ARG_NONE },
+	{ "OLDER", IMAP_SK_OLDER, ARG_INTERVAL },
 	{ "ON", IMAP_SK_ON, ARG_DATE },
 	{ "OR", IMAP_SK_OR, ARG_OR },
 	{ "RECENT", IMAP_SK_RECENT, ARG_NONE },
@@ -62,6 +64,7 @@ static const struct {
 	{ "UNFLAGGED", IMAP_SK_UNFLAGGED, ARG_NONE },
 	{ "UNKEYWORD", IMAP_SK_UNKEYWORD, ARG_KEYWORD },
 	{ "UNSEEN", IMAP_SK_UNSEEN, ARG_NONE },
+	{ "YOUNGER", IMAP_SK_YOUNGER, ARG_INTERVAL },
 };
 
 /* RFC 4731 3.1 and RFC 5182 2 return options. */
@@ -261,6 +264,11 @@ static int parse_key(struct cursor *c, struct imap_search_key *key, unsigned dep
 	}
 	case ARG_MODSEQ:
 		return modseq(c, key);
+	case ARG_INTERVAL:
+		/* RFC 5032 4: interval = nz-number (RFC 3501 9: 32 bits). */
+		if (!(v = next_arg(c, "Search key needs an interval in seconds")))
+			return -1;
+		return imap_arg_number(v, UINT32_MAX, true, &key->num, c->error_r);
 	}
 	return -1;
 }

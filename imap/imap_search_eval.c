@@ -387,6 +387,19 @@ static enum imap_search_result eval_internal(const struct imap_search_msg *msg,
 	}
 }
 
+/* RFC 5032 2: the time of interest is now less the interval; OLDER and
+ * YOUNGER then have the semantics of BEFORE and SINCE, so each message is
+ * exactly one of the two. */
+static enum imap_search_result eval_within(const struct imap_search_env *env,
+					   const struct imap_search_msg *msg,
+					   const struct imap_search_key *k)
+{
+	int64_t edge = env->now - (int64_t)k->num;
+	if (k->type == IMAP_SK_OLDER)
+		return yes(msg->rec.internaldate < edge);
+	return yes(msg->rec.internaldate >= edge);
+}
+
 static enum imap_search_result eval_and(const struct imap_search_env *env,
 					const struct imap_search_key *k, struct imap_search_msg *msg)
 {
@@ -474,6 +487,9 @@ enum imap_search_result imap_search_eval(const struct imap_search_env *env,
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:
 		return eval_internal(msg, k);
+	case IMAP_SK_OLDER:
+	case IMAP_SK_YOUNGER:
+		return eval_within(env, msg, k);
 	case IMAP_SK_UID:
 		if (!k->set)
 			return IMAP_SEARCH_NO;

@@ -168,3 +168,37 @@ def test_unauthenticate_under_tls(imap_server, imap_user):
         c.login(user, pw)
         c.ok("SELECT INBOX")
         c.logout()
+
+
+# -- WITHIN (RFC 5032) ----------------------------------------------------------
+
+def imap_date(t):
+    import time as _t
+    return _t.strftime("%d-%b-%Y %H:%M:%S +0000", _t.gmtime(t))
+
+
+def test_within_younger_older(imap):
+    import time as _t
+    assert "WITHIN" in caps_of(imap.ok("CAPABILITY"))
+    now = int(_t.time())
+    day = 86400
+    imap.append("INBOX", msg("four days"), date=imap_date(now - 4 * day))      # 1
+    imap.append("INBOX", msg("one day"), date=imap_date(now - day))            # 2
+    imap.append("INBOX", msg("seen"), flags=["\\Seen"], date=imap_date(now - day))  # 3
+    imap.append("INBOX", msg("now"))                                           # 4
+    imap.ok("SELECT INBOX")
+    # RFC 5032 5's example: unseen messages of the last three days.
+    r = imap.ok("SEARCH UNSEEN YOUNGER 259200")
+    assert r.data("SEARCH") == [b"2 4"], r
+    r = imap.ok("SEARCH OLDER 259200")
+    assert r.data("SEARCH") == [b"1"], r
+    r = imap.ok("UID SEARCH RETURN (COUNT) YOUNGER 259200")
+    assert helpers.esearch_items(r)[2] == {"COUNT": "3"}, r
+    # A message is older or younger, never both; timezone plays no part.
+    r = imap.ok("SEARCH OR OLDER 7200 YOUNGER 7200")
+    assert r.data("SEARCH") == [b"1 2 3 4"], r
+    r = imap.ok("SEARCH OLDER 7200 YOUNGER 7200")
+    assert r.data("SEARCH") == [b""], r
+    for bad in ("YOUNGER 0", "OLDER", "OLDER x", "YOUNGER 4294967296", "YOUNGER -1"):
+        r = imap.cmd("SEARCH " + bad)
+        assert r.status == "BAD", (bad, r)

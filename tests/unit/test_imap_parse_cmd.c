@@ -469,6 +469,24 @@ static void test_search_every_key(void **state)
 	assert_null(s);
 }
 
+/* RFC 5032 4: OLDER / YOUNGER SP interval, interval = nz-number. */
+static void test_search_within(void **state)
+{
+	(void)state;
+	struct imap_search *s = search_ok("UNSEEN YOUNGER 259200 OLDER 4294967295");
+	assert_int_equal(s->root.count, 3);
+	assert_int_equal(s->root.children[1].type, IMAP_SK_YOUNGER);
+	assert_int_equal(s->root.children[1].num, 259200);
+	assert_int_equal(s->root.children[2].type, IMAP_SK_OLDER);
+	assert_int_equal(s->root.children[2].num, 4294967295u);
+	imap_search_free(&s);
+	search_bad("YOUNGER", "Search key needs an interval in seconds");
+	search_bad("OLDER 0", "Expected a non-zero number without leading zeros");
+	search_bad("OLDER 4294967296", "Number out of range");
+	search_bad("YOUNGER -5", "Expected a number");
+	search_bad("YOUNGER \"5\"", "Expected a number");
+}
+
 static void test_search_program(void **state)
 {
 	struct imap_search *s = search_ok("RETURN (MIN MAX ALL COUNT SAVE) CHARSET UTF-8 OR (FROM a TO b) NOT "
@@ -994,6 +1012,7 @@ int main(void)
 		T(test_store),
 		T(test_search_every_key),
 		T(test_search_program),
+		T(test_search_within),
 		T(test_search_errors),
 		T(test_append),
 		T(test_status),

@@ -249,6 +249,15 @@ static void test_sets_sizes_dates(void **state)
 	YES("MODSEQ 1");
 	NO("MODSEQ 51");
 	YES("MODSEQ \"/flags/\\\\Seen\" all 49");
+	/* RFC 5032: a day after the internal date, YOUNGER than a day and
+	 * more is true, OLDER false; the edge belongs to YOUNGER, as to SINCE. */
+	f->env.now = 1772539200 + 86400;
+	YES("YOUNGER 86400");
+	NO("OLDER 86400");
+	NO("YOUNGER 86399");
+	YES("OLDER 86399");
+	YES("OR OLDER 3600 YOUNGER 3600");
+	NO("OLDER 3600 YOUNGER 3600");
 	assert_false(f->loaded);
 }
 
