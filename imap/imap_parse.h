@@ -570,6 +570,30 @@ int imap_select_parse(const struct imap_arg *args, size_t count, struct imap_sel
                       const char **error_r);
 void imap_select_free(struct imap_select **select);
 
+/* RFC 6154 2, 6: use-attr.  OTHER is any other "\" atom (use-attr-ext). */
+enum imap_use_attr {
+	IMAP_USE_ALL = 1 << 0,
+	IMAP_USE_ARCHIVE = 1 << 1,
+	IMAP_USE_DRAFTS = 1 << 2,
+	IMAP_USE_FLAGGED = 1 << 3,
+	IMAP_USE_JUNK = 1 << 4,
+	IMAP_USE_SENT = 1 << 5,
+	IMAP_USE_TRASH = 1 << 6,
+	IMAP_USE_OTHER = 1 << 7,
+};
+
+/* CREATE mailbox [SP "(" create-param *(SP create-param) ")"] (RFC 4466
+ * 2.2); the one parameter known is USE (RFC 6154 3, CREATE-SPECIAL-USE):
+ * "USE" SP "(" [use-attr *(SP use-attr)] ")".  The mailbox is the first
+ * argument, for the session to decode. */
+struct imap_create {
+	const struct imap_arg *mailbox;
+	bool has_use;
+	unsigned use;                /* enum imap_use_attr */
+};
+int imap_create_parse(const struct imap_arg *args, size_t count, struct imap_create *create_r,
+                      const char **error_r);
+
 /* COPY / MOVE sequence-set mailbox. */
 int imap_copy_parse(const struct imap_arg *args, size_t count, struct imap_seqset **set_r,
                     struct imap_string *mailbox_r, const char **error_r);

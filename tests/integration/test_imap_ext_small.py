@@ -202,3 +202,51 @@ def test_within_younger_older(imap):
     for bad in ("YOUNGER 0", "OLDER", "OLDER x", "YOUNGER 4294967296", "YOUNGER -1"):
         r = imap.cmd("SEARCH " + bad)
         assert r.status == "BAD", (bad, r)
+
+
+# -- CREATE-SPECIAL-USE (RFC 6154 3) ---------------------------------------------
+
+def list_attrs(imap, name):
+    r = imap.ok(f'LIST "" {quote(name)}')
+    (d,) = r.data("LIST")
+    vals, _ = helpers.parse_sexpr(d)
+    return {bytes(a).decode() for a in vals[0]}
+
+
+def test_create_special_use(imap):
+    caps = caps_of(imap.ok("CAPABILITY"))
+    # RFC 6154 3: both strings when both functions are there.
+    assert "CREATE-SPECIAL-USE" in caps and "SPECIAL-USE" in caps
+    # RFC 6154 5.3's example.
+    imap.ok("CREATE MySpecial (USE (\\Drafts \\Sent))")
+    assert {"\\Drafts", "\\Sent"} <= list_attrs(imap, "MySpecial")
+    r = imap.ok('LIST (SPECIAL-USE) "" "My*"')
+    assert [d.split()[-1] for d in r.data("LIST")] == [b"MySpecial"], r
+    # Parents are created plain; an empty USE list is no special use.
+    imap.ok("CREATE a/b/Old (USE (\\Archive))")
+    assert "\\Archive" in list_attrs(imap, "a/b/Old")
+    assert not {"\\Archive"} & list_attrs(imap, "a/b")
+    imap.ok("CREATE Plain (USE ())")
+    assert not {"\\Drafts", "\\Sent", "\\Trash", "\\Junk", "\\Archive"} & list_attrs(imap, "Plain")
+    # RFC 6154 3: a use is allowed on more than one mailbox (the default
+    # Trash keeps its \Trash).
+    imap.ok("CREATE Bin (use (\\trash))")
+    assert "\\Trash" in list_attrs(imap, "Bin") and "\\Trash" in list_attrs(imap, "Trash")
+    # Unsupported uses: NO [USEATTR], and nothing is created.
+    for attr in ("\\All", "\\Flagged", "\\Important", "\\Sent \\All"):
+        r = imap.cmd(f"CREATE Virt (USE ({attr}))")
+        assert r.status == "NO" and r.code == "USEATTR", (attr, r)
+        assert imap.ok('LIST "" Virt').data("LIST") == [], attr
+    r = imap.cmd("CREATE sub/Virt (USE (\\All))")
+    assert r.status == "NO" and r.code == "USEATTR", r
+    assert imap.ok('LIST "" sub').data("LIST") == []
+    # Syntax errors are BAD; an existing name is still ALREADYEXISTS.
+    for bad in ("x (USE)", "x (USE (Sent))", "x (USE (\\Sent) USE (\\Junk))", "x (FOO)",
+                "x ()", "x (USE (\\Sent)) y", 'x (USE ("\\\\Sent"))'):
+        r = imap.cmd("CREATE " + bad)
+        assert r.status == "BAD", (bad, r)
+    r = imap.cmd("CREATE MySpecial (USE (\\Junk))")
+    assert r.status == "NO" and r.code == "ALREADYEXISTS", r
+    # RENAME keeps the use with the mailbox.
+    imap.ok("RENAME MySpecial Renamed")
+    assert {"\\Drafts", "\\Sent"} <= list_attrs(imap, "Renamed")

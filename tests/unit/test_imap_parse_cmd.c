@@ -469,6 +469,53 @@ static void test_search_every_key(void **state)
 	assert_null(s);
 }
 
+static void create_bad(const char *args, const char *want)
+{
+	const struct imap_command *c = cmd_of("CREATE", args);
+	struct imap_create cr;
+	const char *err = NULL;
+	assert_int_equal(imap_create_parse(c->args, c->nargs, &cr, &err), -1);
+	if (strcmp(err, want) != 0)
+		fail_msg("CREATE %s: '%s', expected '%s'", args, err, want);
+}
+
+/* RFC 6154 3 and 6: CREATE mailbox (USE (use-attr ...)). */
+static void test_create_use(void **state)
+{
+	(void)state;
+	struct imap_create cr;
+	const char *err = NULL;
+	const struct imap_command *c = cmd_of("CREATE", "MySpecial (USE (\\Drafts \\Sent))");
+	assert_int_equal(imap_create_parse(c->args, c->nargs, &cr, &err), 0);
+	assert_true(cr.has_use);
+	assert_int_equal(cr.use, IMAP_USE_DRAFTS | IMAP_USE_SENT);
+	assert_string_equal(cr.mailbox->str, "MySpecial");
+	c = cmd_of("CREATE", "x (use ())");
+	assert_int_equal(imap_create_parse(c->args, c->nargs, &cr, &err), 0);
+	assert_true(cr.has_use);
+	assert_int_equal(cr.use, 0);
+	c = cmd_of("CREATE", "x");
+	assert_int_equal(imap_create_parse(c->args, c->nargs, &cr, &err), 0);
+	assert_false(cr.has_use);
+	c = cmd_of("CREATE", "x (USE (\\all \\FLAGGED \\archive \\junk \\trash \\Important))");
+	assert_int_equal(imap_create_parse(c->args, c->nargs, &cr, &err), 0);
+	assert_int_equal(cr.use, IMAP_USE_ALL | IMAP_USE_FLAGGED | IMAP_USE_ARCHIVE | IMAP_USE_JUNK |
+	                         IMAP_USE_TRASH | IMAP_USE_OTHER);
+	create_bad("", "Missing mailbox name");
+	create_bad("x (USE (\\Sent)) y", "CREATE takes a mailbox name and parameters");
+	create_bad("x ()", "Expected a list of CREATE parameters");
+	create_bad("x USE", "Expected a list of CREATE parameters");
+	create_bad("x (USE)", "USE needs a list of special-use attributes");
+	create_bad("x (USE \\Sent)", "USE needs a list of special-use attributes");
+	create_bad("x (USE (Sent))", "Expected a special-use attribute");
+	create_bad("x (USE (\\))", "Expected a special-use attribute");
+	create_bad("x (USE (\"\\\\Sent\"))", "Expected a special-use attribute");
+	create_bad("x (USE ((\\Sent)))", "Expected a special-use attribute");
+	create_bad("x (USE (\\Se*nt))", "Invalid special-use attribute");
+	create_bad("x (USE (\\Sent) USE (\\Trash))", "USE given twice");
+	create_bad("x (FOO (\\Sent))", "Unknown CREATE parameter");
+}
+
 /* RFC 5032 4: OLDER / YOUNGER SP interval, interval = nz-number. */
 static void test_search_within(void **state)
 {
@@ -1013,6 +1060,7 @@ int main(void)
 		T(test_search_every_key),
 		T(test_search_program),
 		T(test_search_within),
+		T(test_create_use),
 		T(test_search_errors),
 		T(test_append),
 		T(test_status),
