@@ -264,6 +264,9 @@ struct store_msg {
 	int64_t internaldate;   /* unix time */
 	uint64_t modseq;
 	uint64_t keywords;      /* bits over the mailbox's keyword table */
+	int64_t savedate;       /* unix time it was saved into this mailbox (RFC 8514:
+	                         * delivery, APPEND, COPY, MOVE); 0 when unknown
+	                         * (saved before message records v3) */
 };
 
 /* Messages of a mailbox in UID order. */

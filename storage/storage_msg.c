@@ -182,6 +182,7 @@ int store_deliver_txn(struct store *s, DB_TXN *txn, struct store_deliver_ctx *a)
 			.flags = a->flags,
 			.internaldate = a->internaldate,
 			.modseq = m->highestmodseq + 1,
+			.savedate = a->now,
 		};
 		m->uidnext++;
 		m->highestmodseq = msg.modseq;
@@ -228,7 +229,8 @@ int store_deliver_prepare(const struct store_delivery *d, int *results,
 		store_deliver_ctx_free(a);
 		return STORE_ERR_TEMP;
 	}
-	a->internaldate = d->internaldate ? d->internaldate : (int64_t)time(NULL);
+	a->now = (int64_t)time(NULL);
+	a->internaldate = d->internaldate ? d->internaldate : a->now;
 	/* RFC 3501 2.3.2: \Recent is set on a message new to the mailbox. */
 	a->flags = (d->flags & STORE_F_ALL) | STORE_F_RECENT;
 	for (size_t i = 0; i < n; i++) {

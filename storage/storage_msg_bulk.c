@@ -430,6 +430,7 @@ static int append_fn(struct store *s, DB_TXN *txn, void *arg)
 			.internaldate = am->internaldate ? am->internaldate : a->now,
 			.modseq = a->m.highestmodseq + 1,
 			.keywords = am->keywords,
+			.savedate = a->now,
 		};
 		if ((rc = store_content_put(s, txn, am->data, am->len, 1, &msg.content_id)) !=
 		    STORE_OK)
@@ -495,6 +496,7 @@ struct copy_arg {
 	const uint32_t *uids;
 	size_t n;
 	bool move;
+	int64_t now;                 /* the copies' save date (RFC 8514 3) */
 	uint32_t *dst_uids_r;
 	uint32_t uidvalidity;
 	size_t copied;
@@ -575,6 +577,8 @@ static int copy_fn(struct store *s, DB_TXN *txn, void *arg)
 		/* RFC 3501 6.4.7: "the \Recent flag SHOULD be set on the copy". */
 		copy.flags = msg.flags | STORE_F_RECENT;
 		copy.modseq = dst->highestmodseq + 1;
+		/* RFC 8514 3: a copy, or a moved message, is saved now. */
+		copy.savedate = a->now;
 		if ((rc = store_content_ref(s, txn, msg.content_id)) != STORE_OK ||
 		    (rc = store_msg_write(s, txn, a->dst_id, &copy, DB_NOOVERWRITE)) != STORE_OK ||
 		    (rc = store_change_put(s, txn, a->dst_id, copy.modseq, copy.uid,
@@ -628,6 +632,7 @@ int store_msgs_copy(struct store *s, uint32_t src_mailbox_id, const uint32_t *ui
 	a->uids = uids;
 	a->n = n;
 	a->move = move;
+	a->now = (int64_t)time(NULL);
 	a->dst_uids_r = dst_uids_r;
 	/* Copies share the content; the new records are small. */
 	int rc = store_space_check(s, (uint64_t)n * 256u);
