@@ -241,6 +241,12 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 		return buf_printf(b, "UID %u", (unsigned)m->uid);
 	case IMAP_FETCH_MODSEQ:
 		return buf_printf(b, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+	case IMAP_FETCH_SAVEDATE:
+		/* RFC 8514 4.2: NIL where there is no save date (a message
+		 * stored before message records v3). */
+		if (!m->savedate)
+			return buf_puts(b, "SAVEDATE NIL");
+		return buf_puts(b, "SAVEDATE ") | imap_fetch_internaldate_write(b, m->savedate);
 	default:
 		return -1;
 	}

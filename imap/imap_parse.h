@@ -19,7 +19,8 @@
  * RFC 7888 (LITERAL+/LITERAL-), RFC 3516 (BINARY), RFC 3502 (MULTIAPPEND),
  * RFC 5182 (SEARCHRES), RFC 4731 (ESEARCH), RFC 5258/5819/6154 (LIST),
  * RFC 7162 (CONDSTORE/QRESYNC), RFC 2971 (ID), RFC 4959 (SASL-IR),
- * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN).
+ * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN),
+ * RFC 8514 (SAVEDATE).
  *
  * Lifetime: strings produced by the typed parsers (struct imap_string,
  * search texts, header names...) point into the struct imap_command they
@@ -339,6 +340,7 @@ enum imap_fetch_item {
 	IMAP_FETCH_BODY_SECTION,   /* BODY[...] / BODY.PEEK[...] */
 	IMAP_FETCH_BINARY,         /* BINARY[...] / BINARY.PEEK[...] */
 	IMAP_FETCH_BINARY_SIZE,
+	IMAP_FETCH_SAVEDATE,       /* RFC 8514 4.2 */
 	IMAP_FETCH_ITEM_COUNT
 };
 
@@ -435,6 +437,9 @@ enum imap_search_type {
 	IMAP_SK_SEQSET,                               /* set */
 	IMAP_SK_MODSEQ,                               /* num; str = entry name or NULL */
 	IMAP_SK_OLDER, IMAP_SK_YOUNGER,               /* num: seconds (RFC 5032 WITHIN) */
+	IMAP_SK_SAVEDBEFORE, IMAP_SK_SAVEDON, IMAP_SK_SAVEDSINCE,  /* date: save date
+	                                              * (RFC 8514 4.3) */
+	IMAP_SK_SAVEDATESUPPORTED,
 };
 
 enum imap_modseq_entry {

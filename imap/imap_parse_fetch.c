@@ -26,6 +26,7 @@ static const struct {
 	{ "RFC822.HEADER", IMAP_FETCH_RFC822_HEADER },
 	{ "RFC822.TEXT", IMAP_FETCH_RFC822_TEXT },
 	{ "MODSEQ", IMAP_FETCH_MODSEQ },     /* RFC 7162 3.1.4 */
+	{ "SAVEDATE", IMAP_FETCH_SAVEDATE }, /* RFC 8514 4.2 */
 };
 
 /* Attributes written NAME[section]<partial> (the tokenizer keeps them as

@@ -1,7 +1,8 @@
 /* imap/imap_parse_search.c: SEARCH programs into a key tree (RFC 3501
  * 6.4.4 and 9 search-key, RFC 9051 6.4.4, RFC 4466 2.6 and RFC 4731 RETURN
  * options, RFC 5182 SAVE and "$", RFC 7162 3.1.5 MODSEQ).  The keys and
- * the kind of argument each takes are one table.  RFC 5032 OLDER/YOUNGER. */
+ * the kind of argument each takes are one table.  RFC 5032 OLDER/YOUNGER,
+ * RFC 8514 SAVED*. */
 #include "imap/imap_parse.h"
 #include "imap/imap_parse_private.h"
 
@@ -48,6 +49,10 @@ static const struct {
 	{ "ON", IMAP_SK_ON, ARG_DATE },
 	{ "OR", IMAP_SK_OR, ARG_OR },
 	{ "RECENT", IMAP_SK_RECENT, ARG_NONE },
+	{ "SAVEDATESUPPORTED", IMAP_SK_SAVEDATESUPPORTED, ARG_NONE },  /* RFC 8514 4.3 */
+	{ "SAVEDBEFORE", IMAP_SK_SAVEDBEFORE, ARG_DATE },
+	{ "SAVEDON", IMAP_SK_SAVEDON, ARG_DATE },
+	{ "SAVEDSINCE", IMAP_SK_SAVEDSINCE, ARG_DATE },
 	{ "SEEN", IMAP_SK_SEEN, ARG_NONE },
 	{ "SENTBEFORE", IMAP_SK_SENTBEFORE, ARG_DATE },
 	{ "SENTON", IMAP_SK_SENTON, ARG_DATE },

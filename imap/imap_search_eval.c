@@ -371,16 +371,23 @@ static bool has_keyword(const struct imap_search_env *env, const struct store_ms
 	return false;
 }
 
-/* Internal date against a day, in UTC. */
+/* Internal date, or save date, against a day, in UTC.  RFC 8514 4.3: where
+ * the save date is not known (a message stored before records had it),
+ * the SAVED* keys use the internal date. */
 static enum imap_search_result eval_internal(const struct imap_search_msg *msg,
 					     const struct imap_search_key *k)
 {
 	int64_t day = (int64_t)imap_date_to_time(&k->date);
 	int64_t t = msg->rec.internaldate;
+	if (k->type == IMAP_SK_SAVEDBEFORE || k->type == IMAP_SK_SAVEDON ||
+	    k->type == IMAP_SK_SAVEDSINCE)
+		t = msg->rec.savedate ? msg->rec.savedate : msg->rec.internaldate;
 	switch (k->type) {
 	case IMAP_SK_BEFORE:
+	case IMAP_SK_SAVEDBEFORE:
 		return yes(t < day);
 	case IMAP_SK_ON:
+	case IMAP_SK_SAVEDON:
 		return yes(t >= day && t < day + 86400);
 	default:
 		return yes(t >= day);
@@ -486,7 +493,13 @@ enum imap_search_result imap_search_eval(const struct imap_search_env *env,
 	case IMAP_SK_BEFORE:
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:
+	case IMAP_SK_SAVEDBEFORE:
+	case IMAP_SK_SAVEDON:
+	case IMAP_SK_SAVEDSINCE:
 		return eval_internal(msg, k);
+	case IMAP_SK_SAVEDATESUPPORTED:
+		/* RFC 8514 4.3: every mailbox of the store keeps save dates. */
+		return IMAP_SEARCH_YES;
 	case IMAP_SK_OLDER:
 	case IMAP_SK_YOUNGER:
 		return eval_within(env, msg, k);

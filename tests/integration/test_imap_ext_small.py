@@ -250,3 +250,57 @@ def test_create_special_use(imap):
     # RENAME keeps the use with the mailbox.
     imap.ok("RENAME MySpecial Renamed")
     assert {"\\Drafts", "\\Sent"} <= list_attrs(imap, "Renamed")
+
+
+# -- SAVEDATE (RFC 8514) -----------------------------------------------------------
+
+def parse_date_time(b):
+    import calendar
+    import time as _t
+    t = _t.strptime(b.decode()[:20], "%d-%b-%Y %H:%M:%S")
+    assert b.decode()[21:] == "+0000", b
+    return calendar.timegm(t)
+
+
+def test_savedate(imap):
+    import time as _t
+    assert "SAVEDATE" in caps_of(imap.ok("CAPABILITY"))
+    t0 = int(_t.time())
+    imap.append("INBOX", msg("old"), date="28-Dec-2014 18:50:53 +0100")
+    imap.append("INBOX", msg("new"))
+    imap.ok("CREATE Saved")
+    imap.ok("SELECT INBOX")
+    # RFC 8514 4.2's example, on message 1.
+    r = imap.ok("FETCH 1 (SAVEDATE)")
+    saved = parse_date_time(r.fetches()[1]["SAVEDATE"])
+    t1 = int(_t.time())
+    assert t0 <= saved <= t1, r
+    r = imap.ok("FETCH 1:2 (INTERNALDATE SAVEDATE UID)")
+    f = r.fetches()
+    assert f[1]["INTERNALDATE"] == b"28-Dec-2014 17:50:53 +0000", r
+    assert parse_date_time(f[2]["SAVEDATE"]) >= saved
+    # RFC 8514 4.3's examples: the save date, not the internal date.
+    days = {_t.strftime("%d-%b-%Y", _t.gmtime(t)).lstrip("0") for t in (t0, t1)}
+    assert imap.ok("SEARCH ON 28-Dec-2014").data("SEARCH") == [b"1"]
+    assert imap.ok("SEARCH SAVEDON 28-Dec-2014").data("SEARCH") == [b""]
+    assert imap.ok("SEARCH SAVEDSINCE 28-Dec-2014").data("SEARCH") == [b"1 2"]
+    assert imap.ok("SEARCH SAVEDBEFORE 28-Dec-2014").data("SEARCH") == [b""]
+    assert any(imap.ok(f"SEARCH SAVEDON {d}").data("SEARCH") == [b"1 2"] for d in days)
+    assert imap.ok("SEARCH SAVEDATESUPPORTED").data("SEARCH") == [b"1 2"]
+    assert imap.ok("SEARCH NOT SAVEDATESUPPORTED").data("SEARCH") == [b""]
+    # RFC 8514 3: a copy gets its own save date, the source keeps its own;
+    # the INTERNALDATE is copied.
+    while int(_t.time()) <= saved:
+        _t.sleep(0.05)
+    imap.ok("COPY 1 Saved")
+    imap.ok("FETCH 1 FLAGS")
+    r = imap.ok("FETCH 1 SAVEDATE")
+    assert parse_date_time(r.fetches()[1]["SAVEDATE"]) == saved, r
+    imap.ok("SELECT Saved")
+    r = imap.ok("FETCH 1 (SAVEDATE INTERNALDATE)")
+    assert parse_date_time(r.fetches()[1]["SAVEDATE"]) > saved, r
+    assert r.fetches()[1]["INTERNALDATE"] == b"28-Dec-2014 17:50:53 +0000"
+    for bad in ("FETCH 1 SAVEDATE[]", "FETCH 1 (SAVEDATE", "SEARCH SAVEDON",
+                "SEARCH SAVEDSINCE 32-Dec-2014", "SEARCH SAVEDBEFORE yesterday"):
+        r = imap.cmd(bad)
+        assert r.status == "BAD", (bad, r)

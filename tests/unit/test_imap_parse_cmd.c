@@ -516,6 +516,40 @@ static void test_create_use(void **state)
 	create_bad("x (FOO (\\Sent))", "Unknown CREATE parameter");
 }
 
+/* RFC 8514 5: fetch-att =/ "SAVEDATE"; search-key =/ SAVEDBEFORE / SAVEDON /
+ * SAVEDSINCE SP date / SAVEDATESUPPORTED. */
+static void test_savedate_syntax(void **state)
+{
+	(void)state;
+	struct imap_fetch *f = fetch_ok("998 (SAVEDATE)", false);
+	assert_int_equal(f->natts, 1);
+	assert_int_equal(f->atts[0].item, IMAP_FETCH_SAVEDATE);
+	assert_true(f->items & (1u << IMAP_FETCH_SAVEDATE));
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(imap_fetch_att_write_name(&b, &f->atts[0]), 0);
+	assert_string_equal(b.data, "SAVEDATE");
+	buf_free(&b);
+	imap_fetch_free(&f);
+	f = fetch_ok("1 savedate", false);
+	assert_int_equal(f->atts[0].item, IMAP_FETCH_SAVEDATE);
+	imap_fetch_free(&f);
+	fetch_bad("1 SAVEDATE[]", false, "Unknown FETCH attribute");
+	struct imap_search *s = search_ok("SAVEDON 28-Dec-2014 SAVEDSINCE \"28-Dec-2014\" "
+	                                  "SAVEDBEFORE 1-Jan-2015 SAVEDATESUPPORTED");
+	assert_int_equal(s->root.count, 4);
+	assert_int_equal(s->root.children[0].type, IMAP_SK_SAVEDON);
+	assert_int_equal(s->root.children[0].date.day, 28);
+	assert_int_equal(s->root.children[1].type, IMAP_SK_SAVEDSINCE);
+	assert_int_equal(s->root.children[2].type, IMAP_SK_SAVEDBEFORE);
+	assert_int_equal(s->root.children[2].date.year, 2015);
+	assert_int_equal(s->root.children[3].type, IMAP_SK_SAVEDATESUPPORTED);
+	imap_search_free(&s);
+	search_bad("SAVEDON", "Search key needs a date");
+	search_bad("SAVEDSINCE 31-Feb-2015", "Invalid day of month in date");
+	search_bad("SAVEDATESUPPORTED x-Jan", "Unknown search key");
+}
+
 /* RFC 5032 4: OLDER / YOUNGER SP interval, interval = nz-number. */
 static void test_search_within(void **state)
 {
@@ -1061,6 +1095,7 @@ int main(void)
 		T(test_search_program),
 		T(test_search_within),
 		T(test_create_use),
+		T(test_savedate_syntax),
 		T(test_search_errors),
 		T(test_append),
 		T(test_status),

@@ -258,6 +258,20 @@ static void test_sets_sizes_dates(void **state)
 	YES("OLDER 86399");
 	YES("OR OLDER 3600 YOUNGER 3600");
 	NO("OLDER 3600 YOUNGER 3600");
+	/* RFC 8514 4.3: the save date, or the internal date where none is
+	 * known; SAVEDATESUPPORTED matches every message. */
+	YES("SAVEDATESUPPORTED");
+	YES("SAVEDON 3-Mar-2026");
+	NO("SAVEDSINCE 4-Mar-2026");
+	f->msg.rec.savedate = 1772539200 + 2 * 86400;   /* 2026-03-05 */
+	YES("SAVEDON 5-Mar-2026");
+	NO("SAVEDON 3-Mar-2026");
+	YES("SAVEDSINCE 5-Mar-2026");
+	NO("SAVEDSINCE 6-Mar-2026");
+	YES("SAVEDBEFORE 6-Mar-2026");
+	NO("SAVEDBEFORE 5-Mar-2026");
+	YES("ON 3-Mar-2026");   /* the internal date is another attribute */
+	f->msg.rec.savedate = 0;
 	assert_false(f->loaded);
 }
 
