@@ -20,6 +20,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "imap/imap_fetch.h"
+#include "imap/imap_objectid.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -241,6 +242,13 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 		return buf_printf(b, "UID %u", (unsigned)m->uid);
 	case IMAP_FETCH_MODSEQ:
 		return buf_printf(b, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+	case IMAP_FETCH_EMAILID: {
+		char id[IMAP_OBJECTID_MAX];
+		imap_objectid_email(id, m->content_id);
+		return buf_printf(b, "EMAILID (%s)", id);
+	}
+	case IMAP_FETCH_THREADID:
+		return buf_puts(b, "THREADID NIL");   /* RFC 8474 5.2: not computed */
 	case IMAP_FETCH_SAVEDATE:
 		/* RFC 8514 4.2: NIL where there is no save date (a message
 		 * stored before message records v3). */

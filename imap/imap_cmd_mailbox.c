@@ -8,9 +8,11 @@
  * mutating command is acknowledged only once durable); response codes are
  * RFC 5530's. */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "imap/imap_objectid.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -100,8 +102,13 @@ static int arg_name(struct imap_cmd *cmd, size_t i, struct buf *name, bool check
 
 enum imap_cmd_rc imap_cmd_create(struct imap_cmd *cmd)
 {
-	if (cmd->stage == 1)
-		return finish(cmd, "CREATE");
+	if (cmd->stage == 1) {
+		/* RFC 8474 4.1: MAILBOXID in every successful CREATE's OK. */
+		if (!cmd->durable_ok)
+			return finish(cmd, "CREATE");
+		imap_cmd_ok(cmd, "[MAILBOXID (%s)] CREATE completed", (const char *)cmd->ctx);
+		return IMAP_CMD_DONE;
+	}
 	struct imap_session *s = cmd->s;
 	struct imap_create create;
 	const char *error = NULL;
@@ -155,6 +162,14 @@ enum imap_cmd_rc imap_cmd_create(struct imap_cmd *cmd)
 		goto out;
 	}
 	buf_free(&name);
+	char *id = malloc(IMAP_OBJECTID_MAX);
+	if (!id) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return IMAP_CMD_DONE;
+	}
+	imap_objectid_mailbox(id, mb.id, mb.uidvalidity);
+	cmd->ctx = id;
+	cmd->ctx_free = free;
 	cmd->stage = 1;
 	return imap_cmd_wait_durable(cmd);
 out:

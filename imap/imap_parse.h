@@ -20,7 +20,8 @@
  * RFC 5182 (SEARCHRES), RFC 4731 (ESEARCH), RFC 5258/5819/6154 (LIST),
  * RFC 7162 (CONDSTORE/QRESYNC), RFC 2971 (ID), RFC 4959 (SASL-IR),
  * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN),
- * RFC 8514 (SAVEDATE).
+ * RFC 8514 (SAVEDATE),
+ * RFC 8474 (OBJECTID).
  *
  * Lifetime: strings produced by the typed parsers (struct imap_string,
  * search texts, header names...) point into the struct imap_command they
@@ -341,6 +342,8 @@ enum imap_fetch_item {
 	IMAP_FETCH_BINARY,         /* BINARY[...] / BINARY.PEEK[...] */
 	IMAP_FETCH_BINARY_SIZE,
 	IMAP_FETCH_SAVEDATE,       /* RFC 8514 4.2 */
+	IMAP_FETCH_EMAILID,        /* RFC 8474 5.3 */
+	IMAP_FETCH_THREADID,
 	IMAP_FETCH_ITEM_COUNT
 };
 
@@ -440,6 +443,7 @@ enum imap_search_type {
 	IMAP_SK_SAVEDBEFORE, IMAP_SK_SAVEDON, IMAP_SK_SAVEDSINCE,  /* date: save date
 	                                              * (RFC 8514 4.3) */
 	IMAP_SK_SAVEDATESUPPORTED,
+	IMAP_SK_EMAILID, IMAP_SK_THREADID,            /* str: objectid (RFC 8474 6) */
 };
 
 enum imap_modseq_entry {
@@ -522,6 +526,7 @@ enum imap_status_item {
 	IMAP_STATUS_HIGHESTMODSEQ = 1 << 6, /* RFC 7162 */
 	IMAP_STATUS_DELETED = 1 << 7,       /* RFC 9051 */
 	IMAP_STATUS_APPENDLIMIT = 1 << 8,   /* RFC 7889 */
+	IMAP_STATUS_MAILBOXID = 1 << 9,     /* RFC 8474 4.3 */
 };
 
 /* "(" status-att *(SP status-att) ")" into a bit set. */

@@ -221,6 +221,7 @@ static const struct opt status_items[] = {
 	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
 	{ "DELETED", IMAP_STATUS_DELETED },
 	{ "APPENDLIMIT", IMAP_STATUS_APPENDLIMIT },
+	{ "MAILBOXID", IMAP_STATUS_MAILBOXID },
 };
 
 int imap_status_items_parse(const struct imap_arg *list, unsigned *items_r, const char **error_r)

@@ -27,6 +27,8 @@ static const struct {
 	{ "RFC822.TEXT", IMAP_FETCH_RFC822_TEXT },
 	{ "MODSEQ", IMAP_FETCH_MODSEQ },     /* RFC 7162 3.1.4 */
 	{ "SAVEDATE", IMAP_FETCH_SAVEDATE }, /* RFC 8514 4.2 */
+	{ "EMAILID", IMAP_FETCH_EMAILID },   /* RFC 8474 5.3 */
+	{ "THREADID", IMAP_FETCH_THREADID },
 };
 
 /* Attributes written NAME[section]<partial> (the tokenizer keeps them as

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "imap/imap_objectid.h"
 #include "imap/imap_search.h"
 
 static const char *const months[12] = {
@@ -497,6 +498,13 @@ enum imap_search_result imap_search_eval(const struct imap_search_env *env,
 	case IMAP_SK_SAVEDON:
 	case IMAP_SK_SAVEDSINCE:
 		return eval_internal(msg, k);
+	case IMAP_SK_EMAILID: {
+		char id[IMAP_OBJECTID_MAX];
+		imap_objectid_email(id, msg->rec.content_id);
+		return yes(strlen(id) == k->str.len && memcmp(id, k->str.s, k->str.len) == 0);
+	}
+	case IMAP_SK_THREADID:
+		return IMAP_SEARCH_NO;   /* RFC 8474 5.2: no THREADIDs computed */
 	case IMAP_SK_SAVEDATESUPPORTED:
 		/* RFC 8514 4.3: every mailbox of the store keeps save dates. */
 		return IMAP_SEARCH_YES;

@@ -304,3 +304,104 @@ def test_savedate(imap):
                 "SEARCH SAVEDSINCE 32-Dec-2014", "SEARCH SAVEDBEFORE yesterday"):
         r = imap.cmd(bad)
         assert r.status == "BAD", (bad, r)
+
+
+# -- OBJECTID (RFC 8474) -----------------------------------------------------------
+
+OBJECTID = r"[A-Za-z0-9_-]{1,255}"
+
+
+def mailboxid(resp):
+    import re
+    m = re.search(r"\[MAILBOXID \((" + OBJECTID + r")\)\]", resp.text)
+    assert m, resp
+    return m.group(1)
+
+
+def status_mailboxid(imap, name):
+    r = imap.ok(f"STATUS {quote(name)} (MAILBOXID)")
+    (d,) = r.data("STATUS")
+    vals, _ = helpers.parse_sexpr(d)
+    assert vals[1][0] == b"MAILBOXID" and len(vals[1][1]) == 1, d
+    return bytes(vals[1][1][0]).decode()
+
+
+def test_objectid_mailboxid(imap):
+    import re
+    assert "OBJECTID" in caps_of(imap.ok("CAPABILITY"))
+    # RFC 8474 4.1 and 4.3's examples.
+    foo = mailboxid(imap.ok("create foo"))
+    bar = mailboxid(imap.ok("create bar"))
+    assert foo != bar
+    r = imap.cmd("create foo")
+    assert r.status == "NO", r
+    assert status_mailboxid(imap, "foo") == foo
+    assert status_mailboxid(imap, "bar") == bar
+    imap.ok("rename foo renamed")
+    assert status_mailboxid(imap, "renamed") == foo
+    assert status_mailboxid(imap, "bar") == bar
+    r = imap.ok('list "" "*" return (status (mailboxid))')
+    ids = {}
+    for d in r.data("STATUS"):
+        vals, _ = helpers.parse_sexpr(d)
+        ids[bytes(vals[0]).decode()] = bytes(vals[1][1][0]).decode()
+    assert ids["renamed"] == foo and ids["bar"] == bar and "INBOX" in ids
+    assert len(set(ids.values())) == len(ids)
+    # 4.2: SELECT and EXAMINE say it.
+    for verb in ("SELECT", "EXAMINE"):
+        r = imap.ok(f"{verb} renamed")
+        got = [u for u in r.untagged if u.startswith(b"* OK [MAILBOXID (")]
+        assert got == [f"* OK [MAILBOXID ({foo})] Ok".encode()], r
+    # A mailbox made anew under an old name is another mailbox (4).
+    imap.ok("UNSELECT")
+    imap.ok("DELETE bar")
+    assert mailboxid(imap.ok("CREATE bar")) != bar
+    # RENAME of INBOX makes a new mailbox and moves the messages (4).
+    inbox = status_mailboxid(imap, "INBOX")
+    imap.ok("RENAME INBOX OldInbox")
+    assert status_mailboxid(imap, "OldInbox") != inbox
+    assert re.fullmatch(OBJECTID, status_mailboxid(imap, "INBOX"))
+    r = imap.cmd("STATUS nosuch (MAILBOXID)")
+    assert r.status == "NO", r
+
+
+def test_objectid_emailid_threadid(imap_server, imap):
+    a = msg("Message A", extra="Message-ID: <fake.1521475657.54797@example.com>\r\n")
+    b = msg("Re: Message A", extra="Message-ID: <fake.1521475657.21213@example.org>\r\n"
+            "References: <fake.1521475657.54797@example.com>\r\n")
+    c = msg("Message C", extra="Message-ID: <fake.1521475657.60280@example.com>\r\n")
+    for m in (a, b, c):
+        imap.append("INBOX", m, date="20-Mar-2018 03:07:37 +1100")
+    imap.ok("CREATE foo")
+    imap.ok("SELECT INBOX")
+    # RFC 8474 5.3's example (without THREADID: NIL, as 5.2 requires).
+    r = imap.ok("fetch 1:* (emailid threadid)")
+    f = r.fetches()
+    ids = [bytes(f[n]["EMAILID"][0]).decode() for n in (1, 2, 3)]
+    assert len(set(ids)) == 3, r
+    assert all(f[n]["THREADID"] is None for n in (1, 2, 3)), r
+    # 6's example: SEARCH EMAILID finds exactly that message, THREADID none.
+    assert imap.ok(f"search emailid {ids[0]}").data("SEARCH") == [b"1"]
+    assert imap.ok(f"search emailid {ids[0].lower()}x").data("SEARCH") == [b""]
+    assert imap.ok("search threadid T1").data("SEARCH") == [b""]
+    # 5.1: COPY and MOVE keep the EMAILID.
+    imap.ok("copy 3 foo")
+    imap.ok("move 2 foo")
+    r = imap.ok("fetch 1:* (emailid)")
+    assert [bytes(v["EMAILID"][0]).decode() for _, v in sorted(r.fetches().items())] == \
+        [ids[0], ids[2]], r
+    imap.ok("select foo")
+    r = imap.ok("fetch 1:* (emailid threadid)")
+    got = {bytes(v["EMAILID"][0]).decode() for v in r.fetches().values()}
+    assert got == {ids[1], ids[2]}, r
+    r = imap.ok(f"uid search emailid {ids[1]}")
+    assert r.data("SEARCH") != [b""], r
+    # 5.1: the same triple always gives the same EMAILID; a new APPEND of
+    # the same bytes is another message here (the server MAY share it).
+    imap.append("foo", a)
+    r = imap.ok("fetch 3 (emailid)")
+    assert bytes(r.fetches()[3]["EMAILID"][0]).decode() not in ids
+    for bad in ("search emailid", "search emailid M1.2", 'search emailid "M1"',
+                "fetch 1 (emailid[])", "status foo (mailboxid x)"):
+        r = imap.cmd(bad)
+        assert r.status == "BAD", (bad, r)

@@ -550,6 +550,51 @@ static void test_savedate_syntax(void **state)
 	search_bad("SAVEDATESUPPORTED x-Jan", "Unknown search key");
 }
 
+/* RFC 8474 7: fetch-att =/ "EMAILID" / "THREADID"; STATUS MAILBOXID;
+ * search-key EMAILID / THREADID SP objectid, objectid = 1*255(ALPHA /
+ * DIGIT / "_" / "-"), kept as sent (case-sensitive). */
+static void test_objectid_syntax(void **state)
+{
+	(void)state;
+	struct imap_fetch *f = fetch_ok("1:* (emailid THREADID)", false);
+	assert_int_equal(f->natts, 2);
+	assert_int_equal(f->atts[0].item, IMAP_FETCH_EMAILID);
+	assert_int_equal(f->atts[1].item, IMAP_FETCH_THREADID);
+	imap_fetch_free(&f);
+	const struct imap_command *c = cmd_of("STATUS", "foo (mailboxid MESSAGES)");
+	struct imap_string mb;
+	unsigned items = 0;
+	const char *err = NULL;
+	assert_int_equal(imap_status_parse(c->args, c->nargs, &mb, &items, &err), 0);
+	assert_int_equal(items, IMAP_STATUS_MAILBOXID | IMAP_STATUS_MESSAGES);
+	struct imap_search *s = search_ok("emailid M6d99ac3275bb4e THREADID T64b4_78-a 123");
+	assert_int_equal(s->root.count, 3);
+	assert_int_equal(s->root.children[0].type, IMAP_SK_EMAILID);
+	assert_string_equal(s->root.children[0].str.s, "M6d99ac3275bb4e");
+	assert_int_equal(s->root.children[1].type, IMAP_SK_THREADID);
+	assert_string_equal(s->root.children[1].str.s, "T64b4_78-a");
+	imap_search_free(&s);
+	s = search_ok("EMAILID 123");   /* digits only is an objectid too */
+	assert_string_equal(s->root.children[0].str.s, "123");
+	imap_search_free(&s);
+	char longid[300];
+	memset(longid, 'a', sizeof(longid));
+	snprintf(longid, sizeof(longid), "EMAILID %.*s", 255, "");
+	memset(longid + 8, 'a', 255);
+	longid[8 + 255] = '\0';
+	s = search_ok(longid);
+	assert_int_equal(s->root.children[0].str.len, 255);
+	imap_search_free(&s);
+	longid[8 + 255] = 'a';
+	longid[8 + 256] = '\0';
+	search_bad(longid, "Invalid object id");
+	search_bad("EMAILID", "Search key needs an object id");
+	search_bad("EMAILID M1.2", "Invalid object id");
+	search_bad("EMAILID \"M12\"", "Invalid object id");
+	search_bad("THREADID (T1)", "Invalid object id");
+	search_bad("EMAILID M1*", "Invalid object id");
+}
+
 /* RFC 5032 4: OLDER / YOUNGER SP interval, interval = nz-number. */
 static void test_search_within(void **state)
 {
@@ -1096,6 +1141,7 @@ int main(void)
 		T(test_search_within),
 		T(test_create_use),
 		T(test_savedate_syntax),
+		T(test_objectid_syntax),
 		T(test_search_errors),
 		T(test_append),
 		T(test_status),

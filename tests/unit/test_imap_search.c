@@ -272,6 +272,16 @@ static void test_sets_sizes_dates(void **state)
 	NO("SAVEDBEFORE 5-Mar-2026");
 	YES("ON 3-Mar-2026");   /* the internal date is another attribute */
 	f->msg.rec.savedate = 0;
+	/* RFC 8474 6: EMAILID is the content's, exactly (case-sensitive);
+	 * THREADID is not computed and matches nothing. */
+	f->msg.rec.content_id = 0x6d99ac;
+	YES("EMAILID M6d99ac");
+	NO("EMAILID m6d99ac");
+	NO("EMAILID M6D99AC");
+	NO("EMAILID M6d99ac0");
+	NO("EMAILID 6d99ac");
+	NO("THREADID T6d99ac");
+	YES("NOT THREADID M6d99ac");
 	assert_false(f->loaded);
 }
 
