@@ -359,6 +359,15 @@ static int expunge_fn(struct store *s, DB_TXN *txn, void *arg)
 	return rc;
 }
 
+int store_expunge_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const uint32_t *uids,
+		      size_t nuids, size_t *removed_r)
+{
+	struct expunge_arg a = {.mailbox_id = mailbox_id, .uids = uids, .nuids = nuids};
+	int rc = expunge_fn(s, txn, &a);
+	*removed_r = a.removed;
+	return rc;
+}
+
 int store_expunge(struct store *s, uint32_t mailbox_id, const uint32_t *uids, size_t nuids,
 		  size_t *removed_r)
 {

@@ -151,6 +151,10 @@ void store_log(enum store_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 typedef int store_txn_fn(struct store *s, DB_TXN *txn, void *arg);
+/* store_expunge's writes inside txn (storage_msg.c), for commands that
+ * expunge as part of a larger change (store_replace). */
+int store_expunge_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const uint32_t *uids,
+		      size_t nuids, size_t *removed_r);
 /* Runs fn in a fresh transaction, committing (DB_TXN_NOSYNC) when it returns
  * STORE_OK and aborting otherwise; retries on deadlock and lock timeout.  fn
  * must be restartable: it runs again from the start on every attempt. */

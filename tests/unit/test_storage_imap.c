@@ -841,6 +841,77 @@ static void test_savedate(void **state)
 	assert_int_equal(again.savedate, a.savedate);
 }
 
+/* RFC 8508 3.4: REPLACE appends and expunges in one transaction, into the
+ * same mailbox or another; a replaced message already gone changes
+ * nothing. */
+static void test_replace(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox d = mbox(f, "Drafts");
+	struct store_mailbox sent = mbox(f, "Sent");
+	struct store_append_msg am = {.data = "draft 1", .len = 7, .flags = STORE_F_DRAFT};
+	uint32_t uid, uv;
+	assert_int_equal(store_append(f->s, d.id, &am, 1, &uid, NULL), STORE_OK);
+	assert_int_equal(contents(f), 1);
+	struct store_mailbox before = mbox(f, "Drafts");
+
+	struct store_append_msg v2 = {.data = "draft two", .len = 9,
+				      .flags = STORE_F_DRAFT | STORE_F_SEEN, .internaldate = 1000};
+	uint32_t nuid = 0;
+	assert_int_equal(store_replace(f->s, d.id, uid, d.id, &v2, &nuid, &uv), STORE_OK);
+	assert_int_equal(nuid, uid + 1);
+	assert_int_equal(uv, d.uidvalidity);
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->s, d.id, uid, &m), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_msg_get(f->s, d.id, nuid, &m), STORE_OK);
+	assert_int_equal(m.size, 9);
+	assert_int_equal(m.internaldate, 1000);
+	assert_int_equal(m.flags, STORE_F_DRAFT | STORE_F_SEEN | STORE_F_RECENT);
+	assert_int_equal(contents(f), 1);   /* the old content went with it */
+	struct store_mailbox after = mbox(f, "Drafts");
+	assert_int_equal(after.messages, 1);
+	assert_int_equal(after.uidnext, before.uidnext + 1);
+	check_counters(f, d.id);
+	/* Both the expunge and the new message are in the change records. */
+	struct store_change c[4];
+	size_t n = changes(f, d.id, before.highestmodseq, c, 4);
+	assert_int_equal(n, 2);
+	assert_int_equal(c[0].kind, STORE_CHANGE_EXPUNGE);
+	assert_int_equal(c[0].uid, uid);
+	assert_int_equal(c[1].kind, STORE_CHANGE_NEW);
+	assert_int_equal(c[1].uid, nuid);
+
+	/* Into another mailbox: the draft becomes the sent message. */
+	struct store_append_msg fin = {.data = "final", .len = 5, .flags = STORE_F_SEEN};
+	uint32_t suid = 0;
+	assert_int_equal(store_replace(f->s, d.id, nuid, sent.id, &fin, &suid, &uv), STORE_OK);
+	assert_int_equal(uv, sent.uidvalidity);
+	assert_int_equal(mbox(f, "Drafts").messages, 0);
+	assert_int_equal(mbox(f, "Sent").messages, 1);
+	assert_int_equal(store_msg_get(f->s, sent.id, suid, &m), STORE_OK);
+	assert_int_equal(m.size, 5);
+	check_counters(f, d.id);
+	check_counters(f, sent.id);
+
+	/* The old message is gone: nothing is appended, nothing changes. */
+	struct store_mailbox s0 = mbox(f, "Sent");
+	uint32_t none = 0;
+	assert_int_equal(store_replace(f->s, d.id, nuid, sent.id, &fin, &none, NULL),
+			 STORE_ERR_NOTFOUND);
+	struct store_mailbox s1 = mbox(f, "Sent");
+	assert_int_equal(s1.messages, s0.messages);
+	assert_int_equal(s1.uidnext, s0.uidnext);
+	assert_int_equal(s1.highestmodseq, s0.highestmodseq);
+	assert_int_equal(contents(f), 1);
+	/* The destination is gone: the old message stays. */
+	assert_int_equal(store_append(f->s, d.id, &am, 1, &uid, NULL), STORE_OK);
+	assert_int_equal(store_replace(f->s, d.id, uid, 4242, &fin, &none, NULL), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_msg_get(f->s, d.id, uid, &m), STORE_OK);
+	assert_int_equal(contents(f), 2);
+	check_counters(f, d.id);
+	assert_int_equal(store_replace(f->s, d.id, uid, d.id, NULL, &none, NULL), STORE_ERR_INVALID);
+}
+
 static int collect_uid(void *arg, const struct store_msg *msg)
 {
 	uint32_t **p = arg;
@@ -1507,6 +1578,7 @@ int main(void)
 		T(test_append),
 		T(test_copy_move),
 		T(test_savedate),
+		T(test_replace),
 		T(test_uids_and_range),
 		T(test_structure),
 		T(test_pins),
