@@ -21,7 +21,7 @@
  * RFC 7162 (CONDSTORE/QRESYNC), RFC 2971 (ID), RFC 4959 (SASL-IR),
  * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN),
  * RFC 8514 (SAVEDATE),
- * RFC 8474 (OBJECTID).
+ * RFC 8474 (OBJECTID), RFC 8508 (REPLACE).
  *
  * Lifetime: strings produced by the typed parsers (struct imap_string,
  * search texts, header names...) point into the struct imap_command they
@@ -515,6 +515,18 @@ struct imap_append {
 int imap_append_parse(const struct imap_arg *args, size_t count, struct imap_append **append_r,
                       const char **error_r);
 void imap_append_free(struct imap_append **append);
+
+/* [UID] REPLACE seq-number SP mailbox append-message (RFC 8508 5): one
+ * message, with APPEND's options (flags, date, literal8, UTF8). */
+struct imap_replace {
+	bool star;                   /* "*": the last message / highest UID */
+	uint32_t number;             /* sequence number or UID, unless star */
+	struct imap_string mailbox;
+	struct imap_append_msg msg;
+};
+int imap_replace_parse(const struct imap_arg *args, size_t count, struct imap_replace *replace_r,
+                       const char **error_r);
+void imap_replace_clear(struct imap_replace *replace);
 
 enum imap_status_item {
 	IMAP_STATUS_MESSAGES = 1 << 0,

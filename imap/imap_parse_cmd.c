@@ -209,6 +209,42 @@ fail:
 	return -1;
 }
 
+/* ---- REPLACE: RFC 8508 5 ---- */
+
+void imap_replace_clear(struct imap_replace *r)
+{
+	imap_flags_clear(&r->msg.flags);
+	memset(r, 0, sizeof(*r));
+}
+
+int imap_replace_parse(const struct imap_arg *args, size_t count, struct imap_replace *replace_r,
+                       const char **error_r)
+{
+	memset(replace_r, 0, sizeof(*replace_r));
+	if (count < 3) {
+		*error_r = "REPLACE needs a message number, a mailbox and a message";
+		return -1;
+	}
+	/* seq-number = nz-number / "*" (RFC 3501 9) */
+	uint64_t n;
+	if (args[0].type == IMAP_ARG_ATOM && args[0].len == 1 && args[0].str[0] == '*')
+		replace_r->star = true;
+	else if (imap_arg_number(&args[0], UINT32_MAX, true, &n, error_r) < 0)
+		return -1;
+	else
+		replace_r->number = (uint32_t)n;
+	if (imap_arg_mailbox(&args[1], &replace_r->mailbox, error_r) < 0)
+		return -1;
+	size_t i = 2;
+	if (append_message(args, count, &i, &replace_r->msg, error_r) < 0 || i != count) {
+		if (i != count && i > 2)
+			*error_r = "REPLACE takes one message";
+		imap_replace_clear(replace_r);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- STATUS: RFC 3501 6.3.10, RFC 9051 6.3.11 ---- */
 
 static const struct opt status_items[] = {

@@ -59,6 +59,8 @@ const struct imap_command_def imap_commands[] = {
 	{"STORE", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_store},
 	{"COPY", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_copy},
 	{"MOVE", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_move}, /* RFC 6851 */
+	/* RFC 8508: one message number, and it expunges (not IMAP_CMD_SEQS). */
+	{"REPLACE", IMAP_S_SELECTED, IMAP_CMD_UID_OK, imap_cmd_replace},
 };
 const size_t imap_ncommands = sizeof(imap_commands) / sizeof(imap_commands[0]);
 
@@ -386,11 +388,12 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	 * RFC 5182 SEARCHRES, RFC 7162 CONDSTORE, RFC 3516 BINARY, RFC 3502
 	 * MULTIAPPEND, RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 6855
 	 * UTF8=ACCEPT, RFC 5032 WITHIN, RFC 6154 3 CREATE-SPECIAL-USE,
-	 * RFC 8514 SAVEDATE, RFC 8474 OBJECTID. */
+	 * RFC 8514 SAVEDATE, RFC 8474 OBJECTID,
+	 * RFC 8508 REPLACE. */
 	buf_printf(out, " ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
 		   "LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE BINARY "
 		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT WITHIN "
-		   "CREATE-SPECIAL-USE SAVEDATE OBJECTID",
+		   "CREATE-SPECIAL-USE SAVEDATE OBJECTID REPLACE",
 		   s->cfg->imap_max_message_size);
 }
 

@@ -405,3 +405,112 @@ def test_objectid_emailid_threadid(imap_server, imap):
                 "fetch 1 (emailid[])", "status foo (mailboxid x)"):
         r = imap.cmd(bad)
         assert r.status == "BAD", (bad, r)
+
+
+# -- REPLACE (RFC 8508) -------------------------------------------------------------
+
+def draft(n, size=0):
+    body = f"Draft number {n}.\r\n" + "x" * size
+    return msg(f"draft {n}", body=body, extra="Date: Thu, 1 Jan 2015 00:06:00 +0100\r\n")
+
+
+def test_replace_same_mailbox(imap):
+    assert "REPLACE" in caps_of(imap.ok("CAPABILITY"))
+    for n in range(1, 5):
+        imap.append("Drafts", draft(n))
+    imap.ok("SELECT Drafts")
+    r = imap.ok("FETCH 4 UID")
+    old_uid = int(r.fetches()[4]["UID"])
+    # RFC 8508 3.2's example: message 4 of Drafts, synchronizing literal.
+    r = imap.cmd_sync(["REPLACE 4 Drafts (\\Seen \\Draft) ", draft(5)])
+    assert r.status == "OK", r
+    assert len(r.conts) == 1
+    oks = [u for u in r.untagged if u.startswith(b"* OK [APPENDUID ")]
+    assert len(oks) == 1, r
+    uidvalidity, new_uid = map(int, oks[0].split(b"]")[0].split()[-2:])
+    assert new_uid > old_uid
+    assert r.numbered("EXPUNGE") == [(4, b"")], r
+    assert (4, b"") in r.numbered("EXISTS") or (5, b"") in r.numbered("EXISTS"), r
+    assert helpers.status_items(imap.ok("STATUS Drafts (UIDVALIDITY MESSAGES)"))[1] == \
+        {"UIDVALIDITY": uidvalidity, "MESSAGES": 4}
+    r = imap.ok("FETCH 4 (UID FLAGS BODY.PEEK[TEXT])")
+    f = r.fetches()[4]
+    assert int(f["UID"]) == new_uid and f["BODY[TEXT]"].startswith(b"Draft number 5.")
+    assert {bytes(x) for x in f["FLAGS"]} >= {b"\\Seen", b"\\Draft"}
+    # UID REPLACE with a non-synchronizing literal larger than an ordinary
+    # literal may be (message data has APPENDLIMIT's limit).
+    big = draft(6, size=200 * 1024)
+    r = imap.cmd(f"UID REPLACE {new_uid} Drafts ".encode() + lit(big))
+    assert r.status == "OK", r
+    assert r.numbered("EXPUNGE") == [(4, b"")], r
+    r = imap.ok("FETCH 4 RFC822.SIZE")
+    assert int(r.fetches()[4]["RFC822.SIZE"]) == len(big)
+    assert helpers.status_items(imap.ok("STATUS Drafts (MESSAGES)"))[1]["MESSAGES"] == 4
+
+
+def test_replace_into_another_mailbox(imap):
+    imap.append("Drafts", draft(1))
+    imap.append("Drafts", draft(2))
+    sent0 = helpers.status_items(imap.ok("STATUS Sent (MESSAGES UIDNEXT UIDVALIDITY)"))[1]
+    imap.ok("SELECT Drafts")
+    # The draft leaves Drafts and its final form lands in Sent.
+    r = imap.cmd(b"REPLACE 1 Sent (\\Seen) " + lit(draft(3)))
+    assert r.status == "OK", r
+    (ok,) = [u for u in r.untagged if u.startswith(b"* OK [APPENDUID ")]
+    assert ok.startswith(b"* OK [APPENDUID %d %d] " % (sent0["UIDVALIDITY"], sent0["UIDNEXT"])), r
+    assert r.numbered("EXPUNGE") == [(1, b"")], r
+    assert not r.numbered("EXISTS"), r
+    assert helpers.status_items(imap.ok("STATUS Sent (MESSAGES)"))[1]["MESSAGES"] == \
+        sent0["MESSAGES"] + 1
+    r = imap.ok("FETCH 1:* BODY.PEEK[TEXT]")
+    assert [v["BODY[TEXT]"][:15] for v in r.fetches().values()] == [b"Draft number 2."]
+
+
+def test_replace_errors_change_nothing(imap_server, imap, imap_user):
+    for n in (1, 2):
+        imap.append("Drafts", draft(n))
+    imap.ok("SELECT Drafts")
+    before = helpers.status_items(imap.ok("STATUS Drafts (MESSAGES UIDNEXT)"))[1]
+
+    def unchanged():
+        assert helpers.status_items(imap.ok("STATUS Drafts (MESSAGES UIDNEXT)"))[1] == before
+
+    # No such mailbox: NO [TRYCREATE], the old message stays.
+    r = imap.cmd(b"REPLACE 1 Nowhere " + lit(draft(9)))
+    assert r.status == "NO" and r.code == "TRYCREATE", r
+    unchanged()
+    # RFC 3501 9: a message number beyond EXISTS is BAD; an unknown UID NO.
+    r = imap.cmd(b"REPLACE 3 Drafts " + lit(draft(9)))
+    assert r.status == "BAD", r
+    r = imap.cmd(b"UID REPLACE 999 Drafts " + lit(draft(9)))
+    assert r.status == "NO", r
+    unchanged()
+    # Syntax.
+    for bad in (b"REPLACE Drafts " + lit(draft(9)), b"REPLACE 0 Drafts " + lit(draft(9)),
+                b"REPLACE 1:2 Drafts " + lit(draft(9)), b"REPLACE 1 Drafts",
+                b"REPLACE 1 Drafts " + lit(draft(8)) + b" " + lit(draft(9)),
+                b"REPLACE 1 Drafts (\\Recent) " + lit(draft(9))):
+        r = imap.cmd(bad)
+        assert r.status == "BAD", (bad, r)
+    unchanged()
+    # Wrong state.
+    c = imap_connect(imap_server, *imap_user)
+    r = c.cmd(b"REPLACE 1 Drafts " + lit(draft(9)))
+    assert r.status == "BAD" and "no mailbox selected" in r.text, r
+    # EXAMINE: the old message cannot be expunged.
+    c.ok("EXAMINE Drafts")
+    r = c.cmd(b"REPLACE 1 Drafts " + lit(draft(9)))
+    assert r.status == "NO", r
+    unchanged()
+    # The message was expunged by another session meanwhile: NO, and the
+    # new message is not added.
+    c.ok("SELECT Drafts")
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    c.ok("EXPUNGE")
+    r = imap.cmd(b"UID REPLACE 1 Drafts " + lit(draft(9)))
+    assert r.status == "NO" and r.code == "EXPUNGEISSUED", r
+    r = imap.ok("STATUS Drafts (MESSAGES UIDNEXT)")
+    assert helpers.status_items(r)[1] == {"MESSAGES": 1, "UIDNEXT": before["UIDNEXT"]}, r
+    # The other session's expunge is told with the next OK.
+    assert r.numbered("EXPUNGE") == [(1, b"")], r
+    c.logout()

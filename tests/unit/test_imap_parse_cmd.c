@@ -595,6 +595,55 @@ static void test_objectid_syntax(void **state)
 	search_bad("EMAILID M1*", "Invalid object id");
 }
 
+static void replace_bad(const char *args, const char *want)
+{
+	const struct imap_command *c = cmd_of("REPLACE", args);
+	struct imap_replace r;
+	const char *err = NULL;
+	assert_int_equal(imap_replace_parse(c->args, c->nargs, &r, &err), -1);
+	if (strcmp(err, want) != 0)
+		fail_msg("REPLACE %s: '%s', expected '%s'", args, err, want);
+}
+
+/* RFC 8508 5: replace = "REPLACE" SP seq-number SP mailbox append-message. */
+static void test_replace_syntax(void **state)
+{
+	(void)state;
+	struct imap_replace r;
+	const char *err = NULL;
+	const struct imap_command *c =
+		cmd_of("REPLACE", "4 Drafts (\\Seen \\Draft) \"01-Jan-2015 00:06:00 +0100\" {5}\r\nhello");
+	assert_int_equal(imap_replace_parse(c->args, c->nargs, &r, &err), 0);
+	assert_false(r.star);
+	assert_int_equal(r.number, 4);
+	assert_string_equal(r.mailbox.s, "Drafts");
+	assert_int_equal(r.msg.flags.sys, IMAP_FLAG_SEEN | IMAP_FLAG_DRAFT);
+	assert_true(r.msg.has_date);
+	assert_int_equal(r.msg.len, 5);
+	assert_memory_equal(r.msg.data, "hello", 5);
+	imap_replace_clear(&r);
+	c = cmd_of_len("REPLACE", "* inbox ~{3}\r\na\0b", 17);
+	assert_int_equal(imap_replace_parse(c->args, c->nargs, &r, &err), 0);
+	assert_true(r.star);
+	assert_string_equal(r.mailbox.s, "INBOX");
+	assert_true(r.msg.binary);
+	imap_replace_clear(&r);
+	c = cmd_of("REPLACE", "4294967295 x UTF8 (~{2}\r\nhi)");
+	assert_int_equal(imap_replace_parse(c->args, c->nargs, &r, &err), 0);
+	assert_int_equal(r.number, 4294967295u);
+	assert_true(r.msg.utf8);
+	imap_replace_clear(&r);
+	replace_bad("4 Drafts", "REPLACE needs a message number, a mailbox and a message");
+	replace_bad("0 Drafts {1}\r\nx", "Expected a non-zero number without leading zeros");
+	replace_bad("4294967296 Drafts {1}\r\nx", "Number out of range");
+	replace_bad("1:2 Drafts {1}\r\nx", "Expected a number");
+	replace_bad("$ Drafts {1}\r\nx", "Expected a number");
+	replace_bad("1 Drafts \"x\"", "Invalid date-time (expected \"dd-Mon-yyyy hh:mm:ss +zzzz\")");
+	replace_bad("1 Drafts (\\Seen) x", "Unknown APPEND extension");
+	replace_bad("1 Drafts {1}\r\nx {1}\r\ny", "REPLACE takes one message");
+	replace_bad("1 Drafts (\\Recent) {1}\r\nx", "\\Recent cannot be set by a client");
+}
+
 /* RFC 5032 4: OLDER / YOUNGER SP interval, interval = nz-number. */
 static void test_search_within(void **state)
 {
@@ -1142,6 +1191,7 @@ int main(void)
 		T(test_create_use),
 		T(test_savedate_syntax),
 		T(test_objectid_syntax),
+		T(test_replace_syntax),
 		T(test_search_errors),
 		T(test_append),
 		T(test_status),
