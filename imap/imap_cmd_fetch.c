@@ -249,6 +249,24 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 	}
 	case IMAP_FETCH_THREADID:
 		return buf_puts(b, "THREADID NIL");   /* RFC 8474 5.2: not computed */
+	case IMAP_FETCH_PREVIEW: {
+		/* RFC 8970 3.2: computed now even under LAZY, as its cost is
+		 * bounded (one read of at most MIME_PREVIEW_READ octets). */
+		struct buf text;
+		buf_init(&text, 0);
+		int rc = imap_fetch_preview(s, m, x->mime, &text);
+		int wrc = buf_puts(b, "PREVIEW ");
+		if (rc == STORE_OK) {
+			wrc |= imap_write_string(b, text.data ? text.data : "", text.len);
+		} else {
+			/* NIL: no preview available now (RFC 8970 3.2). */
+			conn_log(s->c, PLOG_ERROR, "preview failed uid=%u error=\"%s\"",
+				 (unsigned)m->uid, store_strerror(rc));
+			wrc |= buf_puts(b, "NIL");
+		}
+		buf_free(&text);
+		return wrc;
+	}
 	case IMAP_FETCH_SAVEDATE:
 		/* RFC 8514 4.2: NIL where there is no save date (a message
 		 * stored before message records v3). */

@@ -21,7 +21,8 @@
  * RFC 7162 (CONDSTORE/QRESYNC), RFC 2971 (ID), RFC 4959 (SASL-IR),
  * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN),
  * RFC 8514 (SAVEDATE),
- * RFC 8474 (OBJECTID), RFC 8508 (REPLACE).
+ * RFC 8474 (OBJECTID), RFC 8508 (REPLACE),
+ * RFC 8970 (PREVIEW).
  *
  * Lifetime: strings produced by the typed parsers (struct imap_string,
  * search texts, header names...) point into the struct imap_command they
@@ -344,6 +345,7 @@ enum imap_fetch_item {
 	IMAP_FETCH_SAVEDATE,       /* RFC 8514 4.2 */
 	IMAP_FETCH_EMAILID,        /* RFC 8474 5.3 */
 	IMAP_FETCH_THREADID,
+	IMAP_FETCH_PREVIEW,        /* RFC 8970 */
 	IMAP_FETCH_ITEM_COUNT
 };
 
@@ -370,6 +372,7 @@ struct imap_fetch_att {
 	struct imap_section section;
 	bool partial;                /* <offset.count> */
 	uint64_t offset, count;
+	bool lazy;                   /* PREVIEW (LAZY) (RFC 8970 3.2) */
 };
 
 struct imap_fetch {
@@ -383,7 +386,10 @@ struct imap_fetch {
 	bool vanished;               /* (VANISHED) RFC 7162 3.2.6: UID FETCH only */
 };
 
-/* FETCH arguments: sequence-set SP (macro / att / "(" att... ")") [modifiers]. */
+/* FETCH arguments: sequence-set SP (macro / att / "(" att... ")") [modifiers].
+ * PREVIEW may be followed by its own list of modifiers, "(LAZY)"; alone
+ * (not in a list) that list is taken as PREVIEW's when it holds only
+ * preview modifiers. */
 int imap_fetch_parse(const struct imap_arg *args, size_t count, bool uid, struct imap_fetch **fetch_r,
                      const char **error_r);
 void imap_fetch_free(struct imap_fetch **fetch);

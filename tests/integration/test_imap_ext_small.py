@@ -514,3 +514,49 @@ def test_replace_errors_change_nothing(imap_server, imap, imap_user):
     # The other session's expunge is told with the next OK.
     assert r.numbered("EXPUNGE") == [(1, b"")], r
     c.logout()
+
+
+# -- PREVIEW (RFC 8970) -------------------------------------------------------------
+
+def test_preview(imap):
+    assert "PREVIEW" in caps_of(imap.ok("CAPABILITY"))
+    plain = msg("plain", body="Hello Bob,\r\n\r\n  the meeting   is at 10.\r\n-- \r\nAlice\r\n")
+    alt = (b"From: a@example.org\r\nSubject: alt\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/alternative; boundary=zz\r\n\r\n"
+           b"--zz\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           b"<html><style>p{}</style><p>Caf&eacute; HTML</p></html>\r\n"
+           b"--zz\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+           b"Caf=E9 cr=E8me\r\n--zz--\r\n")
+    html = (b"From: a@example.org\r\nSubject: html\r\nContent-Type: text/html\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + __import__("base64").encodebytes(
+                b"<p>Fish &amp; chips</p><!-- x --><script>no()</script>tonight") + b"\r\n")
+    long = msg("long", body="w\u00f6rd " * 2000,
+               extra="Content-Type: text/plain; charset=utf-8\r\n")
+    image = (b"From: a@example.org\r\nSubject: image\r\nContent-Type: image/png\r\n"
+             b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n")
+    big = msg("big", body="Start of a big one. " + "z" * (3 * 1024 * 1024) + "\r\n")
+    for m in (plain, alt, html, long, image, big):
+        imap.append("INBOX", m)
+    imap.ok("SELECT INBOX")
+    # RFC 8970 4's example forms: PREVIEW, and PREVIEW (LAZY) in a list.
+    r = imap.ok("FETCH 1:* (PREVIEW)")
+    p = {n: v["PREVIEW"] for n, v in r.fetches().items()}
+    assert p[1] == b"Hello Bob, the meeting is at 10. -- Alice"
+    assert p[2].decode() == "Caf\u00e9 cr\u00e8me"           # text/plain preferred
+    assert p[3] == b"Fish & chips tonight"
+    assert len(p[4].decode()) == 256 and p[4].decode().startswith("w\u00f6rd w\u00f6rd")
+    assert p[5] == b""                                        # no text
+    assert p[6].startswith(b"Start of a big one. zzz") and len(p[6]) == 256
+    r = imap.ok("UID FETCH 1:* (UID PREVIEW (LAZY))")
+    assert {n: v["PREVIEW"] for n, v in r.fetches().items()} == p
+    r = imap.ok("FETCH 1 PREVIEW (LAZY)")
+    assert r.fetches()[1]["PREVIEW"] == p[1]
+    # PREVIEW reads no \Seen into the message (it is no body FETCH).
+    r = imap.ok("FETCH 1 FLAGS")
+    assert b"\\Seen" not in [bytes(f) for f in r.fetches()[1]["FLAGS"]]
+    for bad in ("FETCH 1 (PREVIEW (FUZZY))", "FETCH 1 (PREVIEW ())", "FETCH 1 PREVIEW[]",
+                "FETCH 1 (PREVIEW (LAZY LAZY))"):
+        r = imap.cmd(bad)
+        assert r.status == "BAD", (bad, r)

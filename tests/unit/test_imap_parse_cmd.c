@@ -644,6 +644,50 @@ static void test_replace_syntax(void **state)
 	replace_bad("1 Drafts (\\Recent) {1}\r\nx", "\\Recent cannot be set by a client");
 }
 
+/* RFC 8970 6: fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod)
+ * ")"], preview-mod = "LAZY". */
+static void test_preview_syntax(void **state)
+{
+	(void)state;
+	struct imap_fetch *f = fetch_ok("1 (UID PREVIEW)", false);
+	assert_int_equal(f->natts, 2);
+	assert_int_equal(f->atts[1].item, IMAP_FETCH_PREVIEW);
+	assert_false(f->atts[1].lazy);
+	imap_fetch_free(&f);
+	f = fetch_ok("1:* (PREVIEW (LAZY) FLAGS)", false);
+	assert_int_equal(f->natts, 2);
+	assert_int_equal(f->atts[0].item, IMAP_FETCH_PREVIEW);
+	assert_true(f->atts[0].lazy);
+	assert_int_equal(f->atts[1].item, IMAP_FETCH_FLAGS);
+	imap_fetch_free(&f);
+	f = fetch_ok("1 preview (lazy)", false);
+	assert_int_equal(f->natts, 1);
+	assert_true(f->atts[0].lazy);
+	assert_false(f->changedsince);
+	imap_fetch_free(&f);
+	f = fetch_ok("1 PREVIEW (LAZY) (CHANGEDSINCE 5)", true);
+	assert_true(f->atts[0].lazy);
+	assert_true(f->changedsince);
+	imap_fetch_free(&f);
+	f = fetch_ok("1 PREVIEW (CHANGEDSINCE 5)", true);   /* FETCH modifiers */
+	assert_false(f->atts[0].lazy);
+	assert_true(f->changedsince);
+	imap_fetch_free(&f);
+	struct buf b;
+	buf_init(&b, 0);
+	f = fetch_ok("1 (PREVIEW (LAZY))", false);
+	assert_int_equal(imap_fetch_att_write_name(&b, &f->atts[0]), 0);
+	assert_string_equal(b.data, "PREVIEW");
+	buf_free(&b);
+	imap_fetch_free(&f);
+	fetch_bad("1 (PREVIEW ())", false, "Expected a list of PREVIEW modifiers");
+	fetch_bad("1 (PREVIEW (FUZZY))", false, "Unknown PREVIEW modifier");
+	fetch_bad("1 (PREVIEW (LAZY LAZY))", false, "LAZY given twice");
+	fetch_bad("1 PREVIEW (LAZY) (CHANGEDSINCE 5) x", false, "Too many FETCH arguments");
+	fetch_bad("1 PREVIEW (FUZZY)", false, "Unknown FETCH modifier");
+	fetch_bad("1 (FLAGS (LAZY))", false, "Invalid FETCH attribute");
+}
+
 /* RFC 5032 4: OLDER / YOUNGER SP interval, interval = nz-number. */
 static void test_search_within(void **state)
 {
@@ -1192,6 +1236,7 @@ int main(void)
 		T(test_savedate_syntax),
 		T(test_objectid_syntax),
 		T(test_replace_syntax),
+		T(test_preview_syntax),
 		T(test_search_errors),
 		T(test_append),
 		T(test_status),
