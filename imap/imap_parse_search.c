@@ -1,9 +1,8 @@
 /* imap/imap_parse_search.c: SEARCH programs into a key tree (RFC 3501
  * 6.4.4 and 9 search-key, RFC 9051 6.4.4, RFC 4466 2.6 and RFC 4731 RETURN
- * options, RFC 5182 SAVE and "$", RFC 7162 3.1.5 MODSEQ).  The keys and
- * the kind of argument each takes are one table.  RFC 5032 OLDER/YOUNGER,
- * RFC 8514 SAVED*,
- * RFC 8474 EMAILID/THREADID. */
+ * options, RFC 5182 SAVE and "$", RFC 7162 3.1.5 MODSEQ, RFC 5032
+ * OLDER/YOUNGER, RFC 8514 SAVED*, RFC 8474 EMAILID/THREADID).  The keys and
+ * the kind of argument each takes are one table. */
 #include "imap/imap_parse.h"
 #include "imap/imap_parse_private.h"
 
