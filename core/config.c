@@ -561,6 +561,23 @@ static int load_pop3(struct cfg_ctx *x, struct config *cfg, const config_setting
 	return 0;
 }
 
+/* imap.literal: which non-synchronizing literal extension to announce.
+ * RFC 7888 5: a server "MUST NOT advertise both" LITERAL+ and LITERAL-, and
+ * may let a configuration option choose. */
+static int load_imap_literal(struct cfg_ctx *x, struct config *cfg, const config_setting_t *s)
+{
+	char v[16];
+	if (get_str(x, s, v, sizeof(v)) < 0)
+		return -1;
+	if (strcmp(v, "plus") == 0)
+		cfg->imap_literal_minus = false;
+	else if (strcmp(v, "minus") == 0)
+		cfg->imap_literal_minus = true;
+	else
+		return cfg_fail(x, s, "imap literal must be \"plus\" or \"minus\"");
+	return 0;
+}
+
 static int load_imap(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -576,6 +593,8 @@ static int load_imap(struct cfg_ctx *x, struct config *cfg, const config_setting
 		else if (strcmp(name, "max_message_size") == 0)
 			rc = get_size(x, s, 1024, (size_t)2 * 1024 * 1024 * 1024,
 				      &cfg->imap_max_message_size);
+		else if (strcmp(name, "literal") == 0)
+			rc = load_imap_literal(x, cfg, s);
 		else
 			rc = unknown(x, s, "imap");
 		if (rc < 0)

@@ -134,6 +134,8 @@ struct config {
 	/* imap */
 	unsigned imap_timeout;        /* RFC 9051 5.4: at least 30 minutes */
 	size_t imap_max_message_size; /* APPEND literal limit (APPENDLIMIT, RFC 7889) */
+	bool imap_literal_minus;      /* imap.literal = "minus": LITERAL- instead of
+				       * LITERAL+ (RFC 7888 5: never both) */
 
 	/* dns (core/dns.h) */
 	struct config_nameserver dns_nameservers[CONFIG_MAX_NAMESERVERS];

@@ -256,6 +256,24 @@ int mime_cte_decode(const char *encoding, size_t encoding_len, const char *s, si
  * was parsed from; MIME_ERR_CORRUPT if the part is not inside it. */
 int mime_part_decode(const char *msg, size_t msg_len, const struct mime_part *part,
 		     struct buf *out);
+/* ---- preview text (RFC 8970, core/mime_preview.c) ---- */
+
+/* At most this many characters (RFC 8970 3.1: no more than 256), made
+ * from at most MIME_PREVIEW_READ octets of the part's body. */
+#define MIME_PREVIEW_CHARS 256
+#define MIME_PREVIEW_READ (16 * 1024)
+/* The part the preview is made from: the first text/plain body that is no
+ * attachment and not inside an attached message, else the first such
+ * text/html; NULL when there is none (the preview is then empty). */
+const struct mime_part *mime_preview_part(const struct mime_message *msg);
+/* Appends the preview text of part made from body[0..len), the start of
+ * its body (cut: shorter than the body, MIME_PREVIEW_READ): decoded,
+ * UTF-8 (octets a charset we cannot convert leaves invalid are dropped),
+ * HTML reduced to its text, controls and whitespace runs one space,
+ * trimmed, at most MIME_PREVIEW_CHARS characters.  0 or MIME_ERR_NOMEM. */
+int mime_preview_text(const struct mime_part *part, const char *body, size_t len, bool cut,
+		      struct buf *out);
+
 /* The addresses of an address-list field value (From, To, Cc, Bcc; raw,
  * folds included), parsed as for ENVELOPE and written one per entry as
  * "name <route:mailbox@host>" with ", " between, the display names

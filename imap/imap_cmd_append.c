@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/mime.h"
+#include "imap/imap_append.h"
 #include "imap/imap_session.h"
 #include "storage/storage.h"
 
@@ -53,7 +54,7 @@ static uint32_t store_flags(unsigned sys)
 
 /* RFC 4315 3: "APPENDUID uidvalidity uid-set"; one transaction gives
  * ascending UIDs, written as ranges. */
-static int appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t *uids, size_t n)
+int imap_appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t *uids, size_t n)
 {
 	int rc = buf_printf(out, "[APPENDUID %" PRIu32 " ", uidvalidity);
 	for (size_t i = 0; i < n;) {
@@ -69,6 +70,59 @@ static int appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t
 	if (rc)
 		buf_reset(out);
 	return rc;
+}
+
+int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
+			    const struct imap_append_msg *am, struct store_append_msg *m,
+			    struct buf *structure, struct buf *encoded)
+{
+	struct imap_session *s = cmd->s;
+	const char *what = cmd->def->name;
+	m->data = am->data;
+	m->len = am->len;
+	m->flags = store_flags(am->flags.sys);
+	m->internaldate = am->has_date ? (int64_t)am->date : 0;
+	if (am->flags.nkeywords) {
+		const char **names = calloc(am->flags.nkeywords, sizeof(*names));
+		if (!names) {
+			imap_cmd_store_error(cmd, STORE_ERR_TEMP, what);
+			return -1;
+		}
+		for (size_t k = 0; k < am->flags.nkeywords; k++)
+			names[k] = am->flags.keywords[k].s;
+		int rc = store_keywords_intern(s->store, mailbox_id, names, am->flags.nkeywords,
+					       &m->keywords, NULL);
+		free(names);
+		if (rc == STORE_ERR_NOQUOTA) {
+			imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
+			return -1;
+		}
+		if (rc != STORE_OK) {
+			imap_cmd_store_error(cmd, rc, what);
+			return -1;
+		}
+	}
+	int brc = mime_binary_encode(am->data, am->len, encoded);
+	if (brc == MIME_ERR_BINARY) {
+		/* RFC 3516 4.4: binary content that cannot be stored. */
+		imap_cmd_no(cmd, "[UNKNOWN-CTE] NUL octets outside an unencoded body part");
+		return -1;
+	}
+	if (brc < 0) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, what);
+		return -1;
+	}
+	if (brc == 1) {
+		m->data = encoded->data;
+		m->len = encoded->len;
+	}
+	/* Out of memory only loses the stored structure: FETCH computes it
+	 * later. */
+	if (mime_structure_build(m->data, m->len, structure) == 0) {
+		m->structure = structure->data;
+		m->structure_len = structure->len;
+	}
+	return 0;
 }
 
 static enum imap_cmd_rc append_finish(struct imap_cmd *cmd)
@@ -92,7 +146,6 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	struct buf *structs = NULL;
 	struct buf *encoded = NULL;      /* NUL-free forms (mime_binary_encode) */
 	uint32_t *uids = NULL;
-	const char **names = NULL;
 	size_t nstructs = 0;
 	struct buf name;
 	buf_init(&name, 0);
@@ -131,56 +184,12 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 		goto out;
 	}
 	for (size_t i = 0; i < ap->nmsgs; i++) {
-		const struct imap_append_msg *am = &ap->msgs[i];
-		struct store_append_msg *m = &msgs[i];
-		m->data = am->data;
-		m->len = am->len;
-		m->flags = store_flags(am->flags.sys);
-		m->internaldate = am->has_date ? (int64_t)am->date : 0;
-		if (am->flags.nkeywords) {
-			names = calloc(am->flags.nkeywords, sizeof(*names));
-			if (!names) {
-				imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
-				goto out;
-			}
-			for (size_t k = 0; k < am->flags.nkeywords; k++)
-				names[k] = am->flags.keywords[k].s;
-			rc = store_keywords_intern(s->store, mb.id, names, am->flags.nkeywords,
-						   &m->keywords, NULL);
-			free(names);
-			names = NULL;
-			if (rc == STORE_ERR_NOQUOTA) {
-				imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
-				goto out;
-			}
-			if (rc != STORE_OK) {
-				imap_cmd_store_error(cmd, rc, "APPEND");
-				goto out;
-			}
-		}
 		buf_init(&structs[i], 0);
 		buf_init(&encoded[i], 0);
 		nstructs++;
-		int brc = mime_binary_encode(am->data, am->len, &encoded[i]);
-		if (brc == MIME_ERR_BINARY) {
-			/* RFC 3516 4.4: binary content that cannot be stored. */
-			imap_cmd_no(cmd, "[UNKNOWN-CTE] NUL octets outside an unencoded body part");
+		if (imap_append_msg_prepare(cmd, mb.id, &ap->msgs[i], &msgs[i], &structs[i],
+					    &encoded[i]) < 0)
 			goto out;
-		}
-		if (brc < 0) {
-			imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
-			goto out;
-		}
-		if (brc == 1) {
-			m->data = encoded[i].data;
-			m->len = encoded[i].len;
-		}
-		/* Out of memory only loses the stored structure: FETCH
-		 * computes it later. */
-		if (mime_structure_build(m->data, m->len, &structs[i]) == 0) {
-			m->structure = structs[i].data;
-			m->structure_len = structs[i].len;
-		}
 	}
 	uint32_t uidvalidity = 0;
 	rc = store_append(s->store, mb.id, msgs, ap->nmsgs, uids, &uidvalidity);
@@ -194,7 +203,7 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	struct append_ctx *x = calloc(1, sizeof(*x));
 	if (x) {
 		buf_init(&x->code, 0);
-		appenduid_write(&x->code, uidvalidity, uids, ap->nmsgs);
+		imap_appenduid_write(&x->code, uidvalidity, uids, ap->nmsgs);
 		cmd->ctx = x;
 		cmd->ctx_free = append_ctx_free;
 	}
@@ -220,7 +229,6 @@ out:
 	free(encoded);
 	free(msgs);
 	free(uids);
-	free(names);
 	imap_append_free(&ap);
 	buf_free(&name);
 	return IMAP_CMD_DONE;

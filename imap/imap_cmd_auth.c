@@ -1,7 +1,7 @@
 /* imap/imap_cmd_auth.c: the not-authenticated state (RFC 9051 6.2):
  * STARTTLS, LOGIN, and AUTHENTICATE with every mechanism core offers
  * (PLAIN, LOGIN, SCRAM-SHA-256), an initial response (SASL-IR, RFC 4959)
- * or "+" continuations.  The mechanisms and the login policy are core's
+ * or "+" continuations; and the way back to it, UNAUTHENTICATE (RFC 8437).  The mechanisms and the login policy are core's
  * (core/auth.h), shared with POP3 and SMTP. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,4 +234,26 @@ enum imap_cmd_rc imap_cmd_authenticate(struct imap_cmd *cmd)
 	if (a.has_ir)
 		return imap_auth_step(cmd, a.ir.s, a.ir.len, true);
 	return imap_auth_step(cmd, NULL, 0, true);
+}
+
+/* RFC 8437 3: back to the not-authenticated state with all connection
+ * state but TLS reset; no NO is allowed (a pipelined AUTHENTICATE
+ * follows), and none of our mechanisms has a security layer to end. */
+enum imap_cmd_rc imap_cmd_unauthenticate(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	if (cmd->pc->nargs) {
+		imap_cmd_bad(cmd, "UNAUTHENTICATE takes no arguments");
+		return IMAP_CMD_DONE;
+	}
+	conn_log(s->c, PLOG_INFO, "unauthenticate user=%s", s->user.address);
+	imap_session_unauthenticate(s);
+	/* The capabilities change with the state (RFC 8437 3: AUTH= and
+	 * STARTTLS, LOGINDISABLED again): say them, as after a login. */
+	struct buf b;
+	buf_init(&b, 0);
+	imap_capability_write(s, &b);
+	imap_cmd_ok(cmd, "[CAPABILITY %s] Not authenticated", b.data ? b.data : "");
+	buf_free(&b);
+	return IMAP_CMD_DONE;
 }

@@ -21,6 +21,7 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "imap/imap_fetch.h"
+#include "imap/imap_objectid.h"
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
@@ -249,6 +250,37 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 		return buf_puts(b, "UID ") | buf_put_u64(b, m->uid);
 	case IMAP_FETCH_MODSEQ:
 		return buf_printf(b, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+	case IMAP_FETCH_EMAILID: {
+		char id[IMAP_OBJECTID_MAX];
+		imap_objectid_email(id, m->content_id);
+		return buf_printf(b, "EMAILID (%s)", id);
+	}
+	case IMAP_FETCH_THREADID:
+		return buf_puts(b, "THREADID NIL");   /* RFC 8474 5.2: not computed */
+	case IMAP_FETCH_PREVIEW: {
+		/* RFC 8970 3.2: computed now even under LAZY, as its cost is
+		 * bounded (one read of at most MIME_PREVIEW_READ octets). */
+		struct buf text;
+		buf_init(&text, 0);
+		int rc = imap_fetch_preview(s, m, &x->content, x->mime, &text);
+		int wrc = buf_puts(b, "PREVIEW ");
+		if (rc == STORE_OK) {
+			wrc |= imap_write_string(b, text.data ? text.data : "", text.len);
+		} else {
+			/* NIL: no preview available now (RFC 8970 3.2). */
+			conn_log(s->c, PLOG_ERROR, "preview failed uid=%u error=\"%s\"",
+				 (unsigned)m->uid, store_strerror(rc));
+			wrc |= buf_puts(b, "NIL");
+		}
+		buf_free(&text);
+		return wrc;
+	}
+	case IMAP_FETCH_SAVEDATE:
+		/* RFC 8514 4.2: NIL where there is no save date (a message
+		 * stored before message records v3). */
+		if (!m->savedate)
+			return buf_puts(b, "SAVEDATE NIL");
+		return buf_puts(b, "SAVEDATE ") | imap_fetch_internaldate_write(b, m->savedate);
 	default:
 		return -1;
 	}

@@ -1,5 +1,5 @@
-/* imap/imap_cmd_mailbox.c: CREATE, DELETE, RENAME, SUBSCRIBE and
- * UNSUBSCRIBE (RFC 3501 6.3.3-6.3.7, RFC 9051 6.3.4-6.3.8).
+/* imap/imap_cmd_mailbox.c: CREATE (with USE, RFC 6154 3), DELETE, RENAME,
+ * SUBSCRIBE and UNSUBSCRIBE (RFC 3501 6.3.3-6.3.7, RFC 9051 6.3.4-6.3.8).
  *
  * Names arrive through imap_mailbox_arg() (INBOX folded, modified UTF-7
  * decoded, a trailing "/" dropped) and are checked here for what the store
@@ -8,9 +8,11 @@
  * mutating command is acknowledged only once durable); response codes are
  * RFC 5530's. */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "imap/imap_objectid.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -100,13 +102,40 @@ static int arg_name(struct imap_cmd *cmd, size_t i, struct buf *name, bool check
 
 enum imap_cmd_rc imap_cmd_create(struct imap_cmd *cmd)
 {
-	if (cmd->stage == 1)
-		return finish(cmd, "CREATE");
-	struct imap_session *s = cmd->s;
-	if (cmd->pc->nargs != 1) {
-		imap_cmd_bad(cmd, "CREATE takes one mailbox name");
+	if (cmd->stage == 1) {
+		/* RFC 8474 4.1: MAILBOXID in every successful CREATE's OK. */
+		if (!cmd->durable_ok)
+			return finish(cmd, "CREATE");
+		imap_cmd_ok(cmd, "[MAILBOXID (%s)] CREATE completed", (const char *)cmd->ctx);
 		return IMAP_CMD_DONE;
 	}
+	struct imap_session *s = cmd->s;
+	struct imap_create create;
+	const char *error = NULL;
+	if (imap_create_parse(cmd->pc->args, cmd->pc->nargs, &create, &error) < 0) {
+		imap_cmd_bad(cmd, "%s", error);
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 6154 3: a use the server cannot give is a NO [USEATTR], and
+	 * nothing is created.  \All and \Flagged name virtual mailboxes,
+	 * which the store does not have. */
+	if (create.use & (IMAP_USE_ALL | IMAP_USE_FLAGGED | IMAP_USE_OTHER)) {
+		imap_cmd_no(cmd, "[USEATTR] Mailbox not created: %s is not supported",
+			    create.use & IMAP_USE_ALL ? "\\All" :
+			    create.use & IMAP_USE_FLAGGED ? "\\Flagged" : "that special use");
+		return IMAP_CMD_DONE;
+	}
+	uint32_t special_use = STORE_SU_NONE;
+	if (create.use & IMAP_USE_ARCHIVE)
+		special_use |= STORE_SU_ARCHIVE;
+	if (create.use & IMAP_USE_DRAFTS)
+		special_use |= STORE_SU_DRAFTS;
+	if (create.use & IMAP_USE_JUNK)
+		special_use |= STORE_SU_JUNK;
+	if (create.use & IMAP_USE_SENT)
+		special_use |= STORE_SU_SENT;
+	if (create.use & IMAP_USE_TRASH)
+		special_use |= STORE_SU_TRASH;
 	struct buf name;
 	buf_init(&name, 0);
 	if (arg_name(cmd, 0, &name, true) < 0)
@@ -125,12 +154,22 @@ enum imap_cmd_rc imap_cmd_create(struct imap_cmd *cmd)
 	if (rc == STORE_ERR_NOTFOUND)
 		rc = create_parents(s, name.data, name.len);
 	if (rc == STORE_OK)
-		rc = store_mailbox_create(s->store, s->user.id, name.data, STORE_SU_NONE, &mb);
+		/* RFC 6154 3 lets a use be held by several mailboxes; moving
+		 * it would change another mailbox behind its clients' backs. */
+		rc = store_mailbox_create(s->store, s->user.id, name.data, special_use, &mb);
 	if (rc != STORE_OK) {
 		imap_cmd_store_error(cmd, rc, "CREATE");
 		goto out;
 	}
 	buf_free(&name);
+	char *id = malloc(IMAP_OBJECTID_MAX);
+	if (!id) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return IMAP_CMD_DONE;
+	}
+	imap_objectid_mailbox(id, mb.id, mb.uidvalidity);
+	cmd->ctx = id;
+	cmd->ctx_free = free;
 	cmd->stage = 1;
 	return imap_cmd_wait_durable(cmd);
 out:

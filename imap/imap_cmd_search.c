@@ -14,6 +14,7 @@
  * Messages expunged by someone else but not yet reported to this session
  * are still in the view; their record is gone, so they match nothing. */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
@@ -489,6 +490,7 @@ static int search_start(struct imap_cmd *cmd)
 	x->env.saved = v->saved;
 	x->env.nsaved = v->nsaved;
 	x->env.keywords = v->keywords;
+	x->env.now = (int64_t)time(NULL);
 
 	x->i = 0;
 	x->end = v->count;

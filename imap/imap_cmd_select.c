@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "imap/imap_objectid.h"
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
@@ -184,6 +185,10 @@ static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
 	 * HIGHESTMODSEQ always (a mod-sequence-value is at least 1). */
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
 		      (unsigned long long)(v->modseq ? v->modseq : 1));
+	/* RFC 8474 4.2: MAILBOXID on every SELECT and EXAMINE. */
+	char id[IMAP_OBJECTID_MAX];
+	imap_objectid_mailbox(id, v->mailbox_id, v->uidvalidity);
+	imap_untagged(s, "OK [MAILBOXID (%s)] Ok", id);
 	const char *ok = readonly ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed";
 	/* RFC 7162 3.2.5: with another UIDVALIDITY the client's data is of no
 	 * use; the rest of the parameter is ignored. */

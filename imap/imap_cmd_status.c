@@ -1,6 +1,6 @@
 /* imap/imap_cmd_status.c: STATUS (RFC 3501 6.3.10, RFC 9051 6.3.11) with
  * SIZE (RFC 8438), DELETED (RFC 9051), HIGHESTMODSEQ (RFC 7162 3.1.6) and
- * APPENDLIMIT (RFC 7889); also the "* STATUS" writer LIST-STATUS uses.
+ * APPENDLIMIT (RFC 7889), MAILBOXID (RFC 8474 4.3); also the "* STATUS" writer LIST-STATUS uses.
  *
  * Every item comes from the mailbox record's counters, so STATUS costs one
  * read whatever the mailbox size.  STATUS of the selected mailbox is
@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "imap/imap_objectid.h"
 #include "imap/imap_session.h"
 #include "imap/imap_status.h"
 #include "storage/storage.h"
@@ -57,6 +58,12 @@ int imap_status_write(struct imap_session *s, const struct store_mailbox *mb, un
 		 * command. */
 		imap_session_condstore_enable(s);
 		rc |= buf_printf(&out, "%sHIGHESTMODSEQ %" PRIu64, sp, mb->highestmodseq);
+		sp = " ";
+	}
+	if (items & IMAP_STATUS_MAILBOXID) {
+		char id[IMAP_OBJECTID_MAX];
+		imap_objectid_mailbox(id, mb->id, mb->uidvalidity);
+		rc |= buf_printf(&out, "%sMAILBOXID (%s)", sp, id);
 		sp = " ";
 	}
 	if (items & IMAP_STATUS_APPENDLIMIT) {

@@ -120,4 +120,14 @@ struct imap_fetch_value {
 int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
 			  const struct store_content *c, const struct mime_message *mime,
 			  const struct imap_fetch_att *att, struct imap_fetch_value *v);
+
+/* PREVIEW (RFC 8970): the preview text of message m (content c, open)
+ * with structure mime,
+ * UTF-8, appended to out (nothing when the message has no text part).
+ * Made on demand from at most MIME_PREVIEW_READ octets of one part, so it
+ * costs the same for any message size (core/mime_preview.c).  STORE_OK or
+ * a store error. */
+int imap_fetch_preview(struct imap_session *s, const struct store_msg *m,
+		       const struct store_content *c, const struct mime_message *mime,
+		       struct buf *out);
 #endif

@@ -3,7 +3,8 @@
  * cut from.  A value is either a range of the stored content, streamed in
  * IMAP_STREAM_CHUNK reads as output drains (so a large body is never held
  * whole per client), or a small buffer built here (HEADER.FIELDS, and
- * BINARY of an encoded part, which must be decoded to be sent). */
+ * BINARY of an encoded part, which must be decoded to be sent); and the
+ * PREVIEW text (RFC 8970), made from the start of one part. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,26 @@ static int fetch_read_range(struct imap_session *s, const struct store_content *
 		done += got;
 	}
 	free(chunk);
+	return rc;
+}
+
+int imap_fetch_preview(struct imap_session *s, const struct store_msg *m,
+		       const struct store_content *c, const struct mime_message *mime,
+		       struct buf *out)
+{
+	const struct mime_part *p = mime_preview_part(mime);
+	if (!p)
+		return STORE_OK;
+	uint64_t len = p->body_len < MIME_PREVIEW_READ ? p->body_len : MIME_PREVIEW_READ;
+	if (p->body_off > m->size || len > m->size - p->body_off)
+		return STORE_ERR_CORRUPT;
+	struct buf raw;
+	buf_init(&raw, 0);
+	int rc = fetch_read_range(s, c, p->body_off, len, &raw);
+	if (rc == STORE_OK && mime_preview_text(p, raw.data ? raw.data : "", raw.len,
+						len < p->body_len, out) < 0)
+		rc = STORE_ERR_TEMP;
+	buf_free(&raw);
 	return rc;
 }
 

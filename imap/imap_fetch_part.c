@@ -166,6 +166,7 @@ bool imap_fetch_att_needs_structure(const struct imap_fetch_att *att)
 	case IMAP_FETCH_BODYSTRUCTURE:
 	case IMAP_FETCH_RFC822_HEADER:
 	case IMAP_FETCH_RFC822_TEXT:
+	case IMAP_FETCH_PREVIEW:   /* which part (core/mime_preview.c) */
 		return true;
 	case IMAP_FETCH_BODY_SECTION:
 	case IMAP_FETCH_BINARY:

@@ -68,7 +68,9 @@ struct imap_parser {
 	size_t nlits, lits_cap;
 
 	size_t tag_off, tag_len, name_off;
-	bool tag_known, uid, is_append;
+	bool tag_known, uid;
+	size_t append_from;   /* APPEND 1, REPLACE 2: the argument message data may
+	                       * start at (0: no message data) */
 	bool sections;         /* FETCH: NAME[...]<...> is one token */
 	uint64_t cmd_size, append_total;
 
@@ -138,7 +140,8 @@ static void cmd_reset(struct imap_parser *p)
 	buf_reset(&p->arena);
 	lits_free(p);
 	p->nnodes = p->ntop = p->depth = 0;
-	p->tag_known = p->uid = p->is_append = p->sections = false;
+	p->tag_known = p->uid = p->sections = false;
+	p->append_from = 0;
 	p->tag_off = p->tag_len = p->name_off = 0;
 	p->cmd_size = p->append_total = 0;
 	p->lit_remaining = 0;
@@ -401,9 +404,10 @@ static enum imap_parse_status literal_announce(struct imap_parser *p, const char
 	if (nonsync && p->lim.nonsync == IMAP_NONSYNC_MINUS && n > IMAP_LITERAL_MINUS_MAX)
 		return fail_line(p, "Non-synchronizing literal larger than 4096 octets (LITERAL-)", E_TOOBIG,
 		                 line, len);
-	/* APPEND message data (anything but the mailbox name) has its own,
-	 * larger limit; everything else counts against the command. */
-	bool message = p->is_append && (p->depth > 0 || p->ntop > 0);
+	/* APPEND and REPLACE message data (anything after the mailbox name)
+	 * has its own, larger limit; everything else counts against the
+	 * command. */
+	bool message = p->append_from && (p->depth > 0 || p->ntop >= p->append_from);
 	if (message) {
 		if (p->lim.max_append == 0)
 			return fail_line(p, "No message data accepted now (log in first)", E_TOOBIG,
@@ -706,7 +710,12 @@ static enum imap_parse_status command_start(struct imap_parser *p, const char *l
 		p->uid = true;
 		have_name = true;
 	}
-	p->is_append = !p->uid && strcmp(p->arena.data + p->name_off, "APPEND") == 0;
+	/* Message data has APPENDLIMIT's limit, after the mailbox name:
+	 * APPEND mailbox ..., [UID] REPLACE number mailbox ... (RFC 8508 5). */
+	if (!p->uid && strcmp(p->arena.data + p->name_off, "APPEND") == 0)
+		p->append_from = 1;
+	else if (strcmp(p->arena.data + p->name_off, "REPLACE") == 0)
+		p->append_from = 2;
 	/* Only FETCH takes sections (RFC 3501 9 fetch-att); elsewhere '[' and
 	 * ']' are atom characters, as in the mailbox name "[Gmail]/Sent". */
 	p->sections = strcmp(p->arena.data + p->name_off, "FETCH") == 0;

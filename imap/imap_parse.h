@@ -19,7 +19,9 @@
  * RFC 7888 (LITERAL+/LITERAL-), RFC 3516 (BINARY), RFC 3502 (MULTIAPPEND),
  * RFC 5182 (SEARCHRES), RFC 4731 (ESEARCH), RFC 5258/5819/6154 (LIST),
  * RFC 7162 (CONDSTORE/QRESYNC), RFC 2971 (ID), RFC 4959 (SASL-IR),
- * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT).
+ * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN), RFC 6154 3
+ * (CREATE-SPECIAL-USE), RFC 8514 (SAVEDATE), RFC 8474 (OBJECTID), RFC 8508
+ * (REPLACE), RFC 8970 (PREVIEW).
  *
  * Lifetime: strings produced by the typed parsers (struct imap_string,
  * search texts, header names...) point into the struct imap_command they
@@ -339,6 +341,10 @@ enum imap_fetch_item {
 	IMAP_FETCH_BODY_SECTION,   /* BODY[...] / BODY.PEEK[...] */
 	IMAP_FETCH_BINARY,         /* BINARY[...] / BINARY.PEEK[...] */
 	IMAP_FETCH_BINARY_SIZE,
+	IMAP_FETCH_SAVEDATE,       /* RFC 8514 4.2 */
+	IMAP_FETCH_EMAILID,        /* RFC 8474 5.3 */
+	IMAP_FETCH_THREADID,
+	IMAP_FETCH_PREVIEW,        /* RFC 8970 */
 	IMAP_FETCH_ITEM_COUNT
 };
 
@@ -365,6 +371,7 @@ struct imap_fetch_att {
 	struct imap_section section;
 	bool partial;                /* <offset.count> */
 	uint64_t offset, count;
+	bool lazy;                   /* PREVIEW (LAZY) (RFC 8970 3.2) */
 };
 
 struct imap_fetch {
@@ -378,7 +385,10 @@ struct imap_fetch {
 	bool vanished;               /* (VANISHED) RFC 7162 3.2.6: UID FETCH only */
 };
 
-/* FETCH arguments: sequence-set SP (macro / att / "(" att... ")") [modifiers]. */
+/* FETCH arguments: sequence-set SP (macro / att / "(" att... ")") [modifiers].
+ * PREVIEW may be followed by its own list of modifiers, "(LAZY)"; alone
+ * (not in a list) that list is taken as PREVIEW's when it holds only
+ * preview modifiers. */
 int imap_fetch_parse(const struct imap_arg *args, size_t count, bool uid, struct imap_fetch **fetch_r,
                      const char **error_r);
 void imap_fetch_free(struct imap_fetch **fetch);
@@ -434,6 +444,11 @@ enum imap_search_type {
 	IMAP_SK_UID,                                  /* set */
 	IMAP_SK_SEQSET,                               /* set */
 	IMAP_SK_MODSEQ,                               /* num; str = entry name or NULL */
+	IMAP_SK_OLDER, IMAP_SK_YOUNGER,               /* num: seconds (RFC 5032 WITHIN) */
+	IMAP_SK_SAVEDBEFORE, IMAP_SK_SAVEDON, IMAP_SK_SAVEDSINCE,  /* date: save date
+	                                              * (RFC 8514 4.3) */
+	IMAP_SK_SAVEDATESUPPORTED,
+	IMAP_SK_EMAILID, IMAP_SK_THREADID,            /* str: objectid (RFC 8474 6) */
 };
 
 enum imap_modseq_entry {
@@ -506,6 +521,18 @@ int imap_append_parse(const struct imap_arg *args, size_t count, struct imap_app
                       const char **error_r);
 void imap_append_free(struct imap_append **append);
 
+/* [UID] REPLACE seq-number SP mailbox append-message (RFC 8508 5): one
+ * message, with APPEND's options (flags, date, literal8, UTF8). */
+struct imap_replace {
+	bool star;                   /* "*": the last message / highest UID */
+	uint32_t number;             /* sequence number or UID, unless star */
+	struct imap_string mailbox;
+	struct imap_append_msg msg;
+};
+int imap_replace_parse(const struct imap_arg *args, size_t count, struct imap_replace *replace_r,
+                       const char **error_r);
+void imap_replace_clear(struct imap_replace *replace);
+
 enum imap_status_item {
 	IMAP_STATUS_MESSAGES = 1 << 0,
 	IMAP_STATUS_UIDNEXT = 1 << 1,
@@ -516,6 +543,7 @@ enum imap_status_item {
 	IMAP_STATUS_HIGHESTMODSEQ = 1 << 6, /* RFC 7162 */
 	IMAP_STATUS_DELETED = 1 << 7,       /* RFC 9051 */
 	IMAP_STATUS_APPENDLIMIT = 1 << 8,   /* RFC 7889 */
+	IMAP_STATUS_MAILBOXID = 1 << 9,     /* RFC 8474 4.3 */
 };
 
 /* "(" status-att *(SP status-att) ")" into a bit set. */
@@ -568,6 +596,30 @@ struct imap_select {
 int imap_select_parse(const struct imap_arg *args, size_t count, struct imap_select **select_r,
                       const char **error_r);
 void imap_select_free(struct imap_select **select);
+
+/* RFC 6154 2, 6: use-attr.  OTHER is any other "\" atom (use-attr-ext). */
+enum imap_use_attr {
+	IMAP_USE_ALL = 1 << 0,
+	IMAP_USE_ARCHIVE = 1 << 1,
+	IMAP_USE_DRAFTS = 1 << 2,
+	IMAP_USE_FLAGGED = 1 << 3,
+	IMAP_USE_JUNK = 1 << 4,
+	IMAP_USE_SENT = 1 << 5,
+	IMAP_USE_TRASH = 1 << 6,
+	IMAP_USE_OTHER = 1 << 7,
+};
+
+/* CREATE mailbox [SP "(" create-param *(SP create-param) ")"] (RFC 4466
+ * 2.2); the one parameter known is USE (RFC 6154 3, CREATE-SPECIAL-USE):
+ * "USE" SP "(" [use-attr *(SP use-attr)] ")".  The mailbox is the first
+ * argument, for the session to decode. */
+struct imap_create {
+	const struct imap_arg *mailbox;
+	bool has_use;
+	unsigned use;                /* enum imap_use_attr */
+};
+int imap_create_parse(const struct imap_arg *args, size_t count, struct imap_create *create_r,
+                      const char **error_r);
 
 /* COPY / MOVE sequence-set mailbox. */
 int imap_copy_parse(const struct imap_arg *args, size_t count, struct imap_seqset **set_r,

@@ -209,6 +209,42 @@ fail:
 	return -1;
 }
 
+/* ---- REPLACE: RFC 8508 5 ---- */
+
+void imap_replace_clear(struct imap_replace *r)
+{
+	imap_flags_clear(&r->msg.flags);
+	memset(r, 0, sizeof(*r));
+}
+
+int imap_replace_parse(const struct imap_arg *args, size_t count, struct imap_replace *replace_r,
+                       const char **error_r)
+{
+	memset(replace_r, 0, sizeof(*replace_r));
+	if (count < 3) {
+		*error_r = "REPLACE needs a message number, a mailbox and a message";
+		return -1;
+	}
+	/* seq-number = nz-number / "*" (RFC 3501 9) */
+	uint64_t n;
+	if (args[0].type == IMAP_ARG_ATOM && args[0].len == 1 && args[0].str[0] == '*')
+		replace_r->star = true;
+	else if (imap_arg_number(&args[0], UINT32_MAX, true, &n, error_r) < 0)
+		return -1;
+	else
+		replace_r->number = (uint32_t)n;
+	if (imap_arg_mailbox(&args[1], &replace_r->mailbox, error_r) < 0)
+		return -1;
+	size_t i = 2;
+	if (append_message(args, count, &i, &replace_r->msg, error_r) < 0 || i != count) {
+		if (i != count && i > 2)
+			*error_r = "REPLACE takes one message";
+		imap_replace_clear(replace_r);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- STATUS: RFC 3501 6.3.10, RFC 9051 6.3.11 ---- */
 
 static const struct opt status_items[] = {
@@ -221,6 +257,7 @@ static const struct opt status_items[] = {
 	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
 	{ "DELETED", IMAP_STATUS_DELETED },
 	{ "APPENDLIMIT", IMAP_STATUS_APPENDLIMIT },
+	{ "MAILBOXID", IMAP_STATUS_MAILBOXID },
 };
 
 int imap_status_items_parse(const struct imap_arg *list, unsigned *items_r, const char **error_r)
@@ -537,6 +574,89 @@ int imap_copy_parse(const struct imap_arg *args, size_t count, struct imap_seqse
 	if (imap_arg_mailbox(&args[1], mailbox_r, error_r) < 0)
 		return -1;
 	return imap_arg_seqset(&args[0], IMAP_SEQ_ALLOW_SAVED, set_r, error_r);
+}
+
+/* ---- CREATE: RFC 4466 2.2 create-params, RFC 6154 6 USE ---- */
+
+static const struct {
+	const char *name;            /* upper case, without the "\\" */
+	unsigned bit;
+} use_attrs[] = {
+	{ "ALL", IMAP_USE_ALL },
+	{ "ARCHIVE", IMAP_USE_ARCHIVE },
+	{ "DRAFTS", IMAP_USE_DRAFTS },
+	{ "FLAGGED", IMAP_USE_FLAGGED },
+	{ "JUNK", IMAP_USE_JUNK },
+	{ "SENT", IMAP_USE_SENT },
+	{ "TRASH", IMAP_USE_TRASH },
+};
+
+static int use_attr_list(const struct imap_arg *a, unsigned *use_r, const char **error_r)
+{
+	if (a->type != IMAP_ARG_LIST) {
+		*error_r = "USE needs a list of special-use attributes";
+		return -1;
+	}
+	for (size_t i = 0; i < a->count; i++) {
+		const struct imap_arg *u = &a->list[i];
+		/* use-attr-ext = "\\" atom */
+		if (u->type != IMAP_ARG_ATOM || u->len < 2 || u->str[0] != '\\') {
+			*error_r = "Expected a special-use attribute";
+			return -1;
+		}
+		for (size_t k = 1; k < u->len; k++)
+			if (!imap_is_atom_char((unsigned char)u->str[k])) {
+				*error_r = "Invalid special-use attribute";
+				return -1;
+			}
+		unsigned bit = IMAP_USE_OTHER;
+		for (size_t k = 0; k < sizeof(use_attrs) / sizeof(use_attrs[0]); k++)
+			if (imap_word_eq(u->str + 1, u->len - 1, use_attrs[k].name))
+				bit = use_attrs[k].bit;
+		*use_r |= bit;
+	}
+	return 0;
+}
+
+int imap_create_parse(const struct imap_arg *args, size_t count, struct imap_create *create_r,
+                      const char **error_r)
+{
+	memset(create_r, 0, sizeof(*create_r));
+	if (count == 0) {
+		*error_r = "Missing mailbox name";
+		return -1;
+	}
+	if (count > 2) {
+		*error_r = "CREATE takes a mailbox name and parameters";
+		return -1;
+	}
+	create_r->mailbox = &args[0];
+	if (count == 1)
+		return 0;
+	const struct imap_arg *p = &args[1];
+	if (p->type != IMAP_ARG_LIST || p->count == 0) {
+		*error_r = "Expected a list of CREATE parameters";
+		return -1;
+	}
+	for (size_t i = 0; i < p->count; i++) {
+		/* RFC 4466 2.1: unknown parameters are a BAD. */
+		if (!imap_arg_is_word(&p->list[i], "USE")) {
+			*error_r = "Unknown CREATE parameter";
+			return -1;
+		}
+		if (create_r->has_use) {
+			*error_r = "USE given twice";
+			return -1;
+		}
+		if (++i == p->count) {
+			*error_r = "USE needs a list of special-use attributes";
+			return -1;
+		}
+		create_r->has_use = true;
+		if (use_attr_list(&p->list[i], &create_r->use, error_r) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* ---- ENABLE: RFC 5161 4 ---- */

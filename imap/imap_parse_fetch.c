@@ -26,6 +26,10 @@ static const struct {
 	{ "RFC822.HEADER", IMAP_FETCH_RFC822_HEADER },
 	{ "RFC822.TEXT", IMAP_FETCH_RFC822_TEXT },
 	{ "MODSEQ", IMAP_FETCH_MODSEQ },     /* RFC 7162 3.1.4 */
+	{ "SAVEDATE", IMAP_FETCH_SAVEDATE }, /* RFC 8514 4.2 */
+	{ "EMAILID", IMAP_FETCH_EMAILID },   /* RFC 8474 5.3 */
+	{ "THREADID", IMAP_FETCH_THREADID },
+	{ "PREVIEW", IMAP_FETCH_PREVIEW },   /* RFC 8970 */
 };
 
 /* Attributes written NAME[section]<partial> (the tokenizer keeps them as
@@ -337,6 +341,39 @@ static int modifiers_parse(const struct imap_arg *list, bool uid, struct imap_fe
 	return 0;
 }
 
+/* preview-mod list (RFC 8970 6): "(" preview-mod *(SP preview-mod) ")",
+ * preview-mod = "LAZY". */
+static bool preview_mods_are(const struct imap_arg *list)
+{
+	if (list->type != IMAP_ARG_LIST || list->count == 0)
+		return false;
+	for (size_t i = 0; i < list->count; i++)
+		if (!imap_arg_is_word(&list->list[i], "LAZY"))
+			return false;
+	return true;
+}
+
+static int preview_mods_parse(const struct imap_arg *list, struct imap_fetch_att *att,
+			      const char **error_r)
+{
+	if (list->type != IMAP_ARG_LIST || list->count == 0) {
+		*error_r = "Expected a list of PREVIEW modifiers";
+		return -1;
+	}
+	for (size_t i = 0; i < list->count; i++) {
+		if (!imap_arg_is_word(&list->list[i], "LAZY")) {
+			*error_r = "Unknown PREVIEW modifier";
+			return -1;
+		}
+		if (att->lazy) {
+			*error_r = "LAZY given twice";
+			return -1;
+		}
+		att->lazy = true;
+	}
+	return 0;
+}
+
 static int att_push(struct imap_fetch *f, const struct imap_fetch_att *att)
 {
 	f->atts[f->natts++] = *att;
@@ -352,7 +389,7 @@ int imap_fetch_parse(const struct imap_arg *args, size_t count, bool uid, struct
 		*error_r = "FETCH needs a sequence set and attributes";
 		return -1;
 	}
-	if (count > 3) {
+	if (count > 4) {
 		*error_r = "Too many FETCH arguments";
 		return -1;
 	}
@@ -375,9 +412,14 @@ int imap_fetch_parse(const struct imap_arg *args, size_t count, bool uid, struct
 		goto fail;
 	}
 	struct imap_fetch_att att;
+	size_t next = 2;   /* where the FETCH modifiers may start */
 	if (what->type == IMAP_ARG_LIST) {
 		for (size_t i = 0; i < what->count; i++) {
 			if (imap_fetch_att_parse(&what->list[i], &att, error_r) < 0)
+				goto fail;
+			if (att.item == IMAP_FETCH_PREVIEW && i + 1 < what->count &&
+			    what->list[i + 1].type == IMAP_ARG_LIST &&
+			    preview_mods_parse(&what->list[++i], &att, error_r) < 0)
 				goto fail;
 			att_push(f, &att);
 		}
@@ -392,10 +434,21 @@ int imap_fetch_parse(const struct imap_arg *args, size_t count, bool uid, struct
 		} else {
 			if (imap_fetch_att_parse(what, &att, error_r) < 0)
 				goto fail;
+			/* "FETCH 1 PREVIEW (LAZY)": fetch-att may carry its
+			 * modifiers, and fetch-modifiers has no LAZY. */
+			if (att.item == IMAP_FETCH_PREVIEW && count > 2 && preview_mods_are(&args[2])) {
+				if (preview_mods_parse(&args[2], &att, error_r) < 0)
+					goto fail;
+				next = 3;
+			}
 			att_push(f, &att);
 		}
 	}
-	if (count == 3 && modifiers_parse(&args[2], uid, f, error_r) < 0)
+	if (count > next + 1) {
+		*error_r = "Too many FETCH arguments";
+		goto fail;
+	}
+	if (count == next + 1 && modifiers_parse(&args[next], uid, f, error_r) < 0)
 		goto fail;
 	*fetch_r = f;
 	return 0;

@@ -1,6 +1,7 @@
 /* imap/imap_parse_search.c: SEARCH programs into a key tree (RFC 3501
  * 6.4.4 and 9 search-key, RFC 9051 6.4.4, RFC 4466 2.6 and RFC 4731 RETURN
- * options, RFC 5182 SAVE and "$", RFC 7162 3.1.5 MODSEQ).  The keys and
+ * options, RFC 5182 SAVE and "$", RFC 7162 3.1.5 MODSEQ, RFC 5032
+ * OLDER/YOUNGER, RFC 8514 SAVED*, RFC 8474 EMAILID/THREADID).  The keys and
  * the kind of argument each takes are one table. */
 #include "imap/imap_parse.h"
 #include "imap/imap_parse_private.h"
@@ -19,6 +20,8 @@ enum argkind {
 	ARG_NOT,        /* SP search-key */
 	ARG_OR,         /* SP search-key SP search-key */
 	ARG_MODSEQ,     /* [SP entry-name SP entry-type-req] SP mod-sequence-valzer */
+	ARG_INTERVAL,   /* SP nz-number (RFC 5032 4: seconds) */
+	ARG_OBJECTID,   /* SP objectid (RFC 8474 7) */
 };
 
 static const struct {
@@ -34,6 +37,7 @@ static const struct {
 	{ "CC", IMAP_SK_CC, ARG_ASTRING },
 	{ "DELETED", IMAP_SK_DELETED, ARG_NONE },
 	{ "DRAFT", IMAP_SK_DRAFT, ARG_NONE },
+	{ "EMAILID", IMAP_SK_EMAILID, ARG_OBJECTID },   /* RFC 8474 6 */
 	{ "FLAGGED", IMAP_SK_FLAGGED, ARG_NONE },
 	{ "FROM", IMAP_SK_FROM, ARG_ASTRING },
 	{ "HEADER", IMAP_SK_HEADER, ARG_HEADER },
@@ -43,9 +47,14 @@ static const struct {
 	{ "NEW", IMAP_SK_NEW, ARG_NONE },
 	{ "NOT", IMAP_SK_NOT, ARG_NOT },
 	{ "OLD", IMAP_SK_OLD, ARG_NONE },
+	{ "OLDER", IMAP_SK_OLDER, ARG_INTERVAL },
 	{ "ON", IMAP_SK_ON, ARG_DATE },
 	{ "OR", IMAP_SK_OR, ARG_OR },
 	{ "RECENT", IMAP_SK_RECENT, ARG_NONE },
+	{ "SAVEDATESUPPORTED", IMAP_SK_SAVEDATESUPPORTED, ARG_NONE },  /* RFC 8514 4.3 */
+	{ "SAVEDBEFORE", IMAP_SK_SAVEDBEFORE, ARG_DATE },
+	{ "SAVEDON", IMAP_SK_SAVEDON, ARG_DATE },
+	{ "SAVEDSINCE", IMAP_SK_SAVEDSINCE, ARG_DATE },
 	{ "SEEN", IMAP_SK_SEEN, ARG_NONE },
 	{ "SENTBEFORE", IMAP_SK_SENTBEFORE, ARG_DATE },
 	{ "SENTON", IMAP_SK_SENTON, ARG_DATE },
@@ -54,6 +63,7 @@ static const struct {
 	{ "SMALLER", IMAP_SK_SMALLER, ARG_NUMBER },
 	{ "SUBJECT", IMAP_SK_SUBJECT, ARG_ASTRING },
 	{ "TEXT", IMAP_SK_TEXT, ARG_ASTRING },
+	{ "THREADID", IMAP_SK_THREADID, ARG_OBJECTID },
 	{ "TO", IMAP_SK_TO, ARG_ASTRING },
 	{ "UID", IMAP_SK_UID, ARG_SEQSET },
 	{ "UNANSWERED", IMAP_SK_UNANSWERED, ARG_NONE },
@@ -62,6 +72,7 @@ static const struct {
 	{ "UNFLAGGED", IMAP_SK_UNFLAGGED, ARG_NONE },
 	{ "UNKEYWORD", IMAP_SK_UNKEYWORD, ARG_KEYWORD },
 	{ "UNSEEN", IMAP_SK_UNSEEN, ARG_NONE },
+	{ "YOUNGER", IMAP_SK_YOUNGER, ARG_INTERVAL },
 };
 
 /* RFC 4731 3.1 and RFC 5182 2 return options. */
@@ -173,6 +184,26 @@ static int modseq(struct cursor *c, struct imap_search_key *key)
 	return imap_arg_number(a, IMAP_MODSEQ_MAX, false, &key->num, c->error_r);
 }
 
+/* objectid = 1*255(ALPHA / DIGIT / "_" / "-"), case-sensitive (RFC 8474 7). */
+static int objectid(const struct imap_arg *a, struct imap_string *out_r, const char **error_r)
+{
+	if ((a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NUMBER) || a->len == 0 ||
+	    a->len > 255) {
+		*error_r = "Invalid object id";
+		return -1;
+	}
+	for (size_t i = 0; i < a->len; i++) {
+		unsigned char ch = (unsigned char)a->str[i];
+		if (!imap_is_digit(ch) && !((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') && ch != '_' &&
+		    ch != '-') {
+			*error_r = "Invalid object id";
+			return -1;
+		}
+	}
+	*out_r = (struct imap_string){ a->str, a->len };
+	return 0;
+}
+
 static int parse_key(struct cursor *c, struct imap_search_key *key, unsigned depth)
 {
 	if (depth > IMAP_SEARCH_MAX_DEPTH) {
@@ -261,6 +292,15 @@ static int parse_key(struct cursor *c, struct imap_search_key *key, unsigned dep
 	}
 	case ARG_MODSEQ:
 		return modseq(c, key);
+	case ARG_OBJECTID:
+		if (!(v = next_arg(c, "Search key needs an object id")))
+			return -1;
+		return objectid(v, &key->str, c->error_r);
+	case ARG_INTERVAL:
+		/* RFC 5032 4: interval = nz-number (RFC 3501 9: 32 bits). */
+		if (!(v = next_arg(c, "Search key needs an interval in seconds")))
+			return -1;
+		return imap_arg_number(v, UINT32_MAX, true, &key->num, c->error_r);
 	}
 	return -1;
 }

@@ -31,6 +31,8 @@ struct imap_search_env {
 	const uint32_t *saved;          /* "$" (RFC 5182), ascending UIDs */
 	size_t nsaved;
 	const struct store_keywords *keywords;  /* may be NULL: no keywords */
+	int64_t now;                    /* unix time the command started: OLDER and
+	                                 * YOUNGER count back from it (RFC 5032) */
 };
 
 /* What the content keys need from a message. */

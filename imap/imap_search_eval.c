@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "imap/imap_objectid.h"
 #include "imap/imap_search.h"
 
 static const char *const months[12] = {
@@ -371,20 +372,40 @@ static bool has_keyword(const struct imap_search_env *env, const struct store_ms
 	return false;
 }
 
-/* Internal date against a day, in UTC. */
+/* Internal date, or save date, against a day, in UTC.  RFC 8514 4.3: where
+ * the save date is not known (a message stored before records had it),
+ * the SAVED* keys use the internal date. */
 static enum imap_search_result eval_internal(const struct imap_search_msg *msg,
 					     const struct imap_search_key *k)
 {
 	int64_t day = (int64_t)imap_date_to_time(&k->date);
 	int64_t t = msg->rec.internaldate;
+	if (k->type == IMAP_SK_SAVEDBEFORE || k->type == IMAP_SK_SAVEDON ||
+	    k->type == IMAP_SK_SAVEDSINCE)
+		t = msg->rec.savedate ? msg->rec.savedate : msg->rec.internaldate;
 	switch (k->type) {
 	case IMAP_SK_BEFORE:
+	case IMAP_SK_SAVEDBEFORE:
 		return yes(t < day);
 	case IMAP_SK_ON:
+	case IMAP_SK_SAVEDON:
 		return yes(t >= day && t < day + 86400);
 	default:
 		return yes(t >= day);
 	}
+}
+
+/* RFC 5032 2: the time of interest is now less the interval; OLDER and
+ * YOUNGER then have the semantics of BEFORE and SINCE, so each message is
+ * exactly one of the two. */
+static enum imap_search_result eval_within(const struct imap_search_env *env,
+					   const struct imap_search_msg *msg,
+					   const struct imap_search_key *k)
+{
+	int64_t edge = env->now - (int64_t)k->num;
+	if (k->type == IMAP_SK_OLDER)
+		return yes(msg->rec.internaldate < edge);
+	return yes(msg->rec.internaldate >= edge);
 }
 
 static enum imap_search_result eval_and(const struct imap_search_env *env,
@@ -473,7 +494,23 @@ enum imap_search_result imap_search_eval(const struct imap_search_env *env,
 	case IMAP_SK_BEFORE:
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:
+	case IMAP_SK_SAVEDBEFORE:
+	case IMAP_SK_SAVEDON:
+	case IMAP_SK_SAVEDSINCE:
 		return eval_internal(msg, k);
+	case IMAP_SK_EMAILID: {
+		char id[IMAP_OBJECTID_MAX];
+		imap_objectid_email(id, msg->rec.content_id);
+		return yes(strlen(id) == k->str.len && memcmp(id, k->str.s, k->str.len) == 0);
+	}
+	case IMAP_SK_THREADID:
+		return IMAP_SEARCH_NO;   /* RFC 8474 5.2: no THREADIDs computed */
+	case IMAP_SK_SAVEDATESUPPORTED:
+		/* RFC 8514 4.3: every mailbox of the store keeps save dates. */
+		return IMAP_SEARCH_YES;
+	case IMAP_SK_OLDER:
+	case IMAP_SK_YOUNGER:
+		return eval_within(env, msg, k);
 	case IMAP_SK_UID:
 		if (!k->set)
 			return IMAP_SEARCH_NO;

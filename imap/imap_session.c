@@ -48,6 +48,8 @@ const struct imap_command_def imap_commands[] = {
 	{"APPEND", IMAP_S_LOGGED_IN, 0, imap_cmd_append},
 	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
 	{"COMPRESS", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_compress}, /* RFC 4978 */
+	/* RFC 8437 3: no expunge event when the mailbox is left. */
+	{"UNAUTHENTICATE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_unauthenticate},
 	/* RFC 9051 6.4: selected. */
 	{"CHECK", IMAP_S_SELECTED, 0, imap_cmd_check},
 	{"CLOSE", IMAP_S_SELECTED, IMAP_CMD_NO_UPDATES, imap_cmd_close},
@@ -58,6 +60,8 @@ const struct imap_command_def imap_commands[] = {
 	{"STORE", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_store},
 	{"COPY", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_copy},
 	{"MOVE", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_move}, /* RFC 6851 */
+	/* RFC 8508: one message number, and it expunges (not IMAP_CMD_SEQS). */
+	{"REPLACE", IMAP_S_SELECTED, IMAP_CMD_UID_OK, imap_cmd_replace},
 };
 const size_t imap_ncommands = sizeof(imap_commands) / sizeof(imap_commands[0]);
 
@@ -375,18 +379,47 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	} else {
 		/* RFC 4978 5: COMPRESS is a command-auth. */
 		buf_puts(out, " COMPRESS=DEFLATE");
+		/* RFC 8437 3: may be announced only once authenticated. */
+		buf_puts(out, " UNAUTHENTICATE");
 	}
-	/* RFC 7888 LITERAL+ (implies LITERAL-), RFC 2971 ID, RFC 5161 ENABLE,
-	 * RFC 2177 IDLE, RFC 2342 NAMESPACE, RFC 3691 UNSELECT, RFC 4315
-	 * UIDPLUS, RFC 6851 MOVE, RFC 3348 CHILDREN, RFC 5258 LIST-EXTENDED,
-	 * RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE, RFC 4731 ESEARCH,
-	 * RFC 5182 SEARCHRES, RFC 7162 CONDSTORE and QRESYNC, RFC 3516 BINARY, RFC 3502
-	 * MULTIAPPEND, RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 6855
-	 * UTF8=ACCEPT. */
-	buf_printf(out, " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
+	/* RFC 7888 5: LITERAL+ or LITERAL- (imap.literal), never both. */
+	buf_puts(out, s->cfg->imap_literal_minus ? " LITERAL-" : " LITERAL+");
+	/* RFC 2971 ID, RFC 5161 ENABLE, RFC 2177 IDLE, RFC 2342 NAMESPACE,
+	 * RFC 3691 UNSELECT, RFC 4315 UIDPLUS, RFC 6851 MOVE, RFC 3348
+	 * CHILDREN, RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154
+	 * SPECIAL-USE, RFC 4731 ESEARCH, RFC 5182 SEARCHRES, RFC 7162
+	 * CONDSTORE and QRESYNC, RFC 3516 BINARY, RFC 3502 MULTIAPPEND, RFC
+	 * 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 6855 UTF8=ACCEPT, RFC
+	 * 5032 WITHIN, RFC 6154 3 CREATE-SPECIAL-USE, RFC 8514 SAVEDATE, RFC
+	 * 8474 OBJECTID, RFC 8508 REPLACE, RFC 8970 PREVIEW. */
+	buf_printf(out, " ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
 		   "LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE QRESYNC BINARY "
-		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT",
+		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT WITHIN "
+		   "CREATE-SPECIAL-USE SAVEDATE OBJECTID REPLACE PREVIEW",
 		   s->cfg->imap_max_message_size);
+}
+
+void imap_session_unauthenticate(struct imap_session *s)
+{
+	if (s->view)
+		imap_view_close(s, &s->view);   /* with its saved result ("$") */
+	imap_notify_unregister(s);
+	s->updates_pending = false;
+	/* RFC 8437 4.1: ENABLEd extensions cease, CONDSTORE as if never
+	 * enabled. */
+	s->rev2 = false;
+	s->utf8 = false;
+	s->condstore = false;
+	s->qresync = false;
+	auth_sasl_free(&s->sasl);
+	memset(&s->user, 0, sizeof(s->user));
+	s->state = IMAP_S_NOAUTH;
+	/* A stranger's limits and command allowance again.  core's trust
+	 * stays (conn_trust only grows): this connection has logged in, so
+	 * the login deadline from connect and eviction as a stranger are not
+	 * put back; max_junk_commands and the autologout timer bound it. */
+	s->junk = 0;
+	imap_session_limits_apply(s);
 }
 
 /* ---- the change feed ---- */
@@ -662,7 +695,9 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 	if (s->state == IMAP_S_NOAUTH)
 		s->junk++;
 	if (e->recovery == IMAP_RECOVER_CLOSE) {
-		imap_session_close(s, "Too much invalid input", "protocol errors");
+		/* RFC 7888 5: a BYE for a literal too large SHOULD say TOOBIG. */
+		imap_session_close(s, e->toobig ? "[TOOBIG] Too much invalid input" :
+				   "Too much invalid input", "protocol errors");
 		return;
 	}
 	if (imap_check_limits(s))
@@ -777,8 +812,9 @@ void imap_session_limits_apply(struct imap_session *s)
 	struct limits lim;
 	limits_get(s->cfg, s->state == IMAP_S_NOAUTH ? LIMITS_PREAUTH : LIMITS_AUTHED, &lim);
 	imap_parse_limits_default(&s->limits);
-	/* RFC 7888: LITERAL+ is advertised; RFC 7889: APPENDLIMIT. */
-	s->limits.nonsync = IMAP_NONSYNC_PLUS;
+	/* RFC 7888: what imap_capability_write announces (LITERAL-: {n+}
+	 * up to 4096 octets, 5); RFC 7889: APPENDLIMIT. */
+	s->limits.nonsync = s->cfg->imap_literal_minus ? IMAP_NONSYNC_MINUS : IMAP_NONSYNC_PLUS;
 	s->limits.literal8 = true;
 	s->limits.max_literal = lim.max_literal;
 	s->limits.max_command = lim.max_command;

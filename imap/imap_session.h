@@ -199,6 +199,13 @@ void imap_session_close(struct imap_session *s, const char *bye, const char *rea
  * state (core/session_limits.h) into the parser and the connection. */
 void imap_session_limits_apply(struct imap_session *s);
 
+/* RFC 8437 3, 4.1: back to IMAP_S_NOAUTH with every state a login made
+ * dropped: the selected mailbox (no expunges announced) with its saved
+ * SEARCH result and its change-feed registration, the ENABLEd extensions,
+ * the user and any SASL exchange; limits are the not-authenticated ones
+ * again.  TLS stays.  Whoever adds session state adds its reset here. */
+void imap_session_unauthenticate(struct imap_session *s);
+
 /* ---- completing a command ---- */
 
 /* "TAG OK text": first sends the updates the session owes for the selected
@@ -286,8 +293,8 @@ void imap_session_condstore_enable(struct imap_session *s);
 
 /* imap_cmd_any.c: any state */
 imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_id;
-/* imap_cmd_auth.c: not authenticated */
-imap_cmd_fn imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate;
+/* imap_cmd_auth.c: not authenticated, and UNAUTHENTICATE (RFC 8437) */
+imap_cmd_fn imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate, imap_cmd_unauthenticate;
 /* imap_cmd_enable.c: authenticated */
 imap_cmd_fn imap_cmd_enable, imap_cmd_namespace;
 /* imap_cmd_idle.c */
@@ -306,6 +313,8 @@ imap_cmd_fn imap_cmd_list, imap_cmd_lsub;
 imap_cmd_fn imap_cmd_status;
 /* imap_cmd_append.c */
 imap_cmd_fn imap_cmd_append;
+/* imap_cmd_replace.c (RFC 8508) */
+imap_cmd_fn imap_cmd_replace;
 /* imap_cmd_fetch.c (with imap_fetch_*.c) */
 imap_cmd_fn imap_cmd_fetch;
 /* imap_cmd_store.c */

@@ -274,6 +274,9 @@ struct store_msg {
 	int64_t internaldate;   /* unix time */
 	uint64_t modseq;
 	uint64_t keywords;      /* bits over the mailbox's keyword table */
+	int64_t savedate;       /* unix time it was saved into this mailbox (RFC 8514:
+	                         * delivery, APPEND, COPY, MOVE); 0 when unknown
+	                         * (saved before message records v3) */
 };
 
 /* Messages of a mailbox in UID order. */
@@ -399,6 +402,15 @@ struct store_append_msg {
 };
 int store_append(struct store *store, uint32_t mailbox_id, const struct store_append_msg *msgs,
 		 size_t n, uint32_t *uids_r, uint32_t *uidvalidity_r);
+
+/* REPLACE (RFC 8508 3.4): msg is appended to dst_mailbox_id (as by
+ * store_append: \Recent added, internal date 0 = now) and old_uid is
+ * expunged from src_mailbox_id, in one transaction: both or neither.
+ * STORE_ERR_NOTFOUND when old_uid (or either mailbox) no longer exists.
+ * *uid_r gets the new message's UID, *uidvalidity_r the destination's. */
+int store_replace(struct store *store, uint32_t src_mailbox_id, uint32_t old_uid,
+		  uint32_t dst_mailbox_id, const struct store_append_msg *msg, uint32_t *uid_r,
+		  uint32_t *uidvalidity_r);
 
 /* COPY (RFC 3501 6.4.7) and MOVE (RFC 6851) in one transaction.  uids
  * ascending; missing ones are skipped (dst_uids_r[i] = 0).  Copies share

@@ -284,18 +284,19 @@ int store_mbox_decode(uint32_t id, const void *p, size_t len, struct store_mailb
 }
 
 /* message: version | content_id | size | flags | internaldate | modseq |
- * v1: keyword count (always 0) / v2: keyword mask (be64). */
+ * v1: keyword count (always 0) / v2, v3: keyword mask (be64) | v3: savedate. */
 size_t store_msg_encode(const struct store_msg *m, uint8_t *buf, size_t cap)
 {
 	struct store_enc e;
 	store_enc_init(&e, buf, cap);
-	store_enc_u8(&e, STORE_REC_VERSION_2);
+	store_enc_u8(&e, STORE_REC_VERSION_3);
 	store_enc_u64(&e, m->content_id);
 	store_enc_u64(&e, m->size);
 	store_enc_u32(&e, m->flags);
 	store_enc_u64(&e, (uint64_t)m->internaldate);
 	store_enc_u64(&e, m->modseq);
 	store_enc_u64(&e, m->keywords);
+	store_enc_u64(&e, (uint64_t)m->savedate);
 	return enc_result(&e);
 }
 
@@ -305,7 +306,8 @@ int store_msg_decode(uint32_t uid, const void *p, size_t len, struct store_msg *
 	store_dec_init(&d, p, len);
 	memset(m_r, 0, sizeof(*m_r));
 	uint8_t version = store_dec_u8(&d);
-	if (version != STORE_REC_VERSION && version != STORE_REC_VERSION_2)
+	if (version != STORE_REC_VERSION && version != STORE_REC_VERSION_2 &&
+	    version != STORE_REC_VERSION_3)
 		return STORE_ERR_CORRUPT;
 	m_r->uid = uid;
 	m_r->content_id = store_dec_u64(&d);
@@ -313,10 +315,12 @@ int store_msg_decode(uint32_t uid, const void *p, size_t len, struct store_msg *
 	m_r->flags = store_dec_u32(&d);
 	m_r->internaldate = (int64_t)store_dec_u64(&d);
 	m_r->modseq = store_dec_u64(&d);
-	if (version == STORE_REC_VERSION_2)
+	if (version != STORE_REC_VERSION)
 		m_r->keywords = store_dec_u64(&d);
 	else if (store_dec_u16(&d) != 0) /* v1 never wrote keywords */
 		return STORE_ERR_CORRUPT;
+	if (version == STORE_REC_VERSION_3)
+		m_r->savedate = (int64_t)store_dec_u64(&d);
 	if ((m_r->flags & ~(uint32_t)STORE_F_ALL) != 0)
 		return STORE_ERR_CORRUPT;
 	return store_dec_finish(&d);

@@ -205,6 +205,7 @@ int store_deliver_txn(struct store *s, DB_TXN *txn, struct store_deliver_ctx *a)
 			.flags = a->flags,
 			.internaldate = a->internaldate,
 			.modseq = m->highestmodseq + 1,
+			.savedate = a->now,
 		};
 		m->uidnext++;
 		m->highestmodseq = msg.modseq;
@@ -251,7 +252,8 @@ int store_deliver_prepare(const struct store_delivery *d, int *results,
 		store_deliver_ctx_free(a);
 		return STORE_ERR_TEMP;
 	}
-	a->internaldate = d->internaldate ? d->internaldate : (int64_t)time(NULL);
+	a->now = (int64_t)time(NULL);
+	a->internaldate = d->internaldate ? d->internaldate : a->now;
 	/* RFC 3501 2.3.2: \Recent is set on a message new to the mailbox. */
 	a->flags = (d->flags & STORE_F_ALL) | STORE_F_RECENT;
 	if (d->fallback &&
@@ -380,6 +382,15 @@ static int expunge_fn(struct store *s, DB_TXN *txn, void *arg)
 			rc = store_meta_add(s, txn, STORE_META_MESSAGES, -(int64_t)a->removed);
 	}
 	free(m);
+	return rc;
+}
+
+int store_expunge_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const uint32_t *uids,
+		      size_t nuids, size_t *removed_r)
+{
+	struct expunge_arg a = {.mailbox_id = mailbox_id, .uids = uids, .nuids = nuids};
+	int rc = expunge_fn(s, txn, &a);
+	*removed_r = a.removed;
 	return rc;
 }
 

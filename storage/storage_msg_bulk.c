@@ -430,6 +430,7 @@ static int append_fn(struct store *s, DB_TXN *txn, void *arg)
 			.internaldate = am->internaldate ? am->internaldate : a->now,
 			.modseq = a->m.highestmodseq + 1,
 			.keywords = am->keywords,
+			.savedate = a->now,
 		};
 		if ((rc = store_content_put(s, txn, am->data, am->len, 1, &msg.content_id)) !=
 		    STORE_OK)
@@ -488,6 +489,65 @@ int store_append(struct store *s, uint32_t mailbox_id, const struct store_append
 	return rc;
 }
 
+/* ---- REPLACE ---- */
+
+struct replace_arg {
+	struct append_arg ap;        /* the new message, into ap.mailbox_id */
+	uint32_t src_id, old_uid;
+	struct store_mailbox lock;   /* scratch for the record locks */
+};
+
+static int replace_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct replace_arg *r = arg;
+	/* Both mailbox records are locked first, lower id first, as
+	 * copy_fn does, so that two opposite REPLACEs wait instead of
+	 * deadlocking. */
+	uint32_t lo = r->src_id < r->ap.mailbox_id ? r->src_id : r->ap.mailbox_id;
+	uint32_t hi = r->src_id < r->ap.mailbox_id ? r->ap.mailbox_id : r->src_id;
+	int rc = store_mbox_read(s, txn, lo, &r->lock, DB_RMW);
+	if (rc == STORE_OK && hi != lo)
+		rc = store_mbox_read(s, txn, hi, &r->lock, DB_RMW);
+	if (rc != STORE_OK)
+		return rc;
+	size_t removed = 0;
+	if ((rc = store_expunge_txn(s, txn, r->src_id, &r->old_uid, 1, &removed)) != STORE_OK)
+		return rc;
+	if (removed != 1)
+		return STORE_ERR_NOTFOUND;   /* nothing is appended either */
+	return append_fn(s, txn, &r->ap);
+}
+
+int store_replace(struct store *s, uint32_t src_mailbox_id, uint32_t old_uid,
+		  uint32_t dst_mailbox_id, const struct store_append_msg *msg, uint32_t *uid_r,
+		  uint32_t *uidvalidity_r)
+{
+	if (!msg || (msg->len > 0 && !msg->data) || (msg->flags & ~(uint32_t)STORE_F_ALL) ||
+	    (msg->structure_len > 0 && !msg->structure))
+		return STORE_ERR_INVALID;
+	struct replace_arg *r = calloc(1, sizeof(*r));
+	if (!r)
+		return STORE_ERR_TEMP;
+	r->src_id = src_mailbox_id;
+	r->old_uid = old_uid;
+	r->ap.mailbox_id = dst_mailbox_id;
+	r->ap.msgs = msg;
+	r->ap.n = 1;
+	r->ap.now = (int64_t)time(NULL);
+	r->ap.uids_r = uid_r;
+	int rc = store_space_check(s, msg->len + msg->structure_len);
+	if (rc == STORE_OK)
+		rc = store_txn_run(s, replace_fn, r);
+	if (rc == STORE_OK && uidvalidity_r)
+		*uidvalidity_r = r->ap.uidvalidity;
+	free(r);
+	if (rc == STORE_OK) {
+		uint32_t ids[2] = {src_mailbox_id, dst_mailbox_id != src_mailbox_id ? dst_mailbox_id : 0};
+		store_notify(s, ids, 2);
+	}
+	return rc;
+}
+
 /* ---- COPY / MOVE ---- */
 
 struct copy_arg {
@@ -495,6 +555,7 @@ struct copy_arg {
 	const uint32_t *uids;
 	size_t n;
 	bool move;
+	int64_t now;                 /* the copies' save date (RFC 8514 3) */
 	uint32_t *dst_uids_r;
 	uint32_t uidvalidity;
 	size_t copied;
@@ -575,6 +636,8 @@ static int copy_fn(struct store *s, DB_TXN *txn, void *arg)
 		/* RFC 3501 6.4.7: "the \Recent flag SHOULD be set on the copy". */
 		copy.flags = msg.flags | STORE_F_RECENT;
 		copy.modseq = dst->highestmodseq + 1;
+		/* RFC 8514 3: a copy, or a moved message, is saved now. */
+		copy.savedate = a->now;
 		if ((rc = store_content_ref(s, txn, msg.content_id)) != STORE_OK ||
 		    (rc = store_msg_write(s, txn, a->dst_id, &copy, DB_NOOVERWRITE)) != STORE_OK ||
 		    (rc = store_change_put(s, txn, a->dst_id, copy.modseq, copy.uid,
@@ -628,6 +691,7 @@ int store_msgs_copy(struct store *s, uint32_t src_mailbox_id, const uint32_t *ui
 	a->uids = uids;
 	a->n = n;
 	a->move = move;
+	a->now = (int64_t)time(NULL);
 	a->dst_uids_r = dst_uids_r;
 	/* Copies share the content; the new records are small. */
 	int rc = store_space_check(s, (uint64_t)n * 256u);

@@ -25,6 +25,8 @@
  * v2 adds deleted and first_recent_uid, message v2 the keyword mask.  The
  * decoders still read v1. */
 #define STORE_REC_VERSION_2 2
+/* Message v3 adds the save date (RFC 8514); v1 and v2 read with 0. */
+#define STORE_REC_VERSION_3 3
 /* Content layout (docs/architecture.md, "Content on disk").  content_data
  * has 16 KiB pages.  Berkeley DB moves an item larger than a quarter page
  * (4,079 bytes here: (16384 - 26) / 4 - 10) to overflow pages of its own,
@@ -152,6 +154,10 @@ void store_log(enum store_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 typedef int store_txn_fn(struct store *s, DB_TXN *txn, void *arg);
+/* store_expunge's writes inside txn (storage_msg.c), for commands that
+ * expunge as part of a larger change (store_replace). */
+int store_expunge_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const uint32_t *uids,
+		      size_t nuids, size_t *removed_r);
 /* Runs fn in a fresh transaction, committing (DB_TXN_NOSYNC) when it returns
  * STORE_OK and aborting otherwise; retries on deadlock and lock timeout.  fn
  * must be restartable: it runs again from the start on every attempt. */
@@ -369,6 +375,7 @@ struct store_deliver_ctx {
 	struct store_mailbox *targets;
 	size_t *target_rcpt;      /* recipient index of each target */
 	int64_t internaldate;
+	int64_t now;              /* the save date (RFC 8514) */
 	uint32_t flags;
 	uint64_t content_id;
 	size_t ntargets;

@@ -54,7 +54,10 @@ def mbox_rec(version, name):
 
 def msg_rec(version):
     r = bytes([version]) + struct.pack(">QQIQQ", 42, 1234, 1 | 4, 1767225600, 17)
-    return r + (struct.pack(">Q", 5) if version == 2 else b"\x00\x00")
+    if version == 1:
+        return r + b"\x00\x00"
+    r += struct.pack(">Q", 5)                                   # keyword mask
+    return r + (struct.pack(">Q", 1767225700) if version == 3 else b"")   # v3: save date
 
 
 def queue_rec():
@@ -73,6 +76,7 @@ def storage_codec():
     write("storage_codec", "mbox-v2", k(1, 4) + mbox_rec(2, "Archive/2025"))
     write("storage_codec", "msg-v1", k(2, 9) + msg_rec(1))
     write("storage_codec", "msg-v2", k(2, 9) + msg_rec(2))
+    write("storage_codec", "msg-v3", k(2, 9) + msg_rec(3))
     chunk = 4 * (16384 - 26)
     write("storage_codec", "content", k(3) + b"\x01" + struct.pack(">IQI", 2, chunk + 10, 2))
     write("storage_codec", "content-empty", k(3) + b"\x01" + struct.pack(">IQI", 1, 0, 0))
@@ -246,6 +250,13 @@ def sessions():
             b"a LOGIN {17}\r\nalice@example.org {6}\r\nsecret\r\nb SELECT {5}\r\nINBOX\r\n"
             b"c SEARCH CHARSET UTF-8 TEXT {4}\r\nbody\r\nd FETCH * BODY[]<5.5>\r\n"
             b"e APPEND INBOX ~{3}\r\na\x00b\r\n" + b"x" * 1100 + b"\r\n")
+    session("imap", "extensions", LOOP, 1,
+            b"c FETCH 1:* (SAVEDATE EMAILID THREADID PREVIEW (LAZY))\r\n"
+            b"d SEARCH YOUNGER 3600 SAVEDSINCE 1-Jan-2020 NOT EMAILID M1\r\n"
+            b"e CREATE Sent2 (USE (\\Sent))\r\nf STATUS Sent2 (MAILBOXID)\r\n"
+            b"g REPLACE 1 Drafts (\\Draft) {5+}\r\nhello\r\n"
+            b"h UID REPLACE * INBOX {3+}\r\nbye\r\ni UNAUTHENTICATE\r\n"
+            b"j LOGIN alice@example.org secret\r\nk LOGOUT\r\n")
     session("imap", "flush-fails", LOOP | FAILFLUSH, 1,
             "c STORE 1:* +FLAGS (\\Flagged)\r\nd EXPUNGE\r\ne CREATE x\r\nf LOGOUT\r\n")
     session("imap", "shutdown", LOOP | SHUTDOWN, 1, "c IDLE\r\n")

@@ -161,6 +161,21 @@ static void test_dkim_sign(void **state)
 	assert_non_null(strstr(err, "dkim_sign"));
 }
 
+/* RFC 7888 5: LITERAL+ or LITERAL-, chosen by imap.literal. */
+static void test_imap_literal(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_false(cfg.imap_literal_minus);
+	const char *p = write_conf("imap = { literal = \"minus\"; };\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_true(cfg.imap_literal_minus);
+	expect_error("imap = { literal = \"both\"; };\n", "imap literal must be");
+}
+
 static void test_session_limits(void **state)
 {
 	struct config cfg;
@@ -426,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_session_limits),
+		cmocka_unit_test(test_imap_literal),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_forbid_bare_newline),

@@ -548,6 +548,16 @@ static void test_literal_limits_sync(void **state)
 	imap_parser_reset(p);
 	assert_int_equal(imap_parser_feed_line(p, "A5 APPEND {5000}", 16), IMAP_PARSE_ERROR);
 	assert_true(imap_parser_error(p)->toobig);
+	/* REPLACE (RFC 8508) likewise after its number and mailbox, UID
+	 * REPLACE too; its mailbox name is an ordinary literal */
+	assert_int_equal(imap_parser_feed_line(p, "A6 REPLACE 1 INBOX {5000}", 25), IMAP_PARSE_NEED_LITERAL);
+	imap_parser_reset(p);
+	assert_int_equal(imap_parser_feed_line(p, "A7 UID REPLACE 9 INBOX (\\Seen) {5000}", 37),
+	                 IMAP_PARSE_NEED_LITERAL);
+	imap_parser_reset(p);
+	assert_int_equal(imap_parser_feed_line(p, "A8 REPLACE 1 {5000}", 19), IMAP_PARSE_ERROR);
+	assert_true(imap_parser_error(p)->toobig);
+	assert_int_equal(imap_parser_feed_line(p, "A9 UID APPEND INBOX {5000}", 26), IMAP_PARSE_ERROR);
 	imap_parser_free(&p);
 
 	lim = deflim();

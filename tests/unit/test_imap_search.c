@@ -249,6 +249,39 @@ static void test_sets_sizes_dates(void **state)
 	YES("MODSEQ 1");
 	NO("MODSEQ 51");
 	YES("MODSEQ \"/flags/\\\\Seen\" all 49");
+	/* RFC 5032: a day after the internal date, YOUNGER than a day and
+	 * more is true, OLDER false; the edge belongs to YOUNGER, as to SINCE. */
+	f->env.now = 1772539200 + 86400;
+	YES("YOUNGER 86400");
+	NO("OLDER 86400");
+	NO("YOUNGER 86399");
+	YES("OLDER 86399");
+	YES("OR OLDER 3600 YOUNGER 3600");
+	NO("OLDER 3600 YOUNGER 3600");
+	/* RFC 8514 4.3: the save date, or the internal date where none is
+	 * known; SAVEDATESUPPORTED matches every message. */
+	YES("SAVEDATESUPPORTED");
+	YES("SAVEDON 3-Mar-2026");
+	NO("SAVEDSINCE 4-Mar-2026");
+	f->msg.rec.savedate = 1772539200 + 2 * 86400;   /* 2026-03-05 */
+	YES("SAVEDON 5-Mar-2026");
+	NO("SAVEDON 3-Mar-2026");
+	YES("SAVEDSINCE 5-Mar-2026");
+	NO("SAVEDSINCE 6-Mar-2026");
+	YES("SAVEDBEFORE 6-Mar-2026");
+	NO("SAVEDBEFORE 5-Mar-2026");
+	YES("ON 3-Mar-2026");   /* the internal date is another attribute */
+	f->msg.rec.savedate = 0;
+	/* RFC 8474 6: EMAILID is the content's, exactly (case-sensitive);
+	 * THREADID is not computed and matches nothing. */
+	f->msg.rec.content_id = 0x6d99ac;
+	YES("EMAILID M6d99ac");
+	NO("EMAILID m6d99ac");
+	NO("EMAILID M6D99AC");
+	NO("EMAILID M6d99ac0");
+	NO("EMAILID 6d99ac");
+	NO("THREADID T6d99ac");
+	YES("NOT THREADID M6d99ac");
 	assert_false(f->loaded);
 }
 

@@ -705,8 +705,10 @@ static void test_cmd_select(void **state)
 		 "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 		 "* OK [UIDNEXT 4] Predicted next UID\r\n"
 		 "* OK [HIGHESTMODSEQ %llu] Highest\r\n"
+		 "* OK [MAILBOXID (F%x-%x)] Ok\r\n"   /* RFC 8474 4.2 */
 		 "a1 OK [READ-WRITE] SELECT completed\r\n",
-		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq);
+		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq,
+		 (unsigned)f->s.view->mailbox_id, (unsigned)f->s.view->uidvalidity);
 	out_is(want);
 	assert_int_equal(f->s.state, IMAP_S_SELECTED);
 	assert_false(f->s.condstore);
@@ -722,8 +724,10 @@ static void test_cmd_select(void **state)
 		 "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 		 "* OK [UIDNEXT 4] Predicted next UID\r\n"
 		 "* OK [HIGHESTMODSEQ %llu] Highest\r\n"
+		 "* OK [MAILBOXID (F%x-%x)] Ok\r\n"   /* RFC 8474 4.2 */
 		 "a2 OK [READ-ONLY] EXAMINE completed\r\n",
-		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq);
+		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq,
+		 (unsigned)f->s.view->mailbox_id, (unsigned)f->s.view->uidvalidity);
 	out_is(want);
 	assert_true(f->s.condstore);
 	assert_true(f->s.view->readonly);

@@ -1470,7 +1470,7 @@ static void test_codec_rejects_bad_records(void **state)
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(store_msg_decode(5, buf, i, &back), STORE_ERR_CORRUPT);
 	assert_int_equal(store_msg_decode(5, buf, n + 1, &back), STORE_ERR_CORRUPT);
-	buf[0] = 3;   /* versions 1 and 2 are known */
+	buf[0] = 4;   /* versions 1 to 3 are known */
 	assert_int_equal(store_msg_decode(5, buf, n, &back), STORE_ERR_CORRUPT);
 
 	struct store_mailbox m = {.id = 3, .user_id = 4, .uidvalidity = 5, .uidnext = 6,

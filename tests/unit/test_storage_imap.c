@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "storage/storage.h"
 #include "tests/unit/store_fixture.h"
@@ -796,6 +797,121 @@ static void test_copy_move(void **state)
 
 /* ---- UIDs and ranges ---- */
 
+/* RFC 8514 3: the save date is when the message entered this mailbox
+ * (delivery, APPEND whatever its INTERNALDATE, COPY and MOVE: now, not the
+ * source's); a flag change keeps it. */
+static void test_savedate(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox in = mbox(f, "INBOX"), dst;
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "SaveDst", 0, &dst), STORE_OK);
+	int64_t t0 = (int64_t)time(NULL);
+	deliver_to(f, NULL, "delivered", 0, NULL);
+	struct store_append_msg am = {.data = "old", .len = 3, .internaldate = 1000};
+	uint32_t uid;
+	assert_int_equal(store_append(f->s, in.id, &am, 1, &uid, NULL), STORE_OK);
+	struct store_msg d, a;
+	assert_int_equal(store_msg_get(f->s, in.id, 1, &d), STORE_OK);
+	assert_int_equal(store_msg_get(f->s, in.id, uid, &a), STORE_OK);
+	int64_t t1 = (int64_t)time(NULL);
+	assert_true(d.savedate >= t0 && d.savedate <= t1);
+	assert_true(a.savedate >= t0 && a.savedate <= t1);
+	assert_int_equal(a.internaldate, 1000);
+	/* Let the clock pass the source's second, so that a copy made now
+	 * cannot share its save date by chance. */
+	while ((int64_t)time(NULL) <= a.savedate)
+		usleep(20000);
+	struct store_flag_change ch = {.op = STORE_FLAGS_ADD, .flags = STORE_F_FLAGGED};
+	struct store_flag_result r;
+	assert_int_equal(store_msgs_flags(f->s, in.id, &uid, 1, &ch, &r), STORE_OK);
+	struct store_msg again;
+	assert_int_equal(store_msg_get(f->s, in.id, uid, &again), STORE_OK);
+	assert_int_equal(again.savedate, a.savedate);
+	uint32_t c, m, one = 1;
+	assert_int_equal(store_msgs_copy(f->s, in.id, &uid, 1, dst.id, false, &c, NULL), STORE_OK);
+	assert_int_equal(store_msgs_copy(f->s, in.id, &one, 1, dst.id, true, &m, NULL), STORE_OK);
+	struct store_msg cm, mm;
+	assert_int_equal(store_msg_get(f->s, dst.id, c, &cm), STORE_OK);
+	assert_int_equal(store_msg_get(f->s, dst.id, m, &mm), STORE_OK);
+	assert_true(cm.savedate > a.savedate);
+	assert_true(mm.savedate > d.savedate);
+	assert_int_equal(cm.internaldate, 1000);   /* INTERNALDATE is copied */
+	/* The source keeps its own. */
+	assert_int_equal(store_msg_get(f->s, in.id, uid, &again), STORE_OK);
+	assert_int_equal(again.savedate, a.savedate);
+}
+
+/* RFC 8508 3.4: REPLACE appends and expunges in one transaction, into the
+ * same mailbox or another; a replaced message already gone changes
+ * nothing. */
+static void test_replace(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox d = mbox(f, "Drafts");
+	struct store_mailbox sent = mbox(f, "Sent");
+	struct store_append_msg am = {.data = "draft 1", .len = 7, .flags = STORE_F_DRAFT};
+	uint32_t uid, uv;
+	assert_int_equal(store_append(f->s, d.id, &am, 1, &uid, NULL), STORE_OK);
+	assert_int_equal(contents(f), 1);
+	struct store_mailbox before = mbox(f, "Drafts");
+
+	struct store_append_msg v2 = {.data = "draft two", .len = 9,
+				      .flags = STORE_F_DRAFT | STORE_F_SEEN, .internaldate = 1000};
+	uint32_t nuid = 0;
+	assert_int_equal(store_replace(f->s, d.id, uid, d.id, &v2, &nuid, &uv), STORE_OK);
+	assert_int_equal(nuid, uid + 1);
+	assert_int_equal(uv, d.uidvalidity);
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->s, d.id, uid, &m), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_msg_get(f->s, d.id, nuid, &m), STORE_OK);
+	assert_int_equal(m.size, 9);
+	assert_int_equal(m.internaldate, 1000);
+	assert_int_equal(m.flags, STORE_F_DRAFT | STORE_F_SEEN | STORE_F_RECENT);
+	assert_int_equal(contents(f), 1);   /* the old content went with it */
+	struct store_mailbox after = mbox(f, "Drafts");
+	assert_int_equal(after.messages, 1);
+	assert_int_equal(after.uidnext, before.uidnext + 1);
+	check_counters(f, d.id);
+	/* Both the expunge and the new message are in the change records. */
+	struct store_change c[4];
+	size_t n = changes(f, d.id, before.highestmodseq, c, 4);
+	assert_int_equal(n, 2);
+	assert_int_equal(c[0].kind, STORE_CHANGE_EXPUNGE);
+	assert_int_equal(c[0].uid, uid);
+	assert_int_equal(c[1].kind, STORE_CHANGE_NEW);
+	assert_int_equal(c[1].uid, nuid);
+
+	/* Into another mailbox: the draft becomes the sent message. */
+	struct store_append_msg fin = {.data = "final", .len = 5, .flags = STORE_F_SEEN};
+	uint32_t suid = 0;
+	assert_int_equal(store_replace(f->s, d.id, nuid, sent.id, &fin, &suid, &uv), STORE_OK);
+	assert_int_equal(uv, sent.uidvalidity);
+	assert_int_equal(mbox(f, "Drafts").messages, 0);
+	assert_int_equal(mbox(f, "Sent").messages, 1);
+	assert_int_equal(store_msg_get(f->s, sent.id, suid, &m), STORE_OK);
+	assert_int_equal(m.size, 5);
+	check_counters(f, d.id);
+	check_counters(f, sent.id);
+
+	/* The old message is gone: nothing is appended, nothing changes. */
+	struct store_mailbox s0 = mbox(f, "Sent");
+	uint32_t none = 0;
+	assert_int_equal(store_replace(f->s, d.id, nuid, sent.id, &fin, &none, NULL),
+			 STORE_ERR_NOTFOUND);
+	struct store_mailbox s1 = mbox(f, "Sent");
+	assert_int_equal(s1.messages, s0.messages);
+	assert_int_equal(s1.uidnext, s0.uidnext);
+	assert_int_equal(s1.highestmodseq, s0.highestmodseq);
+	assert_int_equal(contents(f), 1);
+	/* The destination is gone: the old message stays. */
+	assert_int_equal(store_append(f->s, d.id, &am, 1, &uid, NULL), STORE_OK);
+	assert_int_equal(store_replace(f->s, d.id, uid, 4242, &fin, &none, NULL), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_msg_get(f->s, d.id, uid, &m), STORE_OK);
+	assert_int_equal(contents(f), 2);
+	check_counters(f, d.id);
+	assert_int_equal(store_replace(f->s, d.id, uid, d.id, NULL, &none, NULL), STORE_ERR_INVALID);
+}
+
 static int collect_uid(void *arg, const struct store_msg *msg)
 {
 	uint32_t **p = arg;
@@ -1419,11 +1535,32 @@ static void test_v1_records(void **state)
 	assert_int_equal(m.keywords, 0);
 	buf[e.len - 1] = 1;            /* v1 never had keywords */
 	assert_int_equal(store_msg_decode(5, buf, e.len, &m), STORE_ERR_CORRUPT);
-	/* v2 round trip with keywords */
-	struct store_msg k = {.uid = 5, .content_id = 1, .keywords = UINT64_MAX - 1};
+	assert_int_equal(m.savedate, 0);  /* unknown before v3 */
+	/* v2: keywords, no save date. */
+	store_enc_init(&e, buf, sizeof(buf));
+	store_enc_u8(&e, 2);
+	store_enc_u64(&e, 9);
+	store_enc_u64(&e, 10);
+	store_enc_u32(&e, STORE_F_SEEN);
+	store_enc_u64(&e, 1234);
+	store_enc_u64(&e, 77);
+	store_enc_u64(&e, 6);          /* keyword mask */
+	assert_int_equal(store_msg_decode(5, buf, e.len, &m), STORE_OK);
+	assert_int_equal(m.keywords, 6);
+	assert_int_equal(m.internaldate, 1234);
+	assert_int_equal(m.savedate, 0);
+	store_enc_u64(&e, 1700000000); /* a v2 record has nothing more */
+	assert_int_equal(store_msg_decode(5, buf, e.len, &m), STORE_ERR_CORRUPT);
+	/* v3 round trip with keywords and the save date (RFC 8514) */
+	struct store_msg k = {.uid = 5, .content_id = 1, .keywords = UINT64_MAX - 1,
+			      .savedate = 1700000000};
 	size_t n = store_msg_encode(&k, buf, sizeof(buf));
+	assert_int_equal(buf[0], 3);
 	assert_int_equal(store_msg_decode(5, buf, n, &m), STORE_OK);
 	assert_int_equal(m.keywords, UINT64_MAX - 1);
+	assert_int_equal(m.savedate, 1700000000);
+	buf[0] = 2;                    /* the same bytes as v2: one field too many */
+	assert_int_equal(store_msg_decode(5, buf, n, &m), STORE_ERR_CORRUPT);
 
 	struct store_mailbox mb = {.user_id = 4, .uidvalidity = 5, .uidnext = 6, .messages = 3,
 				   .deleted = 2, .first_recent_uid = 5};
@@ -1579,6 +1716,8 @@ int main(void)
 		T(test_msgs_flags_many),
 		T(test_append),
 		T(test_copy_move),
+		T(test_savedate),
+		T(test_replace),
 		T(test_uids_and_range),
 		T(test_structure),
 		T(test_pins),

@@ -1,0 +1,27 @@
+/* imap/imap_append.h: what APPEND (imap_cmd_append.c, which implements it)
+ * shares with REPLACE (imap_cmd_replace.c, RFC 8508): turning one parsed
+ * message into what the store takes, and the APPENDUID response code. */
+#ifndef POSTINO_IMAP_APPEND_H
+#define POSTINO_IMAP_APPEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "imap/imap_session.h"
+#include "storage/storage.h"
+
+/* Fills m from am for the mailbox it goes to: flags, internal date, the
+ * keywords interned in that mailbox's table, the NUL-free form of a
+ * binary message (into encoded) and the MIME structure (into structure;
+ * both buffers initialised by the caller and kept while m is used).  0, or
+ * -1 after the tagged NO is written ([LIMIT], [UNKNOWN-CTE], store errors). */
+int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
+			    const struct imap_append_msg *am, struct store_append_msg *m,
+			    struct buf *structure, struct buf *encoded);
+
+/* "[APPENDUID uidvalidity uid-set] " (RFC 4315 3), ranges for runs of
+ * ascending UIDs.  0, or -1 (out emptied) when memory is short. */
+int imap_appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t *uids, size_t n);
+
+#endif

@@ -1,0 +1,156 @@
+/* imap/imap_cmd_replace.c: REPLACE and UID REPLACE (RFC 8508): a message of
+ * the selected mailbox is replaced by a new one, in the same mailbox or
+ * another (a draft becoming the sent message).  The APPEND of the new
+ * message and the expunge of the old one are one store transaction
+ * (store_replace), so a failure leaves the old message in place and a
+ * crash never keeps both or neither.  The replies follow RFC 8508 3.4 and
+ * 4.3: an untagged OK [APPENDUID], then the EXISTS (when the target is the
+ * selected mailbox) and the EXPUNGE that imap_cmd_ok()'s view sync sends,
+ * then the tagged OK, only once the log flush covers the change. */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "imap/imap_append.h"
+#include "imap/imap_session.h"
+#include "imap/imap_view.h"
+#include "storage/storage.h"
+
+/* Stage 1, after the flush: ctx holds the APPENDUID code. */
+static enum imap_cmd_rc replace_finish(struct imap_cmd *cmd)
+{
+	struct buf *code = cmd->ctx;
+	if (!cmd->durable_ok) {
+		imap_cmd_not_durable(cmd, "REPLACE");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 8508 4.3: APPENDUID in an untagged OK, since the EXPUNGE
+	 * must come before the tagged response. */
+	if (code && code->len)
+		imap_untagged(cmd->s, "OK %sReplacement Message ID", code->data);
+	imap_cmd_ok(cmd, "%s completed", cmd->uid ? "UID REPLACE" : "REPLACE");
+	return IMAP_CMD_DONE;
+}
+
+static void code_free(void *p)
+{
+	struct buf *b = p;
+	buf_free(b);
+	free(b);
+}
+
+/* The UID of the message named, or 0 after the tagged reply. */
+static uint32_t replace_target(struct imap_cmd *cmd, const struct imap_replace *r)
+{
+	struct imap_session *s = cmd->s;
+	struct imap_view *v = s->view;
+	int rc = imap_view_uids_load(s);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "REPLACE");
+		return 0;
+	}
+	if (cmd->uid) {
+		/* RFC 3501 6.4.8: a UID that is not there names no message. */
+		uint32_t uid = r->star ? (v->count ? v->uids[v->count - 1] : 0) : r->number;
+		if (uid == 0 || imap_view_seq(v, uid) == 0) {
+			imap_cmd_no(cmd, "No message with that UID");
+			return 0;
+		}
+		return uid;
+	}
+	/* RFC 3501 9: a message number beyond EXISTS is a client error. */
+	uint32_t seq = r->star ? (uint32_t)v->count : r->number;
+	if (seq == 0 || seq > v->count) {
+		imap_cmd_bad(cmd, "Invalid message number");
+		return 0;
+	}
+	return v->uids[seq - 1];
+}
+
+enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
+{
+	if (cmd->stage == 1)
+		return replace_finish(cmd);
+	struct imap_session *s = cmd->s;
+	struct imap_replace r;
+	const char *err = NULL;
+	struct buf name, structure, encoded;
+	buf_init(&name, 0);
+	buf_init(&structure, 0);
+	buf_init(&encoded, 0);
+	if (imap_replace_parse(cmd->pc->args, cmd->pc->nargs, &r, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid REPLACE arguments");
+		return IMAP_CMD_DONE;
+	}
+	if (imap_mailbox_arg(cmd, &cmd->pc->args[1], &name) < 0)
+		goto out;
+	/* RFC 8508 3.4: the old message is expunged, which an EXAMINEd
+	 * mailbox does not allow. */
+	if (s->view->readonly) {
+		imap_cmd_no(cmd, "[CANNOT] The mailbox is read-only");
+		goto out;
+	}
+	uint32_t old_uid = replace_target(cmd, &r);
+	if (!old_uid)
+		goto out;
+	size_t limit = s->cfg->imap_max_message_size;
+	if (limit && r.msg.len > limit) {
+		/* RFC 7889 4: over APPENDLIMIT is [TOOBIG]. */
+		imap_cmd_no(cmd, "[TOOBIG] Message larger than APPENDLIMIT=%zu", limit);
+		goto out;
+	}
+	struct store_mailbox mb;
+	int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
+	if (rc == STORE_ERR_NOTFOUND) {
+		/* RFC 8508 3.4, as APPEND: nothing is changed. */
+		imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "REPLACE");
+		goto out;
+	}
+	struct store_append_msg m = {0};
+	if (imap_append_msg_prepare(cmd, mb.id, &r.msg, &m, &structure, &encoded) < 0)
+		goto out;
+	uint32_t new_uid = 0, uidvalidity = 0;
+	rc = store_replace(s->store, s->view->mailbox_id, old_uid, mb.id, &m, &new_uid,
+			   &uidvalidity);
+	if (rc == STORE_ERR_NOTFOUND) {
+		/* The message went meanwhile (or the target mailbox did);
+		 * nothing was appended.  RFC 5530 3. */
+		if (store_mailbox_get(s->store, s->user.id, mb.name, &mb) == STORE_ERR_NOTFOUND)
+			imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
+		else
+			imap_cmd_no(cmd, "[EXPUNGEISSUED] The message to replace no longer exists");
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		if (rc == STORE_ERR_NOQUOTA)
+			imap_cmd_no(cmd, "[OVERQUOTA] Mailbox is full");
+		else
+			imap_cmd_store_error(cmd, rc, "REPLACE");
+		goto out;
+	}
+	struct buf *code = malloc(sizeof(*code));
+	if (code) {
+		buf_init(code, 0);
+		imap_appenduid_write(code, uidvalidity, &new_uid, 1);
+		cmd->ctx = code;
+		cmd->ctx_free = code_free;
+	}
+	/* code NULL: replaced all the same; only APPENDUID is lost. */
+	cmd->stage = 1;
+	imap_replace_clear(&r);
+	buf_free(&name);
+	buf_free(&structure);
+	buf_free(&encoded);
+	return imap_cmd_wait_durable(cmd);
+out:
+	imap_replace_clear(&r);
+	buf_free(&name);
+	buf_free(&structure);
+	buf_free(&encoded);
+	return IMAP_CMD_DONE;
+}
