@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "core/mime.h"
+#include "imap/imap_context.h"
 #include "imap/imap_search.h"
 #include "imap/imap_session.h"
 #include "imap/imap_sort.h"
@@ -27,7 +28,6 @@
 #include "storage/storage.h"
 
 #define SORT_WINDOW 500
-#define SORT_HEADER_CHUNK (16 * 1024)
 #define SORT_LINE_FLUSH (16 * 1024)
 /* Below this many matches the work is done in place: a pool round trip
  * costs more than sorting them. */
@@ -54,14 +54,11 @@ struct sort_ctx {
 	struct store_msg win[SORT_WINDOW];
 	bool found[SORT_WINDOW];
 
-	struct imap_search_msg smsg;
-	struct buf content;
-	char *chunk;
-	struct mime_message *mime;
+	struct imap_sort_reader rd;
 
 	struct imap_sort_msg *msgs;  /* the matches, then sorted */
 	size_t n, cap;
-	struct buf pool, scratch;
+	struct buf pool;
 
 	struct buf out;              /* THREAD's lists, or the line being written */
 	size_t out_off;
@@ -88,13 +85,9 @@ static void sort_ctx_free(void *p)
 	if (!x)
 		return;
 	imap_sort_program_clear(&x->prog);
-	imap_search_msg_clear(&x->smsg);
-	buf_free(&x->content);
-	free(x->chunk);
-	mime_message_free(&x->mime);
+	imap_sort_reader_clear(&x->rd);
 	free(x->msgs);
 	buf_free(&x->pool);
-	buf_free(&x->scratch);
 	buf_free(&x->out);
 	free(x);
 }
@@ -133,144 +126,30 @@ static int window_load(struct imap_session *s, struct sort_ctx *x)
 	return rc == 1 ? STORE_OK : rc;
 }
 
-/* Points the search message at what content holds. */
-static void smsg_set(struct sort_ctx *x, const struct store_msg *m, uint32_t seq,
-		     size_t header_len)
-{
-	imap_search_msg_reset(&x->smsg);
-	x->smsg.rec = *m;
-	x->smsg.seq = seq;
-	x->smsg.have_content = true;
-	x->smsg.data = x->content.data ? x->content.data : "";
-	x->smsg.len = x->content.len;
-	x->smsg.header_len = header_len;
-	x->smsg.mime = x->mime;
-}
-
-/* The header of m into content, read in chunks up to its blank line (no
- * blank line: the whole message is header, RFC 5322 3.5).  Its length in
- * *hdr_r.  Store errors as they are (NOTFOUND: expunged meanwhile). */
-static int header_load(struct imap_session *s, struct sort_ctx *x, const struct store_msg *m,
-		       size_t *hdr_r)
-{
-	buf_reset(&x->content);
-	mime_message_free(&x->mime);
-	if (!x->chunk && !(x->chunk = malloc(IMAP_STREAM_CHUNK)))
-		return STORE_ERR_TEMP;
-	size_t hdr = 0;
-	for (;;) {
-		size_t got = 0;
-		int rc = store_content_read(s->store, m->content_id, x->content.len, x->chunk,
-					    SORT_HEADER_CHUNK, &got);
-		if (rc != STORE_OK)
-			return rc;
-		if (got == 0)
-			break;
-		if (buf_append(&x->content, x->chunk, got) < 0)
-			return STORE_ERR_TEMP;
-		if ((hdr = imap_search_header_end(x->content.data, x->content.len)) != 0)
-			break;
-	}
-	*hdr_r = hdr ? hdr : x->content.len;
-	return STORE_OK;
-}
-
-/* The rest of the message and its structure, for BODY and TEXT keys. */
-static int body_load(struct imap_session *s, struct sort_ctx *x, const struct store_msg *m)
-{
-	for (;;) {
-		size_t got = 0;
-		int rc = store_content_read(s->store, m->content_id, x->content.len, x->chunk,
-					    IMAP_STREAM_CHUNK, &got);
-		if (rc != STORE_OK)
-			return rc;
-		if (got == 0)
-			break;
-		if (buf_append(&x->content, x->chunk, got) < 0)
-			return STORE_ERR_TEMP;
-	}
-	void *st = NULL;
-	size_t st_len = 0;
-	int rc = store_content_structure(s->store, m->content_id, &st, &st_len);
-	if (rc == STORE_OK) {
-		if (mime_message_deserialize(st, st_len, &x->mime) != MIME_OK ||
-		    x->mime->size != x->content.len)
-			mime_message_free(&x->mime);
-		free(st);
-	} else if (rc != STORE_ERR_NOTFOUND) {
-		return rc;
-	}
-	if (!x->mime && mime_message_parse(x->content.data ? x->content.data : "", x->content.len,
-					   NULL, &x->mime) != MIME_OK)
-		return STORE_ERR_TEMP;
-	return STORE_OK;
-}
-
-static int match_add(struct imap_session *s, struct sort_ctx *x, size_t idx,
-		     const struct store_msg *m, size_t hdr_len)
-{
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 256;
-		struct imap_sort_msg *p = realloc(x->msgs, cap * sizeof(*p));
-		if (!p)
-			return -1;
-		x->msgs = p;
-		x->cap = cap;
-	}
-	struct imap_sort_msg *sm = &x->msgs[x->n];
-	memset(sm, 0, sizeof(*sm));
-	sm->seq = (uint32_t)(idx + 1);
-	sm->num = s->cmd->uid ? m->uid : sm->seq;
-	sm->arrival = sm->date = m->internaldate;
-	sm->size = m->size;
-	sm->msgid = IMAP_SORT_NONE;
-	if (x->want && imap_sort_msg_fill(sm, x->want, x->content.data ? x->content.data : "",
-					  hdr_len, &x->pool, &x->scratch) < 0)
-		return -1;
-	if (m->modseq > x->max_modseq)
-		x->max_modseq = m->modseq;
-	x->n++;
-	return 0;
-}
-
 /* One message of the window: 0 or a store error. */
 static int gather_one(struct imap_session *s, struct sort_ctx *x, size_t k)
 {
 	const struct store_msg *m = &x->win[k];
 	size_t idx = x->win_lo + k;
-	imap_search_msg_reset(&x->smsg);
-	x->smsg.rec = *m;
-	x->smsg.seq = (uint32_t)(idx + 1);
-	enum imap_search_result r = imap_search_eval(&x->env, &x->prog.root, &x->smsg);
-	if (r == IMAP_SEARCH_NO)
-		return STORE_OK;
-	size_t hdr = 0;
-	if (x->want || r == IMAP_SEARCH_UNKNOWN) {
-		int rc = header_load(s, x, m, &hdr);
-		if (rc == STORE_ERR_NOTFOUND)
-			return STORE_OK;
-		if (rc != STORE_OK)
-			return rc;
-		if (r == IMAP_SEARCH_UNKNOWN) {
-			smsg_set(x, m, (uint32_t)(idx + 1), hdr);
-			r = imap_search_eval(&x->env, &x->prog.root, &x->smsg);
-		}
-		if (r == IMAP_SEARCH_UNKNOWN) {
-			rc = body_load(s, x, m);
-			if (rc == STORE_ERR_NOTFOUND)
-				return STORE_OK;
-			if (rc != STORE_OK)
-				return rc;
-			size_t h = x->mime->root->header_len <= x->content.len
-					   ? x->mime->root->header_len : x->content.len;
-			smsg_set(x, m, (uint32_t)(idx + 1), h);
-			r = imap_search_eval(&x->env, &x->prog.root, &x->smsg);
-		}
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 256;
+		struct imap_sort_msg *p = realloc(x->msgs, cap * sizeof(*p));
+		if (!p)
+			return STORE_ERR_TEMP;
+		x->msgs = p;
+		x->cap = cap;
 	}
-	if (r == IMAP_SEARCH_ERROR)
-		return STORE_ERR_TEMP;
-	if (r == IMAP_SEARCH_YES && match_add(s, x, idx, m, hdr) < 0)
-		return STORE_ERR_TEMP;
+	bool match = false;
+	int rc = imap_sort_read(&x->rd, s->store, &x->env, &x->prog.root, x->want, m,
+				(uint32_t)(idx + 1), &match, &x->msgs[x->n], &x->pool);
+	if (rc == STORE_ERR_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK || !match)
+		return rc;
+	x->msgs[x->n].num = s->cmd->uid ? m->uid : (uint32_t)(idx + 1);
+	if (m->modseq > x->max_modseq)
+		x->max_modseq = m->modseq;
+	x->n++;
 	return STORE_OK;
 }
 
@@ -297,9 +176,7 @@ static int gather_window(struct imap_session *s, struct sort_ctx *x)
 		if (rc != STORE_OK)
 			return rc;
 	}
-	if (x->content.cap > 4 * SORT_HEADER_CHUNK)
-		buf_free(&x->content);
-	mime_message_free(&x->mime);
+	imap_sort_reader_trim(&x->rd);
 	x->i = x->win_lo + x->win_n;
 	x->win_loaded = false;
 	return STORE_OK;
@@ -373,6 +250,25 @@ static int work_submit(struct imap_cmd *cmd, struct sort_ctx *x)
 
 /* ---- write ---- */
 
+/* RFC 5267 4.4: "PARTIAL (lo:hi set)" of the results lo..hi in sort
+ * order, or NIL when there are none there. */
+static int partial_write(struct buf *b, const struct imap_sort_msg *msgs, size_t n, uint32_t lo,
+			 uint32_t hi)
+{
+	int rc = buf_printf(b, " PARTIAL (%u:%u ", (unsigned)lo, (unsigned)hi);
+	if (lo > n)
+		return rc | buf_puts(b, "NIL)");
+	size_t end = hi < n ? hi : n;
+	uint32_t *v = malloc((end - lo + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	for (size_t i = lo - 1; i < end; i++)
+		v[i - (lo - 1)] = msgs[i].num;
+	rc |= imap_search_set_write(b, v, end - lo + 1);
+	free(v);
+	return rc | buf_putc(b, ')');
+}
+
 static int esort_write(struct imap_cmd *cmd, struct sort_ctx *x)
 {
 	struct buf *b = &x->out;
@@ -402,6 +298,8 @@ static int esort_write(struct imap_cmd *cmd, struct sort_ctx *x)
 		rc |= imap_search_set_write(b, v, x->n);
 		free(v);
 	}
+	if (ret & IMAP_SEARCH_RET_PARTIAL)
+		rc |= partial_write(b, x->msgs, x->n, x->prog.partial_lo, x->prog.partial_hi);
 	if (x->want_modseq && x->n)
 		rc |= buf_printf(b, " MODSEQ %llu", (unsigned long long)x->max_modseq);
 	rc |= buf_puts(b, "\r\n");
@@ -530,6 +428,12 @@ static int sort_start(struct imap_cmd *cmd, bool thread)
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid arguments");
 		return -1;
 	}
+	/* RFC 5267 4.3: UPDATE with the tag of a live context is BAD. */
+	if ((x->prog.ret & IMAP_SEARCH_RET_UPDATE) &&
+	    imap_context_tag_used(s, cmd->pc->tag, cmd->pc->tag_len)) {
+		imap_cmd_bad(cmd, "Tag reuse");
+		return -1;
+	}
 	/* RFC 5256 3: US-ASCII and UTF-8 are the charsets; others are NO
 	 * [BADCHARSET] with the list (RFC 3501 7.1). */
 	if (strcasecmp(x->prog.charset.s, "UTF-8") != 0 &&
@@ -592,11 +496,8 @@ static enum imap_cmd_rc sort_or_thread(struct imap_cmd *cmd, bool thread)
 			if (rc != STORE_OK)
 				return sort_fail(cmd, x, rc);
 		}
-		/* The window buffers are not needed any more. */
-		buf_free(&x->content);
-		free(x->chunk);
-		x->chunk = NULL;
-		imap_search_msg_clear(&x->smsg);
+		/* The reader's buffers are not needed any more. */
+		imap_sort_reader_clear(&x->rd);
 		cmd->stage = STAGE_WORK;
 		if (x->n >= SORT_JOB_MIN && work_submit(cmd, x) == 0)
 			return IMAP_CMD_WAIT;
@@ -613,6 +514,16 @@ static enum imap_cmd_rc sort_or_thread(struct imap_cmd *cmd, bool thread)
 		return sort_fail(cmd, x, STORE_ERR_TEMP);
 	if (rc > 0)
 		return IMAP_CMD_AGAIN;
+	if (x->prog.ret & IMAP_SEARCH_RET_UPDATE) {
+		struct imap_context_spec spec = {
+			.root = &x->prog.root, .uid = cmd->uid, .sort = true,
+			.crit = x->prog.crit, .ncrit = x->prog.ncrit, .want = x->want,
+		};
+		if (imap_context_start(cmd, &spec, NULL, x->n, &x->msgs, &x->pool) == 0) {
+			imap_cmd_ok(cmd, "%s completed, will notify", cmd_name(cmd, x));
+			return IMAP_CMD_DONE;
+		}
+	}
 	imap_cmd_ok(cmd, "%s completed", cmd_name(cmd, x));
 	return IMAP_CMD_DONE;
 }

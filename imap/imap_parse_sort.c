@@ -32,6 +32,8 @@ static const struct {
 	{ "MAX", IMAP_SEARCH_RET_MAX },
 	{ "ALL", IMAP_SEARCH_RET_ALL },
 	{ "COUNT", IMAP_SEARCH_RET_COUNT },
+	{ "CONTEXT", IMAP_SEARCH_RET_CONTEXT },
+	{ "UPDATE", IMAP_SEARCH_RET_UPDATE },
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -75,6 +77,18 @@ int imap_sort_parse(const struct imap_arg *args, size_t count, bool display,
 		}
 		p->has_return = true;
 		for (size_t k = 0; k < args[1].count; k++) {
+			if (imap_arg_is_word(&args[1].list[k], "PARTIAL")) {
+				/* RFC 5267 4.4: one PARTIAL, never with ALL. */
+				if ((p->ret & IMAP_SEARCH_RET_PARTIAL) || k + 1 == args[1].count) {
+					*error_r = "PARTIAL needs one range";
+					return -1;
+				}
+				if (imap_partial_parse(&args[1].list[++k], &p->partial_lo,
+						       &p->partial_hi, error_r) < 0)
+					return -1;
+				p->ret |= IMAP_SEARCH_RET_PARTIAL;
+				continue;
+			}
 			size_t r;
 			for (r = 0; r < N(returns); r++)
 				if (imap_arg_is_word(&args[1].list[k], returns[r].name))
@@ -88,6 +102,10 @@ int imap_sort_parse(const struct imap_arg *args, size_t count, bool display,
 		/* RFC 5267 3.3: an empty list gives ALL. */
 		if (args[1].count == 0)
 			p->ret = IMAP_SEARCH_RET_ALL;
+		if ((p->ret & IMAP_SEARCH_RET_PARTIAL) && (p->ret & IMAP_SEARCH_RET_ALL)) {
+			*error_r = "PARTIAL and ALL cannot be used together";
+			return -1;
+		}
 		i = 2;
 	}
 	if (i >= count || args[i].type != IMAP_ARG_LIST) {

@@ -100,7 +100,9 @@ enum imap_thread_alg {
 /* A SORT or THREAD command's arguments.  Strings point into the command. */
 struct imap_sort_program {
 	bool has_return;             /* SORT RETURN (...): ESORT (RFC 5267 3) */
-	unsigned ret;                /* IMAP_SEARCH_RET_MIN MAX ALL COUNT */
+	unsigned ret;                /* IMAP_SEARCH_RET_MIN MAX ALL COUNT, and
+				      * CONTEXT UPDATE PARTIAL (RFC 5267 4) */
+	uint32_t partial_lo, partial_hi;
 	struct imap_sort_crit crit[IMAP_SORT_MAX_CRITERIA];
 	size_t ncrit;
 	enum imap_thread_alg alg;    /* THREAD */
