@@ -5,10 +5,11 @@
 # ESORT (RFC 5267 3), CONDSTORE's MODSEQ in SORT (RFC 7162 3.1.5), and the
 # bad inputs: wrong state, wrong arguments, over-long lists, charsets.
 import re
+import select
 
 import pytest
 
-from helpers import imap_connect
+from helpers import IMAP_KINDS, imap_connect
 
 
 def msg(subject=None, date="Mon, 1 Jan 2024 00:00:00 +0000", frm="a@example.org",
@@ -328,3 +329,34 @@ def test_large_sort_and_thread(imap):
     chains = re.findall(r"\(([\d ]+)\)", t)
     assert len(chains) == n // 10
     assert chains[0] == " ".join(str(i) for i in range(1, 11))
+
+
+@pytest.mark.parametrize("command", ["SORT (SUBJECT) UTF-8 SUBJECT s1",
+                                     "THREAD REFERENCES UTF-8 SUBJECT s2"])
+def test_long_sort_lets_other_sessions_of_its_loop_run(make_server, command):
+    # One loop: SORT and THREAD read a header per message and stop for the
+    # loop's other sessions after their slice, so a NOOP sent after them on
+    # another connection is answered first (as SEARCH, test_loops.py).
+    # The search reads all 3,000 headers but keeps few enough messages for
+    # the sort to run in place, so only the gathering's yields can let the
+    # NOOP in.
+    srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "1"]).start()
+    user = srv.new_user("slice")
+    a = imap_connect(srv, *user)
+    for k in range(0, 3000, 500):
+        line = b"APPEND INBOX"
+        for i in range(k, k + 500):
+            m = msg(f"s{(i * 7919) % 3000}", msgid=f"<x{i}@h>", refs=f"<x{i - 1}@h>")
+            line += b" {%d+}\r\n" % len(m) + m
+        a.ok(line)
+    a.select("INBOX")
+    b = imap_connect(srv, *user)
+    b.select("INBOX")
+    a.send(b"s1 " + command.encode() + b"\r\n")
+    b.send(b"n1 NOOP\r\n")
+    assert b.read_tagged("n1").status == "OK"
+    ready, _, _ = select.select([a.sock], [], [], 0)
+    assert not ready, f"{command} finished before the other session's NOOP was answered"
+    assert a.read_tagged("s1").status == "OK"
+    a.logout()
+    b.logout()
