@@ -443,10 +443,10 @@ void imap_context_expunged(struct imap_session *s, const uint32_t *uids, size_t 
 	update_free(&u);
 }
 
-/* Evaluates message uid for context c: 1 match (keys in *m for SORT), 0
- * not, -1 gone or unreadable (no change is told). */
+/* Evaluates message rec for context c: 1 match (with keys in *m when
+ * `keys`), 0 not, -1 gone or unreadable (no change is told). */
 static int evaluate(struct imap_session *s, struct imap_context *c, struct imap_sort_reader *r,
-		    const struct store_msg *rec, struct imap_sort_msg *m)
+		    const struct store_msg *rec, bool keys, struct imap_sort_msg *m)
 {
 	const struct imap_view *v = s->view;
 	struct imap_search_env env = {
@@ -458,7 +458,7 @@ static int evaluate(struct imap_session *s, struct imap_context *c, struct imap_
 	};
 	uint32_t seq = v->snap ? imap_view_seq(v, rec->uid) : 0;
 	bool match = false;
-	if (imap_sort_read(r, s->store, &env, &c->root, c->sort ? c->want : 0, rec, seq, &match, m,
+	if (imap_sort_read(r, s->store, &env, &c->root, keys ? c->want : 0, rec, seq, &match, m,
 			   &c->pool) != STORE_OK)
 		return -1;
 	m->seq = rec->uid;
@@ -482,8 +482,10 @@ static void changed(struct imap_session *s, const uint32_t *uids, size_t n, bool
 			if (store_msg_get(s->store, v->mailbox_id, uids[i], &rec) != STORE_OK)
 				continue;   /* expunged meanwhile: its EXPUNGE tells */
 			struct imap_sort_msg m;
-			int match = evaluate(s, c, &r, &rec, &m);
+			/* Keys only for a message that joins a SORT context, so a
+			 * flag change that moves nothing adds nothing to the pool. */
 			bool was = !arrivals && member(c, uids[i]);
+			int match = evaluate(s, c, &r, &rec, c->sort && (arrivals || !was), &m);
 			uint32_t num;
 			if (match < 0 || match == was || num_of(s, c, uids[i], &num) < 0)
 				continue;
