@@ -424,12 +424,16 @@ static int refs_prune(struct tree *t, uint32_t **roots_r, size_t *nroots_r)
 			if (cn->msg != NIL) {
 				append_child(t, x, c);
 			} else if (cn->child != NIL) {
-				/* Splice the dummy's children in its place. */
+				/* Splice the dummy's children in its place; the
+				 * dummy, out of the tree, keeps no list of them (step
+				 * 6 walks every node's list). */
 				for (uint32_t g = cn->child; g != NIL;) {
 					uint32_t gn = t->nodes[g].next;
 					append_child(t, x, g);
 					g = gn;
 				}
+				cn = &t->nodes[c];
+				cn->child = cn->last = NIL;
 			}
 			c = next;
 		}

@@ -411,6 +411,17 @@ static void test_references(void **state)
 	check_thread(&f, IMAP_THREAD_REFERENCES, "((1)(2))(3)");
 	fix_free(&f);
 
+	/* A missing parent below a missing parent: the inner dummy is spliced
+	 * into the outer one, which stays under the root with three children
+	 * (found by fuzz_imap_sort: the spliced dummy kept a stale child list
+	 * that step 6 then sorted, cutting the outer list). */
+	fix_init(&f);
+	add_t(&f, "m", "<x@h>", "<a@h> <c@h>", 2);
+	add_t(&f, "m", "<y@h>", "<a@h> <c@h>", 3);
+	add_t(&f, "m", "<z@h>", "<a@h> <c@h>", 1);
+	check_thread(&f, IMAP_THREAD_REFERENCES, "((3)(1)(2))");
+	fix_free(&f);
+
 	/* Dummies in the middle are spliced out: b's parent is the missing
 	 * m, whose parent is a. */
 	fix_init(&f);
