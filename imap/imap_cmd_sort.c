@@ -7,13 +7,16 @@
  *           SEARCH visits them: the search keys on the record first, then
  *           only the header of each message is read (in chunks up to its
  *           blank line) for the keys and for the sort and thread data, and
- *           the whole message only when a BODY/TEXT key needs it.  What is
- *           kept per match is a struct imap_sort_msg and its key strings
- *           in one pool.  The loop is given back on the work budget
- *           (imap_cmd_yield_due) between messages.
+ *           the whole message only when a BODY/TEXT key needs it
+ *           (imap_sort_read.c).  What is kept per match is a struct
+ *           imap_sort_msg and its key strings in one pool.  The loop is
+ *           given back on the work budget (imap_cmd_yield_due) between
+ *           messages.
  *   work    the sort or the threading: on the worker pool when there are
  *           many messages (the loop only waits), in place when few.
- *   write   the untagged response, in pieces when output fills. */
+ *   write   the untagged response, in pieces when output fills; with
+ *           RETURN (UPDATE) the result then becomes a context
+ *           (imap_context.c, RFC 5267 4.3). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
