@@ -281,6 +281,14 @@ int mime_preview_text(const struct mime_part *part, const char *body, size_t len
  * text, so that comments, quoting and folding inside an address do not hide
  * it.  Appends to out; 0 or MIME_ERR_NOMEM. */
 int mime_address_list_text(const char *value, size_t len, struct buf *out);
+/* The first mailbox of an address-list field value (raw, folds included),
+ * groups entered, parsed as for ENVELOPE: its display name (as sent; RFC
+ * 2047 words left), local part and domain (empty for a missing domain) are
+ * appended to the buffers that are not NULL.  What SORT's FROM/TO/CC and
+ * DISPLAYFROM/DISPLAYTO keys need (RFC 5256 3, RFC 5957).  1 with a
+ * mailbox, 0 without, MIME_ERR_NOMEM. */
+int mime_address_first(const char *value, size_t len, struct buf *name, struct buf *mailbox,
+		       struct buf *host);
 /* Case-insensitive substring test: ASCII letters, and Latin-1 letters in
  * UTF-8 (U+00C0..U+00DE).  An empty needle matches. */
 bool mime_search_ci(const char *hay, size_t hay_len, const char *needle, size_t needle_len);

@@ -544,3 +544,36 @@ out:
 	buf_free(&unfolded);
 	return rc;
 }
+
+int mime_address_first(const char *value, size_t len, struct buf *name, struct buf *mailbox,
+		       struct buf *host)
+{
+	struct buf unfolded;
+	buf_init(&unfolded, 0);
+	struct mime_arena *arena = mime_arena_new();
+	struct mime_address_list list;
+	int rc = MIME_ERR_NOMEM;
+	/* A few entries: a group marker may come before the first mailbox. */
+	if (!arena || mime_header_unfold(value, len, &unfolded) < 0 ||
+	    mime_address_list_parse(arena, unfolded.data, unfolded.len, 8, &list) < 0)
+		goto out;
+	rc = 0;
+	for (size_t i = 0; i < list.count; i++) {
+		const struct mime_address *a = &list.addrs[i];
+		if (!a->host.data)
+			continue;
+		int e = 0;
+		if (name && a->name.data)
+			e |= buf_append(name, a->name.data, a->name.len);
+		if (mailbox && a->mailbox.data)
+			e |= buf_append(mailbox, a->mailbox.data, a->mailbox.len);
+		if (host && !mime_ci_eq(a->host.data, a->host.len, MIME_MISSING_HOST))
+			e |= buf_append(host, a->host.data, a->host.len);
+		rc = e ? MIME_ERR_NOMEM : 1;
+		break;
+	}
+out:
+	mime_arena_free(&arena);
+	buf_free(&unfolded);
+	return rc;
+}

@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "core/mime.h"
+#include "imap/imap_context.h"
 #include "imap/imap_search.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
@@ -381,6 +382,24 @@ static int search_esearch_write(struct imap_cmd *cmd, struct search_ctx *x)
 			i = j + 1;
 		}
 	}
+	/* RFC 5267 4.4: the results lo..hi, in mailbox order. */
+	if (x->ret & IMAP_SEARCH_RET_PARTIAL) {
+		uint32_t lo = x->search->partial_lo, hi = x->search->partial_hi;
+		rc |= buf_printf(b, " PARTIAL (%u:%u ", (unsigned)lo, (unsigned)hi);
+		if (lo > x->nhits) {
+			rc |= buf_puts(b, "NIL");
+		} else {
+			size_t end = hi < x->nhits ? hi : x->nhits;
+			uint32_t *nums = malloc((end - lo + 1) * sizeof(*nums));
+			if (!nums)
+				return -1;
+			for (size_t i = lo - 1; i < end; i++)
+				nums[i - (lo - 1)] = NUM(x->hits[i]);
+			rc |= imap_search_set_write(b, nums, end - lo + 1);
+			free(nums);
+		}
+		rc |= buf_putc(b, ')');
+	}
 #undef NUM
 	/* RFC 7162 3.1.10, RFC 4731 3.2: the MODSEQ of what is returned. */
 	if (x->want_modseq && x->count)
@@ -459,6 +478,13 @@ static int search_start(struct imap_cmd *cmd)
 		imap_cmd_no(cmd, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 		return -1;
 	}
+	/* RFC 5267 4.3: UPDATE with the tag of a live context is BAD. */
+	if (search->has_return && (search->ret & IMAP_SEARCH_RET_UPDATE) &&
+	    imap_context_tag_used(s, cmd->pc->tag, cmd->pc->tag_len)) {
+		imap_search_free(&search);
+		imap_cmd_bad(cmd, "Tag reuse");
+		return -1;
+	}
 	struct search_ctx *x = calloc(1, sizeof(*x));
 	if (!x) {
 		imap_search_free(&search);
@@ -472,7 +498,8 @@ static int search_start(struct imap_cmd *cmd)
 	x->esearch = search->has_return || s->rev2;
 	/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL). */
 	x->ret = search->has_return ? search->ret : (s->rev2 ? IMAP_SEARCH_RET_ALL : 0);
-	x->keep_hits = x->esearch && (x->ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_SAVE));
+	x->keep_hits = x->esearch && (x->ret & (IMAP_SEARCH_RET_ALL | IMAP_SEARCH_RET_SAVE |
+						 IMAP_SEARCH_RET_PARTIAL | IMAP_SEARCH_RET_UPDATE));
 	x->want_modseq = imap_search_uses_modseq(&search->root);
 	/* RFC 7162 3.1: the MODSEQ search key turns CONDSTORE on. */
 	if (x->want_modseq)
@@ -510,6 +537,22 @@ static int search_start(struct imap_cmd *cmd)
 	return 0;
 }
 
+/* RFC 5267 4.3: keep the result up to date (imap_context.c).  0, or -1
+ * with NOUPDATE written. */
+static int search_update_start(struct imap_cmd *cmd, struct search_ctx *x)
+{
+	const struct imap_view *v = cmd->s->view;
+	uint32_t *uids = malloc((x->nhits ? x->nhits : 1) * sizeof(*uids));
+	if (!uids)
+		return -1;
+	for (size_t i = 0; i < x->nhits; i++)
+		uids[i] = v->uids[x->hits[i]];
+	struct imap_context_spec spec = { .root = &x->search->root, .uid = cmd->uid };
+	int rc = imap_context_start(cmd, &spec, uids, x->nhits, NULL, NULL);
+	free(uids);
+	return rc;
+}
+
 enum imap_cmd_rc imap_cmd_search(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -534,6 +577,10 @@ enum imap_cmd_rc imap_cmd_search(struct imap_cmd *cmd)
 	search_line_finish(s, x, true);
 	if ((x->ret & IMAP_SEARCH_RET_SAVE) && search_save(s, x, false) < 0)
 		return search_fail(cmd, x, STORE_ERR_TEMP);
+	if (x->esearch && (x->ret & IMAP_SEARCH_RET_UPDATE) && search_update_start(cmd, x) == 0) {
+		imap_cmd_ok(cmd, "%sSEARCH completed, will notify", cmd->uid ? "UID " : "");
+		return IMAP_CMD_DONE;
+	}
 	imap_cmd_ok(cmd, "%sSEARCH completed", cmd->uid ? "UID " : "");
 	return IMAP_CMD_DONE;
 }

@@ -475,7 +475,16 @@ enum imap_search_return {
 	IMAP_SEARCH_RET_ALL = 1 << 2,
 	IMAP_SEARCH_RET_COUNT = 1 << 3,
 	IMAP_SEARCH_RET_SAVE = 1 << 4,
+	/* RFC 5267 4: CONTEXT=SEARCH and CONTEXT=SORT. */
+	IMAP_SEARCH_RET_CONTEXT = 1 << 5,
+	IMAP_SEARCH_RET_UPDATE = 1 << 6,
+	IMAP_SEARCH_RET_PARTIAL = 1 << 7,
 };
+
+/* RFC 5267 4.4 "PARTIAL" SP partial-range, from the option that follows
+ * PARTIAL in a RETURN list: lo <= hi, both nonzero. */
+int imap_partial_parse(const struct imap_arg *a, uint32_t *lo_r, uint32_t *hi_r,
+		       const char **error_r);
 
 /* NOT/OR/( ) nesting beyond this is refused (each level recurses). */
 #define IMAP_SEARCH_MAX_DEPTH 256
@@ -483,6 +492,7 @@ enum imap_search_return {
 struct imap_search {
 	bool has_return;             /* RETURN (...) given: answer with ESEARCH */
 	unsigned ret;                /* enum imap_search_return; RETURN () = ALL */
+	uint32_t partial_lo, partial_hi; /* IMAP_SEARCH_RET_PARTIAL */
 	struct imap_string charset;  /* s == NULL when absent */
 	struct imap_search_key root; /* IMAP_SK_AND of the keys */
 	bool uses_saved;             /* some set is "$" */

@@ -85,6 +85,8 @@ static const struct {
 	{ "ALL", IMAP_SEARCH_RET_ALL },
 	{ "COUNT", IMAP_SEARCH_RET_COUNT },
 	{ "SAVE", IMAP_SEARCH_RET_SAVE },
+	{ "CONTEXT", IMAP_SEARCH_RET_CONTEXT },
+	{ "UPDATE", IMAP_SEARCH_RET_UPDATE },
 };
 
 static const struct {
@@ -334,6 +336,18 @@ static int return_opts(const struct imap_arg *list, struct imap_search *s, const
 	}
 	s->has_return = true;
 	for (size_t i = 0; i < list->count; i++) {
+		if (imap_arg_is_word(&list->list[i], "PARTIAL")) {
+			/* RFC 5267 4.4: one PARTIAL, never with ALL. */
+			if ((s->ret & IMAP_SEARCH_RET_PARTIAL) || i + 1 == list->count) {
+				*error_r = "PARTIAL needs one range";
+				return -1;
+			}
+			if (imap_partial_parse(&list->list[++i], &s->partial_lo, &s->partial_hi,
+					       error_r) < 0)
+				return -1;
+			s->ret |= IMAP_SEARCH_RET_PARTIAL;
+			continue;
+		}
 		size_t k;
 		for (k = 0; k < N(returns); k++)
 			if (imap_arg_is_word(&list->list[i], returns[k].name))
@@ -347,6 +361,30 @@ static int return_opts(const struct imap_arg *list, struct imap_search *s, const
 	/* RFC 4731 3.1: an empty list "is equivalent to" RETURN (ALL). */
 	if (list->count == 0)
 		s->ret = IMAP_SEARCH_RET_ALL;
+	if ((s->ret & IMAP_SEARCH_RET_PARTIAL) && (s->ret & IMAP_SEARCH_RET_ALL)) {
+		*error_r = "PARTIAL and ALL cannot be used together";
+		return -1;
+	}
+	return 0;
+}
+
+int imap_partial_parse(const struct imap_arg *a, uint32_t *lo_r, uint32_t *hi_r,
+		       const char **error_r)
+{
+	/* partial-range = nz-number ":" nz-number (a sequence-set atom). */
+	struct imap_seqset *set = NULL;
+	if (imap_arg_seqset(a, 0, &set, error_r) < 0)
+		return -1;
+	bool ok = set->count == 1 && !set->star;
+	if (ok) {
+		*lo_r = set->ranges[0].lo;
+		*hi_r = set->ranges[0].hi;
+	}
+	imap_seqset_free(&set);
+	if (!ok) {
+		*error_r = "PARTIAL needs a range n:m";
+		return -1;
+	}
 	return 0;
 }
 

@@ -62,6 +62,9 @@ const struct imap_command_def imap_commands[] = {
 	{"MOVE", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_move}, /* RFC 6851 */
 	/* RFC 8508: one message number, and it expunges (not IMAP_CMD_SEQS). */
 	{"REPLACE", IMAP_S_SELECTED, IMAP_CMD_UID_OK, imap_cmd_replace},
+	{"SORT", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_sort}, /* RFC 5256 */
+	{"THREAD", IMAP_S_SELECTED, IMAP_CMD_SEQS | IMAP_CMD_UID_OK, imap_cmd_thread},
+	{"CANCELUPDATE", IMAP_S_SELECTED, 0, imap_cmd_cancelupdate}, /* RFC 5267 */
 };
 const size_t imap_ncommands = sizeof(imap_commands) / sizeof(imap_commands[0]);
 
@@ -397,6 +400,10 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT WITHIN "
 		   "CREATE-SPECIAL-USE SAVEDATE OBJECTID REPLACE PREVIEW",
 		   s->cfg->imap_max_message_size);
+	/* RFC 5256 SORT and THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 ESORT and
+	 * CONTEXT. */
+	buf_puts(out, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
+		 " CONTEXT=SEARCH CONTEXT=SORT");
 }
 
 void imap_session_unauthenticate(struct imap_session *s)

@@ -321,6 +321,10 @@ imap_cmd_fn imap_cmd_fetch;
 imap_cmd_fn imap_cmd_store;
 /* imap_cmd_search.c (with imap_search_eval.c) */
 imap_cmd_fn imap_cmd_search;
+/* imap_cmd_sort.c (with imap_sort_*.c, imap_thread.c): RFC 5256, 5957, 5267 */
+imap_cmd_fn imap_cmd_sort, imap_cmd_thread;
+/* imap_cmd_cancelupdate.c (with imap_context.c): RFC 5267 4.3.5 */
+imap_cmd_fn imap_cmd_cancelupdate;
 /* imap_cmd_copy.c */
 imap_cmd_fn imap_cmd_copy, imap_cmd_move;
 

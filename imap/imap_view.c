@@ -42,6 +42,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "imap/imap_context.h"
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_snap.h"
@@ -332,6 +333,7 @@ void imap_view_close(struct imap_session *s, struct imap_view **vp)
 		s->view = NULL;
 	}
 	struct view_priv *p = priv(v);
+	imap_context_free_all(&v->contexts);
 	imap_snap_release(&v->snap);
 	free(v->keywords);
 	free(v->saved);
@@ -849,6 +851,10 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 	struct imap_snap *next = NULL;
 	if (v->snap && !(next = view_snap_next(s, v, expunge)))
 		return STORE_ERR_TEMP;
+	if (any_expunge)
+		/* RFC 5267 4.3.4: REMOVEFROM before the EXPUNGE (or VANISHED)
+		 * responses. */
+		imap_context_expunged(s, v->pending_expunge, v->npending_expunge);
 	if (any_expunge && s->qresync) {
 		/* Every pending expunge is a message the client was told of
 		 * (collect keeps only UIDs <= uid_hi), as 3.2.10.2 requires. */
@@ -881,11 +887,14 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 	if (!v->readonly && last >= v->recent_hi && claim_recent(s->store, v, mbox))
 		v->nrecent = 0;
 	v->nrecent += recent_in(v, p->pending_new, p->nnew);
+	size_t nnew = p->nnew;
 	p->nnew = 0;
 	imap_untagged(s, "%zu EXISTS", v->count);
 	/* RFC 9051 drops RECENT (its appendix E); rev1 clients need it. */
 	if (!s->rev2)
 		imap_untagged(s, "%zu RECENT", v->nrecent);
+	/* RFC 5267 4.3.3: ADDTO after EXISTS. */
+	imap_context_arrived(s, p->pending_new, nnew);
 	return STORE_OK;
 }
 
@@ -923,6 +932,9 @@ static void report_flags(struct imap_session *s)
 		if (rc == 0)
 			imap_write_buf(s, &b);
 	}
+	/* RFC 5267 4.3.2: the contexts' ADDTO/REMOVEFROM after the FETCHes
+	 * that carry their cause. */
+	imap_context_flags(s, p->pending_flags, i);
 	if (i > 0 && i < p->nflags)
 		memmove(p->pending_flags, p->pending_flags + i, (p->nflags - i) * sizeof(uint32_t));
 	p->nflags -= i;
@@ -992,6 +1004,15 @@ int imap_view_absorb(struct imap_session *s, const struct store_flag_result *res
 	if (nown > 1)
 		qsort(own, nown, sizeof(*own), own_cmp);
 	int rc = collect(s, v, own, nown);
+	/* The session's own flag changes move its contexts too. */
+	if (rc == STORE_OK && nown && v->contexts) {
+		uint32_t *uids = malloc(nown * sizeof(*uids));
+		for (size_t i = 0; uids && i < nown; i++)
+			uids[i] = own[i].uid;
+		if (uids)
+			imap_context_flags(s, uids, nown);
+		free(uids);
+	}
 	free(own);
 	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
 		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);

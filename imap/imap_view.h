@@ -36,6 +36,7 @@
 
 struct buf;
 struct imap_snap;
+struct imap_context;
 
 struct imap_view {
 	uint32_t mailbox_id;
@@ -71,6 +72,9 @@ struct imap_view {
 	 * ascending; "$" refers to them. */
 	uint32_t *saved;
 	size_t nsaved;
+
+	/* RFC 5267 4.3 updating contexts (imap_context.h), ended with the view. */
+	struct imap_context *contexts;
 
 	/* Private to imap_view.c: expunges known but not yet reported
 	 * (ascending UIDs). */
