@@ -193,3 +193,20 @@ def test_tag_reuse_cancel_and_limits(two):
     r = a.cmd("SEARCH RETURN (UPDATE) SEEN", tag="L0")
     assert r.status == "OK" and not any(b"NOUPDATE" in u for u in r.untagged), r
     assert a.cmd('CANCELUPDATE "L1"').status == "BAD"
+
+
+def test_search_update_with_qresync_vanished(two):
+    # With QRESYNC enabled, expunges are VANISHED (RFC 7162 3.2.10): the
+    # context's REMOVEFROM still comes first (RFC 5267 4.3.4).
+    a, b, box = two
+    a.ok("ENABLE QRESYNC")
+    r = a.cmd("UID SEARCH RETURN (UPDATE ALL) ALL", tag="Q01")
+    assert esearch(r, "Q01") == ["UID ALL 1:5"], r
+    b.ok("STORE 2,4 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    r = a.ok("NOOP")
+    assert esearch(r, "Q01") == ["UID REMOVEFROM (0 2,4)"], r
+    kinds = order(r)
+    assert "EXPUNGE" not in kinds, r
+    assert kinds.index("ESEARCH") < kinds.index("VANISHED"), r
+    assert any(u.startswith(b"* VANISHED 2,4") for u in r.untagged), r
