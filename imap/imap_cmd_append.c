@@ -72,9 +72,10 @@ int imap_appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t *
 	return rc;
 }
 
-int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
-			    const struct imap_append_msg *am, struct store_append_msg *m,
-			    struct buf *structure, struct buf *encoded)
+/* Flags, internal date and keywords of m (the part that talks to the
+ * client when it fails).  0, or -1 after the tagged NO. */
+static int append_msg_meta(struct imap_cmd *cmd, uint32_t mailbox_id,
+			   const struct imap_append_msg *am, struct store_append_msg *m)
 {
 	struct imap_session *s = cmd->s;
 	const char *what = cmd->def->name;
@@ -102,16 +103,20 @@ int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* The content of m, on any thread: the NUL-free form of a binary message
+ * (into encoded) and its MIME structure (into structure).  0,
+ * MIME_ERR_BINARY, or -1 (out of memory). */
+static int append_msg_content(const struct imap_append_msg *am, struct store_append_msg *m,
+			      struct buf *structure, struct buf *encoded)
+{
 	int brc = mime_binary_encode(am->data, am->len, encoded);
-	if (brc == MIME_ERR_BINARY) {
-		/* RFC 3516 4.4: binary content that cannot be stored. */
-		imap_cmd_no(cmd, "[UNKNOWN-CTE] NUL octets outside an unencoded body part");
+	if (brc == MIME_ERR_BINARY)
+		return MIME_ERR_BINARY;
+	if (brc < 0)
 		return -1;
-	}
-	if (brc < 0) {
-		imap_cmd_store_error(cmd, STORE_ERR_TEMP, what);
-		return -1;
-	}
 	if (brc == 1) {
 		m->data = encoded->data;
 		m->len = encoded->len;
@@ -123,6 +128,137 @@ int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
 		m->structure_len = structure->len;
 	}
 	return 0;
+}
+
+/* The tagged NO for append_msg_content's error. */
+static void append_content_error(struct imap_cmd *cmd, int crc)
+{
+	if (crc == MIME_ERR_BINARY)
+		/* RFC 3516 4.4: binary content that cannot be stored. */
+		imap_cmd_no(cmd, "[UNKNOWN-CTE] NUL octets outside an unencoded body part");
+	else
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, cmd->def->name);
+}
+
+int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
+			    const struct imap_append_msg *am, struct store_append_msg *m,
+			    struct buf *structure, struct buf *encoded)
+{
+	if (append_msg_meta(cmd, mailbox_id, am, m) < 0)
+		return -1;
+	int crc = append_msg_content(am, m, structure, encoded);
+	if (crc != 0) {
+		append_content_error(cmd, crc);
+		return -1;
+	}
+	return 0;
+}
+
+/* What one APPEND stores: its messages, their NUL-free forms and
+ * structures, and the UIDs they get. */
+struct append_set {
+	struct imap_append *ap;
+	struct store_append_msg *msgs;
+	struct buf *structs, *encoded;
+	uint32_t *uids;
+	size_t n;
+};
+
+static void append_set_free(struct append_set *a)
+{
+	for (size_t i = 0; a->structs && a->encoded && i < a->n; i++) {
+		buf_free(&a->structs[i]);
+		buf_free(&a->encoded[i]);
+	}
+	free(a->structs);
+	free(a->encoded);
+	free(a->msgs);
+	free(a->uids);
+	imap_append_free(&a->ap);
+	memset(a, 0, sizeof(*a));
+}
+
+/* An APPEND of at least this many octets has its messages encoded,
+ * parsed and stored by a worker (core/workpool.h) while the command
+ * waits: the MIME structure of a large message and the write of its
+ * content held the loop for milliseconds (issue 11 point 1). */
+#define APPEND_POOL_MIN (256 * 1024)
+
+struct append_job {
+	struct imap_job job;
+	struct store *store;
+	uint32_t mailbox_id;
+	struct append_set set;       /* its messages point into the command's literals */
+	int content_rc;
+	int rc;
+	uint32_t uidvalidity;
+};
+
+/* Content and store, as append_store does in place. */
+static void append_job_run(struct imap_job *job)
+{
+	struct append_job *j = (struct append_job *)job;
+	struct append_set *a = &j->set;
+	j->content_rc = 0;
+	for (size_t i = 0; i < a->n && j->content_rc == 0; i++)
+		j->content_rc = append_msg_content(&a->ap->msgs[i], &a->msgs[i], &a->structs[i],
+						   &a->encoded[i]);
+	if (j->content_rc == 0)
+		j->rc = store_append(j->store, j->mailbox_id, a->msgs, a->n, a->uids,
+				     &j->uidvalidity);
+}
+
+static enum imap_cmd_rc append_stored(struct imap_cmd *cmd, struct append_set *a, int rc,
+				      uint32_t uidvalidity);
+
+static void append_job_finish(struct imap_job *job, bool ran)
+{
+	struct append_job *j = (struct append_job *)job;
+	struct imap_cmd *cmd = job->cmd;
+	if (!ran) {
+		/* The pool stopped first: nothing was stored. */
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
+	} else if (j->content_rc != 0) {
+		append_content_error(cmd, j->content_rc);
+	} else {
+		(void)append_stored(cmd, &j->set, j->rc, j->uidvalidity);
+	}
+	append_set_free(&j->set);
+	free(j);
+	/* The handler runs again: stored, it waits for the flush (stage 3,
+	 * then 1); otherwise the command is answered already (stage 2). */
+	cmd->stage = cmd->stage == 1 ? 3 : 2;
+}
+
+static void append_job_discard(struct imap_job *job)
+{
+	struct append_job *j = (struct append_job *)job;
+	append_set_free(&j->set);
+	free(j);
+}
+
+/* After store_append: the APPENDUID for the OK, then the flush wait
+ * (stage 1); or the tagged NO.  Frees nothing. */
+static enum imap_cmd_rc append_stored(struct imap_cmd *cmd, struct append_set *a, int rc,
+				      uint32_t uidvalidity)
+{
+	if (rc != STORE_OK) {
+		if (rc == STORE_ERR_NOQUOTA)
+			imap_cmd_no(cmd, "[OVERQUOTA] Mailbox is full");
+		else
+			imap_cmd_store_error(cmd, rc, "APPEND");
+		return IMAP_CMD_DONE;
+	}
+	struct append_ctx *x = calloc(1, sizeof(*x));
+	if (x) {
+		buf_init(&x->code, 0);
+		imap_appenduid_write(&x->code, uidvalidity, a->uids, a->n);
+		cmd->ctx = x;
+		cmd->ctx_free = append_ctx_free;
+	}
+	/* x NULL: appended all the same; only APPENDUID is lost. */
+	cmd->stage = 1;
+	return IMAP_CMD_AGAIN;
 }
 
 static enum imap_cmd_rc append_finish(struct imap_cmd *cmd)
@@ -140,29 +276,33 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 {
 	if (cmd->stage == 1)
 		return append_finish(cmd);
+	if (cmd->stage == 2)
+		return IMAP_CMD_DONE;   /* answered by append_job_finish */
+	if (cmd->stage == 3) {
+		cmd->stage = 1;         /* stored by the job: the flush next */
+		return imap_cmd_wait_durable(cmd);
+	}
 	struct imap_session *s = cmd->s;
-	struct imap_append *ap = NULL;
-	struct store_append_msg *msgs = NULL;
-	struct buf *structs = NULL;
-	struct buf *encoded = NULL;      /* NUL-free forms (mime_binary_encode) */
-	uint32_t *uids = NULL;
-	size_t nstructs = 0;
+	struct append_set a = {0};
 	struct buf name;
 	buf_init(&name, 0);
 	const char *err = NULL;
-	if (imap_append_parse(cmd->pc->args, cmd->pc->nargs, &ap, &err) < 0) {
+	enum imap_cmd_rc ret = IMAP_CMD_DONE;
+	if (imap_append_parse(cmd->pc->args, cmd->pc->nargs, &a.ap, &err) < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid APPEND arguments");
 		goto out;
 	}
 	if (imap_mailbox_arg(cmd, &cmd->pc->args[0], &name) < 0)
 		goto out;
 	size_t limit = s->cfg->imap_max_message_size;
-	for (size_t i = 0; i < ap->nmsgs; i++) {
+	uint64_t total = 0;
+	for (size_t i = 0; i < a.ap->nmsgs; i++) {
 		/* RFC 7889 4: over APPENDLIMIT is [TOOBIG] (RFC 4469 7). */
-		if (limit && ap->msgs[i].len > limit) {
+		if (limit && a.ap->msgs[i].len > limit) {
 			imap_cmd_no(cmd, "[TOOBIG] Message larger than APPENDLIMIT=%zu", limit);
 			goto out;
 		}
+		total += a.ap->msgs[i].len;
 	}
 	struct store_mailbox mb;
 	int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
@@ -175,61 +315,54 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 		imap_cmd_store_error(cmd, rc, "APPEND");
 		goto out;
 	}
-	msgs = calloc(ap->nmsgs, sizeof(*msgs));
-	structs = calloc(ap->nmsgs, sizeof(*structs));
-	encoded = calloc(ap->nmsgs, sizeof(*encoded));
-	uids = calloc(ap->nmsgs, sizeof(*uids));
-	if (!msgs || !structs || !encoded || !uids) {
+	a.n = a.ap->nmsgs;
+	a.msgs = calloc(a.n, sizeof(*a.msgs));
+	a.structs = calloc(a.n, sizeof(*a.structs));
+	a.encoded = calloc(a.n, sizeof(*a.encoded));
+	a.uids = calloc(a.n, sizeof(*a.uids));
+	if (!a.msgs || !a.structs || !a.encoded || !a.uids) {
 		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
 		goto out;
 	}
-	for (size_t i = 0; i < ap->nmsgs; i++) {
-		buf_init(&structs[i], 0);
-		buf_init(&encoded[i], 0);
-		nstructs++;
-		if (imap_append_msg_prepare(cmd, mb.id, &ap->msgs[i], &msgs[i], &structs[i],
-					    &encoded[i]) < 0)
+	for (size_t i = 0; i < a.n; i++) {
+		buf_init(&a.structs[i], 0);
+		buf_init(&a.encoded[i], 0);
+		if (append_msg_meta(cmd, mb.id, &a.ap->msgs[i], &a.msgs[i]) < 0)
 			goto out;
 	}
+	if (total >= APPEND_POOL_MIN) {
+		struct append_job *j = calloc(1, sizeof(*j));
+		if (j) {
+			j->job.run = append_job_run;
+			j->job.finish = append_job_finish;
+			j->job.discard = append_job_discard;
+			/* The messages point into this command's literals: a
+			 * command that goes away leaves them to the job. */
+			j->job.keep_command = true;
+			j->store = s->store;
+			j->mailbox_id = mb.id;
+			j->set = a;
+			if (imap_cmd_job_submit(cmd, &j->job) == 0) {
+				buf_free(&name);
+				return IMAP_CMD_WAIT;
+			}
+			free(j);   /* a full pool: in place */
+		}
+	}
+	for (size_t i = 0; i < a.n; i++) {
+		int crc = append_msg_content(&a.ap->msgs[i], &a.msgs[i], &a.structs[i],
+					     &a.encoded[i]);
+		if (crc != 0) {
+			append_content_error(cmd, crc);
+			goto out;
+		}
+	}
 	uint32_t uidvalidity = 0;
-	rc = store_append(s->store, mb.id, msgs, ap->nmsgs, uids, &uidvalidity);
-	if (rc != STORE_OK) {
-		if (rc == STORE_ERR_NOQUOTA)
-			imap_cmd_no(cmd, "[OVERQUOTA] Mailbox is full");
-		else
-			imap_cmd_store_error(cmd, rc, "APPEND");
-		goto out;
-	}
-	struct append_ctx *x = calloc(1, sizeof(*x));
-	if (x) {
-		buf_init(&x->code, 0);
-		imap_appenduid_write(&x->code, uidvalidity, uids, ap->nmsgs);
-		cmd->ctx = x;
-		cmd->ctx_free = append_ctx_free;
-	}
-	/* x NULL: appended all the same; only APPENDUID is lost. */
-	cmd->stage = 1;
-	for (size_t i = 0; i < nstructs; i++) {
-		buf_free(&structs[i]);
-		buf_free(&encoded[i]);
-	}
-	free(structs);
-	free(encoded);
-	free(msgs);
-	free(uids);
-	imap_append_free(&ap);
-	buf_free(&name);
-	return imap_cmd_wait_durable(cmd);
+	rc = store_append(s->store, mb.id, a.msgs, a.n, a.uids, &uidvalidity);
+	if (append_stored(cmd, &a, rc, uidvalidity) == IMAP_CMD_AGAIN)
+		ret = imap_cmd_wait_durable(cmd);
 out:
-	for (size_t i = 0; i < nstructs; i++) {
-		buf_free(&structs[i]);
-		buf_free(&encoded[i]);
-	}
-	free(structs);
-	free(encoded);
-	free(msgs);
-	free(uids);
-	imap_append_free(&ap);
+	append_set_free(&a);
 	buf_free(&name);
-	return IMAP_CMD_DONE;
+	return ret;
 }

@@ -278,7 +278,9 @@ static void imap_job_done(struct work *w)
 	struct imap_job *j = (struct imap_job *)w;
 	struct imap_cmd *cmd = j->cmd;
 	if (!cmd) {
+		struct imap_command *pc = j->pc;
 		j->discard(j);
+		imap_command_free(&pc);
 		return;
 	}
 	cmd->job = NULL;
@@ -472,9 +474,15 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 		return;
 	durable_cancel(s->srv, &cmd->waiter);
 	auth_check_cancel(&cmd->check);
-	/* A job on the pool finds the command gone and frees itself. */
-	if (cmd->job)
+	/* A job on the pool finds the command gone and frees itself (with
+	 * the parsed command, when it reads from it). */
+	if (cmd->job) {
+		if (cmd->job->keep_command) {
+			cmd->job->pc = cmd->pc;
+			cmd->pc = NULL;
+		}
 		cmd->job->cmd = NULL;
+	}
 	/* An AUTHENTICATE waiting for its password check: the exchange (and
 	 * the check, whose done names this command) ends with it. */
 	if (cmd->auth_waiting)

@@ -251,6 +251,10 @@ struct imap_job {
 	void (*finish)(struct imap_job *j, bool ran);
 	/* On the loop, the command gone meanwhile: free the job and what it owns. */
 	void (*discard)(struct imap_job *j);
+	/* run reads the command's parsed arguments (its literals): a command
+	 * that goes away hands them to the job (pc), freed after discard. */
+	bool keep_command;
+	struct imap_command *pc;                      /* private */
 };
 /* 0: the job runs on the pool; the handler returns IMAP_CMD_WAIT and is
  * called again after finish (cmd->job is NULL again by then).  -1: the

@@ -361,3 +361,42 @@ def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
         subjects.add(f["BODY[HEADER.FIELDS (SUBJECT)]"].strip())
     assert len(subjects) == 240
     c.logout()
+
+
+def test_large_append_is_stored_on_the_pool(make_server):
+    # An APPEND of 256 KiB or more is encoded, parsed and stored by a
+    # worker: the OK (after the flush), APPENDUID and the EXISTS of the
+    # selected mailbox are as in place; a MULTIAPPEND with a NUL that no
+    # encoding can carry is refused whole; a client that leaves while its
+    # APPEND is stored leaves the job its literals (ASan: no leak, no use
+    # after free) and the message is stored all the same.
+    srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "2"]).start()
+    user = srv.new_user("bigappend")
+    body = b"".join(b"append line %06d\r\n" % i for i in range(20000))
+    big = make_message("big append", body=body)
+    assert len(big) > 256 * 1024
+    c = imap_connect(srv, *user)
+    c.select("INBOX")
+    r = c.append("INBOX", big)
+    assert re.search(r"\[APPENDUID \d+ 1\]", str(r.text)), r
+    assert r.numbered("EXISTS") == [(1, b"")], r
+    r = c.ok("FETCH 1 (BODY.PEEK[TEXT] BODYSTRUCTURE)")
+    assert r.fetches()[1]["BODY[TEXT]"] == body
+    # MULTIAPPEND: a good one and one with a NUL in a header: nothing.
+    bad = b"Subject: nul\x00here\r\n\r\n" + body
+    r = c.cmd(b"APPEND INBOX ~{%d+}\r\n" % len(big) + big + b" ~{%d+}\r\n" % len(bad) + bad)
+    assert r.status == "NO" and "UNKNOWN-CTE" in str(r), r
+    st = c.ok("STATUS INBOX (MESSAGES)")
+    assert st.data("STATUS")[0].upper().endswith(b"(MESSAGES 1)"), st
+    # Leaving mid-APPEND.
+    d = imap_connect(srv, *user)
+    d.send(b"x APPEND INBOX {%d+}\r\n" % len(big) + big + b"\r\n")
+    d.close()
+    deadline = time.monotonic() + 30
+    while True:
+        st = c.ok("STATUS INBOX (MESSAGES)")
+        if st.data("STATUS")[0].upper().endswith(b"(MESSAGES 2)") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert st.data("STATUS")[0].upper().endswith(b"(MESSAGES 2)"), st
+    c.logout()
