@@ -14,7 +14,7 @@ import helpers
 KINDS = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps")
 TLS_KINDS = ("smtps", "pop3s", "imaps")
 # One step of a script: kind, connection number, op (":" or "~"), text.
-_STEP = re.compile(r"^([CSUW])(\d*)([:~|])(?: ?)(.*)$")
+_STEP = re.compile(r"^([CSUW])(\d*)([:~|\\])(?: ?)(.*)$")
 _TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[a-z]+)?)(?::((?:[^{}\\]|\\.|\{\d*,?\d*\})+))?\}"
                     r"|\{\*\}|\{\{|\}\}")
 _COUNT = re.compile(r"\{#(\+?)\}")
@@ -31,7 +31,8 @@ class Step:
         self.lineno = lineno
         self.kind = kind        # C (send), S (expect), U (unordered), W (skip until), @
         self.conn = conn
-        self.op = op            # ":" pattern, "~" regex, "|" literal line (C only)
+        self.op = op            # ":" pattern, "~" regex; C only: "|" literal line,
+                                # "\\" literal line sent without CRLF
         self.text = text
         self.body = None        # @append/@deliver: the message lines
 
@@ -73,8 +74,8 @@ def parse(text, name="<script>"):
         if not m:
             raise TranscriptError(f"{name}:{lineno}: not a step (C: S: S~ U: W: C| @...): {raw!r}")
         kind, n, op, rest = m.groups()
-        if op == "|" and kind != "C":
-            raise TranscriptError(f"{name}:{lineno}: only C| carries literal lines: {raw!r}")
+        if op in "|\\" and kind != "C":
+            raise TranscriptError(f"{name}:{lineno}: only C| and C\\ carry literal lines: {raw!r}")
         if op == "~" and kind == "C":
             raise TranscriptError(f"{name}:{lineno}: C~ means nothing (C: is sent verbatim)")
         steps.append(Step(lineno, kind, int(n) if n else 1, op, rest))
@@ -363,6 +364,8 @@ class Runner:
         where = f"{self.name}:{step.lineno}"
         if step.op == "|":
             data = self.vars.expand(step.text, where).encode() + b"\r\n"
+        elif step.op == "\\":
+            data = self.vars.expand(step.text, where).encode()
         else:
             line = step.text
             if _COUNT.search(line):
@@ -374,16 +377,17 @@ class Runner:
             self.fail(step, f"could not send: {e}", link)
 
     def _literal(self, idx):
-        """The bytes of the C| lines that follow step idx on its connection
+        """The bytes of the C| and C\\ lines that follow step idx on its connection
         (other steps between them are skipped): what {#} counts."""
         conn = self.steps[idx].conn
         out, started = [], False
         for st in self.steps[idx + 1:]:
             if st.kind == "C" and st.conn == conn:
-                if st.op != "|":
+                if st.op not in "|\\":
                     break
                 started = True
-                out.append(self.vars.expand(st.text, f"{self.name}:{st.lineno}") + "\r\n")
+                out.append(self.vars.expand(st.text, f"{self.name}:{st.lineno}")
+                           + ("\r\n" if st.op == "|" else ""))
             elif started and st.kind != "C":
                 break
         return "".join(out).encode()
