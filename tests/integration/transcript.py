@@ -4,6 +4,7 @@
 # postino (helpers.Server) and raises TranscriptError naming the script
 # line, what was expected and what the server sent.
 import base64
+import os
 import pathlib
 import re
 import socket
@@ -238,7 +239,7 @@ class Runner:
     def fail(self, step, msg, link=None):
         out = [f"{self.name}:{step.lineno}: {step.source()}", msg]
         if link is not None and link.seen:
-            tail = link.seen[-8:]
+            tail = link.seen[-int(os.environ.get("TRANSCRIPT_TAIL", "8")):]
             out.append("last lines from the server (connection %d):" % step.conn)
             out += ["    " + t[:300] for t in tail]
         raise TranscriptError("\n".join(out))
