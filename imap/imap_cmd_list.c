@@ -407,16 +407,23 @@ static enum imap_cmd_rc list_run(struct imap_cmd *cmd, bool lsub)
 		}
 	}
 	for (size_t i = 0; i < a->npatterns; i++) {
-		buf_init(&x->patterns[i], 0);
-		x->npatterns++;
+		struct buf *p = &x->patterns[x->npatterns];
+		buf_init(p, 0);
 		err = NULL;
-		if (pattern_build(s, &a->reference, &a->patterns[i], &x->patterns[i], &err) < 0) {
-			if (err)
-				imap_cmd_bad(cmd, "%s", err);
-			else
-				imap_cmd_store_error(cmd, STORE_ERR_TEMP, "LIST");
+		if (pattern_build(s, &a->reference, &a->patterns[i], p, &err) < 0) {
+			buf_free(p);
+			if (err) {
+				/* A well-formed pattern that is no valid modified
+				 * UTF-7 (an "&" opening no base64 run): no stored
+				 * name can match it, so it adds nothing to the
+				 * answer, which is OK (RFC 9051 6.3.9: BAD is for
+				 * invalid arguments; Dovecot agrees). */
+				continue;
+			}
+			imap_cmd_store_error(cmd, STORE_ERR_TEMP, "LIST");
 			return IMAP_CMD_DONE;
 		}
+		x->npatterns++;
 	}
 	int rc = table_build(s, x);
 	if (rc != STORE_OK) {
