@@ -161,3 +161,28 @@ C: t4 FETCH 1 RFC822.SIZE
 S: * 1 FETCH (RFC822.SIZE 20)
 S: t4 OK {*}
 """)
+
+
+def test_deliver_directive(tr_server):
+    # @deliver goes through SMTP: the server adds its trace header first
+    run(tr_server, """\
+@proto pop3
+@user a
+@deliver a
+Subject: delivered
+
+body
+@end
+S: +OK {*}
+C: USER {a}
+S: +OK{*}
+C: PASS {a.pass}
+S: +OK {*}
+C: TOP 1 0
+S: +OK{*}
+S: Return-Path: <sender@example.org>
+S: Received: from {*}
+W: Subject: delivered
+S:
+S: .
+""")
