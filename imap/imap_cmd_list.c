@@ -218,6 +218,33 @@ static bool ends_with_percent(const struct buf *p)
 	return p->len > 0 && p->data[p->len - 1] == '%';
 }
 
+static bool matches_any(const struct list_ctx *x, const char *name, size_t len)
+{
+	for (size_t i = 0; i < x->npatterns; i++)
+		if (imap_list_match(x->patterns[i].data, x->patterns[i].len, name, len,
+				    IMAP_HIER_SEP) > 0)
+			return true;
+	return false;
+}
+
+/* RFC 5258 3 (\NonExistent, condition b) and 3.5: RECURSIVEMATCH returns a
+ * parent for a subscribed descendant that the patterns do not match; when
+ * every subscribed descendant is listed anyway, the parent's CHILDINFO
+ * would be redundant and SHOULD be suppressed.  The table is sorted with
+ * the delimiter first, so e's descendants follow it. */
+static bool unlisted_subscribed_child(const struct list_ctx *x, const struct entry *e)
+{
+	for (size_t i = (size_t)(e - x->e) + 1; i < x->n; i++) {
+		const struct entry *d = &x->e[i];
+		if (d->len <= e->len || memcmp(d->name, e->name, e->len) != 0 ||
+		    d->name[e->len] != IMAP_HIER_SEP)
+			break;
+		if (d->subscribed && !matches_any(x, d->name, d->len))
+			return true;
+	}
+	return false;
+}
+
 /* Decides whether entry e is listed; *childinfo_r for RFC 5258 CHILDINFO. */
 static bool listed(const struct list_ctx *x, const struct entry *e, bool *childinfo_r)
 {
@@ -241,10 +268,16 @@ static bool listed(const struct list_ctx *x, const struct entry *e, bool *childi
 		return e->subscribed || (matched_pct && e->child_subscribed);
 	}
 	if (sel & IMAP_LIST_SEL_SUBSCRIBED) {
-		if (e->subscribed)
+		if (e->subscribed) {
+			/* RFC 5258 5 example 9: "eps2", subscribed, also says
+			 * that a subscribed child of its is not listed. */
+			*childinfo_r = (sel & IMAP_LIST_SEL_RECURSIVEMATCH) && e->child_subscribed &&
+				       unlisted_subscribed_child(x, e);
 			return !(sel & IMAP_LIST_SEL_SPECIAL_USE) || e->special_use;
+		}
 		/* RFC 5258 3.5 / 4: a parent of matching subscriptions. */
-		if ((sel & IMAP_LIST_SEL_RECURSIVEMATCH) && e->child_subscribed) {
+		if ((sel & IMAP_LIST_SEL_RECURSIVEMATCH) && e->child_subscribed &&
+		    unlisted_subscribed_child(x, e)) {
 			*childinfo_r = true;
 			return true;
 		}
@@ -407,16 +440,23 @@ static enum imap_cmd_rc list_run(struct imap_cmd *cmd, bool lsub)
 		}
 	}
 	for (size_t i = 0; i < a->npatterns; i++) {
-		buf_init(&x->patterns[i], 0);
-		x->npatterns++;
+		struct buf *p = &x->patterns[x->npatterns];
+		buf_init(p, 0);
 		err = NULL;
-		if (pattern_build(s, &a->reference, &a->patterns[i], &x->patterns[i], &err) < 0) {
-			if (err)
-				imap_cmd_bad(cmd, "%s", err);
-			else
-				imap_cmd_store_error(cmd, STORE_ERR_TEMP, "LIST");
+		if (pattern_build(s, &a->reference, &a->patterns[i], p, &err) < 0) {
+			buf_free(p);
+			if (err) {
+				/* A well-formed pattern that is no valid modified
+				 * UTF-7 (an "&" opening no base64 run): no stored
+				 * name can match it, so it adds nothing to the
+				 * answer, which is OK (RFC 9051 6.3.9: BAD is for
+				 * invalid arguments; Dovecot agrees). */
+				continue;
+			}
+			imap_cmd_store_error(cmd, STORE_ERR_TEMP, "LIST");
 			return IMAP_CMD_DONE;
 		}
+		x->npatterns++;
 	}
 	int rc = table_build(s, x);
 	if (rc != STORE_OK) {

@@ -820,6 +820,13 @@ static void imap_on_shutdown(void *sess)
 	imap_session_close(s, "Server shutting down", "shutdown");
 }
 
+/* RFC 2971 3.3: ID, allowed before login, may carry 30 field-value pairs,
+ * fields up to 30 octets and values up to 1024, each a quoted string and a
+ * space: about 31 KiB on one line.  A stranger's line must hold the
+ * largest legal one (imaptest's "id" group sends it), so that much stays
+ * allowed before login, above core's small pre-auth line. */
+#define IMAP_ID_MAX_LINE (30 * ((2 + 30 + 1) + (2 + 1024 + 1)) + 64)
+
 void imap_session_limits_apply(struct imap_session *s)
 {
 	/* core chooses the sizes by state (core/session_limits.h); the parser's
@@ -839,7 +846,9 @@ void imap_session_limits_apply(struct imap_session *s)
 	if (s->state == IMAP_S_NOAUTH) {
 		/* A stranger's line is short, and an unwanted {n+} literal is
 		 * dropped only while small; past that, BYE (RFC 7888 4). */
-		s->limits.max_line = lim.max_line;
+		s->limits.max_line = lim.max_line < IMAP_ID_MAX_LINE ? IMAP_ID_MAX_LINE : lim.max_line;
+		if (s->limits.max_command < s->limits.max_line + 2)
+			s->limits.max_command = s->limits.max_line + 2;
 		s->limits.max_append_total = 0;
 		s->limits.max_discard = lim.max_literal;
 	}

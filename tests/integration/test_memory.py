@@ -91,10 +91,23 @@ def test_preauth_limits_small_then_configured_after_login(make_server):
     c.logout()
 
 
+def test_preauth_largest_id_fits(make_server):
+    # RFC 2971 3.3: 30 field-value pairs, fields of 30 octets, values of
+    # 1024: the largest ID (about 31 KiB, imaptest's "id" group), legal
+    # before login, is answered, not refused as too long.
+    srv = make_server(kinds=("imap",)).start()
+    c = imap_connect(srv)
+    pairs = " ".join(f'"{i:02d}{"f" * 28}" "{"v" * 1024}"' for i in range(30))
+    r = c.cmd(f"ID ({pairs})")
+    assert r.status == "OK" and r.data("ID"), r
+    assert c.cmd("NOOP").status == "OK"
+    c.close()
+
+
 def test_preauth_long_lines_refused(make_server):
     srv = make_server(kinds=("imap", "smtp")).start()
     c = imap_connect(srv)
-    c.send(b"a NOOP " + b"x" * 20000 + b"\r\n")
+    c.send(b"a NOOP " + b"x" * 40000 + b"\r\n")
     r = c.read_response()
     assert b"BAD" in r and b"TOOBIG" in r, r
     r = c.cmd("NOOP")
