@@ -281,12 +281,15 @@ int mime_preview_text(const struct mime_part *part, const char *body, size_t len
  * text, so that comments, quoting and folding inside an address do not hide
  * it.  Appends to out; 0 or MIME_ERR_NOMEM. */
 int mime_address_list_text(const char *value, size_t len, struct buf *out);
-/* The first mailbox of an address-list field value (raw, folds included),
- * groups entered, parsed as for ENVELOPE: its display name (as sent; RFC
- * 2047 words left), local part and domain (empty for a missing domain) are
- * appended to the buffers that are not NULL.  What SORT's FROM/TO/CC and
- * DISPLAYFROM/DISPLAYTO keys need (RFC 5256 3, RFC 5957).  1 with a
- * mailbox, 0 without, MIME_ERR_NOMEM. */
+/* The first address of an address-list field value (raw, folds
+ * included), as ENVELOPE lists it: a mailbox, or a group's start, whose
+ * name is then the local part (RFC 3501 7.4.2 group syntax) with no
+ * domain.  Its display name (as sent; RFC 2047 words left), local part
+ * and domain (empty for a missing domain) are appended to the buffers that
+ * are not NULL.  What SORT's FROM/TO/CC and DISPLAYFROM/DISPLAYTO keys
+ * need (RFC 5256 3, RFC 5957; Dovecot and imaptest's sort-addresses and
+ * sort-display-to order a group by its name).  1 with an address, 0
+ * without, MIME_ERR_NOMEM. */
 int mime_address_first(const char *value, size_t len, struct buf *name, struct buf *mailbox,
 		       struct buf *host);
 /* Case-insensitive substring test: ASCII letters, and Latin-1 letters in

@@ -560,7 +560,10 @@ int mime_address_first(const char *value, size_t len, struct buf *name, struct b
 	rc = 0;
 	for (size_t i = 0; i < list.count; i++) {
 		const struct mime_address *a = &list.addrs[i];
-		if (!a->host.data)
+		/* A group's start (name, no host) is the first address as
+		 * ENVELOPE lists it, its name the addr-mailbox (RFC 3501
+		 * 7.4.2); only a group's end (nothing) is passed over. */
+		if (!a->host.data && !a->mailbox.data)
 			continue;
 		int e = 0;
 		if (name && a->name.data)

@@ -375,7 +375,9 @@ int imap_partial_parse(const struct imap_arg *a, uint32_t *lo_r, uint32_t *hi_r,
 	struct imap_seqset *set = NULL;
 	if (imap_arg_seqset(a, 0, &set, error_r) < 0)
 		return -1;
-	bool ok = set->count == 1 && !set->star;
+	/* One range written with its colon: "1" is a sequence set, not a
+	 * partial-range (imaptest's search-partial and sort-partial). */
+	bool ok = set->count == 1 && !set->star && a->str && memchr(a->str, ':', a->len);
 	if (ok) {
 		*lo_r = set->ranges[0].lo;
 		*hi_r = set->ranges[0].hi;

@@ -77,7 +77,9 @@ def test_context_hint_and_partial(two):
     assert esearch(r, "P4") == ["PARTIAL (9:10 NIL)"], r
     for bad in ["SEARCH RETURN (PARTIAL 1:2 ALL) ALL", "SEARCH RETURN (PARTIAL) ALL",
                 "SEARCH RETURN (PARTIAL 0:3) ALL", "SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
-                "SORT RETURN (ALL PARTIAL 1:2) (DATE) UTF-8 ALL", "SEARCH RETURN (PARTIAL x) ALL"]:
+                "SORT RETURN (ALL PARTIAL 1:2) (DATE) UTF-8 ALL", "SEARCH RETURN (PARTIAL x) ALL",
+                # A number alone is no partial-range (RFC 5267 4.4).
+                "SEARCH RETURN (PARTIAL 1) ALL", "SORT RETURN (PARTIAL 1) (ARRIVAL) UTF-8 ALL"]:
         assert a.cmd(bad).status == "BAD", bad
         a.ok("NOOP")
 
