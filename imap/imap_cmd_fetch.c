@@ -25,6 +25,7 @@
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
+#include "imap/imap_window.h"
 #include "storage/storage.h"
 
 #define FETCH_WINDOW 256
@@ -49,7 +50,6 @@ struct fetch_ctx {
 	struct store_msg win[FETCH_WINDOW];
 	bool win_found[FETCH_WINDOW];
 	bool win_seen[FETCH_WINDOW]; /* \Seen was set by this FETCH */
-	size_t fill;                 /* cursor for fetch_window_cb */
 
 	/* The message being written. */
 	bool in_msg;
@@ -141,44 +141,15 @@ static bool att_reads_content(const struct imap_fetch_att *a)
 	return att_is_body(a) || imap_fetch_att_needs_structure(a);
 }
 
-static int fetch_window_cb(void *arg, const struct store_msg *msg)
-{
-	struct fetch_ctx *x = arg;
-	while (x->fill < x->win_n && x->uids[x->win_lo + x->fill] < msg->uid)
-		x->fill++;
-	if (x->fill < x->win_n && x->uids[x->win_lo + x->fill] == msg->uid) {
-		x->win[x->fill] = *msg;
-		x->win_found[x->fill] = true;
-		x->fill++;
-	}
-	return x->fill < x->win_n ? 0 : 1;
-}
-
 /* Reads the records of the next window and sets \Seen where it is due. */
 static int fetch_window_load(struct imap_cmd *cmd, struct fetch_ctx *x)
 {
 	struct imap_session *s = cmd->s;
 	x->win_lo = x->i;
 	x->win_n = x->n - x->i < FETCH_WINDOW ? x->n - x->i : FETCH_WINDOW;
-	memset(x->win_found, 0, sizeof(x->win_found));
 	memset(x->win_seen, 0, sizeof(x->win_seen));
-	uint32_t lo = x->uids[x->win_lo], hi = x->uids[x->win_lo + x->win_n - 1];
-	int rc = STORE_OK;
-	if ((uint64_t)hi - lo < 4 * (uint64_t)FETCH_WINDOW) {
-		/* Dense (1:*, ranges): one cursor walk instead of n lookups. */
-		x->fill = 0;
-		rc = store_msg_list_range(s->store, s->view->mailbox_id, lo, hi, fetch_window_cb, x);
-		if (rc == 1)
-			rc = STORE_OK;
-	} else {
-		for (size_t k = 0; k < x->win_n && rc == STORE_OK; k++) {
-			rc = store_msg_get(s->store, s->view->mailbox_id, x->uids[x->win_lo + k],
-					   &x->win[k]);
-			x->win_found[k] = rc == STORE_OK;
-			if (rc == STORE_ERR_NOTFOUND)
-				rc = STORE_OK;
-		}
-	}
+	int rc = imap_window_load(s, s->view->mailbox_id, x->uids + x->win_lo, x->win_n, x->win,
+				  x->win_found);
 	if (rc != STORE_OK || !x->set_seen)
 		return rc;
 

@@ -24,6 +24,7 @@
 #include "imap/imap_search.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
+#include "imap/imap_window.h"
 #include "storage/storage.h"
 
 #define SEARCH_WINDOW 500
@@ -42,7 +43,7 @@ struct search_ctx {
 	bool keep_hits;              /* ALL or SAVE: remember the matches */
 
 	size_t i, end;               /* view indexes still to visit */
-	size_t win_lo, win_n, fill;
+	size_t win_lo, win_n;
 	size_t win_k;                /* next record of the loaded window to look at */
 	bool win_loaded;
 	struct store_msg win[SEARCH_WINDOW];
@@ -124,36 +125,12 @@ static int search_narrow(const struct imap_view *v, const struct search_ctx *x,
 	return 0;
 }
 
-struct window_fill {
-	struct search_ctx *x;
-	const uint32_t *uids;        /* the view's, from win_lo */
-};
-
-static int window_fill_cb(void *arg, const struct store_msg *msg)
-{
-	struct window_fill *w = arg;
-	struct search_ctx *x = w->x;
-	while (x->fill < x->win_n && w->uids[x->fill] < msg->uid)
-		x->fill++;
-	if (x->fill < x->win_n && w->uids[x->fill] == msg->uid) {
-		x->win[x->fill] = *msg;
-		x->found[x->fill] = true;
-		x->fill++;
-	}
-	return x->fill < x->win_n ? 0 : 1;
-}
-
 static int search_window_load(struct imap_session *s, struct search_ctx *x)
 {
 	const struct imap_view *v = s->view;
 	x->win_lo = x->i;
 	x->win_n = x->end - x->i < SEARCH_WINDOW ? x->end - x->i : SEARCH_WINDOW;
-	x->fill = 0;
-	memset(x->found, 0, sizeof(x->found));
-	struct window_fill w = { x, v->uids + x->win_lo };
-	int rc = store_msg_list_range(s->store, v->mailbox_id, v->uids[x->win_lo],
-				      v->uids[x->win_lo + x->win_n - 1], window_fill_cb, &w);
-	return rc == 1 ? STORE_OK : rc;
+	return imap_window_load(s, v->mailbox_id, v->uids + x->win_lo, x->win_n, x->win, x->found);
 }
 
 /* Reads what the keys need of message m into x->msg: the header alone

@@ -28,6 +28,7 @@
 #include "imap/imap_session.h"
 #include "imap/imap_sort.h"
 #include "imap/imap_view.h"
+#include "imap/imap_window.h"
 #include "storage/storage.h"
 
 #define SORT_WINDOW 500
@@ -52,7 +53,7 @@ struct sort_ctx {
 	uint64_t max_modseq;
 
 	size_t i, end;               /* view indexes still to visit */
-	size_t win_lo, win_n, fill, win_k;
+	size_t win_lo, win_n, win_k;
 	bool win_loaded;
 	struct store_msg win[SORT_WINDOW];
 	bool found[SORT_WINDOW];
@@ -97,36 +98,12 @@ static void sort_ctx_free(void *p)
 
 /* ---- gather ---- */
 
-struct window_fill {
-	struct sort_ctx *x;
-	const uint32_t *uids;
-};
-
-static int window_fill_cb(void *arg, const struct store_msg *msg)
-{
-	struct window_fill *w = arg;
-	struct sort_ctx *x = w->x;
-	while (x->fill < x->win_n && w->uids[x->fill] < msg->uid)
-		x->fill++;
-	if (x->fill < x->win_n && w->uids[x->fill] == msg->uid) {
-		x->win[x->fill] = *msg;
-		x->found[x->fill] = true;
-		x->fill++;
-	}
-	return x->fill < x->win_n ? 0 : 1;
-}
-
 static int window_load(struct imap_session *s, struct sort_ctx *x)
 {
 	const struct imap_view *v = s->view;
 	x->win_lo = x->i;
 	x->win_n = x->end - x->i < SORT_WINDOW ? x->end - x->i : SORT_WINDOW;
-	x->fill = 0;
-	memset(x->found, 0, sizeof(x->found));
-	struct window_fill w = { x, v->uids + x->win_lo };
-	int rc = store_msg_list_range(s->store, v->mailbox_id, v->uids[x->win_lo],
-				      v->uids[x->win_lo + x->win_n - 1], window_fill_cb, &w);
-	return rc == 1 ? STORE_OK : rc;
+	return imap_window_load(s, v->mailbox_id, v->uids + x->win_lo, x->win_n, x->win, x->found);
 }
 
 /* One message of the window: 0 or a store error. */

@@ -401,3 +401,23 @@ def test_multiappend(imap):
     assert r.status == "BAD" and len(r.conts) == 1, r
     st = imap.ok("STATUS multi (MESSAGES)")
     assert status_items(st) == ("multi", {"MESSAGES": 3}), st
+
+
+def test_sparse_uids_fetch_search_sort(imap):
+    # Messages whose UIDs are far apart (most expunged): FETCH, SEARCH and
+    # SORT read their records one by one instead of walking the whole UID
+    # range (imap_window.c), with the same answers.
+    imap.ok("CREATE sparse")
+    for i in range(300):
+        imap.append("sparse", make_message(f"sparse {i:03d}"))
+    imap.select("sparse")
+    imap.ok("STORE 2:149,151:299 +FLAGS.SILENT (\\Deleted)")
+    imap.ok("EXPUNGE")
+    r = imap.ok("UID FETCH 1:* (FLAGS)")
+    assert sorted(int(f["UID"]) for f in r.fetches().values()) == [1, 150, 300], r
+    assert search(imap, "ALL") == [1, 2, 3]
+    assert search(imap, "ALL", uid=True) == [1, 150, 300]
+    r = imap.ok("SORT (REVERSE SUBJECT) UTF-8 ALL")
+    assert r.data("SORT") == [b"3 2 1"], r
+    r = imap.ok("FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"sparse 149" in r.fetches()[2]["BODY[HEADER.FIELDS (SUBJECT)]"], r
