@@ -333,4 +333,25 @@ int mime_binary_encode(const char *msg, size_t len, struct buf *out);
  * MIME_ERR_NOMEM; a broken message still yields a usable structure. */
 int mime_structure_build(const char *msg, size_t len, struct buf *out);
 
+/* ---- core/mime_date.c ---- */
+
+/* The index after the CFWS (white space and nested comments, RFC 5322
+ * 3.2.2) at s[i]. */
+size_t mime_cfws_end(const char *s, size_t len, size_t i);
+
+/* A Date: field's date-time (RFC 5322 3.3 and the obsolete forms of 4.3). */
+struct mime_date {
+	int year, month, day;        /* the date as written */
+	bool more;                   /* something other than CFWS follows it */
+	bool hm;                     /* a time hh:mm (00-23, 00-59) follows */
+	bool time;                   /* and it is whole: its seconds (00-60) too */
+	int hour, min, sec;          /* with time */
+	long zone;                   /* with time: seconds east of UTC, 0 unknown */
+};
+/* 0 when s starts with a valid date (d_r filled, the time as far as it is
+ * valid), -1 otherwise. */
+int mime_date_parse(const char *s, size_t len, struct mime_date *d_r);
+/* Days from 1970-01-01 to a civil date (proleptic Gregorian). */
+int64_t mime_date_days(int year, int month, int day);
+
 #endif

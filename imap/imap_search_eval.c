@@ -25,136 +25,21 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/mime.h"
 #include "imap/imap_objectid.h"
 #include "imap/imap_search.h"
 
-static const char *const months[12] = {
-	"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-};
-
-static bool leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int month_days(int y, int m)
-{
-	static const int d[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	return m == 2 && leap(y) ? 29 : d[m - 1];
-}
-
-/* ---- RFC 5322 3.3 / 4.3 date-time ---- */
-
-struct dscan {
-	const char *s;
-	size_t len, i;
-};
-
-static bool d_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool d_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* CFWS: white space and (nested) comments. */
-static void d_cfws(struct dscan *d)
-{
-	while (d->i < d->len) {
-		char c = d->s[d->i];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			d->i++;
-		} else if (c == '(') {
-			int depth = 0;
-			while (d->i < d->len) {
-				c = d->s[d->i++];
-				if (c == '\\' && d->i < d->len)
-					d->i++;
-				else if (c == '(')
-					depth++;
-				else if (c == ')' && --depth == 0)
-					break;
-			}
-		} else {
-			break;
-		}
-	}
-}
-
-/* Up to max digits; -1 when there are none. */
-static long d_number(struct dscan *d, size_t max, size_t *ndigits_r)
-{
-	long v = 0;
-	size_t n = 0;
-	while (d->i < d->len && d_digit(d->s[d->i]) && n < max) {
-		v = v * 10 + (d->s[d->i++] - '0');
-		n++;
-	}
-	*ndigits_r = n;
-	return n ? v : -1;
-}
-
+/* RFC 5322 3.3 / 4.3 date-time: the date as written in the sender's zone;
+ * the time and the zone do not change it, but a time must have the shape
+ * hh:mm, so that a field that merely starts like a date is not taken. */
 int imap_search_date_parse(const char *s, size_t len, struct imap_date *d_r)
 {
-	struct dscan d = { s, len, 0 };
-	size_t nd;
-	d_cfws(&d);
-	/* [ day-of-week "," ] */
-	if (d.i < d.len && d_alpha(d.s[d.i])) {
-		while (d.i < d.len && d_alpha(d.s[d.i]))
-			d.i++;
-		d_cfws(&d);
-		if (d.i < d.len && d.s[d.i] == ',')
-			d.i++;
-		d_cfws(&d);
-	}
-	long day = d_number(&d, 2, &nd);
-	if (day < 1)
+	struct mime_date d;
+	if (mime_date_parse(s, len, &d) < 0 || (d.more && !d.hm))
 		return -1;
-	d_cfws(&d);
-	/* month: the three-letter name (a longer English name is tolerated). */
-	size_t m0 = d.i;
-	while (d.i < d.len && d_alpha(d.s[d.i]))
-		d.i++;
-	if (d.i - m0 < 3)
-		return -1;
-	int month = 0;
-	for (int k = 0; k < 12; k++)
-		if (strncasecmp(d.s + m0, months[k], 3) == 0)
-			month = k + 1;
-	if (month == 0)
-		return -1;
-	d_cfws(&d);
-	long year = d_number(&d, 4, &nd);
-	if (year < 0 || (d.i < d.len && d_digit(d.s[d.i])))
-		return -1;
-	/* RFC 5322 4.3: two digits are 19xx from 50, 20xx below; three
-	 * digits add 1900. */
-	if (nd == 2)
-		year += year < 50 ? 2000 : 1900;
-	else if (nd == 3)
-		year += 1900;
-	if (year < 1 || year > 9999 || day > month_days((int)year, month))
-		return -1;
-	/* The time and the zone follow; the date in the sender's zone is what
-	 * is written, so they do not change it, but check the time's shape so
-	 * that a field that merely starts like a date is not taken. */
-	d_cfws(&d);
-	if (d.i < d.len) {
-		long hh = d_number(&d, 2, &nd);
-		if (hh < 0 || hh > 23 || d.i >= d.len || d.s[d.i] != ':')
-			return -1;
-		d.i++;
-		long mm = d_number(&d, 2, &nd);
-		if (mm < 0 || mm > 59)
-			return -1;
-	}
-	d_r->year = (int)year;
-	d_r->month = month;
-	d_r->day = (int)day;
+	d_r->year = d.year;
+	d_r->month = d.month;
+	d_r->day = d.day;
 	return 0;
 }
 

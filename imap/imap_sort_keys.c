@@ -35,171 +35,15 @@ static int pool_add(struct buf *pool, const char *s, size_t len, bool casemap, u
 
 /* ---- RFC 5322 3.3 date-time ---- */
 
-struct scan {
-	const char *s;
-	size_t len, i;
-};
-
-static bool sc_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool sc_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* CFWS: white space and (nested) comments. */
-static void sc_cfws(struct scan *d)
-{
-	while (d->i < d->len) {
-		char c = d->s[d->i];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			d->i++;
-		} else if (c == '(') {
-			int depth = 0;
-			while (d->i < d->len) {
-				c = d->s[d->i++];
-				if (c == '\\' && d->i < d->len)
-					d->i++;
-				else if (c == '(')
-					depth++;
-				else if (c == ')' && --depth == 0)
-					break;
-			}
-		} else {
-			break;
-		}
-	}
-}
-
-static long sc_number(struct scan *d, size_t max, size_t *nd_r)
-{
-	long v = 0;
-	size_t n = 0;
-	while (d->i < d->len && sc_digit(d->s[d->i]) && n < max) {
-		v = v * 10 + (d->s[d->i++] - '0');
-		n++;
-	}
-	*nd_r = n;
-	return n ? v : -1;
-}
-
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int month_days(long y, int m)
-{
-	static const int d[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return m == 2 && leap ? 29 : d[m - 1];
-}
-
-/* The zone's offset east of UTC in seconds (RFC 5322 3.3 and the obsolete
- * names of 4.3); an unknown zone is UTC (RFC 5256 2.2). */
-static long zone_offset(struct scan *d)
-{
-	static const struct {
-		const char *name;
-		int hours;
-	} names[] = {
-		{ "UT", 0 }, { "GMT", 0 }, { "Z", 0 }, { "EST", -5 }, { "EDT", -4 },
-		{ "CST", -6 }, { "CDT", -5 }, { "MST", -7 }, { "MDT", -6 }, { "PST", -8 },
-		{ "PDT", -7 },
-	};
-	sc_cfws(d);
-	if (d->i >= d->len)
-		return 0;
-	char c = d->s[d->i];
-	if (c == '+' || c == '-') {
-		size_t nd, at = d->i + 1;
-		d->i = at;
-		long v = sc_number(d, 4, &nd);
-		if (nd != 4 || v % 100 > 59)
-			return 0;
-		long off = (v / 100) * 3600 + (v % 100) * 60;
-		return c == '-' ? -off : off;
-	}
-	size_t a = d->i;
-	while (d->i < d->len && sc_alpha(d->s[d->i]))
-		d->i++;
-	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-		if (strlen(names[k].name) == d->i - a &&
-		    strncasecmp(d->s + a, names[k].name, d->i - a) == 0)
-			return names[k].hours * 3600L;
-	return 0;
-}
-
 int imap_sort_date_parse(const char *s, size_t len, int64_t *t_r)
 {
-	static const char *const months[12] = {
-		"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-	};
-	struct scan d = { s, len, 0 };
-	size_t nd;
-	sc_cfws(&d);
-	/* [ day-of-week "," ] */
-	if (d.i < d.len && sc_alpha(d.s[d.i])) {
-		while (d.i < d.len && sc_alpha(d.s[d.i]))
-			d.i++;
-		sc_cfws(&d);
-		if (d.i < d.len && d.s[d.i] == ',')
-			d.i++;
-		sc_cfws(&d);
-	}
-	long day = sc_number(&d, 2, &nd);
-	if (day < 1)
+	struct mime_date d;
+	if (mime_date_parse(s, len, &d) < 0)
 		return -1;
-	sc_cfws(&d);
-	size_t m0 = d.i;
-	while (d.i < d.len && sc_alpha(d.s[d.i]))
-		d.i++;
-	if (d.i - m0 < 3)
-		return -1;
-	int month = 0;
-	for (int k = 0; k < 12; k++)
-		if (strncasecmp(d.s + m0, months[k], 3) == 0)
-			month = k + 1;
-	if (month == 0)
-		return -1;
-	sc_cfws(&d);
-	long year = sc_number(&d, 4, &nd);
-	if (year < 0 || (d.i < d.len && sc_digit(d.s[d.i])))
-		return -1;
-	/* RFC 5322 4.3: two-digit years from 50 are 19xx, below 20xx. */
-	if (nd == 2)
-		year += year < 50 ? 2000 : 1900;
-	else if (nd == 3)
-		year += 1900;
-	if (year < 1 || year > 9999 || day > month_days(year, month))
-		return -1;
-	int64_t t = days_from_civil(year, month, (int)day) * 86400;
+	int64_t t = mime_date_days(d.year, d.month, d.day) * 86400;
 	/* RFC 5256 2.2: an invalid time is 00:00:00, an invalid zone UTC. */
-	sc_cfws(&d);
-	long hh = sc_number(&d, 2, &nd), mm = -1, ss = 0;
-	if (hh >= 0 && hh <= 23 && d.i < d.len && d.s[d.i] == ':') {
-		d.i++;
-		mm = sc_number(&d, 2, &nd);
-		if (d.i < d.len && d.s[d.i] == ':') {
-			d.i++;
-			ss = sc_number(&d, 2, &nd);
-		}
-	}
-	if (mm < 0 || mm > 59 || ss < 0 || ss > 60) {
-		*t_r = t;
-		return 0;
-	}
-	t += hh * 3600 + mm * 60 + ss;
-	t -= zone_offset(&d);
+	if (d.time)
+		t += d.hour * 3600 + d.min * 60 + d.sec - d.zone;
 	*t_r = t;
 	return 0;
 }
@@ -214,9 +58,8 @@ int imap_sort_msgid_next(const char *s, size_t len, size_t *pos, struct buf *out
 		 * hold a '<' of their own. */
 		char c = s[i];
 		if (c == '(') {
-			struct scan d = { s, len, i };
-			sc_cfws(&d);
-			i = d.i > i ? d.i : i + 1;
+			size_t e = mime_cfws_end(s, len, i);
+			i = e > i ? e : i + 1;
 			continue;
 		}
 		if (c == '"') {
@@ -238,9 +81,8 @@ int imap_sort_msgid_next(const char *s, size_t len, size_t *pos, struct buf *out
 			if (c == '<') {
 				ok = false;
 			} else if (c == '(' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-				struct scan d = { s, len, k };
-				sc_cfws(&d);
-				k = d.i > k ? d.i : k + 1;
+				size_t e = mime_cfws_end(s, len, k);
+				k = e > k ? e : k + 1;
 			} else if (c == '"') {
 				for (k++; k < len && s[k] != '"'; k++) {
 					if (s[k] == '\\' && k + 1 < len)
