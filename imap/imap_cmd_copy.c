@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "imap/imap_search.h"
 #include "imap/imap_qresync.h"
+#include "core/conn.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -262,8 +263,21 @@ static enum imap_cmd_rc copy_run(struct imap_cmd *cmd, bool move)
 	buf_free(&name);
 	if (n >= COPY_POOL_MIN && copy_submit(cmd, x, dst.id, move) == 0)
 		return IMAP_CMD_WAIT;
+	/* In place (one store transaction), a lock held by another
+	 * transaction is not waited for on the loop: the copy goes to the
+	 * pool, which may wait and back off (issue 11 point 1).  A full
+	 * pool: wait here. */
+	bool was = store_thread_nowait(true);
 	x->work_rc = store_msgs_copy(s->store, v->mailbox_id, x->uids, n, dst.id, move,
 				     x->dst_uids, &x->uidvalidity);
+	store_thread_nowait(was);
+	if (x->work_rc == STORE_ERR_BUSY) {
+		conn_log(s->c, PLOG_DEBUG, "store busy: %s done by a worker", move ? "MOVE" : "COPY");
+		if (copy_submit(cmd, x, dst.id, move) == 0)
+			return IMAP_CMD_WAIT;
+		x->work_rc = store_msgs_copy(s->store, v->mailbox_id, x->uids, n, dst.id, move,
+					     x->dst_uids, &x->uidvalidity);
+	}
 	return copy_applied(cmd, move);
 out:
 	free(uids);

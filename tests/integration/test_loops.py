@@ -319,7 +319,7 @@ def test_large_delivery_is_stored_on_the_pool(make_server):
 
 def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
     # Many sessions on every loop deliver to one mailbox while another
-    # flags its messages: transactions in place do not wait for each
+    # flags its messages and copies them: transactions in place do not wait for each
     # other's locks on a loop (store_thread_nowait) but hand the work to the
     # pool.  Whichever way each went, every message is stored once, every
     # 250 and OK is true, and the flags are all there.
@@ -340,6 +340,7 @@ def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
     for t in threads:
         t.start()
     c = imap_connect(srv, *user)
+    c.ok("CREATE archive")
     c.select("INBOX")
     flagged = 0
     while any(t.is_alive() for t in threads):
@@ -347,6 +348,7 @@ def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
         n = max([n for n, _ in r.numbered("EXISTS")] or [0])
         if n > flagged:
             c.ok(f"STORE {flagged + 1}:{n} +FLAGS.SILENT (\\Flagged)")
+            c.ok(f"COPY {flagged + 1}:{n} archive")
             flagged = n
     for t in threads:
         t.join()
@@ -354,6 +356,10 @@ def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
     r = c.select("INBOX")
     assert r.numbered("EXISTS") == [(240, b"")], r
     c.ok("STORE 1:* +FLAGS.SILENT (\\Flagged)")
+    if flagged < 240:
+        c.ok(f"COPY {flagged + 1}:240 archive")
+    st = c.ok("STATUS archive (MESSAGES)")
+    assert st.data("STATUS")[0].upper().endswith(b"(MESSAGES 240)"), st
     r = c.ok("SEARCH UNFLAGGED")
     assert r.data("SEARCH") == [b""], r
     subjects = set()
