@@ -143,8 +143,9 @@ int mime_date_parse(const char *s, size_t len, struct mime_date *d_r)
 	if (month == 0)
 		return -1;
 	cfws(&d);
+	/* year = 4*DIGIT; obs-year = 2*DIGIT (RFC 5322 3.3, 4.3). */
 	long year = number(&d, 4, &nd);
-	if (year < 0 || (d.i < d.len && is_digit(d.s[d.i])))
+	if (year < 0 || nd < 2 || (d.i < d.len && is_digit(d.s[d.i])))
 		return -1;
 	/* RFC 5322 4.3: two digits are 19xx from 50, 20xx below; three
 	 * digits add 1900. */
@@ -160,14 +161,18 @@ int mime_date_parse(const char *s, size_t len, struct mime_date *d_r)
 	/* time-of-day = hour ":" minute [ ":" second ], then the zone. */
 	cfws(&d);
 	d_r->more = d.i < d.len;
+	/* minute and second are 2DIGIT (RFC 5322 3.3); a one-digit hour
+	 * is tolerated. */
 	long hh = number(&d, 2, &nd), mm = -1, ss = 0;
 	if (hh >= 0 && hh <= 23 && d.i < d.len && d.s[d.i] == ':') {
 		d.i++;
 		mm = number(&d, 2, &nd);
-		d_r->hm = mm >= 0 && mm <= 59;
+		d_r->hm = mm >= 0 && mm <= 59 && nd == 2;
 		if (d.i < d.len && d.s[d.i] == ':') {
 			d.i++;
 			ss = number(&d, 2, &nd);
+			if (nd != 2)
+				ss = -1;
 		}
 	}
 	if (d_r->hm && ss >= 0 && ss <= 60) {

@@ -89,7 +89,7 @@ static void fetch_ctx_free(void *p)
  * goes with the last reference; opening it (a pin, store_content_open)
  * before the first read defers that, and a content found gone by the open
  * is skipped as expunged.  The open also reads the stored structure when
- * one is needed (*structure_r, NULL when none), in the same transaction.
+ * one is needed (*structure_r, NULL when none), right after the record.
  * 0, 1 (gone: skip it), or a store error. */
 static int fetch_msg_open(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m,
 			  void **structure_r, size_t *structure_len_r)

@@ -24,7 +24,10 @@
 #include "storage/storage.h"
 
 /* From this many messages on, the store is changed on the worker pool. */
-#define STORE_POOL_MIN 256   /* at most one store transaction below it */
+#define STORE_POOL_MIN 256
+/* Below it a STORE is one store transaction, so a BUSY answer changed
+ * nothing and the pool can do it all again. */
+_Static_assert(STORE_POOL_MIN <= STORE_FLAGS_TXN_MAX + 1, "one transaction below STORE_POOL_MIN");
 
 enum store_stage {
 	STORE_STAGE_START,

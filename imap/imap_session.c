@@ -279,8 +279,12 @@ static void imap_job_done(struct work *w)
 	struct imap_cmd *cmd = j->cmd;
 	if (!cmd) {
 		struct imap_command *pc = j->pc;
+		struct server *srv = j->srv;
+		size_t budget = j->budget;
 		j->discard(j);
 		imap_command_free(&pc);
+		if (budget)
+			limits_budget_give(srv, budget);
 		return;
 	}
 	cmd->job = NULL;
@@ -444,8 +448,6 @@ void imap_session_notify(struct imap_session *s)
 
 /* ---- running commands ---- */
 
-/* The literals of the command being read or run are freed: give their
- * share of the input budget back. */
 void imap_session_condstore_enable(struct imap_session *s)
 {
 	if (s->condstore)
@@ -461,6 +463,8 @@ void imap_session_condstore_enable(struct imap_session *s)
 			      (unsigned long long)(s->view->modseq ? s->view->modseq : 1));
 }
 
+/* The literals of the command being read or run are freed: give their
+ * share of the input budget back. */
 static void imap_budget_release(struct imap_session *s)
 {
 	limits_budget_give(s->srv, s->budget_held);
@@ -478,8 +482,13 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 	 * the parsed command, when it reads from it). */
 	if (cmd->job) {
 		if (cmd->job->keep_command) {
+			/* The literals live on in the job, and so does their
+			 * share of the input budget: given back with them. */
 			cmd->job->pc = cmd->pc;
+			cmd->job->budget = s->budget_held;
+			cmd->job->srv = s->srv;
 			cmd->pc = NULL;
+			s->budget_held = 0;
 		}
 		cmd->job->cmd = NULL;
 	}

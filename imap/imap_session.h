@@ -255,6 +255,8 @@ struct imap_job {
 	 * that goes away hands them to the job (pc), freed after discard. */
 	bool keep_command;
 	struct imap_command *pc;                      /* private */
+	struct server *srv;                           /* private: for the budget */
+	size_t budget;                                /* private: input budget of pc */
 };
 /* 0: the job runs on the pool; the handler returns IMAP_CMD_WAIT and is
  * called again after finish (cmd->job is NULL again by then).  -1: the

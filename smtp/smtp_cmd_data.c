@@ -347,10 +347,16 @@ struct smtp_deliver_job {
 	struct store_delivery d;
 	int *results;
 	int rc;
+	/* The input budget the session held for this message (an in-memory
+	 * spool is in it), held by the job while it owns the spool. */
+	struct server *srv;
+	size_t budget;
 };
 
 static void deliver_job_free(struct smtp_deliver_job *j)
 {
+	if (j->budget)
+		limits_budget_give(j->srv, j->budget);
 	spool_free(&j->spool);
 	smtp_rcpt_list_free(&j->rcpt);
 	smtp_rcpt_list_free(&j->remote);
@@ -373,7 +379,12 @@ static void deliver_job_done(struct work *w)
 	if (!s) {
 		/* Committed or not, nobody is left to tell; a committed one is
 		 * made durable by the next flush, as for a session that goes
-		 * away while waiting for its flush. */
+		 * away while waiting for its flush.  Its remote recipients are
+		 * queued: the runner may look now.  No notices for its failed
+		 * local recipients: the client had no 250 and sends the whole
+		 * message again, when they are answered (or noticed) anew. */
+		if (j->rc == STORE_OK && w->ran && j->remote.n > 0)
+			smtp_queue_kick();
 		deliver_job_free(j);
 		return;
 	}
@@ -381,6 +392,8 @@ static void deliver_job_done(struct work *w)
 	s->spool = j->spool;
 	s->rcpt_list = j->rcpt;
 	s->remote_list = j->remote;
+	s->budget_held += j->budget;
+	j->budget = 0;
 	j->spool = NULL;
 	memset(&j->rcpt, 0, sizeof(j->rcpt));
 	memset(&j->remote, 0, sizeof(j->remote));
@@ -438,15 +451,19 @@ static int deliver_submit(struct smtp_session *s, const struct store_delivery *d
 	j->spool = s->spool;
 	j->rcpt = s->rcpt_list;
 	j->remote = s->remote_list;
+	j->srv = s->srv;
+	j->budget = s->budget_held;
 	j->w.run = deliver_job_run;
 	j->w.done = deliver_job_done;
 	s->spool = NULL;
+	s->budget_held = 0;
 	memset(&s->rcpt_list, 0, sizeof(s->rcpt_list));
 	memset(&s->remote_list, 0, sizeof(s->remote_list));
 	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
 		s->spool = j->spool;
 		s->rcpt_list = j->rcpt;
 		s->remote_list = j->remote;
+		s->budget_held = j->budget;
 		free(j->sender);
 		free(j->envid);
 		free(j);

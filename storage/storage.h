@@ -383,6 +383,10 @@ struct store_flag_result {
 	enum store_flag_status status;
 	struct store_msg msg;
 };
+/* store_msgs_flags changes at most this many messages per transaction (a
+ * STORE is not atomic across its set, RFC 3501 6.4.6): fewer is one
+ * transaction, all or nothing. */
+#define STORE_FLAGS_TXN_MAX 256
 int store_msgs_flags(struct store *store, uint32_t mailbox_id, const uint32_t *uids, size_t n,
 		     const struct store_flag_change *change, struct store_flag_result *res);
 
@@ -440,7 +444,8 @@ struct store_content {
 	uint64_t size;
 	uint32_t layout_big, layout_small;
 };
-/* Pin and locate content_id in one transaction, and with structure_r also
+/* Pin and locate content_id (one read of its record, no transaction; the
+ * pin rule above holds), and with structure_r also
  * read its stored MIME structure (malloc'd; NULL, 0 when none was stored).
  * STORE_ERR_NOTFOUND when the content is gone (its message expunged). */
 int store_content_open(struct store *store, uint64_t content_id, struct store_content *c_r,

@@ -210,8 +210,10 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
  * finds the content gone.  Checking something else after the pin (the
  * message record, the structure) leaves a window: the deleter may not
  * have reached it yet, and the bytes go at its commit, mid-literal.
- * The same transaction reads what a reader needs next (the layout, the
- * structure), so opening a content for a FETCH is one transaction. */
+ * The record is read without a transaction (a read still waits for a
+ * writer's lock), and what a reader needs next with it: the layout, then
+ * the structure, so opening a content for a FETCH is two lookups and no
+ * transaction. */
 int store_content_open(struct store *s, uint64_t content_id, struct store_content *c_r,
 		       void **structure_r, size_t *structure_len_r)
 {

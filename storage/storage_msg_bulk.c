@@ -13,7 +13,7 @@
 
 #include "storage/storage_private.h"
 
-#define FLAGS_BATCH 256          /* messages per STORE transaction */
+#define FLAGS_BATCH STORE_FLAGS_TXN_MAX   /* messages per STORE transaction */
 #define UIDS_BATCH 65536         /* UIDs per store_msg_uids transaction */
 #define UIDS_BUF (256u * 1024u)  /* bulk-read buffer (a multiple of 1024) */
 

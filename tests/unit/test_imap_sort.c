@@ -119,6 +119,11 @@ static void test_date(void **state)
 	assert_int_equal(date_of("1 Jan 2001 10:00:00 +99"), date_of("1 Jan 2001 10:00:00 +0000"));
 	assert_int_equal(date_of("1 Jan 2001 99:00"), date_of("1 Jan 2001 00:00:00 +0000"));
 	assert_int_equal(date_of("1 Jan 2001"), date_of("1 Jan 2001 00:00:00 +0000"));
+	/* Minutes and seconds are two digits, a year at least two. */
+	assert_int_equal(date_of("1 Jan 2001 10:5:00 +0100"), date_of("1 Jan 2001 00:00:00 +0000"));
+	assert_int_equal(date_of("1 Jan 2001 10:05:7 +0100"), date_of("1 Jan 2001 00:00:00 +0000"));
+	assert_int_equal(date_of("1 Jan 2001 9:05:07 +0000"), date_of("1 Jan 2001 09:05:07 +0000"));
+	assert_int_equal(date_of("1 Jan 5 10:00:00 +0000"), -1);
 	/* No date at all. */
 	assert_int_equal(date_of("yesterday"), -1);
 	assert_int_equal(date_of("31 Feb 2001 00:00:00 +0000"), -1);
