@@ -44,6 +44,8 @@ static void check_threads(const char *s, size_t len, size_t n)
 			abort();
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
