@@ -487,14 +487,7 @@ static int search_start(struct imap_cmd *cmd)
 		search_fail(cmd, x, lrc);
 		return -1;
 	}
-	x->env.nmsgs = (uint32_t)v->count;
-	x->env.max_uid = v->count ? v->uids[v->count - 1] : 0;
-	x->env.recent_lo = v->recent_lo;
-	x->env.recent_hi = v->recent_hi;
-	x->env.saved = v->saved;
-	x->env.nsaved = v->nsaved;
-	x->env.keywords = v->keywords;
-	x->env.now = (int64_t)time(NULL);
+	imap_view_search_env(v, &x->env);
 
 	x->i = 0;
 	x->end = v->count;

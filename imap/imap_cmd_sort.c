@@ -434,13 +434,7 @@ static int sort_start(struct imap_cmd *cmd, bool thread)
 		imap_cmd_store_error(cmd, lrc, cmd_name(cmd, x));
 		return -1;
 	}
-	x->env.nmsgs = (uint32_t)v->count;
-	x->env.max_uid = v->count ? v->uids[v->count - 1] : 0;
-	x->env.recent_lo = v->recent_lo;
-	x->env.recent_hi = v->recent_hi;
-	x->env.saved = v->saved;
-	x->env.nsaved = v->nsaved;
-	x->env.keywords = v->keywords;
+	imap_view_search_env(v, &x->env);
 	x->i = 0;
 	x->end = v->count;
 	return 0;

@@ -11,6 +11,7 @@
  * EXISTS for an arrival, so they are valid when the client reads them. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imap/imap_context.h"
 #include "imap/imap_session.h"
@@ -455,6 +456,7 @@ static int evaluate(struct imap_session *s, struct imap_context *c, struct imap_
 		.recent_lo = v->recent_lo,
 		.recent_hi = v->recent_hi,
 		.keywords = v->keywords,
+		.now = (int64_t)time(NULL),   /* RFC 5032 OLDER/YOUNGER */
 	};
 	uint32_t seq = v->snap ? imap_view_seq(v, rec->uid) : 0;
 	bool match = false;

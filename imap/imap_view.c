@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/conn.h"
@@ -46,6 +47,7 @@
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_snap.h"
+#include "imap/imap_search.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
@@ -700,6 +702,18 @@ static int uids_load_end(struct imap_session *s, uint32_t *list, size_t n)
 	imap_snap_cache_put(sn);
 	view_snap_set(v, sn);
 	return STORE_OK;
+}
+
+void imap_view_search_env(const struct imap_view *v, struct imap_search_env *env)
+{
+	env->nmsgs = (uint32_t)v->count;
+	env->max_uid = v->count ? v->uids[v->count - 1] : 0;
+	env->recent_lo = v->recent_lo;
+	env->recent_hi = v->recent_hi;
+	env->saved = v->saved;
+	env->nsaved = v->nsaved;
+	env->keywords = v->keywords;
+	env->now = (int64_t)time(NULL);
 }
 
 int imap_view_uids_load(struct imap_session *s)

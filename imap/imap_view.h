@@ -96,6 +96,11 @@ void imap_view_close(struct imap_session *s, struct imap_view **v);
  * this session was told.  Everything below that takes a view needs it
  * (count 0 excepted).  Store errors as they are. */
 int imap_view_uids_load(struct imap_session *s);
+/* What SEARCH and SORT programs are evaluated against (imap_search.h): the
+ * view's "*" of each kind, \Recent, "$" and keywords, and now (RFC 5032
+ * OLDER/YOUNGER).  The array must be loaded. */
+struct imap_search_env;
+void imap_view_search_env(const struct imap_view *v, struct imap_search_env *env);
 /* Before a command that will load the array runs: when the mailbox is
  * large and no snapshot of its state is cached, read the store's list on
  * the worker pool (imap_cmd_job_submit) so that the command's load finds

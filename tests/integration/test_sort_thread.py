@@ -362,3 +362,11 @@ def test_long_sort_lets_other_sessions_of_its_loop_run(make_server, command):
     assert a.read_tagged("s1").status == "OK"
     a.logout()
     b.logout()
+
+
+def test_sort_within(imap):
+    # RFC 5032 keys in a SORT program count back from when the command
+    # started, as in SEARCH (the program's clock used to be 0 in SORT).
+    fill(imap, "within", [(msg("old"), "03-Jan-2024 00:00:00 +0000"), msg("new")])
+    assert sort(imap, "(ARRIVAL) UTF-8 YOUNGER 3600") == [2]
+    assert sort(imap, "(ARRIVAL) UTF-8 OLDER 3600") == [1]
