@@ -192,6 +192,25 @@ static void line_at(const struct parser *p, size_t pos, struct line *l)
 	l->end = i > pos && p->m[i - 1] == '\r' ? i - 1 : i;
 }
 
+bool mime_header_end(const char *msg, size_t len, size_t *pos_io)
+{
+	size_t pos = *pos_io;
+	while (pos < len) {
+		const char *nl = memchr(msg + pos, '\n', len - pos);
+		if (!nl)
+			break;
+		size_t i = (size_t)(nl - msg);
+		/* empty: nothing, or only the CR of a CRLF (as line_at) */
+		if (i == pos || (i == pos + 1 && msg[pos] == '\r')) {
+			*pos_io = i + 1;
+			return true;
+		}
+		pos = i + 1;
+	}
+	*pos_io = pos;
+	return false;
+}
+
 /* Back over the line break that ends just before pos: it belongs to the
  * delimiter line that starts at pos (RFC 2046 5.1.1), but never take
  * anything before floor. */

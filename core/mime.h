@@ -175,6 +175,15 @@ struct mime_message {
 int mime_message_parse(const char *msg, size_t len, const struct mime_limits *lim,
 		       struct mime_message **msg_r);
 void mime_message_free(struct mime_message **msg);
+/* Where a message's own header ends, as mime_message_parse finds it
+ * (root->header_len: up to and including the first empty line, RFC 5322
+ * 2.1), for a reader that holds only the start of the message.  Scans
+ * msg[*pos_io, len), *pos_io being a line start (0 at first): true with
+ * *pos_io = the header's length once the empty line is in; false with
+ * *pos_io = the start of the last, incomplete line, to pass back with
+ * more of the message.  At the end of the message, a header without an
+ * empty line is the whole message. */
+bool mime_header_end(const char *msg, size_t len, size_t *pos_io);
 
 /* ---- serialization (the form stored beside the message) ---- */
 

@@ -29,6 +29,10 @@
 #include "storage/storage.h"
 
 #define FETCH_WINDOW 256
+/* A header read for HEADER.FIELDS alone (fetch_head_read) that has not
+ * met the empty line after this many octets falls back to the structure:
+ * no header this long is held for one item. */
+#define FETCH_HEAD_MAX (64u * 1024)
 
 struct fetch_ctx {
 	struct imap_fetch *f;
@@ -56,6 +60,10 @@ struct fetch_ctx {
 	size_t att;                  /* next item */
 	bool streaming;              /* a literal of st is under way */
 	bool need_content;           /* some item reads the content or its structure */
+	bool head_only;              /* ... and only the message's header (fetch_head_read) */
+	bool head_ok;                /* head holds this message's header */
+	struct buf head;
+	size_t head_len, head_scan;
 	struct store_content content; /* open (pinned) while its message is written */
 	struct store *store;         /* for the close in fetch_ctx_free */
 	struct mime_message *mime;
@@ -77,6 +85,7 @@ static void fetch_ctx_free(void *p)
 	imap_vanished_scan_clear(&x->van);
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
+	buf_free(&x->head);
 	buf_free(&x->v.mem);
 	store_content_close(x->store, &x->content);
 	free(x->st.chunk);
@@ -104,6 +113,49 @@ static int fetch_msg_open(struct imap_session *s, struct fetch_ctx *x, const str
 	if (rc == STORE_ERR_NOTFOUND)
 		return 1;
 	return rc;
+}
+
+static int head_take(void *arg, uint64_t off, const void *data, size_t len)
+{
+	struct fetch_ctx *x = arg;
+	if (off == 0) {   /* the first chunk, or a retried read's */
+		buf_reset(&x->head);
+		x->head_scan = 0;
+	}
+	if (buf_append(&x->head, data, len) < 0)
+		return -1;
+	if (mime_header_end(x->head.data, x->head.len, &x->head_scan)) {
+		x->head_len = x->head_scan;
+		x->head_ok = true;
+		return 1;
+	}
+	return x->head.len >= FETCH_HEAD_MAX ? 1 : 0;
+}
+
+/* When every item that reads the message wants its own header only
+ * (HEADER.FIELDS, as clients list messages), read the content from its
+ * start up to the empty line: one walk of its first chunks, with no pin,
+ * structure or record lookup (store_content_head), and the values are
+ * built from that before any of them is sent.  0 with x->head_ok (or
+ * without it when the header is too long: open as usual), 1 when the
+ * content is gone, or a store error. */
+static int fetch_head_read(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m)
+{
+	store_content_close(s->store, &x->content);   /* an earlier message's */
+	x->head_ok = false;
+	buf_reset(&x->head);
+	x->head_scan = 0;
+	int rc = store_content_head(s->store, m->content_id, m->size, head_take, x);
+	if (rc == STORE_ERR_NOTFOUND)
+		return 1;
+	if (rc != STORE_OK)
+		return rc;
+	if (!x->head_ok && x->head.len == m->size) {
+		/* no empty line: the whole message is header */
+		x->head_len = x->head.len;
+		x->head_ok = true;
+	}
+	return 0;
 }
 
 static bool att_sets_seen(const struct imap_fetch_att *a)
@@ -282,9 +334,12 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 	uint32_t seq = imap_view_seq(s->view, m->uid);
 	if (seq == 0)
 		return 1;
-	void *sdata;
-	size_t slen;
-	int prc = fetch_msg_open(s, x, m, &sdata, &slen);
+	void *sdata = NULL;
+	size_t slen = 0;
+	x->head_ok = false;
+	int prc = x->head_only ? fetch_head_read(s, x, m) : 0;
+	if (prc == 0 && !x->head_ok)
+		prc = fetch_msg_open(s, x, m, &sdata, &slen);
 	if (prc == 1) {
 		x->gone = true;
 		return 1;
@@ -294,7 +349,7 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 		return -1;
 	}
 	mime_message_free(&x->mime);
-	if (x->need_structure) {
+	if (x->need_structure && !x->head_ok) {
 		int rc = imap_fetch_structure(s, m, &x->content, sdata, slen, &x->mime);
 		if (rc == STORE_ERR_NOTFOUND) {
 			x->gone = true;
@@ -367,7 +422,9 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				goto nomem;
 			continue;
 		}
-		int rc = imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
+		int rc = x->head_ok ? imap_fetch_head_value(x->head.data ? x->head.data : "",
+							     x->head_len, a, &x->v)
+				    : imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
 		if (rc == IMAP_FETCH_ERR_UNKNOWN_CTE) {
 			/* Checked in fetch_msg_begin; kept for safety. */
 			rc = STORE_ERR_CORRUPT;
@@ -560,14 +617,19 @@ static enum imap_cmd_rc fetch_start(struct imap_cmd *cmd)
 	/* RFC 7162 3.1: MODSEQ and CHANGEDSINCE are CONDSTORE-enabling. */
 	if (x->want_modseq)
 		imap_session_condstore_enable(s);
+	x->head_only = true;
 	for (size_t j = 0; j < x->f->natts; j++) {
 		if (att_sets_seen(&x->f->atts[j]))
 			x->set_seen = !s->view->readonly;
 		if (imap_fetch_att_needs_structure(&x->f->atts[j]))
 			x->need_structure = true;
-		if (att_reads_content(&x->f->atts[j]))
+		if (att_reads_content(&x->f->atts[j])) {
 			x->need_content = true;
+			if (!imap_fetch_att_head_only(&x->f->atts[j]))
+				x->head_only = false;
+		}
 	}
+	x->head_only = x->head_only && x->need_content;
 	x->name_off = calloc(x->f->natts ? x->f->natts : 1, sizeof(*x->name_off));
 	x->name_len = calloc(x->f->natts ? x->f->natts : 1, sizeof(*x->name_len));
 	if (!x->name_off || !x->name_len) {

@@ -121,6 +121,17 @@ int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
 			  const struct store_content *c, const struct mime_message *mime,
 			  const struct imap_fetch_att *att, struct imap_fetch_value *v);
 
+/* Whether att's value is cut from the message's own header alone
+ * (BODY[HEADER], BODY[HEADER.FIELDS (...)], .NOT, RFC822.HEADER), so that
+ * reading the start of the content up to its empty line is enough: no
+ * structure, no open (imap_cmd_fetch.c). */
+bool imap_fetch_att_head_only(const struct imap_fetch_att *att);
+/* Such an item's value from the header hdr[0, len) (the message's bytes
+ * up to mime_header_end), partial range applied.  STORE_OK or
+ * STORE_ERR_TEMP. */
+int imap_fetch_head_value(const char *hdr, size_t len, const struct imap_fetch_att *att,
+			  struct imap_fetch_value *v);
+
 /* PREVIEW (RFC 8970): the preview text of message m (content c, open)
  * with structure mime,
  * UTF-8, appended to out (nothing when the message has no text part).

@@ -151,6 +151,29 @@ static bool binary_identity(const struct imap_fetch_loc *loc)
 		 (e->len == 16 && strncasecmp(e->data, "quoted-printable", 16) == 0));
 }
 
+/* Partial ranges (RFC 3501 6.4.5 <start.count>) on a value of total
+ * octets, or BINARY.SIZE's number. */
+static int value_finish(const struct imap_fetch_att *att, struct imap_fetch_value *v,
+			uint64_t total)
+{
+	if (att->item == IMAP_FETCH_BINARY_SIZE) {
+		v->kind = IMAP_VALUE_SIZE;
+		v->size = total;
+		return STORE_OK;
+	}
+	uint64_t start, len;
+	imap_fetch_partial(total, att->partial, att->offset, att->count, &start, &len);
+	v->size = len;
+	if (v->kind == IMAP_VALUE_MEM) {
+		if (start > 0)
+			buf_consume(&v->mem, (size_t)start);
+		v->mem.len = (size_t)len;
+	} else {
+		v->off += start;
+	}
+	return STORE_OK;
+}
+
 int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
 			  const struct store_content *c, const struct mime_message *mime,
 			  const struct imap_fetch_att *att, struct imap_fetch_value *v)
@@ -215,20 +238,27 @@ int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
 		total = loc.len;
 		v->literal8 = binary && loc.part && (loc.part->flags & MIME_PART_NUL);
 	}
-	if (att->item == IMAP_FETCH_BINARY_SIZE) {
-		v->kind = IMAP_VALUE_SIZE;
-		v->size = total;
-		return STORE_OK;
-	}
-	uint64_t start, len;
-	imap_fetch_partial(total, att->partial, att->offset, att->count, &start, &len);
-	v->size = len;
-	if (v->kind == IMAP_VALUE_MEM) {
-		if (start > 0)
-			buf_consume(&v->mem, (size_t)start);
-		v->mem.len = (size_t)len;
-	} else {
-		v->off += start;
-	}
-	return STORE_OK;
+	return value_finish(att, v, total);
+}
+
+/* The value of a body item on the message's own header alone: the
+ * HEADER, HEADER.FIELDS(.NOT) and RFC822.HEADER items, which
+ * imap_fetch_att_head_only accepts. */
+int imap_fetch_head_value(const char *hdr, size_t len, const struct imap_fetch_att *att,
+			  struct imap_fetch_value *v)
+{
+	const struct imap_section *sec = &att->section;
+	v->kind = IMAP_VALUE_MEM;
+	v->literal8 = false;
+	v->size = 0;
+	buf_reset(&v->mem);
+	int rc;
+	if (att->item == IMAP_FETCH_BODY_SECTION && sec->text != IMAP_SECTION_HEADER)
+		rc = imap_fetch_header_filter(hdr, len, sec->fields, sec->nfields,
+					      sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, &v->mem);
+	else
+		rc = buf_append(&v->mem, hdr, len);
+	if (rc < 0)
+		return STORE_ERR_TEMP;
+	return value_finish(att, v, v->mem.len);
 }

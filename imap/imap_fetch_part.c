@@ -177,6 +177,22 @@ bool imap_fetch_att_needs_structure(const struct imap_fetch_att *att)
 	}
 }
 
+bool imap_fetch_att_head_only(const struct imap_fetch_att *att)
+{
+	if (att->item == IMAP_FETCH_RFC822_HEADER)
+		return true;
+	if (att->item != IMAP_FETCH_BODY_SECTION || att->section.nparts > 0)
+		return false;
+	switch (att->section.text) {
+	case IMAP_SECTION_HEADER:
+	case IMAP_SECTION_HEADER_FIELDS:
+	case IMAP_SECTION_HEADER_FIELDS_NOT:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool imap_fetch_binary_ok(const struct mime_message *msg, uint64_t size,
 			  const struct imap_fetch_att *att)
 {

@@ -455,6 +455,18 @@ int store_content_pread(struct store *store, const struct store_content *c, uint
 			void *buf, size_t len, size_t *got_r);
 /* Unpin; c is reset (closing a reset one does nothing). */
 void store_content_close(struct store *store, struct store_content *c);
+/* The start of content_id for a value built whole before any of it is
+ * sent (a header's fields, RFC 3501 6.4.5): its chunks in order from the
+ * first, each passed to fn with its offset, until fn returns 1 (enough) or
+ * size bytes (the content's size, the message's) were passed.  No pin, no
+ * lookup of its record, no transaction, one btree descent: a content
+ * deleted before or during the walk gives STORE_ERR_NOTFOUND (drop what fn
+ * was given), never bytes of another content.  A read that is retried
+ * starts again at offset 0.  fn returns 0 (more), 1 (enough) or -1 (out of
+ * memory: STORE_ERR_TEMP). */
+typedef int store_head_fn(void *arg, uint64_t off, const void *data, size_t len);
+int store_content_head(struct store *store, uint64_t content_id, uint64_t size,
+		       store_head_fn *fn, void *arg);
 /* Finish deletions deferred by pins when the process that held them died.
  * Only the daemon calls it, at start: an admin command runs beside it. */
 int store_content_sweep(struct store *store);

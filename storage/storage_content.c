@@ -546,6 +546,75 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	return store_cursor_close(s, cur, rc);
 }
 
+struct head_arg {
+	uint64_t content_id, size;
+	store_head_fn *fn;
+	void *fn_arg;
+	void *chunk;                 /* DB_DBT_REALLOC buffer, kept across retries */
+	u_int32_t chunk_cap;
+};
+
+/* Content ids are never reused and a content's chunks are only ever
+ * deleted all together, so a walk that finds the chunks it expects, in
+ * order, has read this content's bytes; a deletion that comes first or
+ * in between shows as a missing or foreign next key. */
+static int head_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct head_arg *a = arg;
+	DBC *cur;
+	int rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur);
+	if (rc != STORE_OK)
+		return rc;
+	uint64_t off = 0;
+	for (uint32_t chunk = 0; rc == STORE_OK && off < a->size; chunk++) {
+		uint8_t expect[12], key[12];
+		size_t klen = chunk_key(expect, a->content_id, chunk);
+		memcpy(key, expect, klen);
+		DBT k, v;
+		memset(&k, 0, sizeof(k));
+		memset(&v, 0, sizeof(v));
+		k.data = key;
+		k.size = (u_int32_t)klen;
+		k.ulen = sizeof(key);
+		k.flags = DB_DBT_USERMEM;
+		v.data = a->chunk;
+		v.size = a->chunk_cap;
+		v.flags = DB_DBT_REALLOC;
+		rc = store_bdb_err(s, cur->get(cur, &k, &v, chunk == 0 ? DB_SET : DB_NEXT));
+		if (v.data) {
+			a->chunk = v.data;
+			if (v.size > a->chunk_cap)
+				a->chunk_cap = v.size;
+		}
+		if (rc == STORE_OK && (k.size != klen || memcmp(key, expect, klen) != 0))
+			rc = STORE_ERR_NOTFOUND;   /* deleted under the walk */
+		if (rc != STORE_OK)
+			break;
+		if (v.size == 0 || v.size > a->size - off) {
+			rc = STORE_ERR_CORRUPT;    /* not the size its message records */
+			break;
+		}
+		int frc = a->fn(a->fn_arg, off, v.data, v.size);
+		off += v.size;
+		if (frc < 0)
+			rc = STORE_ERR_TEMP;
+		else if (frc > 0)
+			break;
+	}
+	return store_cursor_close(s, cur, rc);
+}
+
+int store_content_head(struct store *s, uint64_t content_id, uint64_t size, store_head_fn *fn,
+		       void *arg)
+{
+	if (size == 0)
+		return STORE_OK;   /* an empty content has no chunks */
+	struct head_arg a = {.content_id = content_id, .size = size, .fn = fn, .fn_arg = arg};
+	int rc = store_read_run(s, head_fn, &a);
+	free(a.chunk);
+	return rc;
+}
+
 static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
 {
 	*got_r = 0;

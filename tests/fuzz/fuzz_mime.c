@@ -151,6 +151,11 @@ static void fuzz_parse(const char *msg, size_t len, const struct mime_limits *li
 	if (mime_message_parse(msg, len, lim, &m) != MIME_OK)
 		return;   /* out of memory only */
 	check(m->size == len && m->root->header_off == 0 && m->root->envelope, "root");
+	/* FETCH's header-only read (imap_cmd_fetch.c) cuts the header with
+	 * mime_header_end from the message's first octets: the same cut. */
+	size_t hpos = 0;
+	bool hfound = mime_header_end(msg, len, &hpos);
+	check((hfound ? hpos : len) == m->root->header_len, "mime_header_end");
 	unsigned depth = 0;
 	size_t parts = check_tree(m->root, 0, len, 0, &depth);
 	check(parts == m->nparts, "part count");

@@ -318,3 +318,76 @@ def test_five_megabyte_body(imap):
     assert f["BODY[]"] == msg
     f = one(imap.ok("FETCH 1 BODY.PEEK[TEXT]<4000000.100>"))
     assert f["BODY[TEXT]<4000000>"] == body[4000000:4000100]
+
+
+def pad_header(total, lf=False):
+    """A header of exactly `total` octets up to and including its empty line."""
+    eol = b"\n" if lf else b"\r\n"
+    head = b"Subject: padded" + eol
+    fill = total - len(head) - len(eol)
+    lines = []
+    while fill > 0:
+        n = min(fill, 70)
+        if n < len(b"X-P: ") + len(eol):        # too short for a line: widen the last
+            lines[-1] = lines[-1][:-len(eol)] + b"p" * n + eol
+            break
+        lines.append(b"X-P: " + b"p" * (n - 5 - len(eol)) + eol)
+        fill -= n
+    return head + b"".join(lines) + eol
+
+
+# Headers the fast path (the content read up to its empty line, no
+# structure) must cut exactly where the MIME parser does: LF-only lines,
+# no empty line at all, an empty first line, an empty line across the
+# store's 997-octet chunks, and a header too long to be read that way.
+HEAD_CASES = {
+    "lf": b"Subject: lf only\nX-A: 1\n\nbody\nmore\n",
+    "no-empty-line": b"Subject: all header\r\nX-A: 1\r\n",
+    "no-empty-line-no-eol": b"Subject: all header\r\nX-A: 1",
+    "empty-first-line": b"\r\nSubject: this is body\r\n",
+    "cr-only-line": b"Subject: cr\r\n\r \r\nX-B: 2\r\n\r\nbody\r\n",
+    "chunk-995": pad_header(995) + b"body\r\n" * 400,
+    "chunk-996": pad_header(996) + b"body\r\n" * 400,
+    "chunk-997": pad_header(997) + b"body\r\n" * 400,
+    "chunk-998": pad_header(998) + b"body\r\n" * 400,
+    "chunk-999-lf": pad_header(999, lf=True) + b"body\n" * 400,
+    "three-chunks": pad_header(2500) + b"body\r\n",
+    "over-64k": pad_header(70000) + b"body\r\n",
+    "big-message": pad_header(1200) + b"x" * 200000 + b"\r\n",
+}
+
+
+def expected_header(msg):
+    # The MIME parser's rule: up to and including the first line that is
+    # empty (nothing, or only CR, before its LF); all of it if none.
+    pos = 0
+    while True:
+        nl = msg.find(b"\n", pos)
+        if nl < 0:
+            return msg
+        if msg[pos:nl] in (b"", b"\r"):
+            return msg[:nl + 1]
+        pos = nl + 1
+
+
+@pytest.mark.parametrize("case", sorted(HEAD_CASES))
+def test_header_items_cut_where_the_parser_cuts(imap, case):
+    msg = HEAD_CASES[case]
+    hdr = expected_header(msg)
+    imap.append("INBOX", msg)
+    imap.select("INBOX")
+    # Header items alone (read up to the empty line) ...
+    f = one(imap.ok("FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (SUBJECT)] "
+                    "BODY.PEEK[HEADER.FIELDS.NOT (X-P X-A)]<0.7> RFC822.HEADER)"))
+    # ... and the same beside an item that needs the structure.
+    g = one(imap.ok("FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (SUBJECT)] "
+                    "BODY.PEEK[HEADER.FIELDS.NOT (X-P X-A)]<0.7> RFC822.HEADER "
+                    "BODY.PEEK[TEXT]<0.1>)"))
+    keys = {k.upper(): k for k in f}
+    assert f[keys["BODY[HEADER]"]] == hdr
+    assert f[keys["RFC822.HEADER"]] == hdr
+    subject = [ln for ln in hdr.splitlines(keepends=True) if ln.lower().startswith(b"subject:")]
+    assert f[keys["BODY[HEADER.FIELDS (SUBJECT)]"]] == b"".join(subject) + b"\r\n"
+    for k in f:
+        assert g[k] == f[k], k
+    assert len(g) == len(f) + 1

@@ -176,6 +176,52 @@ static void test_simple(void **state)
 	free(msg);
 }
 
+/* mime_header_end, fed the message a few octets at a time as a reader of
+ * its first chunks would, finds the header's end exactly where the parser
+ * puts root->header_len, and says "more" until the empty line is in. */
+static void check_header_end(const char *msg, size_t len)
+{
+	struct mime_message *m = parse(msg, len);
+	for (size_t step = 1; step <= len + 1; step++) {
+		size_t pos = 0, have = 0;
+		bool found = false;
+		while (!found && have < len) {
+			have = have + step < len ? have + step : len;
+			size_t before = pos;
+			found = mime_header_end(msg, have, &pos);
+			assert_true(pos >= before && pos <= have);
+		}
+		assert_int_equal(found ? pos : len, m->root->header_len);
+	}
+	mime_message_free(&m);
+}
+
+static void test_header_end(void **state)
+{
+	(void)state;
+	static const char *const cases[] = {
+		"Subject: a\r\nX: b\r\n\r\nbody\r\n",
+		"Subject: a\nX: b\n\nbody\n",
+		"Subject: a\r\n\nbody",
+		"Subject: a\n\r\nbody",
+		"\r\nbody\r\n",
+		"\nbody\n",
+		"Subject: all header\r\n",
+		"Subject: all header",
+		"Subject: x\r\n\r \r\nY: z\r\n\r\n",
+		"Subject: x\r\n \r\n\r\n",
+		"Subject: x\r\r\n\r\n",
+		"\r",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_header_end(cases[i], strlen(cases[i]));
+	size_t n;
+	char *msg = load("01-simple.eml", &n);
+	check_header_end(msg, n);
+	free(msg);
+}
+
 static void test_folded_headers(void **state)
 {
 	(void)state;
@@ -1253,6 +1299,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple),
+		cmocka_unit_test(test_header_end),
 		cmocka_unit_test(test_folded_headers),
 		cmocka_unit_test(test_rfc2047),
 		cmocka_unit_test(test_rfc2231),

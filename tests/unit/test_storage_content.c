@@ -1,7 +1,8 @@
 /* tests/unit/test_storage_content.c: the content chunk layout (issue 11
  * point 6): room taken on disk, byte ranges read across every kind of chunk
- * boundary, and contents written with the old (v1) layout still read and
- * deleted correctly. */
+ * boundary, contents written with the old (v1) layout still read and
+ * deleted correctly, and the walk of a content's first chunks
+ * (store_content_head). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,6 +266,70 @@ static void test_content_legacy_layout(void **state)
 
 /* The meta record: v2 round trip, v1 read with the old chunk size, and
  * layouts that would send reads off the end refused. */
+struct head_got {
+	uint8_t *buf;
+	size_t len, calls, stop_after;   /* stop_after: return 1 after so many calls */
+	uint64_t last_off;
+};
+
+static int head_collect(void *arg, uint64_t off, const void *data, size_t len)
+{
+	struct head_got *g = arg;
+	assert_int_equal(off, g->len);   /* in order, no gap (no retry here) */
+	memcpy(g->buf + g->len, data, len);
+	g->len += len;
+	g->last_off = off;
+	return ++g->calls == g->stop_after ? 1 : 0;
+}
+
+/* The walk passes every byte in order for any layout; stops when told;
+ * gives NOTFOUND for a content that is gone or that ends before the size
+ * its message records, never bytes of the next content. */
+static void test_content_head(void **state)
+{
+	struct fx *f = *state;
+	const size_t B = STORE_CHUNK_BIG, S = STORE_CHUNK_SMALL;
+	const size_t sizes[] = {1, S - 1, S, S + 1, 4096, B - 1, B, B + 1, 2 * B + 3 * S + 5};
+	uint8_t *data = malloc(3 * B), *back = malloc(3 * B);
+	assert_non_null(data);
+	assert_non_null(back);
+	uint64_t cids[sizeof(sizes) / sizeof(sizes[0])];
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		pattern(data, sizes[i], (uint32_t)i + 7);
+		cids[i] = deliver(f->s, data, sizes[i]);
+		struct head_got g = {.buf = back};
+		assert_int_equal(store_content_head(f->s, cids[i], sizes[i], head_collect, &g),
+				 STORE_OK);
+		assert_int_equal(g.len, sizes[i]);
+		assert_memory_equal(back, data, sizes[i]);
+
+		/* enough after the first chunk: one call, one chunk */
+		struct head_got one = {.buf = back, .stop_after = 1};
+		assert_int_equal(store_content_head(f->s, cids[i], sizes[i], head_collect, &one),
+				 STORE_OK);
+		assert_int_equal(one.calls, 1);
+		assert_int_equal(one.len, sizes[i] < B ? (sizes[i] < S ? sizes[i] : S) : B);
+	}
+	/* A size beyond the content: the walk meets the next content's first
+	 * chunk (or the end) and says gone rather than read on into it. */
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct head_got g = {.buf = back};
+		assert_int_equal(store_content_head(f->s, cids[i], sizes[i] + 1, head_collect, &g),
+				 STORE_ERR_NOTFOUND);
+	}
+	/* A content that is not there, and the empty content. */
+	struct head_got g = {.buf = back};
+	assert_int_equal(store_content_head(f->s, cids[8] + 1000, 10, head_collect, &g),
+			 STORE_ERR_NOTFOUND);
+	assert_int_equal(store_content_head(f->s, cids[0], 0, head_collect, &g), STORE_OK);
+	assert_int_equal(g.calls, 0);
+	/* A size short of the content's bytes: damage, not a shorter read. */
+	assert_int_equal(store_content_head(f->s, cids[4], 4000, head_collect, &g),
+			 STORE_ERR_CORRUPT);
+	free(data);
+	free(back);
+}
+
 static void test_content_meta_codec(void **state)
 {
 	(void)state;
@@ -317,6 +382,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_content_compact_on_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_ranges_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_legacy_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content_head, setup, teardown),
 		cmocka_unit_test(test_content_meta_codec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
