@@ -318,9 +318,12 @@ static void conn_process_input(struct conn *c)
 			if (avail > c->max_line + 1) {
 				if (!c->discarding) {
 					c->discarding = true;
+					char head[PROTO_LINE_HEAD];
+					ev_ssize_t hn = evbuffer_copyout(in, head, sizeof(head));
 					c->in_callback = true;
 					if (c->ops->on_line_too_long)
-						c->ops->on_line_too_long(c->sess);
+						c->ops->on_line_too_long(c->sess, head,
+									 hn > 0 ? (size_t)hn : 0);
 					c->in_callback = false;
 				}
 				evbuffer_drain(in, avail);
@@ -341,10 +344,13 @@ static void conn_process_input(struct conn *c)
 		bool crlf = len > 0 && raw[len - 1] == '\r';
 		size_t linelen = crlf ? len - 1 : len;
 		if (linelen > c->max_line) {
+			char head[PROTO_LINE_HEAD];
+			size_t hn = linelen < sizeof(head) ? linelen : sizeof(head);
+			memcpy(head, raw, hn);
 			evbuffer_drain(in, len + 1);
 			c->in_callback = true;
 			if (c->ops->on_line_too_long)
-				c->ops->on_line_too_long(c->sess);
+				c->ops->on_line_too_long(c->sess, head, hn);
 			c->in_callback = false;
 			continue;
 		}

@@ -13,6 +13,10 @@
 
 struct conn;
 
+/* How much of an over-long line a front-end is shown (on_line_too_long):
+ * enough for an IMAP tag of the longest length the parser accepts. */
+#define PROTO_LINE_HEAD 1040
+
 /* Why core ends a session by time (proto_ops.on_timeout). */
 enum conn_expiry {
 	CONN_EXPIRY_IDLE,      /* no whole line within the idle timeout */
@@ -30,8 +34,11 @@ struct proto_ops {
 	 * The line is NUL-terminated at line[len] but may contain NUL bytes. */
 	void (*on_line)(void *sess, const char *line, size_t len, bool crlf);
 	/* The current line exceeded conn_set_max_line(); core discards the rest
-	 * of it up to the next LF and then resumes calling on_line. */
-	void (*on_line_too_long)(void *sess);
+	 * of it up to the next LF and then resumes calling on_line.  head is
+	 * the line's first octets (at most PROTO_LINE_HEAD), so that the reply
+	 * can name the command (IMAP's tag: RFC 9051 7.1.3, a tagged BAD
+	 * whenever the tag can be found). */
+	void (*on_line_too_long)(void *sess, const char *head, size_t head_len);
 	/* Raw mode (conn_read_raw): the next chunk of the n bytes asked for. */
 	void (*on_raw)(void *sess, const char *data, size_t len, bool last);
 	/* Output fell below the low-water mark (optional; for streaming). */

@@ -135,6 +135,10 @@ static void lits_free(struct imap_parser *p)
 	p->nlits = 0;
 }
 
+/* Longer tags are refused: a tag is an identifier, not data, and the
+ * error reply echoes it. */
+#define IMAP_TAG_MAX 1024
+
 static void cmd_reset(struct imap_parser *p)
 {
 	buf_reset(&p->arena);
@@ -196,6 +200,25 @@ void imap_parser_reset(struct imap_parser *p)
 	imap_command_free(&p->ready);
 	cmd_reset(p);
 	p->st = ST_IDLE;
+}
+
+bool imap_parser_line_tag(const struct imap_parser *p, const char *head, size_t len,
+			  const char **tag_r, size_t *len_r)
+{
+	if (p->st != ST_IDLE && p->tag_known) {
+		*tag_r = p->arena.data + p->tag_off;
+		*len_r = p->tag_len;
+		return true;
+	}
+	/* as command_start reads a tag */
+	size_t i = 0;
+	while (i < len && i <= IMAP_TAG_MAX && imap_is_tag_char((unsigned char)head[i]))
+		i++;
+	if (i == 0 || i > IMAP_TAG_MAX || i == len || head[i] != ' ')
+		return false;
+	*tag_r = head;
+	*len_r = i;
+	return true;
 }
 
 const struct imap_literal_info *imap_parser_literal(const struct imap_parser *p)
@@ -290,10 +313,6 @@ static enum imap_parse_status fail_close(struct imap_parser *p, const char *msg)
 	p->st = ST_IDLE;
 	return IMAP_PARSE_ERROR;
 }
-
-/* Longer tags are refused: a tag is an identifier, not data, and the
- * error reply echoes it. */
-#define IMAP_TAG_MAX 1024
 
 /* ---- tokens ---- */
 

@@ -193,6 +193,12 @@ enum imap_parse_status imap_parser_feed_line(struct imap_parser *p, const char *
 enum imap_parse_status imap_parser_feed_literal(struct imap_parser *p, const void *data, size_t len,
                                                 size_t *consumed_r);
 const struct imap_literal_info *imap_parser_literal(const struct imap_parser *p);
+/* The tag a line too long for core's reader belongs to (for its BAD):
+ * the command under way, when the line continues one after a literal, or
+ * else the tag at the start of head, the line's first octets.  The tag
+ * stays valid until the next call on p.  false when there is none. */
+bool imap_parser_line_tag(const struct imap_parser *p, const char *head, size_t len,
+			  const char **tag_r, size_t *len_r);
 /* After NEED_LITERAL, before any of its bytes: the session cannot take
  * this literal now (memory budget).  Returns ERROR; the error has the tag
  * and `msg`, and for a {n+} literal recovery DISCARD with the bytes still

@@ -761,7 +761,7 @@ static void imap_on_raw(void *sess, const char *data, size_t len, bool last)
 		imap_parsed(s, st);
 }
 
-static void imap_on_line_too_long(void *sess)
+static void imap_on_line_too_long(void *sess, const char *head, size_t head_len)
 {
 	struct imap_session *s = sess;
 	if (s->closing)
@@ -777,10 +777,22 @@ static void imap_on_line_too_long(void *sess)
 		return;
 	}
 	/* RFC 7888 4 / RFC 4469: a line over the limit; the rest of it is
-	 * dropped by core and the next line starts afresh. */
+	 * dropped by core and the next line starts afresh.  The command it
+	 * belonged to ends with a tagged BAD when its tag can be found
+	 * (RFC 9051 7.1.3). */
+	struct buf b;
+	buf_init(&b, 0);
+	const char *tag;
+	size_t tag_len;
+	int rc = imap_parser_line_tag(s->parser, head, head_len, &tag, &tag_len)
+			 ? buf_append(&b, tag, tag_len)
+			 : buf_putc(&b, '*');
+	rc |= buf_puts(&b, " BAD [TOOBIG] Line too long\r\n");
 	imap_parser_reset(s->parser);
 	imap_budget_release(s);
-	imap_untagged(s, "BAD [TOOBIG] Line too long");
+	if (rc == 0)
+		imap_write(s, b.data, b.len);
+	buf_free(&b);
 	s->errors++;
 	if (s->state == IMAP_S_NOAUTH)
 		s->junk++;

@@ -201,9 +201,11 @@ void pop3_session_auth_resume(struct pop3_session *s)
 	conn_resume(s->c);
 }
 
-static void pop3_on_line_too_long(void *sess)
+static void pop3_on_line_too_long(void *sess, const char *head, size_t head_len)
 {
 	struct pop3_session *s = sess;
+	(void)head;
+	(void)head_len;
 	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed ||
 	    s->auth_checking)
 		return;

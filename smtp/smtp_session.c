@@ -354,9 +354,11 @@ void smtp_session_line_done(struct smtp_session *s, bool authed_before)
 	smtp_check_limits(s);
 }
 
-static void smtp_on_line_too_long(void *sess)
+static void smtp_on_line_too_long(void *sess, const char *head, size_t head_len)
 {
 	struct smtp_session *s = sess;
+	(void)head;
+	(void)head_len;
 	if (s->auth_checking) {
 		return;
 	} else if (s->state == SMTP_S_DATA) {

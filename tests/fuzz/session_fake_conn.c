@@ -419,7 +419,10 @@ static void process(struct conn *c)
 				if (!c->discarding) {
 					c->discarding = true;
 					if (c->ops->on_line_too_long)
-						CALL(c, c->ops->on_line_too_long(c->sess));
+						CALL(c, c->ops->on_line_too_long(
+								c->sess, p,
+								avail < PROTO_LINE_HEAD ? avail
+											: PROTO_LINE_HEAD));
 				}
 				c->in_pos += avail;
 			}
@@ -436,7 +439,9 @@ static void process(struct conn *c)
 		if (linelen > c->max_line) {
 			c->in_pos += len + 1;
 			if (c->ops->on_line_too_long)
-				CALL(c, c->ops->on_line_too_long(c->sess));
+				CALL(c, c->ops->on_line_too_long(
+						c->sess, p,
+						linelen < PROTO_LINE_HEAD ? linelen : PROTO_LINE_HEAD));
 			continue;
 		}
 		buf_reset(&c->line);

@@ -178,3 +178,23 @@ def test_binary_garbage_line(sess):
     sess.send(junk + b"\r\n")
     r = sess.read_response()
     assert r.startswith(b"* BAD"), r
+
+
+@pytest.mark.parametrize("line, reply", [
+    # a line too long even for core's reader (beyond it core drops the
+    # rest unread): the tag is still at its start (RFC 9051 7.1.3)
+    (b"t1 LOGIN " + b"x" * 300_000, b"t1 BAD [TOOBIG]"),
+    # ... and the line after a literal belongs to the command it continues
+    (b"t2 LOGIN {4+}\r\nuser " + b"x" * 300_000, b"t2 BAD [TOOBIG]"),
+    # no tag to be found: untagged
+    (b"(((" + b"x" * 300_000, b"* BAD [TOOBIG]"),
+    (b"t3" + b"x" * 300_000, b"* BAD [TOOBIG]"),
+], ids=["tag", "after-literal", "no-tag", "no-space"])
+def test_line_too_long_for_core_gets_its_tag(imap_server, line, reply):
+    c = imap_connect(imap_server)
+    c.send(line + b"\r\n")
+    r = c.read_response()
+    assert r.startswith(reply), r[:100]
+    r = c.cmd("NOOP")
+    assert r.status == "OK", r
+    c.close()

@@ -246,7 +246,7 @@ def test_bomb_line_is_toobig_with_bounded_memory(make_server):
     assert len(bomb) < 2 * MiB
     c.send_raw(bomb)
     r = c.read_response()
-    assert r.startswith(b"* BAD [TOOBIG]"), r
+    assert r.startswith(b"b1 BAD [TOOBIG]"), r
     # The connection still works: the stream stayed in step.
     r = c.cmd("NOOP")
     assert r.status == "OK", r
