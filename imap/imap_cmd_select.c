@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/conn.h"
+#include "core/log.h"
 #include "imap/imap_objectid.h"
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
@@ -216,12 +218,35 @@ enum imap_cmd_rc imap_cmd_examine(struct imap_cmd *cmd)
 	return select_common(cmd, true);
 }
 
-/* ---- expunging ---- */
+/* ---- expunging ----
+ * The \Deleted messages are found by a scan of the message records (it
+ * stops at the last one: the store counts them) and removed in one
+ * transaction.  Neither waits on the loop (issue 11 point 1): a mailbox
+ * of EXPUNGE_POOL_MIN messages or more is scanned by a worker, a smaller
+ * one in place without waiting for a lock (store_thread_nowait), handed
+ * to a worker when another transaction holds one. */
+#define EXPUNGE_POOL_MIN 4096
+
+struct expunge_work {
+	struct imap_job job;             /* first: run on the pool */
+	struct store *store;
+	uint32_t mailbox_id;
+	struct imap_seqset *set;         /* UID EXPUNGE's set (owned), or NULL: all */
+	uint32_t *saved;                 /* "$" (RFC 5182): the view's, copied */
+	size_t nsaved;
+	uint32_t star;                   /* "*": the view's highest UID */
+	int rc;
+	size_t removed;
+};
+
+/* What the command keeps (cmd->ctx) once the work is done. */
+struct expunge_ctx {
+	int rc;
+	size_t removed;
+};
 
 struct deleted_scan {
-	const struct imap_view *v;
-	const struct imap_seqset *set;   /* UID EXPUNGE's set, or NULL */
-	uint32_t star;
+	const struct expunge_work *w;
 	uint32_t want;                   /* \Deleted messages in the mailbox */
 	uint32_t met;
 	uint32_t *uids;
@@ -229,23 +254,23 @@ struct deleted_scan {
 	bool nomem;
 };
 
-static bool uid_in_set(const struct deleted_scan *d, uint32_t uid)
+static bool uid_in_set(const struct expunge_work *w, uint32_t uid)
 {
-	if (!d->set)
+	if (!w->set)
 		return true;
-	if (d->set->saved) {
+	if (w->set->saved) {
 		/* RFC 5182: "$" is the saved UIDs, ascending. */
-		size_t lo = 0, hi = d->v->nsaved;
+		size_t lo = 0, hi = w->nsaved;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
-			if (d->v->saved[mid] < uid)
+			if (w->saved[mid] < uid)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		return lo < d->v->nsaved && d->v->saved[lo] == uid;
+		return lo < w->nsaved && w->saved[lo] == uid;
 	}
-	return imap_seqset_contains(d->set, uid, d->star);
+	return imap_seqset_contains(w->set, uid, w->star);
 }
 
 static int deleted_cb(void *arg, const struct store_msg *m)
@@ -254,7 +279,7 @@ static int deleted_cb(void *arg, const struct store_msg *m)
 	if (!(m->flags & STORE_F_DELETED))
 		return 0;
 	d->met++;
-	if (uid_in_set(d, m->uid)) {
+	if (uid_in_set(d->w, m->uid)) {
 		if (d->n == d->cap) {
 			size_t nc = d->cap ? d->cap * 2 : 256;
 			uint32_t *p = nc < SIZE_MAX / sizeof(*p) ? realloc(d->uids, nc * sizeof(*p)) : NULL;
@@ -271,38 +296,118 @@ static int deleted_cb(void *arg, const struct store_msg *m)
 	return d->met >= d->want ? 1 : 0;
 }
 
-/* Expunge the \Deleted messages (of `set` when given).  *removed_r gets
- * how many went.  The store keeps a count of \Deleted messages, so a
- * mailbox with none costs nothing. */
-static int expunge_deleted(struct imap_session *s, const struct imap_seqset *set, size_t *removed_r)
+/* Expunges the \Deleted messages (of w->set when given), on any thread:
+ * w->rc, and w->removed how many went. */
+static void expunge_work_do(struct expunge_work *w)
 {
-	struct imap_view *v = s->view;
-	*removed_r = 0;
+	w->removed = 0;
 	struct store_mailbox mbox;
-	int rc = store_mailbox_get_by_id(s->store, v->mailbox_id, &mbox);
-	if (rc != STORE_OK)
-		return rc;
-	if (mbox.deleted == 0)
-		return STORE_OK;
-	/* "*" of a UID EXPUNGE set is the view's highest UID. */
-	if (set && (rc = imap_view_uids_load(s)) != STORE_OK)
-		return rc;
-	struct deleted_scan d = {
-		.v = v, .set = set, .want = mbox.deleted,
-		.star = set && v->count ? v->uids[v->count - 1] : 0,
-	};
-	rc = store_msg_list(s->store, v->mailbox_id, deleted_cb, &d);
-	if (rc == 1)
-		rc = STORE_OK;
-	if (d.nomem)
-		rc = STORE_ERR_TEMP;
-	if (rc == STORE_OK && d.n)
-		rc = store_expunge(s->store, v->mailbox_id, d.uids, d.n, removed_r);
-	free(d.uids);
-	return rc;
+	int rc = store_mailbox_get_by_id(w->store, w->mailbox_id, &mbox);
+	if (rc == STORE_OK && mbox.deleted > 0) {
+		struct deleted_scan d = {.w = w, .want = mbox.deleted};
+		rc = store_msg_list(w->store, w->mailbox_id, deleted_cb, &d);
+		if (rc == 1)
+			rc = STORE_OK;
+		if (d.nomem)
+			rc = STORE_ERR_TEMP;
+		if (rc == STORE_OK && d.n)
+			rc = store_expunge(w->store, w->mailbox_id, d.uids, d.n, &w->removed);
+		free(d.uids);
+	}
+	w->rc = rc;
 }
 
-enum cmd_stage { STAGE_START, STAGE_DURABLE };
+static void expunge_work_free(struct expunge_work *w)
+{
+	imap_seqset_free(&w->set);
+	free(w->saved);
+	free(w);
+}
+
+static void expunge_job_run(struct imap_job *j)
+{
+	expunge_work_do((struct expunge_work *)j);
+}
+
+static void expunge_job_finish(struct imap_job *j, bool ran)
+{
+	struct expunge_work *w = (struct expunge_work *)j;
+	struct expunge_ctx *x = j->cmd->ctx;
+	/* Stopped before a worker took it: nothing was changed. */
+	x->rc = ran ? w->rc : STORE_ERR_TEMP;
+	x->removed = ran ? w->removed : 0;
+	expunge_work_free(w);
+}
+
+static void expunge_job_discard(struct imap_job *j)
+{
+	expunge_work_free((struct expunge_work *)j);
+}
+
+enum cmd_stage { STAGE_START, STAGE_WORK, STAGE_DURABLE };
+
+/* Starts the expunge of the selected mailbox's \Deleted messages (of
+ * set, which it takes, when given); the view is not needed after this.
+ * IMAP_CMD_WAIT when a worker does it (the handler runs again at
+ * STAGE_WORK), else IMAP_CMD_AGAIN with cmd->ctx's result ready; DONE
+ * when answered (out of memory). */
+static enum imap_cmd_rc expunge_start(struct imap_cmd *cmd, struct imap_seqset *set)
+{
+	struct imap_session *s = cmd->s;
+	struct imap_view *v = s->view;
+	struct expunge_ctx *x = calloc(1, sizeof(*x));
+	struct expunge_work *w = calloc(1, sizeof(*w));
+	if (!x || !w) {
+		free(x);
+		free(w);
+		imap_seqset_free(&set);
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return IMAP_CMD_DONE;
+	}
+	cmd->ctx = x;
+	cmd->ctx_free = free;
+	cmd->stage = STAGE_WORK;
+	w->job.run = expunge_job_run;
+	w->job.finish = expunge_job_finish;
+	w->job.discard = expunge_job_discard;
+	w->store = s->store;
+	w->mailbox_id = v->mailbox_id;
+	w->set = set;
+	if (set) {
+		/* "*" of a UID EXPUNGE set is the view's highest UID. */
+		int rc = imap_view_uids_load(s);
+		if (rc == STORE_OK && set->saved && v->nsaved) {
+			w->saved = malloc(v->nsaved * sizeof(*w->saved));
+			if (w->saved) {
+				memcpy(w->saved, v->saved, v->nsaved * sizeof(*w->saved));
+				w->nsaved = v->nsaved;
+			} else {
+				rc = STORE_ERR_TEMP;
+			}
+		}
+		if (rc != STORE_OK) {
+			x->rc = rc;
+			expunge_work_free(w);
+			return IMAP_CMD_AGAIN;
+		}
+		w->star = v->count ? v->uids[v->count - 1] : 0;
+	}
+	if (v->count >= EXPUNGE_POOL_MIN && imap_cmd_job_submit(cmd, &w->job) == 0)
+		return IMAP_CMD_WAIT;
+	bool was = store_thread_nowait(true);
+	expunge_work_do(w);
+	store_thread_nowait(was);
+	if (w->rc == STORE_ERR_BUSY) {
+		conn_log(s->c, PLOG_DEBUG, "store busy: EXPUNGE done by a worker");
+		if (imap_cmd_job_submit(cmd, &w->job) == 0)
+			return IMAP_CMD_WAIT;
+		expunge_work_do(w);   /* the pool is full: wait here */
+	}
+	x->rc = w->rc;
+	x->removed = w->removed;
+	expunge_work_free(w);
+	return IMAP_CMD_AGAIN;
+}
 
 enum imap_cmd_rc imap_cmd_expunge(struct imap_cmd *cmd)
 {
@@ -314,33 +419,38 @@ enum imap_cmd_rc imap_cmd_expunge(struct imap_cmd *cmd)
 			imap_qresync_ok_expunged(cmd, "EXPUNGE completed");
 		return IMAP_CMD_DONE;
 	}
-	struct imap_seqset *set = NULL;
-	const char *err = NULL;
-	if (cmd->uid) {
-		/* RFC 4315 2.1: UID EXPUNGE sequence-set. */
-		if (cmd->pc->nargs != 1 ||
-		    imap_arg_seqset(&cmd->pc->args[0], IMAP_SEQ_ALLOW_SAVED, &set, &err) < 0) {
-			imap_cmd_bad(cmd, "%s", err ? err : "UID EXPUNGE needs a UID set");
+	if (cmd->stage == STAGE_START) {
+		struct imap_seqset *set = NULL;
+		const char *err = NULL;
+		if (cmd->uid) {
+			/* RFC 4315 2.1: UID EXPUNGE sequence-set. */
+			if (cmd->pc->nargs != 1 ||
+			    imap_arg_seqset(&cmd->pc->args[0], IMAP_SEQ_ALLOW_SAVED, &set, &err) < 0) {
+				imap_cmd_bad(cmd, "%s", err ? err : "UID EXPUNGE needs a UID set");
+				return IMAP_CMD_DONE;
+			}
+		} else if (cmd->pc->nargs != 0) {
+			imap_cmd_bad(cmd, "EXPUNGE takes no arguments");
 			return IMAP_CMD_DONE;
 		}
-	} else if (cmd->pc->nargs != 0) {
-		imap_cmd_bad(cmd, "EXPUNGE takes no arguments");
-		return IMAP_CMD_DONE;
+		if (s->view->readonly) {
+			imap_seqset_free(&set);
+			imap_cmd_no(cmd, "[READ-ONLY] Mailbox is read-only");
+			return IMAP_CMD_DONE;
+		}
+		enum imap_cmd_rc r = expunge_start(cmd, set);
+		if (r != IMAP_CMD_AGAIN)
+			return r;
 	}
-	if (s->view->readonly) {
-		imap_seqset_free(&set);
-		imap_cmd_no(cmd, "[READ-ONLY] Mailbox is read-only");
-		return IMAP_CMD_DONE;
-	}
-	size_t removed = 0;
-	int rc = expunge_deleted(s, set, &removed);
-	imap_seqset_free(&set);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "EXPUNGE");
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+	const struct expunge_ctx *x = cmd->ctx;
+	if (x->rc != STORE_OK) {
+		imap_cmd_store_error(cmd, x->rc, "EXPUNGE");
 		return IMAP_CMD_DONE;
 	}
 	/* The untagged EXPUNGEs come from the view's sync in imap_cmd_ok. */
-	if (removed == 0) {
+	if (x->removed == 0) {
 		imap_cmd_ok(cmd, "EXPUNGE completed");
 		return IMAP_CMD_DONE;
 	}
@@ -366,23 +476,34 @@ enum imap_cmd_rc imap_cmd_close(struct imap_cmd *cmd)
 			imap_cmd_ok(cmd, "CLOSE completed");
 		return IMAP_CMD_DONE;
 	}
-	if (cmd->pc->nargs != 0) {
-		imap_cmd_bad(cmd, "CLOSE takes no arguments");
+	if (cmd->stage == STAGE_START) {
+		if (cmd->pc->nargs != 0) {
+			imap_cmd_bad(cmd, "CLOSE takes no arguments");
+			return IMAP_CMD_DONE;
+		}
+		/* RFC 3501 6.4.2: \Deleted messages go silently, without
+		 * untagged EXPUNGE, and only when the mailbox was selected
+		 * read-write.  The state changes even if the expunge fails
+		 * (RFC 9051 6.4.1), and at once: the expunge needs no view. */
+		if (s->view->readonly) {
+			view_leave(s);
+			imap_cmd_ok(cmd, "CLOSE completed");
+			return IMAP_CMD_DONE;
+		}
+		enum imap_cmd_rc r = expunge_start(cmd, NULL);
+		if (s->state == IMAP_S_SELECTED)
+			view_leave(s);
+		if (r != IMAP_CMD_AGAIN)
+			return r;
+	}
+	if (cmd->job)
+		return IMAP_CMD_WAIT;
+	const struct expunge_ctx *x = cmd->ctx;
+	if (x->rc != STORE_OK) {
+		imap_cmd_store_error(cmd, x->rc, "CLOSE");
 		return IMAP_CMD_DONE;
 	}
-	/* RFC 3501 6.4.2: \Deleted messages go silently, without untagged
-	 * EXPUNGE, and only when the mailbox was selected read-write.  The
-	 * state changes even if the expunge fails (RFC 9051 6.4.1). */
-	size_t removed = 0;
-	int rc = STORE_OK;
-	if (!s->view->readonly)
-		rc = expunge_deleted(s, NULL, &removed);
-	view_leave(s);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "CLOSE");
-		return IMAP_CMD_DONE;
-	}
-	if (removed == 0) {
+	if (x->removed == 0) {
 		imap_cmd_ok(cmd, "CLOSE completed");
 		return IMAP_CMD_DONE;
 	}

@@ -100,3 +100,34 @@ def test_store_all_then_expunge_half(imap_server, big):
     st = c.ok("STATUS big (MESSAGES)")
     assert status_items(st) == ("big", {"MESSAGES": N})
     c.logout()
+
+
+def test_uid_expunge_and_close_of_a_large_mailbox(imap_server, big):
+    # At 4,096 messages and more the \Deleted scan and the expunge run on a
+    # worker (imap_cmd_select.c): the same answers as in place.
+    c = imap_connect(imap_server, *big)
+    c.ok("CREATE big3")
+    c.select("big")
+    c.ok("COPY 1:* big3")
+    c.select("big3")
+    c.ok("STORE 1:100 +FLAGS.SILENT (\\Deleted)")
+    c.ok("STORE 9001:9100 +FLAGS.SILENT (\\Deleted)")
+    # UID EXPUNGE expunges only the set's \Deleted messages (RFC 4315 2.1),
+    # "*" being the highest UID; the untagged EXPUNGEs come highest first,
+    # so each names its UID's number.
+    r = c.ok("UID EXPUNGE 51:60,9095:*")
+    assert r.numbered("EXPUNGE") == [(n, b"") for n in list(range(9100, 9094, -1)) +
+                                     list(range(60, 50, -1))], r
+    # "$" (RFC 5182): the saved result of a SEARCH.
+    c.ok("SEARCH RETURN (SAVE) UID 1:20")
+    r = c.ok("UID EXPUNGE $")
+    assert r.numbered("EXPUNGE") == [(n, b"") for n in range(20, 0, -1)], r
+    r = c.ok("UID SEARCH DELETED")
+    left = [u for u in list(range(21, 51)) + list(range(61, 101)) + list(range(9001, 9095))]
+    assert sorted(int(x) for x in r.data("SEARCH")[0].split()) == left
+    # CLOSE expunges the rest silently.
+    r = c.ok("CLOSE")
+    assert r.numbered("EXPUNGE") == [], r
+    st = c.ok("STATUS big3 (MESSAGES)")
+    assert status_items(st) == ("big3", {"MESSAGES": N - 200})
+    c.logout()
