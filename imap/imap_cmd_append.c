@@ -18,6 +18,8 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/conn.h"
+#include "core/log.h"
 #include "core/mime.h"
 #include "imap/imap_append.h"
 #include "imap/imap_session.h"
@@ -189,6 +191,7 @@ struct append_job {
 	struct store *store;
 	uint32_t mailbox_id;
 	struct append_set set;       /* its messages point into the command's literals */
+	bool content_done;           /* encoded and parsed on the loop already */
 	int content_rc;
 	int rc;
 	uint32_t uidvalidity;
@@ -200,7 +203,7 @@ static void append_job_run(struct imap_job *job)
 	struct append_job *j = (struct append_job *)job;
 	struct append_set *a = &j->set;
 	j->content_rc = 0;
-	for (size_t i = 0; i < a->n && j->content_rc == 0; i++)
+	for (size_t i = 0; i < a->n && j->content_rc == 0 && !j->content_done; i++)
 		j->content_rc = append_msg_content(&a->ap->msgs[i], &a->msgs[i], &a->structs[i],
 						   &a->encoded[i]);
 	if (j->content_rc == 0)
@@ -235,6 +238,32 @@ static void append_job_discard(struct imap_job *job)
 	struct append_job *j = (struct append_job *)job;
 	append_set_free(&j->set);
 	free(j);
+}
+
+/* 0: a worker does the rest of a (content_done: the store of a) and the
+ * handler returns IMAP_CMD_WAIT; a is the job's now.  -1: do it in place. */
+static int append_submit(struct imap_cmd *cmd, uint32_t mailbox_id, struct append_set *a,
+			 bool content_done)
+{
+	struct append_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	j->job.run = append_job_run;
+	j->job.finish = append_job_finish;
+	j->job.discard = append_job_discard;
+	/* The messages point into this command's literals: a command that
+	 * goes away leaves them to the job. */
+	j->job.keep_command = true;
+	j->store = cmd->s->store;
+	j->mailbox_id = mailbox_id;
+	j->set = *a;
+	j->content_done = content_done;
+	if (imap_cmd_job_submit(cmd, &j->job) < 0) {
+		free(j);   /* a full pool */
+		return -1;
+	}
+	memset(a, 0, sizeof(*a));
+	return 0;
 }
 
 /* After store_append: the APPENDUID for the OK, then the flush wait
@@ -330,24 +359,9 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 		if (append_msg_meta(cmd, mb.id, &a.ap->msgs[i], &a.msgs[i]) < 0)
 			goto out;
 	}
-	if (total >= APPEND_POOL_MIN) {
-		struct append_job *j = calloc(1, sizeof(*j));
-		if (j) {
-			j->job.run = append_job_run;
-			j->job.finish = append_job_finish;
-			j->job.discard = append_job_discard;
-			/* The messages point into this command's literals: a
-			 * command that goes away leaves them to the job. */
-			j->job.keep_command = true;
-			j->store = s->store;
-			j->mailbox_id = mb.id;
-			j->set = a;
-			if (imap_cmd_job_submit(cmd, &j->job) == 0) {
-				buf_free(&name);
-				return IMAP_CMD_WAIT;
-			}
-			free(j);   /* a full pool: in place */
-		}
+	if (total >= APPEND_POOL_MIN && append_submit(cmd, mb.id, &a, false) == 0) {
+		buf_free(&name);
+		return IMAP_CMD_WAIT;
 	}
 	for (size_t i = 0; i < a.n; i++) {
 		int crc = append_msg_content(&a.ap->msgs[i], &a.msgs[i], &a.structs[i],
@@ -358,7 +372,20 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 		}
 	}
 	uint32_t uidvalidity = 0;
+	/* A lock held by another transaction is not waited for on the loop
+	 * (issue 11 point 1): the store goes to a worker.  A full pool: wait
+	 * here. */
+	bool was = store_thread_nowait(true);
 	rc = store_append(s->store, mb.id, a.msgs, a.n, a.uids, &uidvalidity);
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		conn_log(s->c, PLOG_DEBUG, "store busy: APPEND stored by a worker");
+		if (append_submit(cmd, mb.id, &a, true) == 0) {
+			buf_free(&name);
+			return IMAP_CMD_WAIT;
+		}
+		rc = store_append(s->store, mb.id, a.msgs, a.n, a.uids, &uidvalidity);
+	}
 	if (append_stored(cmd, &a, rc, uidvalidity) == IMAP_CMD_AGAIN)
 		ret = imap_cmd_wait_durable(cmd);
 out:

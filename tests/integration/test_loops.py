@@ -369,6 +369,53 @@ def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
     c.logout()
 
 
+def test_contended_append_and_expunge(make_server, tmp_path):
+    # Sessions on every loop APPEND to one mailbox, half of it already
+    # \Deleted, while another session EXPUNGEs over and over: an APPEND or
+    # EXPUNGE that meets another's lock hands its transaction to the pool
+    # instead of waiting on the loop.  Whichever way each went, every OK
+    # carries a true APPENDUID and the kept messages are all there, once.
+    import threading
+    conf = tmp_path / "debug.conf"
+    conf.write_text('log = { level = "debug"; };\n')
+    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    user = srv.new_user("appenders")
+    errors, uids = [], []
+
+    def appender(k):
+        try:
+            a = imap_connect(srv, *user)
+            for i in range(20):
+                flags = ["\\Deleted"] if i % 2 else []
+                r = a.append("INBOX", make_message(f"a{k} {i} {'drop' if i % 2 else 'keep'}"),
+                             flags=flags)
+                uids.append(int(r.code.split()[2]))
+            a.logout()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=appender, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    c = imap_connect(srv, *user)
+    c.select("INBOX")
+    while any(t.is_alive() for t in threads):
+        c.ok("EXPUNGE")
+    for t in threads:
+        t.join()
+    assert errors == [], errors
+    assert len(uids) == 160 and len(set(uids)) == 160, uids
+    c.ok("EXPUNGE")
+    r = c.ok("UID SEARCH ALL")
+    kept = sorted(int(x) for x in r.data("SEARCH")[0].split())
+    assert len(kept) == 80 and set(kept) <= set(uids), kept
+    subjects = [f["BODY[HEADER.FIELDS (SUBJECT)]"].strip() for f in
+                c.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])").fetches().values()]
+    assert sorted(subjects) == sorted(f"Subject: a{k} {i} keep".encode()
+                                      for k in range(8) for i in range(0, 20, 2)), subjects
+    c.logout()
+
+
 def test_large_append_is_stored_on_the_pool(make_server):
     # An APPEND of 256 KiB or more is encoded, parsed and stored by a
     # worker: the OK (after the flush), APPENDUID and the EXISTS of the
