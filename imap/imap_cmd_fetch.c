@@ -60,6 +60,7 @@ struct fetch_ctx {
 	size_t att;                  /* next item */
 	bool streaming;              /* a literal of st is under way */
 	bool need_content;           /* some item reads the content or its structure */
+	int seen_rc;                 /* the \Seen marks made by a worker (seen_job) */
 	bool head_only;              /* ... and only the message's header (fetch_head_read) */
 	bool head_ok;                /* head holds this message's header */
 	struct buf head;
@@ -193,7 +194,66 @@ static bool att_reads_content(const struct imap_fetch_att *a)
 	return att_is_body(a) || imap_fetch_att_needs_structure(a);
 }
 
-/* Reads the records of the next window and sets \Seen where it is due. */
+/* The \Seen marks of one window (FETCH_WINDOW <= STORE_FLAGS_TXN_MAX: one
+ * transaction), made on a worker when the loop found the store locked. */
+struct seen_job {
+	struct imap_job job;         /* first */
+	struct store *store;
+	uint32_t mailbox_id;
+	uint32_t unseen[FETCH_WINDOW];
+	size_t idx[FETCH_WINDOW], nu;
+	struct store_flag_result *res;
+	int rc;
+};
+
+/* The marks made: into the window, and absorbed by the view so that they
+ * are not reported twice. */
+static void seen_apply(struct imap_session *s, struct fetch_ctx *x, const size_t *idx, size_t nu,
+		       const struct store_flag_result *res)
+{
+	for (size_t j = 0; j < nu; j++) {
+		if (res[j].status == STORE_FLAG_CHANGED) {
+			x->win[idx[j]] = res[j].msg;
+			x->win_seen[idx[j]] = true;
+		} else if (res[j].status == STORE_FLAG_GONE) {
+			x->win_found[idx[j]] = false;
+		}
+	}
+	imap_view_absorb(s, res, nu);
+}
+
+static const struct store_flag_change seen_change = {.op = STORE_FLAGS_ADD,
+						     .flags = STORE_F_SEEN};
+
+static void seen_job_run(struct imap_job *job)
+{
+	struct seen_job *j = (struct seen_job *)job;
+	j->rc = store_msgs_flags(j->store, j->mailbox_id, j->unseen, j->nu, &seen_change, j->res);
+}
+
+static void seen_job_finish(struct imap_job *job, bool ran)
+{
+	struct seen_job *j = (struct seen_job *)job;
+	struct fetch_ctx *x = job->cmd->ctx;
+	/* Stopped before a worker took it: nothing was changed. */
+	x->seen_rc = ran ? j->rc : STORE_ERR_TEMP;
+	if (x->seen_rc == STORE_OK)
+		seen_apply(job->cmd->s, x, j->idx, j->nu, j->res);
+	free(j->res);
+	free(j);
+}
+
+static void seen_job_discard(struct imap_job *job)
+{
+	struct seen_job *j = (struct seen_job *)job;
+	free(j->res);
+	free(j);
+}
+
+/* Reads the records of the next window and sets \Seen where it is due.
+ * STORE_OK, a store error, or FETCH_WAIT: a worker sets \Seen (the store
+ * was locked), and the handler runs again when it is done. */
+#define FETCH_WAIT 1
 static int fetch_window_load(struct imap_cmd *cmd, struct fetch_ctx *x)
 {
 	struct imap_session *s = cmd->s;
@@ -206,41 +266,54 @@ static int fetch_window_load(struct imap_cmd *cmd, struct fetch_ctx *x)
 		return rc;
 
 	/* RFC 3501 6.4.5: BODY[...] (not PEEK) sets \Seen. */
-	uint32_t unseen[FETCH_WINDOW];
-	size_t idx[FETCH_WINDOW], nu = 0;
+	struct seen_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return STORE_ERR_TEMP;
 	for (size_t k = 0; k < x->win_n; k++) {
 		if (!x->win_found[k] || (x->win[k].flags & STORE_F_SEEN))
 			continue;
 		if (x->f->changedsince && x->win[k].modseq <= x->f->changedsince_modseq)
 			continue;
-		unseen[nu] = x->win[k].uid;
-		idx[nu++] = k;
+		j->unseen[j->nu] = x->win[k].uid;
+		j->idx[j->nu++] = k;
 	}
-	if (nu == 0)
+	if (j->nu == 0) {
+		free(j);
 		return STORE_OK;
-	struct store_flag_result *res = calloc(nu, sizeof(*res));
-	if (!res)
+	}
+	j->res = calloc(j->nu, sizeof(*j->res));
+	if (!j->res) {
+		free(j);
 		return STORE_ERR_TEMP;
-	struct store_flag_change ch = { .op = STORE_FLAGS_ADD, .flags = STORE_F_SEEN };
+	}
 	/* Same order as STORE: owed updates first, then our change, which we
 	 * report ourselves, absorbed so that it is not reported twice. */
 	if (imap_view_sync(s, false) < 0) {
-		free(res);
+		seen_job_discard(&j->job);
 		return STORE_ERR_NOTFOUND;
 	}
-	rc = store_msgs_flags(s->store, s->view->mailbox_id, unseen, nu, &ch, res);
-	if (rc == STORE_OK) {
-		for (size_t j = 0; j < nu; j++) {
-			if (res[j].status == STORE_FLAG_CHANGED) {
-				x->win[idx[j]] = res[j].msg;
-				x->win_seen[idx[j]] = true;
-			} else if (res[j].status == STORE_FLAG_GONE) {
-				x->win_found[idx[j]] = false;
-			}
-		}
-		imap_view_absorb(s, res, nu);
+	/* Not waiting for another transaction's lock on the loop (issue 11
+	 * point 1): then a worker marks them.  A full pool: wait here. */
+	bool was = store_thread_nowait(true);
+	rc = store_msgs_flags(s->store, s->view->mailbox_id, j->unseen, j->nu, &seen_change,
+			      j->res);
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		conn_log(s->c, PLOG_DEBUG, "store busy: FETCH's \\Seen set by a worker");
+		j->job.run = seen_job_run;
+		j->job.finish = seen_job_finish;
+		j->job.discard = seen_job_discard;
+		j->store = s->store;
+		j->mailbox_id = s->view->mailbox_id;
+		memset(j->res, 0, j->nu * sizeof(*j->res));
+		if (imap_cmd_job_submit(cmd, &j->job) == 0)
+			return FETCH_WAIT;
+		rc = store_msgs_flags(s->store, s->view->mailbox_id, j->unseen, j->nu,
+				      &seen_change, j->res);
 	}
-	free(res);
+	if (rc == STORE_OK)
+		seen_apply(s, x, j->idx, j->nu, j->res);
+	seen_job_discard(&j->job);
 	return rc;
 }
 
@@ -311,12 +384,15 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 
 /* Starts message x->i: the record, the structure, the checks that must
  * come before any of its output.  1 when there is nothing to write for it,
- * 0 when x->in_msg is set, or an error already answered (-1). */
+ * 0 when x->in_msg is set, 2 when a worker sets its window's \Seen marks
+ * first (call again after), or an error already answered (-1). */
 static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 {
 	struct imap_session *s = cmd->s;
 	if (x->i >= x->win_lo + x->win_n) {
 		int rc = fetch_window_load(cmd, x);
+		if (rc == FETCH_WAIT)
+			return 2;
 		if (rc != STORE_OK) {
 			imap_cmd_store_error(cmd, rc, "FETCH");
 			return -1;
@@ -657,6 +733,12 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 	}
 	struct fetch_ctx *x = cmd->ctx;
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* the window's \Seen marks: not done yet */
+	if (x->seen_rc != STORE_OK) {
+		imap_cmd_store_error(cmd, x->seen_rc, "FETCH");
+		return IMAP_CMD_DONE;
+	}
 	/* RFC 7162 3.2.6: VANISHED (EARLIER) before any FETCH response. */
 	if (!x->van.done) {
 		int vrc = imap_vanished_scan_run(s, &x->van);
@@ -674,6 +756,8 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 			int rc = fetch_msg_begin(cmd, x);
 			if (rc < 0)
 				return IMAP_CMD_DONE;
+			if (rc == 2)
+				return IMAP_CMD_WAIT;
 			if (rc > 0) {
 				x->i++;
 				continue;

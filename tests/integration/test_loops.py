@@ -371,8 +371,9 @@ def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
 
 def test_contended_append_and_expunge(make_server, tmp_path):
     # Sessions on every loop APPEND to one mailbox, half of it already
-    # \Deleted, while another session EXPUNGEs over and over: an APPEND or
-    # EXPUNGE that meets another's lock hands its transaction to the pool
+    # \Deleted, while another session EXPUNGEs over and over and a third
+    # FETCHes them, setting \Seen: an APPEND, EXPUNGE or FETCH's \Seen
+    # that meets another's lock hands its transaction to the pool
     # instead of waiting on the loop.  Whichever way each went, every OK
     # carries a true APPENDUID and the kept messages are all there, once.
     import threading
@@ -394,14 +395,32 @@ def test_contended_append_and_expunge(make_server, tmp_path):
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(repr(e))
 
+    def reader():
+        # FETCH BODY[...] sets \\Seen (RFC 3501 6.4.5), a change of its own
+        try:
+            r = imap_connect(srv, *user)
+            r.select("INBOX")
+            while any(t.is_alive() for t in threads):
+                # NO [EXPUNGEISSUED] when some went meanwhile (RFC 5530 3)
+                x = r.cmd("UID FETCH 1:* (BODY[HEADER.FIELDS (SUBJECT)])")
+                assert x.status == "OK" or x.code == "EXPUNGEISSUED", x
+                for v in x.fetches().values():
+                    assert b"\\Seen" in v.get("FLAGS", [b"\\Seen"]), v
+            r.logout()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
     threads = [threading.Thread(target=appender, args=(k,)) for k in range(8)]
     for t in threads:
+        t.start()
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
         t.start()
     c = imap_connect(srv, *user)
     c.select("INBOX")
     while any(t.is_alive() for t in threads):
         c.ok("EXPUNGE")
-    for t in threads:
+    for t in threads + readers:
         t.join()
     assert errors == [], errors
     assert len(uids) == 160 and len(set(uids)) == 160, uids
