@@ -1,8 +1,11 @@
 /* pop3/pop3_cmd_quit.c: QUIT (RFC 1939 4 and 6).  In TRANSACTION state it
  * enters UPDATE: every message marked by DELE is expunged in one store
- * transaction, and the +OK that promises it is sent only once the log
- * holding that transaction is on disk (core/durable.h). */
+ * transaction (in place, or by a worker when the store is locked:
+ * pop3_store_job.c), and the +OK that promises it is sent only once the
+ * log holding that transaction is on disk (core/durable.h). */
 #include <stdlib.h>
+
+#include <event2/event.h>
 
 #include "core/conn.h"
 #include "core/server.h"
@@ -35,6 +38,26 @@ static void pop3_quit_flushed(struct durable_waiter *w, bool ok)
 	pop3_quit_reply(s, ok ? NULL : "Deletions not confirmed on disk, check the maildrop again");
 }
 
+void pop3_quit_stored(struct pop3_session *s, int rc, size_t removed)
+{
+	s->removed = removed;
+	if (rc != STORE_OK) {
+		conn_log(s->c, PLOG_ERROR, "quit expunge failed marked=%zu error=\"%s\"",
+			 s->ndeleted, store_strerror(rc));
+		pop3_quit_reply(s, expunge_failed);
+		return;
+	}
+	if (s->ndeleted == 0) {
+		pop3_quit_reply(s, NULL);
+		return;
+	}
+	conn_log(s->c, PLOG_INFO, "quit marked=%zu expunged=%zu", s->ndeleted, s->removed);
+	/* Input stays off until the reply; the flush callback runs on the
+	 * loop thread, never inside this call. */
+	conn_suspend(s->c);
+	durable_wait(s->srv, &s->waiter, pop3_quit_flushed, s);
+}
+
 void pop3_cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	if (s->state == POP3_S_AUTH) {
@@ -45,15 +68,10 @@ void pop3_cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 		return;
 	}
 	s->state = POP3_S_UPDATE;
-	/* The read state first, so that it is in the log the reply waits
-	 * for (or committed before the reply when nothing is deleted). */
-	pop3_seen_flush(s);
-	if (s->ndeleted == 0) {
-		pop3_quit_reply(s, NULL);
-		return;
-	}
-	uint32_t *uids = calloc(s->ndeleted, sizeof(*uids));
-	if (!uids) {
+	if (s->seen_ev)
+		evtimer_del(s->seen_ev);
+	uint32_t *uids = NULL;
+	if (s->ndeleted > 0 && !(uids = calloc(s->ndeleted, sizeof(*uids)))) {
 		conn_log(s->c, PLOG_ERROR, "quit out of memory marked=%zu", s->ndeleted);
 		pop3_quit_reply(s, expunge_failed);
 		return;
@@ -63,18 +81,8 @@ void pop3_cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 		if (s->msgs[i].deleted)
 			uids[n++] = s->msgs[i].uid;
 	/* Another protocol may have expunged some meanwhile: the store skips
-	 * missing UIDs and reports how many it removed. */
-	int rc = store_expunge(s->srv->store, s->mbox.id, uids, n, &s->removed);
-	free(uids);
-	if (rc != STORE_OK) {
-		conn_log(s->c, PLOG_ERROR, "quit expunge failed marked=%zu error=\"%s\"", n,
-			 store_strerror(rc));
-		pop3_quit_reply(s, expunge_failed);
-		return;
-	}
-	conn_log(s->c, PLOG_INFO, "quit marked=%zu expunged=%zu", n, s->removed);
-	/* Input stays off until the reply; the flush callback runs on the
-	 * loop thread, never inside this call. */
+	 * missing UIDs and reports how many it removed.  Input stays off
+	 * while a worker does it. */
 	conn_suspend(s->c);
-	durable_wait(s->srv, &s->waiter, pop3_quit_flushed, s);
+	pop3_quit_store(s, uids, n);
 }

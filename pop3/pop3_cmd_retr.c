@@ -31,27 +31,13 @@ void pop3_retr_clear(struct pop3_session *s)
  * RETR nearly halved the rate of a client reading one message at a time.
  * Nothing waits for them on disk: RETR promises nothing about the read
  * state, and a crash before the next log flush leaves messages unread,
- * nothing worse. */
+ * nothing worse.  The transaction never waits for a lock on the loop
+ * (pop3_store_job.c). */
 void pop3_seen_flush(struct pop3_session *s)
 {
 	if (s->seen_ev)
 		evtimer_del(s->seen_ev);
-	if (s->nseen == 0)
-		return;
-	struct store_flag_result *res = calloc(s->nseen, sizeof(*res));
-	struct store_flag_change ch = {.op = STORE_FLAGS_ADD, .flags = STORE_F_SEEN};
-	/* Messages expunged meanwhile by IMAP come back as STORE_FLAG_GONE:
-	 * nothing left to mark. */
-	int rc = res ? store_msgs_flags(s->srv->store, s->mbox.id, s->seen_uids, s->nseen, &ch,
-					res)
-		     : STORE_ERR_TEMP;
-	if (rc != STORE_OK)
-		/* The messages were delivered to the client all the same;
-		 * only their read state is lost. */
-		conn_log(s->c, PLOG_WARN, "retr seen flags not stored count=%zu error=\"%s\"",
-			 s->nseen, store_strerror(rc));
-	free(res);
-	s->nseen = 0;
+	pop3_seen_commit(s);
 }
 
 static void pop3_seen_due(evutil_socket_t fd, short what, void *arg)
@@ -73,6 +59,7 @@ void pop3_seen_free(struct pop3_session *s)
 
 static void pop3_retr_seen(struct pop3_session *s, uint32_t uid)
 {
+	/* (a batch handed to a worker took the array with it) */
 	if (!s->seen_uids && !(s->seen_uids = malloc(POP3_SEEN_BATCH * sizeof(*s->seen_uids)))) {
 		conn_log(s->c, PLOG_WARN, "retr seen flag not stored uid=%u error=\"out of memory\"",
 			 (unsigned)uid);

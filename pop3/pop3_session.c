@@ -264,6 +264,7 @@ static void pop3_session_free(void *sess, const char *reason)
 {
 	struct pop3_session *s = sess;
 	durable_cancel(s->srv, &s->waiter);
+	pop3_store_job_detach(s);
 	if (s->state == POP3_S_TRANS && s->ndeleted)
 		/* RFC 1939 6: no QUIT, no UPDATE state, nothing removed. */
 		conn_log(s->c, PLOG_INFO, "session ended without QUIT reason=\"%s\" "

@@ -115,6 +115,7 @@ struct pop3_session {
 	struct event *seen_ev;
 
 	/* UPDATE */
+	struct pop3_job *store_job;  /* QUIT's expunge on a worker (pop3_store_job.c) */
 	struct durable_waiter waiter;
 	size_t removed;
 	bool shutdown_pending;
@@ -158,8 +159,21 @@ void pop3_session_auth_resume(struct pop3_session *s);
 
 /* Free the RETR buffers (pop3_cmd_retr.c). */
 void pop3_retr_clear(struct pop3_session *s);
-/* Commit the pending \Seen marks of RETR now (QUIT, end of session). */
+/* Commit the pending \Seen marks of RETR now (batch full or due, end of
+ * session), stopping the timer. */
 void pop3_seen_flush(struct pop3_session *s);
+
+/* pop3_store_job.c: the store writes, never waiting for a lock on the
+ * loop.  pop3_seen_commit: the pending \Seen marks, in place or by a
+ * worker (they leave the session either way).  pop3_quit_store: QUIT's
+ * UPDATE, the pending marks and the expunge of uids (taken, may be NULL
+ * when n is 0); pop3_quit_stored(s, rc, removed) follows, at once or when
+ * a worker is done.  pop3_store_job_detach: the session is going; a
+ * worker's job finishes without it. */
+void pop3_seen_commit(struct pop3_session *s);
+void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n);
+void pop3_quit_stored(struct pop3_session *s, int rc, size_t removed);
+void pop3_store_job_detach(struct pop3_session *s);
 /* pop3_seen_flush, then free what the marks held. */
 void pop3_seen_free(struct pop3_session *s);
 

@@ -435,6 +435,70 @@ def test_contended_append_and_expunge(make_server, tmp_path):
     c.logout()
 
 
+def test_contended_pop3_reads_and_quits(make_server, tmp_path):
+    # POP3 sessions, one after another, RETR every message, DELE half and
+    # QUIT while IMAP sessions on other loops APPEND to the same INBOX and
+    # flag its messages: RETR's \\Seen batch and QUIT's expunge that meet
+    # another transaction's lock go to the pool, and the +OK of QUIT still
+    # comes only after the expunge.  Whatever went where, each QUIT removed
+    # exactly what it marked, and what RETR read is \\Seen.
+    import threading
+    conf = tmp_path / "debug.conf"
+    conf.write_text('log = { level = "debug"; };\n')
+    srv = make_server(kinds=("smtp", "pop3", "imap"), config=conf,
+                      extra=["--loops", str(LOOPS)]).start()
+    user = srv.new_user("pop3busy")
+    for i in range(40):
+        srv.deliver("a@example.org", [user[0]], make_message(f"first {i}"))
+    errors = []
+    done = threading.Event()
+
+    def writer(k):
+        try:
+            a = imap_connect(srv, *user)
+            a.select("INBOX")
+            i = 0
+            while not done.is_set():
+                a.append("INBOX", make_message(f"w{k} {i}"))
+                a.ok("STORE 1:* +FLAGS.SILENT (\\Flagged)")
+                i += 1
+            a.logout()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    read = set()      # Subjects of messages RETR sent whole and QUIT kept
+    try:
+        for _ in range(12):
+            p = srv.pop3(*user)
+            n = p.pop3_stat()[0]
+            subjects = {}
+            for m in range(1, n + 1):
+                body = p.pop3_retr(m)
+                subjects[m] = next(ln for ln in body.split(b"\r\n") if ln.startswith(b"Subject:"))
+            for m in range(1, n + 1, 2):
+                p.pop3_ok(f"DELE {m}")
+            r = p.pop3_cmd("QUIT")
+            assert r.startswith(f"+OK postino signing off ({(n + 1) // 2} messages deleted)"), r
+            p.close()
+            read |= {subjects[m] for m in range(2, n + 1, 2)}
+            read -= {subjects[m] for m in range(1, n + 1, 2)}
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert errors == [], errors
+    c = imap_connect(srv, *user)
+    c.select("INBOX")
+    f = c.ok("FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])").fetches()
+    seen = {v["BODY[HEADER.FIELDS (SUBJECT)]"].strip(): b"\\Seen" in v["FLAGS"]
+            for v in f.values()}
+    assert read and all(seen[subj] for subj in read), [s for s in read if not seen.get(s)]
+    c.logout()
+
+
 def test_large_append_is_stored_on_the_pool(make_server):
     # An APPEND of 256 KiB or more is encoded, parsed and stored by a
     # worker: the OK (after the flush), APPENDUID and the EXISTS of the
