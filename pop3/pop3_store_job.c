@@ -120,24 +120,33 @@ static bool job_start(struct server *srv, struct loop *loop, struct pop3_job *j)
 	return false;
 }
 
+/* A job for s's mailbox holding s's pending \Seen marks: they move to
+ * it, and the next RETR starts a new batch. */
+static struct pop3_job *job_new(struct pop3_session *s)
+{
+	struct pop3_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->store = s->srv->store;
+	j->mailbox_id = s->mbox.id;
+	j->seen = s->seen_uids;
+	j->nseen = s->nseen;
+	s->seen_uids = NULL;
+	s->nseen = 0;
+	return j;
+}
+
 void pop3_seen_commit(struct pop3_session *s)
 {
 	if (s->nseen == 0)
 		return;
-	struct pop3_job *j = calloc(1, sizeof(*j));
+	struct pop3_job *j = job_new(s);
 	if (!j) {
 		conn_log(s->c, PLOG_WARN, "retr seen flags not stored count=%zu error=\"%s\"",
 			 s->nseen, "out of memory");
 		s->nseen = 0;
 		return;
 	}
-	j->store = s->srv->store;
-	j->mailbox_id = s->mbox.id;
-	/* The marks move to the job; the next RETR starts a new batch. */
-	j->seen = s->seen_uids;
-	j->nseen = s->nseen;
-	s->seen_uids = NULL;
-	s->nseen = 0;
 	if (!job_start(s->srv, conn_loop(s->c), j))
 		job_free(j);
 	else
@@ -146,20 +155,14 @@ void pop3_seen_commit(struct pop3_session *s)
 
 void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n)
 {
-	struct pop3_job *j = calloc(1, sizeof(*j));
+	/* The read state first, so that it is in the log the reply waits
+	 * for (or committed before the reply when nothing is deleted). */
+	struct pop3_job *j = job_new(s);
 	if (!j) {
 		free(uids);
 		pop3_quit_stored(s, STORE_ERR_TEMP, 0);
 		return;
 	}
-	j->store = s->srv->store;
-	j->mailbox_id = s->mbox.id;
-	/* The read state first, so that it is in the log the reply waits
-	 * for (or committed before the reply when nothing is deleted). */
-	j->seen = s->seen_uids;
-	j->nseen = s->nseen;
-	s->seen_uids = NULL;
-	s->nseen = 0;
 	j->del = uids;
 	j->ndel = n;
 	j->s = s;

@@ -489,6 +489,27 @@ struct read_arg {
 	size_t got;
 };
 
+/* Chunk `chunk` of content_id into v: found with DB_SET when first, else
+ * expected as the cursor's next record (no descent of the btree per
+ * chunk).  STORE_ERR_NOTFOUND when it is not there, or not next. */
+static int chunk_step(struct store *s, DBC *cur, uint64_t content_id, uint32_t chunk, bool first,
+		      DBT *v)
+{
+	uint8_t expect[12], key[12];
+	size_t klen = chunk_key(expect, content_id, chunk);
+	memcpy(key, expect, klen);
+	DBT k;
+	memset(&k, 0, sizeof(k));
+	k.data = key;
+	k.size = (u_int32_t)klen;
+	k.ulen = sizeof(key);
+	k.flags = DB_DBT_USERMEM;
+	int rc = store_bdb_err(s, cur->get(cur, &k, v, first ? DB_SET : DB_NEXT));
+	if (rc == STORE_OK && (k.size != klen || memcmp(key, expect, klen) != 0))
+		rc = STORE_ERR_NOTFOUND;
+	return rc;
+}
+
 static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct read_arg *a = arg;
@@ -515,26 +536,17 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 		size_t take = clen - coff;
 		if (take > want - a->got)
 			take = want - a->got;
-		uint8_t expect[12], key[12];
-		size_t klen = chunk_key(expect, a->content_id, chunk);
-		memcpy(key, expect, klen);
-		DBT k, v;
-		memset(&k, 0, sizeof(k));
+		DBT v;
 		memset(&v, 0, sizeof(v));
-		k.data = key;
-		k.size = (u_int32_t)klen;
-		k.ulen = sizeof(key);
-		k.flags = DB_DBT_USERMEM;
 		v.data = a->buf + a->got;
 		v.ulen = (u_int32_t)take;
 		v.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
 		v.doff = coff;
 		v.dlen = (u_int32_t)take;
-		rc = store_bdb_err(s, cur->get(cur, &k, &v, first ? DB_SET : DB_NEXT));
+		rc = chunk_step(s, cur, a->content_id, chunk, first, &v);
 		first = false;
 		/* the meta record promised this chunk, right after the last */
-		if (rc == STORE_ERR_NOTFOUND ||
-		    (rc == STORE_OK && (k.size != klen || memcmp(key, expect, klen) != 0)))
+		if (rc == STORE_ERR_NOTFOUND)
 			rc = STORE_ERR_CORRUPT;
 		else if (rc == STORE_OK && v.size != take)
 			rc = STORE_ERR_CORRUPT;   /* chunk shorter than its place implies */
@@ -567,27 +579,18 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 		return rc;
 	uint64_t off = 0;
 	for (uint32_t chunk = 0; rc == STORE_OK && off < a->size; chunk++) {
-		uint8_t expect[12], key[12];
-		size_t klen = chunk_key(expect, a->content_id, chunk);
-		memcpy(key, expect, klen);
-		DBT k, v;
-		memset(&k, 0, sizeof(k));
+		DBT v;
 		memset(&v, 0, sizeof(v));
-		k.data = key;
-		k.size = (u_int32_t)klen;
-		k.ulen = sizeof(key);
-		k.flags = DB_DBT_USERMEM;
 		v.data = a->chunk;
 		v.size = a->chunk_cap;
 		v.flags = DB_DBT_REALLOC;
-		rc = store_bdb_err(s, cur->get(cur, &k, &v, chunk == 0 ? DB_SET : DB_NEXT));
+		/* NOTFOUND: deleted before or under the walk */
+		rc = chunk_step(s, cur, a->content_id, chunk, chunk == 0, &v);
 		if (v.data) {
 			a->chunk = v.data;
 			if (v.size > a->chunk_cap)
 				a->chunk_cap = v.size;
 		}
-		if (rc == STORE_OK && (k.size != klen || memcmp(key, expect, klen) != 0))
-			rc = STORE_ERR_NOTFOUND;   /* deleted under the walk */
 		if (rc != STORE_OK)
 			break;
 		if (v.size == 0 || v.size > a->size - off) {
