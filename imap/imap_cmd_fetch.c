@@ -29,10 +29,7 @@
 #include "storage/storage.h"
 
 #define FETCH_WINDOW 256
-/* A header read for HEADER.FIELDS alone (fetch_head_read) that has not
- * met the empty line after this many octets falls back to the structure:
- * no header this long is held for one item. */
-#define FETCH_HEAD_MAX (64u * 1024)
+_Static_assert(FETCH_WINDOW <= IMAP_FETCH_HEADS_N, "a window's headers fit imap_fetch_heads");
 
 struct fetch_ctx {
 	struct imap_fetch *f;
@@ -61,10 +58,11 @@ struct fetch_ctx {
 	bool streaming;              /* a literal of st is under way */
 	bool need_content;           /* some item reads the content or its structure */
 	int seen_rc;                 /* the \Seen marks made by a worker (seen_job) */
-	bool head_only;              /* ... and only the message's header (fetch_head_read) */
-	bool head_ok;                /* head holds this message's header */
-	struct buf head;
-	size_t head_len, head_scan;
+	bool head_only;              /* ... and only the message's header (imap_fetch_heads.c) */
+	struct imap_fetch_heads heads;  /* the window's headers, when head_only */
+	bool head_ok;                /* head, head_len: this message's header */
+	const char *head;
+	size_t head_len;
 	struct store_content content; /* open (pinned) while its message is written */
 	struct store *store;         /* for the close in fetch_ctx_free */
 	struct mime_message *mime;
@@ -86,7 +84,7 @@ static void fetch_ctx_free(void *p)
 	imap_vanished_scan_clear(&x->van);
 	mime_message_free(&x->mime);
 	buf_free(&x->line);
-	buf_free(&x->head);
+	imap_fetch_heads_free(&x->heads);
 	buf_free(&x->v.mem);
 	store_content_close(x->store, &x->content);
 	free(x->st.chunk);
@@ -116,46 +114,23 @@ static int fetch_msg_open(struct imap_session *s, struct fetch_ctx *x, const str
 	return rc;
 }
 
-static int head_take(void *arg, uint64_t off, const void *data, size_t len)
-{
-	struct fetch_ctx *x = arg;
-	if (off == 0) {   /* the first chunk, or a retried read's */
-		buf_reset(&x->head);
-		x->head_scan = 0;
-	}
-	if (buf_append(&x->head, data, len) < 0)
-		return -1;
-	if (mime_header_end(x->head.data, x->head.len, &x->head_scan)) {
-		x->head_len = x->head_scan;
-		x->head_ok = true;
-		return 1;
-	}
-	return x->head.len >= FETCH_HEAD_MAX ? 1 : 0;
-}
-
-/* When every item that reads the message wants its own header only
- * (HEADER.FIELDS, as clients list messages), read the content from its
- * start up to the empty line: one walk of its first chunks, with no pin,
- * structure or record lookup (store_content_head), and the values are
- * built from that before any of them is sent.  0 with x->head_ok (or
- * without it when the header is too long: open as usual), 1 when the
- * content is gone, or a store error. */
-static int fetch_head_read(struct imap_session *s, struct fetch_ctx *x, const struct store_msg *m)
+/* When every item that reads the message wants its own header only,
+ * its values are built from the window's headers (imap_fetch_heads.c:
+ * no pin, structure or record lookup) before any of them is sent.  0 with
+ * x->head_ok (or without it when the header is too long: open as usual),
+ * 1 when the content is gone, or a store error. */
+static int fetch_head_read(struct imap_session *s, struct fetch_ctx *x, size_t k)
 {
 	store_content_close(s->store, &x->content);   /* an earlier message's */
 	x->head_ok = false;
-	buf_reset(&x->head);
-	x->head_scan = 0;
-	int rc = store_content_head(s->store, m->content_id, m->size, head_take, x);
-	if (rc == STORE_ERR_NOTFOUND)
-		return 1;
-	if (rc != STORE_OK)
-		return rc;
-	if (!x->head_ok && x->head.len == m->size) {
-		/* no empty line: the whole message is header */
-		x->head_len = x->head.len;
+	int rc = imap_fetch_heads_get(s->store, &x->heads, x->win, x->win_found, k, &x->head,
+				      &x->head_len);
+	if (rc == IMAP_HEAD_OK)
 		x->head_ok = true;
-	}
+	else if (rc == IMAP_HEAD_GONE)
+		return 1;
+	else if (rc < 0)
+		return rc;
 	return 0;
 }
 
@@ -260,6 +235,8 @@ static int fetch_window_load(struct imap_cmd *cmd, struct fetch_ctx *x)
 	x->win_lo = x->i;
 	x->win_n = x->n - x->i < FETCH_WINDOW ? x->n - x->i : FETCH_WINDOW;
 	memset(x->win_seen, 0, sizeof(x->win_seen));
+	if (x->head_only)
+		imap_fetch_heads_reset(&x->heads, x->win_n);
 	int rc = imap_window_load(s, s->view->mailbox_id, x->uids + x->win_lo, x->win_n, x->win,
 				  x->win_found);
 	if (rc != STORE_OK || !x->set_seen)
@@ -413,7 +390,7 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 	void *sdata = NULL;
 	size_t slen = 0;
 	x->head_ok = false;
-	int prc = x->head_only ? fetch_head_read(s, x, m) : 0;
+	int prc = x->head_only ? fetch_head_read(s, x, k) : 0;
 	if (prc == 0 && !x->head_ok)
 		prc = fetch_msg_open(s, x, m, &sdata, &slen);
 	if (prc == 1) {
@@ -498,8 +475,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				goto nomem;
 			continue;
 		}
-		int rc = x->head_ok ? imap_fetch_head_value(x->head.data ? x->head.data : "",
-							     x->head_len, a, &x->v)
+		int rc = x->head_ok ? imap_fetch_head_value(x->head, x->head_len, a, &x->v)
 				    : imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
 		if (rc == IMAP_FETCH_ERR_UNKNOWN_CTE) {
 			/* Checked in fetch_msg_begin; kept for safety. */

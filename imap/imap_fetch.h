@@ -132,6 +132,38 @@ bool imap_fetch_att_head_only(const struct imap_fetch_att *att);
 int imap_fetch_head_value(const char *hdr, size_t len, const struct imap_fetch_att *att,
 			  struct imap_fetch_value *v);
 
+/* The headers of a FETCH window, for a FETCH whose body items are all
+ * head-only (imap_fetch_heads.c).  IMAP_FETCH_HEADS_N: the most entries
+ * of a window. */
+#define IMAP_FETCH_HEADS_N 256
+#define IMAP_FETCH_HEAD_MAX (64u * 1024)      /* longer: read the usual way */
+#define IMAP_FETCH_HEADS_BATCH (256u * 1024)  /* octets read per batch */
+enum imap_fetch_head_state {
+	IMAP_HEAD_UNREAD = 0, IMAP_HEAD_PARTIAL, IMAP_HEAD_OK, IMAP_HEAD_LONG, IMAP_HEAD_GONE,
+	IMAP_HEAD_ERROR
+};
+struct imap_fetch_head {
+	uint64_t start;              /* in data */
+	size_t len, scan;
+	int state;                   /* enum imap_fetch_head_state */
+	int rc;                      /* IMAP_HEAD_ERROR's store error */
+};
+struct imap_fetch_heads {
+	struct buf data;
+	size_t n;
+	struct imap_fetch_head e[IMAP_FETCH_HEADS_N];
+};
+/* A new window of n entries (at most IMAP_FETCH_HEADS_N). */
+void imap_fetch_heads_reset(struct imap_fetch_heads *h, size_t n);
+void imap_fetch_heads_free(struct imap_fetch_heads *h);
+/* The header of window entry k (win[k], found[k]), reading a batch from k
+ * on when it is not read yet.  IMAP_HEAD_OK with *hdr_r, *len_r (valid
+ * until the next call); IMAP_HEAD_GONE (expunged: its content is gone);
+ * IMAP_HEAD_LONG (read it the usual way); or a store error (< 0). */
+int imap_fetch_heads_get(struct store *store, struct imap_fetch_heads *h,
+			 const struct store_msg *win, const bool *found, size_t k,
+			 const char **hdr_r, size_t *len_r);
+
 /* PREVIEW (RFC 8970): the preview text of message m (content c, open)
  * with structure mime,
  * UTF-8, appended to out (nothing when the message has no text part).

@@ -467,6 +467,16 @@ void store_content_close(struct store *store, struct store_content *c);
 typedef int store_head_fn(void *arg, uint64_t off, const void *data, size_t len);
 int store_content_head(struct store *store, uint64_t content_id, uint64_t size,
 		       store_head_fn *fn, void *arg);
+/* store_content_head for n contents in one read, with one cursor (no
+ * cursor and read set up per content).  fn gets the index i of the
+ * content with each chunk and
+ * returns 0 (more of it), 1 (enough of it), 2 (enough: stop the batch
+ * here) or -1.  status_r[i]: STORE_OK (read), STORE_ERR_NOTFOUND (gone),
+ * STORE_ERR_CORRUPT, or 1 (not reached: the batch stopped before it).  A
+ * retried read starts again at content 0, offset 0. */
+typedef int store_heads_fn(void *arg, size_t i, uint64_t off, const void *data, size_t len);
+int store_content_heads(struct store *store, const uint64_t *ids, const uint64_t *sizes,
+			size_t n, store_heads_fn *fn, void *arg, int *status_r);
 /* Finish deletions deferred by pins when the process that held them died.
  * Only the daemon calls it, at start: an admin command runs beside it. */
 int store_content_sweep(struct store *store);

@@ -489,11 +489,12 @@ struct read_arg {
 	size_t got;
 };
 
-/* Chunk `chunk` of content_id into v: found with DB_SET when first, else
- * expected as the cursor's next record (no descent of the btree per
- * chunk).  STORE_ERR_NOTFOUND when it is not there, or not next. */
-static int chunk_step(struct store *s, DBC *cur, uint64_t content_id, uint32_t chunk, bool first,
-		      DBT *v)
+/* Chunk `chunk` of content_id into v: found with DB_SET, or expected as
+ * the cursor's next record (DB_NEXT: no descent of the btree per chunk)
+ * or its current one (DB_CURRENT).  STORE_ERR_NOTFOUND when it is not
+ * there. */
+static int chunk_step(struct store *s, DBC *cur, uint64_t content_id, uint32_t chunk,
+		      u_int32_t how, DBT *v)
 {
 	uint8_t expect[12], key[12];
 	size_t klen = chunk_key(expect, content_id, chunk);
@@ -504,7 +505,7 @@ static int chunk_step(struct store *s, DBC *cur, uint64_t content_id, uint32_t c
 	k.size = (u_int32_t)klen;
 	k.ulen = sizeof(key);
 	k.flags = DB_DBT_USERMEM;
-	int rc = store_bdb_err(s, cur->get(cur, &k, v, first ? DB_SET : DB_NEXT));
+	int rc = store_bdb_err(s, cur->get(cur, &k, v, how));
 	if (rc == STORE_OK && (k.size != klen || memcmp(key, expect, klen) != 0))
 		rc = STORE_ERR_NOTFOUND;
 	return rc;
@@ -543,7 +544,7 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 		v.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
 		v.doff = coff;
 		v.dlen = (u_int32_t)take;
-		rc = chunk_step(s, cur, a->content_id, chunk, first, &v);
+		rc = chunk_step(s, cur, a->content_id, chunk, first ? DB_SET : DB_NEXT, &v);
 		first = false;
 		/* the meta record promised this chunk, right after the last */
 		if (rc == STORE_ERR_NOTFOUND)
@@ -559,9 +560,11 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 }
 
 struct head_arg {
-	uint64_t content_id, size;
-	store_head_fn *fn;
+	const uint64_t *ids, *sizes;
+	size_t n;
+	store_heads_fn *fn;
 	void *fn_arg;
+	int *status;
 	void *chunk;                 /* DB_DBT_REALLOC buffer, kept across retries */
 	u_int32_t chunk_cap;
 };
@@ -577,34 +580,74 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 	int rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur);
 	if (rc != STORE_OK)
 		return rc;
-	uint64_t off = 0;
-	for (uint32_t chunk = 0; rc == STORE_OK && off < a->size; chunk++) {
-		DBT v;
-		memset(&v, 0, sizeof(v));
-		v.data = a->chunk;
-		v.size = a->chunk_cap;
-		v.flags = DB_DBT_REALLOC;
-		/* NOTFOUND: deleted before or under the walk */
-		rc = chunk_step(s, cur, a->content_id, chunk, chunk == 0, &v);
-		if (v.data) {
-			a->chunk = v.data;
-			if (v.size > a->chunk_cap)
-				a->chunk_cap = v.size;
+	for (size_t i = 0; i < a->n; i++)
+		a->status[i] = 1;   /* not reached */
+	bool stop = false;
+	for (size_t i = 0; i < a->n && !stop && rc == STORE_OK; i++) {
+		uint64_t off = 0;
+		int st = STORE_OK;
+		for (uint32_t chunk = 0; st == STORE_OK && off < a->sizes[i]; chunk++) {
+			DBT v;
+			memset(&v, 0, sizeof(v));
+			v.data = a->chunk;
+			v.size = a->chunk_cap;
+			v.flags = DB_DBT_REALLOC;
+			/* NOTFOUND: deleted before or under the walk.  A
+			 * content's first chunk is found with a descent of the
+			 * btree: stepping there with DB_NEXT from the last
+			 * content's costs a page fetch and a lock per record,
+			 * more than the descent (measured). */
+			st = chunk_step(s, cur, a->ids[i], chunk, chunk == 0 ? DB_SET : DB_NEXT, &v);
+			if (v.data) {
+				a->chunk = v.data;
+				if (v.size > a->chunk_cap)
+					a->chunk_cap = v.size;
+			}
+			if (st != STORE_OK)
+				break;
+			if (v.size == 0 || v.size > a->sizes[i] - off) {
+				st = STORE_ERR_CORRUPT;   /* not the size its message records */
+				break;
+			}
+			int frc = a->fn(a->fn_arg, i, off, v.data, v.size);
+			off += v.size;
+			if (frc < 0)
+				rc = STORE_ERR_TEMP;
+			else if (frc == 2)
+				stop = true;
+			if (frc != 0)
+				break;
 		}
-		if (rc != STORE_OK)
-			break;
-		if (v.size == 0 || v.size > a->size - off) {
-			rc = STORE_ERR_CORRUPT;    /* not the size its message records */
-			break;
-		}
-		int frc = a->fn(a->fn_arg, off, v.data, v.size);
-		off += v.size;
-		if (frc < 0)
-			rc = STORE_ERR_TEMP;
-		else if (frc > 0)
-			break;
+		if (st == STORE_ERR_NOTFOUND || st == STORE_ERR_CORRUPT)
+			a->status[i] = st;
+		else if (st != STORE_OK)
+			rc = st;   /* a lock conflict, a panic: the whole read fails */
+		else
+			a->status[i] = STORE_OK;
 	}
 	return store_cursor_close(s, cur, rc);
+}
+
+int store_content_heads(struct store *s, const uint64_t *ids, const uint64_t *sizes, size_t n,
+			store_heads_fn *fn, void *arg, int *status_r)
+{
+	struct head_arg a = {.ids = ids, .sizes = sizes, .n = n, .fn = fn, .fn_arg = arg,
+			     .status = status_r};
+	int rc = n ? store_read_run(s, head_fn, &a) : STORE_OK;
+	free(a.chunk);
+	return rc;
+}
+
+struct head_one {
+	store_head_fn *fn;
+	void *arg;
+};
+
+static int head_one_fn(void *arg, size_t i, uint64_t off, const void *data, size_t len)
+{
+	(void)i;
+	struct head_one *h = arg;
+	return h->fn(h->arg, off, data, len);
 }
 
 int store_content_head(struct store *s, uint64_t content_id, uint64_t size, store_head_fn *fn,
@@ -612,10 +655,10 @@ int store_content_head(struct store *s, uint64_t content_id, uint64_t size, stor
 {
 	if (size == 0)
 		return STORE_OK;   /* an empty content has no chunks */
-	struct head_arg a = {.content_id = content_id, .size = size, .fn = fn, .fn_arg = arg};
-	int rc = store_read_run(s, head_fn, &a);
-	free(a.chunk);
-	return rc;
+	struct head_one h = {.fn = fn, .arg = arg};
+	int status;
+	int rc = store_content_heads(s, &content_id, &size, 1, head_one_fn, &h, &status);
+	return rc == STORE_OK ? status : rc;
 }
 
 static int read_run(struct store *s, struct read_arg *a, size_t *got_r)

@@ -391,3 +391,33 @@ def test_header_items_cut_where_the_parser_cuts(imap, case):
     for k in f:
         assert g[k] == f[k], k
     assert len(g) == len(f) + 1
+
+
+def test_header_items_of_many_messages(imap):
+    # Header-only FETCH reads a window's headers in batches of 256 KiB
+    # (imap_fetch_heads.c): 300 messages with headers of 1 to 3 KiB
+    # (several batches, two windows), the odd cases above among them, and
+    # one expunged between two FETCHes.
+    msgs = []
+    for i in range(300):
+        msgs.append(pad_header(1000 + (i * 37) % 2000) + b"body %d\r\n" % i)
+        if i % 50 == 7:
+            msgs.append(HEAD_CASES[sorted(HEAD_CASES)[(i // 50) % len(HEAD_CASES)]])
+    parts = [b"APPEND INBOX"]
+    for m in msgs:
+        parts.append(b" {%d+}\r\n" % len(m) + m)
+    assert imap.cmd(b"".join(parts)).status == "OK"
+    imap.select("INBOX")
+    f = imap.ok("FETCH 1:* (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (SUBJECT)])").fetches()
+    assert sorted(f) == list(range(1, len(msgs) + 1))
+    for n, m in enumerate(msgs, 1):
+        keys = {k.upper(): k for k in f[n]}
+        assert f[n][keys["BODY[HEADER]"]] == expected_header(m), n
+        subject = [ln for ln in expected_header(m).splitlines(keepends=True)
+                   if ln.lower().startswith(b"subject:")]
+        assert f[n][keys["BODY[HEADER.FIELDS (SUBJECT)]"]] == b"".join(subject) + b"\r\n", n
+    imap.ok("STORE 5 +FLAGS.SILENT (\\Deleted)")
+    imap.ok("EXPUNGE")
+    f = imap.ok("UID FETCH 1:* (BODY.PEEK[HEADER])").fetches()
+    assert len(f) == len(msgs) - 1
+    assert all(v["BODY[HEADER]"] == expected_header(msgs[int(v["UID"]) - 1]) for v in f.values())

@@ -330,6 +330,81 @@ static void test_content_head(void **state)
 	free(back);
 }
 
+struct heads_got {
+	uint8_t *buf[8];
+	size_t len[8];
+	size_t stop_at;              /* return 2 at the first chunk of this index */
+};
+
+static int heads_collect(void *arg, size_t i, uint64_t off, const void *data, size_t len)
+{
+	struct heads_got *g = arg;
+	assert_true(i < 8);
+	if (off == 0)
+		g->len[i] = 0;
+	assert_int_equal(off, g->len[i]);
+	memcpy(g->buf[i] + g->len[i], data, len);
+	g->len[i] += len;
+	return i == g->stop_at ? 2 : 0;
+}
+
+/* Several contents in one walk: in and out of order, far apart, gone,
+ * empty; and a batch that stops. */
+static void test_content_heads(void **state)
+{
+	struct fx *f = *state;
+	const size_t S = STORE_CHUNK_SMALL;
+	const size_t sizes[] = {4096, 3 * S, 100, 20 * S + 7, 5000, 0};
+	uint8_t *data[6];
+	uint64_t cid[6];
+	for (size_t i = 0; i < 6; i++) {
+		data[i] = malloc(sizes[i] + 1);
+		assert_non_null(data[i]);
+		pattern(data[i], sizes[i], (uint32_t)(100 + i));
+		cid[i] = deliver(f->s, sizes[i] ? data[i] : NULL, sizes[i]);
+	}
+	/* 0, 1 (next), 3 (after 2), 2 (backwards), 4 (after 3's 21 chunks),
+	 * a content that is not there, 5 (empty), 0 again (backwards, far) */
+	const size_t order[] = {0, 1, 3, 2, 4, 99, 5, 0};
+	uint64_t ids[8], szs[8];
+	int status[8];
+	struct heads_got g = {.stop_at = 100};
+	for (size_t k = 0; k < 8; k++) {
+		size_t i = order[k];
+		ids[k] = i == 99 ? cid[4] + 12345 : cid[i];
+		szs[k] = i == 99 ? 10 : sizes[i];
+		g.buf[k] = malloc(30 * S);
+		assert_non_null(g.buf[k]);
+	}
+	assert_int_equal(store_content_heads(f->s, ids, szs, 8, heads_collect, &g, status),
+			 STORE_OK);
+	for (size_t k = 0; k < 8; k++) {
+		size_t i = order[k];
+		if (i == 99) {
+			assert_int_equal(status[k], STORE_ERR_NOTFOUND);
+			continue;
+		}
+		assert_int_equal(status[k], STORE_OK);
+		assert_int_equal(g.len[k], sizes[i]);
+		if (sizes[i])
+			assert_memory_equal(g.buf[k], data[i], sizes[i]);
+	}
+	/* stop at the third: the rest is not reached */
+	struct heads_got h = {.stop_at = 2};
+	memcpy(h.buf, g.buf, sizeof(h.buf));
+	assert_int_equal(store_content_heads(f->s, ids, szs, 8, heads_collect, &h, status),
+			 STORE_OK);
+	assert_int_equal(status[0], STORE_OK);
+	assert_int_equal(status[1], STORE_OK);
+	assert_int_equal(status[2], STORE_OK);   /* its first chunk was passed */
+	for (size_t k = 3; k < 8; k++)
+		assert_int_equal(status[k], 1);
+	for (size_t k = 0; k < 8; k++)
+		free(g.buf[k]);
+	for (size_t i = 0; i < 6; i++)
+		free(data[i]);
+}
+
 static void test_content_meta_codec(void **state)
 {
 	(void)state;
@@ -383,6 +458,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_content_ranges_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_legacy_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content_heads, setup, teardown),
 		cmocka_unit_test(test_content_meta_codec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
