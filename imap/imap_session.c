@@ -410,6 +410,8 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	 * CONTEXT. */
 	buf_puts(out, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
 		 " CONTEXT=SEARCH CONTEXT=SORT");
+	/* RFC 4469 CATENATE (imap_cmd_catenate.c). */
+	buf_puts(out, " CATENATE");
 }
 
 void imap_session_unauthenticate(struct imap_session *s)
