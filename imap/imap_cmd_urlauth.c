@@ -65,6 +65,11 @@ static int genurlauth_one(struct imap_cmd *cmd, const struct imap_arg *ua, struc
 		imap_cmd_bad(cmd, "GENURLAUTH needs an absolute IMAP URL");
 		goto out;
 	}
+	if (!url.user) {
+		/* RFC 4467 2.1: the URL names the user whose key signs it. */
+		imap_cmd_bad(cmd, "GENURLAUTH needs a URL with the user");
+		goto out;
+	}
 	if (url.access == IMAP_URL_ACCESS_NONE) {
 		imap_cmd_bad(cmd, "Missing access identifier in supplied URL");
 		goto out;
@@ -231,9 +236,12 @@ static int value_write(struct buf *out, const struct buf *v, bool nul)
 	return v->len ? buf_append(out, v->data, v->len) : 0;
 }
 
-/* One URL's data (" url value" or " url (meta)...") appended to out. */
+/* One URL's data (" url value" or " url (meta)...") appended to out.  The
+ * values of one command share *budget_io octets: the response is built
+ * whole, so a hundred URLs to large messages must not add up unbounded (a
+ * URL past the budget gets NIL, as for any URL that cannot be served). */
 static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsigned params,
-			bool extended, struct buf *out)
+			bool extended, uint64_t *budget_io, struct buf *out)
 {
 	struct imap_session *s = cmd->s;
 	int rc = buf_putc(out, ' ') | imap_write_string(out, u->s, u->len);
@@ -247,13 +255,12 @@ static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsig
 	struct mime_message *mime = NULL;
 	const struct mime_part *part = NULL;
 	bool too_big = false, nul = false;
-	size_t limit = s->cfg->imap_max_message_size;
 	int r = IMAP_URL_BADURL;
 	if (imap_url_parse(u->s, u->len, &url, &err) == 0) {
 		r = imap_url_resolve(s, u->s, u->len, &url, true, &t);
 		if (r == STORE_OK)
-			r = imap_url_read(s, &url, &t, (params & FETCH_BINARY) != 0,
-					  limit ? limit : 64u * 1024 * 1024, &v, &too_big, &nul,
+			r = imap_url_read(s, &url, &t, (params & FETCH_BINARY) != 0, *budget_io,
+					  &v, &too_big, &nul,
 					  (params & FETCH_BODYPARTSTRUCTURE) ? &mime : NULL, &part);
 		imap_url_clear(&url);
 	}
@@ -263,6 +270,8 @@ static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsig
 		return r;
 	}
 	/* RFC 4467 6: NIL for a URL that fails for any reason. */
+	if (r == STORE_OK && !too_big)
+		*budget_io -= v.len;
 	if (r != STORE_OK || too_big) {
 		rc = buf_puts(out, " NIL");
 	} else if (!extended) {
@@ -314,8 +323,8 @@ static int urlfetch_arg(const struct imap_arg *a, struct imap_string *u_r, unsig
 }
 
 /* URLFETCH 1*(SP url-full / SP "(" url-full *(SP url-fetch-param) ")")
- * (RFC 4467 6, 9; RFC 5524 3.1, 5).  Each value is read whole (at most
- * APPENDLIMIT octets) before it is written. */
+ * (RFC 4467 6, 9; RFC 5524 3.1, 5).  The response is built whole (all
+ * values together at most APPENDLIMIT octets) before it is written. */
 enum imap_cmd_rc imap_cmd_urlfetch(struct imap_cmd *cmd)
 {
 	const struct imap_arg *args = cmd->pc->args;
@@ -341,9 +350,13 @@ enum imap_cmd_rc imap_cmd_urlfetch(struct imap_cmd *cmd)
 	struct buf out;
 	buf_init(&out, 0);
 	int rc = buf_puts(&out, "* URLFETCH") < 0 ? STORE_ERR_TEMP : STORE_OK;
+	/* All values of the command within APPENDLIMIT (what one message may
+	 * be here), since the response is built whole. */
+	size_t limit = cmd->s->cfg->imap_max_message_size;
+	uint64_t budget = limit ? limit : 64u * 1024 * 1024;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
 		(void)urlfetch_arg(&args[i], &u, &params, &err);
-		rc = urlfetch_one(cmd, &u, params, args[i].type == IMAP_ARG_LIST, &out);
+		rc = urlfetch_one(cmd, &u, params, args[i].type == IMAP_ARG_LIST, &budget, &out);
 	}
 	if (rc == STORE_OK && buf_puts(&out, "\r\n") < 0)
 		rc = STORE_ERR_TEMP;

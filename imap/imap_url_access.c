@@ -126,6 +126,9 @@ int imap_url_resolve(struct imap_session *s, const char *text, size_t len,
 		return IMAP_URL_BADURL;
 	int rc;
 	if (url->form == IMAP_URL_ABSOLUTE) {
+		/* RFC 4467 2.1: a URLAUTH URL names its owner. */
+		if (urlauth && !url->user)
+			return IMAP_URL_BADURL;
 		if ((rc = imap_url_owner(s, url, &t_r->owner)) != STORE_OK)
 			return rc;
 	} else if (urlauth) {

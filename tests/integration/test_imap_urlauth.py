@@ -5,6 +5,8 @@
 # URLAUTH-authorised URL, and the commands driven through imaplib.
 import re
 
+import pytest
+
 import helpers
 from helpers import imap_connect, lit, quote
 from test_imap_catenate import MULTI, body, caps_of, store
@@ -101,7 +103,8 @@ def test_urlauth_checks(imap_server, imap, imap_user):
     for args in (f"{quote(base)} INTERNAL", f"{quote(base + ';urlauth=authuser')} XSAMPLE",
                  f"{quote(base + ';urlauth=authuser')}", f"{quote(good)} INTERNAL",
                  f"{quote('/INBOX/;uid=1;urlauth=authuser')} INTERNAL", "x y",
-                 f"{quote('imap://h/INBOX;urlauth=authuser')} INTERNAL"):
+                 f"{quote('imap://h/INBOX;urlauth=authuser')} INTERNAL",
+                 f"{quote(f'imap://{dom}/INBOX/;uid={uid};urlauth=authuser')} INTERNAL"):
         r = imap.cmd("GENURLAUTH " + args)
         assert r.status == "BAD", (args, r)
         imap.ok("NOOP")   # BADs in a row end the session (max_errors)
@@ -140,6 +143,27 @@ def test_urlauth_binary_params(imap, imap_user):
     r = imap.ok(f"URLFETCH ({quote(url + 'x')} BODY)")
     (data,) = r.data("URLFETCH")
     assert data == quote(url + "x").encode() + b" NIL"
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory):
+    yield from helpers.configured_server(tmp_path_factory, "urlsmall",
+                                         "imap = { max_message_size = 4096; };\n",
+                                         kinds=helpers.IMAP_KINDS)
+
+
+def test_urlfetch_budget(small_server):
+    # One URLFETCH's values together stay within APPENDLIMIT: the response
+    # is built whole, so many URLs to large messages must not add up.
+    user, pw = small_server.new_user("bud")
+    c = imap_connect(small_server, user, pw)
+    _, uid = store(c, "INBOX", b"Subject: s\r\n\r\n" + b"y" * 3000 + b"\r\n")
+    local, dom = user.split("@")
+    url = genurlauth(c, f"imap://{local}@{dom}/INBOX/;uid={uid};urlauth=authuser")
+    r = c.ok(f"URLFETCH {quote(url)} {quote(url)} {quote(url)}")
+    (data,) = r.data("URLFETCH")
+    assert data.count(b"{3016}") == 1 and data.count(b" NIL") == 2, data[:200]
+    assert urlfetch(c, url) is not None
 
 
 def test_catenate_with_urlauth(imap_server):
