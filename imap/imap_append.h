@@ -20,6 +20,14 @@ int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
 			    const struct imap_append_msg *am, struct store_append_msg *m,
 			    struct buf *structure, struct buf *encoded);
 
+/* CATENATE (RFC 4469; imap_cmd_catenate.c): each of msgs[0..n) that has
+ * CATENATE parts is put together from its TEXT literals and the octets of
+ * its URLs into bufs[i] (initialised and freed by the caller), and its
+ * data/len then point there.  0, or -1 after the tagged NO ([BADURL url],
+ * [TOOBIG], [LIMIT], store errors); nothing is stored then. */
+int imap_catenate_build(struct imap_cmd *cmd, struct imap_append_msg *msgs, size_t n,
+			struct buf *bufs);
+
 /* "[APPENDUID uidvalidity uid-set] " (RFC 4315 3), ranges for runs of
  * ascending UIDs.  0, or -1 (out emptied) when memory is short. */
 int imap_appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t *uids, size_t n);

@@ -162,6 +162,7 @@ struct append_set {
 	struct imap_append *ap;
 	struct store_append_msg *msgs;
 	struct buf *structs, *encoded;
+	struct buf *cats;            /* CATENATE results (imap_catenate_build) */
 	uint32_t *uids;
 	size_t n;
 };
@@ -172,6 +173,9 @@ static void append_set_free(struct append_set *a)
 		buf_free(&a->structs[i]);
 		buf_free(&a->encoded[i]);
 	}
+	for (size_t i = 0; a->cats && a->ap && i < a->ap->nmsgs; i++)
+		buf_free(&a->cats[i]);
+	free(a->cats);
 	free(a->structs);
 	free(a->encoded);
 	free(a->msgs);
@@ -343,6 +347,22 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	if (rc != STORE_OK) {
 		imap_cmd_store_error(cmd, rc, "APPEND");
 		goto out;
+	}
+	/* RFC 4469 5: after the target is known to exist ([TRYCREATE]
+	 * first, as for any APPEND). */
+	for (size_t i = 0; i < a.ap->nmsgs && !a.cats; i++) {
+		if (a.ap->msgs[i].cat && !(a.cats = calloc(a.ap->nmsgs, sizeof(*a.cats)))) {
+			imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
+			goto out;
+		}
+	}
+	if (a.cats) {
+		for (size_t i = 0; i < a.ap->nmsgs; i++)
+			buf_init(&a.cats[i], 0);
+		if (imap_catenate_build(cmd, a.ap->msgs, a.ap->nmsgs, a.cats) < 0)
+			goto out;
+		for (size_t i = 0; i < a.ap->nmsgs; i++)
+			total += a.cats[i].len;
 	}
 	a.n = a.ap->nmsgs;
 	a.msgs = calloc(a.n, sizeof(*a.msgs));

@@ -75,8 +75,9 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 	struct imap_session *s = cmd->s;
 	struct imap_replace r;
 	const char *err = NULL;
-	struct buf name, structure, encoded;
+	struct buf name, structure, encoded, cat;
 	buf_init(&name, 0);
+	buf_init(&cat, 0);
 	buf_init(&structure, 0);
 	buf_init(&encoded, 0);
 	if (imap_replace_parse(cmd->pc->args, cmd->pc->nargs, &r, &err) < 0) {
@@ -111,6 +112,10 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 		imap_cmd_store_error(cmd, rc, "REPLACE");
 		goto out;
 	}
+	/* RFC 8508 5: REPLACE takes APPEND's append-message, CATENATE
+	 * (RFC 4469) included. */
+	if (r.msg.cat && imap_catenate_build(cmd, &r.msg, 1, &cat) < 0)
+		goto out;
 	struct store_append_msg m = {0};
 	if (imap_append_msg_prepare(cmd, mb.id, &r.msg, &m, &structure, &encoded) < 0)
 		goto out;
@@ -146,11 +151,13 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 	buf_free(&name);
 	buf_free(&structure);
 	buf_free(&encoded);
+	buf_free(&cat);
 	return imap_cmd_wait_durable(cmd);
 out:
 	imap_replace_clear(&r);
 	buf_free(&name);
 	buf_free(&structure);
 	buf_free(&encoded);
+	buf_free(&cat);
 	return IMAP_CMD_DONE;
 }

@@ -516,6 +516,15 @@ void imap_search_free(struct imap_search **search);
 /* ------------------------------------------------------------------ */
 /* 9. Mailbox commands                                                  */
 
+/* One part of a CATENATE list (RFC 4469 5): "TEXT" literal (literal8 when
+ * BINARY is announced, RFC 4469 4) or "URL" astring. */
+struct imap_cat_part {
+	bool url;
+	const char *data;            /* the literal, or the URL text */
+	size_t len;
+	bool literal8;
+};
+
 struct imap_append_msg {
 	struct imap_flags flags;
 	bool has_date;
@@ -525,6 +534,10 @@ struct imap_append_msg {
 	size_t len;
 	bool binary;                 /* sent as literal8 (RFC 3516 4.4) */
 	bool utf8;                   /* UTF8 (literal8) (RFC 6855 4) */
+	/* CATENATE (RFC 4469): the parts; data/len stay NULL/0 until
+	 * imap_cmd_catenate.c has put the message together. */
+	struct imap_cat_part *cat;
+	size_t ncat;
 };
 
 struct imap_append {

@@ -127,11 +127,54 @@ void imap_append_free(struct imap_append **ap)
 	struct imap_append *a = *ap;
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->nmsgs; i++)
+	for (size_t i = 0; i < a->nmsgs; i++) {
 		imap_flags_clear(&a->msgs[i].flags);
+		free(a->msgs[i].cat);
+	}
 	free(a->msgs);
 	free(a);
 	*ap = NULL;
+}
+
+/* RFC 4469 5: "CATENATE" SP "(" cat-part *(SP cat-part) ")";
+ * cat-part = text-literal / url; text-literal = "TEXT" SP literal (or
+ * literal8, 4); url = "URL" SP astring. */
+static int catenate_parse(const struct imap_arg *list, struct imap_append_msg *m,
+			  const char **error_r)
+{
+	if (list->count == 0 || list->count % 2) {
+		*error_r = "CATENATE needs a parenthesized list of parts";
+		return -1;
+	}
+	m->cat = calloc(list->count / 2, sizeof(*m->cat));
+	if (!m->cat) {
+		*error_r = "Out of memory";
+		return -1;
+	}
+	for (size_t k = 0; k < list->count; k += 2) {
+		const struct imap_arg *v = &list->list[k + 1];
+		struct imap_cat_part *part = &m->cat[m->ncat];
+		if (imap_arg_is_word(&list->list[k], "TEXT")) {
+			if (v->type != IMAP_ARG_LITERAL && v->type != IMAP_ARG_LITERAL8) {
+				*error_r = "CATENATE TEXT needs a literal";
+				return -1;
+			}
+			part->literal8 = v->type == IMAP_ARG_LITERAL8;
+			m->binary |= part->literal8;
+		} else if (imap_arg_is_word(&list->list[k], "URL")) {
+			struct imap_string u;
+			if (imap_arg_astring(v, &u, error_r) < 0)
+				return -1;
+			part->url = true;
+		} else {
+			*error_r = "CATENATE parts are TEXT or URL";
+			return -1;
+		}
+		part->data = v->str;
+		part->len = v->len;
+		m->ncat++;
+	}
+	return 0;
 }
 
 /* append-message = append-opts SP append-data; starts at args[*ip]. */
@@ -155,6 +198,14 @@ static int append_message(const struct imap_arg *args, size_t count, size_t *ip,
 		return -1;
 	}
 	const struct imap_arg *d = &args[i];
+	if (imap_arg_is_word(d, "CATENATE")) {
+		if (i + 1 >= count || args[i + 1].type != IMAP_ARG_LIST)
+			goto cat_bad;
+		if (catenate_parse(&args[i + 1], m, error_r) < 0)
+			return -1;
+		*ip = i + 2;
+		return 0;
+	}
 	if (imap_arg_is_word(d, "UTF8")) {
 		/* utf8-literal = "UTF8" SP "(" literal8 ")" */
 		if (i + 1 >= count || args[i + 1].type != IMAP_ARG_LIST || args[i + 1].count != 1 ||
@@ -177,6 +228,9 @@ static int append_message(const struct imap_arg *args, size_t count, size_t *ip,
 	m->binary = d->type == IMAP_ARG_LITERAL8;
 	*ip = i + 1;
 	return 0;
+cat_bad:
+	*error_r = "CATENATE needs a parenthesized list of parts";
+	return -1;
 }
 
 int imap_append_parse(const struct imap_arg *args, size_t count, struct imap_append **append_r,
@@ -214,6 +268,7 @@ fail:
 void imap_replace_clear(struct imap_replace *r)
 {
 	imap_flags_clear(&r->msg.flags);
+	free(r->msg.cat);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -46,6 +46,9 @@ const struct imap_command_def imap_commands[] = {
 	{"LSUB", IMAP_S_LOGGED_IN, 0, imap_cmd_lsub},
 	{"STATUS", IMAP_S_LOGGED_IN, 0, imap_cmd_status},
 	{"APPEND", IMAP_S_LOGGED_IN, 0, imap_cmd_append},
+	{"GENURLAUTH", IMAP_S_LOGGED_IN, 0, imap_cmd_genurlauth},   /* RFC 4467 */
+	{"RESETKEY", IMAP_S_LOGGED_IN, 0, imap_cmd_resetkey},
+	{"URLFETCH", IMAP_S_LOGGED_IN, 0, imap_cmd_urlfetch},
 	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
 	{"COMPRESS", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_compress}, /* RFC 4978 */
 	/* RFC 8437 3: no expunge event when the mailbox is left. */
@@ -410,6 +413,12 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	 * CONTEXT. */
 	buf_puts(out, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
 		 " CONTEXT=SEARCH CONTEXT=SORT");
+	/* RFC 4469 CATENATE (imap_cmd_catenate.c); RFC 4467 URLAUTH
+	 * (imap_cmd_urlauth.c).  Not URLAUTH=BINARY (RFC 5524) yet: its
+	 * URLFETCH parameters are taken, but BINARY of a message/rfc822 part
+	 * is not converted the way Dovecot's imaptest urlauth-binary expects
+	 * (docs/architecture.md). */
+	buf_puts(out, " CATENATE URLAUTH");
 }
 
 void imap_session_unauthenticate(struct imap_session *s)

@@ -319,6 +319,8 @@ imap_cmd_fn imap_cmd_list, imap_cmd_lsub;
 imap_cmd_fn imap_cmd_status;
 /* imap_cmd_append.c */
 imap_cmd_fn imap_cmd_append;
+/* imap_cmd_urlauth.c (RFC 4467, RFC 5524) */
+imap_cmd_fn imap_cmd_genurlauth, imap_cmd_resetkey, imap_cmd_urlfetch;
 /* imap_cmd_replace.c (RFC 8508) */
 imap_cmd_fn imap_cmd_replace;
 /* imap_cmd_fetch.c (with imap_fetch_*.c) */

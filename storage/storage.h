@@ -609,4 +609,22 @@ int store_queue_update(struct store *store, uint64_t id, const struct store_queu
 		       bool *removed_r);
 int store_queue_count(struct store *store, uint64_t *n_r);
 
+/* ---- URLAUTH mailbox access keys (RFC 4467 3; storage_urlauth.c) ----
+ * One secret key per (user, mailbox id), 32 random octets made when first
+ * needed and kept like any record (durable once the log is flushed).  A
+ * key never leaves the store: callers get the HMAC-SHA1 of a URL rump
+ * under it, which is the INTERNAL mechanism's token (RFC 4467 7). */
+#define STORE_URLAUTH_MAC_LEN 20
+/* The HMAC-SHA1 of data[0..len) under the key of (user_id, mailbox_id).
+ * With create, a missing key is made first (*created_r true: a write, so
+ * the caller waits for the log flush before it hands out the token);
+ * without, STORE_ERR_NOTFOUND when there is none. */
+int store_urlauth_mac(struct store *store, uint32_t user_id, uint32_t mailbox_id, bool create,
+		      const void *data, size_t len, uint8_t mac_r[STORE_URLAUTH_MAC_LEN],
+		      bool *created_r);
+/* RESETKEY (RFC 4467 4): drops the key of (user_id, mailbox_id), or with
+ * mailbox_id 0 every key of the user, so that every URL they authorised
+ * fails; a new key is made at the next use. */
+int store_urlauth_reset(struct store *store, uint32_t user_id, uint32_t mailbox_id);
+
 #endif

@@ -68,6 +68,8 @@ enum store_db {
 	SDB_KEYWORDS,      /* be32 mailbox id -> keyword table record */
 	SDB_STRUCTURE,     /* be64 content id -> MIME structure bytes */
 	SDB_QUEUE,         /* be64 queue id -> outbound queue record */
+	SDB_URLAUTH,       /* be32 user id | be32 mailbox id -> mailbox access key
+	                    * (RFC 4467 3, storage_urlauth.c) */
 	SDB_COUNT
 };
 

@@ -570,12 +570,41 @@ static void test_append(void **state)
 	assert_true(a->msgs[3].binary);
 	imap_append_free(&a);
 
+	/* CATENATE (RFC 4469 5), with literal8 TEXT (4), in a MULTIAPPEND. */
+	static const char cat[] = "Drafts (\\Seen) CATENATE (URL \"/Drafts/;UID=1\" TEXT {2}\r\nab "
+				  "url x TEXT ~{2}\r\n\0b) {1}\r\nz catenate (text {0}\r\n)";
+	c = cmd_of_len("APPEND", cat, sizeof(cat) - 1);
+	assert_int_equal(imap_append_parse(c->args, c->nargs, &a, &err), 0);
+	assert_int_equal(a->nmsgs, 3);
+	assert_int_equal(a->msgs[0].ncat, 4);
+	assert_null(a->msgs[0].data);
+	assert_true(a->msgs[0].cat[0].url);
+	assert_memory_equal(a->msgs[0].cat[0].data, "/Drafts/;UID=1", 14);
+	assert_false(a->msgs[0].cat[1].url);
+	assert_memory_equal(a->msgs[0].cat[1].data, "ab", 2);
+	assert_true(a->msgs[0].cat[2].url);
+	assert_int_equal(a->msgs[0].cat[2].len, 1);
+	assert_true(a->msgs[0].cat[3].literal8);
+	assert_true(a->msgs[0].binary);
+	assert_int_equal(a->msgs[0].flags.sys, IMAP_FLAG_SEEN);
+	assert_null(a->msgs[1].cat);
+	assert_int_equal(a->msgs[2].ncat, 1);
+	assert_int_equal(a->msgs[2].cat[0].len, 0);
+	imap_append_free(&a);
+
 	append_bad("INBOX", "APPEND needs a mailbox and a message");
 	append_bad("INBOX (\\Seen)", "APPEND needs a message literal");
 	append_bad("INBOX (\\Seen) \"1-Jan-2000 00:00:00 +0000\"", "APPEND needs a message literal");
 	append_bad("INBOX \"hello\"", "Invalid date-time (expected \"dd-Mon-yyyy hh:mm:ss +zzzz\")");
 	append_bad("INBOX hello", "Unknown APPEND extension");
-	append_bad("INBOX CATENATE (TEXT {1}\r\na)", "Unknown APPEND extension");
+	append_bad("INBOX CATENATE", "CATENATE needs a parenthesized list of parts");
+	append_bad("INBOX CATENATE ()", "CATENATE needs a parenthesized list of parts");
+	append_bad("INBOX CATENATE (TEXT)", "CATENATE needs a parenthesized list of parts");
+	append_bad("INBOX CATENATE (TEXT \"a\")", "CATENATE TEXT needs a literal");
+	append_bad("INBOX CATENATE (URL (a))", "Expected a string");
+	append_bad("INBOX CATENATE (FOO {1}\r\na)", "CATENATE parts are TEXT or URL");
+	append_bad("INBOX CATENATE TEXT {1}\r\na", "CATENATE needs a parenthesized list of parts");
+	append_bad("INBOX FOO (TEXT {1}\r\na)", "Unknown APPEND extension");
 	append_bad("INBOX (\\Recent) {1}\r\na", "\\Recent cannot be set by a client");
 	append_bad("INBOX UTF8 ({1}\r\na)", "UTF8 needs a parenthesized literal8");
 	append_bad("INBOX UTF8 ~{1}\r\na", "UTF8 needs a parenthesized literal8");

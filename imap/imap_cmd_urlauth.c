@@ -1,0 +1,372 @@
+/* imap/imap_cmd_urlauth.c: URLAUTH (RFC 4467) with URLAUTH=BINARY
+ * (RFC 5524): GENURLAUTH, RESETKEY and URLFETCH, with the INTERNAL
+ * mechanism.
+ *
+ * A token is the HMAC-SHA1 of the URL's rump (everything up to and
+ * including the access identifier, RFC 4467 2.4) under the owner's access
+ * key for the mailbox (store_urlauth_mac: the key never leaves the store).
+ * So a token is bound to the exact URL text, its EXPIRE and access; a
+ * RESETKEY replaces the key and every URL made with the old one fails.
+ * Keys are made on first use; a GENURLAUTH that made one, and a RESETKEY,
+ * answer only once the log flush holds the change (a token handed out
+ * must survive a crash, and so must its revocation). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/mime.h"
+#include "imap/imap_session.h"
+#include "imap/imap_url.h"
+#include "imap/imap_url_access.h"
+#include "storage/storage.h"
+
+/* URLs in one GENURLAUTH or URLFETCH: bounded so that one command's
+ * work and response are. */
+#define URLAUTH_MAX_URLS 100
+
+static void ctx_buf_free(void *p)
+{
+	struct buf *b = p;
+	buf_free(b);
+	free(b);
+}
+
+/* RFC 4467 3: INTERNAL is the only mechanism. */
+static bool mechanism_known(const struct imap_arg *a)
+{
+	return (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_QUOTED) && a->len == 8 &&
+	       strncasecmp(a->str, "INTERNAL", 8) == 0;
+}
+
+/* One url-rump of GENURLAUTH appended to out as url-full.  0; -1 after
+ * the tagged reply.  *created_r: a key was made. */
+static int genurlauth_one(struct imap_cmd *cmd, const struct imap_arg *ua, struct buf *out,
+			  bool *created_r)
+{
+	struct imap_session *s = cmd->s;
+	struct imap_string u;
+	const char *err;
+	if (imap_arg_astring(ua, &u, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err);
+		return -1;
+	}
+	struct imap_url url;
+	if (imap_url_parse(u.s, u.len, &url, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err);
+		return -1;
+	}
+	int ret = -1;
+	/* RFC 4467 5: an absolute URL with its access identifier and no
+	 * verifier yet. */
+	if (url.form != IMAP_URL_ABSOLUTE) {
+		imap_cmd_bad(cmd, "GENURLAUTH needs an absolute IMAP URL");
+		goto out;
+	}
+	if (!url.user) {
+		/* RFC 4467 2.1: the URL names the user whose key signs it. */
+		imap_cmd_bad(cmd, "GENURLAUTH needs a URL with the user");
+		goto out;
+	}
+	if (url.access == IMAP_URL_ACCESS_NONE) {
+		imap_cmd_bad(cmd, "Missing access identifier in supplied URL");
+		goto out;
+	}
+	if (url.mechanism) {
+		imap_cmd_bad(cmd, "The URL already has a URLAUTH verifier");
+		goto out;
+	}
+	struct store_user owner;
+	struct store_mailbox mb;
+	int rc = imap_url_owner(s, &url, &owner);
+	if (rc == STORE_OK && owner.id != s->user.id)
+		rc = IMAP_URL_BADURL;   /* RFC 4467 5: only one's own mail */
+	if (rc == STORE_OK)
+		rc = store_mailbox_get(s->store, owner.id, url.mailbox, &mb);
+	if (rc == STORE_OK && url.has_uidvalidity && url.uidvalidity != mb.uidvalidity)
+		rc = IMAP_URL_BADURL;
+	if (rc == IMAP_URL_BADURL || rc == STORE_ERR_NOTFOUND || rc == STORE_ERR_INVALID) {
+		imap_cmd_no(cmd, "GENURLAUTH: the URL names no mailbox of this user");
+		goto out;
+	}
+	uint8_t mac[STORE_URLAUTH_MAC_LEN];
+	bool created = false;
+	if (rc == STORE_OK)
+		rc = store_urlauth_mac(s->store, s->user.id, mb.id, true, u.s, url.rump_len, mac,
+				       &created);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "GENURLAUTH");
+		goto out;
+	}
+	*created_r |= created;
+	struct buf full;
+	buf_init(&full, 0);
+	int wrc = buf_append(&full, u.s, u.len);
+	wrc |= buf_puts(&full, ":internal:");
+	for (size_t i = 0; i < STORE_URLAUTH_MAC_LEN; i++)
+		wrc |= buf_printf(&full, "%02x", mac[i]);
+	wrc |= buf_putc(out, ' ');
+	wrc |= imap_write_string(out, full.data, full.len);
+	buf_free(&full);
+	if (wrc) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "GENURLAUTH");
+		goto out;
+	}
+	ret = 0;
+out:
+	imap_url_clear(&url);
+	return ret;
+}
+
+/* GENURLAUTH 1*(SP url-rump SP mechanism) (RFC 4467 5, 9). */
+enum imap_cmd_rc imap_cmd_genurlauth(struct imap_cmd *cmd)
+{
+	struct buf *resp = cmd->ctx;
+	if (cmd->stage == 1) {
+		if (!cmd->durable_ok) {
+			imap_cmd_not_durable(cmd, "GENURLAUTH");
+			return IMAP_CMD_DONE;
+		}
+		imap_write_buf(cmd->s, resp);
+		imap_cmd_ok(cmd, "GENURLAUTH completed");
+		return IMAP_CMD_DONE;
+	}
+	const struct imap_arg *args = cmd->pc->args;
+	size_t n = cmd->pc->nargs;
+	if (n == 0 || n % 2) {
+		imap_cmd_bad(cmd, "GENURLAUTH needs URL and mechanism pairs");
+		return IMAP_CMD_DONE;
+	}
+	if (n / 2 > URLAUTH_MAX_URLS) {
+		imap_cmd_bad(cmd, "[LIMIT] More than %d URLs", URLAUTH_MAX_URLS);
+		return IMAP_CMD_DONE;
+	}
+	for (size_t i = 1; i < n; i += 2) {
+		if (!mechanism_known(&args[i])) {
+			imap_cmd_bad(cmd, "Unknown URLAUTH mechanism");
+			return IMAP_CMD_DONE;
+		}
+	}
+	resp = malloc(sizeof(*resp));
+	if (!resp) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "GENURLAUTH");
+		return IMAP_CMD_DONE;
+	}
+	buf_init(resp, 0);
+	cmd->ctx = resp;
+	cmd->ctx_free = ctx_buf_free;
+	bool created = false;
+	buf_puts(resp, "* GENURLAUTH");
+	for (size_t i = 0; i < n; i += 2)
+		if (genurlauth_one(cmd, &args[i], resp, &created) < 0)
+			return IMAP_CMD_DONE;
+	if (buf_puts(resp, "\r\n") < 0) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "GENURLAUTH");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = 1;
+	if (created)
+		return imap_cmd_wait_durable(cmd);
+	cmd->durable_ok = true;
+	return imap_cmd_genurlauth(cmd);
+}
+
+/* RESETKEY [mailbox *(SP mechanism)] (RFC 4467 4, 9). */
+enum imap_cmd_rc imap_cmd_resetkey(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	if (cmd->stage == 1) {
+		if (!cmd->durable_ok)
+			imap_cmd_not_durable(cmd, "RESETKEY");
+		else if (cmd->pc->nargs)
+			imap_cmd_ok(cmd, "[URLMECH INTERNAL] Key reset");
+		else
+			imap_cmd_ok(cmd, "All keys removed");
+		return IMAP_CMD_DONE;
+	}
+	uint32_t mailbox_id = 0;
+	if (cmd->pc->nargs) {
+		for (size_t i = 1; i < cmd->pc->nargs; i++) {
+			if (!mechanism_known(&cmd->pc->args[i])) {
+				imap_cmd_bad(cmd, "Unknown URLAUTH mechanism");
+				return IMAP_CMD_DONE;
+			}
+		}
+		struct buf name;
+		buf_init(&name, 0);
+		if (imap_mailbox_arg(cmd, &cmd->pc->args[0], &name) < 0) {
+			buf_free(&name);
+			return IMAP_CMD_DONE;
+		}
+		struct store_mailbox mb;
+		int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
+		buf_free(&name);
+		if (rc != STORE_OK) {
+			imap_cmd_store_error(cmd, rc, "RESETKEY");
+			return IMAP_CMD_DONE;
+		}
+		mailbox_id = mb.id;
+	}
+	int rc = store_urlauth_reset(s->store, s->user.id, mailbox_id);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "RESETKEY");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+}
+
+/* RFC 5524 3.1 parameters of one URL. */
+enum {
+	FETCH_BODYPARTSTRUCTURE = 1 << 0,
+	FETCH_BINARY = 1 << 1,
+	FETCH_BODY = 1 << 2,
+};
+
+/* A value as nstring, or as literal8 when it holds NUL (RFC 3516 4.3). */
+static int value_write(struct buf *out, const struct buf *v, bool nul)
+{
+	if (nul)
+		return buf_printf(out, "~{%zu}\r\n", v->len) < 0 ? -1
+			: buf_append(out, v->data, v->len);
+	if (buf_printf(out, "{%zu}\r\n", v->len) < 0)
+		return -1;
+	return v->len ? buf_append(out, v->data, v->len) : 0;
+}
+
+/* One URL's data (" url value" or " url (meta)...") appended to out.  The
+ * values of one command share *budget_io octets: the response is built
+ * whole, so a hundred URLs to large messages must not add up unbounded (a
+ * URL past the budget gets NIL, as for any URL that cannot be served). */
+static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsigned params,
+			bool extended, uint64_t *budget_io, struct buf *out)
+{
+	struct imap_session *s = cmd->s;
+	int rc = buf_putc(out, ' ') | imap_write_string(out, u->s, u->len);
+	if (rc)
+		return STORE_ERR_TEMP;
+	struct imap_url url;
+	const char *err;
+	struct imap_url_target t;
+	struct buf v;
+	buf_init(&v, 0);
+	struct mime_message *mime = NULL;
+	const struct mime_part *part = NULL;
+	bool too_big = false, nul = false;
+	int r = IMAP_URL_BADURL;
+	if (imap_url_parse(u->s, u->len, &url, &err) == 0) {
+		r = imap_url_resolve(s, u->s, u->len, &url, true, &t);
+		if (r == STORE_OK)
+			r = imap_url_read(s, &url, &t, (params & FETCH_BINARY) != 0, *budget_io,
+					  &v, &too_big, &nul,
+					  (params & FETCH_BODYPARTSTRUCTURE) ? &mime : NULL, &part);
+		imap_url_clear(&url);
+	}
+	if (r != STORE_OK && r != IMAP_URL_BADURL) {
+		buf_free(&v);
+		mime_message_free(&mime);
+		return r;
+	}
+	/* RFC 4467 6: NIL for a URL that fails for any reason. */
+	if (r == STORE_OK && !too_big)
+		*budget_io -= v.len;
+	if (r != STORE_OK || too_big) {
+		rc = buf_puts(out, " NIL");
+	} else if (!extended) {
+		rc = buf_putc(out, ' ') | value_write(out, &v, nul);
+	} else {
+		/* RFC 5524 5: url-metadata = 1*(SP "(" url-metadata-el ")") */
+		if (params & FETCH_BODYPARTSTRUCTURE) {
+			rc |= buf_puts(out, " (BODYPARTSTRUCTURE ");
+			if (part)
+				rc |= mime_bodystructure_write(part, MIME_WRITE_EXTENDED, out);
+			else
+				rc |= buf_puts(out, "NIL");
+			rc |= buf_putc(out, ')');
+		}
+		if (params & (FETCH_BINARY | FETCH_BODY)) {
+			rc |= buf_puts(out, (params & FETCH_BINARY) ? " (BINARY " : " (BODY ");
+			rc |= value_write(out, &v, nul) | buf_putc(out, ')');
+		}
+	}
+	buf_free(&v);
+	mime_message_free(&mime);
+	return rc ? STORE_ERR_TEMP : STORE_OK;
+}
+
+/* One URLFETCH argument: url-full, or "(" url-full *(SP url-fetch-param)
+ * ")" (RFC 5524 3.1: each parameter at most once, not BINARY with BODY).
+ * 0, or -1 with *err_r. */
+static int urlfetch_arg(const struct imap_arg *a, struct imap_string *u_r, unsigned *params_r,
+			const char **err_r)
+{
+	*params_r = 0;
+	if (a->type != IMAP_ARG_LIST)
+		return imap_arg_astring(a, u_r, err_r);
+	*err_r = "URLFETCH: invalid parenthesized URL and parameters";
+	if (a->count == 0 || imap_arg_astring(&a->list[0], u_r, err_r) < 0)
+		return -1;
+	for (size_t k = 1; k < a->count; k++) {
+		const struct imap_arg *w = &a->list[k];
+		unsigned p = imap_arg_is_word(w, "BODYPARTSTRUCTURE") ? FETCH_BODYPARTSTRUCTURE
+			     : imap_arg_is_word(w, "BINARY")          ? FETCH_BINARY
+			     : imap_arg_is_word(w, "BODY")            ? FETCH_BODY
+								      : 0;
+		if (!p || (*params_r & p) ||
+		    ((*params_r | p) & (FETCH_BINARY | FETCH_BODY)) == (FETCH_BINARY | FETCH_BODY))
+			return -1;
+		*params_r |= p;
+	}
+	return 0;
+}
+
+/* URLFETCH 1*(SP url-full / SP "(" url-full *(SP url-fetch-param) ")")
+ * (RFC 4467 6, 9; RFC 5524 3.1, 5).  The response is built whole (all
+ * values together at most APPENDLIMIT octets) before it is written. */
+enum imap_cmd_rc imap_cmd_urlfetch(struct imap_cmd *cmd)
+{
+	const struct imap_arg *args = cmd->pc->args;
+	size_t n = cmd->pc->nargs;
+	if (n == 0) {
+		imap_cmd_bad(cmd, "URLFETCH needs URLs");
+		return IMAP_CMD_DONE;
+	}
+	if (n > URLAUTH_MAX_URLS) {
+		imap_cmd_bad(cmd, "[LIMIT] More than %d URLs", URLAUTH_MAX_URLS);
+		return IMAP_CMD_DONE;
+	}
+	/* Arguments first: a syntax error answers BAD before any data. */
+	struct imap_string u;
+	unsigned params;
+	const char *err;
+	for (size_t i = 0; i < n; i++) {
+		if (urlfetch_arg(&args[i], &u, &params, &err) < 0) {
+			imap_cmd_bad(cmd, "%s", err);
+			return IMAP_CMD_DONE;
+		}
+	}
+	struct buf out;
+	buf_init(&out, 0);
+	int rc = buf_puts(&out, "* URLFETCH") < 0 ? STORE_ERR_TEMP : STORE_OK;
+	/* All values of the command within APPENDLIMIT (what one message may
+	 * be here), since the response is built whole. */
+	size_t limit = cmd->s->cfg->imap_max_message_size;
+	uint64_t budget = limit ? limit : 64u * 1024 * 1024;
+	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+		(void)urlfetch_arg(&args[i], &u, &params, &err);
+		rc = urlfetch_one(cmd, &u, params, args[i].type == IMAP_ARG_LIST, &budget, &out);
+	}
+	if (rc == STORE_OK && buf_puts(&out, "\r\n") < 0)
+		rc = STORE_ERR_TEMP;
+	if (rc != STORE_OK) {
+		buf_free(&out);
+		imap_cmd_store_error(cmd, rc, "URLFETCH");
+		return IMAP_CMD_DONE;
+	}
+	imap_write_buf(cmd->s, &out);
+	buf_free(&out);
+	imap_cmd_ok(cmd, "URLFETCH completed");
+	return IMAP_CMD_DONE;
+}
