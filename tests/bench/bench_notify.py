@@ -4,7 +4,7 @@
 # mailboxes; --watchers sessions set NOTIFY SET (PERSONAL (MessageNew
 # MessageExpunge)) and IDLE; one session APPENDs --n messages, one at a
 # time, to one mailbox.  Reported: the median and 90th percentile time from
-# sending the APPEND's last line to each watcher's "* STATUS" (the client's
+# sending the APPEND to each watcher's "* STATUS" (the client's
 # clock), and the server's CPU per APPEND (utime + stime of the process over
 # the run, divided by --n), beside the same APPENDs with no watcher.  If a
 # change cost work per mailbox of the user, the figures would grow with M.
@@ -45,9 +45,10 @@ def appends(srv, w, watchers, n, sel):
     lat = []
     c0 = cpu_s(srv.proc.pid)
     for i in range(n):
-        w.send(f"a{i} APPEND Box/0 {{{len(msg)}+}}\r\n".encode() + msg)
+        # One write: a second small one would wait for the first's ACK
+        # (Nagle on the client's socket, ~40 ms of delayed ACK).
         t0 = time.perf_counter()
-        w.send(b"\r\n")
+        w.send(f"a{i} APPEND Box/0 {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
         waiting = set(range(len(watchers)))
         bufs = {k: b"" for k in waiting}
         while waiting:
