@@ -190,3 +190,59 @@ def test_notify_on_other_loops(make_server):
     w.logout()
     for s in sessions:
         s.logout()
+
+
+def _stall_in_fetch(srv, user, c):
+    """c runs a FETCH of a large body and reads none of it: its command
+    stays under way (output full) until the test reads the reply."""
+    body = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 24000   # 24 MB
+    d = imap_connect(srv, *user)
+    d.append("Stall", body)
+    d.logout()
+    c.select("Stall")
+    c.send(b"f1 FETCH 1 BODY.PEEK[]\r\n")
+
+
+def test_lists_piling_up_overflow(imap_server, imap_user):
+    """5.8: more mailbox news than the server keeps for a session that
+    cannot be written to: * OK [NOTIFICATIONOVERFLOW], then as NOTIFY NONE."""
+    c = imap_connect(imap_server, *imap_user)
+    c.ok("CREATE Stall")
+    c.ok("NOTIFY SET (PERSONAL (MailboxName))")
+    _stall_in_fetch(imap_server, imap_user, c)
+    d = imap_connect(imap_server, *imap_user)
+    for i in range(80):   # 80 LIST lines of about 920 octets > 64 KiB
+        d.ok(f"CREATE {'n' * 900}{i}")
+    r = c.read_tagged("f1")
+    assert r.status == "OK", r
+    codes = [u for u in r.untagged if u.startswith(b"* OK [NOTIFICATIONOVERFLOW]")]
+    assert len(codes) == 1, [u[:80] for u in r.untagged]
+    # As after NOTIFY NONE: nothing more.
+    d.ok("CREATE after-overflow")
+    assert c.ok("NOOP").data("LIST") == []
+    d.logout()
+    c.logout()
+
+
+def test_many_changed_mailboxes_rescan(imap_server, imap_user):
+    """More changed mailboxes than a session keeps (256) while it cannot be
+    written to: it rescans its mailboxes once and tells each that changed."""
+    c = imap_connect(imap_server, *imap_user)
+    c.ok("CREATE Stall")
+    d = imap_connect(imap_server, *imap_user)
+    for i in range(300):
+        d.ok(f"CREATE R/{i}")
+    c.ok("NOTIFY SET (SUBTREE R (MessageNew MessageExpunge))")
+    _stall_in_fetch(imap_server, imap_user, c)
+    for i in range(300):
+        d.append(f"R/{i}", make_message(f"r {i}"))
+    r = c.read_tagged("f1")
+    assert r.status == "OK", r
+    st = [u for u in r.untagged if u.startswith(b"* STATUS")]
+    names = sorted(status_items(u)[0] for u in st)
+    # R itself (made by CREATE R/0) was never told of, so the rescan
+    # cannot know it did not change, and tells it too.
+    assert [n for n in names if n != b"R"] == sorted(f"R/{i}".encode() for i in range(300)), \
+        len(names)
+    d.logout()
+    c.logout()
