@@ -256,6 +256,14 @@ static void list_queue(struct imap_session *s, const char *attrs, const char *na
 	buf_free(&b);
 }
 
+/* "\\A \\B": the attributes given, joined by single spaces. */
+static void attrs_join(char *out, size_t size, bool nonexistent, bool children, bool subscribed)
+{
+	snprintf(out, size, "%s%s%s%s%s", nonexistent ? "\\NonExistent" : "",
+		 nonexistent && children ? " " : "", children ? "\\HasChildren" : "",
+		 (nonexistent || children) && subscribed ? " " : "", subscribed ? "\\Subscribed" : "");
+}
+
 /* The attributes of a name as it is now: \NonExistent when no mailbox has
  * it (5.4), \Subscribed when subscribed (5.5). */
 static void list_attrs(struct imap_session *s, const char *name, bool subscribed,
@@ -263,8 +271,7 @@ static void list_attrs(struct imap_session *s, const char *name, bool subscribed
 {
 	struct store_mailbox mb;
 	bool exists = !known_gone && store_mailbox_get(s->store, s->user.id, name, &mb) == STORE_OK;
-	snprintf(out, size, "%s%s%s", exists ? "" : "\\NonExistent",
-		 !exists && subscribed ? " " : "", subscribed ? "\\Subscribed" : "");
+	attrs_join(out, size, !exists, false, subscribed);
 }
 
 void imap_notify_set_list_changed(struct imap_session *s, const struct store_list_change *ch,
@@ -313,12 +320,11 @@ void imap_notify_set_list_changed(struct imap_session *s, const struct store_lis
 			bool exists = store_mailbox_get(s->store, s->user.id, parent, &mb) == STORE_OK;
 			bool psub = exists && mb.subscribed;
 			if (imap_notify_set_match(ns, parent, psub) & want) {
-				snprintf(attrs, sizeof(attrs), "%s%s%s",
-					 exists ? "" : "\\NonExistent",
-					 ch->kind == STORE_LIST_CREATE
-						 ? (exists ? "\\HasChildren" : " \\HasChildren")
-						 : "",
-					 psub ? " \\Subscribed" : "");
+				/* Children: known after a CREATE; after a DELETE
+				 * others may remain, which would take a listing
+				 * to tell (5.4 only says SHOULD). */
+				attrs_join(attrs, sizeof(attrs), !exists,
+					   ch->kind == STORE_LIST_CREATE, psub);
 				list_queue(s, attrs, parent, NULL);
 			}
 			free(parent);
