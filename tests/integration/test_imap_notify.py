@@ -246,3 +246,28 @@ def test_many_changed_mailboxes_rescan(imap_server, imap_user):
         len(names)
     d.logout()
     c.logout()
+
+
+def test_subscribed_filter_follows_subscriptions(imap_server, imap_user):
+    """6.4: SUBSCRIBED is the list as it is when the change happens
+    ("the server MUST reevaluate the list")."""
+    c = imap_connect(imap_server, *imap_user)
+    c.ok("CREATE Sub1")
+    c.ok("CREATE Unsub1")
+    c.ok("SUBSCRIBE Sub1")
+    c.ok("NOTIFY SET (SUBSCRIBED (MessageNew MessageExpunge))")
+    d = imap_connect(imap_server, *imap_user)
+    d.append("Unsub1", make_message("u"))
+    d.append("Sub1", make_message("s"))
+    d.ok("NOOP")
+    st = c.ok("NOOP").data("STATUS")
+    assert [status_items(b"* STATUS " + x)[0] for x in st] == [b"Sub1"], st
+    d.ok("SUBSCRIBE Unsub1")
+    d.ok("UNSUBSCRIBE Sub1")
+    d.append("Unsub1", make_message("u2"))
+    d.append("Sub1", make_message("s2"))
+    d.ok("NOOP")
+    st = c.ok("NOOP").data("STATUS")
+    assert [status_items(b"* STATUS " + x)[0] for x in st] == [b"Unsub1"], st
+    d.logout()
+    c.logout()
