@@ -3,6 +3,7 @@
  * client sends DONE. */
 #include <strings.h>
 
+#include "imap/imap_notify_set.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 
@@ -18,10 +19,11 @@ enum imap_cmd_rc imap_cmd_idle(struct imap_cmd *cmd)
 		imap_write(s, "+ idling\r\n", 10);
 		s->idling = true;
 		/* RFC 2177 3: what is already pending goes out now. */
-		if (s->view && imap_view_sync(s, true) < 0) {
+		if (s->view && imap_notify_view_sync(s, true, false) < 0) {
 			s->idling = false;
 			return IMAP_CMD_DONE;
 		}
+		imap_notify_set_flush(s);   /* RFC 5465 4: the same events */
 		return imap_cmd_want_line(cmd);
 	}
 	s->idling = false;

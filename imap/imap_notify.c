@@ -10,7 +10,14 @@
  * before the loop runs), and the loop hands the news to each of its
  * sessions whose view is that mailbox.  A change made by another process
  * (the admin CLI) is not announced and is seen at the session's next
- * sync. */
+ * sync.
+ *
+ * Sessions with NOTIFY set (RFC 5465, imap_notify_set.c) are on the same
+ * lists, with or without a mailbox selected: the loop reads each changed
+ * mailbox's record once (its owner) and hands the ids to the NOTIFY
+ * sessions of that owner; and the store's list hook (CREATE, DELETE,
+ * RENAME, SUBSCRIBE) queues a copy of each change per loop, handed the
+ * same way. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -19,11 +26,21 @@
 #include "core/conn.h"
 #include "core/loop.h"
 #include "imap/imap_session.h"
+#include "imap/imap_notify_set.h"
 #include "imap/imap_view.h"
 
 /* More distinct mailboxes than this pending on one loop: every session of
  * the loop looks (a sync of an unchanged mailbox costs one read). */
-#define NOTIFY_PENDING_MAX 64
+#define NOTIFY_PENDING_MAX 256
+/* List changes queued on one loop before its sessions run; past it they
+ * get NOTIFICATIONOVERFLOW (RFC 5465 5.8). */
+#define NOTIFY_LISTS_MAX 1024
+
+struct notify_list_item {
+	struct notify_list_item *next;
+	struct store_list_change ch;   /* strings point into the item */
+	uint64_t origin;
+};
 
 struct notify_loop {
 	struct inbox_item item;
@@ -35,12 +52,47 @@ struct notify_loop {
 	unsigned npending;
 	bool all;
 	bool posted;
+	struct notify_list_item *lists, **lists_tail;
+	unsigned nlists;
+	bool lists_overflow;
 };
 
 static pthread_mutex_t notify_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct store *notify_store;        /* the store whose hook is ours */
 static struct notify_loop *notify_loops;  /* one per loop of the server */
 static unsigned notify_nloops;
+
+/* The NOTIFY sessions of the loop: what changed, by owner. */
+static void notify_loop_run_sets(struct notify_loop *nl, const uint32_t *ids, unsigned n, bool all,
+				 struct notify_list_item *lists, bool lists_overflow)
+{
+	uint32_t users[NOTIFY_PENDING_MAX];
+	bool read = false;
+	struct imap_session *next;
+	for (struct imap_session *s = nl->head; s; s = next) {
+		next = s->notify_next;
+		if (!s->nset || s->closing)
+			continue;
+		if (!read) {
+			/* Once per changed mailbox, not per session: its owner. */
+			for (unsigned i = 0; i < n; i++) {
+				struct store_mailbox mb;
+				users[i] = store_mailbox_get_by_id(s->store, ids[i], &mb) == STORE_OK
+						   ? mb.user_id
+						   : 0;
+			}
+			read = true;
+		}
+		if (lists_overflow)
+			s->nset->overflow = true;
+		for (struct notify_list_item *li = lists; li && s->nset; li = li->next)
+			imap_notify_set_list_changed(s, &li->ch, li->origin);
+		if (s->nset && (n || all))
+			imap_notify_set_changed(s, ids, users, n, all);
+		else if (s->nset && lists_overflow && imap_notify_set_can_push(s))
+			imap_notify_set_flush(s);
+	}
+}
 
 static void notify_loop_run(struct inbox_item *it)
 {
@@ -53,6 +105,12 @@ static void notify_loop_run(struct inbox_item *it)
 	nl->npending = 0;
 	nl->all = false;
 	nl->posted = false;
+	struct notify_list_item *lists = nl->lists;
+	bool lists_overflow = nl->lists_overflow;
+	nl->lists = NULL;
+	nl->lists_tail = &nl->lists;
+	nl->nlists = 0;
+	nl->lists_overflow = false;
 	pthread_mutex_unlock(&nl->mu);
 	/* A session's sync may close it (mailbox deleted: BYE), which only
 	 * unregisters it later, from session_free; keep the next one first. */
@@ -66,6 +124,56 @@ static void notify_loop_run(struct inbox_item *it)
 			hit = s->view->mailbox_id == ids[i];
 		if (hit)
 			imap_session_notify(s);
+	}
+	notify_loop_run_sets(nl, ids, n, all, lists, lists_overflow);
+	while (lists) {
+		struct notify_list_item *li = lists;
+		lists = li->next;
+		free(li);
+	}
+}
+
+/* Any thread: the store committed a CREATE, DELETE, RENAME or (UN)SUBSCRIBE. */
+static void imap_notify_list_hook(void *arg, const struct store_list_change *ch)
+{
+	struct notify_loop *loops = arg;
+	uint64_t origin = imap_notify_origin_get();
+	size_t nlen = strlen(ch->name) + 1;
+	size_t olen = ch->old_name ? strlen(ch->old_name) + 1 : 0;
+	for (unsigned i = 0; i < notify_nloops; i++) {
+		struct notify_loop *nl = &loops[i];
+		if (atomic_load(&nl->nsessions) == 0)
+			continue;
+		struct notify_list_item *li = malloc(sizeof(*li) + nlen + olen);
+		if (li) {
+			char *p = (char *)(li + 1);
+			memcpy(p, ch->name, nlen);
+			li->ch = *ch;
+			li->ch.name = p;
+			li->ch.old_name = NULL;
+			if (olen) {
+				memcpy(p + nlen, ch->old_name, olen);
+				li->ch.old_name = p + nlen;
+			}
+			li->origin = origin;
+			li->next = NULL;
+		}
+		pthread_mutex_lock(&nl->mu);
+		if (!li || nl->nlists >= NOTIFY_LISTS_MAX) {
+			nl->lists_overflow = true;
+			free(li);
+		} else {
+			if (!nl->lists_tail)
+				nl->lists_tail = &nl->lists;
+			*nl->lists_tail = li;
+			nl->lists_tail = &li->next;
+			nl->nlists++;
+		}
+		bool post = !nl->posted;
+		nl->posted = true;
+		pthread_mutex_unlock(&nl->mu);
+		if (post)
+			loop_post(nl->loop, &nl->item, notify_loop_run);
 	}
 }
 
@@ -109,6 +217,7 @@ static struct notify_loop *notify_loops_get(struct imap_session *s)
 		if (loops) {
 			for (unsigned i = 0; i < n; i++) {
 				loops[i].loop = loop_at(srv, i);
+				loops[i].lists_tail = &loops[i].lists;
 				pthread_mutex_init(&loops[i].mu, NULL);
 			}
 			/* One store per process in the daemon; a previous
@@ -118,6 +227,7 @@ static struct notify_loop *notify_loops_get(struct imap_session *s)
 			notify_nloops = n;
 			notify_store = s->store;
 			store_set_notify(s->store, imap_notify_hook, loops);
+			store_set_list_notify(s->store, imap_notify_list_hook, loops);
 		}
 	}
 	struct notify_loop *loops = notify_store == s->store ? notify_loops : NULL;
@@ -150,6 +260,10 @@ void imap_notify_register(struct imap_session *s)
 
 void imap_notify_unregister(struct imap_session *s)
 {
+	/* NOTIFY (imap_notify_set.c) keeps a session on the list after its
+	 * view closed; imap_notify_set_install(s, NULL) ends that. */
+	if (s->nset)
+		return;
 	struct notify_loop *nl = notify_loop_of(s);
 	if (!nl)
 		return;

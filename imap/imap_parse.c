@@ -735,9 +735,12 @@ static enum imap_parse_status command_start(struct imap_parser *p, const char *l
 		p->append_from = 1;
 	else if (strcmp(p->arena.data + p->name_off, "REPLACE") == 0)
 		p->append_from = 2;
-	/* Only FETCH takes sections (RFC 3501 9 fetch-att); elsewhere '[' and
-	 * ']' are atom characters, as in the mailbox name "[Gmail]/Sent". */
-	p->sections = strcmp(p->arena.data + p->name_off, "FETCH") == 0;
+	/* Only FETCH and NOTIFY (RFC 5465 8: MessageNew's fetch-atts) take
+	 * sections (RFC 3501 9 fetch-att); elsewhere '[' and ']' are atom
+	 * characters, as in the mailbox name "[Gmail]/Sent" (which stays
+	 * one in NOTIFY: only BODY[, BINARY[ and the like open a section). */
+	p->sections = strcmp(p->arena.data + p->name_off, "FETCH") == 0 ||
+		      strcmp(p->arena.data + p->name_off, "NOTIFY") == 0;
 	if (i == len)
 		return command_done(p);
 	return tokenize(p, line, len, i + 1, false, true);

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/proto.h"
 #include "core/server.h"
+#include "imap/imap_notify_set.h"
 #include "imap/imap_view.h"
 
 const struct imap_command_def imap_commands[] = {
@@ -51,6 +52,7 @@ const struct imap_command_def imap_commands[] = {
 	{"URLFETCH", IMAP_S_LOGGED_IN, 0, imap_cmd_urlfetch},
 	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
 	{"COMPRESS", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_compress}, /* RFC 4978 */
+	{"NOTIFY", IMAP_S_LOGGED_IN, 0, imap_cmd_notify},           /* RFC 5465 */
 	/* RFC 8437 3: no expunge event when the mailbox is left. */
 	{"UNAUTHENTICATE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_unauthenticate},
 	/* RFC 9051 6.4: selected. */
@@ -169,14 +171,20 @@ void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 	struct imap_session *s = cmd->s;
 	if (s->view && !(cmd->def->flags & IMAP_CMD_NO_UPDATES)) {
 		/* RFC 9051 7: the server may send mailbox updates with any
-		 * command's completion; EXPUNGE only where allowed (7.5.1). */
-		if (imap_view_sync(s, cmd->allow_expunge) < 0)
+		 * command's completion; EXPUNGE only where allowed (7.5.1).
+		 * RFC 5465 5.2: no NOTIFY FETCH for the session's own new
+		 * messages. */
+		bool own_new = cmd->def->fn == imap_cmd_append || cmd->def->fn == imap_cmd_copy ||
+			       cmd->def->fn == imap_cmd_move || cmd->def->fn == imap_cmd_replace;
+		if (imap_notify_view_sync(s, cmd->allow_expunge, own_new) < 0)
 			return;   /* BYE sent: the mailbox is gone */
 		if (!s->view || s->closing)
 			return;
 	}
 	if (s->closing)
 		return;
+	/* RFC 5465 3.1: news of other mailboxes goes out with any reply. */
+	imap_notify_set_flush(s);
 	/* Logged in, a session may last days: a command that works forgives
 	 * the errors before it (limits.max_errors counts those in a row). */
 	if (s->state & IMAP_S_LOGGED_IN)
@@ -403,11 +411,11 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	 * CONDSTORE and QRESYNC, RFC 3516 BINARY, RFC 3502 MULTIAPPEND, RFC
 	 * 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 6855 UTF8=ACCEPT, RFC
 	 * 5032 WITHIN, RFC 6154 3 CREATE-SPECIAL-USE, RFC 8514 SAVEDATE, RFC
-	 * 8474 OBJECTID, RFC 8508 REPLACE, RFC 8970 PREVIEW. */
+	 * 8474 OBJECTID, RFC 8508 REPLACE, RFC 8970 PREVIEW, RFC 5465 NOTIFY. */
 	buf_printf(out, " ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
 		   "LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE QRESYNC BINARY "
 		   "MULTIAPPEND APPENDLIMIT=%zu STATUS=SIZE UTF8=ACCEPT WITHIN "
-		   "CREATE-SPECIAL-USE SAVEDATE OBJECTID REPLACE PREVIEW",
+		   "CREATE-SPECIAL-USE SAVEDATE OBJECTID REPLACE PREVIEW NOTIFY",
 		   s->cfg->imap_max_message_size);
 	/* RFC 5256 SORT and THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 ESORT and
 	 * CONTEXT. */
@@ -423,6 +431,7 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 
 void imap_session_unauthenticate(struct imap_session *s)
 {
+	imap_notify_set_install(s, NULL);
 	if (s->view)
 		imap_view_close(s, &s->view);   /* with its saved result ("$") */
 	imap_notify_unregister(s);
@@ -451,8 +460,16 @@ void imap_session_notify(struct imap_session *s)
 	s->updates_pending = true;
 	/* RFC 2177 3: while idling the client hears of changes at once; other
 	 * sessions get them with their next command's completion. */
-	if (s->idling && s->view && !s->closing)
-		imap_view_sync(s, true);
+	if (s->closing || !s->view)
+		return;
+	if (s->idling) {
+		imap_notify_view_sync(s, true, false);
+	} else if (!s->cmd && s->nset && s->nset->selected) {
+		/* RFC 5465 6.1: NOTIFY with SELECTED hears at once, between
+		 * commands too; SELECTED-DELAYED keeps expunges for a command
+		 * that allows them (6.1.2). */
+		imap_notify_view_sync(s, !s->nset->selected_delayed, false);
+	}
 }
 
 /* ---- running commands ---- */
@@ -555,6 +572,9 @@ static void imap_cmd_finish(struct imap_session *s)
 		return;
 	conn_set_timeout(s->c, s->cfg->imap_timeout);
 	conn_resume(s->c);
+	/* RFC 5465 3.1: between commands a NOTIFY client hears at once;
+	 * what came in while the command ran goes now. */
+	imap_notify_set_flush(s);
 }
 
 /* Call the running command's handler until it finishes, waits, or must
@@ -570,7 +590,11 @@ static void imap_session_run(struct imap_session *s)
 			imap_cmd_free(s, &s->cmd);
 			return;
 		}
+		/* The list feed tells a NOTIFY client's own changes by this
+		 * (RFC 5465 5: not reported back to it). */
+		imap_notify_origin_set(s->nset ? s->nset->serial : 0);
 		enum imap_cmd_rc rc = cmd->def->fn(cmd);
+		imap_notify_origin_set(0);
 		cmd->line = NULL;
 		cmd->line_len = 0;
 		if (rc == IMAP_CMD_DONE) {
@@ -928,6 +952,7 @@ static void imap_session_free(void *sess, const char *reason)
 	(void)reason;
 	imap_cmd_free(s, &s->cmd);
 	auth_sasl_free(&s->sasl);
+	imap_notify_set_install(s, NULL);
 	if (s->view)
 		imap_view_close(s, &s->view);
 	imap_notify_unregister(s);

@@ -164,6 +164,7 @@ struct imap_session {
 	struct auth_sasl *sasl;      /* AUTHENTICATE exchange in progress */
 
 	struct imap_session *notify_next; /* imap_notify.c's list of sessions */
+	struct imap_notify_set *nset;     /* NOTIFY SET (RFC 5465), or NULL */
 
 	/* Abuse limits (imap_session.c): protocol errors (BAD replies, input
 	 * the parser refused, failed logins), forgiven by a command that
@@ -335,5 +336,7 @@ imap_cmd_fn imap_cmd_sort, imap_cmd_thread;
 imap_cmd_fn imap_cmd_cancelupdate;
 /* imap_cmd_copy.c */
 imap_cmd_fn imap_cmd_copy, imap_cmd_move;
+/* imap_cmd_notify.c (with imap_notify_set.c): RFC 5465 */
+imap_cmd_fn imap_cmd_notify;
 
 #endif

@@ -514,6 +514,30 @@ int store_changes_since(struct store *store, uint32_t mailbox_id, uint64_t since
 typedef void store_notify_fn(void *arg, uint32_t mailbox_id);
 void store_set_notify(struct store *store, store_notify_fn *fn, void *arg);
 
+/* The mailbox list feed (RFC 5465 5.4 MailboxName, 5.5 SubscriptionChange):
+ * fn runs after each committed CREATE, DELETE, RENAME and (UN)SUBSCRIBE,
+ * like the change feed above (the committing thread, no store lock held,
+ * one hook per store, NULL removes it).  A RENAME is one call for the name
+ * renamed (its inferiors went with it, 5.4: no event of their own), with
+ * old_name; renaming INBOX too (5.4: "a new INBOX is assumed").  The
+ * strings are valid during the call only. */
+enum store_list_kind {
+	STORE_LIST_CREATE = 1,
+	STORE_LIST_DELETE,
+	STORE_LIST_RENAME,
+	STORE_LIST_SUBSCRIBE,
+	STORE_LIST_UNSUBSCRIBE,
+};
+struct store_list_change {
+	enum store_list_kind kind;
+	uint32_t user_id;
+	const char *name;            /* the name now (RENAME: the new one) */
+	const char *old_name;        /* RENAME only, else NULL */
+	bool subscribed;             /* `name` is subscribed after the change */
+};
+typedef void store_list_notify_fn(void *arg, const struct store_list_change *ch);
+void store_set_list_notify(struct store *store, store_list_notify_fn *fn, void *arg);
+
 /* ---- outbound queue ----
  * Mail accepted for other servers (authenticated submission, and the
  * delivery status notices postino writes), stored in the same transaction

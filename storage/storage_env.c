@@ -737,6 +737,34 @@ void store_notify(struct store *s, const uint32_t *ids, size_t n)
 	}
 }
 
+void store_set_list_notify(struct store *s, store_list_notify_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&s->notify_mu);
+	s->list_notify_fn = fn;
+	s->list_notify_arg = arg;
+	pthread_mutex_unlock(&s->notify_mu);
+}
+
+void store_list_notify(struct store *s, enum store_list_kind kind, uint32_t user_id,
+		       const char *name, const char *old_name)
+{
+	pthread_mutex_lock(&s->notify_mu);
+	store_list_notify_fn *fn = s->list_notify_fn;
+	void *arg = s->list_notify_arg;
+	pthread_mutex_unlock(&s->notify_mu);
+	if (!fn)
+		return;
+	/* Read after the commit, like the hook's own reads: a subscription
+	 * outlives its mailbox (RFC 9051 6.3.7), so a deleted name may still
+	 * be subscribed. */
+	int sub = store_subscribed_txn(s, NULL, user_id, name, strlen(name));
+	struct store_list_change ch = {
+		.kind = kind, .user_id = user_id, .name = name, .old_name = old_name,
+		.subscribed = sub == 1,
+	};
+	fn(arg, &ch);
+}
+
 /* ---- durability, checkpoints, statistics ---- */
 
 /* Process-wide and one-way: set before the daemon opens its store, never

@@ -321,6 +321,8 @@ int store_mailbox_create(struct store *s, uint32_t user_id, const char *name,
 		rc = store_mailbox_name_creatable(a->name, a->name_len, STORE_HIERARCHY_SEP);
 	if (rc == STORE_OK)
 		rc = store_txn_run(s, mbox_create_fn, a);
+	if (rc == STORE_OK)
+		store_list_notify(s, STORE_LIST_CREATE, user_id, a->name, NULL);
 	if (rc == STORE_OK && mbox_r)
 		*mbox_r = *m;
 	free(m);

@@ -105,6 +105,9 @@ int store_subscription_set(struct store *s, uint32_t user_id, const char *name, 
 	int rc = store_mailbox_name_normalize(name, a->name, &a->name_len);
 	if (rc == STORE_OK)
 		rc = store_txn_run(s, sub_set_fn, a);
+	if (rc == STORE_OK)
+		store_list_notify(s, subscribed ? STORE_LIST_SUBSCRIBE : STORE_LIST_UNSUBSCRIBE,
+				  user_id, a->name, NULL);
 	free(a);
 	return rc;
 }
@@ -224,9 +227,11 @@ int store_mailbox_delete(struct store *s, uint32_t user_id, const char *name)
 	if (rc == STORE_OK)
 		rc = store_txn_run(s, del_fn, a);
 	uint32_t id = a->mailbox_id;
-	free(a);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK) {
 		store_notify(s, &id, 1);
+		store_list_notify(s, STORE_LIST_DELETE, user_id, a->name, NULL);
+	}
+	free(a);
 	return rc;
 }
 
@@ -482,6 +487,7 @@ int store_mailbox_rename(struct store *s, uint32_t user_id, const char *from, co
 			for (size_t i = 0; i < a->n; i++)
 				store_notify(s, &a->items[i].id, 1);
 		}
+		store_list_notify(s, STORE_LIST_RENAME, user_id, a->to, a->from);
 	}
 	ren_items_free(a);
 	free(a);

@@ -121,6 +121,8 @@ struct store {
 	pthread_mutex_t notify_mu;
 	store_notify_fn *notify_fn;
 	void *notify_arg;
+	store_list_notify_fn *list_notify_fn;   /* store_set_list_notify, same lock */
+	void *list_notify_arg;
 };
 
 /* ---- storage_lock.c ---- */
@@ -341,6 +343,9 @@ void store_mbox_count(struct store_mailbox *m, const struct store_msg *msg, int 
 /* Calls the store_set_notify hook for each distinct id of ids[0..n); with
  * no store lock held, after the commit. */
 void store_notify(struct store *s, const uint32_t *ids, size_t n);
+/* Calls the store_set_list_notify hook, after the commit. */
+void store_list_notify(struct store *s, enum store_list_kind kind, uint32_t user_id,
+		       const char *name, const char *old_name);
 
 /* ---- storage_keyword.c ---- */
 int store_keywords_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id,

@@ -371,6 +371,12 @@ static void test_sections_in_tokens(void **state)
 	expect_cmd("a SELECT Body[1]", "a SELECT Body[1]");
 	expect_err("a SELECT body[a (b)]", "Expected SP between arguments", "a");
 	expect_err("a FETCH 1 body[a (b)", "Missing ']'", "a");
+	/* NOTIFY's MessageNew takes fetch-atts (RFC 5465 8); its mailbox
+	 * names keep their brackets */
+	expect_cmd("a NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[1] "
+		   "BODY.PEEK[HEADER.FIELDS (From)]) MessageExpunge)) (MAILBOXES [Gmail]/Sent NONE)",
+		   "a NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[#1] "
+		   "BODY.PEEK[HEADER.FIELDS (From)]) MessageExpunge)) (MAILBOXES [Gmail]/Sent NONE)");
 }
 
 static void test_nul_and_8bit_real(void **state)

@@ -1513,6 +1513,78 @@ static void test_notify(void **state)
 	assert_int_equal(c.n, 0);
 }
 
+/* The list feed (RFC 5465 5.4, 5.5): one call per committed CREATE,
+ * DELETE, RENAME, (UN)SUBSCRIBE, none for a refused one. */
+struct list_notes {
+	size_t n;
+	enum store_list_kind kind[16];
+	char name[16][32], old[16][32];
+	bool sub[16];
+	uint32_t user[16];
+};
+
+static void list_note(void *arg, const struct store_list_change *ch)
+{
+	struct list_notes *c = arg;
+	if (c->n < 16) {
+		c->kind[c->n] = ch->kind;
+		snprintf(c->name[c->n], 32, "%s", ch->name);
+		snprintf(c->old[c->n], 32, "%s", ch->old_name ? ch->old_name : "-");
+		c->sub[c->n] = ch->subscribed;
+		c->user[c->n] = ch->user_id;
+	}
+	c->n++;
+}
+
+static void test_list_notify(void **state)
+{
+	struct fx *f = *state;
+	struct list_notes c = {0};
+	store_set_list_notify(f->s, list_note, &c);
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "A", 0, NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "A/B", 0, NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "A", 0, NULL), STORE_ERR_EXISTS);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.kind[0], STORE_LIST_CREATE);
+	assert_string_equal(c.name[0], "A");
+	assert_string_equal(c.old[0], "-");
+	assert_int_equal(c.user[0], f->u.id);
+	assert_false(c.sub[0]);
+	assert_string_equal(c.name[1], "A/B");
+
+	assert_int_equal(store_subscription_set(f->s, f->u.id, "A", true), STORE_OK);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.kind[2], STORE_LIST_SUBSCRIBE);
+	assert_true(c.sub[2]);
+
+	/* One call for a rename, its inferiors included (5.4). */
+	assert_int_equal(store_mailbox_rename(f->s, f->u.id, "A", "C", '/'), STORE_OK);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.kind[3], STORE_LIST_RENAME);
+	assert_string_equal(c.name[3], "C");
+	assert_string_equal(c.old[3], "A");
+	assert_int_equal(store_mailbox_rename(f->s, f->u.id, "A", "D", '/'), STORE_ERR_NOTFOUND);
+	assert_int_equal(c.n, 4);
+
+	/* A deleted name keeps its subscription (RFC 9051 6.3.7). */
+	assert_int_equal(store_subscription_set(f->s, f->u.id, "C/B", true), STORE_OK);
+	assert_int_equal(store_mailbox_delete(f->s, f->u.id, "C/B"), STORE_OK);
+	assert_int_equal(c.n, 6);
+	assert_int_equal(c.kind[5], STORE_LIST_DELETE);
+	assert_string_equal(c.name[5], "C/B");
+	assert_true(c.sub[5]);
+	assert_int_equal(store_mailbox_delete(f->s, f->u.id, "C/B"), STORE_ERR_NOTFOUND);
+	assert_int_equal(c.n, 6);
+
+	assert_int_equal(store_subscription_set(f->s, f->u.id, "C/B", false), STORE_OK);
+	assert_int_equal(c.kind[6], STORE_LIST_UNSUBSCRIBE);
+	assert_false(c.sub[6]);
+
+	store_set_list_notify(f->s, NULL, NULL);
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "E", 0, NULL), STORE_OK);
+	assert_int_equal(c.n, 7);
+}
+
 /* ---- records written by issue 2 still decode ---- */
 
 static void test_v1_records(void **state)
@@ -1727,6 +1799,7 @@ int main(void)
 		T(test_pin_races_expunge),
 		T(test_changes_since),
 		T(test_notify),
+		T(test_list_notify),
 		T(test_threads),
 		cmocka_unit_test(test_v1_records),
 	};
