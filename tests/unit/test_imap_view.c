@@ -665,6 +665,9 @@ static enum imap_cmd_rc run(struct fx *f, struct run *r, imap_cmd_fn *fn, const 
 
 static void run_free(struct run *r)
 {
+	/* as the session does when a command ends */
+	if (r->cmd.ctx && r->cmd.ctx_free)
+		r->cmd.ctx_free(r->cmd.ctx);
 	imap_command_free(&r->pc);
 	imap_parser_free(&r->p);
 }
