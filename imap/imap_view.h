@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/imap_recent.h"
 #include "imap/imap_session.h"
 #include "storage/storage.h"
 
@@ -59,10 +60,10 @@ struct imap_view {
 	const uint32_t *uids;
 	struct imap_snap *snap;
 
-	/* \Recent for this session (RFC 3501 2.3.1.2): UIDs in
-	 * [recent_lo, recent_hi).  EXAMINE claims nothing: a read-only view
+	/* \Recent for this session (RFC 3501 2.3.2): every UID interval it
+	 * claimed (imap_recent.h).  EXAMINE claims nothing: a read-only view
 	 * shows the unclaimed ones as they were when it was opened. */
-	uint32_t recent_lo, recent_hi;
+	struct imap_recent recent;
 	size_t nrecent;                          /* messages of the view in it */
 
 	struct store_keywords *keywords;         /* the mailbox's keyword table */

@@ -1123,10 +1123,71 @@ static void test_uids_preload_small(void **state)
 	assert_null(v->snap);
 }
 
+
+/* RFC 3501 2.3.2: each message \Recent in exactly one session.  Two
+ * sessions claim in turn, so each holds several intervals; expunges prune
+ * the intervals left empty, and a session at IMAP_RECENT_RANGES_MAX claims
+ * nothing more, leaving the messages to the next session. */
+static void test_recent_two_sessions(void **state)
+{
+	struct fx *f = *state;
+	struct imap_session s2 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH };
+	deliver(f, 2);
+	struct imap_view *a = open_inbox(f, false);          /* claims 1, 2 */
+	deliver(f, 1);
+	struct imap_view *b = NULL;
+	assert_int_equal(imap_view_open(&s2, "INBOX", false, &b, NULL), STORE_OK);  /* 3 */
+	deliver(f, 1);                                       /* 4 */
+	buf_reset(&out);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 4 EXISTS\r\n* 3 RECENT\r\n");
+	for (uint32_t uid = 1; uid <= 4; uid++) {
+		assert_int_equal(imap_view_is_recent(a, uid), uid != 3);
+		assert_int_equal(imap_view_is_recent(b, uid), uid == 3);
+	}
+	assert_int_equal(a->recent.count, 2);
+	deliver(f, 1);                                       /* 5: b is told first */
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 5 EXISTS\r\n* 2 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 5 EXISTS\r\n* 3 RECENT\r\n");
+	assert_false(imap_view_is_recent(a, 5));
+	assert_true(imap_view_is_recent(b, 5));
+	/* Expunging 1 and 2 empties a's first interval: dropped. */
+	expunge_uid(f, 1);
+	expunge_uid(f, 2);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n");
+	assert_int_equal(a->nrecent, 1);
+	assert_int_equal(a->recent.count, 1);
+	assert_true(imap_view_is_recent(a, 4));
+	/* b keeps 3 and 5 whatever a did. */
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n");
+	assert_int_equal(b->nrecent, 2);
+	assert_true(imap_view_is_recent(b, 3) && imap_view_is_recent(b, 5));
+
+	/* At the bound a session claims nothing: the next one gets them. */
+	a->recent.count = a->recent.cap = 0;
+	free(a->recent.r);
+	a->recent.r = calloc(IMAP_RECENT_RANGES_MAX, sizeof(*a->recent.r));
+	a->recent.cap = IMAP_RECENT_RANGES_MAX;
+	for (uint32_t i = 0; i < IMAP_RECENT_RANGES_MAX; i++)
+		a->recent.r[i] = (struct imap_recent_range){ i * 2 + 1000, i * 2 + 1001, 1 };
+	a->recent.count = IMAP_RECENT_RANGES_MAX;
+	deliver(f, 1);                                       /* 6 */
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	assert_false(imap_view_is_recent(a, 6));
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	assert_true(imap_view_is_recent(b, 6));
+	imap_view_close(&s2, &s2.view);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent_two_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_seq, setup, teardown),
