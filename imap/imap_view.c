@@ -503,6 +503,39 @@ void imap_view_flags_announce(struct imap_session *s)
 	buf_free(&kw);
 }
 
+/* Re-read the mailbox's keyword table and announce it when it grew: the
+ * view never writes a keyword its client has not been given in FLAGS
+ * (RFC 3501 7.2.6, RFC 9051 7.3.5), so whatever refreshes the table
+ * outside a sync (which announces before its FETCH responses) comes here.
+ * Callers are between responses. */
+static int view_keywords_refresh(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	int rc = STORE_OK;
+	if (v->keywords->count < STORE_KEYWORDS_MAX)
+		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
+	if (v->keywords->count > v->keywords_reported)
+		imap_view_flags_announce(s);
+	return rc;
+}
+
+int imap_view_keywords_cover(struct imap_session *s, uint64_t mask)
+{
+	struct imap_view *v = s->view;
+	if (!v)
+		return STORE_ERR_NOTFOUND;
+	/* Bits at or above n: keywords beyond the first n entries. */
+	uint64_t beyond_reported = v->keywords_reported >= 64 ? 0 : mask >> v->keywords_reported;
+	if (beyond_reported == 0)
+		return STORE_OK;
+	uint64_t beyond_table = v->keywords->count >= 64 ? 0 : mask >> v->keywords->count;
+	/* Keywords interned by another session since the table was read. */
+	if (beyond_table != 0)
+		return view_keywords_refresh(s);
+	imap_view_flags_announce(s);
+	return STORE_OK;
+}
+
 int imap_view_keywords_intern(struct imap_session *s, const struct imap_flags *f, uint64_t *mask_r)
 {
 	struct imap_view *v = s->view;
@@ -928,6 +961,8 @@ static void report_flags(struct imap_session *s)
 		struct store_msg m;
 		if (store_msg_get(s->store, v->mailbox_id, uid, &m) != STORE_OK)
 			continue;   /* expunged meanwhile: its EXPUNGE follows */
+		/* Set since the sync read the table: FLAGS first. */
+		(void)imap_view_keywords_cover(s, m.keywords);
 		buf_reset(&b);
 		int rc = buf_printf(&b, "* %u FETCH (FLAGS ", (unsigned)seq);
 		rc |= imap_view_flags_write(v, &b, &m);
@@ -1021,7 +1056,9 @@ int imap_view_absorb(struct imap_session *s, const struct store_flag_result *res
 		free(uids);
 	}
 	free(own);
-	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
-		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
+	/* The STORE or FETCH that absorbs writes its FETCH responses next,
+	 * with this table: announce what another session added. */
+	if (rc == STORE_OK)
+		rc = view_keywords_refresh(s);
 	return rc;
 }

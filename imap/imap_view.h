@@ -150,6 +150,13 @@ int imap_view_flags_write(const struct imap_view *v, struct buf *out, const stru
 /* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (... \*)]" for the current
  * keyword table (SELECT, and when keywords were added). */
 void imap_view_flags_announce(struct imap_session *s);
+/* Before a response that writes the flags of a message with keyword mask
+ * `mask`: when it names a keyword this client has not been given in FLAGS
+ * (another session interned it since the view read its table), re-read
+ * the table and write "* FLAGS" and "* OK [PERMANENTFLAGS ...]" first
+ * (RFC 3501 7.2.6, RFC 9051 7.3.5).  Call between responses.  Store errors
+ * as they are (the table then stays, and the keyword is left out). */
+int imap_view_keywords_cover(struct imap_session *s, uint64_t mask);
 /* Intern STORE/APPEND keywords in the view's mailbox, refreshing the view's
  * table: *mask_r gets their bits.  Store errors as they are (NOQUOTA when
  * the table is full). */

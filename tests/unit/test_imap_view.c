@@ -1183,6 +1183,55 @@ static void test_recent_two_sessions(void **state)
 	imap_view_close(&s2, &s2.view);
 }
 
+/* RFC 3501 7.2.6 / RFC 9051 7.3.5: a keyword another session interned is
+ * announced with FLAGS before any FETCH response of this session names it:
+ * after our own STORE (absorb reads the table: imaptest's stress run saw
+ * "Keyword used without being in FLAGS" when another session interned one
+ * between our sync and our STORE), and before writing a message whose
+ * keywords the table read so far does not cover. */
+static void test_keywords_announced_first(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 2);
+	struct imap_view *v = open_inbox(f, false);
+	imap_view_flags_announce(&f->s);
+	buf_reset(&out);
+	/* Another session, between our sync and our STORE. */
+	const char *nm[] = { "$Label3" };
+	uint64_t om = 0;
+	assert_int_equal(store_keywords_intern(f->st, f->mb.id, nm, 1, &om, NULL), STORE_OK);
+	set_flags(f, 2, 0, om);
+	/* Our STORE 1 +FLAGS (\Seen) on a message that has $Label3 too. */
+	struct store_flag_result res = set_flags(f, 1, STORE_F_SEEN, om);
+	assert_int_equal(imap_view_absorb(&f->s, &res, 1), STORE_OK);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3)\r\n"
+	       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3 \\*)] "
+	       "Flags permitted\r\n");
+	assert_int_equal(imap_view_keywords_cover(&f->s, om), STORE_OK);
+	out_is("");
+	/* Another session interns Work and sets it on message 1; a FETCH of
+	 * it comes before any sync. */
+	const char *nm2[] = { "Work" };
+	uint64_t om2 = 0;
+	assert_int_equal(store_keywords_intern(f->st, f->mb.id, nm2, 1, &om2, NULL), STORE_OK);
+	set_flags(f, 1, 0, om2);
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->st, f->mb.id, 1, &m), STORE_OK);
+	assert_int_equal(imap_view_keywords_cover(&f->s, m.keywords), STORE_OK);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3 Work)\r\n"
+	       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3 Work \\*)] "
+	       "Flags permitted\r\n");
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(imap_view_flags_write(v, &b, &m), 0);
+	assert_string_equal(b.data, "(\\Seen \\Recent $Label3 Work)");
+	buf_free(&b);
+	/* The sync reports the other session's changes, announcing nothing again. */
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 1 FETCH (FLAGS (\\Seen \\Recent $Label3 Work) UID 1)\r\n"
+	       "* 2 FETCH (FLAGS (\\Recent $Label3) UID 2)\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1197,6 +1246,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_new_with_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keywords, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keywords_announced_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mailbox_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_select, setup, teardown),
