@@ -904,9 +904,11 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 				imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
 		}
 	}
+	size_t gone_recent = 0;
 	if (any_expunge) {
-		v->nrecent -= imap_recent_count(&v->recent, v->pending_expunge,
+		gone_recent = imap_recent_count(&v->recent, v->pending_expunge,
 						v->npending_expunge, -1);
+		v->nrecent -= gone_recent;
 		v->count -= v->npending_expunge;
 		v->npending_expunge = 0;
 	}
@@ -914,6 +916,12 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 		view_snap_set(v, next);
 	if (p->nnew == 0) {
 		imap_recent_prune(&v->recent, v->uid_hi);
+		/* RFC 3501 7.3.2: RECENT when the mailbox's size changes, so a
+		 * client need not work the count out from each message's
+		 * flags (Dovecot does the same; imaptest's state tracking
+		 * relies on it).  With new messages it follows EXISTS below. */
+		if (gone_recent && !s->rev2)
+			imap_untagged(s, "%zu RECENT", v->nrecent);
 		return STORE_OK;
 	}
 	uint32_t last = p->pending_new[p->nnew - 1];

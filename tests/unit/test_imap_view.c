@@ -433,7 +433,7 @@ static void test_sync_new_and_expunge(void **state)
 	assert_int_equal(imap_view_sync(&f->s, false), 0);
 	out_is("* 6 EXISTS\r\n* 6 RECENT\r\n");
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
-	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n* 4 RECENT\r\n");
 	assert_int_equal(v->count, 4);
 	assert_int_equal(imap_view_seq(v, 6), 4);
 	assert_false(imap_view_is_expunged(v, 2));
@@ -630,7 +630,8 @@ static void test_many(void **state)
 	assert_int_equal(v->count, 600);
 	/* The first EXPUNGE is the highest number, the last is 1. */
 	assert_memory_equal(out.data, "* 1199 EXPUNGE\r\n", 16);
-	assert_string_equal(out.data + out.len - 13, "* 1 EXPUNGE\r\n");
+	/* RFC 3501 7.3.2: the \Recent count changed with the size. */
+	assert_string_equal(out.data + out.len - 27, "* 1 EXPUNGE\r\n* 600 RECENT\r\n");
 	assert_int_equal(v->uids[0], 2);
 	assert_int_equal(v->uids[599], 1200);
 	buf_reset(&out);
@@ -822,10 +823,10 @@ static void test_cmd_expunge(void **state)
 		assert_int_equal(imap_cmd_expunge(&r.cmd), IMAP_CMD_DONE);
 		run_free(&r);
 	}
-	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\na4 OK EXPUNGE completed\r\n");
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n* 3 RECENT\r\na4 OK EXPUNGE completed\r\n");
 	assert_int_equal(f->s.view->count, 3);
 	run_durable(f, imap_cmd_expunge, "a5 EXPUNGE");
-	out_is("* 3 EXPUNGE\r\na5 OK EXPUNGE completed\r\n");
+	out_is("* 3 EXPUNGE\r\n* 2 RECENT\r\na5 OK EXPUNGE completed\r\n");
 	run_done(f, imap_cmd_expunge, "a6 EXPUNGE extra");
 	out_is("a6 BAD EXPUNGE takes no arguments\r\n");
 	/* A failed flush is a NO. */
@@ -991,7 +992,7 @@ static void test_lazy_load(void **state)
 	assert_int_equal(imap_view_sync(&f->s, false), 0);
 	out_is("* 7 EXISTS\r\n* 7 RECENT\r\n");
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
-	out_is("* 2 EXPUNGE\r\n");
+	out_is("* 2 EXPUNGE\r\n* 6 RECENT\r\n");
 	resolves(v, "2,*", false, (uint32_t[]){ 3, 7 }, 2);
 	assert_int_equal(v->nrecent, 6);
 	imap_view_close(&f->s, &f->s.view);
@@ -1157,12 +1158,13 @@ static void test_recent_two_sessions(void **state)
 	expunge_uid(f, 1);
 	expunge_uid(f, 2);
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
-	out_is("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n");
+	out_is("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n* 1 RECENT\r\n");
 	assert_int_equal(a->nrecent, 1);
 	assert_int_equal(a->recent.count, 1);
 	assert_true(imap_view_is_recent(a, 4));
 	/* b keeps 3 and 5 whatever a did. */
 	assert_int_equal(imap_view_sync(&s2, true), 0);
+	/* b's \Recent messages were not expunged: no RECENT. */
 	out_is("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n");
 	assert_int_equal(b->nrecent, 2);
 	assert_true(imap_view_is_recent(b, 3) && imap_view_is_recent(b, 5));
