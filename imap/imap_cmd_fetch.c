@@ -420,6 +420,10 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 			}
 		}
 	}
+	/* Keywords another session interned meanwhile are announced before
+	 * the line that may name them (RFC 9051 7.3.5). */
+	if (has_item(x, IMAP_FETCH_FLAGS) || x->win_seen[k])
+		(void)imap_view_keywords_cover(s, m->keywords);
 	buf_reset(&x->line);
 	buf_puts(&x->line, "* ");
 	buf_put_u64(&x->line, seq);

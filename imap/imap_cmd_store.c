@@ -284,6 +284,10 @@ static int store_write_one(struct imap_cmd *cmd, struct store_ctx *x, size_t k)
 	 * for messages that changed. */
 	if (silent && !(s->condstore && r->status == STORE_FLAG_CHANGED))
 		return 0;
+	/* The message may carry keywords another session interned since
+	 * our table was read: FLAGS first (RFC 9051 7.3.5). */
+	if (!silent)
+		(void)imap_view_keywords_cover(s, r->msg.keywords);
 	struct buf *b = &x->line;
 	buf_reset(b);
 	int rc = buf_printf(b, "* %u FETCH (", (unsigned)seq);

@@ -453,8 +453,7 @@ static int evaluate(struct imap_session *s, struct imap_context *c, struct imap_
 	struct imap_search_env env = {
 		.nmsgs = (uint32_t)v->count,
 		.max_uid = v->uid_hi,
-		.recent_lo = v->recent_lo,
-		.recent_hi = v->recent_hi,
+		.recent = &v->recent,
 		.keywords = v->keywords,
 		.now = (int64_t)time(NULL),   /* RFC 5032 OLDER/YOUNGER */
 	};

@@ -249,6 +249,7 @@ static int select_fetch_write(struct imap_session *s, uint32_t uid)
 	uint32_t seq = imap_view_seq(v, uid);
 	if (!seq || store_msg_get(s->store, v->mailbox_id, uid, &m) != STORE_OK)
 		return STORE_OK;
+	(void)imap_view_keywords_cover(s, m.keywords);   /* FLAGS before it */
 	struct buf b;
 	buf_init(&b, 0);
 	rc = buf_printf(&b, "* %u FETCH (UID %u FLAGS ", (unsigned)seq, (unsigned)uid);

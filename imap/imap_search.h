@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/mime.h"
 #include "imap/imap_parse.h"
+#include "imap/imap_recent.h"
 #include "storage/storage.h"
 
 /* What the evaluator knows about the mailbox (a copy of the view's
@@ -27,7 +28,7 @@
 struct imap_search_env {
 	uint32_t nmsgs;                 /* "*" of a sequence set: messages in the view */
 	uint32_t max_uid;               /* "*" of a UID set: highest UID in the view */
-	uint32_t recent_lo, recent_hi;  /* \Recent UIDs of this session */
+	const struct imap_recent *recent;  /* \Recent UIDs of this session, or NULL */
 	const uint32_t *saved;          /* "$" (RFC 5182), ascending UIDs */
 	size_t nsaved;
 	const struct store_keywords *keywords;  /* may be NULL: no keywords */

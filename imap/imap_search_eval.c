@@ -224,7 +224,7 @@ static bool saved_has(const struct imap_search_env *env, uint32_t uid)
 
 static bool is_recent(const struct imap_search_env *env, uint32_t uid)
 {
-	return uid >= env->recent_lo && uid < env->recent_hi;
+	return env->recent && imap_recent_has(env->recent, uid);
 }
 
 /* KEYWORD: by name in the mailbox's table; a name not in it is set on no

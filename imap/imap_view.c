@@ -166,7 +166,7 @@ uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
 
 bool imap_view_is_recent(const struct imap_view *v, uint32_t uid)
 {
-	return uid >= v->recent_lo && uid < v->recent_hi;
+	return imap_recent_has(&v->recent, uid);
 }
 
 bool imap_view_is_expunged(const struct imap_view *v, uint32_t uid)
@@ -203,40 +203,26 @@ static void view_snap_set(struct imap_view *v, struct imap_snap *sn)
 	v->uids = sn ? sn->uids : NULL;
 }
 
-/* Messages of ascending a[0..n) in the view's \Recent range. */
-static size_t recent_in(const struct imap_view *v, const uint32_t *a, size_t n)
-{
-	if (v->recent_lo >= v->recent_hi)
-		return 0;
-	return u32_lower_bound(a, n, v->recent_hi) - u32_lower_bound(a, n, v->recent_lo);
-}
-
 /* ---- open / close ---- */
 
-/* Claim \Recent for messages that arrived after our range (RFC 3501
- * 2.3.1.2: the first session to be told of a message gets \Recent).  The
- * range stays one interval: when another session claimed in between, the
- * newer interval wins. */
-static bool claim_recent(struct store *st, struct imap_view *v, struct store_mailbox *mbox)
+/* Claim \Recent for the messages no session has claimed yet (RFC 3501
+ * 2.3.2: the first session to be told of a message gets \Recent).  The
+ * store hands out [first_recent_uid, UIDNEXT) under the mailbox record's
+ * lock, so each UID goes to one session; this session keeps the interval
+ * beside those it has (imap_recent.h), whatever other sessions claimed in
+ * between.  The messages count once they enter the view.  Nothing is
+ * claimed when the interval could not be kept: they stay unclaimed, for
+ * the next session. */
+static void claim_recent(struct store *st, struct imap_view *v, struct store_mailbox *mbox)
 {
 	uint32_t first = 0;
 	struct store_mailbox after;
-	if (store_mailbox_claim_recent(st, v->mailbox_id, &first, NULL, &after) != STORE_OK)
-		return false;
-	if (first >= after.uidnext)
-		return false;
-	bool jumped = false;
-	if (v->recent_lo == v->recent_hi || first <= v->recent_hi) {
-		if (v->recent_lo == v->recent_hi)
-			v->recent_lo = first;
-		v->recent_hi = after.uidnext;
-	} else {
-		v->recent_lo = first;
-		v->recent_hi = after.uidnext;
-		jumped = true;
-	}
+	if (imap_recent_reserve(&v->recent) < 0 ||
+	    store_mailbox_claim_recent(st, v->mailbox_id, &first, NULL, &after) != STORE_OK)
+		return;
+	v->recent.asked = after.uidnext;
+	imap_recent_add(&v->recent, first, after.uidnext, 0);
 	*mbox = after;
-	return jumped;
 }
 
 /* The cached snapshot of exactly the view's state, when another session
@@ -277,19 +263,22 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 
 	/* RFC 3501 2.3.1.2: the read-write session claims \Recent; EXAMINE
 	 * must not change it (RFC 3501 6.3.2). */
+	if (imap_recent_reserve(&v->recent) < 0) {
+		rc = STORE_ERR_TEMP;
+		goto fail;
+	}
 	if (!readonly) {
 		uint32_t first = 0, claimed = 0;
 		rc = store_mailbox_claim_recent(s->store, mbox.id, &first, &claimed, &mbox);
 		if (rc != STORE_OK)
 			goto fail;
-		v->recent_lo = first;
-		v->recent_hi = mbox.uidnext;
+		imap_recent_add(&v->recent, first, mbox.uidnext, claimed);
+		v->recent.asked = mbox.uidnext;
 		v->nrecent = claimed;
 	} else {
 		/* EXAMINE sees the messages no session has claimed yet as
 		 * \Recent (RECENT n, FETCH FLAGS) without claiming them. */
-		v->recent_lo = mbox.first_recent_uid;
-		v->recent_hi = mbox.uidnext;
+		imap_recent_add(&v->recent, mbox.first_recent_uid, mbox.uidnext, mbox.recent);
 		v->nrecent = mbox.recent;
 	}
 	/* One record, one instant: the view is the store's state at
@@ -316,6 +305,7 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	imap_notify_register(s);
 	return STORE_OK;
 fail:
+	imap_recent_free(&v->recent);
 	imap_snap_release(&v->snap);
 	free(v->pending_expunge);
 	free(p->pending_new);
@@ -337,6 +327,7 @@ void imap_view_close(struct imap_session *s, struct imap_view **vp)
 	struct view_priv *p = priv(v);
 	imap_context_free_all(&v->contexts);
 	imap_snap_release(&v->snap);
+	imap_recent_free(&v->recent);
 	free(v->keywords);
 	free(v->saved);
 	free(v->pending_expunge);
@@ -510,6 +501,39 @@ void imap_view_flags_announce(struct imap_session *s)
 			      k, v->keywords->count < STORE_KEYWORDS_MAX ? " \\*" : "");
 	v->keywords_reported = v->keywords->count;
 	buf_free(&kw);
+}
+
+/* Re-read the mailbox's keyword table and announce it when it grew: the
+ * view never writes a keyword its client has not been given in FLAGS
+ * (RFC 3501 7.2.6, RFC 9051 7.3.5), so whatever refreshes the table
+ * outside a sync (which announces before its FETCH responses) comes here.
+ * Callers are between responses. */
+static int view_keywords_refresh(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	int rc = STORE_OK;
+	if (v->keywords->count < STORE_KEYWORDS_MAX)
+		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
+	if (v->keywords->count > v->keywords_reported)
+		imap_view_flags_announce(s);
+	return rc;
+}
+
+int imap_view_keywords_cover(struct imap_session *s, uint64_t mask)
+{
+	struct imap_view *v = s->view;
+	if (!v)
+		return STORE_ERR_NOTFOUND;
+	/* Bits at or above n: keywords beyond the first n entries. */
+	uint64_t beyond_reported = v->keywords_reported >= 64 ? 0 : mask >> v->keywords_reported;
+	if (beyond_reported == 0)
+		return STORE_OK;
+	uint64_t beyond_table = v->keywords->count >= 64 ? 0 : mask >> v->keywords->count;
+	/* Keywords interned by another session since the table was read. */
+	if (beyond_table != 0)
+		return view_keywords_refresh(s);
+	imap_view_flags_announce(s);
+	return STORE_OK;
 }
 
 int imap_view_keywords_intern(struct imap_session *s, const struct imap_flags *f, uint64_t *mask_r)
@@ -708,8 +732,7 @@ void imap_view_search_env(const struct imap_view *v, struct imap_search_env *env
 {
 	env->nmsgs = (uint32_t)v->count;
 	env->max_uid = v->count ? v->uids[v->count - 1] : 0;
-	env->recent_lo = v->recent_lo;
-	env->recent_hi = v->recent_hi;
+	env->recent = &v->recent;
 	env->saved = v->saved;
 	env->nsaved = v->nsaved;
 	env->keywords = v->keywords;
@@ -881,26 +904,37 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 				imap_untagged(s, "%u EXPUNGE", (unsigned)seq);
 		}
 	}
+	size_t gone_recent = 0;
 	if (any_expunge) {
-		v->nrecent -= recent_in(v, v->pending_expunge, v->npending_expunge);
+		gone_recent = imap_recent_count(&v->recent, v->pending_expunge,
+						v->npending_expunge, -1);
+		v->nrecent -= gone_recent;
 		v->count -= v->npending_expunge;
 		v->npending_expunge = 0;
 	}
 	if (v->snap)
 		view_snap_set(v, next);
-	if (p->nnew == 0)
+	if (p->nnew == 0) {
+		imap_recent_prune(&v->recent, v->uid_hi);
+		/* RFC 3501 7.3.2: RECENT when the mailbox's size changes, so a
+		 * client need not work the count out from each message's
+		 * flags (Dovecot does the same; imaptest's state tracking
+		 * relies on it).  With new messages it follows EXISTS below. */
+		if (gone_recent && !s->rev2)
+			imap_untagged(s, "%zu RECENT", v->nrecent);
 		return STORE_OK;
+	}
 	uint32_t last = p->pending_new[p->nnew - 1];
 	v->count += p->nnew;
 	v->uid_hi = last;
 	if (last >= v->uidnext)
 		v->uidnext = last + 1;
-	/* RFC 3501 2.3.1.2: the first session told of a message claims its
-	 * \Recent.  When another session claimed in between, our range moved
-	 * past the messages we had (claim_recent), and counts afresh. */
-	if (!v->readonly && last >= v->recent_hi && claim_recent(s->store, v, mbox))
-		v->nrecent = 0;
-	v->nrecent += recent_in(v, p->pending_new, p->nnew);
+	/* RFC 3501 2.3.2: the first session told of a message claims its
+	 * \Recent; below `asked` every message was handed out already. */
+	if (!v->readonly && last >= v->recent.asked)
+		claim_recent(s->store, v, mbox);
+	v->nrecent += imap_recent_count(&v->recent, p->pending_new, p->nnew, 1);
+	imap_recent_prune(&v->recent, v->uid_hi);
 	size_t nnew = p->nnew;
 	p->nnew = 0;
 	imap_untagged(s, "%zu EXISTS", v->count);
@@ -935,6 +969,8 @@ static void report_flags(struct imap_session *s)
 		struct store_msg m;
 		if (store_msg_get(s->store, v->mailbox_id, uid, &m) != STORE_OK)
 			continue;   /* expunged meanwhile: its EXPUNGE follows */
+		/* Set since the sync read the table: FLAGS first. */
+		(void)imap_view_keywords_cover(s, m.keywords);
 		buf_reset(&b);
 		int rc = buf_printf(&b, "* %u FETCH (FLAGS ", (unsigned)seq);
 		rc |= imap_view_flags_write(v, &b, &m);
@@ -1028,7 +1064,9 @@ int imap_view_absorb(struct imap_session *s, const struct store_flag_result *res
 		free(uids);
 	}
 	free(own);
-	if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
-		rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
+	/* The STORE or FETCH that absorbs writes its FETCH responses next,
+	 * with this table: announce what another session added. */
+	if (rc == STORE_OK)
+		rc = view_keywords_refresh(s);
 	return rc;
 }

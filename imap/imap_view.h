@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/imap_recent.h"
 #include "imap/imap_session.h"
 #include "storage/storage.h"
 
@@ -59,10 +60,10 @@ struct imap_view {
 	const uint32_t *uids;
 	struct imap_snap *snap;
 
-	/* \Recent for this session (RFC 3501 2.3.1.2): UIDs in
-	 * [recent_lo, recent_hi).  EXAMINE claims nothing: a read-only view
+	/* \Recent for this session (RFC 3501 2.3.2): every UID interval it
+	 * claimed (imap_recent.h).  EXAMINE claims nothing: a read-only view
 	 * shows the unclaimed ones as they were when it was opened. */
-	uint32_t recent_lo, recent_hi;
+	struct imap_recent recent;
 	size_t nrecent;                          /* messages of the view in it */
 
 	struct store_keywords *keywords;         /* the mailbox's keyword table */
@@ -149,6 +150,13 @@ int imap_view_flags_write(const struct imap_view *v, struct buf *out, const stru
 /* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (... \*)]" for the current
  * keyword table (SELECT, and when keywords were added). */
 void imap_view_flags_announce(struct imap_session *s);
+/* Before a response that writes the flags of a message with keyword mask
+ * `mask`: when it names a keyword this client has not been given in FLAGS
+ * (another session interned it since the view read its table), re-read
+ * the table and write "* FLAGS" and "* OK [PERMANENTFLAGS ...]" first
+ * (RFC 3501 7.2.6, RFC 9051 7.3.5).  Call between responses.  Store errors
+ * as they are (the table then stays, and the keyword is left out). */
+int imap_view_keywords_cover(struct imap_session *s, uint64_t mask);
 /* Intern STORE/APPEND keywords in the view's mailbox, refreshing the view's
  * table: *mask_r gets their bits.  Store errors as they are (NOQUOTA when
  * the table is full). */

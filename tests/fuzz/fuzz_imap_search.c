@@ -127,9 +127,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	strcpy(kw.name[1], "$label1");
 	strcpy(kw.name[2], "Work");
 	uint32_t saved[3] = {2, 5, 9};
+	struct imap_recent_range rr = { .lo = f[2], .hi = f[2] + (uint32_t)f[3] };
+	struct imap_recent recent = { .r = &rr, .count = 1, .cap = 1 };
 	struct imap_search_env env = {
 		.nmsgs = 1u + f[0], .max_uid = 1u + f[1] * 3u,
-		.recent_lo = f[2], .recent_hi = f[2] + (uint32_t)f[3],
+		.recent = &recent,
 		.saved = saved, .nsaved = f[4] % 4, .keywords = (f[4] & 4) ? NULL : &kw,
 	};
 	struct imap_search_msg m, whole;

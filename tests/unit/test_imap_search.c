@@ -60,6 +60,8 @@ struct fixture {
 	struct mime_message *mime;
 	struct store_keywords kw;
 	uint32_t saved[2];
+	struct imap_recent_range recent_range;
+	struct imap_recent recent;
 	struct imap_search_env env;
 	struct imap_search_msg msg;
 	bool loaded;                 /* the last eval needed content */
@@ -77,8 +79,9 @@ static int setup(void **state)
 	f->saved[1] = 7;
 	f->env.nmsgs = 10;
 	f->env.max_uid = 20;
-	f->env.recent_lo = 7;
-	f->env.recent_hi = 21;
+	f->recent_range = (struct imap_recent_range){ .lo = 7, .hi = 21 };
+	f->recent = (struct imap_recent){ .r = &f->recent_range, .count = 1, .cap = 1 };
+	f->env.recent = &f->recent;
 	f->env.saved = f->saved;
 	f->env.nsaved = 2;
 	f->env.keywords = &f->kw;
@@ -176,7 +179,7 @@ static void test_flags(void **state)
 	NO("OR DELETED DRAFT");
 	YES("(SEEN FLAGGED)");
 	NO("(SEEN DELETED)");
-	/* UID 7 is in [recent_lo, recent_hi): RECENT, not NEW since \Seen. */
+	/* UID 7 is in the \Recent interval [7, 21): RECENT, not NEW since \Seen. */
 	YES("RECENT");
 	NO("OLD");
 	NO("NEW");

@@ -433,7 +433,7 @@ static void test_sync_new_and_expunge(void **state)
 	assert_int_equal(imap_view_sync(&f->s, false), 0);
 	out_is("* 6 EXISTS\r\n* 6 RECENT\r\n");
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
-	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n* 4 RECENT\r\n");
 	assert_int_equal(v->count, 4);
 	assert_int_equal(imap_view_seq(v, 6), 4);
 	assert_false(imap_view_is_expunged(v, 2));
@@ -630,7 +630,8 @@ static void test_many(void **state)
 	assert_int_equal(v->count, 600);
 	/* The first EXPUNGE is the highest number, the last is 1. */
 	assert_memory_equal(out.data, "* 1199 EXPUNGE\r\n", 16);
-	assert_string_equal(out.data + out.len - 13, "* 1 EXPUNGE\r\n");
+	/* RFC 3501 7.3.2: the \Recent count changed with the size. */
+	assert_string_equal(out.data + out.len - 27, "* 1 EXPUNGE\r\n* 600 RECENT\r\n");
 	assert_int_equal(v->uids[0], 2);
 	assert_int_equal(v->uids[599], 1200);
 	buf_reset(&out);
@@ -825,10 +826,10 @@ static void test_cmd_expunge(void **state)
 		assert_int_equal(imap_cmd_expunge(&r.cmd), IMAP_CMD_DONE);
 		run_free(&r);
 	}
-	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\na4 OK EXPUNGE completed\r\n");
+	out_is("* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n* 3 RECENT\r\na4 OK EXPUNGE completed\r\n");
 	assert_int_equal(f->s.view->count, 3);
 	run_durable(f, imap_cmd_expunge, "a5 EXPUNGE");
-	out_is("* 3 EXPUNGE\r\na5 OK EXPUNGE completed\r\n");
+	out_is("* 3 EXPUNGE\r\n* 2 RECENT\r\na5 OK EXPUNGE completed\r\n");
 	run_done(f, imap_cmd_expunge, "a6 EXPUNGE extra");
 	out_is("a6 BAD EXPUNGE takes no arguments\r\n");
 	/* A failed flush is a NO. */
@@ -994,7 +995,7 @@ static void test_lazy_load(void **state)
 	assert_int_equal(imap_view_sync(&f->s, false), 0);
 	out_is("* 7 EXISTS\r\n* 7 RECENT\r\n");
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
-	out_is("* 2 EXPUNGE\r\n");
+	out_is("* 2 EXPUNGE\r\n* 6 RECENT\r\n");
 	resolves(v, "2,*", false, (uint32_t[]){ 3, 7 }, 2);
 	assert_int_equal(v->nrecent, 6);
 	imap_view_close(&f->s, &f->s.view);
@@ -1126,10 +1127,121 @@ static void test_uids_preload_small(void **state)
 	assert_null(v->snap);
 }
 
+
+/* RFC 3501 2.3.2: each message \Recent in exactly one session.  Two
+ * sessions claim in turn, so each holds several intervals; expunges prune
+ * the intervals left empty, and a session at IMAP_RECENT_RANGES_MAX claims
+ * nothing more, leaving the messages to the next session. */
+static void test_recent_two_sessions(void **state)
+{
+	struct fx *f = *state;
+	struct imap_session s2 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH };
+	deliver(f, 2);
+	struct imap_view *a = open_inbox(f, false);          /* claims 1, 2 */
+	deliver(f, 1);
+	struct imap_view *b = NULL;
+	assert_int_equal(imap_view_open(&s2, "INBOX", false, &b, NULL), STORE_OK);  /* 3 */
+	deliver(f, 1);                                       /* 4 */
+	buf_reset(&out);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 4 EXISTS\r\n* 3 RECENT\r\n");
+	for (uint32_t uid = 1; uid <= 4; uid++) {
+		assert_int_equal(imap_view_is_recent(a, uid), uid != 3);
+		assert_int_equal(imap_view_is_recent(b, uid), uid == 3);
+	}
+	assert_int_equal(a->recent.count, 2);
+	deliver(f, 1);                                       /* 5: b is told first */
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 5 EXISTS\r\n* 2 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 5 EXISTS\r\n* 3 RECENT\r\n");
+	assert_false(imap_view_is_recent(a, 5));
+	assert_true(imap_view_is_recent(b, 5));
+	/* Expunging 1 and 2 empties a's first interval: dropped. */
+	expunge_uid(f, 1);
+	expunge_uid(f, 2);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n* 1 RECENT\r\n");
+	assert_int_equal(a->nrecent, 1);
+	assert_int_equal(a->recent.count, 1);
+	assert_true(imap_view_is_recent(a, 4));
+	/* b keeps 3 and 5 whatever a did. */
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	/* b's \Recent messages were not expunged: no RECENT. */
+	out_is("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n");
+	assert_int_equal(b->nrecent, 2);
+	assert_true(imap_view_is_recent(b, 3) && imap_view_is_recent(b, 5));
+
+	/* At the bound a session claims nothing: the next one gets them. */
+	a->recent.count = a->recent.cap = 0;
+	free(a->recent.r);
+	a->recent.r = calloc(IMAP_RECENT_RANGES_MAX, sizeof(*a->recent.r));
+	a->recent.cap = IMAP_RECENT_RANGES_MAX;
+	for (uint32_t i = 0; i < IMAP_RECENT_RANGES_MAX; i++)
+		a->recent.r[i] = (struct imap_recent_range){ i * 2 + 1000, i * 2 + 1001, 1 };
+	a->recent.count = IMAP_RECENT_RANGES_MAX;
+	deliver(f, 1);                                       /* 6 */
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	assert_false(imap_view_is_recent(a, 6));
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	assert_true(imap_view_is_recent(b, 6));
+	imap_view_close(&s2, &s2.view);
+}
+
+/* RFC 3501 7.2.6 / RFC 9051 7.3.5: a keyword another session interned is
+ * announced with FLAGS before any FETCH response of this session names it:
+ * after our own STORE (absorb reads the table: imaptest's stress run saw
+ * "Keyword used without being in FLAGS" when another session interned one
+ * between our sync and our STORE), and before writing a message whose
+ * keywords the table read so far does not cover. */
+static void test_keywords_announced_first(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 2);
+	struct imap_view *v = open_inbox(f, false);
+	imap_view_flags_announce(&f->s);
+	buf_reset(&out);
+	/* Another session, between our sync and our STORE. */
+	const char *nm[] = { "$Label3" };
+	uint64_t om = 0;
+	assert_int_equal(store_keywords_intern(f->st, f->mb.id, nm, 1, &om, NULL), STORE_OK);
+	set_flags(f, 2, 0, om);
+	/* Our STORE 1 +FLAGS (\Seen) on a message that has $Label3 too. */
+	struct store_flag_result res = set_flags(f, 1, STORE_F_SEEN, om);
+	assert_int_equal(imap_view_absorb(&f->s, &res, 1), STORE_OK);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3)\r\n"
+	       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3 \\*)] "
+	       "Flags permitted\r\n");
+	assert_int_equal(imap_view_keywords_cover(&f->s, om), STORE_OK);
+	out_is("");
+	/* Another session interns Work and sets it on message 1; a FETCH of
+	 * it comes before any sync. */
+	const char *nm2[] = { "Work" };
+	uint64_t om2 = 0;
+	assert_int_equal(store_keywords_intern(f->st, f->mb.id, nm2, 1, &om2, NULL), STORE_OK);
+	set_flags(f, 1, 0, om2);
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->st, f->mb.id, 1, &m), STORE_OK);
+	assert_int_equal(imap_view_keywords_cover(&f->s, m.keywords), STORE_OK);
+	out_is("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3 Work)\r\n"
+	       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label3 Work \\*)] "
+	       "Flags permitted\r\n");
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(imap_view_flags_write(v, &b, &m), 0);
+	assert_string_equal(b.data, "(\\Seen \\Recent $Label3 Work)");
+	buf_free(&b);
+	/* The sync reports the other session's changes, announcing nothing again. */
+	assert_int_equal(imap_view_sync(&f->s, false), 0);
+	out_is("* 1 FETCH (FLAGS (\\Seen \\Recent $Label3 Work) UID 1)\r\n"
+	       "* 2 FETCH (FLAGS (\\Recent $Label3) UID 2)\r\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent_two_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_seq, setup, teardown),
@@ -1139,6 +1251,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_new_with_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keywords, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keywords_announced_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mailbox_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_select, setup, teardown),
