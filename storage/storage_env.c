@@ -55,6 +55,7 @@ static const struct {
 	[SDB_KEYWORDS] = {"keywords.db", 0},
 	[SDB_STRUCTURE] = {"structure.db", 0},
 	[SDB_QUEUE] = {"queue.db", 0},
+	[SDB_METADATA] = {"metadata.db", 0},
 };
 
 const char *store_strerror(int err)
