@@ -48,6 +48,8 @@ const struct imap_command_def imap_commands[] = {
 	{"APPEND", IMAP_S_LOGGED_IN, 0, imap_cmd_append},
 	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
 	{"COMPRESS", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_compress}, /* RFC 4978 */
+	{"GETMETADATA", IMAP_S_LOGGED_IN, 0, imap_cmd_getmetadata},  /* RFC 5464 */
+	{"SETMETADATA", IMAP_S_LOGGED_IN, 0, imap_cmd_setmetadata},
 	/* RFC 8437 3: no expunge event when the mailbox is left. */
 	{"UNAUTHENTICATE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_unauthenticate},
 	/* RFC 9051 6.4: selected. */
@@ -410,6 +412,9 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	 * CONTEXT. */
 	buf_puts(out, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
 		 " CONTEXT=SEARCH CONTEXT=SORT");
+	/* RFC 5464 1: server and mailbox annotations (METADATA-SERVER too,
+	 * for clients that look only for server annotations). */
+	buf_puts(out, " METADATA METADATA-SERVER");
 }
 
 void imap_session_unauthenticate(struct imap_session *s)

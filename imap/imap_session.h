@@ -333,5 +333,7 @@ imap_cmd_fn imap_cmd_sort, imap_cmd_thread;
 imap_cmd_fn imap_cmd_cancelupdate;
 /* imap_cmd_copy.c */
 imap_cmd_fn imap_cmd_copy, imap_cmd_move;
+/* imap_cmd_metadata.c (RFC 5464) */
+imap_cmd_fn imap_cmd_getmetadata, imap_cmd_setmetadata;
 
 #endif
