@@ -77,6 +77,9 @@ static void defaults(struct config *cfg)
 	cfg->pop3_timeout = 600;
 	cfg->imap_timeout = 1800;
 	cfg->imap_max_message_size = 64 * 1024 * 1024;
+	cfg->imap_metadata_max_size = 16 * 1024;
+	cfg->imap_metadata_max_entries = 100;
+	cfg->imap_metadata_max_user_entries = 1000;
 	cfg->cache_bytes = 64u * 1024 * 1024;
 	cfg->min_free_bytes = 64u * 1024 * 1024;
 	cfg->checkpoint_interval = 60;
@@ -578,6 +581,29 @@ static int load_imap_literal(struct cfg_ctx *x, struct config *cfg, const config
 	return 0;
 }
 
+/* RFC 5464 3.2.1.1: /shared/admin "MUST be a URI": a scheme (RFC 3986 3.1,
+ * ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )), a colon and something
+ * after it, with no space or control character. */
+static int load_imap_metadata_admin(struct cfg_ctx *x, struct config *cfg,
+				    const config_setting_t *s)
+{
+	char *v = cfg->imap_metadata_admin;
+	if (get_str(x, s, v, sizeof(cfg->imap_metadata_admin)) < 0)
+		return -1;
+	if (!v[0])
+		return 0;
+	size_t i = 0;
+	while (isalnum((unsigned char)v[i]) || (i > 0 && v[i] && strchr("+-.", v[i])))
+		i++;
+	bool ok = i > 0 && isalpha((unsigned char)v[0]) && v[i] == ':' && v[i + 1];
+	for (const char *c = v; ok && *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			ok = false;
+	if (!ok)
+		return cfg_fail(x, s, "'metadata_admin' must be a URI (mailto:..., tel:...)");
+	return 0;
+}
+
 static int load_imap(struct cfg_ctx *x, struct config *cfg, const config_setting_t *g)
 {
 	if (expect_group(x, g) < 0)
@@ -595,6 +621,17 @@ static int load_imap(struct cfg_ctx *x, struct config *cfg, const config_setting
 				      &cfg->imap_max_message_size);
 		else if (strcmp(name, "literal") == 0)
 			rc = load_imap_literal(x, cfg, s);
+		/* RFC 5464 4.1: a server must take values of 1024 octets and
+		 * 10 entries per mailbox; a value is one literal, at most 64
+		 * KiB after login (core/session_limits.c). */
+		else if (strcmp(name, "metadata_max_size") == 0)
+			rc = get_size(x, s, 1024, 64 * 1024, &cfg->imap_metadata_max_size);
+		else if (strcmp(name, "metadata_max_entries") == 0)
+			rc = get_unsigned(x, s, 10, 100000, &cfg->imap_metadata_max_entries);
+		else if (strcmp(name, "metadata_max_user_entries") == 0)
+			rc = get_unsigned(x, s, 10, 1000000, &cfg->imap_metadata_max_user_entries);
+		else if (strcmp(name, "metadata_admin") == 0)
+			rc = load_imap_metadata_admin(x, cfg, s);
 		else
 			rc = unknown(x, s, "imap");
 		if (rc < 0)

@@ -136,6 +136,12 @@ struct config {
 	size_t imap_max_message_size; /* APPEND literal limit (APPENDLIMIT, RFC 7889) */
 	bool imap_literal_minus;      /* imap.literal = "minus": LITERAL- instead of
 				       * LITERAL+ (RFC 7888 5: never both) */
+	/* METADATA (RFC 5464 4.1: at least 1024 octets and 10 entries). */
+	size_t imap_metadata_max_size;        /* one value, octets */
+	unsigned imap_metadata_max_entries;   /* of one mailbox, or of the server */
+	unsigned imap_metadata_max_user_entries; /* of one user, all together */
+	char imap_metadata_admin[256];        /* /shared/admin (a URI); "" = mailto:
+					       * smtp.postmaster */
 
 	/* dns (core/dns.h) */
 	struct config_nameserver dns_nameservers[CONFIG_MAX_NAMESERVERS];

@@ -21,7 +21,7 @@
  * RFC 7162 (CONDSTORE/QRESYNC), RFC 2971 (ID), RFC 4959 (SASL-IR),
  * RFC 5161 (ENABLE), RFC 6855 (UTF8=ACCEPT), RFC 5032 (WITHIN), RFC 6154 3
  * (CREATE-SPECIAL-USE), RFC 8514 (SAVEDATE), RFC 8474 (OBJECTID), RFC 8508
- * (REPLACE), RFC 8970 (PREVIEW).
+ * (REPLACE), RFC 8970 (PREVIEW), RFC 5464 (METADATA).
  *
  * Lifetime: strings produced by the typed parsers (struct imap_string,
  * search texts, header names...) point into the struct imap_command they
@@ -718,5 +718,51 @@ int imap_write_nstring(struct buf *out, const char *s, size_t len);
  * octets (at least one range is always written).  Returns how many UIDs
  * were written, 0 when out is full. */
 size_t imap_write_uidset(struct buf *out, const uint32_t *uids, size_t n, size_t max_len);
+
+/* ------------------------------------------------------------------ */
+/* 12. METADATA (RFC 5464)                                              */
+
+/* Entry names longer than this are refused (BAD): RFC 5464 sets no limit;
+ * the store's key has room for this many octets. */
+#define IMAP_METADATA_ENTRY_MAX 255
+/* RFC 5464 3.2: "/" components, none empty, no trailing "/", no "*" or
+ * "%", printable ASCII only, scope "/private" or "/shared".  to_set (an
+ * entry that holds a value): at least 2 components, 4 under
+ * /private/vendor and /shared/vendor; otherwise (GETMETADATA) the scope
+ * alone is allowed, for DEPTH. */
+int imap_metadata_entry_check(const char *s, size_t len, bool to_set, const char **error_r);
+
+enum imap_metadata_depth {
+	IMAP_METADATA_DEPTH_0,          /* the default (4.2.2) */
+	IMAP_METADATA_DEPTH_1,
+	IMAP_METADATA_DEPTH_INFINITY,
+};
+struct imap_getmetadata {
+	bool has_maxsize;
+	uint64_t maxsize;                /* 4.2.1 */
+	enum imap_metadata_depth depth;
+	const struct imap_arg *mailbox;  /* for the session to decode; "" = server */
+	struct imap_string *entries;
+	size_t nentries;
+};
+/* GETMETADATA [options] mailbox entries (RFC 5464 4.2, 5). */
+int imap_getmetadata_parse(const struct imap_arg *args, size_t count,
+			   struct imap_getmetadata *get_r, const char **error_r);
+void imap_getmetadata_clear(struct imap_getmetadata *get);
+
+struct imap_metadata_value {
+	struct imap_string entry;
+	struct imap_string value;        /* s == NULL: NIL (remove) */
+	bool binary;                     /* sent as literal8: may hold NUL */
+};
+struct imap_setmetadata {
+	const struct imap_arg *mailbox;
+	struct imap_metadata_value *values;   /* no entry twice (any case) */
+	size_t n;
+};
+/* SETMETADATA mailbox (entry value ...) (RFC 5464 4.3, 5). */
+int imap_setmetadata_parse(const struct imap_arg *args, size_t count,
+			   struct imap_setmetadata *set_r, const char **error_r);
+void imap_setmetadata_clear(struct imap_setmetadata *set);
 
 #endif

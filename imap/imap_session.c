@@ -53,6 +53,8 @@ const struct imap_command_def imap_commands[] = {
 	{"IDLE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_idle}, /* RFC 2177 */
 	{"COMPRESS", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_compress}, /* RFC 4978 */
 	{"NOTIFY", IMAP_S_LOGGED_IN, 0, imap_cmd_notify},           /* RFC 5465 */
+	{"GETMETADATA", IMAP_S_LOGGED_IN, 0, imap_cmd_getmetadata},  /* RFC 5464 */
+	{"SETMETADATA", IMAP_S_LOGGED_IN, 0, imap_cmd_setmetadata},
 	/* RFC 8437 3: no expunge event when the mailbox is left. */
 	{"UNAUTHENTICATE", IMAP_S_LOGGED_IN, IMAP_CMD_NO_UPDATES, imap_cmd_unauthenticate},
 	/* RFC 9051 6.4: selected. */
@@ -427,6 +429,9 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	 * is not converted the way Dovecot's imaptest urlauth-binary expects
 	 * (docs/architecture.md). */
 	buf_puts(out, " CATENATE URLAUTH");
+	/* RFC 5464 1: server and mailbox annotations (METADATA-SERVER too,
+	 * for clients that look only for server annotations). */
+	buf_puts(out, " METADATA METADATA-SERVER");
 }
 
 void imap_session_unauthenticate(struct imap_session *s)

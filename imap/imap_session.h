@@ -338,5 +338,7 @@ imap_cmd_fn imap_cmd_cancelupdate;
 imap_cmd_fn imap_cmd_copy, imap_cmd_move;
 /* imap_cmd_notify.c (with imap_notify_set.c): RFC 5465 */
 imap_cmd_fn imap_cmd_notify;
+/* imap_cmd_metadata.c (RFC 5464) */
+imap_cmd_fn imap_cmd_getmetadata, imap_cmd_setmetadata;
 
 #endif

@@ -537,6 +537,49 @@ struct store_list_change {
 };
 typedef void store_list_notify_fn(void *arg, const struct store_list_change *ch);
 void store_set_list_notify(struct store *store, store_list_notify_fn *fn, void *arg);
+/* ---- metadata (RFC 5464 annotations; storage_metadata.c) ----
+ * Entries of a user's mailbox (mailbox_id) or of the server as the user
+ * sees it (mailbox_id 0), keyed by lower-cased entry name ("/private/...",
+ * "/shared/...": RFC 5464 3.2, names are case-insensitive).  A value is
+ * any octets (NUL included), possibly empty.  Entries go with their
+ * mailbox (store_mailbox_delete) and user (store_user_del), follow RENAME
+ * (they belong to the mailbox id) and are copied to the new mailbox by a
+ * RENAME of INBOX (RFC 5464 4.1). */
+#define STORE_METADATA_ENTRY_MAX 255
+#define STORE_METADATA_VALUE_MAX (1024 * 1024)   /* whatever the configuration says */
+struct store_metadata_limits {
+	size_t max_value;            /* octets of one value */
+	uint32_t max_entries;        /* entries of one mailbox, or of the server */
+	uint32_t max_user_entries;   /* entries of one user, all mailboxes and the server */
+};
+struct store_metadata_change {
+	const char *entry;           /* NUL-terminated, starts with "/" */
+	const void *value;           /* NULL: remove the entry (absent: nothing to do) */
+	size_t len;
+};
+/* Applies every change in one transaction, all or nothing.
+ * STORE_ERR_NOQUOTA when a new entry would pass max_entries or
+ * max_user_entries, _INVALID for a value above max_value or a malformed
+ * name, _NOTFOUND when the mailbox (or user) does not exist. */
+int store_metadata_set(struct store *store, uint32_t user_id, uint32_t mailbox_id,
+		       const struct store_metadata_change *ch, size_t n,
+		       const struct store_metadata_limits *lim);
+/* cb sees each entry whose name starts with prefix (lower-cased; NULL or
+ * "": all), in name order, after the read has committed; a non-zero
+ * return stops and is returned. */
+typedef int store_metadata_cb(void *arg, const char *entry, const void *value, size_t len);
+int store_metadata_list(struct store *store, uint32_t user_id, uint32_t mailbox_id,
+			const char *prefix, store_metadata_cb *cb, void *arg);
+/* The hook for RFC 5465 MailboxMetadataChange / ServerMetadataChange: fn
+ * runs after every store_metadata_set that changed something, on the
+ * thread that called it, after the commit and with no store lock held,
+ * with the mailbox's name (NULL and mailbox_id 0 for the server's
+ * entries).  One hook per store; NULL removes it.  DELETE, RENAME and
+ * user deletion are announced as mailbox changes (store_set_notify), not
+ * here. */
+typedef void store_metadata_notify_fn(void *arg, uint32_t user_id, uint32_t mailbox_id,
+				      const char *mailbox);
+void store_set_metadata_notify(struct store *store, store_metadata_notify_fn *fn, void *arg);
 
 /* ---- outbound queue ----
  * Mail accepted for other servers (authenticated submission, and the

@@ -56,6 +56,7 @@ static const struct {
 	[SDB_STRUCTURE] = {"structure.db", 0},
 	[SDB_QUEUE] = {"queue.db", 0},
 	[SDB_URLAUTH] = {"urlauth.db", 0},
+	[SDB_METADATA] = {"metadata.db", 0},
 };
 
 const char *store_strerror(int err)

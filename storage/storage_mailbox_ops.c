@@ -211,6 +211,9 @@ static int del_fn(struct store *s, DB_TXN *txn, void *arg)
 	if ((rc = store_db_del(s, txn, SDB_MAILBOXES, key,
 			       name_key(key, a->user_id, a->name, a->name_len))) != STORE_OK)
 		return rc;
+	/* RFC 5464 4.1: a mailbox made later under this name starts bare. */
+	if ((rc = store_metadata_del_txn(s, txn, a->user_id, a->mailbox_id)) != STORE_OK)
+		return rc;
 	return store_mailbox_remove_txn(s, txn, a->mailbox_id);
 }
 
@@ -386,6 +389,10 @@ static int ren_inbox(struct store *s, DB_TXN *txn, struct ren_arg *a, uint32_t i
 		rc = store_keywords_read(s, txn, inbox_id, kw, 0);
 	if (rc == STORE_OK && kw->count > 0)
 		rc = store_keywords_write(s, txn, to->id, kw);
+	/* RFC 5464 4.1: INBOX keeps its annotations and the new mailbox gets
+	 * a copy. */
+	if (rc == STORE_OK)
+		rc = store_metadata_copy_txn(s, txn, a->user_id, inbox_id, to->id);
 	if (rc != STORE_OK)
 		goto out;
 	a->notify[0] = inbox_id;

@@ -70,6 +70,7 @@ enum store_db {
 	SDB_QUEUE,         /* be64 queue id -> outbound queue record */
 	SDB_URLAUTH,       /* be32 user id | be32 mailbox id -> mailbox access key
 	                    * (RFC 4467 3, storage_urlauth.c) */
+	SDB_METADATA,      /* be32 user id | be32 mailbox id | entry -> value (RFC 5464) */
 	SDB_COUNT
 };
 
@@ -123,6 +124,8 @@ struct store {
 	void *notify_arg;
 	store_list_notify_fn *list_notify_fn;   /* store_set_list_notify, same lock */
 	void *list_notify_arg;
+	store_metadata_notify_fn *metadata_notify_fn;   /* under notify_mu too */
+	void *metadata_notify_arg;
 };
 
 /* ---- storage_lock.c ---- */
@@ -406,6 +409,15 @@ void store_deliver_ctx_free(struct store_deliver_ctx *a);
  * counted) reference on content_id. */
 int store_queue_put_txn(struct store *s, DB_TXN *txn, const struct store_delivery *d,
 			uint64_t content_id);
+
+/* ---- storage_metadata.c ---- */
+/* Removes a mailbox's entries (DELETE), every entry of a user (user del). */
+int store_metadata_del_txn(struct store *s, DB_TXN *txn, uint32_t user_id, uint32_t mailbox_id);
+int store_metadata_del_user_txn(struct store *s, DB_TXN *txn, uint32_t user_id);
+/* Copies a mailbox's entries to a mailbox with a higher id (RENAME INBOX,
+ * RFC 5464 4.1). */
+int store_metadata_copy_txn(struct store *s, DB_TXN *txn, uint32_t user_id, uint32_t from_id,
+			    uint32_t to_id);
 
 /* ---- storage_content.c ---- */
 /* One more reference to an existing content. */

@@ -283,6 +283,8 @@ static int user_del_fn(struct store *s, DB_TXN *txn, void *arg)
 	rc = store_cursor_close(s, c, rc);
 	if (rc == STORE_OK)
 		rc = store_subscriptions_del_user(s, txn, u.id);
+	if (rc == STORE_OK)
+		rc = store_metadata_del_user_txn(s, txn, u.id);
 	if (rc != STORE_OK)
 		return rc;
 

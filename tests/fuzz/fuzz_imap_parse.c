@@ -90,6 +90,12 @@ static void typed_parsers(const struct imap_command *cmd)
 	struct imap_flags fl;
 	if (n > 0 && imap_flags_parse(a, n, &fl, &err) == 0)
 		imap_flags_clear(&fl);
+	struct imap_getmetadata gm;
+	if (imap_getmetadata_parse(a, n, &gm, &err) == 0)
+		imap_getmetadata_clear(&gm);
+	struct imap_setmetadata sm;
+	if (imap_setmetadata_parse(a, n, &sm, &err) == 0)
+		imap_setmetadata_clear(&sm);
 
 	/* every single argument through the single-value helpers */
 	for (size_t i = 0; i < n; i++) {

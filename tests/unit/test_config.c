@@ -176,6 +176,37 @@ static void test_imap_literal(void **state)
 	expect_error("imap = { literal = \"both\"; };\n", "imap literal must be");
 }
 
+/* RFC 5464 4.1: the METADATA limits, never below the RFC's minimum
+ * (1024 octets, 10 entries); the embedded default as etc/postino.conf
+ * documents it. */
+static void test_imap_metadata(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(cfg.imap_metadata_max_size, 16384);
+	assert_int_equal(cfg.imap_metadata_max_entries, 100);
+	assert_int_equal(cfg.imap_metadata_max_user_entries, 1000);
+	assert_string_equal(cfg.imap_metadata_admin, "");
+	const char *p = write_conf("imap = { metadata_max_size = 1024; metadata_max_entries = 10;\n"
+				   "  metadata_max_user_entries = 20;\n"
+				   "  metadata_admin = \"mailto:admin@example.org\"; };\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_int_equal(cfg.imap_metadata_max_size, 1024);
+	assert_int_equal(cfg.imap_metadata_max_entries, 10);
+	assert_int_equal(cfg.imap_metadata_max_user_entries, 20);
+	assert_string_equal(cfg.imap_metadata_admin, "mailto:admin@example.org");
+	expect_error("imap = { metadata_max_size = 1023; };\n", "metadata_max_size");
+	expect_error("imap = { metadata_max_size = 65537; };\n", "metadata_max_size");
+	expect_error("imap = { metadata_max_entries = 9; };\n", "metadata_max_entries");
+	expect_error("imap = { metadata_admin = \"admin@example.org\"; };\n", "must be a URI");
+	expect_error("imap = { metadata_admin = \"mailto:\"; };\n", "must be a URI");
+	expect_error("imap = { metadata_admin = \"mailto:a b\"; };\n", "must be a URI");
+	expect_error("imap = { metadata_admin = \"tel\"; };\n", "must be a URI");
+}
+
 static void test_session_limits(void **state)
 {
 	struct config cfg;
@@ -451,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_outbound),
 		cmocka_unit_test(test_dns_settings),
 		cmocka_unit_test(test_load_string),
+		cmocka_unit_test(test_imap_metadata),
 		cmocka_unit_test(test_load_touches_only_what_it_sets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
