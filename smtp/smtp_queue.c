@@ -244,6 +244,11 @@ static void dispatch_soon(struct oq_runner *q)
 		event_active(q->dispatch_ev, EV_TIMEOUT, 0);
 }
 
+void oq_dispatch_soon(struct oq_runner *q)
+{
+	dispatch_soon(q);
+}
+
 static void conn_free(struct oq_conn *c)
 {
 	if (c->c)
@@ -719,7 +724,7 @@ static int attempt_groups(struct oq_attempt *a)
 void oq_attempt_free(struct oq_attempt *a)
 {
 	struct oq_runner *q = a->q;
-	for (struct oq_attempt **p = &q->attempts; *p; p = &(*p)->next) {
+	for (struct oq_attempt **p = q ? &q->attempts : NULL; p && *p; p = &(*p)->next) {
 		if (*p == a) {
 			*p = a->next;
 			break;
@@ -740,17 +745,18 @@ void oq_attempt_free(struct oq_attempt *a)
 	oq_attempt_content_free(a);
 	free(a->groups);
 	free(a->rs);
-	if (a->pinned)
-		store_content_unpin(q->store, a->e.content_id);
+	store_content_close(a->store, &a->content);
 	store_queue_entry_clear(&a->e);
 	free(a);
 }
 
+/* Attempts still sending: those whose outcome is being recorded have
+ * given their slot up. */
 static size_t attempts_running(const struct oq_runner *q)
 {
 	size_t n = 0;
 	for (const struct oq_attempt *a = q->attempts; a; a = a->next)
-		n++;
+		n += !a->recording;
 	return n;
 }
 
@@ -760,6 +766,7 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 	if (!a)
 		return;
 	a->q = q;
+	a->store = q->store;
 	a->started = now_s();
 	int rc = store_queue_get(q->store, id, &a->e);
 	if (rc != STORE_OK) {
@@ -783,9 +790,8 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		return;
 	}
 	/* The bytes must outlive an operator's `queue del` while they are
-	 * sent (store_content_pin). */
-	rc = store_content_pin(q->store, a->e.content_id);
-	a->pinned = rc == STORE_OK;
+	 * sent (store_content_open pins them). */
+	rc = store_content_open(q->store, a->e.content_id, &a->content, NULL, NULL);
 	if (rc != STORE_OK) {
 		for (size_t i = 0; i < a->e.nrecipients; i++) {
 			a->rs[i].fate = rc == STORE_ERR_NOTFOUND ? OQ_BOUNCED : OQ_DEFERRED;
@@ -854,8 +860,8 @@ static void finish_run(evutil_socket_t fd, short what, void *arg)
 	struct oq_attempt *a = q->attempts;
 	while (a) {
 		struct oq_attempt *next = a->next;
-		if (a->complete)
-			oq_attempt_finish(a);   /* frees a */
+		if (a->complete && !a->recording)
+			oq_attempt_finish(a);   /* frees a, now or from its job */
 		a = next;
 	}
 	oq_dispatch(q);
@@ -928,11 +934,18 @@ static void *queue_start(struct server *srv, struct event_base *base)
 		return NULL;
 	q->srv = srv;
 	q->store = srv->store;
+	q->anchor = calloc(1, sizeof(*q->anchor));
+	if (!q->anchor) {
+		free(q);
+		return NULL;
+	}
+	q->anchor->q = q;
 	q->cfg = srv->cfg;
 	q->base = base;
 	if (parse_bind(q->cfg->outbound_bind4, AF_INET, &q->bind4, &q->bind4_len) < 0 ||
 	    parse_bind(q->cfg->outbound_bind6, AF_INET6, &q->bind6, &q->bind6_len) < 0) {
 		log_error("outbound bind address is not an IP address");
+		free(q->anchor);
 		free(q);
 		return NULL;
 	}
@@ -959,6 +972,7 @@ static void *queue_start(struct server *srv, struct event_base *base)
 			event_free(q->finish_ev);
 		if (q->gen_ev)
 			event_free(q->gen_ev);
+		free(q->anchor);
 		free(q);
 		return NULL;
 	}
@@ -992,6 +1006,10 @@ static void queue_stop(void *svc)
 	struct oq_attempt *a = q->attempts;
 	while (a) {
 		struct oq_attempt *next = a->next;
+		if (a->recording) {   /* its job records and frees it */
+			a = next;
+			continue;
+		}
 		for (size_t j = 0; j < a->ngroups; j++) {
 			struct oq_group *g = &a->groups[j];
 			if (g->done)
@@ -1009,7 +1027,7 @@ static void queue_stop(void *svc)
 			group_fail(g, OQ_DEFERRED, 451, "4.3.2", "the mail system is shutting down");
 			g->done = true;
 		}
-		oq_attempt_finish(a);   /* frees a */
+		oq_attempt_finish(a);   /* frees a (in place: stopping) */
 		a = next;
 	}
 }
@@ -1024,6 +1042,15 @@ static void queue_free(void *svc)
 	smtp_queue_kick_set(NULL);
 	the_runner = NULL;
 	kick_srv = NULL;
+	/* Outcomes still being recorded: their jobs own their attempts and
+	 * finish without the runner (smtp_queue_outcome.c). */
+	for (struct oq_attempt *a = q->attempts; a; a = a->next)
+		a->q = NULL;
+	q->attempts = NULL;
+	if (q->anchor->jobs == 0)
+		free(q->anchor);
+	else
+		q->anchor->q = NULL;
 	/* Clients still waiting for their QUIT's 221. */
 	smtp_client_shutdown(q->base);
 	event_free(q->scan_ev);

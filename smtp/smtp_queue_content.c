@@ -34,8 +34,7 @@
 int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 {
 	struct oq_attempt *a = arg;
-	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
-												  : -1;
+	return store_content_pread(a->store, &a->content, off, buf, cap, got) == STORE_OK ? 0 : -1;
 }
 
 /* The message as sent, after the prefix: converted or as stored. */
@@ -65,7 +64,7 @@ int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
  * enough to hold (content delivered without one). */
 static int structure_get(struct oq_attempt *a, void **data_r, size_t *len_r)
 {
-	int rc = store_content_structure(a->q->store, a->e.content_id, data_r, len_r);
+	int rc = store_content_structure(a->store, a->e.content_id, data_r, len_r);
 	if (rc != STORE_ERR_NOTFOUND)
 		return rc == STORE_OK ? 0 : -1;
 	if (a->e.size > a->q->cfg->outbound_return_max + OQ_PARSE_SLACK)

@@ -81,8 +81,14 @@ struct oq_attempt {
 	struct smtp_7bit *conv;
 	bool conv_refused, conv_all;
 	char conv_why[200];
-	bool pinned;
+	/* The content, open (pinned and located) for the whole attempt:
+	 * reads need no lookup of its record and no transaction; closed
+	 * (unpinned) after the outcome is recorded, where a delivered
+	 * message's bytes are deleted. */
+	struct store *store;
+	struct store_content content;
 	bool complete;            /* every group is over: finish_run records it */
+	bool recording;           /* its outcome is being recorded (a pool job owns it) */
 	int64_t started;
 };
 
@@ -103,8 +109,17 @@ struct oq_conn {
 	char tls_desc[96];
 };
 
+/* What outlives the runner for the pool jobs still recording outcomes:
+ * the runner, or NULL once it is freed (smtp_queue_outcome.c).  Touched
+ * on loop 0's thread only. */
+struct oq_anchor {
+	struct oq_runner *q;
+	size_t jobs;
+};
+
 struct oq_runner {
 	struct server *srv;
+	struct oq_anchor *anchor;
 	struct store *store;
 	const struct config *cfg;
 	struct event_base *base;
@@ -135,7 +150,11 @@ struct oq_runner {
 };
 
 /* smtp_queue_outcome.c: the attempt is over: record every recipient's
- * fate (and the notices it calls for) in one transaction, log, free. */
+ * fate (and the notices it calls for) in one transaction, log, free.
+ * The transaction (and the deletion of a delivered message's content)
+ * runs on the worker pool; the attempt stays in q->attempts, marked
+ * recording, until it has committed, so no scan starts the entry again
+ * before its outcome is in the store. */
 void oq_attempt_finish(struct oq_attempt *a);
 /* smtp_queue_content.c: the attempt's stored message, bytes [off,
  * off+cap) (a read callback: 0 or -1), for DKIM, conversion and notices. */
@@ -155,7 +174,10 @@ int oq_group_convert(struct oq_group *g, const char *host);
 void oq_attempt_content_free(struct oq_attempt *a);
 /* smtp_queue.c: do not try id again before until. */
 void oq_hold(struct oq_runner *q, uint64_t id, int64_t until);
-/* smtp_queue.c: unlink and free (unpins the content). */
+/* smtp_queue.c: unlink from its runner (a->q, if not NULL) and free
+ * (closes the content if still open). */
 void oq_attempt_free(struct oq_attempt *a);
+/* smtp_queue.c: a slot for another attempt may be free. */
+void oq_dispatch_soon(struct oq_runner *q);
 
 #endif

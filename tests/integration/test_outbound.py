@@ -388,6 +388,35 @@ def test_kill9_during_outbound_loses_nothing(make_server, tmp_path, dns_server, 
     assert seen == set(subjects), sorted(set(subjects) - seen)
 
 
+def test_sigterm_during_outbound_keeps_every_recorded_outcome(make_server, tmp_path,
+                                                              dns_server, smtp_script):
+    # Outcomes are committed by worker-pool jobs (smtp_queue_outcome.c);
+    # a shutdown in the middle of a drain must still commit every one
+    # whose 250 was read (logged status=sent), queued jobs included, and
+    # exit cleanly (the sanitizer run checks the jobs that outlive the
+    # runner).  After the restart nothing is lost, and only a message
+    # whose 250 the runner never read may come twice.
+    rx = smtp_script()
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("term")
+    subjects = [f"term message {i}" for i in range(40)]
+    for subj in subjects:
+        submit(srv, user, pw, ["t@far.test"], make_message(subj, sender=user))
+    wait_for(lambda: len(done(rx)) >= 5, timeout=20)
+    srv.stop()
+    srv.assert_clean()
+    sent_before = srv.stderr().count("status=sent")
+    received_before = len(done(rx))
+    srv.start()
+    assert wait_for(lambda: queue_empty(srv), timeout=60), srv.cli("queue", "list").stdout
+    got = [subj for t in done(rx) for subj in subjects
+           if f"Subject: {subj}\r\n".encode() in t["data"]]
+    assert set(got) == set(subjects), sorted(set(subjects) - set(got))
+    assert len(got) - len(subjects) <= received_before - sent_before, \
+        (len(got), received_before, sent_before)
+
+
 def test_submitted_mail_is_dkim_signed(make_server, tmp_path, world):
     # A key for the sender's domain (localhost, the users' domain here):
     # what the receiver gets verifies with python3-dkim against the TXT
