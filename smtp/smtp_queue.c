@@ -760,6 +760,15 @@ static size_t attempts_running(const struct oq_runner *q)
 	return n;
 }
 
+/* The message as it goes (signed or not): resolve each group. */
+static void attempt_send(struct oq_attempt *a)
+{
+	for (size_t j = 0; j < a->ngroups; j++)
+		a->groups[j].msg.size = a->e.size + a->prefix.len;
+	for (size_t j = 0; j < a->ngroups; j++)
+		group_resolve(&a->groups[j]);
+}
+
 static void attempt_start(struct oq_runner *q, uint64_t id)
 {
 	struct oq_attempt *a = calloc(1, sizeof(*a));
@@ -767,6 +776,7 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		return;
 	a->q = q;
 	a->store = q->store;
+	a->cfg = q->cfg;
 	a->started = now_s();
 	int rc = store_queue_get(q->store, id, &a->e);
 	if (rc != STORE_OK) {
@@ -806,10 +816,10 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		event_active(q->finish_ev, EV_TIMEOUT, 0);
 		return;
 	}
-	if (!(a->e.flags & STORE_QF_BOUNCE)) {
-		oq_attempt_sign(a, now_s());
-		for (size_t j = 0; j < a->ngroups; j++)
-			a->groups[j].msg.size = a->e.size + a->prefix.len;
+	if (!(a->e.flags & STORE_QF_BOUNCE) && oq_attempt_signs(a)) {
+		if (oq_attempt_sign_submit(a, now_s(), attempt_send) == 0)
+			return;
+		oq_attempt_sign(a, now_s());   /* a full pool: here */
 	}
 	if (a->e.flags & STORE_QF_BOUNCE) {
 		/* `postino queue bounce`: returned unsent. */
@@ -825,8 +835,7 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		event_active(q->finish_ev, EV_TIMEOUT, 0);
 		return;
 	}
-	for (size_t j = 0; j < a->ngroups; j++)
-		group_resolve(&a->groups[j]);
+	attempt_send(a);
 }
 
 /* Groups that waited for a connection slot, then new entries. */
@@ -1006,7 +1015,7 @@ static void queue_stop(void *svc)
 	struct oq_attempt *a = q->attempts;
 	while (a) {
 		struct oq_attempt *next = a->next;
-		if (a->recording) {   /* its job records and frees it */
+		if (a->recording || a->preparing) {   /* its job finishes and frees it */
 			a = next;
 			continue;
 		}

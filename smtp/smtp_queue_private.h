@@ -86,9 +86,11 @@ struct oq_attempt {
 	 * (unpinned) after the outcome is recorded, where a delivered
 	 * message's bytes are deleted. */
 	struct store *store;
+	const struct config *cfg;   /* q's: what a pool job reads instead of q */
 	struct store_content content;
 	bool complete;            /* every group is over: finish_run records it */
 	bool recording;           /* its outcome is being recorded (a pool job owns it) */
+	bool preparing;           /* being signed (a pool job owns it) */
 	int64_t started;
 };
 
@@ -166,6 +168,15 @@ int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
  * of its From: domain, if we hold one (smtp_dkim.c); an 8-bit message is
  * converted first and signed in its 7-bit form.  Once per attempt. */
 void oq_attempt_sign(struct oq_attempt *a, int64_t now);
+/* smtp_queue_content.c: whether the attempt's message is to be signed
+ * (submitted by our users, signing on, keys loaded). */
+bool oq_attempt_signs(const struct oq_attempt *a);
+/* smtp_queue_content.c: oq_attempt_sign on the worker pool; cont(a)
+ * runs on loop 0 once it is done, unless the runner stopped meanwhile
+ * (the attempt is then freed, nothing sent).  -1: not submitted (sign in
+ * place). */
+int oq_attempt_sign_submit(struct oq_attempt *a, int64_t now,
+			   void (*cont)(struct oq_attempt *a));
 /* smtp_queue_content.c: the group sends the 7-bit form (RFC 6152 3) to
  * host (named in the log): 0 ready (g->msg updated), 1 the message cannot
  * be converted (g->a->conv_why says why), -1 a temporary failure. */

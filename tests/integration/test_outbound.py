@@ -447,6 +447,43 @@ def test_submitted_mail_is_dkim_signed(make_server, tmp_path, world):
     assert not dkim.verify(data.replace(b"signed onward", b"signed 0nward"), dnsfunc=dnsfunc)
 
 
+def test_signing_on_the_pool_signs_every_message(make_server, tmp_path, world):
+    # Signing runs as worker-pool jobs (smtp_queue_content.c), several at
+    # once: each message gets its own valid signature.  One has 20 KiB of
+    # header fields before its From: (the header is read a piece at a
+    # time until its blank line), one is a large message.
+    import dkim
+    import re
+    dns, rx = world
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns, rx.port))
+    r = srv.cli("dkim", "keygen", "localhost", "pool")
+    assert r.returncode == 0, r.stderr
+    m = re.fullmatch(r'(\S+) IN TXT((?: "[^"]*")+)', r.stdout.strip())
+    record = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    srv.restart()
+    user, pw = srv.new_user("pooled")
+    filler = [f"X-Filler-{i}: " + "f" * 70 for i in range(280)]
+    msgs = [make_message(f"pooled {i}", sender=user, to="p@far.test") for i in range(8)]
+    long_head = make_message("pooled long header", sender=user, to="p@far.test")
+    head, body = long_head.split(b"\r\n\r\n", 1)
+    msgs.append(("\r\n".join(filler) + "\r\n").encode() + head + b"\r\n\r\n" + body)
+    msgs.append(make_message("pooled large", sender=user, to="p@far.test",
+                             body=b"0123456789 abcdefghij\r\n" * 20000))
+    for msg in msgs:
+        submit(srv, user, pw, ["p@far.test"], msg)
+    assert wait_for(lambda: len(done(rx)) >= len(msgs), timeout=30), srv.stderr()
+
+    def dnsfunc(name, timeout=5):
+        n = name.decode() if isinstance(name, bytes) else name
+        return record.encode() if n.rstrip(".") == "pool._domainkey.localhost" else b""
+    subjects = set()
+    for t in done(rx):
+        assert t["data"].startswith(b"DKIM-Signature: "), t["data"][:200]
+        assert dkim.verify(t["data"], dnsfunc=dnsfunc), t["data"][:600]
+        subjects.add(re.search(rb"\r\nSubject: ([^\r]*)", t["data"]).group(1))
+    assert len(subjects) == len(msgs)
+
+
 def test_smarthost_with_auth_over_tls(make_server, tmp_path, dns_server, smtp_script, smtp_certs):
     # A VPS whose port 25 is blocked: everything goes to the provider's
     # submission server, STARTTLS (its certificate checked against our CA,
