@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -27,6 +28,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/proto.h"
+#include "core/queue_poke.h"
 #include "core/server.h"
 #include "core/tls.h"
 #include "smtp/smtp_addr.h"
@@ -890,6 +892,19 @@ static void gen_run(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* `postino queue flush|bounce` pokes the FIFO after its commit
+ * (core/queue_poke.h): scan now, without waiting for the poll. */
+static void poke_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct oq_runner *q = arg;
+	queue_poke_drain(fd);
+	if (!q->stopping) {
+		(void)store_queue_generation(q->store, &q->gen);
+		scan_arm(q, 0);
+	}
+}
+
 static void idle_run(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -941,6 +956,7 @@ static void *queue_start(struct server *srv, struct event_base *base)
 	struct oq_runner *q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
+	q->poke_fd = -1;
 	q->srv = srv;
 	q->store = srv->store;
 	q->anchor = calloc(1, sizeof(*q->anchor));
@@ -985,6 +1001,12 @@ static void *queue_start(struct server *srv, struct event_base *base)
 		free(q);
 		return NULL;
 	}
+	q->poke_fd = queue_poke_open(q->cfg->data_dir);
+	if (q->poke_fd >= 0) {
+		q->poke_ev = event_new(base, q->poke_fd, EV_READ | EV_PERSIST, poke_run, q);
+		if (q->poke_ev)
+			event_add(q->poke_ev, NULL);
+	}
 	the_runner = q;
 	kick_srv = srv;
 	smtp_queue_kick_set(queue_kick_post);
@@ -1004,6 +1026,8 @@ static void queue_stop(void *svc)
 	q->stopping = true;
 	evtimer_del(q->scan_ev);
 	event_del(q->gen_ev);
+	if (q->poke_ev)
+		event_del(q->poke_ev);
 	while (q->idle) {
 		struct oq_conn *c = q->idle;
 		q->idle = c->next;
@@ -1067,6 +1091,10 @@ static void queue_free(void *svc)
 	event_free(q->dispatch_ev);
 	event_free(q->finish_ev);
 	event_free(q->gen_ev);
+	if (q->poke_ev)
+		event_free(q->poke_ev);
+	if (q->poke_fd >= 0)
+		close(q->poke_fd);
 	dns_resolver_free(q->dns);
 	free(q->due);
 	free(q->holds);

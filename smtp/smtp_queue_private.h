@@ -132,6 +132,8 @@ struct oq_runner {
 	struct event *dispatch_ev;    /* oq_dispatch from the loop's top */
 	struct event *finish_ev;      /* records complete attempts */
 	struct event *gen_ev;         /* polls store_queue_generation, 5 times a second */
+	struct event *poke_ev;        /* the admin commands' FIFO (core/queue_poke.h) */
+	int poke_fd;                  /* -1: none, the poll alone */
 	uint64_t gen;
 	struct oq_attempt *attempts;
 	struct oq_conn *idle;

@@ -342,6 +342,33 @@ def test_queue_bounce_and_flush_commands(make_server, tmp_path, dns_server, smtp
     assert srv.cli("queue", "flush", "x1").returncode == 2
 
 
+def test_queue_flush_pokes_the_runner_through_a_fifo(make_server, tmp_path, dns_server,
+                                                     smtp_script):
+    # `queue flush` writes a byte to DATA/queue.fifo after its commit
+    # (core/queue_poke.c), which the runner watches: it scans at once
+    # instead of at its next poll of the queue's generation.  The FIFO is
+    # the daemon's own (0600); with no daemon reading it, flush neither
+    # blocks nor fails.
+    import os
+    import stat
+    rx = smtp_script(replies={"RCPT": "451 4.3.0 not now"})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port, backoff=3600))
+    fifo = srv.data_dir / "queue.fifo"
+    st = os.stat(fifo)
+    assert stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    user, pw = srv.new_user("poke")
+    submit(srv, user, pw, ["p@far.test"], make_message("poked", sender=user))
+    assert wait_for(lambda: "attempts=1" in srv.cli("queue", "list").stdout, timeout=20)
+    r = srv.cli("queue", "flush")
+    assert r.returncode == 0 and "flushing 1" in r.stdout, r
+    assert wait_for(lambda: "attempts=2" in srv.cli("queue", "list").stdout, timeout=20)
+    srv.stop()
+    srv.assert_clean()
+    r = srv.cli("queue", "flush", timeout=30)
+    assert r.returncode == 0 and "flushing 1" in r.stdout, r
+
+
 def test_to_a_second_postino(make_server, tmp_path, dns_server):
     # The receiving side is postino too, for far.test: its user gets it.
     rconf = tmp_path / "rx.conf"
