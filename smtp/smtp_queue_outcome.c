@@ -100,6 +100,7 @@ struct oq_record {
 	struct store_delivery notices[3];
 	char (*diag)[600];
 	char last_error[STORE_QUEUE_ERROR_MAX + 1];
+	int64_t now;                    /* when the attempt ended */
 	int rc;
 	bool removed;
 };
@@ -128,14 +129,26 @@ static void record_run(struct work *w)
 	store_content_close(r->store, &r->content);
 }
 
-/* On loop 0 (or in place): log, hold a failure, free. */
+/* On loop 0 (or in place): log, hold a failure, free.  Each recipient's
+ * line comes once its outcome is in the store (or failed to get there),
+ * so a log that says "sent" is one `queue list` agrees with. */
 static void record_done(struct work *w)
 {
 	struct oq_record *r = (struct oq_record *)w;
 	if (!w->ran)   /* the pool stopped first (shutdown): record it here */
 		record_run(w);
 	struct oq_attempt *a = r->a;
+	const struct store_queue_entry *e = &a->e;
 	unsigned long long id = (unsigned long long)a->e.id;
+	for (size_t i = 0; i < e->nrecipients; i++) {
+		const struct oq_rcpt *rc = &a->rs[i];
+		log_info("queue id=%llu rcpt=<%s> relay=%s tls=%s delay=%llds attempts=%u "
+			 "dsn=%s status=%s reply=\"%d %.300s\"",
+			 id, e->recipients[i], rc->remote_mta[0] ? rc->remote_mta : "none",
+			 rc->tls[0] ? rc->tls : "none", (long long)(r->now - e->created),
+			 e->attempts + 1, rc->status[0] ? rc->status : "-", fate_word(rc->fate),
+			 rc->code, rc->reply);
+	}
 	struct oq_runner *q = r->anchor ? r->anchor->q : a->q;
 	if (r->rc == STORE_ERR_NOTFOUND) {
 		log_info("queue id=%llu was removed during its attempt", id);
@@ -254,12 +267,6 @@ void oq_attempt_finish(struct oq_attempt *a)
 			any_deferred = true;
 			snprintf(last_error, sizeof(rec->last_error), "%d %s %.200s", r->code, r->status, r->reply);
 		}
-		log_info("queue id=%llu rcpt=<%s> relay=%s tls=%s delay=%llds attempts=%u "
-			 "dsn=%s status=%s reply=\"%d %.300s\"",
-			 (unsigned long long)e->id, e->recipients[i],
-			 r->remote_mta[0] ? r->remote_mta : "none", r->tls[0] ? r->tls : "none",
-			 (long long)(now - e->created), e->attempts + 1,
-			 r->status[0] ? r->status : "-", fate_word(r->fate), r->code, r->reply);
 	}
 	size_t nn = 0;
 	for (int k = 0; k < 3; k++) {
@@ -275,6 +282,7 @@ void oq_attempt_finish(struct oq_attempt *a)
 			rec->notices[nn++] = rec->nt[k].out.d;
 	rec->a = a;
 	rec->store = q->store;
+	rec->now = now;
 	rec->u = (struct store_queue_update){
 		.results = res, .nresults = n, .attempts = e->attempts + 1,
 		.next_attempt = now + backoff(cfg, e->attempts + 1),

@@ -117,6 +117,21 @@ def test_delivers_through_the_mx(make_server, tmp_path, world):
     assert "status=sent" in log and "rcpt=<someone@far.test>" in log, log
 
 
+def test_sent_is_logged_once_recorded(make_server, tmp_path, world):
+    # The outcome is committed by a pool job; each recipient's status line
+    # is written after that commit, so whoever reads "status=sent" in the
+    # log (an operator, the outbound bench) finds the queue agreeing at
+    # once.  Logged before the commit, the lines ran ahead of the store by
+    # the pool's backlog (80 entries in a 2,000-message drain).
+    dns, rx = world
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns, rx.port))
+    user, pw = srv.new_user("logged")
+    for i in range(20):
+        submit(srv, user, pw, ["l@far.test"], make_message(f"logged {i}", sender=user))
+    assert wait_for(lambda: srv.stderr().count("status=sent") >= 20, timeout=30), srv.stderr()
+    assert queue_empty(srv), srv.cli("queue", "list").stdout
+
+
 def test_mx_preference_then_fallback_to_the_next(make_server, tmp_path, dns_server, smtp_script):
     # The preferred MX (127.0.0.2) refuses connections; the second takes it.
     rx = smtp_script(host="127.0.0.3")
