@@ -840,20 +840,60 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 	attempt_send(a);
 }
 
-/* Groups that waited for a connection slot, then new entries. */
+static bool group_waiting(const struct oq_group *g)
+{
+	return !g->a->complete && !g->done && !g->conn && !g->dq && g->targets;
+}
+
+static bool dest_idle(const struct oq_runner *q, const char *dest)
+{
+	for (const struct oq_conn *c = q->idle; c; c = c->next)
+		if (strcasecmp(c->dest, dest) == 0)
+			return true;
+	return false;
+}
+
+/* Groups that waited for a connection slot, then new entries.  Runs
+ * after every message, so it must not cost every waiting group's
+ * group_try each time: once a group of a destination has waited with
+ * no idle connection to that destination left, the others of it would
+ * only wait too (its limit is reached), and once none is idle at the
+ * global limit, everyone would. */
+#define OQ_BLOCKED_MAX 8
 static void oq_dispatch(struct oq_runner *q)
 {
 	if (q->stopping)
 		return;
-	for (struct oq_attempt *a = q->attempts; a; a = a->next)
+	const char *blocked[OQ_BLOCKED_MAX];
+	size_t nblocked = 0;
+	for (struct oq_attempt *a = q->attempts; a; a = a->next) {
 		for (size_t j = 0; j < a->ngroups; j++) {
 			struct oq_group *g = &a->groups[j];
-			if (!a->complete && !g->done && !g->conn && !g->dq && g->targets)
-				group_try(g);
+			if (!group_waiting(g))
+				continue;
+			bool skip = false;
+			for (size_t b = 0; b < nblocked && !skip; b++)
+				skip = strcasecmp(blocked[b], g->dest) == 0;
+			if (skip)
+				continue;
+			group_try(g);
+			if (!group_waiting(g))
+				continue;
+			if (!q->idle && q->nconns >= q->cfg->outbound_max_connections)
+				goto started;   /* nothing is free anywhere */
+			if (nblocked < OQ_BLOCKED_MAX && !dest_idle(q, g->dest))
+				blocked[nblocked++] = g->dest;
 		}
+	}
+started:
 	size_t cap = (size_t)q->cfg->outbound_max_connections * OQ_ATTEMPTS_PER_CONN;
-	while (q->due_pos < q->ndue && attempts_running(q) < cap)
+	/* Counted once, then by what each start adds (it puts a new
+	 * attempt at the head). */
+	for (size_t running = attempts_running(q); q->due_pos < q->ndue && running < cap;) {
+		const struct oq_attempt *head = q->attempts;
 		attempt_start(q, q->due[q->due_pos++]);
+		running += q->attempts != head;
+	}
 }
 
 static void dispatch_run(evutil_socket_t fd, short what, void *arg)

@@ -132,6 +132,31 @@ def test_sent_is_logged_once_recorded(make_server, tmp_path, world):
     assert queue_empty(srv), srv.cli("queue", "list").stdout
 
 
+def test_tight_connection_limits_still_drain_every_destination(make_server, tmp_path,
+                                                               dns_server, smtp_script):
+    # The dispatch skips the rest of a destination once one of its groups
+    # found no slot and no idle connection (and everyone once nothing is
+    # free at the global limit); with two destinations sharing a global
+    # limit equal to one destination's, each must still get its turn and
+    # every message out, over reused connections.
+    rx = smtp_script()
+    dns_server.zone.update({"a.test": {"A": ["127.0.0.1"]}, "b.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(
+        dns_server, rx.port, extra="destination_limit = 2; max_connections = 2;"))
+    user, pw = srv.new_user("tight")
+    subjects = []
+    for i in range(12):
+        for dom in ("a.test", "b.test"):
+            subjects.append(f"tight {dom} {i}")
+            submit(srv, user, pw, [f"t@{dom}"], make_message(subjects[-1], sender=user))
+    assert wait_for(lambda: len(done(rx)) >= len(subjects), timeout=60), srv.stderr()
+    got = {subj for t in done(rx) for subj in subjects
+           if f"Subject: {subj}\r\n".encode() in t["data"]}
+    assert got == set(subjects)
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+    assert len(rx.sessions) < len(subjects), len(rx.sessions)
+
+
 def test_mx_preference_then_fallback_to_the_next(make_server, tmp_path, dns_server, smtp_script):
     # The preferred MX (127.0.0.2) refuses connections; the second takes it.
     rx = smtp_script(host="127.0.0.3")
