@@ -1,6 +1,7 @@
 /* core/admin.c: `postino user|mailbox|stats|queue`.  They open the same Berkeley DB
  * environment as a running daemon (Berkeley DB is built for several
  * processes sharing one), so they work while it runs. */
+#include "core/queue_poke.h"
 #include "core/admin.h"
 
 #include <errno.h>
@@ -304,11 +305,15 @@ int admin_queue(const struct config *cfg, int argc, char **argv)
 		rc = store_queue_remove(store, id);
 	else
 		/* Due now, or to be bounced; the running daemon's runner
-		 * notices the queue's generation change within 200 ms. */
+		 * is poked below (and would notice the queue's generation
+		 * change within 200 ms anyway). */
 		rc = store_queue_reschedule(store, id, 0, bounce ? STORE_QF_BOUNCE : 0, &n);
 	if (rc == STORE_OK && !list)
 		rc = store_sync(store);
 	store_close(&store);
+	/* Flush and bounce: the running daemon's runner scans at once. */
+	if (rc == STORE_OK && (flush || bounce))
+		queue_poke_send(cfg->data_dir);
 	if (rc != STORE_OK) {
 		fprintf(stderr, "postino: queue %s: %s\n", cmd,
 			rc == STORE_ERR_NOTFOUND ? "no such queue entry" : store_strerror(rc));

@@ -39,7 +39,8 @@ int smtp_dkim_keys_load(const char *data_dir, struct smtp_dkim_keys **keys_r, ch
 /* Drops this holder's reference (the set is freed with the last) and
  * clears *keys. */
 void smtp_dkim_keys_free(struct smtp_dkim_keys **keys);
-/* How many keys `domain` (case-insensitive) has; 0 for none or NULL keys. */
+/* How many keys `domain` (case-insensitive) has, or the set holds in all
+ * (domain NULL); 0 for none or NULL keys. */
 size_t smtp_dkim_keys_count(const struct smtp_dkim_keys *keys, const char *domain);
 
 /* The set the daemon signs with.  smtp_dkim_active_load reads DATA/dkim/

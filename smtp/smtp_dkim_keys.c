@@ -210,7 +210,7 @@ size_t smtp_dkim_keys_count(const struct smtp_dkim_keys *keys, const char *domai
 {
 	size_t n = 0;
 	for (size_t i = 0; keys && i < keys->n; i++)
-		if (strcasecmp(keys->v[i].domain, domain) == 0)
+		if (!domain || strcasecmp(keys->v[i].domain, domain) == 0)
 			n++;
 	return n;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -27,6 +28,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/proto.h"
+#include "core/queue_poke.h"
 #include "core/server.h"
 #include "core/tls.h"
 #include "smtp/smtp_addr.h"
@@ -244,6 +246,11 @@ static void dispatch_soon(struct oq_runner *q)
 		event_active(q->dispatch_ev, EV_TIMEOUT, 0);
 }
 
+void oq_dispatch_soon(struct oq_runner *q)
+{
+	dispatch_soon(q);
+}
+
 static void conn_free(struct oq_conn *c)
 {
 	if (c->c)
@@ -304,7 +311,10 @@ static void group_fail(struct oq_group *g, enum oq_fate fate, int code, const ch
 		r->fate = fate;
 		r->code = code;
 		snprintf(r->status, sizeof(r->status), "%s", status);
-		snprintf(r->reply, sizeof(r->reply), "%s", text);
+		/* A longer text is cut to the field; the precision says so
+		 * (a release build's -Wformat-truncation saw a 600-byte
+		 * reason from group_send). */
+		snprintf(r->reply, sizeof(r->reply), "%.*s", (int)sizeof(r->reply) - 1, text);
 		snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", g->host);
 	}
 }
@@ -719,7 +729,7 @@ static int attempt_groups(struct oq_attempt *a)
 void oq_attempt_free(struct oq_attempt *a)
 {
 	struct oq_runner *q = a->q;
-	for (struct oq_attempt **p = &q->attempts; *p; p = &(*p)->next) {
+	for (struct oq_attempt **p = q ? &q->attempts : NULL; p && *p; p = &(*p)->next) {
 		if (*p == a) {
 			*p = a->next;
 			break;
@@ -740,18 +750,28 @@ void oq_attempt_free(struct oq_attempt *a)
 	oq_attempt_content_free(a);
 	free(a->groups);
 	free(a->rs);
-	if (a->pinned)
-		store_content_unpin(q->store, a->e.content_id);
+	store_content_close(a->store, &a->content);
 	store_queue_entry_clear(&a->e);
 	free(a);
 }
 
+/* Attempts still sending: those whose outcome is being recorded have
+ * given their slot up. */
 static size_t attempts_running(const struct oq_runner *q)
 {
 	size_t n = 0;
 	for (const struct oq_attempt *a = q->attempts; a; a = a->next)
-		n++;
+		n += !a->recording;
 	return n;
+}
+
+/* The message as it goes (signed or not): resolve each group. */
+static void attempt_send(struct oq_attempt *a)
+{
+	for (size_t j = 0; j < a->ngroups; j++)
+		a->groups[j].msg.size = a->e.size + a->prefix.len;
+	for (size_t j = 0; j < a->ngroups; j++)
+		group_resolve(&a->groups[j]);
 }
 
 static void attempt_start(struct oq_runner *q, uint64_t id)
@@ -760,6 +780,8 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 	if (!a)
 		return;
 	a->q = q;
+	a->store = q->store;
+	a->cfg = q->cfg;
 	a->started = now_s();
 	int rc = store_queue_get(q->store, id, &a->e);
 	if (rc != STORE_OK) {
@@ -783,9 +805,8 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		return;
 	}
 	/* The bytes must outlive an operator's `queue del` while they are
-	 * sent (store_content_pin). */
-	rc = store_content_pin(q->store, a->e.content_id);
-	a->pinned = rc == STORE_OK;
+	 * sent (store_content_open pins them). */
+	rc = store_content_open(q->store, a->e.content_id, &a->content, NULL, NULL);
 	if (rc != STORE_OK) {
 		for (size_t i = 0; i < a->e.nrecipients; i++) {
 			a->rs[i].fate = rc == STORE_ERR_NOTFOUND ? OQ_BOUNCED : OQ_DEFERRED;
@@ -800,10 +821,10 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		event_active(q->finish_ev, EV_TIMEOUT, 0);
 		return;
 	}
-	if (!(a->e.flags & STORE_QF_BOUNCE)) {
-		oq_attempt_sign(a, now_s());
-		for (size_t j = 0; j < a->ngroups; j++)
-			a->groups[j].msg.size = a->e.size + a->prefix.len;
+	if (!(a->e.flags & STORE_QF_BOUNCE) && oq_attempt_signs(a)) {
+		if (oq_attempt_sign_submit(a, now_s(), attempt_send) == 0)
+			return;
+		oq_attempt_sign(a, now_s());   /* a full pool: here */
 	}
 	if (a->e.flags & STORE_QF_BOUNCE) {
 		/* `postino queue bounce`: returned unsent. */
@@ -819,24 +840,63 @@ static void attempt_start(struct oq_runner *q, uint64_t id)
 		event_active(q->finish_ev, EV_TIMEOUT, 0);
 		return;
 	}
-	for (size_t j = 0; j < a->ngroups; j++)
-		group_resolve(&a->groups[j]);
+	attempt_send(a);
 }
 
-/* Groups that waited for a connection slot, then new entries. */
+static bool group_waiting(const struct oq_group *g)
+{
+	return !g->a->complete && !g->done && !g->conn && !g->dq && g->targets;
+}
+
+static bool dest_idle(const struct oq_runner *q, const char *dest)
+{
+	for (const struct oq_conn *c = q->idle; c; c = c->next)
+		if (strcasecmp(c->dest, dest) == 0)
+			return true;
+	return false;
+}
+
+/* Groups that waited for a connection slot, then new entries.  Runs
+ * after every message, so it must not cost every waiting group's
+ * group_try each time: once a group of a destination has waited with
+ * no idle connection to that destination left, the others of it would
+ * only wait too (its limit is reached), and once none is idle at the
+ * global limit, everyone would. */
+#define OQ_BLOCKED_MAX 8
 static void oq_dispatch(struct oq_runner *q)
 {
 	if (q->stopping)
 		return;
-	for (struct oq_attempt *a = q->attempts; a; a = a->next)
+	const char *blocked[OQ_BLOCKED_MAX];
+	size_t nblocked = 0;
+	for (struct oq_attempt *a = q->attempts; a; a = a->next) {
 		for (size_t j = 0; j < a->ngroups; j++) {
 			struct oq_group *g = &a->groups[j];
-			if (!a->complete && !g->done && !g->conn && !g->dq && g->targets)
-				group_try(g);
+			if (!group_waiting(g))
+				continue;
+			bool skip = false;
+			for (size_t b = 0; b < nblocked && !skip; b++)
+				skip = strcasecmp(blocked[b], g->dest) == 0;
+			if (skip)
+				continue;
+			group_try(g);
+			if (!group_waiting(g))
+				continue;
+			if (!q->idle && q->nconns >= q->cfg->outbound_max_connections)
+				goto started;   /* nothing is free anywhere */
+			if (nblocked < OQ_BLOCKED_MAX && !dest_idle(q, g->dest))
+				blocked[nblocked++] = g->dest;
 		}
+	}
+started:
 	size_t cap = (size_t)q->cfg->outbound_max_connections * OQ_ATTEMPTS_PER_CONN;
-	while (q->due_pos < q->ndue && attempts_running(q) < cap)
+	/* Counted once, then by what each start adds (it puts a new
+	 * attempt at the head). */
+	for (size_t running = attempts_running(q); q->due_pos < q->ndue && running < cap;) {
+		const struct oq_attempt *head = q->attempts;
 		attempt_start(q, q->due[q->due_pos++]);
+		running += q->attempts != head;
+	}
 }
 
 static void dispatch_run(evutil_socket_t fd, short what, void *arg)
@@ -854,8 +914,8 @@ static void finish_run(evutil_socket_t fd, short what, void *arg)
 	struct oq_attempt *a = q->attempts;
 	while (a) {
 		struct oq_attempt *next = a->next;
-		if (a->complete)
-			oq_attempt_finish(a);   /* frees a */
+		if (a->complete && !a->recording)
+			oq_attempt_finish(a);   /* frees a, now or from its job */
 		a = next;
 	}
 	oq_dispatch(q);
@@ -871,6 +931,19 @@ static void gen_run(evutil_socket_t fd, short what, void *arg)
 	uint64_t gen;
 	if (!q->stopping && store_queue_generation(q->store, &gen) == STORE_OK && gen != q->gen) {
 		q->gen = gen;
+		scan_arm(q, 0);
+	}
+}
+
+/* `postino queue flush|bounce` pokes the FIFO after its commit
+ * (core/queue_poke.h): scan now, without waiting for the poll. */
+static void poke_run(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct oq_runner *q = arg;
+	queue_poke_drain(fd);
+	if (!q->stopping) {
+		(void)store_queue_generation(q->store, &q->gen);
 		scan_arm(q, 0);
 	}
 }
@@ -926,13 +999,21 @@ static void *queue_start(struct server *srv, struct event_base *base)
 	struct oq_runner *q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
+	q->poke_fd = -1;
 	q->srv = srv;
 	q->store = srv->store;
+	q->anchor = calloc(1, sizeof(*q->anchor));
+	if (!q->anchor) {
+		free(q);
+		return NULL;
+	}
+	q->anchor->q = q;
 	q->cfg = srv->cfg;
 	q->base = base;
 	if (parse_bind(q->cfg->outbound_bind4, AF_INET, &q->bind4, &q->bind4_len) < 0 ||
 	    parse_bind(q->cfg->outbound_bind6, AF_INET6, &q->bind6, &q->bind6_len) < 0) {
 		log_error("outbound bind address is not an IP address");
+		free(q->anchor);
 		free(q);
 		return NULL;
 	}
@@ -959,8 +1040,15 @@ static void *queue_start(struct server *srv, struct event_base *base)
 			event_free(q->finish_ev);
 		if (q->gen_ev)
 			event_free(q->gen_ev);
+		free(q->anchor);
 		free(q);
 		return NULL;
+	}
+	q->poke_fd = queue_poke_open(q->cfg->data_dir);
+	if (q->poke_fd >= 0) {
+		q->poke_ev = event_new(base, q->poke_fd, EV_READ | EV_PERSIST, poke_run, q);
+		if (q->poke_ev)
+			event_add(q->poke_ev, NULL);
 	}
 	the_runner = q;
 	kick_srv = srv;
@@ -981,6 +1069,8 @@ static void queue_stop(void *svc)
 	q->stopping = true;
 	evtimer_del(q->scan_ev);
 	event_del(q->gen_ev);
+	if (q->poke_ev)
+		event_del(q->poke_ev);
 	while (q->idle) {
 		struct oq_conn *c = q->idle;
 		q->idle = c->next;
@@ -992,6 +1082,10 @@ static void queue_stop(void *svc)
 	struct oq_attempt *a = q->attempts;
 	while (a) {
 		struct oq_attempt *next = a->next;
+		if (a->recording || a->preparing) {   /* its job finishes and frees it */
+			a = next;
+			continue;
+		}
 		for (size_t j = 0; j < a->ngroups; j++) {
 			struct oq_group *g = &a->groups[j];
 			if (g->done)
@@ -1009,7 +1103,7 @@ static void queue_stop(void *svc)
 			group_fail(g, OQ_DEFERRED, 451, "4.3.2", "the mail system is shutting down");
 			g->done = true;
 		}
-		oq_attempt_finish(a);   /* frees a */
+		oq_attempt_finish(a);   /* frees a (in place: stopping) */
 		a = next;
 	}
 }
@@ -1024,6 +1118,15 @@ static void queue_free(void *svc)
 	smtp_queue_kick_set(NULL);
 	the_runner = NULL;
 	kick_srv = NULL;
+	/* Outcomes still being recorded: their jobs own their attempts and
+	 * finish without the runner (smtp_queue_outcome.c). */
+	for (struct oq_attempt *a = q->attempts; a; a = a->next)
+		a->q = NULL;
+	q->attempts = NULL;
+	if (q->anchor->jobs == 0)
+		free(q->anchor);
+	else
+		q->anchor->q = NULL;
 	/* Clients still waiting for their QUIT's 221. */
 	smtp_client_shutdown(q->base);
 	event_free(q->scan_ev);
@@ -1031,6 +1134,10 @@ static void queue_free(void *svc)
 	event_free(q->dispatch_ev);
 	event_free(q->finish_ev);
 	event_free(q->gen_ev);
+	if (q->poke_ev)
+		event_free(q->poke_ev);
+	if (q->poke_fd >= 0)
+		close(q->poke_fd);
 	dns_resolver_free(q->dns);
 	free(q->due);
 	free(q->holds);

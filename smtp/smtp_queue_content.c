@@ -19,6 +19,9 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
+#include "core/server.h"
+#include "core/workpool.h"
 #include "core/mime.h"
 #include "smtp/smtp_7bit.h"
 #include "smtp/smtp_dkim.h"
@@ -34,8 +37,7 @@
 int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 {
 	struct oq_attempt *a = arg;
-	return store_content_read(a->q->store, a->e.content_id, off, buf, cap, got) == STORE_OK ? 0
-												  : -1;
+	return store_content_pread(a->store, &a->content, off, buf, cap, got) == STORE_OK ? 0 : -1;
 }
 
 /* The message as sent, after the prefix: converted or as stored. */
@@ -65,10 +67,10 @@ int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
  * enough to hold (content delivered without one). */
 static int structure_get(struct oq_attempt *a, void **data_r, size_t *len_r)
 {
-	int rc = store_content_structure(a->q->store, a->e.content_id, data_r, len_r);
+	int rc = store_content_structure(a->store, a->e.content_id, data_r, len_r);
 	if (rc != STORE_ERR_NOTFOUND)
 		return rc == STORE_OK ? 0 : -1;
-	if (a->e.size > a->q->cfg->outbound_return_max + OQ_PARSE_SLACK)
+	if (a->e.size > a->cfg->outbound_return_max + OQ_PARSE_SLACK)
 		return 1;
 	struct buf msg, st;
 	buf_init(&msg, 0);
@@ -203,19 +205,37 @@ static int sign_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got
 	return body_read(s->a, s->rd, off, buf, cap, got);
 }
 
+/* The header section (up to its blank line, at most OQ_HEADER_MAX bytes):
+ * read a piece at a time, so a large message costs its header, not 64 KiB. */
+static size_t header_read(struct oq_attempt *a, char *hdr)
+{
+	size_t got = 0;
+	while (got < OQ_HEADER_MAX) {
+		size_t want = OQ_HEADER_MAX - got < 8192 ? OQ_HEADER_MAX - got : 8192;
+		size_t n = 0;
+		if (oq_stored_read(a, got, hdr + got, want, &n) < 0 || n == 0)
+			break;
+		size_t from = got > 3 ? got - 3 : 0;
+		got += n;
+		if (memmem(hdr + from, got - from, "\n\r\n", 3) ||
+		    memmem(hdr + from, got - from, "\n\n", 2))
+			break;
+	}
+	return got;
+}
+
 void oq_attempt_sign(struct oq_attempt *a, int64_t now)
 {
-	if (!(a->e.flags & STORE_QF_SUBMITTED) || !a->q->cfg->smtp_dkim_sign)
+	if (!(a->e.flags & STORE_QF_SUBMITTED) || !a->cfg->smtp_dkim_sign)
 		return;
 	struct smtp_dkim_keys *k = smtp_dkim_active_get();
 	if (!k)
 		return;
-	char *hdr = malloc(OQ_HEADER_MAX);
-	size_t got = 0;
+	char *hdr = smtp_dkim_keys_count(k, NULL) > 0 ? malloc(OQ_HEADER_MAX) : NULL;
 	char domain[256];
 	domain[0] = '\0';
-	if (hdr && oq_stored_read(a, 0, hdr, OQ_HEADER_MAX, &got) == 0)
-		from_domain(hdr, got, domain, sizeof(domain));
+	if (hdr)
+		from_domain(hdr, header_read(a, hdr), domain, sizeof(domain));
 	free(hdr);
 	if (domain[0] && smtp_dkim_keys_count(k, domain) > 0) {
 		struct sign_src src = { a, NULL };
@@ -237,6 +257,78 @@ void oq_attempt_sign(struct oq_attempt *a, int64_t now)
 		a->conv_all = a->conv != NULL;
 	}
 	smtp_dkim_keys_free(&k);
+}
+
+/* Signing on the worker pool: the header read, the 7-bit plan and the
+ * signature (an RSA private-key operation, and a pass over the whole
+ * message) would otherwise run on loop 0, between the sends of every
+ * other connection.  The job owns the attempt until its done; nothing
+ * else touches it meanwhile (a->preparing: no group runs yet). */
+struct sign_job {
+	struct work w;
+	struct oq_attempt *a;
+	struct oq_anchor *anchor;
+	int64_t now;
+	void (*cont)(struct oq_attempt *a);
+};
+
+static void sign_job_run(struct work *w)
+{
+	struct sign_job *j = (struct sign_job *)w;
+	oq_attempt_sign(j->a, j->now);
+}
+
+static void sign_job_done(struct work *w)
+{
+	struct sign_job *j = (struct sign_job *)w;
+	struct oq_attempt *a = j->a;
+	struct oq_runner *q = j->anchor->q;
+	a->preparing = false;
+	if (--j->anchor->jobs == 0 && !q)
+		free(j->anchor);   /* the runner went first */
+	if (!q || q->stopping) {
+		/* Nothing was sent: the entry stays as it is, due. */
+		a->q = q;
+		oq_attempt_free(a);
+	} else if (w->ran) {
+		j->cont(a);
+	} else {
+		oq_attempt_sign(a, j->now);
+		j->cont(a);
+	}
+	free(j);
+}
+
+bool oq_attempt_signs(const struct oq_attempt *a)
+{
+	if (!(a->e.flags & STORE_QF_SUBMITTED) || !a->cfg->smtp_dkim_sign)
+		return false;
+	struct smtp_dkim_keys *k = smtp_dkim_active_get();
+	bool any = smtp_dkim_keys_count(k, NULL) > 0;
+	smtp_dkim_keys_free(&k);
+	return any;
+}
+
+int oq_attempt_sign_submit(struct oq_attempt *a, int64_t now, void (*cont)(struct oq_attempt *a))
+{
+	struct oq_runner *q = a->q;
+	if (q->stopping || !q->srv->workpool)
+		return -1;
+	struct sign_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	*j = (struct sign_job){
+		.w = {.run = sign_job_run, .done = sign_job_done},
+		.a = a, .anchor = q->anchor, .now = now, .cont = cont,
+	};
+	a->preparing = true;
+	if (workpool_submit(q->srv->workpool, loop_at(q->srv, 0), &j->w) < 0) {
+		a->preparing = false;
+		free(j);
+		return -1;
+	}
+	q->anchor->jobs++;
+	return 0;
 }
 
 void oq_attempt_content_free(struct oq_attempt *a)

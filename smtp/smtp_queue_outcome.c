@@ -15,6 +15,9 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
+#include "core/server.h"
+#include "core/workpool.h"
 #include "smtp/smtp_dsn.h"
 #include "smtp/smtp_notice.h"
 #include "smtp/smtp_queue.h"
@@ -83,6 +86,93 @@ static const char *fate_word(enum oq_fate f)
 	}
 }
 
+/* One attempt's outcome on its way to the store: what the transaction
+ * writes, owned here (the attempt itself too) until the job's done. */
+struct oq_record {
+	struct work w;
+	struct oq_anchor *anchor;
+	struct oq_attempt *a;
+	struct store *store;
+	struct store_content content;   /* closed after the commit */
+	struct store_queue_update u;
+	struct store_queue_result *res;
+	struct notice nt[3];
+	struct store_delivery notices[3];
+	char (*diag)[600];
+	char last_error[STORE_QUEUE_ERROR_MAX + 1];
+	int64_t now;                    /* when the attempt ended */
+	int rc;
+	bool removed;
+};
+
+static void record_free(struct oq_record *r)
+{
+	free(r->diag);
+	for (int k = 0; k < 3; k++) {
+		free(r->nt[k].r);
+		if (r->nt[k].built)
+			smtp_notice_free(&r->nt[k].out);
+	}
+	free(r->res);
+	free(r);
+}
+
+/* The transaction, then the content's unpin: when the entry held the
+ * last reference (every recipient delivered), that unpin deletes the
+ * message's bytes, a transaction that logs every deleted page, the
+ * largest single cost of a delivery (about half of the sending loop's
+ * time for 100 KiB messages).  On a worker, or in place. */
+static void record_run(struct work *w)
+{
+	struct oq_record *r = (struct oq_record *)w;
+	r->rc = store_queue_update(r->store, r->a->e.id, &r->u, &r->removed);
+	store_content_close(r->store, &r->content);
+}
+
+/* On loop 0 (or in place): log, hold a failure, free.  Each recipient's
+ * line comes once its outcome is in the store (or failed to get there),
+ * so a log that says "sent" is one `queue list` agrees with. */
+static void record_done(struct work *w)
+{
+	struct oq_record *r = (struct oq_record *)w;
+	if (!w->ran)   /* the pool stopped first (shutdown): record it here */
+		record_run(w);
+	struct oq_attempt *a = r->a;
+	const struct store_queue_entry *e = &a->e;
+	unsigned long long id = (unsigned long long)a->e.id;
+	for (size_t i = 0; i < e->nrecipients; i++) {
+		const struct oq_rcpt *rc = &a->rs[i];
+		log_info("queue id=%llu rcpt=<%s> relay=%s tls=%s delay=%llds attempts=%u "
+			 "dsn=%s status=%s reply=\"%d %.300s\"",
+			 id, e->recipients[i], rc->remote_mta[0] ? rc->remote_mta : "none",
+			 rc->tls[0] ? rc->tls : "none", (long long)(r->now - e->created),
+			 e->attempts + 1, rc->status[0] ? rc->status : "-", fate_word(rc->fate),
+			 rc->code, rc->reply);
+	}
+	struct oq_runner *q = r->anchor ? r->anchor->q : a->q;
+	if (r->rc == STORE_ERR_NOTFOUND) {
+		log_info("queue id=%llu was removed during its attempt", id);
+	} else if (r->rc != STORE_OK) {
+		/* Nothing recorded: the entry is tried again as it was (the
+		 * one duplicate risk of a failing disk), but not before its
+		 * back-off, or a full disk would make a loop of deliveries. */
+		log_error("queue cannot record id=%llu error=\"%s\"", id, store_strerror(r->rc));
+		if (q)
+			oq_hold(q, a->e.id, r->u.next_attempt);
+	} else if (r->removed) {
+		log_info("queue id=%llu removed", id);
+	}
+	if (r->rc == STORE_OK && r->u.nnotices > 0)
+		smtp_queue_kick();   /* a notice may be queued for another server */
+	if (r->anchor && --r->anchor->jobs == 0 && !r->anchor->q)
+		free(r->anchor);   /* the runner went first */
+	a->q = q;   /* NULL: the runner is gone, nothing to unlink from */
+	oq_attempt_free(a);
+	record_free(r);
+	if (q)
+		oq_dispatch_soon(q);   /* the entry may be due again */
+}
+
 void oq_attempt_finish(struct oq_attempt *a)
 {
 	struct oq_runner *q = a->q;
@@ -93,21 +183,33 @@ void oq_attempt_finish(struct oq_attempt *a)
 	bool expired = now - e->created >= (int64_t)cfg->queue_lifetime;
 	bool warn = cfg->queue_delay_warning > 0 && !(e->flags & STORE_QF_DELAY_SENT) &&
 		    now - e->created >= (int64_t)cfg->queue_delay_warning;
+	struct oq_record *rec = calloc(1, sizeof(*rec));
 	struct store_queue_result *res = calloc(n ? n : 1, sizeof(*res));
-	/* Notices: failed, delayed, delivered. */
-	struct notice nt[3];
-	memset(nt, 0, sizeof(nt));
-	for (int k = 0; k < 3; k++)
-		nt[k].r = calloc(n ? n : 1, sizeof(*nt[k].r));
 	char (*diag)[600] = calloc(n ? n : 1, sizeof(*diag));
-	if (!res || !nt[0].r || !nt[1].r || !nt[2].r || !diag) {
+	/* Notices: failed, delayed, delivered (built in place: a built
+	 * notice may point into itself). */
+	struct notice *nt = rec ? rec->nt : NULL;
+	for (int k = 0; nt && k < 3; k++)
+		nt[k].r = calloc(n ? n : 1, sizeof(*nt[k].r));
+	if (rec) {
+		rec->res = res;
+		rec->diag = diag;
+	}
+	if (!rec || !res || !nt[0].r || !nt[1].r || !nt[2].r || !diag) {
 		/* Not recorded: held until a back-off, like a failed commit. */
 		log_error("queue out of memory recording id=%llu", (unsigned long long)e->id);
 		oq_hold(q, e->id, now + backoff(cfg, e->attempts + 1));
-		goto out;
+		if (rec)
+			record_free(rec);
+		else {
+			free(diag);
+			free(res);
+		}
+		oq_attempt_free(a);
+		return;
 	}
 	bool any_deferred = false, delay_sent = false;
-	char last_error[STORE_QUEUE_ERROR_MAX + 1] = "";
+	char *last_error = rec->last_error;
 	for (size_t i = 0; i < n; i++) {
 		struct oq_rcpt *r = &a->rs[i];
 		if (r->fate == OQ_PENDING)
@@ -163,16 +265,9 @@ void oq_attempt_finish(struct oq_attempt *a)
 		}
 		if (r->fate == OQ_DEFERRED) {
 			any_deferred = true;
-			snprintf(last_error, sizeof(last_error), "%d %s %.200s", r->code, r->status, r->reply);
+			snprintf(last_error, sizeof(rec->last_error), "%d %s %.200s", r->code, r->status, r->reply);
 		}
-		log_info("queue id=%llu rcpt=<%s> relay=%s tls=%s delay=%llds attempts=%u "
-			 "dsn=%s status=%s reply=\"%d %.300s\"",
-			 (unsigned long long)e->id, e->recipients[i],
-			 r->remote_mta[0] ? r->remote_mta : "none", r->tls[0] ? r->tls : "none",
-			 (long long)(now - e->created), e->attempts + 1,
-			 r->status[0] ? r->status : "-", fate_word(r->fate), r->code, r->reply);
 	}
-	struct store_delivery notices[3];
 	size_t nn = 0;
 	for (int k = 0; k < 3; k++) {
 		if (nt[k].n == 0)
@@ -181,38 +276,36 @@ void oq_attempt_finish(struct oq_attempt *a)
 			log_error("queue cannot write a notice id=%llu", (unsigned long long)e->id);
 			continue;   /* the outcome is still recorded */
 		}
-		notices[nn++] = nt[k].out.d;
 	}
-	struct store_queue_update u = {
+	for (int k = 0; k < 3; k++)
+		if (rec->nt[k].built)
+			rec->notices[nn++] = rec->nt[k].out.d;
+	rec->a = a;
+	rec->store = q->store;
+	rec->now = now;
+	rec->u = (struct store_queue_update){
 		.results = res, .nresults = n, .attempts = e->attempts + 1,
 		.next_attempt = now + backoff(cfg, e->attempts + 1),
 		.last_error = any_deferred ? last_error : NULL,
 		.flags_set = delay_sent ? STORE_QF_DELAY_SENT : 0,
-		.notices = notices, .nnotices = nn,
+		.notices = rec->notices, .nnotices = nn,
 	};
-	bool removed = false;
-	int rc = store_queue_update(q->store, e->id, &u, &removed);
-	if (rc == STORE_ERR_NOTFOUND)
-		log_info("queue id=%llu was removed during its attempt", (unsigned long long)e->id);
-	else if (rc != STORE_OK) {
-		/* Nothing recorded: the entry is tried again as it was (the
-		 * one duplicate risk of a failing disk), but not before its
-		 * back-off, or a full disk would make a loop of deliveries. */
-		log_error("queue cannot record id=%llu error=\"%s\"", (unsigned long long)e->id,
-			  store_strerror(rc));
-		oq_hold(q, e->id, u.next_attempt);
+	/* Closed by the job after the commit: with the entry's reference
+	 * gone, that unpin is what deletes a delivered message's bytes. */
+	rec->content = a->content;
+	memset(&a->content, 0, sizeof(a->content));
+	rec->w.run = record_run;
+	rec->w.done = record_done;
+	a->recording = true;
+	if (!q->stopping && q->srv->workpool) {
+		rec->anchor = q->anchor;
+		q->anchor->jobs++;
+		if (workpool_submit(q->srv->workpool, loop_at(q->srv, 0), &rec->w) == 0)
+			return;
+		q->anchor->jobs--;
+		rec->anchor = NULL;
 	}
-	else if (removed)
-		log_info("queue id=%llu removed", (unsigned long long)e->id);
-	if (rc == STORE_OK && nn > 0)
-		smtp_queue_kick();   /* a notice may be queued for another server */
-out:
-	free(diag);
-	for (int k = 0; k < 3; k++) {
-		free(nt[k].r);
-		if (nt[k].built)
-			smtp_notice_free(&nt[k].out);
-	}
-	free(res);
-	oq_attempt_free(a);
+	/* Shutting down, or a full pool: here and now. */
+	rec->w.ran = false;
+	record_done(&rec->w);
 }

@@ -81,8 +81,16 @@ struct oq_attempt {
 	struct smtp_7bit *conv;
 	bool conv_refused, conv_all;
 	char conv_why[200];
-	bool pinned;
+	/* The content, open (pinned and located) for the whole attempt:
+	 * reads need no lookup of its record and no transaction; closed
+	 * (unpinned) after the outcome is recorded, where a delivered
+	 * message's bytes are deleted. */
+	struct store *store;
+	const struct config *cfg;   /* q's: what a pool job reads instead of q */
+	struct store_content content;
 	bool complete;            /* every group is over: finish_run records it */
+	bool recording;           /* its outcome is being recorded (a pool job owns it) */
+	bool preparing;           /* being signed (a pool job owns it) */
 	int64_t started;
 };
 
@@ -103,8 +111,17 @@ struct oq_conn {
 	char tls_desc[96];
 };
 
+/* What outlives the runner for the pool jobs still recording outcomes:
+ * the runner, or NULL once it is freed (smtp_queue_outcome.c).  Touched
+ * on loop 0's thread only. */
+struct oq_anchor {
+	struct oq_runner *q;
+	size_t jobs;
+};
+
 struct oq_runner {
 	struct server *srv;
+	struct oq_anchor *anchor;
 	struct store *store;
 	const struct config *cfg;
 	struct event_base *base;
@@ -115,6 +132,8 @@ struct oq_runner {
 	struct event *dispatch_ev;    /* oq_dispatch from the loop's top */
 	struct event *finish_ev;      /* records complete attempts */
 	struct event *gen_ev;         /* polls store_queue_generation, 5 times a second */
+	struct event *poke_ev;        /* the admin commands' FIFO (core/queue_poke.h) */
+	int poke_fd;                  /* -1: none, the poll alone */
 	uint64_t gen;
 	struct oq_attempt *attempts;
 	struct oq_conn *idle;
@@ -135,7 +154,11 @@ struct oq_runner {
 };
 
 /* smtp_queue_outcome.c: the attempt is over: record every recipient's
- * fate (and the notices it calls for) in one transaction, log, free. */
+ * fate (and the notices it calls for) in one transaction, log, free.
+ * The transaction (and the deletion of a delivered message's content)
+ * runs on the worker pool; the attempt stays in q->attempts, marked
+ * recording, until it has committed, so no scan starts the entry again
+ * before its outcome is in the store. */
 void oq_attempt_finish(struct oq_attempt *a);
 /* smtp_queue_content.c: the attempt's stored message, bytes [off,
  * off+cap) (a read callback: 0 or -1), for DKIM, conversion and notices. */
@@ -147,6 +170,15 @@ int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
  * of its From: domain, if we hold one (smtp_dkim.c); an 8-bit message is
  * converted first and signed in its 7-bit form.  Once per attempt. */
 void oq_attempt_sign(struct oq_attempt *a, int64_t now);
+/* smtp_queue_content.c: whether the attempt's message is to be signed
+ * (submitted by our users, signing on, keys loaded). */
+bool oq_attempt_signs(const struct oq_attempt *a);
+/* smtp_queue_content.c: oq_attempt_sign on the worker pool; cont(a)
+ * runs on loop 0 once it is done, unless the runner stopped meanwhile
+ * (the attempt is then freed, nothing sent).  -1: not submitted (sign in
+ * place). */
+int oq_attempt_sign_submit(struct oq_attempt *a, int64_t now,
+			   void (*cont)(struct oq_attempt *a));
 /* smtp_queue_content.c: the group sends the 7-bit form (RFC 6152 3) to
  * host (named in the log): 0 ready (g->msg updated), 1 the message cannot
  * be converted (g->a->conv_why says why), -1 a temporary failure. */
@@ -155,7 +187,10 @@ int oq_group_convert(struct oq_group *g, const char *host);
 void oq_attempt_content_free(struct oq_attempt *a);
 /* smtp_queue.c: do not try id again before until. */
 void oq_hold(struct oq_runner *q, uint64_t id, int64_t until);
-/* smtp_queue.c: unlink and free (unpins the content). */
+/* smtp_queue.c: unlink from its runner (a->q, if not NULL) and free
+ * (closes the content if still open). */
 void oq_attempt_free(struct oq_attempt *a);
+/* smtp_queue.c: a slot for another attempt may be free. */
+void oq_dispatch_soon(struct oq_runner *q);
 
 #endif

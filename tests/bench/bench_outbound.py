@@ -49,6 +49,7 @@ POLL = 0.05           # seconds between looks at the queue
 DRAIN_TIMEOUT = 600   # seconds before a run is declared stuck
 OUTBOUND_EXTRA = ""   # --outbound: more settings for postino's outbound block
 PROFILE = None        # --profile DIR: perf data of postino's timed part
+CALL_GRAPH = "fp"     # --call-graph: perf's unwinding (dwarf sees into libdb)
 
 
 def free_port():
@@ -207,7 +208,9 @@ def run_postino(tmp, n, size, sessions):
         sink = Sink(sink_port, tmp)
         if PROFILE:
             # perf record of the daemon for the timed part only (--profile).
-            perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-p", str(srv.proc.pid),
+            perf = subprocess.Popen(["perf", "record", "--call-graph", CALL_GRAPH,
+                                     "-F", "999" if CALL_GRAPH == "fp" else "300",
+                                     "-p", str(srv.proc.pid),
                                      "-o", str(PROFILE / f"perf-{n}x{size}-{time.time_ns()}.data")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
@@ -216,10 +219,13 @@ def run_postino(tmp, n, size, sessions):
         (tmp / "flush-at").write_text(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) +
                                       f".{int(time.time() * 1000) % 1000:03d}Z\n")
         r = srv.cli("queue", "flush")
+        flush_s = time.perf_counter() - t0
         if r.returncode != 0:
             raise RuntimeError(f"queue flush: {r.stderr}")
+        # status=sent is logged once the outcome is committed.
         first, dt = drain(lambda: count_lines(srv, "status=sent") >= n, sink, t0,
                           "postino's deliveries")
+        print(f"    postino: `queue flush` itself took {flush_s:.2f} s", flush=True)
         stop_perf(perf)
         left = srv.cli("queue", "list").stdout.strip().splitlines()
         if not left or left[-1] != "0 queued":
@@ -311,6 +317,7 @@ def run_postfix(tmp, n, size, sessions):
         pf.run(POSTFIX, "reload")
         t0 = time.perf_counter()
         pf.run("postqueue", "-f")
+        print(f"    postfix: `postqueue -f` itself took {time.perf_counter() - t0:.2f} s", flush=True)
         first, dt = drain(lambda: pf.queued() == 0, sink, t0, "Postfix's deliveries")
         pf.stop()
         conns, mesg = sink.settle(n)
@@ -332,12 +339,16 @@ def main():
     ap.add_argument("--no-postfix", action="store_true", help="skip the Postfix reference")
     ap.add_argument("--profile", metavar="DIR",
                     help="perf record -g the daemon while it drains (perf data into DIR)")
+    ap.add_argument("--call-graph", default="fp", metavar="MODE",
+                    help='perf\'s --call-graph for --profile: fp (default), or "dwarf,16384" '
+                         "to see callers inside libdb (sampled at 300 Hz)")
     ap.add_argument("--outbound", default="", metavar="SETTINGS",
                     help='more settings for postino\'s outbound block, e.g. "max_connections = 20;"')
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     args = ap.parse_args()
-    global PROFILE, OUTBOUND_EXTRA
+    global PROFILE, OUTBOUND_EXTRA, CALL_GRAPH
     OUTBOUND_EXTRA = args.outbound
+    CALL_GRAPH = args.call_graph
     if args.profile:
         PROFILE = pathlib.Path(args.profile).resolve()
         PROFILE.mkdir(parents=True, exist_ok=True)

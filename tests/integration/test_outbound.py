@@ -117,6 +117,46 @@ def test_delivers_through_the_mx(make_server, tmp_path, world):
     assert "status=sent" in log and "rcpt=<someone@far.test>" in log, log
 
 
+def test_sent_is_logged_once_recorded(make_server, tmp_path, world):
+    # The outcome is committed by a pool job; each recipient's status line
+    # is written after that commit, so whoever reads "status=sent" in the
+    # log (an operator, the outbound bench) finds the queue agreeing at
+    # once.  Logged before the commit, the lines ran ahead of the store by
+    # the pool's backlog (80 entries in a 2,000-message drain).
+    dns, rx = world
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns, rx.port))
+    user, pw = srv.new_user("logged")
+    for i in range(20):
+        submit(srv, user, pw, ["l@far.test"], make_message(f"logged {i}", sender=user))
+    assert wait_for(lambda: srv.stderr().count("status=sent") >= 20, timeout=30), srv.stderr()
+    assert queue_empty(srv), srv.cli("queue", "list").stdout
+
+
+def test_tight_connection_limits_still_drain_every_destination(make_server, tmp_path,
+                                                               dns_server, smtp_script):
+    # The dispatch skips the rest of a destination once one of its groups
+    # found no slot and no idle connection (and everyone once nothing is
+    # free at the global limit); with two destinations sharing a global
+    # limit equal to one destination's, each must still get its turn and
+    # every message out, over reused connections.
+    rx = smtp_script()
+    dns_server.zone.update({"a.test": {"A": ["127.0.0.1"]}, "b.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(
+        dns_server, rx.port, extra="destination_limit = 2; max_connections = 2;"))
+    user, pw = srv.new_user("tight")
+    subjects = []
+    for i in range(12):
+        for dom in ("a.test", "b.test"):
+            subjects.append(f"tight {dom} {i}")
+            submit(srv, user, pw, [f"t@{dom}"], make_message(subjects[-1], sender=user))
+    assert wait_for(lambda: len(done(rx)) >= len(subjects), timeout=60), srv.stderr()
+    got = {subj for t in done(rx) for subj in subjects
+           if f"Subject: {subj}\r\n".encode() in t["data"]}
+    assert got == set(subjects)
+    assert wait_for(lambda: queue_empty(srv), timeout=10)
+    assert len(rx.sessions) < len(subjects), len(rx.sessions)
+
+
 def test_mx_preference_then_fallback_to_the_next(make_server, tmp_path, dns_server, smtp_script):
     # The preferred MX (127.0.0.2) refuses connections; the second takes it.
     rx = smtp_script(host="127.0.0.3")
@@ -342,6 +382,33 @@ def test_queue_bounce_and_flush_commands(make_server, tmp_path, dns_server, smtp
     assert srv.cli("queue", "flush", "x1").returncode == 2
 
 
+def test_queue_flush_pokes_the_runner_through_a_fifo(make_server, tmp_path, dns_server,
+                                                     smtp_script):
+    # `queue flush` writes a byte to DATA/queue.fifo after its commit
+    # (core/queue_poke.c), which the runner watches: it scans at once
+    # instead of at its next poll of the queue's generation.  The FIFO is
+    # the daemon's own (0600); with no daemon reading it, flush neither
+    # blocks nor fails.
+    import os
+    import stat
+    rx = smtp_script(replies={"RCPT": "451 4.3.0 not now"})
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port, backoff=3600))
+    fifo = srv.data_dir / "queue.fifo"
+    st = os.stat(fifo)
+    assert stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    user, pw = srv.new_user("poke")
+    submit(srv, user, pw, ["p@far.test"], make_message("poked", sender=user))
+    assert wait_for(lambda: "attempts=1" in srv.cli("queue", "list").stdout, timeout=20)
+    r = srv.cli("queue", "flush")
+    assert r.returncode == 0 and "flushing 1" in r.stdout, r
+    assert wait_for(lambda: "attempts=2" in srv.cli("queue", "list").stdout, timeout=20)
+    srv.stop()
+    srv.assert_clean()
+    r = srv.cli("queue", "flush", timeout=30)
+    assert r.returncode == 0 and "flushing 1" in r.stdout, r
+
+
 def test_to_a_second_postino(make_server, tmp_path, dns_server):
     # The receiving side is postino too, for far.test: its user gets it.
     rconf = tmp_path / "rx.conf"
@@ -388,6 +455,35 @@ def test_kill9_during_outbound_loses_nothing(make_server, tmp_path, dns_server, 
     assert seen == set(subjects), sorted(set(subjects) - seen)
 
 
+def test_sigterm_during_outbound_keeps_every_recorded_outcome(make_server, tmp_path,
+                                                              dns_server, smtp_script):
+    # Outcomes are committed by worker-pool jobs (smtp_queue_outcome.c);
+    # a shutdown in the middle of a drain must still commit every one
+    # whose 250 was read (logged status=sent), queued jobs included, and
+    # exit cleanly (the sanitizer run checks the jobs that outlive the
+    # runner).  After the restart nothing is lost, and only a message
+    # whose 250 the runner never read may come twice.
+    rx = smtp_script()
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns_server, rx.port))
+    user, pw = srv.new_user("term")
+    subjects = [f"term message {i}" for i in range(40)]
+    for subj in subjects:
+        submit(srv, user, pw, ["t@far.test"], make_message(subj, sender=user))
+    wait_for(lambda: len(done(rx)) >= 5, timeout=20)
+    srv.stop()
+    srv.assert_clean()
+    sent_before = srv.stderr().count("status=sent")
+    received_before = len(done(rx))
+    srv.start()
+    assert wait_for(lambda: queue_empty(srv), timeout=60), srv.cli("queue", "list").stdout
+    got = [subj for t in done(rx) for subj in subjects
+           if f"Subject: {subj}\r\n".encode() in t["data"]]
+    assert set(got) == set(subjects), sorted(set(subjects) - set(got))
+    assert len(got) - len(subjects) <= received_before - sent_before, \
+        (len(got), received_before, sent_before)
+
+
 def test_submitted_mail_is_dkim_signed(make_server, tmp_path, world):
     # A key for the sender's domain (localhost, the users' domain here):
     # what the receiver gets verifies with python3-dkim against the TXT
@@ -416,6 +512,43 @@ def test_submitted_mail_is_dkim_signed(make_server, tmp_path, world):
     assert dkim.verify(data, dnsfunc=dnsfunc)
     # Tampered on the way: it no longer verifies.
     assert not dkim.verify(data.replace(b"signed onward", b"signed 0nward"), dnsfunc=dnsfunc)
+
+
+def test_signing_on_the_pool_signs_every_message(make_server, tmp_path, world):
+    # Signing runs as worker-pool jobs (smtp_queue_content.c), several at
+    # once: each message gets its own valid signature.  One has 20 KiB of
+    # header fields before its From: (the header is read a piece at a
+    # time until its blank line), one is a large message.
+    import dkim
+    import re
+    dns, rx = world
+    srv = start_postino(make_server, tmp_path, outbound_conf(dns, rx.port))
+    r = srv.cli("dkim", "keygen", "localhost", "pool")
+    assert r.returncode == 0, r.stderr
+    m = re.fullmatch(r'(\S+) IN TXT((?: "[^"]*")+)', r.stdout.strip())
+    record = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    srv.restart()
+    user, pw = srv.new_user("pooled")
+    filler = [f"X-Filler-{i}: " + "f" * 70 for i in range(280)]
+    msgs = [make_message(f"pooled {i}", sender=user, to="p@far.test") for i in range(8)]
+    long_head = make_message("pooled long header", sender=user, to="p@far.test")
+    head, body = long_head.split(b"\r\n\r\n", 1)
+    msgs.append(("\r\n".join(filler) + "\r\n").encode() + head + b"\r\n\r\n" + body)
+    msgs.append(make_message("pooled large", sender=user, to="p@far.test",
+                             body=b"0123456789 abcdefghij\r\n" * 20000))
+    for msg in msgs:
+        submit(srv, user, pw, ["p@far.test"], msg)
+    assert wait_for(lambda: len(done(rx)) >= len(msgs), timeout=30), srv.stderr()
+
+    def dnsfunc(name, timeout=5):
+        n = name.decode() if isinstance(name, bytes) else name
+        return record.encode() if n.rstrip(".") == "pool._domainkey.localhost" else b""
+    subjects = set()
+    for t in done(rx):
+        assert t["data"].startswith(b"DKIM-Signature: "), t["data"][:200]
+        assert dkim.verify(t["data"], dnsfunc=dnsfunc), t["data"][:600]
+        subjects.add(re.search(rb"\r\nSubject: ([^\r]*)", t["data"]).group(1))
+    assert len(subjects) == len(msgs)
 
 
 def test_smarthost_with_auth_over_tls(make_server, tmp_path, dns_server, smtp_script, smtp_certs):
