@@ -30,6 +30,8 @@
 
 #define FETCH_WINDOW 256
 _Static_assert(FETCH_WINDOW <= IMAP_FETCH_HEADS_N, "a window's headers fit imap_fetch_heads");
+/* A window's \Seen marks are one transaction, so a BUSY changed none. */
+_Static_assert(FETCH_WINDOW <= STORE_FLAGS_TXN_MAX, "a window's \\Seen marks are one transaction");
 
 struct fetch_ctx {
 	struct imap_fetch *f;

@@ -311,7 +311,8 @@ static void expunge_work_do(struct expunge_work *w)
 		if (d.nomem)
 			rc = STORE_ERR_TEMP;
 		if (rc == STORE_OK && d.n)
-			rc = store_expunge(w->store, w->mailbox_id, d.uids, d.n, &w->removed);
+			rc = store_expunge_deleted(w->store, w->mailbox_id, d.uids, d.n,
+						   &w->removed);
 		free(d.uids);
 	}
 	w->rc = rc;

@@ -3,10 +3,9 @@
  * clients list a mailbox: imap_fetch_att_head_only).  Such values are
  * built whole before they are sent, so no pin is needed: the contents of
  * the window's messages are read from their start up to their empty line
- * (mime_header_end, the parser's cut) in batches, one store walk each
- * (store_content_heads: one cursor that steps from one content to the
- * next instead of descending the btree per message), and kept until the
- * window moves on.  A batch stops at IMAP_FETCH_HEADS_BATCH octets; a
+ * (mime_header_end, the parser's cut) in batches, one store read with
+ * one cursor each (store_content_heads), and kept until the window moves
+ * on; only the header of each is kept, not the rest of its chunks.  A batch stops at IMAP_FETCH_HEADS_BATCH octets; a
  * header longer than IMAP_FETCH_HEAD_MAX is left to the structure. */
 #include <string.h>
 
@@ -29,8 +28,10 @@ void imap_fetch_heads_free(struct imap_fetch_heads *h)
 
 struct batch {
 	struct imap_fetch_heads *h;
-	size_t first;                /* window index of the batch's content 0 */
 	size_t idx[IMAP_FETCH_HEADS_N];   /* batch index -> window index */
+	size_t last_i;               /* the last call's content and offset, */
+	uint64_t last_off;           /* to tell a retried read's first call */
+	bool called;
 };
 
 static int batch_take(void *arg, size_t i, uint64_t off, const void *data, size_t len)
@@ -38,9 +39,14 @@ static int batch_take(void *arg, size_t i, uint64_t off, const void *data, size_
 	struct batch *b = arg;
 	struct imap_fetch_heads *h = b->h;
 	struct imap_fetch_head *e = &h->e[b->idx[i]];
+	/* A read that is retried starts again from its first content: a call
+	 * that does not come after the last one is the new attempt's first. */
+	if (b->called && (i < b->last_i || (i == b->last_i && off <= b->last_off)))
+		buf_reset(&h->data);
+	b->called = true;
+	b->last_i = i;
+	b->last_off = off;
 	if (off == 0) {
-		if (i == 0)   /* the start, or a retried read's */
-			buf_reset(&h->data);
 		e->start = h->data.len;
 		e->scan = 0;
 		e->state = IMAP_HEAD_PARTIAL;
@@ -52,6 +58,8 @@ static int batch_take(void *arg, size_t i, uint64_t off, const void *data, size_
 	if (mime_header_end(p, have, &e->scan)) {
 		e->len = e->scan;
 		e->state = IMAP_HEAD_OK;
+		h->data.len = e->start + e->len;   /* the header only, not its body */
+		h->data.data[h->data.len] = '\0';  /* as buf keeps it */
 	} else if (have >= IMAP_FETCH_HEAD_MAX) {
 		e->state = IMAP_HEAD_LONG;
 	} else {
@@ -66,7 +74,7 @@ static int batch_take(void *arg, size_t i, uint64_t off, const void *data, size_
 static int batch_read(struct store *store, struct imap_fetch_heads *h,
 		      const struct store_msg *win, const bool *found, size_t k)
 {
-	struct batch b = {.h = h, .first = k};
+	struct batch b = {.h = h};
 	uint64_t ids[IMAP_FETCH_HEADS_N], sizes[IMAP_FETCH_HEADS_N];
 	int status[IMAP_FETCH_HEADS_N];
 	size_t n = 0;

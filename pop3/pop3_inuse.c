@@ -66,3 +66,22 @@ void pop3_inuse_release(struct pop3_inuse *e)
 	e->next = NULL;
 	pthread_mutex_unlock(&inuse_mu);
 }
+
+void pop3_inuse_move(struct pop3_inuse *to, struct pop3_inuse *from)
+{
+	if (!from->held || to->held)
+		return;
+	pthread_mutex_lock(&inuse_mu);
+	for (struct pop3_inuse **pp = bucket(from->user_id); *pp; pp = &(*pp)->next) {
+		if (*pp == from) {
+			*pp = to;
+			break;
+		}
+	}
+	to->user_id = from->user_id;
+	to->next = from->next;
+	to->held = true;
+	from->held = false;
+	from->next = NULL;
+	pthread_mutex_unlock(&inuse_mu);
+}

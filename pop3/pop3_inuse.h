@@ -27,6 +27,10 @@ struct pop3_inuse {
 bool pop3_inuse_acquire(struct pop3_inuse *e, uint32_t user_id);
 /* Drop the registration; harmless when `e` holds nothing. */
 void pop3_inuse_release(struct pop3_inuse *e);
+/* Hand what `from` holds (if anything) to `to`, which must hold nothing:
+ * the maildrop stays locked without a moment free (a QUIT's expunge left
+ * to a worker by a session that goes away). */
+void pop3_inuse_move(struct pop3_inuse *to, struct pop3_inuse *from);
 /* true when some session holds user_id's maildrop. */
 bool pop3_inuse_held(uint32_t user_id);
 

@@ -249,8 +249,9 @@ static void pop3_on_shutdown(void *sess)
 {
 	struct pop3_session *s = sess;
 	if (s->state & (POP3_S_UPDATE | POP3_S_DONE)) {
-		/* The expunge is committed; the flush callback answers QUIT
-		 * and closes (or already did). */
+		/* The expunge is committed (or on a worker, whose end
+		 * answers); the flush callback answers QUIT and closes (or
+		 * already did). */
 		s->shutdown_pending = true;
 		return;
 	}
@@ -264,14 +265,18 @@ static void pop3_session_free(void *sess, const char *reason)
 {
 	struct pop3_session *s = sess;
 	durable_cancel(s->srv, &s->waiter);
-	pop3_store_job_detach(s);
-	if (s->state == POP3_S_TRANS && s->ndeleted)
+	if (s->store_job)
+		conn_log(s->c, PLOG_WARN, "disconnected before the QUIT reply; the expunge of "
+			 "marked=%zu is left to a worker", s->ndeleted);
+	else if (s->state == POP3_S_TRANS && s->ndeleted)
 		/* RFC 1939 6: no QUIT, no UPDATE state, nothing removed. */
 		conn_log(s->c, PLOG_INFO, "session ended without QUIT reason=\"%s\" "
 			 "marked=%zu expunged=0", reason, s->ndeleted);
 	else if (s->state == POP3_S_UPDATE)
 		conn_log(s->c, PLOG_WARN, "disconnected before the QUIT reply expunged=%zu",
 			 s->removed);
+	/* (a worker's expunge keeps the maildrop locked until it is done) */
+	pop3_store_job_detach(s);
 	auth_check_cancel(&s->check);
 	auth_sasl_free(&s->sasl);
 	pop3_inuse_release(&s->inuse);

@@ -18,10 +18,11 @@
 struct pop3_job {
 	struct work w;               /* first */
 	struct pop3_session *s;      /* QUIT's, waiting for the expunge; else NULL */
+	struct pop3_inuse inuse;     /* the maildrop, when s went first (detach) */
 	struct store *store;
 	uint32_t mailbox_id;
 	uint32_t *seen;              /* \Seen marks still to make (owned) */
-	size_t nseen;
+	size_t nseen, nseen_asked;
 	uint32_t *del;               /* to expunge (owned), QUIT's */
 	size_t ndel;
 	bool del_done;
@@ -29,8 +30,10 @@ struct pop3_job {
 	size_t removed;
 };
 
-/* RFC 3501's \Seen for messages RETR sent whole.  Messages expunged
- * meanwhile by IMAP come back as STORE_FLAG_GONE: nothing to mark. */
+/* \Seen for messages RETR sent whole.  Messages expunged meanwhile by
+ * IMAP come back as STORE_FLAG_GONE: nothing to mark.  POP3_SEEN_BATCH
+ * marks are one transaction, so a BUSY changed none of them. */
+_Static_assert(POP3_SEEN_BATCH <= STORE_FLAGS_TXN_MAX, "a \\Seen batch is one transaction");
 static int seen_mark(struct store *store, uint32_t mailbox_id, const uint32_t *uids, size_t n)
 {
 	struct store_flag_result *res = calloc(n, sizeof(*res));
@@ -57,13 +60,9 @@ static void job_step(struct pop3_job *j)
 	}
 }
 
-static bool job_pending(const struct pop3_job *j)
-{
-	return j->nseen || (j->ndel && !j->del_done);
-}
-
 static void job_free(struct pop3_job *j)
 {
+	pop3_inuse_release(&j->inuse);
 	free(j->seen);
 	free(j->del);
 	free(j);
@@ -74,26 +73,27 @@ static void job_run(struct work *w)
 	job_step((struct pop3_job *)w);   /* waiting for locks is fine here */
 }
 
-static void job_report(struct pop3_job *j, size_t nseen)
+static void job_report(const struct pop3_job *j)
 {
 	if (j->seen_rc != STORE_OK)
 		/* The messages were delivered to the client all the same;
 		 * only their read state is lost. */
-		log_msg(PLOG_WARN, "pop3 retr seen flags not stored count=%zu error=\"%s\"", nseen,
-			store_strerror(j->seen_rc));
+		log_msg(PLOG_WARN, "pop3 retr seen flags not stored count=%zu error=\"%s\"",
+			j->nseen_asked, store_strerror(j->seen_rc));
 }
 
+/* On the submitting loop, after the worker (or instead of it, ran false:
+ * the pool stopped first and nothing was changed). */
 static void job_done(struct work *w)
 {
 	struct pop3_job *j = (struct pop3_job *)w;
-	size_t nseen = j->nseen;
 	if (!w->ran) {
-		/* The pool stopped first: nothing was changed. */
-		j->seen_rc = nseen ? STORE_ERR_TEMP : j->seen_rc;
+		if (j->nseen)
+			j->seen_rc = STORE_ERR_TEMP;
 		if (j->ndel && !j->del_done)
 			j->rc = STORE_ERR_TEMP;
 	}
-	job_report(j, nseen);
+	job_report(j);
 	if (j->s) {
 		j->s->store_job = NULL;
 		pop3_quit_stored(j->s, j->rc, j->removed);
@@ -101,22 +101,27 @@ static void job_done(struct work *w)
 	job_free(j);
 }
 
-/* j tried in place; what is left goes to the pool, or is done here when
- * the pool refuses it.  true when a worker has it (and j). */
-static bool job_start(struct server *srv, struct loop *loop, struct pop3_job *j)
+/* j tried in place without waiting for a lock (store_thread_nowait).
+ * true when something is left for a worker. */
+static bool job_try(struct pop3_job *j)
 {
+	j->nseen_asked = j->nseen;
 	bool was = store_thread_nowait(true);
-	size_t nseen = j->nseen;
 	job_step(j);
 	store_thread_nowait(was);
-	if (job_pending(j)) {
-		j->w.run = job_run;
-		j->w.done = job_done;
-		if (srv->workpool && workpool_submit(srv->workpool, loop, &j->w) == 0)
-			return true;
-		job_step(j);   /* a full pool: wait here */
-	}
-	job_report(j, nseen);
+	return j->nseen || (j->ndel && !j->del_done);
+}
+
+/* What job_try left, to the pool: true when a worker has j now (from then
+ * on only its done may touch it); false when the pool refused it and it
+ * was done here, waiting. */
+static bool job_submit(struct pop3_session *s, struct pop3_job *j)
+{
+	j->w.run = job_run;
+	j->w.done = job_done;
+	if (s->srv->workpool && workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) == 0)
+		return true;
+	job_step(j);
 	return false;
 }
 
@@ -147,16 +152,22 @@ void pop3_seen_commit(struct pop3_session *s)
 		s->nseen = 0;
 		return;
 	}
-	if (!job_start(s->srv, conn_loop(s->c), j))
-		job_free(j);
-	else
+	if (job_try(j)) {
 		conn_log(s->c, PLOG_DEBUG, "store busy: RETR's \\Seen set by a worker");
+		if (job_submit(s, j))
+			return;
+	}
+	job_report(j);
+	job_free(j);
 }
 
 void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n)
 {
-	/* The read state first, so that it is in the log the reply waits
-	 * for (or committed before the reply when nothing is deleted). */
+	/* The pending \Seen marks go with the expunge; when the store is
+	 * free they are committed first, in the log the reply waits for.
+	 * When it is locked, what is left goes to a worker: the +OK waits
+	 * for the expunge, never for the marks (RETR promises nothing about
+	 * them). */
 	struct pop3_job *j = job_new(s);
 	if (!j) {
 		free(uids);
@@ -165,30 +176,42 @@ void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n)
 	}
 	j->del = uids;
 	j->ndel = n;
-	j->s = s;
-	bool queued = job_start(s->srv, conn_loop(s->c), j);
-	if (queued)
+	if (job_try(j)) {
 		conn_log(s->c, PLOG_DEBUG, "store busy: QUIT's update done by a worker");
-	if (queued && j->ndel && !j->del_done) {
-		s->store_job = j;   /* the reply waits for the worker (job_done) */
-		return;
+		/* Everything the reply needs is decided before the worker
+		 * may start: after the submit, j is the worker's. */
+		bool del_pending = j->ndel && !j->del_done;
+		int rc = j->ndel ? j->rc : STORE_OK;
+		size_t removed = j->removed;
+		if (del_pending) {
+			j->s = s;   /* its done answers the QUIT */
+			s->store_job = j;
+		}
+		if (job_submit(s, j)) {
+			if (!del_pending)
+				pop3_quit_stored(s, rc, removed);
+			return;
+		}
+		/* the pool refused it: done here, j is ours again */
+		j->s = NULL;
+		s->store_job = NULL;
 	}
-	/* The expunge is done.  A worker may still have the \Seen marks:
-	 * they are not in the log the reply waits for then, which promises
-	 * nothing about them; the job frees itself. */
+	job_report(j);
 	int rc = j->ndel ? j->rc : STORE_OK;
 	size_t removed = j->removed;
-	if (queued)
-		j->s = NULL;
-	else
-		job_free(j);
+	job_free(j);
 	pop3_quit_stored(s, rc, removed);
 }
 
 void pop3_store_job_detach(struct pop3_session *s)
 {
-	if (s->store_job) {
-		s->store_job->s = NULL;
-		s->store_job = NULL;
-	}
+	struct pop3_job *j = s->store_job;
+	if (!j)
+		return;
+	/* The expunge is still on a worker: the maildrop stays locked until
+	 * it is done (RFC 1939 4), so a new session cannot list messages
+	 * that are about to go. */
+	pop3_inuse_move(&j->inuse, &s->inuse);
+	j->s = NULL;
+	s->store_job = NULL;
 }

@@ -355,6 +355,11 @@ int store_deliver(struct store *store, const struct store_delivery *d, int *resu
  * referenced.  *removed_r (may be NULL) gets the number removed. */
 int store_expunge(struct store *store, uint32_t mailbox_id, const uint32_t *uids,
 		  size_t nuids, size_t *removed_r);
+/* The same for IMAP's EXPUNGE (RFC 3501 6.4.3): of these UIDs (found
+ * \Deleted by an earlier read), only those still \Deleted in the
+ * transaction go; another session may have taken the flag off since. */
+int store_expunge_deleted(struct store *store, uint32_t mailbox_id, const uint32_t *uids,
+			  size_t nuids, size_t *removed_r);
 
 /* Set, add or remove flags on one message; bumps MODSEQ and counters. */
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
@@ -455,25 +460,19 @@ int store_content_pread(struct store *store, const struct store_content *c, uint
 			void *buf, size_t len, size_t *got_r);
 /* Unpin; c is reset (closing a reset one does nothing). */
 void store_content_close(struct store *store, struct store_content *c);
-/* The start of content_id for a value built whole before any of it is
- * sent (a header's fields, RFC 3501 6.4.5): its chunks in order from the
- * first, each passed to fn with its offset, until fn returns 1 (enough) or
- * size bytes (the content's size, the message's) were passed.  No pin, no
- * lookup of its record, no transaction, one btree descent: a content
- * deleted before or during the walk gives STORE_ERR_NOTFOUND (drop what fn
- * was given), never bytes of another content.  A read that is retried
- * starts again at offset 0.  fn returns 0 (more), 1 (enough) or -1 (out of
- * memory: STORE_ERR_TEMP). */
-typedef int store_head_fn(void *arg, uint64_t off, const void *data, size_t len);
-int store_content_head(struct store *store, uint64_t content_id, uint64_t size,
-		       store_head_fn *fn, void *arg);
-/* store_content_head for n contents in one read, with one cursor (no
- * cursor and read set up per content).  fn gets the index i of the
- * content with each chunk and
- * returns 0 (more of it), 1 (enough of it), 2 (enough: stop the batch
- * here) or -1.  status_r[i]: STORE_OK (read), STORE_ERR_NOTFOUND (gone),
- * STORE_ERR_CORRUPT, or 1 (not reached: the batch stopped before it).  A
- * retried read starts again at content 0, offset 0. */
+/* The starts of n contents for values built whole before any of them is
+ * sent (header fields, RFC 3501 6.4.5), in one read with one cursor: the
+ * chunks of content ids[i] in order from its first, each passed to fn with
+ * i and its offset, until fn says enough or sizes[i] octets (the content's
+ * size, its message's) were passed.  No pin, no lookup of a content's
+ * record, no transaction, one btree descent per content: a content
+ * deleted before or during the walk is STORE_ERR_NOTFOUND (drop what fn
+ * was given of it), never bytes of another content.  fn returns 0 (more
+ * of it), 1 (enough of it), 2 (enough: stop the batch here) or -1 (out of
+ * memory: STORE_ERR_TEMP).  status_r[i]: STORE_OK (read), _NOTFOUND
+ * (gone), _CORRUPT (shorter or longer than sizes[i]), or 1 (not reached:
+ * the batch stopped before it).  A retried read starts again at content
+ * 0, offset 0. */
 typedef int store_heads_fn(void *arg, size_t i, uint64_t off, const void *data, size_t len);
 int store_content_heads(struct store *store, const uint64_t *ids, const uint64_t *sizes,
 			size_t n, store_heads_fn *fn, void *arg, int *status_r);

@@ -638,29 +638,6 @@ int store_content_heads(struct store *s, const uint64_t *ids, const uint64_t *si
 	return rc;
 }
 
-struct head_one {
-	store_head_fn *fn;
-	void *arg;
-};
-
-static int head_one_fn(void *arg, size_t i, uint64_t off, const void *data, size_t len)
-{
-	(void)i;
-	struct head_one *h = arg;
-	return h->fn(h->arg, off, data, len);
-}
-
-int store_content_head(struct store *s, uint64_t content_id, uint64_t size, store_head_fn *fn,
-		       void *arg)
-{
-	if (size == 0)
-		return STORE_OK;   /* an empty content has no chunks */
-	struct head_one h = {.fn = fn, .arg = arg};
-	int status;
-	int rc = store_content_heads(s, &content_id, &size, 1, head_one_fn, &h, &status);
-	return rc == STORE_OK ? status : rc;
-}
-
 static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
 {
 	*got_r = 0;

@@ -345,6 +345,7 @@ struct expunge_arg {
 	uint32_t mailbox_id;
 	const uint32_t *uids;
 	size_t nuids;
+	bool only_deleted;           /* skip a message without \Deleted */
 	size_t removed;
 };
 
@@ -364,6 +365,11 @@ static int expunge_fn(struct store *s, DB_TXN *txn, void *arg)
 			rc = STORE_OK;   /* already gone, or listed twice */
 			continue;
 		}
+		/* Found \Deleted by a scan before this transaction, but
+		 * another session may have taken the flag off since: it
+		 * stays (RFC 3501 6.4.3 removes what is \Deleted now). */
+		if (rc == STORE_OK && a->only_deleted && !(msg.flags & STORE_F_DELETED))
+			continue;
 		if (rc != STORE_OK ||
 		    (rc = store_db_del(s, txn, SDB_MESSAGES, key,
 				       msg_key(key, a->mailbox_id, msg.uid))) != STORE_OK ||
@@ -394,20 +400,33 @@ int store_expunge_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const u
 	return rc;
 }
 
-int store_expunge(struct store *s, uint32_t mailbox_id, const uint32_t *uids, size_t nuids,
-		  size_t *removed_r)
+static int expunge_run(struct store *s, uint32_t mailbox_id, const uint32_t *uids, size_t nuids,
+		       bool only_deleted, size_t *removed_r)
 {
 	if (removed_r)
 		*removed_r = 0;
 	if (nuids > 0 && !uids)
 		return STORE_ERR_INVALID;
-	struct expunge_arg a = {.mailbox_id = mailbox_id, .uids = uids, .nuids = nuids};
+	struct expunge_arg a = {.mailbox_id = mailbox_id, .uids = uids, .nuids = nuids,
+				.only_deleted = only_deleted};
 	int rc = store_txn_run(s, expunge_fn, &a);
 	if (rc == STORE_OK && removed_r)
 		*removed_r = a.removed;
 	if (rc == STORE_OK && a.removed > 0)
 		store_notify(s, &mailbox_id, 1);
 	return rc;
+}
+
+int store_expunge(struct store *s, uint32_t mailbox_id, const uint32_t *uids, size_t nuids,
+		  size_t *removed_r)
+{
+	return expunge_run(s, mailbox_id, uids, nuids, false, removed_r);
+}
+
+int store_expunge_deleted(struct store *s, uint32_t mailbox_id, const uint32_t *uids,
+			  size_t nuids, size_t *removed_r)
+{
+	return expunge_run(s, mailbox_id, uids, nuids, true, removed_r);
 }
 
 /* ---- flags ---- */

@@ -39,6 +39,31 @@ static void test_acquire_release(void **state)
 	assert_false(pop3_inuse_held(8));
 }
 
+/* A held maildrop moves to another entry without a moment free; moving
+ * from an entry that holds nothing does nothing. */
+static void test_move(void **state)
+{
+	(void)state;
+	struct pop3_inuse a = {0}, b = {0}, c = {0}, other = {0};
+	assert_true(pop3_inuse_acquire(&a, 77));
+	assert_true(pop3_inuse_acquire(&other, 78));   /* same bucket list, maybe */
+	pop3_inuse_move(&b, &a);
+	assert_false(a.held);
+	assert_true(b.held);
+	assert_true(pop3_inuse_held(77));
+	assert_false(pop3_inuse_acquire(&c, 77));
+	pop3_inuse_release(&a);                        /* holds nothing now */
+	assert_true(pop3_inuse_held(77));
+	pop3_inuse_move(&c, &a);                       /* nothing to move */
+	assert_false(c.held);
+	pop3_inuse_release(&b);
+	assert_false(pop3_inuse_held(77));
+	assert_true(pop3_inuse_held(78));
+	assert_true(pop3_inuse_acquire(&c, 77));
+	pop3_inuse_release(&c);
+	pop3_inuse_release(&other);
+}
+
 static void test_many(void **state)
 {
 	/* Many entries sharing buckets, released in an interleaved order. */
@@ -66,6 +91,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_acquire_release),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_move),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
  * point 6): room taken on disk, byte ranges read across every kind of chunk
  * boundary, contents written with the old (v1) layout still read and
  * deleted correctly, and the walk of a content's first chunks
- * (store_content_head). */
+ * (store_content_heads). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +280,28 @@ static int head_collect(void *arg, uint64_t off, const void *data, size_t len)
 	g->len += len;
 	g->last_off = off;
 	return ++g->calls == g->stop_after ? 1 : 0;
+}
+
+typedef int head_fn(void *arg, uint64_t off, const void *data, size_t len);
+struct head_one {
+	head_fn *fn;
+	void *arg;
+};
+
+static int head_one_fn(void *arg, size_t i, uint64_t off, const void *data, size_t len)
+{
+	assert_int_equal(i, 0);
+	struct head_one *h = arg;
+	return h->fn(h->arg, off, data, len);
+}
+
+/* store_content_heads of one content: its status, or the read's error. */
+static int store_content_head(struct store *s, uint64_t id, uint64_t size, head_fn *fn, void *arg)
+{
+	struct head_one h = {.fn = fn, .arg = arg};
+	int status = -12345;
+	int rc = store_content_heads(s, &id, &size, 1, head_one_fn, &h, &status);
+	return rc == STORE_OK ? status : rc;
 }
 
 /* The walk passes every byte in order for any layout; stops when told;

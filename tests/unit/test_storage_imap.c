@@ -616,6 +616,33 @@ static void test_msgs_flags_many(void **state)
 
 /* ---- APPEND ---- */
 
+/* IMAP's EXPUNGE removes what is \Deleted when its transaction runs: a
+ * message another session undeleted after the scan stays. */
+static void test_expunge_deleted(void **state)
+{
+	struct fx *f = *state;
+	deliver_to(f, NULL, "a", STORE_F_DELETED, NULL);
+	deliver_to(f, NULL, "b", STORE_F_DELETED, NULL);
+	deliver_to(f, NULL, "c", 0, NULL);
+	struct store_mailbox in = mbox(f, "INBOX");
+	/* the scan found 1 and 2; then 2 is undeleted */
+	assert_int_equal(store_msg_flags(f->s, in.id, 2, STORE_FLAGS_REMOVE, STORE_F_DELETED, NULL),
+			 STORE_OK);
+	uint32_t uids[] = {1, 2, 3};
+	size_t removed = 99;
+	assert_int_equal(store_expunge_deleted(f->s, in.id, uids, 3, &removed), STORE_OK);
+	assert_int_equal(removed, 1);
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->s, in.id, 1, &m), STORE_ERR_NOTFOUND);
+	assert_int_equal(store_msg_get(f->s, in.id, 2, &m), STORE_OK);
+	assert_int_equal(store_msg_get(f->s, in.id, 3, &m), STORE_OK);
+	assert_int_equal(mbox(f, "INBOX").deleted, 0);
+	check_counters(f, in.id);
+	/* POP3's DELE sets no flag: store_expunge takes what it is given */
+	assert_int_equal(store_expunge(f->s, in.id, uids + 2, 1, &removed), STORE_OK);
+	assert_int_equal(removed, 1);
+}
+
 static void test_append(void **state)
 {
 	struct fx *f = *state;
@@ -1786,6 +1813,7 @@ int main(void)
 		T(test_keywords),
 		T(test_msgs_flags),
 		T(test_msgs_flags_many),
+		T(test_expunge_deleted),
 		T(test_append),
 		T(test_copy_move),
 		T(test_savedate),
