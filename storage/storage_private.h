@@ -119,6 +119,7 @@ struct store {
 	} *pins;
 	size_t npins, pins_cap;
 
+	bool shared;                 /* another process had the environment open at ours */
 	pthread_mutex_t notify_mu;
 	store_notify_fn *notify_fn;
 	void *notify_arg;

@@ -211,6 +211,21 @@ def test_user_added_while_running_receives_mail(own_server):
     assert r.returncode != 0
 
 
+def test_admin_changes_beside_the_daemon_survive_its_kill(make_server):
+    # An admin command beside a running daemon closes without writing the
+    # shared cache's pages (DB_NOSYNC: its transactions are in the flushed
+    # log).  A kill -9 of the daemon right after loses none of them.
+    srv = make_server().start()
+    users = [srv.new_user("beside") for _ in range(5)]
+    r = srv.cli("user", "del", users[0][0])
+    assert r.returncode == 0, r.stderr
+    srv.restart(crash=True)
+    for addr, pw in users[1:]:
+        srv.pop3(addr, pw).pop3_quit()
+    r = srv.cli("user", "list")
+    assert r.returncode == 0 and users[0][0] not in r.stdout, r.stdout
+
+
 def test_user_added_offline_then_serve(make_server):
     srv = make_server()
     srv.data_dir.mkdir(parents=True)
