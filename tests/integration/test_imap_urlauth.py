@@ -67,7 +67,9 @@ def test_urlauth_rfc4467_example(imap_server):
     assert urlfetch(o, u1) is None
     assert urlfetch(o, u2) == part
     # One URLFETCH, several URLs: one response, NIL for the bad one.
-    r = f.ok(f"URLFETCH {quote(u1)} {quote(u1[:-1] + '0')} {quote(u2)}")
+    # (the changed token must differ: one ending in "0" gets a "1")
+    bad = u1[:-1] + ("0" if u1[-1] != "0" else "1")
+    r = f.ok(f"URLFETCH {quote(u1)} {quote(bad)} {quote(u2)}")
     (data,) = r.data("URLFETCH")
     assert data.count(b"NIL") == 1 and data.count(b"{%d}" % len(part)) == 2
     # RFC 4467 4: RESETKEY of the mailbox invalidates both.
