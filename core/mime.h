@@ -336,6 +336,17 @@ int mime_bodystructure_write(const struct mime_part *part, unsigned flags, struc
  * to out, MIME_ERR_BINARY when NUL octets would remain (in a header, in an
  * already encoded body), or MIME_ERR_NOMEM. */
 int mime_binary_encode(const char *msg, size_t len, struct buf *out);
+/* RFC 3516 4.2 / RFC 5524 3.1 BINARY of a message/rfc822 or multipart
+ * part: its body (data holds octets [data_off, data_off + len) of the
+ * message the tree was parsed from, the part's body among them) with every
+ * nested base64 or quoted-printable leaf decoded and its
+ * Content-Transfer-Encoding field replaced by "binary"; other leaves (the
+ * identity encodings, unknown ones) as stored.  Appended to out.
+ * MIME_OK, MIME_ERR_CORRUPT (the body is not inside data), MIME_ERR_NOMEM. */
+int mime_binary_unencode(const char *data, size_t data_off, size_t len,
+			 const struct mime_part *part, struct buf *out);
+/* Whether some part below `part` has a body mime_binary_unencode decodes. */
+bool mime_binary_nested_encoded(const struct mime_part *part);
 
 /* Parses msg with the default limits and appends the serialized tree to
  * out (the form store_delivery.structure expects).  Returns 0 or

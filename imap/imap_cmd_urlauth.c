@@ -236,6 +236,72 @@ static int value_write(struct buf *out, const struct buf *v, bool nul)
 	return v->len ? buf_append(out, v->data, v->len) : 0;
 }
 
+/* RFC 2045 2.7-2.9: the domain of octets sent without transfer encoding. */
+static const char *data_domain(const char *d, size_t n)
+{
+	bool eight = false;
+	size_t line = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)d[i];
+		if (ch == '\n') {
+			line = 0;
+			continue;
+		}
+		if (ch == 0 || ++line > 998)
+			return "binary";
+		eight |= ch >= 0x80;
+	}
+	return eight ? "8bit" : "7bit";
+}
+
+/* Lines as the MIME parser counts a body's: an unterminated last one too. */
+static size_t data_lines(const char *d, size_t n)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < n; i++)
+		lines += d[i] == '\n';
+	return lines + (n > 0 && d[n - 1] != '\n');
+}
+
+static bool leaf_encoded(const struct mime_part *p)
+{
+	const struct mime_str *e = &p->encoding;
+	return !(p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) && e->data &&
+	       ((e->len == 6 && strncasecmp(e->data, "base64", 6) == 0) ||
+		(e->len == 16 && strncasecmp(e->data, "quoted-printable", 16) == 0));
+}
+
+/* BODYPARTSTRUCTURE of part.  With BINARY data v, it describes the data
+ * sent, not the part as stored (RFC 5524 4: the structure given beside
+ * BINARY names the "BINARY" encoding and the decoded size): a decoded leaf
+ * has its data's domain as encoding, its size and lines; a message/rfc822
+ * part whose nested parts were decoded (mime_binary_unencode) has the
+ * structure of the message sent.  A multipart's decoded body is described
+ * as stored (its header, which names the boundary, is not at hand). */
+static int bodypartstructure_write(const struct mime_part *part, const struct buf *v,
+				   bool binary, struct buf *out)
+{
+	const char *d = v->data ? v->data : "";
+	bool nested = (part->flags & MIME_PART_MESSAGE) && mime_binary_nested_encoded(part);
+	if (!binary || !(leaf_encoded(part) || nested))
+		return mime_bodystructure_write(part, MIME_WRITE_EXTENDED, out);
+	struct mime_part copy = *part;
+	copy.body_len = v->len;
+	copy.body_lines = data_lines(d, v->len);
+	if (!nested) {
+		copy.encoding.data = data_domain(d, v->len);
+		copy.encoding.len = strlen(copy.encoding.data);
+		return mime_bodystructure_write(&copy, MIME_WRITE_EXTENDED, out);
+	}
+	struct mime_message *m = NULL;
+	if (mime_message_parse(d, v->len, NULL, &m) != MIME_OK)
+		return MIME_ERR_NOMEM;
+	copy.children = m->root;
+	int rc = mime_bodystructure_write(&copy, MIME_WRITE_EXTENDED, out);
+	mime_message_free(&m);
+	return rc;
+}
+
 /* One URL's data (" url value" or " url (meta)...") appended to out.  The
  * values of one command share *budget_io octets: the response is built
  * whole, so a hundred URLs to large messages must not add up unbounded (a
@@ -264,6 +330,13 @@ static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsig
 					  (params & FETCH_BODYPARTSTRUCTURE) ? &mime : NULL, &part);
 		imap_url_clear(&url);
 	}
+	/* RFC 5524 5 url-meta-binary: "On decoding error, NIL should be
+	 * used"; the URL itself is good, so its other elements are given. */
+	bool binary_nil = r == IMAP_URL_UNKNOWN_CTE && extended;
+	if (r == IMAP_URL_UNKNOWN_CTE && !binary_nil)
+		r = IMAP_URL_BADURL;
+	if (binary_nil)
+		r = STORE_OK;
 	if (r != STORE_OK && r != IMAP_URL_BADURL) {
 		buf_free(&v);
 		mime_message_free(&mime);
@@ -277,16 +350,24 @@ static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsig
 	} else if (!extended) {
 		rc = buf_putc(out, ' ') | value_write(out, &v, nul);
 	} else {
-		/* RFC 5524 5: url-metadata = 1*(SP "(" url-metadata-el ")") */
+		/* RFC 5524 5: urldata-ext = url-full url-metadata, url-metadata
+		 * = 1*(SP "(" url-metadata-el ")"): each element in its own
+		 * parentheses (as in RFC 5524 4's examples and Dovecot since
+		 * 2021; imaptest's urlauth-binary of release-2.3 still expects
+		 * one list, which imaptest's own later version corrected). */
 		if (params & FETCH_BODYPARTSTRUCTURE) {
 			rc |= buf_puts(out, " (BODYPARTSTRUCTURE ");
 			if (part)
-				rc |= mime_bodystructure_write(part, MIME_WRITE_EXTENDED, out);
+				rc |= bodypartstructure_write(part, &v,
+							      (params & FETCH_BINARY) && !binary_nil,
+							      out) < 0;
 			else
 				rc |= buf_puts(out, "NIL");
 			rc |= buf_putc(out, ')');
 		}
-		if (params & (FETCH_BINARY | FETCH_BODY)) {
+		if (binary_nil)
+			rc |= buf_puts(out, " (BINARY NIL)");
+		else if (params & (FETCH_BINARY | FETCH_BODY)) {
 			rc |= buf_puts(out, (params & FETCH_BINARY) ? " (BINARY " : " (BODY ");
 			rc |= value_write(out, &v, nul) | buf_putc(out, ')');
 		}
@@ -314,9 +395,13 @@ static int urlfetch_arg(const struct imap_arg *a, struct imap_string *u_r, unsig
 			     : imap_arg_is_word(w, "BINARY")          ? FETCH_BINARY
 			     : imap_arg_is_word(w, "BODY")            ? FETCH_BODY
 								      : 0;
-		if (!p || (*params_r & p) ||
-		    ((*params_r | p) & (FETCH_BINARY | FETCH_BODY)) == (FETCH_BINARY | FETCH_BODY))
+		if (!p) {
+			*err_r = "URLFETCH: unknown parameter (BODYPARTSTRUCTURE, BINARY, BODY)";
 			return -1;
+		}
+		if ((*params_r & p) ||
+		    ((*params_r | p) & (FETCH_BINARY | FETCH_BODY)) == (FETCH_BINARY | FETCH_BODY))
+			return -1;   /* RFC 5524 3.1: once each, not BINARY with BODY */
 		*params_r |= p;
 	}
 	return 0;
@@ -356,7 +441,9 @@ enum imap_cmd_rc imap_cmd_urlfetch(struct imap_cmd *cmd)
 	uint64_t budget = limit ? limit : 64u * 1024 * 1024;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
 		(void)urlfetch_arg(&args[i], &u, &params, &err);
-		rc = urlfetch_one(cmd, &u, params, args[i].type == IMAP_ARG_LIST, &budget, &out);
+		/* RFC 5524 3: "(url)" without parameters is the plain form. */
+		rc = urlfetch_one(cmd, &u, params, args[i].type == IMAP_ARG_LIST && params, &budget,
+				  &out);
 	}
 	if (rc == STORE_OK && buf_puts(&out, "\r\n") < 0)
 		rc = STORE_ERR_TEMP;

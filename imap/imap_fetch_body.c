@@ -3,7 +3,8 @@
  * cut from.  A value is either a range of the stored content, streamed in
  * IMAP_STREAM_CHUNK reads as output drains (so a large body is never held
  * whole per client), or a small buffer built here (HEADER.FIELDS, and
- * BINARY of an encoded part, which must be decoded to be sent); and the
+ * BINARY of an encoded part, or of a message/multipart part holding one,
+ * which must be decoded to be sent); and the
  * PREVIEW text (RFC 8970), made from the start of one part. */
 #include <stdlib.h>
 #include <string.h>
@@ -137,13 +138,35 @@ static int binary_decode(struct imap_session *s, const struct store_content *c,
 	return rc;
 }
 
+/* BINARY of a message/rfc822 or multipart part: its body with every
+ * nested encoded part decoded (RFC 3516 4.2: the section's content without
+ * transfer encoding, which for a message is its parts' content). */
+static int binary_unencode(struct imap_session *s, const struct store_content *c,
+			   const struct imap_fetch_loc *loc, struct buf *out)
+{
+	struct buf raw;
+	buf_init(&raw, 0);
+	int rc = fetch_read_range(s, c, loc->off, loc->len, &raw);
+	if (rc == STORE_OK) {
+		int mrc = mime_binary_unencode(raw.data ? raw.data : "", (size_t)loc->off, raw.len,
+					       loc->part, out);
+		rc = mrc == MIME_OK ? STORE_OK : mrc == MIME_ERR_CORRUPT ? STORE_ERR_CORRUPT
+									: STORE_ERR_TEMP;
+	}
+	buf_free(&raw);
+	return rc;
+}
+
 /* Whether a BINARY value of loc is the stored bytes as they are: no
- * encoding to undo (7bit, 8bit, binary), or a multipart/message body. */
+ * encoding to undo (7bit, 8bit, binary), or a multipart/message body
+ * with no encoded part inside. */
 static bool binary_identity(const struct imap_fetch_loc *loc)
 {
 	const struct mime_part *p = loc->part;
-	if (!p || (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)))
+	if (!p)
 		return true;
+	if (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE))
+		return !mime_binary_nested_encoded(p);
 	const struct mime_str *e = &p->encoding;
 	if (!e->data)
 		return true;
@@ -225,7 +248,9 @@ int imap_fetch_body_value(struct imap_session *s, const struct store_msg *m,
 		v->kind = IMAP_VALUE_MEM;
 		total = v->mem.len;
 	} else if (binary && sec->nparts > 0 && !binary_identity(&loc)) {
-		int rc = binary_decode(s, c, &loc, &v->mem);
+		int rc = (loc.part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE))
+				 ? binary_unencode(s, c, &loc, &v->mem)
+				 : binary_decode(s, c, &loc, &v->mem);
 		if (rc != STORE_OK)
 			return rc;
 		v->kind = IMAP_VALUE_MEM;

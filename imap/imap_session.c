@@ -423,12 +423,9 @@ void imap_capability_write(struct imap_session *s, struct buf *out)
 	 * CONTEXT. */
 	buf_puts(out, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT"
 		 " CONTEXT=SEARCH CONTEXT=SORT");
-	/* RFC 4469 CATENATE (imap_cmd_catenate.c); RFC 4467 URLAUTH
-	 * (imap_cmd_urlauth.c).  Not URLAUTH=BINARY (RFC 5524) yet: its
-	 * URLFETCH parameters are taken, but BINARY of a message/rfc822 part
-	 * is not converted the way Dovecot's imaptest urlauth-binary expects
-	 * (docs/architecture.md). */
-	buf_puts(out, " CATENATE URLAUTH");
+	/* RFC 4469 CATENATE (imap_cmd_catenate.c); RFC 4467 URLAUTH and RFC
+	 * 5524 URLAUTH=BINARY (imap_cmd_urlauth.c). */
+	buf_puts(out, " CATENATE URLAUTH URLAUTH=BINARY");
 	/* RFC 5464 1: server and mailbox annotations (METADATA-SERVER too,
 	 * for clients that look only for server annotations). */
 	buf_puts(out, " METADATA METADATA-SERVER");

@@ -221,15 +221,19 @@ int imap_url_read(struct imap_session *s, const struct imap_url *url,
 		.count = url->partial_has_len ? url->partial_len : UINT64_MAX,
 	};
 	rc = imap_fetch_body_value(s, &t->msg, &c, mime, &att, &v);
-	if (rc == IMAP_FETCH_ERR_UNKNOWN_CTE || (rc == STORE_OK && v.kind == IMAP_VALUE_NIL))
-		rc = IMAP_URL_BADURL;   /* no such section, or no way to decode it */
-	if (rc != STORE_OK)
+	if (rc == STORE_OK && v.kind == IMAP_VALUE_NIL)
+		rc = IMAP_URL_BADURL;   /* no such section */
+	if (rc == IMAP_FETCH_ERR_UNKNOWN_CTE)
+		rc = IMAP_URL_UNKNOWN_CTE;   /* the part is there; its octets cannot be given */
+	if (rc != STORE_OK && rc != IMAP_URL_UNKNOWN_CTE)
 		goto out;
+	size_t start = out->len;
+	if (rc == IMAP_URL_UNKNOWN_CTE)
+		goto structure;
 	if (v.size > max || out->len > max - v.size) {
 		*too_big_r = true;
 		goto out;
 	}
-	size_t start = out->len;
 	if (v.kind == IMAP_VALUE_MEM)
 		rc = buf_append(out, v.mem.data ? v.mem.data : "", (size_t)v.size) < 0 ? STORE_ERR_TEMP
 										     : STORE_OK;
@@ -241,6 +245,7 @@ int imap_url_read(struct imap_session *s, const struct imap_url *url,
 	}
 	if (nul_r)
 		*nul_r = out->len > start && memchr(out->data + start, '\0', out->len - start);
+structure:
 	if (part_r && mime) {
 		struct imap_fetch_loc loc;
 		imap_fetch_locate(mime, t->msg.size, &url->section, &loc);

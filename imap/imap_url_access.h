@@ -22,6 +22,9 @@ struct mime_part;
 /* Results: the URL names nothing this session may read (RFC 4469 [BADURL],
  * URLFETCH NIL), or the store failed (tagged NO [UNAVAILABLE]). */
 #define IMAP_URL_BADURL (-200)
+/* imap_url_read with binary: the part exists, but its transfer encoding
+ * cannot be undone (RFC 3516 4.3; RFC 5524 5: its BINARY is NIL). */
+#define IMAP_URL_UNKNOWN_CTE (-201)
 
 struct imap_url_target {
 	struct store_user owner;
@@ -53,8 +56,9 @@ int imap_url_resolve(struct imap_session *s, const char *text, size_t len,
  * mime_r the message's structure is handed over (for BODYPARTSTRUCTURE;
  * mime_message_free), and *part_r the part the section names (NULL for
  * the whole message).  *nul_r: the octets hold NUL (a literal8).
- * STORE_OK, IMAP_URL_BADURL (no such section; a BINARY of an unknown
- * transfer encoding) or a store error. */
+ * STORE_OK, IMAP_URL_BADURL (no such section), IMAP_URL_UNKNOWN_CTE (a
+ * BINARY of an unknown transfer encoding: nothing appended, *mime_r and
+ * *part_r set as for STORE_OK) or a store error. */
 int imap_url_read(struct imap_session *s, const struct imap_url *url,
 		  const struct imap_url_target *t, bool binary, uint64_t max, struct buf *out,
 		  bool *too_big_r, bool *nul_r, struct mime_message **mime_r,

@@ -10,7 +10,8 @@
  *   - ENVELOPE, BODY and BODYSTRUCTURE are well-formed IMAP data
  *     (balanced lists of NIL, numbers, quoted strings and literals, no NUL,
  *     nothing 8-bit or CR/LF outside literals);
- *   - the decoders and the search helper run on every part;
+ *   - the decoders and the search helper run on every part, and
+ *     mime_binary_unencode on every message/multipart part's body;
  *   - mime_binary_encode leaves no NUL when it succeeds, and the address
  *     text of SEARCH is written for any input. */
 #include <stdint.h>
@@ -123,6 +124,16 @@ static void exercise_parts(const char *msg, size_t len, const struct mime_messag
 	     p = mime_part_next(m->root, p)) {
 		buf_reset(&b);
 		check(mime_part_decode(msg, len, p, &b) == 0, "part decodes");
+		/* BINARY of a message/multipart part, from a window holding
+		 * just its body: no read outside it. */
+		if (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) {
+			buf_reset(&b);
+			check(mime_binary_unencode(msg + p->body_off, p->body_off, p->body_len, p,
+						   &b) == MIME_OK, "unencode");
+			check(mime_binary_nested_encoded(p) || (b.len == p->body_len &&
+				  (b.len == 0 || memcmp(b.data, msg + p->body_off, b.len) == 0)),
+			      "unencode without encoded parts is the identity");
+		}
 		(void)mime_search_ci(b.data ? b.data : "", b.len, "\xc3\xa9T\xc3\x89", 5);
 		buf_reset(&b);
 		check(mime_part_filename(p, &b) >= 0, "filename");

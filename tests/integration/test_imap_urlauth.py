@@ -15,8 +15,7 @@ from test_imap_catenate import MULTI, body, caps_of, store
 def test_announced(imap):
     caps = caps_of(imap.ok("CAPABILITY"))
     assert "URLAUTH" in caps
-    # RFC 5524's parameters are taken but not announced (docs/architecture.md).
-    assert "URLAUTH=BINARY" not in caps
+    assert "URLAUTH=BINARY" in caps   # RFC 5524
 
 
 def genurlauth(c, rump):
@@ -67,7 +66,9 @@ def test_urlauth_rfc4467_example(imap_server):
     assert urlfetch(o, u1) is None
     assert urlfetch(o, u2) == part
     # One URLFETCH, several URLs: one response, NIL for the bad one.
-    r = f.ok(f"URLFETCH {quote(u1)} {quote(u1[:-1] + '0')} {quote(u2)}")
+    # (the changed token must differ: one ending in "0" gets a "1")
+    bad = u1[:-1] + ("0" if u1[-1] != "0" else "1")
+    r = f.ok(f"URLFETCH {quote(u1)} {quote(bad)} {quote(u2)}")
     (data,) = r.data("URLFETCH")
     assert data.count(b"NIL") == 1 and data.count(b"{%d}" % len(part)) == 2
     # RFC 4467 4: RESETKEY of the mailbox invalidates both.
@@ -136,13 +137,95 @@ def test_urlauth_binary_params(imap, imap_user):
     (data,) = r.data("URLFETCH")
     assert data.startswith(quote(url).encode() + b" (BODYPARTSTRUCTURE (")
     assert b'"APPLICATION" "OCTET-STREAM"' in data.upper()
-    assert data.endswith(b" (BINARY ~{5}\r\n\x00\x01\x02\x03\x04)")
+    # RFC 5524 4: beside BINARY the structure describes the data sent.
+    assert b'NIL NIL "BINARY" 5 NIL' in data, data
+    assert data.endswith(b")) (BINARY ~{5}\r\n\x00\x01\x02\x03\x04)")
+    r = imap.ok(f"URLFETCH ({quote(url)} BODYPARTSTRUCTURE)")
+    (data,) = r.data("URLFETCH")
+    assert b'NIL NIL "BASE64" 8 NIL' in data, data
     r = imap.ok(f"URLFETCH ({quote(url)} BODY)")
     (data,) = r.data("URLFETCH")
     assert data == quote(url).encode() + b" (BODY {8}\r\nAAECAwQ=)"
     r = imap.ok(f"URLFETCH ({quote(url + 'x')} BODY)")
     (data,) = r.data("URLFETCH")
     assert data == quote(url + "x").encode() + b" NIL"
+
+
+# A message/rfc822 part whose message holds a base64, a quoted-printable,
+# an unknown and a 7bit part (imaptest's urlauth-binary message, shortened).
+NESTED = (b"From: a@example.org\r\nSubject: outer\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\nprologue\r\n"
+          b"--o\r\nContent-Type: message/rfc822\r\n\r\n"
+          b"From: b@example.org\r\nSubject: inner\r\n"
+          b"Content-Type: multipart/alternative; boundary=\"i\"\r\n\r\n"
+          b"--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+          b"  aGVs\r\n bG8gd29y  \r\nbGQ=\r\n\r\n"
+          b"--i\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: text/plain\r\n"
+          b"\r\ncaf=C3=A9 =\r\n--=\r\ni\r\n"
+          b"--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-unknown\r\n\r\n"
+          b"as is\r\n"
+          b"--i\r\nContent-Type: text/plain\r\n\r\nplain\r\n--i--\r\nepilogue\r\n"
+          b"--o--\r\n")
+# BINARY[1]: the embedded message with the encoded leaves decoded and said
+# to be "binary"; the unknown encoding and the 7bit part as stored.
+NESTED_BINARY = (b"From: b@example.org\r\nSubject: inner\r\n"
+                 b"Content-Type: multipart/alternative; boundary=\"i\"\r\n\r\n"
+                 b"--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                 b"hello world\r\n"
+                 b"--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n"
+                 b"\r\ncaf\xc3\xa9 --i\r\n"
+                 b"--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-unknown\r\n\r\n"
+                 b"as is\r\n"
+                 b"--i\r\nContent-Type: text/plain\r\n\r\nplain\r\n--i--\r\nepilogue")
+
+
+def test_urlauth_binary_message_part(imap, imap_user):
+    _, uid = store(imap, "INBOX", NESTED)
+    local, dom = imap_user[0].split("@")
+    base = f"imap://{local}@{dom}/INBOX/;uid={uid}/;section="
+    url = genurlauth(imap, base + "1;urlauth=authuser")
+    r = imap.ok(f"URLFETCH ({quote(url)} BINARY)")
+    (data,) = r.data("URLFETCH")
+    assert data == quote(url).encode() + b" (BINARY {%d}\r\n%s)" % (
+        len(NESTED_BINARY), NESTED_BINARY), data
+    # The structure beside it is the message sent: its parts "binary",
+    # their decoded sizes, its own size that of the data.
+    r = imap.ok(f"URLFETCH ({quote(url)} BODYPARTSTRUCTURE BINARY)")
+    (data,) = r.data("URLFETCH")
+    assert b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" %d (' % len(NESTED_BINARY) in data, data
+    assert b'"BINARY" 11 1 ' in data and b'"BINARY" 9 1 ' in data, data
+    assert b'"X-UNKNOWN" 5 1 ' in data, data
+    # FETCH BINARY is the same value (RFC 3516 4.2), BINARY.SIZE its size.
+    imap.select("INBOX")
+    r = imap.ok(f"UID FETCH {uid} (BINARY.PEEK[1] BINARY.SIZE[1])")
+    (items,) = r.fetches().values()
+    assert items["BINARY[1]"] == NESTED_BINARY
+    assert int(items["BINARY.SIZE[1]"]) == len(NESTED_BINARY)
+    # A leaf of unknown encoding: the URL is good, its BINARY is NIL
+    # (RFC 5524 5, url-meta-binary: "On decoding error, NIL should be
+    # used"); BODY and BODYPARTSTRUCTURE still answer.
+    bad = genurlauth(imap, base + "1.3;urlauth=authuser")
+    r = imap.ok(f"URLFETCH ({quote(bad)} BODYPARTSTRUCTURE BINARY)")
+    (data,) = r.data("URLFETCH")
+    assert data == quote(bad).encode() + (
+        b' (BODYPARTSTRUCTURE ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "X-UNKNOWN" 5 1 NIL NIL NIL NIL))'
+        b" (BINARY NIL)"), data
+    r = imap.ok(f"URLFETCH ({quote(bad)} BINARY) ({quote(bad)} BODY)")
+    (data,) = r.data("URLFETCH")
+    assert data == quote(bad).encode() + b" (BINARY NIL) " + quote(bad).encode() + \
+        b" (BODY {5}\r\nas is)", data
+    # FETCH BINARY of it stays NO [UNKNOWN-CTE] (RFC 3516 4.3).
+    r = imap.cmd(f"UID FETCH {uid} BINARY.PEEK[1.3]")
+    assert r.status == "NO" and "UNKNOWN-CTE" in r.text, r
+    # "(url)" without parameters is the plain form (RFC 5524 3).
+    leaf = genurlauth(imap, base + "1.1;urlauth=authuser")
+    r = imap.ok(f"URLFETCH ({quote(leaf)})")
+    (data,) = r.data("URLFETCH")
+    raw = b"  aGVs\r\n bG8gd29y  \r\nbGQ=\r\n"
+    assert data == quote(leaf).encode() + b" {%d}\r\n%s" % (len(raw), raw), data
+    # An unknown parameter is a BAD that names the known ones.
+    r = imap.cmd(f"URLFETCH ({quote(leaf)} BINARY.PEEK)")
+    assert r.status == "BAD" and "unknown parameter" in r.text, r
 
 
 @pytest.fixture(scope="module")
