@@ -12,10 +12,135 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "imap/imap_notify_set.h"
 #include "imap/imap_objectid.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
+
+/* ---- DELETE and RENAME off the loop ----
+ * DELETE removes every message of the mailbox in its transaction, and
+ * RENAME may rename a whole hierarchy (and move INBOX's messages): a
+ * mailbox of MBOX_POOL_MIN messages or more is done by a worker from the
+ * start; a smaller one in place without waiting for another
+ * transaction's lock (store_thread_nowait), handed to a worker when the
+ * store is locked (issue 11 point 1). */
+#define MBOX_POOL_MIN 4096
+
+enum mbox_op { MBOX_DELETE, MBOX_RENAME };
+
+struct mbox_job {
+	struct imap_job job;         /* first */
+	struct store *store;
+	uint32_t user_id;
+	enum mbox_op op;
+	char *name, *to;             /* owned */
+	uint64_t origin;             /* NOTIFY: the session's own change (RFC 5465 5) */
+	int rc;
+};
+
+/* What the command keeps once the work is done (cmd->ctx). */
+struct mbox_result {
+	int rc;
+	char *to;                    /* RENAME's new name, for its parents */
+};
+
+static void mbox_result_free(void *p)
+{
+	struct mbox_result *r = p;
+	if (r)
+		free(r->to);
+	free(r);
+}
+
+static void mbox_job_do(struct mbox_job *j)
+{
+	/* The list feed runs on this thread: it must know whose change this
+	 * is, as on the session's loop. */
+	uint64_t was = imap_notify_origin_get();
+	imap_notify_origin_set(j->origin);
+	if (j->op == MBOX_DELETE)
+		j->rc = store_mailbox_delete(j->store, j->user_id, j->name);
+	else
+		j->rc = store_mailbox_rename(j->store, j->user_id, j->name, j->to, IMAP_HIER_SEP);
+	imap_notify_origin_set(was);
+}
+
+static void mbox_job_free(struct mbox_job *j)
+{
+	free(j->name);
+	free(j->to);
+	free(j);
+}
+
+static void mbox_job_run(struct imap_job *job)
+{
+	mbox_job_do((struct mbox_job *)job);
+}
+
+static void mbox_job_finish(struct imap_job *job, bool ran)
+{
+	struct mbox_job *j = (struct mbox_job *)job;
+	struct mbox_result *r = job->cmd->ctx;
+	r->rc = ran ? j->rc : STORE_ERR_TEMP;   /* not run: nothing changed */
+	mbox_job_free(j);
+}
+
+static void mbox_job_discard(struct imap_job *job)
+{
+	mbox_job_free((struct mbox_job *)job);
+}
+
+/* Starts op on name (and to); the result goes to cmd->ctx (a struct
+ * mbox_result).  IMAP_CMD_WAIT when a worker does it (the handler runs
+ * again at stage 2), IMAP_CMD_AGAIN when done here, DONE when answered. */
+static enum imap_cmd_rc mbox_start(struct imap_cmd *cmd, enum mbox_op op, const char *name,
+				   const char *to, uint32_t messages)
+{
+	struct imap_session *s = cmd->s;
+	struct mbox_result *r = calloc(1, sizeof(*r));
+	struct mbox_job *j = calloc(1, sizeof(*j));
+	char *n = strdup(name), *t = to ? strdup(to) : NULL, *rt = to ? strdup(to) : NULL;
+	if (!r || !j || !n || (to && (!t || !rt))) {
+		free(r);
+		free(j);
+		free(n);
+		free(t);
+		free(rt);
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return IMAP_CMD_DONE;
+	}
+	r->to = rt;
+	cmd->ctx = r;
+	cmd->ctx_free = mbox_result_free;
+	cmd->stage = 2;
+	j->job.run = mbox_job_run;
+	j->job.finish = mbox_job_finish;
+	j->job.discard = mbox_job_discard;
+	j->store = s->store;
+	j->user_id = s->user.id;
+	j->op = op;
+	j->name = n;
+	j->to = t;
+	j->origin = imap_notify_origin_get();
+	if (messages >= MBOX_POOL_MIN && imap_cmd_job_submit(cmd, &j->job) == 0)
+		return IMAP_CMD_WAIT;
+	bool was = store_thread_nowait(true);
+	mbox_job_do(j);
+	store_thread_nowait(was);
+	if (j->rc == STORE_ERR_BUSY) {
+		conn_log(s->c, PLOG_DEBUG, "store busy: %s done by a worker",
+			 op == MBOX_DELETE ? "DELETE" : "RENAME");
+		if (imap_cmd_job_submit(cmd, &j->job) == 0)
+			return IMAP_CMD_WAIT;
+		mbox_job_do(j);   /* a full pool: wait here */
+	}
+	r->rc = j->rc;
+	mbox_job_free(j);
+	return IMAP_CMD_AGAIN;
+}
 
 /* Stage 1: called again after imap_cmd_wait_durable(). */
 static enum imap_cmd_rc finish(struct imap_cmd *cmd, const char *what)
@@ -177,10 +302,25 @@ out:
 	return IMAP_CMD_DONE;
 }
 
+static enum imap_cmd_rc delete_done(struct imap_cmd *cmd)
+{
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+	const struct mbox_result *r = cmd->ctx;
+	if (r->rc != STORE_OK) {
+		imap_cmd_store_error(cmd, r->rc, "DELETE");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+}
+
 enum imap_cmd_rc imap_cmd_delete(struct imap_cmd *cmd)
 {
 	if (cmd->stage == 1)
 		return finish(cmd, "DELETE");
+	if (cmd->stage == 2)
+		return delete_done(cmd);
 	struct imap_session *s = cmd->s;
 	if (cmd->pc->nargs != 1) {
 		imap_cmd_bad(cmd, "DELETE takes one mailbox name");
@@ -209,23 +349,39 @@ enum imap_cmd_rc imap_cmd_delete(struct imap_cmd *cmd)
 		goto out;
 	}
 	/* Only this mailbox goes; its inferiors stay (RFC 9051 6.3.4). */
-	rc = store_mailbox_delete(s->store, s->user.id, name.data);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "DELETE");
-		goto out;
-	}
+	enum imap_cmd_rc r = mbox_start(cmd, MBOX_DELETE, name.data, NULL, mb.messages);
 	buf_free(&name);
-	cmd->stage = 1;
-	return imap_cmd_wait_durable(cmd);
+	return r == IMAP_CMD_AGAIN ? delete_done(cmd) : r;
 out:
 	buf_free(&name);
 	return IMAP_CMD_DONE;
+}
+
+static enum imap_cmd_rc rename_done(struct imap_cmd *cmd)
+{
+	if (cmd->job)
+		return IMAP_CMD_WAIT;
+	const struct mbox_result *r = cmd->ctx;
+	int rc = r->rc;
+	if (rc == STORE_OK) {
+		/* RFC 3501 6.3.5: superior names of the new name are created
+		 * as for CREATE; the rename itself already succeeded. */
+		rc = create_parents(cmd->s, r->to, strlen(r->to));
+	}
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "RENAME");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
 }
 
 enum imap_cmd_rc imap_cmd_rename(struct imap_cmd *cmd)
 {
 	if (cmd->stage == 1)
 		return finish(cmd, "RENAME");
+	if (cmd->stage == 2)
+		return rename_done(cmd);
 	struct imap_session *s = cmd->s;
 	if (cmd->pc->nargs != 2) {
 		imap_cmd_bad(cmd, "RENAME takes two mailbox names");
@@ -246,19 +402,14 @@ enum imap_cmd_rc imap_cmd_rename(struct imap_cmd *cmd)
 	}
 	/* The store renames inferiors too and moves INBOX's messages when
 	 * INBOX is renamed (RFC 3501 6.3.5). */
-	int rc = store_mailbox_rename(s->store, s->user.id, from.data, to.data, IMAP_HIER_SEP);
-	if (rc == STORE_OK)
-		/* RFC 3501 6.3.5: superior names of the new name are created
-		 * as for CREATE; the rename itself already succeeded. */
-		rc = create_parents(s, to.data, to.len);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "RENAME");
-		goto out;
-	}
+	struct store_mailbox mb;
+	uint32_t messages = store_mailbox_get(s->store, s->user.id, from.data, &mb) == STORE_OK
+				    ? mb.messages
+				    : 0;
+	enum imap_cmd_rc r = mbox_start(cmd, MBOX_RENAME, from.data, to.data, messages);
 	buf_free(&from);
 	buf_free(&to);
-	cmd->stage = 1;
-	return imap_cmd_wait_durable(cmd);
+	return r == IMAP_CMD_AGAIN ? rename_done(cmd) : r;
 out:
 	buf_free(&from);
 	buf_free(&to);

@@ -130,4 +130,13 @@ def test_uid_expunge_and_close_of_a_large_mailbox(imap_server, big):
     assert r.numbered("EXPUNGE") == [], r
     st = c.ok("STATUS big3 (MESSAGES)")
     assert status_items(st) == ("big3", {"MESSAGES": N - 200})
+    # RENAME and DELETE of a mailbox this size run on a worker too.
+    c.ok("RENAME big3 old/big3")
+    st = c.ok('STATUS "old/big3" (MESSAGES)')
+    assert status_items(st) == ("old/big3", {"MESSAGES": N - 200})
+    c.ok('DELETE "old/big3"')
+    r = c.cmd('STATUS "old/big3" (MESSAGES)')
+    assert r.status == "NO" and r.code == "NONEXISTENT", r
+    r = c.ok('LIST "" "old*"')
+    assert [d for d in r.data("LIST") if d.endswith(b'"old/big3"')] == [], r
     c.logout()
