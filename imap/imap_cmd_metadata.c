@@ -13,7 +13,8 @@
  * RFC 6154 4, which lets a server refuse changes through METADATA; CREATE
  * (USE ...) sets them).
  *
- * No unsolicited METADATA responses are sent, so ENABLE METADATA changes
+ * Unsolicited METADATA responses go only to NOTIFY clients that ask
+ * (RFC 5465 5.6, 5.7; imap_notify_meta.c), so ENABLE METADATA changes
  * nothing (RFC 5464 4.1 makes them optional). */
 #include <stdlib.h>
 #include <string.h>

@@ -16,8 +16,9 @@
  * lists, with or without a mailbox selected: the loop reads each changed
  * mailbox's record once (its owner) and hands the ids to the NOTIFY
  * sessions of that owner; and the store's list hook (CREATE, DELETE,
- * RENAME, SUBSCRIBE) queues a copy of each change per loop, handed the
- * same way. */
+ * RENAME, SUBSCRIBE) and metadata hook (SETMETADATA) queue a copy of each
+ * change per loop, in one queue so their order is kept, handed the same
+ * way. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,14 +33,19 @@
 /* More distinct mailboxes than this pending on one loop: every session of
  * the loop looks (a sync of an unchanged mailbox costs one read). */
 #define NOTIFY_PENDING_MAX 256
-/* List changes queued on one loop before its sessions run; past it they
- * get NOTIFICATIONOVERFLOW (RFC 5465 5.8). */
+/* List and metadata changes queued on one loop before its sessions run,
+ * in number and in octets (a SETMETADATA may name many entries); past
+ * either they get NOTIFICATIONOVERFLOW (RFC 5465 5.8). */
 #define NOTIFY_LISTS_MAX 1024
+#define NOTIFY_LISTS_BYTES_MAX (1024 * 1024)
 
 struct notify_list_item {
 	struct notify_list_item *next;
+	bool meta;                     /* m, else ch */
 	struct store_list_change ch;   /* strings point into the item */
+	struct imap_notify_meta m;     /* entries and their strings too */
 	uint64_t origin;
+	size_t size;                   /* the allocation, for the bound */
 };
 
 struct notify_loop {
@@ -54,6 +60,7 @@ struct notify_loop {
 	bool posted;
 	struct notify_list_item *lists, **lists_tail;
 	unsigned nlists;
+	size_t lists_bytes;
 	bool lists_overflow;
 };
 
@@ -85,8 +92,12 @@ static void notify_loop_run_sets(struct notify_loop *nl, const uint32_t *ids, un
 		}
 		if (lists_overflow)
 			s->nset->overflow = true;
-		for (struct notify_list_item *li = lists; li && s->nset; li = li->next)
-			imap_notify_set_list_changed(s, &li->ch, li->origin);
+		for (struct notify_list_item *li = lists; li && s->nset; li = li->next) {
+			if (li->meta)
+				imap_notify_set_meta_changed(s, &li->m, li->origin);
+			else
+				imap_notify_set_list_changed(s, &li->ch, li->origin);
+		}
 		if (s->nset && (n || all))
 			imap_notify_set_changed(s, ids, users, n, all);
 		else if (s->nset && lists_overflow && imap_notify_set_can_push(s))
@@ -110,6 +121,7 @@ static void notify_loop_run(struct inbox_item *it)
 	nl->lists = NULL;
 	nl->lists_tail = &nl->lists;
 	nl->nlists = 0;
+	nl->lists_bytes = 0;
 	nl->lists_overflow = false;
 	pthread_mutex_unlock(&nl->mu);
 	/* A session's sync may close it (mailbox deleted: BYE), which only
@@ -133,6 +145,29 @@ static void notify_loop_run(struct inbox_item *it)
 	}
 }
 
+/* Queues li (NULL: could not be made) on nl, or counts an overflow. */
+static void notify_loop_queue(struct notify_loop *nl, struct notify_list_item *li)
+{
+	pthread_mutex_lock(&nl->mu);
+	if (!li || nl->nlists >= NOTIFY_LISTS_MAX ||
+	    li->size > NOTIFY_LISTS_BYTES_MAX - nl->lists_bytes) {
+		nl->lists_overflow = true;
+		free(li);
+	} else {
+		if (!nl->lists_tail)
+			nl->lists_tail = &nl->lists;
+		*nl->lists_tail = li;
+		nl->lists_tail = &li->next;
+		nl->nlists++;
+		nl->lists_bytes += li->size;
+	}
+	bool post = !nl->posted;
+	nl->posted = true;
+	pthread_mutex_unlock(&nl->mu);
+	if (post)
+		loop_post(nl->loop, &nl->item, notify_loop_run);
+}
+
 /* Any thread: the store committed a CREATE, DELETE, RENAME or (UN)SUBSCRIBE. */
 static void imap_notify_list_hook(void *arg, const struct store_list_change *ch)
 {
@@ -144,7 +179,8 @@ static void imap_notify_list_hook(void *arg, const struct store_list_change *ch)
 		struct notify_loop *nl = &loops[i];
 		if (atomic_load(&nl->nsessions) == 0)
 			continue;
-		struct notify_list_item *li = malloc(sizeof(*li) + nlen + olen);
+		size_t size = sizeof(struct notify_list_item) + nlen + olen;
+		struct notify_list_item *li = calloc(1, size);
 		if (li) {
 			char *p = (char *)(li + 1);
 			memcpy(p, ch->name, nlen);
@@ -156,24 +192,49 @@ static void imap_notify_list_hook(void *arg, const struct store_list_change *ch)
 				li->ch.old_name = p + nlen;
 			}
 			li->origin = origin;
-			li->next = NULL;
+			li->size = size;
 		}
-		pthread_mutex_lock(&nl->mu);
-		if (!li || nl->nlists >= NOTIFY_LISTS_MAX) {
-			nl->lists_overflow = true;
-			free(li);
-		} else {
-			if (!nl->lists_tail)
-				nl->lists_tail = &nl->lists;
-			*nl->lists_tail = li;
-			nl->lists_tail = &li->next;
-			nl->nlists++;
+		notify_loop_queue(nl, li);
+	}
+}
+
+/* Any thread: the store committed a SETMETADATA that changed entries. */
+static void imap_notify_meta_hook(void *arg, uint32_t user_id, uint32_t mailbox_id,
+				  const char *mailbox, const char *const *entries, size_t nentries)
+{
+	(void)mailbox;   /* each session reads the name as it is when it runs */
+	struct notify_loop *loops = arg;
+	uint64_t origin = imap_notify_origin_get();
+	size_t strings = 0;
+	for (size_t k = 0; k < nentries; k++)
+		strings += strlen(entries[k]) + 1;
+	/* Entry names are at most STORE_METADATA_ENTRY_MAX octets, and
+	 * nentries is bounded by the command that made them: no overflow. */
+	size_t size = sizeof(struct notify_list_item) + nentries * sizeof(char *) + strings;
+	for (unsigned i = 0; i < notify_nloops; i++) {
+		struct notify_loop *nl = &loops[i];
+		if (atomic_load(&nl->nsessions) == 0)
+			continue;
+		struct notify_list_item *li =
+			size <= NOTIFY_LISTS_BYTES_MAX ? calloc(1, size) : NULL;
+		if (li) {
+			const char **names = (const char **)(li + 1);
+			char *p = (char *)(names + nentries);
+			for (size_t k = 0; k < nentries; k++) {
+				size_t len = strlen(entries[k]) + 1;
+				memcpy(p, entries[k], len);
+				names[k] = p;
+				p += len;
+			}
+			li->meta = true;
+			li->m.user_id = user_id;
+			li->m.mailbox_id = mailbox_id;
+			li->m.entries = names;
+			li->m.nentries = nentries;
+			li->origin = origin;
+			li->size = size;
 		}
-		bool post = !nl->posted;
-		nl->posted = true;
-		pthread_mutex_unlock(&nl->mu);
-		if (post)
-			loop_post(nl->loop, &nl->item, notify_loop_run);
+		notify_loop_queue(nl, li);
 	}
 }
 
@@ -228,6 +289,7 @@ static struct notify_loop *notify_loops_get(struct imap_session *s)
 			notify_store = s->store;
 			store_set_notify(s->store, imap_notify_hook, loops);
 			store_set_list_notify(s->store, imap_notify_list_hook, loops);
+			store_set_metadata_notify(s->store, imap_notify_meta_hook, loops);
 		}
 	}
 	struct notify_loop *loops = notify_store == s->store ? notify_loops : NULL;

@@ -37,11 +37,13 @@ enum imap_notify_event {
 };
 #define IMAP_NEV_MESSAGE (IMAP_NEV_MESSAGE_NEW | IMAP_NEV_MESSAGE_EXPUNGE | \
 			  IMAP_NEV_FLAG_CHANGE | IMAP_NEV_ANNOTATION_CHANGE)
-/* What postino can tell: no METADATA (RFC 5464), so no annotation or
- * metadata events (5.6, 5.7: optional without METADATA). */
+/* What postino can tell: everything but AnnotationChange (message
+ * annotations, RFC 5257, are not kept); with METADATA (RFC 5464) the
+ * metadata events are required (5.6, 5.7). */
 #define IMAP_NEV_SUPPORTED (IMAP_NEV_MESSAGE_NEW | IMAP_NEV_MESSAGE_EXPUNGE | \
 			    IMAP_NEV_FLAG_CHANGE | IMAP_NEV_MAILBOX_NAME | \
-			    IMAP_NEV_SUBSCRIPTION_CHANGE)
+			    IMAP_NEV_SUBSCRIPTION_CHANGE | \
+			    IMAP_NEV_MAILBOX_METADATA_CHANGE | IMAP_NEV_SERVER_METADATA_CHANGE)
 
 /* RFC 5465 6: the mailbox filters other than SELECTED(-DELAYED). */
 enum imap_notify_filter {
@@ -71,7 +73,7 @@ struct imap_notify_group {
 /* The largest <0.n> range NOTIFY's fetch-atts may name (they are
  * written in place: imap_notify_fetch.c). */
 #define IMAP_NOTIFY_FETCH_MAX (64 * 1024)
-/* LIST responses (mailbox names) waiting to be written, in octets; past
+/* LIST and METADATA responses waiting to be written, in octets; past
  * it: NOTIFICATIONOVERFLOW (5.8). */
 #define IMAP_NOTIFY_LISTS_MAX (64 * 1024)
 
@@ -100,7 +102,7 @@ struct imap_notify_set {
 	uint32_t pending[IMAP_NOTIFY_PENDING_MAX];
 	size_t npending;
 	bool rescan;                  /* pending overflowed */
-	struct buf lists;             /* LIST responses, ready to write */
+	struct buf lists;             /* LIST and METADATA responses, ready to write */
 	bool overflow;                /* 5.8: say NOTIFICATIONOVERFLOW, then NONE */
 	struct imap_notify_told told[IMAP_NOTIFY_TOLD_MAX];
 	size_t ntold, told_next;
@@ -129,7 +131,20 @@ void imap_notify_set_changed(struct imap_session *s, const uint32_t *ids, const 
  * origin is the serial of the set whose command made the change. */
 void imap_notify_set_list_changed(struct imap_session *s, const struct store_list_change *ch,
 				  uint64_t origin);
-/* Write what is pending (STATUS, LIST, NOTIFICATIONOVERFLOW) now: between
+/* A committed metadata change (store_set_metadata_notify's arguments;
+ * the strings belong to the caller). */
+struct imap_notify_meta {
+	uint32_t user_id;
+	uint32_t mailbox_id;          /* 0: the server's entries */
+	const char *const *entries;   /* the changed entry names */
+	size_t nentries;
+};
+/* imap_notify_meta.c, from the feed: METADATA for MailboxMetadataChange
+ * or ServerMetadataChange (5.6, 5.7) when the filters ask for it and the
+ * change is not this set's own (origin). */
+void imap_notify_set_meta_changed(struct imap_session *s, const struct imap_notify_meta *m,
+				  uint64_t origin);
+/* Write what is pending (STATUS, LIST, METADATA, NOTIFICATIONOVERFLOW) now: between
  * commands, in IDLE, before a command's tagged reply. */
 void imap_notify_set_flush(struct imap_session *s);
 /* True when the session may be written to now, outside any command's

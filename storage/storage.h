@@ -573,11 +573,13 @@ int store_metadata_list(struct store *store, uint32_t user_id, uint32_t mailbox_
  * runs after every store_metadata_set that changed something, on the
  * thread that called it, after the commit and with no store lock held,
  * with the mailbox's name (NULL and mailbox_id 0 for the server's
- * entries).  One hook per store; NULL removes it.  DELETE, RENAME and
- * user deletion are announced as mailbox changes (store_set_notify), not
- * here. */
+ * entries) and the names of the entries written or removed (lower-cased,
+ * each once, in name order; valid during the call only).  One hook per
+ * store; NULL removes it.  DELETE, RENAME and user deletion are announced
+ * as mailbox changes (store_set_notify), not here. */
 typedef void store_metadata_notify_fn(void *arg, uint32_t user_id, uint32_t mailbox_id,
-				      const char *mailbox);
+				      const char *mailbox, const char *const *entries,
+				      size_t nentries);
 void store_set_metadata_notify(struct store *store, store_metadata_notify_fn *fn, void *arg);
 
 /* ---- outbound queue ----

@@ -163,6 +163,7 @@ struct meta_set_arg {
 	struct store_metadata_limits lim;
 	char mailbox[STORE_MAILBOX_NAME_MAX + 1];   /* for the hook */
 	bool changed;
+	bool *changed_at;   /* per change: it wrote or removed a record */
 };
 
 /* The user (read for update: concurrent SETMETADATA of one user run one
@@ -192,7 +193,9 @@ static int meta_owner_lock(struct store *s, DB_TXN *txn, struct meta_set_arg *a)
 static int meta_set_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct meta_set_arg *a = arg;
+	/* A retried transaction starts over: so does what it changed. */
 	a->changed = false;
+	memset(a->changed_at, 0, a->n * sizeof(*a->changed_at));
 	int rc = meta_owner_lock(s, txn, a);
 	if (rc != STORE_OK)
 		return rc;
@@ -213,6 +216,7 @@ static int meta_set_fn(struct store *s, DB_TXN *txn, void *arg)
 				if ((rc = store_db_del(s, txn, SDB_METADATA, key, klen)) != STORE_OK)
 					return rc;
 				a->changed = true;
+				a->changed_at[i] = true;
 				in_box -= counted;
 				in_user -= counted;
 			}
@@ -246,8 +250,41 @@ static int meta_set_fn(struct store *s, DB_TXN *txn, void *arg)
 		if (rc != STORE_OK)
 			return rc;
 		a->changed = true;
+		a->changed_at[i] = true;
 	}
 	return STORE_OK;
+}
+
+static int meta_name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The hook, with the names of the entries the transaction changed (RFC
+ * 5465 5.6, 5.7: "only the changed metadata SHOULD be included", a
+ * removed one always), each once and in name order. */
+static void meta_notify(struct store *s, const struct meta_set_arg *a)
+{
+	pthread_mutex_lock(&s->notify_mu);
+	store_metadata_notify_fn *fn = s->metadata_notify_fn;
+	void *arg = s->metadata_notify_arg;
+	pthread_mutex_unlock(&s->notify_mu);
+	if (!fn)
+		return;
+	const char **names = calloc(a->n, sizeof(*names));
+	if (!names)
+		return;   /* the change is committed; only the news is lost */
+	size_t k = 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->changed_at[i])
+			names[k++] = a->names[i];
+	qsort(names, k, sizeof(*names), meta_name_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
+			names[u++] = names[i];
+	fn(arg, a->user_id, a->mailbox_id, a->mailbox_id ? a->mailbox : NULL, names, u);
+	free(names);
 }
 
 int store_metadata_set(struct store *s, uint32_t user_id, uint32_t mailbox_id,
@@ -263,7 +300,8 @@ int store_metadata_set(struct store *s, uint32_t user_id, uint32_t mailbox_id,
 		return STORE_ERR_TEMP;
 	a->names = calloc(n, sizeof(*a->names));
 	a->name_len = calloc(n, sizeof(*a->name_len));
-	int rc = a->names && a->name_len ? STORE_OK : STORE_ERR_TEMP;
+	a->changed_at = calloc(n, sizeof(*a->changed_at));
+	int rc = a->names && a->name_len && a->changed_at ? STORE_OK : STORE_ERR_TEMP;
 	a->user_id = user_id;
 	a->mailbox_id = mailbox_id;
 	a->ch = ch;
@@ -277,15 +315,10 @@ int store_metadata_set(struct store *s, uint32_t user_id, uint32_t mailbox_id,
 	}
 	if (rc == STORE_OK)
 		rc = store_txn_run(s, meta_set_fn, a);
-	if (rc == STORE_OK && a->changed) {
-		pthread_mutex_lock(&s->notify_mu);
-		store_metadata_notify_fn *fn = s->metadata_notify_fn;
-		void *arg = s->metadata_notify_arg;
-		pthread_mutex_unlock(&s->notify_mu);
-		if (fn)
-			fn(arg, user_id, mailbox_id, mailbox_id ? a->mailbox : NULL);
-	}
+	if (rc == STORE_OK && a->changed)
+		meta_notify(s, a);
 	free(a->names);
+	free(a->changed_at);
 	free(a->name_len);
 	free(a);
 	return rc;

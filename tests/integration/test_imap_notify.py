@@ -2,8 +2,8 @@
 # sessions.  One delivers over SMTP or APPENDs; the other, with NOTIFY set
 # and another mailbox selected (or none), sees the untagged STATUS while it
 # idles, and between commands without IDLE (before a NOOP's reply at the
-# latest); mailbox renames reach it as LIST; sessions on other loops hear
-# it too; the cost of a change is that mailbox's (no STATUS for mailboxes
+# latest); mailbox renames reach it as LIST, annotation changes as
+# METADATA; sessions on other loops hear it too; the cost of a change is that mailbox's (no STATUS for mailboxes
 # that did not change, however many the user has).  The RFC's own examples
 # are transcripts (tests/transcripts/imap/rfc5465-*.txt).
 import re
@@ -269,5 +269,50 @@ def test_subscribed_filter_follows_subscriptions(imap_server, imap_user):
     d.ok("NOOP")
     st = c.ok("NOOP").data("STATUS")
     assert [status_items(b"* STATUS " + x)[0] for x in st] == [b"Unsub1"], st
+    d.logout()
+    c.logout()
+
+
+def test_metadata_on_other_loops(make_server):
+    """RFC 5465 5.6, 5.7: a SETMETADATA on one loop reaches NOTIFY sessions
+    on every loop as * METADATA (entry names, no values)."""
+    srv = make_server(kinds=IMAP_KINDS, extra=["--loops", "3"]).start()
+    user = srv.new_user("nm")
+    sessions = [imap_connect(srv, *user) for _ in range(3)]
+    for s in sessions:
+        s.ok("NOTIFY SET (PERSONAL (MailboxMetadataChange ServerMetadataChange))")
+    w = imap_connect(srv, *user)
+    w.ok('SETMETADATA INBOX (/private/comment "c" /shared/comment "d")')
+    w.ok('SETMETADATA "" (/private/comment "s")')
+    for s in sessions:
+        # Pushed between commands, in the order of the changes.
+        seen = read_until(s, lambda r: r.startswith(b'* METADATA ""'))
+        assert seen == [b"* METADATA INBOX /private/comment /shared/comment",
+                        b'* METADATA "" /private/comment'], seen
+    w.logout()
+    for s in sessions:
+        s.logout()
+
+
+def test_metadata_piling_up_overflow(imap_server, imap_user):
+    """5.8: METADATA news share the bound of LIST news: past it, a session
+    that cannot be written to gets NOTIFICATIONOVERFLOW, then nothing."""
+    c = imap_connect(imap_server, *imap_user)
+    c.ok("CREATE Stall")
+    c.ok("NOTIFY SET (PERSONAL (MailboxMetadataChange))")
+    _stall_in_fetch(imap_server, imap_user, c)
+    d = imap_connect(imap_server, *imap_user)
+    entry = "/private/vendor/acme/" + "e" * 230
+    for i in range(300):   # 300 METADATA lines of about 270 octets > 64 KiB
+        d.ok(f'SETMETADATA Stall ({entry} "{i}")')
+    r = c.read_tagged("f1")
+    assert r.status == "OK", r
+    codes = [u for u in r.untagged if u.startswith(b"* OK [NOTIFICATIONOVERFLOW]")]
+    assert len(codes) == 1, [u[:80] for u in r.untagged]
+    # What was waiting goes with the set (5.8: the client resyncs).
+    assert [u for u in r.untagged if u.startswith(b"* METADATA")] == []
+    # As after NOTIFY NONE: nothing more.
+    d.ok('SETMETADATA Stall (/private/comment "after")')
+    assert c.ok("NOOP").data("METADATA") == []
     d.logout()
     c.logout()

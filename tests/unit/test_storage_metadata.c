@@ -230,12 +230,19 @@ struct hook {
 	uint32_t user_id, mailbox_id;
 	char mailbox[64];
 	bool null_name;
+	char entries[256];   /* "a;b;": the changed entries as the hook saw them */
 };
 
-static void hook_fn(void *arg, uint32_t user_id, uint32_t mailbox_id, const char *mailbox)
+static void hook_fn(void *arg, uint32_t user_id, uint32_t mailbox_id, const char *mailbox,
+		    const char *const *entries, size_t nentries)
 {
 	struct hook *h = arg;
 	h->calls++;
+	h->entries[0] = '\0';
+	for (size_t i = 0; i < nentries; i++) {
+		size_t len = strlen(h->entries);
+		snprintf(h->entries + len, sizeof(h->entries) - len, "%s;", entries[i]);
+	}
 	h->user_id = user_id;
 	h->mailbox_id = mailbox_id;
 	h->null_name = mailbox == NULL;
@@ -253,6 +260,7 @@ static void test_hook_and_reopen(void **state)
 	assert_int_equal(h.user_id, f->u.id);
 	assert_int_equal(h.mailbox_id, sent);
 	assert_string_equal(h.mailbox, "Sent");
+	assert_string_equal(h.entries, "/private/comment;");
 	assert_int_equal(set1(f, f->u.id, 0, "/shared/comment", "s"), STORE_OK);
 	assert_int_equal(h.calls, 2);
 	assert_true(h.null_name);
@@ -261,14 +269,27 @@ static void test_hook_and_reopen(void **state)
 	assert_int_equal(set1(f, f->u.id, 0, "/shared/absent", NULL), STORE_OK);
 	assert_int_equal(set1(f, f->u.id, 9999, "/shared/comment", "x"), STORE_ERR_NOTFOUND);
 	assert_int_equal(h.calls, 2);
+	/* Several: only those changed (a removal included, an absent one
+	 * not), lower-cased, each once, in name order (RFC 5465 5.6). */
+	struct store_metadata_change ch[] = {
+		{.entry = "/shared/Zeta", .value = "z", .len = 1},
+		{.entry = "/shared/comment", .value = NULL},
+		{.entry = "/shared/never", .value = NULL},
+		{.entry = "/shared/zeta", .value = "y", .len = 1},
+		{.entry = "/private/alpha", .value = "a", .len = 1},
+	};
+	assert_int_equal(store_metadata_set(f->s, f->u.id, 0, ch, 5, &LIM), STORE_OK);
+	assert_int_equal(h.calls, 3);
+	assert_string_equal(h.entries, "/private/alpha;/shared/comment;/shared/zeta;");
 	store_set_metadata_notify(f->s, NULL, NULL);
 	assert_int_equal(set1(f, f->u.id, 0, "/shared/comment", "t"), STORE_OK);
-	assert_int_equal(h.calls, 2);
+	assert_int_equal(h.calls, 3);
 	/* durable: the same after the store is closed and opened again */
 	store_close(&f->s);
 	assert_int_equal(store_open(f->dir, NULL, &f->s), STORE_OK);
 	assert_string_equal(list(f, f->u.id, sent, NULL), "/private/comment=c;");
-	assert_string_equal(list(f, f->u.id, 0, NULL), "/shared/comment=t;");
+	assert_string_equal(list(f, f->u.id, 0, NULL),
+			    "/private/alpha=a;/shared/comment=t;/shared/zeta=y;");
 }
 
 int main(void)
