@@ -21,12 +21,13 @@
 #include "storage/storage.h"
 
 /* ---- DELETE and RENAME off the loop ----
- * DELETE removes every message of the mailbox in its transaction, and
- * RENAME may rename a whole hierarchy (and move INBOX's messages): a
- * mailbox of MBOX_POOL_MIN messages or more is done by a worker from the
- * start; a smaller one in place without waiting for another
- * transaction's lock (store_thread_nowait), handed to a worker when the
- * store is locked (issue 11 point 1). */
+ * DELETE removes every message of the mailbox in its transaction, and a
+ * RENAME of INBOX moves its messages: MBOX_POOL_MIN messages or more are
+ * done by a worker from the start; otherwise the transaction runs in place
+ * without waiting for another transaction's lock (store_thread_nowait)
+ * and goes to a worker when the store is locked (issue 11 point 1).  The
+ * name lookups before (the selected-mailbox check) and RENAME's parents
+ * after are small reads and writes still made on the loop. */
 #define MBOX_POOL_MIN 4096
 
 enum mbox_op { MBOX_DELETE, MBOX_RENAME };
@@ -401,9 +402,12 @@ enum imap_cmd_rc imap_cmd_rename(struct imap_cmd *cmd)
 		goto out;
 	}
 	/* The store renames inferiors too and moves INBOX's messages when
-	 * INBOX is renamed (RFC 3501 6.3.5). */
+	 * INBOX is renamed (RFC 3501 6.3.5): only then does its cost follow
+	 * the messages. */
 	struct store_mailbox mb;
-	uint32_t messages = store_mailbox_get(s->store, s->user.id, from.data, &mb) == STORE_OK
+	uint32_t messages = strcmp(from.data, "INBOX") == 0 &&
+					    store_mailbox_get(s->store, s->user.id, from.data, &mb) ==
+						    STORE_OK
 				    ? mb.messages
 				    : 0;
 	enum imap_cmd_rc r = mbox_start(cmd, MBOX_RENAME, from.data, to.data, messages);

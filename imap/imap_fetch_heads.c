@@ -62,6 +62,8 @@ static int batch_take(void *arg, size_t i, uint64_t off, const void *data, size_
 		h->data.data[h->data.len] = '\0';  /* as buf keeps it */
 	} else if (have >= IMAP_FETCH_HEAD_MAX) {
 		e->state = IMAP_HEAD_LONG;
+		h->data.len = e->start;             /* read the usual way: keep none */
+		h->data.data[h->data.len] = '\0';
 	} else {
 		return 0;
 	}

@@ -215,9 +215,11 @@ static void store_handles_close(struct store *s)
 	 * running daemon (`postino queue flush`) that was 0.1 to 1.4 s of
 	 * pwrite and fdatasync.  Every write here is transactional and the
 	 * log is flushed before (store_close), so a process that shares the
-	 * environment skips it (DB_NOSYNC: recovery restores from the log;
-	 * the daemon's checkpoints write the pages).  Alone, it syncs, so the
-	 * next start recovers little. */
+	 * environment skips it (DB_NOSYNC: the pages stay in the shared
+	 * cache, the daemon's checkpoints write them, recovery would redo
+	 * them from the log).  The last one out (store_close sets shared
+	 * then) checkpoints and syncs, so the database files of a stopped
+	 * server are whole. */
 	u_int32_t close_flags = s->shared ? DB_NOSYNC : 0;
 	for (int i = 0; i < SDB_COUNT; i++) {
 		if (s->db[i])
@@ -698,10 +700,20 @@ void store_close(struct store **sp)
 		pthread_join(s->watchdog, NULL);
 	}
 	/* A clean shutdown keeps every committed transaction. */
-	if (s->env)
-		(void)s->env->log_flush(s->env, NULL);
+	int open_fd = -1;
+	if (s->env) {
+		int frc = s->env->log_flush(s->env, NULL);
+		if (frc != 0)
+			store_log(STORE_LOG_ERROR, "log flush at close: %s", db_strerror(frc));
+		/* The last one out (whatever it was at open) writes every
+		 * page, so the files of a stopped server are whole. */
+		s->shared = !store_close_lock(s, &open_fd);
+		if (!s->shared && (frc = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
+			store_log(STORE_LOG_WARN, "checkpoint at close: %s", db_strerror(frc));
+	}
 	store_handles_close(s);
 	store_users_release(s);
+	store_close_unlock(open_fd);
 	pthread_cond_destroy(&s->wd_cv);
 	pthread_mutex_destroy(&s->wd_mu);
 	pthread_mutex_destroy(&s->notify_mu);

@@ -106,6 +106,33 @@ void store_open_unlock(struct store *s, int open_fd)
 		close(open_fd);
 }
 
+bool store_close_lock(struct store *s, int *open_fd_r)
+{
+	/* Openers take store-open.lock first and decide whether they are
+	 * alone under it: holding it for our close, no opener can see us gone
+	 * before we are (flock's conversion below may drop our shared lock
+	 * for a moment when it fails).  Every user holds store.lock shared
+	 * while it is open, so ours becomes exclusive only when nobody else
+	 * holds it. */
+	*open_fd_r = store_lock_file(s->dir, "store-open.lock");
+	if (*open_fd_r >= 0 && store_flock(*open_fd_r, LOCK_EX) < 0) {
+		close(*open_fd_r);
+		*open_fd_r = -1;
+	}
+	if (*open_fd_r < 0)
+		return false;   /* not knowing: as if shared (the safe side) */
+	bool alone = s->users_fd >= 0 && store_flock(s->users_fd, LOCK_EX | LOCK_NB) == 0;
+	if (!alone && s->users_fd >= 0)
+		(void)store_flock(s->users_fd, LOCK_SH);   /* cannot block: see open_unlock */
+	return alone;
+}
+
+void store_close_unlock(int open_fd)
+{
+	if (open_fd >= 0)
+		close(open_fd);
+}
+
 void store_users_release(struct store *s)
 {
 	if (s->users_fd >= 0)

@@ -135,6 +135,11 @@ struct store {
  * recovers); *open_fd_r goes to store_open_unlock after the open. */
 int store_open_lock(struct store *s, int *open_fd_r, bool *alone_r);
 void store_open_unlock(struct store *s, int open_fd);
+/* At close: takes store-open.lock (so that no open decides meanwhile) and
+ * says whether no other process has the environment open now.  Release
+ * with store_close_unlock once the handles and store.lock are closed. */
+bool store_close_lock(struct store *s, int *open_fd_r);
+void store_close_unlock(int open_fd);
 void store_users_release(struct store *s);
 
 /* ---- storage_region.c ---- */
