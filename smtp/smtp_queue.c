@@ -888,7 +888,7 @@ static void oq_dispatch(struct oq_runner *q)
 				blocked[nblocked++] = g->dest;
 		}
 	}
-started:
+started:;   /* (a label cannot be followed by a declaration in C11) */
 	size_t cap = (size_t)q->cfg->outbound_max_connections * OQ_ATTEMPTS_PER_CONN;
 	/* Counted once, then by what each start adds (it puts a new
 	 * attempt at the head). */

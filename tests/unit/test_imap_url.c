@@ -183,8 +183,8 @@ static void test_mutations(void **state)
 {
 	(void)state;
 	static const char *const good[] = {
-		"imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred"
-		":internal:91354a473744909de610943775f92038",
+		("imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred"
+		 ":internal:91354a473744909de610943775f92038"),
 		"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER.FIELDS%20(A%20B)/;PARTIAL=1.2",
 		"imap://u;AUTH=*@h:1/a/;UID=1;EXPIRE=2026-01-01T00:00:00+05:30;URLAUTH=user+x",
 	};
