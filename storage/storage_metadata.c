@@ -110,15 +110,19 @@ int store_metadata_del_user_txn(struct store *s, DB_TXN *txn, uint32_t user_id)
 	return meta_range(s, txn, prefix, 4, true, 0, NULL);
 }
 
-int store_metadata_copy_txn(struct store *s, DB_TXN *txn, uint32_t user_id, uint32_t from_id,
-			    uint32_t to_id)
+/* Each record whose key starts with prefix, in key order, with its value;
+ * a return of fn other than STORE_OK stops the walk and is returned. */
+typedef int meta_each_fn(void *arg, const uint8_t *key, size_t klen, const void *val,
+			 size_t vlen);
+
+static int meta_each(struct store *s, DB_TXN *txn, const uint8_t *prefix, size_t plen,
+		     meta_each_fn *fn, void *arg)
 {
 	DBC *c;
 	int rc = store_cursor_open(s, txn, SDB_METADATA, &c);
 	if (rc != STORE_OK)
 		return rc;
-	uint8_t prefix[8], key[META_KEY_MAX], nkey[META_KEY_MAX];
-	size_t plen = meta_key(prefix, user_id, from_id, NULL, 0);
+	uint8_t key[META_KEY_MAX];
 	memcpy(key, prefix, plen);
 	size_t klen = plen;
 	DBT k, v;
@@ -140,16 +144,37 @@ int store_metadata_copy_txn(struct store *s, DB_TXN *txn, uint32_t user_id, uint
 		klen = k.size;
 		if (rc != STORE_OK || klen < plen || memcmp(key, prefix, plen) != 0)
 			break;
-		/* The new mailbox's keys sort after the old one's only when
-		 * its id is higher (RENAME INBOX makes a new mailbox, so it
-		 * is), so the cursor never meets the copies. */
-		size_t nlen = meta_key(nkey, user_id, to_id, (const char *)key + 8, klen - 8);
-		if ((rc = store_db_put(s, txn, SDB_METADATA, nkey, nlen, v.data, v.size, 0)) !=
-		    STORE_OK)
+		if ((rc = fn(arg, key, klen, v.data, v.size)) != STORE_OK)
 			break;
 	}
 	free(v.data);
 	return store_cursor_close(s, c, rc);
+}
+
+struct meta_copy_arg {
+	struct store *s;
+	DB_TXN *txn;
+	uint32_t user_id, to_id;
+};
+
+static int meta_copy_one(void *arg, const uint8_t *key, size_t klen, const void *val, size_t vlen)
+{
+	struct meta_copy_arg *a = arg;
+	uint8_t nkey[META_KEY_MAX];
+	size_t nlen = meta_key(nkey, a->user_id, a->to_id, (const char *)key + 8, klen - 8);
+	return store_db_put(a->s, a->txn, SDB_METADATA, nkey, nlen, val, vlen, 0);
+}
+
+int store_metadata_copy_txn(struct store *s, DB_TXN *txn, uint32_t user_id, uint32_t from_id,
+			    uint32_t to_id)
+{
+	/* The new mailbox's keys sort after the old one's only when its id
+	 * is higher (RENAME INBOX makes a new mailbox, so it is), so the
+	 * walk never meets the copies. */
+	uint8_t prefix[8];
+	size_t plen = meta_key(prefix, user_id, from_id, NULL, 0);
+	struct meta_copy_arg a = {.s = s, .txn = txn, .user_id = user_id, .to_id = to_id};
+	return meta_each(s, txn, prefix, plen, meta_copy_one, &a);
 }
 
 /* ---- set ---- */
@@ -386,42 +411,19 @@ static int meta_item_add(struct meta_list_arg *a, const uint8_t *name, size_t nl
 	return STORE_OK;
 }
 
+static int meta_list_one(void *arg, const uint8_t *key, size_t klen, const void *val,
+			 size_t vlen)
+{
+	return meta_item_add(arg, key + 8, klen - 8, val, vlen);
+}
+
 static int meta_list_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct meta_list_arg *a = arg;
 	meta_items_free(a);
-	DBC *c;
-	int rc = store_cursor_open(s, txn, SDB_METADATA, &c);
-	if (rc != STORE_OK)
-		return rc;
-	uint8_t prefix[META_KEY_MAX], key[META_KEY_MAX];
+	uint8_t prefix[META_KEY_MAX];
 	size_t plen = meta_key(prefix, a->user_id, a->mailbox_id, a->prefix, a->prefix_len);
-	memcpy(key, prefix, plen);
-	size_t klen = plen;
-	DBT k, v;
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	v.flags = DB_DBT_REALLOC;
-	uint32_t flags = DB_SET_RANGE;
-	for (;;) {
-		k.data = key;
-		k.ulen = sizeof(key);
-		k.size = (u_int32_t)klen;
-		k.flags = DB_DBT_USERMEM;
-		rc = store_bdb_err(s, c->get(c, &k, &v, flags));
-		flags = DB_NEXT;
-		if (rc == STORE_ERR_NOTFOUND) {
-			rc = STORE_OK;
-			break;
-		}
-		klen = k.size;
-		if (rc != STORE_OK || klen < plen || memcmp(key, prefix, plen) != 0)
-			break;
-		if ((rc = meta_item_add(a, key + 8, klen - 8, v.data, v.size)) != STORE_OK)
-			break;
-	}
-	free(v.data);
-	return store_cursor_close(s, c, rc);
+	return meta_each(s, txn, prefix, plen, meta_list_one, a);
 }
 
 int store_metadata_list(struct store *s, uint32_t user_id, uint32_t mailbox_id,
