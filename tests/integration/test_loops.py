@@ -440,6 +440,81 @@ def test_contended_append_and_expunge(make_server, tmp_path):
     c.logout()
 
 
+def test_contended_mailbox_commands(make_server, tmp_path):
+    # Sessions on every loop CREATE nested mailboxes (with their parents),
+    # SUBSCRIBE, RENAME and DELETE them while others APPEND and flag in the
+    # same account: each command's lookups and changes run in place without
+    # waiting for a lock, and from the step that found the store locked on
+    # a worker.  Whichever way each went, every answer is true and the
+    # mailboxes, parents and subscriptions end as the commands said.
+    import threading
+    conf = tmp_path / "debug.conf"
+    conf.write_text('log = { level = "debug"; };\n')
+    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    user = srv.new_user("mailboxes")
+    errors = []
+    done = threading.Event()
+
+    def shaper(k):
+        try:
+            a = imap_connect(srv, *user)
+            for i in range(12):
+                a.ok(f'CREATE "k{k}/p{i}/leaf"')
+                a.ok(f'SUBSCRIBE "k{k}/p{i}/leaf"')
+                a.ok(f'RENAME "k{k}/p{i}/leaf" "k{k}/q{i}/moved"')
+                if i % 2:
+                    a.ok(f'DELETE "k{k}/q{i}/moved"')
+                    a.ok(f'UNSUBSCRIBE "k{k}/p{i}/leaf"')
+                r = a.cmd(f'CREATE "k{k}/p{i}"')
+                assert r.status == "NO" and r.code == "ALREADYEXISTS", r
+            a.logout()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    def writer(k):
+        try:
+            a = imap_connect(srv, *user)
+            a.select("INBOX")
+            i = 0
+            while not done.is_set():
+                a.append("INBOX", make_message(f"w{k} {i}"))
+                a.ok("STORE 1:* +FLAGS.SILENT (\\Flagged)")
+                i += 1
+            a.logout()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    shapers = [threading.Thread(target=shaper, args=(k,)) for k in range(6)]
+    writers = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in shapers + writers:
+        t.start()
+    for t in shapers:
+        t.join()
+    done.set()
+    for t in writers:
+        t.join()
+    assert errors == [], errors
+    c = imap_connect(srv, *user)
+    names = {re.search(rb'"/" "?([^"]*)"?$', ln).group(1).decode()
+             for ln in c.ok('LIST "" "k*"').data("LIST")}
+    want = set()
+    for k in range(6):
+        want |= {f"k{k}"}
+        for i in range(12):
+            want |= {f"k{k}/p{i}", f"k{k}/q{i}"}      # parents stay (RFC 9051 6.3.4)
+            if i % 2 == 0:
+                want.add(f"k{k}/q{i}/moved")
+    assert names == want, sorted(names ^ want)
+    subs = {re.search(rb'"/" "?([^"]*)"?$', ln).group(1).decode()
+            for ln in c.ok('LSUB "" "k*"').data("LSUB")}
+    # A subscription is a name: RENAME does not move it (RFC 9051 6.3.7).
+    assert subs == {f"k{k}/p{i}/leaf" for k in range(6) for i in range(0, 12, 2)}, sorted(subs)
+    c.logout()
+    handed = re.findall(r"store busy: (CREATE|SUBSCRIBE|UNSUBSCRIBE|RENAME|DELETE) done by a worker",
+                        srv.all_stderr())
+    print(f"mailbox commands handed to a worker: {len(handed)} {sorted(set(handed))}")
+
+
 def test_contended_pop3_reads_and_quits(make_server, tmp_path):
     # POP3 sessions, one after another, RETR every message, DELE half and
     # QUIT while IMAP sessions on other loops APPEND to the same INBOX and
