@@ -123,41 +123,74 @@ static void select_list_write(struct imap_session *s, const struct store_mailbox
 	buf_free(&b);
 }
 
-static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
+/* ---- SELECT's store part off the loop ----
+ * The mailbox record, the \Recent claim and the keyword table are read (and
+ * the claim written) in place without waiting for a lock
+ * (store_thread_nowait); from the step that found the store locked a
+ * worker makes the rest, which may wait (issue 11 point 1), and the
+ * command goes on at SELECT_LOADED. */
+#define SELECT_LOADED 3
+
+struct select_job {
+	struct imap_job job;          /* first */
+	struct imap_view_load load;
+	int rc;
+};
+
+/* What the command keeps (cmd->ctx) while the worker loads. */
+struct select_wait {
+	struct imap_select *sel;
+	struct imap_view_load load;
+	bool loaded;                  /* load is the worker's, to free */
+	int rc;
+};
+
+static void select_wait_free(void *p)
+{
+	struct select_wait *w = p;
+	if (!w)
+		return;
+	imap_select_free(&w->sel);
+	if (w->loaded)
+		imap_view_load_free(&w->load);
+	free(w);
+}
+
+static void select_job_run(struct imap_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	j->rc = imap_view_load_steps(&j->load);
+}
+
+static void select_job_finish(struct imap_job *job, bool ran)
+{
+	struct select_job *j = (struct select_job *)job;
+	struct select_wait *w = job->cmd->ctx;
+	w->load = j->load;            /* its name and keywords are the command's now */
+	w->loaded = true;
+	w->rc = ran ? j->rc : STORE_ERR_TEMP;
+	free(j);
+}
+
+static void select_job_discard(struct imap_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	imap_view_load_free(&j->load);
+	free(j);
+}
+
+/* The loaded mailbox selected and answered (the view takes what it needs
+ * from load; the caller frees load and sel, which QRESYNC does not keep). */
+static enum imap_cmd_rc select_answer(struct imap_cmd *cmd, struct imap_select *sel,
+				      struct imap_view_load *load, int rc)
 {
 	struct imap_session *s = cmd->s;
-	const char *err = NULL;
-	struct imap_select *sel = NULL;
-	if (imap_select_parse(cmd->pc->args, cmd->pc->nargs, &sel, &err) < 0) {
-		imap_cmd_bad(cmd, "%s", err ? err : "Invalid arguments");
-		return IMAP_CMD_DONE;
-	}
-	if (sel->qresync && !s->qresync) {
-		/* RFC 7162 3.2.5: QRESYNC must be ENABLEd first. */
-		imap_select_free(&sel);
-		imap_cmd_bad(cmd, "[CLIENTBUG] QRESYNC is not enabled");
-		return IMAP_CMD_DONE;
-	}
-	struct buf name;
-	buf_init(&name, 0);
-	if (imap_mailbox_arg(cmd, &cmd->pc->args[0], &name) < 0) {
-		imap_select_free(&sel);
-		buf_free(&name);
-		return IMAP_CMD_DONE;
-	}
-	/* RFC 9051 6.3.2: SELECT first deselects; a failed SELECT leaves no
-	 * mailbox selected.  Deleted messages are not expunged. */
-	if (s->view) {
-		imap_view_close(s, &s->view);
-		s->state = IMAP_S_AUTH;
-		imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
-	}
+	bool readonly = load->readonly;
 	struct imap_view *v = NULL;
 	struct store_mailbox mbox;
-	int rc = imap_view_open(s, name.data ? name.data : "", readonly, &v, &mbox);
-	buf_free(&name);
+	if (rc == STORE_OK)
+		rc = imap_view_open_loaded(s, load, &v, &mbox);
 	if (rc != STORE_OK) {
-		imap_select_free(&sel);
 		if (rc == STORE_ERR_NOTFOUND)
 			imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not exist");
 		else
@@ -194,18 +227,103 @@ static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
 	const char *ok = readonly ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed";
 	/* RFC 7162 3.2.5: with another UIDVALIDITY the client's data is of no
 	 * use; the rest of the parameter is ignored. */
-	if (sel->qresync && sel->uidvalidity == v->uidvalidity) {
-		enum imap_cmd_rc qrc = imap_qresync_select_start(cmd, sel, ok);
-		imap_select_free(&sel);
-		return qrc;
-	}
-	imap_select_free(&sel);
+	if (sel->qresync && sel->uidvalidity == v->uidvalidity)
+		return imap_qresync_select_start(cmd, sel, ok);
 	imap_cmd_ok(cmd, "%s", ok);
 	return IMAP_CMD_DONE;
 }
 
+/* SELECT_LOADED: the worker has made the rest of the load. */
+static enum imap_cmd_rc select_loaded(struct imap_cmd *cmd)
+{
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+	/* The command's context is QRESYNC's from here on. */
+	struct select_wait *w = cmd->ctx;
+	cmd->ctx = NULL;
+	cmd->ctx_free = NULL;
+	cmd->stage = 0;
+	enum imap_cmd_rc r = select_answer(cmd, w->sel, &w->load, w->rc);
+	select_wait_free(w);
+	return r;
+}
+
+static enum imap_cmd_rc select_common(struct imap_cmd *cmd, bool readonly)
+{
+	struct imap_session *s = cmd->s;
+	const char *err = NULL;
+	struct imap_select *sel = NULL;
+	if (imap_select_parse(cmd->pc->args, cmd->pc->nargs, &sel, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid arguments");
+		return IMAP_CMD_DONE;
+	}
+	if (sel->qresync && !s->qresync) {
+		/* RFC 7162 3.2.5: QRESYNC must be ENABLEd first. */
+		imap_select_free(&sel);
+		imap_cmd_bad(cmd, "[CLIENTBUG] QRESYNC is not enabled");
+		return IMAP_CMD_DONE;
+	}
+	struct buf name;
+	buf_init(&name, 0);
+	if (imap_mailbox_arg(cmd, &cmd->pc->args[0], &name) < 0) {
+		imap_select_free(&sel);
+		buf_free(&name);
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 9051 6.3.2: SELECT first deselects; a failed SELECT leaves no
+	 * mailbox selected.  Deleted messages are not expunged. */
+	if (s->view) {
+		imap_view_close(s, &s->view);
+		s->state = IMAP_S_AUTH;
+		imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
+	}
+	struct select_job *j = calloc(1, sizeof(*j));
+	int rc = j ? imap_view_load_init(&j->load, s->store, s->user.id,
+					 name.data ? name.data : "", readonly)
+		   : STORE_ERR_TEMP;
+	buf_free(&name);
+	if (rc != STORE_OK) {
+		free(j);
+		imap_select_free(&sel);
+		imap_cmd_store_error(cmd, rc, readonly ? "EXAMINE" : "SELECT");
+		return IMAP_CMD_DONE;
+	}
+	bool was = store_thread_nowait(true);
+	rc = imap_view_load_steps(&j->load);
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		struct select_wait *w = calloc(1, sizeof(*w));
+		if (w) {
+			conn_log(s->c, PLOG_DEBUG, "store busy: %s done by a worker",
+				 cmd->def->name);
+			w->sel = sel;
+			cmd->ctx = w;
+			cmd->ctx_free = select_wait_free;
+			cmd->stage = SELECT_LOADED;
+			j->job.run = select_job_run;
+			j->job.finish = select_job_finish;
+			j->job.discard = select_job_discard;
+			if (imap_cmd_job_submit(cmd, &j->job) == 0)
+				return IMAP_CMD_WAIT;
+			w->sel = NULL;
+			cmd->ctx = NULL;
+			cmd->ctx_free = NULL;
+			cmd->stage = 0;
+			free(w);
+		}
+		rc = imap_view_load_steps(&j->load);   /* a full pool: wait here */
+	}
+	enum imap_cmd_rc r = select_answer(cmd, sel, &j->load, rc);
+	imap_view_load_free(&j->load);
+	free(j);
+	imap_select_free(&sel);
+	return r;
+}
+
 enum imap_cmd_rc imap_cmd_select(struct imap_cmd *cmd)
 {
+	if (cmd->stage == SELECT_LOADED)
+		return select_loaded(cmd);
 	if (cmd->ctx)   /* a QRESYNC answer under way */
 		return imap_qresync_select_run(cmd);
 	return select_common(cmd, false);
@@ -213,6 +331,8 @@ enum imap_cmd_rc imap_cmd_select(struct imap_cmd *cmd)
 
 enum imap_cmd_rc imap_cmd_examine(struct imap_cmd *cmd)
 {
+	if (cmd->stage == SELECT_LOADED)
+		return select_loaded(cmd);
 	if (cmd->ctx)
 		return imap_qresync_select_run(cmd);
 	return select_common(cmd, true);

@@ -238,43 +238,88 @@ static struct imap_snap *view_snap_cached(struct imap_session *s, struct imap_vi
 	return sn;
 }
 
-int imap_view_open(struct imap_session *s, const char *name, bool readonly,
-		   struct imap_view **view_r, struct store_mailbox *mbox_r)
+/* ---- SELECT's store part: steps a worker may finish ---- */
+
+int imap_view_load_init(struct imap_view_load *l, struct store *st, uint32_t user_id,
+			const char *name, bool readonly)
+{
+	memset(l, 0, sizeof(*l));
+	l->store = st;
+	l->user_id = user_id;
+	l->readonly = readonly;
+	l->name = strdup(name);
+	l->keywords = calloc(1, sizeof(*l->keywords));
+	if (!l->name || !l->keywords) {
+		imap_view_load_free(l);
+		return STORE_ERR_TEMP;
+	}
+	return STORE_OK;
+}
+
+void imap_view_load_free(struct imap_view_load *l)
+{
+	free(l->name);
+	free(l->keywords);
+	l->name = NULL;
+	l->keywords = NULL;
+}
+
+int imap_view_load_steps(struct imap_view_load *l)
+{
+	int rc = STORE_OK;
+	switch (l->step) {
+	case 0:
+		if ((rc = store_mailbox_get(l->store, l->user_id, l->name, &l->mbox)) != STORE_OK)
+			return rc;
+		if (strlen(l->mbox.name) > STORE_MAILBOX_NAME_MAX)
+			return STORE_ERR_CORRUPT;
+		l->step = 1;
+		/* fall through */
+	case 1:
+		/* RFC 3501 2.3.1.2: the read-write session claims \Recent;
+		 * EXAMINE must not change it (RFC 3501 6.3.2).  The claim
+		 * hands out its messages once: it is made here, and a step
+		 * after it that must be made again does not make it again. */
+		if (!l->readonly) {
+			rc = store_mailbox_claim_recent(l->store, l->mbox.id, &l->first_recent,
+							&l->claimed, &l->mbox);
+			if (rc != STORE_OK)
+				return rc;
+		}
+		l->step = 2;
+		/* fall through */
+	case 2:
+		if ((rc = store_keywords_get(l->store, l->mbox.id, l->keywords)) != STORE_OK)
+			return rc;
+		l->step = 3;
+		/* fall through */
+	default:
+		return STORE_OK;
+	}
+}
+
+int imap_view_open_loaded(struct imap_session *s, struct imap_view_load *l,
+			  struct imap_view **view_r, struct store_mailbox *mbox_r)
 {
 	*view_r = NULL;
-	struct store_mailbox mbox;
-	int rc = store_mailbox_get(s->store, s->user.id, name, &mbox);
-	if (rc != STORE_OK)
-		return rc;
-	if (strlen(mbox.name) > STORE_MAILBOX_NAME_MAX)
-		return STORE_ERR_CORRUPT;
-
+	struct store_mailbox mbox = l->mbox;
 	struct view_priv *p = calloc(1, sizeof(*p));
 	if (!p)
 		return STORE_ERR_TEMP;
 	struct imap_view *v = &p->v;
-	v->keywords = calloc(1, sizeof(*v->keywords));
-	if (!v->keywords) {
-		free(p);
-		return STORE_ERR_TEMP;
-	}
+	v->keywords = l->keywords;    /* the view's now */
+	l->keywords = NULL;
 	v->mailbox_id = mbox.id;
-	v->readonly = readonly;
-
-	/* RFC 3501 2.3.1.2: the read-write session claims \Recent; EXAMINE
-	 * must not change it (RFC 3501 6.3.2). */
+	v->readonly = l->readonly;
+	int rc = STORE_OK;
 	if (imap_recent_reserve(&v->recent) < 0) {
 		rc = STORE_ERR_TEMP;
 		goto fail;
 	}
-	if (!readonly) {
-		uint32_t first = 0, claimed = 0;
-		rc = store_mailbox_claim_recent(s->store, mbox.id, &first, &claimed, &mbox);
-		if (rc != STORE_OK)
-			goto fail;
-		imap_recent_add(&v->recent, first, mbox.uidnext, claimed);
+	if (!l->readonly) {
+		imap_recent_add(&v->recent, l->first_recent, mbox.uidnext, l->claimed);
 		v->recent.asked = mbox.uidnext;
-		v->nrecent = claimed;
+		v->nrecent = l->claimed;
 	} else {
 		/* EXAMINE sees the messages no session has claimed yet as
 		 * \Recent (RECENT n, FETCH FLAGS) without claiming them. */
@@ -293,10 +338,6 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	/* Another session's array of this very state costs nothing to share. */
 	view_snap_set(v, view_snap_cached(s, v));
 
-	rc = store_keywords_get(s->store, mbox.id, v->keywords);
-	if (rc != STORE_OK)
-		goto fail;
-
 	if (mbox_r)
 		*mbox_r = mbox;
 	*view_r = v;
@@ -306,12 +347,22 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 	return STORE_OK;
 fail:
 	imap_recent_free(&v->recent);
-	imap_snap_release(&v->snap);
-	free(v->pending_expunge);
-	free(p->pending_new);
-	free(p->pending_flags);
 	free(v->keywords);
 	free(p);
+	return rc;
+}
+
+int imap_view_open(struct imap_session *s, const char *name, bool readonly,
+		   struct imap_view **view_r, struct store_mailbox *mbox_r)
+{
+	*view_r = NULL;
+	struct imap_view_load l;
+	int rc = imap_view_load_init(&l, s->store, s->user.id, name, readonly);
+	if (rc == STORE_OK)
+		rc = imap_view_load_steps(&l);
+	if (rc == STORE_OK)
+		rc = imap_view_open_loaded(s, &l, view_r, mbox_r);
+	imap_view_load_free(&l);
 	return rc;
 }
 

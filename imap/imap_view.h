@@ -86,9 +86,37 @@ struct imap_view {
 /* SELECT / EXAMINE: open `name` (store name) for s, claiming \Recent unless
  * readonly, load the UID map and register with the change feed.  Writes
  * nothing; the handler writes the responses from the view and `mbox_r`.
- * Store errors are returned as they are. */
+ * Store errors are returned as they are.  The same as imap_view_load_init,
+ * imap_view_load_steps and imap_view_open_loaded, waiting for locks. */
 int imap_view_open(struct imap_session *s, const char *name, bool readonly,
 		   struct imap_view **view_r, struct store_mailbox *mbox_r);
+
+/* SELECT's store part (the mailbox record, the \Recent claim, the keyword
+ * table), apart so that it can run without waiting for a lock on the loop
+ * and be finished by a worker (issue 11 point 1).  Touches nothing of the
+ * session: any thread may run the steps. */
+struct imap_view_load {
+	struct store *store;
+	uint32_t user_id;
+	bool readonly;
+	char *name;                      /* owned */
+	unsigned step;                   /* the next step to make */
+	struct store_mailbox mbox;
+	uint32_t first_recent, claimed;  /* the \Recent claim (read-write) */
+	struct store_keywords *keywords; /* owned until the view takes it */
+};
+int imap_view_load_init(struct imap_view_load *l, struct store *st, uint32_t user_id,
+			const char *name, bool readonly);
+void imap_view_load_free(struct imap_view_load *l);
+/* The steps from l->step on: STORE_OK when all are made, else the error of
+ * the one that failed, from which a later call goes on (STORE_ERR_BUSY
+ * under store_thread_nowait: nothing of it changed).  Each step is made
+ * once: the \Recent claim is never made twice. */
+int imap_view_load_steps(struct imap_view_load *l);
+/* On s's loop, all steps made: the view from l (which gives up its
+ * keywords), registered with the change feed. */
+int imap_view_open_loaded(struct imap_session *s, struct imap_view_load *l,
+			  struct imap_view **view_r, struct store_mailbox *mbox_r);
 /* Unregister and free; *v becomes NULL. */
 void imap_view_close(struct imap_session *s, struct imap_view **v);
 

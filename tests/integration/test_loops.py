@@ -401,11 +401,15 @@ def test_contended_append_and_expunge(make_server, tmp_path):
         try:
             r = imap_connect(srv, *user)
             r.select("INBOX")
-            while any(t.is_alive() for t in threads):
+            # At least one round, however soon the appenders are done.
+            while True:
+                busy = any(t.is_alive() for t in threads)
                 # NO [EXPUNGEISSUED] when some went meanwhile (RFC 5530 3)
                 x = r.cmd("UID FETCH 1:* (BODY[HEADER.FIELDS (SUBJECT)])")
                 assert x.status == "OK" or x.code == "EXPUNGEISSUED", x
                 read_uids.update(int(v["UID"]) for v in x.fetches().values())
+                if not busy:
+                    break
             r.logout()
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(repr(e))
@@ -513,6 +517,84 @@ def test_contended_mailbox_commands(make_server, tmp_path):
     handed = re.findall(r"store busy: (CREATE|SUBSCRIBE|UNSUBSCRIBE|RENAME|DELETE) done by a worker",
                         srv.all_stderr())
     print(f"mailbox commands handed to a worker: {len(handed)} {sorted(set(handed))}")
+
+
+def test_contended_select_claims_recent_once(make_server, tmp_path):
+    # Sessions on every loop SELECT one mailbox over and over while others
+    # APPEND to it: SELECT's store part (the record, the \\Recent claim,
+    # the keywords) runs in place without waiting for a lock and on a
+    # worker from the step that found the store locked.  However each went,
+    # every message is \\Recent in at most one session (RFC 3501 2.3.2):
+    # the RECENT counts the views told, plus what a last session finds
+    # unclaimed, add up to the messages appended.
+    import threading
+    conf = tmp_path / "debug.conf"
+    conf.write_text('log = { level = "debug"; };\n')
+    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    user = srv.new_user("selectors")
+    errors, claimed = [], []
+    done = threading.Event()
+
+    def appender(k):
+        try:
+            a = imap_connect(srv, *user)
+            for i in range(25):
+                # A new keyword for most: its entry is written beside
+                # SELECT's read of the keyword table (64 at most).
+                a.append("INBOX", make_message(f"s{k} {i}"), flags=[f"$k{k}_{min(i, 14)}"])
+            a.logout()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    def selector():
+        # A view's RECENT only grows (nothing is expunged): the last one
+        # told for it is all it claimed.  A SELECT's untagged responses
+        # before its [CLOSED] belong to the view it leaves.
+        try:
+            c = imap_connect(srv, *user)
+            last = 0
+            exists = 0
+            while not done.is_set():
+                r = c.cmd("SELECT INBOX")
+                assert r.status == "OK", r
+                old = True
+                for u in r.untagged:
+                    if u.startswith(b"* OK [CLOSED]"):
+                        claimed.append(last)
+                        old, last = False, 0
+                    m = re.match(rb"\* (\d+) (RECENT|EXISTS)$", u)
+                    if m and m.group(2) == b"RECENT":
+                        last = int(m.group(1))
+                    elif m and not old:
+                        assert int(m.group(1)) >= exists, r
+                        exists = int(m.group(1))
+            r = c.cmd("LOGOUT")
+            for u in r.untagged:
+                m = re.match(rb"\* (\d+) RECENT$", u)
+                if m:
+                    last = int(m.group(1))
+            claimed.append(last)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    appenders = [threading.Thread(target=appender, args=(k,)) for k in range(4)]
+    selectors = [threading.Thread(target=selector) for _ in range(4)]
+    for t in appenders + selectors:
+        t.start()
+    for t in appenders:
+        t.join()
+    done.set()
+    for t in selectors:
+        t.join()
+    assert errors == [], errors
+    c = imap_connect(srv, *user)
+    r = c.select("INBOX")
+    assert r.numbered("EXISTS") == [(100, b"")], r
+    rest = r.numbered("RECENT")[0][0]
+    assert sum(claimed) + rest == 100, (sum(claimed), rest)
+    c.logout()
+    handed = re.findall(r"store busy: (SELECT) done by a worker", srv.all_stderr())
+    print(f"SELECTs finished by a worker: {len(handed)}")
 
 
 def test_contended_pop3_reads_and_quits(make_server, tmp_path):
