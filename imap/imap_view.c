@@ -595,10 +595,28 @@ int imap_view_keywords_intern(struct imap_session *s, const struct imap_flags *f
 		return STORE_ERR_NOTFOUND;
 	if (f->nkeywords == 0)
 		return STORE_OK;
+	/* Keywords the view's table already has need no transaction: most
+	 * STOREs name keywords in use, and the intern below takes the
+	 * mailbox record's write lock, which every delivery to the mailbox
+	 * takes too (issue 11 point 1: no lock wait on a loop for them). */
+	uint64_t mask = 0;
+	size_t i = 0;
+	for (; i < f->nkeywords; i++) {
+		int bit = store_keywords_find(v->keywords, f->keywords[i].s, f->keywords[i].len);
+		if (bit < 0)
+			break;
+		mask |= (uint64_t)1 << bit;
+	}
+	if (i == f->nkeywords) {
+		*mask_r = mask;
+		if (v->keywords->count > v->keywords_reported)
+			imap_view_flags_announce(s);
+		return STORE_OK;
+	}
 	const char **names = calloc(f->nkeywords, sizeof(*names));
 	if (!names)
 		return STORE_ERR_TEMP;
-	for (size_t i = 0; i < f->nkeywords; i++)
+	for (i = 0; i < f->nkeywords; i++)
 		names[i] = f->keywords[i].s;
 	int rc = store_keywords_intern(s->store, v->mailbox_id, (const char *const *)names,
 				       f->nkeywords, mask_r, v->keywords);

@@ -249,6 +249,10 @@ struct store_keywords {
 	char name[STORE_KEYWORDS_MAX][STORE_KEYWORD_LEN_MAX + 1];
 };
 int store_keywords_get(struct store *store, uint32_t mailbox_id, struct store_keywords *kw_r);
+/* The entry of name in kw (matched case-insensitively), or -1.  No store
+ * access: entries are never removed, so an entry a table read once holds
+ * keeps its bit for as long as the mailbox exists. */
+int store_keywords_find(const struct store_keywords *kw, const char *name, size_t len);
 /* The mask for names[0..n), adding names not yet in the table.
  * STORE_ERR_NOQUOTA when the table would exceed STORE_KEYWORDS_MAX,
  * _INVALID for an empty or too long name.  kw_r (may be NULL) gets the table

@@ -96,16 +96,24 @@ static bool keyword_valid(const char *name, size_t len)
 	return true;
 }
 
+int store_keywords_find(const struct store_keywords *kw, const char *name, size_t len)
+{
+	for (size_t i = 0; i < kw->count; i++) {
+		if (strlen(kw->name[i]) == len && strncasecmp(kw->name[i], name, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
 int store_keywords_add(struct store_keywords *kw, const char *name, size_t len, int *err_r)
 {
 	if (!keyword_valid(name, len)) {
 		*err_r = STORE_ERR_INVALID;
 		return -1;
 	}
-	for (size_t i = 0; i < kw->count; i++) {
-		if (strlen(kw->name[i]) == len && strncasecmp(kw->name[i], name, len) == 0)
-			return (int)i;
-	}
+	int have = store_keywords_find(kw, name, len);
+	if (have >= 0)
+		return have;
 	if (kw->count >= STORE_KEYWORDS_MAX) {
 		*err_r = STORE_ERR_NOQUOTA;
 		return -1;

@@ -88,6 +88,31 @@ def test_keywords(box3):
     assert flags_of(c, 2) == {"$Label1"}        # kept across SELECT
 
 
+def test_keywords_known_and_new_across_sessions(box3, imap_server, imap_user):
+    # A STORE naming keywords the session's table has maps them without a
+    # store transaction, case-insensitively, to the entry as first given;
+    # one naming a keyword another session added since is interned, and
+    # FLAGS names it before a FETCH uses it (RFC 3501 7.2.6).
+    a = box3
+    b = imap_connect(imap_server, *imap_user)
+    b.select("st3")
+    a.ok("STORE 1 +FLAGS (Work)")
+    b.ok("NOOP")
+    r = b.ok("STORE 2 +FLAGS (WORK)")              # known to b's table now
+    assert {bytes(x).decode() for x in r.fetches()[2]["FLAGS"]} - {"\\Recent"} == {"Work"}, r
+    a.ok("STORE 1 +FLAGS (Later)")                 # b's table lacks it
+    r = b.ok("STORE 3 +FLAGS (later work)")
+    flags_at = [i for i, u in enumerate(r.untagged) if re.match(rb"\* FLAGS ", u)]
+    fetch_at = [i for i, u in enumerate(r.untagged) if re.match(rb"\* 3 FETCH ", u)]
+    assert flags_at and fetch_at and flags_at[0] < fetch_at[0], r
+    assert b"Later" in r.untagged[flags_at[0]], r
+    assert flags_of(b, 3) == {"Later", "Work"}
+    assert search(b, "KEYWORD work") == [1, 2, 3]
+    assert search(a, "KEYWORD LATER") == [1, 3]
+    assert search(a, "UNKEYWORD Work") == []
+    b.logout()
+
+
 def test_unchangedsince(box3):
     c = box3
     f = c.ok("FETCH 1:3 (MODSEQ)").fetches()

@@ -421,6 +421,11 @@ static void test_keywords(void **state)
 	assert_int_equal(mask, 3);
 	assert_int_equal(kw.count, 2);
 	assert_string_equal(kw.name[1], "Work");   /* as first given */
+	/* The table read once finds what the intern would, with no store. */
+	assert_int_equal(store_keywords_find(&kw, "wOrK", 4), 1);
+	assert_int_equal(store_keywords_find(&kw, "$FORWARDED", 10), 0);
+	assert_int_equal(store_keywords_find(&kw, "Wor", 3), -1);
+	assert_int_equal(store_keywords_find(&kw, "Works", 5), -1);
 
 	char longname[STORE_KEYWORD_LEN_MAX + 2];
 	memset(longname, 'k', sizeof(longname) - 1);
