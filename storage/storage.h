@@ -451,7 +451,7 @@ void store_content_unpin(struct store *store, uint64_t content_id);
 struct store_content {
 	uint64_t id;                 /* 0: not open */
 	uint64_t size;
-	uint32_t layout_big, layout_small;
+	uint32_t layout_big, layout_small, layout_page;
 };
 /* Pin and locate content_id (one read of its record, no transaction; the
  * pin rule above holds), and with structure_r also

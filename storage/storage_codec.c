@@ -327,17 +327,20 @@ int store_msg_decode(uint32_t uid, const void *p, size_t len, struct store_msg *
 }
 
 /* content: version | refcount | size | chunks, then (v2) big | small, the
- * chunk sizes of its layout.  v1 had one chunk size, 65,432 bytes. */
+ * chunk sizes of its layout, and (v3) page, the unit of its middle chunk.
+ * v1 had one chunk size, 65,432 bytes. */
 size_t store_content_meta_encode(const struct store_content_meta *c, uint8_t *buf, size_t cap)
 {
 	struct store_enc e;
 	store_enc_init(&e, buf, cap);
-	store_enc_u8(&e, STORE_REC_VERSION_2);
+	store_enc_u8(&e, c->page ? STORE_REC_VERSION_3 : STORE_REC_VERSION_2);
 	store_enc_u32(&e, c->refcount);
 	store_enc_u64(&e, c->size);
 	store_enc_u32(&e, c->chunks);
 	store_enc_u32(&e, c->big);
 	store_enc_u32(&e, c->small);
+	if (c->page)
+		store_enc_u32(&e, c->page);
 	return enc_result(&e);
 }
 
@@ -347,48 +350,70 @@ int store_content_meta_decode(const void *p, size_t len, struct store_content_me
 	store_dec_init(&d, p, len);
 	memset(c_r, 0, sizeof(*c_r));
 	uint8_t version = store_dec_u8(&d);
-	if (version != STORE_REC_VERSION && version != STORE_REC_VERSION_2)
+	if (version != STORE_REC_VERSION && version != STORE_REC_VERSION_2 &&
+	    version != STORE_REC_VERSION_3)
 		return STORE_ERR_CORRUPT;
 	c_r->refcount = store_dec_u32(&d);
 	c_r->size = store_dec_u64(&d);
 	c_r->chunks = store_dec_u32(&d);
-	if (version == STORE_REC_VERSION_2) {
+	if (version >= STORE_REC_VERSION_2) {
 		c_r->big = store_dec_u32(&d);
 		c_r->small = store_dec_u32(&d);
 	} else {
 		c_r->big = c_r->small = STORE_CHUNK_V1;
 	}
+	if (version == STORE_REC_VERSION_3)
+		c_r->page = store_dec_u32(&d);
 	int rc = store_dec_finish(&d);
 	if (rc != STORE_OK)
 		return rc;
 	/* The layout must be usable and the chunk count match the size, or
 	 * reads would run off the end. */
-	if (c_r->small == 0 || c_r->big < c_r->small)
+	if (c_r->small == 0 || c_r->big < c_r->small ||
+	    (version == STORE_REC_VERSION_3 && (c_r->page < c_r->small || c_r->page > c_r->big)))
 		return STORE_ERR_CORRUPT;
 	return store_content_chunks(c_r) == c_r->chunks ? STORE_OK : STORE_ERR_CORRUPT;
 }
 
-uint64_t store_content_chunks(const struct store_content_meta *c)
+/* The layout's parts for c->size bytes: nbig BIG chunks, a middle chunk of
+ * *mid_r bytes (0: none) and *rest_r bytes in SMALL chunks. */
+static uint64_t content_parts(const struct store_content_meta *c, uint64_t *mid_r,
+			      uint64_t *rest_r)
 {
 	uint64_t nbig = c->size / c->big, tail = c->size % c->big;
-	return nbig + tail / c->small + (tail % c->small != 0);
+	*mid_r = c->page ? tail - tail % c->page : 0;
+	*rest_r = tail - *mid_r;
+	return nbig;
+}
+
+uint64_t store_content_chunks(const struct store_content_meta *c)
+{
+	uint64_t mid, rest, nbig = content_parts(c, &mid, &rest);
+	return nbig + (mid != 0) + rest / c->small + (rest % c->small != 0);
 }
 
 void store_content_locate(const struct store_content_meta *c, uint64_t pos, uint32_t *chunk_r,
 			  uint32_t *off_r, uint32_t *len_r)
 {
-	uint64_t nbig = c->size / c->big;
+	uint64_t mid, rest, nbig = content_parts(c, &mid, &rest);
 	if (pos < nbig * c->big) {
 		*chunk_r = (uint32_t)(pos / c->big);
 		*off_r = (uint32_t)(pos % c->big);
 		*len_r = c->big;
 		return;
 	}
-	uint64_t t = pos - nbig * c->big, start = t - t % c->small;
-	uint64_t tail = c->size - nbig * c->big;
-	*chunk_r = (uint32_t)(nbig + t / c->small);
+	uint64_t t = pos - nbig * c->big;
+	if (t < mid) {
+		*chunk_r = (uint32_t)nbig;
+		*off_r = (uint32_t)t;
+		*len_r = (uint32_t)mid;
+		return;
+	}
+	t -= mid;
+	uint64_t start = t - t % c->small;
+	*chunk_r = (uint32_t)(nbig + (mid != 0) + t / c->small);
 	*off_r = (uint32_t)(t % c->small);
-	*len_r = (uint32_t)(tail - start < c->small ? tail - start : c->small);
+	*len_r = (uint32_t)(rest - start < c->small ? rest - start : c->small);
 }
 
 /* change: version | uid | kind */

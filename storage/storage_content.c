@@ -56,7 +56,8 @@ int store_content_put(struct store *s, DB_TXN *txn, const void *data, size_t len
 		      uint32_t refcount, uint64_t *content_id_r)
 {
 	struct store_content_meta c = {.refcount = refcount, .size = len,
-				       .big = STORE_CHUNK_BIG, .small = STORE_CHUNK_SMALL};
+				       .big = STORE_CHUNK_BIG, .small = STORE_CHUNK_SMALL,
+				       .page = STORE_CHUNK_PAGE};
 	uint64_t nchunks = store_content_chunks(&c);
 	if (nchunks > UINT32_MAX)
 		return STORE_ERR_INVALID;
@@ -236,6 +237,7 @@ int store_content_open(struct store *s, uint64_t content_id, struct store_conten
 	c_r->size = a.meta.size;
 	c_r->layout_big = a.meta.big;
 	c_r->layout_small = a.meta.small;
+	c_r->layout_page = a.meta.page;
 	if (structure_r) {
 		*structure_r = a.structure;
 		*structure_len_r = a.structure_len;
@@ -669,7 +671,7 @@ int store_content_pread(struct store *s, const struct store_content *c, uint64_t
 	struct read_arg a = {.content_id = c->id, .offset = offset, .buf = buf, .len = len,
 			     .have_meta = true,
 			     .meta = {.size = c->size, .big = c->layout_big,
-				      .small = c->layout_small}};
+				      .small = c->layout_small, .page = c->layout_page}};
 	a.meta.chunks = (uint32_t)store_content_chunks(&a.meta);
 	return read_run(s, &a, got_r);
 }

@@ -41,7 +41,15 @@
  * both sizes, so contents written with an older layout (v1: 65,432-byte
  * chunks only) are read with theirs. */
 #define STORE_CONTENT_PAGESIZE 16384u
-#define STORE_CHUNK_BIG (4u * (STORE_CONTENT_PAGESIZE - 26u))
+/* Bytes an overflow page holds (its header is 26 bytes).  Since meta v3
+ * the tail past the BIG chunks first gives one chunk of as many whole
+ * overflow pages as it fills (one to three), and only the rest, less than
+ * a page, goes into SMALL chunks: SMALL chunks fill leaf pages, and a leaf
+ * page that fills is split, which logs the page's image, so a tail of
+ * SMALL chunks was logged about twice (a 100 KiB message logged 151 KB).
+ * The middle chunk wastes nothing on disk either. */
+#define STORE_CHUNK_PAGE (STORE_CONTENT_PAGESIZE - 26u)
+#define STORE_CHUNK_BIG (4u * STORE_CHUNK_PAGE)
 #define STORE_CHUNK_SMALL ((((STORE_CONTENT_PAGESIZE - 26u) / 16u - 20u) & ~3u) - 3u)
 #define STORE_CHUNK_V1 65432u
 #define STORE_TXN_ATTEMPTS 20    /* tries per transaction on deadlock/timeout */
@@ -276,9 +284,11 @@ struct store_content_meta {
 	uint32_t refcount;
 	uint64_t size;
 	uint32_t chunks;
-	/* Layout: chunks of `big` bytes while at least that much remains, then
-	 * chunks of `small` bytes (the last may be shorter). */
-	uint32_t big, small;
+	/* Layout: chunks of `big` bytes while at least that much remains,
+	 * then (page != 0, meta v3) one chunk of the whole multiples of `page`
+	 * the rest holds, if any, then chunks of `small` bytes (the last may
+	 * be shorter). */
+	uint32_t big, small, page;
 };
 /* Where byte `pos` (< c->size) lives: chunk number, offset in it, and the
  * chunk's length.  Pure arithmetic on the layout (storage_codec.c). */

@@ -160,17 +160,71 @@ static void test_content_ranges_layout(void **state)
 	check_ranges(f->s, cid, data, len, bounds, sizeof(bounds) / sizeof(bounds[0]));
 	check_stream(f->s, cid, data, len);
 
+	/* A middle chunk of whole overflow pages between the big chunks and
+	 * the small ones (meta v3). */
+	const size_t P = STORE_CHUNK_PAGE, len2 = B + 2 * P + 3 * S + 7;
+	pattern(data, len2, 43);
+	cid = deliver(f->s, data, len2);
+	const size_t bounds2[] = {0, B, B + P, B + 2 * P, B + 2 * P + S, B + 2 * P + 3 * S, len2};
+	check_ranges(f->s, cid, data, len2, bounds2, sizeof(bounds2) / sizeof(bounds2[0]));
+	check_stream(f->s, cid, data, len2);
+
 	/* Sizes at the edges of the layout: only small chunks, exactly one
-	 * big chunk, one big plus one byte, empty. */
-	const size_t sizes[] = {1, S - 1, S, S + 1, 4096, B - 1, B, B + 1, 3 * B, 0};
+	 * page, big chunk, one big plus one byte, empty. */
+	const size_t sizes[] = {1,     S - 1, S,     S + 1, 4096,  P - 1,     P,
+				P + 1, 3 * P, B - 1, B,     B + 1, B + P + S, 3 * B, 0};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		pattern(data, sizes[i], (uint32_t)i);
 		cid = deliver(f->s, sizes[i] ? data : NULL, sizes[i]);
-		const size_t b2[] = {0, S, B, sizes[i]};
-		check_ranges(f->s, cid, data, sizes[i], b2, 4);
+		const size_t b2[] = {0, S, P, B, sizes[i]};
+		check_ranges(f->s, cid, data, sizes[i], b2, 5);
 		check_stream(f->s, cid, data, sizes[i]);
 	}
 	free(data);
+}
+
+/* The layout arithmetic alone, for v2 (no middle chunk) and v3: walking
+ * the chunks from byte 0 meets each number once, in order, each from its
+ * offset 0 to its length, and as many as store_content_chunks counts; a
+ * middle chunk is whole pages and only the last chunk may be short. */
+static void test_content_layout_walk(void **state)
+{
+	(void)state;
+	const uint64_t B = STORE_CHUNK_BIG, S = STORE_CHUNK_SMALL, P = STORE_CHUNK_PAGE;
+	for (uint32_t page = 0; page <= P; page += P) {
+		for (uint64_t size = 1; size < 3 * B + 2; size += size < 3 * S ? 1 : 97) {
+			struct store_content_meta c = {.size = size, .big = (uint32_t)B,
+						       .small = (uint32_t)S, .page = page};
+			uint64_t pos = 0, n = store_content_chunks(&c), mids = 0;
+			uint32_t next = 0;
+			while (pos < size) {
+				uint32_t chunk, off, len, chunk2, off2, len2;
+				store_content_locate(&c, pos, &chunk, &off, &len);
+				assert_int_equal(chunk, next);
+				assert_int_equal(off, 0);
+				uint64_t have = size - pos < len ? size - pos : len;
+				assert_true(have > 0);
+				store_content_locate(&c, pos + have - 1, &chunk2, &off2, &len2);
+				assert_int_equal(chunk2, chunk);
+				assert_true(off2 == have - 1 && len2 == len);
+				if (len != B && len != S) {
+					/* the middle chunk, or a short last one */
+					if (len % P == 0 && len > S && page) {
+						mids++;
+					} else {
+						assert_true(pos + len == size);
+					}
+				}
+				assert_true(have == len || pos + have == size);
+				pos += have;
+				next++;
+			}
+			assert_int_equal(next, n);
+			assert_true(mids <= (page ? 1 : 0));
+			if (page && size % B >= P)
+				assert_int_equal(mids, 1);
+		}
+	}
 }
 
 /* ---- contents written before the layout changed ---- */
@@ -311,7 +365,8 @@ static void test_content_head(void **state)
 {
 	struct fx *f = *state;
 	const size_t B = STORE_CHUNK_BIG, S = STORE_CHUNK_SMALL;
-	const size_t sizes[] = {1, S - 1, S, S + 1, 4096, B - 1, B, B + 1, 2 * B + 3 * S + 5};
+	const size_t sizes[] = {1,	   S - 1, S,	 S + 1,	      4096,
+				STORE_CHUNK_PAGE + 1, B - 1, B, B + 1, 2 * B + 3 * S + 5};
 	uint8_t *data = malloc(3 * B), *back = malloc(3 * B);
 	assert_non_null(data);
 	assert_non_null(back);
@@ -330,7 +385,10 @@ static void test_content_head(void **state)
 		assert_int_equal(store_content_head(f->s, cids[i], sizes[i], head_collect, &one),
 				 STORE_OK);
 		assert_int_equal(one.calls, 1);
-		assert_int_equal(one.len, sizes[i] < B ? (sizes[i] < S ? sizes[i] : S) : B);
+		const size_t P = STORE_CHUNK_PAGE;
+		assert_int_equal(one.len, sizes[i] >= B ? B
+					  : sizes[i] >= P ? sizes[i] - sizes[i] % P
+					  : sizes[i] < S ? sizes[i] : S);
 	}
 	/* A size beyond the content: the walk meets the next content's first
 	 * chunk (or the end) and says gone rather than read on into it. */
@@ -458,6 +516,30 @@ static void test_content_meta_codec(void **state)
 	n = store_content_meta_encode(&bad, buf, sizeof(buf));
 	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_ERR_CORRUPT);
 
+	/* v3: the middle chunk's unit too; v2 (above) has none. */
+	struct store_content_meta c3 = {.refcount = 1, .size = STORE_CHUNK_BIG + 2 * STORE_CHUNK_PAGE + 9,
+					.big = STORE_CHUNK_BIG, .small = STORE_CHUNK_SMALL,
+					.page = STORE_CHUNK_PAGE, .chunks = 3};
+	n = store_content_meta_encode(&c3, buf, sizeof(buf));
+	assert_int_equal(buf[0], 3);
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_OK);
+	assert_int_equal(cb.page, STORE_CHUNK_PAGE);
+	assert_int_equal(cb.chunks, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(store_content_meta_decode(buf, i, &cb), STORE_ERR_CORRUPT);
+	bad = c3;
+	bad.page = STORE_CHUNK_SMALL - 1;   /* a unit smaller than a small chunk */
+	n = store_content_meta_encode(&bad, buf, sizeof(buf));
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_ERR_CORRUPT);
+	bad = c3;
+	bad.page = STORE_CHUNK_BIG + 1;     /* larger than a big chunk */
+	n = store_content_meta_encode(&bad, buf, sizeof(buf));
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_ERR_CORRUPT);
+	bad = c3;
+	bad.chunks = 4;                     /* v2's count for the same size */
+	n = store_content_meta_encode(&bad, buf, sizeof(buf));
+	assert_int_equal(store_content_meta_decode(buf, n, &cb), STORE_ERR_CORRUPT);
+
 	/* v1: version | refcount | size | chunks, 65,432-byte chunks. */
 	struct store_enc e;
 	store_enc_init(&e, buf, sizeof(buf));
@@ -482,6 +564,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_content_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_heads, setup, teardown),
 		cmocka_unit_test(test_content_meta_codec),
+		cmocka_unit_test(test_content_layout_walk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
