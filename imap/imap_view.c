@@ -999,8 +999,14 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 	if (last >= v->uidnext)
 		v->uidnext = last + 1;
 	/* RFC 3501 2.3.2: the first session told of a message claims its
-	 * \Recent; below `asked` every message was handed out already. */
-	if (!v->readonly && last >= v->recent.asked)
+	 * \Recent; below `asked` every message was handed out already.  The
+	 * record this sync read says so too: below its first_recent_uid every
+	 * message is claimed, so when that is past the new ones, another
+	 * session was told first and no claim (a write of the mailbox record
+	 * on the loop, which every delivery to it also writes) is made. */
+	if (!v->readonly && last >= v->recent.asked && mbox->first_recent_uid > last)
+		v->recent.asked = mbox->first_recent_uid;
+	else if (!v->readonly && last >= v->recent.asked)
 		claim_recent(s->store, v, mbox);
 	v->nrecent += imap_recent_count(&v->recent, p->pending_new, p->nnew, 1);
 	imap_recent_prune(&v->recent, v->uid_hi);
