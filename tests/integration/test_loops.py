@@ -444,6 +444,22 @@ def test_contended_append_and_expunge(make_server, tmp_path):
     c.logout()
 
 
+def append_and_flag(srv, user, k, done, errors):
+    """A thread's work: APPEND to INBOX and flag all of it until done is
+    set; an exception goes to errors."""
+    try:
+        a = imap_connect(srv, *user)
+        a.select("INBOX")
+        i = 0
+        while not done.is_set():
+            a.append("INBOX", make_message(f"w{k} {i}"))
+            a.ok("STORE 1:* +FLAGS.SILENT (\\Flagged)")
+            i += 1
+        a.logout()
+    except Exception as e:  # noqa: BLE001 - reported by the caller
+        errors.append(repr(e))
+
+
 def test_contended_mailbox_commands(make_server, tmp_path):
     # Sessions on every loop CREATE nested mailboxes (with their parents),
     # SUBSCRIBE, RENAME and DELETE them while others APPEND and flag in the
@@ -475,21 +491,9 @@ def test_contended_mailbox_commands(make_server, tmp_path):
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(repr(e))
 
-    def writer(k):
-        try:
-            a = imap_connect(srv, *user)
-            a.select("INBOX")
-            i = 0
-            while not done.is_set():
-                a.append("INBOX", make_message(f"w{k} {i}"))
-                a.ok("STORE 1:* +FLAGS.SILENT (\\Flagged)")
-                i += 1
-            a.logout()
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(repr(e))
-
     shapers = [threading.Thread(target=shaper, args=(k,)) for k in range(6)]
-    writers = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    writers = [threading.Thread(target=append_and_flag, args=(srv, user, k, done, errors))
+               for k in range(4)]
     for t in shapers + writers:
         t.start()
     for t in shapers:
@@ -615,20 +619,8 @@ def test_contended_pop3_reads_and_quits(make_server, tmp_path):
     errors = []
     done = threading.Event()
 
-    def writer(k):
-        try:
-            a = imap_connect(srv, *user)
-            a.select("INBOX")
-            i = 0
-            while not done.is_set():
-                a.append("INBOX", make_message(f"w{k} {i}"))
-                a.ok("STORE 1:* +FLAGS.SILENT (\\Flagged)")
-                i += 1
-            a.logout()
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(repr(e))
-
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    threads = [threading.Thread(target=append_and_flag, args=(srv, user, k, done, errors))
+               for k in range(6)]
     for t in threads:
         t.start()
     read = set()      # Subjects of messages RETR sent whole and QUIT kept
