@@ -205,7 +205,9 @@ static void mbox_job_run(struct imap_job *job)
 static void mbox_job_finish(struct imap_job *job, bool ran)
 {
 	struct mbox_job *j = (struct mbox_job *)job;
-	/* Not run: the pool stopped, and the steps left changed nothing. */
+	/* Not run (the pool stopped, which happens only after the loops
+	 * have): the steps left changed nothing, though steps made in place
+	 * before the hand-off stay made. */
 	mbox_result_set(job->cmd->ctx, j, ran ? j->rc : STORE_ERR_TEMP);
 	mbox_job_free(j);
 }

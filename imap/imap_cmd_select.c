@@ -159,6 +159,12 @@ static void select_wait_free(void *p)
 static void select_job_run(struct imap_job *job)
 {
 	struct select_job *j = (struct select_job *)job;
+	/* A client gone before the \Recent claim: no claim, or its messages
+	 * would be \Recent in no session (RFC 3501 2.3.2). */
+	if (atomic_load(&job->gone) && j->load.step <= 1) {
+		j->rc = STORE_ERR_TEMP;
+		return;
+	}
 	j->rc = imap_view_load_steps(&j->load);
 }
 

@@ -519,6 +519,7 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 			s->budget_held = 0;
 		}
 		cmd->job->cmd = NULL;
+		atomic_store(&cmd->job->gone, true);
 	}
 	/* An AUTHENTICATE waiting for its password check: the exchange (and
 	 * the check, whose done names this command) ends with it. */

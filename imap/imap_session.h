@@ -33,6 +33,7 @@
 #ifndef POSTINO_IMAP_SESSION_H
 #define POSTINO_IMAP_SESSION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -246,6 +247,11 @@ void imap_cmd_resume(struct imap_cmd *cmd);
 struct imap_job {
 	struct work w;                                /* private */
 	struct imap_cmd *cmd;                         /* NULL once the command is gone */
+	/* Set (on the loop) when the command goes: run may read it to skip
+	 * work whose result nobody will take and that would change the store
+	 * for nothing (a \Recent claim).  A hint: it may be set just after
+	 * run has looked. */
+	atomic_bool gone;
 	void (*run)(struct imap_job *j);              /* on a worker */
 	/* On the loop, the command still there: hand the results to it and
 	 * free the job (ran=false: the pool stopped before running it). */

@@ -392,28 +392,49 @@ uint64_t store_content_chunks(const struct store_content_meta *c)
 	return nbig + (mid != 0) + rest / c->small + (rest % c->small != 0);
 }
 
+/* Byte pos of a run of SMALL chunks of n bytes that starts at chunk
+ * number first. */
+static void locate_small(const struct store_content_meta *c, uint64_t pos, uint64_t n,
+			 uint64_t first, uint32_t *chunk_r, uint32_t *off_r, uint32_t *len_r)
+{
+	uint64_t start = pos - pos % c->small;
+	*chunk_r = (uint32_t)(first + pos / c->small);
+	*off_r = (uint32_t)(pos % c->small);
+	*len_r = (uint32_t)(n - start < c->small ? n - start : c->small);
+}
+
 void store_content_locate(const struct store_content_meta *c, uint64_t pos, uint32_t *chunk_r,
 			  uint32_t *off_r, uint32_t *len_r)
 {
 	uint64_t mid, rest, nbig = content_parts(c, &mid, &rest);
+	if (c->page) {
+		/* v3: the SMALL chunks first, so that a content's first bytes,
+		 * where its header is, come in a small chunk (a header-only
+		 * FETCH reads from the start up to the header's end), then
+		 * the middle chunk, then the BIG ones. */
+		uint64_t nsmall = rest / c->small + (rest % c->small != 0);
+		if (pos < rest) {
+			locate_small(c, pos, rest, 0, chunk_r, off_r, len_r);
+		} else if (pos < rest + mid) {
+			*chunk_r = (uint32_t)nsmall;
+			*off_r = (uint32_t)(pos - rest);
+			*len_r = (uint32_t)mid;
+		} else {
+			uint64_t t = pos - rest - mid;
+			*chunk_r = (uint32_t)(nsmall + (mid != 0) + t / c->big);
+			*off_r = (uint32_t)(t % c->big);
+			*len_r = c->big;
+		}
+		return;
+	}
+	/* v1, v2: the BIG chunks first, then the SMALL ones. */
 	if (pos < nbig * c->big) {
 		*chunk_r = (uint32_t)(pos / c->big);
 		*off_r = (uint32_t)(pos % c->big);
 		*len_r = c->big;
 		return;
 	}
-	uint64_t t = pos - nbig * c->big;
-	if (t < mid) {
-		*chunk_r = (uint32_t)nbig;
-		*off_r = (uint32_t)t;
-		*len_r = (uint32_t)mid;
-		return;
-	}
-	t -= mid;
-	uint64_t start = t - t % c->small;
-	*chunk_r = (uint32_t)(nbig + (mid != 0) + t / c->small);
-	*off_r = (uint32_t)(t % c->small);
-	*len_r = (uint32_t)(rest - start < c->small ? rest - start : c->small);
+	locate_small(c, pos - nbig * c->big, rest, nbig, chunk_r, off_r, len_r);
 }
 
 /* change: version | uid | kind */

@@ -42,12 +42,13 @@
  * chunks only) are read with theirs. */
 #define STORE_CONTENT_PAGESIZE 16384u
 /* Bytes an overflow page holds (its header is 26 bytes).  Since meta v3
- * the tail past the BIG chunks first gives one chunk of as many whole
+ * the part past the BIG chunks first gives one chunk of as many whole
  * overflow pages as it fills (one to three), and only the rest, less than
  * a page, goes into SMALL chunks: SMALL chunks fill leaf pages, and a leaf
  * page that fills is split, which logs the page's image, so a tail of
  * SMALL chunks was logged about twice (a 100 KiB message logged 151 KB).
- * The middle chunk wastes nothing on disk either. */
+ * The middle chunk wastes nothing on disk either.  v3 also puts the SMALL
+ * chunks first (struct store_content_meta). */
 #define STORE_CHUNK_PAGE (STORE_CONTENT_PAGESIZE - 26u)
 #define STORE_CHUNK_BIG (4u * STORE_CHUNK_PAGE)
 #define STORE_CHUNK_SMALL ((((STORE_CONTENT_PAGESIZE - 26u) / 16u - 20u) & ~3u) - 3u)
@@ -284,10 +285,13 @@ struct store_content_meta {
 	uint32_t refcount;
 	uint64_t size;
 	uint32_t chunks;
-	/* Layout: chunks of `big` bytes while at least that much remains,
-	 * then (page != 0, meta v3) one chunk of the whole multiples of `page`
-	 * the rest holds, if any, then chunks of `small` bytes (the last may
-	 * be shorter). */
+	/* Layout (v1, v2): chunks of `big` bytes while at least that much
+	 * remains, then chunks of `small` bytes (the last may be shorter).
+	 * v3 (page != 0) cuts the same tail into one chunk of the whole
+	 * multiples of `page` it holds, if any, and `small` chunks for the
+	 * rest, and puts the small chunks first: the content's first bytes
+	 * (its header) are in a small chunk, then comes the middle chunk,
+	 * then the big ones. */
 	uint32_t big, small, page;
 };
 /* Where byte `pos` (< c->size) lives: chunk number, offset in it, and the

@@ -93,7 +93,9 @@ static void fuzz_content(const uint8_t *p, size_t len)
 	check(store_content_chunks(&c) == c.chunks, "chunks match the layout");
 	check(c.small > 0 && c.small <= c.big, "layout sizes");
 	if (c.size > 0) {
-		uint64_t probes[] = {0, c.size / 2, c.size - 1, c.size % c.big, c.size - c.size % c.big};
+		uint64_t tail = c.size % c.big, rest = c.page ? tail % c.page : tail;
+		uint64_t probes[] = {0,		   c.size / 2, c.size - 1, tail, c.size - tail,
+				     rest, rest - 1, tail - rest, c.size - rest};
 		for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
 			if (probes[i] >= c.size)
 				continue;
@@ -105,8 +107,8 @@ static void fuzz_content(const uint8_t *p, size_t len)
 	}
 	uint8_t buf[64];
 	size_t n = store_content_meta_encode(&c, buf, sizeof(buf));
-	/* version 1 records are re-encoded as version 2 */
-	if (p[0] == STORE_REC_VERSION_2)
+	/* version 1 records are re-encoded as version 2; 2 and 3 as themselves */
+	if (p[0] == STORE_REC_VERSION_2 || p[0] == STORE_REC_VERSION_3)
 		same_bytes(p, len, buf, n, "content record is its own encoding");
 	check(store_content_meta_decode(buf, n, &again) == STORE_OK, "content re-decodes");
 	check(memcmp(&c, &again, sizeof(c)) == 0, "content round trip");
