@@ -337,17 +337,12 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 		}
 		total += a.ap->msgs[i].len;
 	}
+	/* Looked up after the APPENDLIMIT check, so an oversized message
+	 * for a missing mailbox is still [TOOBIG]. */
 	struct store_mailbox mb;
-	int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
-	if (rc == STORE_ERR_NOTFOUND) {
-		/* RFC 3501 6.3.11: the client may CREATE and retry. */
-		imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
+	if (imap_mailbox_get(cmd, name.data ? name.data : "", IMAP_MAILBOX_TRYCREATE, "APPEND",
+			     &mb) < 0)
 		goto out;
-	}
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "APPEND");
-		goto out;
-	}
 	/* RFC 4469 5: after the target is known to exist ([TRYCREATE]
 	 * first, as for any APPEND). */
 	for (size_t i = 0; i < a.ap->nmsgs && !a.cats; i++) {
@@ -396,7 +391,7 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	 * (issue 11 point 1): the store goes to a worker.  A full pool: wait
 	 * here. */
 	bool was = store_thread_nowait(true);
-	rc = store_append(s->store, mb.id, a.msgs, a.n, a.uids, &uidvalidity);
+	int rc = store_append(s->store, mb.id, a.msgs, a.n, a.uids, &uidvalidity);
 	store_thread_nowait(was);
 	if (rc == STORE_ERR_BUSY) {
 		conn_log(s->c, PLOG_DEBUG, "store busy: APPEND stored by a worker");

@@ -232,16 +232,9 @@ static enum imap_cmd_rc copy_run(struct imap_cmd *cmd, bool move)
 		goto out;
 	}
 	struct store_mailbox dst;
-	rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &dst);
-	if (rc == STORE_ERR_NOTFOUND) {
-		/* RFC 3501 6.4.7: a missing destination is [TRYCREATE]. */
-		imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
+	if (imap_mailbox_get(cmd, name.data ? name.data : "", IMAP_MAILBOX_TRYCREATE,
+			     move ? "MOVE" : "COPY", &dst) < 0)
 		goto out;
-	}
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, move ? "MOVE" : "COPY");
-		goto out;
-	}
 	if (n == 0) {
 		/* RFC 3501 6.4.8: UIDs that do not exist are not an error;
 		 * nothing to copy, and no COPYUID for nothing. */

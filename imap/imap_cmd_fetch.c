@@ -21,7 +21,6 @@
 #include "core/conn.h"
 #include "core/log.h"
 #include "imap/imap_fetch.h"
-#include "imap/imap_objectid.h"
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
@@ -301,64 +300,31 @@ static bool has_item(const struct fetch_ctx *x, enum imap_fetch_item it)
 	return (x->f->items & (1u << it)) != 0;
 }
 
-/* Appends one non-body item to the line. */
+/* Appends one non-body item to the line: PREVIEW, which reads the open
+ * content, here; the record's and the structure's items are written as
+ * NOTIFY writes them (imap_fetch_item.c). */
 static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 			     const struct imap_fetch_att *a, const struct store_msg *m)
 {
 	struct buf *b = &x->line;
-	unsigned wflags = s->rev2 ? MIME_WRITE_GLOBAL : 0;
-	switch (a->item) {
-	case IMAP_FETCH_FLAGS:
-		return buf_puts(b, "FLAGS ") | imap_view_flags_write(s->view, b, m);
-	case IMAP_FETCH_INTERNALDATE:
-		return buf_puts(b, "INTERNALDATE ") | imap_fetch_internaldate_write(b, m->internaldate);
-	case IMAP_FETCH_RFC822_SIZE:
-		return buf_puts(b, "RFC822.SIZE ") | buf_put_u64(b, m->size);
-	case IMAP_FETCH_ENVELOPE:
-		return buf_puts(b, "ENVELOPE ") | mime_envelope_write(x->mime->root->envelope, b);
-	case IMAP_FETCH_BODY:
-		return buf_puts(b, "BODY ") | mime_bodystructure_write(x->mime->root, wflags, b);
-	case IMAP_FETCH_BODYSTRUCTURE:
-		return buf_puts(b, "BODYSTRUCTURE ") |
-		       mime_bodystructure_write(x->mime->root, wflags | MIME_WRITE_EXTENDED, b);
-	case IMAP_FETCH_UID:
-		return buf_puts(b, "UID ") | buf_put_u64(b, m->uid);
-	case IMAP_FETCH_MODSEQ:
-		return buf_printf(b, "MODSEQ (%llu)", (unsigned long long)m->modseq);
-	case IMAP_FETCH_EMAILID: {
-		char id[IMAP_OBJECTID_MAX];
-		imap_objectid_email(id, m->content_id);
-		return buf_printf(b, "EMAILID (%s)", id);
+	if (a->item != IMAP_FETCH_PREVIEW)
+		return imap_fetch_item_write(s, m, x->mime, a, b);
+	/* RFC 8970 3.2: computed now even under LAZY, as its cost is
+	 * bounded (one read of at most MIME_PREVIEW_READ octets). */
+	struct buf text;
+	buf_init(&text, 0);
+	int rc = imap_fetch_preview(s, m, &x->content, x->mime, &text);
+	int wrc = buf_puts(b, "PREVIEW ");
+	if (rc == STORE_OK) {
+		wrc |= imap_write_string(b, text.data ? text.data : "", text.len);
+	} else {
+		/* NIL: no preview available now (RFC 8970 3.2). */
+		conn_log(s->c, PLOG_ERROR, "preview failed uid=%u error=\"%s\"",
+			 (unsigned)m->uid, store_strerror(rc));
+		wrc |= buf_puts(b, "NIL");
 	}
-	case IMAP_FETCH_THREADID:
-		return buf_puts(b, "THREADID NIL");   /* RFC 8474 5.2: not computed */
-	case IMAP_FETCH_PREVIEW: {
-		/* RFC 8970 3.2: computed now even under LAZY, as its cost is
-		 * bounded (one read of at most MIME_PREVIEW_READ octets). */
-		struct buf text;
-		buf_init(&text, 0);
-		int rc = imap_fetch_preview(s, m, &x->content, x->mime, &text);
-		int wrc = buf_puts(b, "PREVIEW ");
-		if (rc == STORE_OK) {
-			wrc |= imap_write_string(b, text.data ? text.data : "", text.len);
-		} else {
-			/* NIL: no preview available now (RFC 8970 3.2). */
-			conn_log(s->c, PLOG_ERROR, "preview failed uid=%u error=\"%s\"",
-				 (unsigned)m->uid, store_strerror(rc));
-			wrc |= buf_puts(b, "NIL");
-		}
-		buf_free(&text);
-		return wrc;
-	}
-	case IMAP_FETCH_SAVEDATE:
-		/* RFC 8514 4.2: NIL where there is no save date (a message
-		 * stored before message records v3). */
-		if (!m->savedate)
-			return buf_puts(b, "SAVEDATE NIL");
-		return buf_puts(b, "SAVEDATE ") | imap_fetch_internaldate_write(b, m->savedate);
-	default:
-		return -1;
-	}
+	buf_free(&text);
+	return wrc;
 }
 
 /* Starts message x->i: the record, the structure, the checks that must
@@ -442,13 +408,6 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 	return 0;
 }
 
-/* "{n}" CRLF, or "~{n}" CRLF for a literal8 (RFC 3516 4.3). */
-static int literal_head(struct buf *b, bool literal8, uint64_t n)
-{
-	return (literal8 ? buf_puts(b, "~{") : buf_putc(b, '{')) | buf_put_u64(b, n) |
-	       buf_puts(b, "}\r\n");
-}
-
 /* Writes message x->i from item x->att on.  0 when the message is done,
  * 1 when output is full (call again), -1 when answered (error). */
 static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
@@ -510,7 +469,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				goto nomem;
 			break;
 		case IMAP_VALUE_MEM:
-			if (literal_head(&x->line, x->v.literal8, x->v.mem.len) < 0)
+			if (imap_fetch_literal_head_write(&x->line, x->v.literal8, x->v.mem.len) < 0)
 				goto nomem;
 			imap_write_buf(s, &x->line);
 			buf_reset(&x->line);
@@ -523,7 +482,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			 * before they were sized, and holds them until the
 			 * next message. */
 			x->st.content = x->content;
-			if (literal_head(&x->line, x->v.literal8, x->v.size) < 0)
+			if (imap_fetch_literal_head_write(&x->line, x->v.literal8, x->v.size) < 0)
 				goto nomem;
 			imap_write_buf(s, &x->line);
 			buf_reset(&x->line);

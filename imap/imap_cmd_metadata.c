@@ -194,21 +194,11 @@ static int meta_mailbox(struct imap_cmd *cmd, const struct imap_arg *arg, uint32
 		buf_puts(wire, "\"\"");
 		return 0;
 	}
-	struct buf name;
-	buf_init(&name, 0);
-	if (imap_mailbox_arg(cmd, arg, &name) < 0) {
-		buf_free(&name);
-		return -1;
-	}
 	/* RFC 5464 3.3: only a mailbox LIST would show; a missing one is NO
 	 * ([NONEXISTENT], RFC 5530; TRYCREATE is for APPEND and COPY). */
 	struct store_mailbox mb;
-	int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
-	buf_free(&name);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, cmd->def->name);
+	if (imap_mailbox_arg_get(cmd, arg, IMAP_MAILBOX_NONEXISTENT, cmd->def->name, &mb) < 0)
 		return -1;
-	}
 	*id_r = mb.id;
 	*special_use_r = mb.special_use;
 	if (imap_mailbox_write(s, wire, mb.name) < 0) {

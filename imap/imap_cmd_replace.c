@@ -101,17 +101,12 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 		imap_cmd_no(cmd, "[TOOBIG] Message larger than APPENDLIMIT=%zu", limit);
 		goto out;
 	}
+	/* RFC 8508 3.4, as APPEND: a missing target is [TRYCREATE] and
+	 * nothing is changed. */
 	struct store_mailbox mb;
-	int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
-	if (rc == STORE_ERR_NOTFOUND) {
-		/* RFC 8508 3.4, as APPEND: nothing is changed. */
-		imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
+	if (imap_mailbox_get(cmd, name.data ? name.data : "", IMAP_MAILBOX_TRYCREATE, "REPLACE",
+			     &mb) < 0)
 		goto out;
-	}
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "REPLACE");
-		goto out;
-	}
 	/* RFC 8508 5: REPLACE takes APPEND's append-message, CATENATE
 	 * (RFC 4469) included. */
 	if (r.msg.cat && imap_catenate_build(cmd, &r.msg, 1, &cat) < 0)
@@ -120,8 +115,8 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 	if (imap_append_msg_prepare(cmd, mb.id, &r.msg, &m, &structure, &encoded) < 0)
 		goto out;
 	uint32_t new_uid = 0, uidvalidity = 0;
-	rc = store_replace(s->store, s->view->mailbox_id, old_uid, mb.id, &m, &new_uid,
-			   &uidvalidity);
+	int rc = store_replace(s->store, s->view->mailbox_id, old_uid, mb.id, &m, &new_uid,
+			       &uidvalidity);
 	if (rc == STORE_ERR_NOTFOUND) {
 		/* The message went meanwhile (or the target mailbox did);
 		 * nothing was appended.  RFC 5530 3. */

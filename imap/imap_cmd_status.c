@@ -90,19 +90,9 @@ enum imap_cmd_rc imap_cmd_status(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid STATUS arguments");
 		return IMAP_CMD_DONE;
 	}
-	struct buf name;
-	buf_init(&name, 0);
-	if (imap_mailbox_arg(cmd, &cmd->pc->args[0], &name) < 0) {
-		buf_free(&name);
-		return IMAP_CMD_DONE;
-	}
 	struct store_mailbox mb;
-	int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
-	buf_free(&name);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "STATUS");
+	if (imap_mailbox_arg_get(cmd, &cmd->pc->args[0], IMAP_MAILBOX_NONEXISTENT, "STATUS", &mb) < 0)
 		return IMAP_CMD_DONE;
-	}
 	if (imap_status_write(s, &mb, items) < 0) {
 		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "STATUS");
 		return IMAP_CMD_DONE;

@@ -194,19 +194,10 @@ enum imap_cmd_rc imap_cmd_resetkey(struct imap_cmd *cmd)
 				return IMAP_CMD_DONE;
 			}
 		}
-		struct buf name;
-		buf_init(&name, 0);
-		if (imap_mailbox_arg(cmd, &cmd->pc->args[0], &name) < 0) {
-			buf_free(&name);
-			return IMAP_CMD_DONE;
-		}
 		struct store_mailbox mb;
-		int rc = store_mailbox_get(s->store, s->user.id, name.data ? name.data : "", &mb);
-		buf_free(&name);
-		if (rc != STORE_OK) {
-			imap_cmd_store_error(cmd, rc, "RESETKEY");
+		if (imap_mailbox_arg_get(cmd, &cmd->pc->args[0], IMAP_MAILBOX_NONEXISTENT, "RESETKEY",
+					 &mb) < 0)
 			return IMAP_CMD_DONE;
-		}
 		mailbox_id = mb.id;
 	}
 	int rc = store_urlauth_reset(s->store, s->user.id, mailbox_id);

@@ -1,5 +1,6 @@
 /* imap/imap_fetch.h: private to FETCH (imap_cmd_fetch.c, imap_fetch_body.c,
- * imap_fetch_part.c).
+ * imap_fetch_part.c, imap_fetch_item.c) and NOTIFY's unsolicited FETCH
+ * (imap_notify_fetch.c).
  *
  * imap_fetch_part.c is pure (core/mime.h and core/buf.h only) so that the
  * section arithmetic is unit-tested without a store: where a section lies in
@@ -163,6 +164,19 @@ void imap_fetch_heads_free(struct imap_fetch_heads *h);
 int imap_fetch_heads_get(struct store *store, struct imap_fetch_heads *h,
 			 const struct store_msg *win, const bool *found, size_t k,
 			 const char **hdr_r, size_t *len_r);
+
+/* ---- imap_fetch_item.c ---- */
+
+/* Appends "NAME value" for an item taken from the record m and the
+ * structure mime (ENVELOPE, BODY, BODYSTRUCTURE need it; the others take
+ * NULL): FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE,
+ * UID, MODSEQ, EMAILID, THREADID, SAVEDATE.  0, or -1 when out of memory
+ * or for any other item (the caller writes those). */
+int imap_fetch_item_write(struct imap_session *s, const struct store_msg *m,
+			  const struct mime_message *mime, const struct imap_fetch_att *a,
+			  struct buf *b);
+/* "{n}" CRLF, or "~{n}" CRLF for a literal8 (RFC 3516 4.3).  0 or -1. */
+int imap_fetch_literal_head_write(struct buf *b, bool literal8, uint64_t n);
 
 /* PREVIEW (RFC 8970): the preview text of message m (content c, open)
  * with structure mime,

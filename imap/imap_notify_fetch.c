@@ -18,7 +18,6 @@
 #include "core/mime.h"
 #include "imap/imap_fetch.h"
 #include "imap/imap_notify_set.h"
-#include "imap/imap_objectid.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 
@@ -101,52 +100,13 @@ static int body_item(struct imap_session *s, const struct store_msg *m,
 			w |= buf_put_u64(b, v.size);
 			break;
 		default:
-			w |= (v.literal8 ? buf_puts(b, "~{") : buf_putc(b, '{')) |
-			     buf_put_u64(b, v.mem.len) | buf_puts(b, "}\r\n") |
+			w |= imap_fetch_literal_head_write(b, v.literal8, v.mem.len) |
 			     buf_append(b, v.mem.data, v.mem.len);
 			break;
 		}
 	}
 	buf_free(&v.mem);
 	return rc != STORE_OK ? rc : (w ? STORE_ERR_TEMP : STORE_OK);
-}
-
-static int simple_item(struct imap_session *s, const struct store_msg *m,
-		       const struct mime_message *mime, const struct imap_fetch_att *a,
-		       struct buf *b)
-{
-	unsigned wflags = s->rev2 ? MIME_WRITE_GLOBAL : 0;
-	char id[IMAP_OBJECTID_MAX];
-	switch (a->item) {
-	case IMAP_FETCH_FLAGS:
-		return buf_puts(b, "FLAGS ") | imap_view_flags_write(s->view, b, m);
-	case IMAP_FETCH_INTERNALDATE:
-		return buf_puts(b, "INTERNALDATE ") | imap_fetch_internaldate_write(b, m->internaldate);
-	case IMAP_FETCH_RFC822_SIZE:
-		return buf_puts(b, "RFC822.SIZE ") | buf_put_u64(b, m->size);
-	case IMAP_FETCH_ENVELOPE:
-		return buf_puts(b, "ENVELOPE ") | mime_envelope_write(mime->root->envelope, b);
-	case IMAP_FETCH_BODY:
-		return buf_puts(b, "BODY ") | mime_bodystructure_write(mime->root, wflags, b);
-	case IMAP_FETCH_BODYSTRUCTURE:
-		return buf_puts(b, "BODYSTRUCTURE ") |
-		       mime_bodystructure_write(mime->root, wflags | MIME_WRITE_EXTENDED, b);
-	case IMAP_FETCH_UID:
-		return buf_puts(b, "UID ") | buf_put_u64(b, m->uid);
-	case IMAP_FETCH_MODSEQ:
-		return buf_printf(b, "MODSEQ (%llu)", (unsigned long long)m->modseq);
-	case IMAP_FETCH_EMAILID:
-		imap_objectid_email(id, m->content_id);
-		return buf_printf(b, "EMAILID (%s)", id);
-	case IMAP_FETCH_THREADID:
-		return buf_puts(b, "THREADID NIL");
-	case IMAP_FETCH_SAVEDATE:
-		if (!m->savedate)
-			return buf_puts(b, "SAVEDATE NIL");
-		return buf_puts(b, "SAVEDATE ") | imap_fetch_internaldate_write(b, m->savedate);
-	default:
-		return -1;
-	}
 }
 
 /* "* seq FETCH (...)" for one new message; a message gone meanwhile is
@@ -191,7 +151,7 @@ static int fetch_one(struct imap_session *s, const struct imap_notify_set *ns, u
 		if (att_reads_body(a))
 			rc = body_item(s, &m, &c, mime, a, &b);
 		else
-			w |= simple_item(s, &m, mime, a, &b);
+			w |= imap_fetch_item_write(s, &m, mime, a, &b);
 	}
 	w |= buf_puts(&b, ")\r\n");
 	if (rc == STORE_OK && w)

@@ -323,58 +323,6 @@ enum imap_cmd_rc imap_cmd_want_line(struct imap_cmd *cmd)
 	return IMAP_CMD_WAIT;
 }
 
-/* ---- mailbox names ---- */
-
-int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, struct buf *out)
-{
-	struct imap_session *s = cmd->s;
-	buf_reset(out);
-	struct imap_string name;
-	const char *error = NULL;
-	if (!arg || imap_arg_mailbox(arg, &name, &error) < 0) {
-		imap_cmd_bad(cmd, "%s", error ? error : "Mailbox name expected");
-		return -1;
-	}
-	struct buf utf8;
-	buf_init(&utf8, 0);
-	if (imap_mailbox_decode(&utf8, name.s, name.len, s->utf8, &error) < 0) {
-		/* The argument was a well-formed string, so the command is
-		 * not a client bug (BAD); the name can just never exist:
-		 * NO [CANNOT] (RFC 5530 3), for every command that takes a
-		 * mailbox name, as Dovecot does. */
-		buf_free(&utf8);
-		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name: %s",
-			    error ? error : "cannot be decoded");
-		return -1;
-	}
-	size_t len = utf8.len;
-	/* RFC 3501 6.3.3: a trailing delimiter names the same mailbox. */
-	while (len > 1 && utf8.data[len - 1] == IMAP_HIER_SEP)
-		len--;
-	int rc = imap_mailbox_normalize(out, utf8.data ? utf8.data : "", len, IMAP_HIER_SEP);
-	buf_free(&utf8);
-	if (rc < 0) {
-		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-int imap_mailbox_write(struct imap_session *s, struct buf *out, const char *name)
-{
-	size_t len = strlen(name);
-	if (s->utf8)
-		/* RFC 6855 3: names are UTF-8 on the wire. */
-		return imap_write_astring(out, name, len);
-	struct buf m;
-	buf_init(&m, 0);
-	int rc = imap_mutf7_encode(&m, name, len);
-	if (rc == 0)
-		rc = imap_write_astring(out, m.data ? m.data : "", m.len);
-	buf_free(&m);
-	return rc;
-}
-
 /* ---- capabilities ---- */
 
 void imap_capability_write(struct imap_session *s, struct buf *out)

@@ -280,6 +280,22 @@ int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, struct bu
 /* Append a store name as a response mailbox (astring): modified UTF-7
  * unless UTF8=ACCEPT is enabled. */
 int imap_mailbox_write(struct imap_session *s, struct buf *out, const char *name);
+/* How imap_mailbox_get answers a mailbox that does not exist. */
+enum imap_mailbox_missing {
+	IMAP_MAILBOX_NONEXISTENT,   /* NO [NONEXISTENT] (imap_cmd_store_error) */
+	IMAP_MAILBOX_TRYCREATE,     /* NO [TRYCREATE]: a target the client may CREATE */
+};
+/* The session user's mailbox name (a store name, from imap_mailbox_arg)
+ * into *mb_r.  When it cannot be read, answers the command (a missing
+ * mailbox as missing says, any other error through imap_cmd_store_error
+ * with what) and returns -1. */
+int imap_mailbox_get(struct imap_cmd *cmd, const char *name, enum imap_mailbox_missing missing,
+		     const char *what, struct store_mailbox *mb_r);
+/* imap_mailbox_arg, then imap_mailbox_get: the mailbox an argument names,
+ * or -1 with the command answered. */
+int imap_mailbox_arg_get(struct imap_cmd *cmd, const struct imap_arg *arg,
+			 enum imap_mailbox_missing missing, const char *what,
+			 struct store_mailbox *mb_r);
 
 /* ---- capabilities ---- */
 

@@ -1,11 +1,11 @@
 /* smtp/smtp_queue.c: the queue runner (RFC 5321 5, 4.5.4): finds queue
- * entries whose next attempt is due, groups each entry's recipients by
- * destination, resolves the destination (the route's relay, or the
- * domain's MX: core/dns.h), and hands each group to an SMTP client
- * connection (smtp/smtp_client.h), reusing idle connections to the same
- * server and keeping at most outbound.destination_limit connections per
- * destination and outbound.max_connections in all.  When every group of
- * an entry is over, smtp_queue_outcome.c records the results.
+ * entries whose next attempt is due, starts an attempt for each (as many
+ * as the connections can keep busy), groups each entry's recipients by
+ * destination and hands the groups to smtp_queue_group.c, which resolves
+ * them and sends over SMTP client connections.  When every group of an
+ * entry is over, smtp_queue_outcome.c records the results.  Also the
+ * service itself: start, stop, free, and the doorbells (kicks, the
+ * queue's generation, the admin commands' FIFO).
  *
  * Runs on loop 0 only; smtp_queue_kick may be called from any loop.
  *
@@ -35,8 +35,6 @@
 #include "smtp/smtp_queue.h"
 #include "smtp/smtp_queue_private.h"
 
-/* How long an idle connection waits for another message to its server. */
-#define OQ_IDLE_KEEP 5
 /* Entries tried at once: enough to keep every connection busy. */
 #define OQ_ATTEMPTS_PER_CONN 2
 /* A kick waits this long (ms) so a burst of submissions costs one scan. */
@@ -193,456 +191,10 @@ static void queue_kick_post(void)
 	loop_post(loop_at(kick_srv, 0), &kick_item, kick_run);
 }
 
-/* ---- connections ---- */
-
-/* Connections, busy or idle, counted against dest's limit: one counter
- * per destination with connections open (at most max_connections of
- * them), kept as connections open and close.  Counting by walking the
- * attempts made every dispatch cost O(attempts x groups). */
-static struct oq_dest *dest_find(const struct oq_runner *q, const char *dest)
-{
-	for (size_t i = 0; i < q->ndests; i++)
-		if (strcasecmp(q->dests[i].name, dest) == 0)
-			return &q->dests[i];
-	return NULL;
-}
-
-static size_t dest_conns(const struct oq_runner *q, const char *dest)
-{
-	const struct oq_dest *d = dest_find(q, dest);
-	return d ? d->conns : 0;
-}
-
-static int dest_add(struct oq_runner *q, const char *dest)
-{
-	struct oq_dest *d = dest_find(q, dest);
-	if (!d) {
-		if (q->ndests == q->dests_cap) {
-			size_t ncap = q->dests_cap ? q->dests_cap * 2 : 16;
-			struct oq_dest *nd = realloc(q->dests, ncap * sizeof(*nd));
-			if (!nd)
-				return -1;
-			q->dests = nd;
-			q->dests_cap = ncap;
-		}
-		d = &q->dests[q->ndests++];
-		snprintf(d->name, sizeof(d->name), "%s", dest);
-		d->conns = 0;
-	}
-	d->conns++;
-	return 0;
-}
-
-static void dest_drop(struct oq_runner *q, const char *dest)
-{
-	struct oq_dest *d = dest_find(q, dest);
-	if (d && --d->conns == 0)
-		*d = q->dests[--q->ndests];
-}
-
-static void dispatch_soon(struct oq_runner *q)
+void oq_dispatch_soon(struct oq_runner *q)
 {
 	if (!q->stopping)
 		event_active(q->dispatch_ev, EV_TIMEOUT, 0);
-}
-
-void oq_dispatch_soon(struct oq_runner *q)
-{
-	dispatch_soon(q);
-}
-
-static void conn_free(struct oq_conn *c)
-{
-	if (c->c)
-		smtp_client_close(c->c);
-	c->q->nconns--;
-	dest_drop(c->q, c->dest);
-	dispatch_soon(c->q);   /* a slot is free */
-	free(c);
-}
-
-static void idle_remove(struct oq_runner *q, struct oq_conn *c)
-{
-	for (struct oq_conn **p = &q->idle; *p; p = &(*p)->next) {
-		if (*p == c) {
-			*p = c->next;
-			c->next = NULL;
-			return;
-		}
-	}
-}
-
-static void group_try(struct oq_group *g);
-static void group_send(struct oq_group *g);
-
-static bool addr_equal(const struct sockaddr_storage *a, socklen_t alen,
-		       const struct sockaddr_storage *b, socklen_t blen)
-{
-	return alen == blen && memcmp(a, b, alen) == 0;
-}
-
-/* The group is over: free its slot, and finish the attempt with it. */
-static void group_done(struct oq_group *g)
-{
-	if (g->done)
-		return;
-	g->done = true;
-	if (g->dq) {
-		dns_query_cancel(g->dq);
-		g->dq = NULL;
-	}
-	struct oq_attempt *a = g->a;
-	if (++a->ngroups_done == a->ngroups) {
-		/* Recorded from the loop's top (finish_run), never from
-		 * inside a client's or the resolver's callback. */
-		a->complete = true;
-		event_active(a->q->finish_ev, EV_TIMEOUT, 0);
-	}
-}
-
-/* Every recipient of g still pending gets this answer. */
-static void group_fail(struct oq_group *g, enum oq_fate fate, int code, const char *status,
-		       const char *text)
-{
-	for (size_t k = 0; k < g->n; k++) {
-		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
-		if (r->fate != OQ_PENDING && r->fate != OQ_DEFERRED)
-			continue;
-		r->fate = fate;
-		r->code = code;
-		snprintf(r->status, sizeof(r->status), "%s", status);
-		/* A longer text is cut to the field; the precision says so
-		 * (a release build's -Wformat-truncation saw a 600-byte
-		 * reason from group_send). */
-		snprintf(r->reply, sizeof(r->reply), "%.*s", (int)sizeof(r->reply) - 1, text);
-		snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", g->host);
-	}
-}
-
-/* A connection is free: give it to a group waiting for its server, or
- * keep it idle for a while. */
-static void conn_release(struct oq_runner *q, struct oq_conn *c)
-{
-	c->g = NULL;
-	if (q->stopping) {
-		conn_free(c);
-		return;
-	}
-	c->idle_since = now_s();
-	c->next = q->idle;
-	q->idle = c;
-	if (!evtimer_pending(q->idle_ev, NULL)) {
-		struct timeval tv = {.tv_sec = OQ_IDLE_KEEP};
-		evtimer_add(q->idle_ev, &tv);
-	}
-	/* Groups may have waited for a connection slot. */
-	dispatch_soon(q);
-}
-
-static void client_cb(void *arg, enum smtp_client_event ev, const struct smtp_client_info *info)
-{
-	struct oq_conn *c = arg;
-	struct oq_runner *q = c->q;
-	struct oq_group *g = c->g;
-	if (info && info->tls_version)
-		snprintf(c->tls_desc, sizeof(c->tls_desc), "%s/%s", info->tls_version,
-			 info->tls_cipher ? info->tls_cipher : "?");
-	switch (ev) {
-	case SMTP_CLIENT_READY:
-		if (g)
-			group_send(g);
-		else
-			conn_release(q, c);
-		return;
-	case SMTP_CLIENT_DONE: {
-		if (!g) {
-			conn_release(q, c);
-			return;
-		}
-		for (size_t k = 0; k < g->n; k++) {
-			struct oq_rcpt *r = &g->a->rs[g->idx[k]];
-			const struct smtp_client_rcpt *cr = &g->crcpts[k];
-			/* A refused DATA answers the accepted recipients; the
-			 * refused ones keep their RCPT reply (smtp_client.h). */
-			bool whole = cr->code == 0 && info && info->msg_refused;
-			int code = whole ? info->code : cr->code;
-			const char *status = whole ? info->status : cr->status;
-			const char *text = whole ? info->text : cr->reply;
-			if (code == 0) {
-				/* No answer for it: the fate is unknown, retry. */
-				code = 451;
-				status = "4.4.2";
-				text = "no answer from the server";
-			}
-			r->code = code;
-			snprintf(r->status, sizeof(r->status), "%s", status);
-			snprintf(r->reply, sizeof(r->reply), "%s", text);
-			r->dsn_passed = info && info->dsn;
-			snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", c->host);
-			snprintf(r->tls, sizeof(r->tls), "%s", c->tls_desc);
-			r->fate = code >= 200 && code < 300 ? OQ_SENT
-				  : code >= 500 && code < 600 ? OQ_BOUNCED : OQ_DEFERRED;
-		}
-		g->conn = NULL;
-		conn_release(q, c);
-		group_done(g);
-		return;
-	}
-	case SMTP_CLIENT_FAILED:
-		break;
-	}
-	/* FAILED: this connection is finished. */
-	if (!g) {
-		idle_remove(q, c);
-		conn_free(c);
-		return;
-	}
-	g->conn = NULL;
-	snprintf(g->last_error, sizeof(g->last_error), "%s", info ? info->text : "connection failed");
-	/* Whatever the failed transaction had collected is not final. */
-	for (size_t k = 0; k < g->n; k++) {
-		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
-		if (r->fate == OQ_PENDING) {
-			r->fate = OQ_DEFERRED;
-			r->code = info && info->code ? info->code : 451;
-			snprintf(r->status, sizeof(r->status), "%s",
-				 info && info->status[0] ? info->status : "4.4.2");
-			snprintf(r->reply, sizeof(r->reply), "%s", g->last_error);
-			snprintf(r->remote_mta, sizeof(r->remote_mta), "%s", c->host);
-		}
-	}
-	bool retry_plain = info && info->tls_failed && g->tls == SMTP_TLS_MAY && !g->tls_off;
-	conn_free(c);
-	if (retry_plain) {
-		/* RFC 3207 leaves it to us; Postfix too retries the same
-		 * server without TLS when the policy only says "may". */
-		g->next_target--;
-		g->plain_target = g->next_target;
-	}
-	group_try(g);
-}
-
-static void group_send(struct oq_group *g)
-{
-	struct oq_conn *c = g->conn;
-	for (size_t k = 0; k < g->n; k++) {
-		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
-		r->fate = OQ_PENDING;
-		g->crcpts[k].code = 0;
-		g->crcpts[k].status[0] = 0;
-		g->crcpts[k].reply[0] = 0;
-	}
-	struct smtp_client_info info;
-	memset(&info, 0, sizeof(info));
-	/* RFC 6152 3: 8-bit content goes to a server without 8BITMIME only
-	 * converted (SMTPUTF8 mail keeps its own rule, RFC 6531 3.2: the
-	 * client refuses it with 5.6.7). */
-	struct oq_attempt *a = g->a;
-	if (a->conv_all ||
-	    (g->msg.eightbit && !g->msg.utf8 && !smtp_client_8bitmime(c->c))) {
-		int rc = oq_group_convert(g, c->host);
-		if (rc != 0) {
-			snprintf(g->host, sizeof(g->host), "%s", c->host);
-			char why[600];
-			if (rc > 0)
-				snprintf(why, sizeof(why),
-					 "8-bit content, %s does not offer 8BITMIME, and the message "
-					 "cannot be converted to 7-bit: %s", c->host, a->conv_why);
-			group_fail(g, rc > 0 ? OQ_BOUNCED : OQ_DEFERRED, rc > 0 ? 554 : 451,
-				   rc > 0 ? "5.6.3" : "4.3.0",
-				   rc > 0 ? why : "cannot read the message to convert it to 7-bit");
-			g->conn = NULL;
-			conn_release(a->q, c);
-			group_done(g);
-			return;
-		}
-	}
-	if (smtp_client_send(c->c, &g->msg, &info) == 0)
-		return;
-	/* The message needs what this server lacks (SIZE, SMTPUTF8, 8BITMIME):
-	 * a permanent answer for every recipient, the connection stays. */
-	snprintf(g->host, sizeof(g->host), "%s", c->host);
-	group_fail(g, info.permanent ? OQ_BOUNCED : OQ_DEFERRED, info.code ? info.code : 554,
-		   info.status[0] ? info.status : "5.3.4", info.text);
-	g->conn = NULL;
-	conn_release(g->a->q, c);
-	group_done(g);
-}
-
-static void build_client_config(struct oq_runner *q, const struct oq_group *g,
-				struct smtp_client_config *cc)
-{
-	const struct config *cfg = q->cfg;
-	memset(cc, 0, sizeof(*cc));
-	cc->helo = cfg->outbound_helo[0] ? cfg->outbound_helo : cfg->hostname;
-	cc->bind4 = q->bind4_len ? (const struct sockaddr *)&q->bind4 : NULL;
-	cc->bind4_len = q->bind4_len;
-	cc->bind6 = q->bind6_len ? (const struct sockaddr *)&q->bind6 : NULL;
-	cc->bind6_len = q->bind6_len;
-	cc->tls = g->tls_off ? SMTP_TLS_NONE : g->tls;
-	cc->tls_ctx = q->tls;
-	cc->timeout_scale_ms = cfg->outbound_timeout * 1000;
-	/* The relay's credentials go to the relay only (oq_route). */
-	if (g->relay == &cfg->relay && cfg->relay_user[0]) {
-		cc->auth_user = cfg->relay_user;
-		cc->auth_pass = cfg->relay_password;
-	}
-}
-
-/* Try the group's next server, or give up for this attempt. */
-static void group_try(struct oq_group *g)
-{
-	struct oq_runner *q = g->a->q;
-	if (q->stopping) {
-		group_fail(g, OQ_DEFERRED, 451, "4.3.2", "the mail system is shutting down");
-		group_done(g);
-		return;
-	}
-	while (g->next_target < g->ntargets) {
-		size_t ti = g->next_target++;
-		const struct dns_target *t = &g->targets[ti];
-		snprintf(g->host, sizeof(g->host), "%s", t->host);
-		/* Plaintext after a failed handshake is for that host only. */
-		g->tls_off = g->plain_target == ti;
-		/* An idle connection to the same address, policy, destination
-		 * (the relay credentials and the verified name go with it). */
-		for (struct oq_conn *c = q->idle; c; c = c->next) {
-			if (c->g == NULL && c->tls == g->tls && c->tls_off == g->tls_off &&
-			    strcasecmp(c->dest, g->dest) == 0 && strcasecmp(c->host, t->host) == 0 &&
-			    addr_equal(&c->addr, c->addrlen, &t->addr, t->addrlen)) {
-				idle_remove(q, c);
-				c->g = g;
-				g->conn = c;
-				group_send(g);
-				return;
-			}
-		}
-		if (dest_conns(q, g->dest) >= q->cfg->outbound_destination_limit) {
-			/* Wait for a slot: dispatch tries again when one frees. */
-			g->next_target--;
-			return;
-		}
-		if (q->nconns >= q->cfg->outbound_max_connections) {
-			/* All slots taken: an idle connection elsewhere gives its
-			 * own up rather than keep it for a message that may not
-			 * come (the oldest first). */
-			struct oq_conn *old = NULL;
-			for (struct oq_conn *c = q->idle; c; c = c->next)
-				if (!old || c->idle_since <= old->idle_since)
-					old = c;
-			if (!old) {
-				g->next_target--;
-				return;
-			}
-			idle_remove(q, old);
-			conn_free(old);
-		}
-		struct oq_conn *c = calloc(1, sizeof(*c));
-		if (!c)
-			break;
-		c->q = q;
-		c->g = g;
-		c->tls = g->tls;
-		c->tls_off = g->tls_off;
-		snprintf(c->host, sizeof(c->host), "%s", t->host);
-		snprintf(c->dest, sizeof(c->dest), "%s", g->dest);
-		memcpy(&c->addr, &t->addr, t->addrlen);
-		c->addrlen = t->addrlen;
-		/* The client keeps a pointer to its config: it lives in c. */
-		build_client_config(q, g, &c->cc);
-		if (dest_add(q, c->dest) < 0) {
-			free(c);
-			break;
-		}
-		q->nconns++;
-		g->conn = c;
-		c->c = smtp_client_open(q->base, &c->cc, t->host, (const struct sockaddr *)&t->addr,
-					t->addrlen, client_cb, c);
-		if (c->c)
-			return;
-		g->conn = NULL;
-		snprintf(g->last_error, sizeof(g->last_error), "cannot connect to %s", t->host);
-		conn_free(c);
-	}
-	/* Every server tried: the recipients not answered wait for the
-	 * next attempt (RFC 5321 4.5.4.1). */
-	for (size_t k = 0; k < g->n; k++) {
-		struct oq_rcpt *r = &g->a->rs[g->idx[k]];
-		if (r->fate == OQ_PENDING) {
-			r->fate = OQ_DEFERRED;
-			r->code = 451;
-			snprintf(r->status, sizeof(r->status), "4.4.1");
-			snprintf(r->reply, sizeof(r->reply), "%s",
-				 g->last_error[0] ? g->last_error : "no server could be reached");
-		}
-	}
-	group_done(g);
-}
-
-/* ---- DNS ---- */
-
-static void dns_cb(void *arg, enum dns_status st, const struct dns_target *t, size_t n,
-		   const char *text)
-{
-	struct oq_group *g = arg;
-	g->dq = NULL;
-	switch (st) {
-	case DNS_OK:
-		break;
-	case DNS_TEMP:
-		group_fail(g, OQ_DEFERRED, 451, "4.4.3", text);
-		group_done(g);
-		return;
-	case DNS_NULLMX:
-		/* RFC 7505 4.2: 556 5.1.10 */
-		group_fail(g, OQ_BOUNCED, 556, "5.1.10", text);
-		group_done(g);
-		return;
-	case DNS_NXDOMAIN:
-		group_fail(g, OQ_BOUNCED, 550, "5.1.2", text);
-		group_done(g);
-		return;
-	default:
-		group_fail(g, OQ_BOUNCED, 550, "5.4.4", text);
-		group_done(g);
-		return;
-	}
-	g->targets = calloc(n ? n : 1, sizeof(*g->targets));
-	if (!g->targets) {
-		group_fail(g, OQ_DEFERRED, 451, "4.3.0", "out of memory");
-		group_done(g);
-		return;
-	}
-	const struct config *cfg = g->a->q->cfg;
-	const struct config_relay *relay = g->relay;
-	uint16_t port = (uint16_t)(relay && relay->port ? relay->port : cfg->outbound_port);
-	for (size_t i = 0; i < n; i++) {
-		g->targets[i] = t[i];
-		struct sockaddr_storage *sa = &g->targets[i].addr;
-		if (sa->ss_family == AF_INET)
-			((struct sockaddr_in *)sa)->sin_port = htons(port);
-		else if (sa->ss_family == AF_INET6)
-			((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
-	}
-	g->ntargets = n;
-	group_try(g);
-}
-
-static void group_resolve(struct oq_group *g)
-{
-	struct oq_runner *q = g->a->q;
-	const struct config *cfg = q->cfg;
-	const struct config_relay *relay = g->relay;
-	if (relay && !relay->mx)
-		g->dq = dns_resolve_host(q->dns, relay->host,
-					 (uint16_t)(relay->port ? relay->port : cfg->outbound_port),
-					 dns_cb, g);
-	else
-		g->dq = dns_resolve_mx(q->dns, relay ? relay->host : g->domain, dns_cb, g);
-	if (!g->dq) {
-		group_fail(g, OQ_DEFERRED, 451, "4.3.0", "cannot start a DNS query");
-		group_done(g);
-	}
 }
 
 /* ---- attempts ---- */
@@ -741,7 +293,7 @@ void oq_attempt_free(struct oq_attempt *a)
 			dns_query_cancel(g->dq);
 		if (g->conn) {
 			g->conn->g = NULL;
-			conn_free(g->conn);
+			oq_conn_free(g->conn);
 		}
 		free(a->groups[j].idx);
 		free(a->groups[j].crcpts);
@@ -771,7 +323,7 @@ static void attempt_send(struct oq_attempt *a)
 	for (size_t j = 0; j < a->ngroups; j++)
 		a->groups[j].msg.size = a->e.size + a->prefix.len;
 	for (size_t j = 0; j < a->ngroups; j++)
-		group_resolve(&a->groups[j]);
+		oq_group_resolve(&a->groups[j]);
 }
 
 static void attempt_start(struct oq_runner *q, uint64_t id)
@@ -858,7 +410,7 @@ static bool dest_idle(const struct oq_runner *q, const char *dest)
 
 /* Groups that waited for a connection slot, then new entries.  Runs
  * after every message, so it must not cost every waiting group's
- * group_try each time: once a group of a destination has waited with
+ * oq_group_try each time: once a group of a destination has waited with
  * no idle connection to that destination left, the others of it would
  * only wait too (its limit is reached), and once none is idle at the
  * global limit, everyone would. */
@@ -879,7 +431,7 @@ static void oq_dispatch(struct oq_runner *q)
 				skip = strcasecmp(blocked[b], g->dest) == 0;
 			if (skip)
 				continue;
-			group_try(g);
+			oq_group_try(g);
 			if (!group_waiting(g))
 				continue;
 			if (!q->idle && q->nconns >= q->cfg->outbound_max_connections)
@@ -959,7 +511,7 @@ static void idle_run(evutil_socket_t fd, short what, void *arg)
 		struct oq_conn *c = *p;
 		if (q->stopping || now - c->idle_since >= OQ_IDLE_KEEP) {
 			*p = c->next;
-			conn_free(c);
+			oq_conn_free(c);
 		} else {
 			p = &c->next;
 		}
@@ -1074,7 +626,7 @@ static void queue_stop(void *svc)
 	while (q->idle) {
 		struct oq_conn *c = q->idle;
 		q->idle = c->next;
-		conn_free(c);
+		oq_conn_free(c);
 	}
 	/* Attempts in flight: what is known is recorded (a recipient
 	 * whose server said 250 must not be sent again after the restart),
@@ -1098,9 +650,9 @@ static void queue_stop(void *svc)
 				struct oq_conn *c = g->conn;
 				g->conn = NULL;
 				c->g = NULL;
-				conn_free(c);
+				oq_conn_free(c);
 			}
-			group_fail(g, OQ_DEFERRED, 451, "4.3.2", "the mail system is shutting down");
+			oq_group_fail(g, OQ_DEFERRED, 451, "4.3.2", "the mail system is shutting down");
 			g->done = true;
 		}
 		oq_attempt_finish(a);   /* frees a (in place: stopping) */

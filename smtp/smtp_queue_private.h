@@ -1,6 +1,9 @@
 /* smtp/smtp_queue_private.h: the runner's state, shared by
- * smtp_queue.c (scheduling, DNS, connections) and smtp_queue_outcome.c
- * (what an attempt's results mean: done, retry, notices). */
+ * smtp_queue.c (scanning, scheduling attempts, the service),
+ * smtp_queue_group.c (DNS, connections, sending),
+ * smtp_queue_content.c (what is sent: DKIM, 7-bit) and
+ * smtp_queue_outcome.c (what an attempt's results mean: done, retry,
+ * notices).  Not for use outside smtp/. */
 #ifndef POSTINO_SMTP_QUEUE_PRIVATE_H
 #define POSTINO_SMTP_QUEUE_PRIVATE_H
 
@@ -12,6 +15,9 @@
 #include "core/dns.h"
 #include "smtp/smtp_client.h"
 #include "storage/storage.h"
+
+/* How long an idle connection waits for another message to its server. */
+#define OQ_IDLE_KEEP 5
 
 struct server;
 struct config;
@@ -185,6 +191,21 @@ int oq_attempt_sign_submit(struct oq_attempt *a, int64_t now,
 int oq_group_convert(struct oq_group *g, const char *host);
 /* smtp_queue_content.c: frees the prefix, the plan and the readers. */
 void oq_attempt_content_free(struct oq_attempt *a);
+/* smtp_queue_group.c: resolve the group's destination (its relay, or
+ * its domain's MX) and then try its servers. */
+void oq_group_resolve(struct oq_group *g);
+/* smtp_queue_group.c: try the group's next server (an idle connection to
+ * it, or a new one within the limits), or give up for this attempt.  A
+ * group that finds no free slot stays waiting (g->next_target unchanged)
+ * for oq_dispatch to try it again. */
+void oq_group_try(struct oq_group *g);
+/* smtp_queue_group.c: every recipient of g still pending or deferred gets
+ * this answer. */
+void oq_group_fail(struct oq_group *g, enum oq_fate fate, int code, const char *status,
+		   const char *text);
+/* smtp_queue_group.c: close the connection, give its slot back (a
+ * dispatch follows) and free it.  c must not be on q->idle. */
+void oq_conn_free(struct oq_conn *c);
 /* smtp_queue.c: do not try id again before until. */
 void oq_hold(struct oq_runner *q, uint64_t id, int64_t until);
 /* smtp_queue.c: unlink from its runner (a->q, if not NULL) and free

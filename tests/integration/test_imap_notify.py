@@ -316,3 +316,29 @@ def test_metadata_piling_up_overflow(imap_server, imap_user):
     assert c.ok("NOOP").data("METADATA") == []
     d.logout()
     c.logout()
+
+
+def test_message_new_fetch_equals_fetch(imap_server, imap_user):
+    # RFC 5465 5.2: MessageNew's fetch-atts are FETCH data; the unsolicited
+    # response must carry, item for item, what FETCH of the same items
+    # says (both are written by imap_fetch_item.c and imap_fetch_body.c).
+    items = ("FLAGS UID RFC822.SIZE INTERNALDATE ENVELOPE BODY BODYSTRUCTURE MODSEQ "
+             "EMAILID THREADID SAVEDATE BODY.PEEK[HEADER.FIELDS (Subject)] "
+             "BINARY.SIZE[1] BODY.PEEK[1]<0.5>")
+    c = imap_connect(imap_server, *imap_user)
+    c.select("INBOX")
+    c.ok(f"NOTIFY SET (SELECTED (MessageNew ({items}) MessageExpunge))")
+    other = imap_connect(imap_server, *imap_user)
+    msg = make_message("notify fetch", body=(
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n"
+        b"--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n"),
+        extra_headers=("MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="b"'))
+    other.append("INBOX", msg, flags=[r"\Flagged", "$Label"])
+    other.logout()
+    told = c.ok("NOOP").numbered("FETCH")
+    assert len(told) == 1, told
+    asked = c.ok(f"FETCH {told[0][0]} ({items})").numbered("FETCH")
+    assert asked == told
+    assert b"BODYSTRUCTURE ((" in told[0][1] and b"EMAILID (" in told[0][1], told
+    c.logout()
