@@ -317,6 +317,14 @@ def test_large_delivery_is_stored_on_the_pool(make_server):
     c.logout()
 
 
+def debug_server(make_server, tmp_path, kinds=IMAP_KINDS):
+    """A started server on LOOPS loops logging at debug level, where the
+    hand-offs to the worker pool ("store busy: ...") are logged."""
+    conf = tmp_path / "debug.conf"
+    conf.write_text('log = { level = "debug"; };\n')
+    return make_server(kinds=kinds, config=conf, extra=["--loops", str(LOOPS)]).start()
+
+
 def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
     # Many sessions on every loop deliver to one mailbox while another
     # flags its messages and copies them: transactions in place do not wait for each
@@ -324,9 +332,7 @@ def test_contended_store_hands_off_to_the_pool(make_server, tmp_path):
     # pool.  Whichever way each went, every message is stored once, every
     # 250 and OK is true, and the flags are all there.
     import threading
-    conf = tmp_path / "debug.conf"
-    conf.write_text('log = { level = "debug"; };\n')
-    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    srv = debug_server(make_server, tmp_path)
     user = srv.new_user("contended")
     errors = []
 
@@ -377,9 +383,7 @@ def test_contended_append_and_expunge(make_server, tmp_path):
     # instead of waiting on the loop.  Whichever way each went, every OK
     # carries a true APPENDUID and the kept messages are all there, once.
     import threading
-    conf = tmp_path / "debug.conf"
-    conf.write_text('log = { level = "debug"; };\n')
-    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    srv = debug_server(make_server, tmp_path)
     user = srv.new_user("appenders")
     errors, uids = [], []
     read_uids = set()
@@ -468,9 +472,7 @@ def test_contended_mailbox_commands(make_server, tmp_path):
     # a worker.  Whichever way each went, every answer is true and the
     # mailboxes, parents and subscriptions end as the commands said.
     import threading
-    conf = tmp_path / "debug.conf"
-    conf.write_text('log = { level = "debug"; };\n')
-    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    srv = debug_server(make_server, tmp_path)
     user = srv.new_user("mailboxes")
     errors = []
     done = threading.Event()
@@ -532,9 +534,7 @@ def test_contended_select_claims_recent_once(make_server, tmp_path):
     # the RECENT counts the views told, plus what a last session finds
     # unclaimed, add up to the messages appended.
     import threading
-    conf = tmp_path / "debug.conf"
-    conf.write_text('log = { level = "debug"; };\n')
-    srv = make_server(kinds=IMAP_KINDS, config=conf, extra=["--loops", str(LOOPS)]).start()
+    srv = debug_server(make_server, tmp_path)
     user = srv.new_user("selectors")
     errors, claimed = [], []
     done = threading.Event()
@@ -609,10 +609,7 @@ def test_contended_pop3_reads_and_quits(make_server, tmp_path):
     # comes only after the expunge.  Whatever went where, each QUIT removed
     # exactly what it marked, and what RETR read is \\Seen.
     import threading
-    conf = tmp_path / "debug.conf"
-    conf.write_text('log = { level = "debug"; };\n')
-    srv = make_server(kinds=("smtp", "pop3", "imap"), config=conf,
-                      extra=["--loops", str(LOOPS)]).start()
+    srv = debug_server(make_server, tmp_path, kinds=("smtp", "pop3", "imap"))
     user = srv.new_user("pop3busy")
     for i in range(40):
         srv.deliver("a@example.org", [user[0]], make_message(f"first {i}"))
