@@ -352,20 +352,6 @@ fail:
 	return rc;
 }
 
-int imap_view_open(struct imap_session *s, const char *name, bool readonly,
-		   struct imap_view **view_r, struct store_mailbox *mbox_r)
-{
-	*view_r = NULL;
-	struct imap_view_load l;
-	int rc = imap_view_load_init(&l, s->store, s->user.id, name, readonly);
-	if (rc == STORE_OK)
-		rc = imap_view_load_steps(&l);
-	if (rc == STORE_OK)
-		rc = imap_view_open_loaded(s, &l, view_r, mbox_r);
-	imap_view_load_free(&l);
-	return rc;
-}
-
 void imap_view_close(struct imap_session *s, struct imap_view **vp)
 {
 	struct imap_view *v = *vp;

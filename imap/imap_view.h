@@ -83,18 +83,14 @@ struct imap_view {
 	size_t npending_expunge, pending_cap;
 };
 
-/* SELECT / EXAMINE: open `name` (store name) for s, claiming \Recent unless
- * readonly, load the UID map and register with the change feed.  Writes
- * nothing; the handler writes the responses from the view and `mbox_r`.
- * Store errors are returned as they are.  The same as imap_view_load_init,
- * imap_view_load_steps and imap_view_open_loaded, waiting for locks. */
-int imap_view_open(struct imap_session *s, const char *name, bool readonly,
-		   struct imap_view **view_r, struct store_mailbox *mbox_r);
-
-/* SELECT's store part (the mailbox record, the \Recent claim, the keyword
- * table), apart so that it can run without waiting for a lock on the loop
- * and be finished by a worker (issue 11 point 1).  Touches nothing of the
- * session: any thread may run the steps. */
+/* SELECT / EXAMINE open `name` (store name) for a session in two parts:
+ * the store part (the mailbox record, the \Recent claim unless read-only,
+ * the keyword table), which touches nothing of the session, so that it can
+ * run without waiting for a lock on the loop and be finished by any
+ * thread, a worker (issue 11 point 1); then, on the session's loop, the
+ * view, registered with the change feed (imap_view_open_loaded).  Nothing
+ * is written to the client; the handler writes the responses from the
+ * view and the mailbox record.  Store errors are returned as they are. */
 struct imap_view_load {
 	struct store *store;
 	uint32_t user_id;

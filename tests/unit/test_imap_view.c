@@ -29,6 +29,22 @@
 
 /* ---- the session side, recording output ---- */
 
+/* SELECT's two parts in a row, waiting for locks: what the handler does
+ * when the store is not busy. */
+static int view_open(struct imap_session *s, const char *name, bool readonly,
+		     struct imap_view **view_r, struct store_mailbox *mbox_r)
+{
+	*view_r = NULL;
+	struct imap_view_load l;
+	int rc = imap_view_load_init(&l, s->store, s->user.id, name, readonly);
+	if (rc == STORE_OK)
+		rc = imap_view_load_steps(&l);
+	if (rc == STORE_OK)
+		rc = imap_view_open_loaded(s, &l, view_r, mbox_r);
+	imap_view_load_free(&l);
+	return rc;
+}
+
 static struct buf out;
 static int registered;
 static int closed;
@@ -259,7 +275,7 @@ static int teardown(void **state)
 static struct imap_view *open_inbox(struct fx *f, bool readonly)
 {
 	struct imap_view *v = NULL;
-	assert_int_equal(imap_view_open(&f->s, "INBOX", readonly, &v, &f->mb), STORE_OK);
+	assert_int_equal(view_open(&f->s, "INBOX", readonly, &v, &f->mb), STORE_OK);
 	assert_ptr_equal(f->s.view, v);
 	/* As the first FETCH/SEARCH/STORE would. */
 	assert_int_equal(imap_view_uids_load(&f->s), STORE_OK);
@@ -601,7 +617,7 @@ static void test_mailbox_gone(void **state)
 	struct store_mailbox mb;
 	assert_int_equal(store_mailbox_create(f->st, f->u.id, "Work", 0, &mb), STORE_OK);
 	struct imap_view *v = NULL;
-	assert_int_equal(imap_view_open(&f->s, "Work", false, &v, &mb), STORE_OK);
+	assert_int_equal(view_open(&f->s, "Work", false, &v, &mb), STORE_OK);
 	assert_string_equal(v->name, "Work");
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
 	out_is("");
@@ -609,7 +625,7 @@ static void test_mailbox_gone(void **state)
 	assert_int_equal(imap_view_sync(&f->s, true), -1);
 	out_is("* BYE Selected mailbox no longer exists\r\n");
 	assert_int_equal(closed, 1);
-	assert_int_equal(imap_view_open(&f->s, "Nope", false, &v, &mb), STORE_ERR_NOTFOUND);
+	assert_int_equal(view_open(&f->s, "Nope", false, &v, &mb), STORE_ERR_NOTFOUND);
 }
 
 static void test_many(void **state)
@@ -895,7 +911,7 @@ static void test_snapshot_shared(void **state)
 	struct imap_view *a = open_inbox(f, false);
 	struct imap_session s2 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH, .rev2 = true };
 	struct imap_view *b = NULL;
-	assert_int_equal(imap_view_open(&s2, "INBOX", true, &b, NULL), STORE_OK);
+	assert_int_equal(view_open(&s2, "INBOX", true, &b, NULL), STORE_OK);
 	/* SELECT takes a's array at once: same state. */
 	assert_ptr_equal(a->snap, b->snap);
 	assert_ptr_equal(a->uids, b->uids);
@@ -975,7 +991,7 @@ static void test_lazy_load(void **state)
 	struct fx *f = *state;
 	deliver(f, 5);
 	struct imap_view *v = NULL;
-	assert_int_equal(imap_view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	assert_int_equal(view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
 	assert_null(v->snap);
 	assert_int_equal(v->count, 5);
 	assert_int_equal(v->nrecent, 5);
@@ -1003,7 +1019,7 @@ static void test_lazy_load(void **state)
 	/* An expunge reported to a view that never loaded: loads, numbers.
 	 * (Without the cache, which would have this state's array.) */
 	imap_snap_cache_clear();
-	assert_int_equal(imap_view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
+	assert_int_equal(view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
 	assert_null(v->snap);
 	expunge_uid(f, 4);
 	buf_reset(&out);
@@ -1013,7 +1029,7 @@ static void test_lazy_load(void **state)
 	/* Flag changes too carry numbers. */
 	imap_view_close(&f->s, &f->s.view);
 	imap_snap_cache_clear();
-	assert_int_equal(imap_view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
+	assert_int_equal(view_open(&f->s, "INBOX", true, &v, &f->mb), STORE_OK);
 	assert_null(v->snap);
 	set_flags(f, 5, STORE_F_SEEN, 0);
 	buf_reset(&out);
@@ -1071,7 +1087,7 @@ static void test_uids_preload(void **state)
 	for (int k = 0; k < 50; k++)
 		big_append(f, mb.id, 1000);
 	struct imap_view *v = NULL;
-	assert_int_equal(imap_view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	assert_int_equal(view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
 	assert_int_equal(v->count, 50000);
 	assert_null(v->snap);
 	buf_reset(&out);
@@ -1119,7 +1135,7 @@ static void test_uids_preload_small(void **state)
 	struct fx *f = *state;
 	deliver(f, 3);
 	struct imap_view *v = NULL;
-	assert_int_equal(imap_view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	assert_int_equal(view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
 	jobs_run = 0;
 	struct imap_cmd cmd = {.s = &f->s};
 	assert_int_equal(imap_view_uids_preload(&cmd), -1);
@@ -1140,7 +1156,7 @@ static void test_recent_two_sessions(void **state)
 	struct imap_view *a = open_inbox(f, false);          /* claims 1, 2 */
 	deliver(f, 1);
 	struct imap_view *b = NULL;
-	assert_int_equal(imap_view_open(&s2, "INBOX", false, &b, NULL), STORE_OK);  /* 3 */
+	assert_int_equal(view_open(&s2, "INBOX", false, &b, NULL), STORE_OK);  /* 3 */
 	deliver(f, 1);                                       /* 4 */
 	buf_reset(&out);
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
