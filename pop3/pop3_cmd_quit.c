@@ -41,6 +41,13 @@ static void pop3_quit_flushed(struct durable_waiter *w, bool ok)
 void pop3_quit_stored(struct pop3_session *s, int rc, size_t removed)
 {
 	s->removed = removed;
+	if (s->seen_jobs) {
+		/* Batches of RETR's \Seen marks are still on workers: the
+		 * reply waits for them (pop3_store_job.c calls again). */
+		s->quit_rc = rc;
+		s->quit_waiting = true;
+		return;
+	}
 	if (rc != STORE_OK) {
 		conn_log(s->c, PLOG_ERROR, "quit expunge failed marked=%zu error=\"%s\"",
 			 s->ndeleted, store_strerror(rc));

@@ -275,15 +275,16 @@ static void pop3_session_free(void *sess, const char *reason)
 	else if (s->state == POP3_S_UPDATE)
 		conn_log(s->c, PLOG_WARN, "disconnected before the QUIT reply expunged=%zu",
 			 s->removed);
+	pop3_retr_clear(s);
+	/* Like Dovecot, the read state of a session that ends without QUIT
+	 * is kept (only DELE needs the UPDATE state).  Before the detach:
+	 * the last batch may go to a worker too. */
+	pop3_seen_free(s);
 	/* (a worker's expunge keeps the maildrop locked until it is done) */
 	pop3_store_job_detach(s);
 	auth_check_cancel(&s->check);
 	auth_sasl_free(&s->sasl);
 	pop3_inuse_release(&s->inuse);
-	pop3_retr_clear(s);
-	/* Like Dovecot, the read state of a session that ends without QUIT
-	 * is kept (only DELE needs the UPDATE state). */
-	pop3_seen_free(s);
 	free(s->msgs);
 	free(s);
 }

@@ -113,9 +113,15 @@ struct pop3_session {
 	uint32_t *seen_uids;
 	size_t nseen;
 	struct event *seen_ev;
+	/* Batches of them on workers (pop3_store_job.c): QUIT's reply waits
+	 * until they are done, so a client that reads its mail by POP3 and
+	 * then looks by IMAP finds it read. */
+	struct pop3_job *seen_jobs;
 
 	/* UPDATE */
 	struct pop3_job *store_job;  /* QUIT's expunge on a worker (pop3_store_job.c) */
+	bool quit_waiting;           /* QUIT's update done, seen_jobs not yet */
+	int quit_rc;
 	struct durable_waiter waiter;
 	size_t removed;
 	bool shutdown_pending;
@@ -168,8 +174,9 @@ void pop3_seen_flush(struct pop3_session *s);
  * worker (they leave the session either way).  pop3_quit_store: QUIT's
  * UPDATE, the pending marks and the expunge of uids (taken, may be NULL
  * when n is 0); pop3_quit_stored(s, rc, removed) follows, at once or when
- * a worker is done.  pop3_store_job_detach: the session is going; a
- * worker's job finishes without it. */
+ * a worker is done, and once no batch of marks is left on a worker.
+ * pop3_store_job_detach: the session is going; the workers' jobs finish
+ * without it. */
 void pop3_seen_commit(struct pop3_session *s);
 void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n);
 void pop3_quit_stored(struct pop3_session *s, int rc, size_t removed);

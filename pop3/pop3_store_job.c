@@ -3,8 +3,9 @@
  * \Seen marks and QUIT's expunge.  Each is tried in place with
  * store_thread_nowait; one that finds the store locked (STORE_ERR_BUSY,
  * nothing changed) goes to the worker pool (core/workpool.h), where
- * Berkeley DB's lock waits and back-off are harmless.  The job owns its
- * UID lists; a QUIT's job points at its session until the session goes
+ * Berkeley DB's lock waits and back-off are harmless.  A batch of marks
+ * large enough to be heavy goes to a worker at once.  The job owns its
+ * UID lists; a job points at its session until the session goes
  * (pop3_session_free), which leaves the job to finish alone. */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 struct pop3_job {
 	struct work w;               /* first */
 	struct pop3_session *s;      /* QUIT's, waiting for the expunge; else NULL */
+	struct pop3_session *owner;  /* a batch of marks: on owner->seen_jobs */
+	struct pop3_job *next;
 	struct pop3_inuse inuse;     /* the maildrop, when s went first (detach) */
 	struct store *store;
 	uint32_t mailbox_id;
@@ -43,6 +46,31 @@ static int seen_mark(struct store *store, uint32_t mailbox_id, const uint32_t *u
 	int rc = store_msgs_flags(store, mailbox_id, uids, n, &ch, res);
 	free(res);
 	return rc;
+}
+
+/* A full batch (POP3_SEEN_BATCH) is milliseconds of writes: a message
+ * record read and rewritten and a change record moved, per message.  In
+ * place, it held up the loop's other sessions, and this session's next
+ * RETR, for all of that; a client reading one message at a time lost a
+ * fifth of its rate to it.  A few marks (the timer's, QUIT's) cost less
+ * than the hand-off. */
+#define POP3_SEEN_POOL_MIN 32
+
+static void seen_job_link(struct pop3_session *s, struct pop3_job *j)
+{
+	j->owner = s;
+	j->next = s->seen_jobs;
+	s->seen_jobs = j;
+}
+
+static void seen_job_unlink(struct pop3_job *j)
+{
+	struct pop3_job **p = &j->owner->seen_jobs;
+	while (*p != j)
+		p = &(*p)->next;
+	*p = j->next;
+	j->owner = NULL;
+	j->next = NULL;
 }
 
 /* What is left of j, tried once: each part done leaves the job (a part
@@ -94,11 +122,18 @@ static void job_done(struct work *w)
 			j->rc = STORE_ERR_TEMP;
 	}
 	job_report(j);
+	struct pop3_session *owner = j->owner;
+	if (owner)
+		seen_job_unlink(j);
 	if (j->s) {
 		j->s->store_job = NULL;
 		pop3_quit_stored(j->s, j->rc, j->removed);
 	}
 	job_free(j);
+	if (owner && !owner->seen_jobs && owner->quit_waiting) {
+		owner->quit_waiting = false;
+		pop3_quit_stored(owner, owner->quit_rc, owner->removed);
+	}
 }
 
 /* j tried in place without waiting for a lock (store_thread_nowait).
@@ -152,10 +187,17 @@ void pop3_seen_commit(struct pop3_session *s)
 		s->nseen = 0;
 		return;
 	}
-	if (job_try(j)) {
-		conn_log(s->c, PLOG_DEBUG, "store busy: RETR's \\Seen set by a worker");
+	bool heavy = j->nseen >= POP3_SEEN_POOL_MIN;
+	if (heavy)
+		j->nseen_asked = j->nseen;
+	if (heavy || job_try(j)) {
+		if (!heavy)
+			conn_log(s->c, PLOG_DEBUG, "store busy: RETR's \\Seen set by a worker");
+		/* Linked first: after the submit, j is the worker's. */
+		seen_job_link(s, j);
 		if (job_submit(s, j))
 			return;
+		seen_job_unlink(j);
 	}
 	job_report(j);
 	job_free(j);
@@ -205,6 +247,10 @@ void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n)
 
 void pop3_store_job_detach(struct pop3_session *s)
 {
+	/* The marks' jobs finish alone (their done touches only the job). */
+	while (s->seen_jobs)
+		seen_job_unlink(s->seen_jobs);
+	s->quit_waiting = false;
 	struct pop3_job *j = s->store_job;
 	if (!j)
 		return;

@@ -280,6 +280,23 @@ def seen_set(srv, user):
     return {n for n, v in f.items() if b"\\Seen" in {bytes(x) for x in v["FLAGS"]}}
 
 
+def test_pop3_quit_reply_waits_for_seen_batches(imap_server, imap_user):
+    # Full batches of RETR's \Seen marks are written by a worker while the
+    # session goes on (pop3_store_job.c).  QUIT's +OK waits for them: a
+    # client that reads its mail by POP3 and then looks by IMAP finds every
+    # message read, without polling.
+    n = 2 * 256
+    deliver(imap_server, imap_user, n)
+    p = imap_server.pop3(*imap_user)
+    p.send("".join(f"RETR {i}\r\n" for i in range(1, n + 1)) + "QUIT\r\n")
+    for i in range(1, n + 1):
+        assert p.pop3_status().startswith("+OK"), i
+        p.pop3_multi()
+    assert p.pop3_status().startswith("+OK"), "QUIT"
+    p.close()
+    assert seen_set(imap_server, imap_user) == set(range(1, n + 1))
+
+
 def test_pop3_seen_kept_without_quit_and_in_batches(imap_server, imap_user):
     # RETR's \Seen marks are committed in batches (pop3_cmd_retr.c): a
     # pipelined run of more RETRs than one batch holds marks them all, and a
