@@ -26,9 +26,21 @@ struct workpool;
  * temporary failure the client retries), well within its deadline. */
 #define WORKPOOL_QUEUE_MAX 512
 
+/* Jobs of one kind that a worker takes together, at most this many. */
+#define WORKPOOL_BATCH_MAX 64
+
 struct work {
 	void (*run)(struct work *w);    /* on a worker thread */
 	void (*done)(struct work *w);   /* on the submitting loop's thread */
+	/* Optional, for jobs that are cheaper together (deliveries: one
+	 * store transaction for many).  A worker that takes such a job also
+	 * takes the queued jobs with the same run_batch, oldest first (at
+	 * most WORKPOOL_BATCH_MAX, whichever loops they came from), and
+	 * calls run_batch once for all of them instead of run; each one's
+	 * done follows as usual.  One batch of a kind runs at a time: jobs
+	 * of the kind wait meanwhile and join the next one (two would only
+	 * wait for each other's locks), while other jobs go on. */
+	void (*run_batch)(struct work **ws, size_t n);
 	/* Read in done: false when the pool stopped before a worker took the
 	 * job, so run never ran (shutdown). */
 	bool ran;

@@ -353,6 +353,19 @@ struct store_delivery {
 };
 int store_deliver(struct store *store, const struct store_delivery *d, int *results,
 		  uint64_t *content_id_r);
+/* n deliveries at once, each as store_deliver(d[i], results[i]) with its
+ * return in rc_r[i], in as few transactions as the batch needs
+ * (STORE_DELIVER_MANY_MAX messages or STORE_DELIVER_MANY_BYTES each, in
+ * order).  For a worker holding several sessions' messages: one
+ * transaction takes each page's lock once for all of them and commits
+ * once, where separate ones, run side by side, mostly waited for each
+ * other's page locks.  A failure that is not one delivery's own (a full
+ * disk, a damaged record) rolls back the shared transaction; its
+ * deliveries are then stored one by one, so none fails for another. */
+#define STORE_DELIVER_MANY_MAX 64
+#define STORE_DELIVER_MANY_BYTES (4u * 1024 * 1024)
+void store_deliver_many(struct store *store, const struct store_delivery *const *d,
+			int *const *results, int *rc_r, size_t n);
 
 /* Remove these UIDs from the mailbox in one transaction (missing UIDs are
  * skipped), updating counters and MODSEQ and releasing content no longer

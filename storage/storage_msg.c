@@ -339,6 +339,84 @@ int store_deliver(struct store *s, const struct store_delivery *d, int *results,
 	return rc;
 }
 
+/* ---- several deliveries, one transaction ---- */
+
+struct deliver_many_arg {
+	struct store_deliver_ctx *ctx;
+	size_t n;
+};
+
+static int deliver_many_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	/* One after the other: a later one reads what an earlier one wrote
+	 * (the same mailbox's UIDNEXT, a user the sandbox just created). */
+	struct deliver_many_arg *a = arg;
+	for (size_t i = 0; i < a->n; i++) {
+		int rc = store_deliver_txn(s, txn, &a->ctx[i]);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+/* d[0..n) (at most STORE_DELIVER_MANY_MAX) in one transaction. */
+static void deliver_group(struct store *s, const struct store_delivery *const *d,
+			  int *const *results, int *rc_r, size_t n)
+{
+	size_t which[STORE_DELIVER_MANY_MAX];
+	bool alone[STORE_DELIVER_MANY_MAX];
+	size_t m = 0;
+	struct store_deliver_ctx *ctx = calloc(n, sizeof(*ctx));   /* ~2 KiB each */
+	if (!ctx) {
+		for (size_t i = 0; i < n; i++)
+			rc_r[i] = store_deliver(s, d[i], results[i], NULL);
+		return;
+	}
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		alone[i] = true;
+		if (store_deliver_prepare(d[i], results[i], &ctx[m]) != STORE_OK)
+			continue;   /* store_deliver answers it the same way */
+		/* The reserve (storage_space.c), for all of them together. */
+		bytes += (uint64_t)d[i]->len + d[i]->structure_len;
+		if (store_space_check(s, bytes) != STORE_OK) {
+			store_deliver_ctx_free(&ctx[m]);
+			bytes -= (uint64_t)d[i]->len + d[i]->structure_len;
+			continue;
+		}
+		alone[i] = false;
+		which[m++] = i;
+	}
+	struct deliver_many_arg a = {.ctx = ctx, .n = m};
+	int rc = m ? store_txn_run(s, deliver_many_fn, &a) : STORE_OK;
+	for (size_t k = 0; k < m; k++) {
+		if (rc == STORE_OK)
+			rc_r[which[k]] = store_deliver_finish(s, &ctx[k], NULL);
+		else
+			alone[which[k]] = true;
+		store_deliver_ctx_free(&ctx[k]);
+	}
+	free(ctx);
+	for (size_t i = 0; i < n; i++)
+		if (alone[i])
+			rc_r[i] = store_deliver(s, d[i], results[i], NULL);
+}
+
+void store_deliver_many(struct store *s, const struct store_delivery *const *d,
+			int *const *results, int *rc_r, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t k = 1;
+		uint64_t bytes = d[i]->len;
+		while (i + k < n && k < STORE_DELIVER_MANY_MAX &&
+		       bytes + d[i + k]->len <= STORE_DELIVER_MANY_BYTES)
+			bytes += d[i + k++]->len;
+		deliver_group(s, d + i, results + i, rc_r + i, k);
+		i += k;
+	}
+}
+
 /* ---- expunge ---- */
 
 struct expunge_arg {

@@ -553,6 +553,96 @@ static void test_deliver_unknown_and_duplicates(void **state)
 	assert_int_equal(res[0], STORE_ERR_NOTFOUND);
 }
 
+/* A message record already at the mailbox's UIDNEXT (a record that lost
+ * its UIDNEXT): a delivery there fails its whole transaction. */
+static int uid_taken(struct store *s, DB_TXN *txn, void *arg)
+{
+	const struct store_mailbox *m = arg;
+	struct store_msg msg = {.uid = m->uidnext, .content_id = UINT64_MAX - 1, .size = 1};
+	return store_msg_write(s, txn, m->id, &msg, 0);
+}
+
+static void assert_inbox_holds(struct store *s, const char *who, const char *const *want,
+			       size_t n)
+{
+	struct store_mailbox m = inbox(s, who);
+	assert_int_equal(m.messages, n);
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg msg;
+		assert_int_equal(store_msg_get(s, m.id, (uint32_t)i + 1, &msg), STORE_OK);
+		char back[16];
+		size_t got = 0;
+		assert_int_equal(store_content_read(s, msg.content_id, 0, back, sizeof(back), &got),
+				 STORE_OK);
+		assert_int_equal(got, strlen(want[i]));
+		assert_memory_equal(back, want[i], got);
+	}
+}
+
+/* Several deliveries in one transaction (store_deliver_many) end as each
+ * would alone: in order, each recipient's result its own, and one whose
+ * failure rolls back the shared transaction fails alone. */
+static void test_deliver_many(void **state)
+{
+	struct fx *f = *state;
+	add_user(f->s, "a@example.org", NULL);
+	add_user(f->s, "b@example.org", NULL);
+	add_user(f->s, "c@example.org", NULL);
+	const char *ra[] = {"a@example.org"}, *rab[] = {"a@example.org", "b@example.org"};
+	const char *rnone[] = {"nobody@example.org"}, *rbad[] = {"x"};
+	const char *rdup[] = {"A@example.org", "a@example.org"};
+	struct store_delivery d[5] = {
+		{.recipients = ra, .nrecipients = 1, .data = "m0", .len = 2},
+		{.recipients = rab, .nrecipients = 2, .data = "m1", .len = 2},
+		{.recipients = rnone, .nrecipients = 1, .data = "m2", .len = 2},
+		{.recipients = rbad, .nrecipients = 1, .data = "m3", .len = 2},
+		{.recipients = rdup, .nrecipients = 2, .data = "m4", .len = 2},
+	};
+	int res[5][2];
+	const struct store_delivery *dp[5];
+	int *rp[5], rc[5];
+	for (int i = 0; i < 5; i++) {
+		dp[i] = &d[i];
+		rp[i] = res[i];
+		rc[i] = -50;
+	}
+	store_deliver_many(f->s, dp, rp, rc, 5);
+	assert_int_equal(rc[0], STORE_OK);
+	assert_int_equal(rc[1], STORE_OK);
+	assert_int_equal(res[1][1], STORE_OK);
+	assert_int_equal(rc[2], STORE_ERR_NOTFOUND);
+	assert_int_equal(res[2][0], STORE_ERR_NOTFOUND);
+	assert_int_equal(rc[3], STORE_ERR_INVALID);
+	assert_int_equal(rc[4], STORE_OK);
+	assert_int_equal(res[4][0], STORE_OK);
+	assert_int_equal(res[4][1], STORE_OK);
+	static const char *const in_a[] = {"m0", "m1", "m4"}, *const in_b[] = {"m1"};
+	assert_inbox_holds(f->s, "a@example.org", in_a, 3);
+	assert_inbox_holds(f->s, "b@example.org", in_b, 1);
+	struct store_stats st = stats(f->s);
+	assert_int_equal(st.contents, 3);
+	assert_int_equal(st.messages, 4);
+
+	struct store_mailbox mc = inbox(f->s, "c@example.org");
+	assert_int_equal(store_txn_run(f->s, uid_taken, &mc), STORE_OK);
+	const char *rc_[] = {"c@example.org"}, *rb[] = {"b@example.org"};
+	struct store_delivery e[3] = {
+		{.recipients = ra, .nrecipients = 1, .data = "n0", .len = 2},
+		{.recipients = rc_, .nrecipients = 1, .data = "n1", .len = 2},
+		{.recipients = rb, .nrecipients = 1, .data = "n2", .len = 2},
+	};
+	for (int i = 0; i < 3; i++)
+		dp[i] = &e[i];
+	store_deliver_many(f->s, dp, rp, rc, 3);
+	assert_int_equal(rc[0], STORE_OK);
+	assert_int_equal(rc[1], STORE_ERR_CORRUPT);
+	assert_int_equal(rc[2], STORE_OK);
+	static const char *const in_a2[] = {"m0", "m1", "m4", "n0"}, *const in_b2[] = {"m1", "n2"};
+	assert_inbox_holds(f->s, "a@example.org", in_a2, 4);
+	assert_inbox_holds(f->s, "b@example.org", in_b2, 2);
+	assert_int_equal(stats(f->s).contents, 5);
+}
+
 /* A delivery that reaches nobody goes to its fallback, in the same
  * transaction (a notice whose sender's mailbox is gone: postmaster);
  * one that reaches somebody does not, nor does a missing fallback. */
@@ -1553,6 +1643,7 @@ int main(void)
 		T(test_domain_has_users),
 		T(test_deliver_three_recipients),
 		T(test_deliver_unknown_and_duplicates),
+		T(test_deliver_many),
 		T(test_deliver_autocreate),
 		T(test_deliver_fallback),
 		T(test_content_read_ranges),

@@ -2,7 +2,8 @@
  * threads and real inboxes (core/inbox.c): jobs run on a worker, their
  * completions come back on the thread of the loop that submitted them, in
  * order; a job whose owner went away is freed by its done; a stop leaves
- * queued jobs unrun but still completes them; a full queue refuses.
+ * queued jobs unrun but still completes them; a full queue refuses; jobs
+ * of a batch kind run together, one batch of the kind at a time.
  *
  * The loops here are this file's own (core/loop.h is implemented below
  * with an event_base and an inbox per loop), so the test needs no server.
@@ -377,6 +378,113 @@ static void test_queue_full(void **state)
 	record_fini(&rec);
 }
 
+/* ---- batches ---- */
+
+struct batches {
+	pthread_mutex_t mu;
+	size_t sizes[8];
+	unsigned nbatches;
+	int ids[128];              /* job ids in the order the batches ran them */
+	unsigned nids;
+	bool concurrent;           /* two batches of the kind ran at once */
+	bool running;
+};
+static struct batches batches;
+
+static void job_run_batch(struct work **ws, size_t n)
+{
+	struct job *first = (struct job *)ws[0];
+	pthread_mutex_lock(&batches.mu);
+	if (batches.running)
+		batches.concurrent = true;
+	batches.running = true;
+	if (batches.nbatches < 8)
+		batches.sizes[batches.nbatches++] = n;
+	for (size_t i = 0; i < n && batches.nids < 128; i++)
+		batches.ids[batches.nids++] = ((struct job *)ws[i])->id;
+	pthread_mutex_unlock(&batches.mu);
+	for (size_t i = 0; i < n; i++)
+		((struct job *)ws[i])->runner = pthread_self();
+	if (first->started)
+		sem_post(first->started);
+	if (first->release)
+		sem_wait(first->release);
+	pthread_mutex_lock(&batches.mu);
+	batches.running = false;
+	pthread_mutex_unlock(&batches.mu);
+}
+
+/* Jobs with a run_batch that queue while one of their kind runs are taken
+ * together by the next worker free (in order, WORKPOOL_BATCH_MAX at most),
+ * never beside a running batch of the kind, while a plain job goes on at
+ * once on the other worker.  Every job's done still runs, with ran set. */
+static void test_batches_of_a_kind(void **state)
+{
+	(void)state;
+	enum { NK = WORKPOOL_BATCH_MAX + 6, PLAIN = 1000 };
+	memset(&batches, 0, sizeof(batches));
+	pthread_mutex_init(&batches.mu, NULL);
+	struct loop l;
+	loop_init(&l);
+	struct record rec;
+	record_init(&rec, NK + 2);
+	struct workpool *wp = workpool_new(2, (size_t)1 << 30);
+	sem_t started, release, plain_started;
+	sem_init(&started, 0, 0);
+	sem_init(&release, 0, 0);
+	sem_init(&plain_started, 0, 0);
+	struct job *first = job_new(0, &l, &rec);
+	first->work.run_batch = job_run_batch;
+	first->started = &started;
+	first->release = &release;
+	first->submitter = pthread_self();
+	assert_int_equal(workpool_submit(wp, &l, &first->work), 0);
+	sem_wait(&started);   /* a batch of one runs, and holds its worker */
+	struct job *jobs[NK];
+	struct job *plain = NULL;
+	for (int i = 0; i < NK; i++) {
+		jobs[i] = job_new(i + 1, &l, &rec);
+		jobs[i]->work.run_batch = job_run_batch;
+		jobs[i]->submitter = pthread_self();
+		assert_int_equal(workpool_submit(wp, &l, &jobs[i]->work), 0);
+		if (i == 2) {
+			plain = job_new(PLAIN, &l, &rec);
+			plain->started = &plain_started;
+			plain->submitter = pthread_self();
+			assert_int_equal(workpool_submit(wp, &l, &plain->work), 0);
+		}
+	}
+	/* The other worker passes the kind's jobs by and runs the plain one
+	 * while the first batch holds on. */
+	sem_wait(&plain_started);
+	assert_int_equal(workpool_queued(wp), NK);
+	sem_post(&release);
+	loop_start(&l);
+	sem_wait(&rec.all_done);
+	assert_false(batches.concurrent);
+	assert_int_equal(batches.nbatches, 3);
+	assert_int_equal(batches.sizes[0], 1);
+	assert_int_equal(batches.sizes[1], WORKPOOL_BATCH_MAX);
+	assert_int_equal(batches.sizes[2], NK - WORKPOOL_BATCH_MAX);
+	for (unsigned i = 0; i < batches.nids; i++)
+		assert_int_equal(batches.ids[i], (int)i);
+	assert_int_equal(batches.nids, NK + 1);
+	assert_true(first->ran_seen);
+	for (int i = 0; i < NK; i++)
+		assert_true(jobs[i]->ran_seen);
+	workpool_free(&wp);
+	loop_fini(&l, true);
+	free(first);
+	free(plain);
+	for (int i = 0; i < NK; i++)
+		free(jobs[i]);
+	sem_destroy(&started);
+	sem_destroy(&release);
+	sem_destroy(&plain_started);
+	record_fini(&rec);
+	pthread_mutex_destroy(&batches.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_done_frees),
 		cmocka_unit_test(test_stop_with_queued_jobs),
 		cmocka_unit_test(test_queue_full),
+		cmocka_unit_test(test_batches_of_a_kind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
