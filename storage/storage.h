@@ -362,8 +362,8 @@ int store_deliver(struct store *store, const struct store_delivery *d, int *resu
  * other's page locks.  A failure that is not one delivery's own (a full
  * disk, a damaged record) rolls back the shared transaction; its
  * deliveries are then stored one by one, so none fails for another. */
-#define STORE_DELIVER_MANY_MAX 64
-#define STORE_DELIVER_MANY_BYTES (4u * 1024 * 1024)
+#define STORE_DELIVER_MANY_MAX 16
+#define STORE_DELIVER_MANY_BYTES (1024u * 1024)
 void store_deliver_many(struct store *store, const struct store_delivery *const *d,
 			int *const *results, int *rc_r, size_t n);
 
