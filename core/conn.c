@@ -312,6 +312,26 @@ static void conn_process_input(struct conn *c)
 			c->in_callback = false;
 			continue;
 		}
+		if (c->streaming) {
+			/* The first contiguous run of what is buffered, read in
+			 * place; drained once the session has taken it. */
+			struct evbuffer_iovec v;
+			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+				break;
+			if (!restarted) {
+				conn_timer_idle_restart(c);
+				restarted = true;
+			}
+			c->in_callback = true;
+			size_t used = c->ops->on_stream(c->sess, v.iov_base, v.iov_len);
+			c->in_callback = false;
+			if (used > v.iov_len)
+				used = v.iov_len;
+			evbuffer_drain(in, used);
+			if (used == 0 && c->streaming)
+				break;   /* (never: a session in stream mode takes all) */
+			continue;
+		}
 		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos < 0) {
 			/* No LF yet.  Allow one extra byte for a CR that may precede it. */
@@ -1034,6 +1054,11 @@ void conn_set_limits(struct conn *c, const struct limits *lim)
 void conn_read_raw(struct conn *c, size_t n)
 {
 	c->raw_remaining = n;
+}
+
+void conn_read_stream(struct conn *c, bool on)
+{
+	c->streaming = on && c->ops->on_stream;
 }
 
 void conn_set_timeout(struct conn *c, unsigned seconds)

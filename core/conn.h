@@ -63,6 +63,11 @@ void conn_set_max_line(struct conn *c, size_t max);
 void conn_set_limits(struct conn *c, const struct limits *lim);
 /* Deliver the next n bytes through on_raw instead of lines (IMAP literals). */
 void conn_read_raw(struct conn *c, size_t n);
+/* on: hand input to on_stream as it comes, in runs of contiguous buffered
+ * bytes, instead of lines (SMTP DATA, which splits its lines itself);
+ * off (from on_stream, before it returns): what it did not take is read
+ * as lines again.  The idle timer restarts once per batch, as for lines. */
+void conn_read_stream(struct conn *c, bool on);
 /* Idle timeout in seconds for the current phase (0 = the configured default).
  * It restarts at every whole line; under stress (conn_timer.c) core
  * shortens it for sessions that are not logged in. */

@@ -40,6 +40,7 @@ struct conn {
 	size_t max_line;
 	size_t read_ahead;             /* input buffered beyond one line (core/session_limits.h) */
 	size_t raw_remaining;
+	bool streaming;                /* conn_read_stream: input goes to on_stream */
 	unsigned timeout;              /* seconds; 0 = configured idle timeout */
 	struct buf line;               /* the current line handed to on_line */
 

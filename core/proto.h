@@ -41,6 +41,12 @@ struct proto_ops {
 	void (*on_line_too_long)(void *sess, const char *head, size_t head_len);
 	/* Raw mode (conn_read_raw): the next chunk of the n bytes asked for. */
 	void (*on_raw)(void *sess, const char *data, size_t len, bool last);
+	/* Stream mode (conn_read_stream): buffered input, data[0..len), read
+	 * in place (valid for the call only, not NUL-terminated).  Returns
+	 * the octets it took: all of them while it stays in stream mode; it
+	 * may take fewer only after turning the mode off, and the rest is
+	 * then read as lines.  It must not start TLS or compression. */
+	size_t (*on_stream)(void *sess, const char *data, size_t len);
 	/* Output fell below the low-water mark (optional; for streaming). */
 	void (*on_drain)(void *sess);
 	/* The session's time is up (idle, login deadline, or evicted to make

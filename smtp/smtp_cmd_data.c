@@ -121,6 +121,9 @@ void smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	/* RFC 5321 4.5.3.2.5-6: a longer timeout while the message comes. */
 	conn_set_timeout(s->c, s->cfg->smtp_data_timeout);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	/* The message's lines are split here, in place (smtp_data_feed),
+	 * not by core's line reader one copy and drain at a time. */
+	conn_read_stream(s->c, true);
 }
 
 /* Back to command mode, transaction over (RFC 5321 4.1.1.4: whatever the
@@ -643,6 +646,18 @@ void smtp_message_end(struct smtp_session *s, enum smtp_data_rc rc)
 		deliver(s);
 	else
 		refuse(s);
+}
+
+size_t smtp_data_phase_stream(struct smtp_session *s, const char *data, size_t len)
+{
+	size_t used = 0;
+	enum smtp_data_rc rc = smtp_data_feed(&s->data, data, len, &used);
+	if (rc != SMTP_DATA_MORE) {
+		/* What follows the "." line is commands (RFC 2920 pipelining). */
+		conn_read_stream(s->c, false);
+		smtp_message_end(s, rc);
+	}
+	return used;
 }
 
 void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf)

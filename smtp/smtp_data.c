@@ -262,44 +262,60 @@ void smtp_data_line_too_long(struct smtp_data *d)
 	d->in_msgid = false;
 }
 
+/* The line of n octets before an LF (its CR, if any, still on it), as
+ * core's line reader would hand it over. */
+static enum smtp_data_rc data_feed_line(struct smtp_data *d, const char *s, size_t n)
+{
+	bool crlf = n > 0 && s[n - 1] == '\r';
+	if (crlf)
+		n--;
+	if (n > d->lim.max_line) {
+		smtp_data_line_too_long(d);
+		return SMTP_DATA_MORE;
+	}
+	return smtp_data_line(d, s, n, crlf);
+}
+
 enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t len,
 				 size_t *consumed_r)
 {
 	/* Split lines exactly as core/conn.c does, including its limit: a line
-	 * is too long when more than max_line + 1 bytes (room for the CR)
-	 * arrive without an LF, or when the complete line exceeds max_line. */
-	for (size_t i = 0; i < len; i++) {
-		char ch = data[i];
+	 * is too long when more than max_line + 1 octets (room for the CR)
+	 * arrive without an LF, or when the complete line exceeds max_line.
+	 * Lines are found with memchr and handed over straight from `data`
+	 * when whole in it; only a line cut by the end of `data` waits in
+	 * `partial` (at most max_line + 1 octets).  The SMTP session reads
+	 * DATA through here (conn_read_stream): line by line through core, a
+	 * 100 KiB message cost some 1,300 searches, copies and drains. */
+	const char *p = data;
+	size_t left = len;
+	while (left > 0) {
+		const char *lf = memchr(p, '\n', left);
+		size_t n = lf ? (size_t)(lf - p) : left;
+		enum smtp_data_rc rc = SMTP_DATA_MORE;
 		if (d->discarding) {
-			if (ch == '\n')
-				d->discarding = false;
-			continue;
-		}
-		if (ch != '\n') {
-			if (d->partial.len >= d->lim.max_line + 1) {
-				buf_reset(&d->partial);
-				d->discarding = true;
-				smtp_data_line_too_long(d);
-			} else if (buf_putc(&d->partial, ch) < 0) {
-				data_fail(d, SMTP_DATA_ERR_NOMEM);
-			}
-			continue;
-		}
-		size_t n = d->partial.len;
-		const char *s = d->partial.data ? d->partial.data : "";
-		bool crlf = n > 0 && s[n - 1] == '\r';
-		if (crlf)
-			n--;
-		enum smtp_data_rc rc;
-		if (n > d->lim.max_line) {
+			d->discarding = lf == NULL;    /* its LF ends the drop */
+		} else if (d->partial.len + n > d->lim.max_line + 1) {
+			/* Over the limit before its LF: the rest, up to the LF,
+			 * is dropped, as core does. */
+			buf_reset(&d->partial);
+			d->discarding = lf == NULL;
 			smtp_data_line_too_long(d);
-			rc = SMTP_DATA_MORE;
-		} else {
-			rc = smtp_data_line(d, s, n, crlf);
+		} else if (lf && d->partial.len == 0) {
+			rc = data_feed_line(d, p, n);
+		} else if (buf_append(&d->partial, p, n) < 0) {
+			data_fail(d, SMTP_DATA_ERR_NOMEM);
+			buf_reset(&d->partial);
+		} else if (lf) {
+			rc = data_feed_line(d, d->partial.data, d->partial.len);
+			buf_reset(&d->partial);
 		}
-		buf_reset(&d->partial);
+		if (!lf)
+			break;
+		p += n + 1;
+		left -= n + 1;
 		if (rc != SMTP_DATA_MORE) {
-			*consumed_r = i + 1;
+			*consumed_r = len - left;
 			return rc;
 		}
 	}

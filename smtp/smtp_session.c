@@ -373,6 +373,15 @@ static void smtp_on_line_too_long(void *sess, const char *head, size_t head_len)
 	smtp_check_limits(s);
 }
 
+static size_t smtp_on_stream(void *sess, const char *data, size_t len)
+{
+	struct smtp_session *s = sess;
+	bool authed = s->authed;
+	size_t used = smtp_data_phase_stream(s, data, len);
+	smtp_session_line_done(s, authed);
+	return used;
+}
+
 static void smtp_on_raw(void *sess, const char *data, size_t len, bool last)
 {
 	smtp_bdat_phase_raw(sess, data, len, last);
@@ -431,6 +440,7 @@ const struct proto_ops smtp_proto_ops = {
 	.on_line = smtp_on_line,
 	.on_line_too_long = smtp_on_line_too_long,
 	.on_raw = smtp_on_raw,
+	.on_stream = smtp_on_stream,
 	.on_timeout = smtp_on_timeout,
 	.on_shutdown = smtp_on_shutdown,
 	.session_free = smtp_session_free,

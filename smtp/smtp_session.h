@@ -174,7 +174,11 @@ void smtp_auth_phase_line(struct smtp_session *s, const char *line, size_t len);
 void smtp_auth_phase_too_long(struct smtp_session *s);
 void smtp_auth_forget(struct smtp_session *s);
 
-/* DATA phase (smtp_cmd_data.c): lines and over-long lines while in DATA. */
+/* DATA phase (smtp_cmd_data.c): the message's octets as they come
+ * (conn_read_stream); returns how many it took: all, or up to the end of
+ * the "." line, after which input is read as command lines again.  Lines
+ * and over-long lines while in DATA, should core hand them over. */
+size_t smtp_data_phase_stream(struct smtp_session *s, const char *data, size_t len);
 void smtp_data_phase_line(struct smtp_session *s, const char *line, size_t len, bool crlf);
 void smtp_data_phase_too_long(struct smtp_session *s);
 /* A message, by DATA or BDAT (smtp_cmd_data.c): begin it (input budget,

@@ -89,6 +89,61 @@ struct result {
 	char *msg;
 };
 
+/* The reference splitter: core/conn.c's line reader, octet by octet (a
+ * line is too long when more than max_line + 1 octets arrive without an
+ * LF, or when the whole line exceeds max_line; the rest of a too-long line
+ * is dropped up to its LF), handing lines to smtp_data_line.  What
+ * smtp_data_feed must do, however it finds the lines. */
+static enum smtp_data_rc ref_feed(struct smtp_data *d, const char *s, size_t len,
+				  size_t *consumed_r)
+{
+	static char line[70];
+	static size_t n;
+	static bool discarding;
+	if (!consumed_r) {          /* reset */
+		n = 0;
+		discarding = false;
+		return SMTP_DATA_MORE;
+	}
+	size_t max_line = d->lim.max_line;
+	check(max_line + 2 <= sizeof(line), "reference line buffer");
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (discarding) {
+			discarding = ch != '\n';
+			continue;
+		}
+		if (ch != '\n') {
+			if (n >= max_line + 1) {
+				n = 0;
+				discarding = true;
+				smtp_data_line_too_long(d);
+			} else {
+				line[n++] = ch;
+			}
+			continue;
+		}
+		size_t k = n;
+		bool crlf = k > 0 && line[k - 1] == '\r';
+		if (crlf)
+			k--;
+		n = 0;
+		enum smtp_data_rc rc = SMTP_DATA_MORE;
+		if (k > max_line)
+			smtp_data_line_too_long(d);
+		else
+			rc = smtp_data_line(d, line, k, crlf);
+		if (rc != SMTP_DATA_MORE) {
+			*consumed_r = i + 1;
+			return rc;
+		}
+	}
+	*consumed_r = len;
+	return SMTP_DATA_MORE;
+}
+
+/* step 0: smtp_data_feed of all at once; 1..: in pieces of step octets;
+ * SIZE_MAX: the reference splitter, all at once. */
 static struct result run_data(const char *s, size_t len, size_t step, enum smtp_bare_policy bare)
 {
 	struct smtp_data_limits lim = {.max_size = 4096, .max_line = 64, .max_received = 5,
@@ -100,12 +155,15 @@ static struct result run_data(const char *s, size_t len, size_t step, enum smtp_
 	smtp_data_start(&d, "P\r\n", 3);
 	size_t off = 0;
 	r.rc = SMTP_DATA_MORE;
+	bool ref = step == SIZE_MAX;
+	if (ref)
+		ref_feed(&d, NULL, 0, NULL);
 	while (off < len) {
-		size_t n = step ? step : len - off;
+		size_t n = step && !ref ? step : len - off;
 		if (n > len - off)
 			n = len - off;
 		size_t used;
-		r.rc = smtp_data_feed(&d, s + off, n, &used);
+		r.rc = ref ? ref_feed(&d, s + off, n, &used) : smtp_data_feed(&d, s + off, n, &used);
 		off += used;
 		if (r.rc != SMTP_DATA_MORE)
 			break;
@@ -139,6 +197,16 @@ static void fuzz_data(const char *s, size_t len, enum smtp_bare_policy bare)
 {
 	struct result whole = run_data(s, len, 0, bare);
 	struct result bytes = run_data(s, len, 1, bare);
+	struct result ref = run_data(s, len, SIZE_MAX, bare);
+	check(whole.rc == ref.rc, "rc whole vs reference");
+	check(whole.consumed == ref.consumed, "consumed whole vs reference");
+	check(whole.err == ref.err, "err whole vs reference");
+	check(whole.ambiguous == ref.ambiguous, "ambiguous whole vs reference");
+	check(whole.size == ref.size, "size whole vs reference");
+	check(whole.len == ref.len, "len whole vs reference");
+	if (whole.msg && ref.msg)
+		check(memcmp(whole.msg, ref.msg, whole.len) == 0, "message whole vs reference");
+	free(ref.msg);
 	check(whole.rc == bytes.rc, "rc whole vs bytes");
 	check(whole.consumed == bytes.consumed, "consumed whole vs bytes");
 	check(whole.err == bytes.err, "err whole vs bytes");
