@@ -11,18 +11,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A message up to this size stays in memory and never becomes a file.
+/* A message up to this size (SPOOL_MEM_MAX, spool.h) stays in memory and never becomes a file.
  * Creating an O_TMPFILE on ext4 (inode allocation, then eviction at close)
  * with its mmap cost a third of the server's CPU per 4 KiB delivery
  * (perf, issue 11 point 4).  Smaller than the chunk SMTP hands over
  * (SMTP_DATA_CHUNK, 64 KiB), so a message that reaches this while still
  * arriving never sits here: its first write is already too big, and memory
  * only ever holds a whole message on its way to the store. */
-#define SPOOL_MEM_MAX (32 * 1024)
 
 struct spool {
 	int fd;                 /* -1 while the content is in mem */
 	size_t size;
+	size_t mem_max;         /* in mem up to this (SPOOL_MEM_MAX, or allowed) */
 	char *mem;
 	void *map;
 	size_t map_len;
@@ -60,6 +60,7 @@ int spool_open(const char *data_dir, struct spool **sp_r)
 		return -ENOMEM;
 	}
 	sp->fd = -1;
+	sp->mem_max = SPOOL_MEM_MAX;
 	*sp_r = sp;
 	return 0;
 }
@@ -106,7 +107,7 @@ static int spool_to_file(struct spool *sp)
 
 int spool_write(struct spool *sp, const void *data, size_t len)
 {
-	if (sp->fd < 0 && len <= SPOOL_MEM_MAX - sp->size) {
+	if (sp->fd < 0 && len <= sp->mem_max - sp->size) {
 		char *m = realloc(sp->mem, sp->size + len ? sp->size + len : 1);
 		if (!m)
 			return -ENOMEM;
@@ -129,6 +130,17 @@ int spool_write(struct spool *sp, const void *data, size_t len)
 size_t spool_size(const struct spool *sp)
 {
 	return sp->size;
+}
+
+void spool_mem_allow(struct spool *sp, size_t max)
+{
+	if (sp->fd < 0 && max > sp->mem_max)
+		sp->mem_max = max;
+}
+
+bool spool_in_memory(const struct spool *sp)
+{
+	return sp->fd < 0;
 }
 
 int spool_map(struct spool *sp, const char **data_r, size_t *len_r)

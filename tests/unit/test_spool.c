@@ -2,7 +2,7 @@
  * byte; an empty spool maps to ""; a small input stays in memory (no file,
  * no directory), a larger one moves to a file that is anonymous (nothing in
  * the directory); a write past the file-size limit is an error (-EFBIG), as
- * a full disk would be, not a crash. */
+ * a full disk would be, not a crash; a caller may allow more in memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,6 +115,43 @@ static void test_unusable_dir(void **state)
 	assert_null(sp);
 }
 
+/* spool_mem_allow: the caller may let a spool grow in memory past the
+ * default (it accounts for the memory); past the new limit it becomes a
+ * file all the same, and a file never goes back to memory. */
+static void test_mem_allow(void **state)
+{
+	struct spool *sp = NULL;
+	assert_int_equal(spool_open("/nonexistent/postino/dir", &sp), 0);
+	char block[50000];
+	memset(block, 'y', sizeof(block));
+	spool_mem_allow(sp, 3 * sizeof(block));
+	spool_mem_allow(sp, 10);   /* never lowers it */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(spool_write(sp, block, sizeof(block)), 0);
+	assert_true(spool_in_memory(sp));   /* no file: its directory is not there */
+	const char *data;
+	size_t len;
+	assert_int_equal(spool_map(sp, &data, &len), 0);
+	assert_int_equal(len, 3 * sizeof(block));
+	assert_int_equal(data[len - 1], 'y');
+	assert_int_equal(spool_write(sp, "z", 1), -ENOENT);   /* one octet past: a file */
+	spool_free(&sp);
+
+	assert_int_equal(spool_open(dir, &sp), 0);
+	spool_mem_allow(sp, sizeof(block));
+	assert_int_equal(spool_write(sp, block, sizeof(block)), 0);
+	assert_int_equal(spool_write(sp, "z", 1), 0);
+	assert_false(spool_in_memory(sp));
+	spool_mem_allow(sp, 4 * sizeof(block));
+	assert_false(spool_in_memory(sp));
+	assert_int_equal(spool_write(sp, block, sizeof(block)), 0);
+	assert_int_equal(spool_map(sp, &data, &len), 0);
+	assert_int_equal(len, 2 * sizeof(block) + 1);
+	assert_int_equal(data[sizeof(block)], 'z');
+	spool_free(&sp);
+	(void)state;
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -123,6 +160,7 @@ int main(void)
 		cmocka_unit_test(test_write_map),
 		cmocka_unit_test(test_write_past_limit),
 		cmocka_unit_test(test_unusable_dir),
+		cmocka_unit_test(test_mem_allow),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char sub[512];
