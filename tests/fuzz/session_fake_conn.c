@@ -5,7 +5,7 @@
  * The reader follows core/conn.c's conn_process(): LF ends a line (a CR
  * before it is dropped and reported as crlf), a line longer than the
  * maximum is reported once and skipped to its LF, raw mode hands over the
- * bytes asked for, input stops while the session is suspended, held,
+ * bytes asked for, stream mode what has been read, input stops while the session is suspended, held,
  * closing or starting TLS.  What core does with time or the socket happens
  * here at once: a log flush completes after the session's callback
  * returns, so does a worker-pool job (run at submit, done after the
@@ -45,6 +45,7 @@ struct conn {
 	struct buf line;
 	size_t max_line;
 	size_t raw_remaining;
+	bool streaming;                /* conn_read_stream */
 	unsigned timeout;
 
 	struct buf *out;
@@ -265,6 +266,11 @@ void conn_set_max_line(struct conn *c, size_t max)
 	c->max_line = max ? max : c->srv->cfg->max_line;
 }
 
+void conn_read_stream(struct conn *c, bool on)
+{
+	c->streaming = on && c->ops->on_stream;
+}
+
 void conn_read_raw(struct conn *c, size_t n)
 {
 	c->raw_remaining = n;
@@ -411,6 +417,20 @@ static void process(struct conn *c)
 			c->raw_remaining -= n;
 			CALL(c, c->ops->on_raw(c->sess, chunk, n, c->raw_remaining == 0));
 			free(chunk);
+			continue;
+		}
+		if (c->streaming) {
+			/* what has been read, in a copy of its exact size (ASan) */
+			char *run = malloc(avail);
+			if (!run)
+				abort();
+			memcpy(run, p, avail);
+			size_t used = 0;
+			CALL(c, used = c->ops->on_stream(c->sess, run, avail));
+			free(run);
+			if (used > avail || (c->streaming && used < avail))
+				abort();   /* the contract of proto_ops.on_stream */
+			c->in_pos += used;
 			continue;
 		}
 		const char *lf = memchr(p, '\n', avail);
