@@ -85,6 +85,7 @@ enum conn_trust {
 };
 void conn_trust_set(struct conn *c, enum conn_trust trust);
 
+#define CONN_ID_MAX 17   /* conn_id's length + 1 */
 const char *conn_id(const struct conn *c);          /* short hex session id */
 const char *conn_peer_addr(const struct conn *c);   /* "192.0.2.1" or "::1" */
 unsigned conn_peer_port(const struct conn *c);

@@ -31,7 +31,7 @@ struct conn {
 	struct conn *next, *prev;      /* newest first; loop.conns_tail is the oldest */
 	struct ip_count *ipc;
 
-	char id[17];
+	char id[CONN_ID_MAX];
 	char peer[64];
 	char local[64];
 	unsigned peer_port;

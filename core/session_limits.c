@@ -17,6 +17,7 @@ void limits_get(const struct config *cfg, enum limits_state st, struct limits *r
 			 * authenticated-state command): its literal is refused
 			 * before a byte of it is buffered. */
 			.max_imap_message = 0,
+			.max_imap_metadata = 0,
 			.max_smtp_message = cfg->smtp_max_message_size,
 			.read_ahead = LIMITS_PREAUTH_READ_AHEAD,
 		};
@@ -27,6 +28,7 @@ void limits_get(const struct config *cfg, enum limits_state st, struct limits *r
 		.max_literal = 64 * 1024,
 		.max_command = 256 * 1024,
 		.max_imap_message = cfg->imap_max_message_size,
+		.max_imap_metadata = cfg->imap_metadata_max_size,
 		.max_smtp_message = cfg->smtp_max_message_size,
 		.read_ahead = LIMITS_AUTHED_READ_AHEAD,
 	};

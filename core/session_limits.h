@@ -42,6 +42,7 @@ struct limits {
 	size_t max_literal;       /* one literal that is not message data */
 	size_t max_command;       /* a whole command, message data excluded */
 	size_t max_imap_message;  /* an APPEND message (0 = none may be sent) */
+	size_t max_imap_metadata; /* an IMAP METADATA value (0 = none may be set) */
 	size_t max_smtp_message;  /* a DATA body */
 	size_t read_ahead;        /* input buffered beyond the current line */
 };

@@ -230,6 +230,12 @@ static enum imap_cmd_rc select_answer(struct imap_cmd *cmd, struct imap_select *
 	char id[IMAP_OBJECTID_MAX];
 	imap_objectid_mailbox(id, v->mailbox_id, v->uidvalidity);
 	imap_untagged(s, "OK [MAILBOXID (%s)] Ok", id);
+	/* RFC 4467 8: URLMECH "is returned in an untagged OK response in
+	 * response to a RESETKEY, SELECT, or EXAMINE command": the mechanisms
+	 * GENURLAUTH takes for this mailbox (imap_cmd_urlauth.c), without
+	 * a RESETKEY, which would void the URLs made so far.  INTERNAL
+	 * alone, with no mechanism data, so nothing in it is worth snooping. */
+	imap_untagged(s, "OK [URLMECH INTERNAL] URLAUTH mechanisms");
 	const char *ok = readonly ? "[READ-ONLY] EXAMINE completed" : "[READ-WRITE] SELECT completed";
 	/* RFC 7162 3.2.5: with another UIDVALIDITY the client's data is of no
 	 * use; the rest of the parameter is ignored. */

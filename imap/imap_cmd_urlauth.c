@@ -205,6 +205,8 @@ enum imap_cmd_rc imap_cmd_resetkey(struct imap_cmd *cmd)
 		imap_cmd_store_error(cmd, rc, "RESETKEY");
 		return IMAP_CMD_DONE;
 	}
+	/* Told at the commit, as the change feed tells of other changes. */
+	imap_notify_urlmech(s, mailbox_id);
 	cmd->stage = 1;
 	return imap_cmd_wait_durable(cmd);
 }

@@ -18,9 +18,11 @@
  * sessions of that owner; and the store's list hook (CREATE, DELETE,
  * RENAME, SUBSCRIBE) and metadata hook (SETMETADATA) queue a copy of each
  * change per loop, in one queue so their order is kept, handed the same
- * way. */
+ * way.  A RESETKEY goes in the same queue (imap_notify_urlmech), for the
+ * user's sessions with the mailbox selected (RFC 4467 7). */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,9 +43,13 @@
 
 struct notify_list_item {
 	struct notify_list_item *next;
-	bool meta;                     /* m, else ch */
-	struct store_list_change ch;   /* strings point into the item */
-	struct imap_notify_meta m;     /* entries and their strings too */
+	enum { ITEM_LIST, ITEM_META, ITEM_URLMECH } kind;
+	struct store_list_change ch;   /* LIST: strings point into the item */
+	struct imap_notify_meta m;     /* META: entries and their strings too */
+	struct {                       /* URLMECH: a RESETKEY (imap_notify_urlmech) */
+		uint32_t user_id, mailbox_id;   /* mailbox 0: every mailbox */
+		char conn[CONN_ID_MAX];         /* the session that made it */
+	} key;
 	uint64_t origin;
 	size_t size;                   /* the allocation, for the bound */
 };
@@ -93,15 +99,32 @@ static void notify_loop_run_sets(struct notify_loop *nl, const uint32_t *ids, un
 		if (lists_overflow)
 			s->nset->overflow = true;
 		for (struct notify_list_item *li = lists; li && s->nset; li = li->next) {
-			if (li->meta)
+			if (li->kind == ITEM_META)
 				imap_notify_set_meta_changed(s, &li->m, li->origin);
-			else
+			else if (li->kind == ITEM_LIST)
 				imap_notify_set_list_changed(s, &li->ch, li->origin);
 		}
 		if (s->nset && (n || all))
 			imap_notify_set_changed(s, ids, users, n, all);
 		else if (s->nset && lists_overflow && imap_notify_set_can_push(s))
 			imap_notify_set_flush(s);
+	}
+}
+
+/* RFC 4467 7: the loop's other sessions of the user with the mailbox
+ * selected say "* OK [URLMECH INTERNAL]" with their next updates. */
+static void notify_loop_run_urlmech(struct notify_loop *nl, const struct notify_list_item *li)
+{
+	/* As in notify_loop_run: a sync may close a session (BYE). */
+	struct imap_session *next;
+	for (struct imap_session *s = nl->head; s; s = next) {
+		next = s->notify_next;
+		if (!s->view || s->closing || s->user.id != li->key.user_id ||
+		    (li->key.mailbox_id && s->view->mailbox_id != li->key.mailbox_id) ||
+		    strcmp(conn_id(s->c), li->key.conn) == 0)
+			continue;
+		s->view->urlmech_pending = true;
+		imap_session_notify(s);
 	}
 }
 
@@ -137,6 +160,9 @@ static void notify_loop_run(struct inbox_item *it)
 		if (hit)
 			imap_session_notify(s);
 	}
+	for (struct notify_list_item *li = lists; li; li = li->next)
+		if (li->kind == ITEM_URLMECH)
+			notify_loop_run_urlmech(nl, li);
 	notify_loop_run_sets(nl, ids, n, all, lists, lists_overflow);
 	while (lists) {
 		struct notify_list_item *li = lists;
@@ -184,6 +210,7 @@ static void imap_notify_list_hook(void *arg, const struct store_list_change *ch)
 		if (li) {
 			char *p = (char *)(li + 1);
 			memcpy(p, ch->name, nlen);
+			li->kind = ITEM_LIST;
 			li->ch = *ch;
 			li->ch.name = p;
 			li->ch.old_name = NULL;
@@ -226,7 +253,7 @@ static void imap_notify_meta_hook(void *arg, uint32_t user_id, uint32_t mailbox_
 				names[k] = p;
 				p += len;
 			}
-			li->meta = true;
+			li->kind = ITEM_META;
 			li->m.user_id = user_id;
 			li->m.mailbox_id = mailbox_id;
 			li->m.entries = names;
@@ -336,5 +363,32 @@ void imap_notify_unregister(struct imap_session *s)
 			atomic_fetch_sub(&nl->nsessions, 1);
 			return;
 		}
+	}
+}
+
+/* RFC 4467 7 (RESETKEY): "Any current IMAP session logged in as the user
+ * that has the mailbox selected will receive an untagged OK response with
+ * the URLMECH status response code".  On s's loop, once the reset is
+ * committed: every loop with sessions gets the news in its queue (in
+ * order with the list and metadata changes).  s itself says it in its
+ * tagged OK (RFC 4467 8).  mailbox_id 0: all the user's keys. */
+void imap_notify_urlmech(struct imap_session *s, uint32_t mailbox_id)
+{
+	struct notify_loop *loops = notify_loops_get(s);
+	if (!loops)
+		return;
+	for (unsigned i = 0; i < notify_nloops; i++) {
+		struct notify_loop *nl = &loops[i];
+		if (atomic_load(&nl->nsessions) == 0)
+			continue;
+		struct notify_list_item *li = calloc(1, sizeof(*li));
+		if (li) {
+			li->kind = ITEM_URLMECH;
+			li->key.user_id = s->user.id;
+			li->key.mailbox_id = mailbox_id;
+			snprintf(li->key.conn, sizeof(li->key.conn), "%s", conn_id(s->c));
+			li->size = sizeof(*li);
+		}
+		notify_loop_queue(nl, li);
 	}
 }

@@ -72,6 +72,9 @@ struct imap_parser {
 	size_t append_from;   /* APPEND 1, REPLACE 2: the argument message data may
 	                       * start at (0: no message data) */
 	bool sections;         /* FETCH: NAME[...]<...> is one token */
+	bool setmetadata;      /* SETMETADATA: its values have their own limit */
+	bool refused;          /* dropping a valid command refused at a {n+}
+	                        * literal; its error (p->err) comes at its end */
 	uint64_t cmd_size, append_total;
 
 	struct imap_literal_info litinfo;
@@ -92,6 +95,7 @@ void imap_parse_limits_default(struct imap_parse_limits *lim)
 	lim->max_depth = 64;
 	lim->max_tokens = 20000;
 	lim->max_discard = 1024 * 1024;
+	lim->max_metadata_value = 0;
 	lim->nonsync = IMAP_NONSYNC_MINUS;
 	lim->literal8 = true;
 }
@@ -144,7 +148,7 @@ static void cmd_reset(struct imap_parser *p)
 	buf_reset(&p->arena);
 	lits_free(p);
 	p->nnodes = p->ntop = p->depth = 0;
-	p->tag_known = p->uid = p->sections = false;
+	p->tag_known = p->uid = p->sections = p->setmetadata = p->refused = false;
 	p->append_from = 0;
 	p->tag_off = p->tag_len = p->name_off = 0;
 	p->cmd_size = p->append_total = 0;
@@ -280,6 +284,8 @@ static void err_set(struct imap_parser *p, const char *msg, enum errkind kind)
 	p->err.limit = kind != E_SYNTAX;
 	p->err.recovery = IMAP_RECOVER_NONE;
 	p->err.discard = 0;
+	p->err.metadata_maxsize = 0;
+	p->refused = false;
 }
 
 /* Reject the command being read from `line`.  If the line ends in a
@@ -304,6 +310,30 @@ static enum imap_parse_status fail_line(struct imap_parser *p, const char *msg, 
 		}
 	}
 	return IMAP_PARSE_ERROR;
+}
+
+/* RFC 5464 4.3: "If the server is unable to set an annotation because the
+ * size of its value is too large, the server MUST return a tagged NO
+ * response with a "[METADATA MAXSIZE NNN]" response code".  The command is
+ * valid, so not BAD, and the value is never read into memory: a
+ * synchronizing literal is not invited (RFC 9051 7.5: the tagged NO instead
+ * of "+"); a {n+} one comes anyway (RFC 7888 4), so it and the rest of the
+ * command are read and dropped, whatever their size (dropping costs no
+ * memory), and the NO is the answer to the whole command, at its end. */
+static enum imap_parse_status refuse_metadata_value(struct imap_parser *p, uint64_t n, bool nonsync,
+						    uint64_t max)
+{
+	err_set(p, "Value too large", E_SYNTAX);
+	p->err.metadata_maxsize = max;
+	if (!nonsync) {
+		p->st = ST_IDLE;
+		return IMAP_PARSE_ERROR;
+	}
+	p->refused = true;
+	p->litinfo = (struct imap_literal_info){ .size = n, .discard = true };
+	p->lit_remaining = n;
+	p->st = n ? ST_SKIP_LITERAL : ST_SKIP_LINE;
+	return IMAP_PARSE_NEED_LITERAL;
 }
 
 static enum imap_parse_status fail_close(struct imap_parser *p, const char *msg)
@@ -392,6 +422,18 @@ static enum imap_parse_status push(struct imap_parser *p, size_t node, const cha
 	return IMAP_PARSE_NEED_LINE;
 }
 
+/* RFC 5464 5: SETMETADATA mailbox SP "(" entry SP value *(SP entry SP
+ * value) ")": a literal announced now is a value when it is at an odd
+ * place of the list that is the second argument. */
+static bool metadata_value_next(const struct imap_parser *p)
+{
+	if (!p->setmetadata || p->depth != 1)
+		return false;
+	const struct pnode *list = &p->nodes[p->stack[0]];
+	return list->type == IMAP_ARG_LIST && list->parent == NO_PARENT && list->idx == 1 &&
+	       list->count % 2 == 1;
+}
+
 /* "{n}", "{n+}", "~{n}" or "~{n+}" at line[i] (i at '{' or '~'). */
 static enum imap_parse_status literal_announce(struct imap_parser *p, const char *line, size_t len,
                                                size_t i)
@@ -423,6 +465,15 @@ static enum imap_parse_status literal_announce(struct imap_parser *p, const char
 	if (nonsync && p->lim.nonsync == IMAP_NONSYNC_MINUS && n > IMAP_LITERAL_MINUS_MAX)
 		return fail_line(p, "Non-synchronizing literal larger than 4096 octets (LITERAL-)", E_TOOBIG,
 		                 line, len);
+	/* A SETMETADATA value has the server's limit for values, which it
+	 * answers with NO (RFC 5464 4.3); a smaller one is a literal like any
+	 * other below. */
+	if (p->lim.max_metadata_value && metadata_value_next(p)) {
+		uint64_t max = p->lim.max_metadata_value < p->lim.max_literal ? p->lim.max_metadata_value
+									       : p->lim.max_literal;
+		if (n > max)
+			return refuse_metadata_value(p, n, nonsync, max);
+	}
 	/* APPEND and REPLACE message data (anything after the mailbox name)
 	 * has its own, larger limit; everything else counts against the
 	 * command. */
@@ -741,6 +792,7 @@ static enum imap_parse_status command_start(struct imap_parser *p, const char *l
 	 * one in NOTIFY: only BODY[, BINARY[ and the like open a section). */
 	p->sections = strcmp(p->arena.data + p->name_off, "FETCH") == 0 ||
 		      strcmp(p->arena.data + p->name_off, "NOTIFY") == 0;
+	p->setmetadata = !p->uid && strcmp(p->arena.data + p->name_off, "SETMETADATA") == 0;
 	if (i == len)
 		return command_done(p);
 	return tokenize(p, line, len, i + 1, false, true);
@@ -768,7 +820,10 @@ enum imap_parse_status imap_parser_feed_line(struct imap_parser *p, const char *
 		 * end is never invited, so the command ends here too. */
 		p->litinfo = (struct imap_literal_info){ .discard = true };
 		if (trailing_literal(line, len, &n, &nonsync) && nonsync) {
-			if (n > p->lim.max_discard)
+			/* A valid command being dropped (refused) may go on
+			 * with values of any size: as cheap to drop as the
+			 * first. */
+			if (n > p->lim.max_discard && !p->refused)
 				return fail_close(p, "Too much literal data in a rejected command");
 			p->litinfo.size = n;
 			p->lit_remaining = n;
@@ -776,6 +831,12 @@ enum imap_parse_status imap_parser_feed_line(struct imap_parser *p, const char *
 			return IMAP_PARSE_NEED_LITERAL;
 		}
 		p->st = ST_IDLE;
+		if (p->refused) {
+			/* The end of a refused command: now its answer. */
+			p->refused = false;
+			p->err.tag = p->tag_known ? p->arena.data + p->tag_off : NULL;
+			return IMAP_PARSE_ERROR;
+		}
 		return IMAP_PARSE_NEED_LINE;
 	case ST_LITERAL:
 	case ST_SKIP_LITERAL:

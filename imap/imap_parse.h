@@ -60,6 +60,10 @@ struct imap_parse_limits {
 	size_t max_tokens;       /* arguments in one command, lists included */
 	size_t max_discard;      /* largest unwanted {n+} literal read and dropped
 	                          * rather than closing the connection (RFC 7888 4) */
+	size_t max_metadata_value; /* a SETMETADATA value literal (RFC 5464 4.3); a
+	                          * larger one is refused at its announcement with
+	                          * metadata_maxsize, not read into memory; 0: no
+	                          * such rule (before login), the literal limits apply */
 	enum imap_nonsync_mode nonsync;
 	bool literal8;           /* BINARY advertised: ~{n} accepted (RFC 3516 4.4) */
 };
@@ -106,6 +110,11 @@ struct imap_parse_error {
 	bool limit;               /* any limit (also arguments, nesting): [LIMIT] (RFC 5530 3) */
 	enum imap_parse_recovery recovery;
 	uint64_t discard;         /* literal bytes the client will send anyway */
+	/* Not 0: the command is valid, but a SETMETADATA value is larger than
+	 * this, the largest the server takes: reply "NO [METADATA MAXSIZE n]"
+	 * (RFC 5464 4.3), not BAD.  For a {n+} value the error comes when the
+	 * client has sent the whole command, which the parser drops. */
+	uint64_t metadata_maxsize;
 };
 
 enum imap_arg_type {

@@ -652,6 +652,23 @@ static void imap_literal_refuse(struct imap_session *s, size_t size)
 		conn_read_raw(s->c, (size_t)e->discard);
 }
 
+/* RFC 5464 4.3: a SETMETADATA value larger than the server takes, refused
+ * by the reader before it was read.  A valid command: NO, not counted as
+ * a protocol error. */
+static void imap_metadata_refuse(struct imap_session *s, const struct imap_parse_error *e)
+{
+	conn_log(s->c, PLOG_INFO, "metadata value refused: too large max=%llu",
+		 (unsigned long long)e->metadata_maxsize);
+	struct buf b;
+	buf_init(&b, 0);
+	int rc = e->tag_known ? buf_append(&b, e->tag, e->tag_len) : buf_putc(&b, '*');
+	rc |= buf_printf(&b, " NO [METADATA MAXSIZE %llu] %s\r\n",
+			 (unsigned long long)e->metadata_maxsize, e->msg);
+	if (rc == 0)
+		imap_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
 /* What to do after feeding the parser. */
 static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 {
@@ -666,6 +683,9 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 		return;
 	case IMAP_PARSE_NEED_LITERAL: {
 		const struct imap_literal_info *li = imap_parser_literal(s->parser);
+		/* Bytes dropped for a refused command: it holds no literal now. */
+		if (li->discard)
+			imap_budget_release(s);
 		if (!li->discard && li->size) {
 			/* The parser will hold the literal whole: take its share of
 			 * the server's input budget first (core/session_limits.h). */
@@ -687,6 +707,10 @@ static void imap_parsed(struct imap_session *s, enum imap_parse_status st)
 	}
 	imap_budget_release(s);
 	const struct imap_parse_error *e = imap_parser_error(s->parser);
+	if (e->metadata_maxsize) {
+		imap_metadata_refuse(s, e);
+		return;
+	}
 	struct buf b;
 	buf_init(&b, 0);
 	int rc = 0;
@@ -846,6 +870,9 @@ void imap_session_limits_apply(struct imap_session *s)
 	s->limits.max_literal = lim.max_literal;
 	s->limits.max_command = lim.max_command;
 	s->limits.max_append = lim.max_imap_message;
+	/* RFC 5464 4.3: a value over this is NO [METADATA MAXSIZE n] at its
+	 * announcement, not read (imap_parse.c). */
+	s->limits.max_metadata_value = lim.max_imap_metadata;
 	if (s->limits.max_append_total < s->limits.max_append)
 		s->limits.max_append_total = s->limits.max_append;
 	if (s->state == IMAP_S_NOAUTH) {

@@ -310,6 +310,9 @@ void imap_capability_write(struct imap_session *s, struct buf *out);
  * updates at once, others at their next command. */
 void imap_notify_register(struct imap_session *s);
 void imap_notify_unregister(struct imap_session *s);
+/* A RESETKEY of mailbox_id (0: all) by s: the user's other sessions with
+ * it selected get "* OK [URLMECH INTERNAL]" (RFC 4467 7). */
+void imap_notify_urlmech(struct imap_session *s, uint32_t mailbox_id);
 /* Called by imap_notify.c for each session that has mailbox_id selected. */
 void imap_session_notify(struct imap_session *s);
 /* A CONDSTORE enabling command (RFC 7162 3.1: FETCH/SEARCH MODSEQ, FETCH

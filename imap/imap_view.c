@@ -1089,6 +1089,10 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	if (v->keywords->count > v->keywords_reported)
 		imap_view_flags_announce(s);
 	report_flags(s);
+	if (v->urlmech_pending) {
+		v->urlmech_pending = false;
+		imap_untagged(s, "OK [URLMECH INTERNAL] URLAUTH key reset");
+	}
 	if (collected && v->npending_expunge == 0 && priv(v)->nnew == 0 && priv(v)->nflags == 0)
 		v->modseq_told = v->modseq;
 	else if (s->qresync && v->npending_expunge && !allow_expunge)

@@ -68,6 +68,9 @@ struct imap_view {
 
 	struct store_keywords *keywords;         /* the mailbox's keyword table */
 	size_t keywords_reported;                /* entries in the last FLAGS response */
+	/* Another session reset the mailbox's URLAUTH key (imap_notify.c):
+	 * "* OK [URLMECH INTERNAL]" with the next updates (RFC 4467 7). */
+	bool urlmech_pending;
 
 	/* SEARCHRES (RFC 5182): the UIDs a SEARCH ... RETURN (SAVE) saved,
 	 * ascending; "$" refers to them. */

@@ -133,6 +133,7 @@ static void drive_reader(const uint8_t *data, size_t size, uint8_t cfg)
 		lim.max_depth = 4;
 		lim.max_tokens = 24;
 		lim.max_discard = 40;
+		lim.max_metadata_value = 16; /* RFC 5464 4.3's refusal, also dropped */
 	}
 	size_t chunk = 1 + ((cfg >> 4) & 7) * 5;
 	struct imap_parser *p = imap_parser_new(&lim);
@@ -175,6 +176,8 @@ static void drive_reader(const uint8_t *data, size_t size, uint8_t cfg)
 			const struct imap_parse_error *e = imap_parser_error(p);
 			CHECK(e->msg != NULL);
 			CHECK(!e->tag_known || e->tag_len > 0);
+			/* a refused value ends its command: a tagged NO */
+			CHECK(!e->metadata_maxsize || (e->tag_known && e->recovery == IMAP_RECOVER_NONE));
 			if (e->recovery == IMAP_RECOVER_CLOSE)
 				break;
 		}

@@ -218,6 +218,61 @@ def test_bad_input(imap_server, imap):
     assert get(imap, "INBOX", "/shared/comment") == {"/shared/comment": None}
 
 
+def test_value_too_large_refused_unread(imap):
+    """RFC 5464 4.3: "If the server is unable to set an annotation because
+    the size of its value is too large, the server MUST return a tagged NO
+    response with a "[METADATA MAXSIZE NNN]" response code when NNN is the
+    maximum octet count that it is willing to accept."  A value literal
+    too large is refused at its announcement, whatever its size (also past
+    the 64 KiB literal limit of other commands): a synchronizing one is
+    never invited (RFC 9051 7.5: the tagged NO instead of "+"), a {n+} one
+    (RFC 7888 4) is read and dropped, never held, and the NO follows the
+    command's end.  Nothing is written, and the session goes on."""
+    maxsize = "METADATA MAXSIZE 16384"      # the default metadata_max_size
+    for size in (16385, 70000, 8 * 1024 * 1024):
+        # synchronizing: NO instead of the continuation
+        r = imap.cmd_sync(["SETMETADATA INBOX (/private/comment ", b"x" * size, ")"])
+        assert (r.status, r.code, r.conts) == ("NO", maxsize, []), (size, r)
+        imap.ok("NOOP")
+        # literal8 too
+        r = imap.cmd(b"SETMETADATA INBOX (/private/comment ~{%d}" % size)
+        assert (r.status, r.code, r.conts) == ("NO", maxsize, []), (size, r)
+        # non-synchronizing, the second value of two, the rest of the
+        # command (another {n+} value) and a command pipelined behind it:
+        # the NO, then the next command's answer
+        tag = imap.next_tag()
+        imap.send(b'%s SETMETADATA INBOX (/private/a "a" /private/comment {%d+}\r\n%s'
+                  b' /private/b {1+}\r\nb)\r\nN1 NOOP\r\n'
+                  % (tag.encode(), size, b"y" * size))
+        r = imap.read_tagged(tag)
+        assert (r.status, r.code) == ("NO", maxsize), (size, r)
+        assert imap.read_tagged("N1").status == "OK"
+    # a value of the limit's size is taken
+    r = imap.cmd(b"SETMETADATA INBOX (/private/ok {16384+}\r\n" + b"z" * 16384 + b")")
+    assert r.status == "OK", r
+    assert get(imap, "INBOX", "(/private/a /private/b /private/comment)") == {
+        "/private/a": None, "/private/b": None, "/private/comment": None}
+    # other literals over the limit stay BAD [TOOBIG]: the mailbox, an
+    # entry name, another command's; a {n+} one read and dropped
+    for line in (b"SETMETADATA {70000+}", b"SETMETADATA INBOX ({70000+}",
+                 b"GETMETADATA INBOX {70000+}", b"CREATE {70000+}"):
+        r = imap.cmd(line + b"\r\n" + b"q" * 70000 + b' "v")')
+        assert (r.status, r.code) == ("BAD", "TOOBIG"), (line, r)
+        imap.ok("NOOP")
+    r = imap.cmd_sync(["SETMETADATA INBOX (", b"/private/x" * 7000, ' "v")'])
+    assert (r.status, r.code, r.conts) == ("BAD", "TOOBIG", []), r
+    imap.ok("NOOP")
+
+
+def test_value_too_large_before_login(imap_server):
+    # not an authenticated client: its small literal limit, BAD [TOOBIG]
+    c = imap_connect(imap_server)
+    r = c.cmd_sync(["SETMETADATA INBOX (/private/comment ", b"x" * 20000, ")"])
+    assert (r.status, r.code, r.conts) == ("BAD", "TOOBIG", []), r
+    c.ok("NOOP")
+    c.close()
+
+
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
     yield from helpers.configured_server(
@@ -236,6 +291,8 @@ def test_limits_and_all_or_nothing(small_server):
     r = c.cmd(b'SETMETADATA INBOX (/private/a "a" /private/big {1025+}\r\n' + b"x" * 1025 + b")")
     assert (r.status, r.code) == ("NO", "METADATA MAXSIZE 1024"), r
     assert get(c, "INBOX", "/private/a") == {"/private/a": None}     # all or nothing
+    r = c.cmd_sync(['SETMETADATA INBOX (/private/a "a" /private/big ', b"x" * 1025, ")"])
+    assert (r.status, r.code, r.conts) == ("NO", "METADATA MAXSIZE 1024", []), r
     # 4.1: 10 entries per mailbox; the 11th is NO [METADATA TOOMANY]
     pairs = " ".join(f"/private/e{i} \"{i}\"" for i in range(1, 10))
     c.ok(f"SETMETADATA INBOX ({pairs})")

@@ -712,6 +712,101 @@ static void test_literal_refuse(void **state)
 	imap_parser_free(&p);
 }
 
+/* RFC 5464 4.3: a SETMETADATA value over max_metadata_value is a NO with
+ * the limit, refused at its announcement: a synchronizing one at once, a
+ * {n+} one (and the rest of its command, whatever the size) dropped first.
+ * Other literals keep their limits and their BAD. */
+static void test_metadata_value_refuse(void **state)
+{
+	struct imap_parse_limits lim = deflim();
+	lim.nonsync = IMAP_NONSYNC_PLUS;
+	lim.max_literal = 1000;
+	lim.max_discard = 100;
+	lim.max_metadata_value = 500;
+	struct imap_parser *p = imap_parser_new(&lim);
+	/* synchronizing, over the value limit but under the literal limit */
+	const char *l1 = "a SETMETADATA INBOX (/private/comment {501}";
+	assert_int_equal(imap_parser_feed_line(p, l1, strlen(l1)), IMAP_PARSE_ERROR);
+	const struct imap_parse_error *e = imap_parser_error(p);
+	assert_int_equal(e->metadata_maxsize, 500);
+	assert_false(e->toobig);
+	assert_int_equal(e->recovery, IMAP_RECOVER_NONE);
+	assert_string_equal(e->tag, "a");
+	/* literal8, over the literal limit: still the value's NO */
+	const char *l2 = "b SETMETADATA INBOX (/private/comment ~{99999999999999999999}";
+	assert_int_equal(imap_parser_feed_line(p, l2, strlen(l2)), IMAP_PARSE_ERROR);
+	assert_int_equal(imap_parser_error(p)->metadata_maxsize, 500);
+	/* the limit itself is a value like any other */
+	const char *l3 = "c SETMETADATA INBOX (/private/comment {500}";
+	assert_int_equal(imap_parser_feed_line(p, l3, strlen(l3)), IMAP_PARSE_NEED_LITERAL);
+	static char junk[5000];
+	memset(junk, 'v', sizeof(junk));
+	assert_int_equal(imap_parser_feed_literal(p, junk, 500, NULL), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(imap_parser_feed_line(p, ")", 1), IMAP_PARSE_DONE);
+	struct imap_command *cmd = imap_parser_take(p);
+	imap_command_free(&cmd);
+	/* {n+}, the second value, over max_discard: read and dropped, with a
+	 * further large value; the NO when the command ends */
+	const char *l4 = "d SETMETADATA INBOX (/private/a \"a\" /private/b {4000+}";
+	assert_int_equal(imap_parser_feed_line(p, l4, strlen(l4)), IMAP_PARSE_NEED_LITERAL);
+	const struct imap_literal_info *li = imap_parser_literal(p);
+	assert_true(li->discard);
+	assert_false(li->sync);
+	assert_int_equal(li->size, 4000);
+	for (int i = 0; i < 3999; i++)
+		assert_int_equal(imap_parser_feed_literal(p, junk, 1, NULL), IMAP_PARSE_NEED_LITERAL);
+	assert_int_equal(imap_parser_feed_literal(p, junk, 1, NULL), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(imap_parser_feed_line(p, " /private/c {5000+}", 19), IMAP_PARSE_NEED_LITERAL);
+	assert_true(imap_parser_literal(p)->discard);
+	size_t used;
+	assert_int_equal(imap_parser_feed_literal(p, junk, sizeof(junk), &used), IMAP_PARSE_NEED_LINE);
+	assert_int_equal(used, 5000);
+	assert_int_equal(imap_parser_feed_line(p, ")", 1), IMAP_PARSE_ERROR);
+	e = imap_parser_error(p);
+	assert_int_equal(e->metadata_maxsize, 500);
+	assert_int_equal(e->recovery, IMAP_RECOVER_NONE);
+	assert_true(e->tag_known);
+	assert_int_equal(e->tag_len, 1);
+	assert_memory_equal(e->tag, "d", 1);
+	assert_string_equal(e->msg, "Value too large");
+	/* the session goes on */
+	assert_int_equal(imap_parser_feed_line(p, "e NOOP", 6), IMAP_PARSE_DONE);
+	cmd = imap_parser_take(p);
+	assert_string_equal(cmd->tag, "e");
+	imap_command_free(&cmd);
+	/* not values: the mailbox, an entry name, a value in another
+	 * command, a value before login (no value limit): the literal limit
+	 * and BAD [TOOBIG], a {n+} dropped only up to max_discard */
+	const char *bad[] = {
+		"f SETMETADATA {1001}",
+		"f SETMETADATA INBOX ({1001}",
+		"f SETMETADATA INBOX (/private/a \"a\" {1001}",
+		"f SETMETADATA INBOX (/private/a ({1001}",
+		"f GETMETADATA INBOX {1001}",
+		"f UID SETMETADATA INBOX (/private/a {1001}",
+		"f SETMETADATA INBOX /private/a {1001}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(imap_parser_feed_line(p, bad[i], strlen(bad[i])), IMAP_PARSE_ERROR);
+		e = imap_parser_error(p);
+		assert_int_equal(e->metadata_maxsize, 0);
+		assert_true(e->toobig);
+	}
+	assert_int_equal(imap_parser_feed_line(p, "g SETMETADATA {1001+}", 21), IMAP_PARSE_ERROR);
+	assert_int_equal(imap_parser_error(p)->recovery, IMAP_RECOVER_CLOSE);
+	lim.max_metadata_value = 0;
+	imap_parser_set_limits(p, &lim);
+	assert_int_equal(imap_parser_feed_line(p, l3, strlen(l3)), IMAP_PARSE_NEED_LITERAL);
+	imap_parser_reset(p);
+	assert_int_equal(imap_parser_feed_line(p, l1, strlen(l1)), IMAP_PARSE_NEED_LITERAL);
+	imap_parser_reset(p);
+	const char *l5 = "h SETMETADATA INBOX (/private/comment {1001}";
+	assert_int_equal(imap_parser_feed_line(p, l5, strlen(l5)), IMAP_PARSE_ERROR);
+	assert_int_equal(imap_parser_error(p)->metadata_maxsize, 0);
+	assert_true(imap_parser_error(p)->toobig);
+	imap_parser_free(&p);
+}
+
 static void test_error_discard_line(void **state)
 {
 	/* A syntax error on a line ending in {n+}: the literal and the next
@@ -1048,6 +1143,7 @@ int main(void)
 		cmocka_unit_test(test_literal_limits_nonsync),
 		cmocka_unit_test(test_literal_limits_by_state),
 		cmocka_unit_test(test_literal_refuse),
+		cmocka_unit_test(test_metadata_value_refuse),
 		cmocka_unit_test(test_error_discard_line),
 		cmocka_unit_test(test_line_and_command_limits),
 		cmocka_unit_test(test_100k_command),

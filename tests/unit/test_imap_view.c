@@ -726,6 +726,7 @@ static void test_cmd_select(void **state)
 		 "* OK [UIDNEXT 4] Predicted next UID\r\n"
 		 "* OK [HIGHESTMODSEQ %llu] Highest\r\n"
 		 "* OK [MAILBOXID (F%x-%x)] Ok\r\n"   /* RFC 8474 4.2 */
+		 "* OK [URLMECH INTERNAL] URLAUTH mechanisms\r\n"   /* RFC 4467 8 */
 		 "a1 OK [READ-WRITE] SELECT completed\r\n",
 		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq,
 		 (unsigned)f->s.view->mailbox_id, (unsigned)f->s.view->uidvalidity);
@@ -745,6 +746,7 @@ static void test_cmd_select(void **state)
 		 "* OK [UIDNEXT 4] Predicted next UID\r\n"
 		 "* OK [HIGHESTMODSEQ %llu] Highest\r\n"
 		 "* OK [MAILBOXID (F%x-%x)] Ok\r\n"   /* RFC 8474 4.2 */
+		 "* OK [URLMECH INTERNAL] URLAUTH mechanisms\r\n"
 		 "a2 OK [READ-ONLY] EXAMINE completed\r\n",
 		 (unsigned)f->s.view->uidvalidity, (unsigned long long)f->s.view->modseq,
 		 (unsigned)f->s.view->mailbox_id, (unsigned)f->s.view->uidvalidity);
