@@ -38,6 +38,7 @@
 #include "core/tls.h"
 
 #define RAW_CHUNK (64 * 1024)
+#define STREAM_PULLUP (64 * 1024)  /* stream mode: made contiguous when the front is not */
 #define READ_CHUNK (64 * 1024)              /* most one plaintext read takes */
 #define LOW_WATER (64 * 1024)               /* on_drain fires at or below this much unsent output */
 #define CLOSE_FLUSH_LIMIT_MS 10000   /* give a closing peer this long to take our last reply */
@@ -314,10 +315,17 @@ static void conn_process_input(struct conn *c)
 		}
 		if (c->streaming) {
 			/* The first contiguous run of what is buffered, read in
-			 * place; drained once the session has taken it. */
+			 * place; drained once the session has taken it.  (An
+			 * empty chain in front, which libevent may leave, is
+			 * made contiguous with what follows instead.) */
 			struct evbuffer_iovec v;
-			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
-				break;
+			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+				size_t n = avail < STREAM_PULLUP ? avail : STREAM_PULLUP;
+				v.iov_base = evbuffer_pullup(in, (ev_ssize_t)n);
+				v.iov_len = n;
+				if (!v.iov_base)
+					break;
+			}
 			if (!restarted) {
 				conn_timer_idle_restart(c);
 				restarted = true;

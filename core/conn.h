@@ -69,7 +69,8 @@ void conn_read_raw(struct conn *c, size_t n);
  * as lines again.  The idle timer restarts once per batch, as for lines. */
 void conn_read_stream(struct conn *c, bool on);
 /* Idle timeout in seconds for the current phase (0 = the configured default).
- * It restarts at every whole line; under stress (conn_timer.c) core
+ * It restarts at every batch of whole lines (in stream mode, of input
+ * taken); under stress (conn_timer.c) core
  * shortens it for sessions that are not logged in. */
 void conn_set_timeout(struct conn *c, unsigned seconds);
 

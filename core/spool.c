@@ -11,13 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A message up to this size (SPOOL_MEM_MAX, spool.h) stays in memory and never becomes a file.
- * Creating an O_TMPFILE on ext4 (inode allocation, then eviction at close)
- * with its mmap cost a third of the server's CPU per 4 KiB delivery
- * (perf, issue 11 point 4).  Smaller than the chunk SMTP hands over
- * (SMTP_DATA_CHUNK, 64 KiB), so a message that reaches this while still
- * arriving never sits here: its first write is already too big, and memory
- * only ever holds a whole message on its way to the store. */
+/* A message up to SPOOL_MEM_MAX (spool.h) stays in memory and never
+ * becomes a file, unless the caller allows more (spool_mem_allow, for
+ * memory it accounts for).  Creating an O_TMPFILE on ext4 (inode
+ * allocation, then eviction at close) with its mmap cost a third of the
+ * server's CPU per 4 KiB delivery (perf, issue 11 point 4). */
 
 struct spool {
 	int fd;                 /* -1 while the content is in mem */

@@ -98,7 +98,7 @@ static void *worker_main(void *arg)
 	struct work *batch[WORKPOOL_BATCH_MAX];
 	pthread_mutex_lock(&wp->mu);
 	unsigned self = 0;
-	while (wp->threads[self] != pthread_self())
+	while (!pthread_equal(wp->threads[self], pthread_self()))
 		self++;
 	for (;;) {
 		struct work *w = NULL;

@@ -207,9 +207,10 @@ void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n)
 {
 	/* The pending \Seen marks go with the expunge; when the store is
 	 * free they are committed first, in the log the reply waits for.
-	 * When it is locked, what is left goes to a worker: the +OK waits
-	 * for the expunge, never for the marks (RETR promises nothing about
-	 * them). */
+	 * When it is locked, what is left goes to a worker, and the +OK
+	 * waits for it: for the expunge, and for the marks as for any batch
+	 * of them on a worker (the session's seen_jobs), so that mail read
+	 * by POP3 is \Seen to IMAP once QUIT is answered. */
 	struct pop3_job *j = job_new(s);
 	if (!j) {
 		free(uids);
@@ -229,12 +230,17 @@ void pop3_quit_store(struct pop3_session *s, uint32_t *uids, size_t n)
 			j->s = s;   /* its done answers the QUIT */
 			s->store_job = j;
 		}
+		bool marks_pending = j->nseen != 0;
+		if (marks_pending)
+			seen_job_link(s, j);
 		if (job_submit(s, j)) {
-			if (!del_pending)
+			if (!del_pending)   /* waits for seen_jobs, this one too */
 				pop3_quit_stored(s, rc, removed);
 			return;
 		}
 		/* the pool refused it: done here, j is ours again */
+		if (marks_pending)
+			seen_job_unlink(j);
 		j->s = NULL;
 		s->store_job = NULL;
 	}

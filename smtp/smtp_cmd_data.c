@@ -509,6 +509,7 @@ static int deliver_submit(struct smtp_session *s, const struct store_delivery *d
 	j->w.done = deliver_job_done;
 	s->spool = NULL;
 	s->budget_held = 0;
+	s->spool_budget = 0;
 	memset(&s->rcpt_list, 0, sizeof(s->rcpt_list));
 	memset(&s->remote_list, 0, sizeof(s->remote_list));
 	atomic_fetch_add_explicit(&deliveries_on_workers, 1, memory_order_relaxed);
@@ -567,9 +568,13 @@ static void deliver(struct smtp_session *s)
 		.remote_orcpt = (const char *const *)s->remote_list.orcpt,
 	};
 	/* A full pool (or no memory for the job) stores it here instead. */
+	/* A small one only while the queue is at most half full: the pool
+	 * also runs logins and other sessions' lock waits, which a queue
+	 * full of deliveries would refuse. */
 	if (s->srv->workpool &&
 	    (len >= DELIVER_POOL_MIN ||
-	     atomic_load_explicit(&deliveries_on_workers, memory_order_relaxed) > 0) &&
+	     (atomic_load_explicit(&deliveries_on_workers, memory_order_relaxed) > 0 &&
+	      workpool_queued(s->srv->workpool) < WORKPOOL_QUEUE_MAX / 2)) &&
 	    deliver_submit(s, &d, msg, len, results) == 0)
 		return;
 	/* In place, a small message does not wait for a lock another

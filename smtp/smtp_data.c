@@ -304,8 +304,13 @@ enum smtp_data_rc smtp_data_feed(struct smtp_data *d, const char *data, size_t l
 		} else if (lf && d->partial.len == 0) {
 			rc = data_feed_line(d, p, n);
 		} else if (buf_append(&d->partial, p, n) < 0) {
+			/* The line's head is lost: dropped as an over-long line
+			 * is, so that a "." right after it is an unclear end
+			 * (the session closes), never the end. */
 			data_fail(d, SMTP_DATA_ERR_NOMEM);
 			buf_reset(&d->partial);
+			d->discarding = lf == NULL;
+			smtp_data_line_too_long(d);
 		} else if (lf) {
 			rc = data_feed_line(d, d->partial.data, d->partial.len);
 			buf_reset(&d->partial);

@@ -84,6 +84,7 @@ struct smtp_session {
 	/* A large message being stored by a worker (smtp_cmd_data.c). */
 	struct smtp_deliver_job *deliver_job;
 	size_t budget_held;
+	size_t spool_budget;     /* of budget_held: the in-memory spool's (smtp_spool_sink) */
 
 	/* BDAT (smtp_cmd_bdat.c): the chunk being read (state SMTP_S_DATA
 	 * meanwhile), whether it is the LAST, and, when its octets are only

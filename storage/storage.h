@@ -77,8 +77,8 @@ void store_idle_hook_set(store_idle_fn *fn);
  * STORE_ERR_BUSY, having changed nothing.  An event loop turns it on around
  * a call it can hand to the worker pool (core/workpool.h), so that Berkeley
  * DB's lock waits and back-off happen on a worker, not on the loop.  Reads
- * run without a transaction (store_content_pread) still wait.  Returns the
- * previous setting, to restore. */
+ * run without a transaction (store_content_pread, store_msg_get) still
+ * wait.  Returns the previous setting, to restore. */
 bool store_thread_nowait(bool on);
 
 /* Creates the directory and environment when missing.  Runs recovery when the

@@ -13,6 +13,7 @@
  * Also owns structure (content id -> the MIME structure computed at
  * delivery or APPEND, core/mime.h serialized form): stored beside the
  * content, deleted with it. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -523,8 +524,9 @@ static int chunk_step(struct store *s, DBC *cur, uint64_t content_id, uint32_t c
  * cost of reading it.  The buffer, one page, holds any leaf item, and
  * never an overflow item (a middle or BIG chunk fills a page or more),
  * so the run stops where the leaf chunks end.  Records of the next
- * contents that came along are ignored.  Sets *stepped when it took at
- * least one chunk. */
+ * contents that came along are ignored.  1, having taken nothing, when
+ * the database's pages are larger than the buffer (a store made with
+ * other pages): the caller reads the chunk the other way. */
 static int read_leaf_run(struct store *s, DBC *cur, struct read_arg *a, size_t want,
 			 uint64_t *pos)
 {
@@ -544,7 +546,10 @@ static int read_leaf_run(struct store *s, DBC *cur, struct read_arg *a, size_t w
 	v.data = bulk;
 	v.ulen = sizeof(bulk);
 	v.flags = DB_DBT_USERMEM;
-	int rc = store_bdb_err(s, cur->get(cur, &k, &v, DB_SET | DB_MULTIPLE_KEY));
+	int brc = cur->get(cur, &k, &v, DB_SET | DB_MULTIPLE_KEY);
+	if (brc == DB_BUFFER_SMALL || brc == EINVAL)
+		return 1;
+	int rc = store_bdb_err(s, brc);
 	if (rc == STORE_ERR_NOTFOUND)
 		return STORE_ERR_CORRUPT;   /* the meta record promised it */
 	if (rc != STORE_OK)
@@ -593,16 +598,20 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	DBC *cur;
 	if ((rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur)) != STORE_OK)
 		return rc;
-	bool first = true;
+	bool first = true, bulk = true;
 	while (rc == STORE_OK && a->got < want) {
 		uint32_t chunk, coff, clen;
 		store_content_locate(c, pos, &chunk, &coff, &clen);
-		if (clen <= CHUNK_LEAF_MAX) {
+		if (clen <= CHUNK_LEAF_MAX && bulk) {
 			size_t before = a->got;
 			rc = read_leaf_run(s, cur, a, want, &pos);
-			if (rc == STORE_OK && a->got == before)
-				rc = STORE_ERR_CORRUPT;   /* not even the chunk asked for */
 			first = true;   /* where the bulk get left the cursor: unsaid */
+			if (rc == 1) {
+				bulk = false;   /* this store's pages: chunk by chunk */
+				rc = STORE_OK;
+			} else if (rc == STORE_OK && a->got == before) {
+				rc = STORE_ERR_CORRUPT;   /* not even the chunk asked for */
+			}
 			continue;
 		}
 		size_t take = clen - coff;

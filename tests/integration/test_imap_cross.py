@@ -7,7 +7,7 @@
 import os
 import re
 
-from helpers import fetch_items, imap_connect, make_message, split_trace
+from helpers import ImapConn, fetch_items, imap_connect, make_message, split_trace
 
 SENDER = "cross@example.org"
 
@@ -280,21 +280,48 @@ def seen_set(srv, user):
     return {n for n, v in f.items() if b"\\Seen" in {bytes(x) for x in v["FLAGS"]}}
 
 
-def test_pop3_quit_reply_waits_for_seen_batches(imap_server, imap_user):
+def test_pop3_quit_reply_waits_for_seen_batches(make_server, tmp_path):
     # Full batches of RETR's \Seen marks are written by a worker while the
     # session goes on (pop3_store_job.c).  QUIT's +OK waits for them: a
     # client that reads its mail by POP3 and then looks by IMAP finds every
-    # message read, without polling.
+    # message read, without polling.  The one worker is kept busy with
+    # failed logins (each a full password hash) while the batches queue
+    # behind them, so a +OK that did not wait would come first.
+    import threading
+    conf = tmp_path / "one-worker.conf"
+    conf.write_text("workers = 1;\n")
+    srv = make_server(kinds=("smtp", "pop3", "imap"), config=conf).start()
+    user = srv.new_user("seenq")
+    warm = imap_connect(srv, *user)   # its login is cached from now on
+    warm.logout()
+    warm.close()
     n = 2 * 256
-    deliver(imap_server, imap_user, n)
-    p = imap_server.pop3(*imap_user)
+    deliver(srv, user, n)
+    def fail_login(k):
+        # Only the hash matters here, not the (throttled) answer.
+        c = ImapConn.connect(srv.ports["imap"])
+        try:
+            c.read_greeting()
+            c.send(f'F1 LOGIN "nobody{k}@localhost" "wrong-password"\r\n'.encode())
+            c.read_tagged("F1")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    hashers = [threading.Thread(target=fail_login, args=(k,)) for k in range(40)]
+    for t in hashers:
+        t.start()
+    p = srv.pop3(*user)
     p.send("".join(f"RETR {i}\r\n" for i in range(1, n + 1)) + "QUIT\r\n")
     for i in range(1, n + 1):
         assert p.pop3_status().startswith("+OK"), i
         p.pop3_multi()
     assert p.pop3_status().startswith("+OK"), "QUIT"
     p.close()
-    assert seen_set(imap_server, imap_user) == set(range(1, n + 1))
+    assert seen_set(srv, user) == set(range(1, n + 1))
+    for t in hashers:
+        t.join()
 
 
 def test_pop3_seen_kept_without_quit_and_in_batches(imap_server, imap_user):
