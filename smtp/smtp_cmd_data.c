@@ -267,21 +267,33 @@ out:
 	free(diag);
 }
 
-/* Store d (with the MIME structure, computed once here and kept beside
- * the content, so that IMAP FETCH/SEARCH never reparse the message; out of
- * memory only costs that, the reader computes it later).  Any thread. */
+/* d's MIME structure, built into b: computed once here and kept beside
+ * the content, so that IMAP FETCH/SEARCH never reparse the message (out
+ * of memory only costs that, the reader computes it later).
+ * structure_drop undoes it after the store.  Any thread. */
+static void structure_attach(struct store_delivery *d, struct buf *b)
+{
+	buf_init(b, 0);
+	if (mime_structure_build(d->data, d->len, b) == 0) {
+		d->structure = b->data;
+		d->structure_len = b->len;
+	}
+}
+
+static void structure_drop(struct store_delivery *d, struct buf *b)
+{
+	d->structure = NULL;
+	d->structure_len = 0;
+	buf_free(b);
+}
+
+/* Store d, with its structure. */
 static int deliver_store(struct store *store, struct store_delivery *d, int *results)
 {
 	struct buf structure;
-	buf_init(&structure, 0);
-	if (mime_structure_build(d->data, d->len, &structure) == 0) {
-		d->structure = structure.data;
-		d->structure_len = structure.len;
-	}
+	structure_attach(d, &structure);
 	int rc = store_deliver(store, d, results, NULL);
-	d->structure = NULL;
-	d->structure_len = 0;
-	buf_free(&structure);
+	structure_drop(d, &structure);
 	return rc;
 }
 
@@ -399,11 +411,7 @@ static void deliver_job_run_batch(struct work **ws, size_t n)
 	struct smtp_deliver_job *j0 = (struct smtp_deliver_job *)ws[0];
 	for (size_t i = 0; i < n; i++) {
 		struct smtp_deliver_job *j = (struct smtp_deliver_job *)ws[i];
-		buf_init(&structure[i], 0);
-		if (mime_structure_build(j->d.data, j->d.len, &structure[i]) == 0) {
-			j->d.structure = structure[i].data;
-			j->d.structure_len = structure[i].len;
-		}
+		structure_attach(&j->d, &structure[i]);
 		d[i] = &j->d;
 		results[i] = j->results;
 	}
@@ -411,9 +419,7 @@ static void deliver_job_run_batch(struct work **ws, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct smtp_deliver_job *j = (struct smtp_deliver_job *)ws[i];
 		j->rc = rc[i];
-		j->d.structure = NULL;
-		j->d.structure_len = 0;
-		buf_free(&structure[i]);
+		structure_drop(&j->d, &structure[i]);
 	}
 	atomic_fetch_sub_explicit(&deliveries_on_workers, (unsigned)n, memory_order_relaxed);
 }

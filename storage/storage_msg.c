@@ -389,11 +389,21 @@ static void deliver_group(struct store *s, const struct store_delivery *const *d
 	}
 	struct deliver_many_arg a = {.ctx = ctx, .n = m};
 	int rc = m ? store_txn_run(s, deliver_many_fn, &a) : STORE_OK;
+	/* Alone again only when others shared the failure: a delivery that
+	 * failed by itself (or found the store busy, which changed nothing)
+	 * would fail the same way, so it is answered as store_deliver does. */
+	bool again = m > 1 && rc != STORE_ERR_BUSY;
 	for (size_t k = 0; k < m; k++) {
-		if (rc == STORE_OK)
-			rc_r[which[k]] = store_deliver_finish(s, &ctx[k], NULL);
-		else
-			alone[which[k]] = true;
+		size_t i = which[k];
+		if (rc == STORE_OK) {
+			rc_r[i] = store_deliver_finish(s, &ctx[k], NULL);
+		} else if (again) {
+			alone[i] = true;
+		} else {
+			for (size_t r = 0; r < d[i]->nrecipients; r++)
+				results[i][r] = rc;
+			rc_r[i] = rc;
+		}
 		store_deliver_ctx_free(&ctx[k]);
 	}
 	free(ctx);

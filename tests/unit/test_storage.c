@@ -641,6 +641,13 @@ static void test_deliver_many(void **state)
 	assert_inbox_holds(f->s, "a@example.org", in_a2, 4);
 	assert_inbox_holds(f->s, "b@example.org", in_b2, 2);
 	assert_int_equal(stats(f->s).contents, 5);
+	/* Alone in its transaction, it is answered as store_deliver would. */
+	dp[0] = &e[1];
+	res[0][0] = -50;
+	store_deliver_many(f->s, dp, rp, rc, 1);
+	assert_int_equal(rc[0], STORE_ERR_CORRUPT);
+	assert_int_equal(res[0][0], STORE_ERR_CORRUPT);
+	assert_int_equal(stats(f->s).contents, 5);
 }
 
 /* A delivery that reaches nobody goes to its fallback, in the same
