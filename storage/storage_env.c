@@ -505,6 +505,11 @@ int store_cursor_put_current(struct store *s, DBC *c, const void *val, size_t vl
 	return store_bdb_err(s, c->put(c, &k, &v, DB_CURRENT));
 }
 
+int store_cursor_del(struct store *s, DBC *c)
+{
+	return store_bdb_err(s, c->del(c, 0));
+}
+
 int store_cursor_close(struct store *s, DBC *c, int rc)
 {
 	int crc = store_bdb_err(s, c->close(c));

@@ -273,6 +273,54 @@ int store_changes_since(struct store *s, uint32_t mailbox_id, uint64_t since,
 
 /* ---- STORE ---- */
 
+/* A cursor that is asked for keys in mostly ascending order: a STORE over
+ * a range, POP3's \Seen marks in RETR order, and the change records of
+ * messages delivered one after another.  Each key is first looked for a
+ * few records ahead of where the cursor is, a step on the same leaf page
+ * instead of a descent from the root; anything else is a DB_SET_RANGE.
+ * Keys of one database have one length and sort as bytes (the default
+ * B-tree order). */
+#define WALK_STEPS 4
+
+struct walk {
+	DBC *c;
+	uint32_t rmw;            /* DB_RMW: the record found is written next */
+	bool at;                 /* on a record (perhaps one it deleted) */
+	uint8_t key[12];
+	size_t klen;
+	uint8_t val[STORE_MSG_REC_MAX];
+	size_t vlen;
+};
+
+/* Puts w on the record with key `want` (klen bytes): STORE_OK when there
+ * is one, STORE_ERR_NOTFOUND when not (the cursor is then on the next
+ * record, or nowhere). */
+static int walk_to(struct store *s, struct walk *w, const uint8_t *want, size_t klen)
+{
+	int rc;
+	if (w->at && w->klen == klen && memcmp(w->key, want, klen) < 0) {
+		for (int i = 0; i < WALK_STEPS; i++) {
+			rc = store_cursor_get(s, w->c, w->key, sizeof(w->key), &w->klen, w->val,
+					      sizeof(w->val), &w->vlen, DB_NEXT | w->rmw);
+			if (rc == STORE_ERR_NOTFOUND)
+				w->at = false;   /* nothing past the last: not there */
+			if (rc != STORE_OK)
+				return rc;
+			int cmp = w->klen == klen ? memcmp(w->key, want, klen) : 1;
+			if (cmp >= 0)
+				return cmp == 0 ? STORE_OK : STORE_ERR_NOTFOUND;
+		}
+	}
+	memcpy(w->key, want, klen);
+	w->klen = klen;
+	rc = store_cursor_get(s, w->c, w->key, sizeof(w->key), &w->klen, w->val, sizeof(w->val),
+			      &w->vlen, DB_SET_RANGE | w->rmw);
+	w->at = rc == STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	return w->klen == klen && memcmp(w->key, want, klen) == 0 ? STORE_OK : STORE_ERR_NOTFOUND;
+}
+
 struct mflags_arg {
 	uint32_t mailbox_id;
 	const uint32_t *uids;
@@ -282,13 +330,36 @@ struct mflags_arg {
 	bool changed;
 	struct store_mailbox m;
 	struct store_keywords kw;
+	struct walk msgs, changes;
 };
 
-static int mflags_fn(struct store *s, DB_TXN *txn, void *arg)
+/* The message's record moves to its new flags and MODSEQ, and its one
+ * change record with it (storage_msg.c). */
+static int mflags_write(struct store *s, DB_TXN *txn, struct mflags_arg *a, struct store_msg *msg)
 {
-	struct mflags_arg *a = arg;
+	uint8_t key[12];
+	store_be32_put(key, a->mailbox_id);
+	store_be64_put(key + 4, msg->modseq);
+	int rc = walk_to(s, &a->changes, key, 12);
+	if (rc == STORE_OK)
+		rc = store_cursor_del(s, a->changes.c);
+	if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
+		return rc;
+	a->m.highestmodseq++;
+	msg->modseq = a->m.highestmodseq;
+	uint8_t rec[STORE_MSG_REC_MAX];
+	size_t len = store_msg_encode(msg, rec, sizeof(rec));
+	if (len == 0)
+		return STORE_ERR_INVALID;
+	if ((rc = store_change_put(s, txn, a->mailbox_id, msg->modseq, msg->uid,
+				   STORE_CHANGE_FLAGS)) != STORE_OK)
+		return rc;
+	return store_cursor_put_current(s, a->msgs.c, rec, len);
+}
+
+static int mflags_run(struct store *s, DB_TXN *txn, struct mflags_arg *a)
+{
 	const struct store_flag_change *ch = a->ch;
-	a->changed = false;
 	int rc = store_mbox_read(s, txn, a->mailbox_id, &a->m, DB_RMW);
 	if (rc == STORE_OK && ch->keywords) {
 		/* Only bits of interned keywords (store_keywords_intern). */
@@ -300,7 +371,12 @@ static int mflags_fn(struct store *s, DB_TXN *txn, void *arg)
 	for (size_t i = 0; i < a->n && rc == STORE_OK; i++) {
 		struct store_flag_result *r = &a->res[i];
 		memset(r, 0, sizeof(*r));
-		rc = store_msg_read(s, txn, a->mailbox_id, a->uids[i], &r->msg, DB_RMW);
+		uint8_t key[8];
+		store_be32_put(key, a->mailbox_id);
+		store_be32_put(key + 4, a->uids[i]);
+		rc = walk_to(s, &a->msgs, key, sizeof(key));
+		if (rc == STORE_OK)
+			rc = store_msg_decode(a->uids[i], a->msgs.val, a->msgs.vlen, &r->msg);
 		if (rc == STORE_ERR_NOTFOUND) {
 			r->status = STORE_FLAG_GONE;
 			r->msg.uid = a->uids[i];
@@ -339,14 +415,7 @@ static int mflags_fn(struct store *s, DB_TXN *txn, void *arg)
 		r->msg.flags = new;
 		r->msg.keywords = newk;
 		store_mbox_count(&a->m, &r->msg, 1);
-		/* The message's one change record moves to its new MODSEQ. */
-		if ((rc = store_change_del(s, txn, a->mailbox_id, r->msg.modseq)) != STORE_OK)
-			break;
-		a->m.highestmodseq++;
-		r->msg.modseq = a->m.highestmodseq;
-		if ((rc = store_change_put(s, txn, a->mailbox_id, r->msg.modseq, r->msg.uid,
-					   STORE_CHANGE_FLAGS)) != STORE_OK ||
-		    (rc = store_msg_write(s, txn, a->mailbox_id, &r->msg, 0)) != STORE_OK)
+		if ((rc = mflags_write(s, txn, a, &r->msg)) != STORE_OK)
 			break;
 		r->status = STORE_FLAG_CHANGED;
 		a->changed = true;
@@ -354,6 +423,22 @@ static int mflags_fn(struct store *s, DB_TXN *txn, void *arg)
 	if (rc == STORE_OK && a->changed)
 		rc = store_mbox_write(s, txn, &a->m);
 	return rc;
+}
+
+static int mflags_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct mflags_arg *a = arg;
+	a->changed = false;
+	a->msgs = (struct walk){.rmw = DB_RMW};
+	a->changes = (struct walk){.rmw = DB_RMW};
+	int rc = store_cursor_open(s, txn, SDB_MESSAGES, &a->msgs.c);
+	if (rc != STORE_OK)
+		return rc;
+	if ((rc = store_cursor_open(s, txn, SDB_CHANGES, &a->changes.c)) == STORE_OK) {
+		rc = mflags_run(s, txn, a);
+		rc = store_cursor_close(s, a->changes.c, rc);
+	}
+	return store_cursor_close(s, a->msgs.c, rc);
 }
 
 int store_msgs_flags(struct store *s, uint32_t mailbox_id, const uint32_t *uids, size_t n,

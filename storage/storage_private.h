@@ -216,6 +216,9 @@ int store_cursor_get(struct store *s, DBC *c, void *kbuf, size_t kcap, size_t *k
  * DB_CURRENT): the cursor stays where it is, so a walk can rewrite the
  * records it reads in one pass. */
 int store_cursor_put_current(struct store *s, DBC *c, const void *val, size_t vlen);
+/* Deletes the record the cursor is on; the cursor stays there, and
+ * DB_NEXT goes on from it. */
+int store_cursor_del(struct store *s, DBC *c);
 /* Closes the cursor; returns rc, or the close error when rc was STORE_OK. */
 int store_cursor_close(struct store *s, DBC *c, int rc);
 

@@ -560,6 +560,93 @@ static void test_msgs_flags(void **state)
 	assert_int_equal(store_msgs_flags(f->s, in.id, uids, 1, &badk, res), STORE_ERR_INVALID);
 }
 
+/* Every message's one change record sits at its MODSEQ; the others in
+ * the mailbox's change list are expunges. */
+static void check_change_records(struct fx *f, uint32_t id, size_t nmsgs)
+{
+	struct store_change c[64];
+	size_t n = changes(f, id, 0, c, 64), live = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg x;
+		int rc = store_msg_get(f->s, id, c[i].uid, &x);
+		if (c[i].kind == STORE_CHANGE_EXPUNGE) {
+			assert_int_equal(rc, STORE_ERR_NOTFOUND);
+			continue;
+		}
+		assert_int_equal(rc, STORE_OK);
+		assert_int_equal(x.modseq, c[i].modseq);
+		live++;
+	}
+	assert_int_equal(live, nmsgs);
+}
+
+/* The STORE walk (storage_msg_bulk.c walk_to) steps ahead for ascending
+ * UIDs and seeks otherwise: UIDs out of order, repeated, missing, past the
+ * mailbox's last (where the next record is another mailbox's), and change
+ * records whose MODSEQs no longer follow the UIDs. */
+static void test_msgs_flags_walk(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox a;
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "A", 0, &a), STORE_OK);
+	for (int i = 0; i < 20; i++)
+		deliver_to(f, "A", "body", 0, NULL);
+	struct store_mailbox b;
+	assert_int_equal(store_mailbox_create(f->s, f->u.id, "B", 0, &b), STORE_OK);
+	assert_true(b.id > a.id);
+	for (int i = 0; i < 3; i++)
+		deliver_to(f, "B", "body", 0, NULL);
+	/* Expunge 10 so that the walk meets a gap. */
+	uint32_t ten = 10;
+	size_t removed;
+	assert_int_equal(store_expunge(f->s, a.id, &ten, 1, &removed), STORE_OK);
+	assert_int_equal(removed, 1);
+	struct store_flag_change seen = {.op = STORE_FLAGS_ADD, .flags = STORE_F_SEEN};
+	struct store_flag_result res[16];
+	/* Descending first: the MODSEQs of 20..15 then run against their UIDs. */
+	uint32_t down[] = {20, 19, 18, 17, 16, 15};
+	assert_int_equal(store_msgs_flags(f->s, a.id, down, 6, &seen, res), STORE_OK);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(res[i].status, STORE_FLAG_CHANGED);
+	check_change_records(f, a.id, 19);
+	struct store_mailbox before_b = mbox_id(f, b.id);
+	uint32_t mixed[] = {25, 3, 2, 2, 5, 9, 10, 11, 16, 14, 15, 19, 20, 21, 1};
+	enum store_flag_status want[] = {
+		STORE_FLAG_GONE, STORE_FLAG_CHANGED, STORE_FLAG_CHANGED, STORE_FLAG_UNCHANGED,
+		STORE_FLAG_CHANGED, STORE_FLAG_CHANGED, STORE_FLAG_GONE, STORE_FLAG_CHANGED,
+		STORE_FLAG_UNCHANGED, STORE_FLAG_CHANGED, STORE_FLAG_UNCHANGED,
+		STORE_FLAG_UNCHANGED, STORE_FLAG_UNCHANGED, STORE_FLAG_GONE, STORE_FLAG_CHANGED};
+	assert_int_equal(store_msgs_flags(f->s, a.id, mixed, 15, &seen, res), STORE_OK);
+	for (int i = 0; i < 15; i++) {
+		assert_int_equal(res[i].status, want[i]);
+		assert_int_equal(res[i].msg.uid, mixed[i]);
+	}
+	check_change_records(f, a.id, 19);
+	check_counters(f, a.id);
+	struct store_mailbox m = mbox_id(f, a.id);
+	assert_int_equal(m.unseen, 19 - 6 - 7);
+	/* The walk past A's last record read B's first: B is as it was. */
+	struct store_mailbox after_b = mbox_id(f, b.id);
+	assert_int_equal(after_b.highestmodseq, before_b.highestmodseq);
+	assert_int_equal(after_b.unseen, 3);
+	check_change_records(f, b.id, 3);
+	/* Back again, every one: an ascending run over the shuffled MODSEQs. */
+	uint32_t all[19];
+	for (uint32_t u = 1, k = 0; u <= 20; u++)
+		if (u != 10)
+			all[k++] = u;
+	struct store_flag_change unseen = {.op = STORE_FLAGS_REMOVE, .flags = STORE_F_SEEN};
+	struct store_flag_result res19[19];
+	assert_int_equal(store_msgs_flags(f->s, a.id, all, 19, &unseen, res19), STORE_OK);
+	size_t changed = 0;
+	for (int i = 0; i < 19; i++)
+		changed += res19[i].status == STORE_FLAG_CHANGED;
+	assert_int_equal(changed, 13);
+	check_change_records(f, a.id, 19);
+	check_counters(f, a.id);
+	assert_int_equal(mbox_id(f, a.id).unseen, 19);
+}
+
 /* More than one transaction's worth of messages. */
 static void test_msgs_flags_many(void **state)
 {
@@ -1817,6 +1904,7 @@ int main(void)
 		T(test_claim_recent),
 		T(test_keywords),
 		T(test_msgs_flags),
+		T(test_msgs_flags_walk),
 		T(test_msgs_flags_many),
 		T(test_expunge_deleted),
 		T(test_append),
