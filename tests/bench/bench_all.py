@@ -5,13 +5,17 @@
 # Dovecot 2.3 is installed, against a Dovecot instance it configures itself
 # (own temp dirs, loopback, free ports, `dovecot -c` on its own file: the
 # system configuration is never read or changed), and prints both columns
-# and their ratio.  Not part of the test suite; see tests/bench/README.md.
+# and their ratio.  The rates (delivery, reading) run --rate-rounds times
+# with the servers taking turns, and the table gives each one's median;
+# the rest (memory, logins, SELECT) runs once per server.  Not part of the
+# test suite; see tests/bench/README.md.
 import argparse
 import os
 import pathlib
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -330,26 +334,16 @@ def idle_memory(t, user, n, open_at_once):
     return (after - before) / n
 
 
-def run_target(t, a, rows):
-    """All workloads against one server; rows[key][t.name] = value."""
-    def put(key, value):
-        rows.setdefault(key, {})[t.name] = value
-        print(f"  {t.name:8} {key}: {fmt(value)}", flush=True)
-
+def rate_round(t, a, put):
+    """The rates (delivery, messages per flush, disk per message, reading)
+    against a fresh server: one round of the interleaved phase."""
     sessions = [int(x) for x in a.sessions.split(",")]
     sizes = [int(x) for x in a.sizes.split(",")]
-    selects = [int(x) for x in a.select.split(",")]
-    idles = [int(x) for x in a.idle.split(",")]
     boxes = [f"box{i}@localhost" for i in range(max(sessions))]
-    logins = [f"u{i}@localhost" for i in range(a.logins)]
-    others = ["reader@localhost", "big@localhost", "empty@localhost"] + \
-        [f"sel{n}@localhost" for n in selects]
     t.start()
     try:
         time.sleep(1)
-        put("RSS at rest (Pss, MiB)", t.pss() / 1024)
-        t.add_users(boxes + others + logins)
-
+        t.add_users(boxes + ["reader@localhost"])
         for size in sizes:
             n = a.messages if size <= 16384 else max(max(sessions), a.messages // 10)
             for c in sessions:
@@ -371,6 +365,21 @@ def run_target(t, a, rows):
         put("IMAP FETCH BODY.PEEK[] (MB/s)", r["mb_per_s"])
         r = load("imap-header", t.ports["imap"], "-n", a.rounds, *user)
         put("IMAP FETCH HEADER.FIELDS (msg/s)", r["msgs_per_s"])
+    finally:
+        t.stop()
+
+
+def run_target(t, a, put):
+    """Everything but the rates against one server."""
+    selects = [int(x) for x in a.select.split(",")]
+    idles = [int(x) for x in a.idle.split(",")]
+    logins = [f"u{i}@localhost" for i in range(a.logins)]
+    others = ["big@localhost", "empty@localhost"] + [f"sel{n}@localhost" for n in selects]
+    t.start()
+    try:
+        time.sleep(1)
+        put("RSS at rest (Pss, MiB)", t.pss() / 1024)
+        t.add_users(others + logins)
 
         r = load("login", t.ports["imap"], "-c", a.login_c, "-n", a.logins,
                  "-u", "u%d@localhost", "-w", PASSWORD)
@@ -402,6 +411,24 @@ def run_target(t, a, rows):
         t.stop()
 
 
+def in_tmp(cls, fn):
+    """fn(server) on a fresh instance of cls in its own temp dir."""
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-all-{cls.name}-"))
+    os.chmod(tmp, 0o755)
+    try:
+        fn(cls(tmp))
+    except Exception as e:  # noqa: BLE001 - the rows so far still print
+        print(f"{cls.name}: stopped: {e}", file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def mid(values):
+    """The median of a row's numbers (a string, e.g. "skipped", as is)."""
+    nums = [x for x in values if isinstance(x, (int, float))]
+    return statistics.median(nums) if nums else values[-1]
+
+
 def fmt(v):
     if v is None:
         return "-"
@@ -428,6 +455,9 @@ def main():
                     help="MiB Dovecot's idle sessions may take (estimated from the smaller run)")
     ap.add_argument("--select", default="1000,100000", help="mailbox sizes for SELECT")
     ap.add_argument("--repeat", type=int, default=20, help="SELECTs per size")
+    ap.add_argument("--rate-rounds", type=int, default=3,
+                    help="rounds of the rates (delivery, reading), servers taking turns; "
+                         "the table gives the median")
     ap.add_argument("--no-dovecot", action="store_true")
     a = ap.parse_args()
 
@@ -440,17 +470,26 @@ def main():
             targets.append(Dovecot)
         else:
             print("dovecot (or Python's crypt module) missing: postino column only")
+    # rows[key][server] = the values measured, one per round.
     rows = {}
     t_start = time.monotonic()
+
+    def putter(name):
+        def put(key, value):
+            rows.setdefault(key, {}).setdefault(name, []).append(value)
+            print(f"  {name:8} {key}: {fmt(value)}", flush=True)
+        return put
+
+    # The rates depend on the machine's weather (a shared disk's fsync
+    # latency, other work on the cores), which can change within minutes:
+    # the servers take turns, round after round, and the table gives each
+    # one's median, so that both are measured in the same spells.
+    for i in range(a.rate_rounds):
+        for cls in targets:
+            print(f"rates, round {i + 1} of {a.rate_rounds}: {cls.name}", flush=True)
+            in_tmp(cls, lambda t: rate_round(t, a, putter(t.name)))
     for cls in targets:
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-all-{cls.name}-"))
-        os.chmod(tmp, 0o755)
-        try:
-            run_target(cls(tmp), a, rows)
-        except Exception as e:  # noqa: BLE001 - the rows so far still print
-            print(f"{cls.name}: stopped: {e}", file=sys.stderr)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        in_tmp(cls, lambda t: run_target(t, a, putter(t.name)))
     names = [c.name for c in targets]
     w = max(len(k) for k in rows)
     head = f"{'':{w}} | " + " | ".join(f"{n:>10}" for n in names)
@@ -460,6 +499,7 @@ def main():
     print(head)
     print("-" * len(head))
     for k, v in rows.items():
+        v = {n: mid(x) for n, x in v.items()}
         line = f"{k:{w}} | " + " | ".join(f"{fmt(v.get(n)):>10}" for n in names)
         if len(names) == 2:
             p, d = v.get("postino"), v.get("dovecot")
