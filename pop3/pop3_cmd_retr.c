@@ -126,18 +126,29 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	if (!m)
 		return;
 	struct store *store = s->srv->store;
-	/* The snapshot is from login; IMAP may have expunged the message
-	 * since.  Check before the +OK, while a -ERR can still say so. */
-	struct store_msg cur;
-	int rc = store_msg_get(store, s->mbox.id, m->uid, &cur);
+	/* The message as the login snapshot has it: its content's id and
+	 * size, without reading its record again.  A content's bytes never
+	 * change and its id is never given to another (a counter,
+	 * STORE_META_NEXT_CONTENT), so the id names these bytes or nothing.
+	 * A message IMAP expunged since login is still served while its
+	 * content lives (a copy in another mailbox keeps it), as LIST and
+	 * UIDL still list it: the session's maildrop is the one it locked
+	 * at login (RFC 1939 4: the lock is there to keep its messages from
+	 * being modified or removed until UPDATE; IMAP sessions share the
+	 * maildrop here, so it stands for a snapshot).  Once the content is
+	 * gone the pin below
+	 * finds nothing, and the client gets -ERR before any +OK.  The read
+	 * of the record was a lookup on the very pages that the \Seen marks
+	 * of the RETRs before are written to, by a worker, at the same time. */
+	int rc = STORE_OK;
 	/* Buffers the size of a small message, not of the largest chunk:
 	 * most messages are a few KiB, and 192 KiB per RETR made the heap
 	 * grow and shrink (brk, page faults) for every one of them. */
 	size_t cap = POP3_STREAM_CHUNK;
-	if (rc == STORE_OK && cur.size > 0 && cur.size < cap)
-		cap = (size_t)cur.size;
+	if (m->size > 0 && m->size < cap)
+		cap = (size_t)m->size;
 	s->retr.in_cap = cap;
-	if (rc == STORE_OK && !(s->retr.in = malloc(cap)))
+	if (!(s->retr.in = malloc(cap)))
 		rc = STORE_ERR_TEMP;
 	if (rc == STORE_OK && !(s->retr.out = malloc(cap * POP3_STUFF_EXPANSION)))
 		rc = STORE_ERR_TEMP;
@@ -146,7 +157,7 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	 * before the first read, the content stays until the stream ends;
 	 * gone before the pin, the first read says so. */
 	if (rc == STORE_OK)
-		rc = store_content_open(store, cur.content_id, &s->retr.content, NULL, NULL);
+		rc = store_content_open(store, m->content_id, &s->retr.content, NULL, NULL);
 	size_t got = 0;
 	if (rc == STORE_OK)
 		rc = store_content_pread(store, &s->retr.content, 0, s->retr.in, cap, &got);
@@ -165,8 +176,10 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	}
 	struct pop3_retr *r = &s->retr;
 	r->index = (size_t)(m - s->msgs);
-	/* RETR reads the message, TOP only peeks (as IMAP's BODY.PEEK). */
-	r->mark_seen = !top && !(cur.flags & STORE_F_SEEN);
+	/* RETR reads the message, TOP only peeks (as IMAP's BODY.PEEK).
+	 * Whether it is \Seen already is the mark's business: the store
+	 * leaves a message that has the flag as it is (no new MODSEQ). */
+	r->mark_seen = !top;
 	r->offset = got;
 	r->in_len = got;
 	pop3_stuff_init(&r->stuff, top, lines);

@@ -250,6 +250,7 @@ def test_pop3_retr_marks_seen_top_does_not(imap_server, imap_user):
     items = fetch_items(r[len(b"* 2 FETCH "):])
     assert b"\\Seen" in {bytes(x) for x in items["FLAGS"]}, r
     assert int(items["MODSEQ"][0]) > h0, r
+    modseq2 = int(items["MODSEQ"][0])
     idle_done(c, tag)
     # Pipelined after a RETR: answered in turn, the POP3 state untouched.
     p.send("RETR 3\r\nRETR 2\r\nUIDL\r\nSTAT\r\n")
@@ -266,9 +267,45 @@ def test_pop3_retr_marks_seen_top_does_not(imap_server, imap_user):
     f = d.ok("FETCH 1:* FLAGS").fetches()
     seen = {n for n, v in f.items() if b"\\Seen" in {bytes(x) for x in v["FLAGS"]}}
     assert seen == {2, 3}, f
+    # The second RETR of 2 found it \Seen: no change, no new MODSEQ.
+    f = d.ok("FETCH 2 (MODSEQ)").fetches()
+    assert int(f[2]["MODSEQ"][0]) == modseq2, f
     st = d.ok("STATUS INBOX (UNSEEN)")
     assert st.data("STATUS")[0].upper().endswith(b"(UNSEEN 1)"), st
     d.logout()
+    c.logout()
+
+
+def test_pop3_retr_after_imap_expunge(imap_server, imap_user):
+    # The POP3 session's maildrop is the one it locked at login (RFC 1939
+    # 4): a message IMAP expunges meanwhile is still listed, and RETR
+    # serves it while its content lives (a copy in another mailbox keeps
+    # it).  Once the content is gone RETR says so, -ERR with no +OK before
+    # it, and the session goes on.
+    msgs = deliver(imap_server, imap_user, 3, tag="gone")
+    c = imap_connect(imap_server, *imap_user)
+    c.ok("CREATE Keep")
+    c.select("INBOX")
+    c.ok("COPY 2 Keep")
+    p = imap_server.pop3(*imap_user)
+    assert p.pop3_stat()[0] == 3
+    c.ok("STORE 1:2 +FLAGS.SILENT (\\Deleted)")
+    c.ok("EXPUNGE")
+    r = p.pop3_cmd("RETR 1")
+    assert r.startswith("-ERR [SYS/PERM]"), r
+    assert split_trace(p.pop3_retr(2), SENDER) == msgs[1]
+    r = p.pop3_cmd("TOP 1 0")
+    assert r.startswith("-ERR [SYS/PERM]"), r
+    assert split_trace(p.pop3_retr(3), SENDER) == msgs[2]
+    assert p.pop3_stat()[0] == 3
+    p.pop3_quit()
+    # The copy is as it was; INBOX has the one left, read.
+    c.ok("EXAMINE Keep")
+    f = c.ok("FETCH 1 (FLAGS BODY.PEEK[])").fetches()
+    assert b"\\Seen" not in {bytes(x) for x in f[1]["FLAGS"]}, f
+    c.ok("EXAMINE INBOX")
+    f = c.ok("FETCH 1:* FLAGS").fetches()
+    assert list(f) == [1] and b"\\Seen" in {bytes(x) for x in f[1]["FLAGS"]}, f
     c.logout()
 
 
