@@ -298,6 +298,7 @@ void pop3_session_open_maildrop(struct pop3_session *s)
 		pop3_reply(s, "-ERR [IN-USE] Mailbox is locked by another session");
 		return;
 	}
+	s->store_gen = store_generation(store);
 	int rc = store_mailbox_get(store, s->account.id, "INBOX", &s->mbox);
 	s->have_mbox = rc == STORE_OK;
 	if (rc == STORE_OK)

@@ -128,19 +128,28 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	struct store *store = s->srv->store;
 	/* The message as the login snapshot has it: its content's id and
 	 * size, without reading its record again.  A content's bytes never
-	 * change and its id is never given to another (a counter,
-	 * STORE_META_NEXT_CONTENT), so the id names these bytes or nothing.
-	 * A message IMAP expunged since login is still served while its
-	 * content lives (a copy in another mailbox keeps it), as LIST and
-	 * UIDL still list it: the session's maildrop is the one it locked
-	 * at login (RFC 1939 4: the lock is there to keep its messages from
-	 * being modified or removed until UPDATE; IMAP sessions share the
-	 * maildrop here, so it stands for a snapshot).  Once the content is
-	 * gone the pin below
-	 * finds nothing, and the client gets -ERR before any +OK.  The read
-	 * of the record was a lookup on the very pages that the \Seen marks
-	 * of the RETRs before are written to, by a worker, at the same time. */
+	 * change and its id is not given to another while the store's
+	 * environment lives (a counter, STORE_META_NEXT_CONTENT), so the id
+	 * names these bytes or nothing.  A message IMAP expunged since login
+	 * is still served while its content lives (a copy in another mailbox
+	 * keeps it), as LIST and UIDL still list it: the session's maildrop
+	 * is the one it locked at login (RFC 1939 4: the lock is there to
+	 * keep its messages from being modified or removed until UPDATE;
+	 * IMAP sessions share the maildrop here, so it stands for a
+	 * snapshot).  Once the content is gone the pin below finds nothing,
+	 * and the client gets -ERR before any +OK.  The read of the record
+	 * was a lookup on the very pages that the \Seen marks of the RETRs
+	 * before are written to, by a worker, at the same time.
+	 * After a recovery (store_generation moved) the counter may have
+	 * gone back and an id of the snapshot may name another's message
+	 * now: the record says what this one's is, or that it is gone. */
+	uint64_t content_id = m->content_id;
 	int rc = STORE_OK;
+	if (store_generation(store) != s->store_gen) {
+		struct store_msg cur;
+		rc = store_msg_get(store, s->mbox.id, m->uid, &cur);
+		content_id = cur.content_id;
+	}
 	/* Buffers the size of a small message, not of the largest chunk:
 	 * most messages are a few KiB, and 192 KiB per RETR made the heap
 	 * grow and shrink (brk, page faults) for every one of them. */
@@ -148,7 +157,7 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	if (m->size > 0 && m->size < cap)
 		cap = (size_t)m->size;
 	s->retr.in_cap = cap;
-	if (!(s->retr.in = malloc(cap)))
+	if (rc == STORE_OK && !(s->retr.in = malloc(cap)))
 		rc = STORE_ERR_TEMP;
 	if (rc == STORE_OK && !(s->retr.out = malloc(cap * POP3_STUFF_EXPANSION)))
 		rc = STORE_ERR_TEMP;
@@ -157,7 +166,7 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	 * before the first read, the content stays until the stream ends;
 	 * gone before the pin, the first read says so. */
 	if (rc == STORE_OK)
-		rc = store_content_open(store, m->content_id, &s->retr.content, NULL, NULL);
+		rc = store_content_open(store, content_id, &s->retr.content, NULL, NULL);
 	size_t got = 0;
 	if (rc == STORE_OK)
 		rc = store_content_pread(store, &s->retr.content, 0, s->retr.in, cap, &got);

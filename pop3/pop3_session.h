@@ -98,6 +98,7 @@ struct pop3_session {
 	size_t ndeleted;
 	uint64_t deleted_size;
 	uint64_t total_size;     /* of every message in the snapshot */
+	uint64_t store_gen;      /* store_generation() before the snapshot was read */
 
 	/* a multi-line response in progress */
 	pop3_pump_fn pump;

@@ -80,6 +80,12 @@ void store_idle_hook_set(store_idle_fn *fn);
  * run without a transaction (store_content_pread, store_msg_get) still
  * wait.  Returns the previous setting, to restore. */
 bool store_thread_nowait(bool on);
+/* Moves on each time the environment is reopened after a panic.  The
+ * recovery that goes with it drops what was committed but not flushed
+ * (deliveries not yet acknowledged, with the ids they took: the next
+ * commits take those ids again), so what a caller read before, an id
+ * above all, may name something else after: read it again. */
+uint64_t store_generation(struct store *store);
 
 /* Creates the directory and environment when missing.  Runs recovery when the
  * previous user of the environment died (DB_REGISTER|DB_RECOVER), so a

@@ -311,6 +311,14 @@ static void store_reopen(struct store *s, uint64_t gen)
 	pthread_rwlock_unlock(&s->rw);
 }
 
+uint64_t store_generation(struct store *s)
+{
+	pthread_rwlock_rdlock(&s->rw);
+	uint64_t gen = s->generation;
+	pthread_rwlock_unlock(&s->rw);
+	return gen;
+}
+
 /* Takes the handle lock for reading; *gen_r gets the environment generation
  * to pass to store_reopen on DB_RUNRECOVERY. */
 static int store_enter(struct store *s, uint64_t *gen_r)

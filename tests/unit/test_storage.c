@@ -1489,9 +1489,13 @@ static int daemon_side(const char *dir)
 	int st;
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return 33;
+	uint64_t gen = store_generation(s);
 	/* Our handles are dead now; this reopens and succeeds. */
 	if (deliver1(s, "rec@example.org", "n", 1, 0) != STORE_OK)
 		return 34;
+	/* What was read before the reopen must be read again. */
+	if (store_generation(s) != gen + 1)
+		return 39;
 	struct store_user u;
 	struct store_mailbox m;
 	if (store_user_get(s, "rec@example.org", &u) != STORE_OK ||
