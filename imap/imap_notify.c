@@ -29,6 +29,7 @@
 #include "core/conn.h"
 #include "core/loop.h"
 #include "imap/imap_session.h"
+#include "imap/imap_sync_cache.h"
 #include "imap/imap_notify_set.h"
 #include "imap/imap_view.h"
 
@@ -147,8 +148,12 @@ static void notify_loop_run(struct inbox_item *it)
 	nl->lists_bytes = 0;
 	nl->lists_overflow = false;
 	pthread_mutex_unlock(&nl->mu);
-	/* A session's sync may close it (mailbox deleted: BYE), which only
-	 * unregisters it later, from session_free; keep the next one first. */
+	/* The sessions of a mailbox read its record and changes once
+	 * (imap_sync_cache.h).  A session's sync may close it (mailbox
+	 * deleted: BYE), which only unregisters it later, from session_free;
+	 * keep the next one first. */
+	struct imap_sync_cache cache;
+	imap_sync_cache_begin(&cache);
 	struct imap_session *next;
 	for (struct imap_session *s = nl->head; s; s = next) {
 		next = s->notify_next;
@@ -164,6 +169,7 @@ static void notify_loop_run(struct inbox_item *it)
 		if (li->kind == ITEM_URLMECH)
 			notify_loop_run_urlmech(nl, li);
 	notify_loop_run_sets(nl, ids, n, all, lists, lists_overflow);
+	imap_sync_cache_end(&cache);
 	while (lists) {
 		struct notify_list_item *li = lists;
 		lists = li->next;

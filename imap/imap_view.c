@@ -47,6 +47,7 @@
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
 #include "imap/imap_snap.h"
+#include "imap/imap_sync_cache.h"
 #include "imap/imap_search.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
@@ -223,6 +224,7 @@ static void claim_recent(struct store *st, struct imap_view *v, struct store_mai
 	v->recent.asked = after.uidnext;
 	imap_recent_add(&v->recent, first, after.uidnext, 0);
 	*mbox = after;
+	imap_sync_cache_mailbox_put(&after);   /* claimed: not by the next one */
 }
 
 /* The cached snapshot of exactly the view's state, when another session
@@ -660,7 +662,8 @@ static int collect(struct imap_session *s, struct imap_view *v, const struct own
 	int rc;
 	for (;;) {
 		size_t n = 0;
-		rc = store_changes_since(s->store, v->mailbox_id, v->modseq, ch, VIEW_CHANGES_BATCH, &n);
+		rc = imap_sync_cache_changes(s->store, v->mailbox_id, v->modseq, ch,
+					     VIEW_CHANGES_BATCH, &n);
 		if (rc != STORE_OK)
 			break;
 		/* The invariant (top of file) sorts every record by its UID. */
@@ -1058,7 +1061,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	if (!v || s->closing)
 		return 0;
 	struct store_mailbox mbox;
-	int rc = store_mailbox_get_by_id(s->store, v->mailbox_id, &mbox);
+	int rc = imap_sync_cache_mailbox(s->store, v->mailbox_id, &mbox);
 	if (rc == STORE_ERR_NOTFOUND || (rc == STORE_OK && (mbox.uidvalidity != v->uidvalidity ||
 							    mbox.user_id != s->user.id)))
 		return view_gone(s);
@@ -1077,7 +1080,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 		 * nothing until a complete one (it re-reads the batch). */
 		collected = rc == STORE_OK;
 		if (rc == STORE_OK && v->keywords->count < STORE_KEYWORDS_MAX)
-			rc = store_keywords_get(s->store, v->mailbox_id, v->keywords);
+			rc = imap_sync_cache_keywords(s->store, v->mailbox_id, v->keywords);
 		if (rc != STORE_OK)
 			conn_log(s->c, PLOG_WARN, "imap view sync mailbox=%u error=%s",
 				 (unsigned)v->mailbox_id, store_strerror(rc));

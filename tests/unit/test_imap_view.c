@@ -24,6 +24,7 @@
 #include "core/conn.h"
 #include "imap/imap_session.h"
 #include "imap/imap_snap.h"
+#include "imap/imap_sync_cache.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
@@ -1206,6 +1207,65 @@ static void test_recent_two_sessions(void **state)
 	imap_view_close(&s2, &s2.view);
 }
 
+/* One pass of the change feed (imap_sync_cache.h): the sessions of a
+ * mailbox are told what its first reader read, each as it would have been
+ * alone; the \Recent claim stays the first one's; a session further behind
+ * reads from its own MODSEQ; a change committed during the pass reaches
+ * the sessions after it at the next pass. */
+static void test_sync_pass_shares_reads(void **state)
+{
+	struct fx *f = *state;
+	struct imap_session s2 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH };
+	struct imap_session s3 = { .store = f->st, .user = f->u, .state = IMAP_S_AUTH };
+	struct store_mailbox other;
+	assert_int_equal(store_mailbox_create(f->st, f->u.id, "Other", 0, &other), STORE_OK);
+	deliver(f, 1);
+	struct imap_view *a = open_inbox(f, false);          /* claims 1 */
+	struct imap_view *b = NULL, *c = NULL;
+	assert_int_equal(view_open(&s2, "INBOX", false, &b, NULL), STORE_OK);
+	assert_int_equal(view_open(&s3, "Other", false, &c, NULL), STORE_OK);
+	deliver(f, 2);                                       /* 2, 3 */
+	set_flags(f, 1, STORE_F_FLAGGED, 0);
+	const char *r[] = {"u@example.org"};
+	int res = 0;
+	struct store_delivery d = {.recipients = r, .nrecipients = 1, .mailbox = "Other",
+				   .data = "Subject: o\r\n\r\no\r\n", .len = 17};
+	assert_int_equal(store_deliver(f->st, &d, &res, NULL), STORE_OK);
+	buf_reset(&out);
+
+	struct imap_sync_cache cache;
+	imap_sync_cache_begin(&cache);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 3 EXISTS\r\n* 3 RECENT\r\n* 1 FETCH (FLAGS (\\Flagged \\Recent) UID 1)\r\n");
+	assert_int_equal(imap_view_sync(&s3, true), 0);
+	out_is("* 1 EXISTS\r\n* 1 RECENT\r\n");
+	deliver(f, 1);                                       /* 4, during the pass */
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 3 EXISTS\r\n* 0 RECENT\r\n* 1 FETCH (FLAGS (\\Flagged) UID 1)\r\n");
+	imap_sync_cache_end(&cache);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		assert_true(imap_view_is_recent(a, uid));
+		assert_false(imap_view_is_recent(b, uid));
+	}
+	assert_int_equal(b->count, 3);
+
+	/* 4 reaches a alone; then 2 goes.  In the next pass b, behind a,
+	 * reads from its own MODSEQ: 4 and the expunge of 2. */
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 4 EXISTS\r\n* 4 RECENT\r\n");
+	expunge_uid(f, 2);
+	imap_sync_cache_begin(&cache);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 2 EXPUNGE\r\n* 3 RECENT\r\n");
+	assert_int_equal(imap_view_sync(&s2, true), 0);
+	out_is("* 2 EXPUNGE\r\n* 3 EXISTS\r\n* 0 RECENT\r\n");
+	imap_sync_cache_end(&cache);
+	assert_int_equal(b->count, 3);
+	assert_false(imap_view_is_recent(b, 4));
+	imap_view_close(&s2, &s2.view);
+	imap_view_close(&s3, &s3.view);
+}
+
 /* RFC 3501 7.2.6 / RFC 9051 7.3.5: a keyword another session interned is
  * announced with FLAGS before any FETCH response of this session names it:
  * after our own STORE (absorb reads the table: imaptest's stress run saw
@@ -1277,6 +1337,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cmd_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmd_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_pass_shares_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_cached_catch_up, setup, teardown),
 	};
