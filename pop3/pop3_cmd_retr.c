@@ -140,16 +140,14 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	 * and the client gets -ERR before any +OK.  The read of the record
 	 * was a lookup on the very pages that the \Seen marks of the RETRs
 	 * before are written to, by a worker, at the same time.
-	 * After a recovery (store_generation moved) the counter may have
-	 * gone back and an id of the snapshot may name another's message
-	 * now: the record says what this one's is, or that it is gone. */
+	 * After a recovery (store_generation moved since the login, checked
+	 * once the first bytes are read, so a recovery during the reads
+	 * counts) the counter may have gone back and an id of the snapshot
+	 * may name another's message now: the record says what this one's
+	 * is, or that it is gone. */
 	uint64_t content_id = m->content_id;
+	bool from_record = false;
 	int rc = STORE_OK;
-	if (store_generation(store) != s->store_gen) {
-		struct store_msg cur;
-		rc = store_msg_get(store, s->mbox.id, m->uid, &cur);
-		content_id = cur.content_id;
-	}
 	/* Buffers the size of a small message, not of the largest chunk:
 	 * most messages are a few KiB, and 192 KiB per RETR made the heap
 	 * grow and shrink (brk, page faults) for every one of them. */
@@ -157,19 +155,30 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	if (m->size > 0 && m->size < cap)
 		cap = (size_t)m->size;
 	s->retr.in_cap = cap;
-	if (rc == STORE_OK && !(s->retr.in = malloc(cap)))
+	if (!(s->retr.in = malloc(cap)))
 		rc = STORE_ERR_TEMP;
 	if (rc == STORE_OK && !(s->retr.out = malloc(cap * POP3_STUFF_EXPANSION)))
 		rc = STORE_ERR_TEMP;
-	/* An IMAP EXPUNGE of the message (on another loop, at any moment)
-	 * must not pull the bytes from under the "+OK n octets": pinned
-	 * before the first read, the content stays until the stream ends;
-	 * gone before the pin, the first read says so. */
-	if (rc == STORE_OK)
-		rc = store_content_open(store, content_id, &s->retr.content, NULL, NULL);
 	size_t got = 0;
-	if (rc == STORE_OK)
-		rc = store_content_pread(store, &s->retr.content, 0, s->retr.in, cap, &got);
+	for (;;) {
+		/* An IMAP EXPUNGE of the message (on another loop, at any
+		 * moment) must not pull the bytes from under the "+OK n
+		 * octets": pinned before the first read, the content stays
+		 * until the stream ends; gone before the pin, the first read
+		 * says so. */
+		if (rc == STORE_OK)
+			rc = store_content_open(store, content_id, &s->retr.content, NULL, NULL);
+		if (rc == STORE_OK)
+			rc = store_content_pread(store, &s->retr.content, 0, s->retr.in, cap, &got);
+		if (from_record || !s->retr.out || store_generation(store) == s->store_gen)
+			break;   /* (no buffers: out of memory, said below) */
+		store_content_close(store, &s->retr.content);
+		struct store_msg cur;
+		rc = store_msg_get(store, s->mbox.id, m->uid, &cur);
+		content_id = cur.content_id;
+		from_record = true;
+		got = 0;
+	}
 	if (rc != STORE_OK) {
 		pop3_retr_clear(s);
 		if (rc == STORE_ERR_NOTFOUND) {
