@@ -17,7 +17,7 @@
 
 #include "storage/storage_private.h"
 
-static size_t msg_key(uint8_t *key, uint32_t mailbox_id, uint32_t uid)
+size_t store_msg_key(uint8_t *key, uint32_t mailbox_id, uint32_t uid)
 {
 	store_be32_put(key, mailbox_id);
 	store_be32_put(key + 4, uid);
@@ -29,7 +29,7 @@ int store_msg_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t u
 {
 	uint8_t key[8], buf[STORE_MSG_REC_MAX];
 	size_t len;
-	int rc = store_db_get(s, txn, SDB_MESSAGES, key, msg_key(key, mailbox_id, uid), buf,
+	int rc = store_db_get(s, txn, SDB_MESSAGES, key, store_msg_key(key, mailbox_id, uid), buf,
 			      sizeof(buf), &len, flags);
 	if (rc != STORE_OK)
 		return rc;
@@ -43,11 +43,11 @@ int store_msg_write(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const str
 	size_t len = store_msg_encode(m, buf, sizeof(buf));
 	if (len == 0)
 		return STORE_ERR_INVALID;
-	return store_db_put(s, txn, SDB_MESSAGES, key, msg_key(key, mailbox_id, m->uid), buf, len,
+	return store_db_put(s, txn, SDB_MESSAGES, key, store_msg_key(key, mailbox_id, m->uid), buf, len,
 			    flags);
 }
 
-static size_t change_key(uint8_t *key, uint32_t mailbox_id, uint64_t modseq)
+size_t store_change_key(uint8_t *key, uint32_t mailbox_id, uint64_t modseq)
 {
 	store_be32_put(key, mailbox_id);
 	store_be64_put(key + 4, modseq);
@@ -59,7 +59,7 @@ int store_change_put(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t
 {
 	uint8_t key[12], buf[16];
 	size_t len = store_change_encode(uid, kind, buf, sizeof(buf));
-	return store_db_put(s, txn, SDB_CHANGES, key, change_key(key, mailbox_id, modseq), buf, len,
+	return store_db_put(s, txn, SDB_CHANGES, key, store_change_key(key, mailbox_id, modseq), buf, len,
 			    0);
 }
 
@@ -68,7 +68,7 @@ int store_change_put(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t
 int store_change_del(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t modseq)
 {
 	uint8_t key[12];
-	int rc = store_db_del(s, txn, SDB_CHANGES, key, change_key(key, mailbox_id, modseq));
+	int rc = store_db_del(s, txn, SDB_CHANGES, key, store_change_key(key, mailbox_id, modseq));
 	return rc == STORE_ERR_NOTFOUND ? STORE_OK : rc;
 }
 
@@ -80,7 +80,7 @@ static uint32_t dec32(uint32_t v)
 int store_msg_delete(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t uid)
 {
 	uint8_t key[8];
-	return store_db_del(s, txn, SDB_MESSAGES, key, msg_key(key, mailbox_id, uid));
+	return store_db_del(s, txn, SDB_MESSAGES, key, store_msg_key(key, mailbox_id, uid));
 }
 
 /* The counters SELECT and STATUS read (RFC 3501 6.3.1, 6.3.10, RFC 9051
@@ -460,7 +460,7 @@ static int expunge_fn(struct store *s, DB_TXN *txn, void *arg)
 			continue;
 		if (rc != STORE_OK ||
 		    (rc = store_db_del(s, txn, SDB_MESSAGES, key,
-				       msg_key(key, a->mailbox_id, msg.uid))) != STORE_OK ||
+				       store_msg_key(key, a->mailbox_id, msg.uid))) != STORE_OK ||
 		    (rc = store_content_release(s, txn, msg.content_id)) != STORE_OK ||
 		    (rc = store_change_del(s, txn, a->mailbox_id, msg.modseq)) != STORE_OK)
 			break;
@@ -644,7 +644,7 @@ static int msg_list_fn(struct store *s, DB_TXN *txn, void *arg)
 	int rc = store_cursor_open(s, txn, SDB_MESSAGES, &c);
 	if (rc != STORE_OK)
 		return rc;
-	klen = msg_key(key, a->mailbox_id, a->next_uid);
+	klen = store_msg_key(key, a->mailbox_id, a->next_uid);
 	uint32_t flags = DB_SET_RANGE;
 	while (a->n < STORE_MSG_BATCH) {
 		rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, flags);

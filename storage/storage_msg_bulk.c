@@ -166,9 +166,7 @@ static int last_fn(struct store *s, DB_TXN *txn, void *arg)
 	if (rc != STORE_OK)
 		return rc;
 	uint8_t key[16], val[STORE_MSG_REC_MAX];
-	size_t klen = 8, vlen;
-	store_be32_put(key, a->mailbox_id);
-	store_be32_put(key + 4, a->below);
+	size_t klen = store_msg_key(key, a->mailbox_id, a->below), vlen;
 	/* The first key after (mailbox, below), then back from there. */
 	rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, DB_SET_RANGE);
 	uint32_t flags = DB_PREV;
@@ -233,9 +231,7 @@ static int changes_fn(struct store *s, DB_TXN *txn, void *arg)
 	if ((rc = store_cursor_open(s, txn, SDB_CHANGES, &c)) != STORE_OK)
 		return rc;
 	uint8_t key[12], val[16];
-	size_t klen = 12, vlen;
-	store_be32_put(key, a->mailbox_id);
-	store_be64_put(key + 4, a->since + 1);
+	size_t klen = store_change_key(key, a->mailbox_id, a->since + 1), vlen;
 	uint32_t flags = DB_SET_RANGE;
 	while (a->n < a->max) {
 		rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, flags);
@@ -338,9 +334,7 @@ struct mflags_arg {
 static int mflags_write(struct store *s, DB_TXN *txn, struct mflags_arg *a, struct store_msg *msg)
 {
 	uint8_t key[12];
-	store_be32_put(key, a->mailbox_id);
-	store_be64_put(key + 4, msg->modseq);
-	int rc = walk_to(s, &a->changes, key, 12);
+	int rc = walk_to(s, &a->changes, key, store_change_key(key, a->mailbox_id, msg->modseq));
 	if (rc == STORE_OK)
 		rc = store_cursor_del(s, a->changes.c);
 	if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
@@ -372,9 +366,7 @@ static int mflags_run(struct store *s, DB_TXN *txn, struct mflags_arg *a)
 		struct store_flag_result *r = &a->res[i];
 		memset(r, 0, sizeof(*r));
 		uint8_t key[8];
-		store_be32_put(key, a->mailbox_id);
-		store_be32_put(key + 4, a->uids[i]);
-		rc = walk_to(s, &a->msgs, key, sizeof(key));
+		rc = walk_to(s, &a->msgs, key, store_msg_key(key, a->mailbox_id, a->uids[i]));
 		if (rc == STORE_OK)
 			rc = store_msg_decode(a->uids[i], a->msgs.val, a->msgs.vlen, &r->msg);
 		if (rc == STORE_ERR_NOTFOUND) {

@@ -353,6 +353,11 @@ int store_user_read(struct store *s, DB_TXN *txn, const char *address, size_t ad
 		    struct store_user *u_r, uint32_t flags);
 
 /* ---- storage_msg.c ---- */
+/* The keys of a message record (8 bytes) and of a change record (12),
+ * big-endian so that they sort by mailbox, then UID or MODSEQ; the
+ * length is returned. */
+size_t store_msg_key(uint8_t *key, uint32_t mailbox_id, uint32_t uid);
+size_t store_change_key(uint8_t *key, uint32_t mailbox_id, uint64_t modseq);
 int store_msg_read(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint32_t uid,
 		   struct store_msg *m_r, uint32_t flags);
 int store_change_put(struct store *s, DB_TXN *txn, uint32_t mailbox_id, uint64_t modseq,
