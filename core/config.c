@@ -59,6 +59,7 @@ static void defaults(struct config *cfg)
 	cfg->max_errors = 10;
 	cfg->max_junk_commands = 100;
 	cfg->max_connections = 1000;
+	cfg->loop_poll_us = 50;
 	cfg->max_connections_per_ip = 50;
 	cfg->max_line = 4096;
 	cfg->input_budget = 128u * 1024 * 1024;
@@ -1002,6 +1003,8 @@ static int load_root(struct cfg_ctx *x, struct config *cfg, const config_setting
 			rc = get_unsigned(x, s, 0, CONFIG_MAX_LOOPS, &cfg->loops);
 		else if (strcmp(name, "workers") == 0)
 			rc = get_unsigned(x, s, 0, CONFIG_MAX_WORKERS, &cfg->workers);
+		else if (strcmp(name, "loop_poll_us") == 0)
+			rc = get_unsigned(x, s, 0, CONFIG_MAX_LOOP_POLL_US, &cfg->loop_poll_us);
 		else if (strcmp(name, "log") == 0)
 			rc = load_log(x, cfg, s);
 		else if (strcmp(name, "listeners") == 0)

@@ -12,6 +12,7 @@
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_LOOPS 256
 #define CONFIG_MAX_WORKERS 256
+#define CONFIG_MAX_LOOP_POLL_US 1000
 #define CONFIG_MAX_DOMAINS 64
 #define CONFIG_MAX_SENDER_RULES 256
 #define CONFIG_MAX_ROUTES 64
@@ -112,6 +113,7 @@ struct config {
 	unsigned stress_idle_timeout; /* idle timeout under stress, until logged in */
 	unsigned loops;               /* event-loop threads; 0 = one per core (core/loop.h) */
 	unsigned workers;             /* worker-pool threads; 0 = one per core (core/workpool.h) */
+	unsigned loop_poll_us;        /* a loop's longest poll before it sleeps (core/loop_poll.h) */
 	unsigned shutdown_grace;      /* seconds to let deliveries finish */
 	unsigned max_errors;          /* protocol errors before a session is closed */
 	unsigned max_junk_commands;   /* commands without progress before closing */

@@ -31,6 +31,7 @@
 #include "core/config.h"
 #include "core/conn_private.h"
 #include "core/loop.h"
+#include "core/loop_poll.h"
 #include "core/session_limits.h"
 #include "core/proto.h"
 #include "core/server_private.h"
@@ -403,6 +404,7 @@ static void conn_process_input(struct conn *c)
 
 static void read_cb(struct bufferevent *bev, void *arg)
 {
+	loop_poll_note();   /* input arrived: a wait of the loop's ends */
 	conn_process(arg);
 }
 
@@ -453,6 +455,7 @@ static void conn_direct_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	(void)what;
+	loop_poll_note();   /* input arrived: a wait of the loop's ends */
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t have = evbuffer_get_length(in), high = conn_read_high(c);
 	char chunk[READ_CHUNK];

@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,6 +330,39 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		loop_post(&p->loops[i], &p->loops[i].shutdown_item, loop_shutdown_cb);
 }
 
+/* Runs lp's events until the loop is told to exit.  Between waits the
+ * loop polls for up to its window (core/loop_poll.h) before it sleeps. */
+static void loop_run(struct loop *lp)
+{
+	struct event_base *b = lp->base;
+	if (lp->poll.max_ns == 0) {
+		event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY);
+		return;
+	}
+	for (;;) {
+		uint64_t t0 = loop_poll_now_ns();
+		loop_poll_arm();
+		bool caught = false;
+		while (lp->poll.window_ns && loop_poll_now_ns() - t0 < lp->poll.window_ns) {
+			event_base_loop(b, EVLOOP_ONCE | EVLOOP_NONBLOCK | EVLOOP_NO_EXIT_ON_EMPTY);
+			if (event_base_got_exit(b) || event_base_got_break(b))
+				return;
+			if ((caught = loop_poll_first_ns() != 0))
+				break;
+			sched_yield();
+		}
+		if (!caught) {
+			event_base_loop(b, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+			if (event_base_got_exit(b) || event_base_got_break(b))
+				return;
+		}
+		/* A wake-up by a timer alone says nothing about the clients. */
+		uint64_t t1 = loop_poll_first_ns();
+		if (t1)
+			loop_poll_adjust(&lp->poll, t1 > t0 ? t1 - t0 : 0);
+	}
+}
+
 static void *loop_thread_main(void *arg)
 {
 	struct loop *lp = arg;
@@ -337,7 +371,7 @@ static void *loop_thread_main(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	event_base_loop(lp->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	loop_run(lp);
 	return NULL;
 }
 
@@ -364,6 +398,7 @@ static int loops_create(struct server *srv, unsigned n)
 		lp->base = event_base_new();
 		if (!lp->base || !(lp->inbox = inbox_new(lp->base)))
 			return -1;
+		loop_poll_init(&lp->poll, srv->cfg->loop_poll_us);
 	}
 	return 0;
 }
@@ -563,7 +598,7 @@ int server_run(const struct config *cfg)
 	log_always("ready version=" POSTINO_VERSION " config=%s data_dir=%s listeners=%zu "
 		   "loops=%u", cfg->source, cfg->data_dir, cfg->nlisteners, priv.nloops);
 	current_loop = &priv.loops[0];
-	event_base_loop(base0, EVLOOP_NO_EXIT_ON_EMPTY);
+	loop_run(&priv.loops[0]);
 	status = 0;
 out:
 	listeners_close(&srv);

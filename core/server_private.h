@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "core/inbox.h"
+#include "core/loop_poll.h"
 #include "core/server.h"
 
 struct evconnlistener;
@@ -63,6 +64,7 @@ struct loop {
 	/* The loop's one deflater, shared by its compressed connections a
 	 * batch at a time (core/conn_deflate.c); made at first use. */
 	struct zstream_deflater *deflater;
+	struct loop_poll poll;         /* how long it polls before it sleeps */
 };
 
 struct server_priv {

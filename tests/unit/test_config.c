@@ -176,6 +176,27 @@ static void test_imap_literal(void **state)
 	expect_error("imap = { literal = \"both\"; };\n", "imap literal must be");
 }
 
+/* How long an idle loop polls before it sleeps (core/loop_poll.h): 50 us
+ * by default, 0 to sleep at once, at most a millisecond. */
+static void test_loop_poll(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[600];
+	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(cfg.loop_poll_us, 50);
+	const char *p = write_conf("loop_poll_us = 0;\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_int_equal(cfg.loop_poll_us, 0);
+	p = write_conf("hostname = \"mx.example.org\";\n");
+	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+	unlink(p);
+	assert_int_equal(cfg.loop_poll_us, 50);   /* a file that does not say */
+	expect_error("loop_poll_us = 1001;\n", "loop_poll_us");
+	expect_error("loop_poll_us = -1;\n", "loop_poll_us");
+}
+
 /* RFC 5464 4.1: the METADATA limits, never below the RFC's minimum
  * (1024 octets, 10 entries); the embedded default as etc/postino.conf
  * documents it. */
@@ -473,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_session_limits),
 		cmocka_unit_test(test_imap_literal),
+		cmocka_unit_test(test_loop_poll),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_forbid_bare_newline),
