@@ -608,6 +608,7 @@ static void *store_watchdog_main(void *arg)
 		} else if (busy && ++idle_ticks >=
 				   STORE_IDLE_SECONDS * 1000 / STORE_WATCHDOG_TICK_MS) {
 			busy = false;
+			store_regions_release();
 			store_idle_fn *idle = atomic_load(&store_idle_hook);
 			if (idle)
 				idle();

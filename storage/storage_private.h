@@ -155,6 +155,8 @@ void store_users_release(struct store *s);
 /* Installs the region mapper that allocates region files fully (once per
  * process; before the first environment is opened). */
 void store_region_setup(void);
+/* Unmaps every region page from the process (storage_region.c says why). */
+void store_regions_release(void);
 
 /* ---- storage_sizing.c ---- */
 /* Sets the sizes of the regions (cache, mutexes, locks, log buffer) on an

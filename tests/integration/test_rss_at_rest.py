@@ -81,3 +81,35 @@ def test_heap_trimmed_once_a_load_ends(make_server):
     assert srv.wait_log("idle heap trimmed", timeout=60), srv.stderr()[-2000:]
     srv.deliver("s@example.org", [user], make_message(subject="after"))
     assert len(srv.retr_all(user, pw)) == 6
+
+
+def test_regions_released_once_a_load_ends(make_server):
+    """Once a load has ended, the region pages leave the daemon's RSS
+    (storage_region.c: MADV_DONTNEED on the shared file mappings) and stay
+    in the page cache: every message reads back whole afterwards, and the
+    store takes new mail."""
+    srv = make_server(extra=["--log-level", "debug"]).start()
+    user = unique("release")
+    pw = "pw-release"
+    srv.add_user(user, pw)
+    body = (b"0123456789abcdef" * 4 + b"\r\n") * 1000     # 66 KB
+    msgs = [make_message(subject=f"release {i}", body=body) for i in range(120)]
+    with helpers.Conn.connect(srv.ports["smtp"]) as c:
+        c.smtp_reply()
+        c.smtp_cmd("EHLO test.example")
+        for m in msgs:
+            c.smtp_deliver("s@example.org", [user], m)
+        c.smtp_quit()
+    loaded = region_rss(srv)
+    assert loaded > 6 * MiB, f"the load left only {loaded / MiB:.1f} MiB of regions"
+    # An event, not a duration: the watchdog releases the regions, then
+    # runs the idle hook that logs this line.
+    assert srv.wait_log("idle heap trimmed", timeout=60), srv.stderr()[-2000:]
+    after = region_rss(srv)
+    assert after < 2 * MiB, f"regions resident after the load: {after / MiB:.1f} MiB"
+    got = srv.retr_all(user, pw)
+    assert len(got) == len(msgs)
+    for m, g in zip(msgs, got):
+        assert g.endswith(m)
+    srv.deliver("s@example.org", [user], make_message(subject="after"))
+    assert len(srv.retr_all(user, pw)) == len(msgs) + 1
