@@ -5,7 +5,6 @@
  * a loop that is already due to run the queue is not woken again, so a
  * burst of posts costs one write and one read. */
 #include "core/inbox.h"
-#include "core/loop_poll.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -45,7 +44,6 @@ static void inbox_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t n;
 	ssize_t r = read(fd, &n, sizeof(n));
 	(void)r;   /* EAGAIN: another wake-up already emptied the counter */
-	loop_poll_note();
 	inbox_run(arg);
 }
 

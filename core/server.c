@@ -13,7 +13,6 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,37 +329,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		loop_post(&p->loops[i], &p->loops[i].shutdown_item, loop_shutdown_cb);
 }
 
-/* Runs lp's events until the loop is told to exit.  Between waits the
- * loop polls for up to its window (core/loop_poll.h) before it sleeps. */
+/* Runs lp's events until the loop is told to exit, polling before each
+ * sleep (core/loop_poll.h). */
 static void loop_run(struct loop *lp)
 {
-	struct event_base *b = lp->base;
-	if (lp->poll.max_ns == 0) {
-		event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY);
-		return;
-	}
-	for (;;) {
-		uint64_t t0 = loop_poll_now_ns();
-		loop_poll_arm();
-		bool caught = false;
-		while (lp->poll.window_ns && loop_poll_now_ns() - t0 < lp->poll.window_ns) {
-			event_base_loop(b, EVLOOP_ONCE | EVLOOP_NONBLOCK | EVLOOP_NO_EXIT_ON_EMPTY);
-			if (event_base_got_exit(b) || event_base_got_break(b))
-				return;
-			if ((caught = loop_poll_first_ns() != 0))
-				break;
-			sched_yield();
-		}
-		if (!caught) {
-			event_base_loop(b, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
-			if (event_base_got_exit(b) || event_base_got_break(b))
-				return;
-		}
-		/* A wake-up by a timer alone says nothing about the clients. */
-		uint64_t t1 = loop_poll_first_ns();
-		if (t1)
-			loop_poll_adjust(&lp->poll, t1 > t0 ? t1 - t0 : 0);
-	}
+	if (loop_poll_run(lp->base, &lp->poll) < 0)
+		log_error("event loop failed loop=%u", lp->index);
 }
 
 static void *loop_thread_main(void *arg)
