@@ -28,6 +28,19 @@ def region_rss(srv):
     return total
 
 
+def fill(srv, user, n):
+    """n messages of 66 KB delivered to user over one SMTP session."""
+    body = (b"0123456789abcdef" * 4 + b"\r\n") * 1000
+    msgs = [make_message(subject=f"fill {i}", body=body) for i in range(n)]
+    with helpers.Conn.connect(srv.ports["smtp"]) as c:
+        c.smtp_reply()
+        c.smtp_cmd("EHLO test.example")
+        for m in msgs:
+            c.smtp_deliver("s@example.org", [user], m)
+        c.smtp_quit()
+    return msgs
+
+
 def test_regions_small_after_start_and_a_delivery(make_server):
     # The embedded default configuration: no --config.
     srv = make_server().start()
@@ -46,14 +59,7 @@ def test_mutexes_grow_with_the_cache(make_server):
     user = unique("fill")
     pw = "pw-fill"
     srv.add_user(user, pw)
-    body = (b"0123456789abcdef" * 4 + b"\r\n") * 1000     # 66 KB
-    msgs = [make_message(subject=f"fill {i}", body=body) for i in range(200)]
-    with helpers.Conn.connect(srv.ports["smtp"]) as c:
-        c.smtp_reply()
-        c.smtp_cmd("EHLO test.example")
-        for m in msgs:
-            c.smtp_deliver("s@example.org", [user], m)
-        c.smtp_quit()
+    msgs = fill(srv, user, 200)
     got = srv.retr_all(user, pw)
     assert len(got) == len(msgs)
     for m, g in zip(msgs, got):
@@ -92,14 +98,7 @@ def test_regions_released_once_a_load_ends(make_server):
     user = unique("release")
     pw = "pw-release"
     srv.add_user(user, pw)
-    body = (b"0123456789abcdef" * 4 + b"\r\n") * 1000     # 66 KB
-    msgs = [make_message(subject=f"release {i}", body=body) for i in range(120)]
-    with helpers.Conn.connect(srv.ports["smtp"]) as c:
-        c.smtp_reply()
-        c.smtp_cmd("EHLO test.example")
-        for m in msgs:
-            c.smtp_deliver("s@example.org", [user], m)
-        c.smtp_quit()
+    msgs = fill(srv, user, 120)
     loaded = region_rss(srv)
     assert loaded > 6 * MiB, f"the load left only {loaded / MiB:.1f} MiB of regions"
     # An event, not a duration: the watchdog releases the regions, then
