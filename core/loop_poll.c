@@ -57,35 +57,33 @@ uint64_t loop_poll_first_ns(void)
 	return first_ns;
 }
 
-/* One libevent round: -1 when the loop must stop (told to, or its
- * dispatch failed), else 0. */
-static int round_of(struct event_base *b, int flags, int *failed_r)
+/* One libevent round: 1 when the loop must stop because it was told to,
+ * -1 when its dispatch failed, else 0. */
+static int round_of(struct event_base *b, int flags)
 {
-	if (event_base_loop(b, flags | EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0) {
-		*failed_r = 1;
+	if (event_base_loop(b, flags | EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
 		return -1;
-	}
-	return event_base_got_exit(b) || event_base_got_break(b) ? -1 : 0;
+	return event_base_got_exit(b) || event_base_got_break(b) ? 1 : 0;
 }
 
 int loop_poll_run(struct event_base *b, struct loop_poll *p)
 {
 	if (p->max_ns == 0)
 		return event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY) < 0 ? -1 : 0;
-	int failed = 0;
+	int r;
 	for (;;) {
 		uint64_t t0 = loop_poll_now_ns();
 		loop_poll_arm();
 		bool caught = false;
 		while (p->window_ns && loop_poll_now_ns() - t0 < p->window_ns) {
-			if (round_of(b, EVLOOP_NONBLOCK, &failed) < 0)
-				return failed ? -1 : 0;
+			if ((r = round_of(b, EVLOOP_NONBLOCK)) != 0)
+				return r < 0 ? -1 : 0;
 			if ((caught = loop_poll_first_ns() != 0))
 				break;
 			sched_yield();
 		}
-		if (!caught && round_of(b, 0, &failed) < 0)
-			return failed ? -1 : 0;
+		if (!caught && (r = round_of(b, 0)) != 0)
+			return r < 0 ? -1 : 0;
 		/* Input ended the wait: how long it took moves the window.
 		 * Anything else (a timer, a worker's or the flusher's post, a
 		 * write turning possible) says nothing of the clients' pace,
