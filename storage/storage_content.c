@@ -113,7 +113,7 @@ bool store_content_pinned(struct store *s, uint64_t content_id)
 	bool found = false;
 	pthread_mutex_lock(&s->pin_mu);
 	for (size_t i = 0; i < s->npins && !found; i++) {
-		if (s->pins[i].content_id == content_id) {
+		if (s->pins[i].content_id == content_id && s->pins[i].count > 0) {
 			s->pins[i].orphaned = true;
 			found = true;
 		}
@@ -122,7 +122,63 @@ bool store_content_pinned(struct store *s, uint64_t content_id)
 	return found;
 }
 
-/* Pin the content in memory, without looking at the database. */
+/* Marks this thread's transaction holds (store_content_doom). */
+static _Thread_local unsigned tl_doomed;
+
+/* Adds a pin or a doom mark; the caller holds pin_mu. */
+static int pin_slot(struct store *s, size_t *i_r)
+{
+	if (s->npins == s->pins_cap) {
+		size_t ncap = s->pins_cap ? s->pins_cap * 2 : 16;
+		struct store_pin *n = ncap < SIZE_MAX / sizeof(*n) ?
+			realloc(s->pins, ncap * sizeof(*n)) : NULL;
+		if (!n)
+			return STORE_ERR_TEMP;
+		s->pins = n;
+		s->pins_cap = ncap;
+	}
+	*i_r = s->npins++;
+	return STORE_OK;
+}
+
+bool store_content_doom(struct store *s, uint64_t content_id)
+{
+	bool pinned = false;
+	pthread_mutex_lock(&s->pin_mu);
+	size_t i = 0;
+	while (i < s->npins && s->pins[i].content_id != content_id)
+		i++;
+	if (i < s->npins && s->pins[i].count > 0) {
+		s->pins[i].orphaned = true;
+		pinned = true;
+	} else if (i == s->npins && pin_slot(s, &i) == STORE_OK) {
+		s->pins[i] = (struct store_pin){.content_id = content_id, .doomed = true,
+						.owner = pthread_self()};
+		tl_doomed++;
+	} else if (i == s->npins) {
+		/* No room for the mark: answer pinned, so that the content
+		 * waits for the sweep rather than going under a reader. */
+		pinned = true;
+	}
+	pthread_mutex_unlock(&s->pin_mu);
+	return pinned;
+}
+
+void store_content_doom_end(struct store *s)
+{
+	if (tl_doomed == 0)
+		return;
+	pthread_t self = pthread_self();
+	pthread_mutex_lock(&s->pin_mu);
+	for (size_t i = s->npins; i-- > 0;)
+		if (s->pins[i].doomed && pthread_equal(s->pins[i].owner, self))
+			s->pins[i] = s->pins[--s->npins];
+	pthread_mutex_unlock(&s->pin_mu);
+	tl_doomed = 0;
+}
+
+/* Pin the content in memory, without looking at the database.  A content
+ * whose deletion is under way (a doom mark) is gone for the reader. */
 static int pin_add(struct store *s, uint64_t content_id)
 {
 	int rc = STORE_OK;
@@ -130,22 +186,13 @@ static int pin_add(struct store *s, uint64_t content_id)
 	size_t i = 0;
 	while (i < s->npins && s->pins[i].content_id != content_id)
 		i++;
-	if (i < s->npins) {
+	if (i < s->npins && s->pins[i].doomed) {
+		rc = STORE_ERR_NOTFOUND;
+	} else if (i < s->npins) {
 		s->pins[i].count++;
-	} else if (s->npins == s->pins_cap) {
-		size_t ncap = s->pins_cap ? s->pins_cap * 2 : 16;
-		struct store_pin *n = ncap < SIZE_MAX / sizeof(*n) ?
-			realloc(s->pins, ncap * sizeof(*n)) : NULL;
-		if (!n) {
-			rc = STORE_ERR_TEMP;
-		} else {
-			s->pins = n;
-			s->pins_cap = ncap;
-		}
+	} else if ((rc = pin_slot(s, &i)) == STORE_OK) {
+		s->pins[i] = (struct store_pin){.content_id = content_id, .count = 1};
 	}
-	if (rc == STORE_OK && i == s->npins)
-		s->pins[s->npins++] = (struct store_pin){.content_id = content_id, .count = 1,
-							 .orphaned = false};
 	pthread_mutex_unlock(&s->pin_mu);
 	return rc;
 }
@@ -183,7 +230,7 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
 	free(a->structure);   /* from an attempt that was retried */
 	a->structure = NULL;
 	a->structure_len = 0;
-	int rc = meta_read(s, txn, a->content_id, &a->meta, 0);
+	int rc = meta_read(s, txn, a->content_id, &a->meta, STORE_READ_DIRTY);
 	if (rc != STORE_OK || !a->want_structure)
 		return rc;
 	uint8_t key[8];
@@ -193,7 +240,8 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
 	k.data = key;
 	k.size = (u_int32_t)content_key(key, a->content_id);
 	v.flags = DB_DBT_MALLOC;
-	rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v, 0));
+	rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v,
+							STORE_READ_DIRTY));
 	if (rc == STORE_ERR_NOTFOUND)
 		return STORE_OK;   /* delivered without one: the caller parses */
 	if (rc != STORE_OK)
@@ -203,18 +251,22 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
 	return STORE_OK;
 }
 
-/* The pin and the deletion meet at the content's meta record.  Every
- * deletion (store_content_release, orphan_fn) write-locks that record
- * first and only then asks store_content_pinned; the pin is added first
- * and only then reads the record.  So either the pin was there when the
- * deleter asked (the bytes stay until the unpin), or the deleter held the
- * record's lock when the read came, and the read waits for its commit and
- * finds the content gone.  Checking something else after the pin (the
- * message record, the structure) leaves a window: the deleter may not
- * have reached it yet, and the bytes go at its commit, mid-literal.
- * The record is read without a transaction (a read still waits for a
- * writer's lock), and what a reader needs next with it: the layout, then
- * the structure, so opening a content for a FETCH is two lookups and no
+/* The pin and the deletion meet in the pin table (pin_mu).  Every
+ * deletion (store_content_release, orphan_fn) write-locks the content's
+ * meta record, so that deleters take turns, and then asks
+ * store_content_doom, which either finds a pin (the bytes stay until the
+ * unpin) or marks the content doomed until the deleter's transaction has
+ * ended.  A pin is refused while the mark is there, and a pin taken
+ * before it is what the deleter finds.  So a reader that has its pin
+ * reads a content that stays, or finds the records gone (the deleter
+ * committed).  The record is read without a transaction and with
+ * STORE_READ_DIRTY, so that it never waits for a writer (issue 11
+ * point 1): it cannot rely on the deleter's lock, which Berkeley DB
+ * downgrades for dirty readers as soon as the locked read is done
+ * (db/db_meta.c __db_lput).  A deleter that aborts lifts its mark too; a
+ * pin refused meanwhile saw a content that an expunge was taking away.
+ * With the record comes what a reader needs next: the layout, then the
+ * structure, so opening a content for a FETCH is two lookups and no
  * transaction. */
 int store_content_open(struct store *s, uint64_t content_id, struct store_content *c_r,
 		       void **structure_r, size_t *structure_len_r)
@@ -228,7 +280,7 @@ int store_content_open(struct store *s, uint64_t content_id, struct store_conten
 	if (rc != STORE_OK)
 		return rc;
 	struct open_arg a = {.content_id = content_id, .want_structure = structure_r != NULL};
-	rc = store_read_run(s, open_fn, &a);
+	rc = store_content_run(s, open_fn, &a);
 	if (rc != STORE_OK) {
 		free(a.structure);
 		store_content_unpin(s, content_id);
@@ -284,7 +336,7 @@ static int orphan_fn(struct store *s, DB_TXN *txn, void *arg)
 		return rc == STORE_ERR_NOTFOUND ? STORE_OK : rc;
 	/* Pinned again since the last unpin (store_content_pin: the record
 	 * is locked before the question): that pin's unpin finishes it. */
-	if (have_meta && store_content_pinned(s, a->content_id))
+	if (have_meta && store_content_doom(s, a->content_id))
 		return STORE_OK;
 	if (have_meta && c.refcount == 0 &&
 	    (rc = content_destroy(s, txn, a->content_id, &c)) != STORE_OK)
@@ -359,7 +411,7 @@ int store_content_release(struct store *s, DB_TXN *txn, uint64_t content_id)
 		c.refcount--;
 		return meta_write(s, txn, content_id, &c);
 	}
-	if (store_content_pinned(s, content_id)) {
+	if (store_content_doom(s, content_id)) {
 		/* Someone is streaming it: keep the bytes, unreferenced, until
 		 * store_content_unpin; the orphan record finishes the job at the
 		 * next start if this process dies first. */
@@ -441,7 +493,8 @@ static int structure_get_fn(struct store *s, DB_TXN *txn, void *arg)
 	k.data = key;
 	k.size = (u_int32_t)content_key(key, a->content_id);
 	v.flags = DB_DBT_MALLOC;
-	int rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v, 0));
+	int rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v,
+							    STORE_READ_DIRTY));
 	if (rc != STORE_OK)
 		return rc;
 	a->out = v.data;
@@ -454,7 +507,7 @@ int store_content_structure(struct store *s, uint64_t content_id, void **data_r,
 	*data_r = NULL;
 	*len_r = 0;
 	struct structure_arg a = {.content_id = content_id};
-	int rc = store_txn_run(s, structure_get_fn, &a);
+	int rc = store_content_run(s, structure_get_fn, &a);
 	if (rc != STORE_OK) {
 		free(a.out);
 		return rc;
@@ -496,6 +549,13 @@ struct read_arg {
  * the cursor's next record (DB_NEXT: no descent of the btree per chunk)
  * or its current one (DB_CURRENT).  STORE_ERR_NOTFOUND when it is not
  * there. */
+/* A cursor for reading chunks (store_content_run): past writers' locks. */
+static int data_cursor(struct store *s, DBC **cur_r)
+{
+	return store_bdb_err(s, s->db[SDB_CONTENT_DATA]->cursor(s->db[SDB_CONTENT_DATA], NULL,
+								 cur_r, STORE_READ_DIRTY));
+}
+
 static int chunk_step(struct store *s, DBC *cur, uint64_t content_id, uint32_t chunk,
 		      u_int32_t how, DBT *v)
 {
@@ -584,7 +644,8 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	struct read_arg *a = arg;
 	a->got = 0;
 	int rc;
-	if (!a->have_meta && (rc = meta_read(s, txn, a->content_id, &a->meta, 0)) != STORE_OK)
+	if (!a->have_meta &&
+	    (rc = meta_read(s, txn, a->content_id, &a->meta, STORE_READ_DIRTY)) != STORE_OK)
 		return rc;
 	const struct store_content_meta *c = &a->meta;
 	if (a->offset >= c->size)
@@ -596,7 +657,7 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	 * DB_SET, each next one with DB_NEXT, without descending the btree
 	 * again for every (often 997-byte) chunk. */
 	DBC *cur;
-	if ((rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur)) != STORE_OK)
+	if ((rc = data_cursor(s, &cur)) != STORE_OK)
 		return rc;
 	bool first = true, bulk = true;
 	while (rc == STORE_OK && a->got < want) {
@@ -657,7 +718,7 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct head_arg *a = arg;
 	DBC *cur;
-	int rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur);
+	int rc = data_cursor(s, &cur);
 	if (rc != STORE_OK)
 		return rc;
 	for (size_t i = 0; i < a->n; i++)
@@ -713,7 +774,7 @@ int store_content_heads(struct store *s, const uint64_t *ids, const uint64_t *si
 {
 	struct head_arg a = {.ids = ids, .sizes = sizes, .n = n, .fn = fn, .fn_arg = arg,
 			     .status = status_r};
-	int rc = n ? store_read_run(s, head_fn, &a) : STORE_OK;
+	int rc = n ? store_content_run(s, head_fn, &a) : STORE_OK;
 	free(a.chunk);
 	return rc;
 }
@@ -725,10 +786,11 @@ static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
 		return STORE_OK;
 	if (!a->buf)
 		return STORE_ERR_INVALID;
-	/* An open content (have_meta) is pinned and its bytes never change:
-	 * its chunks need no transaction.  Otherwise the record and the
-	 * chunks are read in one, so that a deletion cannot come between. */
-	int rc = a->have_meta ? store_read_run(s, read_fn, a) : store_txn_run(s, read_fn, a);
+	/* An open content (have_meta) is pinned: its chunks stay.  Without
+	 * a pin, a deletion that comes between the record and a chunk shows
+	 * as a missing chunk (NOTFOUND), never as other bytes: content ids
+	 * are not reused. */
+	int rc = store_content_run(s, read_fn, a);
 	if (rc == STORE_OK)
 		*got_r = a->got;
 	return rc;

@@ -150,7 +150,7 @@ int store_keywords_get(struct store *s, uint32_t mailbox_id, struct store_keywor
 	if (!a)
 		return STORE_ERR_TEMP;
 	a->mailbox_id = mailbox_id;
-	int rc = store_txn_run(s, kw_get_fn, a);
+	int rc = store_read_run(s, kw_get_fn, a);
 	if (rc == STORE_OK && kw_r)
 		*kw_r = a->kw;
 	free(a);

@@ -256,7 +256,7 @@ int store_mailbox_get(struct store *s, uint32_t user_id, const char *name,
 		rc = store_mailbox_name_normalize(name, a->name, &a->name_len);
 	}
 	if (rc == STORE_OK)
-		rc = store_txn_run(s, mbox_get_fn, a);
+		rc = store_read_run(s, mbox_get_fn, a);
 	if (rc == STORE_OK && mbox_r)
 		*mbox_r = *m;
 	free(m);
@@ -280,7 +280,7 @@ int store_mailbox_get_by_id(struct store *s, uint32_t mailbox_id, struct store_m
 	if (!m)
 		return STORE_ERR_TEMP;
 	a.mbox_r = m;
-	int rc = store_txn_run(s, mbox_get_by_id_fn, &a);
+	int rc = store_read_run(s, mbox_get_by_id_fn, &a);
 	if (rc == STORE_OK && mbox_r)
 		*mbox_r = *m;
 	free(m);
@@ -399,7 +399,7 @@ int store_mailbox_list(struct store *s, uint32_t user_id,
 	a->batch = calloc(STORE_LIST_BATCH, sizeof(*a->batch));
 	int rc = a->batch ? STORE_OK : STORE_ERR_TEMP;
 	while (rc == STORE_OK) {
-		if ((rc = store_txn_run(s, mbox_list_fn, a)) != STORE_OK)
+		if ((rc = store_read_run(s, mbox_list_fn, a)) != STORE_OK)
 			break;
 		for (size_t i = 0; i < a->n && rc == STORE_OK; i++)
 			rc = cb(cb_arg, &a->batch[i]);

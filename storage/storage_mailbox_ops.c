@@ -178,7 +178,7 @@ int store_subscription_list(struct store *s, uint32_t user_id,
 	a->names = calloc(SUB_BATCH, sizeof(*a->names));
 	int rc = a->names ? STORE_OK : STORE_ERR_TEMP;
 	while (rc == STORE_OK) {
-		if ((rc = store_txn_run(s, sub_list_fn, a)) != STORE_OK)
+		if ((rc = store_read_run(s, sub_list_fn, a)) != STORE_OK)
 			break;
 		for (size_t i = 0; i < a->n && rc == STORE_OK; i++)
 			rc = cb(cb_arg, a->names[i]);

@@ -442,7 +442,7 @@ int store_metadata_list(struct store *s, uint32_t user_id, uint32_t mailbox_id,
 			rc = meta_entry_normalize(prefix, a->prefix, &a->prefix_len);
 	}
 	if (rc == STORE_OK)
-		rc = store_txn_run(s, meta_list_fn, a);
+		rc = store_read_run(s, meta_list_fn, a);
 	/* The callbacks run after the commit, holding no lock. */
 	for (size_t i = 0; i < a->n && rc == STORE_OK; i++)
 		rc = cb(cb_arg, a->items[i].entry, a->items[i].value, a->items[i].len);

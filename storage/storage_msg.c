@@ -678,7 +678,7 @@ int store_msg_list_range(struct store *s, uint32_t mailbox_id, uint32_t lo, uint
 		return STORE_ERR_TEMP;
 	int rc = STORE_OK;
 	while (rc == STORE_OK) {
-		if ((rc = store_txn_run(s, msg_list_fn, &a)) != STORE_OK)
+		if ((rc = store_read_run(s, msg_list_fn, &a)) != STORE_OK)
 			break;
 		a.first = false;
 		for (size_t i = 0; i < a.n && rc == STORE_OK; i++)

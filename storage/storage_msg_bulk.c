@@ -129,7 +129,7 @@ int store_msg_uids(struct store *s, uint32_t mailbox_id, uint32_t **uids_r, size
 	a.buf = malloc(UIDS_BUF);
 	int rc = a.buf ? STORE_OK : STORE_ERR_TEMP;
 	while (rc == STORE_OK) {
-		if ((rc = store_txn_run(s, uids_fn, &a)) != STORE_OK)
+		if ((rc = store_read_run(s, uids_fn, &a)) != STORE_OK)
 			break;
 		a.first = false;
 		/* A batch may have read past its end in the last page. */
@@ -198,7 +198,7 @@ int store_msg_uids_last(struct store *s, uint32_t mailbox_id, uint32_t below, si
 	*n_r = 0;
 	if (max == 0)
 		return STORE_OK;
-	int rc = store_txn_run(s, last_fn, &a);
+	int rc = store_read_run(s, last_fn, &a);
 	if (rc != STORE_OK)
 		return rc;
 	/* Walked backwards: turn ascending. */
@@ -261,7 +261,7 @@ int store_changes_since(struct store *s, uint32_t mailbox_id, uint64_t since,
 	if (max > 0 && !out)
 		return STORE_ERR_INVALID;
 	struct changes_arg a = {.mailbox_id = mailbox_id, .since = since, .out = out, .max = max};
-	int rc = store_txn_run(s, changes_fn, &a);
+	int rc = store_read_run(s, changes_fn, &a);
 	if (rc == STORE_OK)
 		*n_r = a.n;
 	return rc;

@@ -125,6 +125,10 @@ struct store {
 		/* A deleter found it pinned and left an orphan record
 		 * (store_content_pinned): the last unpin must finish it. */
 		bool orphaned;
+		/* count 0: not a pin but a deletion under way in the
+		 * transaction of thread `owner` (store_content_doom). */
+		bool doomed;
+		pthread_t owner;
 	} *pins;
 	size_t npins, pins_cap;
 
@@ -188,12 +192,17 @@ int store_expunge_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const u
 int store_txn_run(struct store *s, store_txn_fn *fn, void *arg);
 /* The same, not counted as activity for the idle hook (a periodic poll). */
 int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg);
-/* Runs fn with txn NULL: each of its reads takes its locks for that call
- * only (waiting for a writer that holds them, as in a transaction), with
- * the same retries.  For reads that need no consistency between them
- * beyond what a pin gives (a content's record and bytes): a transaction's
- * begin and commit were a third of the cost of such a read. */
+/* Runs fn, which only reads records (not the content databases), in a
+ * snapshot transaction (DB_TXN_SNAPSHOT): it sees what was committed when
+ * it first read a page, takes no page locks and so never waits for a
+ * writer, on a loop or anywhere (issue 11 point 1; storage_env.c).  fn
+ * must not write. */
 int store_read_run(struct store *s, store_txn_fn *fn, void *arg);
+/* Runs fn with txn NULL, with the same retries: for reads of the content
+ * databases, which pass STORE_READ_DIRTY so that a writer's page lock
+ * does not hold them up (storage_env.c).  fn must not write. */
+int store_content_run(struct store *s, store_txn_fn *fn, void *arg);
+#define STORE_READ_DIRTY DB_READ_UNCOMMITTED
 /* Maps a Berkeley DB return code to a store result; a lock timeout also
  * asks the watchdog for a failchk (s may be NULL). */
 int store_bdb_err(struct store *s, int rc);
@@ -306,6 +315,15 @@ void store_content_locate(const struct store_content_meta *c, uint64_t pos, uint
 /* Number of chunks a content of c->size bytes takes with c's layout. */
 uint64_t store_content_chunks(const struct store_content_meta *c);
 bool store_content_pinned(struct store *s, uint64_t content_id);
+/* A deleter's question, asked with the content's meta record locked
+ * (DB_RMW): true when the content is pinned here, as store_content_pinned.
+ * False: nothing may pin it until the caller's transaction has ended
+ * (store_content_doom_end), since a pin's read of the meta record does not
+ * wait for the deletion's lock (STORE_READ_DIRTY). */
+bool store_content_doom(struct store *s, uint64_t content_id);
+/* Called by txn_run after every attempt, committed or not: lifts the
+ * calling thread's store_content_doom marks. */
+void store_content_doom_end(struct store *s);
 size_t store_content_meta_encode(const struct store_content_meta *c, uint8_t *buf, size_t cap);
 int store_content_meta_decode(const void *p, size_t len, struct store_content_meta *c_r);
 

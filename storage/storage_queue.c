@@ -324,7 +324,7 @@ int store_queue_list(struct store *s, int (*cb)(void *arg, const struct store_qu
 	if (!a.buf)
 		return STORE_ERR_TEMP;
 	/* One consistent snapshot; the queue is small next to the store. */
-	int rc = store_txn_run(s, queue_list_fn, &a);
+	int rc = store_read_run(s, queue_list_fn, &a);
 	for (size_t i = 0; i < a.n && rc == STORE_OK; i++)
 		rc = cb(cb_arg, &a.entries[i]);
 	read_arg_reset(&a);
@@ -369,7 +369,7 @@ int store_queue_get(struct store *s, uint64_t id, struct store_queue_entry *e_r)
 	a.buf = malloc(QUEUE_REC_MAX);
 	if (!a.buf)
 		return STORE_ERR_TEMP;
-	int rc = store_txn_run(s, queue_get_fn, &a);
+	int rc = store_read_run(s, queue_get_fn, &a);
 	free(a.buf);
 	return rc;
 }

@@ -58,6 +58,9 @@
  * beyond the initial mutexes (__mutex_region_max: DB_LOCK_DEFAULT_N
  * lockers, DEF_MAX_TXNS twice, 100: 1,300) and 200 to spare. */
 #define STORE_MUTEX_RUNTIME 1500u
+/* Transactions running at once: Berkeley DB's default maximum (100) and as
+ * many again for the thread slots (STORE_THREAD_COUNT, 128). */
+#define STORE_TXN_RUNNING 228u
 
 int store_env_size(DB_ENV *env, size_t cache_bytes)
 {
@@ -75,8 +78,17 @@ int store_env_size(DB_ENV *env, size_t cache_bytes)
 	 * (mp_region.c, lock_region.c: a mutex per 4 KiB page of cache, the
 	 * bucket mutexes, 50 + 17 for the mpool files, ten lock partitions
 	 * per processor, 3) plus its runtime allowance, now reached lazily. */
+	/* Multiversion databases (storage_env.c): a committed transaction's
+	 * record stays in the transaction region, with a mutex of its own,
+	 * for as long as a page version it wrote is in the cache
+	 * (txn/txn.c __txn_end, txn_region.c __txn_remove_buffer): at most a
+	 * transaction per cache page, besides those running. */
+	size_t versions = cache / 4096;
+	size_t txns = versions + STORE_TXN_RUNNING;
+	if (txns > UINT32_MAX)
+		txns = UINT32_MAX;
 	size_t max = mp_mutexes + cache / 4096 + 50 + 17 + (size_t)cpus * 10 + 3 +
-		     STORE_MUTEX_RUNTIME;
+		     STORE_MUTEX_RUNTIME + versions;
 	if (max > UINT32_MAX)
 		max = UINT32_MAX;
 	int rc;
@@ -87,6 +99,7 @@ int store_env_size(DB_ENV *env, size_t cache_bytes)
 	    (rc = env->mutex_set_init(env, mp_mutexes + STORE_MUTEX_SPARE +
 					      (u_int32_t)cpus * 10)) != 0 ||
 	    (rc = env->mutex_set_max(env, (u_int32_t)max)) != 0 ||
+	    (rc = env->set_tx_max(env, (u_int32_t)txns)) != 0 ||
 	    (rc = env->set_lg_bsize(env, STORE_LOG_BUFFER)) != 0 ||
 	    (rc = env->set_lg_max(env, STORE_LOG_FILE_MAX)) != 0 ||
 	    /* Lock table limits; they also size the environment region, which

@@ -173,7 +173,7 @@ int store_user_get(struct store *s, const char *address, struct store_user *user
 	a.user_r = &u;
 	int rc = store_address_normalize(address, a.address, &a.address_len);
 	if (rc == STORE_OK)
-		rc = store_txn_run(s, user_get_fn, &a);
+		rc = store_read_run(s, user_get_fn, &a);
 	if (rc == STORE_OK && user_r)
 		*user_r = u;
 	return rc;
@@ -202,7 +202,7 @@ int store_user_get_by_id(struct store *s, uint32_t id, struct store_user *user_r
 	struct user_arg a = {.id = id};
 	struct store_user u;
 	a.user_r = &u;
-	int rc = store_txn_run(s, user_get_by_id_fn, &a);
+	int rc = store_read_run(s, user_get_by_id_fn, &a);
 	if (rc == STORE_OK && user_r)
 		*user_r = u;
 	return rc;
@@ -368,7 +368,7 @@ int store_user_list(struct store *s, int (*cb)(void *arg, const struct store_use
 		return STORE_ERR_TEMP;
 	int rc = STORE_OK;
 	do {
-		if ((rc = store_txn_run(s, user_list_fn, &a)) != STORE_OK)
+		if ((rc = store_read_run(s, user_list_fn, &a)) != STORE_OK)
 			break;
 		for (size_t i = 0; i < a.n && rc == STORE_OK; i++)
 			rc = cb(cb_arg, &a.batch[i]);

@@ -1379,6 +1379,145 @@ static void test_nowait_busy(void **state)
 	assert_int_equal(mbox(f, "INBOX").messages, 1);
 }
 
+/* ---- reads never wait for a writer (issue 11 point 1) ---- */
+
+/* A store whose lock waits end after 50 ms: a read that waited for the
+ * writer below would fail (STORE_ERR_TEMP after its retries) instead of
+ * returning what was committed. */
+static int setup_short_locks(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/postino-sread-XXXXXX");
+	struct store_options o = {.lock_timeout_ms = 50};
+	if (!mkdtemp(f->dir) || store_open(f->dir, &o, &f->s) != STORE_OK ||
+	    store_user_add(f->s, "u@example.org", "", &f->u) != STORE_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+struct writer {
+	struct store *s;
+	uint32_t mailbox_id;
+	uint64_t content_id;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool holding, release;
+};
+
+/* What deliveries, STOREs and expunges write, in one transaction that
+ * stays open until told: the mailbox record, a message record, a change
+ * record, the user record, the content's meta record, a chunk beside the
+ * content's and a structure beside its structure.  Then it aborts. */
+static int writer_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct writer *w = arg;
+	struct store_mailbox m;
+	struct store_msg msg;
+	struct store_user u;
+	uint8_t key[12];
+	int rc = store_mbox_read(s, txn, w->mailbox_id, &m, DB_RMW);
+	if (rc == STORE_OK)
+		rc = store_mbox_write(s, txn, &m);
+	if (rc == STORE_OK)
+		rc = store_msg_read(s, txn, w->mailbox_id, 1, &msg, DB_RMW);
+	if (rc == STORE_OK) {
+		msg.flags |= STORE_F_FLAGGED;
+		rc = store_msg_write(s, txn, w->mailbox_id, &msg, 0);
+	}
+	if (rc == STORE_OK)
+		rc = store_change_put(s, txn, w->mailbox_id, m.highestmodseq + 1, 1,
+				      STORE_CHANGE_FLAGS);
+	if (rc == STORE_OK)
+		rc = store_user_read(s, txn, "u@example.org", strlen("u@example.org"), &u, DB_RMW);
+	if (rc == STORE_OK)
+		rc = store_content_ref(s, txn, w->content_id);
+	store_be64_put(key, w->content_id);
+	store_be32_put(key + 8, 1000);
+	if (rc == STORE_OK)
+		rc = store_db_put(s, txn, SDB_CONTENT_DATA, key, sizeof(key), "x", 1, 0);
+	store_be64_put(key, w->content_id + 1);
+	if (rc == STORE_OK)
+		rc = store_db_put(s, txn, SDB_STRUCTURE, key, 8, "x", 1, 0);
+	pthread_mutex_lock(&w->mu);
+	w->holding = true;
+	pthread_cond_broadcast(&w->cv);
+	while (!w->release)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	return rc == STORE_OK ? STORE_ERR_EXISTS : rc;   /* abort, not retried */
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	return (void *)(intptr_t)store_txn_run(w->s, writer_fn, w);
+}
+
+static void test_reads_pass_writers(void **state)
+{
+	struct fx *f = *state;
+	const char *body = "Subject: read me\r\n\r\nwhile a writer holds the pages\r\n";
+	uint64_t cid = deliver_to(f, NULL, body, 0, "(structure)");
+	struct store_mailbox in = mbox(f, "INBOX");
+	struct writer w = {.s = f->s, .mailbox_id = in.id, .content_id = cid,
+			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
+	pthread_mutex_lock(&w.mu);
+	while (!w.holding)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+
+	/* What a loop reads: each returns what was committed, at once. */
+	struct store_msg m;
+	assert_int_equal(store_msg_get(f->s, in.id, 1, &m), STORE_OK);
+	assert_false(m.flags & STORE_F_FLAGGED);   /* not committed */
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get_by_id(f->s, in.id, &mb), STORE_OK);
+	assert_int_equal(mb.messages, 1);
+	assert_int_equal(store_mailbox_get(f->s, f->u.id, "INBOX", &mb), STORE_OK);
+	struct store_user u;
+	assert_int_equal(store_user_get(f->s, "u@example.org", &u), STORE_OK);
+	assert_int_equal(u.id, f->u.id);
+	struct store_change ch[4];
+	size_t n;
+	assert_int_equal(store_changes_since(f->s, in.id, 0, ch, 4, &n), STORE_OK);
+	assert_int_equal(n, 1);   /* the delivery's, not the writer's */
+	uint32_t *uids;
+	assert_int_equal(store_msg_uids(f->s, in.id, &uids, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	free(uids);
+	struct store_keywords kw;
+	assert_int_equal(store_keywords_get(f->s, in.id, &kw), STORE_OK);
+	struct store_content c;
+	void *st;
+	size_t st_len;
+	assert_int_equal(store_content_open(f->s, cid, &c, &st, &st_len), STORE_OK);
+	assert_int_equal(st_len, strlen("(structure)"));
+	free(st);
+	char buf[256];
+	size_t got;
+	assert_int_equal(store_content_pread(f->s, &c, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(got, strlen(body));
+	assert_memory_equal(buf, body, got);
+	store_content_close(f->s, &c);
+	assert_int_equal(store_content_read(f->s, cid, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(got, strlen(body));
+
+	pthread_mutex_lock(&w.mu);
+	w.release = true;
+	pthread_cond_broadcast(&w.cv);
+	pthread_mutex_unlock(&w.mu);
+	void *ret;
+	assert_int_equal(pthread_join(t, &ret), 0);
+	assert_int_equal((int)(intptr_t)ret, STORE_ERR_EXISTS);   /* it held all of them */
+	assert_int_equal(store_msg_get(f->s, in.id, 1, &m), STORE_OK);
+	assert_false(m.flags & STORE_F_FLAGGED);
+}
+
 /* A content already gone cannot be pinned: the pin says so and leaves
  * nothing behind. */
 static void test_pin_gone(void **state)
@@ -1916,6 +2055,7 @@ int main(void)
 		T(test_pins),
 		T(test_content_open),
 		T(test_nowait_busy),
+		cmocka_unit_test_setup_teardown(test_reads_pass_writers, setup_short_locks, teardown),
 		T(test_pin_gone),
 		T(test_pin_races_expunge),
 		T(test_changes_since),
