@@ -230,7 +230,7 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
 	free(a->structure);   /* from an attempt that was retried */
 	a->structure = NULL;
 	a->structure_len = 0;
-	int rc = meta_read(s, txn, a->content_id, &a->meta, STORE_READ_DIRTY);
+	int rc = meta_read(s, txn, a->content_id, &a->meta, 0);
 	if (rc != STORE_OK || !a->want_structure)
 		return rc;
 	uint8_t key[8];
@@ -240,8 +240,7 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
 	k.data = key;
 	k.size = (u_int32_t)content_key(key, a->content_id);
 	v.flags = DB_DBT_MALLOC;
-	rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v,
-							STORE_READ_DIRTY));
+	rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v, 0));
 	if (rc == STORE_ERR_NOTFOUND)
 		return STORE_OK;   /* delivered without one: the caller parses */
 	if (rc != STORE_OK)
@@ -259,15 +258,13 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
  * ended.  A pin is refused while the mark is there, and a pin taken
  * before it is what the deleter finds.  So a reader that has its pin
  * reads a content that stays, or finds the records gone (the deleter
- * committed).  The record is read without a transaction and with
- * STORE_READ_DIRTY, so that it never waits for a writer (issue 11
- * point 1): it cannot rely on the deleter's lock, which Berkeley DB
- * downgrades for dirty readers as soon as the locked read is done
- * (db/db_meta.c __db_lput).  A deleter that aborts lifts its mark too; a
- * pin refused meanwhile saw a content that an expunge was taking away.
- * With the record comes what a reader needs next: the layout, then the
- * structure, so opening a content for a FETCH is two lookups and no
- * transaction. */
+ * committed).  The record is read without a transaction (it waits for
+ * a writer's lock on its page: storage_env.c), so the deleter's lock
+ * would do as well; the mark does not depend on it.  A deleter that
+ * aborts lifts its mark too; a pin refused meanwhile saw a content that
+ * an expunge was taking away.  With the record comes what a reader needs
+ * next: the layout, then the structure, so opening a content for a FETCH
+ * is two lookups and no transaction. */
 int store_content_open(struct store *s, uint64_t content_id, struct store_content *c_r,
 		       void **structure_r, size_t *structure_len_r)
 {
@@ -493,8 +490,7 @@ static int structure_get_fn(struct store *s, DB_TXN *txn, void *arg)
 	k.data = key;
 	k.size = (u_int32_t)content_key(key, a->content_id);
 	v.flags = DB_DBT_MALLOC;
-	int rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v,
-							    STORE_READ_DIRTY));
+	int rc = store_bdb_err(s, s->db[SDB_STRUCTURE]->get(s->db[SDB_STRUCTURE], txn, &k, &v, 0));
 	if (rc != STORE_OK)
 		return rc;
 	a->out = v.data;
@@ -538,8 +534,7 @@ int store_content_structure_set(struct store *s, uint64_t content_id, const void
 
 struct read_arg {
 	uint64_t content_id, offset;
-	struct store_content_meta meta;
-	bool have_meta;              /* from store_content_open: no lookup */
+	struct store_content_meta meta;   /* from store_content_open */
 	uint8_t *buf;
 	size_t len;
 	size_t got;
@@ -549,13 +544,6 @@ struct read_arg {
  * the cursor's next record (DB_NEXT: no descent of the btree per chunk)
  * or its current one (DB_CURRENT).  STORE_ERR_NOTFOUND when it is not
  * there. */
-/* A cursor for reading chunks (store_content_run): past writers' locks. */
-static int data_cursor(struct store *s, DBC **cur_r)
-{
-	return store_bdb_err(s, s->db[SDB_CONTENT_DATA]->cursor(s->db[SDB_CONTENT_DATA], NULL,
-								 cur_r, STORE_READ_DIRTY));
-}
-
 static int chunk_step(struct store *s, DBC *cur, uint64_t content_id, uint32_t chunk,
 		      u_int32_t how, DBT *v)
 {
@@ -644,9 +632,6 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	struct read_arg *a = arg;
 	a->got = 0;
 	int rc;
-	if (!a->have_meta &&
-	    (rc = meta_read(s, txn, a->content_id, &a->meta, STORE_READ_DIRTY)) != STORE_OK)
-		return rc;
 	const struct store_content_meta *c = &a->meta;
 	if (a->offset >= c->size)
 		return STORE_OK;
@@ -657,7 +642,7 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 	 * DB_SET, each next one with DB_NEXT, without descending the btree
 	 * again for every (often 997-byte) chunk. */
 	DBC *cur;
-	if ((rc = data_cursor(s, &cur)) != STORE_OK)
+	if ((rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur)) != STORE_OK)
 		return rc;
 	bool first = true, bulk = true;
 	while (rc == STORE_OK && a->got < want) {
@@ -718,7 +703,7 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct head_arg *a = arg;
 	DBC *cur;
-	int rc = data_cursor(s, &cur);
+	int rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur);
 	if (rc != STORE_OK)
 		return rc;
 	for (size_t i = 0; i < a->n; i++)
@@ -786,10 +771,8 @@ static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
 		return STORE_OK;
 	if (!a->buf)
 		return STORE_ERR_INVALID;
-	/* An open content (have_meta) is pinned: its chunks stay.  Without
-	 * a pin, a deletion that comes between the record and a chunk shows
-	 * as a missing chunk (NOTFOUND), never as other bytes: content ids
-	 * are not reused. */
+	/* An open content is pinned and its bytes never change: its chunks
+	 * need no transaction. */
 	int rc = store_content_run(s, read_fn, a);
 	if (rc == STORE_OK)
 		*got_r = a->got;
@@ -799,8 +782,17 @@ static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
 int store_content_read(struct store *s, uint64_t content_id, uint64_t offset, void *buf,
 		       size_t len, size_t *got_r)
 {
-	struct read_arg a = {.content_id = content_id, .offset = offset, .buf = buf, .len = len};
-	return read_run(s, &a, got_r);
+	/* Pinned for the read, so that a deletion cannot come between the
+	 * record and the chunks, and the record read in a snapshot
+	 * (store_content_open): no wait for a writer of the record. */
+	*got_r = 0;
+	struct store_content c;
+	int rc = store_content_open(s, content_id, &c, NULL, NULL);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_content_pread(s, &c, offset, buf, len, got_r);
+	store_content_close(s, &c);
+	return rc;
 }
 
 int store_content_pread(struct store *s, const struct store_content *c, uint64_t offset,
@@ -809,7 +801,6 @@ int store_content_pread(struct store *s, const struct store_content *c, uint64_t
 	if (c->id == 0)
 		return STORE_ERR_INVALID;
 	struct read_arg a = {.content_id = c->id, .offset = offset, .buf = buf, .len = len,
-			     .have_meta = true,
 			     .meta = {.size = c->size, .big = c->layout_big,
 				      .small = c->layout_small, .page = c->layout_page}};
 	a.meta.chunks = (uint32_t)store_content_chunks(&a.meta);

@@ -192,17 +192,16 @@ int store_expunge_txn(struct store *s, DB_TXN *txn, uint32_t mailbox_id, const u
 int store_txn_run(struct store *s, store_txn_fn *fn, void *arg);
 /* The same, not counted as activity for the idle hook (a periodic poll). */
 int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg);
-/* Runs fn, which only reads records (not the content databases), in a
- * snapshot transaction (DB_TXN_SNAPSHOT): it sees what was committed when
- * it first read a page, takes no page locks and so never waits for a
- * writer, on a loop or anywhere (issue 11 point 1; storage_env.c).  fn
- * must not write. */
+/* Runs fn, which only reads records (not the contents), in a snapshot
+ * transaction (DB_TXN_SNAPSHOT): it sees what was committed when it first
+ * read a page, takes no page locks and so never waits for a writer, on a
+ * loop or anywhere (issue 11 point 1; storage_env.c).  fn must not
+ * write. */
 int store_read_run(struct store *s, store_txn_fn *fn, void *arg);
-/* Runs fn with txn NULL, with the same retries: for reads of the content
- * databases, which pass STORE_READ_DIRTY so that a writer's page lock
- * does not hold them up (storage_env.c).  fn must not write. */
+/* Runs fn with txn NULL, with the same retries: for reads of contents
+ * (not multiversion: storage_env.c), each of which takes its page lock for
+ * that read only.  fn must not write. */
 int store_content_run(struct store *s, store_txn_fn *fn, void *arg);
-#define STORE_READ_DIRTY DB_READ_UNCOMMITTED
 /* Maps a Berkeley DB return code to a store result; a lock timeout also
  * asks the watchdog for a failchk (s may be NULL). */
 int store_bdb_err(struct store *s, int rc);
@@ -319,7 +318,7 @@ bool store_content_pinned(struct store *s, uint64_t content_id);
  * (DB_RMW): true when the content is pinned here, as store_content_pinned.
  * False: nothing may pin it until the caller's transaction has ended
  * (store_content_doom_end), since a pin's read of the meta record does not
- * wait for the deletion's lock (STORE_READ_DIRTY). */
+ * rely on waiting for the deletion's lock. */
 bool store_content_doom(struct store *s, uint64_t content_id);
 /* Called by txn_run after every attempt, committed or not: lifts the
  * calling thread's store_content_doom marks. */
