@@ -168,7 +168,9 @@ void imap_session_close(struct imap_session *s, const char *bye, const char *rea
 
 /* ---- completing a command ---- */
 
-void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
+/* The updates that go with cmd's completion.  -1: the session is closing
+ * (BYE sent: the mailbox is gone). */
+static int imap_cmd_updates(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
 	if (s->view && !(cmd->def->flags & IMAP_CMD_NO_UPDATES)) {
@@ -179,20 +181,41 @@ void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 		bool own_new = cmd->def->fn == imap_cmd_append || cmd->def->fn == imap_cmd_copy ||
 			       cmd->def->fn == imap_cmd_move || cmd->def->fn == imap_cmd_replace;
 		if (imap_notify_view_sync(s, cmd->allow_expunge, own_new) < 0)
-			return;   /* BYE sent: the mailbox is gone */
-		if (!s->view || s->closing)
-			return;
+			return -1;
+		if (!s->view)
+			return -1;
 	}
-	if (s->closing)
+	return s->closing ? -1 : 0;
+}
+
+void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
+{
+	struct imap_session *s = cmd->s;
+	if (imap_cmd_updates(cmd) < 0)
 		return;
-	/* RFC 5465 3.1: news of other mailboxes goes out with any reply. */
-	imap_notify_set_flush(s);
 	/* Logged in, a session may last days: a command that works forgives
 	 * the errors before it (limits.max_errors counts those in a row). */
 	if (s->state & IMAP_S_LOGGED_IN)
 		s->errors = 0;
 	va_list ap;
 	va_start(ap, fmt);
+	if (s->view && s->view->claim && !(cmd->def->flags & IMAP_CMD_NO_UPDATES)) {
+		/* New messages wait for their \Recent claim on a worker: the
+		 * OK follows them (RFC 3501 6.3.11: an APPEND's EXISTS comes
+		 * before its OK), without the loop waiting for the lock. */
+		struct buf b;
+		buf_init(&b, 0);
+		if (buf_vprintf(&b, fmt, ap) == 0 && buf_putc(&b, '\0') == 0)
+			cmd->held_ok = b.data;
+		else
+			buf_free(&b);
+		va_end(ap);
+		if (cmd->held_ok)
+			return;
+		va_start(ap, fmt);
+	}
+	/* RFC 5465 3.1: news of other mailboxes goes out with any reply. */
+	imap_notify_set_flush(s);
 	imap_tagged(cmd, "OK", fmt, ap);
 	va_end(ap);
 }
@@ -422,6 +445,39 @@ void imap_session_notify(struct imap_session *s)
 	}
 }
 
+static void imap_cmd_finish(struct imap_session *s);
+static void imap_tagged_f(struct imap_cmd *cmd, const char *word, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void imap_tagged_f(struct imap_cmd *cmd, const char *word, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	imap_tagged(cmd, word, fmt, ap);
+	va_end(ap);
+}
+
+void imap_session_claimed(struct imap_session *s)
+{
+	struct imap_cmd *cmd = s->cmd;
+	if (!cmd || !cmd->held_ok) {
+		imap_session_notify(s);
+		return;
+	}
+	/* What the command was held for is in the view now.  Messages that
+	 * came since may need a claim of their own: they are told when it
+	 * returns, not waited for here, so that a stream of deliveries
+	 * cannot hold the command for ever. */
+	if (imap_cmd_updates(cmd) < 0)
+		return;   /* closing */
+	char *text = cmd->held_ok;
+	cmd->held_ok = NULL;
+	imap_notify_set_flush(s);
+	imap_tagged_f(cmd, "OK", "%s", text);
+	free(text);
+	imap_cmd_finish(s);
+}
+
 /* ---- running commands ---- */
 
 void imap_session_condstore_enable(struct imap_session *s)
@@ -475,6 +531,7 @@ static void imap_cmd_free(struct imap_session *s, struct imap_cmd **cmdp)
 		auth_sasl_free(&s->sasl);
 	if (cmd->ctx_free && cmd->ctx)
 		cmd->ctx_free(cmd->ctx);
+	free(cmd->held_ok);
 	imap_command_free(&cmd->pc);
 	imap_budget_release(s);
 	free(cmd);
@@ -533,7 +590,9 @@ static void imap_cmd_finish(struct imap_session *s)
 static void imap_session_run(struct imap_session *s)
 {
 	struct imap_cmd *cmd = s->cmd;
-	if (!cmd)
+	/* Done but for its OK (held_ok): imap_session_claimed finishes it;
+	 * a drained output must not run it again. */
+	if (!cmd || cmd->held_ok)
 		return;
 	s->slice_start_us = imap_now_us();
 	for (;;) {
@@ -548,6 +607,10 @@ static void imap_session_run(struct imap_session *s)
 		imap_notify_origin_set(0);
 		cmd->line = NULL;
 		cmd->line_len = 0;
+		if (rc == IMAP_CMD_DONE && cmd->held_ok) {
+			conn_suspend(s->c);   /* imap_session_claimed finishes it */
+			return;
+		}
 		if (rc == IMAP_CMD_DONE) {
 			imap_cmd_finish(s);
 			return;

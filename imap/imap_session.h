@@ -130,6 +130,10 @@ struct imap_cmd {
 	 * at line[line_len]); valid during that call only. */
 	const char *line;
 	size_t line_len;
+	/* The tagged OK, written: its updates wait for a \Recent claim on the
+	 * worker pool (imap_claim.h), and it goes out after them
+	 * (imap_session_claimed). */
+	char *held_ok;
 };
 
 struct imap_session {
@@ -315,6 +319,10 @@ void imap_notify_unregister(struct imap_session *s);
 void imap_notify_urlmech(struct imap_session *s, uint32_t mailbox_id);
 /* Called by imap_notify.c for each session that has mailbox_id selected. */
 void imap_session_notify(struct imap_session *s);
+/* A \Recent claim made on a worker (imap_claim.h) is in the view: the new
+ * messages it held back are told, and a command's tagged OK held for
+ * them follows. */
+void imap_session_claimed(struct imap_session *s);
 /* A CONDSTORE enabling command (RFC 7162 3.1: FETCH/SEARCH MODSEQ, FETCH
  * CHANGEDSINCE, STORE UNCHANGEDSINCE, STATUS HIGHESTMODSEQ) turns
  * CONDSTORE on; the first one run with a mailbox selected announces

@@ -43,6 +43,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "imap/imap_claim.h"
 #include "imap/imap_context.h"
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
@@ -206,27 +207,6 @@ static void view_snap_set(struct imap_view *v, struct imap_snap *sn)
 
 /* ---- open / close ---- */
 
-/* Claim \Recent for the messages no session has claimed yet (RFC 3501
- * 2.3.2: the first session to be told of a message gets \Recent).  The
- * store hands out [first_recent_uid, UIDNEXT) under the mailbox record's
- * lock, so each UID goes to one session; this session keeps the interval
- * beside those it has (imap_recent.h), whatever other sessions claimed in
- * between.  The messages count once they enter the view.  Nothing is
- * claimed when the interval could not be kept: they stay unclaimed, for
- * the next session. */
-static void claim_recent(struct store *st, struct imap_view *v, struct store_mailbox *mbox)
-{
-	uint32_t first = 0;
-	struct store_mailbox after;
-	if (imap_recent_reserve(&v->recent) < 0 ||
-	    store_mailbox_claim_recent(st, v->mailbox_id, &first, NULL, &after) != STORE_OK)
-		return;
-	v->recent.asked = after.uidnext;
-	imap_recent_add(&v->recent, first, after.uidnext, 0);
-	*mbox = after;
-	imap_sync_cache_mailbox_put(&after);   /* claimed: not by the next one */
-}
-
 /* The cached snapshot of exactly the view's state, when another session
  * published it and nothing is pending here; NULL otherwise. */
 static struct imap_snap *view_snap_cached(struct imap_session *s, struct imap_view *v)
@@ -364,6 +344,7 @@ void imap_view_close(struct imap_session *s, struct imap_view **vp)
 		s->view = NULL;
 	}
 	struct view_priv *p = priv(v);
+	imap_claim_detach(v);
 	imap_context_free_all(&v->contexts);
 	imap_snap_release(&v->snap);
 	imap_recent_free(&v->recent);
@@ -930,8 +911,29 @@ static struct imap_snap *view_snap_next(struct imap_session *s, struct imap_view
  * read-only.  A view without its array stays without, unless expunges need
  * their numbers.  On error nothing is written and everything stays
  * pending. */
+static int view_apply_now(struct imap_session *s, struct imap_view *v, bool expunge,
+			  struct store_mailbox *mbox);
+
+/* RFC 3501 2.3.2: the first session told of a message claims its \Recent
+ * (imap_claim.h), before it is told.  While a worker makes the claim the
+ * new messages stay pending and the rest (expunges) is applied. */
 static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 		      struct store_mailbox *mbox)
+{
+	struct view_priv *p = priv(v);
+	size_t held = 0;
+	if (p->nnew && imap_claim_recent(s, v, mbox, p->pending_new[p->nnew - 1])) {
+		held = p->nnew;
+		p->nnew = 0;
+	}
+	int rc = view_apply_now(s, v, expunge, mbox);
+	if (held)
+		p->nnew = held;
+	return rc;
+}
+
+static int view_apply_now(struct imap_session *s, struct imap_view *v, bool expunge,
+			  struct store_mailbox *mbox)
 {
 	struct view_priv *p = priv(v);
 	bool any_expunge = expunge && v->npending_expunge > 0;
@@ -987,16 +989,6 @@ static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 	v->uid_hi = last;
 	if (last >= v->uidnext)
 		v->uidnext = last + 1;
-	/* RFC 3501 2.3.2: the first session told of a message claims its
-	 * \Recent; below `asked` every message was handed out already.  The
-	 * record this sync read says so too: below its first_recent_uid every
-	 * message is claimed, so when that is past the new ones, another
-	 * session was told first and no claim (a write of the mailbox record
-	 * on the loop, which every delivery to it also writes) is made. */
-	if (!v->readonly && last >= v->recent.asked && mbox->first_recent_uid > last)
-		v->recent.asked = mbox->first_recent_uid;
-	else if (!v->readonly && last >= v->recent.asked)
-		claim_recent(s->store, v, mbox);
 	v->nrecent += imap_recent_count(&v->recent, p->pending_new, p->nnew, 1);
 	imap_recent_prune(&v->recent, v->uid_hi);
 	size_t nnew = p->nnew;

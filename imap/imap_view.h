@@ -38,6 +38,7 @@
 struct buf;
 struct imap_snap;
 struct imap_context;
+struct imap_claim;
 
 struct imap_view {
 	uint32_t mailbox_id;
@@ -65,6 +66,8 @@ struct imap_view {
 	 * shows the unclaimed ones as they were when it was opened. */
 	struct imap_recent recent;
 	size_t nrecent;                          /* messages of the view in it */
+	/* A claim running on a worker (imap_claim.h): new messages wait. */
+	struct imap_claim *claim;
 
 	struct store_keywords *keywords;         /* the mailbox's keyword table */
 	size_t keywords_reported;                /* entries in the last FLAGS response */

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,14 @@
 
 #include "core/buf.h"
 #include "core/conn.h"
+#include "core/server.h"
+#include "core/workpool.h"
 #include "imap/imap_session.h"
 #include "imap/imap_snap.h"
 #include "imap/imap_sync_cache.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
+#include "storage/storage_private.h"
 
 /* ---- the session side, recording output ---- */
 
@@ -122,6 +126,43 @@ void conn_log(const struct conn *c, enum log_level level, const char *fmt, ...)
 static void (*job_before)(void);
 static void (*job_after)(void);
 static int jobs_run;
+
+/* The worker pool of imap_claim.c: the job is kept for the test to run
+ * when it wants (claim_run_job), as a worker would after a lock wait. */
+static struct work *pool_job;
+static int notified;
+
+int workpool_submit(struct workpool *wp, struct loop *l, struct work *w)
+{
+	(void)wp;
+	(void)l;
+	if (pool_job)
+		return -1;   /* one at a time is all these tests need */
+	pool_job = w;
+	return 0;
+}
+
+struct loop *conn_loop(const struct conn *c)
+{
+	(void)c;
+	return NULL;
+}
+
+void imap_session_claimed(struct imap_session *s)
+{
+	(void)s;
+	notified++;
+}
+
+static void claim_run_job(void)
+{
+	struct work *w = pool_job;
+	assert_non_null(w);
+	pool_job = NULL;
+	w->run(w);
+	w->ran = true;
+	w->done(w);
+}
 
 int imap_cmd_job_submit(struct imap_cmd *cmd, struct imap_job *j)
 {
@@ -239,6 +280,8 @@ static void deliver(struct fx *f, int n)
 	}
 }
 
+static struct server test_srv;
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -255,7 +298,9 @@ static int setup(void **state)
 	f->s.user = f->u;
 	f->s.state = IMAP_S_AUTH;
 	buf_init(&out, 0);
-	registered = closed = 0;
+	registered = closed = notified = 0;
+	pool_job = NULL;
+	f->s.srv = &test_srv;
 	*state = f;
 	return 0;
 }
@@ -1315,10 +1360,121 @@ static void test_keywords_announced_first(void **state)
 	       "* 2 FETCH (FLAGS (\\Recent $Label3) UID 2)\r\n");
 }
 
+/* ---- the \Recent claim when the store is busy (imap_claim.h) ---- */
+
+struct holder {
+	struct store *st;
+	uint32_t mailbox_id;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool holding, release;
+};
+
+/* Write-locks the mailbox record, as a delivery to it does until its
+ * commit, and keeps it until told. */
+static int hold_fn(struct store *st, DB_TXN *txn, void *arg)
+{
+	struct holder *h = arg;
+	struct store_mailbox m;
+	int rc = store_mbox_read(st, txn, h->mailbox_id, &m, DB_RMW);
+	pthread_mutex_lock(&h->mu);
+	h->holding = true;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->release)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+static void *hold_main(void *arg)
+{
+	struct holder *h = arg;
+	return (void *)(intptr_t)store_txn_run(h->st, hold_fn, h);
+}
+
+static void hold(struct holder *h, pthread_t *t)
+{
+	assert_int_equal(pthread_create(t, NULL, hold_main, h), 0);
+	pthread_mutex_lock(&h->mu);
+	while (!h->holding)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void unhold(struct holder *h, pthread_t t)
+{
+	pthread_mutex_lock(&h->mu);
+	h->release = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	void *ret;
+	assert_int_equal(pthread_join(t, &ret), 0);
+	assert_int_equal((int)(intptr_t)ret, STORE_OK);
+}
+
+/* The claim meets a writer's lock: the sync does not wait for it, a
+ * worker claims, and the new messages are told only then, \Recent. */
+static void test_claim_busy(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 1);
+	struct imap_view *v = open_inbox(f, false);
+	buf_reset(&out);
+	deliver(f, 2);
+	struct holder h = {.st = f->st, .mailbox_id = v->mailbox_id,
+			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	pthread_t t;
+	hold(&h, &t);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("");                       /* held back, not waited for */
+	assert_non_null(pool_job);
+	assert_int_equal(v->count, 1);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);   /* one claim at a time */
+	out_is("");
+	unhold(&h, t);
+	claim_run_job();
+	assert_int_equal(notified, 1);    /* the session hears of them */
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 3 EXISTS\r\n* 3 RECENT\r\n");
+	assert_true(imap_view_is_recent(v, 2));
+	assert_true(imap_view_is_recent(v, 3));
+	/* Claimed by this session: another finds nothing unclaimed. */
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get_by_id(f->st, v->mailbox_id, &mb), STORE_OK);
+	assert_int_equal(mb.recent, 0);
+	assert_int_equal(mb.first_recent_uid, 4);
+	/* Not busy: claimed in place, told at once. */
+	deliver(f, 1);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 4 EXISTS\r\n* 4 RECENT\r\n");
+	assert_null(pool_job);
+}
+
+/* The view goes while its claim runs: the claim's return touches nothing
+ * of it. */
+static void test_claim_busy_view_gone(void **state)
+{
+	struct fx *f = *state;
+	struct imap_view *v = open_inbox(f, false);
+	deliver(f, 1);
+	struct holder h = {.st = f->st, .mailbox_id = v->mailbox_id,
+			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	pthread_t t;
+	hold(&h, &t);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	assert_non_null(pool_job);
+	imap_view_close(&f->s, &f->s.view);
+	unhold(&h, t);
+	claim_run_job();
+	assert_int_equal(notified, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_busy_view_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_two_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload_small, setup, teardown),
