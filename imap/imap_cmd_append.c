@@ -74,10 +74,27 @@ int imap_appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t *
 	return rc;
 }
 
+/* The keywords' bits of am (store_keywords_intern: their entries made
+ * when new), on any thread. */
+static int append_msg_keywords(struct store *st, uint32_t mailbox_id,
+			       const struct imap_append_msg *am, uint64_t *mask_r)
+{
+	const char **names = calloc(am->flags.nkeywords, sizeof(*names));
+	if (!names)
+		return STORE_ERR_TEMP;
+	for (size_t k = 0; k < am->flags.nkeywords; k++)
+		names[k] = am->flags.keywords[k].s;
+	int rc = store_keywords_intern(st, mailbox_id, names, am->flags.nkeywords, mask_r, NULL);
+	free(names);
+	return rc;
+}
+
 /* Flags, internal date and keywords of m (the part that talks to the
- * client when it fails).  0, or -1 after the tagged NO. */
+ * client when it fails).  0, or -1 after the tagged NO.  With late, a
+ * keyword entry that would wait for another transaction's lock is not
+ * made here: *late is set, and a worker makes it (issue 11 point 1). */
 static int append_msg_meta(struct imap_cmd *cmd, uint32_t mailbox_id,
-			   const struct imap_append_msg *am, struct store_append_msg *m)
+			   const struct imap_append_msg *am, struct store_append_msg *m, bool *late)
 {
 	struct imap_session *s = cmd->s;
 	const char *what = cmd->def->name;
@@ -86,16 +103,14 @@ static int append_msg_meta(struct imap_cmd *cmd, uint32_t mailbox_id,
 	m->flags = store_flags(am->flags.sys);
 	m->internaldate = am->has_date ? (int64_t)am->date : 0;
 	if (am->flags.nkeywords) {
-		const char **names = calloc(am->flags.nkeywords, sizeof(*names));
-		if (!names) {
-			imap_cmd_store_error(cmd, STORE_ERR_TEMP, what);
-			return -1;
+		bool was = store_thread_nowait(late != NULL);
+		int rc = append_msg_keywords(s->store, mailbox_id, am, &m->keywords);
+		store_thread_nowait(was);
+		if (rc == STORE_ERR_BUSY && late) {
+			conn_log(s->c, PLOG_DEBUG, "store busy: APPEND's keywords entered by a worker");
+			*late = true;
+			return 0;
 		}
-		for (size_t k = 0; k < am->flags.nkeywords; k++)
-			names[k] = am->flags.keywords[k].s;
-		int rc = store_keywords_intern(s->store, mailbox_id, names, am->flags.nkeywords,
-					       &m->keywords, NULL);
-		free(names);
 		if (rc == STORE_ERR_NOQUOTA) {
 			imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
 			return -1;
@@ -146,7 +161,7 @@ int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
 			    const struct imap_append_msg *am, struct store_append_msg *m,
 			    struct buf *structure, struct buf *encoded)
 {
-	if (append_msg_meta(cmd, mailbox_id, am, m) < 0)
+	if (append_msg_meta(cmd, mailbox_id, am, m, NULL) < 0)
 		return -1;
 	int crc = append_msg_content(am, m, structure, encoded);
 	if (crc != 0) {
@@ -165,6 +180,7 @@ struct append_set {
 	struct buf *cats;            /* CATENATE results (imap_catenate_build) */
 	uint32_t *uids;
 	size_t n;
+	bool keywords_late;          /* append_msg_meta left the keywords to a worker */
 };
 
 static void append_set_free(struct append_set *a)
@@ -210,7 +226,12 @@ static void append_job_run(struct imap_job *job)
 	for (size_t i = 0; i < a->n && j->content_rc == 0 && !j->content_done; i++)
 		j->content_rc = append_msg_content(&a->ap->msgs[i], &a->msgs[i], &a->structs[i],
 						   &a->encoded[i]);
-	if (j->content_rc == 0)
+	j->rc = STORE_OK;
+	for (size_t i = 0; i < a->n && a->keywords_late && j->rc == STORE_OK; i++)
+		if (a->ap->msgs[i].flags.nkeywords)
+			j->rc = append_msg_keywords(j->store, j->mailbox_id, &a->ap->msgs[i],
+						    &a->msgs[i].keywords);
+	if (j->content_rc == 0 && j->rc == STORE_OK)
 		j->rc = store_append(j->store, j->mailbox_id, a->msgs, a->n, a->uids,
 				     &j->uidvalidity);
 }
@@ -371,13 +392,19 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	for (size_t i = 0; i < a.n; i++) {
 		buf_init(&a.structs[i], 0);
 		buf_init(&a.encoded[i], 0);
-		if (append_msg_meta(cmd, mb.id, &a.ap->msgs[i], &a.msgs[i]) < 0)
+		if (append_msg_meta(cmd, mb.id, &a.ap->msgs[i], &a.msgs[i], &a.keywords_late) < 0)
 			goto out;
 	}
-	if (total >= APPEND_POOL_MIN && append_submit(cmd, mb.id, &a, false) == 0) {
+	if ((total >= APPEND_POOL_MIN || a.keywords_late) &&
+	    append_submit(cmd, mb.id, &a, false) == 0) {
 		buf_free(&name);
 		return IMAP_CMD_WAIT;
 	}
+	/* A full pool: the keywords' entries here, waiting for the lock. */
+	for (size_t i = 0; i < a.n && a.keywords_late; i++)
+		if (append_msg_meta(cmd, mb.id, &a.ap->msgs[i], &a.msgs[i], NULL) < 0)
+			goto out;
+	a.keywords_late = false;
 	for (size_t i = 0; i < a.n; i++) {
 		int crc = append_msg_content(&a.ap->msgs[i], &a.msgs[i], &a.structs[i],
 					     &a.encoded[i]);

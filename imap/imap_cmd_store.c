@@ -47,6 +47,9 @@ struct store_ctx {
 	struct buf modified;         /* RFC 7162 3.1.3 MODIFIED set */
 	uint32_t run_lo, run_hi;     /* the run being collected into `modified` */
 	struct buf line;
+	/* A new keyword's entry could not be made on the loop (another
+	 * transaction held the mailbox record): the job makes it first. */
+	bool intern_late;
 };
 
 /* The store change of a large STORE, run by a worker (imap_cmd_job_submit):
@@ -60,6 +63,8 @@ struct store_job {
 	struct store_flag_change ch;
 	struct store_flag_result *res;
 	int rc;
+	char **names;                /* keywords to intern first, or NULL */
+	size_t nnames;
 };
 
 static void store_ctx_free(void *p)
@@ -105,7 +110,20 @@ static enum imap_cmd_rc store_applied(struct imap_cmd *cmd, struct store_ctx *x)
 static void store_job_run(struct imap_job *job)
 {
 	struct store_job *j = (struct store_job *)job;
+	if (j->names) {
+		j->rc = store_keywords_intern(j->store, j->mailbox_id, (const char *const *)j->names,
+					      j->nnames, &j->ch.keywords, NULL);
+		if (j->rc != STORE_OK || j->n == 0)
+			return;
+	}
 	j->rc = store_msgs_flags(j->store, j->mailbox_id, j->uids, j->n, &j->ch, j->res);
+}
+
+static void store_job_names_free(struct store_job *j)
+{
+	for (size_t i = 0; j->names && i < j->nnames; i++)
+		free(j->names[i]);
+	free(j->names);
 }
 
 static void store_job_finish(struct imap_job *job, bool ran)
@@ -116,6 +134,7 @@ static void store_job_finish(struct imap_job *job, bool ran)
 	x->res = j->res;
 	/* Stopped before a worker took it: the store was not changed. */
 	x->work_rc = ran ? j->rc : STORE_ERR_TEMP;
+	store_job_names_free(j);
 	free(j);
 }
 
@@ -124,6 +143,7 @@ static void store_job_discard(struct imap_job *job)
 	struct store_job *j = (struct store_job *)job;
 	free(j->uids);
 	free(j->res);
+	store_job_names_free(j);
 	free(j);
 }
 
@@ -144,7 +164,21 @@ static int store_submit(struct imap_cmd *cmd, struct store_ctx *x, const struct 
 	j->n = x->n;
 	j->ch = *ch;
 	j->res = x->res;
+	if (x->intern_late) {
+		/* The job's own copy: the command may go while it runs. */
+		const struct imap_flags *f = &x->st->flags;
+		j->names = calloc(f->nkeywords, sizeof(*j->names));
+		for (size_t i = 0; j->names && i < f->nkeywords; i++, j->nnames++)
+			if (!(j->names[i] = strdup(f->keywords[i].s)))
+				break;
+		if (!j->names || j->nnames < f->nkeywords) {
+			store_job_names_free(j);
+			free(j);
+			return -1;
+		}
+	}
 	if (imap_cmd_job_submit(cmd, &j->job) < 0) {
+		store_job_names_free(j);
 		free(j);
 		return -1;
 	}
@@ -205,7 +239,18 @@ static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
 	ch.unchangedsince = x->st->unchangedsince;
 	ch.unchangedsince_modseq = x->st->unchangedsince_modseq;
 	if (x->st->flags.nkeywords > 0) {
+		/* A new keyword's entry is a write of the mailbox record, which
+		 * every delivery to the mailbox holds until its commit: not
+		 * waited for on the loop (issue 11 point 1), the job makes it
+		 * (none for an empty set, which changes no message). */
+		bool was = store_thread_nowait(true);
 		int rc = imap_view_keywords_intern(s, &x->st->flags, &ch.keywords);
+		store_thread_nowait(was);
+		x->intern_late = rc == STORE_ERR_BUSY;
+		if (x->intern_late) {
+			conn_log(s->c, PLOG_DEBUG, "store busy: STORE's keywords entered by a worker");
+			rc = STORE_OK;
+		}
 		if (rc != STORE_OK) {
 			if (rc == STORE_ERR_NOQUOTA)
 				imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
@@ -225,8 +270,17 @@ static enum imap_cmd_rc store_start(struct imap_cmd *cmd)
 			imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 			return IMAP_CMD_DONE;
 		}
-		if (x->n >= STORE_POOL_MIN && store_submit(cmd, x, &ch) == 0)
+		if ((x->n >= STORE_POOL_MIN || x->intern_late) && store_submit(cmd, x, &ch) == 0)
 			return IMAP_CMD_WAIT;
+		if (x->intern_late) {
+			/* A full pool: the entry in place, waiting for the lock. */
+			x->intern_late = false;
+			int rc = imap_view_keywords_intern(s, &x->st->flags, &ch.keywords);
+			if (rc != STORE_OK) {
+				x->work_rc = rc;
+				return store_applied(cmd, x);
+			}
+		}
 		/* In place (fewer than STORE_POOL_MIN: one store transaction),
 		 * a lock held by another transaction is not waited for on the
 		 * loop: the change goes to the pool, which may wait and back
@@ -255,6 +309,11 @@ static enum imap_cmd_rc store_applied(struct imap_cmd *cmd, struct store_ctx *x)
 		/* Part of a large STORE may be done (it is applied in batches)
 		 * when it fails: absorb what was, report the error. */
 		imap_view_absorb(s, x->res, x->n);
+		if (x->work_rc == STORE_ERR_NOQUOTA && x->st->flags.nkeywords > 0) {
+			/* The keywords' entries, made after all (intern_late). */
+			imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
+			return IMAP_CMD_DONE;
+		}
 		if (x->work_rc != STORE_OK) {
 			imap_cmd_store_error(cmd, x->work_rc, "STORE");
 			return IMAP_CMD_DONE;
