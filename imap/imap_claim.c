@@ -62,8 +62,8 @@ static void claim_done(struct work *w)
 	free(c);
 }
 
-int imap_claim_recent(struct imap_session *s, struct imap_view *v, struct store_mailbox *mbox,
-		      uint32_t last)
+int imap_claim_recent(struct imap_session *s, struct imap_view *v,
+		      const struct store_mailbox *mbox, uint32_t last)
 {
 	if (v->readonly || last < v->recent.asked)
 		return 0;   /* nothing to claim: handed out before */
@@ -106,7 +106,6 @@ int imap_claim_recent(struct imap_session *s, struct imap_view *v, struct store_
 	if (rc != STORE_OK)
 		return 0;   /* nothing claimed; told without \Recent */
 	claim_keep(v, first, &after);
-	*mbox = after;
 	return 0;
 }
 

@@ -22,11 +22,10 @@ struct imap_session;
 struct imap_view;
 
 /* Claims \Recent for v's new messages, the newest being `last`, when they
- * need it.  *mbox is the mailbox record the sync read (replaced by the
- * claim's, when one was made here).  0: go on and report them; 1: hold
- * them back, a claim is running on a worker. */
-int imap_claim_recent(struct imap_session *s, struct imap_view *v, struct store_mailbox *mbox,
-		      uint32_t last);
+ * need it.  mbox is the mailbox record the sync read.  0: go on and report
+ * them; 1: hold them back, a claim is running on a worker. */
+int imap_claim_recent(struct imap_session *s, struct imap_view *v,
+		      const struct store_mailbox *mbox, uint32_t last);
 /* The view is closing: a claim still running is dropped when it returns
  * (its UIDs stay claimed, \Recent in no session, as if the session had
  * been told and gone). */

@@ -213,6 +213,7 @@ struct append_job {
 	struct append_set set;       /* its messages point into the command's literals */
 	bool content_done;           /* encoded and parsed on the loop already */
 	int content_rc;
+	int kw_rc;                   /* the keywords' entries (keywords_late) */
 	int rc;
 	uint32_t uidvalidity;
 };
@@ -226,12 +227,12 @@ static void append_job_run(struct imap_job *job)
 	for (size_t i = 0; i < a->n && j->content_rc == 0 && !j->content_done; i++)
 		j->content_rc = append_msg_content(&a->ap->msgs[i], &a->msgs[i], &a->structs[i],
 						   &a->encoded[i]);
-	j->rc = STORE_OK;
-	for (size_t i = 0; i < a->n && a->keywords_late && j->rc == STORE_OK; i++)
+	j->kw_rc = STORE_OK;
+	for (size_t i = 0; i < a->n && a->keywords_late && j->kw_rc == STORE_OK; i++)
 		if (a->ap->msgs[i].flags.nkeywords)
-			j->rc = append_msg_keywords(j->store, j->mailbox_id, &a->ap->msgs[i],
-						    &a->msgs[i].keywords);
-	if (j->content_rc == 0 && j->rc == STORE_OK)
+			j->kw_rc = append_msg_keywords(j->store, j->mailbox_id, &a->ap->msgs[i],
+						       &a->msgs[i].keywords);
+	if (j->content_rc == 0 && j->kw_rc == STORE_OK)
 		j->rc = store_append(j->store, j->mailbox_id, a->msgs, a->n, a->uids,
 				     &j->uidvalidity);
 }
@@ -248,6 +249,10 @@ static void append_job_finish(struct imap_job *job, bool ran)
 		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "APPEND");
 	} else if (j->content_rc != 0) {
 		append_content_error(cmd, j->content_rc);
+	} else if (j->kw_rc == STORE_ERR_NOQUOTA) {
+		imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
+	} else if (j->kw_rc != STORE_OK) {
+		imap_cmd_store_error(cmd, j->kw_rc, "APPEND");
 	} else {
 		(void)append_stored(cmd, &j->set, j->rc, j->uidvalidity);
 	}

@@ -113,7 +113,7 @@ static void store_job_run(struct imap_job *job)
 	if (j->names) {
 		j->rc = store_keywords_intern(j->store, j->mailbox_id, (const char *const *)j->names,
 					      j->nnames, &j->ch.keywords, NULL);
-		if (j->rc != STORE_OK || j->n == 0)
+		if (j->rc != STORE_OK)
 			return;
 	}
 	j->rc = store_msgs_flags(j->store, j->mailbox_id, j->uids, j->n, &j->ch, j->res);

@@ -203,9 +203,13 @@ void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 		/* New messages wait for their \Recent claim on a worker: the
 		 * OK follows them (RFC 3501 6.3.11: an APPEND's EXISTS comes
 		 * before its OK), without the loop waiting for the lock. */
+		/* The whole line, tag and all: the handler may hand its
+		 * parsed command on once this returns (NOTIFY does). */
 		struct buf b;
 		buf_init(&b, 0);
-		if (buf_vprintf(&b, fmt, ap) == 0 && buf_putc(&b, '\0') == 0)
+		if (buf_append(&b, cmd->pc->tag, cmd->pc->tag_len) == 0 &&
+		    buf_puts(&b, " OK ") == 0 && buf_vprintf(&b, fmt, ap) == 0 &&
+		    buf_puts(&b, "\r\n") == 0 && buf_putc(&b, '\0') == 0)
 			cmd->held_ok = b.data;
 		else
 			buf_free(&b);
@@ -446,17 +450,6 @@ void imap_session_notify(struct imap_session *s)
 }
 
 static void imap_cmd_finish(struct imap_session *s);
-static void imap_tagged_f(struct imap_cmd *cmd, const char *word, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void imap_tagged_f(struct imap_cmd *cmd, const char *word, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	imap_tagged(cmd, word, fmt, ap);
-	va_end(ap);
-}
-
 void imap_session_claimed(struct imap_session *s)
 {
 	struct imap_cmd *cmd = s->cmd;
@@ -470,11 +463,11 @@ void imap_session_claimed(struct imap_session *s)
 	 * cannot hold the command for ever. */
 	if (imap_cmd_updates(cmd) < 0)
 		return;   /* closing */
-	char *text = cmd->held_ok;
+	char *line = cmd->held_ok;
 	cmd->held_ok = NULL;
 	imap_notify_set_flush(s);
-	imap_tagged_f(cmd, "OK", "%s", text);
-	free(text);
+	imap_write(s, line, strlen(line));
+	free(line);
 	imap_cmd_finish(s);
 }
 

@@ -130,9 +130,9 @@ struct imap_cmd {
 	 * at line[line_len]); valid during that call only. */
 	const char *line;
 	size_t line_len;
-	/* The tagged OK, written: its updates wait for a \Recent claim on the
-	 * worker pool (imap_claim.h), and it goes out after them
-	 * (imap_session_claimed). */
+	/* The tagged OK line ("tag OK text\r\n"): the command is done, but its
+	 * updates wait for a \Recent claim on the worker pool (imap_claim.h),
+	 * and the line goes out after them (imap_session_claimed). */
 	char *held_ok;
 };
 

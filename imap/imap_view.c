@@ -907,35 +907,19 @@ static struct imap_snap *view_snap_next(struct imap_session *s, struct imap_view
 /* Apply what is pending to the view and tell the client: the expunges
  * only when `expunge`, as "* n EXPUNGE", highest number first so that each
  * number is right when the client applies it (RFC 3501 7.4.1); then the new
- * messages as "* n EXISTS" and "* n RECENT", claiming their \Recent unless
- * read-only.  A view without its array stays without, unless expunges need
- * their numbers.  On error nothing is written and everything stays
- * pending. */
-static int view_apply_now(struct imap_session *s, struct imap_view *v, bool expunge,
-			  struct store_mailbox *mbox);
-
-/* RFC 3501 2.3.2: the first session told of a message claims its \Recent
- * (imap_claim.h), before it is told.  While a worker makes the claim the
- * new messages stay pending and the rest (expunges) is applied. */
+ * messages as "* n EXISTS" and "* n RECENT", their \Recent claimed first
+ * unless read-only (RFC 3501 2.3.2: the first session told of a message
+ * claims it; imap_claim.h).  While a worker makes the claim everything
+ * stays pending, expunges too: the view's numbers change in one piece when
+ * it returns (a command's OK waits for that: imap_cmd_ok).  A view without
+ * its array stays without, unless expunges need their numbers.  On error
+ * nothing is written and everything stays pending. */
 static int view_apply(struct imap_session *s, struct imap_view *v, bool expunge,
 		      struct store_mailbox *mbox)
 {
 	struct view_priv *p = priv(v);
-	size_t held = 0;
-	if (p->nnew && imap_claim_recent(s, v, mbox, p->pending_new[p->nnew - 1])) {
-		held = p->nnew;
-		p->nnew = 0;
-	}
-	int rc = view_apply_now(s, v, expunge, mbox);
-	if (held)
-		p->nnew = held;
-	return rc;
-}
-
-static int view_apply_now(struct imap_session *s, struct imap_view *v, bool expunge,
-			  struct store_mailbox *mbox)
-{
-	struct view_priv *p = priv(v);
+	if (p->nnew && imap_claim_recent(s, v, mbox, p->pending_new[p->nnew - 1]))
+		return STORE_OK;
 	bool any_expunge = expunge && v->npending_expunge > 0;
 	if (!any_expunge && p->nnew == 0)
 		return STORE_OK;

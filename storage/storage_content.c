@@ -151,11 +151,19 @@ bool store_content_doom(struct store *s, uint64_t content_id)
 	if (i < s->npins && s->pins[i].count > 0) {
 		s->pins[i].orphaned = true;
 		pinned = true;
-	} else if (i == s->npins && pin_slot(s, &i) == STORE_OK) {
+	} else if (i < s->npins) {
+		/* A mark left by a deleter whose transaction has ended but not
+		 * yet lifted it (an abort: txn_run lifts marks after the
+		 * abort): this deletion's now, lifted at this one's end. */
+		if (!pthread_equal(s->pins[i].owner, pthread_self())) {
+			s->pins[i].owner = pthread_self();
+			tl_doomed++;
+		}
+	} else if (pin_slot(s, &i) == STORE_OK) {
 		s->pins[i] = (struct store_pin){.content_id = content_id, .doomed = true,
 						.owner = pthread_self()};
 		tl_doomed++;
-	} else if (i == s->npins) {
+	} else {
 		/* No room for the mark: answer pinned, so that the content
 		 * waits for the sweep rather than going under a reader. */
 		pinned = true;
@@ -258,11 +266,12 @@ static int open_fn(struct store *s, DB_TXN *txn, void *arg)
  * ended.  A pin is refused while the mark is there, and a pin taken
  * before it is what the deleter finds.  So a reader that has its pin
  * reads a content that stays, or finds the records gone (the deleter
- * committed).  The record is read without a transaction (it waits for
- * a writer's lock on its page: storage_env.c), so the deleter's lock
- * would do as well; the mark does not depend on it.  A deleter that
- * aborts lifts its mark too; a pin refused meanwhile saw a content that
- * an expunge was taking away.  With the record comes what a reader needs
+ * committed).  The record is read without a transaction, and also waits
+ * for the deleter's lock on its page (storage_env.c); the marks make the
+ * pin hold without that wait, should the record ever be read in a
+ * snapshot.  A deleter that aborts lifts its mark too; a pin refused
+ * meanwhile saw a content that an expunge was taking away (and the expunge
+ * is retried).  With the record comes what a reader needs
  * next: the layout, then the structure, so opening a content for a FETCH
  * is two lookups and no transaction. */
 int store_content_open(struct store *s, uint64_t content_id, struct store_content *c_r,
@@ -783,8 +792,7 @@ int store_content_read(struct store *s, uint64_t content_id, uint64_t offset, vo
 		       size_t len, size_t *got_r)
 {
 	/* Pinned for the read, so that a deletion cannot come between the
-	 * record and the chunks, and the record read in a snapshot
-	 * (store_content_open): no wait for a writer of the record. */
+	 * record and the chunks (store_content_open). */
 	*got_r = 0;
 	struct store_content c;
 	int rc = store_content_open(s, content_id, &c, NULL, NULL);

@@ -303,8 +303,10 @@ static int store_handles_open(struct store *s)
 		if ((rc = db_create(&db, env, 0)) != 0)
 			break;
 		s->db[i] = db;
-		if (store_db_files[i].pagesize &&
-		    (rc = db->set_pagesize(db, store_db_files[i].pagesize)) != 0)
+		uint32_t pagesize = store_db_files[i].pagesize;
+		if (!pagesize && store_db_files[i].flags == MVCC)
+			pagesize = STORE_RECORD_PAGESIZE;   /* for storage_sizing.c's bound */
+		if (pagesize && (rc = db->set_pagesize(db, pagesize)) != 0)
 			break;
 		if ((rc = db->open(db, NULL, store_db_files[i].file, NULL, DB_BTREE,
 				   DB_CREATE | DB_THREAD | DB_AUTO_COMMIT | store_db_files[i].flags,
@@ -401,9 +403,9 @@ static int txn_run(struct store *s, store_txn_fn *fn, void *arg, bool count, enu
 		if (count)
 			atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
 		DB_TXN *txn = NULL;
-		/* A snapshot transaction takes no page locks on the databases
-		 * (all are DB_MULTIVERSION): it reads the versions committed
-		 * when it first read a page, whatever a writer holds. */
+		/* A snapshot transaction takes no page locks on the
+		 * multiversion databases: it reads the versions committed when
+		 * it first read a page, whatever a writer holds. */
 		uint32_t tflags = 0;
 		if (kind == RUN_SNAPSHOT)
 			tflags = DB_TXN_SNAPSHOT;
@@ -450,6 +452,11 @@ int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg)
 int store_read_run(struct store *s, store_txn_fn *fn, void *arg)
 {
 	return txn_run(s, fn, arg, true, RUN_SNAPSHOT);
+}
+
+int store_read_run_quiet(struct store *s, store_txn_fn *fn, void *arg)
+{
+	return txn_run(s, fn, arg, false, RUN_SNAPSHOT);
 }
 
 int store_content_run(struct store *s, store_txn_fn *fn, void *arg)

@@ -41,6 +41,9 @@
  * both sizes, so contents written with an older layout (v1: 65,432-byte
  * chunks only) are read with theirs. */
 #define STORE_CONTENT_PAGESIZE 16384u
+/* Page size of the multiversion databases made from now on (existing files
+ * keep theirs; the file system's block size, 4 KiB on ext4 and xfs). */
+#define STORE_RECORD_PAGESIZE 4096u
 /* Bytes an overflow page holds (its header is 26 bytes).  Since meta v3
  * the part past the BIG chunks first gives one chunk of as many whole
  * overflow pages as it fills (one to three), and only the rest, less than
@@ -198,6 +201,8 @@ int store_txn_run_quiet(struct store *s, store_txn_fn *fn, void *arg);
  * loop or anywhere (issue 11 point 1; storage_env.c).  fn must not
  * write. */
 int store_read_run(struct store *s, store_txn_fn *fn, void *arg);
+/* The same, not counted as activity for the idle hook (a periodic poll). */
+int store_read_run_quiet(struct store *s, store_txn_fn *fn, void *arg);
 /* Runs fn with txn NULL, with the same retries: for reads of contents
  * (not multiversion: storage_env.c), each of which takes its page lock for
  * that read only.  fn must not write. */
@@ -317,8 +322,8 @@ bool store_content_pinned(struct store *s, uint64_t content_id);
 /* A deleter's question, asked with the content's meta record locked
  * (DB_RMW): true when the content is pinned here, as store_content_pinned.
  * False: nothing may pin it until the caller's transaction has ended
- * (store_content_doom_end), since a pin's read of the meta record does not
- * rely on waiting for the deletion's lock. */
+ * (store_content_doom_end), so that the pin does not depend on a reader
+ * waiting for the deletion's lock (storage_content.c). */
 bool store_content_doom(struct store *s, uint64_t content_id);
 /* Called by txn_run after every attempt, committed or not: lifts the
  * calling thread's store_content_doom marks. */

@@ -667,7 +667,7 @@ int store_queue_generation(struct store *s, uint64_t *gen_r)
 {
 	struct gen_arg a = {0};
 	/* Polled every second by the daemon: not activity (the idle hook). */
-	int rc = store_txn_run_quiet(s, gen_fn, &a);
+	int rc = store_read_run_quiet(s, gen_fn, &a);
 	*gen_r = rc == STORE_OK ? a.gen : 0;
 	return rc;
 }

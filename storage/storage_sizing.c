@@ -56,8 +56,9 @@
 #define STORE_MUTEX_SPARE 256u
 /* Berkeley DB's own allowance for lockers, transactions and log file ids
  * beyond the initial mutexes (__mutex_region_max: DB_LOCK_DEFAULT_N
- * lockers, DEF_MAX_TXNS twice, 100: 1,300) and 200 to spare. */
-#define STORE_MUTEX_RUNTIME 1500u
+ * lockers, twice the running transactions, STORE_TXN_RUNNING, 100: 1,556)
+ * and 200 to spare. */
+#define STORE_MUTEX_RUNTIME 1756u
 /* Transactions running at once: Berkeley DB's default maximum (100) and as
  * many again for the thread slots (STORE_THREAD_COUNT, 128). */
 #define STORE_TXN_RUNNING 228u
@@ -82,8 +83,12 @@ int store_env_size(DB_ENV *env, size_t cache_bytes)
 	 * record stays in the transaction region, with a mutex of its own,
 	 * for as long as a page version it wrote is in the cache
 	 * (txn/txn.c __txn_end, txn_region.c __txn_remove_buffer): at most a
-	 * transaction per cache page, besides those running. */
-	size_t versions = cache / 4096;
+	 * transaction per cache buffer, besides those running.  Berkeley DB
+	 * makes a cache under 500 MB a quarter larger (mp/mp_method.c), and
+	 * the multiversion databases have pages of 4 KiB at least
+	 * (STORE_RECORD_PAGESIZE); frozen buffers (mp/mp_mvcc.c) take no
+	 * cache page, hence the margin. */
+	size_t versions = cache / 4096 * 5 / 4 + cache / 4096 / 8;
 	size_t txns = versions + STORE_TXN_RUNNING;
 	if (txns > UINT32_MAX)
 		txns = UINT32_MAX;

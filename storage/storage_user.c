@@ -409,6 +409,6 @@ int store_domain_has_users(struct store *s, const char *domain)
 	struct domain_arg a = {0};
 	int rc = store_domain_normalize(domain, a.domain, &a.len);
 	if (rc == STORE_OK)
-		rc = store_txn_run(s, domain_fn, &a);
+		rc = store_read_run(s, domain_fn, &a);
 	return rc == STORE_OK ? a.found : rc;
 }

@@ -116,3 +116,30 @@ def test_new_keywords_while_delivering(imap_server, imap_user):
         assert f"STORE{i}".encode() in names and f"APPEND{i}".encode() in names
     d.logout()
     c.logout()
+
+
+def test_notify_set_while_delivering(imap_server, imap_user):
+    # NOTIFY hands its parsed command on once its OK is made: an OK held
+    # for a \Recent claim must not need it (it did: a NULL tag).
+    c = imap_connect(imap_server, *imap_user)
+    c.select("INBOX")
+    ts, errors = deliver_in_background(imap_server, imap_user[0], 120)
+    n = total = 0
+    while any(t.is_alive() for t in ts) or n < 20:
+        r = c.cmd("NOTIFY SET (SELECTED (MessageNew (UID) MessageExpunge))")
+        assert r.status == "OK", r
+        for cnt, _ in r.numbered("EXISTS"):
+            total = cnt
+        n += 1
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    # Still there, and told of every message.
+    for _ in range(100):
+        if total == 120:
+            break
+        r = c.ok("NOOP")
+        for cnt, _ in r.numbered("EXISTS"):
+            total = cnt
+    assert total == 120
+    c.logout()

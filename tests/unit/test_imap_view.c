@@ -1450,6 +1450,38 @@ static void test_claim_busy(void **state)
 	assert_null(pool_job);
 }
 
+/* Expunges pending beside new messages whose claim runs on a worker, in a
+ * view without its UID array: nothing moves until the claim returns, then
+ * the numbers change in one piece. */
+static void test_claim_busy_with_expunge(void **state)
+{
+	struct fx *f = *state;
+	deliver(f, 2);
+	struct imap_view *v = NULL;
+	assert_int_equal(view_open(&f->s, "INBOX", false, &v, &f->mb), STORE_OK);
+	assert_null(v->snap);
+	buf_reset(&out);
+	expunge_uid(f, 1);
+	deliver(f, 2);
+	struct holder h = {.st = f->st, .mailbox_id = v->mailbox_id,
+			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	pthread_t t;
+	hold(&h, &t);
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("");
+	assert_int_equal(v->count, 2);
+	assert_int_equal(v->npending_expunge, 1);
+	unhold(&h, t);
+	deliver(f, 1);   /* while the claim is out: it covers this one too */
+	claim_run_job();
+	assert_int_equal(imap_view_sync(&f->s, true), 0);
+	out_is("* 1 EXPUNGE\r\n* 4 EXISTS\r\n* 4 RECENT\r\n");
+	assert_int_equal(v->count, 4);
+	assert_int_equal(imap_view_uids_load(&f->s), STORE_OK);
+	const uint32_t want[] = {2, 3, 4, 5};
+	assert_memory_equal(v->uids, want, sizeof(want));
+}
+
 /* The view goes while its claim runs: the claim's return touches nothing
  * of it. */
 static void test_claim_busy_view_gone(void **state)
@@ -1475,6 +1507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_busy_view_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_busy_with_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_two_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uids_preload_small, setup, teardown),
