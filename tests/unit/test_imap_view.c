@@ -31,6 +31,7 @@
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 #include "storage/storage_private.h"
+#include "tests/unit/store_hold.h"
 
 /* ---- the session side, recording output ---- */
 
@@ -1362,56 +1363,6 @@ static void test_keywords_announced_first(void **state)
 
 /* ---- the \Recent claim when the store is busy (imap_claim.h) ---- */
 
-struct holder {
-	struct store *st;
-	uint32_t mailbox_id;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool holding, release;
-};
-
-/* Write-locks the mailbox record, as a delivery to it does until its
- * commit, and keeps it until told. */
-static int hold_fn(struct store *st, DB_TXN *txn, void *arg)
-{
-	struct holder *h = arg;
-	struct store_mailbox m;
-	int rc = store_mbox_read(st, txn, h->mailbox_id, &m, DB_RMW);
-	pthread_mutex_lock(&h->mu);
-	h->holding = true;
-	pthread_cond_broadcast(&h->cv);
-	while (!h->release)
-		pthread_cond_wait(&h->cv, &h->mu);
-	pthread_mutex_unlock(&h->mu);
-	return rc;
-}
-
-static void *hold_main(void *arg)
-{
-	struct holder *h = arg;
-	return (void *)(intptr_t)store_txn_run(h->st, hold_fn, h);
-}
-
-static void hold(struct holder *h, pthread_t *t)
-{
-	assert_int_equal(pthread_create(t, NULL, hold_main, h), 0);
-	pthread_mutex_lock(&h->mu);
-	while (!h->holding)
-		pthread_cond_wait(&h->cv, &h->mu);
-	pthread_mutex_unlock(&h->mu);
-}
-
-static void unhold(struct holder *h, pthread_t t)
-{
-	pthread_mutex_lock(&h->mu);
-	h->release = true;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
-	void *ret;
-	assert_int_equal(pthread_join(t, &ret), 0);
-	assert_int_equal((int)(intptr_t)ret, STORE_OK);
-}
-
 /* The claim meets a writer's lock: the sync does not wait for it, a
  * worker claims, and the new messages are told only then, \Recent. */
 static void test_claim_busy(void **state)
@@ -1421,17 +1372,15 @@ static void test_claim_busy(void **state)
 	struct imap_view *v = open_inbox(f, false);
 	buf_reset(&out);
 	deliver(f, 2);
-	struct holder h = {.st = f->st, .mailbox_id = v->mailbox_id,
-			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-	pthread_t t;
-	hold(&h, &t);
+	struct store_hold h;   /* the mailbox record, as a delivery holds it */
+	assert_int_equal(store_hold_start(&h, f->st, v->mailbox_id, NULL), 0);
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
 	out_is("");                       /* held back, not waited for */
 	assert_non_null(pool_job);
 	assert_int_equal(v->count, 1);
 	assert_int_equal(imap_view_sync(&f->s, true), 0);   /* one claim at a time */
 	out_is("");
-	unhold(&h, t);
+	assert_int_equal(store_hold_end(&h), STORE_OK);
 	claim_run_job();
 	assert_int_equal(notified, 1);    /* the session hears of them */
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
@@ -1463,15 +1412,13 @@ static void test_claim_busy_with_expunge(void **state)
 	buf_reset(&out);
 	expunge_uid(f, 1);
 	deliver(f, 2);
-	struct holder h = {.st = f->st, .mailbox_id = v->mailbox_id,
-			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-	pthread_t t;
-	hold(&h, &t);
+	struct store_hold h;   /* the mailbox record, as a delivery holds it */
+	assert_int_equal(store_hold_start(&h, f->st, v->mailbox_id, NULL), 0);
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
 	out_is("");
 	assert_int_equal(v->count, 2);
 	assert_int_equal(v->npending_expunge, 1);
-	unhold(&h, t);
+	assert_int_equal(store_hold_end(&h), STORE_OK);
 	deliver(f, 1);   /* while the claim is out: it covers this one too */
 	claim_run_job();
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
@@ -1489,14 +1436,12 @@ static void test_claim_busy_view_gone(void **state)
 	struct fx *f = *state;
 	struct imap_view *v = open_inbox(f, false);
 	deliver(f, 1);
-	struct holder h = {.st = f->st, .mailbox_id = v->mailbox_id,
-			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-	pthread_t t;
-	hold(&h, &t);
+	struct store_hold h;   /* the mailbox record, as a delivery holds it */
+	assert_int_equal(store_hold_start(&h, f->st, v->mailbox_id, NULL), 0);
 	assert_int_equal(imap_view_sync(&f->s, true), 0);
 	assert_non_null(pool_job);
 	imap_view_close(&f->s, &f->s.view);
-	unhold(&h, t);
+	assert_int_equal(store_hold_end(&h), STORE_OK);
 	claim_run_job();
 	assert_int_equal(notified, 0);
 }

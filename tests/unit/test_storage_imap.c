@@ -22,6 +22,7 @@
 
 #include "storage/storage.h"
 #include "tests/unit/store_fixture.h"
+#include "tests/unit/store_hold.h"
 #include "storage/storage_private.h"
 
 struct fx {
@@ -1304,48 +1305,13 @@ static void test_content_open(void **state)
 
 /* ---- store_thread_nowait: a loop's transaction does not wait for a lock ---- */
 
-struct holder {
-	struct store *s;
-	uint32_t mailbox_id;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool holding, release;
-};
-
-/* Write-locks the mailbox record (as a delivery to it would) and holds the
- * lock until told to let go. */
-static int hold_fn(struct store *s, DB_TXN *txn, void *arg)
-{
-	struct holder *h = arg;
-	struct store_mailbox m;
-	int rc = store_mbox_read(s, txn, h->mailbox_id, &m, DB_RMW);
-	pthread_mutex_lock(&h->mu);
-	h->holding = true;
-	pthread_cond_broadcast(&h->cv);
-	while (!h->release)
-		pthread_cond_wait(&h->cv, &h->mu);
-	pthread_mutex_unlock(&h->mu);
-	return rc;
-}
-
-static void *hold_main(void *arg)
-{
-	struct holder *h = arg;
-	return (void *)(intptr_t)store_txn_run(h->s, hold_fn, h);
-}
-
 static void test_nowait_busy(void **state)
 {
 	struct fx *f = *state;
 	struct store_mailbox in = mbox(f, "INBOX");
-	struct holder h = {.s = f->s, .mailbox_id = in.id, .mu = PTHREAD_MUTEX_INITIALIZER,
-			   .cv = PTHREAD_COND_INITIALIZER};
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, hold_main, &h), 0);
-	pthread_mutex_lock(&h.mu);
-	while (!h.holding)
-		pthread_cond_wait(&h.cv, &h.mu);
-	pthread_mutex_unlock(&h.mu);
+	/* The mailbox record write-locked, as a delivery to it does. */
+	struct store_hold h;
+	assert_int_equal(store_hold_start(&h, f->s, in.id, NULL), 0);
 
 	const char *r[] = {"u@example.org"};
 	int res[1];
@@ -1363,13 +1329,7 @@ static void test_nowait_busy(void **state)
 	assert_int_equal(store_stats_get(f->s, &st), STORE_OK);
 	assert_int_equal(st.contents, 0);   /* nothing of it was stored */
 
-	pthread_mutex_lock(&h.mu);
-	h.release = true;
-	pthread_cond_broadcast(&h.cv);
-	pthread_mutex_unlock(&h.mu);
-	void *ret;
-	assert_int_equal(pthread_join(t, &ret), 0);
-	assert_int_equal((int)(intptr_t)ret, STORE_OK);
+	assert_int_equal(store_hold_end(&h), STORE_OK);
 
 	/* Nobody holds it now: the same call goes through, nowait or not. */
 	store_thread_nowait(true);
@@ -1398,20 +1358,12 @@ static int setup_short_locks(void **state)
 	return 0;
 }
 
-struct writer {
-	struct store *s;
-	uint32_t mailbox_id;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool holding, release;
-};
-
 /* What deliveries, STOREs and expunges write of the records, in one
  * transaction that stays open until told: the mailbox record, a message
  * record, a change record, the user record.  Then it aborts. */
 static int writer_fn(struct store *s, DB_TXN *txn, void *arg)
 {
-	struct writer *w = arg;
+	struct store_hold *w = arg;
 	struct store_mailbox m;
 	struct store_msg msg;
 	struct store_user u;
@@ -1431,19 +1383,7 @@ static int writer_fn(struct store *s, DB_TXN *txn, void *arg)
 		rc = store_user_read(s, txn, "u@example.org", strlen("u@example.org"), &u, DB_RMW);
 	/* Not the content's records: a read of a content still waits for a
 	 * writer of its pages (storage_env.c: they are not multiversion). */
-	pthread_mutex_lock(&w->mu);
-	w->holding = true;
-	pthread_cond_broadcast(&w->cv);
-	while (!w->release)
-		pthread_cond_wait(&w->cv, &w->mu);
-	pthread_mutex_unlock(&w->mu);
 	return rc == STORE_OK ? STORE_ERR_EXISTS : rc;   /* abort, not retried */
-}
-
-static void *writer_main(void *arg)
-{
-	struct writer *w = arg;
-	return (void *)(intptr_t)store_txn_run(w->s, writer_fn, w);
 }
 
 static void test_reads_pass_writers(void **state)
@@ -1452,14 +1392,8 @@ static void test_reads_pass_writers(void **state)
 	const char *body = "Subject: read me\r\n\r\nwhile a writer holds the pages\r\n";
 	uint64_t cid = deliver_to(f, NULL, body, 0, "(structure)");
 	struct store_mailbox in = mbox(f, "INBOX");
-	struct writer w = {.s = f->s, .mailbox_id = in.id,
-			   .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
-	pthread_mutex_lock(&w.mu);
-	while (!w.holding)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
+	struct store_hold w;
+	assert_int_equal(store_hold_start(&w, f->s, in.id, writer_fn), 0);
 
 	/* What a loop reads: each returns what was committed, at once (and
 	 * the content, which nobody writes). */
@@ -1498,13 +1432,7 @@ static void test_reads_pass_writers(void **state)
 	assert_int_equal(store_content_read(f->s, cid, 0, buf, sizeof(buf), &got), STORE_OK);
 	assert_int_equal(got, strlen(body));
 
-	pthread_mutex_lock(&w.mu);
-	w.release = true;
-	pthread_cond_broadcast(&w.cv);
-	pthread_mutex_unlock(&w.mu);
-	void *ret;
-	assert_int_equal(pthread_join(t, &ret), 0);
-	assert_int_equal((int)(intptr_t)ret, STORE_ERR_EXISTS);   /* it held all of them */
+	assert_int_equal(store_hold_end(&w), STORE_ERR_EXISTS);   /* it held all of them */
 	assert_int_equal(store_msg_get(f->s, in.id, 1, &m), STORE_OK);
 	assert_false(m.flags & STORE_F_FLAGGED);
 }
