@@ -59,7 +59,7 @@ static void defaults(struct config *cfg)
 	cfg->max_errors = 10;
 	cfg->max_junk_commands = 100;
 	cfg->max_connections = 1000;
-	cfg->loop_poll_us = 50;
+	cfg->loop_poll_us = 200;
 	cfg->max_connections_per_ip = 50;
 	cfg->max_line = 4096;
 	cfg->input_budget = 128u * 1024 * 1024;

@@ -184,7 +184,7 @@ static void test_loop_poll(void **state)
 	struct config cfg;
 	char err[600];
 	assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
-	assert_int_equal(cfg.loop_poll_us, 50);
+	assert_int_equal(cfg.loop_poll_us, 200);
 	const char *p = write_conf("loop_poll_us = 0;\n");
 	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
 	unlink(p);
@@ -192,7 +192,7 @@ static void test_loop_poll(void **state)
 	p = write_conf("hostname = \"mx.example.org\";\n");
 	assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
 	unlink(p);
-	assert_int_equal(cfg.loop_poll_us, 50);   /* a file that does not say */
+	assert_int_equal(cfg.loop_poll_us, 200);   /* a file that does not say */
 	expect_error("loop_poll_us = 1001;\n", "loop_poll_us");
 	expect_error("loop_poll_us = -1;\n", "loop_poll_us");
 }
