@@ -202,8 +202,8 @@ void imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 	if (s->view && s->view->claim && !(cmd->def->flags & IMAP_CMD_NO_UPDATES)) {
 		/* New messages wait for their \Recent claim on a worker: the
 		 * OK follows them (RFC 3501 6.3.11: an APPEND's EXISTS comes
-		 * before its OK), without the loop waiting for the lock. */
-		/* The whole line, tag and all: the handler may hand its
+		 * before its OK), without the loop waiting for the lock.  The
+		 * whole line is kept, tag and all: the handler may hand its
 		 * parsed command on once this returns (NOTIFY does). */
 		struct buf b;
 		buf_init(&b, 0);
