@@ -51,7 +51,7 @@ static void claim_done(struct work *w)
 		} else {
 			/* Nothing claimed: the messages are told without
 			 * \Recent here and stay unclaimed for another session
-			 * (as claim_recent's failure in place). */
+			 * (as when a claim in place fails). */
 			conn_log(s->c, PLOG_WARN, "imap claim recent mailbox=%u error=%s",
 				 (unsigned)c->mailbox_id, w->ran ? store_strerror(c->rc) : "stopped");
 			if (v->recent.asked <= c->last)
