@@ -41,8 +41,8 @@
  * does not wait for a transaction (issue 11 point 1): the databases of
  * records (MVCC) are DB_MULTIVERSION and read in snapshot transactions
  * (store_read_run).  A writer changes a copy of each page it writes; a
- * snapshot reads the versions committed when it began and takes no page
- * locks.
+ * snapshot reads the versions committed when it first read a page and
+ * takes no page locks.
  *
  * The contents (content_meta, content_data, structure) are not, and are
  * read without a transaction (store_content_run), each read waiting for a
