@@ -267,6 +267,11 @@ struct auth_check {
 	char *username;              /* as the client gave it (throttle, logs) */
 	char *password;              /* cleansed as soon as the hash is done */
 	size_t password_len;
+	/* Sandbox: no hash; the worker makes the user's record (the first
+	 * login of an address), which a loop must not wait for. */
+	struct store *sandbox;
+	char *address;
+	int store_rc;
 };
 
 static void auth_check_free(struct auth_check *k)
@@ -276,20 +281,52 @@ static void auth_check_free(struct auth_check *k)
 		free(k->password);
 	}
 	free(k->username);
+	free(k->address);
 	OPENSSL_cleanse(&k->user, sizeof(k->user));
 	free(k);
 }
 
 /* On a worker: the ~20 ms the loop must not spend.  A success goes into
  * the cache here (it has its own lock), while the password is at hand. */
+/* Sandbox mode's user: found, or made (without a password) on its first
+ * login.  STORE_ERR_BUSY from a thread that does not wait for locks
+ * (store_thread_nowait): nothing was made. */
+static int sandbox_user(struct store *st, const char *address, struct store_user *u)
+{
+	int rc = store_user_add(st, address, "", u);
+	if (rc == STORE_ERR_EXISTS) /* made meanwhile (a delivery, another login) */
+		rc = store_user_get(st, address, u);
+	return rc;
+}
+
 static void auth_check_run(struct work *w)
 {
 	struct auth_check *k = (struct auth_check *)w;
+	if (k->sandbox) {
+		k->store_rc = sandbox_user(k->sandbox, k->address, &k->user);
+		return;
+	}
 	const char *hash = k->unknown ? dummy_hash() : k->user.pwhash;
 	k->verified = auth_verify_password(k->password, hash) && !k->unknown;
 	if (k->verified)
 		auth_cache_add(k->cache, k->user.address, k->password, k->user.pwhash);
 	OPENSSL_cleanse(k->password, k->password_len);
+}
+
+/* A sandbox login's outcome, on the loop: AUTH_OK with the user, or a
+ * temporary failure (the store's error). */
+static enum auth_result sandbox_finish(struct conn *c, const char *username, int rc,
+				       const struct store_user *u, struct store_user *user_r)
+{
+	if (rc != STORE_OK) {
+		conn_log(c, PLOG_ERROR, "auth tempfail user=\"%.64s\" error=\"%s\"", username,
+			 store_strerror(rc));
+		return AUTH_TEMPFAIL;
+	}
+	memcpy(user_r, u, sizeof(*u));
+	conn_log(c, PLOG_INFO, "auth ok user=%s sandbox=yes", u->address);
+	auth_record(c, username, true);
+	return AUTH_OK;
 }
 
 /* Back on the session's loop: what auth_login did after the hash, in the
@@ -302,8 +339,10 @@ static enum auth_result auth_check_finish(struct auth_check *k)
 			 k->username);
 		return AUTH_TEMPFAIL;
 	}
+	if (k->sandbox && k->store_rc != STORE_ERR_NOTFOUND && k->store_rc != STORE_ERR_INVALID)
+		return sandbox_finish(c, k->username, k->store_rc, &k->user, k->user_r);
 	unsigned delay, n;
-	if (k->unknown) {
+	if (k->unknown || k->sandbox) {
 		n = record_failure(c, k->username, &delay);
 		conn_log(c, PLOG_WARN, "auth failed user=\"%.64s\" reason=unknown-user failures=%u "
 			 "delay_ms=%u", k->username, n, delay);
@@ -388,6 +427,42 @@ static enum auth_result auth_check_submit(struct conn *c, const char *username,
 	return AUTH_PENDING;
 }
 
+/* A sandbox user's record, made on the worker pool (auth_check_run). */
+static enum auth_result auth_sandbox_submit(struct conn *c, const char *username,
+					    const char *address, struct store_user *user_r,
+					    auth_login_done_fn *done, void *arg,
+					    struct auth_check **check_r)
+{
+	struct server *srv = conn_server(c);
+	struct auth_check *k = calloc(1, sizeof(*k));
+	if (k) {
+		k->username = strdup(username);
+		k->address = strdup(address);
+	}
+	if (!k || !k->username || !k->address) {
+		if (k)
+			auth_check_free(k);
+		conn_log(c, PLOG_ERROR, "auth tempfail user=\"%.64s\" error=\"out of memory\"",
+			 username);
+		return AUTH_TEMPFAIL;
+	}
+	k->work.run = auth_check_run;
+	k->work.done = auth_check_done;
+	k->c = c;
+	k->done = done;
+	k->arg = arg;
+	k->user_r = user_r;
+	k->sandbox = srv->store;
+	if (workpool_submit(srv->workpool, conn_loop(c), &k->work) < 0) {
+		auth_check_free(k);
+		conn_log(c, PLOG_WARN, "auth tempfail user=\"%.64s\" error=\"worker pool full\"",
+			 username);
+		return AUTH_TEMPFAIL;
+	}
+	*check_r = k;
+	return AUTH_PENDING;
+}
+
 enum auth_result auth_login_start(struct conn *c, const char *username, const char *password,
 				  struct store_user *user_r, auth_login_done_fn *done, void *arg,
 				  struct auth_check **check_r)
@@ -399,16 +474,20 @@ enum auth_result auth_login_start(struct conn *c, const char *username, const ch
 	auth_user_address(srv->cfg, username, address, sizeof(address));
 	int rc = store_user_get(srv->store, address, &u);
 	if (srv->cfg->sandbox) {
-		if (rc == STORE_ERR_NOTFOUND)
-			rc = store_user_add(srv->store, address, "", &u);
-		if (rc == STORE_ERR_EXISTS) /* created meanwhile by a delivery */
-			rc = store_user_get(srv->store, address, &u);
-		if (rc == STORE_OK) {
-			memcpy(user_r, &u, sizeof(u));
-			conn_log(c, PLOG_INFO, "auth ok user=%s sandbox=yes", u.address);
-			auth_record(c, username, true);
-			return AUTH_OK;
+		/* Any password; an address's first login makes its user.
+		 * That write may find a lock held (a delivery to the same
+		 * domain, another first login): then a worker makes it.  An
+		 * address the store refuses goes on as an unknown user. */
+		if (rc == STORE_ERR_NOTFOUND) {
+			bool was = store_thread_nowait(true);
+			rc = sandbox_user(srv->store, address, &u);
+			store_thread_nowait(was);
+			if (rc == STORE_ERR_BUSY)
+				return auth_sandbox_submit(c, username, address, user_r, done, arg,
+							   check_r);
 		}
+		if (rc == STORE_OK)
+			return sandbox_finish(c, username, rc, &u, user_r);
 	}
 	if (rc == STORE_OK) {
 		/* A hit skips yescrypt and the pool; a miss (new, wrong, or

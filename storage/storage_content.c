@@ -94,6 +94,10 @@ int store_content_put(struct store *s, DB_TXN *txn, const void *data, size_t len
 #define ORPHAN_PREFIX "orphan:"
 #define ORPHAN_PREFIX_LEN 7
 #define ORPHAN_KEY_LEN (ORPHAN_PREFIX_LEN + 8)
+/* Deletions waiting for the watchdog (store_content_unpin), at most: each
+ * is a content expunged while it was being read, then read to the end
+ * while a writer held its pages. */
+#define STORE_ORPHANS_MAX 4096
 
 static size_t orphan_key(uint8_t *key, uint64_t content_id)
 {
@@ -350,15 +354,74 @@ static int orphan_fn(struct store *s, DB_TXN *txn, void *arg)
 	return store_db_del(s, txn, SDB_META, okey, oklen);
 }
 
+/* orphan_fn without waiting for a lock: STORE_ERR_BUSY when one is
+ * held. */
+static int orphan_nowait(struct store *s, uint64_t content_id)
+{
+	struct orphan_arg a = {.content_id = content_id};
+	bool was = store_thread_nowait(true);
+	int rc = store_txn_run(s, orphan_fn, &a);
+	store_thread_nowait(was);
+	return rc;
+}
+
+/* Remembers a deletion for the watchdog; false when there is no room. */
+static bool orphan_queue(struct store *s, uint64_t content_id)
+{
+	bool ok = true;
+	pthread_mutex_lock(&s->pin_mu);
+	if (s->norphans == s->orphans_cap) {
+		size_t ncap = s->orphans_cap ? s->orphans_cap * 2 : 16;
+		uint64_t *n = ncap <= STORE_ORPHANS_MAX ? realloc(s->orphans, ncap * sizeof(*n))
+							: NULL;
+		if (n) {
+			s->orphans = n;
+			s->orphans_cap = ncap;
+		}
+	}
+	if (s->norphans < s->orphans_cap)
+		s->orphans[s->norphans++] = content_id;
+	else
+		ok = false;
+	pthread_mutex_unlock(&s->pin_mu);
+	return ok;
+}
+
+/* The last unpin of a content whose deletion it deferred finishes the
+ * deletion.  It runs where the stream ended, an event loop as a rule, so
+ * it never waits for a lock there (issue 11 point 1): the meta record and
+ * the chunks' pages may be a delivery's until its commit.  Then the
+ * watchdog tries again at its next tick (store_content_orphans_retry),
+ * and so on until no lock is in the way.  Another failure, or a full
+ * queue, leaves the orphan record for the next start's
+ * store_content_sweep. */
 void store_content_unpin(struct store *s, uint64_t content_id)
 {
 	/* Only when a deleter was deferred by this pin (store_content_pinned
 	 * marked it) is there an orphan record to look for. */
 	if (!pin_drop(s, content_id))
 		return;
-	struct orphan_arg a = {.content_id = content_id};
-	/* A failure leaves the orphan record for store_content_sweep. */
-	(void)store_txn_run(s, orphan_fn, &a);
+	if (orphan_nowait(s, content_id) != STORE_ERR_BUSY)
+		return;
+	atomic_fetch_add(&s->orphans_deferred, 1);
+	if (!orphan_queue(s, content_id))
+		store_log(STORE_LOG_WARN, "content %llu: deletion left for the next start",
+			  (unsigned long long)content_id);
+}
+
+void store_content_orphans_retry(struct store *s)
+{
+	pthread_mutex_lock(&s->pin_mu);
+	uint64_t *ids = s->orphans;
+	size_t n = s->norphans;
+	s->orphans = NULL;
+	s->norphans = s->orphans_cap = 0;
+	pthread_mutex_unlock(&s->pin_mu);
+	for (size_t i = 0; i < n; i++)
+		if (orphan_nowait(s, ids[i]) == STORE_ERR_BUSY && !orphan_queue(s, ids[i]))
+			store_log(STORE_LOG_WARN, "content %llu: deletion left for the next start",
+				  (unsigned long long)ids[i]);
+	free(ids);
 }
 
 struct sweep_arg {

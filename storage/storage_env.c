@@ -649,6 +649,7 @@ static void *store_watchdog_main(void *arg)
 
 		ticks++;
 		store_space_refresh(s);
+		store_content_orphans_retry(s);
 		uint64_t txns = atomic_load_explicit(&s->txn_count, memory_order_relaxed);
 		if (txns != seen_txns) {
 			seen_txns = txns;
@@ -782,6 +783,7 @@ void store_close(struct store **sp)
 	pthread_mutex_destroy(&s->notify_mu);
 	pthread_mutex_destroy(&s->pin_mu);
 	free(s->pins);
+	free(s->orphans);
 	pthread_rwlock_destroy(&s->rw);
 	free(s->dir);
 	free(s);

@@ -134,6 +134,12 @@ struct store {
 		pthread_t owner;
 	} *pins;
 	size_t npins, pins_cap;
+	/* Deletions a last unpin could not finish without waiting for a
+	 * lock (store_content_unpin): the watchdog tries them again, under
+	 * pin_mu too. */
+	uint64_t *orphans;
+	size_t norphans, orphans_cap;
+	_Atomic uint64_t orphans_deferred;   /* unpins that left one (tests) */
 
 	bool shared;                 /* another process had the environment open at ours */
 	pthread_mutex_t notify_mu;
@@ -325,6 +331,9 @@ bool store_content_pinned(struct store *s, uint64_t content_id);
  * (store_content_doom_end), so that the pin does not depend on a reader
  * waiting for the deletion's lock (storage_content.c). */
 bool store_content_doom(struct store *s, uint64_t content_id);
+/* The watchdog's turn at the deletions that last unpins left
+ * (store_content_unpin); never waits for a lock. */
+void store_content_orphans_retry(struct store *s);
 /* Called by txn_run after every attempt, committed or not: lifts the
  * calling thread's store_content_doom marks. */
 void store_content_doom_end(struct store *s);

@@ -9,6 +9,9 @@
 #     makes them catch up (change records, the \Recent claim of the first);
 #   - 2 more sessions of box STORE a new keyword now and then and FETCH
 #     the newest message's flags (a new keyword's entry, record reads);
+#   - 2 more sessions of box FETCH the newest message whole again and
+#     again, as a client downloading new mail does (content reads: the
+#     newest content's pages are where the next delivery writes);
 #   - a probe session of another user sends NOOP after NOOP and times each
 #     round trip.
 # A loop that waits for a delivery's lock stalls the probe too: the probe's
@@ -74,10 +77,23 @@ def run_round(binary, seconds):
                 i += 1
                 time.sleep(0.002)
 
+        def reader():
+            c = imap_connect(srv, *box)
+            c.select("INBOX")
+            try:
+                while not stop.is_set():
+                    c.cmd("NOOP")
+                    c.cmd("FETCH * (BODY.PEEK[])")
+                    time.sleep(0.001)
+            except Exception:  # noqa: BLE001 - the server stops at the end
+                pass
+
         for c in idlers:
             threads.append(threading.Thread(target=drain, args=(c,), daemon=True))
         for k in range(2):
             threads.append(threading.Thread(target=flagger, args=(k,), daemon=True))
+        for _ in range(2):
+            threads.append(threading.Thread(target=reader, daemon=True))
         for t in threads:
             t.start()
         load = subprocess.Popen([bench_all.CLIENT, "smtp", "-p", str(srv.ports["smtp"]),

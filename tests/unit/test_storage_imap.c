@@ -1437,6 +1437,48 @@ static void test_reads_pass_writers(void **state)
 	assert_false(m.flags & STORE_F_FLAGGED);
 }
 
+/* Holds a content's meta record, as the expunge of another copy or a
+ * delivery beside it does (store_hold's mailbox_id is the content id's
+ * low half here). */
+static int meta_holder_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct store_hold *h = arg;
+	uint8_t key[8], buf[64];
+	size_t len;
+	store_be64_put(key, h->mailbox_id);
+	return store_db_get(s, txn, SDB_CONTENT_META, key, 8, buf, sizeof(buf), &len, DB_RMW);
+}
+
+/* The last unpin of a content whose expunge it deferred does not wait for
+ * a writer of the content's records (it runs on an event loop): it leaves
+ * the deletion to the watchdog, which makes it once the writer is gone. */
+static void test_unpin_passes_writers(void **state)
+{
+	struct fx *f = *state;
+	struct store_mailbox in = mbox(f, "INBOX");
+	uint64_t cid = deliver_to(f, NULL, "read to the end", 0, "S");
+	assert_true(cid <= UINT32_MAX);
+	assert_int_equal(store_content_pin(f->s, cid), STORE_OK);
+	uint32_t one = 1;
+	assert_int_equal(store_expunge(f->s, in.id, &one, 1, NULL), STORE_OK);
+	struct store_hold h;
+	assert_int_equal(store_hold_start(&h, f->s, (uint32_t)cid, meta_holder_fn), 0);
+	store_content_unpin(f->s, cid);
+	assert_int_equal(atomic_load(&f->s->orphans_deferred), 1);   /* to the watchdog */
+	assert_int_equal(store_hold_end(&h), STORE_OK);
+	char buf[32];
+	size_t got;
+	/* The watchdog ticks every 200 ms. */
+	int rc = STORE_OK;
+	for (int i = 0; i < 250 && rc == STORE_OK; i++) {
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+		rc = store_content_read(f->s, cid, 0, buf, sizeof(buf), &got);
+	}
+	assert_int_equal(rc, STORE_ERR_NOTFOUND);
+	assert_int_equal(contents(f), 0);
+}
+
 /* A content already gone cannot be pinned: the pin says so and leaves
  * nothing behind. */
 static void test_pin_gone(void **state)
@@ -1533,7 +1575,13 @@ static void test_pin_races_expunge(void **state)
 	atomic_store(&r.stop, true);
 	pthread_join(th, NULL);
 	assert_int_equal(pinned + gone, 400);
-	/* Every expunge has committed (the thread is joined): all gone. */
+	/* Every expunge has committed (the thread is joined): all gone, once
+	 * the watchdog has made the deletions that unpins left it (those
+	 * whose pages the expunger held: store_content_unpin). */
+	for (int i = 0; i < 250 && contents(f) != 0; i++) {
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 	assert_int_equal(contents(f), 0);
 }
 
@@ -1975,6 +2023,7 @@ int main(void)
 		T(test_content_open),
 		T(test_nowait_busy),
 		cmocka_unit_test_setup_teardown(test_reads_pass_writers, setup_short_locks, teardown),
+		cmocka_unit_test_setup_teardown(test_unpin_passes_writers, setup_short_locks, teardown),
 		T(test_pin_gone),
 		T(test_pin_races_expunge),
 		T(test_changes_since),
