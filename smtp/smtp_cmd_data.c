@@ -367,7 +367,7 @@ struct smtp_deliver_job {
 	struct store *store;
 	struct spool *spool;
 	struct smtp_rcpt_list rcpt, remote;
-	char *sender, *envid;
+	char *sender, *envid, *create;
 	const char *msg;
 	size_t len;
 	struct store_delivery d;
@@ -388,6 +388,7 @@ static void deliver_job_free(struct smtp_deliver_job *j)
 	smtp_rcpt_list_free(&j->remote);
 	free(j->sender);
 	free(j->envid);
+	free(j->create);
 	free(j->results);
 	free(j);
 }
@@ -486,9 +487,11 @@ static int deliver_submit(struct smtp_session *s, const struct store_delivery *d
 		return -1;
 	j->sender = strdup(s->sender);
 	j->envid = d->envid ? strdup(d->envid) : NULL;
-	if (!j->sender || (d->envid && !j->envid)) {
+	j->create = d->create ? strdup(d->create) : NULL;
+	if (!j->sender || (d->envid && !j->envid) || (d->create && !j->create)) {
 		free(j->sender);
 		free(j->envid);
+		free(j->create);
 		free(j);
 		return -1;
 	}
@@ -500,6 +503,7 @@ static int deliver_submit(struct smtp_session *s, const struct store_delivery *d
 	j->d = *d;
 	j->d.sender = j->sender;
 	j->d.envid = j->envid;
+	j->d.create = j->create;
 	/* The lists' arrays stay where they are (d points into them); only
 	 * their ownership moves, before the worker can start. */
 	j->spool = s->spool;
@@ -527,6 +531,7 @@ static int deliver_submit(struct smtp_session *s, const struct store_delivery *d
 		s->budget_held = j->budget;
 		free(j->sender);
 		free(j->envid);
+		free(j->create);
 		free(j);
 		return -1;
 	}
@@ -562,6 +567,7 @@ static void deliver(struct smtp_session *s)
 		.data = msg,
 		.len = len,
 		.autocreate = s->cfg->sandbox,
+		.create = s->create_postmaster ? s->cfg->smtp_postmaster : NULL,
 		.sender = s->sender,
 		.remote_recipients = (const char *const *)s->remote_list.addr,
 		.nremote = s->remote_list.n,

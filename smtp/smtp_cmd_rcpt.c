@@ -107,9 +107,21 @@ static int rcpt_postmaster(struct smtp_session *s, char *address_r, size_t len)
 		const char *pm = s->cfg->smtp_postmaster;
 		rc = store_user_get(s->srv->store, pm, &u);
 		if (rc == STORE_ERR_NOTFOUND) {
+			/* Not waiting for a lock on the loop (issue 11 point
+			 * 1): when one is held, the delivery makes the
+			 * mailbox, on a worker if it must wait. */
+			bool was = store_thread_nowait(true);
 			rc = store_user_add(s->srv->store, pm, "", &u);
+			store_thread_nowait(was);
 			if (rc == STORE_OK)
 				conn_log(s->c, PLOG_INFO, "postmaster mailbox created user=%s", u.address);
+			if (rc == STORE_ERR_BUSY) {
+				conn_log(s->c, PLOG_INFO, "postmaster mailbox left to the delivery user=%s",
+					 pm);
+				s->create_postmaster = true;
+				snprintf(address_r, len, "%s", pm);
+				return STORE_OK;
+			}
 		}
 		if (rc == STORE_ERR_EXISTS)   /* created meanwhile */
 			rc = store_user_get(s->srv->store, pm, &u);

@@ -144,6 +144,7 @@ void smtp_session_reset_tx(struct smtp_session *s)
 	s->envid[0] = '\0';
 	s->ret = 0;
 	s->rcpt_refused = false;
+	s->create_postmaster = false;
 	s->smtputf8 = false;
 	s->bdat_last = s->bdat_discard = s->bdat_reset = false;
 	s->bdat_reply = NULL;

@@ -68,6 +68,7 @@ struct smtp_session {
 	bool smtputf8;                       /* MAIL SMTPUTF8 (RFC 6531 3.4) */
 	struct smtp_rcpt_list rcpt_list;     /* ours: canonical mailbox addresses */
 	bool rcpt_refused;                   /* some RCPT got an error reply */
+	bool create_postmaster;              /* the delivery makes smtp.postmaster's mailbox */
 	struct smtp_rcpt_list remote_list;   /* elsewhere, for the outbound queue */
 	/* RFC 3461 parameters of the transaction: RET and ENVID from MAIL
 	 * (NOTIFY and ORCPT are in the recipient lists). */

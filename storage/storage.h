@@ -331,6 +331,10 @@ struct store_delivery {
 	int64_t internaldate;        /* 0 = now */
 	uint32_t flags;              /* initial flags; STORE_F_RECENT is always added */
 	bool autocreate;
+	/* A recipient made a user (without a password) if it has none, as
+	 * autocreate does for every one: smtp.postmaster's mailbox, when its
+	 * first mail's RCPT could not make it without waiting.  NULL = none. */
+	const char *create;
 	/* The message's MIME structure (core/mime.h serialized form), stored
 	 * beside the content; NULL/0 = none (computed later by the reader). */
 	const void *structure;

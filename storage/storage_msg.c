@@ -125,13 +125,24 @@ static int deliver_fn(struct store *s, DB_TXN *txn, void *arg)
 	return store_deliver_txn(s, txn, arg);
 }
 
+/* Whether the delivery makes the user of a normalised address it lacks. */
+static bool deliver_creates(const struct store_delivery *d, const char *addr, size_t len)
+{
+	char create[STORE_ADDRESS_MAX + 1];
+	size_t clen;
+	if (d->autocreate)
+		return true;
+	return d->create && store_address_normalize(d->create, create, &clen) == STORE_OK &&
+	       clen == len && memcmp(create, addr, len) == 0;
+}
+
 /* The mailbox of a normalised address, its record locked for the update. */
 static int deliver_resolve(struct store *s, DB_TXN *txn, const struct store_deliver_ctx *a,
 			   const char *addr, size_t len, struct store_mailbox *m_r)
 {
 	struct store_user u;
 	int rc = store_user_read(s, txn, addr, len, &u, 0);
-	if (rc == STORE_ERR_NOTFOUND && a->d->autocreate)
+	if (rc == STORE_ERR_NOTFOUND && deliver_creates(a->d, addr, len))
 		rc = store_user_add_txn(s, txn, addr, len, "", &u);
 	uint32_t mbox_id = 0;
 	if (rc == STORE_OK)

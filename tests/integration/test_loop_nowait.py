@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from helpers import BIN, Server, imap_connect
+from helpers import BIN, Server, imap_connect, make_message, split_trace
 
 HOLD = str(pathlib.Path(BIN).parent / "tests" / "tools" / "store_hold")
 # Longer than the store's lock timeout (5 s), so that a loop that waited
@@ -58,3 +58,35 @@ def test_sandbox_first_login_does_not_hold_the_loop(sandbox_one_loop):
     assert r.status == "OK", r
     newcomer.select("INBOX")
     assert "auth ok user=newcomer@" in srv.stderr()
+
+
+def test_postmaster_first_mail_does_not_hold_the_loop(tmp_path):
+    # smtp.postmaster's mailbox is made on its first mail: by RCPT when no
+    # lock is in the way, else by the delivery (on a worker if it waits).
+    srv = Server(tmp_path / "data", kinds=("smtp", "pop3"), extra=["--loops", "1"])
+    srv.start()
+    try:
+        hold = Hold(srv, "meta", "str:next_user_id")
+        try:
+            c = srv.smtp()
+            c.sock.settimeout(ANSWER_S)
+            assert c.smtp_cmd("MAIL FROM:<reporter@example.org>").code == 250
+            r = c.smtp_cmd("RCPT TO:<Postmaster>")
+            assert (r.code, r.enhanced) == (250, "2.1.5"), r
+            assert c.smtp_cmd("DATA").code == 354
+            msg = make_message("first postmaster mail")
+            c.send(msg + b".\r\n")
+            other = srv.smtp()
+            other.sock.settimeout(ANSWER_S)
+            assert other.smtp_cmd("NOOP").code == 250   # the loop is free
+        finally:
+            hold.release()
+        assert c.smtp_reply().code == 250
+        c.smtp_quit()
+        assert srv.wait_log("postmaster mailbox left to the delivery user=postmaster@localhost")
+        r = srv.cli("user", "passwd", "postmaster@localhost", input="pm-pass\n")
+        assert r.returncode == 0, r.stderr
+        (got,) = srv.retr_all("postmaster@localhost", "pm-pass")
+        assert split_trace(got, "reporter@example.org") == msg
+    finally:
+        srv.stop()

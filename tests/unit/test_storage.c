@@ -705,6 +705,29 @@ static void test_deliver_autocreate(void **state)
 	assert_int_equal(st.messages, 2);
 }
 
+/* One recipient made a user when it has none (smtp.postmaster's first
+ * mail), the others not. */
+static void test_deliver_create_one(void **state)
+{
+	struct fx *f = *state;
+	const char *r[] = {"nobody@example.org", "PostMaster@Example.org"};
+	int res[2];
+	struct store_delivery d = {.recipients = r, .nrecipients = 2, .data = "abc", .len = 3,
+				   .create = "postmaster@EXAMPLE.org"};
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_OK);
+	assert_int_equal(res[0], STORE_ERR_NOTFOUND);
+	assert_int_equal(res[1], STORE_OK);
+	struct store_user u;
+	assert_int_equal(store_user_get(f->s, "postmaster@example.org", &u), STORE_OK);
+	assert_string_equal(u.pwhash, "");
+	assert_int_equal(inbox(f->s, "postmaster@example.org").messages, 1);
+	assert_int_equal(store_user_get(f->s, "nobody@example.org", &u), STORE_ERR_NOTFOUND);
+	/* Made once: the next delivery finds it. */
+	assert_int_equal(store_deliver(f->s, &d, res, NULL), STORE_OK);
+	assert_int_equal(inbox(f->s, "postmaster@example.org").messages, 2);
+	assert_int_equal(stats(f->s).users, 1);
+}
+
 static void test_content_read_ranges(void **state)
 {
 	struct fx *f = *state;
@@ -1656,6 +1679,7 @@ int main(void)
 		T(test_deliver_unknown_and_duplicates),
 		T(test_deliver_many),
 		T(test_deliver_autocreate),
+		T(test_deliver_create_one),
 		T(test_deliver_fallback),
 		T(test_content_read_ranges),
 		T(test_five_mib_round_trip),
