@@ -4,6 +4,7 @@
 #ifndef POSTINO_IMAP_APPEND_H
 #define POSTINO_IMAP_APPEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,10 +16,19 @@
  * keywords interned in that mailbox's table, the NUL-free form of a
  * binary message (into encoded) and the MIME structure (into structure;
  * both buffers initialised by the caller and kept while m is used).  0, or
- * -1 after the tagged NO is written ([LIMIT], [UNKNOWN-CTE], store errors). */
+ * -1 after the tagged NO is written ([LIMIT], [UNKNOWN-CTE], store errors).
+ * With late, a keyword entry that would wait for another transaction's
+ * lock is not made: *late is set, and the caller makes the keywords
+ * (imap_append_msg_keywords) where it may wait. */
 int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
 			    const struct imap_append_msg *am, struct store_append_msg *m,
-			    struct buf *structure, struct buf *encoded);
+			    struct buf *structure, struct buf *encoded, bool *late);
+
+/* The keywords' bits of am in the mailbox's table (store_keywords_intern:
+ * their entries made when new), on any thread.  STORE_ERR_NOQUOTA: the
+ * table is full. */
+int imap_append_msg_keywords(struct store *st, uint32_t mailbox_id,
+			     const struct imap_append_msg *am, uint64_t *mask_r);
 
 /* CATENATE (RFC 4469; imap_cmd_catenate.c): each of msgs[0..n) that has
  * CATENATE parts is put together from its TEXT literals and the octets of

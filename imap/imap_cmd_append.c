@@ -74,10 +74,8 @@ int imap_appenduid_write(struct buf *out, uint32_t uidvalidity, const uint32_t *
 	return rc;
 }
 
-/* The keywords' bits of am (store_keywords_intern: their entries made
- * when new), on any thread. */
-static int append_msg_keywords(struct store *st, uint32_t mailbox_id,
-			       const struct imap_append_msg *am, uint64_t *mask_r)
+int imap_append_msg_keywords(struct store *st, uint32_t mailbox_id,
+			     const struct imap_append_msg *am, uint64_t *mask_r)
 {
 	const char **names = calloc(am->flags.nkeywords, sizeof(*names));
 	if (!names)
@@ -104,7 +102,7 @@ static int append_msg_meta(struct imap_cmd *cmd, uint32_t mailbox_id,
 	m->internaldate = am->has_date ? (int64_t)am->date : 0;
 	if (am->flags.nkeywords) {
 		bool was = store_thread_nowait(late != NULL);
-		int rc = append_msg_keywords(s->store, mailbox_id, am, &m->keywords);
+		int rc = imap_append_msg_keywords(s->store, mailbox_id, am, &m->keywords);
 		store_thread_nowait(was);
 		if (rc == STORE_ERR_BUSY && late) {
 			conn_log(s->c, PLOG_DEBUG, "store busy: APPEND's keywords entered by a worker");
@@ -159,9 +157,9 @@ static void append_content_error(struct imap_cmd *cmd, int crc)
 
 int imap_append_msg_prepare(struct imap_cmd *cmd, uint32_t mailbox_id,
 			    const struct imap_append_msg *am, struct store_append_msg *m,
-			    struct buf *structure, struct buf *encoded)
+			    struct buf *structure, struct buf *encoded, bool *late)
 {
-	if (append_msg_meta(cmd, mailbox_id, am, m, NULL) < 0)
+	if (append_msg_meta(cmd, mailbox_id, am, m, late) < 0)
 		return -1;
 	int crc = append_msg_content(am, m, structure, encoded);
 	if (crc != 0) {
@@ -230,7 +228,7 @@ static void append_job_run(struct imap_job *job)
 	j->kw_rc = STORE_OK;
 	for (size_t i = 0; i < a->n && a->keywords_late && j->kw_rc == STORE_OK; i++)
 		if (a->ap->msgs[i].flags.nkeywords)
-			j->kw_rc = append_msg_keywords(j->store, j->mailbox_id, &a->ap->msgs[i],
+			j->kw_rc = imap_append_msg_keywords(j->store, j->mailbox_id, &a->ap->msgs[i],
 						       &a->msgs[i].keywords);
 	if (j->content_rc == 0 && j->kw_rc == STORE_OK)
 		j->rc = store_append(j->store, j->mailbox_id, a->msgs, a->n, a->uids,

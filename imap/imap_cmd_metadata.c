@@ -22,6 +22,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "imap/imap_session.h"
+#include "imap/imap_store_call.h"
 #include "storage/storage.h"
 
 /* A METADATA response is closed and another begun past this many octets,
@@ -325,6 +326,51 @@ enum imap_cmd_rc imap_cmd_getmetadata(struct imap_cmd *cmd)
 
 /* ---- SETMETADATA ---- */
 
+/* The store's part and what it reads (the values point into the command's
+ * literals), owned here: a worker may still have it when the command goes
+ * (imap_store_call.h). */
+struct setmeta_call {
+	struct imap_store_call c;    /* first */
+	struct imap_setmetadata req;
+	struct store_metadata_change *ch;
+	char (*names)[IMAP_METADATA_ENTRY_MAX + 1];
+	uint32_t user_id, mailbox_id;
+	struct store_metadata_limits lim;
+};
+
+static void setmeta_call_free(struct imap_store_call *c)
+{
+	struct setmeta_call *x = (struct setmeta_call *)c;
+	free(x->ch);
+	free(x->names);
+	imap_setmetadata_clear(&x->req);
+	free(x);
+}
+
+static int setmeta_call(struct imap_store_call *c)
+{
+	struct setmeta_call *x = (struct setmeta_call *)c;
+	return store_metadata_set(c->store, x->user_id, x->mailbox_id, x->ch, x->req.n, &x->lim);
+}
+
+/* The store's part is done: the NO, or the wait for the flush.  Frees x. */
+static enum imap_cmd_rc setmeta_answer(struct imap_cmd *cmd, struct setmeta_call *x)
+{
+	int rc = x->c.rc;
+	setmeta_call_free(&x->c);
+	if (rc == STORE_ERR_NOQUOTA) {
+		imap_cmd_no(cmd, "[METADATA TOOMANY] Too many entries");
+		return IMAP_CMD_DONE;
+	}
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "SETMETADATA");
+		return IMAP_CMD_DONE;
+	}
+	/* Like the other changes, the OK promises the change is on disk. */
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+}
+
 enum imap_cmd_rc imap_cmd_setmetadata(struct imap_cmd *cmd)
 {
 	if (cmd->stage == 1) {
@@ -334,35 +380,43 @@ enum imap_cmd_rc imap_cmd_setmetadata(struct imap_cmd *cmd)
 			imap_cmd_ok(cmd, "SETMETADATA completed");
 		return IMAP_CMD_DONE;
 	}
+	if (cmd->stage == 2) {
+		if (cmd->job)
+			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+		return setmeta_answer(cmd, (struct setmeta_call *)imap_store_call_take(cmd));
+	}
 	struct imap_session *s = cmd->s;
-	struct imap_setmetadata req;
+	struct setmeta_call *x = calloc(1, sizeof(*x));
+	if (!x) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "SETMETADATA");
+		return IMAP_CMD_DONE;
+	}
+	struct imap_setmetadata *req = &x->req;
 	const char *err = NULL;
-	if (imap_setmetadata_parse(cmd->pc->args, cmd->pc->nargs, &req, &err) < 0) {
+	if (imap_setmetadata_parse(cmd->pc->args, cmd->pc->nargs, req, &err) < 0) {
 		imap_cmd_bad(cmd, "%s", err ? err : "Invalid SETMETADATA arguments");
+		free(x);
 		return IMAP_CMD_DONE;
 	}
 	struct buf wire;
 	buf_init(&wire, 0);
 	uint32_t mailbox_id, special_use;
-	struct store_metadata_change *ch = NULL;
-	char (*names)[IMAP_METADATA_ENTRY_MAX + 1] = NULL;
-	enum imap_cmd_rc ret = IMAP_CMD_DONE;
-	if (meta_mailbox(cmd, req.mailbox, &mailbox_id, &special_use, &wire) < 0)
+	if (meta_mailbox(cmd, req->mailbox, &mailbox_id, &special_use, &wire) < 0)
 		goto out;
-	ch = calloc(req.n, sizeof(*ch));
-	names = calloc(req.n, sizeof(*names));
-	if (!ch || !names) {
+	x->ch = calloc(req->n, sizeof(*x->ch));
+	x->names = calloc(req->n, sizeof(*x->names));
+	if (!x->ch || !x->names) {
 		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "SETMETADATA");
 		goto out;
 	}
 	/* RFC 5464 4.3: a NO changes nothing, so every check comes first. */
-	for (size_t i = 0; i < req.n; i++) {
-		const struct imap_metadata_value *v = &req.values[i];
-		memcpy(names[i], v->entry.s, v->entry.len);
-		names[i][v->entry.len] = '\0';
-		lower(names[i], v->entry.len);
-		if (meta_readonly(mailbox_id, names[i], v->entry.len)) {
-			imap_cmd_no(cmd, "[CANNOT] %s is read-only", names[i]);
+	for (size_t i = 0; i < req->n; i++) {
+		const struct imap_metadata_value *v = &req->values[i];
+		memcpy(x->names[i], v->entry.s, v->entry.len);
+		x->names[i][v->entry.len] = '\0';
+		lower(x->names[i], v->entry.len);
+		if (meta_readonly(mailbox_id, x->names[i], v->entry.len)) {
+			imap_cmd_no(cmd, "[CANNOT] %s is read-only", x->names[i]);
 			goto out;
 		}
 		if (v->value.s && v->value.len > s->cfg->imap_metadata_max_size) {
@@ -370,31 +424,27 @@ enum imap_cmd_rc imap_cmd_setmetadata(struct imap_cmd *cmd)
 				    s->cfg->imap_metadata_max_size);
 			goto out;
 		}
-		ch[i].entry = names[i];
-		ch[i].value = v->value.s;
-		ch[i].len = v->value.len;
+		x->ch[i].entry = x->names[i];
+		x->ch[i].value = v->value.s;
+		x->ch[i].len = v->value.len;
 	}
-	struct store_metadata_limits lim = {
+	x->lim = (struct store_metadata_limits){
 		.max_value = s->cfg->imap_metadata_max_size,
 		.max_entries = s->cfg->imap_metadata_max_entries,
 		.max_user_entries = s->cfg->imap_metadata_max_user_entries,
 	};
-	int rc = store_metadata_set(s->store, s->user.id, mailbox_id, ch, req.n, &lim);
-	if (rc == STORE_ERR_NOQUOTA) {
-		imap_cmd_no(cmd, "[METADATA TOOMANY] Too many entries");
-		goto out;
-	}
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "SETMETADATA");
-		goto out;
-	}
-	/* Like the other changes, the OK promises the change is on disk. */
-	cmd->stage = 1;
-	ret = imap_cmd_wait_durable(cmd);
-out:
-	free(ch);
-	free(names);
 	buf_free(&wire);
-	imap_setmetadata_clear(&req);
-	return ret;
+	x->user_id = s->user.id;
+	x->mailbox_id = mailbox_id;
+	x->c.store = s->store;
+	x->c.call = setmeta_call;
+	x->c.free = setmeta_call_free;
+	x->c.reads_command = true;
+	if (imap_store_call_run(cmd, &x->c, 2) == IMAP_CMD_WAIT)
+		return IMAP_CMD_WAIT;
+	return setmeta_answer(cmd, x);
+out:
+	buf_free(&wire);
+	setmeta_call_free(&x->c);
+	return IMAP_CMD_DONE;
 }

@@ -6,14 +6,19 @@
  * crash never keeps both or neither.  The replies follow RFC 8508 3.4 and
  * 4.3: an untagged OK [APPENDUID], then the EXISTS (when the target is the
  * selected mailbox) and the EXPUNGE that imap_cmd_ok()'s view sync sends,
- * then the tagged OK, only once the log flush covers the change. */
+ * then the tagged OK, only once the log flush covers the change.  The
+ * store's part (new keywords' entries, then store_replace) never waits for
+ * a lock on the loop: when one is held, a worker makes it
+ * (imap_store_call.h). */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/buf.h"
 #include "core/config.h"
 #include "imap/imap_append.h"
 #include "imap/imap_session.h"
+#include "imap/imap_store_call.h"
 #include "imap/imap_view.h"
 #include "storage/storage.h"
 
@@ -68,21 +73,108 @@ static uint32_t replace_target(struct imap_cmd *cmd, const struct imap_replace *
 	return v->uids[seq - 1];
 }
 
+/* The store's part, and all it reads: owned here, since a worker may
+ * still have it when the command goes. */
+struct replace_call {
+	struct imap_store_call c;    /* first */
+	struct imap_replace r;       /* its names and data point into the command */
+	struct buf structure, encoded, cat;
+	struct store_append_msg m;
+	bool keywords_late;          /* the keywords' entries are still to make */
+	bool keywords_full;          /* their table is full: [LIMIT] */
+	uint32_t src_mailbox, old_uid, dst_mailbox;
+	uint32_t new_uid, uidvalidity;
+	char dst_name[STORE_MAILBOX_NAME_MAX + 1];
+};
+
+static void replace_call_free(struct imap_store_call *c)
+{
+	struct replace_call *x = (struct replace_call *)c;
+	imap_replace_clear(&x->r);
+	buf_free(&x->structure);
+	buf_free(&x->encoded);
+	buf_free(&x->cat);
+	free(x);
+}
+
+static int replace_call(struct imap_store_call *c)
+{
+	struct replace_call *x = (struct replace_call *)c;
+	if (x->keywords_late) {
+		int rc = imap_append_msg_keywords(c->store, x->dst_mailbox, &x->r.msg,
+						  &x->m.keywords);
+		if (rc == STORE_ERR_NOQUOTA)
+			x->keywords_full = true;
+		if (rc != STORE_OK)
+			return rc;
+		x->keywords_late = false;
+	}
+	return store_replace(c->store, x->src_mailbox, x->old_uid, x->dst_mailbox, &x->m,
+			     &x->new_uid, &x->uidvalidity);
+}
+
+/* The store's part is done: the tagged NO, or the APPENDUID code kept and
+ * the wait for the flush.  Frees x. */
+static enum imap_cmd_rc replace_answer(struct imap_cmd *cmd, struct replace_call *x)
+{
+	struct imap_session *s = cmd->s;
+	int rc = x->c.rc;
+	enum imap_cmd_rc ret = IMAP_CMD_DONE;
+	if (rc == STORE_ERR_NOTFOUND) {
+		/* The message went meanwhile (or the target mailbox did);
+		 * nothing was appended.  RFC 5530 3. */
+		struct store_mailbox mb;
+		if (store_mailbox_get(s->store, s->user.id, x->dst_name, &mb) == STORE_ERR_NOTFOUND)
+			imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
+		else
+			imap_cmd_no(cmd, "[EXPUNGEISSUED] The message to replace no longer exists");
+	} else if (rc == STORE_ERR_NOQUOTA && x->keywords_full) {
+		imap_cmd_no(cmd, "[LIMIT] Too many keywords in this mailbox");
+	} else if (rc == STORE_ERR_NOQUOTA) {
+		imap_cmd_no(cmd, "[OVERQUOTA] Mailbox is full");
+	} else if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "REPLACE");
+	} else {
+		struct buf *code = malloc(sizeof(*code));
+		if (code) {
+			buf_init(code, 0);
+			imap_appenduid_write(code, x->uidvalidity, &x->new_uid, 1);
+			cmd->ctx = code;
+			cmd->ctx_free = code_free;
+		}
+		/* code NULL: replaced all the same; only APPENDUID is lost. */
+		cmd->stage = 1;
+		ret = imap_cmd_wait_durable(cmd);
+	}
+	replace_call_free(&x->c);
+	return ret;
+}
+
 enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 {
 	if (cmd->stage == 1)
 		return replace_finish(cmd);
+	if (cmd->stage == 2) {
+		if (cmd->job)
+			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+		return replace_answer(cmd, (struct replace_call *)imap_store_call_take(cmd));
+	}
 	struct imap_session *s = cmd->s;
-	struct imap_replace r;
 	const char *err = NULL;
-	struct buf name, structure, encoded, cat;
+	struct buf name;
 	buf_init(&name, 0);
-	buf_init(&cat, 0);
-	buf_init(&structure, 0);
-	buf_init(&encoded, 0);
-	if (imap_replace_parse(cmd->pc->args, cmd->pc->nargs, &r, &err) < 0) {
-		imap_cmd_bad(cmd, "%s", err ? err : "Invalid REPLACE arguments");
+	struct replace_call *x = calloc(1, sizeof(*x));
+	if (!x) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 		return IMAP_CMD_DONE;
+	}
+	buf_init(&x->cat, 0);
+	buf_init(&x->structure, 0);
+	buf_init(&x->encoded, 0);
+	struct imap_replace *r = &x->r;
+	if (imap_replace_parse(cmd->pc->args, cmd->pc->nargs, r, &err) < 0) {
+		imap_cmd_bad(cmd, "%s", err ? err : "Invalid REPLACE arguments");
+		goto out;
 	}
 	if (imap_mailbox_arg(cmd, &cmd->pc->args[1], &name) < 0)
 		goto out;
@@ -92,11 +184,11 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 		imap_cmd_no(cmd, "[CANNOT] The mailbox is read-only");
 		goto out;
 	}
-	uint32_t old_uid = replace_target(cmd, &r);
+	uint32_t old_uid = replace_target(cmd, r);
 	if (!old_uid)
 		goto out;
 	size_t limit = s->cfg->imap_max_message_size;
-	if (limit && r.msg.len > limit) {
+	if (limit && r->msg.len > limit) {
 		/* RFC 7889 4: over APPENDLIMIT is [TOOBIG]. */
 		imap_cmd_no(cmd, "[TOOBIG] Message larger than APPENDLIMIT=%zu", limit);
 		goto out;
@@ -109,50 +201,25 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 		goto out;
 	/* RFC 8508 5: REPLACE takes APPEND's append-message, CATENATE
 	 * (RFC 4469) included. */
-	if (r.msg.cat && imap_catenate_build(cmd, &r.msg, 1, &cat) < 0)
+	if (r->msg.cat && imap_catenate_build(cmd, &r->msg, 1, &x->cat) < 0)
 		goto out;
-	struct store_append_msg m = {0};
-	if (imap_append_msg_prepare(cmd, mb.id, &r.msg, &m, &structure, &encoded) < 0)
+	if (imap_append_msg_prepare(cmd, mb.id, &r->msg, &x->m, &x->structure, &x->encoded,
+				    &x->keywords_late) < 0)
 		goto out;
-	uint32_t new_uid = 0, uidvalidity = 0;
-	int rc = store_replace(s->store, s->view->mailbox_id, old_uid, mb.id, &m, &new_uid,
-			       &uidvalidity);
-	if (rc == STORE_ERR_NOTFOUND) {
-		/* The message went meanwhile (or the target mailbox did);
-		 * nothing was appended.  RFC 5530 3. */
-		if (store_mailbox_get(s->store, s->user.id, mb.name, &mb) == STORE_ERR_NOTFOUND)
-			imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist");
-		else
-			imap_cmd_no(cmd, "[EXPUNGEISSUED] The message to replace no longer exists");
-		goto out;
-	}
-	if (rc != STORE_OK) {
-		if (rc == STORE_ERR_NOQUOTA)
-			imap_cmd_no(cmd, "[OVERQUOTA] Mailbox is full");
-		else
-			imap_cmd_store_error(cmd, rc, "REPLACE");
-		goto out;
-	}
-	struct buf *code = malloc(sizeof(*code));
-	if (code) {
-		buf_init(code, 0);
-		imap_appenduid_write(code, uidvalidity, &new_uid, 1);
-		cmd->ctx = code;
-		cmd->ctx_free = code_free;
-	}
-	/* code NULL: replaced all the same; only APPENDUID is lost. */
-	cmd->stage = 1;
-	imap_replace_clear(&r);
 	buf_free(&name);
-	buf_free(&structure);
-	buf_free(&encoded);
-	buf_free(&cat);
-	return imap_cmd_wait_durable(cmd);
+	snprintf(x->dst_name, sizeof(x->dst_name), "%s", mb.name);
+	x->src_mailbox = s->view->mailbox_id;
+	x->old_uid = old_uid;
+	x->dst_mailbox = mb.id;
+	x->c.store = s->store;
+	x->c.call = replace_call;
+	x->c.free = replace_call_free;
+	x->c.reads_command = true;
+	if (imap_store_call_run(cmd, &x->c, 2) == IMAP_CMD_WAIT)
+		return IMAP_CMD_WAIT;
+	return replace_answer(cmd, x);
 out:
-	imap_replace_clear(&r);
+	replace_call_free(&x->c);
 	buf_free(&name);
-	buf_free(&structure);
-	buf_free(&encoded);
-	buf_free(&cat);
 	return IMAP_CMD_DONE;
 }

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/mime.h"
 #include "imap/imap_session.h"
+#include "imap/imap_store_call.h"
 #include "imap/imap_url.h"
 #include "imap/imap_url_access.h"
 #include "storage/storage.h"
@@ -41,10 +42,32 @@ static bool mechanism_known(const struct imap_arg *a)
 	       strncasecmp(a->str, "INTERNAL", 8) == 0;
 }
 
+/* A mailbox's access key made on a worker: the first GENURLAUTH of a
+ * mailbox writes it, and a loop does not wait for a lock to do so
+ * (imap_store_call.h). */
+struct urlkey_call {
+	struct imap_store_call c;    /* first */
+	uint32_t user_id, mailbox_id;
+};
+
+static int urlkey_call(struct imap_store_call *c)
+{
+	struct urlkey_call *x = (struct urlkey_call *)c;
+	uint8_t mac[STORE_URLAUTH_MAC_LEN];
+	bool created;
+	return store_urlauth_mac(c->store, x->user_id, x->mailbox_id, true, "", 0, mac, &created);
+}
+
+static void urlkey_call_free(struct imap_store_call *c)
+{
+	free(c);
+}
+
 /* One url-rump of GENURLAUTH appended to out as url-full.  0; -1 after
- * the tagged reply.  *created_r: a key was made. */
+ * the tagged reply; 1 when its mailbox's key is to be made where a lock
+ * may be waited for (*key_mailbox_r). *created_r: a key was made. */
 static int genurlauth_one(struct imap_cmd *cmd, const struct imap_arg *ua, struct buf *out,
-			  bool *created_r)
+			  bool *created_r, uint32_t *key_mailbox_r)
 {
 	struct imap_session *s = cmd->s;
 	struct imap_string u;
@@ -93,9 +116,17 @@ static int genurlauth_one(struct imap_cmd *cmd, const struct imap_arg *ua, struc
 	}
 	uint8_t mac[STORE_URLAUTH_MAC_LEN];
 	bool created = false;
-	if (rc == STORE_OK)
+	if (rc == STORE_OK) {
+		bool was = store_thread_nowait(true);
 		rc = store_urlauth_mac(s->store, s->user.id, mb.id, true, u.s, url.rump_len, mac,
 				       &created);
+		store_thread_nowait(was);
+	}
+	if (rc == STORE_ERR_BUSY) {
+		*key_mailbox_r = mb.id;
+		ret = 1;
+		goto out;
+	}
 	if (rc != STORE_OK) {
 		imap_cmd_store_error(cmd, rc, "GENURLAUTH");
 		goto out;
@@ -120,6 +151,32 @@ out:
 	return ret;
 }
 
+/* A key that the loop could not make without waiting: a worker makes it,
+ * and the command starts again (stage 2).  What was answered so far goes. */
+static enum imap_cmd_rc genurlauth_key(struct imap_cmd *cmd, uint32_t mailbox_id)
+{
+	if (cmd->ctx_free && cmd->ctx)
+		cmd->ctx_free(cmd->ctx);
+	cmd->ctx = NULL;
+	cmd->ctx_free = NULL;
+	struct urlkey_call *x = calloc(1, sizeof(*x));
+	if (!x) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "GENURLAUTH");
+		return IMAP_CMD_DONE;
+	}
+	x->user_id = cmd->s->user.id;
+	x->mailbox_id = mailbox_id;
+	x->c.store = cmd->s->store;
+	x->c.call = urlkey_call;
+	x->c.free = urlkey_call_free;
+	if (imap_store_call_run(cmd, &x->c, 2) == IMAP_CMD_WAIT)
+		return IMAP_CMD_WAIT;
+	cmd->ctx = x;   /* made in place after all: take it as a worker's */
+	cmd->ctx_free = free;
+	cmd->stage = 2;
+	return imap_cmd_genurlauth(cmd);
+}
+
 /* GENURLAUTH 1*(SP url-rump SP mechanism) (RFC 4467 5, 9). */
 enum imap_cmd_rc imap_cmd_genurlauth(struct imap_cmd *cmd)
 {
@@ -133,6 +190,21 @@ enum imap_cmd_rc imap_cmd_genurlauth(struct imap_cmd *cmd)
 		imap_cmd_ok(cmd, "GENURLAUTH completed");
 		return IMAP_CMD_DONE;
 	}
+	if (cmd->stage == 2) {
+		if (cmd->job)
+			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+		/* The key is made: again from the start, with the flush to
+		 * wait for. */
+		struct imap_store_call *c = imap_store_call_take(cmd);
+		int rc = c->rc;
+		c->free(c);
+		if (rc != STORE_OK) {
+			imap_cmd_store_error(cmd, rc, "GENURLAUTH");
+			return IMAP_CMD_DONE;
+		}
+		cmd->stage = 3;
+	}
+	bool created = cmd->stage == 3;   /* a worker made a key */
 	const struct imap_arg *args = cmd->pc->args;
 	size_t n = cmd->pc->nargs;
 	if (n == 0 || n % 2) {
@@ -157,11 +229,15 @@ enum imap_cmd_rc imap_cmd_genurlauth(struct imap_cmd *cmd)
 	buf_init(resp, 0);
 	cmd->ctx = resp;
 	cmd->ctx_free = ctx_buf_free;
-	bool created = false;
 	buf_puts(resp, "* GENURLAUTH");
-	for (size_t i = 0; i < n; i += 2)
-		if (genurlauth_one(cmd, &args[i], resp, &created) < 0)
+	for (size_t i = 0; i < n; i += 2) {
+		uint32_t key_mailbox = 0;
+		int r = genurlauth_one(cmd, &args[i], resp, &created, &key_mailbox);
+		if (r < 0)
 			return IMAP_CMD_DONE;
+		if (r > 0)
+			return genurlauth_key(cmd, key_mailbox);
+	}
 	if (buf_puts(resp, "\r\n") < 0) {
 		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "GENURLAUTH");
 		return IMAP_CMD_DONE;
@@ -173,10 +249,37 @@ enum imap_cmd_rc imap_cmd_genurlauth(struct imap_cmd *cmd)
 	return imap_cmd_genurlauth(cmd);
 }
 
+static int resetkey_call(struct imap_store_call *c)
+{
+	struct urlkey_call *x = (struct urlkey_call *)c;
+	return store_urlauth_reset(c->store, x->user_id, x->mailbox_id);
+}
+
+/* The keys are reset (x->c.rc): told, and the flush waited for.  Frees x. */
+static enum imap_cmd_rc resetkey_answer(struct imap_cmd *cmd, struct urlkey_call *x)
+{
+	int rc = x->c.rc;
+	uint32_t mailbox_id = x->mailbox_id;
+	free(x);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "RESETKEY");
+		return IMAP_CMD_DONE;
+	}
+	/* Told at the commit, as the change feed tells of other changes. */
+	imap_notify_urlmech(cmd->s, mailbox_id);
+	cmd->stage = 1;
+	return imap_cmd_wait_durable(cmd);
+}
+
 /* RESETKEY [mailbox *(SP mechanism)] (RFC 4467 4, 9). */
 enum imap_cmd_rc imap_cmd_resetkey(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
+	if (cmd->stage == 2) {
+		if (cmd->job)
+			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
+		return resetkey_answer(cmd, (struct urlkey_call *)imap_store_call_take(cmd));
+	}
 	if (cmd->stage == 1) {
 		if (!cmd->durable_ok)
 			imap_cmd_not_durable(cmd, "RESETKEY");
@@ -200,15 +303,19 @@ enum imap_cmd_rc imap_cmd_resetkey(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 		mailbox_id = mb.id;
 	}
-	int rc = store_urlauth_reset(s->store, s->user.id, mailbox_id);
-	if (rc != STORE_OK) {
-		imap_cmd_store_error(cmd, rc, "RESETKEY");
+	struct urlkey_call *x = calloc(1, sizeof(*x));
+	if (!x) {
+		imap_cmd_store_error(cmd, STORE_ERR_TEMP, "RESETKEY");
 		return IMAP_CMD_DONE;
 	}
-	/* Told at the commit, as the change feed tells of other changes. */
-	imap_notify_urlmech(s, mailbox_id);
-	cmd->stage = 1;
-	return imap_cmd_wait_durable(cmd);
+	x->user_id = s->user.id;
+	x->mailbox_id = mailbox_id;
+	x->c.store = s->store;
+	x->c.call = resetkey_call;
+	x->c.free = urlkey_call_free;
+	if (imap_store_call_run(cmd, &x->c, 2) == IMAP_CMD_WAIT)
+		return IMAP_CMD_WAIT;
+	return resetkey_answer(cmd, x);
 }
 
 /* RFC 5524 3.1 parameters of one URL. */

@@ -90,8 +90,16 @@ int imap_fetch_structure(struct imap_session *s, const struct store_msg *m,
 	    mime_message_parse(raw.data ? raw.data : "", raw.len, NULL, msg_r) != MIME_OK)
 		rc = STORE_ERR_TEMP;
 	if (rc == STORE_OK && mime_message_serialize(*msg_r, &ser) == MIME_OK) {
+		/* Kept only when no lock is in the way: the loop does not
+		 * wait for one (issue 11 point 1), and a later FETCH parses
+		 * again and tries again. */
+		bool was = store_thread_nowait(true);
 		int src = store_content_structure_set(s->store, m->content_id, ser.data, ser.len);
-		if (src != STORE_OK)
+		store_thread_nowait(was);
+		if (src == STORE_ERR_BUSY)
+			conn_log(s->c, PLOG_DEBUG, "fetch structure not saved uid=%u: store busy",
+				 (unsigned)m->uid);
+		else if (src != STORE_OK)
 			conn_log(s->c, PLOG_WARN, "fetch structure not saved uid=%u error=\"%s\"",
 				 (unsigned)m->uid, store_strerror(src));
 	}

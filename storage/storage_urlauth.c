@@ -69,9 +69,14 @@ int store_urlauth_mac(struct store *s, uint32_t user_id, uint32_t mailbox_id, bo
 		*created_r = false;
 	if (!user_id || !mailbox_id || (len && !data))
 		return STORE_ERR_INVALID;
-	struct urlauth_arg a = { .user_id = user_id, .mailbox_id = mailbox_id, .create = create };
-	/* Only a key's creation writes. */
-	int rc = create ? store_txn_run(s, urlauth_get_fn, &a) : store_read_run(s, urlauth_get_fn, &a);
+	struct urlauth_arg a = { .user_id = user_id, .mailbox_id = mailbox_id };
+	/* Only a key's creation writes: a key that is there is read in a
+	 * snapshot, which waits for no lock. */
+	int rc = store_read_run(s, urlauth_get_fn, &a);
+	if (rc == STORE_ERR_NOTFOUND && create) {
+		a.create = true;
+		rc = store_txn_run(s, urlauth_get_fn, &a);
+	}
 	if (rc == STORE_OK) {
 		unsigned int n = 0;
 		if (!HMAC(EVP_sha1(), a.key, URLAUTH_KEY_LEN, data, len, mac_r, &n) ||

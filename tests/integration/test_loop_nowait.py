@@ -6,6 +6,7 @@
 # up every session: another session's NOOP must be answered while the lock
 # is held, and the held-up command must finish once it is let go.
 import pathlib
+import socket
 import subprocess
 
 import pytest
@@ -33,6 +34,19 @@ class Hold:
             assert self.p.wait(timeout=30) == 0, self.p.stderr.read()
 
 
+def assert_no_reply_yet(c):
+    """Nothing has come on c: the command still waits for the lock (it
+    cannot be answered before the hold lets go)."""
+    c.sock.settimeout(0.2)
+    try:
+        got = c.sock.recv(1, socket.MSG_PEEK)
+    except (TimeoutError, socket.timeout):
+        got = b""
+    finally:
+        c.sock.settimeout(ANSWER_S)
+    assert got == b"", "answered while the lock was held"
+
+
 @pytest.fixture
 def sandbox_one_loop(tmp_path):
     srv = Server(tmp_path / "data", sandbox=True, kinds=("imap",), extra=["--loops", "1"])
@@ -52,6 +66,7 @@ def test_sandbox_first_login_does_not_hold_the_loop(sandbox_one_loop):
         newcomer.send(b"a1 LOGIN newcomer secret\r\n")
         other.sock.settimeout(ANSWER_S)
         other.ok("NOOP")   # the loop is free while the user waits
+        assert_no_reply_yet(newcomer)
     finally:
         hold.release()
     r = newcomer.read_tagged("a1")
@@ -88,5 +103,64 @@ def test_postmaster_first_mail_does_not_hold_the_loop(tmp_path):
         assert r.returncode == 0, r.stderr
         (got,) = srv.retr_all("postmaster@localhost", "pm-pass")
         assert split_trace(got, "reporter@example.org") == msg
+    finally:
+        srv.stop()
+
+
+def test_replace_does_not_hold_the_loop(tmp_path):
+    # REPLACE stores the new message (a content id from this counter) and
+    # expunges the old one in one transaction: on a worker while the
+    # counter is held, the loop free meanwhile, the reply as RFC 8508 says.
+    srv = Server(tmp_path / "data", kinds=("imap",), extra=["--loops", "1"])
+    srv.start()
+    try:
+        user = srv.new_user("repl")
+        c = imap_connect(srv, *user)
+        r = c.cmd_sync(["APPEND INBOX (\\Draft) ", make_message("the draft")])
+        assert r.status == "OK", r
+        c.select("INBOX")
+        other = imap_connect(srv, *srv.new_user("other"))
+        new = make_message("the message sent")
+        hold = Hold(srv, "meta", "str:next_content_id")
+        try:
+            c.send(b"r1 UID REPLACE 1 INBOX (\\Seen $Forwarded) {%d+}\r\n" % len(new) + new
+                   + b"\r\n")
+            other.sock.settimeout(ANSWER_S)
+            other.ok("NOOP")   # the loop is free while REPLACE waits
+            assert_no_reply_yet(c)
+        finally:
+            hold.release()
+        r = c.read_tagged("r1")
+        assert r.status == "OK", r
+        assert any(b"APPENDUID" in u for u in r.untagged), r.untagged
+        assert r.data("EXPUNGE"), r.untagged
+        f = c.ok("UID FETCH 1:* (FLAGS BODY.PEEK[])")
+        (got,) = f.untagged
+        assert b"the message sent" in got and b"the draft" not in got, got
+        assert b"$Forwarded" in got and b"\\Seen" in got, got
+    finally:
+        srv.stop()
+
+
+def test_setmetadata_does_not_hold_the_loop(tmp_path):
+    # SETMETADATA locks its user's record (the owner of the entries) first.
+    srv = Server(tmp_path / "data", kinds=("imap",), extra=["--loops", "1"])
+    srv.start()
+    try:
+        user = srv.new_user("meta")
+        c = imap_connect(srv, *user)
+        other = imap_connect(srv, *srv.new_user("other"))
+        hold = Hold(srv, "users_by_id", "uid:" + user[0])
+        try:
+            c.send(b'm1 SETMETADATA "" (/private/comment "set while locked")\r\n')
+            other.sock.settimeout(ANSWER_S)
+            other.ok("NOOP")   # the loop is free while SETMETADATA waits
+            assert_no_reply_yet(c)
+        finally:
+            hold.release()
+        r = c.read_tagged("m1")
+        assert r.status == "OK", r
+        r = c.ok('GETMETADATA "" /private/comment')
+        assert b"set while locked" in r.untagged[0], r.untagged
     finally:
         srv.stop()

@@ -5,8 +5,10 @@
  * (issue 11 point 1, tests/integration/test_loop_nowait.py).
  *
  * usage: store_hold DATA_DIR DB KEY
- *   DB: meta, users, content_meta or content_data (storage_private.h);
- *   KEY: str:TEXT (the bytes of TEXT), be64:N, or be64:N/be32:M (a chunk).
+ *   DB: meta, users, users_by_id, content_meta or content_data
+ *   (storage_private.h);
+ *   KEY: str:TEXT (the bytes of TEXT), be64:N, be64:N/be32:M (a chunk), or
+ *   uid:ADDRESS (the be32 id of that user, for users_by_id).
  * Reads the key with DB_RMW in a transaction, which write-locks its page
  * whether or not the key is there; prints "held" and waits for standard
  * input to end (or a line), then aborts the transaction: nothing changes.
@@ -24,6 +26,7 @@ static const struct {
 } dbs[] = {
 	{"meta", SDB_META},
 	{"users", SDB_USERS},
+	{"users_by_id", SDB_USERS_BY_ID},
 	{"content_meta", SDB_CONTENT_META},
 	{"content_data", SDB_CONTENT_DATA},
 };
@@ -49,8 +52,16 @@ static int hold_fn(struct store *s, DB_TXN *txn, void *arg)
 	return STORE_ERR_EXISTS;   /* abort, not retried */
 }
 
-static int parse_key(const char *arg, struct hold *h)
+static int parse_key(struct store *s, const char *arg, struct hold *h)
 {
+	if (strncmp(arg, "uid:", 4) == 0) {
+		struct store_user u;
+		if (store_user_get(s, arg + 4, &u) != STORE_OK)
+			return -1;
+		store_be32_put(h->key, u.id);
+		h->klen = 4;
+		return 0;
+	}
 	if (strncmp(arg, "str:", 4) == 0) {
 		h->klen = strlen(arg + 4);
 		if (h->klen > sizeof(h->key))
@@ -78,9 +89,10 @@ int main(int argc, char **argv)
 	size_t i = 0;
 	while (argc == 4 && i < sizeof(dbs) / sizeof(dbs[0]) && strcmp(dbs[i].name, argv[2]) != 0)
 		i++;
-	if (argc != 4 || i == sizeof(dbs) / sizeof(dbs[0]) || parse_key(argv[3], &h) < 0) {
-		fprintf(stderr, "usage: store_hold DATA_DIR meta|users|content_meta|content_data "
-				"str:TEXT|be64:N[/be32:M]\n");
+	if (argc != 4 || i == sizeof(dbs) / sizeof(dbs[0])) {
+		fprintf(stderr, "usage: store_hold DATA_DIR "
+				"meta|users|users_by_id|content_meta|content_data "
+				"str:TEXT|be64:N[/be32:M]|uid:ADDRESS\n");
 		return 1;
 	}
 	h.db = dbs[i].db;
@@ -88,6 +100,11 @@ int main(int argc, char **argv)
 	int rc = store_open(argv[1], NULL, &s);
 	if (rc != STORE_OK) {
 		fprintf(stderr, "store_hold: open %s: %s\n", argv[1], store_strerror(rc));
+		return 1;
+	}
+	if (parse_key(s, argv[3], &h) < 0) {
+		fprintf(stderr, "store_hold: bad key %s\n", argv[3]);
+		store_close(&s);
 		return 1;
 	}
 	rc = store_txn_run(s, hold_fn, &h);
