@@ -302,9 +302,10 @@ static bool has_item(const struct fetch_ctx *x, enum imap_fetch_item it)
 
 /* Appends one non-body item to the line: PREVIEW, which reads the open
  * content, here; the record's and the structure's items are written as
- * NOTIFY writes them (imap_fetch_item.c). */
+ * NOTIFY writes them (imap_fetch_item.c).  0, -1 (memory), or 2 when
+ * PREVIEW's read found a lock held (nowait) and nothing was written. */
 static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
-			     const struct imap_fetch_att *a, const struct store_msg *m)
+			     const struct imap_fetch_att *a, const struct store_msg *m, bool nowait)
 {
 	struct buf *b = &x->line;
 	if (a->item != IMAP_FETCH_PREVIEW)
@@ -313,7 +314,13 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 	 * bounded (one read of at most MIME_PREVIEW_READ octets). */
 	struct buf text;
 	buf_init(&text, 0);
+	bool was = store_thread_nowait(nowait);
 	int rc = imap_fetch_preview(s, m, &x->content, x->mime, &text);
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		buf_free(&text);
+		return 2;   /* nothing written: the caller has a worker wait */
+	}
 	int wrc = buf_puts(b, "PREVIEW ");
 	if (rc == STORE_OK) {
 		wrc |= imap_write_string(b, text.data ? text.data : "", text.len);
@@ -325,6 +332,102 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
 	}
 	buf_free(&text);
 	return wrc;
+}
+
+/* ---- a read that would wait for a writer's lock ----
+ * FETCH's reads of contents do not wait for a lock on the loop (issue 11
+ * point 1): the newest contents' pages are where the next delivery
+ * writes until its commit, and a client fetches a new message right after
+ * it is told of it.  Each read is made under store_thread_nowait; one that
+ * finds a lock held (STORE_ERR_BUSY, nothing taken) has a worker wait for
+ * it (store_content_wait) while the command waits (IMAP_CMD_WAIT), and is
+ * made again when the handler is called back: a message not begun starts
+ * over, a value not yet written is computed again, a literal goes on from
+ * where it was.  A full pool waits here instead, once. */
+struct fetch_wait_job {
+	struct imap_job job;         /* first */
+	struct store *store;
+	uint64_t content_id, offset;
+	size_t len;
+};
+
+static void fetch_wait_run(struct imap_job *j)
+{
+	struct fetch_wait_job *w = (struct fetch_wait_job *)j;
+	(void)store_content_wait(w->store, w->content_id, w->offset, w->len);
+}
+
+static void fetch_wait_finish(struct imap_job *j, bool ran)
+{
+	(void)ran;
+	free(j);
+}
+
+static void fetch_wait_discard(struct imap_job *j)
+{
+	free(j);
+}
+
+/* 2: a worker waits for the content's pages (return IMAP_CMD_WAIT, then
+ * read again); 0: waited here (read again now, waiting if need be). */
+static int fetch_wait(struct imap_cmd *cmd, uint64_t content_id, uint64_t offset, uint64_t len)
+{
+	struct imap_session *s = cmd->s;
+	size_t l = len < SIZE_MAX ? (size_t)len : SIZE_MAX;
+	struct fetch_wait_job *w = calloc(1, sizeof(*w));
+	if (w) {
+		w->job.run = fetch_wait_run;
+		w->job.finish = fetch_wait_finish;
+		w->job.discard = fetch_wait_discard;
+		w->store = s->store;
+		w->content_id = content_id;
+		w->offset = offset;
+		w->len = l;
+		if (imap_cmd_job_submit(cmd, &w->job) == 0) {
+			conn_log(s->c, PLOG_DEBUG, "store busy: FETCH waits on a worker content=%llu "
+				 "offset=%llu", (unsigned long long)content_id,
+				 (unsigned long long)offset);
+			return 2;
+		}
+		free(w);
+	}
+	(void)store_content_wait(s->store, content_id, offset, l);
+	return 0;
+}
+
+/* Drops what a value that could not be read had added to the line. */
+static void line_cut(struct buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data)
+		b->data[len] = '\0';
+}
+
+/* What message k's items read of its content: its header from the
+ * window's (head_only), or the open content and its structure.  0, 1 (gone),
+ * or a store error; STORE_ERR_BUSY (nothing kept) only with nowait. */
+static int fetch_msg_read(struct imap_session *s, struct fetch_ctx *x, size_t k, bool nowait)
+{
+	const struct store_msg *m = &x->win[k];
+	bool was = store_thread_nowait(nowait);
+	void *sdata = NULL;
+	size_t slen = 0;
+	x->head_ok = false;
+	mime_message_free(&x->mime);
+	int rc = x->head_only ? fetch_head_read(s, x, k) : 0;
+	if (rc == 0 && !x->head_ok)
+		rc = fetch_msg_open(s, x, m, &sdata, &slen);
+	if (rc == 0 && x->need_structure && !x->head_ok) {
+		rc = imap_fetch_structure(s, m, &x->content, sdata, slen, &x->mime);
+		if (rc == STORE_ERR_NOTFOUND)
+			rc = 1;
+	} else {
+		free(sdata);
+	}
+	store_thread_nowait(was);
+	if (rc != 0)
+		store_content_close(s->store, &x->content);
+	return rc;
 }
 
 /* Starts message x->i: the record, the structure, the checks that must
@@ -355,12 +458,12 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 	uint32_t seq = imap_view_seq(s->view, m->uid);
 	if (seq == 0)
 		return 1;
-	void *sdata = NULL;
-	size_t slen = 0;
-	x->head_ok = false;
-	int prc = x->head_only ? fetch_head_read(s, x, k) : 0;
-	if (prc == 0 && !x->head_ok)
-		prc = fetch_msg_open(s, x, m, &sdata, &slen);
+	int prc = fetch_msg_read(s, x, k, true);
+	if (prc == STORE_ERR_BUSY) {
+		if (fetch_wait(cmd, m->content_id, 0, m->size) == 2)
+			return 2;
+		prc = fetch_msg_read(s, x, k, false);
+	}
 	if (prc == 1) {
 		x->gone = true;
 		return 1;
@@ -369,17 +472,7 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 		imap_cmd_store_error(cmd, prc, "FETCH");
 		return -1;
 	}
-	mime_message_free(&x->mime);
 	if (x->need_structure && !x->head_ok) {
-		int rc = imap_fetch_structure(s, m, &x->content, sdata, slen, &x->mime);
-		if (rc == STORE_ERR_NOTFOUND) {
-			x->gone = true;
-			return 1;
-		}
-		if (rc != STORE_OK) {
-			imap_cmd_store_error(cmd, rc, "FETCH");
-			return -1;
-		}
 		for (size_t j = 0; j < x->f->natts; j++) {
 			if (!imap_fetch_binary_ok(x->mime, m->size, &x->f->atts[j])) {
 				imap_cmd_no(cmd, "[UNKNOWN-CTE] Cannot decode the transfer encoding of "
@@ -409,7 +502,8 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 }
 
 /* Writes message x->i from item x->att on.  0 when the message is done,
- * 1 when output is full (call again), -1 when answered (error). */
+ * 1 when output is full (call again), 2 when a worker waits for a lock
+ * (fetch_wait: called back), -1 when answered (error). */
 static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 {
 	struct imap_session *s = cmd->s;
@@ -417,7 +511,14 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 	const struct store_msg *m = &x->win[k];
 	for (;;) {
 		if (x->streaming) {
+			bool was = store_thread_nowait(true);
 			int rc = imap_fetch_stream_pump(s, &x->st);
+			store_thread_nowait(was);
+			if (rc == STORE_ERR_BUSY) {
+				if (fetch_wait(cmd, x->st.content.id, x->st.pos, IMAP_STREAM_CHUNK) == 2)
+					return 2;
+				rc = imap_fetch_stream_pump(s, &x->st);
+			}
 			if (rc == 1)
 				return 1;
 			if (rc != STORE_OK) {
@@ -432,16 +533,43 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 		}
 		if (x->att >= x->f->natts)
 			break;
+		/* Where this item starts, should its read find a lock held. */
+		size_t line_len = x->line.len;
 		const struct imap_fetch_att *a = &x->f->atts[x->att++];
 		if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
 			goto nomem;
+		int rc;
 		if (!att_is_body(a)) {
-			if (fetch_simple_item(s, x, a, m) != 0)
+			rc = fetch_simple_item(s, x, a, m, true);
+			if (rc == 2) {   /* PREVIEW's read: a lock is held */
+				line_cut(&x->line, line_len);
+				x->att--;
+				if (fetch_wait(cmd, m->content_id, 0, m->size) == 2)
+					return 2;
+				rc = fetch_simple_item(s, x, a, m, false);
+				x->att++;
+			}
+			if (rc != 0)
 				goto nomem;
 			continue;
 		}
-		int rc = x->head_ok ? imap_fetch_head_value(x->head, x->head_len, a, &x->v)
-				    : imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
+		if (x->head_ok) {
+			rc = imap_fetch_head_value(x->head, x->head_len, a, &x->v);
+		} else {
+			bool was = store_thread_nowait(true);
+			rc = imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
+			store_thread_nowait(was);
+			if (rc == STORE_ERR_BUSY) {
+				line_cut(&x->line, line_len);
+				x->att--;
+				if (fetch_wait(cmd, m->content_id, 0, m->size) == 2)
+					return 2;
+				x->att++;
+				if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
+					goto nomem;
+				rc = imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
+			}
+		}
 		if (rc == IMAP_FETCH_ERR_UNKNOWN_CTE) {
 			/* Checked in fetch_msg_begin; kept for safety. */
 			rc = STORE_ERR_CORRUPT;
@@ -675,7 +803,7 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 	}
 	struct fetch_ctx *x = cmd->ctx;
 	if (cmd->job)
-		return IMAP_CMD_WAIT;   /* the window's \Seen marks: not done yet */
+		return IMAP_CMD_WAIT;   /* \Seen marks or a lock wait: not done yet */
 	if (x->seen_rc != STORE_OK) {
 		imap_cmd_store_error(cmd, x->seen_rc, "FETCH");
 		return IMAP_CMD_DONE;
@@ -707,6 +835,8 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 		int rc = fetch_msg_continue(cmd, x);
 		if (rc < 0)
 			return IMAP_CMD_DONE;
+		if (rc == 2)
+			return IMAP_CMD_WAIT;   /* a worker waits for a lock (fetch_wait) */
 		if (rc > 0)
 			return IMAP_CMD_AGAIN;
 		x->i++;

@@ -11,6 +11,7 @@
 #include "core/conn.h"
 #include "core/loop.h"
 #include "core/server.h"
+#include "core/workpool.h"
 #include "pop3/pop3_session.h"
 
 void pop3_retr_clear(struct pop3_session *s)
@@ -76,6 +77,104 @@ static void pop3_retr_seen(struct pop3_session *s, uint32_t uid)
 	}
 }
 
+/* ---- a read that would wait for a writer's lock ----
+ * RETR's reads of the store do not wait for a lock on the loop (issue 11
+ * point 1): a message's pages may be a delivery's until its commit (the
+ * newest contents share their pages with the next one's).  A read that
+ * finds one held (STORE_ERR_BUSY) has a worker wait for it
+ * (store_content_wait) while the response pauses, or before it begins
+ * (the command then starts over); then the read is made again. */
+struct pop3_read_wait {
+	struct work w;               /* first */
+	struct pop3_session *s;      /* NULL once the session has gone */
+	struct store *store;
+	uint64_t content_id, offset;
+	size_t len;
+	bool start;                  /* RETR/TOP n (TOP's lines) to start over */
+	bool top;
+	uint32_t n, lines;
+};
+
+static void retr_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lines, bool wait);
+
+static void read_wait_run(struct work *w)
+{
+	struct pop3_read_wait *j = (struct pop3_read_wait *)w;
+	(void)store_content_wait(j->store, j->content_id, j->offset, j->len);
+}
+
+static void read_wait_done(struct work *w)
+{
+	struct pop3_read_wait *j = (struct pop3_read_wait *)w;
+	struct pop3_session *s = j->s;
+	if (s) {
+		s->read_wait = NULL;
+		if (j->start) {
+			retr_start(s, j->n, j->top, j->lines, false);
+			/* started, answered, or waiting again */
+			if (!s->pump && !s->read_wait && s->suspended) {
+				s->suspended = false;
+				conn_resume(s->c);
+			}
+		} else if (s->pump) {
+			pop3_session_stream(s, s->pump);
+		}
+	}
+	free(j);
+}
+
+void pop3_read_wait_detach(struct pop3_session *s)
+{
+	if (s->read_wait)
+		s->read_wait->s = NULL;
+	s->read_wait = NULL;
+}
+
+/* Hands the wait to a worker: true, the session waits; false, the pool
+ * could not take it, and the caller reads waiting here. */
+static bool read_wait_submit(struct pop3_session *s, uint64_t content_id, uint64_t offset,
+			     size_t len, const struct pop3_read_wait *start)
+{
+	struct pop3_read_wait *j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	if (start)
+		*j = *start;
+	j->s = s;
+	j->store = s->srv->store;
+	j->content_id = content_id;
+	j->offset = offset;
+	j->len = len;
+	j->w.run = read_wait_run;
+	j->w.done = read_wait_done;
+	if (!s->srv->workpool || workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+		free(j);
+		return false;
+	}
+	conn_log(s->c, PLOG_DEBUG, "store busy: RETR waits on a worker content=%llu offset=%llu",
+		 (unsigned long long)content_id, (unsigned long long)offset);
+	s->read_wait = j;
+	if (!s->suspended) {
+		s->suspended = true;
+		conn_suspend(s->c);
+	}
+	return true;
+}
+
+/* store_content_pread without waiting for a lock; STORE_ERR_BUSY when the
+ * session now waits for a worker (read again when it is back). */
+static int retr_pread(struct pop3_session *s, struct pop3_retr *r, size_t *got)
+{
+	bool was = store_thread_nowait(true);
+	int rc = store_content_pread(s->srv->store, &r->content, r->offset, r->in, r->in_cap, got);
+	store_thread_nowait(was);
+	if (rc != STORE_ERR_BUSY)
+		return rc;
+	if (read_wait_submit(s, r->content.id, r->offset, r->in_cap, NULL))
+		return STORE_ERR_BUSY;
+	return store_content_pread(s->srv->store, &r->content, r->offset, r->in, r->in_cap, got);
+}
+
 /* One round: read a chunk (unless one was read ahead), stuff it, queue it;
  * at the end of the message (or TOP's cut-off) the final "." line. */
 static bool pop3_retr_pump(struct pop3_session *s)
@@ -83,8 +182,9 @@ static bool pop3_retr_pump(struct pop3_session *s)
 	struct pop3_retr *r = &s->retr;
 	if (r->in_len == 0 && !pop3_stuff_done(&r->stuff)) {
 		size_t got = 0;
-		int rc = store_content_pread(s->srv->store, &r->content, r->offset, r->in,
-					    r->in_cap, &got);
+		int rc = retr_pread(s, r, &got);
+		if (rc == STORE_ERR_BUSY)
+			return false;   /* paused: a worker waits for the pages */
 		if (rc != STORE_OK) {
 			/* The +OK line and part of the message are out: the
 			 * only honest signal left is to close without the
@@ -120,7 +220,8 @@ static bool pop3_retr_pump(struct pop3_session *s)
 	return false;
 }
 
-static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lines)
+/* wait: the reads may wait for a lock (the pool could not take the wait). */
+static void retr_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lines, bool wait)
 {
 	struct pop3_msg *m = pop3_session_msg(s, n);
 	if (!m)
@@ -160,6 +261,7 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 	if (rc == STORE_OK && !(s->retr.out = malloc(cap * POP3_STUFF_EXPANSION)))
 		rc = STORE_ERR_TEMP;
 	size_t got = 0;
+	bool was = store_thread_nowait(!wait);   /* no lock waits here: see above */
 	for (;;) {
 		/* An IMAP EXPUNGE of the message (on another loop, at any
 		 * moment) must not pull the bytes from under the "+OK n
@@ -178,6 +280,17 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 		content_id = cur.content_id;
 		from_record = true;
 		got = 0;
+	}
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		/* Nothing is out yet: the command starts over once a worker
+		 * has waited for the pages (or now, waiting here, when the
+		 * pool cannot take it). */
+		pop3_retr_clear(s);
+		struct pop3_read_wait again = {.start = true, .top = top, .n = n, .lines = lines};
+		if (!read_wait_submit(s, content_id, 0, cap, &again))
+			retr_start(s, n, top, lines, true);
+		return;
 	}
 	if (rc != STORE_OK) {
 		pop3_retr_clear(s);
@@ -210,12 +323,12 @@ static void pop3_retr_start(struct pop3_session *s, uint32_t n, bool top, uint32
 
 void pop3_cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	pop3_retr_start(s, cmd->num[0], false, 0);
+	retr_start(s, cmd->num[0], false, 0, false);
 }
 
 void pop3_cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	/* RFC 1939 7: the header, the blank line, then n lines of the body
 	 * (all of it when it has fewer). */
-	pop3_retr_start(s, cmd->num[0], true, cmd->num[1]);
+	retr_start(s, cmd->num[0], true, cmd->num[1], false);
 }

@@ -85,7 +85,8 @@ static void pop3_session_pump(struct pop3_session *s)
 		return;
 	s->pumping = true;
 	bool done = false;
-	while (!done && conn_output_pending(s->c) < POP3_OUTPUT_HIGH)
+	/* (a pump that hands a read to a worker pauses until it is back) */
+	while (!done && !s->read_wait && conn_output_pending(s->c) < POP3_OUTPUT_HIGH)
 		done = s->pump(s);
 	s->pumping = false;
 	if (done) {
@@ -130,7 +131,8 @@ static void *pop3_session_new(struct conn *c)
  * is guessing.  Closed without UPDATE, so nothing is expunged (RFC 1939 6). */
 static void pop3_check_limits(struct pop3_session *s)
 {
-	if (s->limit_closed || (s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump)
+	if (s->limit_closed || (s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump ||
+	    s->read_wait)
 		return;
 	bool errors = s->errors >= s->cfg->max_errors;
 	if (!errors && (s->state != POP3_S_AUTH || s->junk <= s->cfg->max_junk_commands))
@@ -174,7 +176,7 @@ static void pop3_on_line(void *sess, const char *line, size_t len, bool crlf)
 	 * can only get here if core resumed us early.  Ignore it rather than
 	 * interleave replies. */
 	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed ||
-	    s->auth_checking)
+	    s->auth_checking || s->read_wait)
 		return;
 	enum pop3_state before = s->state;
 	if (s->sasl) {
@@ -207,7 +209,7 @@ static void pop3_on_line_too_long(void *sess, const char *head, size_t head_len)
 	(void)head;
 	(void)head_len;
 	if ((s->state & (POP3_S_UPDATE | POP3_S_DONE)) || s->pump || s->limit_closed ||
-	    s->auth_checking)
+	    s->auth_checking || s->read_wait)
 		return;
 	if (s->sasl) {
 		pop3_auth_phase_too_long(s);
@@ -275,6 +277,7 @@ static void pop3_session_free(void *sess, const char *reason)
 	else if (s->state == POP3_S_UPDATE)
 		conn_log(s->c, PLOG_WARN, "disconnected before the QUIT reply expunged=%zu",
 			 s->removed);
+	pop3_read_wait_detach(s);
 	pop3_retr_clear(s);
 	/* Like Dovecot, the read state of a session that ends without QUIT
 	 * is kept (only DELE needs the UPDATE state).  Before the detach:

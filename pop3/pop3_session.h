@@ -106,6 +106,10 @@ struct pop3_session {
 	bool suspended;          /* input suspended until the response is out */
 	size_t list_next;        /* LIST/UIDL: next index */
 	struct pop3_retr retr;
+	/* RETR/TOP found the message's pages held by a writer: a worker
+	 * waits for them (pop3_cmd_retr.c), the response meanwhile paused,
+	 * or not begun (the command then starts over), input suspended. */
+	struct pop3_read_wait *read_wait;
 
 	/* RETR's \Seen marks not yet committed (pop3_cmd_retr.c): at most
 	 * POP3_SEEN_BATCH, committed together when the batch is full, when
@@ -166,6 +170,8 @@ void pop3_session_auth_resume(struct pop3_session *s);
 
 /* Free the RETR buffers (pop3_cmd_retr.c). */
 void pop3_retr_clear(struct pop3_session *s);
+/* The session goes: a worker waiting for a RETR's pages finishes alone. */
+void pop3_read_wait_detach(struct pop3_session *s);
 /* Commit the pending \Seen marks of RETR now (batch full or due, end of
  * session), stopping the timer. */
 void pop3_seen_flush(struct pop3_session *s);

@@ -487,6 +487,15 @@ int store_content_pread(struct store *store, const struct store_content *c, uint
 			void *buf, size_t len, size_t *got_r);
 /* Unpin; c is reset (closing a reset one does nothing). */
 void store_content_close(struct store *store, struct store_content *c);
+/* Under store_thread_nowait (an event loop), the reads of contents
+ * (store_content_open, _pread, _heads, _read, _structure) do not wait for
+ * a writer's lock on their pages either: STORE_ERR_BUSY when one is held
+ * and nothing could be read (a read that got some bytes first returns
+ * them, short, and _heads the contents before the held one).  The caller
+ * then has a worker wait for the lock with store_content_wait (the same
+ * content, offset and length: its record, structure and those chunks,
+ * read and dropped) and reads again once it returns. */
+int store_content_wait(struct store *store, uint64_t content_id, uint64_t offset, size_t len);
 /* The starts of n contents for values built whole before any of them is
  * sent (header fields, RFC 3501 6.4.5), in one read with one cursor: the
  * chunks of content ids[i] in order from its first, each passed to fn with

@@ -754,6 +754,11 @@ static int read_fn(struct store *s, DB_TXN *txn, void *arg)
 		a->got += take;
 		pos += take;
 	}
+	/* Not waiting for a writer's lock (store_thread_nowait): what was
+	 * read before it is a short read, and the caller asks again for the
+	 * rest; nothing read is STORE_ERR_BUSY (storage_env.c). */
+	if (rc == STORE_ERR_RETRY && a->got > 0 && store_thread_is_nowait())
+		rc = STORE_OK;
 	return store_cursor_close(s, cur, rc);
 }
 
@@ -818,6 +823,8 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 		}
 		if (st == STORE_ERR_NOTFOUND || st == STORE_ERR_CORRUPT)
 			a->status[i] = st;
+		else if (st == STORE_ERR_RETRY && i > 0 && store_thread_is_nowait())
+			stop = true;   /* a held lock, not waited for: the rest later */
 		else if (st != STORE_OK)
 			rc = st;   /* a lock conflict, a panic: the whole read fails */
 		else
@@ -848,6 +855,26 @@ static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
 	int rc = store_content_run(s, read_fn, a);
 	if (rc == STORE_OK)
 		*got_r = a->got;
+	return rc;
+}
+
+int store_content_wait(struct store *s, uint64_t content_id, uint64_t offset, size_t len)
+{
+	struct store_content c;
+	void *structure;
+	size_t slen;
+	int rc = store_content_open(s, content_id, &c, &structure, &slen);
+	if (rc != STORE_OK)
+		return rc;
+	free(structure);
+	enum { STEP = 65536 };
+	uint8_t *buf = len && offset < c.size ? malloc(len < STEP ? len : STEP) : NULL;
+	size_t got = 1;
+	for (size_t done = 0; buf && rc == STORE_OK && done < len && got > 0; done += got)
+		rc = store_content_pread(s, &c, offset + done, buf,
+					 len - done < STEP ? len - done : STEP, &got);
+	free(buf);
+	store_content_close(s, &c);
 	return rc;
 }
 

@@ -110,6 +110,11 @@ bool store_thread_nowait(bool on)
 	return was;
 }
 
+bool store_thread_is_nowait(void)
+{
+	return tl_nowait;
+}
+
 int store_bdb_err(struct store *s, int rc)
 {
 	switch (rc) {
@@ -232,6 +237,74 @@ static int store_mkdirs(const char *dir)
 }
 
 /* Closes whatever handles are open; safe on a panicked environment. */
+/* ---- kept read transactions ----
+ * A content read that must not wait for a lock (store_content_run on a
+ * thread under store_thread_nowait: an event loop) needs a transaction,
+ * DB_TXN_NOWAIT, to be told of a held lock at once instead of waiting in
+ * its queue; a read without one (the other threads') cannot be.  A
+ * transaction per read cost a quarter of FETCH's rate (its begin and
+ * commit, in the shared regions), so each such thread keeps one across
+ * its reads, in readers[] (readers_mu).  Read-committed (degree 2), it
+ * holds no lock between reads, writes nothing and has no snapshot, so it
+ * keeps no log and no page version in place however long it lives.  It
+ * is dropped on any error (a held lock included: rarely) and begun again
+ * at the next read; every one ends when the handles close (store_close,
+ * a reopen, each holding the store alone).  A thread remembers its slot
+ * by the store's serial and generation, so that one of a closed store or
+ * an older environment is never used. */
+static _Thread_local struct {
+	uint64_t serial, gen;
+	int slot;
+} tl_reader;
+
+static void readers_end(struct store *s)
+{
+	pthread_mutex_lock(&s->readers_mu);
+	for (int i = 0; i < STORE_READERS_MAX; i++) {
+		if (s->readers[i])
+			(void)s->readers[i]->commit(s->readers[i], DB_TXN_NOSYNC);
+		s->readers[i] = NULL;
+		s->reader_used[i] = false;
+	}
+	pthread_mutex_unlock(&s->readers_mu);
+}
+
+/* The calling thread's kept transaction (store_enter held, generation
+ * gen); NULL when there is no slot left or none could begin. */
+static DB_TXN *reader_txn(struct store *s, uint64_t gen)
+{
+	if (tl_reader.serial != s->serial || tl_reader.gen != gen) {
+		/* None yet, or one of another store or environment (ended
+		 * with it): a slot of this one. */
+		int slot = -1;
+		pthread_mutex_lock(&s->readers_mu);
+		for (int i = 0; i < STORE_READERS_MAX && slot < 0; i++)
+			if (!s->reader_used[i])
+				slot = i;
+		if (slot >= 0)
+			s->reader_used[slot] = true;
+		pthread_mutex_unlock(&s->readers_mu);
+		if (slot < 0)
+			return NULL;
+		tl_reader.serial = s->serial;
+		tl_reader.gen = gen;
+		tl_reader.slot = slot;
+	}
+	DB_TXN **t = &s->readers[tl_reader.slot];
+	if (!*t && s->env->txn_begin(s->env, NULL, t, DB_TXN_NOWAIT | DB_READ_COMMITTED) != 0)
+		*t = NULL;
+	return *t;
+}
+
+/* Ends the calling thread's kept transaction after a failed read. */
+static void reader_drop(struct store *s)
+{
+	DB_TXN **t = &s->readers[tl_reader.slot];
+	if (*t)
+		(void)(*t)->abort(*t);
+	*t = NULL;
+}
+
 static void store_handles_close(struct store *s)
 {
 	/* Closing a handle writes out every dirty page of its file in the
@@ -245,6 +318,7 @@ static void store_handles_close(struct store *s)
 	 * then) checkpoints and syncs, so the database files of a stopped
 	 * server are whole. */
 	u_int32_t close_flags = s->shared ? DB_NOSYNC : 0;
+	readers_end(s);
 	for (int i = 0; i < SDB_COUNT; i++) {
 		if (s->db[i])
 			(void)s->db[i]->close(s->db[i], close_flags);
@@ -462,8 +536,41 @@ int store_read_run_quiet(struct store *s, store_txn_fn *fn, void *arg)
 	return txn_run(s, fn, arg, false, RUN_SNAPSHOT);
 }
 
+/* A content read on a thread that does not wait: in the thread's kept
+ * transaction, STORE_ERR_BUSY at once when a writer holds a page it
+ * needs (the caller hands the read to a worker). */
+static int content_nowait_run(struct store *s, store_txn_fn *fn, void *arg)
+{
+	uint64_t gen;
+	int rc = store_enter(s, &gen);
+	if (rc != STORE_OK)
+		return rc;
+	atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
+	DB_TXN *txn = reader_txn(s, gen);
+	if (txn) {
+		rc = fn(s, txn, arg);
+		if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
+			reader_drop(s);
+	} else if ((rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn,
+							      DB_TXN_NOWAIT | DB_READ_COMMITTED))) ==
+		   STORE_OK) {
+		rc = fn(s, txn, arg);
+		(void)txn->commit(txn, DB_TXN_NOSYNC);
+	}
+	store_leave(s);
+	if (rc == STORE_ERR_RETRY)
+		return STORE_ERR_BUSY;
+	if (rc == STORE_ERR_PANIC) {
+		store_reopen(s, gen);
+		return STORE_ERR_TEMP;
+	}
+	return rc;
+}
+
 int store_content_run(struct store *s, store_txn_fn *fn, void *arg)
 {
+	if (tl_nowait)
+		return content_nowait_run(s, fn, arg);
 	return txn_run(s, fn, arg, true, RUN_NONE);
 }
 
@@ -718,6 +825,9 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	pthread_mutex_init(&s->wd_mu, NULL);
 	pthread_mutex_init(&s->notify_mu, NULL);
 	pthread_mutex_init(&s->pin_mu, NULL);
+	pthread_mutex_init(&s->readers_mu, NULL);
+	static _Atomic uint64_t serials;
+	s->serial = atomic_fetch_add(&serials, 1) + 1;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -782,6 +892,7 @@ void store_close(struct store **sp)
 	pthread_mutex_destroy(&s->wd_mu);
 	pthread_mutex_destroy(&s->notify_mu);
 	pthread_mutex_destroy(&s->pin_mu);
+	pthread_mutex_destroy(&s->readers_mu);
 	free(s->pins);
 	free(s->orphans);
 	pthread_rwlock_destroy(&s->rw);

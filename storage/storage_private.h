@@ -86,6 +86,10 @@ enum store_db {
 	SDB_COUNT
 };
 
+/* Threads with a kept read transaction (struct store readers) at most:
+ * the event loops; others read with a transaction each. */
+#define STORE_READERS_MAX 64
+
 struct store {
 	/* env and db[] are replaced when a panicked environment is reopened:
 	 * every use holds `rw` for reading, the reopen holds it for writing. */
@@ -134,6 +138,14 @@ struct store {
 		pthread_t owner;
 	} *pins;
 	size_t npins, pins_cap;
+	/* Content reads of threads that do not wait for locks (an event
+	 * loop's: store_content_run under store_thread_nowait), each a
+	 * transaction of the thread's kept across reads (storage_env.c
+	 * reader_txn); ended when the handles close. */
+	pthread_mutex_t readers_mu;
+	DB_TXN *readers[STORE_READERS_MAX];
+	bool reader_used[STORE_READERS_MAX];
+	uint64_t serial;             /* this store among those a process opens */
 	/* Deletions a last unpin could not finish without waiting for a
 	 * lock (store_content_unpin): the watchdog tries them again, under
 	 * pin_mu too. */
@@ -331,6 +343,8 @@ bool store_content_pinned(struct store *s, uint64_t content_id);
  * (store_content_doom_end), so that the pin does not depend on a reader
  * waiting for the deletion's lock (storage_content.c). */
 bool store_content_doom(struct store *s, uint64_t content_id);
+/* Whether this thread runs under store_thread_nowait. */
+bool store_thread_is_nowait(void);
 /* The watchdog's turn at the deletions that last unpins left
  * (store_content_unpin); never waits for a lock. */
 void store_content_orphans_retry(struct store *s);

@@ -5,6 +5,7 @@
 # or expunge would).  The daemon runs one loop, so a wait on it would hold
 # up every session: another session's NOOP must be answered while the lock
 # is held, and the held-up command must finish once it is let go.
+import os
 import pathlib
 import socket
 import subprocess
@@ -13,7 +14,8 @@ import pytest
 
 from helpers import BIN, Server, imap_connect, make_message, split_trace
 
-HOLD = str(pathlib.Path(BIN).parent / "tests" / "tools" / "store_hold")
+HOLD = os.environ.get("POSTINO_STORE_HOLD") or str(
+    pathlib.Path(BIN).parent / "tests" / "tools" / "store_hold")
 # Longer than the store's lock timeout (5 s), so that a loop that waited
 # for the lock would miss it, and far longer than a free loop takes.
 ANSWER_S = 8.0
@@ -22,8 +24,8 @@ ANSWER_S = 8.0
 class Hold:
     """store_hold on srv's data directory: the lock is held on return."""
 
-    def __init__(self, srv, db, key):
-        self.p = subprocess.Popen([HOLD, str(srv.data_dir), db, key], stdin=subprocess.PIPE,
+    def __init__(self, srv, *db_keys):
+        self.p = subprocess.Popen([HOLD, str(srv.data_dir), *db_keys], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.p.stdout.readline()
         assert line == b"held\n", (line, self.p.stderr.read())
@@ -162,5 +164,94 @@ def test_setmetadata_does_not_hold_the_loop(tmp_path):
         assert r.status == "OK", r
         r = c.ok('GETMETADATA "" /private/comment')
         assert b"set while locked" in r.untagged[0], r.untagged
+    finally:
+        srv.stop()
+
+
+# Past every key: a read of it write-locks the last leaf page of the
+# database, where the newest content's last chunk (its record) is and the
+# next delivery's go.
+LAST_CHUNK = "be64:18446744073709551615/be32:4294967295"
+LAST_META = "be64:18446744073709551615"
+
+
+def test_retr_of_the_newest_message_does_not_hold_the_loop(tmp_path):
+    srv = Server(tmp_path / "data", kinds=("smtp", "pop3"), extra=["--loops", "1"])
+    srv.start()
+    try:
+        user, pw = srv.new_user("pop")
+        sent = []
+        c = srv.smtp()
+        for i in range(20):
+            msg = make_message(f"newest {i}", body=(b"line %d\r\n" % i) * 300)
+            c.smtp_deliver("s@example.org", [user], msg)
+            sent.append(msg)
+        c.smtp_quit()
+        p = srv.pop3(user, pw)
+        other = srv.pop3(*srv.new_user("other"))
+        hold = Hold(srv, "content_data", LAST_CHUNK)
+        try:
+            p.send("RETR 20\r\nNOOP\r\n")   # pipelined: the NOOP waits its turn
+            other.sock.settimeout(ANSWER_S)
+            assert other.pop3_cmd("NOOP").startswith("+OK")   # the loop is free
+            assert_no_reply_yet(p)
+        finally:
+            hold.release()
+        assert p.pop3_status().startswith("+OK")
+        got = p.pop3_multi()
+        assert p.pop3_status().startswith("+OK")   # the NOOP, after it
+        assert split_trace(got, "s@example.org") == sent[19]
+        # Every other message reads too (their pages were not held).
+        for i in (1, 10):
+            assert split_trace(p.pop3_retr(i), "s@example.org") == sent[i - 1]
+        p.pop3_quit()
+    finally:
+        srv.stop()
+
+
+def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
+    # A client told of a new message fetches it at once: its pages are
+    # where the next delivery writes.  Its header, its structure and its
+    # body are read without waiting on the loop.
+    srv = Server(tmp_path / "data", kinds=("smtp", "imap"), extra=["--loops", "1"])
+    srv.start()
+    try:
+        user = srv.new_user("imapnew")
+        sent = []
+        c = srv.smtp()
+        for i in range(20):
+            # the newest one chunk long: all of it on the last page
+            msg = make_message(f"newest {i}", body=(b"line %d\r\n" % i) * (300 if i < 19 else 40))
+            c.smtp_deliver("s@example.org", [user[0]], msg)
+            sent.append(msg)
+        c.smtp_quit()
+        m = imap_connect(srv, *user)
+        m.select("INBOX")
+        other = imap_connect(srv, *srv.new_user("other"))
+        for items in ("BODY.PEEK[HEADER.FIELDS (SUBJECT)]", "BODYSTRUCTURE",
+                      "BODY.PEEK[]", "BODY.PEEK[TEXT]<10.20>"):
+            hold = Hold(srv, "content_data", LAST_CHUNK, "content_meta", LAST_META)
+            try:
+                m.send(b"f1 FETCH 20 (" + items.encode() + b")\r\n")
+                other.sock.settimeout(ANSWER_S)
+                other.ok("NOOP")   # the loop is free while FETCH waits
+                assert_no_reply_yet(m)
+            finally:
+                hold.release()
+            r = m.read_tagged("f1")
+            assert r.status == "OK", (items, r)
+            (got,) = r.untagged
+            if items == "BODY.PEEK[]":
+                body = got[got.index(b"}\r\n") + 3:-1]
+                assert split_trace(body, "s@example.org") == sent[19], got[-200:]
+            elif items.startswith("BODY.PEEK[HEADER"):
+                assert b"Subject: newest 19" in got, got
+            elif items.startswith("BODY.PEEK[TEXT]"):
+                assert b"{20}\r\n" + sent[19].split(b"\r\n\r\n", 1)[1][10:30] in got, got
+            else:
+                assert b"BODYSTRUCTURE (" in got, got
+        # The older messages were never held.
+        r = m.ok("FETCH 1:19 (BODY.PEEK[])")
+        assert len(r.untagged) == 19
     finally:
         srv.stop()

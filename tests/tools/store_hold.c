@@ -4,15 +4,16 @@
  * For the integration tests of what an event loop must not wait for
  * (issue 11 point 1, tests/integration/test_loop_nowait.py).
  *
- * usage: store_hold DATA_DIR DB KEY
+ * usage: store_hold DATA_DIR DB KEY [DB KEY ...]
  *   DB: meta, users, users_by_id, content_meta or content_data
  *   (storage_private.h);
  *   KEY: str:TEXT (the bytes of TEXT), be64:N, be64:N/be32:M (a chunk), or
  *   uid:ADDRESS (the be32 id of that user, for users_by_id).
- * Reads the key with DB_RMW in a transaction, which write-locks its page
+ * Reads each key with DB_RMW in one transaction, which write-locks its page
  * whether or not the key is there; prints "held" and waits for standard
  * input to end (or a line), then aborts the transaction: nothing changes.
  * Exit 0, or 1 when the store or the arguments fail. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,20 +32,31 @@ static const struct {
 	{"content_data", SDB_CONTENT_DATA},
 };
 
+#define HOLD_MAX 8
+
 struct hold {
 	enum store_db db;
 	uint8_t key[512];
 	size_t klen;
 };
 
+struct holds {
+	struct hold h[HOLD_MAX];
+	size_t n;
+};
+
 static int hold_fn(struct store *s, DB_TXN *txn, void *arg)
 {
-	struct hold *h = arg;
+	struct holds *hs = arg;
 	static uint8_t buf[1 << 17];   /* a chunk's record at most */
 	size_t len;
-	int rc = store_db_get(s, txn, h->db, h->key, h->klen, buf, sizeof(buf), &len, DB_RMW);
-	if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
-		return rc;
+	for (size_t i = 0; i < hs->n; i++) {
+		struct hold *h = &hs->h[i];
+		int rc = store_db_get(s, txn, h->db, h->key, h->klen, buf, sizeof(buf), &len,
+				      DB_RMW);
+		if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
+			return rc;
+	}
 	printf("held\n");
 	fflush(stdout);
 	char line[16];
@@ -83,31 +95,44 @@ static int parse_key(struct store *s, const char *arg, struct hold *h)
 	return *end == '\0' ? 0 : -1;
 }
 
+static int db_of(const char *name, enum store_db *db_r)
+{
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		if (strcmp(dbs[i].name, name) == 0) {
+			*db_r = dbs[i].db;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	struct hold h = {0};
-	size_t i = 0;
-	while (argc == 4 && i < sizeof(dbs) / sizeof(dbs[0]) && strcmp(dbs[i].name, argv[2]) != 0)
-		i++;
-	if (argc != 4 || i == sizeof(dbs) / sizeof(dbs[0])) {
-		fprintf(stderr, "usage: store_hold DATA_DIR "
-				"meta|users|users_by_id|content_meta|content_data "
-				"str:TEXT|be64:N[/be32:M]|uid:ADDRESS\n");
+	struct holds hs = {0};
+	hs.n = argc >= 4 && argc % 2 == 0 ? (size_t)(argc - 2) / 2 : 0;
+	bool ok = hs.n > 0 && hs.n <= HOLD_MAX;
+	for (size_t i = 0; ok && i < hs.n; i++)
+		ok = db_of(argv[2 + 2 * i], &hs.h[i].db) == 0;
+	if (!ok) {
+		fprintf(stderr, "usage: store_hold DATA_DIR DB KEY [DB KEY ...] (DB: "
+				"meta|users|users_by_id|content_meta|content_data, KEY: "
+				"str:TEXT|be64:N[/be32:M]|uid:ADDRESS)\n");
 		return 1;
 	}
-	h.db = dbs[i].db;
 	struct store *s;
 	int rc = store_open(argv[1], NULL, &s);
 	if (rc != STORE_OK) {
 		fprintf(stderr, "store_hold: open %s: %s\n", argv[1], store_strerror(rc));
 		return 1;
 	}
-	if (parse_key(s, argv[3], &h) < 0) {
-		fprintf(stderr, "store_hold: bad key %s\n", argv[3]);
-		store_close(&s);
-		return 1;
+	for (size_t i = 0; i < hs.n; i++) {
+		if (parse_key(s, argv[3 + 2 * i], &hs.h[i]) < 0) {
+			fprintf(stderr, "store_hold: bad key %s\n", argv[3 + 2 * i]);
+			store_close(&s);
+			return 1;
+		}
 	}
-	rc = store_txn_run(s, hold_fn, &h);
+	rc = store_txn_run(s, hold_fn, &hs);
 	store_close(&s);
 	if (rc != STORE_ERR_EXISTS) {
 		fprintf(stderr, "store_hold: %s\n", store_strerror(rc));

@@ -1437,6 +1437,146 @@ static void test_reads_pass_writers(void **state)
 	assert_false(m.flags & STORE_F_FLAGGED);
 }
 
+/* What a delivery of the next content holds of the contents' pages: the
+ * content_data leaf page its first chunk goes to (the last one, beside
+ * the newest contents' chunks) and, unless mailbox_id (the hold's
+ * argument, reused) is 0, the content_meta page of its record.  The
+ * content id after the newest is the hold's mailbox_id field's
+ * companion: h->st's next content, found here. */
+static int next_content_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct store_hold *h = arg;
+	uint64_t next;
+	uint8_t key[12];
+	int rc = store_meta_next(s, txn, STORE_META_NEXT_CONTENT, &next);
+	store_be64_put(key, next);
+	store_be32_put(key + 8, 0);
+	if (rc == STORE_OK)
+		rc = store_db_put(s, txn, SDB_CONTENT_DATA, key, 12, "x", 1, 0);
+	if (rc == STORE_OK && h->mailbox_id)
+		rc = store_db_put(s, txn, SDB_CONTENT_META, key, 8, "x", 1, 0);
+	return rc == STORE_OK ? STORE_ERR_EXISTS : rc;   /* abort, not retried */
+}
+
+struct heads_got {
+	size_t n;
+};
+
+static int heads_count(void *arg, size_t i, uint64_t off, const void *data, size_t len)
+{
+	(void)i;
+	(void)off;
+	(void)data;
+	(void)len;
+	((struct heads_got *)arg)->n++;
+	return 1;   /* this one is done */
+}
+
+/* A loop's content reads (store_thread_nowait) do not wait for a writer of
+ * the contents' pages: STORE_ERR_BUSY at once, the contents before the held
+ * page for a walk of several; then, once it lets go, everything. */
+static void test_content_reads_nowait(void **state)
+{
+	struct fx *f = *state;
+	char body[4096];
+	memset(body, 'a', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	uint64_t first = deliver_to(f, NULL, body, 0, "(structure)");
+	uint64_t last = first;
+	for (int i = 0; i < 40; i++)   /* a few leaf pages of 997-byte chunks */
+		last = deliver_to(f, NULL, body, 0, "(structure)");
+	struct store_hold h;
+	assert_int_equal(store_hold_start(&h, f->s, 0, next_content_fn), 0);
+	bool was = store_thread_nowait(true);
+	struct store_content c;
+	void *st;
+	size_t st_len;
+	char buf[sizeof(body)];
+	size_t got;
+	/* The record is free, the chunks' page is not. */
+	assert_int_equal(store_content_open(f->s, last, &c, &st, &st_len), STORE_OK);
+	free(st);
+	assert_int_equal(store_content_pread(f->s, &c, 0, buf, sizeof(buf), &got), STORE_ERR_BUSY);
+	store_content_close(f->s, &c);
+	assert_int_equal(store_content_read(f->s, last, 0, buf, sizeof(buf), &got),
+			 STORE_ERR_BUSY);
+	/* A walk: the first content's page is not the held one. */
+	uint64_t ids[2] = {first, last}, sizes[2] = {sizeof(body) - 1, sizeof(body) - 1};
+	int status[2];
+	struct heads_got hg = {0};
+	assert_int_equal(store_content_heads(f->s, ids, sizes, 2, heads_count, &hg, status),
+			 STORE_OK);
+	assert_int_equal(status[0], STORE_OK);
+	assert_int_equal(status[1], 1);   /* not reached */
+	assert_int_equal(store_content_heads(f->s, ids + 1, sizes + 1, 1, heads_count, &hg,
+					     status), STORE_ERR_BUSY);
+	/* The first content reads whole. */
+	assert_int_equal(store_content_read(f->s, first, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(got, sizeof(body) - 1);
+	store_thread_nowait(was);
+	assert_int_equal(store_hold_end(&h), STORE_ERR_EXISTS);
+
+	/* With the record's page held too, the open is refused. */
+	assert_int_equal(store_hold_start(&h, f->s, 1, next_content_fn), 0);
+	was = store_thread_nowait(true);
+	assert_int_equal(store_content_open(f->s, last, &c, NULL, NULL), STORE_ERR_BUSY);
+	assert_false(store_content_pinned(f->s, last));   /* the pin went with it */
+	store_thread_nowait(was);
+	assert_int_equal(store_hold_end(&h), STORE_ERR_EXISTS);
+
+	/* Let go: all of it. */
+	was = store_thread_nowait(true);
+	assert_int_equal(store_content_read(f->s, last, 0, buf, sizeof(buf), &got), STORE_OK);
+	assert_int_equal(got, sizeof(body) - 1);
+	assert_memory_equal(buf, body, got);
+	store_thread_nowait(was);
+}
+
+struct waiter {
+	struct store *s;
+	uint64_t id;
+	atomic_bool done;
+	int rc;
+};
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	w->rc = store_content_wait(w->s, w->id, 0, 4096);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* store_content_wait (a worker's, for a loop's STORE_ERR_BUSY) returns
+ * once the writer lets go of the pages, and not before. */
+static void test_content_wait(void **state)
+{
+	struct fx *f = *state;
+	char body[4096];
+	memset(body, 'b', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	uint64_t id = 0;
+	for (int i = 0; i < 3; i++)
+		id = deliver_to(f, NULL, body, 0, NULL);
+	struct store_hold h;
+	assert_int_equal(store_hold_start(&h, f->s, 1, next_content_fn), 0);
+	struct waiter w = {.s = f->s, .id = id};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
+	struct timespec ts = {0, 100 * 1000000L};
+	nanosleep(&ts, NULL);
+	assert_false(atomic_load(&w.done));   /* it cannot have: the pages are held */
+	assert_int_equal(store_hold_end(&h), STORE_ERR_EXISTS);
+	pthread_join(t, NULL);
+	assert_int_equal(w.rc, STORE_OK);
+	bool was = store_thread_nowait(true);
+	char buf[sizeof(body)];
+	size_t got;
+	assert_int_equal(store_content_read(f->s, id, 0, buf, sizeof(buf), &got), STORE_OK);
+	store_thread_nowait(was);
+	assert_int_equal(store_content_wait(f->s, id + 100, 0, 10), STORE_ERR_NOTFOUND);
+}
+
 /* Holds a content's meta record, as the expunge of another copy or a
  * delivery beside it does (store_hold's mailbox_id is the content id's
  * low half here). */
@@ -2024,6 +2164,8 @@ int main(void)
 		T(test_nowait_busy),
 		cmocka_unit_test_setup_teardown(test_reads_pass_writers, setup_short_locks, teardown),
 		cmocka_unit_test_setup_teardown(test_unpin_passes_writers, setup_short_locks, teardown),
+		cmocka_unit_test_setup_teardown(test_content_reads_nowait, setup_short_locks, teardown),
+		T(test_content_wait),
 		T(test_pin_gone),
 		T(test_pin_races_expunge),
 		T(test_changes_since),
