@@ -23,6 +23,7 @@
 #include "imap/imap_fetch.h"
 #include "imap/imap_qresync.h"
 #include "imap/imap_session.h"
+#include "imap/imap_store_call.h"
 #include "imap/imap_view.h"
 #include "imap/imap_window.h"
 #include "storage/storage.h"
@@ -340,61 +341,10 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
  * writes until its commit, and a client fetches a new message right after
  * it is told of it.  Each read is made under store_thread_nowait; one that
  * finds a lock held (STORE_ERR_BUSY, nothing taken) has a worker wait for
- * it (store_content_wait) while the command waits (IMAP_CMD_WAIT), and is
+ * it (imap_content_wait) while the command waits (IMAP_CMD_WAIT), and is
  * made again when the handler is called back: a message not begun starts
  * over, a value not yet written is computed again, a literal goes on from
  * where it was.  A full pool waits here instead, once. */
-struct fetch_wait_job {
-	struct imap_job job;         /* first */
-	struct store *store;
-	uint64_t content_id, offset;
-	size_t len;
-};
-
-static void fetch_wait_run(struct imap_job *j)
-{
-	struct fetch_wait_job *w = (struct fetch_wait_job *)j;
-	(void)store_content_wait(w->store, w->content_id, w->offset, w->len);
-}
-
-static void fetch_wait_finish(struct imap_job *j, bool ran)
-{
-	(void)ran;
-	free(j);
-}
-
-static void fetch_wait_discard(struct imap_job *j)
-{
-	free(j);
-}
-
-/* 2: a worker waits for the content's pages (return IMAP_CMD_WAIT, then
- * read again); 0: waited here (read again now, waiting if need be). */
-static int fetch_wait(struct imap_cmd *cmd, uint64_t content_id, uint64_t offset, uint64_t len)
-{
-	struct imap_session *s = cmd->s;
-	size_t l = len < SIZE_MAX ? (size_t)len : SIZE_MAX;
-	struct fetch_wait_job *w = calloc(1, sizeof(*w));
-	if (w) {
-		w->job.run = fetch_wait_run;
-		w->job.finish = fetch_wait_finish;
-		w->job.discard = fetch_wait_discard;
-		w->store = s->store;
-		w->content_id = content_id;
-		w->offset = offset;
-		w->len = l;
-		if (imap_cmd_job_submit(cmd, &w->job) == 0) {
-			conn_log(s->c, PLOG_DEBUG, "store busy: FETCH waits on a worker content=%llu "
-				 "offset=%llu", (unsigned long long)content_id,
-				 (unsigned long long)offset);
-			return 2;
-		}
-		free(w);
-	}
-	(void)store_content_wait(s->store, content_id, offset, l);
-	return 0;
-}
-
 /* Drops what a value that could not be read had added to the line. */
 static void line_cut(struct buf *b, size_t len)
 {
@@ -460,7 +410,7 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 		return 1;
 	int prc = fetch_msg_read(s, x, k, true);
 	if (prc == STORE_ERR_BUSY) {
-		if (fetch_wait(cmd, m->content_id, 0, m->size) == 2)
+		if (imap_content_wait(cmd, m->content_id, 0, m->size) == 2)
 			return 2;
 		prc = fetch_msg_read(s, x, k, false);
 	}
@@ -503,7 +453,7 @@ static int fetch_msg_begin(struct imap_cmd *cmd, struct fetch_ctx *x)
 
 /* Writes message x->i from item x->att on.  0 when the message is done,
  * 1 when output is full (call again), 2 when a worker waits for a lock
- * (fetch_wait: called back), -1 when answered (error). */
+ * (imap_content_wait: called back), -1 when answered (error). */
 static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 {
 	struct imap_session *s = cmd->s;
@@ -515,7 +465,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			int rc = imap_fetch_stream_pump(s, &x->st);
 			store_thread_nowait(was);
 			if (rc == STORE_ERR_BUSY) {
-				if (fetch_wait(cmd, x->st.content.id, x->st.pos, IMAP_STREAM_CHUNK) == 2)
+				if (imap_content_wait(cmd, x->st.content.id, x->st.pos, IMAP_STREAM_CHUNK) == 2)
 					return 2;
 				rc = imap_fetch_stream_pump(s, &x->st);
 			}
@@ -544,7 +494,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			if (rc == 2) {   /* PREVIEW's read: a lock is held */
 				line_cut(&x->line, line_len);
 				x->att--;
-				if (fetch_wait(cmd, m->content_id, 0, m->size) == 2)
+				if (imap_content_wait(cmd, m->content_id, 0, m->size) == 2)
 					return 2;
 				rc = fetch_simple_item(s, x, a, m, false);
 				x->att++;
@@ -562,7 +512,7 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			if (rc == STORE_ERR_BUSY) {
 				line_cut(&x->line, line_len);
 				x->att--;
-				if (fetch_wait(cmd, m->content_id, 0, m->size) == 2)
+				if (imap_content_wait(cmd, m->content_id, 0, m->size) == 2)
 					return 2;
 				x->att++;
 				if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
@@ -836,7 +786,7 @@ enum imap_cmd_rc imap_cmd_fetch(struct imap_cmd *cmd)
 		if (rc < 0)
 			return IMAP_CMD_DONE;
 		if (rc == 2)
-			return IMAP_CMD_WAIT;   /* a worker waits for a lock (fetch_wait) */
+			return IMAP_CMD_WAIT;   /* a worker waits for a lock (imap_content_wait) */
 		if (rc > 0)
 			return IMAP_CMD_AGAIN;
 		x->i++;

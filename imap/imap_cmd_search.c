@@ -23,6 +23,7 @@
 #include "imap/imap_context.h"
 #include "imap/imap_search.h"
 #include "imap/imap_session.h"
+#include "imap/imap_store_call.h"
 #include "imap/imap_view.h"
 #include "imap/imap_window.h"
 #include "storage/storage.h"
@@ -224,11 +225,15 @@ static int search_hit(struct imap_session *s, struct search_ctx *x, size_t idx,
 
 /* search_window: the command's slice is spent in the middle of a window. */
 #define SEARCH_YIELD 1
+/* search_window: a worker waits for a writer's lock on a message's pages
+ * (imap_content_wait); the window is kept and that message read again. */
+#define SEARCH_WAIT 2
 
 /* One window: records, then content where needed.  0, SEARCH_YIELD (the
  * window is kept and resumed where it stopped), or a store error. */
-static int search_window(struct imap_session *s, struct search_ctx *x)
+static int search_window(struct imap_cmd *cmd, struct search_ctx *x)
 {
+	struct imap_session *s = cmd->s;
 	int rc;
 	if (!x->win_loaded) {
 		rc = search_window_load(s, x);
@@ -253,7 +258,18 @@ static int search_window(struct imap_session *s, struct search_ctx *x)
 		x->msg.seq = (uint32_t)(idx + 1);
 		enum imap_search_result r = imap_search_eval(&x->env, &x->search->root, &x->msg);
 		if (r == IMAP_SEARCH_UNKNOWN) {
+			/* Without waiting for a lock on the loop (issue 11
+			 * point 1): a writer of the message's pages has a
+			 * worker wait for them, and the message is read again
+			 * (waiting, when the pool could not take it). */
+			bool was = store_thread_nowait(true);
 			rc = search_load_content(s, x, &x->win[k]);
+			store_thread_nowait(was);
+			if (rc == STORE_ERR_BUSY) {
+				if (imap_content_wait(cmd, x->win[k].content_id, 0, x->win[k].size) == 2)
+					return SEARCH_WAIT;
+				rc = search_load_content(s, x, &x->win[k]);
+			}
 			if (rc == STORE_ERR_NOTFOUND)
 				continue;
 			if (rc != STORE_OK)
@@ -531,14 +547,18 @@ enum imap_cmd_rc imap_cmd_search(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 	}
 	struct search_ctx *x = cmd->ctx;
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* a lock wait: not done yet */
 	bool progressed = false;
 	while (x->i < x->end) {
 		if (!x->win_loaded && (imap_output_full(s) || (progressed && imap_cmd_yield_due(s))))
 			return IMAP_CMD_AGAIN;
 		progressed = true;
-		int rc = search_window(s, x);
+		int rc = search_window(cmd, x);
 		if (rc == SEARCH_YIELD)
 			return IMAP_CMD_AGAIN;
+		if (rc == SEARCH_WAIT)
+			return IMAP_CMD_WAIT;
 		if (rc != STORE_OK)
 			return search_fail(cmd, x, rc);
 	}

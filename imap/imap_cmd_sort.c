@@ -26,6 +26,7 @@
 #include "imap/imap_context.h"
 #include "imap/imap_search.h"
 #include "imap/imap_session.h"
+#include "imap/imap_store_call.h"
 #include "imap/imap_sort.h"
 #include "imap/imap_view.h"
 #include "imap/imap_window.h"
@@ -106,7 +107,10 @@ static int window_load(struct imap_session *s, struct sort_ctx *x)
 	return imap_window_load(s, v->mailbox_id, v->uids + x->win_lo, x->win_n, x->win, x->found);
 }
 
-/* One message of the window: 0 or a store error. */
+#define GATHER_YIELD 1
+#define GATHER_WAIT 2    /* a worker waits for a lock: the message again */
+
+/* One message of the window: 0, GATHER_WAIT, or a store error. */
 static int gather_one(struct imap_session *s, struct sort_ctx *x, size_t k)
 {
 	const struct store_msg *m = &x->win[k];
@@ -120,8 +124,20 @@ static int gather_one(struct imap_session *s, struct sort_ctx *x, size_t k)
 		x->cap = cap;
 	}
 	bool match = false;
+	/* Without waiting for a lock on the loop (issue 11 point 1): a writer
+	 * of the message's pages has a worker wait for them, and the message
+	 * is read again (waiting, when the pool could not take it).  Its reads
+	 * come before anything is kept of it. */
+	bool was = store_thread_nowait(true);
 	int rc = imap_sort_read(&x->rd, s->store, &x->env, &x->prog.root, x->want, m,
 				(uint32_t)(idx + 1), &match, &x->msgs[x->n], &x->pool);
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		if (imap_content_wait(s->cmd, m->content_id, 0, m->size) == 2)
+			return GATHER_WAIT;
+		rc = imap_sort_read(&x->rd, s->store, &x->env, &x->prog.root, x->want, m,
+				    (uint32_t)(idx + 1), &match, &x->msgs[x->n], &x->pool);
+	}
 	if (rc == STORE_ERR_NOTFOUND)
 		return STORE_OK;
 	if (rc != STORE_OK || !match)
@@ -132,8 +148,6 @@ static int gather_one(struct imap_session *s, struct sort_ctx *x, size_t k)
 	x->n++;
 	return STORE_OK;
 }
-
-#define GATHER_YIELD 1
 
 static int gather_window(struct imap_session *s, struct sort_ctx *x)
 {
@@ -458,6 +472,8 @@ static enum imap_cmd_rc sort_or_thread(struct imap_cmd *cmd, bool thread)
 		cmd->stage = STAGE_GATHER;
 	}
 	struct sort_ctx *x = cmd->ctx;
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* a lock wait or the sort: not done yet */
 	if (cmd->stage == STAGE_GATHER) {
 		bool progressed = false;
 		while (x->i < x->end) {
@@ -467,6 +483,8 @@ static enum imap_cmd_rc sort_or_thread(struct imap_cmd *cmd, bool thread)
 			int rc = gather_window(s, x);
 			if (rc == GATHER_YIELD)
 				return IMAP_CMD_AGAIN;
+			if (rc == GATHER_WAIT)
+				return IMAP_CMD_WAIT;
 			if (rc != STORE_OK)
 				return sort_fail(cmd, x, rc);
 		}

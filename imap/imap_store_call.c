@@ -1,5 +1,7 @@
 /* imap/imap_store_call.c: a command's one store write, in place without
- * waiting for a lock, else by a worker (imap_store_call.h). */
+ * waiting for a lock, else by a worker; a worker's wait for the pages a
+ * content read found held (imap_store_call.h). */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "core/conn.h"
@@ -69,4 +71,55 @@ struct imap_store_call *imap_store_call_take(struct imap_cmd *cmd)
 	cmd->ctx = NULL;
 	cmd->ctx_free = NULL;
 	return c;
+}
+
+/* ---- a content read that would wait ---- */
+
+struct content_wait_job {
+	struct imap_job job;         /* first */
+	struct store *store;
+	uint64_t content_id, offset;
+	size_t len;
+};
+
+static void content_wait_run(struct imap_job *j)
+{
+	struct content_wait_job *w = (struct content_wait_job *)j;
+	(void)store_content_wait(w->store, w->content_id, w->offset, w->len);
+}
+
+static void content_wait_finish(struct imap_job *j, bool ran)
+{
+	(void)ran;
+	free(j);
+}
+
+static void content_wait_discard(struct imap_job *j)
+{
+	free(j);
+}
+
+int imap_content_wait(struct imap_cmd *cmd, uint64_t content_id, uint64_t offset, uint64_t len)
+{
+	struct imap_session *s = cmd->s;
+	size_t l = len < SIZE_MAX ? (size_t)len : SIZE_MAX;
+	struct content_wait_job *w = calloc(1, sizeof(*w));
+	if (w) {
+		w->job.run = content_wait_run;
+		w->job.finish = content_wait_finish;
+		w->job.discard = content_wait_discard;
+		w->store = s->store;
+		w->content_id = content_id;
+		w->offset = offset;
+		w->len = l;
+		if (imap_cmd_job_submit(cmd, &w->job) == 0) {
+			conn_log(s->c, PLOG_DEBUG, "store busy: %s waits on a worker content=%llu "
+				 "offset=%llu", cmd->def->name, (unsigned long long)content_id,
+				 (unsigned long long)offset);
+			return 2;
+		}
+		free(w);
+	}
+	(void)store_content_wait(s->store, content_id, offset, l);
+	return 0;
 }

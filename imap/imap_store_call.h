@@ -1,10 +1,15 @@
-/* imap/imap_store_call.h: one store write of a command's, made so that the
- * loop never waits for another transaction's lock (issue 11 point 1): run
- * in place with store_thread_nowait, and when that finds a lock held
- * (STORE_ERR_BUSY: nothing changed), again by a worker, which may wait.
- * For the commands whose store work is one call (REPLACE, SETMETADATA,
- * GENURLAUTH, RESETKEY); those with steps or batches have their own jobs
- * (imap_cmd_mailbox.c, imap_cmd_store.c, imap_cmd_append.c). */
+/* imap/imap_store_call.h: a command's store work, made so that the loop
+ * never waits for another transaction's lock (issue 11 point 1).
+ *   - imap_store_call_run: one store write, run in place with
+ *     store_thread_nowait and, when that finds a lock held
+ *     (STORE_ERR_BUSY: nothing changed), again by a worker, which may
+ *     wait.  For the commands whose store work is one call (REPLACE,
+ *     SETMETADATA, GENURLAUTH, RESETKEY); those with steps or batches
+ *     have their own jobs (imap_cmd_mailbox.c, imap_cmd_store.c,
+ *     imap_cmd_append.c).
+ *   - imap_content_wait: a content read (FETCH, SEARCH, SORT) that found a
+ *     writer's lock on the pages: a worker waits for them, then the
+ *     command reads again. */
 #ifndef POSTINO_IMAP_STORE_CALL_H
 #define POSTINO_IMAP_STORE_CALL_H
 
@@ -41,5 +46,13 @@ enum imap_cmd_rc imap_store_call_run(struct imap_cmd *cmd, struct imap_store_cal
 
 /* The call a worker finished, from cmd->ctx; the caller frees it. */
 struct imap_store_call *imap_store_call_take(struct imap_cmd *cmd);
+
+/* A content read of cmd's, under store_thread_nowait, found a writer's
+ * lock on the pages (STORE_ERR_BUSY): a worker waits for them
+ * (store_content_wait of the same content, offset and length).  2: the
+ * handler returns IMAP_CMD_WAIT and reads again when it is called back
+ * (cmd->job is set until then); 0: the pool could not take it, the wait
+ * was made here, read again now. */
+int imap_content_wait(struct imap_cmd *cmd, uint64_t content_id, uint64_t offset, uint64_t len);
 
 #endif

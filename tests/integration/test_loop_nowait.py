@@ -250,6 +250,19 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
                 assert b"{20}\r\n" + sent[19].split(b"\r\n\r\n", 1)[1][10:30] in got, got
             else:
                 assert b"BODYSTRUCTURE (" in got, got
+        # SEARCH and SORT read what their keys need the same way.
+        for cmd, want in ((b'SEARCH 18:20 BODY "line 19"', b"* SEARCH 20"),
+                          (b"SORT (REVERSE SUBJECT) UTF-8 19:20", b"* SORT 20 19")):
+            hold = Hold(srv, "content_data", LAST_CHUNK, "content_meta", LAST_META)
+            try:
+                m.send(b"s1 " + cmd + b"\r\n")
+                other.ok("NOOP")
+                assert_no_reply_yet(m)
+            finally:
+                hold.release()
+            r = m.read_tagged("s1")
+            assert r.status == "OK", (cmd, r)
+            assert r.untagged == [want], (cmd, r.untagged)
         # The older messages were never held.
         r = m.ok("FETCH 1:19 (BODY.PEEK[])")
         assert len(r.untagged) == 19
