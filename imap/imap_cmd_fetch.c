@@ -496,8 +496,10 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 				x->att--;
 				if (imap_content_wait(cmd, m->content_id, 0, m->size) == 2)
 					return 2;
-				rc = fetch_simple_item(s, x, a, m, false);
 				x->att++;
+				if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
+					goto nomem;
+				rc = fetch_simple_item(s, x, a, m, false);
 			}
 			if (rc != 0)
 				goto nomem;

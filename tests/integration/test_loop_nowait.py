@@ -229,8 +229,12 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
         m.select("INBOX")
         other = imap_connect(srv, *srv.new_user("other"))
         for items in ("BODY.PEEK[HEADER.FIELDS (SUBJECT)]", "BODYSTRUCTURE",
-                      "BODY.PEEK[]", "BODY.PEEK[TEXT]<10.20>"):
-            hold = Hold(srv, "content_data", LAST_CHUNK, "content_meta", LAST_META)
+                      "BODY.PEEK[]", "BODY.PEEK[TEXT]<10.20>", "UID PREVIEW"):
+            # PREVIEW: the record free, so that the open passes and
+            # PREVIEW's own read (after UID) finds the chunks held.
+            held = ("content_data", LAST_CHUNK) + (
+                () if items == "UID PREVIEW" else ("content_meta", LAST_META))
+            hold = Hold(srv, *held)
             try:
                 m.send(b"f1 FETCH 20 (" + items.encode() + b")\r\n")
                 other.sock.settimeout(ANSWER_S)
@@ -248,6 +252,8 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
                 assert b"Subject: newest 19" in got, got
             elif items.startswith("BODY.PEEK[TEXT]"):
                 assert b"{20}\r\n" + sent[19].split(b"\r\n\r\n", 1)[1][10:30] in got, got
+            elif items == "UID PREVIEW":
+                assert b'PREVIEW "line 19' in got, got
             else:
                 assert b"BODYSTRUCTURE (" in got, got
         # SEARCH and SORT read what their keys need the same way.
