@@ -236,7 +236,6 @@ static int store_mkdirs(const char *dir)
 	return rc;
 }
 
-/* Closes whatever handles are open; safe on a panicked environment. */
 /* ---- kept read transactions ----
  * A content read that must not wait for a lock (store_content_run on a
  * thread under store_thread_nowait: an event loop) needs a transaction,
@@ -305,6 +304,7 @@ static void reader_drop(struct store *s)
 	*t = NULL;
 }
 
+/* Closes whatever handles are open; safe on a panicked environment. */
 static void store_handles_close(struct store *s)
 {
 	/* Closing a handle writes out every dirty page of its file in the
@@ -541,30 +541,32 @@ int store_read_run_quiet(struct store *s, store_txn_fn *fn, void *arg)
  * needs (the caller hands the read to a worker). */
 static int content_nowait_run(struct store *s, store_txn_fn *fn, void *arg)
 {
-	uint64_t gen;
-	int rc = store_enter(s, &gen);
-	if (rc != STORE_OK)
-		return rc;
-	atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
-	DB_TXN *txn = reader_txn(s, gen);
-	if (txn) {
-		rc = fn(s, txn, arg);
-		if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
-			reader_drop(s);
-	} else if ((rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn,
-							      DB_TXN_NOWAIT | DB_READ_COMMITTED))) ==
-		   STORE_OK) {
-		rc = fn(s, txn, arg);
-		(void)txn->commit(txn, DB_TXN_NOSYNC);
+	for (unsigned reopens = 0;; reopens++) {
+		uint64_t gen;
+		int rc = store_enter(s, &gen);
+		if (rc != STORE_OK)
+			return rc;
+		atomic_fetch_add_explicit(&s->txn_count, 1, memory_order_relaxed);
+		DB_TXN *txn = reader_txn(s, gen);
+		if (txn) {
+			rc = fn(s, txn, arg);
+			if (rc != STORE_OK && rc != STORE_ERR_NOTFOUND)
+				reader_drop(s);
+		} else if ((rc = store_bdb_err(s, s->env->txn_begin(s->env, NULL, &txn,
+								      DB_TXN_NOWAIT |
+								      DB_READ_COMMITTED))) == STORE_OK) {
+			rc = fn(s, txn, arg);
+			(void)txn->commit(txn, DB_TXN_NOSYNC);
+		}
+		store_leave(s);
+		if (rc == STORE_ERR_RETRY)
+			return STORE_ERR_BUSY;
+		if (rc != STORE_ERR_PANIC)
+			return rc;
+		if (reopens == 2)
+			return STORE_ERR_TEMP;
+		store_reopen(s, gen);   /* as txn_run: a new environment, once more */
 	}
-	store_leave(s);
-	if (rc == STORE_ERR_RETRY)
-		return STORE_ERR_BUSY;
-	if (rc == STORE_ERR_PANIC) {
-		store_reopen(s, gen);
-		return STORE_ERR_TEMP;
-	}
-	return rc;
 }
 
 int store_content_run(struct store *s, store_txn_fn *fn, void *arg)

@@ -11,7 +11,8 @@
 #     the newest message's flags (a new keyword's entry, record reads);
 #   - 2 more sessions of box FETCH the newest message whole again and
 #     again, as a client downloading new mail does (content reads: the
-#     newest content's pages are where the next delivery writes);
+#     newest content's pages are where the next delivery writes); their
+#     round trips are timed too;
 #   - a probe session of another user sends NOOP after NOOP and times each
 #     round trip.
 # A loop that waits for a delivery's lock stalls the probe too: the probe's
@@ -48,6 +49,7 @@ def run_round(binary, seconds):
     srv = helpers.Server(tmp / "data", kinds=("smtp", "imap"), extra=["--loops", "1"])
     srv.start()
     stop = threading.Event()
+    measuring = threading.Event()
     threads = []
     try:
         box = srv.new_user("box")
@@ -77,13 +79,18 @@ def run_round(binary, seconds):
                 i += 1
                 time.sleep(0.002)
 
+        fetch_lat = []
+
         def reader():
             c = imap_connect(srv, *box)
             c.select("INBOX")
             try:
                 while not stop.is_set():
                     c.cmd("NOOP")
+                    t0 = time.perf_counter()
                     c.cmd("FETCH * (BODY.PEEK[])")
+                    if measuring.is_set():
+                        fetch_lat.append((time.perf_counter() - t0) * 1000)
                     time.sleep(0.001)
             except Exception:  # noqa: BLE001 - the server stops at the end
                 pass
@@ -104,15 +111,20 @@ def run_round(binary, seconds):
         probe.select("INBOX")
         time.sleep(1)
         lat = []
+        measuring.set()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             t0 = time.perf_counter()
             probe.ok("NOOP")
             lat.append((time.perf_counter() - t0) * 1000)
+        measuring.clear()
         load.kill()
         load.wait()
+        fl = list(fetch_lat) or [0.0]
         return {"p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99),
-                "p999": percentile(lat, 0.999), "max": max(lat), "n": len(lat)}
+                "p999": percentile(lat, 0.999), "max": max(lat), "n": len(lat),
+                "f50": percentile(fl, 0.5), "f99": percentile(fl, 0.99), "fmax": max(fl),
+                "fn": len(fetch_lat)}
     finally:
         stop.set()
         srv.stop()
@@ -133,12 +145,16 @@ def main():
             out = run_round(b, a.seconds)
             res.setdefault(name, []).append(out)
             print(f"round {r} {name:10} NOOP ms p50 {out['p50']:.3f} p99 {out['p99']:.3f} "
-                  f"p99.9 {out['p999']:.3f} max {out['max']:.1f} ({out['n']} probes)", flush=True)
+                  f"p99.9 {out['p999']:.3f} max {out['max']:.1f} ({out['n']} probes); "
+                  f"FETCH newest ms p50 {out['f50']:.2f} p99 {out['f99']:.2f} "
+                  f"max {out['fmax']:.1f} ({out['fn']})", flush=True)
     print(f"\n{'':10} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8}  (NOOP round trip, ms, "
-          f"median of {a.rounds} rounds)")
+          f"median of {a.rounds} rounds) | FETCH of the newest: p50 p99 max, ms")
     for name, rs in res.items():
-        med = {k: statistics.median(x[k] for x in rs) for k in ("p50", "p99", "p999", "max")}
-        print(f"{name:10} {med['p50']:8.3f} {med['p99']:8.3f} {med['p999']:8.3f} {med['max']:8.1f}")
+        med = {k: statistics.median(x[k] for x in rs)
+               for k in ("p50", "p99", "p999", "max", "f50", "f99", "fmax")}
+        print(f"{name:10} {med['p50']:8.3f} {med['p99']:8.3f} {med['p999']:8.3f} {med['max']:8.1f}"
+              f" | {med['f50']:8.2f} {med['f99']:8.2f} {med['fmax']:8.1f}")
 
 
 if __name__ == "__main__":
