@@ -384,6 +384,30 @@ void auth_check_cancel(struct auth_check **kp)
 	k->c = NULL;
 }
 
+/* Hands k (its hash or its sandbox user to make) to the worker pool, its
+ * outcome to come back to done(arg) on c's loop: AUTH_PENDING, or
+ * AUTH_TEMPFAIL when the pool is full (k freed). */
+static enum auth_result auth_job_submit(struct auth_check *k, struct conn *c,
+					const char *username, struct store_user *user_r,
+					auth_login_done_fn *done, void *arg,
+					struct auth_check **check_r)
+{
+	k->work.run = auth_check_run;
+	k->work.done = auth_check_done;
+	k->c = c;
+	k->done = done;
+	k->arg = arg;
+	k->user_r = user_r;
+	if (workpool_submit(conn_server(c)->workpool, conn_loop(c), &k->work) < 0) {
+		auth_check_free(k);
+		conn_log(c, PLOG_WARN, "auth tempfail user=\"%.64s\" error=\"worker pool full\"",
+			 username);
+		return AUTH_TEMPFAIL;
+	}
+	*check_r = k;
+	return AUTH_PENDING;
+}
+
 /* Hands the hash to the worker pool: AUTH_PENDING, or AUTH_TEMPFAIL when
  * the pool is full (a queue that grew without bound would be memory and
  * waiting nobody asked for). */
@@ -407,24 +431,11 @@ static enum auth_result auth_check_submit(struct conn *c, const char *username,
 		return AUTH_TEMPFAIL;
 	}
 	memcpy(k->password, password, k->password_len);
-	k->work.run = auth_check_run;
-	k->work.done = auth_check_done;
-	k->c = c;
-	k->done = done;
-	k->arg = arg;
-	k->user_r = user_r;
 	k->cache = srv->auth_cache;
 	k->unknown = u == NULL;
 	if (u)
 		memcpy(&k->user, u, sizeof(*u));
-	if (workpool_submit(srv->workpool, conn_loop(c), &k->work) < 0) {
-		auth_check_free(k);
-		conn_log(c, PLOG_WARN, "auth tempfail user=\"%.64s\" error=\"worker pool full\"",
-			 username);
-		return AUTH_TEMPFAIL;
-	}
-	*check_r = k;
-	return AUTH_PENDING;
+	return auth_job_submit(k, c, username, user_r, done, arg, check_r);
 }
 
 /* A sandbox user's record, made on the worker pool (auth_check_run). */
@@ -446,21 +457,8 @@ static enum auth_result auth_sandbox_submit(struct conn *c, const char *username
 			 username);
 		return AUTH_TEMPFAIL;
 	}
-	k->work.run = auth_check_run;
-	k->work.done = auth_check_done;
-	k->c = c;
-	k->done = done;
-	k->arg = arg;
-	k->user_r = user_r;
 	k->sandbox = srv->store;
-	if (workpool_submit(srv->workpool, conn_loop(c), &k->work) < 0) {
-		auth_check_free(k);
-		conn_log(c, PLOG_WARN, "auth tempfail user=\"%.64s\" error=\"worker pool full\"",
-			 username);
-		return AUTH_TEMPFAIL;
-	}
-	*check_r = k;
-	return AUTH_PENDING;
+	return auth_job_submit(k, c, username, user_r, done, arg, check_r);
 }
 
 enum auth_result auth_login_start(struct conn *c, const char *username, const char *password,

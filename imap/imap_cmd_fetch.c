@@ -345,12 +345,22 @@ static int fetch_simple_item(struct imap_session *s, struct fetch_ctx *x,
  * made again when the handler is called back: a message not begun starts
  * over, a value not yet written is computed again, a literal goes on from
  * where it was.  A full pool waits here instead, once. */
-/* Drops what a value that could not be read had added to the line. */
-static void line_cut(struct buf *b, size_t len)
+/* Item x->att - 1, whose read found a lock held, had made the line
+ * line_len long: what it added goes.  2: a worker waits (x->att is the
+ * item again: return 2, read it when called back); 0: waited here, the
+ * line has the item's separator again (read it now, waiting); -1: out of
+ * memory. */
+static int item_wait(struct imap_cmd *cmd, struct fetch_ctx *x, size_t line_len,
+		     const struct store_msg *m)
 {
-	b->len = len;
-	if (b->data)
-		b->data[len] = '\0';
+	x->line.len = line_len;
+	if (x->line.data)
+		x->line.data[line_len] = '\0';
+	if (imap_content_wait(cmd, m->content_id, 0, m->size) == 2) {
+		x->att--;
+		return 2;
+	}
+	return x->att > 1 && buf_putc(&x->line, ' ') < 0 ? -1 : 0;
 }
 
 /* What message k's items read of its content: its header from the
@@ -492,14 +502,10 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 		if (!att_is_body(a)) {
 			rc = fetch_simple_item(s, x, a, m, true);
 			if (rc == 2) {   /* PREVIEW's read: a lock is held */
-				line_cut(&x->line, line_len);
-				x->att--;
-				if (imap_content_wait(cmd, m->content_id, 0, m->size) == 2)
+				if ((rc = item_wait(cmd, x, line_len, m)) == 2)
 					return 2;
-				x->att++;
-				if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
-					goto nomem;
-				rc = fetch_simple_item(s, x, a, m, false);
+				if (rc == 0)
+					rc = fetch_simple_item(s, x, a, m, false);
 			}
 			if (rc != 0)
 				goto nomem;
@@ -512,12 +518,9 @@ static int fetch_msg_continue(struct imap_cmd *cmd, struct fetch_ctx *x)
 			rc = imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
 			store_thread_nowait(was);
 			if (rc == STORE_ERR_BUSY) {
-				line_cut(&x->line, line_len);
-				x->att--;
-				if (imap_content_wait(cmd, m->content_id, 0, m->size) == 2)
+				if ((rc = item_wait(cmd, x, line_len, m)) == 2)
 					return 2;
-				x->att++;
-				if (x->att > 1 && buf_putc(&x->line, ' ') < 0)
+				if (rc < 0)
 					goto nomem;
 				rc = imap_fetch_body_value(s, m, &x->content, x->mime, a, &x->v);
 			}

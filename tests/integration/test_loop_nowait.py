@@ -1,16 +1,16 @@
 # tests/integration/test_loop_nowait.py: what an event loop must not wait
 # for (issue 11 point 1), with a real lock held in the daemon's store by
 # another process (tests/tools/store_hold: a transaction that write-locks
-# one record's page until the test lets go, as another session's delivery
-# or expunge would).  The daemon runs one loop, so a wait on it would hold
-# up every session: another session's NOOP must be answered while the lock
-# is held, and the held-up command must finish once it is let go.
+# records' pages until the test lets go, as another session's delivery or
+# expunge would).  The daemon runs one loop, so a wait on it would hold up
+# every session: another session's NOOP must be answered while the lock
+# is held, the held-up command must say nothing meanwhile, and it must
+# finish, right, once the lock is let go.
+import contextlib
 import os
 import pathlib
 import socket
 import subprocess
-
-import pytest
 
 from helpers import BIN, Server, imap_connect, make_message, split_trace
 
@@ -19,21 +19,22 @@ HOLD = os.environ.get("POSTINO_STORE_HOLD") or str(
 # Longer than the store's lock timeout (5 s), so that a loop that waited
 # for the lock would miss it, and far longer than a free loop takes.
 ANSWER_S = 8.0
+# Past every key: a read of it write-locks the last leaf page of the
+# database, where the newest content's last chunk (its record) is and the
+# next delivery's go.
+LAST_CHUNK = "be64:18446744073709551615/be32:4294967295"
+LAST_META = "be64:18446744073709551615"
+NEWEST = ("content_data", LAST_CHUNK, "content_meta", LAST_META)
 
 
-class Hold:
-    """store_hold on srv's data directory: the lock is held on return."""
-
-    def __init__(self, srv, *db_keys):
-        self.p = subprocess.Popen([HOLD, str(srv.data_dir), *db_keys], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.p.stdout.readline()
-        assert line == b"held\n", (line, self.p.stderr.read())
-
-    def release(self):
-        if self.p.poll() is None:
-            self.p.stdin.close()
-            assert self.p.wait(timeout=30) == 0, self.p.stderr.read()
+@contextlib.contextmanager
+def one_loop(tmp_path, kinds, sandbox=False):
+    srv = Server(tmp_path / "data", sandbox=sandbox, kinds=kinds, extra=["--loops", "1"])
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 def assert_no_reply_yet(c):
@@ -49,55 +50,64 @@ def assert_no_reply_yet(c):
     assert got == b"", "answered while the lock was held"
 
 
-@pytest.fixture
-def sandbox_one_loop(tmp_path):
-    srv = Server(tmp_path / "data", sandbox=True, kinds=("imap",), extra=["--loops", "1"])
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-def test_sandbox_first_login_does_not_hold_the_loop(sandbox_one_loop):
-    srv = sandbox_one_loop
-    other = imap_connect(srv, "other", "any")   # made before the lock
-    other.select("INBOX")
-    # A first login makes the user; its id comes from this counter.
-    hold = Hold(srv, "meta", "str:next_user_id")
+def while_held(srv, holds, waiting, start, other_noop):
+    """Sends start on waiting while store_hold holds `holds` (DB, KEY,
+    ...): other_noop() (another session's NOOP) is answered meanwhile, and
+    waiting hears nothing until the hold goes."""
+    p = subprocess.Popen([HOLD, str(srv.data_dir), *holds], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        newcomer = imap_connect(srv)
-        newcomer.send(b"a1 LOGIN newcomer secret\r\n")
-        other.sock.settimeout(ANSWER_S)
-        other.ok("NOOP")   # the loop is free while the user waits
-        assert_no_reply_yet(newcomer)
+        line = p.stdout.readline()
+        assert line == b"held\n", (line, p.stderr.read())
+        waiting.sock.settimeout(ANSWER_S)
+        waiting.send(start)
+        other_noop()   # the loop is free while the command waits
+        assert_no_reply_yet(waiting)
     finally:
-        hold.release()
-    r = newcomer.read_tagged("a1")
-    assert r.status == "OK", r
-    newcomer.select("INBOX")
-    assert "auth ok user=newcomer@" in srv.stderr()
+        if p.poll() is None:
+            p.stdin.close()
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+
+
+def imap_noop(c):
+    c.sock.settimeout(ANSWER_S)
+    return lambda: c.ok("NOOP")
+
+
+def test_sandbox_first_login_does_not_hold_the_loop(tmp_path):
+    with one_loop(tmp_path, ("imap",), sandbox=True) as srv:
+        other = imap_connect(srv, "other", "any")   # made before the lock
+        other.select("INBOX")
+        newcomer = imap_connect(srv)
+        # A first login makes the user; its id comes from this counter.
+        while_held(srv, ("meta", "str:next_user_id"), newcomer, b"a1 LOGIN newcomer secret\r\n",
+                   imap_noop(other))
+        r = newcomer.read_tagged("a1")
+        assert r.status == "OK", r
+        newcomer.select("INBOX")
+        assert "auth ok user=newcomer@" in srv.stderr()
 
 
 def test_postmaster_first_mail_does_not_hold_the_loop(tmp_path):
     # smtp.postmaster's mailbox is made on its first mail: by RCPT when no
     # lock is in the way, else by the delivery (on a worker if it waits).
-    srv = Server(tmp_path / "data", kinds=("smtp", "pop3"), extra=["--loops", "1"])
-    srv.start()
-    try:
-        hold = Hold(srv, "meta", "str:next_user_id")
-        try:
-            c = srv.smtp()
-            c.sock.settimeout(ANSWER_S)
-            assert c.smtp_cmd("MAIL FROM:<reporter@example.org>").code == 250
-            r = c.smtp_cmd("RCPT TO:<Postmaster>")
+    with one_loop(tmp_path, ("smtp", "pop3")) as srv:
+        c = srv.smtp()
+        other = srv.smtp()
+        other.sock.settimeout(ANSWER_S)
+        msg = make_message("first postmaster mail")
+
+        def noop_after_data():
+            # RCPT answered at once; the delivery is what waits
+            r = c.smtp_reply()
             assert (r.code, r.enhanced) == (250, "2.1.5"), r
             assert c.smtp_cmd("DATA").code == 354
-            msg = make_message("first postmaster mail")
             c.send(msg + b".\r\n")
-            other = srv.smtp()
-            other.sock.settimeout(ANSWER_S)
-            assert other.smtp_cmd("NOOP").code == 250   # the loop is free
-        finally:
-            hold.release()
+            assert other.smtp_cmd("NOOP").code == 250
+
+        assert c.smtp_cmd("MAIL FROM:<reporter@example.org>").code == 250
+        while_held(srv, ("meta", "str:next_user_id"), c, b"RCPT TO:<Postmaster>\r\n",
+                   noop_after_data)
         assert c.smtp_reply().code == 250
         c.smtp_quit()
         assert srv.wait_log("postmaster mailbox left to the delivery user=postmaster@localhost")
@@ -105,98 +115,69 @@ def test_postmaster_first_mail_does_not_hold_the_loop(tmp_path):
         assert r.returncode == 0, r.stderr
         (got,) = srv.retr_all("postmaster@localhost", "pm-pass")
         assert split_trace(got, "reporter@example.org") == msg
-    finally:
-        srv.stop()
 
 
 def test_replace_does_not_hold_the_loop(tmp_path):
     # REPLACE stores the new message (a content id from this counter) and
     # expunges the old one in one transaction: on a worker while the
     # counter is held, the loop free meanwhile, the reply as RFC 8508 says.
-    srv = Server(tmp_path / "data", kinds=("imap",), extra=["--loops", "1"])
-    srv.start()
-    try:
-        user = srv.new_user("repl")
-        c = imap_connect(srv, *user)
+    with one_loop(tmp_path, ("imap",)) as srv:
+        c = imap_connect(srv, *srv.new_user("repl"))
         r = c.cmd_sync(["APPEND INBOX (\\Draft) ", make_message("the draft")])
         assert r.status == "OK", r
         c.select("INBOX")
         other = imap_connect(srv, *srv.new_user("other"))
         new = make_message("the message sent")
-        hold = Hold(srv, "meta", "str:next_content_id")
-        try:
-            c.send(b"r1 UID REPLACE 1 INBOX (\\Seen $Forwarded) {%d+}\r\n" % len(new) + new
-                   + b"\r\n")
-            other.sock.settimeout(ANSWER_S)
-            other.ok("NOOP")   # the loop is free while REPLACE waits
-            assert_no_reply_yet(c)
-        finally:
-            hold.release()
+        while_held(srv, ("meta", "str:next_content_id"), c,
+                   b"r1 UID REPLACE 1 INBOX (\\Seen $Forwarded) {%d+}\r\n" % len(new) + new
+                   + b"\r\n", imap_noop(other))
         r = c.read_tagged("r1")
         assert r.status == "OK", r
         assert any(b"APPENDUID" in u for u in r.untagged), r.untagged
         assert r.data("EXPUNGE"), r.untagged
-        f = c.ok("UID FETCH 1:* (FLAGS BODY.PEEK[])")
-        (got,) = f.untagged
+        (got,) = c.ok("UID FETCH 1:* (FLAGS BODY.PEEK[])").untagged
         assert b"the message sent" in got and b"the draft" not in got, got
         assert b"$Forwarded" in got and b"\\Seen" in got, got
-    finally:
-        srv.stop()
 
 
 def test_setmetadata_does_not_hold_the_loop(tmp_path):
     # SETMETADATA locks its user's record (the owner of the entries) first.
-    srv = Server(tmp_path / "data", kinds=("imap",), extra=["--loops", "1"])
-    srv.start()
-    try:
+    with one_loop(tmp_path, ("imap",)) as srv:
         user = srv.new_user("meta")
         c = imap_connect(srv, *user)
         other = imap_connect(srv, *srv.new_user("other"))
-        hold = Hold(srv, "users_by_id", "uid:" + user[0])
-        try:
-            c.send(b'm1 SETMETADATA "" (/private/comment "set while locked")\r\n')
-            other.sock.settimeout(ANSWER_S)
-            other.ok("NOOP")   # the loop is free while SETMETADATA waits
-            assert_no_reply_yet(c)
-        finally:
-            hold.release()
+        while_held(srv, ("users_by_id", "uid:" + user[0]), c,
+                   b'm1 SETMETADATA "" (/private/comment "set while locked")\r\n',
+                   imap_noop(other))
         r = c.read_tagged("m1")
         assert r.status == "OK", r
         r = c.ok('GETMETADATA "" /private/comment')
         assert b"set while locked" in r.untagged[0], r.untagged
-    finally:
-        srv.stop()
 
 
-# Past every key: a read of it write-locks the last leaf page of the
-# database, where the newest content's last chunk (its record) is and the
-# next delivery's go.
-LAST_CHUNK = "be64:18446744073709551615/be32:4294967295"
-LAST_META = "be64:18446744073709551615"
+def deliver_twenty(srv, user):
+    """Twenty messages to user; the newest one chunk long, so that all of
+    it is on the last page."""
+    sent = []
+    c = srv.smtp()
+    for i in range(20):
+        msg = make_message(f"newest {i}", body=(b"line %d\r\n" % i) * (300 if i < 19 else 40))
+        c.smtp_deliver("s@example.org", [user], msg)
+        sent.append(msg)
+    c.smtp_quit()
+    return sent
 
 
 def test_retr_of_the_newest_message_does_not_hold_the_loop(tmp_path):
-    srv = Server(tmp_path / "data", kinds=("smtp", "pop3"), extra=["--loops", "1"])
-    srv.start()
-    try:
+    with one_loop(tmp_path, ("smtp", "pop3")) as srv:
         user, pw = srv.new_user("pop")
-        sent = []
-        c = srv.smtp()
-        for i in range(20):
-            msg = make_message(f"newest {i}", body=(b"line %d\r\n" % i) * 300)
-            c.smtp_deliver("s@example.org", [user], msg)
-            sent.append(msg)
-        c.smtp_quit()
+        sent = deliver_twenty(srv, user)
         p = srv.pop3(user, pw)
         other = srv.pop3(*srv.new_user("other"))
-        hold = Hold(srv, "content_data", LAST_CHUNK)
-        try:
-            p.send("RETR 20\r\nNOOP\r\n")   # pipelined: the NOOP waits its turn
-            other.sock.settimeout(ANSWER_S)
-            assert other.pop3_cmd("NOOP").startswith("+OK")   # the loop is free
-            assert_no_reply_yet(p)
-        finally:
-            hold.release()
+        other.sock.settimeout(ANSWER_S)
+        # pipelined: the NOOP waits its turn
+        while_held(srv, NEWEST, p, b"RETR 20\r\nNOOP\r\n",
+                   lambda: other.pop3_ok("NOOP"))
         assert p.pop3_status().startswith("+OK")
         got = p.pop3_multi()
         assert p.pop3_status().startswith("+OK")   # the NOOP, after it
@@ -205,26 +186,15 @@ def test_retr_of_the_newest_message_does_not_hold_the_loop(tmp_path):
         for i in (1, 10):
             assert split_trace(p.pop3_retr(i), "s@example.org") == sent[i - 1]
         p.pop3_quit()
-    finally:
-        srv.stop()
 
 
 def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
     # A client told of a new message fetches it at once: its pages are
     # where the next delivery writes.  Its header, its structure and its
     # body are read without waiting on the loop.
-    srv = Server(tmp_path / "data", kinds=("smtp", "imap"), extra=["--loops", "1"])
-    srv.start()
-    try:
+    with one_loop(tmp_path, ("smtp", "imap")) as srv:
         user = srv.new_user("imapnew")
-        sent = []
-        c = srv.smtp()
-        for i in range(20):
-            # the newest one chunk long: all of it on the last page
-            msg = make_message(f"newest {i}", body=(b"line %d\r\n" % i) * (300 if i < 19 else 40))
-            c.smtp_deliver("s@example.org", [user[0]], msg)
-            sent.append(msg)
-        c.smtp_quit()
+        sent = deliver_twenty(srv, user[0])
         m = imap_connect(srv, *user)
         m.select("INBOX")
         other = imap_connect(srv, *srv.new_user("other"))
@@ -232,16 +202,9 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
                       "BODY.PEEK[]", "BODY.PEEK[TEXT]<10.20>", "UID PREVIEW"):
             # PREVIEW: the record free, so that the open passes and
             # PREVIEW's own read (after UID) finds the chunks held.
-            held = ("content_data", LAST_CHUNK) + (
-                () if items == "UID PREVIEW" else ("content_meta", LAST_META))
-            hold = Hold(srv, *held)
-            try:
-                m.send(b"f1 FETCH 20 (" + items.encode() + b")\r\n")
-                other.sock.settimeout(ANSWER_S)
-                other.ok("NOOP")   # the loop is free while FETCH waits
-                assert_no_reply_yet(m)
-            finally:
-                hold.release()
+            held = NEWEST[:2] if items == "UID PREVIEW" else NEWEST
+            while_held(srv, held, m, b"f1 FETCH 20 (" + items.encode() + b")\r\n",
+                       imap_noop(other))
             r = m.read_tagged("f1")
             assert r.status == "OK", (items, r)
             (got,) = r.untagged
@@ -259,18 +222,9 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
         # SEARCH and SORT read what their keys need the same way.
         for cmd, want in ((b'SEARCH 18:20 BODY "line 19"', b"* SEARCH 20"),
                           (b"SORT (REVERSE SUBJECT) UTF-8 19:20", b"* SORT 20 19")):
-            hold = Hold(srv, "content_data", LAST_CHUNK, "content_meta", LAST_META)
-            try:
-                m.send(b"s1 " + cmd + b"\r\n")
-                other.ok("NOOP")
-                assert_no_reply_yet(m)
-            finally:
-                hold.release()
+            while_held(srv, NEWEST, m, b"s1 " + cmd + b"\r\n", imap_noop(other))
             r = m.read_tagged("s1")
             assert r.status == "OK", (cmd, r)
             assert r.untagged == [want], (cmd, r.untagged)
         # The older messages were never held.
-        r = m.ok("FETCH 1:19 (BODY.PEEK[])")
-        assert len(r.untagged) == 19
-    finally:
-        srv.stop()
+        assert len(m.ok("FETCH 1:19 (BODY.PEEK[])").untagged) == 19
