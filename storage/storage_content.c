@@ -379,7 +379,12 @@ static bool orphan_queue(struct store *s, uint64_t content_id)
 			s->orphans_cap = ncap;
 		}
 	}
-	if (s->norphans < s->orphans_cap)
+	bool queued = false;
+	for (size_t i = 0; i < s->norphans && !queued; i++)
+		queued = s->orphans[i] == content_id;
+	if (queued)
+		;   /* once is enough */
+	else if (s->norphans < s->orphans_cap)
 		s->orphans[s->norphans++] = content_id;
 	else
 		ok = false;
@@ -409,19 +414,31 @@ void store_content_unpin(struct store *s, uint64_t content_id)
 			  (unsigned long long)content_id);
 }
 
+/* Deletions the watchdog makes per tick, at most: each may be a large
+ * message's every chunk, and the tick's lock expiry and failchk wait for
+ * them (the rest waits for the next tick). */
+#define STORE_ORPHANS_PER_TICK 8
+
 void store_content_orphans_retry(struct store *s)
 {
-	pthread_mutex_lock(&s->pin_mu);
-	uint64_t *ids = s->orphans;
-	size_t n = s->norphans;
-	s->orphans = NULL;
-	s->norphans = s->orphans_cap = 0;
-	pthread_mutex_unlock(&s->pin_mu);
-	for (size_t i = 0; i < n; i++)
-		if (orphan_nowait(s, ids[i]) == STORE_ERR_BUSY && !orphan_queue(s, ids[i]))
-			store_log(STORE_LOG_WARN, "content %llu: deletion left for the next start",
-				  (unsigned long long)ids[i]);
-	free(ids);
+	for (unsigned done = 0; done < STORE_ORPHANS_PER_TICK; done++) {
+		pthread_mutex_lock(&s->pin_mu);
+		uint64_t id = 0;
+		if (s->norphans > 0) {
+			id = s->orphans[0];
+			memmove(s->orphans, s->orphans + 1, --s->norphans * sizeof(*s->orphans));
+		}
+		pthread_mutex_unlock(&s->pin_mu);
+		if (id == 0)
+			return;
+		if (orphan_nowait(s, id) == STORE_ERR_BUSY) {
+			if (!orphan_queue(s, id))
+				store_log(STORE_LOG_WARN,
+					  "content %llu: deletion left for the next start",
+					  (unsigned long long)id);
+			return;   /* still held: the next tick */
+		}
+	}
 }
 
 struct sweep_arg {
@@ -858,6 +875,35 @@ static int read_run(struct store *s, struct read_arg *a, size_t *got_r)
 	return rc;
 }
 
+struct wait_arg {
+	uint64_t content_id;
+	uint32_t first, last;        /* the chunks to touch */
+};
+
+/* Steps through chunks first..last taking none of their bytes (a partial
+ * get of length 0: a leaf item's page is locked and read, an overflow
+ * chunk's own pages are not), so each leaf page a reader found held is
+ * waited for, and nothing more is read. */
+static int wait_fn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct wait_arg *a = arg;
+	DBC *cur;
+	int rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur);
+	if (rc != STORE_OK)
+		return rc;
+	for (uint32_t chunk = a->first; rc == STORE_OK && chunk <= a->last; chunk++) {
+		uint8_t none;
+		DBT v;
+		memset(&v, 0, sizeof(v));
+		v.data = &none;
+		v.ulen = sizeof(none);
+		v.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+		rc = chunk_step(s, cur, a->content_id, chunk, chunk == a->first ? DB_SET : DB_NEXT,
+				&v);
+	}
+	return store_cursor_close(s, cur, rc);
+}
+
 int store_content_wait(struct store *s, uint64_t content_id, uint64_t offset, size_t len)
 {
 	struct store_content c;
@@ -867,13 +913,18 @@ int store_content_wait(struct store *s, uint64_t content_id, uint64_t offset, si
 	if (rc != STORE_OK)
 		return rc;
 	free(structure);
-	enum { STEP = 65536 };
-	uint8_t *buf = len && offset < c.size ? malloc(len < STEP ? len : STEP) : NULL;
-	size_t got = 1;
-	for (size_t done = 0; buf && rc == STORE_OK && done < len && got > 0; done += got)
-		rc = store_content_pread(s, &c, offset + done, buf,
-					 len - done < STEP ? len - done : STEP, &got);
-	free(buf);
+	if (len && offset < c.size) {
+		struct store_content_meta m = {.size = c.size, .big = c.layout_big,
+					       .small = c.layout_small, .page = c.layout_page};
+		uint64_t end = len < c.size - offset ? offset + len : c.size;
+		struct wait_arg a = {.content_id = content_id};
+		uint32_t coff, clen;
+		store_content_locate(&m, offset, &a.first, &coff, &clen);
+		store_content_locate(&m, end - 1, &a.last, &coff, &clen);
+		rc = store_content_run(s, wait_fn, &a);
+		if (rc == STORE_ERR_NOTFOUND)
+			rc = STORE_ERR_CORRUPT;   /* the meta record promised them */
+	}
 	store_content_close(s, &c);
 	return rc;
 }

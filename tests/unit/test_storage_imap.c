@@ -1575,6 +1575,19 @@ static void test_content_wait(void **state)
 	assert_int_equal(store_content_read(f->s, id, 0, buf, sizeof(buf), &got), STORE_OK);
 	store_thread_nowait(was);
 	assert_int_equal(store_content_wait(f->s, id + 100, 0, 10), STORE_ERR_NOTFOUND);
+	/* Any range of a content of every kind of chunk, past its end too. */
+	size_t big_len = 3 * STORE_CHUNK_BIG + 20000;
+	char *big = malloc(big_len + 1);
+	assert_non_null(big);
+	memset(big, 'c', big_len);
+	big[big_len] = '\0';
+	uint64_t bid = deliver_to(f, NULL, big, 0, NULL);
+	free(big);
+	assert_int_equal(store_content_wait(f->s, bid, 0, SIZE_MAX), STORE_OK);
+	assert_int_equal(store_content_wait(f->s, bid, STORE_CHUNK_BIG - 5, 100000), STORE_OK);
+	assert_int_equal(store_content_wait(f->s, bid, big_len - 1, 1), STORE_OK);
+	assert_int_equal(store_content_wait(f->s, bid, big_len, 10), STORE_OK);
+	assert_int_equal(store_content_wait(f->s, bid, 5, 0), STORE_OK);
 }
 
 /* Holds a content's meta record, as the expunge of another copy or a
