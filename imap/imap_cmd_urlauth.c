@@ -407,7 +407,8 @@ static int bodypartstructure_write(const struct mime_part *part, const struct bu
  * whole, so a hundred URLs to large messages must not add up unbounded (a
  * URL past the budget gets NIL, as for any URL that cannot be served). */
 static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsigned params,
-			bool extended, uint64_t *budget_io, struct buf *out)
+			bool extended, uint64_t *budget_io, struct buf *out,
+			struct store_msg *busy_r)
 {
 	struct imap_session *s = cmd->s;
 	int rc = buf_putc(out, ' ') | imap_write_string(out, u->s, u->len);
@@ -428,6 +429,8 @@ static int urlfetch_one(struct imap_cmd *cmd, const struct imap_string *u, unsig
 			r = imap_url_read(s, &url, &t, (params & FETCH_BINARY) != 0, *budget_io,
 					  &v, &too_big, &nul,
 					  (params & FETCH_BODYPARTSTRUCTURE) ? &mime : NULL, &part);
+		if (r == STORE_ERR_BUSY)
+			*busy_r = t.msg;   /* its pages are a writer's: see imap_cmd_urlfetch */
 		imap_url_clear(&url);
 	}
 	/* RFC 5524 5 url-meta-binary: "On decoding error, NIL should be
@@ -532,6 +535,8 @@ enum imap_cmd_rc imap_cmd_urlfetch(struct imap_cmd *cmd)
 			return IMAP_CMD_DONE;
 		}
 	}
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* a lock wait: not done yet */
 	struct buf out;
 	buf_init(&out, 0);
 	int rc = buf_puts(&out, "* URLFETCH") < 0 ? STORE_ERR_TEMP : STORE_OK;
@@ -539,11 +544,23 @@ enum imap_cmd_rc imap_cmd_urlfetch(struct imap_cmd *cmd)
 	 * be here), since the response is built whole. */
 	size_t limit = cmd->s->cfg->imap_max_message_size;
 	uint64_t budget = limit ? limit : 64u * 1024 * 1024;
+	/* The messages are read without waiting for a lock on the loop
+	 * (issue 11 point 1): a writer of one's pages has a worker wait for
+	 * them, and the command starts over (nothing is out yet); waiting
+	 * here, once, when the pool cannot take it. */
+	bool was = store_thread_nowait(cmd->stage == 0);
+	struct store_msg busy;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
 		(void)urlfetch_arg(&args[i], &u, &params, &err);
 		/* RFC 5524 3: "(url)" without parameters is the plain form. */
 		rc = urlfetch_one(cmd, &u, params, args[i].type == IMAP_ARG_LIST && params, &budget,
-				  &out);
+				  &out, &busy);
+	}
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY) {
+		buf_free(&out);
+		cmd->stage = imap_content_wait(cmd, busy.content_id, 0, busy.size) == 2 ? 0 : 1;
+		return cmd->stage == 0 ? IMAP_CMD_WAIT : imap_cmd_urlfetch(cmd);
 	}
 	if (rc == STORE_OK && buf_puts(&out, "\r\n") < 0)
 		rc = STORE_ERR_TEMP;

@@ -228,3 +228,22 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
             assert r.untagged == [want], (cmd, r.untagged)
         # The older messages were never held.
         assert len(m.ok("FETCH 1:19 (BODY.PEEK[])").untagged) == 19
+
+
+def test_urlfetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
+    with one_loop(tmp_path, ("smtp", "imap")) as srv:
+        user = srv.new_user("url")
+        sent = deliver_twenty(srv, user[0])
+        m = imap_connect(srv, *user)
+        m.select("INBOX")
+        local, dom = user[0].split("@")
+        rump = f"imap://{local}@{dom}/INBOX/;uid=20;urlauth=authuser"
+        r = m.ok(f'GENURLAUTH "{rump}" INTERNAL')
+        url = r.data("GENURLAUTH")[0].decode().strip('"')
+        other = imap_connect(srv, *srv.new_user("other"))
+        while_held(srv, NEWEST, m, f'u1 URLFETCH "{url}"\r\n'.encode(), imap_noop(other))
+        r = m.read_tagged("u1")
+        assert r.status == "OK", r
+        (data,) = r.data("URLFETCH")
+        body = data[data.index(b"}\r\n") + 3:]
+        assert split_trace(body, "s@example.org") == sent[19]
