@@ -16,6 +16,10 @@
 
 #include "core/buf.h"
 #include "core/mime.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/workpool.h"
 #include "imap/imap_fetch.h"
 #include "imap/imap_notify_set.h"
 #include "imap/imap_session.h"
@@ -112,10 +116,12 @@ static int body_item(struct imap_session *s, const struct store_msg *m,
 /* "* seq FETCH (...)" for one new message; a message gone meanwhile is
  * skipped (its EXPUNGE follows in time). */
 static int fetch_one(struct imap_session *s, const struct imap_notify_set *ns, uint32_t uid,
-		     uint32_t seq)
+		     uint32_t seq, struct store_msg *m_r)
 {
 	struct store_msg m;
 	int rc = store_msg_get(s->store, s->view->mailbox_id, uid, &m);
+	if (rc == STORE_OK)
+		*m_r = m;
 	if (rc == STORE_ERR_NOTFOUND)
 		return STORE_OK;
 	if (rc != STORE_OK)
@@ -164,6 +170,103 @@ static int fetch_one(struct imap_session *s, const struct imap_notify_set *ns, u
 	return rc;
 }
 
+/* ---- a read that would wait for a writer's lock ----
+ * These reads are of the newest messages, whose pages the next delivery
+ * writes until its commit: they do not wait for a lock on the loop (issue
+ * 11 point 1).  One that finds a lock held has a worker wait for the
+ * message's pages (store_content_wait); the FETCH responses of that
+ * message and the ones after it wait too (a sync meanwhile leaves its new
+ * messages to them, so that they come in order), and are written when it
+ * returns, if they still may be (imap_notify_set_can_push: in IDLE or
+ * between commands; otherwise the client FETCHes them, as after any
+ * failure here).  A full pool: waited for here. */
+struct imap_notify_wait {
+	struct work w;               /* first */
+	struct imap_session *s;      /* NULL once the session has gone */
+	struct store *store;
+	uint64_t content_id, size;
+	uint32_t mailbox_id;
+	uint32_t from_uid;           /* the first message still to be told */
+};
+
+static void notify_fetch_from(struct imap_session *s, uint32_t from_uid);
+
+static void notify_wait_run(struct work *w)
+{
+	struct imap_notify_wait *j = (struct imap_notify_wait *)w;
+	(void)store_content_wait(j->store, j->content_id, 0, (size_t)j->size);
+}
+
+static void notify_wait_done(struct work *w)
+{
+	struct imap_notify_wait *j = (struct imap_notify_wait *)w;
+	struct imap_session *s = j->s;
+	if (s) {
+		s->notify_wait = NULL;
+		if (s->view && s->view->mailbox_id == j->mailbox_id && imap_notify_set_can_push(s))
+			notify_fetch_from(s, j->from_uid);
+	}
+	free(j);
+}
+
+void imap_notify_wait_detach(struct imap_session *s)
+{
+	if (s->notify_wait)
+		s->notify_wait->s = NULL;
+	s->notify_wait = NULL;
+}
+
+/* A worker waits for uid's content: true, or false when the pool cannot
+ * take it (the caller reads waiting). */
+static bool notify_wait_submit(struct imap_session *s, const struct store_msg *m)
+{
+	struct imap_notify_wait *j = s->srv->workpool ? calloc(1, sizeof(*j)) : NULL;
+	if (!j)
+		return false;
+	j->s = s;
+	j->store = s->store;
+	j->content_id = m->content_id;
+	j->size = m->size;
+	j->mailbox_id = s->view->mailbox_id;
+	j->from_uid = m->uid;
+	j->w.run = notify_wait_run;
+	j->w.done = notify_wait_done;
+	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+		free(j);
+		return false;
+	}
+	conn_log(s->c, PLOG_DEBUG, "store busy: NOTIFY's FETCH waits on a worker uid=%u",
+		 (unsigned)m->uid);
+	s->notify_wait = j;
+	return true;
+}
+
+/* The FETCH responses of the view's messages from from_uid on. */
+static void notify_fetch_from(struct imap_session *s, uint32_t from_uid)
+{
+	struct imap_notify_set *ns = s->nset;
+	if (!ns || !ns->nfetch || !(ns->selected_events & IMAP_NEV_MESSAGE_NEW))
+		return;
+	/* Sequence numbers of the new messages: from the view's array. */
+	if (imap_view_uids_load(s) != STORE_OK)
+		return;
+	const struct imap_view *v = s->view;
+	for (size_t i = imap_view_lower(v, from_uid); i < v->count; i++) {
+		if (imap_view_is_expunged(v, v->uids[i]))
+			continue;
+		struct store_msg m;
+		bool was = store_thread_nowait(true);
+		int rc = fetch_one(s, ns, v->uids[i], (uint32_t)(i + 1), &m);
+		store_thread_nowait(was);
+		if (rc == STORE_ERR_BUSY && notify_wait_submit(s, &m))
+			return;   /* the rest when the worker is back */
+		if (rc == STORE_ERR_BUSY)
+			rc = fetch_one(s, ns, v->uids[i], (uint32_t)(i + 1), &m);
+		if (rc != STORE_OK)
+			break;   /* the client can still FETCH; nothing is lost */
+	}
+}
+
 int imap_notify_view_sync(struct imap_session *s, bool allow_expunge, bool own_new)
 {
 	uint32_t before = s->view ? s->view->uid_hi : 0;
@@ -172,15 +275,8 @@ int imap_notify_view_sync(struct imap_session *s, bool allow_expunge, bool own_n
 	if (rc < 0 || !s->view || s->closing || !ns || !ns->nfetch || own_new ||
 	    !(ns->selected_events & IMAP_NEV_MESSAGE_NEW) || s->view->uid_hi <= before)
 		return rc;
-	/* Sequence numbers of the new messages: from the view's array. */
-	if (imap_view_uids_load(s) != STORE_OK)
-		return 0;
-	const struct imap_view *v = s->view;
-	for (size_t i = imap_view_lower(v, before + 1); i < v->count; i++) {
-		if (imap_view_is_expunged(v, v->uids[i]))
-			continue;
-		if (fetch_one(s, ns, v->uids[i], (uint32_t)(i + 1)) != STORE_OK)
-			break;   /* the client can still FETCH; nothing is lost */
-	}
+	if (s->notify_wait)
+		return 0;   /* told, in order, when the worker is back */
+	notify_fetch_from(s, before + 1);
 	return 0;
 }

@@ -159,6 +159,9 @@ bool imap_notify_fetch_att_ok(const struct imap_fetch_att *a);
  * own APPEND, COPY or MOVE: 5.2 "SHOULD NOT").  Returns imap_view_sync's
  * result. */
 int imap_notify_view_sync(struct imap_session *s, bool allow_expunge, bool own_new);
+/* The session goes: a worker waiting for MessageNew's pages finishes
+ * alone. */
+void imap_notify_wait_detach(struct imap_session *s);
 
 /* The serial of the set whose session's command runs on this thread (0:
  * none), for the list hook to tell a client its own changes. */

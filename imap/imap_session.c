@@ -986,6 +986,7 @@ static void imap_session_free(void *sess, const char *reason)
 	(void)reason;
 	imap_cmd_free(s, &s->cmd);
 	auth_sasl_free(&s->sasl);
+	imap_notify_wait_detach(s);
 	imap_notify_set_install(s, NULL);
 	if (s->view)
 		imap_view_close(s, &s->view);

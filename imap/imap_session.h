@@ -170,6 +170,9 @@ struct imap_session {
 
 	struct imap_session *notify_next; /* imap_notify.c's list of sessions */
 	struct imap_notify_set *nset;     /* NOTIFY SET (RFC 5465), or NULL */
+	/* MessageNew's FETCH responses wait for a worker to wait for a
+	 * content's pages (imap_notify_fetch.c), or NULL. */
+	struct imap_notify_wait *notify_wait;
 
 	/* Abuse limits (imap_session.c): protocol errors (BAD replies, input
 	 * the parser refused, failed logins), forgiven by a command that

@@ -247,3 +247,43 @@ def test_urlfetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
         (data,) = r.data("URLFETCH")
         body = data[data.index(b"}\r\n") + 3:]
         assert split_trace(body, "s@example.org") == sent[19]
+
+
+def test_notify_fetch_of_a_new_message_does_not_hold_the_loop(tmp_path):
+    # NOTIFY's MessageNew (fetch-att) reads the message just delivered,
+    # whose pages the next delivery writes.  Made deterministic: the
+    # session's SETMETADATA waits on a worker (its user's record held)
+    # while a message arrives; the newest content's pages are held before
+    # SETMETADATA may end, so that its completion's sync (EXISTS, then the
+    # FETCH) finds them held.  The FETCH follows once they are let go.
+    with one_loop(tmp_path, ("smtp", "imap")) as srv:
+        user = srv.new_user("notify")
+        m = imap_connect(srv, *user)
+        m.select("INBOX")
+        m.ok("NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]) "
+             "MessageExpunge))")
+        other = imap_connect(srv, *srv.new_user("other"))
+        other.sock.settimeout(ANSWER_S)
+        first = subprocess.Popen([HOLD, str(srv.data_dir), "users_by_id", "uid:" + user[0]],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        assert first.stdout.readline() == b"held\n", first.stderr.read()
+        m.send(b'm1 SETMETADATA "" (/private/comment "x")\r\n')
+        c = srv.smtp()
+        msg = make_message("told by notify")
+        c.smtp_deliver("s@example.org", [user[0]], msg)
+        c.smtp_quit()
+
+        def let_setmetadata_end():
+            first.stdin.close()
+            assert first.wait(timeout=30) == 0, first.stderr.read()
+            r = m.read_tagged("m1")
+            assert r.status == "OK", r
+            assert r.data("EXISTS"), r.untagged
+            assert not r.data("FETCH"), r.untagged   # its pages are held
+            other.ok("NOOP")
+
+        while_held(srv, NEWEST, m, b"", let_setmetadata_end)
+        line = m.read_response()
+        assert line.startswith(b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {"), line
+        assert b"Subject: told by notify" in line, line
