@@ -34,7 +34,10 @@ int imap_append_msg_keywords(struct store *st, uint32_t mailbox_id,
  * CATENATE parts is put together from its TEXT literals and the octets of
  * its URLs into bufs[i] (initialised and freed by the caller), and its
  * data/len then point there.  0, or -1 after the tagged NO ([BADURL url],
- * [TOOBIG], [LIMIT], store errors); nothing is stored then. */
+ * [TOOBIG], [LIMIT], store errors); nothing is stored then.  1: a worker
+ * waits for a URL's message's pages, which a writer held (cmd->job set):
+ * the handler drops what it made, returns IMAP_CMD_WAIT and starts over
+ * when called back. */
 int imap_catenate_build(struct imap_cmd *cmd, struct imap_append_msg *msgs, size_t n,
 			struct buf *bufs);
 

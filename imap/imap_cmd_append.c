@@ -339,6 +339,8 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 		cmd->stage = 1;         /* stored by the job: the flush next */
 		return imap_cmd_wait_durable(cmd);
 	}
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* a CATENATE URL's lock wait: not done yet */
 	struct imap_session *s = cmd->s;
 	struct append_set a = {0};
 	struct buf name;
@@ -378,7 +380,10 @@ enum imap_cmd_rc imap_cmd_append(struct imap_cmd *cmd)
 	if (a.cats) {
 		for (size_t i = 0; i < a.ap->nmsgs; i++)
 			buf_init(&a.cats[i], 0);
-		if (imap_catenate_build(cmd, a.ap->msgs, a.ap->nmsgs, a.cats) < 0)
+		int crc = imap_catenate_build(cmd, a.ap->msgs, a.ap->nmsgs, a.cats);
+		if (crc > 0)
+			ret = IMAP_CMD_WAIT;   /* stage 0 again, once a worker has waited */
+		if (crc != 0)
 			goto out;
 		for (size_t i = 0; i < a.ap->nmsgs; i++)
 			total += a.cats[i].len;

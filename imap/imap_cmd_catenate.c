@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "imap/imap_append.h"
 #include "imap/imap_session.h"
+#include "imap/imap_store_call.h"
 #include "imap/imap_url.h"
 #include "imap/imap_url_access.h"
 
@@ -48,8 +49,9 @@ static void catenate_badurl(struct imap_cmd *cmd, const struct imap_cat_part *pa
 	buf_free(&b);
 }
 
-/* The octets of one URL part appended to out (max in all).  0, or -1
- * after the tagged NO. */
+/* The octets of one URL part appended to out (max in all).  0, -1 after
+ * the tagged NO, or 1 when a worker waits for the message's pages (a
+ * writer held them: the loop does not wait, issue 11 point 1). */
 static int catenate_url(struct imap_cmd *cmd, const struct imap_cat_part *part, uint64_t max,
 			struct buf *out)
 {
@@ -65,8 +67,19 @@ static int catenate_url(struct imap_cmd *cmd, const struct imap_cat_part *part, 
 	struct imap_url_target t;
 	bool too_big = false;
 	int rc = imap_url_resolve(s, part->data, part->len, &url, false, &t);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK) {
+		bool was = store_thread_nowait(true);
 		rc = imap_url_read(s, &url, &t, false, max, out, &too_big, NULL, NULL, NULL);
+		store_thread_nowait(was);
+		if (rc == STORE_ERR_BUSY &&
+		    imap_content_wait(cmd, t.msg.content_id, 0, t.msg.size) == 2) {
+			imap_url_clear(&url);
+			return 1;
+		}
+		if (rc == STORE_ERR_BUSY)   /* waited here: the pool was full */
+			rc = imap_url_read(s, &url, &t, false, max, out, &too_big, NULL, NULL,
+					   NULL);
+	}
 	imap_url_clear(&url);
 	if (rc == IMAP_URL_BADURL) {
 		catenate_badurl(cmd, part);
@@ -110,8 +123,9 @@ int imap_catenate_build(struct imap_cmd *cmd, struct imap_append_msg *msgs, size
 		for (size_t k = 0; k < m->ncat; k++) {
 			const struct imap_cat_part *part = &m->cat[k];
 			if (part->url) {
-				if (catenate_url(cmd, part, cap, b) < 0)
-					return -1;
+				int rc = catenate_url(cmd, part, cap, b);
+				if (rc != 0)
+					return rc;
 				continue;
 			}
 			if (part->len > cap || b->len > cap - part->len) {

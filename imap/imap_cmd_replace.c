@@ -159,6 +159,8 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
 		return replace_answer(cmd, (struct replace_call *)imap_store_call_take(cmd));
 	}
+	if (cmd->job)
+		return IMAP_CMD_WAIT;   /* a CATENATE URL's lock wait: not done yet */
 	struct imap_session *s = cmd->s;
 	const char *err = NULL;
 	struct buf name;
@@ -201,7 +203,14 @@ enum imap_cmd_rc imap_cmd_replace(struct imap_cmd *cmd)
 		goto out;
 	/* RFC 8508 5: REPLACE takes APPEND's append-message, CATENATE
 	 * (RFC 4469) included. */
-	if (r->msg.cat && imap_catenate_build(cmd, &r->msg, 1, &x->cat) < 0)
+	int crc = r->msg.cat ? imap_catenate_build(cmd, &r->msg, 1, &x->cat) : 0;
+	if (crc > 0) {
+		/* stage 0 again, once a worker has waited for a URL's pages */
+		replace_call_free(&x->c);
+		buf_free(&name);
+		return IMAP_CMD_WAIT;
+	}
+	if (crc < 0)
 		goto out;
 	if (imap_append_msg_prepare(cmd, mb.id, &r->msg, &x->m, &x->structure, &x->encoded,
 				    &x->keywords_late) < 0)

@@ -287,3 +287,31 @@ def test_notify_fetch_of_a_new_message_does_not_hold_the_loop(tmp_path):
         line = m.read_response()
         assert line.startswith(b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {"), line
         assert b"Subject: told by notify" in line, line
+
+
+def test_catenate_of_the_newest_message_does_not_hold_the_loop(tmp_path):
+    # APPEND and REPLACE put a CATENATE URL's octets together before
+    # anything is stored: when its message's pages are held, a worker
+    # waits for them and the command starts over.
+    with one_loop(tmp_path, ("smtp", "imap")) as srv:
+        user = srv.new_user("cat")
+        sent = deliver_twenty(srv, user[0])
+        m = imap_connect(srv, *user)
+        m.select("INBOX")
+        other = imap_connect(srv, *srv.new_user("other"))
+        head = b"X-Forwarded: yes\r\n"
+        start = (b"c1 APPEND INBOX CATENATE (TEXT {%d+}\r\n" % len(head) + head
+                 + b' URL "/INBOX/;UID=20/;SECTION=TEXT")\r\n')
+        while_held(srv, NEWEST, m, start, imap_noop(other))
+        r = m.read_tagged("c1")
+        assert r.status == "OK", r
+        (got,) = m.ok("FETCH 21 (BODY.PEEK[])").untagged
+        text = sent[19].split(b"\r\n\r\n", 1)[1]
+        assert got.endswith(head + text + b")"), got[-120:]
+        # REPLACE with CATENATE: the same, then the store's own part.
+        start = (b"r1 UID REPLACE 21 INBOX CATENATE (TEXT {%d+}\r\n" % len(head) + head
+                 + b' URL "/INBOX/;UID=20/;SECTION=TEXT")\r\n')
+        while_held(srv, NEWEST, m, start, imap_noop(other))
+        r = m.read_tagged("r1")
+        assert r.status == "OK", r
+        assert r.data("EXPUNGE"), r.untagged
