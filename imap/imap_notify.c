@@ -355,6 +355,9 @@ void imap_notify_register(struct imap_session *s)
 
 void imap_notify_unregister(struct imap_session *s)
 {
+	/* The view closes or NOTIFY ends: MessageNew's FETCH responses still
+	 * owed are not this view's or not wanted (imap_notify_fetch.c). */
+	imap_notify_wait_detach(s);
 	/* NOTIFY (imap_notify_set.c) keeps a session on the list after its
 	 * view closed; imap_notify_set_install(s, NULL) ends that. */
 	if (s->nset)

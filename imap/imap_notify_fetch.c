@@ -203,8 +203,12 @@ static void notify_wait_done(struct work *w)
 	struct imap_session *s = j->s;
 	if (s) {
 		s->notify_wait = NULL;
-		if (s->view && s->view->mailbox_id == j->mailbox_id && imap_notify_set_can_push(s))
+		if (!s->view || s->view->mailbox_id != j->mailbox_id)
+			;   /* (a view closing detaches: not reached) */
+		else if (imap_notify_set_can_push(s))
 			notify_fetch_from(s, j->from_uid);
+		else
+			s->notify_from = j->from_uid;   /* at the command's completion */
 	}
 	free(j);
 }
@@ -214,6 +218,7 @@ void imap_notify_wait_detach(struct imap_session *s)
 	if (s->notify_wait)
 		s->notify_wait->s = NULL;
 	s->notify_wait = NULL;
+	s->notify_from = 0;
 }
 
 /* A worker waits for uid's content: true, or false when the pool cannot
@@ -273,10 +278,18 @@ int imap_notify_view_sync(struct imap_session *s, bool allow_expunge, bool own_n
 	int rc = imap_view_sync(s, allow_expunge);
 	struct imap_notify_set *ns = s->nset;
 	if (rc < 0 || !s->view || s->closing || !ns || !ns->nfetch || own_new ||
-	    !(ns->selected_events & IMAP_NEV_MESSAGE_NEW) || s->view->uid_hi <= before)
+	    !(ns->selected_events & IMAP_NEV_MESSAGE_NEW))
 		return rc;
 	if (s->notify_wait)
 		return 0;   /* told, in order, when the worker is back */
-	notify_fetch_from(s, before + 1);
+	uint32_t from = before + 1;
+	if (s->notify_from) {
+		/* owed since a worker came back during a command */
+		from = s->notify_from < from ? s->notify_from : from;
+		s->notify_from = 0;
+	} else if (s->view->uid_hi <= before) {
+		return rc;
+	}
+	notify_fetch_from(s, from);
 	return 0;
 }

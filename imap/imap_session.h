@@ -171,8 +171,11 @@ struct imap_session {
 	struct imap_session *notify_next; /* imap_notify.c's list of sessions */
 	struct imap_notify_set *nset;     /* NOTIFY SET (RFC 5465), or NULL */
 	/* MessageNew's FETCH responses wait for a worker to wait for a
-	 * content's pages (imap_notify_fetch.c), or NULL. */
+	 * content's pages (imap_notify_fetch.c), or NULL; and the first UID
+	 * whose FETCH the next sync of the view owes (0: none): the worker
+	 * came back while a command ran. */
 	struct imap_notify_wait *notify_wait;
+	uint32_t notify_from;
 
 	/* Abuse limits (imap_session.c): protocol errors (BAD replies, input
 	 * the parser refused, failed logins), forgiven by a command that

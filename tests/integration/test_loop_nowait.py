@@ -288,6 +288,44 @@ def test_notify_fetch_of_a_new_message_does_not_hold_the_loop(tmp_path):
         assert line.startswith(b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {"), line
         assert b"Subject: told by notify" in line, line
 
+        # Again, but the worker comes back while another command runs:
+        # the FETCH is owed to that command's completion, before its OK.
+        first = hold(srv, "users_by_id", "uid:" + user[0])
+        m.send(b'm2 SETMETADATA "" (/private/comment "y")\r\n')
+        c = srv.smtp()
+        c.smtp_deliver("s@example.org", [user[0]], make_message("told later"))
+        c.smtp_quit()
+        newest = hold(srv, *NEWEST)
+        release(first)
+        r = m.read_tagged("m2")
+        assert r.status == "OK" and r.data("EXISTS") and not r.data("FETCH"), r.untagged
+        third = hold(srv, "users_by_id", "uid:" + user[0])
+        m.send(b'm3 SETMETADATA "" (/private/comment "z")\r\n')
+        release(newest)   # the worker is back while m3 waits
+        other.ok("NOOP")
+        assert_no_reply_yet(m)
+        release(third)
+        r = m.read_tagged("m3")
+        assert r.status == "OK", r
+        # (before m3's OK when the worker was back first, as a rule; else
+        # right after it)
+        fetches = [b"2 FETCH " + f for f in r.data("FETCH")] or [m.read_response()[2:]]
+        assert len(fetches) == 1, fetches
+        assert fetches[0].startswith(b"2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {"), fetches
+        assert b"told later" in fetches[0], fetches
+
+
+def hold(srv, *db_keys):
+    p = subprocess.Popen([HOLD, str(srv.data_dir), *db_keys], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"held\n", p.stderr.read()
+    return p
+
+
+def release(p):
+    p.stdin.close()
+    assert p.wait(timeout=30) == 0, p.stderr.read()
+
 
 def test_catenate_of_the_newest_message_does_not_hold_the_loop(tmp_path):
     # APPEND and REPLACE put a CATENATE URL's octets together before
