@@ -177,9 +177,10 @@ static int fetch_one(struct imap_session *s, const struct imap_notify_set *ns, u
  * message's pages (store_content_wait); the FETCH responses of that
  * message and the ones after it wait too (a sync meanwhile leaves its new
  * messages to them, so that they come in order), and are written when it
- * returns, if they still may be (imap_notify_set_can_push: in IDLE or
- * between commands; otherwise the client FETCHes them, as after any
- * failure here).  A full pool: waited for here. */
+ * returns if they may be then (imap_notify_set_can_push: in IDLE or
+ * between commands), else by the next sync (notify_from: the completion
+ * of the command that runs).  The view's closing drops them
+ * (imap_notify_unregister).  A full pool: waited for here. */
 struct imap_notify_wait {
 	struct work w;               /* first */
 	struct imap_session *s;      /* NULL once the session has gone */
