@@ -50,23 +50,34 @@ def assert_no_reply_yet(c):
     assert got == b"", "answered while the lock was held"
 
 
+def hold(srv, *db_keys):
+    """store_hold on srv's data directory (DB, KEY, ...): held on return."""
+    p = subprocess.Popen([HOLD, str(srv.data_dir), *db_keys], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = p.stdout.readline()
+    if line != b"held\n":
+        p.kill()
+        raise AssertionError((line, p.stderr.read()))
+    return p
+
+
+def release(p):
+    p.stdin.close()
+    assert p.wait(timeout=30) == 0, p.stderr.read()
+
+
 def while_held(srv, holds, waiting, start, other_noop):
     """Sends start on waiting while store_hold holds `holds` (DB, KEY,
     ...): other_noop() (another session's NOOP) is answered meanwhile, and
     waiting hears nothing until the hold goes."""
-    p = subprocess.Popen([HOLD, str(srv.data_dir), *holds], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = hold(srv, *holds)
     try:
-        line = p.stdout.readline()
-        assert line == b"held\n", (line, p.stderr.read())
         waiting.sock.settimeout(ANSWER_S)
         waiting.send(start)
         other_noop()   # the loop is free while the command waits
         assert_no_reply_yet(waiting)
     finally:
-        if p.poll() is None:
-            p.stdin.close()
-        assert p.wait(timeout=30) == 0, p.stderr.read()
+        release(p)
 
 
 def imap_noop(c):
@@ -264,10 +275,7 @@ def test_notify_fetch_of_a_new_message_does_not_hold_the_loop(tmp_path):
              "MessageExpunge))")
         other = imap_connect(srv, *srv.new_user("other"))
         other.sock.settimeout(ANSWER_S)
-        first = subprocess.Popen([HOLD, str(srv.data_dir), "users_by_id", "uid:" + user[0]],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-        assert first.stdout.readline() == b"held\n", first.stderr.read()
+        first = hold(srv, "users_by_id", "uid:" + user[0])
         m.send(b'm1 SETMETADATA "" (/private/comment "x")\r\n')
         c = srv.smtp()
         msg = make_message("told by notify")
@@ -275,8 +283,7 @@ def test_notify_fetch_of_a_new_message_does_not_hold_the_loop(tmp_path):
         c.smtp_quit()
 
         def let_setmetadata_end():
-            first.stdin.close()
-            assert first.wait(timeout=30) == 0, first.stderr.read()
+            release(first)
             r = m.read_tagged("m1")
             assert r.status == "OK", r
             assert r.data("EXISTS"), r.untagged
@@ -314,17 +321,6 @@ def test_notify_fetch_of_a_new_message_does_not_hold_the_loop(tmp_path):
         assert fetches[0].startswith(b"2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {"), fetches
         assert b"told later" in fetches[0], fetches
 
-
-def hold(srv, *db_keys):
-    p = subprocess.Popen([HOLD, str(srv.data_dir), *db_keys], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert p.stdout.readline() == b"held\n", p.stderr.read()
-    return p
-
-
-def release(p):
-    p.stdin.close()
-    assert p.wait(timeout=30) == 0, p.stderr.read()
 
 
 def test_catenate_of_the_newest_message_does_not_hold_the_loop(tmp_path):
