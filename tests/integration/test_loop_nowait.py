@@ -179,6 +179,16 @@ def deliver_twenty(srv, user):
     return sent
 
 
+def newest_imap(srv, prefix):
+    """A user with deliver_twenty's messages, a session of it with INBOX
+    selected, and another user's session: (user, sent, session, other)."""
+    user = srv.new_user(prefix)
+    sent = deliver_twenty(srv, user[0])
+    m = imap_connect(srv, *user)
+    m.select("INBOX")
+    return user, sent, m, imap_connect(srv, *srv.new_user("other"))
+
+
 def test_retr_of_the_newest_message_does_not_hold_the_loop(tmp_path):
     with one_loop(tmp_path, ("smtp", "pop3")) as srv:
         user, pw = srv.new_user("pop")
@@ -204,11 +214,7 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
     # where the next delivery writes.  Its header, its structure and its
     # body are read without waiting on the loop.
     with one_loop(tmp_path, ("smtp", "imap")) as srv:
-        user = srv.new_user("imapnew")
-        sent = deliver_twenty(srv, user[0])
-        m = imap_connect(srv, *user)
-        m.select("INBOX")
-        other = imap_connect(srv, *srv.new_user("other"))
+        user, sent, m, other = newest_imap(srv, "imapnew")
         for items in ("BODY.PEEK[HEADER.FIELDS (SUBJECT)]", "BODYSTRUCTURE",
                       "BODY.PEEK[]", "BODY.PEEK[TEXT]<10.20>", "UID PREVIEW"):
             # PREVIEW: the record free, so that the open passes and
@@ -243,15 +249,11 @@ def test_fetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
 
 def test_urlfetch_of_the_newest_message_does_not_hold_the_loop(tmp_path):
     with one_loop(tmp_path, ("smtp", "imap")) as srv:
-        user = srv.new_user("url")
-        sent = deliver_twenty(srv, user[0])
-        m = imap_connect(srv, *user)
-        m.select("INBOX")
+        user, sent, m, other = newest_imap(srv, "url")
         local, dom = user[0].split("@")
         rump = f"imap://{local}@{dom}/INBOX/;uid=20;urlauth=authuser"
         r = m.ok(f'GENURLAUTH "{rump}" INTERNAL')
         url = r.data("GENURLAUTH")[0].decode().strip('"')
-        other = imap_connect(srv, *srv.new_user("other"))
         while_held(srv, NEWEST, m, f'u1 URLFETCH "{url}"\r\n'.encode(), imap_noop(other))
         r = m.read_tagged("u1")
         assert r.status == "OK", r
@@ -328,11 +330,7 @@ def test_catenate_of_the_newest_message_does_not_hold_the_loop(tmp_path):
     # anything is stored: when its message's pages are held, a worker
     # waits for them and the command starts over.
     with one_loop(tmp_path, ("smtp", "imap")) as srv:
-        user = srv.new_user("cat")
-        sent = deliver_twenty(srv, user[0])
-        m = imap_connect(srv, *user)
-        m.select("INBOX")
-        other = imap_connect(srv, *srv.new_user("other"))
+        user, sent, m, other = newest_imap(srv, "cat")
         head = b"X-Forwarded: yes\r\n"
         start = (b"c1 APPEND INBOX CATENATE (TEXT {%d+}\r\n" % len(head) + head
                  + b' URL "/INBOX/;UID=20/;SECTION=TEXT")\r\n')
