@@ -151,6 +151,20 @@ out:
 	return ret;
 }
 
+/* The key is made (c->rc, c freed here): the command starts over, with
+ * the flush to wait for (stage 3). */
+static enum imap_cmd_rc genurlauth_keyed(struct imap_cmd *cmd, struct imap_store_call *c)
+{
+	int rc = c->rc;
+	c->free(c);
+	if (rc != STORE_OK) {
+		imap_cmd_store_error(cmd, rc, "GENURLAUTH");
+		return IMAP_CMD_DONE;
+	}
+	cmd->stage = 3;
+	return imap_cmd_genurlauth(cmd);
+}
+
 /* A key that the loop could not make without waiting: a worker makes it,
  * and the command starts again (stage 2).  What was answered so far goes. */
 static enum imap_cmd_rc genurlauth_key(struct imap_cmd *cmd, uint32_t mailbox_id)
@@ -171,10 +185,7 @@ static enum imap_cmd_rc genurlauth_key(struct imap_cmd *cmd, uint32_t mailbox_id
 	x->c.free = urlkey_call_free;
 	if (imap_store_call_run(cmd, &x->c, 2) == IMAP_CMD_WAIT)
 		return IMAP_CMD_WAIT;
-	cmd->ctx = x;   /* made in place after all: take it as a worker's */
-	cmd->ctx_free = free;
-	cmd->stage = 2;
-	return imap_cmd_genurlauth(cmd);
+	return genurlauth_keyed(cmd, &x->c);   /* made in place after all */
 }
 
 /* GENURLAUTH 1*(SP url-rump SP mechanism) (RFC 4467 5, 9). */
@@ -193,18 +204,9 @@ enum imap_cmd_rc imap_cmd_genurlauth(struct imap_cmd *cmd)
 	if (cmd->stage == 2) {
 		if (cmd->job)
 			return IMAP_CMD_WAIT;   /* not done yet (a stray resume) */
-		/* The key is made: again from the start, with the flush to
-		 * wait for. */
-		struct imap_store_call *c = imap_store_call_take(cmd);
-		int rc = c->rc;
-		c->free(c);
-		if (rc != STORE_OK) {
-			imap_cmd_store_error(cmd, rc, "GENURLAUTH");
-			return IMAP_CMD_DONE;
-		}
-		cmd->stage = 3;
+		return genurlauth_keyed(cmd, imap_store_call_take(cmd));
 	}
-	bool created = cmd->stage == 3;   /* a worker made a key */
+	bool created = cmd->stage == 3;   /* a key was made (genurlauth_keyed) */
 	const struct imap_arg *args = cmd->pc->args;
 	size_t n = cmd->pc->nargs;
 	if (n == 0 || n % 2) {

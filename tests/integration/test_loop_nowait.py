@@ -151,6 +151,27 @@ def test_replace_does_not_hold_the_loop(tmp_path):
         assert b"$Forwarded" in got and b"\\Seen" in got, got
 
 
+def test_genurlauth_first_key_does_not_hold_the_loop(tmp_path):
+    # A mailbox's first GENURLAUTH makes its access key: with the keys'
+    # page held (a fresh store has one), a worker makes it and the
+    # command starts over, its answer as usual.
+    with one_loop(tmp_path, ("imap",)) as srv:
+        user = srv.new_user("key")
+        c = imap_connect(srv, *user)
+        other = imap_connect(srv, *srv.new_user("other"))
+        local, dom = user[0].split("@")
+        assert c.cmd_sync(["APPEND INBOX ", make_message("to share")]).status == "OK"
+        rump = f"imap://{local}@{dom}/INBOX/;uid=1;urlauth=anonymous"
+        while_held(srv, ("urlauth", "str:any"), c,
+                   f'g1 GENURLAUTH "{rump}" INTERNAL\r\n'.encode(), imap_noop(other))
+        r = c.read_tagged("g1")
+        assert r.status == "OK", r
+        (url,) = r.data("GENURLAUTH")
+        assert url.decode().strip('"').startswith(rump + ":internal:"), url
+        # The key it made is the one a second GENURLAUTH uses.
+        assert c.ok(f'GENURLAUTH "{rump}" INTERNAL').data("GENURLAUTH") == [url]
+
+
 def test_setmetadata_does_not_hold_the_loop(tmp_path):
     # SETMETADATA locks its user's record (the owner of the entries) first.
     with one_loop(tmp_path, ("imap",)) as srv:

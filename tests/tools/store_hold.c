@@ -5,7 +5,7 @@
  * (issue 11 point 1, tests/integration/test_loop_nowait.py).
  *
  * usage: store_hold DATA_DIR DB KEY [DB KEY ...]
- *   DB: meta, users, users_by_id, content_meta or content_data
+ *   DB: meta, users, users_by_id, content_meta, content_data or urlauth
  *   (storage_private.h);
  *   KEY: str:TEXT (the bytes of TEXT), be64:N, be64:N/be32:M (a chunk), or
  *   uid:ADDRESS (the be32 id of that user, for users_by_id).
@@ -30,6 +30,7 @@ static const struct {
 	{"users_by_id", SDB_USERS_BY_ID},
 	{"content_meta", SDB_CONTENT_META},
 	{"content_data", SDB_CONTENT_DATA},
+	{"urlauth", SDB_URLAUTH},
 };
 
 #define HOLD_MAX 8
@@ -115,7 +116,7 @@ int main(int argc, char **argv)
 		ok = db_of(argv[2 + 2 * i], &hs.h[i].db) == 0;
 	if (!ok) {
 		fprintf(stderr, "usage: store_hold DATA_DIR DB KEY [DB KEY ...] (DB: "
-				"meta|users|users_by_id|content_meta|content_data, KEY: "
+				"meta|users|users_by_id|content_meta|content_data|urlauth, KEY: "
 				"str:TEXT|be64:N[/be32:M]|uid:ADDRESS)\n");
 		return 1;
 	}
