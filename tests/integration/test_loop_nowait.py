@@ -151,7 +151,7 @@ def test_replace_does_not_hold_the_loop(tmp_path):
         assert b"$Forwarded" in got and b"\\Seen" in got, got
 
 
-def test_genurlauth_first_key_does_not_hold_the_loop(tmp_path):
+def test_genurlauth_and_resetkey_do_not_hold_the_loop(tmp_path):
     # A mailbox's first GENURLAUTH makes its access key: with the keys'
     # page held (a fresh store has one), a worker makes it and the
     # command starts over, its answer as usual.
@@ -170,6 +170,12 @@ def test_genurlauth_first_key_does_not_hold_the_loop(tmp_path):
         assert url.decode().strip('"').startswith(rump + ":internal:"), url
         # The key it made is the one a second GENURLAUTH uses.
         assert c.ok(f'GENURLAUTH "{rump}" INTERNAL').data("GENURLAUTH") == [url]
+        # RESETKEY replaces it, the same way.
+        while_held(srv, ("urlauth", "str:any"), c, b"k1 RESETKEY INBOX INTERNAL\r\n",
+                   imap_noop(other))
+        r = c.read_tagged("k1")
+        assert r.status == "OK", r
+        assert c.ok(f'GENURLAUTH "{rump}" INTERNAL').data("GENURLAUTH") != [url]
 
 
 def test_setmetadata_does_not_hold_the_loop(tmp_path):
