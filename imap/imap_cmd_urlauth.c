@@ -561,8 +561,10 @@ enum imap_cmd_rc imap_cmd_urlfetch(struct imap_cmd *cmd)
 	store_thread_nowait(was);
 	if (rc == STORE_ERR_BUSY) {
 		buf_free(&out);
-		cmd->stage = imap_content_wait(cmd, busy.content_id, 0, busy.size) == 2 ? 0 : 1;
-		return cmd->stage == 0 ? IMAP_CMD_WAIT : imap_cmd_urlfetch(cmd);
+		if (imap_content_wait(cmd, busy.content_id, 0, busy.size) == 2)
+			return IMAP_CMD_WAIT;
+		cmd->stage = 1;   /* waited here: read again, waiting */
+		return imap_cmd_urlfetch(cmd);
 	}
 	if (rc == STORE_OK && buf_puts(&out, "\r\n") < 0)
 		rc = STORE_ERR_TEMP;
