@@ -13,6 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/workpool.h"
 #include "imap/imap_context.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
@@ -116,13 +120,16 @@ static void context_free(struct imap_context *c)
 	free(c);
 }
 
-void imap_context_free_all(struct imap_context **list)
+static void later_end(struct imap_view *v);
+
+void imap_context_view_end(struct imap_view *v)
 {
-	while (*list) {
-		struct imap_context *c = *list;
-		*list = c->next;
+	while (v->contexts) {
+		struct imap_context *c = v->contexts;
+		v->contexts = c->next;
 		context_free(c);
 	}
+	later_end(v);
 }
 
 static struct imap_context **find(struct imap_session *s, const char *tag, size_t len)
@@ -444,10 +451,121 @@ void imap_context_expunged(struct imap_session *s, const uint32_t *uids, size_t 
 	update_free(&u);
 }
 
+/* ---- a read that would wait for a writer's lock ----
+ * The changed messages are often the newest, whose pages the next delivery
+ * writes until its commit, so their reads do not wait for a lock on the
+ * loop (issue 11 point 1).  A message that finds one held is kept in the
+ * view's `later` list, and a worker waits for its pages
+ * (store_content_wait).  When it is back, the session hears of it as of a
+ * change (imap_session_notify), so that its next sync (at once in IDLE or
+ * with NOTIFY, else at the next command's completion) reads the kept
+ * messages again (imap_context_recheck): RFC 5267 4.3.2 lets ADDTO and
+ * REMOVEFROM come at any time.  A message is evaluated as it is then, and
+ * an update is the difference from what the context holds, so a message
+ * read twice, or gone meanwhile, tells nothing twice; an expunge still
+ * tells its REMOVEFROM before the EXPUNGE (imap_context_expunged).  A pool
+ * that cannot take the wait: waited for in place, as before. */
+struct context_wait {
+	struct work w;                /* first */
+	struct imap_session *s;       /* NULL once the view is gone */
+	struct imap_view *v;
+	struct store *store;
+	uint64_t content_id, size;
+};
+
+struct imap_context_later {
+	uint32_t *uids;               /* ascending */
+	size_t n, cap;
+	struct context_wait *wait;    /* on a worker, or NULL */
+};
+
+static void later_end(struct imap_view *v)
+{
+	struct imap_context_later *l = v->contexts_later;
+	if (!l)
+		return;
+	if (l->wait) {
+		l->wait->s = NULL;
+		l->wait->v = NULL;
+	}
+	free(l->uids);
+	free(l);
+	v->contexts_later = NULL;
+}
+
+static void context_wait_run(struct work *w)
+{
+	struct context_wait *j = (struct context_wait *)w;
+	(void)store_content_wait(j->store, j->content_id, 0, (size_t)j->size);
+}
+
+static void context_wait_done(struct work *w)
+{
+	struct context_wait *j = (struct context_wait *)w;
+	if (j->v) {
+		j->v->contexts_later->wait = NULL;
+		imap_session_notify(j->s);   /* its sync reads them again */
+	}
+	free(j);
+}
+
+/* Keeps rec for a later read and has a worker wait for its pages (unless
+ * one already waits): true, or false when neither can be done (the caller
+ * reads waiting). */
+static bool later_add(struct imap_session *s, const struct store_msg *rec)
+{
+	struct imap_view *v = s->view;
+	if (!s->srv->workpool)
+		return false;
+	struct imap_context_later *l = v->contexts_later;
+	if (!l && !(l = v->contexts_later = calloc(1, sizeof(*l))))
+		return false;
+	size_t at = lower(l->uids, l->n, rec->uid);
+	bool added = false;
+	if (at == l->n || l->uids[at] != rec->uid) {
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 16;
+			uint32_t *p = realloc(l->uids, cap * sizeof(*p));
+			if (!p)
+				return false;
+			l->uids = p;
+			l->cap = cap;
+		}
+		memmove(l->uids + at + 1, l->uids + at, (l->n - at) * sizeof(*l->uids));
+		l->uids[at] = rec->uid;
+		l->n++;
+		added = true;
+	}
+	if (l->wait)
+		return true;   /* it comes back, and all the kept ones are read */
+	struct context_wait *j = calloc(1, sizeof(*j));
+	if (j) {
+		j->w.run = context_wait_run;
+		j->w.done = context_wait_done;
+		j->s = s;
+		j->v = v;
+		j->store = s->store;
+		j->content_id = rec->content_id;
+		j->size = rec->size;
+		if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) == 0) {
+			l->wait = j;
+			conn_log(s->c, PLOG_DEBUG,
+				 "store busy: a context's update waits on a worker uid=%u",
+				 (unsigned)rec->uid);
+			return true;
+		}
+		free(j);
+	}
+	if (added)
+		memmove(l->uids + at, l->uids + at + 1, (--l->n - at) * sizeof(*l->uids));
+	return false;
+}
+
 /* Evaluates message rec for context c: 1 match (with keys in *m when
- * `keys`), 0 not, -1 gone or unreadable (no change is told). */
+ * `keys`), 0 not, -1 gone or unreadable (no change is told), -2 a writer's
+ * lock held on its pages (only with `nowait`). */
 static int evaluate(struct imap_session *s, struct imap_context *c, struct imap_sort_reader *r,
-		    const struct store_msg *rec, bool keys, struct imap_sort_msg *m)
+		    const struct store_msg *rec, bool keys, bool nowait, struct imap_sort_msg *m)
 {
 	const struct imap_view *v = s->view;
 	struct imap_search_env env = {
@@ -459,8 +577,13 @@ static int evaluate(struct imap_session *s, struct imap_context *c, struct imap_
 	};
 	uint32_t seq = v->snap ? imap_view_seq(v, rec->uid) : 0;
 	bool match = false;
-	if (imap_sort_read(r, s->store, &env, &c->root, keys ? c->want : 0, rec, seq, &match, m,
-			   &c->pool) != STORE_OK)
+	bool was = store_thread_nowait(nowait);
+	int rc = imap_sort_read(r, s->store, &env, &c->root, keys ? c->want : 0, rec, seq, &match,
+				m, &c->pool);
+	store_thread_nowait(was);
+	if (rc == STORE_ERR_BUSY && nowait)
+		return -2;
+	if (rc != STORE_OK)
 		return -1;
 	m->seq = rec->uid;
 	return match;
@@ -486,7 +609,12 @@ static void changed(struct imap_session *s, const uint32_t *uids, size_t n, bool
 			/* Keys only for a message that joins a SORT context, so a
 			 * flag change that moves nothing adds nothing to the pool. */
 			bool was = !arrivals && member(c, uids[i]);
-			int match = evaluate(s, c, &r, &rec, c->sort && (arrivals || !was), &m);
+			bool keys = c->sort && !was;
+			int match = evaluate(s, c, &r, &rec, keys, true, &m);
+			if (match == -2 && later_add(s, &rec))
+				continue;   /* read again when a worker has waited */
+			if (match == -2)
+				match = evaluate(s, c, &r, &rec, keys, false, &m);
 			uint32_t num;
 			if (match < 0 || match == was || num_of(s, c, uids[i], &num) < 0)
 				continue;
@@ -519,4 +647,19 @@ void imap_context_arrived(struct imap_session *s, const uint32_t *uids, size_t n
 void imap_context_flags(struct imap_session *s, const uint32_t *uids, size_t n)
 {
 	changed(s, uids, n, false);
+}
+
+void imap_context_recheck(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	struct imap_context_later *l = v ? v->contexts_later : NULL;
+	if (!l || l->wait || l->n == 0)
+		return;
+	/* Taken first: the ones still held are kept again. */
+	uint32_t *uids = l->uids;
+	size_t n = l->n;
+	l->uids = NULL;
+	l->n = l->cap = 0;
+	changed(s, uids, n, false);
+	free(uids);
 }

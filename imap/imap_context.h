@@ -88,6 +88,11 @@ bool imap_context_cancel(struct imap_session *s, const char *tag, size_t len);
 void imap_context_expunged(struct imap_session *s, const uint32_t *uids, size_t n);
 void imap_context_arrived(struct imap_session *s, const uint32_t *uids, size_t n);
 void imap_context_flags(struct imap_session *s, const uint32_t *uids, size_t n);
-void imap_context_free_all(struct imap_context **list);
+/* The messages whose read found a writer's lock held, read again once a
+ * worker has waited for it (from the view's sync). */
+void imap_context_recheck(struct imap_session *s);
+/* The view's contexts end (it closes); a worker's wait is let go. */
+struct imap_view;
+void imap_context_view_end(struct imap_view *v);
 
 #endif

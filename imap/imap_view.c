@@ -345,7 +345,7 @@ void imap_view_close(struct imap_session *s, struct imap_view **vp)
 	}
 	struct view_priv *p = priv(v);
 	imap_claim_detach(v);
-	imap_context_free_all(&v->contexts);
+	imap_context_view_end(v);
 	imap_snap_release(&v->snap);
 	imap_recent_free(&v->recent);
 	free(v->keywords);
@@ -1068,6 +1068,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	if (v->keywords->count > v->keywords_reported)
 		imap_view_flags_announce(s);
 	report_flags(s);
+	imap_context_recheck(s);
 	if (v->urlmech_pending) {
 		v->urlmech_pending = false;
 		imap_untagged(s, "OK [URLMECH INTERNAL] URLAUTH key reset");

@@ -38,6 +38,7 @@
 struct buf;
 struct imap_snap;
 struct imap_context;
+struct imap_context_later;
 struct imap_claim;
 
 struct imap_view {
@@ -82,6 +83,9 @@ struct imap_view {
 
 	/* RFC 5267 4.3 updating contexts (imap_context.h), ended with the view. */
 	struct imap_context *contexts;
+	/* Changed messages they could not read yet, for a lock held on
+	 * their pages, and the worker that waits for it (imap_context.c). */
+	struct imap_context_later *contexts_later;
 
 	/* Private to imap_view.c: expunges known but not yet reported
 	 * (ascending UIDs). */

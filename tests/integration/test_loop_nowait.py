@@ -374,3 +374,78 @@ def test_catenate_of_the_newest_message_does_not_hold_the_loop(tmp_path):
         r = m.read_tagged("r1")
         assert r.status == "OK", r
         assert r.data("EXPUNGE"), r.untagged
+
+
+def test_context_updates_do_not_hold_the_loop(tmp_path):
+    # An updating context (RFC 5267 4.3) reads each changed message its
+    # program needs the contents of: BODY here, SORT's keys for a message
+    # that joins.  With the newest message's pages held, a flag change on
+    # it is told (its FETCH) at once in IDLE; the ADDTOs follow when the
+    # hold goes, the loop free meanwhile.
+    with one_loop(tmp_path, ("smtp", "imap")) as srv:
+        user, sent, m, other = newest_imap(srv, "ctx")
+        r = m.cmd('UID SEARCH RETURN (UPDATE) FLAGGED BODY "line 19"', tag="t1")
+        assert r.status == "OK" and r.data("ESEARCH") == [b'(TAG "t1") UID'], r
+        r = m.cmd("UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 FLAGGED", tag="t2")
+        assert r.status == "OK" and r.data("ESEARCH") == [b'(TAG "t2") UID'], r
+        m.send(b"i1 IDLE\r\n")
+        assert m.read_response().startswith(b"+")
+        flagger = imap_connect(srv, *user)
+        flagger.select("INBOX")
+        p = hold(srv, *NEWEST)
+        try:
+            flagger.sock.settimeout(ANSWER_S)
+            flagger.ok("UID STORE 19:20 +FLAGS.SILENT (\\Flagged)")
+            got = sorted(m.read_response() for _ in range(2))
+            assert got == [b"* 19 FETCH (FLAGS (\\Flagged \\Recent) UID 19)",
+                           b"* 20 FETCH (FLAGS (\\Flagged \\Recent) UID 20)"], got
+            other.sock.settimeout(ANSWER_S)
+            other.ok("NOOP")   # the loop is free
+            assert_no_reply_yet(m)
+        finally:
+            release(p)
+        # Both messages are on the held pages: read again together (the
+        # newest context first; only message 20 has "line 19").
+        got = [m.read_response() for _ in range(2)]
+        assert got == [b'* ESEARCH (TAG "t2") UID ADDTO (1 19 2 20)',
+                       b'* ESEARCH (TAG "t1") UID ADDTO (0 20)'], got
+        m.send(b"DONE\r\n")
+        assert m.read_tagged("i1").status == "OK"
+        # Nothing is told twice.
+        assert not m.ok("NOOP").untagged
+
+
+def test_context_update_of_a_new_message_waits_for_the_next_command(tmp_path):
+    # A new message whose pages are held when a command's completion tells
+    # of it: EXISTS then, its ADDTO with a later command's completion once
+    # a worker has waited for them (no IDLE, no NOTIFY).  Made
+    # deterministic as the NOTIFY test above is.
+    with one_loop(tmp_path, ("smtp", "imap")) as srv:
+        user = srv.new_user("ctxnew")
+        m = imap_connect(srv, *user)
+        m.select("INBOX")
+        r = m.cmd('SEARCH RETURN (UPDATE) BODY "told"', tag="t1")
+        assert r.status == "OK", r
+        other = imap_connect(srv, *srv.new_user("other"))
+        other.sock.settimeout(ANSWER_S)
+        first = hold(srv, "users_by_id", "uid:" + user[0])
+        m.send(b'm1 SETMETADATA "" (/private/comment "x")\r\n')
+        c = srv.smtp()
+        c.smtp_deliver("s@example.org", [user[0]], make_message("a", body=b"told here\r\n"))
+        c.smtp_quit()
+        newest = hold(srv, *NEWEST)
+        try:
+            release(first)
+            r = m.read_tagged("m1")
+            assert r.status == "OK" and r.data("EXISTS") == [b""], r
+            assert not r.data("ESEARCH"), r   # its pages are held
+            r = m.ok("NOOP")
+            assert not r.data("ESEARCH"), r   # still held
+            other.ok("NOOP")
+        finally:
+            release(newest)
+        # The worker is back: the next command's completion tells it.
+        other.ok("NOOP")
+        r = m.ok("NOOP")
+        assert r.data("ESEARCH") == [b'(TAG "t1") ADDTO (0 1)'], r
+        assert not m.ok("NOOP").untagged

@@ -155,6 +155,13 @@ void imap_session_claimed(struct imap_session *s)
 	notified++;
 }
 
+/* imap_context.c's worker, back from a lock wait. */
+void imap_session_notify(struct imap_session *s)
+{
+	(void)s;
+	notified++;
+}
+
 static void claim_run_job(void)
 {
 	struct work *w = pool_job;
