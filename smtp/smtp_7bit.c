@@ -574,7 +574,9 @@ static void engine_feed(struct smtp_7bit_reader *r, struct sink *s, const char *
 }
 
 /* Reads the next input chunk and converts it into s; *end_r at the end
- * of the message.  0 or SMTP_7BIT_EREAD. */
+ * of the message.  0, SMTP_7BIT_EREAD, or SMTP_7BIT_BUSY when the read
+ * callback said "not now" (nothing read): the read comes before any
+ * change of the reader's state, so the step can be made again. */
 static int engine_step(struct smtp_7bit_reader *r, struct sink *s, bool *end_r)
 {
 	*end_r = false;
@@ -586,7 +588,10 @@ static int engine_step(struct smtp_7bit_reader *r, struct sink *s, bool *end_r)
 	}
 	size_t want = left < CV_CHUNK ? (size_t)left : CV_CHUNK;
 	size_t got = 0;
-	if (r->read(r->arg, r->in_off, r->in, want, &got) < 0 || got == 0 || got > want)
+	int rc = r->read(r->arg, r->in_off, r->in, want, &got);
+	if (rc > 0 && !r->planning)
+		return SMTP_7BIT_BUSY;
+	if (rc != 0 || got == 0 || got > want)
 		return SMTP_7BIT_EREAD;
 	engine_feed(r, s, r->in, got);
 	return 0;
@@ -756,7 +761,10 @@ int smtp_7bit_reader_read(void *arg, uint64_t off, void *buf, size_t cap, size_t
 		}
 		struct sink s = { r->out, 0 };
 		bool end = false;
-		if (engine_step(r, &s, &end) != 0)
+		int rc = engine_step(r, &s, &end);
+		if (rc == SMTP_7BIT_BUSY)
+			return 1;   /* as it was: read here again later */
+		if (rc != 0)
 			return -1;
 		r->out_len = (size_t)s.n;
 		if (r->out_off + s.n > r->p->out_size)

@@ -35,10 +35,13 @@ enum smtp_7bit_rc {
 	SMTP_7BIT_REFUSED = 1,    /* cannot be converted: why_r says why */
 	SMTP_7BIT_EREAD = -1,     /* the read callback failed or the message is short */
 	SMTP_7BIT_ENOMEM = -2,
+	SMTP_7BIT_BUSY = 2,       /* private: the read callback said "not now" */
 };
 
 /* Reads bytes [off, off+cap) of the stored message; *got 0 at its end.
- * 0, or -1 on error (the signature of smtp_client_msg.read). */
+ * 0, -1 on error, or 1 when the bytes cannot be had now without waiting
+ * (nothing read; the caller is told when to read again): the signature
+ * of smtp_client_msg.read.  Planning takes 1 as an error. */
 typedef int (*smtp_7bit_read_fn)(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
 
 struct smtp_7bit;
@@ -67,7 +70,8 @@ struct smtp_7bit_reader *smtp_7bit_reader_new(const struct smtp_7bit *plan,
 /* A read callback (arg: the reader): converted bytes [off, off+cap).
  * Reading on from where the last read ended costs one pass; a read
  * elsewhere starts again from the top.  -1 on a read error, or when the
- * message no longer matches the plan. */
+ * message no longer matches the plan; 1 (nothing read, the reader as it
+ * was) when its own read callback answered 1. */
 int smtp_7bit_reader_read(void *reader, uint64_t off, void *buf, size_t cap, size_t *got);
 void smtp_7bit_reader_free(struct smtp_7bit_reader **reader);
 

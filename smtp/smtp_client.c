@@ -443,6 +443,16 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	client_leave(c);
 }
 
+void smtp_client_resume(struct smtp_client *c)
+{
+	client_enter(c);
+	if (c->read_held && c->bev && c->st == CL_BODY) {
+		c->read_held = false;
+		smtp_client_txn_pump(c);
+	}
+	client_leave(c);
+}
+
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_client *c = arg;

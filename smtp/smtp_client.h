@@ -66,7 +66,10 @@ struct smtp_client_msg {
 	bool eightbit;                /* body has 8-bit octets: BODY=8BITMIME */
 	bool utf8;                    /* envelope or headers need SMTPUTF8 (RFC 6531) */
 	/* Reads content bytes [off, off+cap); *got 0 only at the end.  Returns
-	 * 0 or -1 (read error).  A read error, or more bytes than size, in the
+	 * 0, -1 (read error), or 1: the bytes cannot be had now without
+	 * waiting (a writer's lock on the store's pages), nothing read; the
+	 * client then sends nothing more until smtp_client_resume, which the
+	 * caller owes it once they can.  A read error, or more bytes than size, in the
 	 * middle of DATA cannot be undone by RSET (the content is already on
 	 * its way and only the final dot would end it), so the client closes
 	 * the connection without the dot: FAILED, and every recipient accepted
@@ -121,6 +124,8 @@ bool smtp_client_8bitmime(const struct smtp_client *c);
  * then. */
 int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m,
 		     struct smtp_client_info *info_r);
+/* A read that answered 1 can be made now: the content goes on. */
+void smtp_client_resume(struct smtp_client *c);
 /* RSET between transactions is the client's business; close sends QUIT
  * when idle and frees (the QUIT goes out from the loop after this returns,
  * and the client lingers until the 221, the server's close or 30 s);

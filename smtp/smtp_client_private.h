@@ -68,6 +68,7 @@ struct smtp_client {
 	struct smtp_client_info done_info;   /* what DONE reports (after a RSET) */
 	uint64_t off;              /* content read so far */
 	bool line_start, pending_cr;
+	bool read_held;            /* the last read answered 1: smtp_client_resume */
 };
 
 /* smtp_client.c */

@@ -308,9 +308,17 @@ void smtp_client_txn_pump(struct smtp_client *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	char in[TX_CHUNK];
 	char enc[2 * TX_CHUNK + 8];
-	while (evbuffer_get_length(out) < TX_OUT_HIGH) {
+	while (!c->read_held && evbuffer_get_length(out) < TX_OUT_HIGH) {
 		size_t got = 0;
-		if (m->read(m->read_arg, c->off, in, sizeof(in), &got) < 0) {
+		int rc = m->read(m->read_arg, c->off, in, sizeof(in), &got);
+		if (rc > 0) {
+			/* Not now: what is written goes on; the rest after
+			 * smtp_client_resume.  The write timeout runs only
+			 * while output waits, so the lock's wait costs none. */
+			c->read_held = true;
+			return;
+		}
+		if (rc < 0) {
 			txn_abort(c, "error reading the message from the queue");
 			return;
 		}
@@ -407,6 +415,7 @@ void smtp_client_txn_reply(struct smtp_client *c)
 			c->off = 0;
 			c->line_start = true;
 			c->pending_cr = false;
+			c->read_held = false;
 			/* No read timeout while we talk; the write timeout is the
 			 * data block timeout. */
 			smtp_client_timeouts(c, 0, TX_DATA_BLOCK_TIMEOUT);

@@ -37,7 +37,13 @@
 int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 {
 	struct oq_attempt *a = arg;
-	return store_content_pread(a->store, &a->content, off, buf, cap, got) == STORE_OK ? 0 : -1;
+	int rc = store_content_pread(a->store, &a->content, off, buf, cap, got);
+	if (rc == STORE_ERR_BUSY) {
+		a->busy_off = off;
+		a->busy_len = cap;
+		return 1;
+	}
+	return rc == STORE_OK ? 0 : -1;
 }
 
 /* The message as sent, after the prefix: converted or as stored. */
@@ -47,6 +53,69 @@ static int body_read(struct oq_attempt *a, struct smtp_7bit_reader *rd, uint64_t
 	if (rd)
 		return smtp_7bit_reader_read(rd, off, buf, cap, got);
 	return oq_stored_read(a, off, buf, cap, got);
+}
+
+/* ---- a read that would wait for a writer's lock ----
+ * The message sent is often the newest content, whose pages the next
+ * delivery writes until its commit.  Loop 0 reads it under
+ * store_thread_nowait; a lock held answers 1 to the client (nothing
+ * read: the 7-bit reader too is as it was), which holds its output while
+ * a worker waits for those pages (store_content_wait), and goes on when
+ * the worker is back (smtp_client_resume).  The connection's end lets
+ * the worker's job go (oq_read_wait_detach).  A pool that cannot take
+ * the wait: read here, waiting, as before. */
+struct oq_read_wait {
+	struct work w;                /* first */
+	struct oq_conn *c;            /* NULL once the connection is gone */
+	struct store *store;
+	uint64_t content_id, off;
+	size_t len;
+};
+
+static void read_wait_run(struct work *w)
+{
+	struct oq_read_wait *j = (struct oq_read_wait *)w;
+	(void)store_content_wait(j->store, j->content_id, j->off, j->len);
+}
+
+static void read_wait_done(struct work *w)
+{
+	struct oq_read_wait *j = (struct oq_read_wait *)w;
+	struct oq_conn *c = j->c;
+	free(j);
+	if (c) {
+		c->read_wait = NULL;
+		smtp_client_resume(c->c);
+	}
+}
+
+void oq_read_wait_detach(struct oq_conn *c)
+{
+	if (c->read_wait)
+		c->read_wait->c = NULL;
+	c->read_wait = NULL;
+}
+
+static bool read_wait_submit(struct oq_group *g)
+{
+	struct oq_attempt *a = g->a;
+	struct oq_conn *c = g->conn;
+	struct oq_read_wait *j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	*j = (struct oq_read_wait){
+		.w = {.run = read_wait_run, .done = read_wait_done},
+		.c = c, .store = a->store, .content_id = a->e.content_id,
+		.off = a->busy_off, .len = a->busy_len,
+	};
+	if (workpool_submit(c->q->srv->workpool, loop_at(c->q->srv, 0), &j->w) < 0) {
+		free(j);
+		return false;
+	}
+	c->read_wait = j;
+	log_debug("queue id=%llu store busy: its content read waits on a worker",
+		  (unsigned long long)a->e.id);
+	return true;
 }
 
 int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
@@ -60,17 +129,51 @@ int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 		*got = n;
 		return 0;
 	}
-	return body_read(a, g->conv_rd, off - plen, buf, cap, got);
+	bool pool = g->conn && !g->conn->read_wait && g->conn->q->srv->workpool;
+	bool was = store_thread_nowait(pool);
+	int rc = body_read(a, g->conv_rd, off - plen, buf, cap, got);
+	store_thread_nowait(was);
+	if (rc > 0 && read_wait_submit(g))
+		return 1;
+	if (rc > 0)
+		rc = body_read(a, g->conv_rd, off - plen, buf, cap, got);
+	return rc;
+}
+
+/* What a pass over the stored message reads.  A copy of the attempt's
+ * (its store and open content), so that a worker's pass reads nothing of
+ * the attempt, which the loop may free meanwhile. */
+struct plan_src {
+	struct store *store;
+	struct store_content content;
+	uint64_t content_id, size, id;
+	uint64_t parse_max;       /* built in memory up to this size */
+};
+
+static void plan_src_of(const struct oq_attempt *a, struct plan_src *src)
+{
+	*src = (struct plan_src){
+		.store = a->store, .content = a->content, .content_id = a->e.content_id,
+		.size = a->e.size, .id = a->e.id,
+		.parse_max = a->cfg->outbound_return_max + OQ_PARSE_SLACK,
+	};
+}
+
+static int src_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	const struct plan_src *src = arg;
+	return store_content_pread(src->store, &src->content, off, buf, cap, got) == STORE_OK ? 0
+											   : -1;
 }
 
 /* The stored structure, or one built from the content when it is small
  * enough to hold (content delivered without one). */
-static int structure_get(struct oq_attempt *a, void **data_r, size_t *len_r)
+static int structure_get(const struct plan_src *src, void **data_r, size_t *len_r)
 {
-	int rc = store_content_structure(a->store, a->e.content_id, data_r, len_r);
+	int rc = store_content_structure(src->store, src->content_id, data_r, len_r);
 	if (rc != STORE_ERR_NOTFOUND)
 		return rc == STORE_OK ? 0 : -1;
-	if (a->e.size > a->cfg->outbound_return_max + OQ_PARSE_SLACK)
+	if (src->size > src->parse_max)
 		return 1;
 	struct buf msg, st;
 	buf_init(&msg, 0);
@@ -78,9 +181,9 @@ static int structure_get(struct oq_attempt *a, void **data_r, size_t *len_r)
 	char chunk[16384];
 	uint64_t off = 0;
 	rc = 0;
-	while (rc == 0 && off < a->e.size) {
+	while (rc == 0 && off < src->size) {
 		size_t got = 0;
-		if (oq_stored_read(a, off, chunk, sizeof(chunk), &got) < 0 || got == 0 ||
+		if (src_read((void *)src, off, chunk, sizeof(chunk), &got) < 0 || got == 0 ||
 		    buf_append(&msg, chunk, got) < 0)
 			rc = -1;
 		off += got;
@@ -97,29 +200,32 @@ static int structure_get(struct oq_attempt *a, void **data_r, size_t *len_r)
 	return 0;
 }
 
-/* Plans the attempt's conversion once.  0 planned, 1 cannot be converted
- * (a->conv_why), -1 a temporary failure (store, memory). */
-static int attempt_convert(struct oq_attempt *a, const char *why_needed)
+/* The conversion's plan (a pass over the whole message): SMTP_7BIT_OK
+ * with *plan_r, REFUSED with why, or an error. */
+static int plan_make(const struct plan_src *src, struct smtp_7bit **plan_r, char *why,
+		     size_t why_cap)
 {
-	if (a->conv)
-		return 0;
-	if (a->conv_refused)
-		return 1;
 	void *st = NULL;
 	size_t stlen = 0;
-	int rc = structure_get(a, &st, &stlen);
+	int rc = structure_get(src, &st, &stlen);
 	if (rc == 1) {
-		snprintf(a->conv_why, sizeof(a->conv_why), "%s",
-			 "it has no stored MIME structure to convert by");
-		a->conv_refused = true;
-		return 1;
+		snprintf(why, why_cap, "%s", "it has no stored MIME structure to convert by");
+		return SMTP_7BIT_REFUSED;
 	}
 	if (rc < 0)
-		return -1;
-	rc = smtp_7bit_plan(st, stlen, a->e.size, oq_stored_read, a, &a->conv, a->conv_why,
-			    sizeof(a->conv_why));
+		return SMTP_7BIT_EREAD;
+	rc = smtp_7bit_plan(st, stlen, src->size, src_read, (void *)src, plan_r, why, why_cap);
 	free(st);
+	return rc;
+}
+
+/* The plan's outcome into the attempt: 0 planned, 1 cannot be converted
+ * (a->conv_why), -1 a temporary failure (store, memory). */
+static int plan_keep(struct oq_attempt *a, int rc, struct smtp_7bit *plan, const char *why,
+		     const char *why_needed)
+{
 	if (rc == SMTP_7BIT_REFUSED) {
+		snprintf(a->conv_why, sizeof(a->conv_why), "%s", why);
 		a->conv_refused = true;
 		log_info("queue id=%llu 8bit not convertible reason=\"%s\"",
 			 (unsigned long long)a->e.id, a->conv_why);
@@ -127,10 +233,27 @@ static int attempt_convert(struct oq_attempt *a, const char *why_needed)
 	}
 	if (rc != SMTP_7BIT_OK)
 		return -1;
+	a->conv = plan;
 	log_info("queue id=%llu converted 8bit to 7bit for=%s parts=%zu size=%llu->%llu",
 		 (unsigned long long)a->e.id, why_needed, smtp_7bit_parts(a->conv),
 		 (unsigned long long)a->e.size, (unsigned long long)smtp_7bit_size(a->conv));
 	return 0;
+}
+
+/* Plans the attempt's conversion once, here.  0 planned, 1 cannot be
+ * converted (a->conv_why), -1 a temporary failure (store, memory). */
+static int attempt_convert(struct oq_attempt *a, const char *why_needed)
+{
+	if (a->conv)
+		return 0;
+	if (a->conv_refused)
+		return 1;
+	struct plan_src src;
+	plan_src_of(a, &src);
+	struct smtp_7bit *plan = NULL;
+	char why[sizeof(a->conv_why)];
+	int rc = plan_make(&src, &plan, why, sizeof(why));
+	return plan_keep(a, rc, plan, why, why_needed);
 }
 
 /* Points the group's message at the converted form. */
@@ -147,9 +270,89 @@ static int group_use_7bit(struct oq_group *g)
 	return 0;
 }
 
+/* ---- planning on the worker pool ----
+ * The plan is a pass over the whole message (its reads may wait for a
+ * writer's lock, and a large message costs its size in CPU), so loop 0
+ * has a worker make it (issue 11 point 1).  One job per attempt; the
+ * groups that need it meanwhile wait for it (g->plan_wait) on their
+ * ready connection and are sent when it is back.  The job reads its own
+ * copy of what it needs; the attempt's end lets it go (its plan is then
+ * dropped). */
+struct oq_plan_job {
+	struct work w;                /* first */
+	struct oq_attempt *a;         /* NULL once the attempt is gone */
+	struct plan_src src;
+	char why_needed[256];
+	int rc;
+	struct smtp_7bit *plan;
+	char why[200];
+};
+
+static void plan_job_run(struct work *w)
+{
+	struct oq_plan_job *j = (struct oq_plan_job *)w;
+	j->rc = plan_make(&j->src, &j->plan, j->why, sizeof(j->why));
+}
+
+static void plan_job_done(struct work *w)
+{
+	struct oq_plan_job *j = (struct oq_plan_job *)w;
+	struct oq_attempt *a = j->a;
+	if (!a) {
+		smtp_7bit_free(&j->plan);
+		free(j);
+		return;
+	}
+	a->plan_job = NULL;
+	if (!w->ran)
+		j->rc = plan_make(&j->src, &j->plan, j->why, sizeof(j->why));
+	if (plan_keep(a, j->rc, j->plan, j->why, j->why_needed) < 0) {
+		smtp_7bit_free(&j->plan);
+		a->conv_failed = true;
+	}
+	free(j);
+	/* The groups that waited go on (group_send again, which finds the
+	 * plan made, refused or failed). */
+	for (size_t k = 0; k < a->ngroups; k++) {
+		struct oq_group *g = &a->groups[k];
+		if (g->plan_wait) {
+			g->plan_wait = false;
+			oq_group_send(g);
+		}
+	}
+}
+
+static bool plan_submit(struct oq_attempt *a, const char *host)
+{
+	struct oq_runner *q = a->q;
+	if (q->stopping || !q->srv->workpool)
+		return false;
+	struct oq_plan_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	j->w.run = plan_job_run;
+	j->w.done = plan_job_done;
+	j->a = a;
+	plan_src_of(a, &j->src);
+	snprintf(j->why_needed, sizeof(j->why_needed), "%s", host);
+	if (workpool_submit(q->srv->workpool, loop_at(q->srv, 0), &j->w) < 0) {
+		free(j);
+		return false;
+	}
+	a->plan_job = j;
+	return true;
+}
+
 int oq_group_convert(struct oq_group *g, const char *host)
 {
-	int rc = attempt_convert(g->a, host);
+	struct oq_attempt *a = g->a;
+	if (a->conv_failed)
+		return -1;
+	if (!a->conv && !a->conv_refused && (a->plan_job || plan_submit(a, host))) {
+		g->plan_wait = true;
+		return 2;
+	}
+	int rc = attempt_convert(a, host);   /* planned, or in place: no pool */
 	if (rc != 0)
 		return rc;
 	return group_use_7bit(g) == 0 ? 0 : -1;
@@ -333,6 +536,9 @@ int oq_attempt_sign_submit(struct oq_attempt *a, int64_t now, void (*cont)(struc
 
 void oq_attempt_content_free(struct oq_attempt *a)
 {
+	if (a->plan_job)
+		a->plan_job->a = NULL;
+	a->plan_job = NULL;
 	for (size_t j = 0; j < a->ngroups; j++)
 		smtp_7bit_reader_free(&a->groups[j].conv_rd);
 	smtp_7bit_free(&a->conv);

@@ -72,6 +72,7 @@ static void dest_drop(struct oq_runner *q, const char *dest)
 
 void oq_conn_free(struct oq_conn *c)
 {
+	oq_read_wait_detach(c);
 	if (c->c)
 		smtp_client_close(c->c);
 	c->q->nconns--;
@@ -91,7 +92,6 @@ static void idle_remove(struct oq_runner *q, struct oq_conn *c)
 	}
 }
 
-static void group_send(struct oq_group *g);
 
 static bool addr_equal(const struct sockaddr_storage *a, socklen_t alen,
 		       const struct sockaddr_storage *b, socklen_t blen)
@@ -168,7 +168,7 @@ static void client_cb(void *arg, enum smtp_client_event ev, const struct smtp_cl
 	switch (ev) {
 	case SMTP_CLIENT_READY:
 		if (g)
-			group_send(g);
+			oq_group_send(g);
 		else
 			conn_release(q, c);
 		return;
@@ -216,6 +216,7 @@ static void client_cb(void *arg, enum smtp_client_event ev, const struct smtp_cl
 		return;
 	}
 	g->conn = NULL;
+	g->plan_wait = false;   /* a new connection starts over */
 	snprintf(g->last_error, sizeof(g->last_error), "%s", info ? info->text : "connection failed");
 	/* Whatever the failed transaction had collected is not final. */
 	for (size_t k = 0; k < g->n; k++) {
@@ -240,7 +241,7 @@ static void client_cb(void *arg, enum smtp_client_event ev, const struct smtp_cl
 	oq_group_try(g);
 }
 
-static void group_send(struct oq_group *g)
+void oq_group_send(struct oq_group *g)
 {
 	struct oq_conn *c = g->conn;
 	for (size_t k = 0; k < g->n; k++) {
@@ -259,6 +260,8 @@ static void group_send(struct oq_group *g)
 	if (a->conv_all ||
 	    (g->msg.eightbit && !g->msg.utf8 && !smtp_client_8bitmime(c->c))) {
 		int rc = oq_group_convert(g, c->host);
+		if (rc == 2)
+			return;   /* a worker plans it: called again then */
 		if (rc != 0) {
 			snprintf(g->host, sizeof(g->host), "%s", c->host);
 			char why[600];
@@ -331,7 +334,7 @@ void oq_group_try(struct oq_group *g)
 				idle_remove(q, c);
 				c->g = g;
 				g->conn = c;
-				group_send(g);
+				oq_group_send(g);
 				return;
 			}
 		}

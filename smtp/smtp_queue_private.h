@@ -69,6 +69,7 @@ struct oq_group {
 	struct smtp_client_rcpt *crcpts;
 	struct smtp_client_msg msg;
 	struct smtp_7bit_reader *conv_rd;   /* sending the attempt's 7-bit form */
+	bool plan_wait;           /* its ready connection waits for the plan */
 	char last_error[512];
 	char host[256];           /* the server being tried */
 };
@@ -86,6 +87,8 @@ struct oq_attempt {
 	 * conv_all when it was signed, so every server gets it. */
 	struct smtp_7bit *conv;
 	bool conv_refused, conv_all;
+	bool conv_failed;         /* the worker's plan failed: not again this attempt */
+	struct oq_plan_job *plan_job;   /* the plan being made on a worker */
 	char conv_why[200];
 	/* The content, open (pinned and located) for the whole attempt:
 	 * reads need no lookup of its record and no transaction; closed
@@ -97,6 +100,9 @@ struct oq_attempt {
 	bool complete;            /* every group is over: finish_run records it */
 	bool recording;           /* its outcome is being recorded (a pool job owns it) */
 	bool preparing;           /* being signed (a pool job owns it) */
+	/* Where a read under store_thread_nowait found a lock (oq_stored_read). */
+	uint64_t busy_off;
+	size_t busy_len;
 	int64_t started;
 };
 
@@ -115,6 +121,9 @@ struct oq_conn {
 	bool tls_off;
 	int64_t idle_since;
 	char tls_desc[96];
+	/* A worker waits for a lock on the content it sends
+	 * (smtp_queue_content.c); its client is held until then. */
+	struct oq_read_wait *read_wait;
 };
 
 /* What outlives the runner for the pool jobs still recording outcomes:
@@ -167,11 +176,18 @@ struct oq_runner {
  * before its outcome is in the store. */
 void oq_attempt_finish(struct oq_attempt *a);
 /* smtp_queue_content.c: the attempt's stored message, bytes [off,
- * off+cap) (a read callback: 0 or -1), for DKIM, conversion and notices. */
+ * off+cap) (a read callback: 0 or -1; 1, nothing read, only under
+ * store_thread_nowait when a writer's lock is held), for DKIM,
+ * conversion and notices. */
 int oq_stored_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
 /* smtp_queue_content.c: the group's read callback (arg: the group): the
- * DKIM prefix, then the message as stored or in its 7-bit form. */
+ * DKIM prefix, then the message as stored or in its 7-bit form.  It
+ * never waits for a writer's lock on loop 0: it answers 1 and a worker
+ * waits for it, then resumes the group's client (issue 11 point 1). */
 int oq_content_read(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
+/* smtp_queue_content.c: a worker's wait for c's client is let go (c is
+ * being freed). */
+void oq_read_wait_detach(struct oq_conn *c);
 /* smtp_queue_content.c: mail our users submitted is signed with the key
  * of its From: domain, if we hold one (smtp_dkim.c); an 8-bit message is
  * converted first and signed in its 7-bit form.  Once per attempt. */
@@ -187,8 +203,12 @@ int oq_attempt_sign_submit(struct oq_attempt *a, int64_t now,
 			   void (*cont)(struct oq_attempt *a));
 /* smtp_queue_content.c: the group sends the 7-bit form (RFC 6152 3) to
  * host (named in the log): 0 ready (g->msg updated), 1 the message cannot
- * be converted (g->a->conv_why says why), -1 a temporary failure. */
+ * be converted (g->a->conv_why says why), -1 a temporary failure, 2 a
+ * worker makes the plan (g->plan_wait): oq_group_send is called again
+ * when it is back. */
 int oq_group_convert(struct oq_group *g, const char *host);
+/* smtp_queue_group.c: the group's transaction on its ready connection. */
+void oq_group_send(struct oq_group *g);
 /* smtp_queue_content.c: frees the prefix, the plan and the readers. */
 void oq_attempt_content_free(struct oq_attempt *a);
 /* smtp_queue_group.c: resolve the group's destination (its relay, or

@@ -11,8 +11,10 @@ import os
 import pathlib
 import socket
 import subprocess
+import threading
+import time
 
-from helpers import BIN, Server, imap_connect, make_message, split_trace
+from helpers import BIN, Server, imap_connect, make_message, split_trace, wait_for
 
 HOLD = os.environ.get("POSTINO_STORE_HOLD") or str(
     pathlib.Path(BIN).parent / "tests" / "tools" / "store_hold")
@@ -449,3 +451,96 @@ def test_context_update_of_a_new_message_waits_for_the_next_command(tmp_path):
         r = m.ok("NOOP")
         assert r.data("ESEARCH") == [b'(TAG "t1") ADDTO (0 1)'], r
         assert not m.ok("NOOP").untagged
+
+
+class Gate:
+    """A scripted server's reply that waits for the test: .reached once
+    the client's command came, the reply sent once .open() is called."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.reached = threading.Event()
+        self.opened = threading.Event()
+        self.sess = None
+
+    def __call__(self, sess, arg):
+        self.sess = sess
+        self.reached.set()
+        self.opened.wait(60)
+        return self.reply
+
+    def open(self):
+        self.opened.set()
+
+
+def outbound_one_loop(make_server, tmp_path, dns_server, rx):
+    from test_outbound import outbound_conf
+    dns_server.zone.update({"far.test": {"A": ["127.0.0.1"]}})
+    conf = tmp_path / "p.conf"
+    conf.write_text('log = { level = "debug"; };\n' + outbound_conf(dns_server, rx.port))
+    conf.chmod(0o644)
+    return make_server(config=conf, extra=["--loops", "1"]).start()
+
+
+def held_while_sending(srv, gate, marker):
+    """Opens gate with the newest content's pages held: the queue's
+    client waits for them without holding the loop (another session's
+    NOOP is answered) and sends none of the message (marker) until the
+    hold goes."""
+    assert gate.reached.wait(20), srv.stderr()
+    other = srv.smtp()
+    other.sock.settimeout(ANSWER_S)
+    p = hold(srv, *NEWEST)
+    try:
+        gate.open()
+        time.sleep(0.2)   # the client had the reply
+        assert other.smtp_cmd("NOOP").code == 250   # the loop is free
+        time.sleep(0.2)
+        assert marker not in b"".join(gate.sess.chunks), "sent while the lock was held"
+    finally:
+        release(p)
+
+
+def test_outbound_send_of_the_newest_message_does_not_hold_the_loop(make_server, tmp_path,
+                                                                   dns_server, smtp_script):
+    # The queue sends what was just submitted: the newest content, whose
+    # pages the next delivery writes.  Its reads on the loop do not wait.
+    from test_outbound import done, submit
+    data = Gate("354 go ahead")
+    rx = smtp_script(replies={"DATA": data})
+    srv = outbound_one_loop(make_server, tmp_path, dns_server, rx)
+    user, pw = srv.new_user("out")
+    msg = make_message("sent while held", sender=user, to="x@far.test",
+                       body=b"a line of the message\r\n" * 40)
+    submit(srv, user, pw, ["x@far.test"], msg)
+    held_while_sending(srv, data, b"sent while held")
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (t,) = done(rx)
+    assert t["data"].endswith(msg), t["data"][-200:]
+    assert "store busy: its content read waits on a worker" in srv.stderr()
+
+
+def test_outbound_7bit_form_of_the_newest_message_does_not_hold_the_loop(
+        make_server, tmp_path, dns_server, smtp_script):
+    # For a server without 8BITMIME the message goes converted (RFC 6152
+    # 3): a worker plans the conversion (a pass over the whole message),
+    # and the converted form is read as the stored one is.  Both with the
+    # newest content's pages held.
+    from test_outbound import NO_8BITMIME, done, mixed_8bit, submit
+    greeting, data = Gate("220 mx.test ESMTP script"), Gate("354 go ahead")
+    rx = smtp_script(ehlo=NO_8BITMIME, replies={"greeting": greeting, "DATA": data})
+    srv = outbound_one_loop(make_server, tmp_path, dns_server, rx)
+    user, pw = srv.new_user("out8")
+    msg = mixed_8bit(user, "x@far.test")
+    submit(srv, user, pw, ["x@far.test"], msg, mail_params=" BODY=8BITMIME")
+    # the plan (after EHLO): nothing is sent until it is made
+    held_while_sending(srv, greeting, b"MAIL FROM")
+    held_while_sending(srv, data, b"Subject: 8bit onward")
+    assert wait_for(lambda: done(rx), timeout=20), srv.stderr()
+    (t,) = done(rx)
+    assert all(b < 0x80 for b in t["data"]), t["data"][:300]
+    assert b"Subject: 8bit onward\r\n" in t["data"]
+    assert t["data"].endswith(b"\r\n--b1--\r\n"), t["data"][-100:]
+    log = srv.stderr()
+    assert "converted 8bit to 7bit for=" in log and "parts=4" in log, log
+    assert "store busy: its content read waits on a worker" in log
