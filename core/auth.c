@@ -304,6 +304,11 @@ static void auth_check_run(struct work *w)
 	struct auth_check *k = (struct auth_check *)w;
 	if (k->sandbox) {
 		k->store_rc = sandbox_user(k->sandbox, k->address, &k->user);
+		/* Gone meanwhile or refused: a failure, which takes as long as
+		 * any other (the dummy hash; its time does not depend on the
+		 * password, which this job does not hold). */
+		if (k->store_rc == STORE_ERR_NOTFOUND || k->store_rc == STORE_ERR_INVALID)
+			(void)auth_verify_password("", dummy_hash());
 		return;
 	}
 	const char *hash = k->unknown ? dummy_hash() : k->user.pwhash;
