@@ -610,7 +610,7 @@ static void changed(struct imap_session *s, const uint32_t *uids, size_t n, bool
 			 * flag change that moves nothing adds nothing to the pool. */
 			bool was = !arrivals && member(c, uids[i]);
 			bool keys = c->sort && !was;
-			int match = evaluate(s, c, &r, &rec, keys, true, &m);
+			int match = evaluate(s, c, &r, &rec, keys, s->srv->workpool != NULL, &m);
 			if (match == -2 && later_add(s, &rec))
 				continue;   /* read again when a worker has waited */
 			if (match == -2)
@@ -655,7 +655,10 @@ void imap_context_recheck(struct imap_session *s)
 	struct imap_context_later *l = v ? v->contexts_later : NULL;
 	if (!l || l->wait || l->n == 0)
 		return;
-	/* Taken first: the ones still held are kept again. */
+	if (v->contexts && needs_seqs(v) && imap_view_uids_load(s) != STORE_OK)
+		return;   /* kept for the next sync */
+	/* Taken first: the ones still held are kept again (none of them, with
+	 * no context left). */
 	uint32_t *uids = l->uids;
 	size_t n = l->n;
 	l->uids = NULL;

@@ -822,7 +822,7 @@ int smtp_7bit_convert(const char *msg, size_t len, struct buf *out, char *why_r,
 	uint64_t off = 0;
 	for (;;) {
 		size_t got = 0;
-		if (smtp_7bit_reader_read(r, off, chunk, sizeof(chunk), &got) < 0) {
+		if (smtp_7bit_reader_read(r, off, chunk, sizeof(chunk), &got) != 0) {
 			rc = SMTP_7BIT_EREAD;
 			break;
 		}

@@ -237,7 +237,7 @@ int smtp_dkim_sign(const struct smtp_dkim_keys *keys, const char *domain, time_t
 	uint64_t off = 0;
 	for (;;) {
 		size_t got = 0, used = 0;
-		if (read(arg, off, chunk, 16384, &got) < 0 || got > 16384) {
+		if (read(arg, off, chunk, 16384, &got) != 0 || got > 16384) {
 			rc = SMTP_DKIM_EREAD;
 			goto out;
 		}

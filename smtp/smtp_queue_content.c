@@ -276,8 +276,8 @@ static int group_use_7bit(struct oq_group *g)
  * has a worker make it (issue 11 point 1).  One job per attempt; the
  * groups that need it meanwhile wait for it (g->plan_wait) on their
  * ready connection and are sent when it is back.  The job reads its own
- * copy of what it needs; the attempt's end lets it go (its plan is then
- * dropped). */
+ * copy of what it needs and opens (pins) the content itself; the
+ * attempt's end lets it go (its plan is then dropped). */
 struct oq_plan_job {
 	struct work w;                /* first */
 	struct oq_attempt *a;         /* NULL once the attempt is gone */
@@ -291,7 +291,13 @@ struct oq_plan_job {
 static void plan_job_run(struct work *w)
 {
 	struct oq_plan_job *j = (struct oq_plan_job *)w;
-	j->rc = plan_make(&j->src, &j->plan, j->why, sizeof(j->why));
+	/* Its own open (a pin): the attempt may end, and unpin, first; a
+	 * content gone by then fails the plan, which nobody waits for. */
+	j->rc = store_content_open(j->src.store, j->src.content_id, &j->src.content, NULL,
+				   NULL) == STORE_OK
+			? plan_make(&j->src, &j->plan, j->why, sizeof(j->why))
+			: SMTP_7BIT_EREAD;
+	store_content_close(j->src.store, &j->src.content);
 }
 
 static void plan_job_done(struct work *w)
@@ -305,7 +311,7 @@ static void plan_job_done(struct work *w)
 	}
 	a->plan_job = NULL;
 	if (!w->ran)
-		j->rc = plan_make(&j->src, &j->plan, j->why, sizeof(j->why));
+		j->rc = SMTP_7BIT_EREAD;   /* the pool stopped: deferred */
 	if (plan_keep(a, j->rc, j->plan, j->why, j->why_needed) < 0) {
 		smtp_7bit_free(&j->plan);
 		a->conv_failed = true;
@@ -416,7 +422,7 @@ static size_t header_read(struct oq_attempt *a, char *hdr)
 	while (got < OQ_HEADER_MAX) {
 		size_t want = OQ_HEADER_MAX - got < 8192 ? OQ_HEADER_MAX - got : 8192;
 		size_t n = 0;
-		if (oq_stored_read(a, got, hdr + got, want, &n) < 0 || n == 0)
+		if (oq_stored_read(a, got, hdr + got, want, &n) != 0 || n == 0)
 			break;
 		size_t from = got > 3 ? got - 3 : 0;
 		got += n;
