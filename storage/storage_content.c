@@ -789,10 +789,106 @@ struct head_arg {
 	u_int32_t chunk_cap;
 };
 
+/* The leaf items of one bulk get (DB_MULTIPLE_KEY), read in key order:
+ * the heads of contents stored one after another are on the same pages,
+ * so one get serves several of them, where a get per chunk (a descent of
+ * the btree, a page pinned, latched and released, a copy of the cursor)
+ * was most of the cost of a header FETCH. */
+struct bulk {
+	uint32_t buf[STORE_CONTENT_PAGESIZE / sizeof(uint32_t)];
+	DBT v;
+	void *p;                     /* position in buf; NULL when spent */
+	void *kd, *dd;               /* the item looked at, not yet taken */
+	u_int32_t kl, dl;
+	bool have;
+};
+
+/* The chunk whose key is want (12 bytes) from what the last bulk get
+ * brought: 1 with its bytes in *d, *dl; 0 when the buffer does not hold
+ * it (spent, or it starts past want: the caller gets again). */
+static int bulk_take(struct bulk *b, const uint8_t *want, void **d, u_int32_t *dl)
+{
+	for (;;) {
+		if (!b->have) {
+			if (!b->p)
+				return 0;
+			DB_MULTIPLE_KEY_NEXT(b->p, &b->v, b->kd, b->kl, b->dd, b->dl);
+			if (!b->p)
+				return 0;
+			b->have = true;
+		}
+		int c = memcmp(b->kd, want, b->kl < 12 ? b->kl : 12);
+		if (c == 0 && b->kl != 12)
+			c = b->kl < 12 ? -1 : 1;
+		if (c > 0)
+			return 0;   /* a key past it: gone, or never brought */
+		b->have = false;
+		if (c == 0) {
+			*d = b->dd;
+			*dl = b->dl;
+			return 1;
+		}
+	}
+}
+
+/* Chunk (content_id, chunk) into *d, *dl: from the bulk buffer, else a
+ * bulk get from its key (a miss there is NOTFOUND), else, for an item
+ * larger than the buffer (an overflow chunk), a get of its own into the
+ * caller's DB_DBT_REALLOC buffer *chunk. */
+static int head_chunk(struct store *s, DBC *cur, struct bulk *b, struct head_arg *a,
+		      uint64_t content_id, uint32_t chunk, void **d, u_int32_t *dl)
+{
+	uint8_t want[12];
+	chunk_key(want, content_id, chunk);
+	if (bulk_take(b, want, d, dl))
+		return STORE_OK;
+	uint8_t key[12];
+	memcpy(key, want, sizeof(key));
+	DBT k;
+	memset(&k, 0, sizeof(k));
+	k.data = key;
+	k.size = sizeof(key);
+	k.ulen = sizeof(key);
+	k.flags = DB_DBT_USERMEM;
+	memset(&b->v, 0, sizeof(b->v));
+	b->v.data = b->buf;
+	b->v.ulen = sizeof(b->buf);
+	b->v.flags = DB_DBT_USERMEM;
+	b->p = NULL;
+	b->have = false;
+	int brc = cur->get(cur, &k, &b->v, DB_SET | DB_MULTIPLE_KEY);
+	if (brc == 0) {
+		DB_MULTIPLE_INIT(b->p, &b->v);
+		if (bulk_take(b, want, d, dl))
+			return STORE_OK;
+		b->p = NULL;
+		return STORE_ERR_CORRUPT;   /* DB_SET found it: it must come first */
+	}
+	if (brc != DB_BUFFER_SMALL)
+		return store_bdb_err(s, brc);
+	DBT v;
+	memset(&v, 0, sizeof(v));
+	v.data = a->chunk;
+	v.size = a->chunk_cap;
+	v.flags = DB_DBT_REALLOC;
+	int rc = chunk_step(s, cur, content_id, chunk, DB_SET, &v);
+	if (v.data) {
+		a->chunk = v.data;
+		if (v.size > a->chunk_cap)
+			a->chunk_cap = v.size;
+	}
+	*d = v.data;
+	*dl = v.size;
+	return rc;
+}
+
 /* Content ids are never reused and a content's chunks are only ever
- * deleted all together, so a walk that finds the chunks it expects, in
- * order, has read this content's bytes; a deletion that comes first or
- * in between shows as a missing or foreign next key. */
+ * deleted all together, so a walk that finds the chunks it expects has
+ * read this content's bytes; a deletion that comes first or in between
+ * shows as a missing key.  The bytes a bulk get brought are committed
+ * ones (its page was read under the page's lock), and stay what they were
+ * (contents are never rewritten), so later contents of the batch may be
+ * taken from them. */
 static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct head_arg *a = arg;
@@ -800,6 +896,11 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 	int rc = store_cursor_open(s, txn, SDB_CONTENT_DATA, &cur);
 	if (rc != STORE_OK)
 		return rc;
+	struct bulk *b = malloc(sizeof(*b));
+	if (!b)
+		return store_cursor_close(s, cur, STORE_ERR_TEMP);
+	b->p = NULL;
+	b->have = false;
 	for (size_t i = 0; i < a->n; i++)
 		a->status[i] = 1;   /* not reached */
 	bool stop = false;
@@ -807,30 +908,18 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 		uint64_t off = 0;
 		int st = STORE_OK;
 		for (uint32_t chunk = 0; st == STORE_OK && off < a->sizes[i]; chunk++) {
-			DBT v;
-			memset(&v, 0, sizeof(v));
-			v.data = a->chunk;
-			v.size = a->chunk_cap;
-			v.flags = DB_DBT_REALLOC;
-			/* NOTFOUND: deleted before or under the walk.  A
-			 * content's first chunk is found with a descent of the
-			 * btree: stepping there with DB_NEXT from the last
-			 * content's costs a page fetch and a lock per record,
-			 * more than the descent (measured). */
-			st = chunk_step(s, cur, a->ids[i], chunk, chunk == 0 ? DB_SET : DB_NEXT, &v);
-			if (v.data) {
-				a->chunk = v.data;
-				if (v.size > a->chunk_cap)
-					a->chunk_cap = v.size;
-			}
+			void *d = NULL;
+			u_int32_t dl = 0;
+			/* NOTFOUND: deleted before or under the walk. */
+			st = head_chunk(s, cur, b, a, a->ids[i], chunk, &d, &dl);
 			if (st != STORE_OK)
 				break;
-			if (v.size == 0 || v.size > a->sizes[i] - off) {
+			if (dl == 0 || dl > a->sizes[i] - off) {
 				st = STORE_ERR_CORRUPT;   /* not the size its message records */
 				break;
 			}
-			int frc = a->fn(a->fn_arg, i, off, v.data, v.size);
-			off += v.size;
+			int frc = a->fn(a->fn_arg, i, off, d, dl);
+			off += dl;
 			if (frc < 0)
 				rc = STORE_ERR_TEMP;
 			else if (frc == 2)
@@ -847,6 +936,7 @@ static int head_fn(struct store *s, DB_TXN *txn, void *arg)
 		else
 			a->status[i] = STORE_OK;
 	}
+	free(b);
 	return store_cursor_close(s, cur, rc);
 }
 
