@@ -635,15 +635,21 @@ struct msg_list_arg {
 	struct store_msg *batch;
 	size_t n;
 	bool done;
+	void *bulk;                  /* MSG_LIST_BULK bytes, kept across batches */
 };
+
+/* The records come in bulk gets (DB_MULTIPLE_KEY, MSG_LIST_BULK bytes, a
+ * few pages of them at a time): a cursor step per record (a page pinned,
+ * latched and released, the cursor copied) was most of the cost of
+ * listing a mailbox for FETCH's and SEARCH's windows. */
+#define MSG_LIST_BULK (32 * 1024)
 
 static int msg_list_fn(struct store *s, DB_TXN *txn, void *arg)
 {
 	struct msg_list_arg *a = arg;
 	a->n = 0;
 	a->done = false;
-	uint8_t key[8], val[STORE_MSG_REC_MAX];
-	size_t klen, vlen;
+	uint8_t key[8];
 	if (a->first) {
 		/* The first batch tells an empty mailbox from a missing one. */
 		store_be32_put(key, a->mailbox_id);
@@ -651,28 +657,59 @@ static int msg_list_fn(struct store *s, DB_TXN *txn, void *arg)
 		if (rc != STORE_OK)
 			return rc;
 	}
+	if (!a->bulk && !(a->bulk = malloc(MSG_LIST_BULK)))
+		return STORE_ERR_TEMP;
 	DBC *c;
 	int rc = store_cursor_open(s, txn, SDB_MESSAGES, &c);
 	if (rc != STORE_OK)
 		return rc;
-	klen = store_msg_key(key, a->mailbox_id, a->next_uid);
-	uint32_t flags = DB_SET_RANGE;
-	while (a->n < STORE_MSG_BATCH) {
-		rc = store_cursor_get(s, c, key, sizeof(key), &klen, val, sizeof(val), &vlen, flags);
-		flags = DB_NEXT;
-		if (rc == STORE_ERR_NOTFOUND ||
-		    (rc == STORE_OK && (klen != 8 || store_be32_get(key) != a->mailbox_id ||
-					store_be32_get(key + 4) > a->hi))) {
+	uint32_t next = a->next_uid;
+	while (rc == STORE_OK && !a->done && a->n < STORE_MSG_BATCH) {
+		/* From the next UID on: a descent per bulk get, not per record. */
+		DBT k, v;
+		memset(&k, 0, sizeof(k));
+		memset(&v, 0, sizeof(v));
+		size_t klen = store_msg_key(key, a->mailbox_id, next);
+		k.data = key;
+		k.size = (u_int32_t)klen;
+		k.ulen = sizeof(key);
+		k.flags = DB_DBT_USERMEM;
+		v.data = a->bulk;
+		v.ulen = MSG_LIST_BULK;
+		v.flags = DB_DBT_USERMEM;
+		rc = store_bdb_err(s, c->get(c, &k, &v, DB_SET_RANGE | DB_MULTIPLE_KEY));
+		if (rc == STORE_ERR_NOTFOUND) {
 			rc = STORE_OK;
 			a->done = true;
 			break;
 		}
-		if (rc != STORE_OK)
-			break;
-		if ((rc = store_msg_decode(store_be32_get(key + 4), val, vlen, &a->batch[a->n])) !=
-		    STORE_OK)
-			break;
-		a->n++;
+		void *p;
+		DB_MULTIPLE_INIT(p, &v);
+		bool any = false;
+		while (rc == STORE_OK && a->n < STORE_MSG_BATCH) {
+			void *kd, *dd;
+			u_int32_t kl, dl;
+			DB_MULTIPLE_KEY_NEXT(p, &v, kd, kl, dd, dl);
+			if (!p)
+				break;
+			any = true;
+			if (kl != 8 || store_be32_get(kd) != a->mailbox_id ||
+			    store_be32_get((uint8_t *)kd + 4) > a->hi) {
+				a->done = true;
+				break;
+			}
+			uint32_t uid = store_be32_get((uint8_t *)kd + 4);
+			if ((rc = store_msg_decode(uid, dd, dl, &a->batch[a->n])) != STORE_OK)
+				break;
+			a->n++;
+			if (uid == UINT32_MAX) {
+				a->done = true;
+				break;
+			}
+			next = uid + 1;
+		}
+		if (rc == STORE_OK && !any)
+			rc = STORE_ERR_CORRUPT;   /* DB_SET_RANGE found one: it must come */
 	}
 	return store_cursor_close(s, c, rc);
 }
@@ -702,6 +739,7 @@ int store_msg_list_range(struct store *s, uint32_t mailbox_id, uint32_t lo, uint
 		a.next_uid = last + 1;
 	}
 	free(a.batch);
+	free(a.bulk);
 	return rc;
 }
 

@@ -1123,6 +1123,21 @@ static void test_uids_and_range(void **state)
 	assert_int_equal(got[0], 5);
 	assert_int_equal(store_msg_list_range(f->s, 4242, 1, 5, collect_uid, &gp),
 			 STORE_ERR_NOTFOUND);
+	/* The whole mailbox: several bulk gets and batches of records, the
+	 * gaps skipped, none of Sent's (the keys after INBOX's). */
+	uint32_t *all = malloc(N * sizeof(*all)), *ap = all;
+	assert_non_null(all);
+	assert_int_equal(store_msg_list_range(f->s, in.id, 1, UINT32_MAX, collect_uid, &ap),
+			 STORE_OK);
+	assert_int_equal((size_t)(ap - all), n);
+	assert_memory_equal(all, uids, n * sizeof(*all));
+	ap = all;   /* from the middle of a batch to the middle of another */
+	assert_int_equal(store_msg_list_range(f->s, in.id, 700, 2200, collect_uid, &ap),
+			 STORE_OK);
+	assert_int_equal(all[0], 701);   /* 700 and 2200 were expunged */
+	assert_int_equal(ap[-1], 2199);
+	assert_int_equal((size_t)(ap - all), 1000);   /* 1501 less every third */
+	free(all);
 	free(uids);
 }
 
