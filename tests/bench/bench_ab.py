@@ -6,7 +6,8 @@
 #   tests/bench/bench_ab.py ROUNDS NAME=BIN [NAME=BIN ...]
 # Environment: SESS (sessions, default 32), SIZES (default 4096,102400),
 # N (4 KiB messages per delivery run, default 16000), READN (messages in
-# the reading mailbox, default 20000), FR (UID FETCH 1:* rounds, default 5).
+# the reading mailbox, default 20000), FR (UID FETCH 1:* rounds, default
+# 12), PASSES (POP3 passes over the mailbox, default 4).
 # Not part of the test suite; see tests/bench/README.md.
 import os
 import pathlib
@@ -31,7 +32,8 @@ def main():
                               sizes=os.environ.get("SIZES", "4096,102400"),
                               messages=int(os.environ.get("N", "16000")),
                               read_n=int(os.environ.get("READN", "20000")),
-                              rounds=int(os.environ.get("FR", "5")))
+                              rounds=int(os.environ.get("FR", "12")),
+                              read_passes=int(os.environ.get("PASSES", "4")))
     res = {}
     for r in range(rounds):
         for name, b in bins:
