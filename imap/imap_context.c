@@ -14,9 +14,9 @@
 #include <time.h>
 
 #include "core/conn.h"
+#include "core/content_wait.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "core/workpool.h"
 #include "imap/imap_context.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
@@ -466,11 +466,9 @@ void imap_context_expunged(struct imap_session *s, const uint32_t *uids, size_t 
  * tells its REMOVEFROM before the EXPUNGE (imap_context_expunged).  A pool
  * that cannot take the wait: waited for in place, as before. */
 struct context_wait {
-	struct work w;                /* first */
+	struct content_wait cw;       /* first */
 	struct imap_session *s;       /* NULL once the view is gone */
 	struct imap_view *v;
-	struct store *store;
-	uint64_t content_id, size;
 };
 
 struct imap_context_later {
@@ -491,12 +489,6 @@ static void later_end(struct imap_view *v)
 	free(l->uids);
 	free(l);
 	v->contexts_later = NULL;
-}
-
-static void context_wait_run(struct work *w)
-{
-	struct context_wait *j = (struct context_wait *)w;
-	(void)store_content_wait(j->store, j->content_id, 0, (size_t)j->size);
 }
 
 static void context_wait_done(struct work *w)
@@ -540,14 +532,10 @@ static bool later_add(struct imap_session *s, const struct store_msg *rec)
 		return true;   /* it comes back, and all the kept ones are read */
 	struct context_wait *j = calloc(1, sizeof(*j));
 	if (j) {
-		j->w.run = context_wait_run;
-		j->w.done = context_wait_done;
 		j->s = s;
 		j->v = v;
-		j->store = s->store;
-		j->content_id = rec->content_id;
-		j->size = rec->size;
-		if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) == 0) {
+		if (content_wait_submit(&j->cw, s->srv->workpool, conn_loop(s->c), s->store,
+					rec->content_id, 0, rec->size, context_wait_done) == 0) {
 			l->wait = j;
 			conn_log(s->c, PLOG_DEBUG,
 				 "store busy: a context's update waits on a worker uid=%u",

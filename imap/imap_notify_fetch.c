@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/mime.h"
 #include "core/conn.h"
+#include "core/content_wait.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "core/workpool.h"
@@ -182,21 +183,13 @@ static int fetch_one(struct imap_session *s, const struct imap_notify_set *ns, u
  * of the command that runs).  The view's closing drops them
  * (imap_notify_unregister).  A full pool: waited for here. */
 struct imap_notify_wait {
-	struct work w;               /* first */
+	struct content_wait cw;      /* first */
 	struct imap_session *s;      /* NULL once the session has gone */
-	struct store *store;
-	uint64_t content_id, size;
 	uint32_t mailbox_id;
 	uint32_t from_uid;           /* the first message still to be told */
 };
 
 static void notify_fetch_from(struct imap_session *s, uint32_t from_uid);
-
-static void notify_wait_run(struct work *w)
-{
-	struct imap_notify_wait *j = (struct imap_notify_wait *)w;
-	(void)store_content_wait(j->store, j->content_id, 0, (size_t)j->size);
-}
 
 static void notify_wait_done(struct work *w)
 {
@@ -230,14 +223,10 @@ static bool notify_wait_submit(struct imap_session *s, const struct store_msg *m
 	if (!j)
 		return false;
 	j->s = s;
-	j->store = s->store;
-	j->content_id = m->content_id;
-	j->size = m->size;
 	j->mailbox_id = s->view->mailbox_id;
 	j->from_uid = m->uid;
-	j->w.run = notify_wait_run;
-	j->w.done = notify_wait_done;
-	if (workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+	if (content_wait_submit(&j->cw, s->srv->workpool, conn_loop(s->c), s->store,
+				m->content_id, 0, m->size, notify_wait_done) < 0) {
 		free(j);
 		return false;
 	}

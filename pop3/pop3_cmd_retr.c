@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "core/conn.h"
+#include "core/content_wait.h"
 #include "core/loop.h"
 #include "core/server.h"
 #include "core/workpool.h"
@@ -85,23 +86,14 @@ static void pop3_retr_seen(struct pop3_session *s, uint32_t uid)
  * (store_content_wait) while the response pauses, or before it begins
  * (the command then starts over); then the read is made again. */
 struct pop3_read_wait {
-	struct work w;               /* first */
+	struct content_wait cw;      /* first */
 	struct pop3_session *s;      /* NULL once the session has gone */
-	struct store *store;
-	uint64_t content_id, offset;
-	size_t len;
 	bool start;                  /* RETR/TOP n (TOP's lines) to start over */
 	bool top;
 	uint32_t n, lines;
 };
 
 static void retr_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lines, bool wait);
-
-static void read_wait_run(struct work *w)
-{
-	struct pop3_read_wait *j = (struct pop3_read_wait *)w;
-	(void)store_content_wait(j->store, j->content_id, j->offset, j->len);
-}
 
 static void read_wait_done(struct work *w)
 {
@@ -141,13 +133,8 @@ static bool read_wait_submit(struct pop3_session *s, uint64_t content_id, uint64
 	if (start)
 		*j = *start;
 	j->s = s;
-	j->store = s->srv->store;
-	j->content_id = content_id;
-	j->offset = offset;
-	j->len = len;
-	j->w.run = read_wait_run;
-	j->w.done = read_wait_done;
-	if (!s->srv->workpool || workpool_submit(s->srv->workpool, conn_loop(s->c), &j->w) < 0) {
+	if (content_wait_submit(&j->cw, s->srv->workpool, conn_loop(s->c), s->srv->store,
+				content_id, offset, len, read_wait_done) < 0) {
 		free(j);
 		return false;
 	}

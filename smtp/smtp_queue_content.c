@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/content_wait.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/server.h"
@@ -65,18 +66,9 @@ static int body_read(struct oq_attempt *a, struct smtp_7bit_reader *rd, uint64_t
  * the worker's job go (oq_read_wait_detach).  A pool that cannot take
  * the wait: read here, waiting, as before. */
 struct oq_read_wait {
-	struct work w;                /* first */
+	struct content_wait cw;       /* first */
 	struct oq_conn *c;            /* NULL once the connection is gone */
-	struct store *store;
-	uint64_t content_id, off;
-	size_t len;
 };
-
-static void read_wait_run(struct work *w)
-{
-	struct oq_read_wait *j = (struct oq_read_wait *)w;
-	(void)store_content_wait(j->store, j->content_id, j->off, j->len);
-}
 
 static void read_wait_done(struct work *w)
 {
@@ -103,12 +95,9 @@ static bool read_wait_submit(struct oq_group *g)
 	struct oq_read_wait *j = calloc(1, sizeof(*j));
 	if (!j)
 		return false;
-	*j = (struct oq_read_wait){
-		.w = {.run = read_wait_run, .done = read_wait_done},
-		.c = c, .store = a->store, .content_id = a->e.content_id,
-		.off = a->busy_off, .len = a->busy_len,
-	};
-	if (workpool_submit(c->q->srv->workpool, loop_at(c->q->srv, 0), &j->w) < 0) {
+	j->c = c;
+	if (content_wait_submit(&j->cw, c->q->srv->workpool, loop_at(c->q->srv, 0), a->store,
+				a->e.content_id, a->busy_off, a->busy_len, read_wait_done) < 0) {
 		free(j);
 		return false;
 	}
